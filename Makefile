@@ -1,0 +1,53 @@
+# povdyn — the README's commands. Everything runs inside .venv, created on first use.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RAW ?= data/raw
+PROCESSED ?= data/processed
+WORKERS ?= 2
+PERIOD ?= latest
+PYTEST_ARGS ?=
+
+.PHONY: setup report demo ingest test test-all lab bench lock clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name povdyn --display-name "povdyn (Python 3.11)" >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the pinned package (only when pyproject changed)
+
+demo: $(STAMP)  ## write the synthetic demo register into data/raw/ when it is empty
+	@if [ -z "$$(ls -A $(RAW) 2>/dev/null | grep -v '^README.md$$')" ]; then \
+		echo "data/raw/ is empty: writing the synthetic demo register"; \
+		$(BIN)/povdyn demo --out $(RAW); \
+	else echo "data/raw/ has data: using it"; fi
+
+ingest: demo  ## validate, quarantine, pseudonymise raw files into data/processed/
+	$(BIN)/povdyn ingest $(RAW) --out $(PROCESSED)
+
+report: ingest  ## build everything and render the quarterly report under reports/
+	$(BIN)/povdyn report --period $(PERIOD) --workers $(WORKERS) --data-dir $(PROCESSED) --out reports
+
+test: $(STAMP)  ## run the test suite (benchmarks excluded)
+	$(BIN)/python -m pytest -m "not benchmark" $(PYTEST_ARGS)
+
+lab: $(STAMP)  ## open JupyterLab on the project's kernel
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP)  ## scale benchmarks against a plain-pandas baseline (slow)
+	$(BIN)/python benchmarks/run.py
+
+lock:  ## regenerate requirements.lock from the current .venv
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^povdyn' > requirements.lock.new
+	{ echo '# Full pinned tree, used as pip constraints by the Makefile. Regenerate: make lock'; cat requirements.lock.new; } > requirements.lock && rm requirements.lock.new
+
+clean:  ## remove derived data, reports and the virtualenv
+	rm -rf $(VENV) $(PROCESSED)/*.parquet $(PROCESSED)/*.csv reports/* spark-warehouse .pytest_cache

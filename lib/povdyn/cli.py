@@ -1,0 +1,132 @@
+"""The `povdyn` command: demo data, ingest, report. Each subcommand is a thin wrapper
+around one library function, so everything the CLI does can also be done in a notebook.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import settings
+
+
+def _demo(args) -> int:
+    from .synth import write_demo
+
+    summary = write_demo(
+        out_dir=Path(args.out),
+        households=args.households,
+        seed=args.seed,
+        style=args.style,
+        fmt=args.format,
+        frequency=args.frequency,
+        progress=not args.quiet,
+    )
+    print(summary)
+    return 0
+
+
+def _ingest(args) -> int:
+    from .ingest import ingest
+
+    summary = ingest(Path(args.raw_dir), Path(args.out), progress=not args.quiet)
+    print(summary)
+    return 0 if summary.ok else 1
+
+
+def _report(args) -> int:
+    from .report import run_report
+
+    run = run_report(
+        period=args.period,
+        regions=args.regions,
+        workers=args.workers,
+        out_dir=Path(args.out),
+        data_dir=Path(args.data_dir),
+        lang=args.lang,
+        progress=not args.quiet,
+    )
+    print(run)
+    return 0 if not run.failed else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    cfg = settings()
+    parser = argparse.ArgumentParser(
+        prog="povdyn",
+        description=(
+            "Household poverty dynamics for Vietnam's poverty-reduction offices: "
+            "exits (thoát nghèo), relapse (tái nghèo), newly poor (phát sinh) and "
+            "which support models work. Typical flow: povdyn demo -> povdyn ingest -> "
+            "povdyn report."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="write a synthetic national register with planted programme effects",
+        description="Write a realistic synthetic register (34 provinces, quarterly "
+        "snapshots 2021Q4-2025Q4, support programmes with known effects; the truth "
+        "goes to a separate file beside the data).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    demo.add_argument("--households", type=int, default=60_000, help="number of households")
+    demo.add_argument("--seed", type=int, default=2025, help="random seed (same seed, same bytes)")
+    demo.add_argument("--out", default=str(cfg.raw_dir), help="output folder")
+    demo.add_argument("--style", choices=["full", "lists"], default="full",
+                      help="full panel, or poor/near-poor lists with Vietnamese headers as offices keep them")
+    demo.add_argument("--format", choices=["csv", "xlsx", "parquet"], default="csv",
+                      help="file format (xlsx: one workbook per province, a sheet per review)")
+    demo.add_argument("--frequency", choices=["quarter", "year"], default="quarter",
+                      help="quarterly snapshots or annual reviews only")
+    demo.set_defaults(func=_demo)
+
+    ing = sub.add_parser(
+        "ingest",
+        help="validate raw registers, quarantine bad rows, pseudonymise, write parquet",
+        description="Read every csv/xlsx in RAW_DIR, map Vietnamese headers, validate, "
+        "write OUT/panel.parquet, OUT/support.parquet and OUT/quarantine.csv.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ing.add_argument("raw_dir", nargs="?", default=str(cfg.raw_dir), help="folder of raw exports")
+    ing.add_argument("--out", default=str(cfg.processed_dir), help="output folder")
+    ing.set_defaults(func=_ingest)
+
+    rep = sub.add_parser(
+        "report",
+        help="render the quarterly report (nation + provinces) as self-contained HTML",
+        description="Run the report notebook for the nation and each province in parallel, "
+        "isolate failures, write HTML pages, an index and a manifest under OUT/<period>/.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    rep.add_argument("--period", default="latest", help="e.g. 2025Q3; 'latest' = last period in the data")
+    rep.add_argument("--regions", default="all", help="'all', 'national', or a comma-separated list of provinces")
+    rep.add_argument("--workers", type=int, default=2, help="parallel worker processes")
+    rep.add_argument("--out", default=str(cfg.reports_dir), help="output folder")
+    rep.add_argument("--data-dir", default=str(cfg.processed_dir), help="processed data folder")
+    rep.add_argument("--lang", choices=["vi", "en"], default="vi", help="report language")
+    rep.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # povdyn errors carry file/row/column; show them plainly
+        from .errors import PovdynError
+
+        if isinstance(exc, PovdynError):
+            print(f"povdyn: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Errors users see. Each message names what is wrong and where (file, row, column)."""
+
+
+class PovdynError(Exception):
+    """Base class for every error povdyn raises on purpose."""
+
+
+class SchemaError(PovdynError, ValueError):
+    """Input does not fit the register schema (missing column, bad value, duplicate key)."""
+
+
+class PeriodError(PovdynError, ValueError):
+    """A period label cannot be parsed, or frequencies are mixed."""
+
+
+class StandardError(PovdynError, ValueError):
+    """No poverty standard covers a period/place, or a standard is malformed."""
+
+
+class EstimationError(PovdynError, ValueError):
+    """An estimator cannot run on this input (no overlap, separation, constant covariate...)."""
