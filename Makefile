@@ -10,7 +10,7 @@ WORKERS ?= 2
 PERIOD ?= latest
 PYTEST_ARGS ?=
 
-.PHONY: setup report demo ingest test test-all lab bench lock clean help
+.PHONY: setup report demo ingest test browser lab bench lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,8 +36,16 @@ ingest: demo  ## validate, quarantine, pseudonymise raw files into data/processe
 report: ingest  ## build everything and render the quarterly report under reports/
 	$(BIN)/povdyn report --period $(PERIOD) --workers $(WORKERS) --data-dir $(PROCESSED) --out reports
 
-test: $(STAMP)  ## run the test suite (benchmarks excluded)
+test: $(STAMP) browser  ## run the test suite (benchmarks excluded)
 	$(BIN)/python -m pytest -m "not benchmark" $(PYTEST_ARGS)
+
+browser:  ## Debian chromium + chromedriver for the report page test (installed when missing)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing chromium + chromium-driver (Debian packages) for the browser test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "chromium missing: run 'sudo apt-get install chromium chromium-driver'"; exit 1; fi; \
+	fi
 
 lab: $(STAMP)  ## open JupyterLab on the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks
