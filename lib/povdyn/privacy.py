@@ -1,0 +1,143 @@
+"""Personal data (Decree 13/2023/NĐ-CP): pseudonymous keys in, small cells out.
+
+* `pseudonymise` replaces raw household ids by keyed HMAC-SHA256 pseudonyms. The same
+  key gives the same pseudonym, so next quarter's ingest links the same households;
+  without the key nobody can go back from a pseudonym to the register's id (a plain hash
+  of "HH00012345" could be reversed by hashing every possible id).
+* `drop_identifiers` removes the direct identifiers (names, ID-card numbers, phones,
+  street addresses) before anything is written to data/processed.
+* `suppress_small_cells` hides counts below `min_cell` (default 10) in every table a
+  reviewer sees, and the rates and intervals that rest on such a count.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .config import settings
+
+IDENTIFIER_COLUMNS = ["head_name", "id_card", "phone", "address"]
+PSEUDONYM_PREFIX = "h_"
+PSEUDONYM_HEX_CHARS = 16  # 64 bits: collisions improbable below ~10^9 households
+SUPPRESSED_RATE = "—"
+
+
+def _key_bytes(key: bytes | str) -> bytes:
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not key:
+        raise ValueError("the pseudonymisation key is empty")
+    return key
+
+
+def load_key() -> bytes:
+    """The pseudonymisation key: env POVDYN_PSEUDONYM_KEY, else the key file
+    (settings().key_file, git-ignored), created on first use with a random 256-bit key
+    readable by its owner only. Keep the file: a new key gives new pseudonyms, and the
+    next ingest would no longer link to earlier ones."""
+    env = os.environ.get("POVDYN_PSEUDONYM_KEY")
+    if env:
+        return env.encode("utf-8")
+    path = Path(settings().key_file)
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if not key:
+            raise ValueError(f"key file {path} is empty: restore it from backup, "
+                             "or delete it to start a new key (pseudonyms will change)")
+        return key.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # create with 0600 from the start (no window where others could read it)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    os.chmod(path, 0o600)
+    return key.encode("utf-8")
+
+
+def pseudonymise(ids: pd.Series, key: bytes | str | None = None) -> pd.Series:
+    """Keyed pseudonyms of household ids: "h_" + the first 16 hex characters of
+    HMAC-SHA256(key, id). Missing ids stay missing. key=None uses load_key().
+
+    Ids are hashed as given (after str()); clean them first (ingest strips spaces)."""
+    key = _key_bytes(load_key() if key is None else key)
+    ids = pd.Series(ids)
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    digest = hmac.digest
+    n = PSEUDONYM_HEX_CHARS
+    hashed = [PSEUDONYM_PREFIX + digest(key, str(u).encode("utf-8"), hashlib.sha256).hex()[:n]
+              for u in uniques]
+    table = np.array(hashed + [None], dtype=object)
+    return pd.Series(table[codes], index=ids.index, name=ids.name, dtype=object)
+
+
+def drop_identifiers(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame without the direct identifier columns (IDENTIFIER_COLUMNS)."""
+    return df.drop(columns=[c for c in IDENTIFIER_COLUMNS if c in df.columns])
+
+
+def suppress_small_cells(
+    df: pd.DataFrame,
+    count_cols: Iterable[str],
+    rate_cols: Iterable[str] = (),
+    min_cell: int | None = None,
+    rate_basis: Mapping[str, str | tuple[str, ...]] | None = None,
+) -> pd.DataFrame:
+    """A copy of a published table with small cells hidden.
+
+    * Each count in `count_cols` below `min_cell` (default settings().min_cell = 10)
+      becomes the text "<10" (f"<{min_cell}"). Zero is a small cell too.
+    * Each rate or interval column in `rate_cols` becomes "—" on rows where a count it
+      is built on was suppressed. `rate_basis` says which count(s) govern which rate,
+      e.g. {"rate": "at_risk", "ci_low": "at_risk", "ci_high": "at_risk"}; a value may
+      also be a tuple of counts, e.g. {"rate": ("at_risk", "exits")}, hiding the rate
+      when any of them is small. Without an entry, a rate is governed by the FIRST
+      column of `count_cols`, so put the denominator first (exit tables:
+      count_cols=["at_risk", "exits", ...]). Governing by the denominator only is the
+      default because a rate over a large group does not single anyone out; note that
+      rate x denominator then gives back a suppressed numerator, so tables that must
+      hide small numerators too pass both counts in rate_basis.
+    * Missing counts stay missing; other columns are untouched.
+
+    Suppressed columns become object dtype (numbers and "<10" strings).
+    """
+    count_cols = list(count_cols)
+    rate_cols = list(rate_cols)
+    if min_cell is None:
+        min_cell = settings().min_cell
+    missing = [c for c in count_cols + rate_cols if c not in df.columns]
+    if missing:
+        raise KeyError(f"suppress_small_cells: columns {missing} not in the table "
+                       f"(has {list(df.columns)})")
+    basis = {rate: ((counts,) if isinstance(counts, str) else tuple(counts))
+             for rate, counts in (rate_basis or {}).items()}
+    for rate, counts in basis.items():
+        for count in counts:
+            if count not in df.columns:
+                raise KeyError(f"suppress_small_cells: rate_basis {rate!r} -> {count!r}, "
+                               "which is not a column")
+    for col in rate_cols:
+        if col not in basis and not count_cols:
+            raise ValueError(f"suppress_small_cells: rate {col!r} needs a count to rest on "
+                             "(count_cols or rate_basis)")
+
+    def is_small(col: str) -> pd.Series:
+        values = pd.to_numeric(df[col], errors="coerce")
+        return values.notna() & (values < min_cell)
+
+    out = df.copy()
+    for col in count_cols:
+        out[col] = df[col].astype(object).where(~is_small(col), f"<{min_cell}")
+    for col in rate_cols:
+        hide = pd.Series(False, index=df.index)
+        for count in basis.get(col, (count_cols[0],) if count_cols else ()):
+            hide |= is_small(count)
+        out[col] = df[col].astype(object).where(~hide, SUPPRESSED_RATE)
+    return out
