@@ -529,7 +529,8 @@ def _text(series: pd.Series):
     def one(value):
         if is_blank(value):
             return None
-        return re.sub(r"\s+", " ", str(value)).strip()
+        # NFC: Windows-1258 exports write tones as combining marks ("Lai Cha\u0302u")
+        return re.sub(r"\s+", " ", unicodedata.normalize("NFC", str(value))).strip()
     return _map_uniques(series, one)
 
 

@@ -1,0 +1,413 @@
+"""Ingest end to end on small hand-written raw files: nothing lost, every rejection has a
+reason naming the column, no identifier reaches the output, pseudonyms are stable,
+re-running gives identical bytes. Expected counts are worked out by hand below."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+
+from povdyn import ingest as ingest_module
+from povdyn.cli import main as cli_main
+from povdyn.ingest import ingest
+
+KEY = "test-key-not-secret"  # conftest sets POVDYN_PSEUDONYM_KEY to this
+
+# Direct identifiers planted in the raw files: none may appear in any output
+NAMES = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Hoàng Văn Em",
+         "Vũ Thị Phương", "Đỗ Văn Giang", "Bùi Thị Hoa", "Ngô Văn Ích"]
+ID_CARDS = [f"0012345678{i:02d}" for i in range(9)]
+PHONES = [f"09123456{i:02d}" for i in range(9)]
+ADDRESSES = [f"Số {i} đường Lê Lợi, thôn Nà Sán" for i in range(9)]
+
+# raw register csv: a title row and a blank row above the header (header = row 3)
+REGISTER_CSV = """BÁO CÁO DANH SÁCH HỘ NGHÈO, HỘ CẬN NGHÈO NĂM 2024
+,,,,,,,,,,,
+Mã hộ,Họ tên chủ hộ,Số CCCD,Số điện thoại,Địa chỉ,Kỳ,Phân loại hộ,Tỉnh,Thu nhập bình quân,Dân tộc thiểu số,Lý do,Ghi chú
+HH00000001,{n0},{c0},{p0},"{a0}",2024Q1,Hộ nghèo,Hà Giang,"1.200.000",x,,
+HH00000001,{n0},{c0},{p0},"{a0}",2024Q2,Hộ cận nghèo,Hà Giang,"1,6 triệu",x,,
+HH00000002,{n1},{c1},{p1},"{a1}",2024Q1,Nghèo lắm,Hà Giang,1000000,,,
+HH00000003,{n2},{c2},{p2},"{a2}",2024Q1,Hộ nghèo,Atlantis,1000000,,,
+HH00000004,{n3},{c3},{p3},"{a3}",2024Q2,,Hà Nội,1000000,,Chết,
+HH00000005,{n4},{c4},{p4},"{a4}",2024Q1,Hộ nghèo,Hà Nội,abc,,,
+HH00000006,{n5},{c5},{p5},"{a5}",2024Q1,Hộ nghèo,Hà Nội,1000000,,,
+
+HH00000006,{n5},{c5},{p5},"{a5}",2024Q1,Hộ nghèo,Hà Nội,1000000,,,
+HH00000007,{n6},{c6},{p6},"{a6}",2024Q1,Hộ nghèo,Hà Nội,1000000,,,
+HH00000007,{n6},{c6},{p6},"{a6}",2024Q1,Cận nghèo,Hà Nội,1000000,,,
+,{n7},{c7},{p7},"{a7}",2024Q1,Hộ nghèo,Hà Nội,1000000,,,
+""".format(**{f"n{i}": NAMES[i] for i in range(9)}, **{f"c{i}": ID_CARDS[i] for i in range(9)},
+           **{f"p{i}": PHONES[i] for i in range(9)}, **{f"a{i}": ADDRESSES[i] for i in range(9)})
+# by hand, csv rows (spreadsheet numbering):
+#   4 HH1 2024Q1 ok | 5 HH1 2024Q2 ok | 6 HH2 bad status | 7 HH3 unknown province
+#   8 HH4 removal (death) ok | 9 HH5 bad income | 10 HH6 ok | 11 blank | 12 HH6 exact dup
+#   13/14 HH7 same period, conflicting status -> both quarantined | 15 no id
+#   -> rows in 11, loaded 4, quarantined 6, duplicates 1, blank 1
+
+
+def _write_workbook(path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Quý 3-2024"   # list sheet: the period comes from the sheet name
+    ws.append(["Mã hộ", "Họ và tên chủ hộ", "Phân loại hộ", "Tỉnh", "Số nhân khẩu", "Khu vực"])
+    ws.append(["HH00000001", NAMES[0], "Hộ nghèo", "Hà Giang", 4, "Nông thôn"])   # row 2 ok
+    ws.append(["HH00000008", NAMES[8], "Cận nghèo", "Cao Bằng", 0, "Nông thôn"])  # row 3 size 0
+    ws.append(["HH00000009", NAMES[8], "Cận nghèo", "Cao Bằng", 3, "Miền núi"])   # row 4 area
+    support = wb.create_sheet("Hỗ trợ")
+    support.append(["Mã hộ", "Họ tên chủ hộ", "Chương trình", "Ngày bắt đầu", "Kỳ kết thúc", "Số tiền"])
+    support.append(["HH00000001", NAMES[0], "Tín dụng ưu đãi", "15/08/2023", "2024Q4", "50.000.000 đ"])
+    support.append(["HH00000005", NAMES[4], "Nuôi hàu", "32/13/2023", "", "1,5 triệu"])   # bad date
+    support.append(["HH00000001", NAMES[0], "Tín dụng ưu đãi", "15/08/2023", "2024Q4", "50.000.000 đ"])  # dup
+    wb.save(path)
+
+
+def _make_raw(root: Path) -> Path:
+    raw = root / "raw"
+    (raw / "2024").mkdir(parents=True)
+    (raw / "2024" / "register.csv").write_text(REGISTER_CSV, encoding="utf-8")
+    _write_workbook(raw / "book.xlsx")
+    (raw / "broken.xlsx").write_bytes(b"PK\x03\x04 this is not really a workbook")
+    (raw / "README.md").write_text("notes", encoding="utf-8")
+    return raw
+
+
+@pytest.fixture(autouse=True)
+def _free_text_programmes(monkeypatch):
+    """Programme names are free text here (the shipped programmes.csv is tested apart)."""
+    monkeypatch.setattr(ingest_module, "_load_programs", lambda: None)
+
+
+@pytest.fixture()
+def ingested(tmp_path):
+    raw = _make_raw(tmp_path)
+    out = tmp_path / "out"
+    summary = ingest(raw, out, progress=False)
+    return raw, out, summary
+
+
+def _pseudo(raw_id: str, key: str = KEY) -> str:
+    return "h_" + hmac.new(key.encode(), raw_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _hashes(out: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())}
+
+
+def test_counts_balance_and_match_the_hand_count(ingested):
+    _, out, summary = ingested
+    tables = {(t.source_file, t.sheet): t for t in summary.tables}
+    csv_table = tables[("2024/register.csv", None)]
+    assert (csv_table.rows_in, csv_table.loaded, csv_table.quarantined,
+            csv_table.duplicates_dropped, csv_table.blank_rows) == (11, 4, 6, 1, 1)
+    assert csv_table.header_row == 3
+    sheet = tables[("book.xlsx", "Quý 3-2024")]
+    assert (sheet.kind, sheet.rows_in, sheet.loaded, sheet.quarantined) == ("register", 3, 1, 2)
+    roll = tables[("book.xlsx", "Hỗ trợ")]
+    assert (roll.kind, roll.rows_in, roll.loaded, roll.quarantined, roll.duplicates_dropped) == \
+        ("support", 3, 1, 1, 1)
+    assert summary.balanced
+    for t in summary.tables:
+        assert t.rows_in == t.loaded + t.quarantined + t.duplicates_dropped
+    assert summary.register == {"rows_in": 14, "loaded": 5, "quarantined": 8,
+                                "duplicates_dropped": 1, "blank_rows": 1}
+    assert "rows in 14 = loaded 5 + quarantined 8 + exact duplicates dropped 1" in str(summary)
+    panel = pd.read_parquet(out / "panel.parquet")
+    assert len(panel) == 5 and summary.panel_rows == 5
+    quarantine = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert len(quarantine) == 8 + 1
+    saved = json.loads((out / "ingest_summary.json").read_text(encoding="utf-8"))
+    assert saved["register"]["rows_in"] == 14 and saved["balanced"] is True
+
+
+def test_unreadable_file_reported_by_name_others_still_load(ingested, tmp_path):
+    raw, out, summary = ingested
+    assert not summary.ok
+    assert any(e.startswith("broken.xlsx") for e in summary.errors)
+    assert "broken.xlsx" in str(summary) and "NOT OK" in str(summary)
+    assert summary.panel_rows == 5
+    assert cli_main(["-q", "ingest", str(raw), "--out", str(tmp_path / "cli")]) == 1
+    (raw / "broken.xlsx").unlink()
+    assert cli_main(["-q", "ingest", str(raw), "--out", str(tmp_path / "cli")]) == 0
+
+
+def test_quarantine_names_file_row_sheet_and_column(ingested):
+    _, out, _ = ingested
+    q = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert list(q.columns[:4]) == ["source_file", "sheet", "row", "reason"]
+    by_place = {(r.source_file, r.sheet, int(r.row)): r.reason for r in q.itertuples()}
+    csv_file = "2024/register.csv"
+    expected = {
+        (csv_file, "", 6): "status: 'Nghèo lắm'",
+        (csv_file, "", 7): "province: 'Atlantis'",
+        (csv_file, "", 9): "income_pc_month: 'abc'",
+        (csv_file, "", 13): "household_id+period",
+        (csv_file, "", 14): "household_id+period",
+        (csv_file, "", 15): "household_id: blank",
+        ("book.xlsx", "Quý 3-2024", 3): "household_size: '0'",
+        ("book.xlsx", "Quý 3-2024", 4): "area: 'Miền núi'",
+        ("book.xlsx", "Hỗ trợ", 3): "start_period: '32/13/2023'",
+    }
+    assert set(by_place) == set(expected)
+    for place, start in expected.items():
+        assert by_place[place].startswith(start), (place, by_place[place])
+    # the conflicting pair points at each other and names the differing column
+    assert "status" in by_place[(csv_file, "", 13)] and "row 14" in by_place[(csv_file, "", 13)]
+    # raw values kept for the office to fix
+    assert q.loc[q["row"] == "9", "income_pc_month"].item() == "abc"
+
+
+def test_no_identifier_reaches_the_output(ingested):
+    _, out, _ = ingested
+    texts = []
+    for name in ("panel.parquet", "support.parquet"):
+        frame = pd.read_parquet(out / name)
+        assert not {"head_name", "id_card", "phone", "address"} & set(frame.columns)
+        texts += [str(c) for c in frame.columns]
+        texts += [str(v) for col in frame.columns for v in frame[col].tolist()]
+    texts.append((out / "quarantine.csv").read_text(encoding="utf-8-sig"))
+    texts.append((out / "ingest_summary.json").read_text(encoding="utf-8"))
+    blob = "\n".join(texts)
+    for secret in NAMES + ID_CARDS + PHONES + ADDRESSES + ["Nà Sán", "Lê Lợi"]:
+        assert secret not in blob, secret
+    for i in range(1, 10):
+        assert f"HH0000000{i}" not in blob
+    for raw_bytes in (out / "panel.parquet").read_bytes(), (out / "support.parquet").read_bytes():
+        for secret in NAMES[:3] + ID_CARDS[:3] + ["HH00000001"]:
+            assert secret.encode() not in raw_bytes
+
+
+def test_pseudonyms_keyed_stable_and_shared_with_support(ingested, tmp_path, monkeypatch):
+    raw, out, _ = ingested
+    panel = pd.read_parquet(out / "panel.parquet")
+    support = pd.read_parquet(out / "support.parquet")
+    hh1 = _pseudo("HH00000001")
+    assert set(panel["household_id"]) == {hh1, _pseudo("HH00000004"), _pseudo("HH00000006")}
+    assert support["household_id"].tolist() == [hh1]
+    assert panel.loc[panel["household_id"] == hh1, "period"].tolist() == ["2024Q1", "2024Q2", "2024Q3"]
+    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "another key")
+    other = ingest(raw, tmp_path / "other", progress=False)
+    assert other.panel_rows == 5
+    other_ids = set(pd.read_parquet(tmp_path / "other" / "panel.parquet")["household_id"])
+    assert other_ids == {_pseudo(f"HH0000000{i}", "another key") for i in (1, 4, 6)}
+    assert not other_ids & set(panel["household_id"])
+
+
+def test_canonical_values_and_province_2025(ingested):
+    _, out, _ = ingested
+    panel = pd.read_parquet(out / "panel.parquet")
+    hh1 = panel[panel["household_id"] == _pseudo("HH00000001")]   # rows in period order
+    assert hh1["status"].tolist() == ["poor", "near_poor", "poor"]
+    assert set(hh1["province"]) == {"Hà Giang"} and set(hh1["province_2025"]) == {"Tuyên Quang"}
+    assert hh1["income_pc_month"].tolist()[:2] == [1_200_000.0, 1_600_000.0]
+    assert hh1["ethnic_minority"].tolist()[:2] == [True, True]
+    removal = panel[panel["removal_reason"].notna()]
+    assert removal["removal_reason"].tolist() == ["death"] and removal["status"].isna().all()
+    assert panel.loc[panel["period"] == "2024Q3", "household_size"].tolist() == [4]
+    support = pd.read_parquet(out / "support.parquet")
+    assert support[["program", "start_period", "end_period", "amount_vnd"]].values.tolist() == \
+        [["Tín dụng ưu đãi", "2023Q3", "2024Q4", 50_000_000.0]]
+
+
+def test_rerun_gives_identical_bytes(ingested):
+    raw, out, _ = ingested
+    before = _hashes(out)
+    assert set(before) == {"panel.parquet", "support.parquet", "quarantine.csv",
+                           "ingest_summary.json"}
+    ingest(raw, out, progress=False)
+    assert _hashes(out) == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def _cp1258(text: str) -> bytes:
+    """Windows-1258 bytes: precomposed letters where the code page has them (â, ơ, đ),
+    tone marks as combining characters (how Vietnamese Windows software writes it)."""
+    out = b""
+    for ch in unicodedata.normalize("NFC", text):
+        base, *marks = unicodedata.normalize("NFD", ch)
+        options = [ch] + [unicodedata.normalize("NFC", base + m) + "".join(x for x in marks if x != m)
+                          for m in marks] + [base + "".join(marks)]
+        for option in options:
+            try:
+                out += option.encode("cp1258")
+                break
+            except UnicodeEncodeError:
+                continue
+        else:
+            raise ValueError(ch)
+    return out
+
+
+def test_malformed_csv_lines_and_other_encodings(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    # a Windows-1258 export separated by semicolons, one line with a stray separator
+    text = ("Mã hộ;Năm;Tình trạng;Tỉnh\n"
+            "A1;2023;Nghèo;Điện Biên\n"
+            "A2;2023;Cận nghèo;Điện Biên;oops\n"
+            "A3;2023;Không nghèo;Điện Biên\n")
+    (raw / "lai_chau.csv").write_bytes(_cp1258(text))
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok and summary.balanced
+    assert summary.register == {"rows_in": 3, "loaded": 2, "quarantined": 1,
+                                "duplicates_dropped": 0, "blank_rows": 0}
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
+    assert q["row"].tolist() == ["3"] and "5 fields" in q["reason"].item()
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert panel["period"].tolist() == [2023, 2023] and panel["period"].dtype == "int64"
+    assert set(panel["status"]) == {"poor", "non_poor"}
+    assert set(panel["province"]) == {"Điện Biên"}  # NFC again
+
+
+def test_parquet_dataset_with_partition_folders(tmp_path):
+    raw = tmp_path / "raw"
+    for year, statuses in ((2023, ["poor", "near_poor"]), (2024, ["non_poor", "poor"])):
+        folder = raw / "panel" / f"period={year}"
+        folder.mkdir(parents=True)
+        table = pa.table({"household_id": ["X1", "X2"], "status": statuses,
+                          "province": ["Điện Biên", "Điện Biên"],
+                          "head_name": ["Nguyễn Văn An", "Trần Thị Bình"]})
+        pq.write_table(table, folder / "part-0.parquet")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok and summary.panel_rows == 4 and summary.frequency == "year"
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert panel["period"].tolist() == [2023, 2024, 2023, 2024] or \
+        sorted(panel["period"].tolist()) == [2023, 2023, 2024, 2024]
+    assert "head_name" not in panel.columns
+
+
+def test_unrecognised_table_is_an_error_not_a_silent_skip(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "prices.csv").write_text("item,price\nrice,12000\n", encoding="utf-8")
+    (raw / "ok.csv").write_text("household_id,period,status,province\nA,2024,poor,Hà Nội\n",
+                                encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert not summary.ok and any("prices.csv" in e for e in summary.errors)
+    assert summary.panel_rows == 1
+
+
+def test_known_programme_codes_when_the_programme_table_exists(tmp_path, monkeypatch):
+    from povdyn.schema import fold
+
+    monkeypatch.setattr(ingest_module, "_load_programs",
+                        lambda: {"credit": "credit", fold("Tín dụng ưu đãi"): "credit"})
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "roll.csv").write_text("Mã hộ,Chương trình,Kỳ bắt đầu\nA,Tín dụng ưu đãi,2023Q1\n"
+                                  "B,credit,2023Q2\nC,Phép thuật,2023Q2\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    support = pd.read_parquet(tmp_path / "out" / "support.parquet")
+    assert support["program"].tolist() == ["credit", "credit"]
+    assert summary.support["quarantined"] == 1
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
+    assert q["reason"].item().startswith("program: 'Phép thuật'")
+
+
+# --- property: broken rows mixed with good ones ------------------------------------
+GOOD_STATUS = ["Hộ nghèo", "Hộ cận nghèo", "Không nghèo", "nghèo", "can ngheo"]
+STATUS_CODE = {"Hộ nghèo": "poor", "nghèo": "poor", "Hộ cận nghèo": "near_poor",
+               "can ngheo": "near_poor", "Không nghèo": "non_poor"}
+GOOD_PERIODS = ["2024Q1", "2024Q2", "Quý 3/2024", "2024-Q4"]
+GOOD_PROVINCES = ["Hà Giang", "Hà Nội", "Lai Châu", "Cà Mau"]
+GOOD_INCOME = ["1.500.000", "1,5 triệu", "2000000", "", "700.000 đ"]
+letters = st.text(alphabet="bcdfghjqvwz", min_size=2, max_size=6)
+
+
+@st.composite
+def broken_registers(draw):
+    """Rows with a known fate: ('loaded'), ('duplicate') or ('quarantine', column)."""
+    kinds = ["good", "good", "good", "removal", "bad_status", "bad_period", "bad_number",
+             "missing_id", "bad_province", "exact_dup", "conflict_dup"]
+    rows, fates, originals = [], [], []
+    n = draw(st.integers(1, 30))
+    for i in range(n):
+        kind = draw(st.sampled_from(kinds))
+        if kind in ("exact_dup", "conflict_dup") and not originals:
+            kind = "good"
+        row = {"id": f"HH{i:05d}", "period": draw(st.sampled_from(GOOD_PERIODS)),
+               "status": draw(st.sampled_from(GOOD_STATUS)),
+               "province": draw(st.sampled_from(GOOD_PROVINCES)),
+               "income": draw(st.sampled_from(GOOD_INCOME)), "reason": "", "name": NAMES[i % 9]}
+        fate = ("loaded",)
+        if kind == "removal":
+            row.update(status="", reason=draw(st.sampled_from(["Chết", "Chuyển đi", "Tách hộ"])))
+        elif kind == "bad_status":
+            row["status"] = "zz" + draw(letters)
+            fate = ("quarantine", "status")
+        elif kind == "bad_period":
+            row["period"] = draw(st.sampled_from(["2024Q5", "20x4", "Quý 7/2024"])) + draw(letters)
+            fate = ("quarantine", "period")
+        elif kind == "bad_number":
+            row["income"] = draw(st.sampled_from(["1..5", "12.34.5", "zz"])) + draw(letters)
+            fate = ("quarantine", "income_pc_month")
+        elif kind == "missing_id":
+            row["id"] = draw(st.sampled_from(["", "  ", "-"]))
+            fate = ("quarantine", "household_id")
+        elif kind == "bad_province":
+            row["province"] = "Xứ " + draw(letters)
+            fate = ("quarantine", "province")
+        elif kind in ("exact_dup", "conflict_dup"):
+            target = draw(st.sampled_from(originals))
+            row = dict(rows[target])
+            if kind == "exact_dup":
+                fate = ("duplicate",)
+            else:
+                code = STATUS_CODE[rows[target]["status"]]
+                row["status"] = draw(st.sampled_from([s for s in GOOD_STATUS if STATUS_CODE[s] != code]))
+                earlier = [j for j in range(len(rows)) if rows[j]["id"] == row["id"]  # same values once read
+                           and STATUS_CODE[rows[j]["status"]] == STATUS_CODE[row["status"]]]
+                fate = ("duplicate",) if earlier else ("quarantine", "household_id+period")
+                fates[target] = ("quarantine", "household_id+period")
+                for j in range(len(rows)):   # an exact copy of the target stays a duplicate
+                    if rows[j]["id"] == row["id"] and fates[j][0] == "loaded":
+                        fates[j] = ("quarantine", "household_id+period")
+        if kind == "good":
+            originals.append(len(rows))
+        rows.append(row)
+        fates.append(fate)
+    return rows, fates
+
+
+@hyp_settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(broken_registers())
+def test_property_nothing_lost_every_rejection_has_a_reason(case):
+    rows, fates = case
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw"
+        raw.mkdir()
+        with open(raw / "list.csv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["Mã hộ", "Họ tên chủ hộ", "Kỳ", "Phân loại hộ", "Tỉnh",
+                             "Thu nhập bình quân", "Lý do ra khỏi danh sách"])
+            for r in rows:
+                writer.writerow([r["id"], r["name"], r["period"], r["status"], r["province"],
+                                 r["income"], r["reason"]])
+        summary = ingest(raw, Path(tmp) / "out", progress=False)
+        q = pd.read_csv(Path(tmp) / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+        panel = pd.read_parquet(Path(tmp) / "out" / "panel.parquet")
+
+    n = len(rows)
+    reg = summary.register
+    assert reg["rows_in"] == n
+    assert reg["loaded"] + reg["quarantined"] + reg["duplicates_dropped"] == n
+    assert reg["loaded"] == sum(f[0] == "loaded" for f in fates) == len(panel)
+    assert reg["duplicates_dropped"] == sum(f[0] == "duplicate" for f in fates)
+    assert len(q) == reg["quarantined"] == sum(f[0] == "quarantine" for f in fates)
+    assert (q["reason"].str.len() > 0).all()
+    reasons = {int(r.row): r.reason for r in q.itertuples()}
+    for i, fate in enumerate(fates):
+        if fate[0] == "quarantine":
+            assert (fate[1] + ":") in reasons[i + 2], (fate, reasons[i + 2])
+    assert not any(name in " ".join(q.to_numpy().ravel()) for name in NAMES)
