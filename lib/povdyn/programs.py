@@ -1,0 +1,481 @@
+"""Which poverty-reduction models work: register-level evaluation of each support model.
+
+methods.md, "Model (programme) effectiveness". Design of the analysis file
+--------------------------------------------------------------------------
+* Annual reviews. The unit of time is the annual review (rà soát): an annual panel as
+  is, or the **Q4 snapshot** of each year for a quarterly panel. A household without a
+  usable status at a review (not listed, or removed) is unobserved there.
+* Treated (per model M): households whose first support record of M starts in year s
+  (cohort s). Baseline t0 = s - 1, the last annual review before the start year.
+  Only households **poor at t0** enter (the estimand concerns poor households).
+* Comparable controls for cohort s: households poor at the same baseline t0, living in
+  a province where M operates (any cohort), **not yet supported by M in the start year
+  s** (their first support of M, if any, starts after s). ``controls="unsupported"``
+  (default) makes the contrast "M versus no support": neither treated nor controls may
+  have another programme starting at or before s. ``controls="not_this_program"``
+  keeps households with other support on both sides. A control household may serve
+  several cohorts (one row per cohort); SEs are clustered by household.
+  Why not "never supported up to t0 + k": support goes to households that are still
+  poor, so excluding households supported later excludes those that stayed poor, which
+  conditions on the outcome and biases the effect downwards (we saw about -4 points on
+  a null programme in simulation). Support starting after s cannot change a sustained
+  exit that already failed (the household had to be poor to get it), so keeping these
+  households as controls does not contaminate the comparison.
+* Outcome: **sustained exit within k reviews** = poor at t0 and not poor at every
+  annual review t0+1..t0+k (methods.md "Sustained exit"). Households not observed at
+  all of t0+1..t0+k (removed, missing) are censored and left out (attrition is not exit);
+  their number is reported. Cohorts whose t0+k is after the last review are left out.
+* Baseline covariates (at t0): log income per person per month, household
+  size, ethnic minority, urban area, number of deprivations (of the dep_* columns
+  present), number of poor reviews among t0-1 and t0-2, region (national runs), and the
+  cohort (baseline year) so the comparison stays within cohort.
+* Estimand and estimator: ATT on sustained exit (a difference in probabilities, in
+  percentage points when x100), doubly robust AIPW by default (povdyn.effects;
+  influence-function SEs clustered by household), propensity trimming [0.01, 0.99].
+  The naive difference (supported minus unsupported mean) is shown beside it.
+
+Multiple testing: Holm step-down adjusted p-values across the models evaluated
+(``p_adjusted``); a model is called **effective** only if its Holm-adjusted p < alpha and
+the estimate is positive. **Fading**: the latest cohort with enough treated households
+is compared with the earlier cohorts pooled; z = (recent - early) / sqrt(se_r^2 + se_e^2),
+one-sided test "recent smaller", Holm-adjusted across models; fading if that adjusted
+p < alpha and the early cohorts' effect is positive with p < alpha. (Shared control
+households make the two estimates positively correlated, so this test is conservative.)
+**Insufficient data**: fewer than ``min_treated`` (default 50) treated households in the
+analysis file. Otherwise **no evidence**.
+
+Cost per additional sustained exit = total amount_vnd of M's support to the treated
+households in the analysis file / (ATT x n_treated), reported when ATT > 0.
+
+Event study (per model): adoption is staggered across communes and years, so the
+figure uses Callaway–Sant'Anna group-time effects (povdyn.staggered) on a commune-year
+panel: unit = commune (the household's first recorded commune), cohort = the first year
+M started in the commune, outcome = the commune's poor share at each annual review,
+weighted by households, not-yet-treated comparisons, varying base period; TWFE on the
+same panel is kept only as the biased comparison.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import periods as _periods
+from .effects import estimate_effect
+from .errors import EstimationError, SchemaError
+
+VERDICT_VI = {
+    "effective": "Hiệu quả",
+    "no_evidence": "Chưa có bằng chứng",
+    "fading": "Hiệu quả giảm dần",
+    "insufficient_data": "Chưa đủ dữ liệu",
+}
+VERDICT_EN = {
+    "effective": "Effective",
+    "no_evidence": "No evidence",
+    "fading": "Fading",
+    "insufficient_data": "Insufficient data",
+}
+MIN_TREATED = 50
+MIN_COHORT = 30
+
+
+@dataclass
+class ProgramEvaluation:
+    """Result of :func:`evaluate_programs`.
+
+    table: one row per model — program, program_vi, program_en, estimate, se, ci_low,
+        ci_high, p_value, p_adjusted (Holm), n_treated, n_control, naive, verdict,
+        verdict_vi, reason, cost_per_sustained_exit, early/recent cohort effects and the
+        fading test (fading_z, fading_p, fading_p_adjusted), total_cost_vnd.
+    cohorts: effect by adoption cohort [program, cohort, estimate, se, ci_low, ci_high,
+        n_treated, n_control, naive].
+    event_study: {program: povdyn.staggered.StaggeredResult} (commune-level CS).
+    twfe: {program: TwfeResult} — biased comparison only.
+    balance: {program: balance DataFrame of the pooled estimate}.
+    analysis_files: {program: the analysis file used}.
+    design: the design in words (module docstring summary).
+    """
+
+    table: pd.DataFrame
+    cohorts: pd.DataFrame
+    event_study: dict = field(default_factory=dict)
+    twfe: dict = field(default_factory=dict)
+    balance: dict = field(default_factory=dict)
+    analysis_files: dict = field(default_factory=dict, repr=False)
+    overlap: dict = field(default_factory=dict, repr=False)
+    design: str = ""
+    settings: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- inputs
+def program_names() -> pd.DataFrame:
+    """code, name_vi, name_en from lib/povdyn/data/programs.csv (empty if absent)."""
+    path = Path(__file__).parent / "data" / "programs.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=["code", "name_vi", "name_en"])
+    return pd.read_csv(path, dtype=str)
+
+
+def _to_frame(obj) -> pd.DataFrame:
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    if hasattr(obj, "to_pandas"):
+        return obj.to_pandas()
+    if isinstance(obj, (str, Path)):
+        p = Path(obj)
+        return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+    raise SchemaError(f"cannot read {type(obj).__name__}: give a DataFrame, a Panel or a parquet/csv path")
+
+
+def annual_reviews(panel, until=None) -> pd.DataFrame:
+    """The annual-review view of a panel: annual rows as they are, or the Q4 snapshot of
+    each year for a quarterly panel. Adds int column ``year``; drops rows without a
+    status (removal rows) and, with ``until`` (a period label), reviews after it."""
+    df = _to_frame(panel)
+    for c in ("household_id", "period", "status"):
+        if c not in df.columns:
+            raise SchemaError(f"panel has no column {c!r}")
+    freq, index = _periods.frequency_and_index(df["period"])
+    df = df.assign(_idx=index)
+    if until is not None:
+        ufreq, uidx = _periods.parse_period(until)
+        if ufreq != freq:
+            uidx = uidx // 4 if ufreq == "quarter" else uidx * 4 + 3
+        df = df[df._idx <= uidx]
+    if freq == "quarter":
+        df = df[df._idx % 4 == 3].assign(year=lambda d: d._idx // 4)
+    else:
+        df = df.assign(year=df._idx)
+    df = df[df["status"].notna()]
+    if df.duplicated(["household_id", "year"]).any():
+        raise SchemaError("panel has duplicate (household_id, period) rows")
+    return df.drop(columns="_idx").reset_index(drop=True)
+
+
+def _support_years(support) -> pd.DataFrame:
+    sup = _to_frame(support).copy()
+    for c in ("household_id", "program", "start_period"):
+        if c not in sup.columns:
+            raise SchemaError(f"support records have no column {c!r}")
+    sup["start_year"] = [_periods.year_of(v) for v in sup["start_period"]]
+    if "amount_vnd" not in sup.columns:
+        sup["amount_vnd"] = np.nan
+    return sup
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values (NaN stays NaN)."""
+    p = np.asarray(p_values, float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = len(q)
+    order = np.argsort(q)
+    adj = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (m - rank) * q[i])
+        adj[i] = min(1.0, running)
+    out[ok] = adj
+    return out
+
+
+# --------------------------------------------------------------------------- analysis file
+def _baseline_covariates(ann: pd.DataFrame) -> pd.DataFrame:
+    """Baseline covariate columns per (household_id, year)."""
+    out = ann[["household_id", "year"]].copy()
+    if "income_pc_month" in ann:
+        out["log_income"] = np.log(ann["income_pc_month"].astype(float).clip(lower=1e4))
+    if "household_size" in ann:
+        out["household_size"] = ann["household_size"].astype(float)
+    if "ethnic_minority" in ann:
+        out["ethnic_minority"] = ann["ethnic_minority"].astype(float)
+    if "area" in ann:
+        out["urban"] = (ann["area"] == "urban").astype(float)
+    deps = [c for c in ann.columns if c.startswith("dep_")]
+    if deps:
+        out["deprivations"] = ann[deps].fillna(False).astype(float).sum(axis=1)
+    if "region" in ann:
+        out["region"] = ann["region"].astype(str)
+    return out
+
+
+def build_analysis_file(ann: pd.DataFrame, support: pd.DataFrame, program: str, within: int = 2,
+                        controls: str = "unsupported") -> tuple[pd.DataFrame, dict]:
+    """Stacked cohort analysis file for one model (design in the module docstring).
+
+    Returns (file, counts): file has household_id, cohort, t0, treated, sustained_exit,
+    amount_vnd and baseline covariates; counts reports exclusions."""
+    years = np.array(sorted(ann["year"].unique()))
+    status = ann.pivot(index="household_id", columns="year", values="status")
+    poor = status.eq("poor").astype(float).where(status.notna())
+    sup_m = support[support.program == program]
+    first_m = sup_m.groupby("household_id")["start_year"].min()
+    amount_m = sup_m.groupby("household_id")["amount_vnd"].sum(min_count=1)
+    # provinces where M operates (comparable places)
+    prov_col = "province_2025" if "province_2025" in ann else ("province" if "province" in ann else None)
+    if prov_col:
+        home = ann.sort_values("year").groupby("household_id")[prov_col].last()
+        m_provinces = set(home.reindex(first_m.index).dropna())
+    covs = _baseline_covariates(ann).set_index(["household_id", "year"])
+    counts = dict(treated_records=int(len(first_m)), treated_not_poor_at_baseline=0,
+                  censored_treated=0, censored_controls=0, cohorts_without_followup=0)
+    parts = []
+    for s in sorted(first_m.unique()):
+        t0 = s - 1
+        follow = [t0 + j for j in range(1, within + 1)]
+        if t0 not in status.columns or any(f not in status.columns for f in follow):
+            counts["cohorts_without_followup"] += 1
+            continue
+        at_base = poor[t0] == 1
+        observed = poor[follow].notna().all(axis=1)
+        sustained = (poor[follow] == 0).all(axis=1)
+        treated_ids = first_m.index[first_m == s]
+        is_t = pd.Series(poor.index.isin(treated_ids), index=poor.index)
+        later_m = first_m.reindex(poor.index)
+        if controls == "unsupported":
+            # clean contrast "M vs no support": nobody (treated or control) had another
+            # programme start at or before the start year s
+            other = support[support.program != program].groupby("household_id")["start_year"].min()
+            other = other.reindex(poor.index)
+            clean = other.isna() | (other > s)
+            is_t = is_t & clean
+            is_c = ~is_t & clean & (later_m.isna() | (later_m > s))
+        elif controls == "not_this_program":
+            is_c = ~is_t & (later_m.isna() | (later_m > s))
+        else:
+            raise EstimationError("controls must be 'not_this_program' or 'unsupported'")
+        if prov_col:
+            is_c &= home.reindex(poor.index).isin(m_provinces)
+        counts["treated_not_poor_at_baseline"] += int((is_t & ~at_base).sum())
+        counts["censored_treated"] += int((is_t & at_base & ~observed).sum())
+        counts["censored_controls"] += int((is_c & at_base & ~observed).sum())
+        keep = at_base & observed & (is_t | is_c)
+        ids = poor.index[keep]
+        part = pd.DataFrame({
+            "household_id": ids, "cohort": s, "t0": t0,
+            "treated": is_t[keep].astype(int).to_numpy(),
+            "sustained_exit": sustained[keep].astype(int).to_numpy(),
+        })
+        part["amount_vnd"] = np.where(part.treated == 1, amount_m.reindex(ids).to_numpy(), np.nan)
+        # poor reviews in the two years before baseline (duration proxy)
+        prior = [y for y in (t0 - 1, t0 - 2) if y in poor.columns]
+        part["poor_before"] = poor.loc[ids, prior].fillna(0).sum(axis=1).to_numpy() if prior else 0.0
+        cv = covs.reindex(pd.MultiIndex.from_arrays([ids, np.full(len(ids), t0)])).reset_index(drop=True)
+        parts.append(pd.concat([part.reset_index(drop=True), cv], axis=1))
+    if not parts:
+        return pd.DataFrame(columns=["household_id", "cohort", "t0", "treated", "sustained_exit"]), counts
+    return pd.concat(parts, ignore_index=True), counts
+
+
+def _usable(af: pd.DataFrame, candidates: list[str]) -> list[str]:
+    """Covariates present, without missing values and not constant in this file."""
+    out = []
+    for c in candidates:
+        if c in af and af[c].notna().all() and af[c].nunique() > 1:
+            out.append(c)
+    return out
+
+
+def _estimate(af, covariates, method, cluster=True):
+    """estimate_effect with a fallback ladder when a covariate separates the groups:
+    drop region, then the cohort dummies. Returns (result, covariates used, note)."""
+    ladders = [covariates, [c for c in covariates if c != "region"],
+               [c for c in covariates if c not in ("region", "cohort_cat")]]
+    last = None
+    for i, cov in enumerate(ladders):
+        if i and cov == ladders[i - 1]:
+            continue
+        try:
+            res = estimate_effect(af, "treated", "sustained_exit", cov, method=method,
+                                  cluster="household_id" if cluster else None)
+            note = "" if i == 0 else f" (covariates reduced to {cov} after: {last})"
+            return res, cov, note
+        except EstimationError as exc:
+            last = str(exc)
+    raise EstimationError(last)
+
+
+# --------------------------------------------------------------------------- event study
+def commune_event_panel(ann: pd.DataFrame, support: pd.DataFrame, program: str) -> pd.DataFrame:
+    """Commune-year panel for the event study: poor share among observed households,
+    households observed, and the first year ``program`` started in the commune (0 = never).
+    Communes are limited to provinces where the model operates."""
+    if "commune" not in ann:
+        raise SchemaError("panel has no 'commune' column: the event study needs it")
+    first = ann.sort_values("year").groupby("household_id")[["commune"] + (
+        ["province_2025"] if "province_2025" in ann else [])].first()
+    d = ann[["household_id", "year", "status"]].join(first, on="household_id")
+    sup_m = support[support.program == program].join(first, on="household_id")
+    adopt = sup_m.groupby("commune")["start_year"].min()
+    if "province_2025" in first:
+        provs = set(sup_m["province_2025"].dropna())
+        d = d[d["province_2025"].isin(provs)]
+    d = d.assign(poor=(d.status == "poor").astype(float))
+    cp = d.groupby(["commune", "year"]).agg(poor_rate=("poor", "mean"), households=("poor", "size")).reset_index()
+    cp["first_year"] = cp["commune"].map(adopt).fillna(0).astype(int)
+    hh = cp.groupby("commune")["households"].transform("mean")
+    return cp.assign(weight=hh)
+
+
+# --------------------------------------------------------------------------- main
+def evaluate_programs(
+    panel,
+    support,
+    within: int = 2,
+    region: str | None = None,
+    by_cohort: bool = True,
+    alpha: float = 0.05,
+    method: str = "aipw",
+    period=None,
+    programs: list[str] | None = None,
+    controls: str = "unsupported",
+    min_treated: int = MIN_TREATED,
+    event_study: bool = True,
+) -> ProgramEvaluation:
+    """Evaluate every support model on the register (design in the module docstring).
+
+    panel: canonical panel (DataFrame, Panel or parquet path); support: support records.
+    within: k, the number of annual reviews the exit must last. region: None/"national"
+    for all, else a value of ``region``, ``province_2025`` or ``province``. period: only
+    reviews up to this period are used (e.g. "2025Q4"). programs: codes to evaluate
+    (default: all in the support records). Returns a :class:`ProgramEvaluation`.
+    """
+    ann = annual_reviews(panel, until=period)
+    sup = _support_years(support)
+    if region not in (None, "national", "all", "toàn quốc"):
+        mask = np.zeros(len(ann), bool)
+        for col in ("region", "province_2025", "province"):
+            if col in ann:
+                mask |= (ann[col] == region).to_numpy()
+        if not mask.any():
+            raise SchemaError(f"region {region!r} matches no row of region/province_2025/province")
+        ann = ann[mask]
+        sup = sup[sup.household_id.isin(ann.household_id)]
+    names = program_names().set_index("code") if len(program_names()) else pd.DataFrame(columns=["name_vi", "name_en"])
+    codes = programs or sorted(sup.program.unique())
+    base_covs = ["log_income", "household_size", "ethnic_minority", "urban", "deprivations",
+                 "poor_before", "region", "cohort_cat"]
+
+    rows, cohort_rows, es, tw, bal, files, overlaps = [], [], {}, {}, {}, {}, {}
+    for code in codes:
+        af, counts = build_analysis_file(ann, sup, code, within=within, controls=controls)
+        files[code] = af
+        row = dict(program=code,
+                   program_vi=names["name_vi"].get(code, code) if len(names) else code,
+                   program_en=names["name_en"].get(code, code) if len(names) else code,
+                   estimate=np.nan, se=np.nan, ci_low=np.nan, ci_high=np.nan, p_value=np.nan,
+                   n_treated=int(af["treated"].sum()) if len(af) else 0,
+                   n_control=int((af["treated"] == 0).sum()) if len(af) else 0,
+                   naive=np.nan, early_estimate=np.nan, early_se=np.nan, recent_estimate=np.nan,
+                   recent_se=np.nan, recent_cohort=np.nan, fading_z=np.nan, fading_p=np.nan,
+                   total_cost_vnd=np.nan, note="", **{f"n_{k}": v for k, v in counts.items()})
+        if row["n_treated"] < min_treated or row["n_control"] < min_treated:
+            row["note"] = f"only {row['n_treated']} treated / {row['n_control']} comparable households"
+            rows.append(row)
+            continue
+        af = af.assign(cohort_cat=af["cohort"].astype(str))
+        covs = _usable(af, base_covs)
+        try:
+            res, used, note = _estimate(af, covs, method)
+        except EstimationError as exc:
+            row["note"] = f"estimation failed: {exc}"
+            rows.append(row)
+            continue
+        row.update(estimate=res.estimate, se=res.se, ci_low=res.ci_low, ci_high=res.ci_high,
+                   p_value=res.p_value, n_treated=res.n_treated, n_control=res.n_control,
+                   naive=res.naive, note=note.strip(),
+                   total_cost_vnd=float(af.loc[af.treated == 1, "amount_vnd"].sum(min_count=1)))
+        bal[code] = res.balance
+        overlaps[code] = res.overlap
+        # effect by adoption cohort
+        per = []
+        if by_cohort:
+            for s, sub in af.groupby("cohort"):
+                nt = int(sub.treated.sum())
+                if nt < MIN_COHORT or (sub.treated == 0).sum() < MIN_COHORT:
+                    continue
+                try:
+                    r, _, _ = _estimate(sub, [c for c in _usable(sub, used) if c != "cohort_cat"], method)
+                except EstimationError:
+                    continue
+                per.append(dict(program=code, cohort=int(s), estimate=r.estimate, se=r.se, ci_low=r.ci_low,
+                                ci_high=r.ci_high, p_value=r.p_value, n_treated=r.n_treated,
+                                n_control=r.n_control, naive=r.naive))
+        cohort_rows += per
+        # fading: latest cohort vs earlier cohorts pooled
+        if len(per) >= 2:
+            recent = max(p["cohort"] for p in per)
+            early_af = af[af.cohort < recent]
+            try:
+                re_, _, _ = _estimate(early_af, _usable(early_af, used), method)
+                rr = next(p for p in per if p["cohort"] == recent)
+                z = (rr["estimate"] - re_.estimate) / np.sqrt(rr["se"] ** 2 + re_.se ** 2)
+                from scipy import stats
+                row.update(early_estimate=re_.estimate, early_se=re_.se, early_p=re_.p_value,
+                           recent_estimate=rr["estimate"], recent_se=rr["se"], recent_cohort=recent,
+                           fading_z=z, fading_p=float(stats.norm.cdf(z)))
+            except EstimationError:
+                pass
+        if event_study and "commune" in ann:
+            try:
+                cp = commune_event_panel(ann, sup, code)
+                es[code] = _staggered().group_time_att(cp, "commune", "year", "first_year", "poor_rate",
+                                                       weight="weight")
+                tw[code] = _staggered().twfe_event_study(cp, "commune", "year", "first_year", "poor_rate")
+            except EstimationError:
+                pass
+        rows.append(row)
+
+    table = pd.DataFrame(rows)
+    table["p_adjusted"] = holm(table["p_value"])
+    table["fading_p_adjusted"] = holm(table["fading_p"])
+    verdicts, reasons, cpe = [], [], []
+    for _, r in table.iterrows():
+        v, why = _verdict(r, alpha, min_treated)
+        verdicts.append(v); reasons.append(why)
+        ok = np.isfinite(r.estimate) and r.estimate > 0 and np.isfinite(r.total_cost_vnd)
+        cpe.append(r.total_cost_vnd / (r.estimate * r.n_treated) if ok else np.nan)
+    table["verdict"] = verdicts
+    table["verdict_vi"] = table["verdict"].map(VERDICT_VI)
+    table["verdict_en"] = table["verdict"].map(VERDICT_EN)
+    table["reason"] = reasons
+    table["cost_per_sustained_exit"] = cpe
+    first = ["program", "program_vi", "program_en", "estimate", "se", "ci_low", "ci_high", "p_value",
+             "p_adjusted", "n_treated", "n_control", "naive", "verdict", "verdict_vi", "reason",
+             "cost_per_sustained_exit"]
+    table = table[first + [c for c in table.columns if c not in first]]
+    cohorts = pd.DataFrame(cohort_rows, columns=["program", "cohort", "estimate", "se", "ci_low", "ci_high",
+                                                 "p_value", "n_treated", "n_control", "naive"])
+    return ProgramEvaluation(
+        table=table, cohorts=cohorts, event_study=es, twfe=tw, balance=bal, analysis_files=files,
+        overlap=overlaps, design=__doc__.split("Design of the analysis file")[1].split("Multiple testing")[0].strip("-\n "),
+        settings=dict(within=within, region=region, alpha=alpha, method=method, period=period,
+                      controls=controls, min_treated=min_treated),
+    )
+
+
+def _staggered():
+    from . import staggered
+    return staggered
+
+
+def _verdict(r, alpha, min_treated) -> tuple[str, str]:
+    """Verdict and its reason in words (rules in the module docstring)."""
+    if not np.isfinite(r.estimate):
+        return "insufficient_data", (f"fewer than {min_treated} supported or comparable poor households "
+                                     f"with {int(r.n_treated)} treated; {r.note}").strip("; ")
+    pp = f"{100 * r.estimate:+.1f} points (95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}), Holm p = {r.p_adjusted:.3g}"
+    early_p = r.get("early_p", np.nan)
+    if (np.isfinite(r.fading_p_adjusted) and r.fading_p_adjusted < alpha and r.early_estimate > 0
+            and np.isfinite(early_p) and early_p < alpha):
+        return "fading", (f"earlier cohorts {100 * r.early_estimate:+.1f} points, cohort {int(r.recent_cohort)} "
+                          f"{100 * r.recent_estimate:+.1f} points; drop significant (Holm p = {r.fading_p_adjusted:.3g}); overall {pp}")
+    if r.p_adjusted < alpha and r.estimate > 0:
+        return "effective", f"sustained exit {pp}"
+    if r.p_adjusted < alpha and r.estimate < 0:
+        return "no_evidence", f"sustained exit lower among supported households: {pp}"
+    return "no_evidence", f"effect not distinguishable from zero after Holm adjustment: {pp}"
