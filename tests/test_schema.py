@@ -355,3 +355,28 @@ def test_pandera_schema_is_the_final_guard():
                        "province": ["Hà Nội"]})
     with pytest.raises(Exception):
         schema.PANEL_SCHEMA.validate(df)
+
+
+def test_values_stay_on_their_rows_when_earlier_rows_are_rejected():
+    # rows 0 and 2 are bad; every column of the good rows must keep its own values
+    n = 8
+    df = pd.DataFrame({
+        "household_id": [f"h{i}" for i in range(n)],
+        "period": ["2024"] * n,
+        "status": ["bad", "poor", "bad", "near_poor", "non_poor", "poor", "poor", "poor"],
+        "province": [f"P{i}" for i in range(n)],
+        "ethnic_minority": ["Có", "Có", "Không", "Không", "Có", "Không", "Có", "Không"],
+        "dep_water": ["1", "0", "1", "1", "0", "1", "0", "1"],
+        "household_size": [str(i + 1) for i in range(n)],
+        "income_pc_month": [str(1000 * (i + 1)) for i in range(n)],
+        "area": ["Thành thị", "Nông thôn"] * 4,
+    })
+    good, _ = schema.check_rows(df)
+    assert good.index.tolist() == [1, 3, 4, 5, 6, 7]
+    for i in good.index:
+        row = good.loc[i]
+        assert row["household_id"] == f"h{i}" and row["province"] == f"P{i}"
+        assert row["ethnic_minority"] == (df.loc[i, "ethnic_minority"] == "Có")
+        assert row["dep_water"] == (df.loc[i, "dep_water"] == "1")
+        assert row["household_size"] == i + 1 and row["income_pc_month"] == 1000 * (i + 1)
+        assert row["area"] == ("urban" if i % 2 == 0 else "rural")

@@ -542,8 +542,8 @@ def _show(value) -> str:
     return repr(text[:40] + ("…" if len(text) > 40 else ""))
 
 
-def _bool_array(values: np.ndarray) -> pd.Series:
-    s = pd.Series(values, dtype=object)
+def _bool_array(values: np.ndarray, index=None) -> pd.Series:
+    s = pd.Series(values, index=index, dtype=object)
     if s.isna().any():
         return s.astype("boolean")
     return s.astype(bool)
@@ -726,7 +726,7 @@ def canonical_dtypes(df: pd.DataFrame) -> pd.DataFrame:
         if col in ("period", "start_period", "end_period"):
             df[col] = _period_dtype(df[col])
         elif col in BOOL_COLUMNS or str(col).startswith("dep_"):
-            df[col] = _bool_array(df[col].to_numpy(dtype=object))
+            df[col] = _bool_array(df[col].to_numpy(dtype=object), index=df.index)
         elif col == "household_size":
             df[col] = pd.to_numeric(df[col]).astype("Int64")
         elif col in ("income_pc_month", "weight", "amount_vnd"):
