@@ -187,3 +187,25 @@ def test_cohorts_and_event_study(simulated):
     assert {"event_time", "att", "se", "placebo"} <= set(es.event_time.columns)
     assert "biased" in ev.twfe["vocational_training"].label
     assert set(ev.balance["vocational_training"].columns) >= {"smd_before", "smd_after"}
+
+
+def test_figures_have_labels_in_both_languages(simulated):
+    import matplotlib.pyplot as plt
+
+    from povdyn.plots import effects as figures
+
+    _, _, _, ev = simulated
+    fig = figures.forest(ev.table, lang="vi")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Tác động lên thoát nghèo bền vững (điểm %)"
+    texts = [t.get_text() for t in ax.texts]
+    assert any("Hiệu quả" in t for t in texts) and any("Chưa đủ dữ liệu" in t for t in texts)
+    fig_en = figures.forest(ev.table, lang="en")
+    assert "sustained exit" in fig_en.axes[0].get_xlabel()
+    es = figures.event_study(ev.event_study["vocational_training"], ev.twfe["vocational_training"], lang="en")
+    assert any("biased" in t.get_text() for t in es.axes[0].get_legend().get_texts())
+    af = ev.analysis_files["vocational_training"]
+    from povdyn.effects import estimate_effect
+    ov = figures.overlap(estimate_effect(af, "treated", "sustained_exit", ["log_income", "household_size"]))
+    assert ov.axes[0].get_xlabel().startswith("Điểm xu hướng")
+    plt.close("all")

@@ -62,6 +62,7 @@ class Overlap:
     rule: str
     n_trimmed_treated: int
     n_trimmed_control: int
+    bounds: tuple[float, float] | None = None
 
     @property
     def by_group(self) -> pd.DataFrame:
@@ -507,6 +508,7 @@ def estimate_effect(
         rule=rule,
         n_trimmed_treated=int(np.sum(~keep & (d_all == 1))),
         n_trimmed_control=int(np.sum(~keep & (d_all == 0))),
+        bounds=tuple(trim) if trim is not None else None,
     )
     d, y = d_all[keep], y_all[keep]
     if d.sum() < 2 or (1 - d).sum() < 2:

@@ -87,7 +87,8 @@ class ProgramEvaluation:
     """Result of :func:`evaluate_programs`.
 
     table: one row per model — program, program_vi, program_en, estimate, se, ci_low,
-        ci_high, p_value, p_adjusted (Holm), n_treated, n_control, naive, verdict,
+        ci_high, p_value, p_adjusted (Holm), ci_low_adj/ci_high_adj (Bonferroni
+        simultaneous intervals over the models estimated), n_treated, n_control, naive, verdict,
         verdict_vi, reason, cost_per_sustained_exit, early/recent cohort effects and the
         fading test (fading_z, fading_p, fading_p_adjusted), total_cost_vnd.
     cohorts: effect by adoption cohort [program, cohort, estimate, se, ci_low, ci_high,
@@ -433,6 +434,15 @@ def evaluate_programs(
     table = pd.DataFrame(rows)
     table["p_adjusted"] = holm(table["p_value"])
     table["fading_p_adjusted"] = holm(table["fading_p"])
+    # simultaneous (Bonferroni) intervals over the models with an estimate, for the forest plot
+    m = int(table["estimate"].notna().sum())
+    if m:
+        from scipy import stats
+        z_adj = stats.norm.ppf(1 - alpha / (2 * m))
+        table["ci_low_adj"] = table["estimate"] - z_adj * table["se"]
+        table["ci_high_adj"] = table["estimate"] + z_adj * table["se"]
+    else:
+        table["ci_low_adj"] = table["ci_high_adj"] = np.nan
     verdicts, reasons, cpe = [], [], []
     for _, r in table.iterrows():
         v, why = _verdict(r, alpha, min_treated)
