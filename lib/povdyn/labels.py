@@ -1,0 +1,124 @@
+"""Vietnamese / English labels for everything a reviewer reads (plots, tables, report).
+
+`label(key, lang)` returns the text for a key; unknown keys come back unchanged, so a
+missing entry shows up as a raw key in a page rather than as an error. Vietnamese is the
+default language, with full diacritics (NFC).
+"""
+from __future__ import annotations
+
+import unicodedata
+
+LANGS = ("vi", "en")
+
+LABELS: dict[str, dict[str, str]] = {
+    # statuses
+    "poor": {"vi": "Nghèo", "en": "Poor"},
+    "near_poor": {"vi": "Cận nghèo", "en": "Near-poor"},
+    "non_poor": {"vi": "Không nghèo", "en": "Not poor"},
+    "removed": {"vi": "Ra khỏi danh sách", "en": "Removed"},
+    # geography and groups
+    "national": {"vi": "Toàn quốc", "en": "National"},
+    "province": {"vi": "Tỉnh, thành phố", "en": "Province"},
+    "province_2025": {"vi": "Tỉnh, thành phố", "en": "Province"},
+    "region": {"vi": "Vùng", "en": "Region"},
+    "area": {"vi": "Khu vực", "en": "Area"},
+    "urban": {"vi": "Thành thị", "en": "Urban"},
+    "rural": {"vi": "Nông thôn", "en": "Rural"},
+    "ethnic_minority": {"vi": "Dân tộc thiểu số", "en": "Ethnic minority"},
+    "em_yes": {"vi": "Hộ DTTS", "en": "Ethnic minority"},
+    "em_no": {"vi": "Hộ không DTTS", "en": "Not ethnic minority"},
+    "group": {"vi": "Nhóm", "en": "Group"},
+    # periods
+    "period": {"vi": "Kỳ", "en": "Period"},
+    "exit_period": {"vi": "Kỳ thoát nghèo", "en": "Exit period"},
+    "year": {"vi": "Năm", "en": "Year"},
+    "quarter": {"vi": "quý", "en": "quarters"},
+    "time_quarter": {"vi": "Số quý sau khi thoát nghèo", "en": "Quarters after exit"},
+    "time_year": {"vi": "Số năm sau khi thoát nghèo", "en": "Years after exit"},
+    # metrics
+    "households": {"vi": "Số hộ", "en": "Households"},
+    "poor_households": {"vi": "Hộ nghèo", "en": "Poor households"},
+    "near_poor_households": {"vi": "Hộ cận nghèo", "en": "Near-poor households"},
+    "poor_rate": {"vi": "Tỷ lệ hộ nghèo", "en": "Poor rate"},
+    "near_poor_rate": {"vi": "Tỷ lệ hộ cận nghèo", "en": "Near-poor rate"},
+    "exit_rate": {"vi": "Tỷ lệ thoát nghèo", "en": "Exit rate from poverty"},
+    "exits": {"vi": "Hộ thoát nghèo", "en": "Exits from poverty"},
+    "to_near_poor": {"vi": "Thoát nghèo thành cận nghèo", "en": "Exits to near-poor"},
+    "to_non_poor": {"vi": "Thoát nghèo lên trên cận nghèo", "en": "Exits above near-poor"},
+    "near_poor_exit_rate": {"vi": "Tỷ lệ thoát cận nghèo", "en": "Exit rate from near-poverty"},
+    "near_poor_exits": {"vi": "Hộ thoát cận nghèo", "en": "Exits from near-poverty"},
+    "relapse_rate": {"vi": "Tỷ lệ tái nghèo", "en": "Relapse rate"},
+    "relapses": {"vi": "Hộ tái nghèo", "en": "Relapses into poverty"},
+    "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor households"},
+    "entries": {"vi": "Hộ rơi vào nghèo", "en": "Entries into poverty"},
+    "removals": {"vi": "Hộ ra khỏi danh sách (chết, chuyển đi, nhập/tách hộ)",
+                 "en": "Removals (death, migration, merger/split)"},
+    "survival": {"vi": "Tỷ lệ chưa tái nghèo", "en": "Share not poor again"},
+    "rate": {"vi": "Tỷ lệ", "en": "Rate"},
+    "share": {"vi": "Tỷ trọng", "en": "Share"},
+    "ci95": {"vi": "Khoảng tin cậy 95%", "en": "95% interval"},
+    "numerator": {"vi": "Số hộ", "en": "Households"},
+    "denominator": {"vi": "Trên tổng số hộ", "en": "Out of"},
+    "indicator": {"vi": "Chỉ tiêu", "en": "Indicator"},
+    "value": {"vi": "Giá trị", "en": "Value"},
+    "vs_previous": {"vi": "So với kỳ trước", "en": "vs previous period"},
+    "vs_last_year": {"vi": "So với cùng kỳ năm trước", "en": "vs same period last year"},
+    "from_status": {"vi": "Tình trạng kỳ trước", "en": "Status in previous period"},
+    "to_status": {"vi": "Tình trạng kỳ này", "en": "Status in this period"},
+    "percent": {"vi": "phần trăm", "en": "percent"},
+    "points": {"vi": "điểm %", "en": "points"},
+    # targets
+    "target": {"vi": "Mục tiêu", "en": "Target"},
+    "actual": {"vi": "Thực hiện", "en": "Actual"},
+    "projection": {"vi": "Dự báo", "en": "Projection"},
+    "on_track": {"vi": "Đạt", "en": "On track"},
+    "off_track": {"vi": "Chưa đạt", "en": "Off track"},
+    "not_assessable": {"vi": "Chưa đánh giá được", "en": "Not assessable"},
+    "poor_rate_reduction": {"vi": "Giảm tỷ lệ hộ nghèo (điểm %/năm)",
+                            "en": "Poor-rate reduction (points/year)"},
+    "near_poor_rate_reduction": {"vi": "Giảm tỷ lệ hộ cận nghèo (điểm %/năm)",
+                                 "en": "Near-poor-rate reduction (points/year)"},
+    "em_poor_rate_reduction": {"vi": "Giảm tỷ lệ hộ nghèo DTTS (điểm %/năm)",
+                               "en": "Ethnic-minority poor-rate reduction (points/year)"},
+    "relapse_ceiling": {"vi": "Tỷ lệ tái nghèo tối đa (%)", "en": "Relapse ceiling (%)"},
+    # report
+    "report_title": {"vi": "Báo cáo động thái giảm nghèo", "en": "Poverty dynamics report"},
+    "index_title": {"vi": "Báo cáo động thái giảm nghèo theo quý", "en": "Quarterly poverty dynamics report"},
+    "pending": {"vi": "Đang cập nhật", "en": "Pending"},
+    "failed": {"vi": "Lỗi khi tạo báo cáo", "en": "Report failed"},
+    "log": {"vi": "Nhật ký lỗi", "en": "Log"},
+    "page": {"vi": "Trang báo cáo", "en": "Report page"},
+    "contents": {"vi": "Mục lục", "en": "Contents"},
+    "generated": {"vi": "Thời điểm tạo", "en": "Generated"},
+    "data_fingerprint": {"vi": "Dấu vân tay dữ liệu", "en": "Data fingerprint"},
+    "version": {"vi": "Phiên bản povdyn", "en": "povdyn version"},
+    "suppression_note": {
+        "vi": "Ô có dưới {min_cell} hộ được ẩn (\"<{min_cell}\") và tỷ lệ dựa trên ô đó hiện \"—\".",
+        "en": "Cells with fewer than {min_cell} households are hidden (\"<{min_cell}\") and rates built on them show \"—\".",
+    },
+}
+
+
+def label(key: str, lang: str = "vi") -> str:
+    """The label of `key` in `lang` ("vi" or "en"); the key itself when unknown."""
+    if lang not in LANGS:
+        raise ValueError(f"lang={lang!r}: use 'vi' or 'en'")
+    entry = LABELS.get(key)
+    if entry is None:
+        return key
+    return unicodedata.normalize("NFC", entry[lang])
+
+
+def labels(keys, lang: str = "vi") -> list[str]:
+    """Labels of several keys."""
+    return [label(k, lang) for k in keys]
+
+
+def status_label(status: str, lang: str = "vi") -> str:
+    """Label of a register status ("poor" -> "Nghèo")."""
+    return label(str(status), lang)
+
+
+def region_label(region: str, lang: str = "vi") -> str:
+    """Display name of a report region: "national" -> "Toàn quốc"; provinces as named."""
+    return label("national", lang) if region == "national" else str(region)
