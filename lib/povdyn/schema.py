@@ -331,12 +331,16 @@ def parse_bool(series: pd.Series):
     """Yes/no cells -> True/False/None (see the module docstring for the blank rule)."""
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.to_numpy(dtype=object), np.zeros(len(series), dtype=bool)
-    values, invalid = _map_uniques(series, _bool_value)
-    if series.dtype == object:
-        non_blank = pd.unique(series[~blank_mask(series)])
-        if len(non_blank) and all(isinstance(v, str) and v.strip() in _MARKS for v in non_blank):
-            values = np.where(pd.isna(values), False, values).astype(object)
-    return values, invalid
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    results = [_bool_value(u) for u in uniques]
+    non_blank = [u for u, r in zip(uniques, results) if r is not None]
+    marks_only = bool(non_blank) and all(isinstance(u, str) and u.strip() in _MARKS
+                                         for u in non_blank)
+    blank_value = False if marks_only else None  # x-marked columns: blank means "no"
+    table = np.array([blank_value if r is None else (None if r is _INVALID else r)
+                      for r in results] + [blank_value], dtype=object)
+    invalid = np.array([r is _INVALID for r in results] + [False], dtype=bool)
+    return table[codes], invalid[codes]
 
 
 _NUM_UNITS = {"trieu": 1e6, "tr": 1e6, "nghin": 1e3, "ngan": 1e3, "k": 1e3, "ty": 1e9}
@@ -386,16 +390,40 @@ def parse_number_text(value) -> float | None | object:
         return _INVALID
 
 
-_INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
-_DECIMAL_TEXT = re.compile(r"^\s*[+-]?\d+\.\d*\s*$")
-_GROUP_LIKE = re.compile(r"^\s*[+-]?\d{1,3}\.\d{3}\s*$")
+# Formats handled at C speed by pyarrow (RE2); everything else goes through
+# parse_number_text once per distinct value.
+_ARROW_INT = r"^[+-]?\d+$"
+_ARROW_DECIMAL = r"^[+-]?\d+\.\d+$"
+_ARROW_GROUP_LIKE = r"^[+-]?\d{1,3}\.\d{3}$"  # "1.500": a thousands group, not a decimal
+_ARROW_GROUPED_DOT = r"^[+-]?\d{1,3}(\.\d{3})+$"
+_ARROW_GROUPED_COMMA = r"^[+-]?\d{1,3}(,\d{3})+$"
+
+
+def _arrow_numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(values, handled) for an all-string column: plain integers, plain decimals and
+    "1.500.000" / "1,500,000" groups are converted by pyarrow; `handled` marks them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pc.utf8_trim_whitespace(pa.array(text.to_numpy(dtype=object), type=pa.string()))
+    is_int = pc.match_substring_regex(arr, _ARROW_INT)
+    is_dec = pc.and_(pc.match_substring_regex(arr, _ARROW_DECIMAL),
+                     pc.invert(pc.match_substring_regex(arr, _ARROW_GROUP_LIKE)))
+    is_dot = pc.match_substring_regex(arr, _ARROW_GROUPED_DOT)
+    is_comma = pc.match_substring_regex(arr, _ARROW_GROUPED_COMMA)
+    cleaned = pc.if_else(is_dot, pc.replace_substring(arr, ".", ""),
+                         pc.if_else(is_comma, pc.replace_substring(arr, ",", ""), arr))
+    handled = pc.or_(pc.or_(is_int, is_dec), pc.or_(is_dot, is_comma))
+    handled = pc.fill_null(handled, False)
+    numbers = pc.cast(pc.if_else(handled, cleaned, pa.scalar("0")), pa.float64())
+    return numbers.to_numpy(zero_copy_only=False), handled.to_numpy(zero_copy_only=False)
 
 
 def parse_number(series: pd.Series):
     """Numbers written as Vietnamese exports write them -> float64 (NaN for blank).
 
-    Plain integers and unambiguous decimals go through pandas at C speed; only the
-    formatted rest ("1.500.000 đ", "1,5 triệu") is parsed per distinct value."""
+    Plain integers, plain decimals and dotted/comma thousands go through pyarrow at C
+    speed; only the rest ("1.500.000 đ", "1,5 triệu") is parsed per distinct value."""
     n = len(series)
     if pd.api.types.is_bool_dtype(series.dtype):
         return np.full(n, np.nan), np.ones(n, dtype=bool)
@@ -404,16 +432,11 @@ def parse_number(series: pd.Series):
     out = np.full(n, np.nan)
     invalid = np.zeros(n, dtype=bool)
     text = series.astype("object")
-    is_str = text.map(type).to_numpy() == str  # noqa: E721 (exact type check is intended)
-    str_part = text[is_str]
-    fast = (str_part.str.match(_INT_TEXT)
-            | (str_part.str.match(_DECIMAL_TEXT) & ~str_part.str.match(_GROUP_LIKE)))
-    fast = fast.fillna(False).to_numpy(dtype=bool)
-    fast_full = np.zeros(n, dtype=bool)
-    fast_full[np.flatnonzero(is_str)[fast]] = True
-    if fast_full.any():
-        out[fast_full] = pd.to_numeric(text[fast_full].str.strip()).to_numpy(dtype="float64")
-    rest = ~fast_full
+    handled = np.zeros(n, dtype=bool)
+    if pd.api.types.infer_dtype(text, skipna=False) == "string":
+        values, handled = _arrow_numbers(text)
+        out[handled] = values[handled]
+    rest = ~handled
     if rest.any():
         values, bad = _map_uniques(text[rest], parse_number_text)
         out[rest] = np.array([np.nan if v is None else v for v in values], dtype="float64")
@@ -506,11 +529,14 @@ def _support_period_value(value):
 def _household_ids(series: pd.Series):
     """Household ids as stripped strings (Excel's 12345.0 -> '12345')."""
     if pd.api.types.infer_dtype(series, skipna=False) == "string":  # the usual case, vectorised
-        stripped = series.str.strip()
-        blank = stripped.str.len().to_numpy() <= 4
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        stripped = pc.utf8_trim_whitespace(pa.array(series.to_numpy(dtype=object), type=pa.string()))
+        values = stripped.to_numpy(zero_copy_only=False).astype(object)
+        blank = pc.less_equal(pc.utf8_length(stripped), 4).to_numpy(zero_copy_only=False)
         if blank.any():
-            blank[blank] = [is_blank(v) for v in stripped[blank]]
-        values = stripped.to_numpy(dtype=object, copy=True)
+            blank[blank] = [is_blank(v) for v in values[blank]]
         values[blank] = None
         return values, np.zeros(len(series), dtype=bool)
 
@@ -543,10 +569,11 @@ def _show(value) -> str:
 
 
 def _bool_array(values: np.ndarray, index=None) -> pd.Series:
-    s = pd.Series(values, index=index, dtype=object)
-    if s.isna().any():
-        return s.astype("boolean")
-    return s.astype(bool)
+    """bool when complete, pandas 'boolean' (nullable) when some values are missing."""
+    missing = pd.isna(values)
+    if missing.any():
+        return pd.Series(values, index=index, dtype=object).astype("boolean")
+    return pd.Series(values.astype(bool), index=index)
 
 
 def check_rows(df: pd.DataFrame, kind: str = "register",
@@ -726,6 +753,8 @@ def canonical_dtypes(df: pd.DataFrame) -> pd.DataFrame:
         if col in ("period", "start_period", "end_period"):
             df[col] = _period_dtype(df[col])
         elif col in BOOL_COLUMNS or str(col).startswith("dep_"):
+            if df[col].dtype == bool or (df[col].dtype == "boolean" and df[col].isna().any()):
+                continue  # already canonical
             df[col] = _bool_array(df[col].to_numpy(dtype=object), index=df.index)
         elif col == "household_size":
             df[col] = pd.to_numeric(df[col]).astype("Int64")
