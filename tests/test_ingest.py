@@ -275,15 +275,27 @@ def test_parquet_dataset_with_partition_folders(tmp_path):
         folder = raw / "panel" / f"period={year}"
         folder.mkdir(parents=True)
         table = pa.table({"household_id": ["X1", "X2"], "status": statuses,
-                          "province": ["Điện Biên", "Điện Biên"],
+                          "province": ["Điện Biên", "Hà Giang"],
+                          "province_2025": ["stale", "stale"],      # recomputed by ingest
+                          "ethnic_minority": [True, False], "dep_water": [False, True],
+                          "household_size": [5, 3], "income_pc_month": [900_000.0, 1.4e6],
                           "head_name": ["Nguyễn Văn An", "Trần Thị Bình"]})
         pq.write_table(table, folder / "part-0.parquet")
     summary = ingest(raw, tmp_path / "out", progress=False)
     assert summary.ok and summary.panel_rows == 4 and summary.frequency == "year"
     panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
-    assert panel["period"].tolist() == [2023, 2024, 2023, 2024] or \
-        sorted(panel["period"].tolist()) == [2023, 2023, 2024, 2024]
+    x2 = panel[panel["household_id"] == _pseudo("X2")]
+    assert x2["period"].tolist() == [2023, 2024] and x2["status"].tolist() == ["near_poor", "poor"]
+    assert set(x2["province_2025"]) == {"Tuyên Quang"}
+    assert x2["ethnic_minority"].tolist() == [False, False] and x2["dep_water"].tolist() == [True, True]
+    assert x2["household_size"].tolist() == [3, 3] and x2["income_pc_month"].tolist() == [1.4e6, 1.4e6]
     assert "head_name" not in panel.columns
+
+
+def test_empty_raw_folder_is_not_ok(tmp_path):
+    (tmp_path / "raw").mkdir()
+    summary = ingest(tmp_path / "raw", tmp_path / "out", progress=False)
+    assert not summary.ok and "no csv" in summary.errors[0]
 
 
 def test_unrecognised_table_is_an_error_not_a_silent_skip(tmp_path):

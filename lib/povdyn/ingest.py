@@ -161,9 +161,10 @@ class IngestSummary:
         r, s = self.register, self.support
         lines = [
             f"povdyn ingest: {self.raw_dir} -> {self.out_dir}",
-            f"  tables read: {len(self.tables)} "
-            f"({sum(t.kind == 'register' for t in self.tables)} register, "
-            f"{sum(t.kind == 'support' for t in self.tables)} programme roll)",
+            f"  tables loaded: {sum(t.kind == 'register' for t in self.tables)} register, "
+            f"{sum(t.kind == 'support' for t in self.tables)} programme roll"
+            + (f"; {sum(t.error is not None for t in self.tables)} not loaded (see ERROR below)"
+               if any(t.error for t in self.tables) else ""),
             f"  register rows in {r['rows_in']:,} = loaded {r['loaded']:,} + quarantined "
             f"{r['quarantined']:,} + exact duplicates dropped {r['duplicates_dropped']:,}"
             + ("" if self.balanced else "   <-- DOES NOT BALANCE (a bug: please report)"),
@@ -527,6 +528,7 @@ def check_table(raw: RawTable, key: bytes, programs) -> _Checked:
                                + " is not a known province (63 pre-2025 or 34 current names)")
             rejected = pd.concat([rejected, extra])
             good = good.loc[~bad]
+        good = good.drop(columns=["province_2025"], errors="ignore")  # recomputed, exact
         pos = list(good.columns).index("province") + 1
         good.insert(pos, "province_2025", good["province"].map(known).astype(object))
 
@@ -696,9 +698,12 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
     key = load_key()
     programs = _load_programs()
     files, ignored = list_inputs(raw_dir)
+    errors: list[str] = []
+    if not files:
+        errors.append(f"no csv, xlsx or parquet files in {raw_dir}: run `povdyn demo` or copy "
+                      "the register exports there")
 
     reports: list[TableReport] = []
-    errors: list[str] = []
     goods = {"register": [], "support": []}
     quarantines: list[pd.DataFrame] = []
     for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
