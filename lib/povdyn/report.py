@@ -16,7 +16,7 @@ For one run (period P) it writes, under ``out_dir/P/``:
 Regions run in separate worker processes; each starts its own kernel on the current
 interpreter over IPC sockets (no TCP ports, so parallel kernels never collide on
 "Address already in use"), with DuckDB limited to one thread and a non-interactive
-matplotlib backend. A failing region is recorded and does not stop the others.
+matplotlib backend (inline, never a GUI). A failing region is recorded and does not stop the others.
 Every file is written atomically (temporary file + rename).
 """
 from __future__ import annotations
@@ -212,9 +212,10 @@ def _kernel_manager_class():
 
 def _worker_init() -> None:
     """Environment every kernel inherits: one DuckDB thread per kernel (the workers run
-    in parallel), a non-interactive matplotlib backend, no progress bars."""
+    in parallel), a non-interactive matplotlib backend (the inline one: plain "Agg"
+    would stop figures from reaching the notebook's outputs), no progress bars."""
     os.environ["POVDYN_DUCKDB_THREADS"] = "1"
-    os.environ["MPLBACKEND"] = "Agg"
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     os.environ["TQDM_DISABLE"] = "1"
 
@@ -252,7 +253,7 @@ def execute_region(job: dict) -> dict:
         try:
             pm.execute_notebook(
                 job["template"], str(tmp_nb), parameters=job["parameters"],
-                kernel_manager_class=_kernel_manager_class(), kernel_name="python3",
+                kernel_manager_class=_kernel_manager_class(), kernel_name="python3", language="python",
                 progress_bar=False, log_output=False, cwd=job.get("cwd"),
                 execution_timeout=job.get("timeout", 900), start_timeout=120,
             )
@@ -280,8 +281,10 @@ def execute_region(job: dict) -> dict:
         text = _ANSI.sub("", f"{type(error).__name__}: {error}\n\n" + "".join(
             traceback.format_exception(type(error), error, error.__traceback__)))
         atomic_write(log_path, text)
+        summary = (f"{error.ename}: {error.evalue}" if hasattr(error, "ename")
+                   else f"{type(error).__name__}: {error}")
         result.update(ok=False, log=str(log_path.relative_to(out_dir)),
-                      error=_ANSI.sub("", f"{type(error).__name__}: {error}").strip()[:2000])
+                      error=_ANSI.sub("", summary).strip()[:2000])
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
 
