@@ -423,3 +423,14 @@ def test_property_nothing_lost_every_rejection_has_a_reason(case):
         if fate[0] == "quarantine":
             assert (fate[1] + ":") in reasons[i + 2], (fate, reasons[i + 2])
     assert not any(name in " ".join(q.to_numpy().ravel()) for name in NAMES)
+
+
+def test_a_year_among_quarters_is_quarantined(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "q.csv").write_text("Mã hộ,Kỳ,Phân loại hộ,Tỉnh\nA,2024Q1,Nghèo,Hà Nội\n"
+                               "B,2024Q2,Nghèo,Hà Nội\nC,2024,Nghèo,Hà Nội\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok and summary.frequency == "quarter" and summary.panel_rows == 2
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
+    assert q["row"].tolist() == ["4"] and q["reason"].item().startswith("period: a year")

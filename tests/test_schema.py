@@ -380,3 +380,12 @@ def test_values_stay_on_their_rows_when_earlier_rows_are_rejected():
         assert row["dep_water"] == (df.loc[i, "dep_water"] == "1")
         assert row["household_size"] == i + 1 and row["income_pc_month"] == 1000 * (i + 1)
         assert row["area"] == ("urban" if i % 2 == 0 else "rural")
+
+
+def test_support_end_before_start_rejected():
+    df = pd.DataFrame({"household_id": ["a", "b", "c"], "program": ["credit"] * 3,
+                       "start_period": ["2023Q3", "2023", "15/08/2023"],
+                       "end_period": ["2023Q2", "2024Q1", "2023"]})
+    good, rejected = schema.check_rows(df, kind="support")
+    assert good["household_id"].tolist() == ["b", "c"]
+    assert rejected["reason"].tolist() == ["end_period: before start_period"]

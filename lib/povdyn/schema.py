@@ -227,13 +227,6 @@ def is_blank(value) -> bool:
     return False
 
 
-def blank_mask(series: pd.Series) -> np.ndarray:
-    """True where the cell is empty (NA, '', '-', 'NaN'...)."""
-    if series.dtype != object and not isinstance(series.dtype, pd.StringDtype):
-        return series.isna().to_numpy()
-    return _map_uniques(series, lambda v: True if is_blank(v) else False)[0].astype(bool)
-
-
 def _map_uniques(series: pd.Series, func: Callable) -> tuple[np.ndarray, np.ndarray]:
     """Apply func to each distinct value (fast on registers: few distinct statuses,
     provinces, periods...). func returns a value, None (blank) or _INVALID."""
@@ -721,17 +714,20 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
 
 
 def _ends_before_start(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    result = np.zeros(len(start), dtype=bool)
-    for i, (s, e) in enumerate(zip(start, end)):  # only pairs with both set are compared
-        if s is None or e is None or (isinstance(e, float) and np.isnan(e)):
-            continue
-        fs, is_ = parse_period(s)
-        fe, ie = parse_period(e)
-        if fs == fe:
-            result[i] = ie < is_
-        else:
-            result[i] = (ie if fe == "year" else ie // 4) < (is_ if fs == "year" else is_ // 4)
-    return result
+    """True where both periods are set and the end comes before the start (compared as
+    periods when both have the same frequency, else by calendar year)."""
+    def positions(values):
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        parsed = [parse_period(u) for u in uniques]
+        freq = np.array([f == "quarter" for f, _ in parsed] + [False])[codes]
+        index = np.array([i for _, i in parsed] + [0], dtype="int64")[codes]
+        year = np.where(freq, index // 4, index)
+        return codes >= 0, freq, index, year
+
+    has_s, q_s, i_s, y_s = positions(start)
+    has_e, q_e, i_e, y_e = positions(end)
+    earlier = np.where(q_s == q_e, i_e < i_s, y_e < y_s)
+    return has_s & has_e & earlier
 
 
 def _period_dtype(values: pd.Series) -> pd.Series:
