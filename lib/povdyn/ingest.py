@@ -264,7 +264,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
     header = rows[h]
     names = [f"c{i}" for i in range(len(header))]
     malformed: list[tuple[int, str]] = []
-    fast_ok = True
+    fast_ok, fast_error = True, None
 
     def invalid(_row):
         nonlocal fast_ok
@@ -285,8 +285,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                 quoted_strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        fast_ok, table = False, None
-        fast_error = exc
+        fast_ok, fast_error = False, exc
     if fast_ok:
         data = table.to_pandas()
         rows_no = np.arange(len(data), dtype="int64") + h + 2
@@ -311,7 +310,8 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                 records.append(record)
                 rows_no.append(line)
     except (csv.Error, UnicodeDecodeError) as exc:
-        raise UnreadableFile(f"cannot parse as csv ({exc}); first error: {fast_error if table is None else ''}")
+        detail = f"; pyarrow said: {fast_error}" if fast_error else ""
+        raise UnreadableFile(f"cannot parse as csv ({exc}{detail})")
     data = pd.DataFrame(records, columns=names, dtype=object) if records else \
         pd.DataFrame({n: pd.Series(dtype=object) for n in names})
     return [RawTable(rel, None, header, data, np.asarray(rows_no, dtype="int64"), h + 1,
