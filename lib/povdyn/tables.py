@@ -1,0 +1,442 @@
+"""Tables for the report pages and notebooks, built from the library's metrics.
+
+Nothing here defines a flow metric: exits, entries, relapses and transitions come from
+``povdyn.dynamics`` (methods.md, "Flow metrics"). This module only picks the periods a
+page shows, puts counts beside rates, computes changes, applies small-cell suppression
+(``povdyn.privacy.suppress_small_cells``: every table a reviewer sees passes through it)
+and labels columns in Vietnamese or English.
+
+The one stock measure defined here is the **status share** at a period t (methods.md,
+"All rates come with counts"): poor rate = poor households at t / households on the
+register with a status at t (removal rows have no status and are not counted), with a
+Wilson 95% interval; the same for near-poor.
+"""
+from __future__ import annotations
+
+import html as _html
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import periods as _periods
+from .config import settings
+from .errors import PovdynError
+from .labels import label
+
+STATUSES = ("poor", "near_poor", "non_poor")
+
+
+# --------------------------------------------------------------------------- data
+def load_frame(data_dir=None) -> pd.DataFrame:
+    """The processed panel (data_dir/panel.parquet; default settings().processed_dir) as
+    a pandas DataFrame with canonical periods."""
+    path = Path(data_dir or settings().processed_dir)
+    if path.is_dir():
+        path = path / "panel.parquet"
+    if not path.exists():
+        raise PovdynError(f"{path} not found: run `povdyn ingest` first or set data_dir")
+    df = pd.read_parquet(path)
+    df["period"] = _periods.canonical(df["period"]).to_numpy()
+    return df
+
+
+def _norm(text) -> str:
+    from .report import slugify
+
+    return slugify(unicodedata.normalize("NFC", str(text)))
+
+
+def select_region(df: pd.DataFrame, region: str = "national") -> pd.DataFrame:
+    """Rows of one report region: "national" = all rows; otherwise households whose
+    2025 province (province_2025) is `region` (diacritics and case ignored). Unknown
+    names are an error listing the provinces present."""
+    if region in (None, "national", "all"):
+        return df
+    col = "province_2025" if "province_2025" in df.columns else "province"
+    names = pd.Series(pd.unique(df[col].dropna()))
+    wanted = _norm(region)
+    match = names[names.map(_norm) == wanted]
+    if match.empty:
+        raise PovdynError(f"region {region!r} matches no {col} in the panel; "
+                          f"known: {', '.join(sorted(map(str, names)))}")
+    return df[df[col].isin(set(match))]
+
+
+def same_period_last_year(period):
+    """The period one year before (4 quarters, or 1 year)."""
+    freq, _ = _periods.parse_period(period)
+    return _periods.shift(period, -4 if freq == "quarter" else -1)
+
+
+def _pkey(p):
+    return _periods.parse_period(p)[1]
+
+
+def _at(table: pd.DataFrame, period, col="period") -> pd.DataFrame:
+    if table is None or table.empty:
+        return table
+    key = _pkey(period)
+    return table[table[col].map(_pkey) == key]
+
+
+# --------------------------------------------------------------------------- stock measures
+def wilson(count, n, z: float = 1.959963984540054):
+    """Wilson score interval for count/n (arrays). NaN where n = 0."""
+    count = np.asarray(count, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = count / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return centre - half, centre + half
+
+
+def status_shares(df: pd.DataFrame, by=None) -> pd.DataFrame:
+    """Households by status at each period, and the poor and near-poor rates (module
+    docstring) with Wilson 95% intervals. Columns: [*by, period, households, poor,
+    near_poor, non_poor, poor_rate, poor_ci_low, poor_ci_high, near_poor_rate,
+    near_poor_ci_low, near_poor_ci_high]. Rates are fractions."""
+    by = [by] if isinstance(by, str) else list(by or [])
+    obs = df[df["status"].isin(STATUSES)]
+    counts = (obs.groupby([*by, "period", "status"], observed=True).size()
+              .unstack("status", fill_value=0).reindex(columns=list(STATUSES), fill_value=0)
+              .reset_index())
+    counts.columns.name = None
+    counts["households"] = counts[list(STATUSES)].sum(axis=1)
+    for s in ("poor", "near_poor"):
+        counts[f"{s}_rate"] = counts[s] / counts["households"]
+        lo, hi = wilson(counts[s], counts["households"])
+        counts[f"{s}_ci_low"], counts[f"{s}_ci_high"] = lo, hi
+    counts = counts.sort_values([*by, "period"], key=lambda c: c.map(_pkey) if c.name == "period" else c)
+    return counts[[*by, "period", "households", *STATUSES, "poor_rate", "poor_ci_low", "poor_ci_high",
+                   "near_poor_rate", "near_poor_ci_low", "near_poor_ci_high"]].reset_index(drop=True)
+
+
+def removals(df: pd.DataFrame, by=None) -> pd.DataFrame:
+    """Households removed from the register at each period (death, migration, merger,
+    split): attrition, never exits (methods.md). Columns [*by, period, removals]."""
+    by = [by] if isinstance(by, str) else list(by or [])
+    if "removal_reason" not in df.columns:
+        return pd.DataFrame(columns=[*by, "period", "removals"])
+    rem = df[df["removal_reason"].notna()]
+    return rem.groupby([*by, "period"], observed=True).size().rename("removals").reset_index()
+
+
+# --------------------------------------------------------------------------- headline
+def _dyn():
+    from . import dynamics
+
+    return dynamics
+
+
+def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
+    """Numeric headline figures at `period`, the previous period and the same period a
+    year earlier. One row per indicator: key, kind ("rate" or "count"), and for each of
+    "", "prev_", "year_": numerator, denominator, rate, ci_low, ci_high (fractions).
+
+    Indicators: poor_rate, near_poor_rate (status shares); exit_rate, to_near_poor,
+    to_non_poor (exit_rates from poor); near_poor_exit_rate (exit_rates from near-poor);
+    relapses, new_poor (entries); removals; relapse_rate (relapse_rates of the exit
+    cohort `within` periods before, the latest fully followed one)."""
+    dyn = _dyn()
+    period = _periods.canonical([period])[0]
+    periods = {"": period, "prev_": _periods.shift(period, -1), "year_": same_period_last_year(period)}
+    shares = status_shares(df)
+    ex = dyn.exit_rates(df)
+    ex_np = dyn.exit_rates(df, from_status="near_poor")
+    en = dyn.entries(df)
+    rel = dyn.relapse_rates(df, within=within)
+    rem = removals(df)
+
+    def pick(table, p, col="period"):
+        row = _at(table, p, col)
+        return None if row is None or row.empty else row.iloc[0]
+
+    rows = {k: {"key": k} for k in ["poor_rate", "near_poor_rate", "exit_rate", "to_near_poor", "to_non_poor",
+                                    "near_poor_exit_rate", "relapses", "new_poor", "removals", "relapse_rate"]}
+    for prefix, p in periods.items():
+        def put(key, num, den, rate=np.nan, lo=np.nan, hi=np.nan):
+            rows[key].update({f"{prefix}numerator": num, f"{prefix}denominator": den, f"{prefix}rate": rate,
+                              f"{prefix}ci_low": lo, f"{prefix}ci_high": hi})
+
+        s = pick(shares, p)
+        for st in ("poor", "near_poor"):
+            if s is None:
+                put(f"{st}_rate", np.nan, np.nan)
+            else:
+                put(f"{st}_rate", s[st], s["households"], s[f"{st}_rate"], s[f"{st}_ci_low"], s[f"{st}_ci_high"])
+        e = pick(ex, p)
+        if e is None:
+            for k in ("exit_rate", "to_near_poor", "to_non_poor"):
+                put(k, np.nan, np.nan)
+        else:
+            put("exit_rate", e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
+            for k in ("to_near_poor", "to_non_poor"):
+                lo, hi = wilson(e[k], e["at_risk"])
+                put(k, e[k], e["at_risk"], e[k] / e["at_risk"] if e["at_risk"] else np.nan, float(lo), float(hi))
+        e = pick(ex_np, p)
+        put("near_poor_exit_rate", *((e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
+                                     if e is not None else (np.nan, np.nan)))
+        n = pick(en, p)
+        put("relapses", n["relapsed"] if n is not None else np.nan, np.nan)
+        put("new_poor", n["new_poor"] if n is not None else np.nan, np.nan)
+        r = pick(rem, p)
+        put("removals", r["removals"] if r is not None else 0, np.nan)
+        cohort = _periods.shift(p, -within)
+        r = pick(rel, cohort, "exit_period")
+        put("relapse_rate", *((r["relapsed"], r["followed"], r["rate"], r["ci_low"], r["ci_high"])
+                              if r is not None else (np.nan, np.nan)))
+    out = pd.DataFrame(list(rows.values()))
+    out["kind"] = np.where(out["key"].isin(["relapses", "new_poor", "removals"]), "count", "rate")
+    out.attrs.update(period=period, previous=periods["prev_"], last_year=periods["year_"], within=within)
+    return out
+
+
+def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
+    """The headline table a reviewer reads: indicator, households (numerator), out of
+    (denominator), rate %, 95% interval, change vs previous period and vs the same period
+    last year (points for rates, households for counts). Small cells suppressed: a
+    count below min_cell shows "<10"; a rate, interval or change resting on any such
+    count shows "—"."""
+    from .privacy import suppress_small_cells
+
+    values = headline_values(df, period, within)
+    t = values.copy()
+    is_rate = t["kind"] == "rate"
+    for pre in ("prev_", "year_"):
+        t[f"change_{pre}"] = np.where(is_rate, (t["rate"] - t[f"{pre}rate"]) * 100,
+                                      t["numerator"] - t[f"{pre}numerator"])
+    basis_prev = ("numerator", "denominator", "prev_numerator", "prev_denominator")
+    basis_year = ("numerator", "denominator", "year_numerator", "year_denominator")
+    # rows without a denominator (counts) must not be governed by it: fill with a large
+    # sentinel only for the suppression test, then blank it again
+    big = 10**12
+    for c in ("denominator", "prev_denominator", "year_denominator"):
+        t[c] = t[c].where(~(~is_rate & t[c].isna()), big)
+    # a change that does not exist (no earlier period) stays missing
+    sup = suppress_small_cells(
+        t, count_cols=["numerator", "denominator", "prev_numerator", "year_numerator"],
+        rate_cols=["rate", "ci_low", "ci_high", "change_prev_", "change_year_"],
+        min_cell=min_cell,
+        rate_basis={"rate": ("numerator", "denominator"), "ci_low": ("numerator", "denominator"),
+                    "ci_high": ("numerator", "denominator"), "change_prev_": basis_prev,
+                    "change_year_": basis_year},
+    )
+    sup["denominator"] = sup["denominator"].where(sup["denominator"] != big, np.nan)
+    vi = lang == "vi"
+    labels_ = {"relapse_rate": (f"{label('relapse_rate', lang)} "
+                                f"({'trong' if vi else 'within'} {within} "
+                                f"{'kỳ sau khi thoát, nhóm thoát nghèo kỳ' if vi else 'periods, exits of'} "
+                                f"{_periods.shift(values.attrs['period'], -within)})")}
+    out = pd.DataFrame({
+        label("indicator", lang): [labels_.get(k, label(k, lang)) for k in sup["key"]],
+        label("numerator", lang): [fmt_count(v, lang) for v in sup["numerator"]],
+        label("denominator", lang): [fmt_count(v, lang) for v in sup["denominator"]],
+        label("rate", lang) + " (%)": [fmt_pct(v, lang) for v in sup["rate"]],
+        label("ci95", lang): [fmt_interval(lo, hi, lang) for lo, hi in zip(sup["ci_low"], sup["ci_high"])],
+        label("vs_previous", lang): [fmt_change(v, k, lang) for v, k in zip(sup["change_prev_"], sup["kind"])],
+        label("vs_last_year", lang): [fmt_change(v, k, lang) for v, k in zip(sup["change_year_"], sup["kind"])],
+    })
+    out.attrs.update(values.attrs)
+    return out
+
+
+# --------------------------------------------------------------------------- many regions
+def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
+    """One row per report region (national and/or provinces) with poor and near-poor
+    households and rates, exits and exit rate (95% interval), relapses and newly poor at
+    `period`; small cells suppressed. `panel`: a DataFrame or a parquet path/folder."""
+    from .privacy import suppress_small_cells
+
+    df = panel if isinstance(panel, pd.DataFrame) else load_frame(Path(panel).parent if Path(panel).suffix else panel)
+    dyn = _dyn()
+    col = "province_2025" if "province_2025" in df.columns else "province"
+    rows = []
+    provinces = [r for r in regions if r != "national"]
+    parts = []
+    if "national" in regions:
+        parts.append(("national", df, None))
+    if provinces:
+        parts.append(("by", df, col))
+    for kind, frame, by in parts:
+        sh = _at(status_shares(frame, by=by), period)
+        ex = _at(dyn.exit_rates(frame, by=by), period)
+        en = _at(dyn.entries(frame, by=by), period)
+        keys = [c for c in ([by] if by else [])]
+        m = sh.merge(ex[[*keys, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=keys, how="left") if keys \
+            else sh.assign(**{c: (ex[c].iloc[0] if len(ex) else np.nan) for c in ["at_risk", "exits", "rate", "ci_low", "ci_high"]})
+        m = m.merge(en[[*keys, "relapsed", "new_poor"]], on=keys, how="left") if keys \
+            else m.assign(relapsed=en["relapsed"].iloc[0] if len(en) else np.nan,
+                          new_poor=en["new_poor"].iloc[0] if len(en) else np.nan)
+        m["region"] = "national" if not by else m[by]
+        rows.append(m)
+    allrows = pd.concat(rows, ignore_index=True)
+    wanted = {("national" if r == "national" else _norm(r)): r for r in regions}
+    allrows["_key"] = allrows["region"].map(lambda r: "national" if r == "national" else _norm(r))
+    allrows = allrows[allrows["_key"].isin(wanted)]
+    order = {k: i for i, k in enumerate(wanted)}
+    allrows = allrows.sort_values("_key", key=lambda s: s.map(order))
+    for c in ("at_risk", "exits", "relapsed", "new_poor"):
+        allrows[c] = allrows[c].fillna(0)
+    sup = suppress_small_cells(
+        allrows, count_cols=["households", "poor", "near_poor", "at_risk", "exits", "relapsed", "new_poor"],
+        rate_cols=["poor_rate", "poor_ci_low", "poor_ci_high", "near_poor_rate", "rate", "ci_low", "ci_high"],
+        min_cell=min_cell,
+        rate_basis={"poor_rate": ("households", "poor"), "poor_ci_low": ("households", "poor"),
+                    "poor_ci_high": ("households", "poor"), "near_poor_rate": ("households", "near_poor"),
+                    "rate": ("at_risk", "exits"), "ci_low": ("at_risk", "exits"), "ci_high": ("at_risk", "exits")},
+    )
+    return pd.DataFrame({
+        ("Địa phương" if lang == "vi" else "Region"): [label("national", lang) if r == "national" else r
+                                                        for r in sup["region"]],
+        label("households", lang): [fmt_count(v, lang) for v in sup["households"]],
+        label("poor_households", lang): [fmt_count(v, lang) for v in sup["poor"]],
+        label("poor_rate", lang) + " (%)": [fmt_pct(v, lang) for v in sup["poor_rate"]],
+        label("near_poor_households", lang): [fmt_count(v, lang) for v in sup["near_poor"]],
+        label("near_poor_rate", lang) + " (%)": [fmt_pct(v, lang) for v in sup["near_poor_rate"]],
+        label("exits", lang): [fmt_count(v, lang) for v in sup["exits"]],
+        label("exit_rate", lang) + " (%)": [fmt_pct(v, lang) for v in sup["rate"]],
+        label("ci95", lang): [fmt_interval(lo, hi, lang) for lo, hi in zip(sup["ci_low"], sup["ci_high"])],
+        label("relapses", lang): [fmt_count(v, lang) for v in sup["relapsed"]],
+        label("new_poor", lang): [fmt_count(v, lang) for v in sup["new_poor"]],
+    })
+
+
+def group_rates(df: pd.DataFrame, period, by: str, min_cell: int | None = None) -> pd.DataFrame:
+    """Poor rate and exit rate at `period` by one grouping column (area,
+    ethnic_minority): numeric, with a `suppressed` flag on groups whose denominators or
+    numerators are below min_cell (plots leave them out; tables show "<10")."""
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    sh = _at(status_shares(df, by=by), period)
+    ex = _at(_dyn().exit_rates(df, by=by), period)
+    m = sh.merge(ex[[by, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=by, how="left")
+    m = m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
+    m["poor_suppressed"] = (m["households"] < min_cell) | (m["poor"] < min_cell)
+    m["exit_suppressed"] = (m["at_risk"].fillna(0) < min_cell) | (m["exits"].fillna(0) < min_cell)
+    return m
+
+
+def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
+    """Urban/rural and ethnic-minority breakdown at `period` for reviewers: households,
+    poor households and rate, exits and exit rate with intervals; small cells suppressed."""
+    from .privacy import suppress_small_cells
+
+    parts = []
+    for by in ("area", "ethnic_minority"):
+        if by not in df.columns:
+            continue
+        g = group_rates(df, period, by, min_cell)
+        g["group"] = [group_label(by, v, lang) for v in g[by]]
+        parts.append(g.drop(columns=[by]))
+    if not parts:
+        return pd.DataFrame()
+    g = pd.concat(parts, ignore_index=True)
+    for c in ("at_risk", "exits"):
+        g[c] = g[c].fillna(0)
+    basis_p = ("households", "poor")
+    basis_e = ("at_risk", "exits")
+    sup = suppress_small_cells(
+        g, count_cols=["households", "poor", "at_risk", "exits"],
+        rate_cols=["poor_rate", "poor_ci_low", "poor_ci_high", "exit_rate", "exit_ci_low", "exit_ci_high"],
+        min_cell=min_cell,
+        rate_basis={"poor_rate": basis_p, "poor_ci_low": basis_p, "poor_ci_high": basis_p,
+                    "exit_rate": basis_e, "exit_ci_low": basis_e, "exit_ci_high": basis_e})
+    return pd.DataFrame({
+        label("group", lang): sup["group"],
+        label("households", lang): [fmt_count(v, lang) for v in sup["households"]],
+        label("poor_households", lang): [fmt_count(v, lang) for v in sup["poor"]],
+        label("poor_rate", lang) + " (%)": [fmt_pct(v, lang) for v in sup["poor_rate"]],
+        label("ci95", lang) + " ": [fmt_interval(a, b, lang) for a, b in zip(sup["poor_ci_low"], sup["poor_ci_high"])],
+        label("exits", lang): [fmt_count(v, lang) for v in sup["exits"]],
+        label("exit_rate", lang) + " (%)": [fmt_pct(v, lang) for v in sup["exit_rate"]],
+        label("ci95", lang): [fmt_interval(a, b, lang) for a, b in zip(sup["exit_ci_low"], sup["exit_ci_high"])],
+    })
+
+
+def group_label(by: str, value, lang: str = "vi") -> str:
+    if by == "ethnic_minority":
+        return label("em_yes" if bool(value) else "em_no", lang)
+    return label(str(value), lang)
+
+
+# --------------------------------------------------------------------------- formatting
+def _num(v):
+    if v is None or isinstance(v, str):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(f) else f
+
+
+def fmt_count(v, lang: str = "vi") -> str:
+    """1234567 -> "1.234.567" (vi) / "1,234,567" (en); suppressed text kept; NaN -> ""."""
+    if isinstance(v, str):
+        return v
+    f = _num(v)
+    if f is None:
+        return ""
+    s = f"{int(round(f)):,}"
+    return s.replace(",", ".") if lang == "vi" else s
+
+
+def fmt_pct(v, lang: str = "vi", digits: int = 2) -> str:
+    """A fraction as a percentage: 0.0403 -> "4,03" (vi) / "4.03" (en)."""
+    if isinstance(v, str):
+        return v
+    f = _num(v)
+    if f is None:
+        return ""
+    s = f"{100 * f:.{digits}f}"
+    return s.replace(".", ",") if lang == "vi" else s
+
+
+def fmt_interval(lo, hi, lang: str = "vi") -> str:
+    if isinstance(lo, str) or isinstance(hi, str):
+        return lo if isinstance(lo, str) else hi
+    if _num(lo) is None or _num(hi) is None:
+        return ""
+    return f"{fmt_pct(lo, lang)} – {fmt_pct(hi, lang)}"
+
+
+def fmt_change(v, kind: str, lang: str = "vi") -> str:
+    """A change: points for rates ("+0,25 điểm"), households for counts ("−120")."""
+    if isinstance(v, str):
+        return v
+    f = _num(v)
+    if f is None:
+        return ""
+    sign = "+" if f > 0 else ("−" if f < 0 else "±")
+    if kind == "rate":
+        s = f"{abs(f):.2f}"
+        s = s.replace(".", ",") if lang == "vi" else s
+        return f"{sign}{s} {label('points', lang)}"
+    return f"{sign}{fmt_count(abs(f), lang)}"
+
+
+def to_html(table: pd.DataFrame, caption: str | None = None) -> str:
+    """A plain HTML table (no index, escaped text) for report pages and the index."""
+    head = "".join(f"<th>{_html.escape(str(c))}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{_html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in table.itertuples(index=False))
+    cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""
+    return f'<table class="povdyn-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def show(table: pd.DataFrame, caption: str | None = None):
+    """Display a (suppressed, labelled) table in a notebook as plain HTML."""
+    from IPython.display import HTML, display
+
+    display(HTML(to_html(table, caption)))
+
+
+def pending(section: str, lang: str = "vi"):
+    """Display a clear "being updated" note for a section whose module is not there yet."""
+    from IPython.display import HTML, display
+
+    text = (f"{label('pending', lang)}: {section}." if lang == "vi" else f"{label('pending', lang)}: {section}.")
+    display(HTML(f'<p class="pending">{_html.escape(text)}</p>'))
