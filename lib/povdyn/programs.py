@@ -89,7 +89,7 @@ class ProgramEvaluation:
     table: one row per model — program, program_vi, program_en, estimate, se, ci_low,
         ci_high, p_value, p_adjusted (Holm), ci_low_adj/ci_high_adj (Bonferroni
         simultaneous intervals over the models estimated), n_treated, n_control, naive, verdict,
-        verdict_vi, reason, cost_per_sustained_exit, early/recent cohort effects and the
+        verdict_vi, verdict_en, reason, reason_vi, cost_per_sustained_exit, early/recent cohort effects and the
         fading test (fading_z, fading_p, fading_p_adjusted), total_cost_vnd.
     cohorts: effect by adoption cohort [program, cohort, estimate, se, ci_low, ci_high,
         n_treated, n_control, naive].
@@ -443,16 +443,17 @@ def evaluate_programs(
         table["ci_high_adj"] = table["estimate"] + z_adj * table["se"]
     else:
         table["ci_low_adj"] = table["ci_high_adj"] = np.nan
-    verdicts, reasons, cpe = [], [], []
+    verdicts, reasons, reasons_vi, cpe = [], [], [], []
     for _, r in table.iterrows():
-        v, why = _verdict(r, alpha, min_treated)
-        verdicts.append(v); reasons.append(why)
+        v, why, why_vi = _verdict(r, alpha, min_treated)
+        verdicts.append(v); reasons.append(why); reasons_vi.append(why_vi)
         ok = np.isfinite(r.estimate) and r.estimate > 0 and np.isfinite(r.total_cost_vnd)
         cpe.append(r.total_cost_vnd / (r.estimate * r.n_treated) if ok else np.nan)
     table["verdict"] = verdicts
     table["verdict_vi"] = table["verdict"].map(VERDICT_VI)
     table["verdict_en"] = table["verdict"].map(VERDICT_EN)
     table["reason"] = reasons
+    table["reason_vi"] = reasons_vi
     table["cost_per_sustained_exit"] = cpe
     first = ["program", "program_vi", "program_en", "estimate", "se", "ci_low", "ci_high", "p_value",
              "p_adjusted", "n_treated", "n_control", "naive", "verdict", "verdict_vi", "reason",
@@ -473,19 +474,74 @@ def _staggered():
     return staggered
 
 
-def _verdict(r, alpha, min_treated) -> tuple[str, str]:
-    """Verdict and its reason in words (rules in the module docstring)."""
+def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
+    """Verdict and its reason in English and Vietnamese (rules in the module docstring)."""
+    def vi(x):
+        return f"{100 * x:+.1f}".replace(".", ",")
+
     if not np.isfinite(r.estimate):
-        return "insufficient_data", (f"fewer than {min_treated} supported or comparable poor households "
-                                     f"with {int(r.n_treated)} treated; {r.note}").strip("; ")
+        return ("insufficient_data",
+                (f"fewer than {min_treated} supported or comparable poor households "
+                 f"({int(r.n_treated)} supported); {r.note}").strip("; "),
+                f"ít hơn {min_treated} hộ nghèo được hỗ trợ hoặc hộ so sánh ({int(r.n_treated)} hộ được hỗ trợ)")
     pp = f"{100 * r.estimate:+.1f} points (95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}), Holm p = {r.p_adjusted:.3g}"
+    pp_vi = f"{vi(r.estimate)} điểm % (KTC 95% {vi(r.ci_low)} đến {vi(r.ci_high)}), p Holm = {r.p_adjusted:.3g}"
     early_p = r.get("early_p", np.nan)
     if (np.isfinite(r.fading_p_adjusted) and r.fading_p_adjusted < alpha and r.early_estimate > 0
             and np.isfinite(early_p) and early_p < alpha):
-        return "fading", (f"earlier cohorts {100 * r.early_estimate:+.1f} points, cohort {int(r.recent_cohort)} "
-                          f"{100 * r.recent_estimate:+.1f} points; drop significant (Holm p = {r.fading_p_adjusted:.3g}); overall {pp}")
+        return ("fading",
+                f"earlier cohorts {100 * r.early_estimate:+.1f} points, cohort {int(r.recent_cohort)} "
+                f"{100 * r.recent_estimate:+.1f} points; drop significant (Holm p = {r.fading_p_adjusted:.3g}); overall {pp}",
+                f"các đợt trước {vi(r.early_estimate)} điểm %, đợt {int(r.recent_cohort)} {vi(r.recent_estimate)} "
+                f"điểm %; mức giảm có ý nghĩa (p Holm = {r.fading_p_adjusted:.3g}); chung {pp_vi}")
     if r.p_adjusted < alpha and r.estimate > 0:
-        return "effective", f"sustained exit {pp}"
+        return "effective", f"sustained exit {pp}", f"thoát nghèo bền vững {pp_vi}"
     if r.p_adjusted < alpha and r.estimate < 0:
-        return "no_evidence", f"sustained exit lower among supported households: {pp}"
-    return "no_evidence", f"effect not distinguishable from zero after Holm adjustment: {pp}"
+        return ("no_evidence", f"sustained exit lower among supported households: {pp}",
+                f"tỷ lệ thoát nghèo bền vững của hộ được hỗ trợ thấp hơn: {pp_vi}")
+    return ("no_evidence", f"effect not distinguishable from zero after Holm adjustment: {pp}",
+            f"tác động chưa khác 0 sau hiệu chỉnh Holm: {pp_vi}")
+
+
+REPORT_COLUMNS = {
+    "name": {"vi": "Mô hình", "en": "Model"},
+    "estimate": {"vi": "Tác động (điểm %)", "en": "Effect (points)"},
+    "ci": {"vi": "KTC 95%", "en": "95% CI"},
+    "p_adjusted": {"vi": "p hiệu chỉnh (Holm)", "en": "Holm-adjusted p"},
+    "naive": {"vi": "So sánh thô (điểm %)", "en": "Naive difference (points)"},
+    "n_treated": {"vi": "Hộ được hỗ trợ", "en": "Supported households"},
+    "n_control": {"vi": "Hộ so sánh", "en": "Comparison households"},
+    "verdict": {"vi": "Đánh giá", "en": "Verdict"},
+    "cost": {"vi": "Chi phí / 1 hộ thoát nghèo bền vững thêm (triệu đồng)",
+             "en": "Cost per additional sustained exit (million VND)"},
+    "reason": {"vi": "Lý do", "en": "Reason"},
+}
+
+
+def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
+    """Reader-facing version of ``evaluation.table`` (or of a table): model name,
+    effect and 95% CI in percentage points, Holm p, naive difference, counts, verdict,
+    cost per additional sustained exit (million VND), reason; headers in ``lang``."""
+    t = evaluation.table if hasattr(evaluation, "table") else evaluation
+    if lang not in ("vi", "en"):
+        raise ValueError("lang must be 'vi' or 'en'")
+    L = {k: v[lang] for k, v in REPORT_COLUMNS.items()}
+
+    def pts(x):
+        return "" if not np.isfinite(x) else f"{100 * x:+.1f}"
+
+    out = pd.DataFrame({
+        L["name"]: t["program_vi" if lang == "vi" else "program_en"],
+        L["estimate"]: t["estimate"].map(pts),
+        L["ci"]: [("" if not np.isfinite(a) else f"{100 * a:+.1f} … {100 * b:+.1f}")
+                  for a, b in zip(t["ci_low"], t["ci_high"])],
+        L["p_adjusted"]: t["p_adjusted"].map(lambda p: "" if not np.isfinite(p) else ("<0,001" if lang == "vi" else "<0.001") if p < 0.001 else f"{p:.3f}".replace(".", "," if lang == "vi" else ".")),
+        L["naive"]: t["naive"].map(pts),
+        L["n_treated"]: t["n_treated"],
+        L["n_control"]: t["n_control"],
+        L["verdict"]: t["verdict_vi" if lang == "vi" else "verdict_en"],
+        L["cost"]: t["cost_per_sustained_exit"].map(
+            lambda c: "" if not np.isfinite(c) else (f"{c / 1e6:.1f}".replace(".", ",") if lang == "vi" else f"{c / 1e6:,.1f}")),
+        L["reason"]: t["reason_vi" if lang == "vi" else "reason"],
+    })
+    return out
