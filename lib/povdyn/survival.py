@@ -1,0 +1,676 @@
+"""Survival out of poverty and in poverty, and hazard models of duration dependence.
+
+methods.md, "Survival and hazard":
+
+* **Spells.** A spell *out of* poverty starts at every exit (poor at t−1, not poor at t,
+  t−1 and t consecutive periods of the panel's frequency). Its duration is the number of
+  periods from the exit until the household is poor again (``event=1``, a relapse), or
+  until the last consecutive period in which it is still observed not poor (``event=0``,
+  censored: end of panel, removal from the register, a gap in its record, a missing
+  status). A household that exits twice contributes two spells; ``household_id`` is kept
+  so that inference can cluster by household. A spell *in* poverty starts when a
+  household is poor at t; its duration runs to the first period it is observed not poor
+  (``event=1``, an exit). When the household's status at t−1 is unknown (t is the first
+  period of the panel, or of its record, or follows a gap) the start is unknown: the
+  spell is flagged ``left_censored`` and its duration counts from the first observed
+  poor period (a residual duration). Report survival in poverty with and without them.
+* **Durations** count periods since the start, so ``duration = d`` with ``event = 1``
+  means the transition was seen d periods after the start, and ``duration = c`` with
+  ``event = 0`` means the household was seen still in the state c periods after the
+  start and not after that. An exit never followed (not observed at t+1) is a spell of
+  duration 0, censored: it is kept in the spell table (it says how many exits were not
+  followed) but enters no risk set.
+* Removals (death, migration, merger, split) are attrition: they censor, never end a
+  spell with an event.
+* **Kaplan–Meier** S(d) = Π_{j≤d} (1 − events_j / at_risk_j) with Greenwood variance
+  Var S = S² Σ events_j / (at_risk_j (at_risk_j − events_j)). The 95% interval uses the
+  log(−log) transform ("exponential Greenwood", as lifelines' KaplanMeierFitter and R's
+  ``survfit(conf.type="log-log")``): θ = log(−log S), se_θ = sqrt(Σ…)/|log S|,
+  interval exp(−exp(θ ± 1.96 se_θ)); it stays inside [0, 1]. Where S = 1 the interval is
+  [1, 1]; where S = 0 it is undefined (NaN).
+* **Clustering caveat.** Spells of the same household are not independent (the same
+  household exits, relapses and exits again). Greenwood treats spells as independent and
+  so understates the uncertainty when many households contribute several spells;
+  ``ci="cluster_bootstrap"`` resamples whole households instead (percentile interval,
+  ``se`` = bootstrap standard deviation).
+* **Hazard models** (``hazard_model``) work on any DataFrame with one row per spell (or
+  unit): Cox proportional hazards with Efron ties (statsmodels ``PHReg``), or a
+  discrete-time hazard GLM (complementary log-log or logit link) on a person-period file
+  with a baseline of duration dummies, a linear term or a B-spline, standard errors
+  cluster-robust by household/unit. Duration dependence read from these models mixes true
+  dependence with unobserved heterogeneity (methods.md, "Traps"): do not over-read it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import EstimationError, SchemaError
+from .periods import frequency_and_index, label
+
+STATUSES = ("poor", "near_poor", "non_poor")
+KINDS = ("relapse", "exit")
+_Z95 = float(stats.norm.ppf(0.975))
+
+
+# --------------------------------------------------------------------------- input
+def _as_list(by) -> list[str]:
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return list(by)
+
+
+def _read_path(path) -> pd.DataFrame:
+    """A panel file or folder, through povdyn.panel.load_panel when it exists."""
+    try:
+        from .panel import load_panel
+    except ImportError:  # the loader module is optional for this module
+        load_panel = None
+    if load_panel is not None:
+        return load_panel(path)
+    p = Path(path)
+    if p.is_dir() or p.suffix.lower() == ".parquet":
+        return pd.read_parquet(p)
+    if p.suffix.lower() == ".csv":
+        return pd.read_csv(p)
+    raise SchemaError(f"{p}: cannot read a panel from this file (use .parquet or .csv)")
+
+
+def panel_frame(panel, by=None) -> tuple[pd.DataFrame, str]:
+    """The panel as a pandas DataFrame with an int ``period_index`` column, and its
+    frequency ("year" or "quarter").
+
+    Accepts a povdyn Panel (anything with ``.to_pandas()``), a pandas DataFrame with the
+    canonical columns, or a path (read with ``povdyn.load_panel`` when available)."""
+    by = _as_list(by)
+    freq = None
+    if isinstance(panel, (str, os.PathLike)):
+        panel = _read_path(panel)
+    if not isinstance(panel, pd.DataFrame):
+        if not hasattr(panel, "to_pandas"):
+            raise SchemaError(
+                f"survival: expected a Panel, a pandas DataFrame or a path, got {type(panel).__name__}"
+            )
+        freq = getattr(panel, "frequency", None)
+        panel = panel.to_pandas()
+    needed = ["household_id", "period", "status", *by]
+    missing = [c for c in needed if c not in panel.columns]
+    if missing:
+        raise SchemaError(
+            f"panel has no column(s) {missing}; present: {list(panel.columns)}. "
+            "Use the canonical names (household_id, period, status) or povdyn.load_panel."
+        )
+    frame = panel.copy()
+    if "period_index" not in frame.columns or freq is None:
+        freq_found, index = frequency_and_index(frame["period"])
+        freq = freq or freq_found
+        if "period_index" not in frame.columns:
+            frame["period_index"] = index
+    status = frame["status"].astype(object).where(frame["status"].notna(), None)
+    bad = ~status.isin(STATUSES) & status.notna()
+    if bad.any():
+        rows = list(frame.index[bad][:5])
+        values = sorted(map(str, pd.unique(status[bad])))[:5]
+        raise SchemaError(
+            f"column 'status': unknown value(s) {values} at row(s) {rows}; "
+            f"allowed: {list(STATUSES)} (or empty on a removal row)"
+        )
+    frame["status"] = status
+    dup = frame.duplicated(["household_id", "period_index"], keep=False)
+    if dup.any():
+        first = frame.loc[dup, ["household_id", "period"]].iloc[0]
+        raise SchemaError(
+            f"{int(dup.sum())} rows repeat a household-period, e.g. household "
+            f"{first['household_id']!r} in {first['period']!r}; keep one row per household per period"
+        )
+    return frame, freq
+
+
+# --------------------------------------------------------------------------- spells
+def _runs(frame: pd.DataFrame, by: list[str], freq: str) -> pd.DataFrame:
+    """Maximal runs of consecutive observed periods of one household in the same state
+    (poor vs not poor), with how each run starts and ends. Vectorised (no per-household
+    Python loop) so it scales to national panels."""
+    cols = ["household_id", "period_index", "status", *by]
+    if "removal_reason" in frame.columns:
+        cols.append("removal_reason")
+    f = frame[list(dict.fromkeys(cols))].sort_values(
+        ["household_id", "period_index"], kind="mergesort"
+    ).reset_index(drop=True)
+    n = len(f)
+    hh = f["household_id"].to_numpy()
+    t = f["period_index"].to_numpy(dtype="int64")
+    status = f["status"].to_numpy(dtype=object)
+    observed = f["status"].notna().to_numpy()
+    poor = np.array([s == "poor" for s in status], dtype=bool)
+    removal = (
+        f["removal_reason"].notna().to_numpy() if "removal_reason" in f.columns else np.zeros(n, bool)
+    )
+
+    # link[i]: row i-1 is the same household, the period just before, and observed
+    link = np.zeros(n, dtype=bool)
+    if n > 1:
+        link[1:] = (hh[1:] == hh[:-1]) & (t[1:] - t[:-1] == 1) & observed[:-1]
+    prev_poor = np.zeros(n, dtype=bool)
+    prev_poor[1:] = poor[:-1]
+    continues = link & observed & (poor == prev_poor)
+    starts = np.flatnonzero(observed & ~continues)
+    # the run of a start row ends just before the next start row or unobserved row
+    breaks = np.flatnonzero(~(observed & continues))  # rows that do not continue a run
+    pos = np.searchsorted(breaks, starts, side="right")
+    ends = np.where(pos < len(breaks), breaks[np.minimum(pos, len(breaks) - 1)] - 1, n - 1)
+
+    nxt = ends + 1
+    has_next = nxt < n
+    nxt_c = np.minimum(nxt, n - 1)
+    next_same = has_next & (hh[nxt_c] == hh[ends])
+    next_consecutive = next_same & (t[nxt_c] - t[ends] == 1)
+    event = next_consecutive & observed[nxt_c]
+    panel_last = t.max() if n else 0
+    reason = np.full(len(starts), None, dtype=object)
+    reason[~event & ~next_same & (t[ends] == panel_last)] = "end_of_panel"
+    reason[~event & ~next_same & (t[ends] != panel_last)] = "not_observed"
+    reason[~event & next_same & ~next_consecutive] = "gap"
+    removed = ~event & next_consecutive & removal[nxt_c]
+    reason[removed] = "removed"
+    reason[~event & next_consecutive & ~removal[nxt_c]] = "missing_status"
+
+    runs = pd.DataFrame(
+        {
+            "household_id": hh[starts],
+            "start_index": t[starts],
+            "last_index": t[ends],
+            "poor": poor[starts],
+            "start_status": status[starts],
+            "known_start": link[starts],
+            "event": event.astype("int64"),
+            "end_status": np.where(event, status[nxt_c], None),
+            "censor_reason": reason,
+            "removal_reason": np.where(
+                removed, f["removal_reason"].to_numpy(dtype=object)[nxt_c] if removal.any() else None, None
+            ),
+        }
+    )
+    for c in by:
+        runs[c] = f[c].to_numpy()[starts]
+    runs["duration"] = runs["last_index"] - runs["start_index"] + runs["event"]
+    runs["start_period"] = [label(freq, int(i)) for i in runs["start_index"]]
+    runs["last_period_in_state"] = [label(freq, int(i)) for i in runs["last_index"]]
+    return runs
+
+
+def _spell_table(runs: pd.DataFrame, by: list[str], poor_state: bool) -> pd.DataFrame:
+    sel = runs[runs["poor"] == poor_state]
+    if not poor_state:
+        sel = sel[sel["known_start"]]  # a spell out of poverty starts at an observed exit
+    out = sel.assign(left_censored=~sel["known_start"].to_numpy(dtype=bool)).reset_index(drop=True)
+    out["spell_number"] = out.groupby("household_id").cumcount() + 1
+    cols = [
+        "household_id", "spell_number", *by, "start_period", "start_status",
+        "last_period_in_state", "duration", "event", "end_status", "censor_reason",
+        "removal_reason", "left_censored", "start_index",
+    ]
+    return out[list(dict.fromkeys(cols))]
+
+
+def exit_spells(panel, by=None) -> pd.DataFrame:
+    """Spells out of poverty, one row per exit (methods.md, "Survival and hazard").
+
+    An exit at t (poor at t−1, near-poor or non-poor at t, consecutive periods) starts a
+    spell. ``duration`` = periods from t until the household is poor again (``event=1``,
+    a relapse; ``end_status="poor"``) or until its last consecutive period still observed
+    not poor (``event=0``; ``censor_reason`` one of end_of_panel, removed (with
+    ``removal_reason``), gap, missing_status, not_observed). ``start_status`` is the exit
+    destination (near_poor / non_poor). Moving between near-poor and non-poor does not end
+    the spell. ``by`` columns are taken at the exit period. Columns: household_id,
+    spell_number, *by, start_period, start_status, last_period_in_state, duration, event,
+    end_status, censor_reason, removal_reason, left_censored (always False here),
+    start_index.
+    """
+    by = _as_list(by)
+    frame, freq = panel_frame(panel, by)
+    return _spell_table(_runs(frame, by, freq), by, poor_state=False)
+
+
+def poverty_spells(panel, by=None) -> pd.DataFrame:
+    """Spells in poverty, one row per run of consecutive poor periods (methods.md,
+    "Survival and hazard").
+
+    A spell starts at the first poor period of a run. ``duration`` = periods until the
+    household is first observed not poor (``event=1``, an exit; ``end_status`` near_poor
+    or non_poor), or until its last consecutive poor period (``event=0``, censored as in
+    ``exit_spells``). ``left_censored=True`` when the status one period before the start is
+    unknown (first period of the panel, first row of the household, or after a gap): the
+    start is not observed and the duration is a residual one. Same columns as
+    ``exit_spells``.
+    """
+    by = _as_list(by)
+    frame, freq = panel_frame(panel, by)
+    return _spell_table(_runs(frame, by, freq), by, poor_state=True)
+
+
+# --------------------------------------------------------------------------- Kaplan–Meier
+def _km_counts(times_code: np.ndarray, event: np.ndarray, weights: np.ndarray, m: int):
+    """At-risk, events and censored at each of m ordered distinct times (weighted)."""
+    events = np.bincount(times_code, weights=weights * event, minlength=m)
+    leaving = np.bincount(times_code, weights=weights, minlength=m)
+    at_risk = leaving[::-1].cumsum()[::-1]
+    return at_risk, events, leaving - events
+
+
+def _km_survival(at_risk, events):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(at_risk > 0, 1.0 - events / np.where(at_risk > 0, at_risk, 1.0), 1.0)
+    return np.cumprod(factor)
+
+
+def kaplan_meier(duration, event, ci="greenwood", cluster=None, n_boot=200, seed=0) -> pd.DataFrame:
+    """Kaplan–Meier survival with Greenwood variance and a log(−log) 95% interval
+    (methods.md, "Survival and hazard"; formulas in the module docstring).
+
+    One row per distinct observed time (event or censoring, including 0): time, at_risk
+    (spells with duration ≥ time), events, censored, survival, se, ci_low, ci_high.
+    ``ci="cluster_bootstrap"`` resamples the ``cluster`` labels (e.g. household ids) with
+    replacement ``n_boot`` times: percentile interval and bootstrap SD as ``se``.
+    """
+    d = np.asarray(duration, dtype=float)
+    e = np.asarray(event, dtype=float)
+    if len(d) == 0:
+        return pd.DataFrame(columns=["time", "at_risk", "events", "censored", "survival", "se", "ci_low", "ci_high"])
+    if np.isnan(d).any() or (d < 0).any():
+        raise EstimationError("duration: missing or negative values; durations must be ≥ 0")
+    if not np.isin(e, (0.0, 1.0)).all():
+        raise EstimationError("event: values must be 0 (censored) or 1 (event)")
+    times, code = np.unique(d, return_inverse=True)
+    m = len(times)
+    at_risk, events, censored = _km_counts(code, e, np.ones_like(d), m)
+    surv = _km_survival(at_risk, events)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(at_risk > events, events / (at_risk * (at_risk - events)), np.where(events > 0, np.inf, 0.0))
+        greenwood = np.cumsum(term)
+        se = surv * np.sqrt(greenwood)
+        log_s = np.log(surv)
+        theta = np.log(-log_s)
+        se_theta = np.sqrt(greenwood) / np.abs(log_s)
+        ci_low = np.exp(-np.exp(theta + _Z95 * se_theta))
+        ci_high = np.exp(-np.exp(theta - _Z95 * se_theta))
+    one = surv >= 1.0
+    ci_low[one], ci_high[one], se[one] = 1.0, 1.0, 0.0
+    zero = surv <= 0.0
+    ci_low[zero], ci_high[zero], se[zero] = np.nan, np.nan, np.nan
+
+    if ci == "cluster_bootstrap":
+        if cluster is None:
+            raise EstimationError("ci='cluster_bootstrap' needs cluster labels (e.g. household_id)")
+        groups, gcode = np.unique(np.asarray(cluster).astype(str), return_inverse=True)
+        rng = np.random.default_rng(seed)
+        reps = np.empty((n_boot, m))
+        for b in range(n_boot):
+            draws = np.bincount(rng.integers(0, len(groups), len(groups)), minlength=len(groups))
+            a, ev, _ = _km_counts(code, e, draws[gcode].astype(float), m)
+            reps[b] = _km_survival(a, ev)
+        se = reps.std(axis=0, ddof=1)
+        ci_low, ci_high = np.quantile(reps, 0.025, axis=0), np.quantile(reps, 0.975, axis=0)
+    elif ci != "greenwood":
+        raise EstimationError(f"ci={ci!r}: use 'greenwood' or 'cluster_bootstrap'")
+
+    return pd.DataFrame(
+        {
+            "time": times,
+            "at_risk": at_risk.astype("int64"),
+            "events": events.astype("int64"),
+            "censored": censored.astype("int64"),
+            "survival": surv,
+            "se": se,
+            "ci_low": ci_low,
+            "ci_high": ci_high,
+        }
+    )
+
+
+def survival_after_exit(
+    panel,
+    by=None,
+    kind: str = "relapse",
+    include_left_censored: bool = True,
+    ci: str = "greenwood",
+    n_boot: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Kaplan–Meier survival after exit from poverty, or in poverty (methods.md,
+    "Survival and hazard").
+
+    ``kind="relapse"`` (default): every exit spell (``exit_spells``) counts; survival(d) is
+    the share of exits still not poor d periods after the exit. ``kind="exit"``: spells in
+    poverty (``poverty_spells``); survival(d) is the share still poor d periods after
+    entering. Left-censored poverty spells (already poor when first observed: unknown
+    start) are included by default; report the table with and without them
+    (``include_left_censored=False``). ``by``: grouping columns, taken at the spell start.
+
+    Returns a DataFrame [*by, kind, time, at_risk, events, censored, survival, se,
+    ci_low, ci_high]; ``time`` is in periods of the panel's frequency (also in
+    ``.attrs["time_unit"]``). Intervals: Greenwood variance, log(−log) transform (as
+    lifelines / R ``conf.type="log-log"``).
+
+    Caveat: a household that exits twice contributes two spells, and Greenwood treats them
+    as independent. With many repeat spells use ``ci="cluster_bootstrap"``, which
+    resamples households (``n_boot`` replicates, percentile interval, seed ``seed``).
+    """
+    if kind not in KINDS:
+        raise EstimationError(f"kind={kind!r}: use 'relapse' (time to poverty after exit) or 'exit' (time to exit after entering)")
+    by = _as_list(by)
+    frame, freq = panel_frame(panel, by)
+    runs = _runs(frame, by, freq)
+    spells = _spell_table(runs, by, poor_state=(kind == "exit"))
+    if not include_left_censored:
+        spells = spells[~spells["left_censored"]]
+    parts = []
+    groups = spells.groupby(by, dropna=False, sort=True) if by else [((), spells)]
+    for key, g in groups:
+        table = kaplan_meier(
+            g["duration"], g["event"], ci=ci, cluster=g["household_id"], n_boot=n_boot, seed=seed
+        )
+        key = key if isinstance(key, tuple) else (key,)
+        for position, (c, v) in enumerate(zip(by, key)):
+            table.insert(position, c, v)
+        table.insert(len(by), "kind", kind)
+        parts.append(table)
+    cols = [*by, "kind", "time", "at_risk", "events", "censored", "survival", "se", "ci_low", "ci_high"]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    out = out[cols]
+    out.attrs["time_unit"] = freq
+    out.attrs["ci"] = ci
+    return out
+
+
+# --------------------------------------------------------------------------- hazard models
+@dataclass
+class HazardResult:
+    """A fitted hazard model.
+
+    params, bse: pandas Series indexed by covariate (baseline terms excluded);
+    summary: DataFrame [coef, se, z, p, ci_low, ci_high, exp_coef, exp_ci_low, exp_ci_high]
+    by covariate (exp_coef is a hazard ratio for cox and cloglog, an odds ratio for
+    logit); kind; n (units = rows of the input used); events; n_person_periods (discrete
+    time only); cov_type ("naive" or "cluster:<column>"); baseline (Series of baseline
+    terms, discrete time only); raw (the statsmodels results object)."""
+
+    kind: str
+    params: pd.Series
+    bse: pd.Series
+    summary: pd.DataFrame
+    n: int
+    events: int
+    cov_type: str
+    n_person_periods: int | None = None
+    baseline: pd.Series | None = None
+    dropped_times: list = field(default_factory=list)
+    raw: object = None
+
+    def __repr__(self) -> str:
+        head = f"HazardResult(kind={self.kind!r}, n={self.n}, events={self.events}, cov_type={self.cov_type!r})"
+        return head + "\n" + self.summary.round(4).to_string()
+
+
+def _summary(params: pd.Series, bse: pd.Series) -> pd.DataFrame:
+    z = params / bse
+    out = pd.DataFrame(
+        {
+            "coef": params,
+            "se": bse,
+            "z": z,
+            "p": 2 * stats.norm.sf(np.abs(z)),
+            "ci_low": params - _Z95 * bse,
+            "ci_high": params + _Z95 * bse,
+        }
+    )
+    out["exp_coef"] = np.exp(out["coef"])
+    out["exp_ci_low"] = np.exp(out["ci_low"])
+    out["exp_ci_high"] = np.exp(out["ci_high"])
+    return out
+
+
+def _design(df: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    """Numeric design matrix: bools -> 0/1, text/categorical -> dummies (first level dropped)."""
+    missing = [c for c in covariates if c not in df.columns]
+    if missing:
+        raise EstimationError(f"covariate(s) {missing} not in the data; columns: {list(df.columns)}")
+    parts = []
+    for c in covariates:
+        s = df[c]
+        if s.isna().any():
+            raise EstimationError(
+                f"covariate {c!r} has {int(s.isna().sum())} missing value(s) (e.g. row {s.index[s.isna()][0]!r}); "
+                "drop or impute them first"
+            )
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            parts.append(s.astype(float).rename(c))
+        else:
+            parts.append(pd.get_dummies(s.astype("category"), prefix=c, drop_first=True, dtype=float))
+    X = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=df.index)
+    constant = [c for c in X.columns if X[c].nunique() < 2]
+    if constant:
+        raise EstimationError(f"covariate(s) {constant} take a single value: nothing to estimate; drop them")
+    return X
+
+
+def _check_duration_event(df, duration, event, integer=False):
+    for c in (duration, event):
+        if c not in df.columns:
+            raise EstimationError(f"column {c!r} not in the data; columns: {list(df.columns)}")
+    d = pd.to_numeric(df[duration], errors="coerce")
+    if d.isna().any() or (d < 0).any():
+        raise EstimationError(f"column {duration!r}: durations must be numbers ≥ 0 (found missing or negative)")
+    if integer and not np.allclose(d, np.round(d)):
+        raise EstimationError(
+            f"column {duration!r}: a discrete-time hazard needs whole numbers of periods; "
+            "round or group the durations, or use kind='cox'"
+        )
+    e = pd.to_numeric(df[event].astype(float) if df[event].dtype == bool else df[event], errors="coerce")
+    if not e.isin([0, 1]).all():
+        raise EstimationError(f"column {event!r}: events must be 0 (censored) or 1 (event)")
+    return d.to_numpy(float), e.to_numpy(float)
+
+
+def _cox_score_residuals(time, status, X, beta, ties="efron") -> np.ndarray:
+    """Score residuals of a Cox model (one row per unit; they sum to the score, zero at
+    the MLE), Efron or Breslow ties (Therneau & Grambsch 2000, sec. 3.7 and 4.6).
+
+    At an event time with d tied events, the Efron likelihood takes d sub-steps j = 0..d−1
+    in which the tied units keep weight (1 − j/d) in the risk set. A unit's residual is its
+    event term x_i − mean_j x̄_j minus its share of every sub-step's hazard increment
+    r_i (x_i − x̄_j) / S0_j while at risk. Breslow: all sub-steps use the full risk set."""
+    time = np.asarray(time, float)
+    status = np.asarray(status, float)
+    r = np.exp(X @ beta)
+    p = X.shape[1]
+    event_times = np.unique(time[status == 1])
+    K = len(event_times)
+    # risk-set sums at each event time: units with time >= tau_k (suffix sums over sorted time)
+    order = np.argsort(time, kind="mergesort")
+    ts, rs, xs = time[order], r[order], X[order]
+    suffix_r = np.concatenate([np.cumsum(rs[::-1])[::-1], [0.0]])
+    suffix_rx = np.concatenate([np.cumsum((rs[:, None] * xs)[::-1], axis=0)[::-1], np.zeros((1, p))])
+    first = np.searchsorted(ts, event_times, side="left")
+    S0, S1 = suffix_r[first], suffix_rx[first]
+    k_of = np.searchsorted(event_times, time)  # index of tau == time for events
+    dead = status == 1
+    kd = k_of[dead]
+    S0D = np.bincount(kd, weights=r[dead], minlength=K)
+    S1D = np.stack([np.bincount(kd, weights=r[dead] * X[dead, c], minlength=K) for c in range(p)], axis=1)
+    D = np.bincount(kd, minlength=K)
+    A = np.zeros(K)          # sum_j 1/S0_j                (units at risk, not dying at tau_k)
+    B = np.zeros((K, p))     # sum_j xbar_j/S0_j
+    Ad = np.zeros(K)         # sum_j (1-f_j)/S0_j          (units dying at tau_k)
+    Bd = np.zeros((K, p))
+    mean_xbar = np.zeros((K, p))
+    for k in range(K):
+        f = np.arange(D[k]) / D[k] if ties == "efron" else np.zeros(D[k])
+        s0 = S0[k] - f * S0D[k]
+        xbar = (S1[k][None, :] - f[:, None] * S1D[k][None, :]) / s0[:, None]
+        A[k], B[k] = (1 / s0).sum(), (xbar / s0[:, None]).sum(axis=0)
+        Ad[k], Bd[k] = ((1 - f) / s0).sum(), ((1 - f)[:, None] * xbar / s0[:, None]).sum(axis=0)
+        mean_xbar[k] = xbar.mean(axis=0)
+    cumA = np.concatenate([[0.0], np.cumsum(A)])
+    cumB = np.concatenate([np.zeros((1, p)), np.cumsum(B, axis=0)])
+    n_before = np.searchsorted(event_times, time, side="right")  # event times <= own time
+    a = cumA[n_before]
+    b = cumB[n_before]
+    # units that die at their own event time: that step uses the (1 - f_j) weights
+    a[dead] += Ad[kd] - A[kd]
+    b[dead] += Bd[kd] - B[kd]
+    resid = -r[:, None] * (X * a[:, None] - b)
+    resid[dead] += X[dead] - mean_xbar[kd]
+    return resid
+
+
+def person_period(df: pd.DataFrame, duration: str, event: str, id_col: str | None = None, time_col: str = "time") -> pd.DataFrame:
+    """Expand one row per unit (spell) into one row per unit per period at risk
+    (methods.md, "Survival and hazard": discrete-time hazard on a person-period file).
+
+    A unit with duration d gets rows time = 1..d; the ``event`` column becomes the
+    per-period outcome: 1 on the last row when the unit's event is 1, else 0. Units with
+    duration 0 contribute no rows. Every other column is copied. The unit is identified by
+    ``id_col`` when given, else by a new column ``unit`` (0..n−1 in input order).
+    """
+    d, e = _check_duration_event(df, duration, event, integer=True)
+    d = np.round(d).astype("int64")
+    base = df.reset_index(drop=True)
+    if id_col is None:
+        id_col = "unit"
+        base = base.assign(unit=np.arange(len(base)))
+    elif id_col not in base.columns:
+        raise EstimationError(f"id_col {id_col!r} not in the data")
+    rows = np.repeat(np.arange(len(base)), d)
+    offsets = np.repeat(np.cumsum(d) - d, d)
+    t = np.arange(len(rows)) - offsets + 1
+    out = base.drop(columns=[duration]).iloc[rows].reset_index(drop=True)
+    out.insert(list(out.columns).index(id_col) + 1, time_col, t)
+    out[event] = ((t == d[rows]) & (e[rows] == 1)).astype("int64")
+    return out
+
+
+def _baseline_design(t: np.ndarray, events: np.ndarray, baseline: str, spline_df: int):
+    """Baseline hazard terms for the discrete-time model, and rows to keep.
+
+    dummies: one indicator per period with at least one event, no intercept. Person-periods
+    at periods with no event are dropped: with their own dummy the MLE of that dummy is −∞
+    and those rows then contribute nothing to the likelihood or the covariate score, so
+    dropping them gives exactly that limit without a non-converging fit.
+    linear: intercept + time. spline: intercept + cubic B-spline of time (patsy ``bs``)."""
+    keep = np.ones(len(t), dtype=bool)
+    dropped: list = []
+    if baseline == "dummies":
+        event_times = np.unique(t[events == 1])
+        keep = np.isin(t, event_times)
+        dropped = sorted(set(np.unique(t).tolist()) - set(event_times.tolist()))
+        B = pd.DataFrame({f"time={int(k)}": (t[keep] == k).astype(float) for k in event_times})
+    elif baseline == "linear":
+        B = pd.DataFrame({"const": np.ones(len(t)), "time": t.astype(float)})
+    elif baseline == "spline":
+        import patsy
+
+        S = patsy.dmatrix(f"bs(x, df={int(spline_df)}) - 1", {"x": t.astype(float)}, return_type="dataframe")
+        S.columns = [f"time_bs{i + 1}" for i in range(S.shape[1])]
+        B = pd.concat([pd.DataFrame({"const": np.ones(len(t))}), S.reset_index(drop=True)], axis=1)
+    else:
+        raise EstimationError(f"baseline={baseline!r}: use 'dummies', 'linear' or 'spline'")
+    return B, keep, dropped
+
+
+def hazard_model(
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    covariates: Sequence[str],
+    kind: str = "cox",
+    cluster: str | None = None,
+    ties: str = "efron",
+    baseline: str = "dummies",
+    spline_df: int = 4,
+) -> HazardResult:
+    """Fit a hazard model on any DataFrame with one row per unit (e.g. a spell table from
+    ``exit_spells``) (methods.md, "Survival and hazard").
+
+    kind="cox": Cox proportional hazards, partial likelihood with Efron ties (``ties``
+    may be "breslow"), statsmodels ``PHReg``. Model-based SE; with ``cluster`` (a column
+    name, e.g. household_id) the robust sandwich SE summed within clusters (Lin & Wei),
+    without small-sample correction (as R ``coxph(cluster=)`` / lifelines).
+
+    kind="cloglog" / "logit": discrete-time hazard. The data are expanded with
+    ``person_period`` (one row per unit per period at risk, outcome 1 in the period of the
+    event) and a binomial GLM is fitted with a complementary log-log (grouped-time
+    proportional hazards: exp(coef) is a hazard ratio, comparable with Cox) or logit link
+    (exp(coef) an odds ratio), baseline ``baseline`` = "dummies" (one per period with an
+    event), "linear" or "spline" (cubic B-spline, ``spline_df`` degrees of freedom).
+    Standard errors are always cluster-robust (statsmodels ``cov_type="cluster"``, with its
+    default small-sample correction), by ``cluster`` when given, else by unit (row of
+    ``df``), since a unit's person-periods are not independent observations.
+
+    Categorical covariates are expanded to dummies (first level = reference); missing
+    covariate values are an error.
+    """
+    covariates = _as_list(covariates)
+    if kind not in ("cox", "cloglog", "logit"):
+        raise EstimationError(f"kind={kind!r}: use 'cox', 'cloglog' or 'logit'")
+    if cluster is not None and cluster not in df.columns:
+        raise EstimationError(f"cluster column {cluster!r} not in the data; columns: {list(df.columns)}")
+    d, e = _check_duration_event(df, duration, event, integer=(kind != "cox"))
+    X = _design(df, covariates)
+
+    if kind == "cox":
+        from statsmodels.duration.hazard_regression import PHReg
+
+        if e.sum() == 0:
+            raise EstimationError(f"column {event!r}: no events, a Cox model cannot be fitted")
+        exog = X.to_numpy(float)
+        res = PHReg(d, exog, status=e, ties=ties).fit()
+        cov = np.asarray(res.cov_params())
+        if cluster is not None:
+            # statsmodels' own robust covariance uses Breslow-type score residuals even
+            # under Efron ties; ours follow the ties rule of the fit (as R and lifelines).
+            resid = _cox_score_residuals(d, e, exog, np.asarray(res.params), ties)
+            codes = pd.factorize(df[cluster].astype(str))[0]
+            summed = np.zeros((codes.max() + 1, exog.shape[1]))
+            np.add.at(summed, codes, resid)
+            cov = cov @ (summed.T @ summed) @ cov
+        params = pd.Series(np.asarray(res.params), index=X.columns, name="coef")
+        bse = pd.Series(np.sqrt(np.diag(cov)), index=X.columns, name="se")
+        return HazardResult(
+            kind="cox", params=params, bse=bse, summary=_summary(params, bse), n=len(df),
+            events=int(e.sum()), cov_type="naive" if cluster is None else f"cluster:{cluster}", raw=res,
+        )
+
+    import statsmodels.api as sm
+
+    work = X.assign(_d=d.round().astype("int64"), _e=e.astype("int64"))
+    work["_cluster"] = df[cluster].astype(str).to_numpy() if cluster is not None else np.arange(len(df)).astype(str)
+    pp = person_period(work, "_d", "_e", id_col=None, time_col="_time")
+    t = pp["_time"].to_numpy()
+    y = pp["_e"].to_numpy(float)
+    if y.sum() == 0:
+        raise EstimationError(f"column {event!r}: no events within the durations, nothing to fit")
+    B, keep, dropped = _baseline_design(t, y, baseline, spline_df)
+    design = pd.concat([B.reset_index(drop=True), pp.loc[keep, list(X.columns)].reset_index(drop=True)], axis=1)
+    link = sm.families.links.CLogLog() if kind == "cloglog" else sm.families.links.Logit()
+    family = sm.families.Binomial(link=link)  # a fresh family/link per model
+    groups = pd.factorize(pp.loc[keep, "_cluster"])[0]
+    # every baseline spans a constant (dummies sum to one), so skip statsmodels' SVD-based
+    # constant detection; QR least squares in IRLS is several times faster than the default
+    model = sm.GLM(y[keep], design, family=family, hasconst=True)
+    res = model.fit(cov_type="cluster", cov_kwds={"groups": groups}, wls_method="qr")
+    params = res.params[list(X.columns)].rename("coef")
+    bse = res.bse[list(X.columns)].rename("se")
+    return HazardResult(
+        kind=kind, params=params, bse=bse, summary=_summary(params, bse), n=len(df), events=int(e.sum()),
+        cov_type=f"cluster:{cluster or 'unit'}", n_person_periods=int(keep.sum()),
+        baseline=res.params[list(B.columns)], dropped_times=dropped, raw=res,
+    )
