@@ -88,6 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--xlsx-rows", type=int, default=50_000,
+                        help="rows of the workbook benchmark (two sheets); 0 to skip")
     parser.add_argument("--demo-households", type=int, default=60_000)
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args()
@@ -103,6 +105,17 @@ def main() -> None:
         print(f"wrote {written:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - start:.1f} s")
         results["csv"] = time_ingest(raw, tmp / "out", args.repeat) | {"file_mb": round(size_mb)}
         print("csv:", results["csv"])
+        if args.xlsx_rows:
+            xraw = tmp / "xlsx"
+            xraw.mkdir()
+            write_register_csv(tmp / "x.csv", args.xlsx_rows)
+            frame = pd.read_csv(tmp / "x.csv", dtype=str, keep_default_na=False)
+            half = len(frame) // 2
+            with pd.ExcelWriter(xraw / "register.xlsx", engine="openpyxl") as writer:
+                frame.iloc[:half].to_excel(writer, sheet_name="2024 đợt 1", index=False)
+                frame.iloc[half:].to_excel(writer, sheet_name="2024 đợt 2", index=False)
+            results["xlsx"] = time_ingest(xraw, tmp / "out_xlsx", args.repeat)
+            print("xlsx:", results["xlsx"])
         try:
             from povdyn.synth import write_demo
         except ImportError:
