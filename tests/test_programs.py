@@ -173,7 +173,10 @@ def test_verdicts(simulated):
     assert set(t.verdict_vi) <= set(VERDICT_VI.values())
     assert (t.p_adjusted >= t.p_value).all() or t.p_value.isna().any()
     assert t.loc["vocational_training", "cost_per_sustained_exit"] > 5e6  # 5M per household / ATT < 1
-    assert t.loc["vocational_training", "reason"]
+    assert t.loc["vocational_training", "reason"] and t.loc["vocational_training", "reason_vi"]
+    # secondary output: exit hazard ratio (cloglog, povdyn.hazard_model)
+    assert t.loc["vocational_training", "exit_hazard_ci_low"] > 1
+    assert t.loc["garment_outsourcing", "exit_hazard_ci_low"] < 1 < t.loc["garment_outsourcing", "exit_hazard_ci_high"]
 
 
 def test_cohorts_and_event_study(simulated):

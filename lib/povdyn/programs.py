@@ -44,6 +44,10 @@ households make the two estimates positively correlated, so this test is conserv
 **Insufficient data**: fewer than ``min_treated`` (default 50) treated households in the
 analysis file. Otherwise **no evidence**.
 
+Secondary output: the exit hazard ratio (first exit within k reviews, supported vs
+comparison, cloglog discrete-time model via ``povdyn.hazard_model``, covariate-adjusted,
+clustered by household) in columns exit_hazard_ratio / _ci_low / _ci_high.
+
 Cost per additional sustained exit = total amount_vnd of M's support to the treated
 households in the analysis file / (ATT x n_treated), reported when ATT > 0.
 
@@ -234,6 +238,10 @@ def build_analysis_file(ann: pd.DataFrame, support: pd.DataFrame, program: str, 
         at_base = poor[t0] == 1
         observed = poor[follow].notna().all(axis=1)
         sustained = (poor[follow] == 0).all(axis=1)
+        # first review after t0 at which the household is not poor (for the exit hazard)
+        out_of_poverty = (poor[follow] == 0).to_numpy()
+        first_exit = np.where(out_of_poverty.any(axis=1), out_of_poverty.argmax(axis=1) + 1, within)
+        exited = out_of_poverty.any(axis=1)
         treated_ids = first_m.index[first_m == s]
         is_t = pd.Series(poor.index.isin(treated_ids), index=poor.index)
         later_m = first_m.reindex(poor.index)
@@ -260,6 +268,8 @@ def build_analysis_file(ann: pd.DataFrame, support: pd.DataFrame, program: str, 
             "household_id": ids, "cohort": s, "t0": t0,
             "treated": is_t[keep].astype(int).to_numpy(),
             "sustained_exit": sustained[keep].astype(int).to_numpy(),
+            "exit_duration": first_exit[keep.to_numpy()],
+            "exit_event": exited[keep.to_numpy()].astype(int),
         })
         part["amount_vnd"] = np.where(part.treated == 1, amount_m.reindex(ids).to_numpy(), np.nan)
         # poor reviews in the two years before baseline (duration proxy)
@@ -421,6 +431,7 @@ def evaluate_programs(
                            fading_z=z, fading_p=float(stats.norm.cdf(z)))
             except EstimationError:
                 pass
+        row.update(_exit_hazard(af, [c for c in used if c not in ("region", "cohort_cat")]))
         if event_study and "commune" in ann:
             try:
                 cp = commune_event_panel(ann, sup, code)
@@ -467,6 +478,25 @@ def evaluate_programs(
         settings=dict(within=within, region=region, alpha=alpha, method=method, period=period,
                       controls=controls, min_treated=min_treated),
     )
+
+
+def _exit_hazard(af: pd.DataFrame, covariates: list[str]) -> dict:
+    """Secondary output: hazard ratio of the first exit from poverty within k reviews for
+    supported vs comparison households — discrete-time complementary log-log model
+    (povdyn.hazard_model, kind="cloglog", SE clustered by household) with the baseline
+    covariates as regressors (regression adjustment, not weighting)."""
+    out = dict(exit_hazard_ratio=np.nan, exit_hazard_ci_low=np.nan, exit_hazard_ci_high=np.nan)
+    try:
+        from .survival import hazard_model
+
+        res = hazard_model(af, "exit_duration", "exit_event", ["treated", *covariates], kind="cloglog",
+                           cluster="household_id")
+        b, se = float(res.params["treated"]), float(res.bse["treated"])
+        out.update(exit_hazard_ratio=np.exp(b), exit_hazard_ci_low=np.exp(b - 1.96 * se),
+                   exit_hazard_ci_high=np.exp(b + 1.96 * se))
+    except Exception:  # secondary output: never block the main evaluation
+        pass
+    return out
 
 
 def _staggered():
