@@ -19,6 +19,7 @@ _API = {
     "survival_after_exit": "povdyn.survival",
     "hazard_model": "povdyn.survival",
     "estimate_effect": "povdyn.effects",
+    "evaluate_programs": "povdyn.programs",
     "classify": "povdyn.standards",
     "alkire_foster": "povdyn.deprivation",
     "settings": "povdyn.config",
