@@ -434,3 +434,20 @@ def test_a_year_among_quarters_is_quarantined(tmp_path):
     assert summary.ok and summary.frequency == "quarter" and summary.panel_rows == 2
     q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
     assert q["row"].tolist() == ["4"] and q["reason"].item().startswith("period: a year")
+
+
+def test_province_spellings_map_to_2025_provinces(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "p.csv").write_text(
+        "Mã hộ,Năm,Phân loại hộ,Tỉnh\nA,2024,Nghèo,Tỉnh Hà Giang\nB,2024,Nghèo,TP. Hồ Chí Minh\n"
+        "C,2024,Nghèo,binh duong\nD,2024,Nghèo,Tỉnh Mộng Mơ\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet").set_index("household_id")
+    assert panel.loc[_pseudo("A"), "province_2025"] == "Tuyên Quang"
+    assert panel.loc[_pseudo("B"), "province_2025"] == "Hồ Chí Minh"
+    assert panel.loc[_pseudo("C"), "province_2025"] == "Hồ Chí Minh"   # Bình Dương merged in
+    assert panel.loc[_pseudo("A"), "province"] == "Hà Giang"      # the unit as recorded,
+    assert panel.loc[_pseudo("C"), "province"] == "Bình Dương"    # canonical spelling
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
+    assert q["reason"].item().startswith("province: 'Tỉnh Mộng Mơ'") and summary.balanced

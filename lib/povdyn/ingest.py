@@ -22,8 +22,10 @@ Rules (issue 3 §5):
   dropped and counted; otherwise every copy is quarantined, the reason naming the
   columns that differ and where the other copies are. Rows whose period frequency
   differs from most of the register (a year among quarters) are quarantined too.
-* Provinces are mapped to the 34 provinces in force since July 2025 by
-  povdyn.geo.province_2025; an unknown province name sends the row to quarantine.
+* `province` keeps the unit as recorded, in its canonical spelling ("Tỉnh Hà Giang",
+  "ha giang" -> "Hà Giang"); `province_2025` is the province in force since July 2025
+  (povdyn.geo, exact: provinces merged whole). An unknown province name sends the row
+  to quarantine.
 * A file that cannot be read (corrupt, wrong format, not a register) is reported by
   name; the others still load, and the summary is not ok (the CLI exits 1).
 * Direct identifiers never reach OUT: household ids become keyed pseudonyms
@@ -447,24 +449,22 @@ def _load_programs() -> dict[str, str] | None:
     return lookup
 
 
-def _province_2025(names: pd.Series) -> tuple[dict, dict]:
-    """({name: 2025 province}, {unknown name: message}) over the distinct names."""
-    from .geo import province_2025
+def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
+    """Over the distinct recorded names (povdyn.geo: old or new names, any diacritics or
+    prefix): ({name: canonical spelling of the recorded unit}, {name: 2025 province},
+    {unknown names}). "Tỉnh Hà Giang" -> "Hà Giang" (recorded) and "Tuyên Quang" (2025)."""
+    from .geo import old_province, province_2025
 
     uniques = pd.Series(pd.unique(names.dropna()), dtype=object)
     if uniques.empty:
-        return {}, {}
-    try:
-        mapped = province_2025(uniques)
-        return dict(zip(uniques, list(mapped))), {}
-    except Exception:  # some name is unknown: find which, one by one
-        known, unknown = {}, {}
-        for name in uniques:
-            try:
-                known[name] = list(province_2025(pd.Series([name], dtype=object)))[0]
-            except Exception as exc:  # noqa: PERF203 (only runs on the few distinct names)
-                unknown[name] = str(exc).splitlines()[0][:120]
-        return known, unknown
+        return {}, {}, set()
+    new = province_2025(uniques, errors="coerce")
+    old = old_province(uniques, errors="coerce")
+    to_2025 = {name: n for name, n in zip(uniques, new) if not pd.isna(n)}
+    spelled = {name: (o if not pd.isna(o) else n)
+               for name, o, n in zip(uniques, old, new) if not pd.isna(n)}
+    unknown = {name for name in uniques if name not in to_2025}
+    return spelled, to_2025, unknown
 
 
 @dataclass
@@ -520,7 +520,7 @@ def check_table(raw: RawTable, key: bytes, programs) -> _Checked:
     checked_cols = [c for c in canon.columns if c not in IDENTIFIER_COLUMNS]
     good, rejected = schema.check_rows(canon[checked_cols], kind=kind, programs=programs)
     if kind == "register" and len(good):
-        known, unknown = _province_2025(good["province"])
+        spelled, to_2025, unknown = _provinces(good["province"])
         if unknown:
             bad = good["province"].isin(list(unknown)).to_numpy()
             extra = canon.loc[good.index[bad], checked_cols].copy()
@@ -529,8 +529,10 @@ def check_table(raw: RawTable, key: bytes, programs) -> _Checked:
             rejected = pd.concat([rejected, extra])
             good = good.loc[~bad]
         good = good.drop(columns=["province_2025"], errors="ignore")  # recomputed, exact
+        recorded = good["province"]
+        good["province"] = recorded.map(spelled).astype(object)
         pos = list(good.columns).index("province") + 1
-        good.insert(pos, "province_2025", good["province"].map(known).astype(object))
+        good.insert(pos, "province_2025", recorded.map(to_2025).astype(object))
 
     # quarantine rows: raw text of the known, non-identifying columns; pseudonymous ids
     quarantine = pd.DataFrame(index=rejected.index)
