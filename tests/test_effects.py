@@ -48,10 +48,11 @@ def test_experimental_benchmark_is_1794(lalonde):
 def test_observational_cps_lands_near_experimental_benchmark(lalonde, method):
     """NSW treated + CPS-1 controls. The naive difference is about -$8,498 (Dehejia &
     Wahba 1999, Table 2/3). With their covariates, propensity-score methods recover the
-    experimental $1,794: DW (1999) Table 3 reports $1,774 (stratification) and $1,616
-    (matching) for CPS-1; estimates in the literature on this sample range roughly
-    $700–$2,500 (e.g. Imbens 2015, J. Human Resources 50(2), Table 5). We require the
-    estimate in [700, 2500] and the experimental value inside the 95% CI."""
+    experimental $1,794: DW (1999) Table 3 reports about $1,774 (stratification) and
+    $1,616 (matching) for CPS-1 with these covariates, and their 2002 REStat paper
+    reports other propensity-score specifications of the same order (roughly $1,100-2,000).
+    Allowing for specification differences we require the estimate in [700, 2500] and
+    the experimental value inside the 95% CI."""
     _, obs = lalonde
     r = estimate_effect(obs, "treat", "re78", DW_COVARIATES, method=method, estimand="ATT")
     assert r.naive == pytest.approx(-8498, abs=5)
