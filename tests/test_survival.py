@@ -194,8 +194,38 @@ def test_accepts_panel_object_and_path(tmp_path):
     expected = survival_after_exit(df)
     pd.testing.assert_frame_equal(survival_after_exit(FakePanel()), expected)
     path = tmp_path / "panel.parquet"
-    df.to_parquet(path)
-    pd.testing.assert_frame_equal(survival_after_exit(str(path))[expected.columns], expected)
+    df.assign(province="Hà Giang").to_parquet(path)  # read through povdyn.load_panel
+    pd.testing.assert_frame_equal(survival_after_exit(str(path)), expected)
+
+
+def test_list_based_register_and_annual_view():
+    # list-based register (only poor / near-poor listed): L1 poor 2020, unlisted 2021-22,
+    # poor 2023; L2 poor 2020, removed 2021; L3 near-poor 2020, poor 2021, unlisted after;
+    # L4 poor every year (keeps every list period present).
+    rows = [("L1", 2020, "poor", None), ("L1", 2023, "poor", None), ("L2", 2020, "poor", None),
+            ("L2", 2021, None, "death"), ("L3", 2020, "near_poor", None), ("L3", 2021, "poor", None)]
+    rows += [("L4", y, "poor", None) for y in range(2020, 2025)]
+    lists = pd.DataFrame(rows, columns=["household_id", "period", "status", "removal_reason"]).assign(province="Lào Cai")
+    as_lists = exit_spells(lists, absent_means="non_poor")
+    got = [(r.household_id, r.start_period, r.duration, r.event, r.censor_reason) for r in as_lists.itertuples()]
+    # L1: out 2021, 2022, poor again 2023 -> relapse after 2; unlisted 2024 -> exit never
+    # followed; L3: out 2022-2024 -> censored at 2; L2's removal is attrition, not an exit
+    assert got == [("L1", 2021, 2, 1, None), ("L1", 2024, 0, 0, "end_of_panel"), ("L3", 2022, 2, 0, "end_of_panel")]
+    assert exit_spells(lists).empty  # read as a full panel, absence is unknown: no exit seen
+
+    # quarterly panel read annually (each year's Q4 snapshot)
+    q = [f"{y}Q{k}" for y in (2023, 2024) for k in (1, 2, 3, 4)]
+    hist = {"Q1": ["poor"] * 4 + ["non_poor"] * 3 + ["poor"], "Q3": ["poor"] * 4 + ["non_poor"] * 4}
+    quarterly = pd.DataFrame(
+        [(h, p, s) for h, sts in hist.items() for p, s in zip(q, sts)], columns=["household_id", "period", "status"]
+    ).assign(province="Lào Cai")
+    by_quarter = exit_spells(quarterly)
+    assert [(r.household_id, r.start_period, r.duration, r.event) for r in by_quarter.itertuples()] == [
+        ("Q1", "2024Q1", 3, 1), ("Q3", "2024Q1", 3, 0)]
+    by_year = exit_spells(quarterly, frequency="year")  # Q1 is poor at both Q4s: no annual exit
+    assert [(r.household_id, r.start_period, r.duration, r.event) for r in by_year.itertuples()] == [("Q3", 2024, 0, 0)]
+    km = survival_after_exit(quarterly, frequency="year")
+    assert km.attrs["time_unit"] == "year" and km["at_risk"].tolist() == [1]
 
 
 def test_bad_panels_raise_clear_errors():

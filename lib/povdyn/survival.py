@@ -68,15 +68,20 @@ def _as_list(by) -> list[str]:
     return list(by)
 
 
-def _read_path(path) -> pd.DataFrame:
-    """A panel file or folder, through povdyn.panel.load_panel when it exists."""
+def _load(source, frequency=None, absent_means="missing"):
+    """A Panel from povdyn.panel.load_panel when it exists; a plain read of a path
+    otherwise (full panel, as recorded)."""
     try:
         from .panel import load_panel
     except ImportError:  # the loader module is optional for this module
         load_panel = None
     if load_panel is not None:
-        return load_panel(path)
-    p = Path(path)
+        return load_panel(source, absent_means=absent_means, frequency=frequency)
+    if frequency is not None or absent_means != "missing":
+        raise SchemaError("frequency= and absent_means= need povdyn.panel.load_panel, which is not installed")
+    if isinstance(source, pd.DataFrame):
+        return source
+    p = Path(source)
     if p.is_dir() or p.suffix.lower() == ".parquet":
         return pd.read_parquet(p)
     if p.suffix.lower() == ".csv":
@@ -84,16 +89,20 @@ def _read_path(path) -> pd.DataFrame:
     raise SchemaError(f"{p}: cannot read a panel from this file (use .parquet or .csv)")
 
 
-def panel_frame(panel, by=None) -> tuple[pd.DataFrame, str]:
+def panel_frame(panel, by=None, frequency=None, absent_means="missing") -> tuple[pd.DataFrame, str]:
     """The panel as a pandas DataFrame with an int ``period_index`` column, and its
     frequency ("year" or "quarter").
 
     Accepts a povdyn Panel (anything with ``.to_pandas()``), a pandas DataFrame with the
-    canonical columns, or a path (read with ``povdyn.load_panel`` when available)."""
+    canonical columns (household_id, period, status, optional removal_reason), or a path
+    (read with ``povdyn.load_panel``). A DataFrame is used as given (a full panel) unless
+    ``frequency`` ("year": each year's last quarterly snapshot) or
+    ``absent_means="non_poor"`` (list-based register) is asked for; then it, like a path,
+    goes through ``povdyn.load_panel`` (which needs its validation columns, e.g. province)."""
     by = _as_list(by)
     freq = None
-    if isinstance(panel, (str, os.PathLike)):
-        panel = _read_path(panel)
+    if isinstance(panel, (str, os.PathLike)) or frequency is not None or absent_means != "missing":
+        panel = _load(panel, frequency=frequency, absent_means=absent_means)
     if not isinstance(panel, pd.DataFrame):
         if not hasattr(panel, "to_pandas"):
             raise SchemaError(
@@ -221,7 +230,7 @@ def _spell_table(runs: pd.DataFrame, by: list[str], poor_state: bool) -> pd.Data
     return out[list(dict.fromkeys(cols))]
 
 
-def exit_spells(panel, by=None) -> pd.DataFrame:
+def exit_spells(panel, by=None, frequency=None, absent_means="missing") -> pd.DataFrame:
     """Spells out of poverty, one row per exit (methods.md, "Survival and hazard").
 
     An exit at t (poor at t−1, near-poor or non-poor at t, consecutive periods) starts a
@@ -233,14 +242,14 @@ def exit_spells(panel, by=None) -> pd.DataFrame:
     the spell. ``by`` columns are taken at the exit period. Columns: household_id,
     spell_number, *by, start_period, start_status, last_period_in_state, duration, event,
     end_status, censor_reason, removal_reason, left_censored (always False here),
-    start_index.
+    start_index. ``frequency`` / ``absent_means``: as in ``survival_after_exit``.
     """
     by = _as_list(by)
-    frame, freq = panel_frame(panel, by)
+    frame, freq = panel_frame(panel, by, frequency, absent_means)
     return _spell_table(_runs(frame, by, freq), by, poor_state=False)
 
 
-def poverty_spells(panel, by=None) -> pd.DataFrame:
+def poverty_spells(panel, by=None, frequency=None, absent_means="missing") -> pd.DataFrame:
     """Spells in poverty, one row per run of consecutive poor periods (methods.md,
     "Survival and hazard").
 
@@ -253,7 +262,7 @@ def poverty_spells(panel, by=None) -> pd.DataFrame:
     ``exit_spells``.
     """
     by = _as_list(by)
-    frame, freq = panel_frame(panel, by)
+    frame, freq = panel_frame(panel, by, frequency, absent_means)
     return _spell_table(_runs(frame, by, freq), by, poor_state=True)
 
 
@@ -344,6 +353,8 @@ def survival_after_exit(
     ci: str = "greenwood",
     n_boot: int = 200,
     seed: int = 0,
+    frequency: str | None = None,
+    absent_means: str = "missing",
 ) -> pd.DataFrame:
     """Kaplan–Meier survival after exit from poverty, or in poverty (methods.md,
     "Survival and hazard").
@@ -367,7 +378,7 @@ def survival_after_exit(
     if kind not in KINDS:
         raise EstimationError(f"kind={kind!r}: use 'relapse' (time to poverty after exit) or 'exit' (time to exit after entering)")
     by = _as_list(by)
-    frame, freq = panel_frame(panel, by)
+    frame, freq = panel_frame(panel, by, frequency, absent_means)
     runs = _runs(frame, by, freq)
     spells = _spell_table(runs, by, poor_state=(kind == "exit"))
     if not include_left_censored:
