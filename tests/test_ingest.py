@@ -451,3 +451,26 @@ def test_province_spellings_map_to_2025_provinces(tmp_path):
     assert panel.loc[_pseudo("C"), "province"] == "Bình Dương"    # canonical spelling
     q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
     assert q["reason"].item().startswith("province: 'Tỉnh Mộng Mơ'") and summary.balanced
+
+
+def test_two_row_header_with_title_rows_in_a_workbook(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "DS 2024"
+    ws.append(["UBND XÃ NẬM CHÀ - DANH SÁCH HỘ NGHÈO NĂM 2024"])                  # row 1
+    ws.append([])                                                                   # row 2
+    ws.append(["STT", "Mã hộ", "Năm", "Phân loại hộ", "Tỉnh", "Thiếu hụt", None])  # row 3
+    ws.append([None, None, None, None, None, "Nguồn nước", "Nhà tiêu hợp vệ sinh"])  # row 4
+    ws.append([1, "N1", 2024, "Hộ nghèo", "Lai Châu", "x", None])                  # row 5
+    ws.append([2, "N2", 2024, "Cận nghèo", "Lai Châu", None, "x"])                 # row 6
+    ws.append([3, "N3", 2024, "Giàu", "Lai Châu", None, None])                     # row 7
+    wb.save(raw / "nam_cha.xlsx")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok and summary.register["rows_in"] == 3 and summary.panel_rows == 2
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet").set_index("household_id")
+    assert panel.loc[_pseudo("N1"), ["dep_water", "dep_latrine"]].tolist() == [True, False]
+    assert panel.loc[_pseudo("N2"), ["dep_water", "dep_latrine"]].tolist() == [False, True]
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
+    assert q["row"].tolist() == ["7"] and q["sheet"].tolist() == ["DS 2024"]

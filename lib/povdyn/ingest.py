@@ -228,6 +228,28 @@ def _find_header(rows: list[list]) -> int | None:
     return best
 
 
+def _header_rows(rows: list[list], h: int) -> tuple[list, int]:
+    """(header, number of header rows). A second header row under the first (merged
+    group headings such as "Thiếu hụt" over "Việc làm", "Nguồn nước"...) is merged in
+    when it has two or more known names and nothing under the household-id column."""
+    header = list(rows[h])
+    if h + 1 >= len(rows):
+        return header, 1
+    below = list(rows[h + 1])
+    known_below = [c for c in below if not schema.is_blank(c) and schema.canonical_header(c)]
+    names = [schema.canonical_header(c) if not schema.is_blank(c) else None for c in header]
+    id_pos = names.index("household_id") if "household_id" in names else None
+    id_blank = id_pos is None or id_pos >= len(below) or schema.is_blank(below[id_pos])
+    if len(known_below) < 2 or not id_blank:
+        return header, 1
+    width = max(len(header), len(below))
+    header += [None] * (width - len(header))
+    below += [None] * (width - len(below))
+    merged = [b if not schema.is_blank(b) and schema.canonical_header(b) else a
+              for a, b in zip(header, below)]
+    return merged, 2
+
+
 def _detect_encoding(path: Path) -> str:
     with open(path, "rb") as handle:
         head = handle.read(1 << 20)
@@ -263,7 +285,8 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                              "(e.g. Mã hộ, Năm, Phân loại hộ, Tỉnh) in the first "
                              f"{HEADER_SEARCH_ROWS} lines")
     _, delimiter, h, rows = best
-    header = rows[h]
+    header, n_header = _header_rows(rows, h)
+    first_data = h + n_header  # 0-based line index of the first data line
     names = [f"c{i}" for i in range(len(header))]
     malformed: list[tuple[int, str]] = []
     fast_ok, fast_error = True, None
@@ -277,7 +300,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
-                skip_rows=h + 1, column_names=names,
+                skip_rows=first_data, column_names=names,
                 encoding="utf8" if encoding.startswith("utf-8") else encoding,
                 block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False,
@@ -290,7 +313,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
         fast_ok, fast_error = False, exc
     if fast_ok:
         data = table.to_pandas()
-        rows_no = np.arange(len(data), dtype="int64") + h + 2
+        rows_no = np.arange(len(data), dtype="int64") + first_data + 1
         return [RawTable(rel, None, header, data, rows_no, h + 1, malformed)]
     # slow, exact path: malformed lines or quoted newlines; csv.reader tracks line numbers
     records, rows_no = [], []
@@ -301,7 +324,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
             for record in reader:
                 line = start
                 start = reader.line_num + 1
-                if line <= h + 1:
+                if line <= first_data:
                     continue
                 if not record or all(not c.strip() for c in record):
                     record = [""] * len(header)
@@ -339,10 +362,11 @@ def _read_excel(path: Path, rel: str) -> list[RawTable]:
             data = frame.dropna(how="all")
             tables.append(RawTable(rel, str(sheet), [], data, np.arange(len(data)) + 1, None))
             continue
-        header = [None if schema.is_blank(c) else str(c).strip() for c in head_rows[h]]
-        data = frame.iloc[h + 1:].copy()
+        header, n_header = _header_rows(head_rows, h)
+        header = [None if schema.is_blank(c) else str(c).strip() for c in header]
+        data = frame.iloc[h + n_header:].copy()
         data.columns = [f"c{i}" for i in range(data.shape[1])]
-        rows_no = np.arange(h + 2, h + 2 + len(data), dtype="int64")
+        rows_no = np.arange(h + n_header + 1, h + n_header + 1 + len(data), dtype="int64")
         tables.append(RawTable(rel, str(sheet), header, data, rows_no, h + 1))
     return tables
 
