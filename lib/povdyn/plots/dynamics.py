@@ -1,0 +1,290 @@
+"""Figures of poverty dynamics for notebooks and report pages.
+
+Every function takes tables made by the library (``povdyn.tables``, ``povdyn.dynamics``,
+``povdyn.survival``, ``povdyn.targets``) and returns a matplotlib ``Figure`` built
+without pyplot (so a notebook shows it once, and nothing is left open). Labels are
+Vietnamese with diacritics by default, English with ``lang="en"``. Groups or provinces
+whose counts are below the small-cell threshold are left out of the figure and named in
+its note (never plotted as a value).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from ..config import settings
+from ..labels import label
+
+STATES = ("poor", "near_poor", "non_poor")
+COLORS = {"poor": "#c0392b", "near_poor": "#e69f00", "non_poor": "#2a9d8f", "exit": "#0b6e4f",
+          "accent": "#0b6e4f", "muted": "#7b8794"}
+FONT = ["DejaVu Sans"]  # ships with matplotlib and has every Vietnamese glyph
+
+
+def _style():
+    import matplotlib as mpl
+
+    mpl.rcParams.update({"font.family": "sans-serif", "font.sans-serif": FONT, "font.size": 10, "axes.titlesize": 11.5,
+                         "axes.titleweight": "bold", "axes.spines.top": False,
+                         "axes.spines.right": False, "axes.grid": True, "grid.color": "#e4e7eb",
+                         "grid.linewidth": 0.8, "axes.edgecolor": "#9aa5b1", "legend.frameon": False,
+                         "figure.dpi": 100, "savefig.dpi": 110})
+
+
+def _fig(w=9.0, h=4.0, ncols=1, nrows=1, **kw):
+    _style()
+    fig = Figure(figsize=(w, h), layout="constrained")
+    axes = fig.subplots(nrows, ncols, **kw)
+    return fig, axes
+
+
+def pct_formatter(lang="vi", digits=1):
+    """Axis formatter for fractions as percent (decimal comma in Vietnamese; a trailing
+    zero decimal is dropped: 10% not 10,0%)."""
+    def f(x, _pos):
+        s = f"{100 * x:.{digits}f}"
+        if "." in s:
+            s = s.rstrip("0").rstrip(".")
+        return (s.replace(".", ",") if lang == "vi" else s) + "%"
+    return FuncFormatter(f)
+
+
+def _period_ticks(ax, periods):
+    """Quarterly axes label the fourth quarter of each year only ("2024Q4"), so labels
+    never overlap; annual axes label every year (at most ~12)."""
+    from .. import periods as _periods
+
+    ax.set_xticks(range(len(periods)))
+    quarterly = len(periods) and _periods.parse_period(periods[0])[0] == "quarter"
+    if quarterly:
+        names = [str(p) if _periods.quarter_of(p) == 4 else "" for p in periods]
+    else:
+        step = max(1, len(periods) // 12)
+        names = [str(p) if i % step == 0 else "" for i, p in enumerate(periods)]
+    ax.set_xticklabels(names, rotation=0)
+
+
+def _note(fig, text):
+    if text:
+        fig.text(0.01, -0.02, text, fontsize=8.5, color=COLORS["muted"], ha="left", va="top", wrap=True)
+
+
+# --------------------------------------------------------------------------- trends
+def trends(shares: pd.DataFrame, exits: pd.DataFrame | None = None, lang: str = "vi",
+           min_cell: int | None = None) -> Figure:
+    """Poor and near-poor rates over the periods (95% bands) and, when `exits` is
+    given, the exit rate from poverty per period (95% band).
+    shares: povdyn.tables.status_shares(...); exits: povdyn.exit_rates(...)."""
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    ncols = 2 if exits is not None else 1
+    fig, axes = _fig(10.5 if ncols == 2 else 7.0, 3.8, ncols=ncols)
+    axes = np.atleast_1d(axes)
+    periods = list(shares["period"])
+    x = np.arange(len(periods))
+    ax = axes[0]
+    for st in ("poor", "near_poor"):
+        ok = shares[st].to_numpy() >= min_cell
+        y = shares[f"{st}_rate"].where(ok)
+        ax.plot(x, y, color=COLORS[st], lw=2, marker="o", ms=3.5, label=label(f"{st}_rate", lang))
+        ax.fill_between(x, shares[f"{st}_ci_low"].where(ok), shares[f"{st}_ci_high"].where(ok),
+                        color=COLORS[st], alpha=0.15, lw=0)
+    ax.set_title(label("poor_rate", lang) + " · " + label("near_poor_rate", lang).lower())
+    ax.yaxis.set_major_formatter(pct_formatter(lang))
+    ax.set_ylim(bottom=0)
+    _period_ticks(ax, periods)
+    ax.legend(loc="best")
+    if exits is not None and len(exits):
+        ax = axes[1]
+        e = exits.set_index("period").reindex(periods)
+        ok = (e["at_risk"].fillna(0) >= min_cell) & (e["exits"].fillna(0) >= min_cell)
+        ax.plot(x, e["rate"].where(ok), color=COLORS["exit"], lw=2, marker="o", ms=3.5,
+                label=label("exit_rate", lang))
+        ax.fill_between(x, e["ci_low"].where(ok).astype(float), e["ci_high"].where(ok).astype(float),
+                        color=COLORS["exit"], alpha=0.15, lw=0)
+        ax.set_title(label("exit_rate", lang))
+        ax.yaxis.set_major_formatter(pct_formatter(lang))
+        ax.set_ylim(bottom=0)
+        _period_ticks(ax, periods)
+    return fig
+
+
+# --------------------------------------------------------------------------- flows
+def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | None = None) -> Figure:
+    """Flows between statuses from the previous period to this one: a 3x3 heatmap of
+    row shares (how households of each status at t−1 are distributed at t), each cell
+    annotated with its share and household count; counts below min_cell show "<10" and
+    their share is hidden. counts: 3x3 array (STATES order) or a long DataFrame
+    [from_status, to_status, count]."""
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    if isinstance(counts, pd.DataFrame):
+        C = np.zeros((3, 3))
+        for r in counts.itertuples(index=False):
+            if r.from_status in STATES and r.to_status in STATES:
+                C[STATES.index(r.from_status), STATES.index(r.to_status)] += r.count
+    else:
+        C = np.asarray(counts, dtype=float)
+    rows = C.sum(axis=1, keepdims=True)
+    share = np.divide(C, rows, out=np.full_like(C, np.nan), where=rows > 0)
+    small = (C < min_cell) | (rows < min_cell)
+    shown = np.where(small, np.nan, share)
+    fig, ax = _fig(6.4, 4.2)
+    im = ax.imshow(shown, cmap="Greens", vmin=0, vmax=1)
+    ax.grid(False)
+    names = [label(s, lang) for s in STATES]
+    ax.set_xticks(range(3), names)
+    ax.set_yticks(range(3), names)
+    ax.set_xlabel(label("to_status", lang))
+    ax.set_ylabel(label("from_status", lang))
+    dec = "," if lang == "vi" else "."
+    for i in range(3):
+        for j in range(3):
+            if small[i, j]:
+                text = f"<{min_cell}"
+                color = COLORS["muted"]
+            else:
+                text = f"{100 * share[i, j]:.1f}%".replace(".", dec) + "\n" + f"{int(C[i, j]):,}".replace(
+                    ",", "." if lang == "vi" else ",")
+                color = "white" if share[i, j] > 0.6 else "#1f2933"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9.5, color=color)
+    ax.set_title(title or ("Chuyển dịch giữa các nhóm so với kỳ trước" if lang == "vi"
+                           else "Flows between statuses since the previous period"))
+    cb = fig.colorbar(im, ax=ax, shrink=0.8, format=pct_formatter(lang, 0))
+    cb.set_label(label("share", lang))
+    return fig
+
+
+# --------------------------------------------------------------------------- survival
+def survival(km: pd.DataFrame, by: str | None = None, lang: str = "vi", min_cell: int | None = None,
+             time_unit: str | None = None) -> Figure:
+    """Share of exited households not poor again, by time since exit (Kaplan–Meier
+    step curve with 95% band). km: povdyn.survival_after_exit(...). Times whose risk
+    set is below min_cell are cut off."""
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    unit = time_unit or km.attrs.get("time_unit", "quarter")
+    fig, ax = _fig(7.5, 3.8)
+    groups = km.groupby(by) if by else [(None, km)]
+    palette = ["#0b6e4f", "#c0392b", "#3b5bdb", "#e69f00"]
+    for k, (name, g) in enumerate(groups):
+        g = g[g["at_risk"] >= min_cell].sort_values("time")
+        if g.empty:
+            continue
+        t = np.r_[0, g["time"].to_numpy()]
+        s = np.r_[1.0, g["survival"].to_numpy()]
+        lo = np.r_[1.0, g["ci_low"].to_numpy()]
+        hi = np.r_[1.0, g["ci_high"].to_numpy()]
+        lab = None if name is None else (label("em_yes" if name is True else "em_no", lang)
+                                         if by == "ethnic_minority" else label(str(name), lang))
+        color = palette[k % len(palette)]
+        ax.step(t, s, where="post", color=color, lw=2, label=lab)
+        ax.fill_between(t, lo, hi, step="post", color=color, alpha=0.15, lw=0)
+    ax.set_ylim(min(0.5, ax.get_ylim()[0]), 1.01)
+    ax.yaxis.set_major_formatter(pct_formatter(lang, 0))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(label("time_quarter" if unit == "quarter" else "time_year", lang))
+    ax.set_ylabel(label("survival", lang))
+    ax.set_title("Thoát nghèo bền vững: tỷ lệ hộ chưa tái nghèo" if lang == "vi"
+                 else "Sustained exit: share of exited households not poor again")
+    if by:
+        ax.legend(loc="lower left")
+    return fig
+
+
+# --------------------------------------------------------------------------- provinces
+def provinces_ranked(table: pd.DataFrame, value: str = "rate", lang: str = "vi", name_col: str = "province_2025",
+                     national: float | None = None, title: str | None = None, count_cols=("at_risk", "exits"),
+                     min_cell: int | None = None) -> Figure:
+    """Provinces ranked by a rate with 95% intervals (dot and whisker), optional
+    national reference line. table: one row per province with `value`, ci_low, ci_high
+    and the counts in `count_cols` (rows with a count below min_cell are left out and
+    listed in a note)."""
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    t = table.copy()
+    small = np.zeros(len(t), bool)
+    for c in count_cols:
+        if c in t.columns:
+            small |= pd.to_numeric(t[c], errors="coerce").fillna(0).to_numpy() < min_cell
+    left_out = list(t.loc[small, name_col])
+    t = t[~small].sort_values(value)
+    fig, ax = _fig(8.0, max(3.0, 0.27 * len(t) + 1.2))
+    y = np.arange(len(t))
+    v = t[value].to_numpy(float)
+    ax.errorbar(v, y, xerr=[v - t["ci_low"].to_numpy(float), t["ci_high"].to_numpy(float) - v], fmt="o",
+                color=COLORS["accent"], ecolor="#9fd8c2", elinewidth=2.2, capsize=0, ms=5)
+    ax.set_yticks(y, list(t[name_col]))
+    ax.xaxis.set_major_formatter(pct_formatter(lang))
+    ax.grid(axis="y", visible=False)
+    if national is not None and np.isfinite(national):
+        ax.axvline(national, color=COLORS["poor"], ls="--", lw=1.2)
+        ax.text(national, len(t) - 0.4, " " + label("national", lang), color=COLORS["poor"], fontsize=9, va="bottom")
+    ax.set_title(title or label("exit_rate", lang))
+    ax.set_ylim(-0.7, len(t) - 0.1)
+    if left_out:
+        _note(fig, ("Không hiển thị (dưới {m} hộ): " if lang == "vi" else "Not shown (fewer than {m} households): ")
+              .format(m=min_cell) + ", ".join(map(str, left_out)))
+    return fig
+
+
+# --------------------------------------------------------------------------- groups
+def groups(rates: dict[str, pd.DataFrame], lang: str = "vi") -> Figure:
+    """Poor rate and exit rate by urban/rural and by ethnic minority (bars with 95%
+    intervals). rates: {by: povdyn.tables.group_rates(df, period, by)}; groups flagged
+    as suppressed are left out."""
+    from ..tables import group_label
+
+    fig, axes = _fig(10.0, 3.6, ncols=2)
+    items = []
+    for by, g in rates.items():
+        for r in g.itertuples(index=False):
+            items.append((group_label(by, getattr(r, by), lang), r))
+    names = [n for n, _ in items]
+    y = np.arange(len(items))
+    for ax, (key, lo, hi, flag, title, color) in zip(axes, [
+            ("poor_rate", "poor_ci_low", "poor_ci_high", "poor_suppressed", label("poor_rate", lang), COLORS["poor"]),
+            ("exit_rate", "exit_ci_low", "exit_ci_high", "exit_suppressed", label("exit_rate", lang), COLORS["exit"])]):
+        vals = np.array([np.nan if getattr(r, flag) else getattr(r, key) for _, r in items], float)
+        los = np.array([np.nan if getattr(r, flag) else getattr(r, lo) for _, r in items], float)
+        his = np.array([np.nan if getattr(r, flag) else getattr(r, hi) for _, r in items], float)
+        ax.barh(y, np.nan_to_num(vals), color=color, alpha=0.8, height=0.6)
+        ax.errorbar(vals, y, xerr=[vals - los, his - vals], fmt="none", ecolor="#1f2933", elinewidth=1.3, capsize=3)
+        for yi, v in zip(y, vals):
+            if not np.isfinite(v):
+                ax.text(0, yi, " —", va="center", color=COLORS["muted"])
+        ax.set_yticks(y, names)
+        ax.set_axisbelow(True)
+        ax.invert_yaxis()
+        ax.xaxis.set_major_formatter(pct_formatter(lang, 1))
+        ax.grid(axis="y", visible=False)
+        ax.set_title(title)
+    return fig
+
+
+# --------------------------------------------------------------------------- projection
+def projection(shares: pd.DataFrame, proj: pd.DataFrame, lang: str = "vi") -> Figure:
+    """Observed poor and near-poor rates and their Markov projection (points with 95%
+    bootstrap intervals at the projected years). shares: povdyn.tables.status_shares
+    (observed history); proj: povdyn.targets.projection(...)."""
+    from .. import periods as _periods
+
+    fig, ax = _fig(8.0, 3.6)
+    years = shares["period"].map(lambda p: _periods.parse_period(p))
+    # time axis in years: quarter q of year y at y + (q-1)/4, an annual review (and a
+    # projected year, taken at the same quarter as the report period) at its year + 0.75
+    xs = np.array([i // 4 + (i % 4) / 4 if f == "quarter" else i + 0.75 for f, i in years])
+    for st in ("poor", "near_poor"):
+        ax.plot(xs, shares[f"{st}_rate"], color=COLORS[st], lw=2, label=label(f"{st}_rate", lang))
+        p = proj[proj["status"] == st]
+        px = p["year"].to_numpy(float) + 0.75
+        ax.errorbar(px, p["share"], yerr=[p["share"] - p["ci_low"], p["ci_high"] - p["share"]], fmt="D",
+                    color=COLORS[st], ms=6, capsize=4, ls=":")
+        if len(xs):
+            ax.plot([xs[-1], px[-1]], [shares[f"{st}_rate"].iloc[-1], p["share"].iloc[-1]], ls=":",
+                    color=COLORS[st], lw=1.2)
+    ax.yaxis.set_major_formatter(pct_formatter(lang))
+    ax.set_ylim(bottom=0)
+    ax.set_title("Dự báo tỷ lệ hộ nghèo, cận nghèo (chuỗi Markov)" if lang == "vi"
+                 else "Projected poor and near-poor rates (Markov chain)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="best")
+    return fig
