@@ -253,6 +253,80 @@ def test_cluster_bootstrap_interval_brackets_estimate():
     assert 0.5 < at1.se / g[g.time == 1].se.iloc[0] < 2.0
 
 
+def random_panel(n_households=300, seed=5) -> pd.DataFrame:
+    """Markov-chain statuses over 2016-2025 with late entry, early exit from the register,
+    random gaps and removal rows."""
+    rng = np.random.default_rng(seed)
+    states = np.array(["poor", "near_poor", "non_poor"])
+    move = np.array([[0.6, 0.25, 0.15], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
+    rows = []
+    for h in range(n_households):
+        first, last = sorted(rng.integers(2016, 2026, size=2))
+        state = rng.integers(0, 3)
+        for year in range(first, last + 1):
+            if rng.uniform() > 0.12:  # about one row in eight missing: gaps
+                rows.append((f"R{h:04d}", year, states[state], None))
+            state = rng.choice(3, p=move[state])
+        if last < 2025 and rng.uniform() < 0.3:
+            rows.append((f"R{h:04d}", last + 1, None, "migration"))
+    return pd.DataFrame(rows, columns=["household_id", "period", "status", "removal_reason"])
+
+
+def reference_spells(df: pd.DataFrame, poor_spells: bool) -> list[tuple]:
+    """Deliberately slow: walk each household's periods one by one."""
+    out = []
+    for hh, g in df.groupby("household_id"):
+        status = {int(p): s for p, s in zip(g["period"], g["status"]) if s is not None}
+        for t in sorted(status):
+            before = status.get(t - 1)
+            if poor_spells:
+                starts = status[t] == "poor" and before != "poor"
+            else:
+                starts = status[t] != "poor" and before == "poor"
+            if not starts:
+                continue
+            d, event = 0, 0
+            while True:
+                nxt = status.get(t + d + 1)
+                if nxt is None:
+                    break
+                d += 1
+                if (nxt == "poor") != poor_spells:
+                    event = 1
+                    break
+            out.append((hh, t, d, event, poor_spells and before is None))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_spells_match_slow_reference_on_random_panels(seed):
+    df = random_panel(seed=seed)
+    for poor, fn in ((False, exit_spells), (True, poverty_spells)):
+        spells = fn(df.sample(frac=1.0, random_state=seed))
+        got = sorted(
+            (r.household_id, r.start_period, r.duration, r.event, bool(r.left_censored)) for r in spells.itertuples()
+        )
+        assert got == reference_spells(df, poor)
+
+
+def test_survival_at_one_period_is_one_minus_relapse_share():
+    # independent pandas: exits at t (poor t-1, not poor t) observed at t+1; relapse = poor at t+1
+    df = random_panel(n_households=600, seed=9)
+    obs = df[df["status"].notna()]
+    prev = obs.assign(period=obs["period"] + 1)[["household_id", "period", "status"]]
+    nxt = obs.assign(period=obs["period"] - 1)[["household_id", "period", "status"]]
+    pairs = obs.merge(prev, on=["household_id", "period"], suffixes=("", "_prev"))
+    exits = pairs[(pairs["status_prev"] == "poor") & (pairs["status"] != "poor")]
+    followed = exits.merge(nxt, on=["household_id", "period"], suffixes=("", "_next"))
+    share = (followed["status_next"] == "poor").mean()
+    km = survival_after_exit(df)
+    row = km[km["time"] == 1].iloc[0]
+    assert row["at_risk"] == len(followed)
+    assert row["events"] == int((followed["status_next"] == "poor").sum())
+    assert row["survival"] == pytest.approx(1 - share, rel=1e-12)
+    assert km[km["time"] == 0]["at_risk"].iloc[0] == len(exits)
+
+
 # --------------------------------------------------------------------------- Kaplan–Meier
 def test_kaplan_meier_six_observations_with_ties():
     # durations 1 2 2 3 3 4, events 1 1 0 1 1 0

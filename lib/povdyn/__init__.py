@@ -18,6 +18,8 @@ _API = {
     "transition_matrix": "povdyn.dynamics",
     "survival_after_exit": "povdyn.survival",
     "hazard_model": "povdyn.survival",
+    "exit_spells": "povdyn.survival",
+    "poverty_spells": "povdyn.survival",
     "estimate_effect": "povdyn.effects",
     "evaluate_programs": "povdyn.programs",
     "classify": "povdyn.standards",

@@ -159,7 +159,7 @@ def _runs(frame: pd.DataFrame, by: list[str], freq: str) -> pd.DataFrame:
     t = f["period_index"].to_numpy(dtype="int64")
     status = f["status"].to_numpy(dtype=object)
     observed = f["status"].notna().to_numpy()
-    poor = np.array([s == "poor" for s in status], dtype=bool)
+    poor = (f["status"] == "poor").to_numpy(dtype=bool)
     removal = (
         f["removal_reason"].notna().to_numpy() if "removal_reason" in f.columns else np.zeros(n, bool)
     )
@@ -211,8 +211,9 @@ def _runs(frame: pd.DataFrame, by: list[str], freq: str) -> pd.DataFrame:
     for c in by:
         runs[c] = f[c].to_numpy()[starts]
     runs["duration"] = runs["last_index"] - runs["start_index"] + runs["event"]
-    runs["start_period"] = [label(freq, int(i)) for i in runs["start_index"]]
-    runs["last_period_in_state"] = [label(freq, int(i)) for i in runs["last_index"]]
+    labels = {int(i): label(freq, int(i)) for i in np.unique(t)}
+    runs["start_period"] = runs["start_index"].map(labels)
+    runs["last_period_in_state"] = runs["last_index"].map(labels)
     return runs
 
 
@@ -299,6 +300,8 @@ def kaplan_meier(duration, event, ci="greenwood", cluster=None, n_boot=200, seed
     if not np.isin(e, (0.0, 1.0)).all():
         raise EstimationError("event: values must be 0 (censored) or 1 (event)")
     times, code = np.unique(d, return_inverse=True)
+    if np.all(times == np.round(times)):
+        times = times.astype("int64")  # whole periods
     m = len(times)
     at_risk, events, censored = _km_counts(code, e, np.ones_like(d), m)
     surv = _km_survival(at_risk, events)
