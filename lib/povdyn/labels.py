@@ -122,3 +122,101 @@ def status_label(status: str, lang: str = "vi") -> str:
 def region_label(region: str, lang: str = "vi") -> str:
     """Display name of a report region: "national" -> "Toàn quốc"; provinces as named."""
     return label("national", lang) if region == "national" else str(region)
+
+
+# Section headings and short texts of the report page (vi / en)
+SECTIONS: dict[str, dict[str, str]] = {
+    "headline": {"vi": "Các chỉ tiêu chính", "en": "Headline figures"},
+    "targets": {"vi": "Tiến độ so với mục tiêu", "en": "Progress against targets"},
+    "projection": {"vi": "Dự báo đến năm 2025 và 2030", "en": "Projection to 2025 and 2030"},
+    "trends": {"vi": "Xu hướng", "en": "Trends"},
+    "flows": {"vi": "Chuyển dịch giữa các nhóm", "en": "Flows between statuses"},
+    "survival": {"vi": "Thoát nghèo bền vững", "en": "Sustained exit"},
+    "provinces": {"vi": "So sánh giữa các tỉnh, thành phố", "en": "Provinces compared"},
+    "groups": {"vi": "Thành thị, nông thôn và hộ dân tộc thiểu số", "en": "Urban, rural and ethnic-minority households"},
+    "programs": {"vi": "Mô hình giảm nghèo hiệu quả", "en": "Poverty-reduction models that work"},
+    "deprivation": {"vi": "Thiếu hụt đa chiều", "en": "Multidimensional deprivations"},
+    "methods": {"vi": "Ghi chú phương pháp", "en": "Notes on methods"},
+}
+
+TEXTS: dict[str, dict[str, str]] = {
+    "intro": {
+        "vi": ("Báo cáo tóm tắt biến động hộ nghèo, hộ cận nghèo của **{region}** tại kỳ **{period}**: "
+               "số hộ và tỷ lệ, số hộ thoát nghèo, tái nghèo, phát sinh mới, so sánh với kỳ trước và "
+               "cùng kỳ năm trước, tiến độ so với mục tiêu và dự báo."),
+        "en": ("This report summarises the dynamics of poor and near-poor households in **{region}** "
+               "at **{period}**: counts and rates, exits, relapses, newly poor households, changes "
+               "against the previous period and the same period last year, progress against targets "
+               "and a projection."),
+    },
+    "headline": {
+        "vi": ("Tỷ lệ kèm khoảng tin cậy 95% và số hộ (tử số, mẫu số). Hộ ra khỏi danh sách (chết, "
+               "chuyển đi, nhập/tách hộ) không được tính là thoát nghèo."),
+        "en": ("Rates with their 95% interval and the counts they rest on. Households removed from "
+               "the register (death, migration, merger/split) are not counted as exits."),
+    },
+    "targets": {
+        "vi": ("Thực hiện = mức giảm tỷ lệ (điểm %) so với cùng kỳ năm trước; tỷ lệ tái nghèo tính "
+               "trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
+        "en": ("Actual = fall in the rate (points) since the same period last year; the relapse rate "
+               "is that of the exits followed for {within} periods."),
+    },
+    "projection": {
+        "vi": ("Dự báo theo chuỗi Markov với ma trận chuyển dịch hằng năm ước lượng từ dữ liệu (các hộ "
+               "hiện có trong danh sách); khoảng tin cậy 95% bằng bootstrap tham số."),
+        "en": ("Markov-chain projection with the annual transition matrix estimated from the register "
+               "(households on the register now); 95% intervals by a parametric bootstrap."),
+    },
+    "flows": {
+        "vi": "Mỗi hàng: các hộ ở một nhóm kỳ trước được phân bổ thế nào ở kỳ này (tỷ trọng và số hộ).",
+        "en": "Each row: where the households of one status in the previous period are now (share and count).",
+    },
+    "survival": {
+        "vi": "Tỷ lệ hộ đã thoát nghèo chưa quay lại nghèo, theo thời gian kể từ khi thoát (Kaplan–Meier, khoảng tin cậy 95%).",
+        "en": "Share of exited households not poor again, by time since exit (Kaplan–Meier, 95% band).",
+    },
+    "provinces": {
+        "vi": "Các tỉnh, thành phố xếp theo tỷ lệ, kèm khoảng tin cậy 95%; đường đứt nét là mức toàn quốc.",
+        "en": "Provinces ranked by rate with 95% intervals; the dashed line is the national level.",
+    },
+    "programs": {
+        "vi": ("Tác động của từng mô hình lên khả năng thoát nghèo bền vững (ATT, điểm %), đã hiệu chỉnh "
+               "kiểm định bội (Holm)."),
+        "en": ("Effect of each model on sustained exit (ATT, percentage points), adjusted for multiple "
+               "testing (Holm)."),
+    },
+    "deprivation": {
+        "vi": "Đóng góp của từng chiều thiếu hụt vào nghèo đa chiều tại kỳ báo cáo.",
+        "en": "Contribution of each dimension to multidimensional poverty at the report period.",
+    },
+    "not_national": {
+        "vi": "Mục này chỉ có trên trang toàn quốc.",
+        "en": "This section is shown on the national page only.",
+    },
+    "methods": {
+        "vi": ("Định nghĩa theo tài liệu phương pháp của dự án: thoát nghèo = nghèo kỳ trước, không nghèo kỳ "
+               "này (cả hai kỳ đều có quan sát); tái nghèo = quay lại nghèo sau khi đã từng nghèo; hộ nghèo "
+               "phát sinh = nghèo lần đầu. Khoảng tin cậy Wilson 95%. Mã hộ là mã giả danh và không bao giờ "
+               "được in ra. {suppression}"),
+        "en": ("Definitions follow the project's methods: an exit = poor in the previous period and not "
+               "poor now (observed in both); a relapse = poor again after having been poor before; newly "
+               "poor = poor for the first time. Wilson 95% intervals. Household keys are pseudonymous and "
+               "never printed. {suppression}"),
+    },
+}
+
+
+def section(key: str, lang: str = "vi") -> str:
+    """Heading of a report section."""
+    return unicodedata.normalize("NFC", SECTIONS[key][lang])
+
+
+def text(key: str, lang: str = "vi", **fields) -> str:
+    """A short explanatory text of the report, with {fields} filled in."""
+    return unicodedata.normalize("NFC", TEXTS[key][lang].format(**fields))
+
+LABELS.update({
+    "at_risk": {"vi": "Hộ nghèo kỳ trước (mẫu số)", "en": "At risk (poor in previous period)"},
+    "followed": {"vi": "Hộ được theo dõi đủ", "en": "Followed"},
+    "relapsed": {"vi": "Hộ tái nghèo", "en": "Relapsed"},
+})

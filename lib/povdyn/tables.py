@@ -440,3 +440,107 @@ def pending(section: str, lang: str = "vi"):
 
     text = (f"{label('pending', lang)}: {section}." if lang == "vi" else f"{label('pending', lang)}: {section}.")
     display(HTML(f'<p class="pending">{_html.escape(text)}</p>'))
+
+
+# --------------------------------------------------------------------------- page helpers
+def heading(key: str, lang: str = "vi", level: int = 2):
+    """Display a section heading (a Markdown heading, so it enters the table of contents)."""
+    from IPython.display import Markdown, display
+
+    from .labels import section
+
+    display(Markdown("#" * level + " " + section(key, lang)))
+
+
+def note(key: str, lang: str = "vi", **fields):
+    """Display a short explanatory paragraph of the report (labels.TEXTS)."""
+    from IPython.display import Markdown, display
+
+    from .labels import text
+
+    display(Markdown(text(key, lang, **fields)))
+
+
+def title(region: str, period, lang: str = "vi"):
+    """Display the page title and introduction for a region and period."""
+    from IPython.display import Markdown, display
+
+    from .labels import region_label, text
+
+    name = region_label(region, lang)
+    display(Markdown(f"# {label('report_title', lang)}: {name}, {period}\n\n"
+                     + text("intro", lang, region=name, period=period)))
+
+
+def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.DataFrame:
+    """Per province (province_2025) at `period`: households, poor, poor_rate (+ Wilson
+    interval), at_risk, exits, exit_rate (+ interval). Numeric, for the ranking plots
+    (which leave out provinces with small counts)."""
+    col = "province_2025" if "province_2025" in df.columns else "province"
+    sh = _at(status_shares(df, by=col), period)
+    ex = _at(_dyn().exit_rates(df, by=col), period)
+    m = sh.merge(ex[[col, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=col, how="left")
+    return m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
+
+
+def optional_section(run, section_name: str, lang: str = "vi"):
+    """Run a section that rests on another module (programmes, deprivations). If the
+    module is missing or cannot produce the section for this region, show a clear
+    "pending" note instead of an error (the reason goes to the log, not the page)."""
+    import sys
+
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001 - a pending section must not sink the page
+        print(f"section {section_name!r} not available: {type(exc).__name__}: {exc}", file=sys.stderr)
+        pending(section_name, lang)
+        return None
+
+
+def suppressed_rates(table: pd.DataFrame, lang: str = "vi", count_cols=("at_risk", "exits", "to_near_poor", "to_non_poor"),
+                     period_col: str = "period", min_cell: int | None = None) -> pd.DataFrame:
+    """A rate table from povdyn.dynamics (exit_rates, relapse_rates, ...) ready to show:
+    period, counts, rate and interval in percent, small cells suppressed. The rate rests
+    on the first two counts (denominator, numerator)."""
+    from .privacy import suppress_small_cells
+
+    count_cols = [c for c in count_cols if c in table.columns]
+    basis = tuple(count_cols[:2])
+    sup = suppress_small_cells(table, count_cols=count_cols, rate_cols=["rate", "ci_low", "ci_high"],
+                               min_cell=min_cell, rate_basis={c: basis for c in ("rate", "ci_low", "ci_high")})
+    out = pd.DataFrame({label(period_col, lang): sup[period_col].astype(str)})
+    for c in count_cols:
+        out[label(c, lang)] = [fmt_count(v, lang) for v in sup[c]]
+    out[label("rate", lang) + " (%)"] = [fmt_pct(v, lang) for v in sup["rate"]]
+    out[label("ci95", lang)] = [fmt_interval(a, b, lang) for a, b in zip(sup["ci_low"], sup["ci_high"])]
+    return out
+
+
+def suppressed_counts(table: pd.DataFrame, count_cols, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
+    """A count table ready to show: counts below min_cell as "<10", numbers formatted,
+    headers labelled."""
+    from .privacy import suppress_small_cells
+
+    count_cols = [c for c in count_cols if c in table.columns]
+    sup = suppress_small_cells(table, count_cols=count_cols, min_cell=min_cell)
+    out = pd.DataFrame({label(c, lang): (sup[c].astype(str) if c not in count_cols
+                                         else [fmt_count(v, lang) for v in sup[c]])
+                        for c in table.columns})
+    return out
+
+
+def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
+    """Suppress count columns of an already-labelled table (e.g. programs.report_table):
+    `columns` are column names or keys of povdyn.programs.REPORT_COLUMNS."""
+    from .privacy import suppress_small_cells
+
+    names = []
+    try:
+        from .programs import REPORT_COLUMNS
+    except ImportError:
+        REPORT_COLUMNS = {}
+    for c in columns:
+        name = REPORT_COLUMNS.get(c, {}).get(lang, c)
+        if name in table.columns:
+            names.append(name)
+    return suppress_small_cells(table, count_cols=names, min_cell=min_cell)

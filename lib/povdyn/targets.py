@@ -244,7 +244,7 @@ def annual_transition_counts(df: pd.DataFrame, period) -> tuple[np.ndarray, np.n
     else:
         target = idx
     frame = frame[frame["period"].map(lambda p: _periods.parse_period(p)[1]) <= target]
-    tm = dynamics.transition_matrix(frame)
+    tm = dynamics.transition_matrix(frame, per_period=True)
     long = transition_counts_long(tm)
     if "period" in long.columns:
         long = long[long["period"].map(lambda p: _periods.parse_period(p)[1]) == target]
