@@ -1,0 +1,540 @@
+"""Multidimensional poverty: Alkire–Foster measures and the deprivations that persist.
+
+Vietnam's standard is multidimensional (income plus 12 deprivation indicators in 6
+dimensions, Decree 07/2021; 13 in 2027–2030). This module answers two questions:
+
+* How deprived are households, and in what? ``alkire_foster`` computes the
+  Alkire–Foster (2011) family: headcount ratio H, intensity A, adjusted headcount
+  M0 = H × A, censored headcounts and each indicator's contribution to M0.
+* Which deprivations remain when households leave poverty? ``persistent_deprivations``
+  and ``fragile_exits`` (methods.md, "Traps": an exit on income alone, with the
+  deprivations still there, is fragile).
+
+``deprivation_summary`` bundles these for the quarterly report.
+
+Alkire–Foster, as implemented (Alkire & Foster 2011, J. Public Econ. 95(7–8)):
+
+* deprivation score c_i = Σ_j w_j g_ij, with g_ij = 1 when household i is deprived in
+  indicator j and weights w_j summing to 1;
+* household i is multidimensionally poor when c_i ≥ k (the AF convention: a score
+  exactly at the cut-off counts as poor; compared with a 1e-9 tolerance so that
+  4 × 1/12 reaches k = 1/3);
+* H = share poor; A = mean score among the poor; M0 = mean censored score
+  (c_i if poor, else 0) = H × A;
+* censored headcount h_j = share poor and deprived in j; contribution of j to M0 =
+  w_j h_j / M0 × 100 (the contributions add up to 100%).
+
+An optional survey/household weight column makes every share a weighted mean.
+Standard errors are analytical (linearisation of each ratio mean, with the
+n/(n − 1) small-sample factor): households are iid by default, or clustered by
+``cluster=`` (e.g. commune) — sums of linearised residuals within clusters,
+G/(G − 1) factor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import standards
+from .errors import SchemaError
+from .periods import frequency_and_index, parse_period
+
+_TOL = 1e-9
+
+#: Display names of the indicators (Decree 07/2021 and Decree 351/2025 wording).
+INDICATOR_LABELS = {
+    "dep_employment": {"vi": "Việc làm", "en": "Employment"},
+    "dep_dependants": {"vi": "Người phụ thuộc trong hộ", "en": "Dependants"},
+    "dep_nutrition": {"vi": "Dinh dưỡng", "en": "Nutrition"},
+    "dep_health_insurance": {"vi": "Bảo hiểm y tế", "en": "Health insurance"},
+    "dep_adult_education": {"vi": "Trình độ giáo dục của người lớn", "en": "Adult education"},
+    "dep_child_school": {"vi": "Tình trạng đi học của trẻ em", "en": "Child school attendance"},
+    "dep_housing_quality": {"vi": "Chất lượng nhà ở", "en": "Housing quality"},
+    "dep_housing_area": {"vi": "Diện tích nhà ở bình quân đầu người", "en": "Housing area per person"},
+    "dep_water": {"vi": "Nguồn nước sinh hoạt", "en": "Drinking water"},
+    "dep_latrine": {"vi": "Nhà tiêu hợp vệ sinh", "en": "Hygienic latrine"},
+    "dep_telecom": {"vi": "Sử dụng dịch vụ viễn thông", "en": "Telecommunication use"},
+    "dep_info_devices": {"vi": "Phương tiện tiếp cận thông tin", "en": "Information devices"},
+    "dep_digital_services": {"vi": "Sử dụng dịch vụ số, Internet", "en": "Digital services / internet"},
+    "dep_waste": {"vi": "Thu gom, xử lý rác thải sinh hoạt", "en": "Household waste handling"},
+}
+DIMENSION_LABELS = {
+    "employment": {"vi": "Việc làm", "en": "Employment"},
+    "health": {"vi": "Y tế", "en": "Health"},
+    "education": {"vi": "Giáo dục", "en": "Education"},
+    "housing": {"vi": "Nhà ở", "en": "Housing"},
+    "water_sanitation": {"vi": "Nước sinh hoạt và vệ sinh", "en": "Water and sanitation"},
+    "information": {"vi": "Tiếp cận thông tin", "en": "Information"},
+}
+GROUP_LABELS = {
+    "exited": {"vi": "Hộ thoát nghèo", "en": "Exited poverty"},
+    "relapsed": {"vi": "Hộ tái nghèo", "en": "Relapsed into poverty"},
+    "stayed_poor": {"vi": "Hộ vẫn nghèo", "en": "Still poor"},
+    "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor"},
+}
+
+
+def indicator_label(indicator: str, lang: str = "vi") -> str:
+    """Display name of an indicator column (the column name when unknown)."""
+    return INDICATOR_LABELS.get(indicator, {}).get(lang, indicator)
+
+
+def dimension_of(indicator: str) -> str | None:
+    """Dimension of an indicator per povdyn.standards (2022 and 2027 lists)."""
+    for dims in (standards.DIMENSIONS, standards.DIMENSIONS_2027):
+        for dim, cols in dims.items():
+            if indicator in cols:
+                return dim
+    return None
+
+
+def default_weights(indicators) -> dict[str, float]:
+    """Nested equal weights: equal across the dimensions the indicators cover, equal
+    across indicators within a dimension (povdyn.standards.DIMENSIONS; the 2027 list
+    for dep_digital_services / dep_waste). With the 12 indicators: 1/6 per dimension,
+    1/12 per indicator. Indicators outside every dimension are an error (pass weights)."""
+    indicators = list(indicators)
+    dims = {c: dimension_of(c) for c in indicators}
+    unknown = [c for c, d in dims.items() if d is None]
+    if unknown:
+        raise SchemaError(f"indicators {unknown} belong to no dimension of "
+                          "povdyn.standards.DIMENSIONS: pass weights={indicator: weight}")
+    per_dim = pd.Series(dims).value_counts()
+    return {c: 1.0 / len(per_dim) / per_dim[dims[c]] for c in indicators}
+
+
+@dataclass
+class AFResult:
+    """Alkire–Foster result.
+
+    * ``table``: one row per group (or one row ``overall`` when ``by`` is None) with
+      n (households used), n_poor, H, H_se, A, A_se, M0, M0_se, k, n_excluded (rows
+      dropped because an indicator was missing);
+    * ``indicators``: one row per group and indicator with dimension, weight,
+      uncensored_headcount, censored_headcount, contribution_pct (sums to 100 per group
+      when M0 > 0);
+    * ``overall``: the figures for all rows together (a dict); ``r["H"]``,
+      ``r["M0"]``, ``r["A"]``, ``r["H_se"]``, ``r["n"]`` ... read from it, and
+      ``r["contribution"]`` / ``r["censored_headcount"]`` give dicts by indicator.
+    """
+
+    table: pd.DataFrame
+    indicators: pd.DataFrame
+    overall: dict
+    weights: dict
+    k: float
+    by: list = field(default_factory=list)
+
+    def __getitem__(self, key):
+        return self.overall[key]
+
+    def keys(self):
+        return self.overall.keys()
+
+    def __repr__(self):
+        o = self.overall
+        return (f"AFResult(k={self.k:.4g}, n={o['n']}, H={o['H']:.4f}, A={o['A']:.4f}, "
+                f"M0={o['M0']:.4f}, groups={len(self.table)})")
+
+
+def _check_inputs(df, indicators, weights, k, weight, by, cluster):
+    indicators = list(indicators)
+    if not indicators:
+        raise SchemaError("alkire_foster: give at least one indicator column")
+    needed = indicators + list(by) + [c for c in (weight, cluster) if c]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise SchemaError(f"alkire_foster: column(s) {missing} not in the data "
+                          f"(have {list(df.columns)[:30]}); check the indicator names")
+    if not (0 < k <= 1):
+        raise ValueError(f"alkire_foster: k={k!r} must be in (0, 1]")
+    if weights is None:
+        weights = default_weights(indicators)
+    weights = {c: float(w) for c, w in dict(weights).items()}
+    extra = [c for c in weights if c not in indicators]
+    absent = [c for c in indicators if c not in weights]
+    if extra or absent:
+        raise SchemaError(f"alkire_foster: weights must name exactly the indicators "
+                          f"(no weight for {absent}; weight for unused {extra})")
+    if any(w < 0 for w in weights.values()):
+        raise ValueError("alkire_foster: weights must be non-negative")
+    total = sum(weights.values())
+    if abs(total - 1) > 1e-6:
+        raise ValueError(f"alkire_foster: weights sum to {total:.6g}, they must sum to 1")
+    return indicators, weights
+
+
+def _bool_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """n × J boolean matrix of deprivation columns; a missing value -> not deprived."""
+    out = np.zeros(frame.shape, bool)
+    for j, c in enumerate(frame.columns):
+        out[:, j] = frame[c].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return out
+
+
+def _se_mean(y, w, cluster):
+    """Linearised SE of the weighted mean Σwy/Σw (iid or clustered)."""
+    if len(y) < 2:
+        return float("nan")
+    total = w.sum()
+    mean = (w * y).sum() / total
+    z = w * (y - mean) / total
+    if cluster is None:
+        n = len(z)
+        return float(np.sqrt(n / (n - 1) * (z ** 2).sum()))
+    sums = pd.Series(z).groupby(cluster).sum().to_numpy()
+    g = len(sums)
+    return float(np.sqrt(g / (g - 1) * (sums ** 2).sum())) if g > 1 else float("nan")
+
+
+def _se_ratio(num, den, w, cluster):
+    """Linearised SE of Σw·num / Σw·den."""
+    d = (w * den).sum()
+    if d <= 0 or len(num) < 2:
+        return float("nan")
+    ratio = (w * num).sum() / d
+    z = w * (num - ratio * den) / d
+    if cluster is None:
+        n = len(z)
+        return float(np.sqrt(n / (n - 1) * (z ** 2).sum()))
+    sums = pd.Series(z).groupby(cluster).sum().to_numpy()
+    g = len(sums)
+    return float(np.sqrt(g / (g - 1) * (sums ** 2).sum())) if g > 1 else float("nan")
+
+
+def _af_block(g: np.ndarray, w: np.ndarray, wvec: np.ndarray, k: float, cluster):
+    """Figures for one group: g = n × J deprivation matrix (0/1), w = household weights."""
+    n = len(g)
+    if n == 0:
+        nan = float("nan")
+        return dict(n=0, n_poor=0, H=nan, H_se=nan, A=nan, A_se=nan, M0=nan, M0_se=nan), \
+            np.full(g.shape[1], nan), np.full(g.shape[1], nan)
+    score = g @ wvec
+    poor = score >= k - _TOL
+    censored = np.where(poor, score, 0.0)
+    total = w.sum()
+    H = float((w * poor).sum() / total)
+    M0 = float((w * censored).sum() / total)
+    A = M0 / H if H > 0 else float("nan")
+    uncensored = (w[:, None] * g).sum(axis=0) / total
+    censored_h = (w[:, None] * g * poor[:, None]).sum(axis=0) / total
+    figures = dict(
+        n=int(n), n_poor=int(poor.sum()), H=H, H_se=_se_mean(poor.astype(float), w, cluster),
+        A=A, A_se=_se_ratio(censored, poor.astype(float), w, cluster) if H > 0 else float("nan"),
+        M0=M0, M0_se=_se_mean(censored, w, cluster),
+    )
+    return figures, uncensored, censored_h
+
+
+def alkire_foster(df: pd.DataFrame, indicators, weights=None, k: float = 1 / 3, by=None,
+                  weight: str | None = None, cluster: str | None = None) -> AFResult:
+    """Alkire–Foster headcount ratio H, intensity A and adjusted headcount M0 = H × A.
+
+    Definitions in the module docstring (poor when the weighted deprivation score is
+    ≥ k). ``indicators``: boolean (or 0/1) deprivation columns. ``weights``: indicator ->
+    weight summing to 1 (default ``default_weights``: equal across dimensions, equal
+    within). ``by``: grouping column(s). ``weight``: optional household/survey weight
+    column. ``cluster``: optional column for clustered standard errors. Rows with a
+    missing indicator value are left out and counted (``n_excluded``). Returns an
+    ``AFResult`` (``r.table``, ``r.indicators``, ``r["H"]`` for overall figures).
+    """
+    by = [by] if isinstance(by, str) else list(by or [])
+    indicators, weights = _check_inputs(df, indicators, weights, k, weight, by, cluster)
+    wvec = np.array([weights[c] for c in indicators])
+    raw = df[indicators]
+    complete = raw.notna().all(axis=1).to_numpy()
+    g_all = _bool_matrix(raw).astype(float)
+    if weight:
+        hw_all = pd.to_numeric(df[weight], errors="coerce").to_numpy(dtype=float)
+        complete &= ~np.isnan(hw_all)
+    else:
+        hw_all = np.ones(len(df))
+    cl_all = df[cluster].to_numpy() if cluster else None
+
+    def block(mask):
+        m = mask & complete
+        figures, unc, cen = _af_block(g_all[m], hw_all[m], wvec, k,
+                                      None if cl_all is None else cl_all[m])
+        figures["k"] = k
+        figures["n_excluded"] = int((mask & ~complete).sum())
+        contrib = 100 * wvec * cen / figures["M0"] if figures["M0"] and figures["M0"] > 0 \
+            else np.full(len(wvec), np.nan)
+        ind = pd.DataFrame({
+            "indicator": indicators, "dimension": [dimension_of(c) for c in indicators],
+            "weight": wvec, "uncensored_headcount": unc, "censored_headcount": cen,
+            "contribution_pct": contrib,
+        })
+        return figures, ind
+
+    everyone = np.ones(len(df), bool)
+    overall, overall_ind = block(everyone)
+    overall["censored_headcount"] = dict(zip(indicators, overall_ind["censored_headcount"]))
+    overall["contribution"] = dict(zip(indicators, overall_ind["contribution_pct"]))
+
+    rows, ind_rows = [], []
+    if by:
+        keys = df[by].astype(object).where(df[by].notna(), None)
+        for key, idx in keys.groupby(by, dropna=False, sort=True).indices.items():
+            key = key if isinstance(key, tuple) else (key,)
+            mask = np.zeros(len(df), bool)
+            mask[idx] = True
+            figures, ind = block(mask)
+            rows.append({**dict(zip(by, key)), **figures})
+            ind_rows.append(ind.assign(**dict(zip(by, key)))[by + list(ind.columns)])
+        table = pd.DataFrame(rows)
+        ind_table = pd.concat(ind_rows, ignore_index=True)
+    else:
+        table = pd.DataFrame([{"group": "overall",
+                               **{c: v for c, v in overall.items()
+                                  if c not in ("censored_headcount", "contribution")}}])
+        ind_table = overall_ind
+    return AFResult(table=table, indicators=ind_table, overall=overall, weights=weights,
+                    k=k, by=by)
+
+
+# ------------------------------------------------------------- persistent deprivations
+
+_COLUMNS = ["household_id", "period", "period_index", "status", "area", "income_pc_month",
+            "province", "province_2025", "region", "ethnic_minority", "weight"]
+
+
+def _frame(panel, extra=()) -> pd.DataFrame:
+    """Canonical pandas panel (with int ``period_index``) from a Panel, DataFrame or path."""
+    if isinstance(panel, pd.DataFrame):
+        df = panel
+    else:
+        if not hasattr(panel, "table"):
+            from .panel import load_panel
+            panel = load_panel(panel)
+        cols = [c for c in panel.columns
+                if c in _COLUMNS or c.startswith("dep_") or c in extra]
+        df = panel.execute(panel.table.select(cols))
+    missing = [c for c in ("household_id", "period", "status") if c not in df.columns]
+    if missing:
+        raise SchemaError(f"the panel has no column(s) {missing}")
+    if "period_index" not in df.columns:
+        df = df.copy()
+        _, df["period_index"] = frequency_and_index(df["period"])
+    return df
+
+
+def _indicators_in(df, indicators=None) -> list[str]:
+    if indicators is not None:
+        missing = [c for c in indicators if c not in df.columns]
+        if missing:
+            raise SchemaError(f"indicator column(s) {missing} not in the panel")
+        return list(indicators)
+    found = [c for c in standards.INDICATORS_2022 + ["dep_digital_services", "dep_waste"]
+             if c in df.columns]
+    if not found:
+        raise SchemaError("the panel has no deprivation columns (dep_*)")
+    return found
+
+
+def trajectory_groups(panel, period, lookback: int = 1) -> pd.DataFrame:
+    """Households at ``period`` t grouped by how they got there (methods.md flows).
+
+    Compares status at t with status at t − ``lookback`` periods (consecutive in the
+    panel's frequency, povdyn.periods):
+
+    * ``exited``: poor at t − lookback, observed not poor at t;
+    * ``stayed_poor``: poor at both;
+    * ``relapsed``: poor at t, not poor (or not observed) at t − lookback, and poor in
+      some period before that (an entry that is a relapse, methods.md);
+    * ``new_poor``: poor at t, not poor or unobserved at t − lookback, never poor before.
+
+    Returns the rows at t of those households with a ``group`` column and
+    ``prev_status``. Removal rows (status NA) are never in a group.
+    """
+    df = _frame(panel)
+    _, t = parse_period(period)
+    past = t - lookback
+    now = df[df["period_index"] == t]
+    if now.empty:
+        raise SchemaError(f"period {period!r} is not in the panel")
+    prev = df.loc[df["period_index"] == past].set_index("household_id")["status"]
+    ever_poor_before = set(df.loc[(df["period_index"] < past) & (df["status"] == "poor"),
+                                  "household_id"])
+    now = now[now["status"].notna()].copy()
+    now["prev_status"] = now["household_id"].map(prev).astype(object)
+    was_poor = now["prev_status"].eq("poor")
+    is_poor = now["status"].eq("poor")
+    earlier = now["household_id"].isin(ever_poor_before)
+    group = np.select(
+        [was_poor & ~is_poor, was_poor & is_poor, ~was_poor & is_poor & earlier,
+         ~was_poor & is_poor & ~earlier],
+        ["exited", "stayed_poor", "relapsed", "new_poor"], default="")
+    now["group"] = group
+    return now[now["group"] != ""].reset_index(drop=True)
+
+
+def persistent_deprivations(panel, period, lookback: int = 1, indicators=None,
+                            weight: str | None = None) -> pd.DataFrame:
+    """Share of households deprived in each indicator at ``period``, by trajectory group.
+
+    Groups (``trajectory_groups``): exited, relapsed, stayed_poor, new_poor. A high share
+    among *exited* households names a deprivation that persists after exit (health
+    insurance, housing ... in the source material). Long table: group, indicator,
+    households, deprived, share (weighted by ``weight`` when given), plus one row per
+    group with indicator ``n_deprivations_mean`` (mean count) and ``three_or_more``
+    (share with ≥ 3 deprivations).
+    """
+    rows = trajectory_groups(panel, period, lookback)
+    indicators = _indicators_in(rows if not rows.empty else _frame(panel), indicators)
+    out = []
+    for grp in ["exited", "relapsed", "stayed_poor", "new_poor"]:
+        sub = rows[rows["group"] == grp]
+        w = (pd.to_numeric(sub[weight], errors="coerce").fillna(0).to_numpy()
+             if weight else np.ones(len(sub)))
+        g = _bool_matrix(sub[indicators])
+        total = w.sum()
+        for j, c in enumerate(indicators):
+            deprived = int(g[:, j].sum())
+            share = float((w * g[:, j]).sum() / total) if total > 0 else float("nan")
+            out.append(dict(group=grp, indicator=c, households=len(sub),
+                            deprived=deprived, share=share))
+        count = g.sum(axis=1)
+        out.append(dict(group=grp, indicator="n_deprivations_mean", households=len(sub),
+                        deprived=np.nan,
+                        share=float((w * count).sum() / total) if total > 0 else np.nan))
+        out.append(dict(group=grp, indicator="three_or_more", households=len(sub),
+                        deprived=int((count >= 3).sum()),
+                        share=float((w * (count >= 3)).sum() / total) if total > 0 else np.nan))
+    result = pd.DataFrame(out)
+    result.attrs.update(period=period, lookback=lookback)
+    return result
+
+
+def fragile_exits(panel, period, threshold: int = 3, lookback: int = 1,
+                  indicators=None) -> pd.DataFrame:
+    """Exits from poverty at ``period`` flagged as fragile.
+
+    An exit (poor at t − lookback, not poor at t) is *fragile* when the household still
+    has ≥ ``threshold`` deprivations at t (default 3, the number that makes an
+    income-poor household poor under Decree 07/2021): it left on income alone, and one
+    income shock puts it back. Returns one row per exit: household_id, period,
+    prev_status, status (near_poor / non_poor), n_deprivations, fragile, deprivations
+    (the indicator names, ';'-joined) and, when present, province_2025, area,
+    ethnic_minority, income_pc_month.
+    """
+    rows = trajectory_groups(panel, period, lookback)
+    exits = rows[rows["group"] == "exited"].copy()
+    indicators = _indicators_in(rows if not rows.empty else _frame(panel), indicators)
+    g = pd.DataFrame(_bool_matrix(exits[indicators]), index=exits.index, columns=indicators)
+    exits["n_deprivations"] = g.sum(axis=1).astype(int)
+    exits["fragile"] = exits["n_deprivations"] >= threshold
+    names = np.array(indicators)
+    exits["deprivations"] = [";".join(names[r]) for r in g.to_numpy()]
+    keep = ["household_id", "period", "prev_status", "status", "n_deprivations", "fragile",
+            "deprivations"] + [c for c in ("province_2025", "province", "area", "ethnic_minority",
+                                           "income_pc_month", "weight") if c in exits.columns]
+    out = exits[keep].reset_index(drop=True)
+    out.attrs.update(threshold=threshold, period=period)
+    return out
+
+
+# ------------------------------------------------------------------------- report
+
+def _select_region(df: pd.DataFrame, region) -> pd.DataFrame:
+    if region in (None, "national", "all"):
+        return df
+    from .geo import normalise_name, province_2025
+    try:
+        target = province_2025([region]).iloc[0]
+        col = "province_2025" if "province_2025" in df.columns else None
+        if col is None:
+            return df[province_2025(df["province"], errors="coerce") == target]
+        return df[df[col] == target]
+    except SchemaError:
+        if "region" in df.columns:
+            key = normalise_name(region)
+            return df[df["region"].map(lambda r: normalise_name(r) if pd.notna(r) else "") == key]
+        raise
+
+
+def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float = 1 / 3,
+                        lookback: int = 1, threshold: int = 3) -> dict[str, pd.DataFrame]:
+    """Tables for the report's deprivations section at ``period`` (stable contract).
+
+    ``region``: None / "national" (everyone), a province (any old or new spelling ->
+    its 2025 province) or a socio-economic region name. Returns a dict:
+
+    * ``"af"``: one row per area (urban/rural) and ``Tổng``/``Total`` with households,
+      multidimensionally poor households, H, A, M0 (in %, so H = 12.3 means 12.3%), and
+      H_se, M0_se (points); ``attrs["k"]`` holds the cut-off;
+    * ``"contributions"``: per indicator (display name): censored headcount (%) and
+      contribution to M0 (%), sorted by contribution — input of
+      ``povdyn.plots.deprivation.contributions``;
+    * ``"persistent"``: share (%) deprived per indicator (rows) for exited / relapsed /
+      still-poor / newly poor households (columns, display names), with a households row;
+    * ``"fragile"``: exits at ``period``, how many fragile (≥ ``threshold``
+      deprivations remaining), and the share.
+
+    Counts are raw (suppress small cells with povdyn.privacy before publishing). AF
+    uses the 12 indicators of the panel with nested equal weights and k (1/3 by
+    default: deprived in a third of the weighted indicators).
+    """
+    from .labels import label
+
+    df = _select_region(_frame(panel), region)
+    _, t = parse_period(period)
+    now = df[(df["period_index"] == t) & df["status"].notna()]
+    indicators = _indicators_in(df)
+    weight = "weight" if "weight" in now.columns and now["weight"].notna().any() else None
+    by = "area" if "area" in now.columns else None
+    af = alkire_foster(now, indicators, k=k, by=by, weight=weight)
+    total_label = "Tổng" if lang == "vi" else "Total"
+    af_table = af.table.copy()
+    if by:
+        af_table[by] = af_table[by].map(lambda a: label(a, lang) if isinstance(a, str) else a)
+        overall = {by: total_label, **{c: af.overall[c] for c in af_table.columns if c != by}}
+        af_table = pd.concat([af_table, pd.DataFrame([overall])], ignore_index=True)
+        af_table = af_table.rename(columns={by: label(by, lang)})
+    else:
+        af_table = af_table.drop(columns="group")
+        af_table.insert(0, label("group", lang), total_label)
+    for c in ("H", "A", "M0", "H_se", "A_se", "M0_se"):
+        af_table[c] = 100 * af_table[c]
+    poor_md = "Hộ nghèo đa chiều" if lang == "vi" else "Multidimensionally poor"
+    af_table = af_table.rename(columns={"n": label("households", lang), "n_poor": poor_md})
+    af_table = af_table.drop(columns=["n_excluded", "A_se", "k"])
+    af_table.attrs["k"] = k
+
+    overall_ind = pd.DataFrame({
+        "indicator": list(af.overall["contribution"]),
+        "censored_headcount": [100 * v for v in af.overall["censored_headcount"].values()],
+        "contribution_pct": list(af.overall["contribution"].values()),
+    })
+    overall_ind["dimension"] = overall_ind["indicator"].map(dimension_of)
+    overall_ind["label"] = overall_ind["indicator"].map(lambda c: indicator_label(c, lang))
+    overall_ind = overall_ind.sort_values("contribution_pct", ascending=False,
+                                          na_position="last").reset_index(drop=True)
+
+    persistent = persistent_deprivations(df, period, lookback, indicators, weight=weight)
+    wide = persistent.pivot(index="indicator", columns="group", values="share")
+    wide = wide.reindex([c for c in indicators + ["three_or_more"]])
+    wide = 100 * wide
+    counts = persistent.drop_duplicates("group").set_index("group")["households"]
+    wide.loc["households"] = counts
+    order = [g for g in ["exited", "relapsed", "stayed_poor", "new_poor"] if g in wide.columns]
+    wide = wide[order]
+    row_names = {c: indicator_label(c, lang) for c in indicators}
+    row_names["three_or_more"] = ("Thiếu hụt từ 3 chỉ số trở lên" if lang == "vi"
+                                  else "Three or more deprivations")
+    row_names["households"] = label("households", lang)
+    wide = wide.rename(index=row_names, columns={g: GROUP_LABELS[g][lang] for g in order})
+    wide.index.name = label("indicator", lang)
+    wide.columns.name = None
+
+    fragile = fragile_exits(df, period, threshold, lookback, indicators)
+    n_exits = len(fragile)
+    n_fragile = int(fragile["fragile"].sum())
+    fragile_table = pd.DataFrame([{
+        label("exits", lang): n_exits,
+        ("Thoát nghèo chưa bền vững" if lang == "vi" else "Fragile exits"): n_fragile,
+        label("share", lang) + " (%)": 100 * n_fragile / n_exits if n_exits else float("nan"),
+    }])
+    return {"af": af_table, "contributions": overall_ind, "persistent": wide,
+            "fragile": fragile_table}

@@ -1,0 +1,162 @@
+"""povdyn.deprivation: Alkire–Foster on hand-computed cases, persistent deprivations."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from povdyn import deprivation as dp
+from povdyn import standards
+from povdyn.errors import SchemaError
+
+IND12 = standards.INDICATORS_2022
+
+
+def _four():
+    # 4 households x 4 indicators, equal custom weights 1/4, hand-computed below
+    return pd.DataFrame({
+        "a": [1, 1, 1, 0], "b": [1, 0, 1, 0], "c": [0, 0, 1, 0], "d": [0, 0, 1, 0],
+        "grp": ["x", "x", "y", "y"],
+    }).astype({c: bool for c in "abcd"})
+
+
+W4 = {"a": 0.25, "b": 0.25, "c": 0.25, "d": 0.25}
+
+
+def test_hand_case_k_at_boundary_counts_as_poor():
+    # scores: h1 .5, h2 .25, h3 1, h4 0. k = .5: h1 (exactly at k) and h3 are poor
+    r = dp.alkire_foster(_four(), list("abcd"), weights=W4, k=0.5)
+    assert r["H"] == pytest.approx(0.5)
+    assert r["A"] == pytest.approx(0.75)
+    assert r["M0"] == pytest.approx(0.375)
+    assert r["M0"] == pytest.approx(r["H"] * r["A"])
+    assert r["n"] == 4 and r["n_poor"] == 2
+    assert r["censored_headcount"] == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.25, "d": 0.25})
+    assert r["contribution"] == pytest.approx({"a": 100 / 3, "b": 100 / 3, "c": 50 / 3, "d": 50 / 3})
+    assert sum(r["contribution"].values()) == pytest.approx(100)
+    uncensored = r.indicators.set_index("indicator")["uncensored_headcount"]
+    assert uncensored["a"] == pytest.approx(0.75)
+    # just above the boundary: h1 is no longer poor
+    r2 = dp.alkire_foster(_four(), list("abcd"), weights=W4, k=0.51)
+    assert r2["H"] == pytest.approx(0.25) and r2["A"] == pytest.approx(1.0)
+
+
+def test_by_group_and_iid_standard_error():
+    r = dp.alkire_foster(_four(), list("abcd"), weights=W4, k=0.5, by="grp")
+    t = r.table.set_index("grp")
+    assert t.loc["x", "H"] == pytest.approx(0.5) and t.loc["y", "H"] == pytest.approx(0.5)
+    assert t.loc["x", "M0"] == pytest.approx(0.25) and t.loc["y", "M0"] == pytest.approx(0.5)
+    ind = r.indicators.groupby("grp")["contribution_pct"].sum()
+    assert ind.to_numpy() == pytest.approx([100, 100])
+    # iid SE of a proportion with the n/(n-1) factor: sqrt(H(1-H)/(n-1))
+    assert r["H_se"] == pytest.approx(np.sqrt(0.5 * 0.5 / 3))
+
+
+def test_default_weights_nested_equal_and_float_boundary():
+    w = dp.default_weights(IND12)
+    assert all(v == pytest.approx(1 / 12) for v in w.values())
+    assert sum(w.values()) == pytest.approx(1)
+    sub = dp.default_weights(["dep_water", "dep_latrine", "dep_telecom"])
+    assert sub == pytest.approx({"dep_water": 0.25, "dep_latrine": 0.25, "dep_telecom": 0.5})
+    rows = np.zeros((3, 12), bool)
+    rows[0, :4] = True    # 4 of 12 = 1/3 exactly (float sum of 1/12s): poor at k = 1/3
+    rows[1, [0, 2, 4]] = True  # 3 of 12 = 1/4: not poor
+    df = pd.DataFrame(rows, columns=IND12)
+    r = dp.alkire_foster(df, IND12)
+    assert r["n_poor"] == 1 and r["H"] == pytest.approx(1 / 3)
+    assert r["A"] == pytest.approx(1 / 3)
+
+
+def test_custom_weights_change_who_is_poor():
+    df = pd.DataFrame({"a": [True, False], "b": [False, True], "c": [False, False]})
+    r = dp.alkire_foster(df, ["a", "b", "c"], weights={"a": 0.5, "b": 0.25, "c": 0.25}, k=0.5)
+    assert r["H"] == pytest.approx(0.5)          # only the household deprived in a
+    r_eq = dp.alkire_foster(df, ["a", "b", "c"], weights={"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}, k=0.5)
+    assert r_eq["H"] == 0
+
+
+def test_all_and_no_deprivations():
+    none = pd.DataFrame(np.zeros((5, 12), bool), columns=IND12)
+    r = dp.alkire_foster(none, IND12)
+    assert r["H"] == 0 and r["M0"] == 0 and np.isnan(r["A"])
+    assert all(np.isnan(v) for v in r["contribution"].values())
+    full = pd.DataFrame(np.ones((5, 12), bool), columns=IND12)
+    r = dp.alkire_foster(full, IND12, k=1.0)
+    assert r["H"] == 1 and r["A"] == pytest.approx(1) and r["M0"] == pytest.approx(1)
+    assert list(r["contribution"].values()) == pytest.approx([100 / 12] * 12)
+
+
+def test_household_weights_equal_duplicated_rows():
+    df = _four()
+    w = df.assign(wt=[2.0, 1.0, 1.0, 3.0])
+    dup = pd.concat([df.iloc[[0, 0, 1, 2, 3, 3, 3]]], ignore_index=True)
+    r_w = dp.alkire_foster(w, list("abcd"), weights=W4, k=0.5, weight="wt")
+    r_d = dp.alkire_foster(dup, list("abcd"), weights=W4, k=0.5)
+    for key in ("H", "A", "M0"):
+        assert r_w[key] == pytest.approx(r_d[key])
+
+
+def test_errors_are_clear():
+    df = _four()
+    with pytest.raises(SchemaError, match="dep_missing"):
+        dp.alkire_foster(df, ["a", "dep_missing"], weights={"a": .5, "dep_missing": .5})
+    with pytest.raises(ValueError, match="sum to 0.9"):
+        dp.alkire_foster(df, list("abcd"), weights={"a": .3, "b": .2, "c": .2, "d": .2})
+    with pytest.raises(ValueError, match="k="):
+        dp.alkire_foster(df, list("abcd"), weights=W4, k=0)
+    with pytest.raises(SchemaError, match="no dimension"):
+        dp.alkire_foster(df, list("abcd"))
+
+
+def test_missing_indicator_values_excluded_and_counted():
+    df = _four().astype(object)
+    df.loc[3, "a"] = None
+    r = dp.alkire_foster(df, list("abcd"), weights=W4, k=0.5)
+    assert r["n"] == 3 and r["n_excluded"] == 1 and r["H"] == pytest.approx(2 / 3)
+
+
+def _panel():
+    rows = [
+        # hh, period, status, number of deprivations at that row
+        ("A", "2024Q1", "poor", 4), ("A", "2024Q2", "poor", 4), ("A", "2024Q3", "near_poor", 3),
+        ("B", "2024Q2", "poor", 3), ("B", "2024Q3", "non_poor", 1),
+        ("C", "2024Q1", "poor", 3), ("C", "2024Q2", "non_poor", 0), ("C", "2024Q3", "poor", 5),
+        ("D", "2024Q2", "poor", 3), ("D", "2024Q3", "poor", 3),
+        ("E", "2024Q2", "non_poor", 0), ("E", "2024Q3", "poor", 6),
+        ("F", "2024Q1", "poor", 3), ("F", "2024Q3", "poor", 4),
+        ("G", "2024Q2", "near_poor", 1), ("G", "2024Q3", "near_poor", 1),
+        ("H", "2024Q2", "poor", 3), ("H", "2024Q3", None, 0),
+    ]
+    records = []
+    for hh, period, status, n in rows:
+        deps = {c: i < n for i, c in enumerate(IND12)}
+        records.append({"household_id": hh, "period": period, "status": status,
+                        "area": "rural", **deps})
+    return pd.DataFrame(records)
+
+
+def test_trajectory_groups_by_hand():
+    groups = dp.trajectory_groups(_panel(), "2024Q3").set_index("household_id")["group"]
+    assert groups.to_dict() == {"A": "exited", "B": "exited", "C": "relapsed",
+                                "D": "stayed_poor", "E": "new_poor", "F": "relapsed"}
+
+
+def test_persistent_and_fragile():
+    pers = dp.persistent_deprivations(_panel(), "2024Q3").set_index(["group", "indicator"])
+    # exited A (3 deps: first three indicators) and B (1 dep: the first)
+    assert pers.loc[("exited", IND12[0]), "share"] == pytest.approx(1.0)
+    assert pers.loc[("exited", IND12[1]), "share"] == pytest.approx(0.5)
+    assert pers.loc[("exited", IND12[3]), "share"] == pytest.approx(0.0)
+    assert pers.loc[("exited", "three_or_more"), "deprived"] == 1
+    assert pers.loc[("relapsed", "n_deprivations_mean"), "share"] == pytest.approx(4.5)
+    fr = dp.fragile_exits(_panel(), "2024Q3").set_index("household_id")
+    assert fr["fragile"].to_dict() == {"A": True, "B": False}
+    assert fr.loc["A", "deprivations"] == ";".join(IND12[:3])
+
+
+def test_deprivation_summary_tables():
+    out = dp.deprivation_summary(_panel(), "2024Q3", lang="en")
+    assert set(out) == {"af", "contributions", "persistent", "fragile"}
+    assert out["contributions"]["contribution_pct"].sum() == pytest.approx(100)
+    assert out["fragile"].iloc[0].tolist()[:2] == [2, 1]
+    assert out["persistent"].loc["Households", "Exited poverty"] == 2
+    vi = dp.deprivation_summary(_panel(), "2024Q3")
+    assert "Bảo hiểm y tế" in set(vi["contributions"]["label"])
