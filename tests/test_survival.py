@@ -418,14 +418,19 @@ def _rossi_person_weeks(rossi: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def rossi_cloglog_direct():
+    """povdyn's weekly cloglog fit on Rossi, and a statsmodels GLM fitted directly on a
+    person-week file built above. Weeks 29, 41 and 51 have no arrest: with their own
+    dummy the MLE of that dummy is -inf and their person-weeks add nothing, so the direct
+    fit leaves those person-weeks out (test_event_free_periods_are_the_limit checks that
+    this equals the full-dummy fit)."""
     rossi = load_rossi()
     pw = _rossi_person_weeks(rossi)
+    pw = pw[~pw["week"].isin([29, 41, 51])].reset_index(drop=True)
     X = pd.concat([pd.get_dummies(pw["week"], prefix="w", dtype=float), pw[ROSSI_COVARIATES].astype(float)], axis=1)
     family = sm.families.Binomial(link=sm.families.links.CLogLog())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # weeks 29, 41, 51 have no arrest: their dummies diverge
-        direct = sm.GLM(pw["y"], X, family=family).fit(cov_type="cluster", cov_kwds={"groups": pw["id"]})
-    return rossi, pw, direct
+    direct = sm.GLM(pw["y"], X, family=family).fit(cov_type="cluster", cov_kwds={"groups": pw["id"]})
+    ours = hazard_model(rossi, "week", "arrest", ROSSI_COVARIATES, kind="cloglog")
+    return rossi, pw, direct, ours
 
 
 def test_person_period_expansion():
@@ -442,23 +447,38 @@ def test_person_period_expansion():
 
 
 def test_cloglog_equals_direct_glm_on_rossi(rossi_cloglog_direct):
-    rossi, pw, direct = rossi_cloglog_direct
-    res = hazard_model(rossi, "week", "arrest", ROSSI_COVARIATES, kind="cloglog")
-    np.testing.assert_allclose(res.params[ROSSI_COVARIATES], direct.params[ROSSI_COVARIATES], atol=1e-6)
-    # SEs: same sandwich; the small-sample factor (N-1)/(N-K) differs by <0.01% because
-    # the person-weeks of the three event-free weeks are dropped (their limit contribution is 0)
-    np.testing.assert_allclose(res.bse[ROSSI_COVARIATES], direct.bse[ROSSI_COVARIATES], rtol=2e-4)
+    rossi, pw, direct, res = rossi_cloglog_direct
+    np.testing.assert_allclose(res.params[ROSSI_COVARIATES], direct.params[ROSSI_COVARIATES], atol=1e-8)
+    np.testing.assert_allclose(res.bse[ROSSI_COVARIATES], direct.bse[ROSSI_COVARIATES], rtol=1e-6)
+    np.testing.assert_allclose(res.baseline.to_numpy(), direct.params.iloc[:49].to_numpy(), atol=1e-6)
     assert res.dropped_times == [29, 41, 51]
-    assert res.n_person_periods == len(pw) - int(pw["week"].isin([29, 41, 51]).sum())
+    # 19,809 person-weeks minus those at weeks 29, 41, 51 (everyone still at risk then)
+    weeks = rossi["week"]
+    assert res.n_person_periods == len(pw) == weeks.sum() - sum(int((weeks >= w).sum()) for w in (29, 41, 51))
     assert (res.n, res.events, res.cov_type) == (432, 114, "cluster:unit")
 
 
-def test_cloglog_close_to_cox_on_rossi():
+def test_event_free_periods_are_the_limit():
+    # a period without events: a full set of period dummies (direct statsmodels fit, that
+    # dummy diverging) gives the same covariate estimates as dropping that period's rows
+    df = simulate_discrete(400, [0.5, -0.7], [0.10, 0.15, 0.12, 0.10], seed=3)
+    df.loc[df["duration"] == 3, "event"] = 0  # no event in period 3
+    pp = person_period(df, "duration", "event")
+    X = pd.concat([pd.get_dummies(pp["time"], prefix="t", dtype=float), pp[["x1", "x2"]]], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the period-3 dummy runs off to -inf
+        full = sm.GLM(pp["event"], X, family=sm.families.Binomial(link=sm.families.links.CLogLog())).fit()
+    res = hazard_model(df, "duration", "event", ["x1", "x2"], kind="cloglog")
+    assert res.dropped_times == [3]
+    assert full.params["t_3"] < -15
+    np.testing.assert_allclose(res.params, full.params[["x1", "x2"]], atol=1e-6)
+
+
+def test_cloglog_close_to_cox_on_rossi(rossi_cloglog_direct):
     # weekly grouped-time PH model vs continuous-time Cox (Efron): same coefficients up
     # to the grouping approximation; tolerance 0.005 (< 3% of any SE)
-    rossi = load_rossi()
+    rossi, _, _, cll = rossi_cloglog_direct
     cox = hazard_model(rossi, "week", "arrest", ROSSI_COVARIATES, kind="cox")
-    cll = hazard_model(rossi, "week", "arrest", ROSSI_COVARIATES, kind="cloglog")
     np.testing.assert_allclose(cll.params, cox.params, atol=5e-3)
     for baseline in ("linear", "spline"):
         other = hazard_model(rossi, "week", "arrest", ROSSI_COVARIATES, kind="cloglog", baseline=baseline)
