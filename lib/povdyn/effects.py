@@ -297,12 +297,13 @@ def _moments(theta, P: _Problem, method, estimand, lay):
     return np.column_stack(cols)
 
 
-def _solve(P: _Problem, method, estimand):
-    """Point estimates of all blocks (closed form given the fitted nuisance models)."""
+def _solve(P: _Problem, method, estimand, beta=None):
+    """Point estimates of all blocks (closed form given the fitted nuisance models);
+    ``beta``: propensity coefficients already fitted on exactly this sample."""
     lay, p = _layout(method, estimand, P.kp, P.ko)
     theta = np.zeros(p)
     y, d = P.y, P.d
-    theta[lay["beta"]] = _fit_logit(d, P.Xp, "propensity score model")
+    theta[lay["beta"]] = beta if beta is not None else _fit_logit(d, P.Xp, "propensity score model")
     e = _expit(P.Xp @ theta[lay["beta"]])
     if "g0" in lay:
         theta[lay["g0"]] = _fit_outcome(y[d == 0], P.Xo[d == 0], P.binary_logit, "outcome model (controls)")
@@ -523,18 +524,19 @@ def estimate_effect(
     naive_se = float(np.sqrt(y_all[d_all == 1].var(ddof=1) / d_all.sum()
                              + y_all[d_all == 0].var(ddof=1) / (1 - d_all).sum()))
 
-    def point(d_, y_, Xs_):
+    def point(d_, y_, Xs_, beta_=None):
         """effect and everything needed for SE / balance on one sample."""
         P = _Problem(y_, d_, Xs_, Xs_, logit_outcome)
         if method == "matching":
-            beta_ = _fit_logit(d_, Xs_, "propensity score model")
+            beta_ = beta_ if beta_ is not None else _fit_logit(d_, Xs_, "propensity score model")
             e_ = _expit(Xs_ @ beta_)
             eff, K, y0h, y1h, m_t = _match(e_, d_, y_, estimand)
             return eff, dict(P=P, e=e_, K=K, y0h=y0h, y1h=y1h)
-        theta, lay, c, e_ = _solve(P, method, estimand)
+        theta, lay, c, e_ = _solve(P, method, estimand, beta_)
         return float(c @ theta), dict(P=P, e=e_, theta=theta, lay=lay, c=c)
 
-    effect, info = point(d, y, Xs)
+    # nothing trimmed: the full-sample propensity fit is the fit on this sample
+    effect, info = point(d, y, Xs, beta if keep.all() else None)
     e = info["e"]
     psi = None
     if se == "influence":
