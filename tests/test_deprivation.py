@@ -160,3 +160,22 @@ def test_deprivation_summary_tables():
     assert out["persistent"].loc["Households", "Exited poverty"] == 2
     vi = dp.deprivation_summary(_panel(), "2024Q3")
     assert "Bảo hiểm y tế" in set(vi["contributions"]["label"])
+
+
+def test_plots_draw(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from povdyn.plots import deprivation as plots
+    from povdyn import standard_change as sc
+
+    out = dp.deprivation_summary(_panel(), "2024Q3")
+    fig = plots.contributions(out)
+    bars = fig.axes[0].patches
+    assert sum(b.get_width() for b in bars) == pytest.approx(100)
+    fig.savefig(tmp_path / "c.png")
+    fig2 = plots.persistent(out["persistent"], lang="en")
+    assert len(fig2.axes[0].patches) == 13 * 4   # 12 indicators + "3 or more", 4 groups
+    r = sc.reclassify(_panel().query("period == '2024Q3' and status.notna()").assign(income_pc_month=1e6),
+                      standard="national_2027_2030")
+    fig3 = plots.reclassification(r.table)
+    fig3.savefig(tmp_path / "r.png")
