@@ -1,0 +1,242 @@
+"""Writing the synthetic register to disk (povdyn.synth.write_demo).
+
+Households are generated and written chunk by chunk (``CHUNK`` households at a time), so
+memory stays bounded whatever the size: csv files are appended, parquet gets one part
+file per chunk. Rows are sorted by household id and period inside each chunk and chunks
+follow id order, floats are integers of VND written without decimals: the same
+arguments give the same bytes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import (CHUNK, DemoSummary, PROGRAMS, YEARS, _add, _calibration_counts, _calibration_table,
+               _check_args, _chunks, _frame, _geography, _identifiers, _rows, _simulate_chunk,
+               _support_frame, _truth, _truth_counts)
+
+# list style: Vietnamese headers as offices write them (mapped back by povdyn.schema)
+LIST_HEADERS = {
+    "household_id": "Mã hộ",
+    "period": "Kỳ",
+    "status": "Phân loại hộ",
+    "province": "Tỉnh",
+    "commune": "Xã",
+    "area": "Khu vực",
+    "household_size": "Số nhân khẩu",
+    "income_pc_month": "Thu nhập bình quân",
+    "ethnic_minority": "Dân tộc thiểu số",
+    "meritorious": "Người có công",
+    "head_name": "Họ tên chủ hộ",
+    "id_card": "Số CCCD",
+    "phone": "Số điện thoại",
+    "address": "Địa chỉ",
+    "removal_reason": "Lý do ra khỏi danh sách",
+}
+SUPPORT_HEADERS = {
+    "household_id": "Mã hộ",
+    "program": "Chương trình",
+    "start_period": "Kỳ bắt đầu",
+    "end_period": "Kỳ kết thúc",
+    "amount_vnd": "Số tiền hỗ trợ",
+}
+STATUS_VI = {"poor": "Hộ nghèo", "near_poor": "Hộ cận nghèo"}
+AREA_VI = {"urban": "Thành thị", "rural": "Nông thôn"}
+REASON_VI = {"death": "Chết", "migration": "Chuyển đi", "merger": "Nhập hộ", "split": "Tách hộ"}
+
+
+def _vn_number(x: pd.Series) -> pd.Series:
+    """1500000 -> "1.500.000" (Vietnamese thousands separator)."""
+    out = pd.Series([f"{int(v):,}".replace(",", ".") if pd.notna(v) else "" for v in x], index=x.index, dtype=object)
+    return out
+
+
+def to_lists(panel: pd.DataFrame, frequency: str) -> pd.DataFrame:
+    """The list-style view of canonical rows: poor / near-poor rows and removal rows, with
+    Vietnamese headers and values."""
+    keep = panel.status.isin(["poor", "near_poor"]) | panel.removal_reason.notna()
+    df = panel.loc[keep, list(LIST_HEADERS)].copy()
+    df["status"] = df.status.map(STATUS_VI).fillna("")
+    df["area"] = df.area.map(AREA_VI)
+    df["income_pc_month"] = _vn_number(df.income_pc_month)
+    for col in ("ethnic_minority", "meritorious"):
+        df[col] = np.where(df[col], "Có", "Không")
+    df["removal_reason"] = df.removal_reason.map(REASON_VI).fillna("")
+    headers = dict(LIST_HEADERS)
+    if frequency == "year":
+        headers["period"] = "Năm"
+    return df.rename(columns=headers)
+
+
+def _support_vi(support: pd.DataFrame) -> pd.DataFrame:
+    df = support.copy()
+    df["amount_vnd"] = _vn_number(df.amount_vnd)
+    return df.rename(columns=SUPPORT_HEADERS)
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _csv_bytes(df: pd.DataFrame, header: bool) -> bytes:
+    return df.to_csv(index=False, header=header, float_format="%.0f", lineterminator="\n").encode("utf-8")
+
+
+def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str = "full",
+               fmt: str = "csv", frequency: str = "quarter", progress: bool = True) -> DemoSummary:
+    """See povdyn.synth.write_demo."""
+    _check_args(households, frequency)
+    if style not in ("full", "lists"):
+        raise ValueError(f"style must be 'full' or 'lists', not {style!r}")
+    if fmt not in ("csv", "xlsx", "parquet"):
+        raise ValueError(f"fmt must be 'csv', 'xlsx' or 'parquet', not {fmt!r}")
+    if style == "lists" and fmt == "parquet":
+        raise ValueError("the list style is what offices exchange: csv or xlsx, not parquet")
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    geo = _geography(households, seed)
+    summary = DemoSummary(out_dir=out, households=households, style=style, fmt=fmt, frequency=frequency)
+    tcounts, ccounts = {}, {}
+    supports = []
+    chunks = list(_chunks(households))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=households, unit="hh", desc="synthetic register", leave=False)
+    names = {"full": "register", "lists": "danh_sach_ho_ngheo_can_ngheo"}
+    csv_path = out / f"{names[style]}.csv"
+    csv_tmp = csv_path.with_name(csv_path.name + ".tmp")
+    per_province = {}  # xlsx: province -> list of frames (small registers only)
+    if fmt == "parquet":
+        reg_dir = out / "register"
+        reg_dir.mkdir(exist_ok=True)
+        for old in reg_dir.glob("part-*.parquet"):
+            old.unlink()
+    fh = open(csv_tmp, "wb") if fmt == "csv" else None
+    try:
+        for c, start, n in chunks:
+            sim = _simulate_chunk(c, start + 1, n, households, seed, geo)
+            rows = _rows(sim, geo, frequency)
+            ident = _identifiers(sim, geo, seed, c)
+            frame = _frame(sim, rows, ident, geo, frequency)
+            supports.append(_support_frame(sim, frequency))
+            _add(tcounts, _truth_counts(sim))
+            _add(ccounts, _calibration_counts(sim, geo))
+            del sim, rows, ident
+            body = frame if style == "full" else to_lists(frame, frequency)
+            summary.rows += len(body)
+            if fmt == "csv":
+                fh.write(_csv_bytes(body, header=(c == 0)))
+            elif fmt == "parquet":
+                part = reg_dir / f"part-{c:05d}.parquet"
+                _atomic(part, lambda p, b=body: b.to_parquet(p, index=False, engine="pyarrow", compression="zstd"))
+                summary.files.append(part)
+            else:
+                key = frame["province_2025"]
+                for prov, g in body.groupby(key.loc[body.index], sort=True):
+                    per_province.setdefault(prov, []).append(g)
+            del frame, body
+            if bar is not None:
+                bar.update(n)
+    finally:
+        if fh is not None:
+            fh.close()
+        if bar is not None:
+            bar.close()
+    if fmt == "csv":
+        os.replace(csv_tmp, csv_path)
+        summary.files.append(csv_path)
+    elif fmt == "xlsx":
+        summary.files.extend(_write_xlsx(out, per_province, style, frequency))
+    support = pd.concat(supports, ignore_index=True)
+    summary.support_rows = len(support)
+    sup_name = "support" if style == "full" else "ho_tro"
+    if fmt == "parquet":
+        path = out / f"{sup_name}.parquet"
+        _atomic(path, lambda p: support.to_parquet(p, index=False, engine="pyarrow"))
+    else:  # csv beside csv and beside workbooks (programme rolls are usually csv)
+        path = out / f"{sup_name}.csv"
+        body = support if style == "full" else _support_vi(support)
+        _atomic(path, lambda p: p.write_bytes(_csv_bytes(body, header=True)))
+    summary.files.append(path)
+    truth = _truth(tcounts, households, seed, frequency, _calibration_table(ccounts))
+    tpath = out / "truth.json"
+    _atomic(tpath, lambda p: p.write_text(json.dumps(truth, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                                          encoding="utf-8"))
+    summary.files.append(tpath)
+    summary.seconds = time.perf_counter() - t_start
+    return summary
+
+
+def _sheet_name(period) -> str:
+    return str(period)[:31]
+
+
+def _write_xlsx(out: Path, per_province: dict, style: str, frequency: str) -> list:
+    """One workbook per (2025) province, one sheet per review period."""
+    from openpyxl import Workbook
+
+    period_col = "period" if style == "full" else ("Năm" if frequency == "year" else "Kỳ")
+    files = []
+    for prov in sorted(per_province):
+        df = pd.concat(per_province[prov], ignore_index=False).sort_index()
+        wb = Workbook(write_only=True)
+        periods = sorted(df[period_col].unique(), key=lambda v: str(v))
+        for per in periods:
+            ws = wb.create_sheet(_sheet_name(per))
+            g = df[df[period_col] == per]
+            ws.append(list(g.columns))
+            for row in g.itertuples(index=False):
+                ws.append([_cell(v) for v in row])
+        safe = prov.replace(" ", "_").replace("/", "-")
+        prefix = "register" if style == "full" else "danh_sach"
+        path = out / f"{prefix}_{safe}.xlsx"
+
+        def save(p, wb=wb):
+            wb.save(p)
+            _fix_zip_times(p)
+
+        _atomic(path, save)
+        files.append(path)
+    return files
+
+
+def _cell(v):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _fix_zip_times(path: Path) -> None:
+    """openpyxl stamps the workbook with the current time; rewrite the zip with fixed
+    timestamps and core properties so the same data gives the same bytes."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        items = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    tmp = path.with_name(path.name + ".z")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in items:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"<dcterms:(created|modified)([^>]*)>[^<]*</dcterms:\1>",
+                              rb"<dcterms:\1\2>2025-01-01T00:00:00Z</dcterms:\1>", data)
+            info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    os.replace(tmp, path)
