@@ -104,7 +104,7 @@ def persistent(table: pd.DataFrame, lang: str = "vi", ax=None, title: str | None
             counts = data.loc[name]
             data = data.drop(index=name)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(data) + 1.8))
+        fig, ax = plt.subplots(figsize=(8, 0.5 * len(data) + 2.4))
     else:
         fig = ax.figure
     groups = list(data.columns)
@@ -121,7 +121,8 @@ def persistent(table: pd.DataFrame, lang: str = "vi", ax=None, title: str | None
     ax.set_xlabel(text["persist_x"])
     ax.set_xlim(0, 100)
     ax.set_title(title or text["persist_title"], fontsize=11)
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.4, -0.08),
+              ncol=2)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
@@ -137,7 +138,7 @@ def reclassification(table: pd.DataFrame, lang: str = "vi", ax=None, title: str 
     else:
         fig = ax.figure
     values = core.to_numpy(dtype=float)
-    ax.imshow(values, cmap="Blues")
+    ax.imshow(np.log1p(values), cmap="Blues")  # log shade: the large "stays" cell would hide the rest
     names = text["statuses"]
     ax.set_xticks(range(core.shape[1]), [names.get(c, c) for c in core.columns])
     ax.set_yticks(range(core.shape[0]), [names.get(r, r) for r in core.index])
@@ -148,7 +149,8 @@ def reclassification(table: pd.DataFrame, lang: str = "vi", ax=None, title: str 
         for j in range(values.shape[1]):
             ax.text(j, i, f"{int(values[i, j]):,}".replace(",", "." if lang == "vi" else ","),
                     ha="center", va="center",
-                    color="white" if top and values[i, j] > top / 2 else "black", fontsize=9)
+                    color="white" if top and np.log1p(values[i, j]) > np.log1p(top) * 0.6
+                    else "black", fontsize=9)
     ax.set_title(title or text["reclass_title"], fontsize=11)
     fig.tight_layout()
     return fig
