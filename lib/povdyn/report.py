@@ -182,6 +182,15 @@ def template_notebook() -> Path:
 
 
 # --------------------------------------------------------------------------- kernel
+# The kernel imports duckdb before ipykernel: DuckDB 2 decides at import whether it runs
+# inside Jupyter, and there refuses `SET enable_progress_bar = false` unless ipywidgets is
+# installed ("required package 'ipywidgets' is missing"). Imported first, it behaves as in
+# a script, so povdyn.engine.connect works unchanged in report kernels.
+KERNEL_ARGV = [sys.executable, "-c",
+               "import duckdb; from ipykernel import kernelapp; kernelapp.launch_new_instance()",
+               "-f", "{connection_file}"]
+
+
 def _kernel_manager_class():
     """A KernelManager that runs ipykernel on this interpreter (sys.executable), so a
     fresh clone needs no kernelspec, and talks over IPC sockets in a private folder
@@ -197,8 +206,7 @@ def _kernel_manager_class():
             kwargs.setdefault("ip", os.path.join(socket_dir, "k" + uuid.uuid4().hex[:8]))
             super().__init__(**kwargs)
             self._socket_dir = socket_dir
-            self._kernel_spec = KernelSpec(
-                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            self._kernel_spec = KernelSpec(argv=KERNEL_ARGV,
                 display_name="povdyn (this interpreter)", language="python", env={},
             )
 

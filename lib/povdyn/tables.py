@@ -132,6 +132,27 @@ def _dyn():
     return dynamics
 
 
+_CACHE: dict = {}
+
+
+def metric(name: str, df: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """povdyn.dynamics.<name>(df, **kwargs), computed once per DataFrame and arguments
+    (a report page asks for the same exit rates for its headline, trend and groups).
+    The cache holds a weak reference to `df`, so a new frame never gets an old result;
+    callers must not modify `df` in place after the call."""
+    import weakref
+
+    key = (name, id(df), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is df:
+        return hit[1].copy()
+    result = getattr(_dyn(), name)(df, **kwargs)
+    if len(_CACHE) > 256:
+        _CACHE.clear()
+    _CACHE[key] = (weakref.ref(df), result)
+    return result.copy()
+
+
 def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
     """Numeric headline figures at `period`, the previous period and the same period a
     year earlier. One row per indicator: key, kind ("rate" or "count"), and for each of
@@ -145,10 +166,10 @@ def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
     period = _periods.canonical([period])[0]
     periods = {"": period, "prev_": _periods.shift(period, -1), "year_": same_period_last_year(period)}
     shares = status_shares(df)
-    ex = dyn.exit_rates(df)
-    ex_np = dyn.exit_rates(df, from_status="near_poor")
-    en = dyn.entries(df)
-    rel = dyn.relapse_rates(df, within=within)
+    ex = metric("exit_rates", df)
+    ex_np = metric("exit_rates", df, from_status="near_poor")
+    en = metric("entries", df)
+    rel = metric("relapse_rates", df, within=within)
     rem = removals(df)
 
     def pick(table, p, col="period"):
@@ -263,8 +284,8 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
         parts.append(("by", df, col))
     for kind, frame, by in parts:
         sh = _at(status_shares(frame, by=by), period)
-        ex = _at(dyn.exit_rates(frame, by=by), period)
-        en = _at(dyn.entries(frame, by=by), period)
+        ex = _at(metric("exit_rates", frame, by=by), period)
+        en = _at(metric("entries", frame, by=by), period)
         keys = [c for c in ([by] if by else [])]
         m = sh.merge(ex[[*keys, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=keys, how="left") if keys \
             else sh.assign(**{c: (ex[c].iloc[0] if len(ex) else np.nan) for c in ["at_risk", "exits", "rate", "ci_low", "ci_high"]})
@@ -311,7 +332,7 @@ def group_rates(df: pd.DataFrame, period, by: str, min_cell: int | None = None) 
     numerators are below min_cell (plots leave them out; tables show "<10")."""
     min_cell = settings().min_cell if min_cell is None else min_cell
     sh = _at(status_shares(df, by=by), period)
-    ex = _at(_dyn().exit_rates(df, by=by), period)
+    ex = _at(metric("exit_rates", df, by=by), period)
     m = sh.merge(ex[[by, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=by, how="left")
     m = m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
     m["poor_suppressed"] = (m["households"] < min_cell) | (m["poor"] < min_cell)
@@ -478,7 +499,7 @@ def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.
     (which leave out provinces with small counts)."""
     col = "province_2025" if "province_2025" in df.columns else "province"
     sh = _at(status_shares(df, by=col), period)
-    ex = _at(_dyn().exit_rates(df, by=col), period)
+    ex = _at(metric("exit_rates", df, by=col), period)
     m = sh.merge(ex[[col, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=col, how="left")
     return m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
 

@@ -86,8 +86,7 @@ def progress_values(df: pd.DataFrame, period, region: str = "national", within: 
     """Numeric plan-vs-actual rows: indicator, target, actual, ci_low, ci_high,
     numerator/denominator counts behind the actual, status ("on_track", "off_track",
     "not_assessable", or "no_target")."""
-    from . import dynamics
-    from .tables import same_period_last_year, status_shares
+    from .tables import metric, same_period_last_year, status_shares
 
     min_cell = settings().min_cell if min_cell is None else min_cell
     tg = targets_for(region, targets_path)
@@ -114,7 +113,7 @@ def progress_values(df: pd.DataFrame, period, region: str = "national", within: 
             row.update(numerator=min(now[count_col], then[count_col]), denominator=min(now["n"], then["n"]))
             row["actual"], row["ci_low"], row["ci_high"] = _change(now, then, col)
         rows.append(row)
-    rel = dynamics.relapse_rates(df, within=within)
+    rel = metric("relapse_rates", df, within=within)
     row = dict(indicator="relapse_ceiling", target=tg.get("relapse_ceiling", np.nan), actual=np.nan,
                ci_low=np.nan, ci_high=np.nan, numerator=np.nan, denominator=np.nan)
     cohort = _periods.shift(period, -within)
@@ -297,14 +296,15 @@ def projection(df: pd.DataFrame, period, years=(2025, 2030), n_boot: int = 1000,
 
 
 def projection_table(df: pd.DataFrame, period, years=(2025, 2030), lang: str = "vi", n_boot: int = 1000,
-                     min_cell: int | None = None) -> pd.DataFrame:
+                     min_cell: int | None = None, proj: pd.DataFrame | None = None) -> pd.DataFrame:
     """Projected poor and near-poor shares for reviewers (percent, 95% interval). The
     projection rests on the whole transition table; when any of its rows has fewer
-    than min_cell households the table says it cannot be shown."""
+    than min_cell households the table says it cannot be shown. `proj`: an existing
+    projection(df, period, years) to reuse."""
     from .tables import fmt_pct
 
     min_cell = settings().min_cell if min_cell is None else min_cell
-    p = projection(df, period, years, n_boot=n_boot)
+    p = projection(df, period, years, n_boot=n_boot) if proj is None else proj
     C = p.attrs["counts"]
     small = (C.sum(axis=1) < min_cell).any()
     rows = []

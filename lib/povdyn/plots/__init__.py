@@ -7,12 +7,17 @@ this package imports nothing heavy on its own.
 """
 
 
-def show(fig):
-    """Display a figure once in a notebook and release it (works for pyplot figures and
-    for the pyplot-free figures of povdyn.plots.dynamics)."""
-    from IPython.display import display
+def show(fig, dpi: int = 110):
+    """Display a figure once in a notebook as an embedded PNG, then release it. Works the
+    same for pyplot figures and for the pyplot-free figures of povdyn.plots.dynamics,
+    whatever the matplotlib backend (the PNG is rendered here, not by the backend)."""
+    import io
 
-    display(fig)
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    display(Image(data=buffer.getvalue(), format="png"))
     try:
         import matplotlib.pyplot as plt
 
