@@ -198,10 +198,14 @@ def indicators(standard_id: str) -> list[str]:
 
 
 def changes_between(period_a, period_b, standard: str = "national") -> bool:
-    """True when the standard applying at `period_b` differs from the one at `period_a`
-    (e.g. 2021Q4 -> 2022Q1, 2026Q4 -> 2027Q1): statuses across that pair are not
-    comparable (methods.md "Traps": a new line is not an income change)."""
-    return standard_for(period_a, standard).standard_id != standard_for(period_b, standard).standard_id
+    """True when the classification rule at `period_b` differs from the one at `period_a`
+    (lines, deprivation rule or indicator set; e.g. 2021Q4 -> 2022Q1, 2026Q4 -> 2027Q1):
+    statuses across that pair are not comparable (methods.md "Traps": a new line is not
+    an income change). 2025 -> 2026 is False: Decree 351/2025 keeps the same standard."""
+    a, b = standard_for(period_a, standard), standard_for(period_b, standard)
+    rule = ("poor_income_max", "near_poor_income_max", "poor_bound", "min_deprivations_below_line",
+            "min_deprivations_in_band", "indicators")
+    return any(getattr(a, f) != getattr(b, f) for f in rule)
 
 
 def classify(df: pd.DataFrame, deprivations=None, standard: str = "national") -> pd.Series:
