@@ -104,7 +104,13 @@ def part3(reps, seed):
     coefficient on the simulated panel of tests/test_staggered.py (dynamic effects that
     differ by cohort)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_staggered import PERIODS, effect, simulate, true_event_effect
+    from test_staggered import COHORTS, PERIODS, effect, simulate
+
+    def population_truth(e):
+        """Cohort-probability weighted truth over the cohorts observed at event time e
+        (the population estimand; sample cohort sizes vary between replications)."""
+        gs = [g for g in (3, 5, 7) if 1 <= g + e <= max(PERIODS) and g - 1 >= 1]
+        return float(np.average([effect(g, e) for g in gs], weights=[COHORTS[g] for g in gs]))
 
     from povdyn.staggered import group_time_att, twfe_event_study
 
@@ -114,12 +120,12 @@ def part3(reps, seed):
         cs = group_time_att(df, "unit", "period", "first_treated", "y")
         ev = cs.event_time.set_index("event_time")
         for e in (-2, -1, 0, 2, 4):
-            truth = true_event_effect(g_units, e) if e >= 0 else 0.0
+            truth = population_truth(e) if e >= 0 else 0.0
             rows.append(dict(method=f"CS event time {e:+d}", estimand="ATT(e)", estimate=ev.loc[e, "att"],
                              se=ev.loc[e, "se"], ci_low=ev.loc[e, "ci_low"], ci_high=ev.loc[e, "ci_high"],
                              truth=truth))
         overall = np.average([np.mean([effect(g, t - g) for t in PERIODS if t >= g]) for g in (3, 5, 7)],
-                             weights=[np.sum(g_units == g) for g in (3, 5, 7)])
+                             weights=[COHORTS[g] for g in (3, 5, 7)])
         o = cs.overall
         rows.append(dict(method="CS overall (cohort-weighted)", estimand="ATT", estimate=o["att"], se=o["se"],
                          ci_low=o["ci_low"], ci_high=o["ci_high"], truth=overall))
