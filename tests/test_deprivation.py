@@ -179,3 +179,19 @@ def test_plots_draw(tmp_path):
                       standard="national_2027_2030")
     fig3 = plots.reclassification(r.table)
     fig3.savefig(tmp_path / "r.png")
+
+
+def test_fragile_exit_outcomes_by_hand():
+    # exits at 2024Q2: A (4 deps, fragile) relapses in Q3; B (1 dep) stays out; C (2 deps)
+    # is removed in Q3 (not followed)
+    rows = []
+    for hh, seq in {"A": [("poor", 4), ("non_poor", 4), ("poor", 4)],
+                    "B": [("poor", 3), ("near_poor", 1), ("non_poor", 1)],
+                    "C": [("poor", 3), ("non_poor", 2), (None, 2)]}.items():
+        for period, (status, n) in zip(["2024Q1", "2024Q2", "2024Q3"], seq):
+            rows.append({"household_id": hh, "period": period, "status": status,
+                         **{c: i < n for i, c in enumerate(IND12)}})
+    out = dp.fragile_exit_outcomes(pd.DataFrame(rows), "2024Q2", within=1).set_index("fragile")
+    assert out.loc[True, ["exits", "followed", "relapsed"]].tolist() == [1, 1, 1]
+    assert out.loc[False, ["exits", "followed", "relapsed"]].tolist() == [2, 1, 0]
+    assert out.loc[False, "rate"] == 0

@@ -320,6 +320,13 @@ def _frame(panel, extra=()) -> pd.DataFrame:
     return df
 
 
+def panel_frame(panel, region=None) -> pd.DataFrame:
+    """The columns this module uses, as a pandas DataFrame with ``period_index``, for
+    one region (None / "national": everyone; a province in any spelling -> its 2025
+    province; or a socio-economic region name). ``panel``: a Panel, DataFrame or path."""
+    return _select_region(_frame(panel), region)
+
+
 def _indicators_in(df, indicators=None) -> list[str]:
     if indicators is not None:
         missing = [c for c in indicators if c not in df.columns]
@@ -432,6 +439,40 @@ def fragile_exits(panel, period, threshold: int = 3, lookback: int = 1,
                                            "income_pc_month", "weight") if c in exits.columns]
     out = exits[keep].reset_index(drop=True)
     out.attrs.update(threshold=threshold, period=period)
+    return out
+
+
+def fragile_exit_outcomes(panel, exit_period, within: int = 2, threshold: int = 3) -> pd.DataFrame:
+    """Relapse within ``within`` periods of the exits at ``exit_period``, fragile vs not.
+
+    Exits and the fragile flag as in ``fragile_exits``; relapse as in methods.md
+    ("Relapse within k"): followed = observed (not removed) in every period t+1..t+k,
+    relapsed = followed and poor in any of them, rate = relapsed / followed (Wilson 95%
+    interval). One row per fragile (True/False): exits, followed, relapsed, rate,
+    ci_low, ci_high. Checks the claim that exits on income alone do not last.
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    df = _frame(panel)
+    exits = fragile_exits(df, exit_period, threshold)
+    _, t = parse_period(exit_period)
+    later = df[(df["period_index"] > t) & (df["period_index"] <= t + within)
+               & df["household_id"].isin(set(exits["household_id"]))]
+    seen = later[later["status"].notna()].groupby("household_id")["period_index"].nunique()
+    poor = later[later["status"] == "poor"].groupby("household_id").size()
+    exits["followed"] = exits["household_id"].map(seen).fillna(0).eq(within)
+    exits["relapsed"] = exits["followed"] & exits["household_id"].map(poor).fillna(0).gt(0)
+    rows = []
+    for flag in (True, False):
+        sub = exits[exits["fragile"] == flag]
+        followed, relapsed = int(sub["followed"].sum()), int(sub["relapsed"].sum())
+        low, high = (proportion_confint(relapsed, followed, method="wilson") if followed
+                     else (np.nan, np.nan))
+        rows.append(dict(fragile=flag, exits=len(sub), followed=followed, relapsed=relapsed,
+                         rate=relapsed / followed if followed else np.nan,
+                         ci_low=low, ci_high=high))
+    out = pd.DataFrame(rows)
+    out.attrs.update(exit_period=exit_period, within=within, threshold=threshold)
     return out
 
 
