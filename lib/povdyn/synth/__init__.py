@@ -142,7 +142,7 @@ PROGRAMS = {
                                 adopt=0.35, select=-1.4, amount=(3e6, 6e6), quarters=(1, 3)),
     "housing": dict(kind="moderate", effect={2022: 0.08, 2023: 0.08, 2024: 0.08, 2025: 0.08},
                     adopt=0.35, select=-1.6, amount=(40e6, 60e6), quarters=(2, 4)),
-    "oyster_farming": dict(kind="fading", effect={2022: 0.45, 2023: 0.22, 2024: 0.0, 2025: 0.0},
+    "oyster_farming": dict(kind="fading", effect={2022: 0.80, 2023: 0.30, 2024: 0.0, 2025: 0.0},
                            adopt=0.6, select=-1.0, amount=(10e6, 25e6), quarters=(4, 8), coastal=True),
     "garment_outsourcing": dict(kind="null", effect={2022: 0.0, 2023: 0.0, 2024: 0.0, 2025: 0.0},
                                 adopt=0.35, select=-1.4, amount=(2e6, 5e6), quarters=(2, 6)),

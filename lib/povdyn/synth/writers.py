@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import (CHUNK, DemoSummary, PROGRAMS, YEARS, _add, _calibration_counts, _calibration_table,
+from . import (CHUNK, QUARTERS, DemoSummary, PROGRAMS, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
                _check_args, _chunks, _frame, _geography, _identifiers, _rows, _simulate_chunk,
                _support_frame, _truth, _truth_counts)
 
@@ -59,7 +59,12 @@ def _vn_number(x: pd.Series) -> pd.Series:
 def to_lists(panel: pd.DataFrame, frequency: str) -> pd.DataFrame:
     """The list-style view of canonical rows: poor / near-poor rows and removal rows, with
     Vietnamese headers and values."""
-    keep = panel.status.isin(["poor", "near_poor"]) | panel.removal_reason.notna()
+    listed = panel.status.isin(["poor", "near_poor"])
+    # a removal is written only for a household on the list before (rows are sorted by
+    # household and period, and a removal row is a household's last row)
+    same_hh = panel.household_id.eq(panel.household_id.shift())
+    was_listed = listed.shift(fill_value=False) & same_hh
+    keep = listed | (panel.removal_reason.notna() & was_listed)
     df = panel.loc[keep, list(LIST_HEADERS)].copy()
     df["status"] = df.status.map(STATUS_VI).fillna("")
     df["area"] = df.area.map(AREA_VI)
@@ -156,7 +161,8 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
         os.replace(csv_tmp, csv_path)
         summary.files.append(csv_path)
     elif fmt == "xlsx":
-        summary.files.extend(_write_xlsx(out, per_province, style, frequency))
+        periods = list(YEARS) if frequency == "year" else [_standard_period(q) for q in QUARTERS]
+        summary.files.extend(_write_xlsx(out, per_province, style, frequency, periods))
     support = pd.concat(supports, ignore_index=True)
     summary.support_rows = len(support)
     sup_name = "support" if style == "full" else "ho_tro"
@@ -181,8 +187,9 @@ def _sheet_name(period) -> str:
     return str(period)[:31]
 
 
-def _write_xlsx(out: Path, per_province: dict, style: str, frequency: str) -> list:
-    """One workbook per (2025) province, one sheet per review period."""
+def _write_xlsx(out: Path, per_province: dict, style: str, frequency: str, periods: list) -> list:
+    """One workbook per (2025) province, one sheet per review period (every period of
+    the run, with just the header row when a province has no listed household then)."""
     from openpyxl import Workbook
 
     period_col = "period" if style == "full" else ("Năm" if frequency == "year" else "Kỳ")
@@ -190,7 +197,6 @@ def _write_xlsx(out: Path, per_province: dict, style: str, frequency: str) -> li
     for prov in sorted(per_province):
         df = pd.concat(per_province[prov], ignore_index=False).sort_index()
         wb = Workbook(write_only=True)
-        periods = sorted(df[period_col].unique(), key=lambda v: str(v))
         for per in periods:
             ws = wb.create_sheet(_sheet_name(per))
             g = df[df[period_col] == per]
