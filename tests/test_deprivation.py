@@ -195,3 +195,26 @@ def test_fragile_exit_outcomes_by_hand():
     assert out.loc[True, ["exits", "followed", "relapsed"]].tolist() == [1, 1, 1]
     assert out.loc[False, ["exits", "followed", "relapsed"]].tolist() == [2, 1, 0]
     assert out.loc[False, "rate"] == 0
+
+
+def test_summary_same_from_panel_and_dataframe(demo_register, tmp_path):
+    import povdyn
+
+    df = demo_register.panel
+    path = tmp_path / "panel.parquet"
+    df.to_parquet(path)
+    panel = povdyn.load_panel(path)
+    for region in (None, "Tỉnh Yên Bái"):   # an old name selects its 2025 province (Lào Cai)
+        a = dp.deprivation_summary(panel, "2025Q4", region=region)
+        b = dp.deprivation_summary(df, "2025Q4", region=region)
+        for key in a:
+            pd.testing.assert_frame_equal(a[key].reset_index(drop=True),
+                                          b[key].reset_index(drop=True), check_dtype=False)
+    lao_cai = dp.panel_frame(df, "Yên Bái")
+    assert set(lao_cai["province_2025"]) == {"Lào Cai"}
+    # the AF headcount of the whole register equals a direct count (independent check)
+    now = df[(df.period == "2025Q4") & df.status.notna()]
+    score = now[IND12].sum(axis=1) / 12
+    r = dp.alkire_foster(now, IND12)
+    assert r["H"] == pytest.approx((score >= 4 / 12 - 1e-12).mean())
+    assert r["M0"] == pytest.approx(score.where(score >= 4 / 12 - 1e-12, 0).mean())

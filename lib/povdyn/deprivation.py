@@ -300,8 +300,10 @@ _COLUMNS = ["household_id", "period", "period_index", "status", "area", "income_
             "province", "province_2025", "region", "ethnic_minority", "weight"]
 
 
-def _frame(panel, extra=()) -> pd.DataFrame:
-    """Canonical pandas panel (with int ``period_index``) from a Panel, DataFrame or path."""
+def _frame(panel, extra=(), province_2025: str | None = None) -> pd.DataFrame:
+    """Canonical pandas panel (with int ``period_index``) from a Panel, DataFrame or path.
+    For a Panel only the needed columns (and, given ``province_2025``, only that
+    province's rows) leave the engine."""
     if isinstance(panel, pd.DataFrame):
         df = panel
     else:
@@ -310,7 +312,10 @@ def _frame(panel, extra=()) -> pd.DataFrame:
             panel = load_panel(panel)
         cols = [c for c in panel.columns
                 if c in _COLUMNS or c.startswith("dep_") or c in extra]
-        df = panel.execute(panel.table.select(cols))
+        table = panel.table
+        if province_2025 is not None and "province_2025" in panel.columns:
+            table = table.filter(table.province_2025 == province_2025)
+        df = panel.execute(table.select(cols))
     missing = [c for c in ("household_id", "period", "status") if c not in df.columns]
     if missing:
         raise SchemaError(f"the panel has no column(s) {missing}")
@@ -324,7 +329,16 @@ def panel_frame(panel, region=None) -> pd.DataFrame:
     """The columns this module uses, as a pandas DataFrame with ``period_index``, for
     one region (None / "national": everyone; a province in any spelling -> its 2025
     province; or a socio-economic region name). ``panel``: a Panel, DataFrame or path."""
-    return _select_region(_frame(panel), region)
+    return _select_region(_frame(panel, province_2025=_province_or_none(region)), region)
+
+
+def _province_or_none(region) -> str | None:
+    """The 2025 province a region argument names, or None (national / a region name)."""
+    if region in (None, "national", "all"):
+        return None
+    from .geo import province_2025
+    mapped = province_2025([region], errors="coerce")
+    return None if mapped.isna().iloc[0] else mapped.iloc[0]
 
 
 def _indicators_in(df, indicators=None) -> list[str]:
@@ -491,7 +505,8 @@ def _select_region(df: pd.DataFrame, region) -> pd.DataFrame:
     except SchemaError:
         if "region" in df.columns:
             key = normalise_name(region)
-            return df[df["region"].map(lambda r: normalise_name(r) if pd.notna(r) else "") == key]
+            keys = {r: normalise_name(r) for r in pd.unique(df["region"].dropna())}
+            return df[df["region"].map(keys) == key]
         raise
 
 
@@ -519,7 +534,7 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     """
     from .labels import label
 
-    df = _select_region(_frame(panel), region)
+    df = panel_frame(panel, region)
     _, t = parse_period(period)
     now = df[(df["period_index"] == t) & df["status"].notna()]
     indicators = _indicators_in(df)

@@ -386,12 +386,13 @@ def to_geography(df: pd.DataFrame, geography: str = "2025", province_col: str = 
     if geography == "2025":
         out["province_2025"] = province_2025(out[province_col]).to_numpy()
         return out
-    post = out[period_col].map(is_post_merger).astype(bool).to_numpy()
+    periods = pd.unique(out[period_col])
+    post = out[period_col].map({p: is_post_merger(p) for p in periods}).astype(bool).to_numpy()
     old = pd.Series(pd.NA, index=out.index, dtype=object)
     if (~post).any():
         old[~post] = old_province(out.loc[~post, province_col]).to_numpy()
     if post.any():
-        freq_index = out[period_col].map(lambda p: parse_period(p)[1])
+        freq_index = out[period_col].map({p: parse_period(p)[1] for p in periods})
         if id_col in out.columns:
             earlier = pd.DataFrame({"id": out[id_col], "t": freq_index, "old": old})[~post]
             earlier = earlier.dropna(subset=["old"]).sort_values("t")
