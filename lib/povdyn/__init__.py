@@ -24,6 +24,10 @@ _API = {
     "evaluate_programs": "povdyn.programs",
     "classify": "povdyn.standards",
     "alkire_foster": "povdyn.deprivation",
+    "deprivation_summary": "povdyn.deprivation",
+    "reclassify": "povdyn.standard_change",
+    "decompose_flows": "povdyn.standard_change",
+    "province_2025": "povdyn.geo",
     "settings": "povdyn.config",
 }
 
