@@ -218,3 +218,29 @@ def test_summary_same_from_panel_and_dataframe(demo_register, tmp_path):
     r = dp.alkire_foster(now, IND12)
     assert r["H"] == pytest.approx((score >= 4 / 12 - 1e-12).mean())
     assert r["M0"] == pytest.approx(score.where(score >= 4 / 12 - 1e-12, 0).mean())
+
+
+def test_standard_errors_match_statsmodels():
+    # Independent reference: the SE of a (weighted) mean is the SE of the constant in a
+    # regression on a constant — iid (OLS), weighted (WLS, HC1) and clustered by commune.
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame(rng.random((n, 12)) < 0.25, columns=IND12)
+    df["commune"] = rng.integers(0, 40, n)
+    df["wt"] = rng.uniform(0.5, 3, n)
+    r = dp.alkire_foster(df, IND12)
+    score = df[IND12].sum(axis=1).to_numpy() / 12
+    poor = (score >= 1 / 3 - 1e-12).astype(float)
+    censored = np.where(poor == 1, score, 0.0)
+    const = np.ones((n, 1))
+    assert r["H_se"] == pytest.approx(sm.OLS(poor, const).fit().bse[0], rel=1e-9)
+    assert r["M0_se"] == pytest.approx(sm.OLS(censored, const).fit().bse[0], rel=1e-9)
+    rw = dp.alkire_foster(df, IND12, weight="wt")
+    wls = sm.WLS(poor, const, weights=df["wt"]).fit(cov_type="HC1")
+    assert rw["H"] == pytest.approx(wls.params[0])
+    assert rw["H_se"] == pytest.approx(wls.bse[0], rel=1e-9)
+    rc = dp.alkire_foster(df, IND12, cluster="commune")
+    clustered = sm.OLS(censored, const).fit(cov_type="cluster", cov_kwds={"groups": df["commune"]})
+    assert rc["M0_se"] == pytest.approx(clustered.bse[0], rel=1e-9)

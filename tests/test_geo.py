@@ -77,6 +77,7 @@ def test_province_level_counts_conserved():
         "province": ["Hà Giang", "Tuyên Quang", "tỉnh Bình Dương", "TP. Hồ Chí Minh"],
         "poor": [10, 5, 2, 3],
         "households": [100, 50, 40, 60],
+        "province_2025": ["stale"] * 4,   # recomputed, not a grouping key
     })
     out = geo.apply_crosswalk(table, ["poor", "households"], level="province")
     assert out["poor"].sum() == table["poor"].sum()

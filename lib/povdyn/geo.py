@@ -310,8 +310,11 @@ def apply_crosswalk(table: pd.DataFrame, count_cols, crosswalk=None,
         missing.append(commune_col)
     if missing:
         raise SchemaError(f"apply_crosswalk: table has no column(s) {missing}")
+    # other columns are grouping keys; old-unit columns and any existing new-unit
+    # columns (recomputed here) are not
     keep = [c for c in table.columns
-            if c not in count_cols + [province_col, commune_col, district_col or ""]]
+            if c not in count_cols + [province_col, commune_col, district_col or "",
+                                      "province_2025", "commune_2025"]]
     if level == "province":
         out = table.copy()
         out["province_2025"] = province_2025(out[province_col])
