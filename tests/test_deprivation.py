@@ -244,3 +244,14 @@ def test_standard_errors_match_statsmodels():
     rc = dp.alkire_foster(df, IND12, cluster="commune")
     clustered = sm.OLS(censored, const).fit(cov_type="cluster", cov_kwds={"groups": df["commune"]})
     assert rc["M0_se"] == pytest.approx(clustered.bse[0], rel=1e-9)
+
+
+def test_income_near_line_row():
+    panel = _panel()
+    panel["income_pc_month"] = 5_000_000.0
+    panel.loc[(panel.household_id == "A") & (panel.period == "2024Q3"), "income_pc_month"] = 1_790_000.0
+    panel.loc[(panel.household_id == "B") & (panel.period == "2024Q3"), "income_pc_month"] = 1_810_000.0
+    pers = dp.persistent_deprivations(panel, "2024Q3").set_index(["group", "indicator"])
+    # rural line 1.5M in 2024: 1.2 x line = 1.8M -> A is near the line, B is not
+    assert pers.loc[("exited", "income_near_line"), "deprived"] == 1
+    assert pers.loc[("exited", "income_near_line"), "share"] == pytest.approx(0.5)

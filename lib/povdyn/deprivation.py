@@ -391,8 +391,23 @@ def trajectory_groups(panel, period, lookback: int = 1) -> pd.DataFrame:
     return now[now["group"] != ""].reset_index(drop=True)
 
 
+def _income_near_line(rows: pd.DataFrame, period, factor: float, standard: str) -> np.ndarray | None:
+    """Per row: income at or below ``factor`` × the poverty line of its area at ``period``
+    (None when income or area is not recorded or no standard covers the period)."""
+    if not {"income_pc_month", "area"} <= set(rows.columns):
+        return None
+    try:
+        lines = standards.standard_for(period, standard).poor_income_max
+    except Exception:  # noqa: BLE001 - no standard for this period: no income row
+        return None
+    line = rows["area"].map(lines).to_numpy(dtype=float)
+    income = pd.to_numeric(rows["income_pc_month"], errors="coerce").to_numpy(dtype=float)
+    return income <= factor * line
+
+
 def persistent_deprivations(panel, period, lookback: int = 1, indicators=None,
-                            weight: str | None = None) -> pd.DataFrame:
+                            weight: str | None = None, near_line: float = 1.2,
+                            standard: str = "national") -> pd.DataFrame:
     """Share of households deprived in each indicator at ``period``, by trajectory group.
 
     Groups (``trajectory_groups``): exited, relapsed, stayed_poor, new_poor. A high share
@@ -400,7 +415,10 @@ def persistent_deprivations(panel, period, lookback: int = 1, indicators=None,
     insurance, housing ... in the source material). Long table: group, indicator,
     households, deprived, share (weighted by ``weight`` when given), plus one row per
     group with indicator ``n_deprivations_mean`` (mean count) and ``three_or_more``
-    (share with ≥ 3 deprivations).
+    (share with ≥ 3 deprivations), and — when income and area are recorded —
+    ``income_near_line``: share whose income is at most ``near_line`` (1.2) × the
+    poverty line of ``standard`` at ``period`` (income is the other gap the source
+    material names: an exit just above the line is one shock from relapse).
     """
     rows = trajectory_groups(panel, period, lookback)
     indicators = _indicators_in(rows if not rows.empty else _frame(panel), indicators)
@@ -423,6 +441,11 @@ def persistent_deprivations(panel, period, lookback: int = 1, indicators=None,
         out.append(dict(group=grp, indicator="three_or_more", households=len(sub),
                         deprived=int((count >= 3).sum()),
                         share=float((w * (count >= 3)).sum() / total) if total > 0 else np.nan))
+        near = _income_near_line(sub, period, near_line, standard)
+        if near is not None:
+            out.append(dict(group=grp, indicator="income_near_line", households=len(sub),
+                            deprived=int(near.sum()),
+                            share=float((w * near).sum() / total) if total > 0 else np.nan))
     result = pd.DataFrame(out)
     result.attrs.update(period=period, lookback=lookback)
     return result
@@ -570,7 +593,8 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
 
     persistent = persistent_deprivations(df, period, lookback, indicators, weight=weight)
     wide = persistent.pivot(index="indicator", columns="group", values="share")
-    wide = wide.reindex([c for c in indicators + ["three_or_more"]])
+    wide = wide.reindex([c for c in indicators + ["three_or_more", "income_near_line"]
+                         if c in wide.index])
     wide = 100 * wide
     counts = persistent.drop_duplicates("group").set_index("group")["households"]
     wide.loc["households"] = counts
@@ -579,6 +603,8 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     row_names = {c: indicator_label(c, lang) for c in indicators}
     row_names["three_or_more"] = ("Thiếu hụt từ 3 chỉ số trở lên" if lang == "vi"
                                   else "Three or more deprivations")
+    row_names["income_near_line"] = ("Thu nhập không quá 1,2 lần chuẩn nghèo" if lang == "vi"
+                                     else "Income at most 1.2 × the poverty line")
     row_names["households"] = label("households", lang)
     wide = wide.rename(index=row_names, columns={g: GROUP_LABELS[g][lang] for g in order})
     wide.index.name = label("indicator", lang)
