@@ -255,3 +255,10 @@ def test_income_near_line_row():
     # rural line 1.5M in 2024: 1.2 x line = 1.8M -> A is near the line, B is not
     assert pers.loc[("exited", "income_near_line"), "deprived"] == 1
     assert pers.loc[("exited", "income_near_line"), "share"] == pytest.approx(0.5)
+
+
+def test_summary_unknown_period_or_region_is_clear():
+    with pytest.raises(SchemaError, match="no households at period '2030Q1'"):
+        dp.deprivation_summary(_panel(), "2030Q1")
+    with pytest.raises(SchemaError, match="unknown"):
+        dp.deprivation_summary(_panel(), "2024Q3", region="Atlantis")

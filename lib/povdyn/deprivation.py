@@ -560,6 +560,10 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     df = panel_frame(panel, region)
     _, t = parse_period(period)
     now = df[(df["period_index"] == t) & df["status"].notna()]
+    if now.empty:
+        raise SchemaError(f"deprivation_summary: no households at period {period!r} "
+                          f"in region {region!r} (periods present: "
+                          f"{sorted(pd.unique(df['period']), key=str)[-4:]} ...)")
     indicators = _indicators_in(df)
     weight = "weight" if "weight" in now.columns and now["weight"].notna().any() else None
     by = "area" if "area" in now.columns else None
