@@ -564,3 +564,28 @@ def test_hazard_model_errors():
         hazard_model(df.assign(e=[2, 0, 1, 1], x=1.0), "d", "e", ["k"])
     with pytest.raises(EstimationError, match="kind"):
         hazard_model(df, "d", "e", ["x"], kind="weibull")
+
+
+# --------------------------------------------------------------------------- synthetic register
+def test_demo_register_survival_one_review_after_exit(demo_register):
+    """Annual reading of the quarterly synthetic register: S(1) = 1 - share of followed
+    exits that are poor at the next review, computed with pandas from the Q4 snapshots,
+    and equal to the counts the generator planted (truth.calibration)."""
+    panel = demo_register.panel
+    q4 = panel[panel["period"].astype(str).str.endswith("Q4") & panel["status"].notna()]
+    q4 = q4.assign(year=q4["period"].str[:4].astype(int))[["household_id", "year", "status"]]
+    prev = q4.assign(year=q4["year"] + 1)
+    nxt = q4.assign(year=q4["year"] - 1)
+    pairs = q4.merge(prev, on=["household_id", "year"], suffixes=("", "_prev"))
+    exits = pairs[(pairs["status_prev"] == "poor") & (pairs["status"] != "poor")]
+    followed = exits.merge(nxt, on=["household_id", "year"], suffixes=("", "_next"))
+    relapsed = int((followed["status_next"] == "poor").sum())
+
+    km = survival_after_exit(panel, frequency="year")
+    row = km[km["time"] == 1].iloc[0]
+    assert (row["at_risk"], row["events"]) == (len(followed), relapsed)
+    assert row["survival"] == pytest.approx(1 - relapsed / len(followed), rel=1e-12)
+
+    planted = demo_register.truth["calibration"]["relapse_share_of_exits"].values()
+    assert row["at_risk"] == sum(v["exits_followed"] for v in planted)
+    assert row["events"] == sum(v["relapsed"] for v in planted)
