@@ -63,6 +63,7 @@ from .privacy import IDENTIFIER_COLUMNS, load_key, pseudonymise
 
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet"}
 HEADER_SEARCH_ROWS = 30
+BATCH_ROWS = 500_000  # rows checked at once (memory vs per-call overhead)
 QUARANTINE_LEAD = ["source_file", "sheet", "row", "reason"]
 _PROVENANCE = ["_file", "_sheet", "_row"]
 
@@ -492,21 +493,25 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
 
 
 @dataclass
-class _Checked:
+class _Prepared:
+    """One table with canonical column names (raw values) and provenance columns,
+    ready to be checked together with other tables of the same shape."""
     report: TableReport
-    good: pd.DataFrame | None = None
-    rejected: pd.DataFrame | None = None
+    canon: pd.DataFrame | None = None
+    malformed: pd.DataFrame | None = None
 
 
-def check_table(raw: RawTable, key: bytes, programs) -> _Checked:
-    """Map headers, check rows, pseudonymise: one table -> good rows + quarantine rows."""
+def prepare_table(raw: RawTable) -> _Prepared:
+    """Map headers, recognise the kind of table, drop blank rows, add provenance
+    (_file, _sheet, _row). Identifier columns are dropped here, before any check."""
     report = TableReport(source_file=raw.source_file, sheet=raw.sheet,
                          header_row=raw.header_row)
+    headers_found = [str(c) for c in raw.header if c is not None][:12]
     try:
         mapping = schema.map_headers(c for c in raw.header if c is not None)
     except SchemaError as exc:
         report.error = str(exc)
-        return _Checked(report)
+        return _Prepared(report)
     position = {}
     for i, name in enumerate(raw.header):
         if name in mapping and mapping[name] not in position.values():
@@ -521,27 +526,41 @@ def check_table(raw: RawTable, key: bytes, programs) -> _Checked:
         if len(data) or raw.malformed:
             report.error = ("not a register or programme roll: need Mã hộ plus Năm/Kỳ or "
                             "Phân loại hộ (register) or Chương trình (programme roll); "
-                            f"headers found: {[str(c) for c in raw.header if c is not None][:12]}")
-        return _Checked(report)
-    report.kind = kind
-    canon = data[list(position)].rename(columns=position)
+                            f"headers found: {headers_found}")
+        return _Prepared(report)
+    keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
+    canon = data[list(keep)].rename(columns=keep)
     canon = _combine_quarter(canon)
     if kind == "register" and "period" not in canon.columns and raw.sheet is not None:
         sheet_period = schema.period_value(raw.sheet)
         if sheet_period is not schema._INVALID and sheet_period is not None:
             canon["period"] = sheet_period  # list sheets named after their review
-    canon.index = pd.RangeIndex(len(canon))
     required = schema.REQUIRED_PANEL_COLUMNS if kind == "register" else \
         schema.REQUIRED_SUPPORT_COLUMNS
     missing = [c for c in required if c not in canon.columns]
     if missing:
-        report.error = (f"{kind} without column(s) {missing}; headers found: "
-                        f"{[str(c) for c in raw.header if c is not None][:12]}")
-        report.kind = None
-        return _Checked(report)
+        report.error = f"{kind} without column(s) {missing}; headers found: {headers_found}"
+        return _Prepared(report)
+    report.kind = kind
     report.rows_in = len(canon) + len(raw.malformed)
+    canon = canon.reset_index(drop=True)
+    canon["_file"] = raw.source_file
+    canon["_sheet"] = raw.sheet or ""
+    canon["_row"] = rows_no
+    malformed = None
+    if raw.malformed:
+        malformed = pd.DataFrame({"source_file": raw.source_file, "sheet": raw.sheet or "",
+                                  "row": [r for r, _ in raw.malformed],
+                                  "reason": [m for _, m in raw.malformed]})
+    return _Prepared(report, canon, malformed)
 
-    checked_cols = [c for c in canon.columns if c not in IDENTIFIER_COLUMNS]
+
+def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
+                programs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the rows of one or more prepared tables of the same shape: (good rows in
+    canonical dtypes with pseudonymous ids and provenance, quarantine rows)."""
+    canon = canon.reset_index(drop=True)
+    checked_cols = [c for c in canon.columns if c not in _PROVENANCE]
     good, rejected = schema.check_rows(canon[checked_cols], kind=kind, programs=programs)
     if kind == "register" and len(good):
         spelled, to_2025, unknown = _provinces(good["province"])
@@ -559,30 +578,22 @@ def check_table(raw: RawTable, key: bytes, programs) -> _Checked:
         good.insert(pos, "province_2025", recorded.map(to_2025).astype(object))
 
     # quarantine rows: raw text of the known, non-identifying columns; pseudonymous ids
-    quarantine = pd.DataFrame(index=rejected.index)
-    quarantine["source_file"] = raw.source_file
-    quarantine["sheet"] = raw.sheet or ""
-    quarantine["row"] = rows_no[rejected.index.to_numpy()] if len(rejected) else []
-    quarantine["reason"] = rejected["reason"]
+    where = canon.loc[rejected.index, _PROVENANCE]
+    quarantine = pd.DataFrame({"source_file": where["_file"], "sheet": where["_sheet"],
+                               "row": where["_row"], "reason": rejected["reason"]},
+                              index=rejected.index)
     for col in checked_cols:
         values = rejected[col].map(_raw_text)
         if col == "household_id":
             cleaned = values.str.strip()
             values = pseudonymise(cleaned.where(cleaned != "", None), key).fillna("")
         quarantine[col] = values
-    if raw.malformed:
-        extra = pd.DataFrame({"source_file": raw.source_file, "sheet": raw.sheet or "",
-                              "row": [r for r, _ in raw.malformed],
-                              "reason": [m for _, m in raw.malformed]})
-        quarantine = pd.concat([quarantine, extra], ignore_index=True)
 
     good = good.copy()
     good["household_id"] = pseudonymise(good["household_id"], key)
-    good["_file"] = raw.source_file
-    good["_sheet"] = raw.sheet or ""
-    good["_row"] = rows_no[good.index.to_numpy()]
-    report.quarantined = len(quarantine)
-    return _Checked(report, good.reset_index(drop=True), quarantine.reset_index(drop=True))
+    for col in _PROVENANCE:
+        good[col] = canon.loc[good.index, col].to_numpy()
+    return good.reset_index(drop=True), quarantine.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------
@@ -732,6 +743,20 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
     reports: list[TableReport] = []
     goods = {"register": [], "support": []}
     quarantines: list[pd.DataFrame] = []
+    # Tables with the same kind and columns (e.g. the sheets of list workbooks) are
+    # checked together: per-table overhead would dominate hundreds of small sheets.
+    pending: dict[tuple, list[pd.DataFrame]] = {}
+    pending_rows: dict[tuple, int] = {}
+
+    def flush(batch_key):
+        frames = pending.pop(batch_key, [])
+        pending_rows.pop(batch_key, None)
+        if frames:
+            good, quarantine = check_batch(pd.concat(frames, ignore_index=True),
+                                           batch_key[0], key, programs)
+            goods[batch_key[0]].append(good)
+            quarantines.append(quarantine)
+
     for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
         rel = path.relative_to(raw_dir).as_posix()
         try:
@@ -745,21 +770,26 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
             reports.append(TableReport(source_file=rel, error=f"{type(exc).__name__}: {exc}"))
             continue
         for raw in tables:
-            checked = check_table(raw, key, programs)
-            reports.append(checked.report)
-            if checked.report.error:
+            prepared = prepare_table(raw)
+            reports.append(prepared.report)
+            if prepared.report.error:
                 where = rel + (f" [sheet {raw.sheet}]" if raw.sheet else "")
-                errors.append(f"{where}: {checked.report.error}")
+                errors.append(f"{where}: {prepared.report.error}")
                 continue
-            goods[checked.report.kind].append(checked.good)
-            if len(checked.rejected):
-                quarantines.append(checked.rejected)
+            if prepared.malformed is not None:
+                quarantines.append(prepared.malformed)
+            batch_key = (prepared.report.kind, tuple(prepared.canon.columns))
+            pending.setdefault(batch_key, []).append(prepared.canon)
+            pending_rows[batch_key] = pending_rows.get(batch_key, 0) + len(prepared.canon)
+            if pending_rows[batch_key] >= BATCH_ROWS:
+                flush(batch_key)
+    for batch_key in sorted(pending, key=str):
+        flush(batch_key)
 
     panel = pd.concat(goods["register"], ignore_index=True) if goods["register"] else \
         pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _PROVENANCE)
     support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
         pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _PROVENANCE)
-    # columns missing from some tables are NA there: make bool columns nullable first
     panel, odd_periods, frequency = _period_frequency(panel)
     panel, panel_clash, panel_dropped = _duplicates(panel, ["household_id", "period"], True)
     support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False)
@@ -775,14 +805,14 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
 
     loaded = count(panel, support)
     dropped = count(panel_dropped, support_dropped)
-    moved = count(odd_periods, panel_clash, file_col="source_file", sheet_col="sheet")
+    quarantined = count(*quarantines, file_col="source_file", sheet_col="sheet")
     for report in reports:
         if report.kind is None:
             continue
         k = (report.source_file, report.sheet or "")
         report.loaded = loaded[k]
         report.duplicates_dropped = dropped[k]
-        report.quarantined += moved[k]
+        report.quarantined = quarantined[k]
 
     panel_out = _finish_panel(panel)
     support_out = _finish_support(support)

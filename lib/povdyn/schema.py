@@ -47,6 +47,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Callable, Iterable
 
 import numpy as np
@@ -161,6 +162,13 @@ def canonical_header(header) -> str | None:
     """Canonical column name of one raw header, or None when it is not recognised."""
     if header is None or (isinstance(header, float) and np.isnan(header)):
         return None
+    if not isinstance(header, str):
+        return _canonical_header(str(header))
+    return _canonical_header(header)
+
+
+@lru_cache(maxsize=65536)
+def _canonical_header(header: str) -> str | None:
     raw = re.sub(r"\(.*?\)", " ", str(header))  # units in parentheses
     key = fold(raw) or fold(header)
     if not key:
