@@ -1,0 +1,511 @@
+"""Flow metrics: exits, entries (relapse vs newly poor), relapse within k, transitions.
+
+Every metric follows methods.md, "Flow metrics", and is defined once, here. Each is one
+Ibis expression run by the panel's engine (DuckDB by default, Spark with
+``engine="spark"``); only the small aggregated table comes back, as pandas.
+
+How the engine sees a panel: one *history row per household* (a pivot of its rows by
+period): the code of its status in every period of the panel (1 poor, 2 near-poor,
+3 non-poor, 0 removal row, NULL not observed) and its grouping columns and weight in
+every period. A transition into period t exists only when the panel has period t-1 and
+the household has a status there -- so a gap in a household's record (seen in 2021 and
+2023) gives no 2021->2022 or 2022->2023 transition, by construction (no LAG over rows).
+One grouped aggregation over the panel, then cheap column arithmetic.
+
+Conventions used by every metric (the docstrings repeat them where they matter):
+
+* ``period`` is the destination period t of a transition (``exit_period`` for relapse).
+* Grouping columns (``by``) are read where the population at risk is defined: at t-1 for
+  exit rates and the transition matrix (where the household was poor / near-poor), at t
+  for entries (where it became poor) and at the exit period for relapse cohorts.
+  The same for ``weight``.
+* Removal rows are attrition, never exits: a household with the origin status at t-1
+  whose removal row is at t is counted in ``removed`` and not in ``at_risk``.
+* With ``weight`` (e.g. household_size for person-level rates) the count columns are sums
+  of weights, and ``n_<column>`` columns keep the unweighted household counts (for
+  small-cell rules). Intervals are in povdyn.intervals: Wilson for plain proportions;
+  weighted rates and rates pooled over periods (``pool_periods=True``, where a household
+  can contribute several events) use the household-clustered linearised variance.
+"""
+from __future__ import annotations
+
+from functools import reduce
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from .errors import SchemaError
+from .intervals import proportion_interval
+from .panel import Panel, load_panel
+from .periods import label
+
+POOR, NEAR_POOR, NON_POOR, REMOVED = 1, 2, 3, 0
+CODE = {"poor": POOR, "near_poor": NEAR_POOR, "non_poor": NON_POOR}
+NAME = {v: k for k, v in CODE.items()}
+OBSERVED = (POOR, NEAR_POOR, NON_POOR)
+
+
+# =========================================================================== input
+def _as_list(by) -> list[str]:
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return list(by)
+
+
+def _panel(panel, engine=None) -> Panel:
+    """A Panel from a Panel, a DataFrame, an Ibis table or a path."""
+    if isinstance(panel, Panel):  # keep its own reading (absent_means, frequency)
+        return load_panel(panel, absent_means=panel.absent_means,
+                          frequency=panel.requested_frequency, engine=engine)
+    if isinstance(panel, (pd.DataFrame, ibis.Table, str, Path)):
+        return load_panel(panel, engine=engine)
+    raise SchemaError(f"expected a Panel, a pandas DataFrame, an Ibis table or a path, "
+                      f"got {type(panel).__name__}")
+
+
+def _check_columns(panel: Panel, by: list[str], weight: str | None):
+    reserved = {"household_id", "period", "period_index", "status", "removal_reason"}
+    for col in by:
+        if col not in panel.columns:
+            available = [c for c in panel.columns if c not in reserved]
+            raise SchemaError(f"by: the panel has no column {col!r}; available columns: "
+                              f"{available}")
+        if col in reserved:
+            raise SchemaError(f"by: {col!r} cannot be a grouping column (it defines the flows); "
+                              "every table is already per period")
+    if weight is not None and weight not in panel.columns:
+        raise SchemaError(f"weight: the panel has no column {weight!r}; available columns: "
+                          f"{[c for c in panel.columns if c not in reserved]}")
+
+
+class _History:
+    """The one-row-per-household pivot of a panel (module docstring)."""
+
+    def __init__(self, panel: Panel, by: list[str], weight: str | None):
+        self.panel, self.by, self.weight = panel, by, weight
+        self.periods = list(panel.period_indices)
+        t = panel.table
+        code = ibis.cases(
+            (t.removal_reason.notnull(), REMOVED),
+            (t.status == "poor", POOR),
+            (t.status == "near_poor", NEAR_POOR),
+            (t.status == "non_poor", NON_POOR),
+        ).cast("int8")
+        aggs = {}
+        for p in self.periods:
+            here = t.period_index == p
+            aggs[self.c(p)] = code.max(where=here)
+            for b in by:
+                aggs[self.g(b, p)] = t[b].max(where=here)
+            if weight:
+                aggs[self.w(p)] = t[weight].cast("float64").max(where=here)
+        self.table = t.group_by("household_id").aggregate(**aggs)
+
+    @staticmethod
+    def c(p):
+        return f"c_{p}"
+
+    @staticmethod
+    def g(b, p):
+        return f"g_{p}_{b}"
+
+    @staticmethod
+    def w(p):
+        return f"w_{p}"
+
+    def has(self, p) -> bool:
+        return p in self.periods
+
+    def code(self, p):
+        """Status code in period p (NULL literal when the panel has no period p)."""
+        return self.table[self.c(p)] if self.has(p) else ibis.null("int8")
+
+    def is_(self, p, *codes):
+        """Boolean: the household's code in period p is one of ``codes`` (False if NULL)."""
+        if not self.has(p):
+            return ibis.literal(False)
+        return self.table[self.c(p)].isin(list(codes)).fill_null(False)
+
+    def observed(self, p):
+        return self.is_(p, *OBSERVED)
+
+    def keys_at(self, p) -> dict:
+        """Grouping columns and weight read in period p, under their plain names."""
+        h = self.table
+        out = {b: h[self.g(b, p)] for b in self.by}
+        out["_w"] = h[self.w(p)].fill_null(0.0) if self.weight else ibis.literal(1.0)
+        return out
+
+    def stack(self, parts: list):
+        """Union of per-period selections (all with the same columns)."""
+        return reduce(lambda a, b: a.union(b, distinct=False), parts)
+
+
+def _flag(cond):
+    return ibis.ifelse(cond, 1, 0).cast("int64")
+
+
+# =========================================================================== summaries
+def _summarise(panel: Panel, events, keys: list[str], counts: list[str], rates: dict,
+               weighted: bool, pooled: bool) -> pd.DataFrame:
+    """Aggregate 0/1 event columns to counts (or sums of weights) per ``keys`` and add the
+    sums that povdyn.intervals needs for each rate in ``rates`` = {rate: (num, den)}.
+
+    Not weighted and not pooled: one event per household per cell, plain Wilson.
+    Otherwise households are clusters: sums over households of Y_h, N_h and their
+    squares and cross-products (the rows of ``events`` of one household in one cell are
+    first added up)."""
+    e = events
+    if not weighted and not pooled:
+        aggs = {c: e[c].sum() for c in counts}
+        return panel.execute(e.group_by(keys).aggregate(**aggs))
+    # per household within cell
+    per_hh = {c: (e[c] * e._w).sum() for c in counts}
+    per_hh.update({f"n_{c}": e[c].sum() for c in counts})
+    hh = e.group_by(["household_id", *keys]).aggregate(**per_hh)
+    aggs = {c: hh[c].sum() for c in counts}
+    aggs.update({f"n_{c}": hh[f"n_{c}"].sum() for c in counts})
+    for rate, (num, den) in rates.items():
+        aggs[f"_{rate}_yy"] = (hh[num] * hh[num]).sum()
+        aggs[f"_{rate}_yn"] = (hh[num] * hh[den]).sum()
+        aggs[f"_{rate}_nn"] = (hh[den] * hh[den]).sum()
+        aggs[f"_{rate}_g"] = _flag(hh[den] > 0).sum()
+    return panel.execute(hh.group_by(keys).aggregate(**aggs) if keys else hh.aggregate(**aggs))
+
+
+def _add_rate(df: pd.DataFrame, name: str, num: str, den: str, clustered: bool,
+              ci: bool = True) -> pd.DataFrame:
+    if clustered:
+        rate, low, high = proportion_interval(
+            df[num], df[den], df[f"_{name}_yy"], df[f"_{name}_yn"], df[f"_{name}_nn"],
+            df[f"_{name}_g"])
+    else:
+        rate, low, high = proportion_interval(df[num], df[den])
+    df[name] = rate
+    if ci:
+        prefix = "" if name == "rate" else f"{name}_"
+        df[f"{prefix}ci_low"], df[f"{prefix}ci_high"] = low, high
+    return df
+
+
+def _finish(df: pd.DataFrame, panel: Panel, by: list[str], period_col: str | None,
+            columns: list[str], weighted: bool, counts: list[str]) -> pd.DataFrame:
+    """Period labels, column order, integer counts, sorted rows."""
+    if period_col is not None:
+        df[period_col] = [label(panel.frequency, int(i)) for i in df["period_index"]]
+    extra = [f"n_{c}" for c in counts] if weighted else []
+    for c in counts + extra:
+        if (c in df.columns and not weighted) or (c in extra and c in df.columns):
+            df[c] = df[c].fillna(0).astype("int64")
+    order = [*by, *([period_col] if period_col else []), *columns, *extra]
+    sort = [*by, *(["period_index"] if period_col else [])]
+    if sort and len(df):
+        df = df.sort_values(sort, kind="stable")
+    return df[[c for c in order if c in df.columns]].reset_index(drop=True)
+
+
+def _empty(by, period_col, columns) -> pd.DataFrame:
+    return pd.DataFrame(columns=[*by, *([period_col] if period_col else []), *columns])
+
+
+def _prepare(panel, by, weight, engine):
+    panel = _panel(panel, engine)
+    by = _as_list(by)
+    _check_columns(panel, by, weight)
+    return panel, by, _History(panel, by, weight)
+
+
+# =========================================================================== exits
+def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = None,
+               engine: str | None = None, pool_periods: bool = False) -> pd.DataFrame:
+    """Exit rates per destination period t (methods.md, "Flow metrics").
+
+    ``from_status="poor"``: at risk = poor at t-1 and observed (with a status) at t;
+    exits = not poor at t, split into ``to_near_poor`` and ``to_non_poor``.
+    ``from_status="near_poor"``: at risk = near-poor at t-1 and observed at t; exits =
+    non-poor at t (``to_non_poor``); ``to_near_poor`` is NA (it is not an exit
+    destination), and near-poor -> poor is reported as ``falls``.
+    t-1 is the previous period of the panel's frequency, never just the previous row.
+    ``removed`` = households with ``from_status`` at t-1 whose removal row is at t:
+    attrition, in neither ``at_risk`` nor ``exits``.
+
+    Returns [*by, period, at_risk, exits, to_near_poor, to_non_poor, rate, ci_low,
+    ci_high, removed] (+ ``falls`` for near-poor; + n_* unweighted counts with
+    ``weight``). ``by`` and ``weight`` are read at t-1. ``pool_periods=True`` pools all
+    periods into one rate per group (no ``period`` column) with household-clustered
+    intervals (a household can exit several times)."""
+    if from_status not in ("poor", "near_poor"):
+        raise SchemaError(f"from_status={from_status!r}: use 'poor' or 'near_poor'")
+    panel, by, h = _prepare(panel, by, weight, engine)
+    origin = CODE[from_status]
+    parts = []
+    for t in h.periods:
+        if not h.has(t - 1):
+            continue
+        was = h.is_(t - 1, origin)
+        parts.append(h.table.filter(was).select(
+            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t - 1),
+            at_risk=_flag(was & h.observed(t)),
+            to_poor=_flag(was & h.is_(t, POOR)),
+            to_near_poor=_flag(was & h.is_(t, NEAR_POOR)),
+            to_non_poor=_flag(was & h.is_(t, NON_POOR)),
+            removed=_flag(was & h.is_(t, REMOVED)),
+        ))
+    columns = ["at_risk", "exits", "to_near_poor", "to_non_poor", "rate", "ci_low", "ci_high",
+               "removed"] + (["falls"] if from_status == "near_poor" else [])
+    period_col = None if pool_periods else "period"
+    if not parts:
+        return _empty(by, period_col, columns)
+    events = h.stack(parts)
+    exits = events.to_non_poor if from_status == "near_poor" else \
+        events.to_near_poor + events.to_non_poor
+    events = events.mutate(exits=exits)
+    counts = ["at_risk", "exits", "to_near_poor", "to_non_poor", "removed", "to_poor"]
+    keys = [*by] if pool_periods else ["period_index", *by]
+    clustered = bool(weight) or pool_periods
+    df = _summarise(panel, events, keys, counts, {"rate": ("exits", "at_risk")},
+                    weighted=bool(weight), pooled=clustered)
+    df = _add_rate(df, "rate", "exits", "at_risk", clustered)
+    if from_status == "near_poor":
+        df["falls"] = df["to_poor"]
+        if weight:
+            df["n_falls"] = df["n_to_poor"]
+        df["to_near_poor"] = pd.NA
+        counts = [c for c in counts if c != "to_near_poor"]
+    return _finish(df, panel, by, period_col, columns, bool(weight),
+                   [c for c in counts if c != "to_poor"] + (["falls"] if from_status == "near_poor" else []))
+
+
+# =========================================================================== entries
+def entries(panel, by=None, weight: str | None = None, engine: str | None = None) -> pd.DataFrame:
+    """Entries into poverty per period t (methods.md, "Flow metrics").
+
+    entry = poor at t and not poor at t-1 -- near-poor or non-poor at t-1, or not observed
+    at t-1 (absent, e.g. a household that joins the register poor). An entry is
+    ``relapsed`` (tái nghèo) when the household was poor in ANY earlier period of the
+    panel, otherwise ``new_poor`` (phát sinh).
+    Left censoring: the panel's first period has no entries (nobody can be observed
+    entering), and neither has a period whose previous period is missing from the whole
+    panel (no list that year: unknown, not "not observed"). "Newly poor" means "not poor
+    earlier in this panel": a household poor before the panel began is counted new.
+
+    Returns [*by, period, entries, relapsed, new_poor, from_near_poor, from_non_poor,
+    from_unobserved]; ``by`` and ``weight`` read at t."""
+    panel, by, h = _prepare(panel, by, weight, engine)
+    parts = []
+    for t in h.periods:
+        if not h.has(t - 1):
+            continue
+        entry = h.is_(t, POOR) & ~h.is_(t - 1, POOR)
+        earlier = [h.is_(p, POOR) for p in h.periods if p < t - 1]
+        poor_before = reduce(lambda a, b: a | b, earlier) if earlier else ibis.literal(False)
+        parts.append(h.table.filter(entry).select(
+            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t),
+            entries=_flag(entry),
+            relapsed=_flag(entry & poor_before),
+            new_poor=_flag(entry & ~poor_before),
+            from_near_poor=_flag(entry & h.is_(t - 1, NEAR_POOR)),
+            from_non_poor=_flag(entry & h.is_(t - 1, NON_POOR)),
+            from_unobserved=_flag(entry & ~h.observed(t - 1)),
+        ))
+    counts = ["entries", "relapsed", "new_poor", "from_near_poor", "from_non_poor",
+              "from_unobserved"]
+    if not parts:
+        return _empty(by, "period", counts)
+    df = _summarise(panel, h.stack(parts), ["period_index", *by], counts, {},
+                    weighted=bool(weight), pooled=bool(weight))
+    return _finish(df, panel, by, "period", counts, bool(weight), counts)
+
+
+# =========================================================================== relapse
+def relapse_rates(panel, within: int = 2, by=None, weight: str | None = None,
+                  engine: str | None = None, pool_periods: bool = False) -> pd.DataFrame:
+    """Relapse within k = ``within`` periods after an exit (methods.md, "Flow metrics").
+
+    Cohort = exits from poverty at t (poor at t-1, near-poor or non-poor at t, consecutive).
+    followed = observed (with a status) in every period t+1..t+k; relapsed = followed and
+    poor in any of them; rate = relapsed / followed. Exits whose follow-up is incomplete
+    (removed, a gap, or the panel ends before t+k) are ``not_followed``: reported, not
+    dropped silently (censored follow-up is survival's job). ``sustained`` = followed and
+    not poor through t+k (the complement: sustained exit, thoát nghèo bền vững).
+
+    Returns [*by, exit_period, exits, followed, relapsed, not_followed, sustained, rate,
+    ci_low, ci_high]; ``by`` and ``weight`` read at the exit period t."""
+    if int(within) < 1:
+        raise SchemaError(f"within={within!r}: the follow-up must be at least 1 period")
+    within = int(within)
+    panel, by, h = _prepare(panel, by, weight, engine)
+    parts = []
+    for t in h.periods:
+        if not h.has(t - 1):
+            continue
+        exited = h.is_(t - 1, POOR) & h.is_(t, NEAR_POOR, NON_POOR)
+        later = range(t + 1, t + within + 1)
+        followed = reduce(lambda a, b: a & b, [h.observed(p) for p in later])
+        poor_again = reduce(lambda a, b: a | b, [h.is_(p, POOR) for p in later])
+        parts.append(h.table.filter(exited).select(
+            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t),
+            exits=_flag(exited), followed=_flag(exited & followed),
+            relapsed=_flag(exited & followed & poor_again),
+        ))
+    columns = ["exits", "followed", "relapsed", "not_followed", "sustained", "rate", "ci_low",
+               "ci_high"]
+    period_col = None if pool_periods else "exit_period"
+    if not parts:
+        return _empty(by, period_col, columns)
+    counts = ["exits", "followed", "relapsed"]
+    keys = [*by] if pool_periods else ["period_index", *by]
+    clustered = bool(weight) or pool_periods
+    df = _summarise(panel, h.stack(parts), keys, counts, {"rate": ("relapsed", "followed")},
+                    weighted=bool(weight), pooled=clustered)
+    df = _add_rate(df, "rate", "relapsed", "followed", clustered)
+    df["not_followed"] = df["exits"] - df["followed"]
+    df["sustained"] = df["followed"] - df["relapsed"]
+    if weight:
+        df["n_not_followed"] = df["n_exits"] - df["n_followed"]
+        df["n_sustained"] = df["n_followed"] - df["n_relapsed"]
+    counts = counts + ["not_followed", "sustained"]
+    return _finish(df, panel, by, period_col, columns, bool(weight), counts)
+
+
+def sustained_exits(panel, within: int = 2, by=None, weight: str | None = None,
+                    engine: str | None = None) -> pd.DataFrame:
+    """Sustained exit (methods.md): exit at t and not poor through t+k, among exits
+    followed through t+k -- the complement of ``relapse_rates``.
+
+    Returns [*by, exit_period, exits, followed, sustained, rate, ci_low, ci_high] with
+    rate = sustained / followed and its own Wilson (or clustered) interval."""
+    df = relapse_rates(panel, within=within, by=by, weight=weight, engine=engine)
+    if not len(df):
+        return df.drop(columns=["relapsed", "not_followed"])
+    df["rate"] = 1 - df["rate"]
+    df["ci_low"], df["ci_high"] = 1 - df["ci_high"], 1 - df["ci_low"]
+    keep = [*_as_list(by), "exit_period", "exits", "followed", "sustained", "rate", "ci_low",
+            "ci_high"] + [c for c in df.columns if c.startswith("n_")]
+    return df[keep]
+
+
+def churn(panel, by=None, weight: str | None = None, engine: str | None = None) -> pd.DataFrame:
+    """Churn (methods.md, "Traps"): an exit at t followed by re-entry at t+1 -- relapse
+    within one period, often measurement noise around the line.
+
+    Returns [*by, exit_period, exits, followed, churned, rate, ci_low, ci_high]:
+    followed = observed at t+1, churned = poor at t+1, rate = churned / followed."""
+    df = relapse_rates(panel, within=1, by=by, weight=weight, engine=engine)
+    df = df.rename(columns={"relapsed": "churned", "n_relapsed": "n_churned"})
+    return df.drop(columns=[c for c in ("sustained", "n_sustained", "not_followed",
+                                        "n_not_followed") if c in df.columns])
+
+
+def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | None = None,
+                         engine: str | None = None) -> pd.DataFrame:
+    """Exit rate that requires ``periods_out`` consecutive periods out of poverty
+    (methods.md, "Traps": report churn and a version needing two periods out).
+
+    Per destination period t: at_risk = poor at t-1 and observed in every period
+    t..t+periods_out-1; exits = not poor at t (among them); confirmed_exits = not poor in
+    every period t..t+periods_out-1; returned = exits - confirmed_exits; rate =
+    confirmed_exits / at_risk. ``not_followed`` = poor at t-1, observed at t but not in
+    every later period needed (censored; not in at_risk). ``by``/``weight`` read at t-1."""
+    periods_out = int(periods_out)
+    if periods_out < 1:
+        raise SchemaError("periods_out must be at least 1")
+    panel, by, h = _prepare(panel, by, weight, engine)
+    parts = []
+    for t in h.periods:
+        if not h.has(t - 1):
+            continue
+        span = range(t, t + periods_out)
+        was = h.is_(t - 1, POOR)
+        followed = reduce(lambda a, b: a & b, [h.observed(p) for p in span])
+        out = reduce(lambda a, b: a & b, [h.is_(p, NEAR_POOR, NON_POOR) for p in span])
+        parts.append(h.table.filter(was).select(
+            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t - 1),
+            at_risk=_flag(was & followed),
+            exits=_flag(was & followed & h.is_(t, NEAR_POOR, NON_POOR)),
+            confirmed_exits=_flag(was & followed & out),
+            not_followed=_flag(was & h.observed(t) & ~followed),
+        ))
+    columns = ["at_risk", "exits", "confirmed_exits", "returned", "rate", "ci_low", "ci_high",
+               "not_followed"]
+    if not parts:
+        return _empty(by, "period", columns)
+    counts = ["at_risk", "exits", "confirmed_exits", "not_followed"]
+    df = _summarise(panel, h.stack(parts), ["period_index", *by], counts,
+                    {"rate": ("confirmed_exits", "at_risk")}, weighted=bool(weight),
+                    pooled=bool(weight))
+    df = _add_rate(df, "rate", "confirmed_exits", "at_risk", bool(weight))
+    df["returned"] = df["exits"] - df["confirmed_exits"]
+    if weight:
+        df["n_returned"] = df["n_exits"] - df["n_confirmed_exits"]
+    return _finish(df, panel, by, "period", columns, bool(weight), counts + ["returned"])
+
+
+# =========================================================================== transitions
+def transition_matrix(panel, by=None, weight: str | None = None, engine: str | None = None,
+                      per_period: bool = False) -> pd.DataFrame:
+    """Transition matrix (methods.md, "Flow metrics"): status at t-1 -> status at t over
+    consecutive pairs (both periods observed with a status), pooled over all periods
+    (``per_period=True``: one matrix per destination period t).
+
+    Long form: [*by, (period,) from_status, to_status, count, share], all 9 status pairs
+    present (count 0 when none), share = count / row total (row-normalised within the
+    group and from_status; NaN for an empty row). Removals are not a destination here
+    (see exit_rates' ``removed``). ``by``/``weight`` read at t-1. See ``matrix_table``
+    for the square view with counts beside shares."""
+    panel, by, h = _prepare(panel, by, weight, engine)
+    parts = []
+    for t in h.periods:
+        if not h.has(t - 1):
+            continue
+        pair = h.observed(t - 1) & h.observed(t)
+        parts.append(h.table.filter(pair).select(
+            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t - 1),
+            from_code=h.code(t - 1), to_code=h.code(t),
+        ))
+    period_col = "period" if per_period else None
+    columns = ["from_status", "to_status", "count", "share"]
+    if not parts:
+        return _empty(by, period_col, columns)
+    events = h.stack(parts)
+    keys = [*(["period_index"] if per_period else []), *by, "from_code", "to_code"]
+    value = events._w.sum() if weight else events.count()
+    agg = panel.execute(events.group_by(keys).aggregate(count=value))
+    # all 9 pairs in every group that appears
+    groups = agg[keys[:-2]].drop_duplicates() if keys[:-2] else pd.DataFrame(index=[0])
+    pairs = pd.DataFrame([(a, b) for a in OBSERVED for b in OBSERVED],
+                         columns=["from_code", "to_code"])
+    full = groups.merge(pairs, how="cross").merge(agg, on=keys, how="left")
+    full["count"] = full["count"].fillna(0)
+    if not weight:
+        full["count"] = full["count"].astype("int64")
+    row_total = full.groupby(keys[:-1], dropna=False)["count"].transform("sum")
+    full["share"] = np.where(row_total > 0, full["count"] / row_total.where(row_total > 0), np.nan)
+    full["from_status"] = full["from_code"].astype(int).map(NAME)
+    full["to_status"] = full["to_code"].astype(int).map(NAME)
+    full = full.sort_values(keys, kind="stable")
+    if per_period:
+        full["period"] = [label(panel.frequency, int(i)) for i in full["period_index"]]
+    return full[[*by, *([period_col] if per_period else []), *columns]].reset_index(drop=True)
+
+
+def matrix_table(transitions: pd.DataFrame) -> pd.DataFrame:
+    """Pivot ``transition_matrix`` output to a square table: one row per (group,) status
+    at t-1, columns (status at t, "count") and (status at t, "share") side by side, plus
+    the row total. Statuses in the order poor, near_poor, non_poor."""
+    keys = [c for c in transitions.columns
+            if c not in ("from_status", "to_status", "count", "share")]
+    wide = transitions.pivot(index=[*keys, "from_status"], columns="to_status",
+                             values=["count", "share"])
+    wide = wide.swaplevel(0, 1, axis=1)
+    order = list(CODE)
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([order, ["count", "share"]]))
+    wide[("total", "count")] = wide.xs("count", axis=1, level=1).sum(axis=1)
+    rows = wide.index.get_level_values("from_status").map({s: i for i, s in enumerate(order)})
+    positions = np.lexsort([rows] + [wide.index.get_level_values(k).astype(str) for k in keys][::-1]) \
+        if keys else np.argsort(rows, kind="stable")
+    return wide.iloc[positions]

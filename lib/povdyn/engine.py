@@ -1,0 +1,98 @@
+"""Which engine runs the heavy metrics: DuckDB (default) or Spark, both through Ibis.
+
+architecture.md, "One definition, two engines": every flow metric is one Ibis
+expression. It runs on an embedded DuckDB (in-process, no server) by default and,
+unchanged, on a Spark session when ``engine="spark"``. Only small aggregated results
+come back to pandas.
+
+* ``connect("duckdb")``: a DuckDB connection with ``threads`` and ``memory_limit``
+  from ``povdyn.settings()`` (env POVDYN_DUCKDB_THREADS / POVDYN_DUCKDB_MEMORY) and the
+  progress bar off (it would print into notebooks and reports).
+* ``connect("spark")``: the Ibis pyspark backend on ``spark_session()``. Locally that is
+  ``local[2]``; a user points it at a cluster with the usual SPARK_MASTER / spark-submit
+  settings. Parquet is read as temporary views, never copied into tables.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import ibis
+
+from .config import settings
+from .errors import PovdynError
+
+ENGINES = ("duckdb", "spark")
+
+# One DuckDB connection per (threads, memory) setting: connecting is cheap, but a
+# long-lived connection keeps parquet views and memtables registered in one place.
+_DUCKDB: dict[tuple, object] = {}
+_SPARK: dict[str, object] = {}
+
+
+def engine_name(engine=None) -> str:
+    """The engine to use: the argument, else settings().engine; checked."""
+    name = str(engine or settings().engine).strip().lower()
+    if name not in ENGINES:
+        raise PovdynError(f"unknown engine {engine!r}: use one of {list(ENGINES)} "
+                          "(or set POVDYN_ENGINE)")
+    return name
+
+
+def connect(engine=None):
+    """An Ibis backend: DuckDB (default, from settings().engine) or Spark."""
+    name = engine_name(engine)
+    if name == "spark":
+        session = spark_session()
+        key = id(session)
+        con = _SPARK.get("con")
+        if con is None or _SPARK.get("session") != key:
+            con = ibis.pyspark.connect(session)
+            _SPARK.update(con=con, session=key)
+        return con
+    s = settings()
+    key = (s.duckdb_threads, s.duckdb_memory)
+    con = _DUCKDB.get(key)
+    if con is None:
+        con = ibis.duckdb.connect(threads=s.duckdb_threads, memory_limit=s.duckdb_memory)
+        con.raw_sql("SET enable_progress_bar = false")
+        # temp files (spills) in the system temp dir, not in the user's working directory
+        con.raw_sql(f"SET temp_directory = '{tempfile.gettempdir()}/povdyn_duckdb_tmp'")
+        _DUCKDB[key] = con
+    return con
+
+
+def backend_name(con) -> str:
+    """"duckdb" or "spark" for an Ibis backend."""
+    return "spark" if con.name == "pyspark" else con.name
+
+
+def spark_session():
+    """A SparkSession: ``local[2]`` (or $SPARK_MASTER), UI off, quiet logs, few shuffle
+    partitions (small local data), warehouse/metastore in a temp dir so that no
+    ``spark-warehouse`` or ``derby.log`` is left in the working directory."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    master = os.environ.get("SPARK_MASTER", "local[2]")
+    scratch = tempfile.mkdtemp(prefix="povdyn_spark_")
+    builder = (
+        SparkSession.builder.appName("povdyn")
+        .master(master)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.warehouse.dir", os.path.join(scratch, "warehouse"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")
+        .config("spark.local.dir", scratch)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    )
+    if master.startswith("local"):
+        builder = builder.config("spark.sql.shuffle.partitions", "4").config(
+            "spark.default.parallelism", "2")
+        builder = builder.config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
