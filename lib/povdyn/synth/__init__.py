@@ -539,64 +539,93 @@ def _status_at(sim, rec, q):
 
 
 def _identifiers(sim: dict, geo: _Geo, seed: int, chunk: int) -> dict:
-    """Fake direct identifiers per household (deterministic per chunk)."""
+    """Fake direct identifiers per household as Arrow string arrays (deterministic per
+    chunk): head_name, id_card (12 digits: 0 + province code, sex/century, birth year,
+    6 digits), phone (10 digits), address."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     rng = np.random.default_rng(np.random.SeedSequence([seed, chunk, 7]))
     m = len(sim["hh_number"])
-    fam = np.where(sim["eth"], np.array(_FAMILY_EM, object)[rng.integers(0, len(_FAMILY_EM), m)],
-                   np.array(_FAMILY, object)[rng.integers(0, len(_FAMILY), m)])
-    mid = np.array(_MIDDLE, object)[rng.integers(0, len(_MIDDLE), m)]
-    giv = np.array(_GIVEN, object)[rng.integers(0, len(_GIVEN), m)]
-    name = fam + " " + mid + " " + giv
-    codes = geo.provinces.old_code.to_numpy()[sim["p_idx"]]
-    id_card = np.array([f"0{c}{d}{b:02d}{r:06d}" for c, d, b, r in zip(
-        codes, rng.integers(0, 4, m), rng.integers(40, 100, m), rng.integers(0, 10**6, m))], dtype=object)
-    prefixes = np.array(["32", "33", "34", "35", "36", "37", "38", "39", "86", "90", "91", "94", "96", "97", "98"], object)
-    phone = np.array([f"0{p}{r:07d}" for p, r in zip(prefixes[rng.integers(0, len(prefixes), m)],
-                                                   rng.integers(0, 10**7, m))], dtype=object)
-    hamlet = np.where(sim["urban"], "Tổ", np.where(geo.provinces.region.to_numpy()[sim["p_idx"]] == "Mekong River Delta", "Ấp", "Thôn"))
-    no = rng.integers(1, 30, m)
-    house = rng.integers(1, 300, m)
-    commune = geo.commune_name[sim["comm"]]
-    province = geo.provinces.old_province.to_numpy()[sim["p_idx"]]
-    address = np.array([
-        (f"Số {h}, {a} {k}, {c}, {p}" if u else f"{a} {k}, {c}, {p}")
-        for h, a, k, c, p, u in zip(house, hamlet, no, commune, province, sim["urban"])], dtype=object)
+
+    def pick(words, n_idx):
+        return pa.array(words, pa.string()).take(pa.array(n_idx))
+
+    fam_kinh = rng.integers(0, len(_FAMILY), m)
+    fam_em = rng.integers(0, len(_FAMILY_EM), m)
+    fam = pc.if_else(pa.array(sim["eth"]), pick(_FAMILY_EM, fam_em), pick(_FAMILY, fam_kinh))
+    mid = pick(_MIDDLE, rng.integers(0, len(_MIDDLE), m))
+    giv = pick(_GIVEN, rng.integers(0, len(_GIVEN), m))
+    name = pc.binary_join_element_wise(fam, mid, giv, " ")
+    code = geo.provinces.old_code.astype(int).to_numpy()[sim["p_idx"]].astype(np.int64)
+    number = (code * 10**9 + rng.integers(0, 4, m) * 10**8 + rng.integers(40, 100, m) * 10**6
+              + rng.integers(0, 10**6, m))
+    id_card = pc.utf8_lpad(pa.array(number).cast(pa.string()), 12, "0")
+    prefixes = np.array([32, 33, 34, 35, 36, 37, 38, 39, 86, 90, 91, 94, 96, 97, 98], np.int64)
+    phone_no = prefixes[rng.integers(0, len(prefixes), m)] * 10**7 + rng.integers(0, 10**7, m)
+    phone = pc.utf8_lpad(pa.array(phone_no).cast(pa.string()), 10, "0")
+    mekong = geo.provinces.region.to_numpy()[sim["p_idx"]] == "Mekong River Delta"
+    hamlet = pick(["Thôn", "Ấp", "Tổ"], np.where(sim["urban"], 2, np.where(mekong, 1, 0)))
+    no = pa.array(rng.integers(1, 30, m)).cast(pa.string())
+    house = pc.binary_join_element_wise("Số ", pa.array(rng.integers(1, 300, m)).cast(pa.string()), "")
+    commune = pa.array(geo.commune_name, pa.string()).take(pa.array(sim["comm"]))
+    province = pa.array(geo.provinces.old_province.to_numpy(), pa.string()).take(pa.array(sim["p_idx"]))
+    place = pc.binary_join_element_wise(pc.binary_join_element_wise(hamlet, no, " "), commune, province, ", ")
+    address = pc.if_else(pa.array(sim["urban"]), pc.binary_join_element_wise(house, place, ", "), place)
     return dict(head_name=name, id_card=id_card, phone=phone, address=address)
 
 
-def _frame(sim: dict, rows: dict, ident: dict, geo: _Geo, frequency: str) -> pd.DataFrame:
-    """The canonical panel rows of one chunk as a DataFrame."""
+def _hh_ids(numbers: np.ndarray):
+    """Raw household ids "HH00012345" (Arrow strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    digits = pc.utf8_lpad(pa.array(np.asarray(numbers, np.int64)).cast(pa.string()), 8, "0")
+    return pc.binary_join_element_wise("HH", digits, "")
+
+
+def _table(sim: dict, rows: dict, ident: dict, geo: _Geo, frequency: str):
+    """The canonical panel rows of one chunk as an Arrow table (strings gathered from
+    small per-household / per-unit arrays, so a 1M-household chunk stays light)."""
+    import pyarrow as pa
+
     hh, q, rec = rows["hh"], rows["q"], rows["rec"]
     prov = geo.provinces
+    n_prov = len(prov)
     p = sim["p_idx"][hh]
+    take_hh = pa.array(hh)
     if frequency == "quarter":
-        labels = {qq: _standard_period(qq) for qq in QUARTERS}
-        period = pd.Series(q).map(labels).to_numpy(dtype=object)
+        period = pa.array([_standard_period(x) for x in QUARTERS], pa.string()).take(pa.array(q - FIRST_Q))
     else:
-        period = (q // 4).astype(np.int64)
-    old = prov.old_province.to_numpy()[p]
-    new = prov.province_2025.to_numpy()[p]
+        period = pa.array((q // 4).astype(np.int64))
+    names = pa.array(list(prov.old_province) + list(prov.province_2025), pa.string())
     removal = rows["removal"]
-    df = pd.DataFrame({
-        "household_id": np.char.add("HH", np.char.zfill(sim["hh_number"][hh].astype(str), 8)).astype(object),
+    reason = np.where(removal, sim["reason"][hh], len(REMOVAL_REASONS))
+    cols = {
+        "household_id": _hh_ids(sim["hh_number"]).take(take_hh),
         "period": period,
-        "status": _STATUS[rows["status"]],
-        "province": np.where(q >= REFORM_Q, new, old),
-        "province_2025": new,
-        "region": prov.region.to_numpy()[p],
-        "commune": geo.commune_name[sim["comm"][hh]],
-        "area": np.where(sim["urban"][hh], "urban", "rural").astype(object),
-        "ethnic_minority": sim["eth"][hh],
-        "meritorious": sim["merit"][hh],
-        "household_size": sim["size"][hh].astype(np.int64),
-        "income_pc_month": sim["income"][hh, rec].astype(float),
-    })
+        "status": pa.array(["poor", "near_poor", "non_poor", None], pa.string()).take(pa.array(rows["status"])),
+        "province": names.take(pa.array(p + n_prov * (q >= REFORM_Q))),
+        "province_2025": pa.array(list(prov.province_2025), pa.string()).take(pa.array(p)),
+        "region": pa.array(list(prov.region), pa.string()).take(pa.array(p)),
+        "commune": pa.array(geo.commune_name, pa.string()).take(pa.array(sim["comm"][hh])),
+        "area": pa.array(["rural", "urban"], pa.string()).take(pa.array(sim["urban"][hh].astype(np.int8))),
+        "ethnic_minority": pa.array(sim["eth"][hh]),
+        "meritorious": pa.array(sim["merit"][hh]),
+        "household_size": pa.array(sim["size"][hh].astype(np.int64)),
+        "income_pc_month": pa.array(sim["income"][hh, rec].astype(np.float64)),
+    }
     for j, col in enumerate(DEPS):
-        df[col] = sim["deps"][j][hh, rec]
-    df["removal_reason"] = np.where(removal, _REASON[sim["reason"][hh]], None)
+        cols[col] = pa.array(sim["deps"][j][hh, rec])
+    cols["removal_reason"] = pa.array(list(REMOVAL_REASONS) + [None], pa.string()).take(pa.array(reason))
     for k, v in ident.items():
-        df[k] = v[hh]
-    return df
+        cols[k] = v.take(take_hh)
+    return pa.table(cols)
+
+
+def _frame(sim: dict, rows: dict, ident: dict, geo: _Geo, frequency: str) -> pd.DataFrame:
+    """The canonical panel rows of one chunk as a pandas DataFrame (plain object strings)."""
+    return _table(sim, rows, ident, geo, frequency).to_pandas()
 
 
 def _support_frame(sim: dict, frequency: str) -> pd.DataFrame:
@@ -609,7 +638,7 @@ def _support_frame(sim: dict, frequency: str) -> pd.DataFrame:
         start = (sim["start_q"][idx] // 4).astype(np.int64)
         end = (sim["end_q"] // 4).astype(np.int64)
     df = pd.DataFrame({
-        "household_id": np.char.add("HH", np.char.zfill(sim["hh_number"][idx].astype(str), 8)).astype(object),
+        "household_id": _hh_ids(sim["hh_number"][idx]).to_pandas(),
         "program": np.array(codes, dtype=object)[sim["program"][idx]],
         "start_period": start,
         "end_period": end,
@@ -714,15 +743,19 @@ def _calibration_counts(sim: dict, geo: _Geo) -> dict:
     and of exits and relapses, from the annual reviews of this chunk."""
     T = len(YEARS)
     out = {}
-    region = geo.provinces.region.to_numpy()[sim["p_idx"]]
+    region_names, region_of_prov = np.unique(geo.provinces.region.to_numpy(), return_inverse=True)
+    region = region_of_prov[sim["p_idx"]]
     st = sim["st1"]
     observed = np.stack([(sim["entry_q"] <= y * 4 + 3) & (sim["removal_q"] > y * 4 + 3) for y in YEARS], axis=1)
+    R = len(region_names)
     for t, y in enumerate(YEARS):
         o = observed[:, t]
-        out[("all", y)] = (int(o.sum()), int((o & (st[:, t] == 0)).sum()), int((o & (st[:, t] == 1)).sum()))
-        for r in np.unique(region):
-            m = o & (region == r)
-            out[(r, y)] = (int(m.sum()), int((m & (st[:, t] == 0)).sum()), int((m & (st[:, t] == 1)).sum()))
+        key = np.where(o, region * 3 + st[:, t], -1)
+        cnt = np.bincount(key[o], minlength=3 * R).reshape(R, 3)
+        for r, name in enumerate(region_names):
+            out[(name, y)] = (int(cnt[r].sum()), int(cnt[r, 0]), int(cnt[r, 1]))
+        tot = cnt.sum(axis=0)
+        out[("all", y)] = (int(tot.sum()), int(tot[0]), int(tot[1]))
         m = o & sim["eth"]
         out[("ethnic_minority", y)] = (int(m.sum()), int((m & (st[:, t] == 0)).sum()), int((m & (st[:, t] == 1)).sum()))
     for t in range(1, T - 1):

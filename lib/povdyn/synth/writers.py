@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from . import (CHUNK, QUARTERS, DemoSummary, PROGRAMS, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
-               _check_args, _chunks, _frame, _geography, _identifiers, _rows, _simulate_chunk,
+               _check_args, _chunks, _geography, _table, _identifiers, _rows, _simulate_chunk,
                _support_frame, _truth, _truth_counts)
 
 # list style: Vietnamese headers as offices write them (mapped back by povdyn.schema)
@@ -132,19 +133,26 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
             sim = _simulate_chunk(c, start + 1, n, households, seed, geo)
             rows = _rows(sim, geo, frequency)
             ident = _identifiers(sim, geo, seed, c)
-            frame = _frame(sim, rows, ident, geo, frequency)
+            table = _table(sim, rows, ident, geo, frequency)
             supports.append(_support_frame(sim, frequency))
             _add(tcounts, _truth_counts(sim))
             _add(ccounts, _calibration_counts(sim, geo))
             del sim, rows, ident
+            if fmt == "parquet":  # Arrow all the way: no Python objects per row
+                summary.rows += table.num_rows
+                part = reg_dir / f"part-{c:05d}.parquet"
+                _atomic(part, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+                summary.files.append(part)
+                del table
+                if bar is not None:
+                    bar.update(n)
+                continue
+            frame = table.to_pandas()
+            del table
             body = frame if style == "full" else to_lists(frame, frequency)
             summary.rows += len(body)
             if fmt == "csv":
                 fh.write(_csv_bytes(body, header=(c == 0)))
-            elif fmt == "parquet":
-                part = reg_dir / f"part-{c:05d}.parquet"
-                _atomic(part, lambda p, b=body: b.to_parquet(p, index=False, engine="pyarrow", compression="zstd"))
-                summary.files.append(part)
             else:
                 key = frame["province_2025"]
                 for prov, g in body.groupby(key.loc[body.index], sort=True):
