@@ -474,3 +474,34 @@ def test_two_row_header_with_title_rows_in_a_workbook(tmp_path):
     assert panel.loc[_pseudo("N2"), ["dep_water", "dep_latrine"]].tolist() == [False, True]
     q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
     assert q["row"].tolist() == ["7"] and q["sheet"].tolist() == ["DS 2024"]
+
+
+def test_synthetic_lists_register_is_the_full_register_restricted(tmp_path):
+    """The demo writes one synthetic register twice: a full panel (English headers) and
+    the office-style lists (Vietnamese headers and number formats, poor/near-poor and
+    removal rows only). Ingested, the lists must equal the full panel's poor, near-poor
+    and removal rows, value for value, with the same pseudonyms."""
+    from povdyn.synth import write_demo
+
+    outs = {}
+    for style in ("full", "lists"):
+        write_demo(tmp_path / style, households=400, seed=11, style=style, fmt="csv",
+                   progress=False)
+        summary = ingest(tmp_path / style, tmp_path / f"out_{style}", progress=False)
+        assert summary.ok and summary.balanced and summary.rows_quarantined == 0
+        outs[style] = tmp_path / f"out_{style}"
+    full = pd.read_parquet(outs["full"] / "panel.parquet")
+    lists = pd.read_parquet(outs["lists"] / "panel.parquet")
+    # a removal is on the list only when the household was listed the period before
+    on_list = full["status"].isin(["poor", "near_poor"])
+    listed_before = on_list.groupby(full["household_id"]).shift(fill_value=False)
+    listed = full[on_list | (full["removal_reason"].notna() & listed_before)]
+    listed = listed[lists.columns].reset_index(drop=True)
+    assert len(lists) > 50
+    pd.testing.assert_frame_equal(lists, listed)
+    pd.testing.assert_frame_equal(pd.read_parquet(outs["full"] / "support.parquet"),
+                                  pd.read_parquet(outs["lists"] / "support.parquet"))
+    raw_lists = pd.read_csv(next((tmp_path / "lists").glob("danh_sach*.csv")), dtype=str)
+    names = set(raw_lists["Họ tên chủ hộ"].dropna()) | set(raw_lists["Mã hộ"])
+    blob = " ".join(str(v) for col in lists.columns for v in lists[col])
+    assert not [n for n in names if n in blob]
