@@ -140,6 +140,7 @@ def test_survival_after_exit_hand_km():
         assert hi == pytest.approx(math.exp(-math.exp(theta - Z * se_t)), rel=1e-9)
     assert (km.ci_low[0], km.ci_high[0]) == (1.0, 1.0)
     assert km.attrs["time_unit"] == "year"
+    assert (km.attrs["spells"], km.attrs["households"]) == (9, 6)  # H6 never exits
 
 
 def test_survival_in_poverty_with_and_without_left_censored():
@@ -564,6 +565,9 @@ def test_hazard_model_errors():
         hazard_model(df.assign(e=[2, 0, 1, 1], x=1.0), "d", "e", ["k"])
     with pytest.raises(EstimationError, match="kind"):
         hazard_model(df, "d", "e", ["x"], kind="weibull")
+    rossi = load_rossi()
+    with pytest.warns(UserWarning, match="only 2 clusters"):
+        hazard_model(rossi, "week", "arrest", ["fin", "prio"], kind="cox", cluster="race")
 
 
 # --------------------------------------------------------------------------- synthetic register

@@ -43,6 +43,7 @@ methods.md, "Survival and hazard":
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -402,6 +403,8 @@ def survival_after_exit(
     out = out[cols]
     out.attrs["time_unit"] = freq
     out.attrs["ci"] = ci
+    out.attrs["spells"] = len(spells)
+    out.attrs["households"] = int(spells["household_id"].nunique())
     return out
 
 
@@ -415,7 +418,9 @@ class HazardResult:
     by covariate (exp_coef is a hazard ratio for cox and cloglog, an odds ratio for
     logit); kind; n (units = rows of the input used); events; n_person_periods (discrete
     time only); cov_type ("naive" or "cluster:<column>"); baseline (Series of baseline
-    terms, discrete time only); raw (the statsmodels results object)."""
+    terms, discrete time only); n_clusters (clusters behind a cluster-robust SE);
+    dropped_times (periods without any event, left out of a dummies baseline);
+    raw (the statsmodels results object)."""
 
     kind: str
     params: pd.Series
@@ -427,6 +432,7 @@ class HazardResult:
     n_person_periods: int | None = None
     baseline: pd.Series | None = None
     dropped_times: list = field(default_factory=list)
+    n_clusters: int | None = None
     raw: object = None
 
     def __repr__(self) -> str:
@@ -450,6 +456,17 @@ def _summary(params: pd.Series, bse: pd.Series) -> pd.DataFrame:
     out["exp_ci_low"] = np.exp(out["ci_low"])
     out["exp_ci_high"] = np.exp(out["ci_high"])
     return out
+
+
+def _check_clusters(codes: np.ndarray, name: str) -> int:
+    n_clusters = int(codes.max()) + 1
+    if n_clusters < 30:
+        warnings.warn(
+            f"cluster={name!r} has only {n_clusters} clusters: cluster-robust standard errors "
+            "are unreliable with fewer than about 30; cluster on a finer unit (e.g. household_id)",
+            stacklevel=3,
+        )
+    return n_clusters
 
 
 def _design(df: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
@@ -646,6 +663,7 @@ def hazard_model(
         if e.sum() == 0:
             raise EstimationError(f"column {event!r}: no events, a Cox model cannot be fitted")
         exog = X.to_numpy(float)
+        n_clusters = None
         res = PHReg(d, exog, status=e, ties=ties).fit()
         cov = np.asarray(res.cov_params())
         if cluster is not None:
@@ -653,6 +671,7 @@ def hazard_model(
             # under Efron ties; ours follow the ties rule of the fit (as R and lifelines).
             resid = _cox_score_residuals(d, e, exog, np.asarray(res.params), ties)
             codes = pd.factorize(df[cluster].astype(str))[0]
+            n_clusters = _check_clusters(codes, cluster)
             summed = np.zeros((codes.max() + 1, exog.shape[1]))
             np.add.at(summed, codes, resid)
             cov = cov @ (summed.T @ summed) @ cov
@@ -660,7 +679,8 @@ def hazard_model(
         bse = pd.Series(np.sqrt(np.diag(cov)), index=X.columns, name="se")
         return HazardResult(
             kind="cox", params=params, bse=bse, summary=_summary(params, bse), n=len(df),
-            events=int(e.sum()), cov_type="naive" if cluster is None else f"cluster:{cluster}", raw=res,
+            events=int(e.sum()), cov_type="naive" if cluster is None else f"cluster:{cluster}",
+            n_clusters=n_clusters, raw=res,
         )
 
     import statsmodels.api as sm
@@ -677,6 +697,7 @@ def hazard_model(
     link = sm.families.links.CLogLog() if kind == "cloglog" else sm.families.links.Logit()
     family = sm.families.Binomial(link=link)  # a fresh family/link per model
     groups = pd.factorize(pp.loc[keep, "_cluster"])[0]
+    n_clusters = _check_clusters(groups, cluster or "unit")
     # every baseline spans a constant (dummies sum to one), so skip statsmodels' SVD-based
     # constant detection; QR least squares in IRLS is several times faster than the default
     model = sm.GLM(y[keep], design, family=family, hasconst=True)
@@ -686,5 +707,5 @@ def hazard_model(
     return HazardResult(
         kind=kind, params=params, bse=bse, summary=_summary(params, bse), n=len(df), events=int(e.sum()),
         cov_type=f"cluster:{cluster or 'unit'}", n_person_periods=int(keep.sum()),
-        baseline=res.params[list(B.columns)], dropped_times=dropped, raw=res,
+        baseline=res.params[list(B.columns)], dropped_times=dropped, n_clusters=n_clusters, raw=res,
     )
