@@ -328,6 +328,23 @@ def test_survival_at_one_period_is_one_minus_relapse_share():
     assert km[km["time"] == 0]["at_risk"].iloc[0] == len(exits)
 
 
+def test_household_bootstrap_agrees_with_greenwood_for_independent_spells():
+    # one spell per household: Greenwood is the right variance, so the household
+    # bootstrap SE should agree with it up to Monte Carlo error (400 replicates)
+    rng = np.random.default_rng(4)
+    n = 2000
+    duration = rng.geometric(0.25, size=n)
+    censor = rng.integers(1, 9, size=n)
+    event = (duration <= censor).astype(int)
+    time = np.minimum(duration, censor)
+    g = kaplan_meier(time, event)
+    b = kaplan_meier(time, event, ci="cluster_bootstrap", cluster=np.arange(n), n_boot=400, seed=2)
+    early = g["time"] <= 5
+    np.testing.assert_allclose(b.loc[early, "se"], g.loc[early, "se"], rtol=0.15)
+    assert (b.loc[early, "ci_low"] < g.loc[early, "survival"]).all()
+    assert (b.loc[early, "ci_high"] > g.loc[early, "survival"]).all()
+
+
 # --------------------------------------------------------------------------- Kaplan–Meier
 def test_kaplan_meier_six_observations_with_ties():
     # durations 1 2 2 3 3 4, events 1 1 0 1 1 0
@@ -441,6 +458,8 @@ def test_person_period_expansion():
     assert pp["time"].tolist() == [1, 2, 1, 2, 3]
     assert pp["e"].tolist() == [0, 1, 0, 0, 0]
     assert pp["x"].tolist() == [10, 10, 30, 30, 30]
+    with_id = person_period(df.assign(hh=["a", "b", "c"]), "d", "e", id_col="hh", time_col="t")
+    assert with_id["hh"].tolist() == ["a", "a", "c", "c", "c"] and with_id["t"].tolist() == [1, 2, 1, 2, 3]
     rossi = load_rossi()
     assert len(person_period(rossi, "week", "arrest")) == rossi["week"].sum()
     with pytest.raises(EstimationError, match="whole numbers"):
