@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import (CHUNK, QUARTERS, DemoSummary, PROGRAMS, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
@@ -85,6 +87,12 @@ def _support_vi(support: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns=SUPPORT_HEADERS)
 
 
+def _integer_vnd(table, column):
+    """VND amounts are whole numbers: write them as integers ("1500000", not "1.5e6")."""
+    i = table.schema.get_field_index(column)
+    return table.set_column(i, column, table[column].cast(pa.int64()))
+
+
 def _atomic(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
@@ -128,6 +136,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
         for old in reg_dir.glob("part-*.parquet"):
             old.unlink()
     fh = open(csv_tmp, "wb") if fmt == "csv" else None
+    csv_writer = None
     try:
         for c, start, n in chunks:
             sim = _simulate_chunk(c, start + 1, n, households, seed, geo)
@@ -147,6 +156,16 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
                 if bar is not None:
                     bar.update(n)
                 continue
+            if fmt == "csv" and style == "full":  # Arrow's csv writer: ~10x pandas
+                summary.rows += table.num_rows
+                table = _integer_vnd(table, "income_pc_month")
+                if csv_writer is None:
+                    csv_writer = pacsv.CSVWriter(fh, table.schema)
+                csv_writer.write_table(table)
+                del table
+                if bar is not None:
+                    bar.update(n)
+                continue
             frame = table.to_pandas()
             del table
             body = frame if style == "full" else to_lists(frame, frequency)
@@ -161,6 +180,8 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
             if bar is not None:
                 bar.update(n)
     finally:
+        if csv_writer is not None:
+            csv_writer.close()
         if fh is not None:
             fh.close()
         if bar is not None:
