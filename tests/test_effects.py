@@ -159,3 +159,16 @@ def test_errors_are_clear():
     thin = pd.DataFrame({"x": x, "d": d, "y": rng.normal(size=600)})
     with pytest.raises(EstimationError, match="overlap|separation"):
         estimate_effect(thin, "d", "y", ["x"], trim=(0.1, 0.9))
+
+
+def test_logit_matches_statsmodels_reference(lalonde):
+    """Our Newton–Raphson logit equals statsmodels' Logit MLE (independent reference)."""
+    import statsmodels.api as sm
+
+    from povdyn.effects import _design, _fit_logit, _standardise
+
+    _, obs = lalonde
+    Xs = _standardise(_design(obs, DW_COVARIATES))
+    ours = _fit_logit(obs["treat"].to_numpy(float), Xs, "test")
+    ref = sm.Logit(obs["treat"].to_numpy(float), Xs).fit(disp=0, maxiter=200).params
+    assert np.allclose(ours, ref, atol=1e-5, rtol=1e-5)
