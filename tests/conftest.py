@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# One BLAS thread per process: on 2 cores, OpenBLAS threads fighting each other make the
+# statsmodels fits ~20x slower. Must be set before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 # Tests must not depend on a user's key file or settings.
 os.environ.setdefault("POVDYN_PSEUDONYM_KEY", "test-key-not-secret")
