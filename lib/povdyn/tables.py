@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html as _html
 import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,50 @@ def _norm(text) -> str:
     from .report import slugify
 
     return slugify(unicodedata.normalize("NFC", str(text)))
+
+
+@dataclass
+class PageData:
+    """The data of one report page: the region's rows as a pandas DataFrame (`frame`, for
+    counts by status and for modules that work in pandas) and as a povdyn Panel (`panel`,
+    an Ibis table read straight from parquet, for the flow metrics: far faster than
+    handing the engine a large DataFrame), plus a cache of metric results."""
+
+    frame: pd.DataFrame
+    panel: object
+    region: str = "national"
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def page_data(data_dir=None, region: str = "national") -> PageData:
+    """Load the processed panel once for a page, restricted to `region` (see
+    select_region), both in pandas and as an engine-side Panel. A province page reads
+    (and validates) only its own rows."""
+    from .engine import connect
+    from .panel import load_panel
+
+    path = Path(data_dir or settings().processed_dir)
+    if path.is_dir():
+        path = path / "panel.parquet"
+    if not path.exists():
+        raise PovdynError(f"{path} not found: run `povdyn ingest` first or set data_dir")
+    if region in (None, "national", "all"):
+        return PageData(frame=load_frame(path), panel=load_panel(path), region="national")
+    col = "province_2025"
+    names_present = pd.read_parquet(path, columns=[col])[col].dropna().unique()
+    names = list(pd.unique(select_region(pd.DataFrame({col: names_present}), region)[col]))
+    frame = pd.read_parquet(path, filters=[(col, "in", names)])
+    frame["period"] = _periods.canonical(frame["period"]).to_numpy()
+    table = connect().read_parquet(str(path))
+    panel = load_panel(table.filter(table[col].isin(names)))
+    return PageData(frame=frame, panel=panel, region=region)
+
+
+def _frame(data) -> pd.DataFrame:
+    return data.frame if isinstance(data, PageData) else data
 
 
 def select_region(df: pd.DataFrame, region: str = "national") -> pd.DataFrame:
@@ -100,6 +145,7 @@ def status_shares(df: pd.DataFrame, by=None) -> pd.DataFrame:
     near_poor, non_poor, poor_rate, poor_ci_low, poor_ci_high, near_poor_rate,
     near_poor_ci_low, near_poor_ci_high]. Rates are fractions."""
     by = [by] if isinstance(by, str) else list(by or [])
+    df = _frame(df)
     obs = df[df["status"].isin(STATUSES)]
     counts = (obs.groupby([*by, "period", "status"], observed=True).size()
               .unstack("status", fill_value=0).reindex(columns=list(STATUSES), fill_value=0)
@@ -119,6 +165,7 @@ def removals(df: pd.DataFrame, by=None) -> pd.DataFrame:
     """Households removed from the register at each period (death, migration, merger,
     split): attrition, never exits (methods.md). Columns [*by, period, removals]."""
     by = [by] if isinstance(by, str) else list(by or [])
+    df = _frame(df)
     if "removal_reason" not in df.columns:
         return pd.DataFrame(columns=[*by, "period", "removals"])
     rem = df[df["removal_reason"].notna()]
@@ -135,21 +182,28 @@ def _dyn():
 _CACHE: dict = {}
 
 
-def metric(name: str, df: pd.DataFrame, **kwargs) -> pd.DataFrame:
-    """povdyn.dynamics.<name>(df, **kwargs), computed once per DataFrame and arguments
-    (a report page asks for the same exit rates for its headline, trend and groups).
-    The cache holds a weak reference to `df`, so a new frame never gets an old result;
-    callers must not modify `df` in place after the call."""
+def metric(name: str, data, **kwargs) -> pd.DataFrame:
+    """povdyn.dynamics.<name>(data, **kwargs), computed once per page data and arguments
+    (a page asks for the same exit rates for its headline, trend and groups).
+
+    `data`: a PageData (the metric runs on its engine-side Panel; cached in it) or a
+    pandas DataFrame (cached under a weak reference, so a new frame never gets an old
+    result; do not modify the frame in place after the call)."""
     import weakref
 
-    key = (name, id(df), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    if isinstance(data, PageData):
+        if key not in data.cache:
+            data.cache[key] = getattr(_dyn(), name)(data.panel, **kwargs)
+        return data.cache[key].copy()
+    key = (*key, id(data))
     hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is df:
+    if hit is not None and hit[0]() is data:
         return hit[1].copy()
-    result = getattr(_dyn(), name)(df, **kwargs)
+    result = getattr(_dyn(), name)(data, **kwargs)
     if len(_CACHE) > 256:
         _CACHE.clear()
-    _CACHE[key] = (weakref.ref(df), result)
+    _CACHE[key] = (weakref.ref(data), result)
     return result.copy()
 
 
@@ -269,12 +323,15 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
 def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
     """One row per report region (national and/or provinces) with poor and near-poor
     households and rates, exits and exit rate (95% interval), relapses and newly poor at
-    `period`; small cells suppressed. `panel`: a DataFrame or a parquet path/folder."""
+    `period`; small cells suppressed. `panel`: PageData, a DataFrame, or a parquet
+    path/folder (read as national PageData)."""
     from .privacy import suppress_small_cells
 
-    df = panel if isinstance(panel, pd.DataFrame) else load_frame(Path(panel).parent if Path(panel).suffix else panel)
-    dyn = _dyn()
-    col = "province_2025" if "province_2025" in df.columns else "province"
+    if isinstance(panel, (PageData, pd.DataFrame)):
+        df = panel
+    else:
+        df = page_data(Path(panel).parent if Path(panel).suffix else panel, "national")
+    col = "province_2025" if "province_2025" in _frame(df).columns else "province"
     rows = []
     provinces = [r for r in regions if r != "national"]
     parts = []
@@ -347,7 +404,7 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
 
     parts = []
     for by in ("area", "ethnic_minority"):
-        if by not in df.columns:
+        if by not in _frame(df).columns:
             continue
         g = group_rates(df, period, by, min_cell)
         g["group"] = [group_label(by, v, lang) for v in g[by]]
@@ -497,7 +554,7 @@ def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.
     """Per province (province_2025) at `period`: households, poor, poor_rate (+ Wilson
     interval), at_risk, exits, exit_rate (+ interval). Numeric, for the ranking plots
     (which leave out provinces with small counts)."""
-    col = "province_2025" if "province_2025" in df.columns else "province"
+    col = "province_2025" if "province_2025" in _frame(df).columns else "province"
     sh = _at(status_shares(df, by=col), period)
     ex = _at(metric("exit_rates", df, by=col), period)
     m = sh.merge(ex[[col, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=col, how="left")
@@ -565,3 +622,32 @@ def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: in
         if name in table.columns:
             names.append(name)
     return suppress_small_cells(table, count_cols=names, min_cell=min_cell)
+
+
+def deprivation_tables(summary: dict, lang: str = "vi", min_cell: int | None = None) -> list[pd.DataFrame]:
+    """The deprivation section's tables (from povdyn.deprivation.deprivation_summary)
+    ready to show: the Alkire–Foster table by area (households and multidimensionally
+    poor households, then H, A, M0 and their standard errors) and the fragile-exit table
+    (exits, fragile exits, share), small cells suppressed, numbers formatted."""
+    from .privacy import suppress_small_cells
+
+    out = []
+    for key, n_counts in (("af", 2), ("fragile", 2)):
+        t = summary.get(key) if isinstance(summary, dict) else None
+        if t is None or len(t) == 0:
+            continue
+        t = t.reset_index(drop=True)
+        first = 1 if key == "af" else 0  # af starts with the area label
+        counts = list(t.columns[first:first + n_counts])
+        rates = list(t.columns[first + n_counts:])
+        sup = suppress_small_cells(t, count_cols=counts, rate_cols=rates, min_cell=min_cell,
+                                   rate_basis={r: tuple(counts) for r in rates})
+        shown = pd.DataFrame({c: sup[c] for c in t.columns})
+        for c in counts:
+            shown[c] = [fmt_count(v, lang) for v in sup[c]]
+        for c in rates:
+            shown[c] = [v if isinstance(v, str) else ("" if _num(v) is None else
+                        (f"{float(v):.2f}".replace(".", ",") if lang == "vi" else f"{float(v):.2f}"))
+                        for v in sup[c]]
+        out.append(shown)
+    return out

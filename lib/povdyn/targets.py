@@ -86,7 +86,7 @@ def progress_values(df: pd.DataFrame, period, region: str = "national", within: 
     """Numeric plan-vs-actual rows: indicator, target, actual, ci_low, ci_high,
     numerator/denominator counts behind the actual, status ("on_track", "off_track",
     "not_assessable", or "no_target")."""
-    from .tables import metric, same_period_last_year, status_shares
+    from .tables import _frame, metric, same_period_last_year, status_shares
 
     min_cell = settings().min_cell if min_cell is None else min_cell
     tg = targets_for(region, targets_path)
@@ -101,10 +101,11 @@ def progress_values(df: pd.DataFrame, period, region: str = "national", within: 
         return s.loc[key(period)] if key(period) in s.index else None, \
             s.loc[key(before)] if key(before) in s.index else None
 
-    groups = [("poor_rate_reduction", df, "poor_rate", "poor"),
-              ("near_poor_rate_reduction", df, "near_poor_rate", "near_poor")]
-    if "ethnic_minority" in df.columns:
-        groups.append(("em_poor_rate_reduction", df[df["ethnic_minority"].astype(bool)], "poor_rate", "poor"))
+    frame = _frame(df)
+    groups = [("poor_rate_reduction", frame, "poor_rate", "poor"),
+              ("near_poor_rate_reduction", frame, "near_poor_rate", "near_poor")]
+    if "ethnic_minority" in frame.columns:
+        groups.append(("em_poor_rate_reduction", frame[frame["ethnic_minority"].astype(bool)], "poor_rate", "poor"))
     for ind, frame, col, count_col in groups:
         now, then = share_rows(frame)
         row = dict(indicator=ind, target=tg.get(ind, np.nan), actual=np.nan, ci_low=np.nan, ci_high=np.nan,
@@ -225,25 +226,33 @@ def bootstrap_projection(counts, start_counts, horizons, n_boot: int = 1000, see
     return pd.DataFrame(rows)
 
 
-def annual_transition_counts(df: pd.DataFrame, period) -> tuple[np.ndarray, np.ndarray]:
+def annual_transition_counts(df, period) -> tuple[np.ndarray, np.ndarray]:
     """(3x3 counts of status a year before -> status at `period`, start counts at
     `period`) among households observed with a status at both. Uses
     povdyn.transition_matrix on the snapshots of the report period's quarter (annual
-    steps)."""
+    steps). `df`: a pandas panel or povdyn.tables.PageData (runs in the engine)."""
     from . import dynamics
+    from .tables import PageData, _frame
 
     freq, idx = _periods.parse_period(period)
-    frame = df
-    if freq == "quarter":
-        q = idx % 4
-        keys = df["period"].map(lambda p: _periods.parse_period(p)[1])
-        frame = df[keys % 4 == q].copy()
-        frame["period"] = (keys[keys % 4 == q] // 4).astype("int64")
-        target = idx // 4
+    target = idx // 4 if freq == "quarter" else idx
+    if isinstance(df, PageData):
+        from .panel import load_panel
+
+        t = df.panel.table
+        if freq == "quarter":
+            t = t.filter((t.period_index % 4) == idx % 4)
+            t = t.mutate(period=(t.period_index // 4).cast("int64")).drop("period_index")
+        t = t.filter(t.period <= target) if freq == "quarter" else t.filter(t.period_index <= target)
+        tm = dynamics.transition_matrix(load_panel(t), per_period=True)
     else:
-        target = idx
-    frame = frame[frame["period"].map(lambda p: _periods.parse_period(p)[1]) <= target]
-    tm = dynamics.transition_matrix(frame, per_period=True)
+        frame = df
+        if freq == "quarter":
+            keys = df["period"].map(lambda p: _periods.parse_period(p)[1])
+            frame = df[keys % 4 == idx % 4].copy()
+            frame["period"] = (keys[keys % 4 == idx % 4] // 4).astype("int64")
+        frame = frame[frame["period"].map(lambda p: _periods.parse_period(p)[1]) <= target]
+        tm = dynamics.transition_matrix(frame, per_period=True)
     long = transition_counts_long(tm)
     if "period" in long.columns:
         long = long[long["period"].map(lambda p: _periods.parse_period(p)[1]) == target]
@@ -254,7 +263,8 @@ def annual_transition_counts(df: pd.DataFrame, period) -> tuple[np.ndarray, np.n
     if C.sum() == 0:
         raise EstimationError(f"no household is observed both a year before and at {period}: "
                               "cannot estimate an annual transition matrix")
-    at = df[df["period"].map(lambda p: _periods.parse_period(p)[1]) == idx]
+    frame = _frame(df)
+    at = frame[frame["period"].map(lambda p: _periods.parse_period(p)[1]) == idx]
     start = np.array([(at["status"] == s).sum() for s in STATES], dtype=float)
     return C, start
 
