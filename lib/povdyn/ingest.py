@@ -40,6 +40,7 @@ Rules (issue 3 §5):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -53,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -63,7 +65,8 @@ from .privacy import IDENTIFIER_COLUMNS, load_key, pseudonymise
 
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet"}
 HEADER_SEARCH_ROWS = 30
-BATCH_ROWS = 500_000  # rows checked at once (memory vs per-call overhead)
+BATCH_ROWS = 250_000  # rows checked at once (memory vs per-call overhead)
+CHUNK_ROWS = 250_000  # rows of one large table turned into Python objects at once
 QUARANTINE_LEAD = ["source_file", "sheet", "row", "reason"]
 _PROVENANCE = ["_file", "_sheet", "_row"]
 
@@ -206,6 +209,7 @@ class RawTable:
     rows: np.ndarray
     header_row: int | None
     malformed: list[tuple[int, str]] = field(default_factory=list)
+    mark_columns: frozenset = frozenset()  # columns whose non-blank cells are all "x" marks
 
 
 class UnreadableFile(PovdynError):
@@ -313,9 +317,8 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         fast_ok, fast_error = False, exc
     if fast_ok:
-        data = table.to_pandas()
-        rows_no = np.arange(len(data), dtype="int64") + first_data + 1
-        return [RawTable(rel, None, header, data, rows_no, h + 1, malformed)]
+        rows_no = np.arange(table.num_rows, dtype="int64") + first_data + 1
+        return [RawTable(rel, None, header, table, rows_no, h + 1, malformed)]
     # slow, exact path: malformed lines or quoted newlines; csv.reader tracks line numbers
     records, rows_no = [], []
     try:
@@ -374,18 +377,57 @@ def _read_excel(path: Path, rel: str) -> list[RawTable]:
 
 def _read_parquet(path: Path, rel: str, raw_dir: Path) -> list[RawTable]:
     try:
-        frame = pq.read_table(path).to_pandas()
+        table = pq.read_table(path)
     except Exception as exc:
         raise UnreadableFile(f"not a readable parquet file ({type(exc).__name__}: {exc})")
     # hive partitions (province=Hà Giang/period=2024/part-0.parquet) become columns
     for part in path.relative_to(raw_dir).parent.parts:
         if "=" in part:
             key, value = part.split("=", 1)
-            if key not in frame.columns:
-                frame[key] = value
-    header = list(frame.columns)
-    frame.columns = [f"c{i}" for i in range(frame.shape[1])]
-    return [RawTable(rel, None, header, frame, np.arange(1, len(frame) + 1, dtype="int64"), None)]
+            if key not in table.column_names:
+                table = table.append_column(key, pa.array([value] * table.num_rows, pa.string()))
+    header = list(table.column_names)
+    table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
+    return [RawTable(rel, None, header, table, np.arange(1, table.num_rows + 1, dtype="int64"),
+                     None)]
+
+
+def _mark_columns(data) -> frozenset:
+    """Columns (of a whole table) whose non-blank cells are all marks such as "x": in
+    those, a blank cell means "no". Decided per table, before it is cut into pieces, so
+    that the answer never depends on how the table was split or batched."""
+    marks = []
+    for name in (data.column_names if isinstance(data, pa.Table) else data.columns):
+        column = data[name]
+        if isinstance(data, pa.Table):
+            if not pa.types.is_string(column.type):
+                continue
+            uniques = pc.unique(pc.utf8_trim_whitespace(column)).to_pylist()
+        else:
+            if column.dtype != object:
+                continue
+            uniques = pd.unique(column)
+        non_blank = [u for u in uniques if not schema.is_blank(u)]
+        if non_blank and len(non_blank) <= len(schema._MARKS) and all(
+                isinstance(u, str) and u.strip() in schema._MARKS for u in non_blank):
+            marks.append(name)
+    return frozenset(marks)
+
+
+def chunks(raw: RawTable, rows: int | None = None):
+    """A table in pieces of at most `rows` rows, as pandas frames. Tables read by
+    pyarrow stay compact Arrow data until their turn, which bounds the memory that
+    Python string objects take (a 1M-row export is checked 250k rows at a time)."""
+    rows = rows or CHUNK_ROWS
+    raw = dataclasses.replace(raw, mark_columns=_mark_columns(raw.data))
+    if not isinstance(raw.data, pa.Table):
+        yield raw
+        return
+    n = raw.data.num_rows
+    for start in range(0, max(n, 1), rows):
+        yield dataclasses.replace(raw, data=raw.data.slice(start, rows).to_pandas(),
+                                  rows=raw.rows[start:start + rows],
+                                  malformed=raw.malformed if start == 0 else [])
 
 
 def read_tables(path: Path, raw_dir: Path) -> list[RawTable]:
@@ -530,6 +572,11 @@ def prepare_table(raw: RawTable) -> _Prepared:
         return _Prepared(report)
     keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
     canon = data[list(keep)].rename(columns=keep)
+    for c, name in keep.items():  # "x"-marked yes/no columns: blank means "no"
+        if c in raw.mark_columns and (name in schema.BOOL_COLUMNS or name.startswith("dep_")):
+            values = canon[name]
+            blank = values.isna() | (values.astype(str).str.strip() == "")
+            canon[name] = values.where(~blank, "Không")
     canon = _combine_quarter(canon)
     if kind == "register" and "period" not in canon.columns and raw.sheet is not None:
         sheet_period = schema.period_value(raw.sheet)
@@ -746,6 +793,7 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
     # Tables with the same kind and columns (e.g. the sheets of list workbooks) are
     # checked together: per-table overhead would dominate hundreds of small sheets.
     pending: dict[tuple, list[pd.DataFrame]] = {}
+    seen: dict[tuple, TableReport] = {}
     pending_rows: dict[tuple, int] = {}
 
     def flush(batch_key):
@@ -769,12 +817,22 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
             errors.append(f"{rel}: cannot read: {type(exc).__name__}: {exc}")
             reports.append(TableReport(source_file=rel, error=f"{type(exc).__name__}: {exc}"))
             continue
-        for raw in tables:
+        for raw in (piece for table in tables for piece in chunks(table)):
             prepared = prepare_table(raw)
-            reports.append(prepared.report)
+            table_key = (raw.source_file, raw.sheet)
+            if table_key in seen:  # a further piece of a table already reported
+                first = seen[table_key]
+                if first.error:
+                    continue
+                first.rows_in += prepared.report.rows_in
+                first.blank_rows += prepared.report.blank_rows
+            else:
+                seen[table_key] = prepared.report
+                reports.append(prepared.report)
+                if prepared.report.error:
+                    where = rel + (f" [sheet {raw.sheet}]" if raw.sheet else "")
+                    errors.append(f"{where}: {prepared.report.error}")
             if prepared.report.error:
-                where = rel + (f" [sheet {raw.sheet}]" if raw.sheet else "")
-                errors.append(f"{where}: {prepared.report.error}")
                 continue
             if prepared.malformed is not None:
                 quarantines.append(prepared.malformed)
