@@ -139,6 +139,12 @@ def test_removal_rows_well_formed(reg):
     new = p[p.household_id.str[2:].astype(int) > N]
     assert new.household_id.nunique() >= 2 * (rem.removal_reason == "split").sum() * 0.5
     assert (new.groupby("household_id").period.min() > "2021Q4").all()
+    # a household's first row is never its removal (quarterly and annual)
+    annual = synth.generate(households=5_000, seed=3, frequency="year").panel
+    for panel in (p, annual):
+        first = panel.groupby("household_id").head(1)
+        assert first.status.notna().all()
+        assert panel.groupby("household_id").removal_reason.count().max() == 1
 
 
 def test_quarterly_snapshots_move_between_reviews(reg):

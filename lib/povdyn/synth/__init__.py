@@ -515,8 +515,9 @@ def _rows(sim: dict, geo: _Geo, frequency: str) -> dict:
             removed_now = sim["removal_q"] == q
         else:  # annual: removals during the year land on that year's review row
             alive = (sim["entry_q"] <= q) & (sim["removal_q"] > q)
-            removed_now = (sim["removal_q"] // 4 == y) & (sim["entry_q"] <= q)
-            removed_now &= ~alive
+            # (only households seen at an earlier review: one that formed and left within
+            # the same year never reaches the annual lists)
+            removed_now = (sim["removal_q"] // 4 == y) & (sim["entry_q"] <= q - 4)
         if is_review:
             rec = np.full(m, t)
         else:
