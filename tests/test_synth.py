@@ -278,3 +278,17 @@ def test_fixture_is_fast():
     t = time.perf_counter()
     synth.generate(households=4_000, seed=7, frequency="quarter")
     assert time.perf_counter() - t < 5
+
+
+def test_statuses_are_the_dated_standard_applied_to_the_recorded_values(reg):
+    """Every status in the register is povdyn.classify of that row's recorded income,
+    area and deprivations under the standard in force in its period (2021Q4: 2016–2021)."""
+    from povdyn import classify
+
+    p = reg.panel[reg.panel.status.notna()]
+    again = classify(p)
+    assert (again == p.status).all()
+    # and the 2022Q1 lists are the 2021 review's data re-read under the new standard
+    q1 = p[p.period == "2022Q1"].status.value_counts(normalize=True)
+    q4 = p[p.period == "2021Q4"].status.value_counts(normalize=True)
+    assert q1["poor"] > 1.5 * q4["poor"]
