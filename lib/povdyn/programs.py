@@ -55,8 +55,11 @@ Event study (per model): adoption is staggered across communes and years, so the
 figure uses Callaway–Sant'Anna group-time effects (povdyn.staggered) on a commune-year
 panel: unit = commune (the household's first recorded commune), cohort = the first year
 M started in the commune, outcome = the commune's poor share at each annual review,
-weighted by households, not-yet-treated comparisons, varying base period; TWFE on the
-same panel is kept only as the biased comparison.
+weighted by households, not-yet-treated comparisons, varying base period, cells with
+at least 10 adopting communes, only the
+review years under the same poverty standard as the latest review (a change of
+standard, e.g. 2021 -> 2022, moves the line for everyone and would masquerade as an
+effect or a pre-trend); TWFE on the same panel is kept only as the biased comparison.
 """
 from __future__ import annotations
 
@@ -208,24 +211,59 @@ def _baseline_covariates(ann: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def build_analysis_file(ann: pd.DataFrame, support: pd.DataFrame, program: str, within: int = 2,
+@dataclass
+class _Prepared:
+    """What every model's analysis file and event study share (computed once)."""
+
+    status: pd.DataFrame  # household x year status (NaN = not observed)
+    poor: pd.DataFrame  # household x year 1.0 poor / 0.0 not poor / NaN
+    home: pd.Series | None  # household -> province (last recorded, 2025 names if present)
+    covs: pd.DataFrame  # baseline covariates indexed by (household_id, year)
+    place: pd.DataFrame | None  # household -> commune key and province (first recorded)
+    commune_year: pd.DataFrame | None  # commune key, year, poor_rate, households
+
+
+def _prepare(ann: pd.DataFrame) -> _Prepared:
+    status = ann.pivot(index="household_id", columns="year", values="status")
+    poor = status.eq("poor").astype(float).where(status.notna())
+    prov_col = "province_2025" if "province_2025" in ann else ("province" if "province" in ann else None)
+    ordered = ann.sort_values("year", kind="stable")
+    home = ordered.groupby("household_id", sort=False)[prov_col].last() if prov_col else None
+    covs = _baseline_covariates(ann).set_index(["household_id", "year"])
+    place = commune_year = None
+    if "commune" in ann:
+        first = ordered.groupby("household_id", sort=False)[["commune"] + ([prov_col] if prov_col else [])].first()
+        # commune names repeat across provinces: the key is "commune, province"
+        key = first["commune"].astype(str) + (", " + first[prov_col].astype(str) if prov_col else "")
+        place = pd.DataFrame({"commune_key": key, "province": first[prov_col] if prov_col else ""})
+        d = pd.DataFrame({"commune_key": place["commune_key"].reindex(ann["household_id"]).to_numpy(),
+                          "year": ann["year"].to_numpy(), "poor": (ann["status"] == "poor").to_numpy(float)})
+        commune_year = (d.groupby(["commune_key", "year"]).agg(poor_rate=("poor", "mean"), households=("poor", "size"))
+                        .reset_index())
+        commune_year["province"] = commune_year["commune_key"].map(
+            place.drop_duplicates("commune_key").set_index("commune_key")["province"])
+    return _Prepared(status, poor, home, covs, place, commune_year)
+
+
+def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 2,
                         controls: str = "unsupported") -> tuple[pd.DataFrame, dict]:
     """Stacked cohort analysis file for one model (design in the module docstring).
 
+    ``ann``: the annual-review frame (:func:`annual_reviews`) or its prepared form.
     Returns (file, counts): file has household_id, cohort, t0, treated, sustained_exit,
-    amount_vnd and baseline covariates; counts reports exclusions."""
-    years = np.array(sorted(ann["year"].unique()))
-    status = ann.pivot(index="household_id", columns="year", values="status")
-    poor = status.eq("poor").astype(float).where(status.notna())
+    exit_duration, exit_event, amount_vnd and baseline covariates; counts reports
+    exclusions."""
+    prep = ann if isinstance(ann, _Prepared) else _prepare(ann)
+    if "start_year" not in support:
+        support = _support_years(support)
+    status, poor = prep.status, prep.poor
     sup_m = support[support.program == program]
     first_m = sup_m.groupby("household_id")["start_year"].min()
     amount_m = sup_m.groupby("household_id")["amount_vnd"].sum(min_count=1)
     # provinces where M operates (comparable places)
-    prov_col = "province_2025" if "province_2025" in ann else ("province" if "province" in ann else None)
-    if prov_col:
-        home = ann.sort_values("year").groupby("household_id")[prov_col].last()
+    home, covs = prep.home, prep.covs
+    if home is not None:
         m_provinces = set(home.reindex(first_m.index).dropna())
-    covs = _baseline_covariates(ann).set_index(["household_id", "year"])
     counts = dict(treated_records=int(len(first_m)), treated_not_poor_at_baseline=0,
                   censored_treated=0, censored_controls=0, cohorts_without_followup=0)
     parts = []
@@ -257,7 +295,7 @@ def build_analysis_file(ann: pd.DataFrame, support: pd.DataFrame, program: str, 
             is_c = ~is_t & (later_m.isna() | (later_m > s))
         else:
             raise EstimationError("controls must be 'not_this_program' or 'unsupported'")
-        if prov_col:
+        if home is not None:
             is_c &= home.reindex(poor.index).isin(m_provinces)
         counts["treated_not_poor_at_baseline"] += int((is_t & ~at_base).sum())
         counts["censored_treated"] += int((is_t & at_base & ~observed).sum())
@@ -311,25 +349,23 @@ def _estimate(af, covariates, method, cluster=True):
 
 
 # --------------------------------------------------------------------------- event study
-def commune_event_panel(ann: pd.DataFrame, support: pd.DataFrame, program: str) -> pd.DataFrame:
+def commune_event_panel(ann, support: pd.DataFrame, program: str) -> pd.DataFrame:
     """Commune-year panel for the event study: poor share among observed households,
     households observed, and the first year ``program`` started in the commune (0 = never).
-    Communes are limited to provinces where the model operates."""
-    if "commune" not in ann:
+    A commune is (commune name, province); each household counts in its first recorded
+    commune. Communes are limited to provinces where the model operates."""
+    prep = ann if isinstance(ann, _Prepared) else _prepare(ann)
+    if prep.commune_year is None:
         raise SchemaError("panel has no 'commune' column: the event study needs it")
-    first = ann.sort_values("year").groupby("household_id")[["commune"] + (
-        ["province_2025"] if "province_2025" in ann else [])].first()
-    d = ann[["household_id", "year", "status"]].join(first, on="household_id")
-    sup_m = support[support.program == program].join(first, on="household_id")
-    adopt = sup_m.groupby("commune")["start_year"].min()
-    if "province_2025" in first:
-        provs = set(sup_m["province_2025"].dropna())
-        d = d[d["province_2025"].isin(provs)]
-    d = d.assign(poor=(d.status == "poor").astype(float))
-    cp = d.groupby(["commune", "year"]).agg(poor_rate=("poor", "mean"), households=("poor", "size")).reset_index()
-    cp["first_year"] = cp["commune"].map(adopt).fillna(0).astype(int)
-    hh = cp.groupby("commune")["households"].transform("mean")
-    return cp.assign(weight=hh)
+    if "start_year" not in support:
+        support = _support_years(support)
+    sup_m = support[support.program == program].join(prep.place, on="household_id")
+    adopt = sup_m.groupby("commune_key")["start_year"].min()
+    cp = prep.commune_year
+    cp = cp[cp["province"].isin(set(sup_m["province"].dropna()))].copy()
+    cp["first_year"] = cp["commune_key"].map(adopt).fillna(0).astype(int)
+    cp["weight"] = cp.groupby("commune_key")["households"].transform("mean")
+    return cp.rename(columns={"commune_key": "commune"}).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- main
@@ -346,6 +382,7 @@ def evaluate_programs(
     controls: str = "unsupported",
     min_treated: int = MIN_TREATED,
     event_study: bool = True,
+    standard: str = "national",
 ) -> ProgramEvaluation:
     """Evaluate every support model on the register (design in the module docstring).
 
@@ -372,8 +409,10 @@ def evaluate_programs(
                  "poor_before", "region", "cohort_cat"]
 
     rows, cohort_rows, es, tw, bal, files, overlaps = [], [], {}, {}, {}, {}, {}
+    prep = _prepare(ann)
+    same_standard_years = _years_under_latest_standard(sorted(ann["year"].unique()), standard)
     for code in codes:
-        af, counts = build_analysis_file(ann, sup, code, within=within, controls=controls)
+        af, counts = build_analysis_file(prep, sup, code, within=within, controls=controls)
         files[code] = af
         row = dict(program=code,
                    program_vi=names["name_vi"].get(code, code) if len(names) else code,
@@ -434,9 +473,12 @@ def evaluate_programs(
         row.update(_exit_hazard(af, [c for c in used if c not in ("region", "cohort_cat")]))
         if event_study and "commune" in ann:
             try:
-                cp = commune_event_panel(ann, sup, code)
+                cp = commune_event_panel(prep, sup, code)
+                cp = cp[cp["year"].isin(same_standard_years)]
+                # cells with fewer than 10 adopting communes are skipped: influence-function
+                # SEs from a handful of units are unreliable
                 es[code] = _staggered().group_time_att(cp, "commune", "year", "first_year", "poor_rate",
-                                                       weight="weight")
+                                                       weight="weight", min_units=10)
                 tw[code] = _staggered().twfe_event_study(cp, "commune", "year", "first_year", "poor_rate")
             except EstimationError:
                 pass
@@ -497,6 +539,21 @@ def _exit_hazard(af: pd.DataFrame, covariates: list[str]) -> dict:
     except Exception:  # secondary output: never block the main evaluation
         pass
     return out
+
+
+def _years_under_latest_standard(years, standard="national") -> list:
+    """Review years classified under the same poverty standard as the latest one. The
+    commune event study compares year-to-year changes in the poor share; a change of
+    standard (e.g. 2021 -> 2022) moves the line and would show up as a spurious
+    'effect' or pre-trend (methods.md, traps), so those years are left out."""
+    try:
+        from .standards import standard_for
+
+        ids = {y: standard_for(int(y), standard).standard_id for y in years}
+    except Exception:  # no standards table for these years: keep them all
+        return list(years)
+    last = ids[years[-1]]
+    return [y for y in years if ids[y] == last]
 
 
 def _staggered():
