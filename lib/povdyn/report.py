@@ -237,13 +237,35 @@ def _is_kernel_start_failure(exc: BaseException) -> bool:
                                    "Kernel didn't respond", "ZMQError", "kernel_info"))
 
 
+def execute_notebook(notebook, output, parameters: dict | None = None, timeout: int = 900, cwd=None) -> Path:
+    """Execute a notebook with papermill on this interpreter's kernel (IPC transport,
+    one DuckDB thread, inline figures), retrying once if the kernel fails to start.
+    Writes the executed notebook to `output` and returns its path; a failing cell
+    raises papermill's PapermillExecutionError (the output notebook is still written)."""
+    _worker_init()
+    import papermill as pm
+
+    for attempt in (1, 2):
+        try:
+            pm.execute_notebook(
+                str(notebook), str(output), parameters=parameters or {},
+                kernel_manager_class=_kernel_manager_class(), kernel_name="python3", language="python",
+                progress_bar=False, log_output=False, cwd=str(cwd or Path(notebook).parent),
+                execution_timeout=timeout, start_timeout=120,
+            )
+            return Path(output)
+        except Exception as exc:
+            if not (_is_kernel_start_failure(exc) and attempt == 1):
+                raise
+    return Path(output)
+
+
 def execute_region(job: dict) -> dict:
     """Run the report notebook for one region and export its page (runs in a worker).
 
     Returns a result dict: region, slug, ok, seconds, notebook, html, log, error."""
     _worker_init()
     import nbformat
-    import papermill as pm
 
     started = time.perf_counter()
     out_dir = Path(job["out_dir"])
@@ -253,24 +275,14 @@ def execute_region(job: dict) -> dict:
     log_path = out_dir / "logs" / f"{slug}.log"
     nb_path.parent.mkdir(parents=True, exist_ok=True)
     result = dict(region=job["region"], slug=slug, ok=False, notebook=str(nb_path.relative_to(out_dir)),
-                  html=None, log=None, error=None, attempts=0)
+                  html=None, log=None, error=None)
     tmp_nb = nb_path.with_name(f".{slug}.{uuid.uuid4().hex[:8]}.ipynb")
     error = None
-    for attempt in (1, 2):  # one retry, only when the kernel failed to start
-        result["attempts"] = attempt
-        try:
-            pm.execute_notebook(
-                job["template"], str(tmp_nb), parameters=job["parameters"],
-                kernel_manager_class=_kernel_manager_class(), kernel_name="python3", language="python",
-                progress_bar=False, log_output=False, cwd=job.get("cwd"),
-                execution_timeout=job.get("timeout", 900), start_timeout=120,
-            )
-            error = None
-            break
-        except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
-            error = exc
-            if not (_is_kernel_start_failure(exc) and attempt == 1):
-                break
+    try:
+        execute_notebook(job["template"], tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
+                         cwd=job.get("cwd"))
+    except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
+        error = exc
     try:
         if tmp_nb.exists():
             os.replace(tmp_nb, nb_path)
@@ -460,7 +472,7 @@ def run_report(
                 log = Path(job["out_dir"]) / "logs" / f"{job['slug']}.log"
                 atomic_write(log, text + "\n")
                 res = dict(region=job["region"], slug=job["slug"], ok=False, notebook=None, html=None,
-                           log=str(log.relative_to(run_dir)), error=text, seconds=0.0, attempts=1)
+                           log=str(log.relative_to(run_dir)), error=text, seconds=0.0)
             results.append(res)
             if bar is not None:
                 bar.update(1)
@@ -491,7 +503,7 @@ def run_report(
         "generated_utc": generated,
         "seconds_total": seconds,
         "index_headline_error": headline_error,
-        "regions": [{k: r.get(k) for k in ("region", "slug", "ok", "seconds", "attempts", "notebook",
+        "regions": [{k: r.get(k) for k in ("region", "slug", "ok", "seconds", "notebook",
                                             "html", "log", "error")} for r in results],
     }
     manifest_path = run_dir / "manifest.json"
