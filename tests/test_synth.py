@@ -292,3 +292,14 @@ def test_statuses_are_the_dated_standard_applied_to_the_recorded_values(reg):
     q1 = p[p.period == "2022Q1"].status.value_counts(normalize=True)
     q4 = p[p.period == "2021Q4"].status.value_counts(normalize=True)
     assert q1["poor"] > 1.5 * q4["poor"]
+
+
+def test_rewriting_a_folder_replaces_the_previous_demo(tmp_path):
+    synth.write_demo(tmp_path, households=500, seed=1, progress=False)
+    synth.write_demo(tmp_path, households=500, seed=1, fmt="parquet", frequency="year", progress=False)
+    assert not (tmp_path / "register.csv").exists() and not (tmp_path / "support.csv").exists()
+    assert (tmp_path / "support.parquet").exists()
+    (tmp_path / "notes.txt").write_text("mine")
+    synth.write_demo(tmp_path, households=500, seed=1, style="lists", progress=False)
+    assert not list((tmp_path / "register").glob("*.parquet"))
+    assert (tmp_path / "notes.txt").exists()  # files it does not own are left alone

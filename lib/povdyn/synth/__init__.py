@@ -871,6 +871,8 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     style="lists": the list-based register offices keep — only poor / near-poor rows per
     review plus removal rows with a reason, Vietnamese headers and values ("Hộ nghèo",
     "1.500.000"); csv (one file) or xlsx (one workbook per province, a sheet per review).
+    Files an earlier write_demo left in `out_dir` (register*, support*, danh_sach*,
+    ho_tro.csv, truth.json) are removed first, so a folder never holds two demos.
     Deterministic: same arguments, same bytes."""
     from .writers import write_demo as _write
 

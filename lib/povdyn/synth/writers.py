@@ -116,6 +116,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     t_start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _remove_previous_outputs(out)
     geo = _geography(households, seed)
     summary = DemoSummary(out_dir=out, households=households, style=style, fmt=fmt, frequency=frequency)
     tcounts, ccounts = {}, {}
@@ -133,8 +134,6 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     if fmt == "parquet":
         reg_dir = out / "register"
         reg_dir.mkdir(exist_ok=True)
-        for old in reg_dir.glob("part-*.parquet"):
-            old.unlink()
     fh = open(csv_tmp, "wb") if fmt == "csv" else None
     csv_writer = None
     try:
@@ -210,6 +209,20 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     summary.files.append(tpath)
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+# names write_demo owns: an earlier demo of another style or format in the same folder
+# would otherwise be ingested twice
+_OWN_OUTPUTS = ("register.csv", "support.csv", "support.parquet", "truth.json", "ho_tro.csv",
+                "danh_sach_ho_ngheo_can_ngheo.csv", "register_*.xlsx", "danh_sach_*.xlsx",
+                "register/part-*.parquet")
+
+
+def _remove_previous_outputs(out: Path) -> None:
+    for pattern in _OWN_OUTPUTS:
+        for f in out.glob(pattern):
+            if f.is_file():
+                f.unlink()
 
 
 def _sheet_name(period) -> str:
