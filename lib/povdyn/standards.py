@@ -214,7 +214,8 @@ def classify(df: pd.DataFrame, deprivations=None, standard: str = "national") ->
     Uses `period`, `area` ("urban"/"rural") and `income_pc_month` (VND/person/month),
     and counts the deprivation columns: `deprivations` (list of boolean columns) or, by
     default, the standard's own indicators (a missing indicator value counts as not
-    deprived). Rows with missing income or period get NA. Vectorised: one pass per
+    deprived). Rows with missing income or period, or an area other than urban/rural
+    (the lines differ by area), get NA. Vectorised: one pass per
     distinct (standard, area) pair. Raises StandardError for a period no standard covers.
     """
     missing = [c for c in ("period", "area", "income_pc_month") if c not in df.columns]

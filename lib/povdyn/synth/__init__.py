@@ -84,9 +84,6 @@ chunk by chunk to partitioned parquet in bounded memory.
 """
 from __future__ import annotations
 
-import json
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

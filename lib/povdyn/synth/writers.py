@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from . import (CHUNK, QUARTERS, DemoSummary, PROGRAMS, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
+from . import (QUARTERS, DemoSummary, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
                _check_args, _chunks, _geography, _table, _identifiers, _rows, _simulate_chunk,
                _support_frame, _truth, _truth_counts)
 
