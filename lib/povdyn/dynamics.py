@@ -83,7 +83,11 @@ def _check_columns(panel: Panel, by: list[str], weight: str | None):
 
 
 class _History:
-    """The one-row-per-household pivot of a panel (module docstring)."""
+    """The one-row-per-household pivot of a panel (module docstring), and its view
+    "relative to a destination period t": the pivot cross-joined with the list of
+    destination periods (column ``_t``), where ``code(-1)`` is the status at t-1,
+    ``code(0)`` at t, ``code(j)`` at t+j -- each a CASE over ``_t``. One scan of the
+    pivot serves every period, on DuckDB and on Spark alike."""
 
     def __init__(self, panel: Panel, by: list[str], weight: str | None):
         self.panel, self.by, self.weight = panel, by, weight
@@ -95,7 +99,7 @@ class _History:
             (t.status == "near_poor", NEAR_POOR),
             (t.status == "non_poor", NON_POOR),
         ).cast("int8")
-        aggs = {}
+        aggs = {"_first_poor": t.period_index.min(where=t.status == "poor")}
         for p in self.periods:
             here = t.period_index == p
             aggs[self.c(p)] = code.max(where=here)
@@ -103,7 +107,15 @@ class _History:
                 aggs[self.g(b, p)] = t[b].max(where=here)
             if weight:
                 aggs[self.w(p)] = t[weight].cast("float64").max(where=here)
-        self.table = t.group_by("household_id").aggregate(**aggs)
+        self.history = t.group_by("household_id").aggregate(**aggs)
+        # destination periods: those whose previous period is in the panel
+        self.destinations = [p for p in self.periods if p - 1 in self.periods]
+        if self.destinations:
+            dest = ibis.memtable({"_t": self.destinations},
+                                 schema=ibis.schema({"_t": "int64"}))
+            self.table = self.history.cross_join(dest)
+        else:
+            self.table = None
 
     @staticmethod
     def c(p):
@@ -117,32 +129,40 @@ class _History:
     def w(p):
         return f"w_{p}"
 
-    def has(self, p) -> bool:
-        return p in self.periods
+    @property
+    def t(self):
+        """The destination period t of each row."""
+        return self.table._t
 
-    def code(self, p):
-        """Status code in period p (NULL literal when the panel has no period p)."""
-        return self.table[self.c(p)] if self.has(p) else ibis.null("int8")
+    def _at(self, offset: int, column, null_type):
+        """Value of ``column(p)`` at p = t + offset (NULL where the panel has no such p)."""
+        branches = [(self.table._t == t, self.table[column(t + offset)])
+                    for t in self.destinations if t + offset in self.periods]
+        if not branches:
+            return ibis.null(null_type)
+        return ibis.cases(*branches, else_=ibis.null(null_type))
 
-    def is_(self, p, *codes):
-        """Boolean: the household's code in period p is one of ``codes`` (False if NULL)."""
-        if not self.has(p):
-            return ibis.literal(False)
-        return self.table[self.c(p)].isin(list(codes)).fill_null(False)
+    def code(self, offset: int):
+        """Status code at t + offset: 1 poor, 2 near-poor, 3 non-poor, 0 removal row,
+        NULL not observed (or no such period in the panel)."""
+        return self._at(offset, self.c, "int8")
 
-    def observed(self, p):
-        return self.is_(p, *OBSERVED)
+    def is_(self, offset: int, *codes):
+        """Boolean: status code at t + offset is one of ``codes`` (False when NULL)."""
+        return self.code(offset).isin(list(codes)).fill_null(False)
 
-    def keys_at(self, p) -> dict:
-        """Grouping columns and weight read in period p, under their plain names."""
-        h = self.table
-        out = {b: h[self.g(b, p)] for b in self.by}
-        out["_w"] = h[self.w(p)].fill_null(0.0) if self.weight else ibis.literal(1.0)
+    def observed(self, offset: int):
+        return self.is_(offset, *OBSERVED)
+
+    def keys_at(self, offset: int) -> dict:
+        """Grouping columns and weight read at t + offset, under their plain names."""
+        out = {}
+        for b in self.by:
+            out[b] = self._at(offset, lambda p, b=b: self.g(b, p),
+                              self.panel.table[b].type())
+        out["_w"] = (self._at(offset, self.w, "float64").fill_null(0.0) if self.weight
+                     else ibis.literal(1.0))
         return out
-
-    def stack(self, parts: list):
-        """Union of per-period selections (all with the same columns)."""
-        return reduce(lambda a, b: a.union(b, distinct=False), parts)
 
 
 def _flag(cond):
@@ -242,25 +262,20 @@ def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = N
         raise SchemaError(f"from_status={from_status!r}: use 'poor' or 'near_poor'")
     panel, by, h = _prepare(panel, by, weight, engine)
     origin = CODE[from_status]
-    parts = []
-    for t in h.periods:
-        if not h.has(t - 1):
-            continue
-        was = h.is_(t - 1, origin)
-        parts.append(h.table.filter(was).select(
-            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t - 1),
-            at_risk=_flag(was & h.observed(t)),
-            to_poor=_flag(was & h.is_(t, POOR)),
-            to_near_poor=_flag(was & h.is_(t, NEAR_POOR)),
-            to_non_poor=_flag(was & h.is_(t, NON_POOR)),
-            removed=_flag(was & h.is_(t, REMOVED)),
-        ))
     columns = ["at_risk", "exits", "to_near_poor", "to_non_poor", "rate", "ci_low", "ci_high",
                "removed"] + (["falls"] if from_status == "near_poor" else [])
     period_col = None if pool_periods else "period"
-    if not parts:
+    if h.table is None:
         return _empty(by, period_col, columns)
-    events = h.stack(parts)
+    was = h.is_(-1, origin)
+    events = h.table.filter(was).select(
+        "household_id", period_index=h.t, **h.keys_at(-1),
+        at_risk=_flag(h.observed(0)),
+        to_poor=_flag(h.is_(0, POOR)),
+        to_near_poor=_flag(h.is_(0, NEAR_POOR)),
+        to_non_poor=_flag(h.is_(0, NON_POOR)),
+        removed=_flag(h.is_(0, REMOVED)),
+    )
     exits = events.to_non_poor if from_status == "near_poor" else \
         events.to_near_poor + events.to_non_poor
     events = events.mutate(exits=exits)
@@ -296,27 +311,23 @@ def entries(panel, by=None, weight: str | None = None, engine: str | None = None
     Returns [*by, period, entries, relapsed, new_poor, from_near_poor, from_non_poor,
     from_unobserved]; ``by`` and ``weight`` read at t."""
     panel, by, h = _prepare(panel, by, weight, engine)
-    parts = []
-    for t in h.periods:
-        if not h.has(t - 1):
-            continue
-        entry = h.is_(t, POOR) & ~h.is_(t - 1, POOR)
-        earlier = [h.is_(p, POOR) for p in h.periods if p < t - 1]
-        poor_before = reduce(lambda a, b: a | b, earlier) if earlier else ibis.literal(False)
-        parts.append(h.table.filter(entry).select(
-            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t),
-            entries=_flag(entry),
-            relapsed=_flag(entry & poor_before),
-            new_poor=_flag(entry & ~poor_before),
-            from_near_poor=_flag(entry & h.is_(t - 1, NEAR_POOR)),
-            from_non_poor=_flag(entry & h.is_(t - 1, NON_POOR)),
-            from_unobserved=_flag(entry & ~h.observed(t - 1)),
-        ))
     counts = ["entries", "relapsed", "new_poor", "from_near_poor", "from_non_poor",
               "from_unobserved"]
-    if not parts:
+    if h.table is None:
         return _empty(by, "period", counts)
-    df = _summarise(panel, h.stack(parts), ["period_index", *by], counts, {},
+    entry = h.is_(0, POOR) & ~h.is_(-1, POOR)
+    # poor in an earlier period <=> first poor period before t (poor at t, so first <= t)
+    poor_before = (h.table._first_poor < h.t).fill_null(False)
+    events = h.table.filter(entry).select(
+        "household_id", period_index=h.t, **h.keys_at(0),
+        entries=_flag(ibis.literal(True)),
+        relapsed=_flag(poor_before),
+        new_poor=_flag(~poor_before),
+        from_near_poor=_flag(h.is_(-1, NEAR_POOR)),
+        from_non_poor=_flag(h.is_(-1, NON_POOR)),
+        from_unobserved=_flag(~h.observed(-1)),
+    )
+    df = _summarise(panel, events, ["period_index", *by], counts, {},
                     weighted=bool(weight), pooled=bool(weight))
     return _finish(df, panel, by, "period", counts, bool(weight), counts)
 
@@ -339,28 +350,24 @@ def relapse_rates(panel, within: int = 2, by=None, weight: str | None = None,
         raise SchemaError(f"within={within!r}: the follow-up must be at least 1 period")
     within = int(within)
     panel, by, h = _prepare(panel, by, weight, engine)
-    parts = []
-    for t in h.periods:
-        if not h.has(t - 1):
-            continue
-        exited = h.is_(t - 1, POOR) & h.is_(t, NEAR_POOR, NON_POOR)
-        later = range(t + 1, t + within + 1)
-        followed = reduce(lambda a, b: a & b, [h.observed(p) for p in later])
-        poor_again = reduce(lambda a, b: a | b, [h.is_(p, POOR) for p in later])
-        parts.append(h.table.filter(exited).select(
-            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t),
-            exits=_flag(exited), followed=_flag(exited & followed),
-            relapsed=_flag(exited & followed & poor_again),
-        ))
     columns = ["exits", "followed", "relapsed", "not_followed", "sustained", "rate", "ci_low",
                "ci_high"]
     period_col = None if pool_periods else "exit_period"
-    if not parts:
+    if h.table is None:
         return _empty(by, period_col, columns)
+    exited = h.is_(-1, POOR) & h.is_(0, NEAR_POOR, NON_POOR)
+    later = range(1, within + 1)
+    followed = reduce(lambda a, b: a & b, [h.observed(j) for j in later])
+    poor_again = reduce(lambda a, b: a | b, [h.is_(j, POOR) for j in later])
+    events = h.table.filter(exited).select(
+        "household_id", period_index=h.t, **h.keys_at(0),
+        exits=_flag(ibis.literal(True)), followed=_flag(followed),
+        relapsed=_flag(followed & poor_again),
+    )
     counts = ["exits", "followed", "relapsed"]
     keys = [*by] if pool_periods else ["period_index", *by]
     clustered = bool(weight) or pool_periods
-    df = _summarise(panel, h.stack(parts), keys, counts, {"rate": ("relapsed", "followed")},
+    df = _summarise(panel, events, keys, counts, {"rate": ("relapsed", "followed")},
                     weighted=bool(weight), pooled=clustered)
     df = _add_rate(df, "rate", "relapsed", "followed", clustered)
     df["not_followed"] = df["exits"] - df["followed"]
@@ -415,27 +422,23 @@ def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | Non
     if periods_out < 1:
         raise SchemaError("periods_out must be at least 1")
     panel, by, h = _prepare(panel, by, weight, engine)
-    parts = []
-    for t in h.periods:
-        if not h.has(t - 1):
-            continue
-        span = range(t, t + periods_out)
-        was = h.is_(t - 1, POOR)
-        followed = reduce(lambda a, b: a & b, [h.observed(p) for p in span])
-        out = reduce(lambda a, b: a & b, [h.is_(p, NEAR_POOR, NON_POOR) for p in span])
-        parts.append(h.table.filter(was).select(
-            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t - 1),
-            at_risk=_flag(was & followed),
-            exits=_flag(was & followed & h.is_(t, NEAR_POOR, NON_POOR)),
-            confirmed_exits=_flag(was & followed & out),
-            not_followed=_flag(was & h.observed(t) & ~followed),
-        ))
     columns = ["at_risk", "exits", "confirmed_exits", "returned", "rate", "ci_low", "ci_high",
                "not_followed"]
-    if not parts:
+    if h.table is None:
         return _empty(by, "period", columns)
+    span = range(0, periods_out)
+    was = h.is_(-1, POOR)
+    followed = reduce(lambda a, b: a & b, [h.observed(j) for j in span])
+    out = reduce(lambda a, b: a & b, [h.is_(j, NEAR_POOR, NON_POOR) for j in span])
+    events = h.table.filter(was).select(
+        "household_id", period_index=h.t, **h.keys_at(-1),
+        at_risk=_flag(followed),
+        exits=_flag(followed & h.is_(0, NEAR_POOR, NON_POOR)),
+        confirmed_exits=_flag(followed & out),
+        not_followed=_flag(h.observed(0) & ~followed),
+    )
     counts = ["at_risk", "exits", "confirmed_exits", "not_followed"]
-    df = _summarise(panel, h.stack(parts), ["period_index", *by], counts,
+    df = _summarise(panel, events, ["period_index", *by], counts,
                     {"rate": ("confirmed_exits", "at_risk")}, weighted=bool(weight),
                     pooled=bool(weight))
     df = _add_rate(df, "rate", "confirmed_exits", "at_risk", bool(weight))
@@ -458,20 +461,15 @@ def transition_matrix(panel, by=None, weight: str | None = None, engine: str | N
     (see exit_rates' ``removed``). ``by``/``weight`` read at t-1. See ``matrix_table``
     for the square view with counts beside shares."""
     panel, by, h = _prepare(panel, by, weight, engine)
-    parts = []
-    for t in h.periods:
-        if not h.has(t - 1):
-            continue
-        pair = h.observed(t - 1) & h.observed(t)
-        parts.append(h.table.filter(pair).select(
-            "household_id", period_index=ibis.literal(t, "int64"), **h.keys_at(t - 1),
-            from_code=h.code(t - 1), to_code=h.code(t),
-        ))
     period_col = "period" if per_period else None
     columns = ["from_status", "to_status", "count", "share"]
-    if not parts:
+    if h.table is None:
         return _empty(by, period_col, columns)
-    events = h.stack(parts)
+    pair = h.observed(-1) & h.observed(0)
+    events = h.table.filter(pair).select(
+        "household_id", period_index=h.t, **h.keys_at(-1),
+        from_code=h.code(-1), to_code=h.code(0),
+    )
     keys = [*(["period_index"] if per_period else []), *by, "from_code", "to_code"]
     value = events._w.sum() if weight else events.count()
     agg = panel.execute(events.group_by(keys).aggregate(count=value))

@@ -176,17 +176,17 @@ def _from_pandas(df: pd.DataFrame, where: str):
 
 
 def _build(table, con, where, absent_means, frequency, origin) -> Panel:
-    table = _check_in_engine(table, con, where)
-    table, freq, index_of = _with_period_index(table, con, where)
-    if absent_means == "non_poor":
-        table = _expand_lists(table, sorted(set(index_of.values())), freq)
+    table, values = _check_in_engine(table, con, where)
+    table, freq, index_of = _with_period_index(table, con, where, values)
+    indices = sorted(set(index_of.values()))
+    if absent_means == "non_poor":  # adds rows only in periods the panel has
+        table = _expand_lists(table, indices, freq)
     if frequency == "year" and freq == "quarter":
-        table = _annual_view(table, sorted(set(index_of.values())))
+        table = _annual_view(table, indices)
         freq = "year"
+        indices = sorted({i // 4 for i in indices})
     elif frequency == "quarter" and freq == "year":
         raise PeriodError(f"{where}: the panel is annual; it cannot be read quarterly")
-    indices = sorted(int(i) for i in con.execute(table.select("period_index").distinct())
-                     ["period_index"])
     return Panel(table=table, con=con, frequency=freq, absent_means=absent_means,
                  periods=[label(freq, i) for i in indices], period_indices=indices,
                  source=origin, requested_frequency=frequency)
@@ -199,7 +199,9 @@ def _example(con, table, cond, cols=("household_id", "period")) -> list[dict]:
 
 
 def _check_in_engine(table, con, where):
-    """The schema rules, checked by the engine (cheap scans plus one aggregation)."""
+    """The schema rules, checked by the engine: one small summary query (distinct
+    status x removal reason x period with counts) and one duplicate check. Examples of
+    offending rows are fetched only when something is wrong."""
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise SchemaError(f"{where}: missing required column(s) {missing}; found "
@@ -208,30 +210,28 @@ def _check_in_engine(table, con, where):
         table = table.mutate(removal_reason=ibis.null(str))
     table = table.mutate(household_id=table.household_id.cast(str),
                          status=table.status.cast(str), removal_reason=table.removal_reason.cast(str))
-    status = con.execute(table.select("status").distinct())["status"]
-    bad = sorted(str(s) for s in status.dropna() if s not in STATUSES)
+    summary = con.execute(table.group_by(["status", "removal_reason", "period"])
+                          .aggregate(n=ibis._.count()))
+    bad = sorted({str(s) for s in summary["status"].dropna() if s not in STATUSES})
     if bad:
         ex = _example(con, table, table.status.isin(bad))
         raise SchemaError(f"{where}: column status has unknown value(s) {bad[:5]}, e.g. {ex}; "
                           f"allowed: {list(STATUSES)} (empty only on a removal row)")
-    reasons = con.execute(table.select("removal_reason").distinct())["removal_reason"]
-    bad = sorted(str(s) for s in reasons.dropna() if s not in REMOVAL_REASONS)
+    bad = sorted({str(s) for s in summary["removal_reason"].dropna() if s not in REMOVAL_REASONS})
     if bad:
         ex = _example(con, table, table.removal_reason.isin(bad))
         raise SchemaError(f"{where}: column removal_reason has unknown value(s) {bad[:5]}, "
                           f"e.g. {ex}; allowed: {list(REMOVAL_REASONS)}")
-    no_status = table.status.isnull() & table.removal_reason.isnull()
-    ex = _example(con, table, no_status)
-    if ex:
+    if (summary["status"].isna() & summary["removal_reason"].isna()).any():
+        ex = _example(con, table, table.status.isnull() & table.removal_reason.isnull())
         raise SchemaError(f"{where}: column status is empty on a row that is not a removal "
                           f"row (no removal_reason), e.g. {ex}; give a status or a removal reason")
-    return table
+    return table, list(pd.unique(summary["period"]))
 
 
-def _with_period_index(table, con, where):
+def _with_period_index(table, con, where, values):
     """Add int ``period_index``; rewrite ``period`` in canonical form; reject mixed
-    frequencies and duplicate household-periods."""
-    values = list(con.execute(table.select("period").distinct())["period"])
+    frequencies and duplicate household-periods. ``values``: the distinct periods."""
     if any(pd.isna(v) for v in values):
         ex = _example(con, table, table.period.isnull(), ("household_id", "period"))
         raise SchemaError(f"{where}: column period is empty on some rows, e.g. {ex}")
