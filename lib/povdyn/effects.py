@@ -1,7 +1,8 @@
 """Effect of a binary treatment on an outcome under selection on observables.
 
 methods.md, "Model (programme) effectiveness": the estimand is stated (ATT by default,
-ATE on request); the propensity score is a logit (statsmodels GLM); estimators are
+ATE on request); the propensity score is a logit (maximum likelihood by Newton–Raphson,
+checked against statsmodels' Logit in the tests); estimators are
 inverse probability weighting (IPW), doubly robust augmented IPW (AIPW), regression
 adjustment ("ols") and propensity-score nearest-neighbour matching; every result carries
 a balance table (standardised mean differences before/after weighting or matching,
@@ -28,6 +29,11 @@ Standard errors
 
 Outcome models: a binary (0/1) outcome gets a logit outcome model, a continuous one
 OLS; ``outcome_model="linear"`` forces a linear (probability) model.
+
+Balance: "before" = raw means on the full sample; "after" = the trimmed sample weighted
+as the estimator weights it — IPW weights (ATT: controls e/(1-e); ATE: 1/e and 1/(1-e))
+for ipw and aipw, and also shown for ols (regression adjustment does not reweight),
+match counts for matching. SMD denominators are the unweighted pooled SD.
 
 Trimming: ``trim=(lo, hi)`` drops every unit (treated or control) whose estimated
 propensity score lies outside [lo, hi] before estimating; the number dropped per group
