@@ -606,7 +606,7 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
         raise SchemaError(f"required column(s) {missing} missing")
 
     ids, bad = _household_ids(df["household_id"])
-    flag(bad, "household_id: unreadable id", df["household_id"])
+    flag(bad, "household_id: unreadable id (a yes/no value)")  # never quote raw ids
     flag(pd.isna(ids) & ~bad, "household_id: blank (every row needs Mã hộ)")
     out["household_id"] = ids
 
