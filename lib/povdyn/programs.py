@@ -615,7 +615,8 @@ def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
     L = {k: v[lang] for k, v in REPORT_COLUMNS.items()}
 
     def pts(x):
-        return "" if not np.isfinite(x) else f"{100 * x:+.1f}"
+        text = "" if not np.isfinite(x) else f"{100 * x:+.1f}"
+        return text.replace(".", ",") if lang == "vi" else text
 
     out = pd.DataFrame({
         L["name"]: t["program_vi" if lang == "vi" else "program_en"],
