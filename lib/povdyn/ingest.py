@@ -63,7 +63,7 @@ from .errors import PovdynError, SchemaError
 from .periods import frequency_and_index, parse_period
 from .privacy import IDENTIFIER_COLUMNS, load_key, pseudonymise
 
-TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet"}
+TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet"}
 HEADER_SEARCH_ROWS = 30
 BATCH_ROWS = 250_000  # rows checked at once (memory vs per-call overhead)
 CHUNK_ROWS = 250_000  # rows of one large table turned into Python objects at once
