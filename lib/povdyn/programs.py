@@ -621,7 +621,7 @@ def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
     out = pd.DataFrame({
         L["name"]: t["program_vi" if lang == "vi" else "program_en"],
         L["estimate"]: t["estimate"].map(pts),
-        L["ci"]: [("" if not np.isfinite(a) else f"{100 * a:+.1f} … {100 * b:+.1f}")
+        L["ci"]: [("" if not np.isfinite(a) else f"{pts(a)} … {pts(b)}")
                   for a, b in zip(t["ci_low"], t["ci_high"])],
         L["p_adjusted"]: t["p_adjusted"].map(lambda p: "" if not np.isfinite(p) else ("<0,001" if lang == "vi" else "<0.001") if p < 0.001 else f"{p:.3f}".replace(".", "," if lang == "vi" else ".")),
         L["naive"]: t["naive"].map(pts),
