@@ -46,19 +46,31 @@ def write_small_register(out: Path, households: int = 1500, seed: int = 11, tiny
     return out
 
 
+_SHARED: dict = {}
+
+
+def shared_report_run(tmp_path_factory):
+    """One report run per test session (national, the tiny province, a bogus province),
+    shared by this module and test_browser: rendering pages is the slow part."""
+    if "run" not in _SHARED:
+        data = write_small_register(tmp_path_factory.mktemp("processed"))
+        out = tmp_path_factory.mktemp("reports")
+        template = Path(__file__).resolve().parents[1] / "notebooks" / "quarterly_report.ipynb"
+        before = hashlib.sha256(template.read_bytes()).hexdigest()
+        run = run_report(period="latest", regions=["national", TINY_PROVINCE, BOGUS], workers=2,
+                         out_dir=out, data_dir=data, lang="vi", progress=False)
+        _SHARED.update(run=(run, template, before), data=data)
+    return _SHARED["run"], _SHARED["data"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    return shared_report_run(tmp_path_factory)[0]
+
+
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
-    return write_small_register(tmp_path_factory.mktemp("processed"))
-
-
-@pytest.fixture(scope="module")
-def report(small_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    template = Path(__file__).resolve().parents[1] / "notebooks" / "quarterly_report.ipynb"
-    before = hashlib.sha256(template.read_bytes()).hexdigest()
-    run = run_report(period="latest", regions=["national", TINY_PROVINCE, BOGUS], workers=2,
-                     out_dir=out, data_dir=small_data, lang="vi", progress=False)
-    return run, template, before
+    return shared_report_run(tmp_path_factory)[1]
 
 
 # --------------------------------------------------------------------------- unit
@@ -124,6 +136,13 @@ def test_headline_table_formats_and_suppresses():
     assert relapses[1] == "<10"  # 0 relapses is a small cell too
     en = tables.headline(_hand_panel(), "2025Q4", lang="en")
     assert "Exit rate from poverty" in set(en.iloc[:, 0])
+
+
+def test_small_numbers_hidden_in_text():
+    text = "ít hơn 50 hộ (8 hộ được hỗ trợ) tại 2025Q4, 1.234 hộ, 2,5%"
+    assert tables.hide_small_numbers(text, 10) == "ít hơn 50 hộ (<10 hộ được hỗ trợ) tại 2025Q4, 1.234 hộ, 2,5%"
+    masked = tables.mask_small(pd.DataFrame({"n_treated": [5, 10, 120]}), ["n_treated"], 10)
+    assert masked["n_treated"].isna().tolist() == [True, False, False]
 
 
 def test_unknown_region_is_an_error_naming_the_known_ones():
@@ -207,6 +226,8 @@ def test_tiny_group_counts_never_appear(report):
             if re.fullmatch(r"[+−-]?\d{1,3}([.,]\d{3})*", cell):
                 value = int(re.sub(r"[^\d]", "", cell))
                 assert value >= 10, f"{path.name}: small count {cell!r} shown"
+            # nor inside a text, e.g. a verdict's reason "(5 hộ được hỗ trợ)"
+            assert not re.search(r"(?<![\w.,])\d(?![\w.,])\s*hộ", cell), f"{path.name}: {cell!r}"
     tiny_page = run.pages[TINY_PROVINCE].read_text(encoding="utf-8")
     assert "&lt;10" in tiny_page
     index_rows = BeautifulSoup(run.index_path.read_text(encoding="utf-8"), "html.parser").find_all("tr")

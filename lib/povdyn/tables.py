@@ -14,6 +14,7 @@ Wilson 95% interval; the same for near-poor.
 from __future__ import annotations
 
 import html as _html
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,8 +257,12 @@ def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
         put("near_poor_exit_rate", *((e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
                                      if e is not None else (np.nan, np.nan)))
         n = pick(en, p)
-        put("relapses", n["relapsed"] if n is not None else np.nan, np.nan)
-        put("new_poor", n["new_poor"] if n is not None else np.nan, np.nan)
+        # entries() lists only periods with entries: a period on the register with a
+        # period before it and no row there had none
+        observed = s is not None and pick(shares, _periods.shift(p, -1)) is not None
+        zero = 0 if observed else np.nan
+        put("relapses", n["relapsed"] if n is not None else zero, np.nan)
+        put("new_poor", n["new_poor"] if n is not None else zero, np.nan)
         r = pick(rem, p)
         put("removals", r["removals"] if r is not None else 0, np.nan)
         cohort = _periods.shift(p, -within)
@@ -607,21 +612,60 @@ def suppressed_counts(table: pd.DataFrame, count_cols, lang: str = "vi", min_cel
     return out
 
 
-def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
+def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: int | None = None,
+                    text_columns=()) -> pd.DataFrame:
     """Suppress count columns of an already-labelled table (e.g. programs.report_table):
-    `columns` are column names or keys of povdyn.programs.REPORT_COLUMNS."""
+    `columns` are column names or keys of povdyn.programs.REPORT_COLUMNS. In
+    `text_columns` (free text such as a verdict's reason), every number below min_cell
+    written in the text becomes "<10" too."""
     from .privacy import suppress_small_cells
 
-    names = []
+    min_cell = settings().min_cell if min_cell is None else min_cell
     try:
         from .programs import REPORT_COLUMNS
     except ImportError:
         REPORT_COLUMNS = {}
+
+    def resolve(cols):
+        out = []
+        for c in cols:
+            name = REPORT_COLUMNS.get(c, {}).get(lang, c)
+            if name in table.columns:
+                out.append(name)
+        return out
+
+    sup = suppress_small_cells(table, count_cols=resolve(columns), min_cell=min_cell)
+    for name in resolve(text_columns):
+        sup[name] = [hide_small_numbers(v, min_cell) for v in sup[name]]
+    return sup
+
+
+_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d{3})*(?![\d]|[.,]\d)")
+
+
+def hide_small_numbers(text, min_cell: int | None = None):
+    """Replace every whole number below min_cell in a text by "<10" ("5 hộ" -> "<10 hộ")."""
+    if not isinstance(text, str):
+        return text
+    min_cell = settings().min_cell if min_cell is None else min_cell
+
+    def sub(m):
+        value = int(m.group(0).replace(".", "").replace(",", ""))
+        return f"<{min_cell}" if value < min_cell else m.group(0)
+
+    return _NUMBER.sub(sub, text)
+
+
+def mask_small(table: pd.DataFrame, columns, min_cell: int | None = None) -> pd.DataFrame:
+    """A numeric copy with counts below min_cell set to NaN (for figures that print
+    counts, e.g. povdyn.plots.effects.forest)."""
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    out = table.copy()
     for c in columns:
-        name = REPORT_COLUMNS.get(c, {}).get(lang, c)
-        if name in table.columns:
-            names.append(name)
-    return suppress_small_cells(table, count_cols=names, min_cell=min_cell)
+        if c in out.columns:
+            values = pd.to_numeric(out[c], errors="coerce")
+            out[c] = values.where(values >= min_cell)
+    return out
 
 
 def deprivation_tables(summary: dict, lang: str = "vi", min_cell: int | None = None) -> list[pd.DataFrame]:

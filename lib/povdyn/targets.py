@@ -156,7 +156,7 @@ def progress_table(df: pd.DataFrame, period, region: str = "national", within: i
     def num(x):
         if isinstance(x, str):
             return x
-        return "" if not np.isfinite(x) else dec(x)
+        return "" if not np.isfinite(x) else dec(x).replace("-", "−")
 
     status_text = {"on_track": label("on_track", lang), "off_track": label("off_track", lang),
                    "not_assessable": label("not_assessable", lang),

@@ -207,6 +207,14 @@ def provinces_ranked(table: pd.DataFrame, value: str = "rate", lang: str = "vi",
             small |= pd.to_numeric(t[c], errors="coerce").fillna(0).to_numpy() < min_cell
     left_out = list(t.loc[small, name_col])
     t = t[~small].sort_values(value)
+    if t.empty:  # nothing large enough to show: say so instead of an empty axis
+        fig, ax = _fig(8.0, 1.2)
+        ax.axis("off")
+        ax.set_title(title or label("exit_rate", lang))
+        ax.text(0.5, 0.3, ("Không tỉnh nào đủ {m} hộ để hiển thị." if lang == "vi"
+                           else "No province has the {m} households needed to show it.").format(m=min_cell),
+                ha="center", va="center", color=COLORS["muted"], transform=ax.transAxes)
+        return fig
     fig, ax = _fig(8.0, max(3.0, 0.27 * len(t) + 1.2))
     y = np.arange(len(t))
     v = t[value].to_numpy(float)
