@@ -1,0 +1,73 @@
+"""The full report batch: nation + 34 provinces on the demo register, 2 workers.
+
+    .venv/bin/python benchmarks/bench_report.py [--data-dir DIR] [--workers 2] [--regions all]
+
+Without --data-dir it writes the synthetic demo register (60,000 households, quarterly
+2021Q4-2025Q4) and ingests it in a temp folder first (not timed). Then it times
+`povdyn.report.run_report(period="latest", regions=..., workers=...)` end to end (pages,
+index, manifest) and prints wall seconds, the slowest pages and the mean page time,
+plus the machine's load average (the figure is only meaningful on an idle machine).
+Writes the numbers to <out>/bench_report.json. Not part of `make test`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="processed folder with panel.parquet (default: fresh demo)")
+    parser.add_argument("--households", type=int, default=60_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--regions", default="all")
+    parser.add_argument("--out", help="reports folder (default: a temp folder)")
+    args = parser.parse_args(argv)
+
+    from povdyn.report import run_report
+
+    tmp = Path(tempfile.mkdtemp(prefix="povdyn-bench-report-"))
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if data_dir is None:
+        from povdyn.ingest import ingest
+        from povdyn.synth import write_demo
+
+        t = time.perf_counter()
+        write_demo(tmp / "raw", households=args.households, seed=2025, progress=False)
+        summary = ingest(tmp / "raw", tmp / "processed", progress=False)
+        assert summary.ok, str(summary)
+        data_dir = tmp / "processed"
+        print(f"demo register written and ingested in {time.perf_counter() - t:.1f} s (not timed)")
+    out = Path(args.out) if args.out else tmp / "reports"
+
+    load_before = os.getloadavg()
+    t = time.perf_counter()
+    run = run_report(period="latest", regions=args.regions, workers=args.workers, out_dir=out,
+                     data_dir=data_dir, progress=True)
+    seconds = time.perf_counter() - t
+    load_after = os.getloadavg()
+    print(run)
+    pages = sorted(run.results, key=lambda r: -r["seconds"])
+    result = {
+        "seconds_total": round(seconds, 1),
+        "pages": len(run.pages),
+        "failed": run.failed,
+        "workers": args.workers,
+        "mean_page_seconds": round(statistics.mean(r["seconds"] for r in run.results), 1),
+        "slowest": [(r["region"], r["seconds"]) for r in pages[:5]],
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "cpus": os.cpu_count(),
+    }
+    (run.out_dir / "bench_report.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0 if not run.failed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
