@@ -5,6 +5,8 @@ a matplotlib Figure (pass ``ax=`` to draw into an existing axes).
 """
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -117,7 +119,8 @@ def forest(table: pd.DataFrame, lang: str = "vi", scale: float = 100.0, show_nai
     verdict_col = "verdict_vi" if lang == "vi" and "verdict_vi" in tab else (
         "verdict_en" if "verdict_en" in tab else "verdict")
     tab = tab.iloc[::-1].reset_index(drop=True)
-    fig, ax = _axes(ax, (8, 0.6 * len(tab) + 1.6))
+    own_figure = ax is None
+    fig, ax = _axes(ax, (10, 0.6 * len(tab) + 1.8))
     ax.axvline(0, color="black", lw=0.8)
     for i, r in tab.iterrows():
         colour = VERDICT_COLOURS.get(r.get("verdict", ""), "#6e6e6e")
@@ -137,14 +140,15 @@ def forest(table: pd.DataFrame, lang: str = "vi", scale: float = 100.0, show_nai
         ax.annotate(label, xy=(1.01, i), xycoords=("axes fraction", "data"), va="center", fontsize=8,
                     color=colour)
     ax.set_yticks(range(len(tab)))
-    ax.set_yticklabels(tab[name_col])
+    ax.set_yticklabels([textwrap.fill(str(v), 30) for v in tab[name_col]])
     ax.set_ylim(-0.7, len(tab) - 0.3)
     ax.set_xlabel(t["forest_x"])
     ax.set_title(t["forest_title"])
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.06), ncol=3)
-    fig.tight_layout()
+    if own_figure:
+        fig.tight_layout(rect=(0, 0, 0.78, 1))  # room on the right for the verdicts
     return fig
 
 
