@@ -484,7 +484,11 @@ def evaluate_programs(
                 pass
         rows.append(row)
 
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["program", "program_vi", "program_en", "estimate",
+                                                                   "se", "ci_low", "ci_high", "p_value", "n_treated",
+                                                                   "n_control", "naive", "total_cost_vnd", "fading_p",
+                                                                   "early_estimate", "recent_estimate", "recent_cohort",
+                                                                   "note"])
     table["p_adjusted"] = holm(table["p_value"])
     table["fading_p_adjusted"] = holm(table["fading_p"])
     # simultaneous (Bonferroni) intervals over the models with an estimate, for the forest plot
