@@ -29,6 +29,9 @@ Conventions used by every metric (the docstrings repeat them where they matter):
 """
 from __future__ import annotations
 
+import itertools
+import os
+import weakref
 from functools import reduce
 from pathlib import Path
 
@@ -99,15 +102,22 @@ class _History:
             (t.status == "near_poor", NEAR_POOR),
             (t.status == "non_poor", NON_POOR),
         ).cast("int8")
-        aggs = {"_first_poor": t.period_index.min(where=t.status == "poor")}
-        for p in self.periods:
-            here = t.period_index == p
-            aggs[self.c(p)] = code.max(where=here)
-            for b in by:
-                aggs[self.g(b, p)] = t[b].max(where=here)
-            if weight:
-                aggs[self.w(p)] = t[weight].cast("float64").max(where=here)
-        self.history = t.group_by("household_id").aggregate(**aggs)
+        key = (tuple(by), weight)
+        cached = panel._histories.get(key)
+        if cached is None:
+            aggs = {"_first_poor": t.period_index.min(where=t.status == "poor"),
+                    "_rows": t.count()}
+            for p in self.periods:
+                here = t.period_index == p
+                aggs[self.c(p)] = code.max(where=here)
+                for b in by:
+                    aggs[self.g(b, p)] = t[b].max(where=here)
+                if weight:
+                    aggs[self.w(p)] = t[weight].cast("float64").max(where=here)
+            cached = _materialise(panel, t.group_by("household_id").aggregate(**aggs))
+            self._check_duplicates(cached)
+            panel._histories[key] = cached
+        self.history = cached
         # destination periods: those whose previous period is in the panel
         self.destinations = [p for p in self.periods if p - 1 in self.periods]
         if self.destinations:
@@ -116,6 +126,21 @@ class _History:
             self.table = self.history.cross_join(dest)
         else:
             self.table = None
+
+    def _check_duplicates(self, history):
+        """A household with more rows than periods present has two rows in a period."""
+        present = reduce(lambda a, b: a + b,
+                         [history[self.c(p)].notnull().cast("int64") for p in self.periods])
+        bad = self.panel.execute(history.filter(history._rows > present)
+                                 .select("household_id").limit(3))["household_id"].tolist()
+        if bad:
+            t = self.panel.table
+            rows = self.panel.execute(
+                t.filter(t.household_id.isin(bad)).group_by(["household_id", "period"])
+                .aggregate(rows=ibis._.count()).filter(ibis._.rows > 1).limit(3))
+            raise SchemaError(
+                "some households have more than one row in a period (columns household_id, "
+                f"period), e.g. {rows.to_dict('records')}. Keep one row per household per period.")
 
     @staticmethod
     def c(p):
@@ -163,6 +188,33 @@ class _History:
         out["_w"] = (self._at(offset, self.w, "float64").fill_null(0.0) if self.weight
                      else ibis.literal(1.0))
         return out
+
+
+_HISTORY_NAMES = itertools.count()
+
+
+def _materialise(panel: Panel, expr):
+    """On DuckDB the household pivot is computed once per (by, weight) and kept as a
+    temporary table while the Panel lives (every metric reuses it; the previous one is
+    dropped, so at most one pivot is held). On Spark the expression is used as is (a
+    temporary view of a cached DataFrame would pin executor memory; Spark reuses the
+    shuffle within a query)."""
+    if panel.engine != "duckdb":
+        return expr
+    for old in list(panel._histories.values()):
+        panel.con.drop_table(old.get_name(), force=True)
+    panel._histories.clear()
+    name = f"povdyn_history_{os.getpid()}_{next(_HISTORY_NAMES)}"
+    table = panel.con.create_table(name, expr, temp=True)
+    weakref.finalize(panel, _drop_quietly, panel.con, name)
+    return table
+
+
+def _drop_quietly(con, name):
+    try:
+        con.drop_table(name, force=True)
+    except Exception:  # the connection may be gone at interpreter exit
+        pass
 
 
 def _flag(cond):

@@ -69,6 +69,8 @@ class Panel:
     period_indices: list
     source: object = field(default=None, repr=False)
     requested_frequency: str | None = None
+    # the metrics' household pivot, cached per (by, weight) (povdyn.dynamics._History)
+    _histories: dict = field(default_factory=dict, repr=False)
 
     @property
     def engine(self) -> str:
@@ -94,8 +96,15 @@ class Panel:
 
 # --------------------------------------------------------------------------- loading
 def load_panel(source, absent_means: str = "missing", frequency: str | None = None,
-               engine: str | None = None) -> Panel:
+               engine: str | None = None, check_duplicates: bool = False) -> Panel:
     """Read and validate a register panel (module docstring); returns a ``Panel``.
+
+    Duplicate household-periods: pandas/csv input is fully checked by the schema. For
+    parquet and Ibis input the check rides on the metrics' one pass: the household pivot
+    every metric builds counts each household's rows, and a household with two rows in
+    a period stops the metric with an example (nothing is counted silently). A separate
+    full scan at load costs as much as a metric at national scale (a group-by over
+    every household-period); ``check_duplicates=True`` runs it here anyway.
 
     ``engine`` None means: the Panel's own engine when ``source`` is a Panel or an Ibis
     table, else ``povdyn.settings().engine`` (DuckDB by default)."""
@@ -115,7 +124,8 @@ def load_panel(source, absent_means: str = "missing", frequency: str | None = No
             raise SchemaError("this Panel was built from an Ibis table; it cannot be re-read "
                               "on another engine or with other options: load the source again")
         return load_panel(source.source, absent_means=absent_means, frequency=frequency,
-                          engine=engine or (source.engine if same_engine else None))
+                          engine=engine or (source.engine if same_engine else None),
+                          check_duplicates=check_duplicates)
 
     if isinstance(source, ibis.Table):
         try:
@@ -126,7 +136,8 @@ def load_panel(source, absent_means: str = "missing", frequency: str | None = No
     else:
         con = connect(engine)
         table, where, origin = _read(source, con)
-    return _build(table, con, where, absent_means, frequency, origin)
+    return _build(table, con, where, absent_means, frequency, origin,
+                  check_duplicates and not isinstance(source, pd.DataFrame))
 
 
 def _read(source, con):
@@ -175,9 +186,9 @@ def _from_pandas(df: pd.DataFrame, where: str):
     return ibis.memtable(good)
 
 
-def _build(table, con, where, absent_means, frequency, origin) -> Panel:
+def _build(table, con, where, absent_means, frequency, origin, check_duplicates=True) -> Panel:
     table, values = _check_in_engine(table, con, where)
-    table, freq, index_of = _with_period_index(table, con, where, values)
+    table, freq, index_of = _with_period_index(table, con, where, values, check_duplicates)
     indices = sorted(set(index_of.values()))
     if absent_means == "non_poor":  # adds rows only in periods the panel has
         table = _expand_lists(table, indices, freq)
@@ -229,7 +240,7 @@ def _check_in_engine(table, con, where):
     return table, list(pd.unique(summary["period"]))
 
 
-def _with_period_index(table, con, where, values):
+def _with_period_index(table, con, where, values, check_duplicates=True):
     """Add int ``period_index``; rewrite ``period`` in canonical form; reject mixed
     frequencies and duplicate household-periods. ``values``: the distinct periods."""
     if any(pd.isna(v) for v in values):
@@ -253,6 +264,8 @@ def _with_period_index(table, con, where, values):
             table = table.mutate(period_index=index.cast("int64"), period=index.cast("int64"))
         else:
             table = table.mutate(period_index=index.cast("int64"), period=canon)
+    if not check_duplicates:
+        return table, freq, index_of
     dup = (table.group_by(["household_id", "period_index"]).aggregate(n=ibis._.count())
            .filter(ibis._.n > 1))
     rows = con.execute(dup.limit(3))
