@@ -242,3 +242,12 @@ def test_rerun_does_not_modify_the_template_notebook(report, small_data, tmp_pat
     nb = json.loads(template.read_text())
     assert all(not c.get("outputs") and c.get("execution_count") is None
                for c in nb["cells"] if c["cell_type"] == "code"), "template must be committed stripped"
+
+
+def test_region_names_resolve_to_the_spelling_in_the_data(small_data):
+    from povdyn.report import resolve_regions
+
+    assert resolve_regions(small_data, "toàn quốc, tinh thu nghiem ,TỈNH THỬ NGHIỆM, Bogus") == [
+        "national", TINY_PROVINCE, "Bogus"]
+    everything = resolve_regions(small_data, "all")
+    assert everything[0] == "national" and TINY_PROVINCE in everything and len(everything) == 36

@@ -158,17 +158,24 @@ def resolve_period(data_dir: Path, period="latest"):
 
 def resolve_regions(data_dir: Path, regions="all") -> list[str]:
     """"all" -> ["national", every province_2025 in the data (sorted)]; "national";
-    a comma-separated string or a list of province names (kept as given: a name that
-    matches nothing fails in its own page, isolated from the others)."""
+    a comma-separated string or a list of province names (spelled as in the data, or
+    without diacritics: "ha noi" -> "Hà Nội"; a name that matches nothing is kept and
+    fails in its own page, isolated from the others)."""
     if regions is None or regions == "all":
         provinces = pd.read_parquet(panel_path(data_dir), columns=["province_2025"])["province_2025"]
         names = sorted(p for p in pd.unique(provinces.dropna()))
         return ["national", *names]
     if isinstance(regions, str):
         regions = [r.strip() for r in regions.split(",")]
+    provinces = pd.read_parquet(panel_path(data_dir), columns=["province_2025"])["province_2025"]
+    known = {slugify(p): p for p in pd.unique(provinces.dropna())}
     out = []
     for r in regions:
         r = unicodedata.normalize("NFC", str(r).strip())
+        if r.lower() in ("national", "toàn quốc", "toan quoc"):
+            r = "national"
+        else:  # "ha noi" / "HÀ NỘI" -> the name as written in the data ("Hà Nội")
+            r = known.get(slugify(r), r)
         if r and r not in out:
             out.append(r)
     if not out:
@@ -260,6 +267,78 @@ def execute_notebook(notebook, output, parameters: dict | None = None, timeout: 
     return Path(output)
 
 
+_KERNEL: dict = {}
+
+
+def _shutdown_kernel() -> None:
+    km = _KERNEL.pop("km", None)
+    if km is not None:
+        try:
+            km.shutdown_kernel(now=True)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+def _worker_kernel(cwd):
+    """This worker's kernel, started once and reused for every page it renders (saves
+    the kernel start and the imports, several seconds a page); restarted if it died."""
+    km = _KERNEL.get("km")
+    if km is not None and km.is_alive():
+        return km
+    _shutdown_kernel()
+    km = _kernel_manager_class()(kernel_name="python3")
+    km.start_kernel(cwd=str(cwd))
+    _KERNEL["km"] = km
+    if not _KERNEL.get("finalizer"):
+        from multiprocessing import util
+
+        # ProcessPoolExecutor workers leave through os._exit: atexit would not run
+        _KERNEL["finalizer"] = util.Finalize(None, _shutdown_kernel, exitpriority=10)
+    return km
+
+
+def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, timeout: int = 900,
+                             cwd=None) -> Path:
+    """Like execute_notebook, but in this process's reusable kernel: the namespace is
+    reset before each notebook (%reset -f), parameters are injected as papermill does
+    (a cell tagged "injected-parameters"), the executed notebook is written to `output`
+    even when a cell fails (then nbclient's CellExecutionError is raised). After a
+    timeout or any kernel trouble the kernel is shut down, so the next page starts clean."""
+    _worker_init()
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    cwd = Path(cwd or Path(notebook).parent)
+    nb = load_notebook_node(str(notebook))  # as papermill reads it (every cell gets metadata.tags)
+    nb = parameterize_notebook(nb, parameters or {}, kernel_name="python3", language="python")
+    km = _worker_kernel(cwd)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        kc.execute_interactive("%reset -f\nimport matplotlib.pyplot as _plt; _plt.close('all'); del _plt",
+                               store_history=False, timeout=60)
+    finally:
+        kc.stop_channels()
+    client = NotebookClient(nb, km=km, kernel_name="python3", timeout=timeout, allow_errors=False,
+                            resources={"metadata": {"path": str(cwd)}})
+    try:
+        client.execute()
+    except CellExecutionError:
+        raise
+    except BaseException:
+        _shutdown_kernel()
+        raise
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        atomic_write(Path(output), nbformat.writes(nb))
+    return Path(output)
+
+
 def execute_region(job: dict) -> dict:
     """Run the report notebook for one region and export its page (runs in a worker).
 
@@ -278,9 +357,9 @@ def execute_region(job: dict) -> dict:
                   html=None, log=None, error=None)
     tmp_nb = nb_path.with_name(f".{slug}.{uuid.uuid4().hex[:8]}.ipynb")
     error = None
+    run = execute_in_worker_kernel if job.get("reuse_kernel", True) else execute_notebook
     try:
-        execute_notebook(job["template"], tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
-                         cwd=job.get("cwd"))
+        run(job["template"], tmp_nb, job["parameters"], timeout=job.get("timeout", 900), cwd=job.get("cwd"))
     except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
         error = exc
     try:
@@ -301,7 +380,7 @@ def execute_region(job: dict) -> dict:
         text = _ANSI.sub("", f"{type(error).__name__}: {error}\n\n" + "".join(
             traceback.format_exception(type(error), error, error.__traceback__)))
         atomic_write(log_path, text)
-        summary = (f"{error.ename}: {error.evalue}" if hasattr(error, "ename")
+        summary = (f"{error.ename}: {error.evalue}" if getattr(error, "ename", None)
                    else f"{type(error).__name__}: {error}")
         result.update(ok=False, log=str(log_path.relative_to(out_dir)),
                       error=_ANSI.sub("", summary).strip()[:2000])
@@ -414,13 +493,16 @@ def run_report(
     within: int = 2,
     engine: str | None = None,
     timeout: int = 900,
+    reuse_kernels: bool = True,
 ) -> ReportRun:
     """Render the report for `regions` at `period` (see the module docstring).
 
     period: "latest" or a period label; regions: "all", "national", a comma-separated
     string or a list; workers: parallel processes; out_dir: default settings().reports_dir;
     data_dir: default settings().processed_dir; lang: "vi" or "en"; notebook: template
-    (default notebooks/quarterly_report.ipynb). Returns a ReportRun (``.failed`` lists
+    (default notebooks/quarterly_report.ipynb); reuse_kernels: each worker keeps one
+    kernel for all its pages (namespace reset between pages) instead of papermill's
+    kernel per page. Returns a ReportRun (``.failed`` lists
     the regions that failed; each has a log under out_dir/<period>/logs/)."""
     started = time.perf_counter()
     cfg = settings()
@@ -451,7 +533,7 @@ def run_report(
                       engine=engine or cfg.engine, data_dir=str(data_dir), lang=lang)
         jobs.append(dict(region=region, slug=slug, out_dir=str(run_dir), template=str(template),
                          parameters=params, title=title, lang=lang, footer=footer,
-                         cwd=str(template.parent), timeout=timeout))
+                         cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels))
 
     results = []
     bar = None
@@ -493,7 +575,8 @@ def run_report(
     seconds = round(time.perf_counter() - started, 2)
     manifest = {
         "period": str(period),
-        "parameters": dict(regions=region_list, workers=workers, lang=lang, standard=standard,
+        "parameters": dict(regions=region_list, workers=workers, reuse_kernels=reuse_kernels,
+                           lang=lang, standard=standard,
                            within=int(within), engine=engine or cfg.engine, min_cell=cfg.min_cell,
                            data_dir=str(data_dir), out_dir=str(out_root)),
         "template": {"path": str(template), "sha256": template_hash},
