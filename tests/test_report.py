@@ -131,7 +131,7 @@ def test_headline_table_formats_and_suppresses():
     row = dict(zip(t.iloc[:, 0], t.itertuples(index=False)))
     poor = row["Tỷ lệ hộ nghèo"]
     assert poor[1] == "28" and poor[2] == "100" and poor[3] == "28,00"
-    assert poor[5] == "−12,00 điểm %"
+    assert poor[5] == "−12,00\u00a0điểm\u00a0%"
     relapses = row["Hộ tái nghèo"]
     assert relapses[1] == "<10"  # 0 relapses is a small cell too
     en = tables.headline(_hand_panel(), "2025Q4", lang="en")
@@ -139,8 +139,10 @@ def test_headline_table_formats_and_suppresses():
 
 
 def test_small_numbers_hidden_in_text():
-    text = "ít hơn 50 hộ (8 hộ được hỗ trợ) tại 2025Q4, 1.234 hộ, 2,5%"
-    assert tables.hide_small_numbers(text, 10) == "ít hơn 50 hộ (<10 hộ được hỗ trợ) tại 2025Q4, 1.234 hộ, 2,5%"
+    text = "ít hơn 50 hộ (8 hộ được hỗ trợ) tại 2025Q4, 1.234 hộ, 2,5%, khác 0, p = 1.38e-10"
+    assert tables.hide_small_numbers(text, 10) == (
+        "ít hơn 50 hộ (<10 hộ được hỗ trợ) tại 2025Q4, 1.234 hộ, 2,5%, khác 0, p = 1.38e-10")
+    assert tables.hide_small_numbers("only 3 households", 10) == "only <10 households"
     masked = tables.mask_small(pd.DataFrame({"n_treated": [5, 10, 120]}), ["n_treated"], 10)
     assert masked["n_treated"].isna().tolist() == [True, False, False]
 

@@ -497,7 +497,7 @@ def fmt_change(v, kind: str, lang: str = "vi") -> str:
     if kind == "rate":
         s = f"{abs(f):.2f}"
         s = s.replace(".", ",") if lang == "vi" else s
-        return f"{sign}{s} {label('points', lang)}"
+        return f"{sign}{s}\u00a0{label('points', lang)}".replace(" ", "\u00a0")  # never wrapped
     return f"{sign}{fmt_count(abs(f), lang)}"
 
 
@@ -640,20 +640,22 @@ def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: in
     return sup
 
 
-_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d{3})*(?![\d]|[.,]\d)")
+# a count written in a text: a whole number followed by "hộ" / "household(s)"
+_COUNT_IN_TEXT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d{3})*)(\s*(?:hộ|households?)\b)")
 
 
 def hide_small_numbers(text, min_cell: int | None = None):
-    """Replace every whole number below min_cell in a text by "<10" ("5 hộ" -> "<10 hộ")."""
+    """Replace every household count below min_cell written in a text ("5 hộ",
+    "8 households") by "<10"; other numbers (effects, p-values, years) are left alone."""
     if not isinstance(text, str):
         return text
     min_cell = settings().min_cell if min_cell is None else min_cell
 
     def sub(m):
-        value = int(m.group(0).replace(".", "").replace(",", ""))
-        return f"<{min_cell}" if value < min_cell else m.group(0)
+        value = int(m.group(1).replace(".", "").replace(",", ""))
+        return (f"<{min_cell}" if value < min_cell else m.group(1)) + m.group(2)
 
-    return _NUMBER.sub(sub, text)
+    return _COUNT_IN_TEXT.sub(sub, text)
 
 
 def mask_small(table: pd.DataFrame, columns, min_cell: int | None = None) -> pd.DataFrame:
