@@ -96,28 +96,42 @@ class _History:
         self.panel, self.by, self.weight = panel, by, weight
         self.periods = list(panel.period_indices)
         t = panel.table
-        code = ibis.cases(
-            (t.removal_reason.notnull(), REMOVED),
-            (t.status == "poor", POOR),
-            (t.status == "near_poor", NEAR_POOR),
-            (t.status == "non_poor", NON_POOR),
-        ).cast("int8")
         key = (tuple(by), weight)
         cached = panel._histories.get(key)
         if cached is None:
+            # grouping values become small int codes (a join with their distinct values):
+            # the pivot then carries ints, not strings -- decoded in the small result
+            dictionaries = {}
+            for b in by:
+                values = [v for v in panel.execute(t.select(b).distinct())[b].tolist()
+                          if not pd.isna(v)]
+                dictionaries[b] = values
+                if values:
+                    d = ibis.memtable(pd.DataFrame({"_v": pd.Series(values, dtype=object),
+                                                    "_k": np.arange(len(values), dtype="int32")}))
+                    d = d.mutate(_v=d._v.cast(t[b].type()))
+                    t = t.left_join(d, t[b] == d._v).drop("_v").rename({f"_key_{b}": "_k"})
+                else:
+                    t = t.mutate(**{f"_key_{b}": ibis.null("int32")})
+            code = ibis.cases(
+                (t.removal_reason.notnull(), REMOVED),
+                (t.status == "poor", POOR),
+                (t.status == "near_poor", NEAR_POOR),
+                (t.status == "non_poor", NON_POOR),
+            ).cast("int8")
             aggs = {"_first_poor": t.period_index.min(where=t.status == "poor"),
                     "_rows": t.count()}
             for p in self.periods:
                 here = t.period_index == p
                 aggs[self.c(p)] = code.max(where=here)
                 for b in by:
-                    aggs[self.g(b, p)] = t[b].max(where=here)
+                    aggs[self.g(b, p)] = t[f"_key_{b}"].max(where=here)
                 if weight:
                     aggs[self.w(p)] = t[weight].cast("float64").max(where=here)
-            cached = _materialise(panel, t.group_by("household_id").aggregate(**aggs))
-            self._check_duplicates(cached)
-            panel._histories[key] = cached
-        self.history = cached
+            table = _materialise(panel, t.group_by("household_id").aggregate(**aggs))
+            self._check_duplicates(table)
+            cached = panel._histories[key] = (table, dictionaries)
+        self.history, self.dictionaries = cached
         # destination periods: those whose previous period is in the panel
         self.destinations = [p for p in self.periods if p - 1 in self.periods]
         if self.destinations:
@@ -126,6 +140,13 @@ class _History:
             self.table = self.history.cross_join(dest)
         else:
             self.table = None
+
+    def decode(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Grouping codes in a (small) result back to the panel's values."""
+        for b in self.by:
+            values = self.dictionaries[b]
+            df[b] = [values[int(k)] if not pd.isna(k) else None for k in df[b]]
+        return df
 
     def _check_duplicates(self, history):
         """A household with more rows than periods present has two rows in a period."""
@@ -183,8 +204,7 @@ class _History:
         """Grouping columns and weight read at t + offset, under their plain names."""
         out = {}
         for b in self.by:
-            out[b] = self._at(offset, lambda p, b=b: self.g(b, p),
-                              self.panel.table[b].type())
+            out[b] = self._at(offset, lambda p, b=b: self.g(b, p), "int32")
         out["_w"] = (self._at(offset, self.w, "float64").fill_null(0.0) if self.weight
                      else ibis.literal(1.0))
         return out
@@ -222,7 +242,7 @@ def _flag(cond):
 
 
 # =========================================================================== summaries
-def _summarise(panel: Panel, events, keys: list[str], counts: list[str], rates: dict,
+def _summarise(h: "_History", events, keys: list[str], counts: list[str], rates: dict,
                weighted: bool, pooled: bool) -> pd.DataFrame:
     """Aggregate 0/1 event columns to counts (or sums of weights) per ``keys`` and add the
     sums that povdyn.intervals needs for each rate in ``rates`` = {rate: (num, den)}.
@@ -234,7 +254,7 @@ def _summarise(panel: Panel, events, keys: list[str], counts: list[str], rates: 
     e = events
     if not weighted and not pooled:
         aggs = {c: e[c].sum() for c in counts}
-        return panel.execute(e.group_by(keys).aggregate(**aggs))
+        return h.decode(h.panel.execute(e.group_by(keys).aggregate(**aggs)))
     # per household within cell
     per_hh = {c: (e[c] * e._w).sum() for c in counts}
     per_hh.update({f"n_{c}": e[c].sum() for c in counts})
@@ -246,7 +266,8 @@ def _summarise(panel: Panel, events, keys: list[str], counts: list[str], rates: 
         aggs[f"_{rate}_yn"] = (hh[num] * hh[den]).sum()
         aggs[f"_{rate}_nn"] = (hh[den] * hh[den]).sum()
         aggs[f"_{rate}_g"] = _flag(hh[den] > 0).sum()
-    return panel.execute(hh.group_by(keys).aggregate(**aggs) if keys else hh.aggregate(**aggs))
+    return h.decode(h.panel.execute(hh.group_by(keys).aggregate(**aggs) if keys
+                                    else hh.aggregate(**aggs)))
 
 
 def _add_rate(df: pd.DataFrame, name: str, num: str, den: str, clustered: bool,
@@ -334,7 +355,7 @@ def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = N
     counts = ["at_risk", "exits", "to_near_poor", "to_non_poor", "removed", "to_poor"]
     keys = [*by] if pool_periods else ["period_index", *by]
     clustered = bool(weight) or pool_periods
-    df = _summarise(panel, events, keys, counts, {"rate": ("exits", "at_risk")},
+    df = _summarise(h, events, keys, counts, {"rate": ("exits", "at_risk")},
                     weighted=bool(weight), pooled=clustered)
     df = _add_rate(df, "rate", "exits", "at_risk", clustered)
     if from_status == "near_poor":
@@ -379,7 +400,7 @@ def entries(panel, by=None, weight: str | None = None, engine: str | None = None
         from_non_poor=_flag(h.is_(-1, NON_POOR)),
         from_unobserved=_flag(~h.observed(-1)),
     )
-    df = _summarise(panel, events, ["period_index", *by], counts, {},
+    df = _summarise(h, events, ["period_index", *by], counts, {},
                     weighted=bool(weight), pooled=bool(weight))
     return _finish(df, panel, by, "period", counts, bool(weight), counts)
 
@@ -419,7 +440,7 @@ def relapse_rates(panel, within: int = 2, by=None, weight: str | None = None,
     counts = ["exits", "followed", "relapsed"]
     keys = [*by] if pool_periods else ["period_index", *by]
     clustered = bool(weight) or pool_periods
-    df = _summarise(panel, events, keys, counts, {"rate": ("relapsed", "followed")},
+    df = _summarise(h, events, keys, counts, {"rate": ("relapsed", "followed")},
                     weighted=bool(weight), pooled=clustered)
     df = _add_rate(df, "rate", "relapsed", "followed", clustered)
     df["not_followed"] = df["exits"] - df["followed"]
@@ -490,7 +511,7 @@ def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | Non
         not_followed=_flag(h.observed(0) & ~followed),
     )
     counts = ["at_risk", "exits", "confirmed_exits", "not_followed"]
-    df = _summarise(panel, events, ["period_index", *by], counts,
+    df = _summarise(h, events, ["period_index", *by], counts,
                     {"rate": ("confirmed_exits", "at_risk")}, weighted=bool(weight),
                     pooled=bool(weight))
     df = _add_rate(df, "rate", "confirmed_exits", "at_risk", bool(weight))
@@ -524,7 +545,7 @@ def transition_matrix(panel, by=None, weight: str | None = None, engine: str | N
     )
     keys = [*(["period_index"] if per_period else []), *by, "from_code", "to_code"]
     value = events._w.sum() if weight else events.count()
-    agg = panel.execute(events.group_by(keys).aggregate(count=value))
+    agg = h.decode(panel.execute(events.group_by(keys).aggregate(count=value)))
     # all 9 pairs in every group that appears
     groups = agg[keys[:-2]].drop_duplicates() if keys[:-2] else pd.DataFrame(index=[0])
     pairs = pd.DataFrame([(a, b) for a in OBSERVED for b in OBSERVED],
