@@ -53,7 +53,9 @@ def summarise(rows):
         err = g.estimate - g.truth
         out.append(dict(method=key[0], estimand=key[1], reps=len(g), truth=g.truth.mean(),
                         bias=err.mean(), rmse=np.sqrt((err ** 2).mean()), mean_se=g.se.mean(),
-                        sd_estimate=g.estimate.std(), coverage=np.mean((g.ci_low <= g.truth) & (g.truth <= g.ci_high))))
+                        sd_estimate=g.estimate.std(),
+                        coverage=(np.mean((g.ci_low <= g.truth) & (g.truth <= g.ci_high))
+                                  if g.ci_low.notna().all() else np.nan)))
     return pd.DataFrame(out)
 
 
