@@ -61,6 +61,21 @@ class PageData:
     panel: object
     region: str = "national"
     cache: dict = field(default_factory=dict, repr=False)
+    panels: dict = field(default_factory=dict, repr=False)
+
+    def panel_for(self, by) -> object:
+        """The Panel to run a metric grouped by `by` on: one view of the same table per
+        grouping, so that each keeps its own engine-side household pivot (povdyn.dynamics
+        caches one pivot per Panel) and a page switching between groupings never
+        rebuilds or drops one another uses."""
+        import dataclasses
+
+        if not dataclasses.is_dataclass(self.panel) or not hasattr(self.panel, "_histories"):
+            return self.panel
+        key = repr(by)
+        if key not in self.panels:
+            self.panels[key] = dataclasses.replace(self.panel, _histories={})
+        return self.panels[key]
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -195,7 +210,7 @@ def metric(name: str, data, **kwargs) -> pd.DataFrame:
     key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
     if isinstance(data, PageData):
         if key not in data.cache:
-            data.cache[key] = getattr(_dyn(), name)(data.panel, **kwargs)
+            data.cache[key] = getattr(_dyn(), name)(data.panel_for(kwargs.get("by")), **kwargs)
         return data.cache[key].copy()
     key = (*key, id(data))
     hit = _CACHE.get(key)
