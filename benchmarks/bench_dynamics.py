@@ -233,9 +233,9 @@ def main(argv=None) -> int:
         t = time.time()
         path = write_panel(SIZES[size], CACHE / f"panel_{size}")
         print(f"[{size}] data ready in {time.time() - t:.0f} s: {path}", flush=True)
-        plan = [("duckdb", "exits+relapse+entries"), ("duckdb_exits", "exits only")]
+        plan = [("duckdb", "exits+relapse+entries")]
         if size in ("1M", "10M"):
-            plan.append(("pandas", "exits only"))
+            plan += [("duckdb_exits", "exits only"), ("pandas", "exits only")]
             if not args.no_spark:
                 plan.append(("spark", "exits+relapse+entries"))
         for kind, what in plan:

@@ -221,7 +221,7 @@ def _materialise(panel: Panel, expr):
     shuffle within a query)."""
     if panel.engine != "duckdb":
         return expr
-    for old in list(panel._histories.values()):
+    for old, _ in list(panel._histories.values()):
         panel.con.drop_table(old.get_name(), force=True)
     panel._histories.clear()
     name = f"povdyn_history_{os.getpid()}_{next(_HISTORY_NAMES)}"
