@@ -360,6 +360,8 @@ def execute_region(job: dict) -> dict:
     run = execute_in_worker_kernel if job.get("reuse_kernel", True) else execute_notebook
     try:
         run(job["template"], tmp_nb, job["parameters"], timeout=job.get("timeout", 900), cwd=job.get("cwd"))
+    except KeyboardInterrupt:
+        raise  # Ctrl-C stops the batch; it is not a failure of this region
     except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
         error = exc
     try:
@@ -549,6 +551,9 @@ def run_report(
             job = futures[future]
             try:
                 res = future.result()
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             except BaseException as exc:  # noqa: BLE001 - a dead worker fails its region only
                 text = f"{type(exc).__name__}: {exc}"
                 log = Path(job["out_dir"]) / "logs" / f"{job['slug']}.log"
