@@ -113,13 +113,16 @@ class _History:
                     t = t.left_join(d, t[b] == d._v).drop("_v").rename({f"_key_{b}": "_k"})
                 else:
                     t = t.mutate(**{f"_key_{b}": ibis.null("int32")})
-            code = ibis.cases(
+            # the status code once per row, then plain aggregates over it
+            t = t.mutate(_code=ibis.cases(
                 (t.removal_reason.notnull(), REMOVED),
                 (t.status == "poor", POOR),
                 (t.status == "near_poor", NEAR_POOR),
                 (t.status == "non_poor", NON_POOR),
-            ).cast("int8")
-            aggs = {"_first_poor": t.period_index.min(where=t.status == "poor"),
+            ).cast("int8"))
+            code = t._code
+            aggs = {"_first_poor": t.period_index.min(where=code == POOR),
+                    "_first_near": t.period_index.min(where=code == NEAR_POOR),
                     "_rows": t.count()}
             for p in self.periods:
                 here = t.period_index == p
@@ -134,12 +137,23 @@ class _History:
         self.history, self.dictionaries = cached
         # destination periods: those whose previous period is in the panel
         self.destinations = [p for p in self.periods if p - 1 in self.periods]
-        if self.destinations:
-            dest = ibis.memtable({"_t": self.destinations},
-                                 schema=ibis.schema({"_t": "int64"}))
-            self.table = self.history.cross_join(dest)
-        else:
+        self.use()
+
+    def use(self, ever: str | None = None):
+        """Set ``table``: the pivot x destination periods, restricted to households that
+        were ever ``ever`` ("poor" / "near_poor") when a metric only concerns them (a
+        national register has ~10x fewer ever-poor households than households)."""
+        if not self.destinations:
             self.table = None
+            return self
+        hist = self.history
+        if ever == "poor":
+            hist = hist.filter(hist._first_poor.notnull())
+        elif ever == "near_poor":
+            hist = hist.filter(hist._first_near.notnull())
+        dest = ibis.memtable({"_t": self.destinations}, schema=ibis.schema({"_t": "int64"}))
+        self.table = hist.cross_join(dest)
+        return self
 
     def decode(self, df: pd.DataFrame) -> pd.DataFrame:
         """Grouping codes in a (small) result back to the panel's values."""
@@ -335,6 +349,7 @@ def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = N
         raise SchemaError(f"from_status={from_status!r}: use 'poor' or 'near_poor'")
     panel, by, h = _prepare(panel, by, weight, engine)
     origin = CODE[from_status]
+    h.use(from_status)
     columns = ["at_risk", "exits", "to_near_poor", "to_non_poor", "rate", "ci_low", "ci_high",
                "removed"] + (["falls"] if from_status == "near_poor" else [])
     period_col = None if pool_periods else "period"
@@ -386,6 +401,7 @@ def entries(panel, by=None, weight: str | None = None, engine: str | None = None
     panel, by, h = _prepare(panel, by, weight, engine)
     counts = ["entries", "relapsed", "new_poor", "from_near_poor", "from_non_poor",
               "from_unobserved"]
+    h.use("poor")
     if h.table is None:
         return _empty(by, "period", counts)
     entry = h.is_(0, POOR) & ~h.is_(-1, POOR)
@@ -426,6 +442,7 @@ def relapse_rates(panel, within: int = 2, by=None, weight: str | None = None,
     columns = ["exits", "followed", "relapsed", "not_followed", "sustained", "rate", "ci_low",
                "ci_high"]
     period_col = None if pool_periods else "exit_period"
+    h.use("poor")
     if h.table is None:
         return _empty(by, period_col, columns)
     exited = h.is_(-1, POOR) & h.is_(0, NEAR_POOR, NON_POOR)
@@ -497,6 +514,7 @@ def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | Non
     panel, by, h = _prepare(panel, by, weight, engine)
     columns = ["at_risk", "exits", "confirmed_exits", "returned", "rate", "ci_low", "ci_high",
                "not_followed"]
+    h.use("poor")
     if h.table is None:
         return _empty(by, "period", columns)
     span = range(0, periods_out)
