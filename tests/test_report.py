@@ -230,6 +230,10 @@ def test_tiny_group_counts_never_appear(report):
                 assert value >= 10, f"{path.name}: small count {cell!r} shown"
             # nor inside a text, e.g. a verdict's reason "(5 hộ được hỗ trợ)"
             assert not re.search(r"(?<![\w.,])\d(?![\w.,])\s*hộ", cell), f"{path.name}: {cell!r}"
+    download = pd.read_csv(run.out_dir / "headline.csv", encoding="utf-8-sig", dtype=str)
+    tiny = download[download.iloc[:, 0] == TINY_PROVINCE].iloc[0]
+    assert tiny.iloc[1] == "<10" and tiny.iloc[2] == "<10", "the download must be suppressed too"
+    assert 'href="headline.csv"' in run.index_path.read_text(encoding="utf-8")
     tiny_page = run.pages[TINY_PROVINCE].read_text(encoding="utf-8")
     assert "&lt;10" in tiny_page
     index_rows = BeautifulSoup(run.index_path.read_text(encoding="utf-8"), "html.parser").find_all("tr")

@@ -470,12 +470,20 @@ class ReportRun:
         return "\n".join(lines)
 
 
-def _headline_for_index(data_dir: Path, period, regions: list[str], lang: str) -> tuple[str, str | None]:
-    """The index's headline table (HTML, small cells suppressed) or a pending note."""
+HEADLINE_CSV = "headline.csv"
+
+
+def _headline_for_index(data_dir: Path, period, regions: list[str], lang: str,
+                        run_dir: Path | None = None) -> tuple[str, str | None]:
+    """The index's headline table (HTML, small cells suppressed) or a pending note. The
+    same suppressed table is written as run_dir/headline.csv (the download offered on
+    the index; UTF-8 with BOM so spreadsheet programs show the diacritics)."""
     try:
         from .tables import regions_overview, to_html
 
         table = regions_overview(Path(data_dir) / "panel.parquet", period, regions, lang=lang)
+        if run_dir is not None:
+            atomic_write(Path(run_dir) / HEADLINE_CSV, table.to_csv(index=False).encode("utf-8-sig"))
         return to_html(table), None
     except Exception as exc:  # noqa: BLE001 - the index is still useful without it
         note = html.escape(label("pending", lang))
@@ -574,7 +582,7 @@ def run_report(
     if hashlib.sha256(template.read_bytes()).hexdigest() != template_hash:
         raise PovdynError(f"the template notebook {template} changed during the run")
 
-    headline_html, headline_error = _headline_for_index(data_dir, period, region_list, lang)
+    headline_html, headline_error = _headline_for_index(data_dir, period, region_list, lang, run_dir)
     index_path = run_dir / "index.html"
     atomic_write(index_path, render_index(period, results, headline_html, footer, lang))
     seconds = round(time.perf_counter() - started, 2)
@@ -624,6 +632,7 @@ def render_index(period, results: list[dict], headline_html: str, footer: str, l
         headline_heading="Các chỉ tiêu chính theo địa phương" if vi else "Headline figures by region",
         headline_table=_markup(headline_html),
         suppression_note=label("suppression_note", lang).format(min_cell=settings().min_cell),
+        download_text="Tải bảng (CSV)" if vi else "Download the table (CSV)", download_href=HEADLINE_CSV,
         pages_heading="Trang báo cáo" if vi else "Report pages",
         region_heading="Địa phương" if vi else "Region",
         page_heading=label("page", lang),
