@@ -10,7 +10,9 @@ period): the code of its status in every period of the panel (1 poor, 2 near-poo
 every period. A transition into period t exists only when the panel has period t-1 and
 the household has a status there -- so a gap in a household's record (seen in 2021 and
 2023) gives no 2021->2022 or 2022->2023 transition, by construction (no LAG over rows).
-One grouped aggregation over the panel, then cheap column arithmetic.
+One grouped aggregation over the panel, then cheap column arithmetic. On DuckDB the
+pivot is kept (a temporary table) while the Panel lives and reused by every metric with
+the same ``by``/``weight``; so load a Panel once and call several metrics on it.
 
 Conventions used by every metric (the docstrings repeat them where they matter):
 
