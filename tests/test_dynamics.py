@@ -436,3 +436,17 @@ def test_unpacked_layout_equals_reference(df, metric):
 
     with mock.patch.object(dyn._History, "MAX_BITS", 2):
         check_metric(metric, load_panel(df), ref.build(df), ["province"], 2, weight="weight")
+
+
+@pytest.mark.filterwarnings("ignore:frequency='year'")
+def test_relapse_matches_planted_truth(demo_register):
+    """The synthetic register's calibration counts exits followed to the next annual
+    review and relapses among them, straight from its simulation (povdyn.synth): the
+    annual view of its quarterly panel must give exactly those counts."""
+    truth = demo_register.truth["calibration"]["relapse_share_of_exits"]
+    panel = load_panel(demo_register.panel, frequency="year")
+    got = dyn.relapse_rates(panel, within=1).set_index("exit_period")
+    assert truth  # the planted counts exist
+    for year, want in truth.items():
+        assert got.loc[int(year), "followed"] == want["exits_followed"], year
+        assert got.loc[int(year), "relapsed"] == want["relapsed"], year
