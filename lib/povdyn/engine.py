@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+import duckdb
 import ibis
 
 from .config import settings
@@ -55,7 +56,12 @@ def connect(engine=None):
     con = _DUCKDB.get(key)
     if con is None:
         con = ibis.duckdb.connect(threads=s.duckdb_threads, memory_limit=s.duckdb_memory)
-        con.raw_sql("SET enable_progress_bar = false")
+        try:
+            con.raw_sql("SET enable_progress_bar = false")
+        except duckdb.InvalidInputException:
+            # Inside a Jupyter kernel DuckDB refuses the setting (it wants ipywidgets);
+            # there the bar is already off, which is all we need.
+            pass
         # temp files (spills) in the system temp dir, not in the user's working directory
         con.raw_sql(f"SET temp_directory = '{tempfile.gettempdir()}/povdyn_duckdb_tmp'")
         _DUCKDB[key] = con
