@@ -14,7 +14,9 @@ come back to pandas.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import duckdb
@@ -84,6 +86,7 @@ def spark_session():
         return active
     master = os.environ.get("SPARK_MASTER", "local[2]")
     scratch = tempfile.mkdtemp(prefix="povdyn_spark_")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # no litter left behind
     builder = (
         SparkSession.builder.appName("povdyn")
         .master(master)
