@@ -255,3 +255,18 @@ def test_small_demo_register_runs(demo_register):
     ev = evaluate_programs(demo_register.panel, demo_register.support, within=2)
     assert set(ev.table.verdict) <= set(VERDICT_VI)
     assert len(ev.table) == ev.table.program.nunique() >= 1
+
+
+def test_cohort_table_handles_no_cohort_estimates():
+    """A small region has no cohort estimates: the reader table is empty, not an error."""
+    from types import SimpleNamespace
+
+    from povdyn.programs import cohort_table
+
+    empty = SimpleNamespace(cohorts=pd.DataFrame(columns=["program", "cohort", "estimate"]))
+    assert cohort_table(empty).empty
+    one = SimpleNamespace(cohorts=pd.DataFrame({
+        "program": ["credit"], "cohort": [2023], "estimate": [0.123], "ci_low": [0.05],
+        "ci_high": [0.2], "naive": [0.3], "n_treated": [120], "n_control": [900]}))
+    row = cohort_table(one, lang="en").iloc[0]
+    assert row["estimate"] == 12.3 and row["program"].startswith("Preferential credit")

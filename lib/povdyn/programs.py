@@ -637,3 +637,19 @@ def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
         L["reason"]: t["reason_vi" if lang == "vi" else "reason"],
     })
     return out
+
+
+def cohort_table(evaluation, lang: str = "vi") -> pd.DataFrame:
+    """Effect by adoption cohort for readers: estimate, 95% CI and the naive difference in
+    percentage points, with counts. An evaluation with no cohort estimates (a small region,
+    too few treated households) gives an empty table with the same columns."""
+    columns = ["program", "cohort", "estimate", "ci_low", "ci_high", "naive", "n_treated", "n_control"]
+    cohorts = evaluation.cohorts
+    if cohorts is None or len(cohorts) == 0:
+        return pd.DataFrame(columns=columns)
+    out = cohorts[columns].copy()
+    for col in ("estimate", "ci_low", "ci_high", "naive"):
+        out[col] = (100 * pd.to_numeric(out[col], errors="coerce")).round(1)
+    names = program_names().set_index("code")["name_vi" if lang == "vi" else "name_en"]
+    out["program"] = out["program"].map(names).fillna(out["program"])
+    return out.reset_index(drop=True)
