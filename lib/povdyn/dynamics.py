@@ -641,6 +641,9 @@ def matrix_table(transitions: pd.DataFrame) -> pd.DataFrame:
     order = list(CODE)
     wide = wide.reindex(columns=pd.MultiIndex.from_product([order, ["count", "share"]]))
     wide[("total", "count")] = wide.xs("count", axis=1, level=1).sum(axis=1)
+    for col in [c for c in wide.columns if c[1] == "count"]:
+        if (wide[col] % 1 == 0).all():  # unweighted counts stay integers
+            wide[col] = wide[col].astype("int64")
     rows = wide.index.get_level_values("from_status").map({s: i for i, s in enumerate(order)})
     positions = np.lexsort([rows] + [wide.index.get_level_values(k).astype(str) for k in keys][::-1]) \
         if keys else np.argsort(rows, kind="stable")
