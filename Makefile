@@ -1,5 +1,12 @@
 # povdyn — the README's commands. Everything runs inside .venv, created on first use.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# One BLAS thread per process: with 2 cores, OpenBLAS threads fighting each other make
+# statsmodels fits many times slower. (Parallelism comes from worker processes instead.)
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+# pip on some machines warns about find-links folders it ignores; keep the output readable
+PIPQ := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,8 +24,8 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --upgrade pip $(PIPQ)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]" $(PIPQ)
 	$(BIN)/python -m ipykernel install --sys-prefix --name povdyn --display-name "povdyn (Python 3.11)" >/dev/null
 	@touch $(STAMP)
 
