@@ -262,3 +262,16 @@ def test_summary_unknown_period_or_region_is_clear():
         dp.deprivation_summary(_panel(), "2030Q1")
     with pytest.raises(SchemaError, match="unknown"):
         dp.deprivation_summary(_panel(), "2024Q3", region="Atlantis")
+
+
+def test_af_table_by_suppresses_small_groups():
+    """A group of 3 households never shows its count or its rates."""
+    import pandas as pd
+
+    from povdyn.deprivation import af_table_by
+
+    big = pd.DataFrame({"g": ["big"] * 40, "d1": [True] * 20 + [False] * 20, "d2": [True] * 40})
+    tiny = pd.DataFrame({"g": ["tiny"] * 3, "d1": [True] * 3, "d2": [True] * 3})
+    out = af_table_by(pd.concat([big, tiny]), ["d1", "d2"], by="g", weights={"d1": 0.5, "d2": 0.5}, k=1.0).set_index("g")
+    assert out.loc["tiny", "n"] == "<10" and out.loc["tiny", "M0"] == "—"
+    assert out.loc["big", "n"] == 40 and out.loc["big", "H"] == 50.0

@@ -624,3 +624,20 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     }])
     return {"af": af_table, "contributions": overall_ind, "persistent": wide,
             "fragile": fragile_table}
+
+
+def af_table_by(df: pd.DataFrame, indicators, by: str = "province_2025", weights=None,
+                k: float = 1 / 3, min_cell: int | None = None) -> pd.DataFrame:
+    """Alkire–Foster H, A and M0 (in percent) per group, sorted by M0, ready to publish:
+    groups with fewer than ``min_cell`` households, or fewer than ``min_cell``
+    multidimensionally poor households, show "<10" and their rates "—" (a rate times a
+    published count would give the small count back)."""
+    from .privacy import suppress_small_cells
+
+    table = alkire_foster(df, indicators, weights=weights, k=k, by=by).table
+    table = table[[by, "n", "n_poor", "H", "A", "M0"]].sort_values("M0", ascending=False)
+    table[["H", "A", "M0"]] = (100 * table[["H", "A", "M0"]]).round(2)
+    small = ("n", "n_poor")
+    return suppress_small_cells(table.reset_index(drop=True), count_cols=list(small),
+                                rate_cols=["H", "A", "M0"], min_cell=min_cell,
+                                rate_basis={"H": small, "A": small, "M0": small})
