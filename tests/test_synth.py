@@ -260,7 +260,7 @@ def test_lists_style_xlsx_sheet_per_review(tmp_path):
 
 def test_parquet_chunks(tmp_path, monkeypatch):
     # a small chunk size exercises the chunked path used at national scale
-    monkeypatch.setattr(synth, "CHUNK", 1_000)
+    monkeypatch.setattr(synth.simulate, "CHUNK", 1_000)
     summary = synth.write_demo(tmp_path, households=2_500, seed=9, fmt="parquet", frequency="year", progress=False)
     parts = sorted((tmp_path / "register").glob("part-*.parquet"))
     assert len(parts) == 3

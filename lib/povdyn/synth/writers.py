@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from . import (QUARTERS, DemoSummary, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
+from .simulate import (QUARTERS, DemoSummary, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
                _check_args, _chunks, _geography, _table, _identifiers, _rows, _simulate_chunk,
                _support_frame, _truth, _truth_counts)
 
@@ -105,7 +105,18 @@ def _csv_bytes(df: pd.DataFrame, header: bool) -> bytes:
 
 def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str = "full",
                fmt: str = "csv", frequency: str = "quarter", progress: bool = True) -> DemoSummary:
-    """See povdyn.synth.write_demo."""
+    """Write a synthetic register to `out_dir` with ``truth.json`` beside it.
+
+    style="full": every household in every snapshot, canonical English headers;
+    fmt="csv" -> register.csv (+ support.csv); fmt="parquet" -> register/ (a parquet
+    dataset, one part per chunk of 1M households: bounded memory at national scale) and
+    support.parquet; fmt="xlsx" -> one workbook per province.
+    style="lists": the list-based register offices keep — only poor / near-poor rows per
+    review plus removal rows with a reason, Vietnamese headers and values ("Hộ nghèo",
+    "1.500.000"); csv (one file) or xlsx (one workbook per province, a sheet per review).
+    Files an earlier write_demo left in `out_dir` (register*, support*, danh_sach*,
+    ho_tro.csv, truth.json) are removed first, so a folder never holds two demos.
+    Deterministic: same arguments, same bytes."""
     _check_args(households, frequency)
     if style not in ("full", "lists"):
         raise ValueError(f"style must be 'full' or 'lists', not {style!r}")

@@ -1,0 +1,777 @@
+"""The simulation behind povdyn.synth: geography, incomes, reviews, removals, support
+programmes and the planted truths. The model is described in the package docstring
+(``povdyn/synth/__init__.py``); disk output is in ``writers``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import standards as _std
+
+YEARS = (2021, 2022, 2023, 2024, 2025)
+FIRST_Q = 2021 * 4 + 3  # 2021Q4
+LAST_Q = 2025 * 4 + 3  # 2025Q4
+QUARTERS = tuple(range(FIRST_Q, LAST_Q + 1))
+REFORM_Q = 2025 * 4 + 2  # 2025Q3: new province names recorded from here on
+CHUNK = 1_000_000
+DEPS = list(_std.INDICATORS_2022)
+REMOVAL_REASONS = ("death", "migration", "merger", "split")
+
+# ---------------------------------------------------------------- calibration constants
+# Tuned offline (iterating region levels, yearly growth and the deprivation trend on
+# 150,000 households) against domain.md's national and regional figures.
+CALIBRATION = {
+    # log income per person per month of a rural Kinh household of 4, 2021, before the
+    # household level; by region
+    "region_base": {
+        "Northern Midlands and Mountains": 14.8258,
+        "Central Highlands": 14.9068,
+        "North Central and Central Coast": 14.6078,
+        "Mekong River Delta": 14.9031,
+        "Red River Delta": 14.8092,
+        "Southeast": 15.0228,
+    },
+    "urban_premium": 0.40,
+    "ethnic_gap": 0.45,
+    "size_effect": -0.05,  # per member above 4
+    "sd_household": 0.42,  # persistent household level
+    "sd_shock": 0.075,  # permanent yearly shock
+    "sd_noise": 0.03,  # review measurement noise
+    "growth": [0.0000, 0.1000, 0.0212, 0.0564, 0.0288],  # yearly national growth 2021..2025 (log)
+    "ethnic_catch_up": 0.03,  # extra yearly growth of ethnic-minority households
+    # deprivation score: trend by year (higher = fewer deprivations)
+    "dep_trend": [0.0000, 0.0000, 0.0741, 0.2429, 0.5059],
+    "dep_region": {
+        "Northern Midlands and Mountains": 0.5,
+        "Central Highlands": 0.35,
+        "North Central and Central Coast": 0.15,
+        "Mekong River Delta": 0.15,
+        "Red River Delta": -0.1,
+        "Southeast": -0.1,
+    },
+    "dep_threshold": 1.7401,
+    "removal_rate_year": 0.015,
+    "early_update_share": 0.25,
+}
+
+# indicator-specific threshold offsets (positive = rarer): health insurance is rare among
+# the poor (free cards), housing and information-related deprivations are common
+DEP_OFFSET = {
+    "dep_employment": 0.2, "dep_dependants": 0.3, "dep_nutrition": 0.4,
+    "dep_health_insurance": 0.8, "dep_adult_education": 0.1, "dep_child_school": 0.7,
+    "dep_housing_quality": 0.0, "dep_housing_area": 0.3, "dep_water": 0.2,
+    "dep_latrine": -0.1, "dep_telecom": 0.6, "dep_info_devices": 0.0,
+}
+
+# planted programme effects: log-income shift from the start of support, by start year
+PROGRAMS = {
+    "credit": dict(kind="moderate", effect={2022: 0.12, 2023: 0.12, 2024: 0.12, 2025: 0.12},
+                   adopt=0.45, select=-1.3, amount=(30e6, 100e6), quarters=(8, 12)),
+    "vocational_training": dict(kind="effective", effect={2022: 0.40, 2023: 0.40, 2024: 0.40, 2025: 0.40},
+                                adopt=0.35, select=-1.4, amount=(3e6, 6e6), quarters=(1, 3)),
+    "housing": dict(kind="moderate", effect={2022: 0.08, 2023: 0.08, 2024: 0.08, 2025: 0.08},
+                    adopt=0.35, select=-1.6, amount=(40e6, 60e6), quarters=(2, 4)),
+    "oyster_farming": dict(kind="fading", effect={2022: 0.80, 2023: 0.30, 2024: 0.0, 2025: 0.0},
+                           adopt=0.6, select=-1.0, amount=(10e6, 25e6), quarters=(4, 8), coastal=True),
+    "garment_outsourcing": dict(kind="null", effect={2022: 0.0, 2023: 0.0, 2024: 0.0, 2025: 0.0},
+                                adopt=0.35, select=-1.4, amount=(2e6, 5e6), quarters=(2, 6)),
+    "livestock": dict(kind="moderate", effect={2022: 0.15, 2023: 0.15, 2024: 0.15, 2025: 0.15},
+                      adopt=0.4, select=-1.4, amount=(8e6, 20e6), quarters=(4, 8)),
+}
+
+# rough 2019 population (millions) of the 63 old provinces -> household shares
+_POP = {
+    "Hà Nội": 8.05, "Hà Giang": 0.85, "Cao Bằng": 0.53, "Bắc Kạn": 0.31, "Tuyên Quang": 0.78,
+    "Lào Cai": 0.73, "Điện Biên": 0.6, "Lai Châu": 0.46, "Sơn La": 1.25, "Yên Bái": 0.82,
+    "Hòa Bình": 0.85, "Thái Nguyên": 1.29, "Lạng Sơn": 0.78, "Quảng Ninh": 1.32, "Bắc Giang": 1.8,
+    "Phú Thọ": 1.46, "Vĩnh Phúc": 1.15, "Bắc Ninh": 1.37, "Hải Dương": 1.89, "Hải Phòng": 2.03,
+    "Hưng Yên": 1.25, "Thái Bình": 1.86, "Hà Nam": 0.85, "Nam Định": 1.78, "Ninh Bình": 0.98,
+    "Thanh Hóa": 3.64, "Nghệ An": 3.33, "Hà Tĩnh": 1.29, "Quảng Bình": 0.9, "Quảng Trị": 0.63,
+    "Thừa Thiên Huế": 1.13, "Đà Nẵng": 1.13, "Quảng Nam": 1.5, "Quảng Ngãi": 1.23,
+    "Bình Định": 1.49, "Phú Yên": 0.87, "Khánh Hòa": 1.23, "Ninh Thuận": 0.59, "Bình Thuận": 1.23,
+    "Kon Tum": 0.54, "Gia Lai": 1.51, "Đắk Lắk": 1.87, "Đắk Nông": 0.62, "Lâm Đồng": 1.3,
+    "Bình Phước": 0.99, "Tây Ninh": 1.17, "Bình Dương": 2.43, "Đồng Nai": 3.1,
+    "Bà Rịa - Vũng Tàu": 1.15, "Hồ Chí Minh": 8.99, "Long An": 1.69, "Tiền Giang": 1.76,
+    "Bến Tre": 1.29, "Trà Vinh": 1.01, "Vĩnh Long": 1.02, "Đồng Tháp": 1.6, "An Giang": 1.91,
+    "Kiên Giang": 1.72, "Cần Thơ": 1.24, "Hậu Giang": 0.73, "Sóc Trăng": 1.2, "Bạc Liêu": 0.91,
+    "Cà Mau": 1.19,
+}
+# ethnic-minority share of households (census shape); others 2%
+_ETHNIC = {
+    "Hà Giang": 0.88, "Cao Bằng": 0.95, "Bắc Kạn": 0.88, "Tuyên Quang": 0.54, "Lào Cai": 0.65,
+    "Điện Biên": 0.82, "Lai Châu": 0.85, "Sơn La": 0.83, "Yên Bái": 0.55, "Hòa Bình": 0.73,
+    "Thái Nguyên": 0.27, "Lạng Sơn": 0.83, "Bắc Giang": 0.12, "Phú Thọ": 0.17, "Quảng Ninh": 0.11,
+    "Kon Tum": 0.53, "Gia Lai": 0.45, "Đắk Lắk": 0.30, "Đắk Nông": 0.30, "Lâm Đồng": 0.23,
+    "Thanh Hóa": 0.16, "Nghệ An": 0.14, "Quảng Trị": 0.10, "Quảng Nam": 0.08, "Quảng Ngãi": 0.12,
+    "Ninh Thuận": 0.22, "Bình Phước": 0.18, "Trà Vinh": 0.31, "Sóc Trăng": 0.35, "Bạc Liêu": 0.09,
+    "Kiên Giang": 0.13, "An Giang": 0.05, "Bình Thuận": 0.05,
+}
+# urban share of households; default by region
+_URBAN_REGION = {
+    "Northern Midlands and Mountains": 0.2, "Central Highlands": 0.28,
+    "North Central and Central Coast": 0.28, "Mekong River Delta": 0.25,
+    "Red River Delta": 0.35, "Southeast": 0.55,
+}
+_URBAN = {"Hà Nội": 0.49, "Hồ Chí Minh": 0.78, "Đà Nẵng": 0.87, "Bình Dương": 0.8,
+          "Hải Phòng": 0.46, "Quảng Ninh": 0.64, "Cần Thơ": 0.7, "Bà Rịa - Vũng Tàu": 0.5}
+# extra log-income level of provinces that stand out within their region
+_PROVINCE_LEVEL = {
+    "Hà Giang": -0.22, "Điện Biên": -0.22, "Lai Châu": -0.22, "Cao Bằng": -0.12, "Sơn La": -0.12,
+    "Bắc Kạn": -0.08, "Kon Tum": -0.12, "Hà Nội": 0.15, "Hồ Chí Minh": 0.15, "Bình Dương": 0.2,
+    "Đà Nẵng": 0.2, "Hải Phòng": 0.08, "Quảng Ninh": 0.1, "Bắc Ninh": 0.12,
+}
+_COASTAL = {
+    "Quảng Ninh", "Hải Phòng", "Thái Bình", "Nam Định", "Ninh Bình", "Thanh Hóa", "Nghệ An",
+    "Hà Tĩnh", "Quảng Bình", "Quảng Trị", "Thừa Thiên Huế", "Đà Nẵng", "Quảng Nam",
+    "Quảng Ngãi", "Bình Định", "Phú Yên", "Khánh Hòa", "Ninh Thuận", "Bình Thuận",
+    "Bà Rịa - Vũng Tàu", "Hồ Chí Minh", "Tiền Giang", "Bến Tre", "Trà Vinh", "Sóc Trăng",
+    "Bạc Liêu", "Cà Mau", "Kiên Giang",
+}
+_SYL1 = ["Tân", "Hòa", "Phú", "An", "Bình", "Thạnh", "Vĩnh", "Long", "Đông", "Tây", "Nam",
+         "Bắc", "Trung", "Hưng", "Thuận", "Phước", "Minh", "Quang", "Hồng", "Thanh", "Xuân",
+         "Đại", "Cẩm", "Kim", "Hải", "Sơn", "Lâm", "Mỹ", "Hiệp", "Đức"]
+_SYL2 = ["Lập", "Bình", "Phú", "Hòa", "An", "Thịnh", "Lợi", "Thành", "Hưng", "Tiến", "Phong",
+         "Sơn", "Long", "Mỹ", "Lộc", "Thủy", "Hải", "Xuân", "Điền", "Trung"]
+_FAMILY = ["Nguyễn"] * 8 + ["Trần"] * 3 + ["Lê"] * 2 + ["Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ",
+                                                      "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý"]
+_FAMILY_EM = ["Lò", "Giàng", "Vàng", "Sùng", "Lầu", "Hà", "Đinh", "Triệu", "Nông", "Lường", "Quàng", "Lý"]
+_MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Thanh", "Ngọc", "Quang", "Văn", "Thị"]
+_GIVEN = ["An", "Bình", "Cường", "Dũng", "Hà", "Hải", "Hạnh", "Hùng", "Hương", "Lan", "Linh",
+          "Long", "Mai", "Nam", "Nga", "Phong", "Phương", "Quân", "Sơn", "Tâm", "Thảo", "Thủy",
+          "Trang", "Trung", "Tuấn", "Vân", "Yến", "Khánh", "Lộc", "Páo", "Chư", "Sinh"]
+
+
+@dataclass
+class SynthRegister:
+    """A generated register: ``panel`` (canonical columns + raw identifiers, one row per
+    household per period, removal rows included), ``support`` (support records) and
+    ``truth`` (planted effects and realised ATTs; goes to truth.json, never the panel)."""
+
+    panel: pd.DataFrame
+    support: pd.DataFrame
+    truth: dict
+    raw_panel: pd.DataFrame | None = None
+
+
+@dataclass
+class DemoSummary:
+    """What write_demo wrote."""
+
+    out_dir: Path
+    files: list = field(default_factory=list)
+    rows: int = 0
+    households: int = 0
+    support_rows: int = 0
+    seconds: float = 0.0
+    style: str = "full"
+    fmt: str = "csv"
+    frequency: str = "quarter"
+
+    def __str__(self) -> str:
+        shown = ", ".join(str(f) for f in self.files[:6]) + (" ..." if len(self.files) > 6 else "")
+        return (f"synthetic register ({self.style}, {self.fmt}, {self.frequency}) -> {self.out_dir}\n"
+                f"  {self.households:,} households, {self.rows:,} register rows, "
+                f"{self.support_rows:,} support records, {len(self.files)} files in {self.seconds:.1f} s\n"
+                f"  files: {shown}\n  planted truth: {Path(self.out_dir) / 'truth.json'}")
+
+
+# ---------------------------------------------------------------- geography
+@dataclass
+class _Geo:
+    provinces: pd.DataFrame  # old_code, old_province, province_2025, region, weight, ...
+    commune_province: np.ndarray  # commune -> province row
+    commune_name: np.ndarray  # object
+    commune_urban: np.ndarray  # bool
+    commune_weight: np.ndarray  # within-province sampling weight (normalised)
+    commune_start: np.ndarray  # first commune index of each province
+    commune_count: np.ndarray
+    adoption: dict  # program -> int array over communes (0 = never)
+
+
+def _provinces() -> pd.DataFrame:
+    p = pd.read_csv(Path(__file__).parent.parent / "data" / "provinces_2025.csv", dtype=str, encoding="utf-8")
+    p["pop"] = p.old_province.map(_POP).fillna(1.0)
+    p["weight"] = p["pop"] / p["pop"].sum()
+    p["ethnic_share"] = p.old_province.map(_ETHNIC).fillna(0.02)
+    p["urban_share"] = p.old_province.map(_URBAN).fillna(p.region.map(_URBAN_REGION))
+    p["level"] = p.old_province.map(_PROVINCE_LEVEL).fillna(0.0)
+    p["coastal"] = p.old_province.isin(_COASTAL)
+    return p.reset_index(drop=True)
+
+
+def _geography(households: int, seed: int) -> _Geo:
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 10**9 + 1]))
+    prov = _provinces()
+    names_all = [f"{a} {b}" for a in _SYL1 for b in _SYL2 if a != b]
+    cp, cn, cu, cw, start, count = [], [], [], [], [], []
+    for i, row in prov.iterrows():
+        n_c = int(np.clip(round(households * row.weight / 150), 3, 300))
+        start.append(len(cp))
+        count.append(n_c)
+        order = rng.permutation(len(names_all))[:n_c]
+        urban = rng.random(n_c) < row.urban_share
+        if not urban.any():
+            urban[0] = row.urban_share > 0.15
+        weight = rng.gamma(2.0, 1.0, n_c)
+        for j in range(n_c):
+            cp.append(i)
+            cn.append(("Phường " if urban[j] else "Xã ") + names_all[order[j]])
+            cu.append(bool(urban[j]))
+        cw.extend(weight / weight.sum())
+    commune_province = np.array(cp)
+    n_comm = len(cp)
+    adoption = {}
+    coastal = prov.coastal.to_numpy()[commune_province]
+    for code, spec in PROGRAMS.items():
+        adopt = rng.random(n_comm) < spec["adopt"]
+        if spec.get("coastal"):
+            adopt &= coastal
+        year = rng.choice([2022, 2023, 2024], n_comm)
+        adoption[code] = np.where(adopt, year, 0)
+    return _Geo(prov, commune_province, np.array(cn, dtype=object), np.array(cu),
+                np.array(cw), np.array(start), np.array(count), adoption)
+
+
+# ---------------------------------------------------------------- one chunk of households
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, geo: _Geo) -> dict:
+    """Simulate n households (global numbers first_id..first_id+n-1) plus the households
+    their splits create. Returns a dict of per-household arrays (shape (m,) or (m, 5))."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, chunk]))
+    cal = CALIBRATION
+    prov = geo.provinces
+    T = len(YEARS)
+    # --- static characteristics of the original households
+    p_idx = rng.choice(len(prov), n, p=prov.weight.to_numpy())
+    u = rng.random(n)
+    comm = np.empty(n, np.int64)
+    for i in np.unique(p_idx):  # commune inside the province
+        m = p_idx == i
+        s, c = geo.commune_start[i], geo.commune_count[i]
+        cdf = np.cumsum(geo.commune_weight[s:s + c])
+        comm[m] = s + np.minimum(np.searchsorted(cdf, u[m] * cdf[-1]), c - 1)
+    region = prov.region.to_numpy()[p_idx]
+    eth = rng.random(n) < prov.ethnic_share.to_numpy()[p_idx]
+    size = np.clip(rng.poisson(np.where(eth, 3.6, 2.7), n) + 1, 1, 12)
+    merit = rng.random(n) < 0.03
+    alpha = rng.normal(0, cal["sd_household"], n)
+    dep_latent = rng.normal(0, 0.6, n)
+    hh_number = first_id + np.arange(n, dtype=np.int64)
+    parent = np.full(n, -1, np.int64)
+    entry_q = np.full(n, FIRST_Q, np.int64)
+
+    # --- removals: quarter of removal (2022Q1..2025Q4) or none; reason
+    q_rate = 1 - (1 - cal["removal_rate_year"]) ** 0.25
+    removal_q = FIRST_Q + rng.geometric(q_rate, n)
+    removal_q = np.where(removal_q <= LAST_Q, removal_q, 10**9)
+    reason = rng.choice(4, n, p=[0.4, 0.4, 0.1, 0.1])
+    reason = np.where((reason == 3) & (size < 2), 1, reason)  # a single person cannot split
+    split = (removal_q < LAST_Q) & (reason == 3)
+    # --- households created by splits: two per split, entering the next quarter
+    ps = np.flatnonzero(split)
+    k = len(ps)
+    if k:
+        kids = np.repeat(ps, 2)
+        kid_size = np.maximum(1, np.where(np.arange(2 * k) % 2 == 0, size[kids] // 2, size[kids] - size[kids] // 2))
+        p_idx = np.concatenate([p_idx, p_idx[kids]])
+        comm = np.concatenate([comm, comm[kids]])
+        region = np.concatenate([region, region[kids]])
+        eth = np.concatenate([eth, eth[kids]])
+        size = np.concatenate([size, kid_size])
+        merit = np.concatenate([merit, merit[kids]])
+        alpha = np.concatenate([alpha, alpha[kids] + rng.normal(0, 0.15, 2 * k)])
+        dep_latent = np.concatenate([dep_latent, dep_latent[kids] + rng.normal(0, 0.2, 2 * k)])
+        # new household numbers: after all original ones, 2 per parent number (unique,
+        # chunk-independent)
+        hh_number = np.concatenate([hh_number, total + 2 * hh_number[kids] + np.arange(2 * k) % 2])
+        parent = np.concatenate([parent, kids])
+        entry_q = np.concatenate([entry_q, removal_q[kids] + 1])
+        kid_removal = entry_q[n:] + rng.geometric(q_rate, 2 * k)
+        removal_q = np.concatenate([removal_q, np.where(kid_removal <= LAST_Q, kid_removal, 10**9)])
+        kid_reason = rng.choice(3, 2 * k, p=[0.3, 0.6, 0.1])  # death, migration, merger
+        reason = np.concatenate([reason, kid_reason])
+    m = len(p_idx)
+    urban = geo.commune_urban[comm]
+
+    # --- income without programme effects (log), by review year
+    base = (np.vectorize(cal["region_base"].get, otypes=[float])(region)
+            + prov.level.to_numpy()[p_idx] + cal["urban_premium"] * urban
+            - cal["ethnic_gap"] * eth + cal["size_effect"] * (size - 4) + alpha)
+    shocks = rng.normal(0, cal["sd_shock"], (m, T))
+    shocks[:, 0] = 0.0
+    permanent = np.cumsum(shocks, axis=1)
+    growth = np.cumsum(cal["growth"])
+    catch_up = cal["ethnic_catch_up"] * np.arange(T)
+    noise = rng.normal(0, cal["sd_noise"], (m, T))
+    log_y0 = base[:, None] + permanent + growth[None, :] + np.outer(eth, catch_up) + noise
+
+    # --- deprivations (same with or without support: programmes act on income)
+    dep_region = np.vectorize(cal["dep_region"].get, otypes=[float])(region)
+    score = (dep_latent + dep_region + 0.9 * eth - 1.2 * alpha - 0.2 * urban)[:, None] \
+        - 0.8 * permanent - np.asarray(cal["dep_trend"])[None, :]
+    deps = np.zeros((len(DEPS), m, T), bool)
+    for j, col in enumerate(DEPS):
+        own = rng.normal(0, 0.8, m).astype(np.float32)
+        yearly = rng.normal(0, 0.25, (m, T)).astype(np.float32)
+        deps[j] = (score + own[:, None] + yearly) > (cal["dep_threshold"] + DEP_OFFSET[col])
+    depcount = deps.sum(axis=0)
+
+    # --- classification helpers
+    def status_codes(log_y, year_idx, std_period):
+        """0 poor, 1 near-poor, 2 non-poor of values of review year_idx under the
+        standard in force at std_period."""
+        income = np.round(np.exp(log_y[:, year_idx]), -3)
+        return _classify_codes(std_period, urban, income, depcount[:, year_idx], deps[:, :, year_idx])
+
+    st0 = np.stack([status_codes(log_y0, t, YEARS[t]) for t in range(T)], axis=1)
+
+    # --- support: staggered commune adoption, selection on observables
+    program = np.full(m, -1, np.int64)
+    start_q = np.zeros(m, np.int64)
+    effect = np.zeros((m, T))
+    codes = list(PROGRAMS)
+    lines = np.where(urban, 2_000_000.0, 1_500_000.0)
+    for s in (2022, 2023, 2024, 2025):
+        t = YEARS.index(s)
+        q_start = s * 4 + rng.integers(0, 3, m)  # Q1..Q3 of s
+        base_ok = ((st0[:, t - 1] <= 1) & (program < 0) & (entry_q <= (s - 1) * 4 + 3)
+                   & (removal_q > q_start))
+        income_gap = np.log(lines) - log_y0[:, t - 1]
+        for pi in rng.permutation(len(codes)):
+            code = codes[pi]
+            spec = PROGRAMS[code]
+            adopted = geo.adoption[code][comm]
+            ok = base_ok & (adopted > 0) & (adopted <= s) & (program < 0)
+            lin = (spec["select"] + 3.0 * income_gap + 0.8 * eth + 0.15 * (size - 4)
+                   + 0.15 * depcount[:, t - 1] - 0.3 * urban)
+            pick = ok & (rng.random(m) < _expit(lin))
+            program[pick] = pi
+            start_q[pick] = q_start[pick]
+            effect[pick, t:] = spec["effect"][s]
+    log_y1 = log_y0 + effect
+    treated = program >= 0
+    st1 = st0.copy()
+    if treated.any():
+        for t in range(T):
+            st1[:, t] = status_codes(log_y1, t, YEARS[t])
+
+    # --- support records
+    idx = np.flatnonzero(treated)
+    lo = np.array([PROGRAMS[codes[p]]["amount"][0] for p in program[idx]])
+    hi = np.array([PROGRAMS[codes[p]]["amount"][1] for p in program[idx]])
+    amount = np.round(lo + (hi - lo) * rng.random(len(idx)), -5)
+    qlo = np.array([PROGRAMS[codes[p]]["quarters"][0] for p in program[idx]])
+    qhi = np.array([PROGRAMS[codes[p]]["quarters"][1] for p in program[idx]])
+    end_q = start_q[idx] + qlo + (rng.random(len(idx)) * (qhi - qlo + 1)).astype(int) - 1
+
+    # --- ad-hoc updates: a share of status changes is recorded early (Q1–Q3 of the year)
+    early_q = np.full((m, T), 10**9, np.int64)
+    for t in range(1, T):
+        s = YEARS[t]
+        changed = st1[:, t] != st1[:, t - 1]
+        early = changed & (rng.random(m) < cal["early_update_share"])
+        q = s * 4 + rng.integers(0, 3, m)
+        q = np.where(treated & (start_q // 4 == s), np.maximum(q, start_q), q)  # not before support
+        early_q[:, t] = np.where(early & (q <= s * 4 + 2), q, 10**9)
+
+    return dict(
+        n_original=n, hh_number=hh_number, parent=parent, p_idx=p_idx, comm=comm, urban=urban,
+        eth=eth, merit=merit, size=size, entry_q=entry_q, removal_q=removal_q, reason=reason,
+        income=np.round(np.exp(log_y1), -3), deps=deps, st1=st1, st0=st0, early_q=early_q,
+        program=program, start_q=start_q, support_idx=idx, amount=amount, end_q=end_q,
+        removal_split_kids=k, rng_state=rng,
+    )
+
+
+def _classify_codes(std_period, urban, income, depcount, dep_matrix):
+    """Vectorised classification of one review's values (codes 0/1/2) through the
+    standards data file (same rule as povdyn.standards.classify)."""
+    st = _std.standard_for(std_period)
+    cols = st.indicators
+    if len(cols) != len(DEPS):  # e.g. the 2016–2021 standard's 10 stand-in indicators
+        pick = [DEPS.index(c) for c in cols]
+        depcount = dep_matrix[pick].sum(axis=0)
+    poor_max = np.where(urban, st.poor_income_max["urban"], st.poor_income_max["rural"])
+    near_max = np.where(urban, st.near_poor_income_max["urban"], st.near_poor_income_max["rural"])
+    below = income < poor_max if st.poor_bound == "lt" else income <= poor_max
+    band = ~below & (income <= near_max)
+    need_band = st.min_deprivations_in_band if st.min_deprivations_in_band is not None else 10**6
+    poor = (below & (depcount >= st.min_deprivations_below_line)) | (band & (depcount >= need_band))
+    near = (below | band) & ~poor
+    return np.where(poor, 0, np.where(near, 1, 2)).astype(np.int8)
+
+
+# ---------------------------------------------------------------- rows of a chunk
+_STATUS = np.array(["poor", "near_poor", "non_poor", None], dtype=object)
+_REASON = np.array(list(REMOVAL_REASONS), dtype=object)
+
+
+def _standard_period(q: int):
+    return f"{q // 4}Q{q % 4 + 1}"
+
+
+def _rows(sim: dict, geo: _Geo, frequency: str) -> dict:
+    """Row-level arrays (indices into household arrays) for the chosen frequency."""
+    m = len(sim["hh_number"])
+    T = len(YEARS)
+    periods = QUARTERS if frequency == "quarter" else tuple(y * 4 + 3 for y in YEARS)
+    hh_list, q_list, rec_list, status_list, removal_list = [], [], [], [], []
+    for q in periods:
+        y = q // 4
+        t = YEARS.index(y)
+        is_review = q % 4 == 3
+        if frequency == "quarter":
+            alive = (sim["entry_q"] <= q) & (sim["removal_q"] > q)
+            removed_now = sim["removal_q"] == q
+        else:  # annual: removals during the year land on that year's review row
+            alive = (sim["entry_q"] <= q) & (sim["removal_q"] > q)
+            # (only households seen at an earlier review: one that formed and left within
+            # the same year never reaches the annual lists)
+            removed_now = (sim["removal_q"] // 4 == y) & (sim["entry_q"] <= q - 4)
+        if is_review:
+            rec = np.full(m, t)
+        else:
+            # last review's values unless updated ad hoc already; new households are
+            # assessed when they form
+            rec = np.where((sim["early_q"][:, t] <= q) | (sim["entry_q"] > (y - 1) * 4 + 3), t, t - 1)
+        std_q = q
+        # status under the standard in force at q
+        st = _status_at(sim, rec, std_q)
+        for mask, is_removal in ((alive, False), (removed_now, True)):
+            idx = np.flatnonzero(mask)
+            hh_list.append(idx)
+            q_list.append(np.full(len(idx), q, np.int64))
+            rec_list.append(rec[idx])
+            status_list.append(np.full(len(idx), 3, np.int8) if is_removal else st[idx])
+            removal_list.append(np.full(len(idx), is_removal))
+    hh = np.concatenate(hh_list)
+    qq = np.concatenate(q_list)
+    order = np.lexsort((qq, sim["hh_number"][hh]))
+    return dict(hh=hh[order], q=qq[order], rec=np.concatenate(rec_list)[order],
+                status=np.concatenate(status_list)[order], removal=np.concatenate(removal_list)[order])
+
+
+def _status_at(sim, rec, q):
+    """Status codes of each household for recorded-year values `rec` under the standard
+    in force at quarter q."""
+    st = np.empty(len(rec), np.int8)
+    for t in np.unique(rec):
+        m = rec == t
+        if YEARS[t] * 4 + 3 == q or _std.standard_for(YEARS[t]).standard_id == _std.standard_for(_standard_period(q)).standard_id:
+            st[m] = sim["st1"][m, t]
+        else:  # the review's values re-read under the standard now in force
+            st[m] = _classify_codes(_standard_period(q), sim["urban"][m], sim["income"][m, t],
+                                    sim["deps"][:, m, t].sum(axis=0), sim["deps"][:, m, t])
+    return st
+
+
+def _identifiers(sim: dict, geo: _Geo, seed: int, chunk: int) -> dict:
+    """Fake direct identifiers per household as Arrow string arrays (deterministic per
+    chunk): head_name, id_card (12 digits: 0 + province code, sex/century, birth year,
+    6 digits), phone (10 digits), address."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, chunk, 7]))
+    m = len(sim["hh_number"])
+
+    def pick(words, n_idx):
+        return pa.array(words, pa.string()).take(pa.array(n_idx))
+
+    fam_kinh = rng.integers(0, len(_FAMILY), m)
+    fam_em = rng.integers(0, len(_FAMILY_EM), m)
+    fam = pc.if_else(pa.array(sim["eth"]), pick(_FAMILY_EM, fam_em), pick(_FAMILY, fam_kinh))
+    mid = pick(_MIDDLE, rng.integers(0, len(_MIDDLE), m))
+    giv = pick(_GIVEN, rng.integers(0, len(_GIVEN), m))
+    name = pc.binary_join_element_wise(fam, mid, giv, " ")
+    code = geo.provinces.old_code.astype(int).to_numpy()[sim["p_idx"]].astype(np.int64)
+    number = (code * 10**9 + rng.integers(0, 4, m) * 10**8 + rng.integers(40, 100, m) * 10**6
+              + rng.integers(0, 10**6, m))
+    id_card = pc.utf8_lpad(pa.array(number).cast(pa.string()), 12, "0")
+    prefixes = np.array([32, 33, 34, 35, 36, 37, 38, 39, 86, 90, 91, 94, 96, 97, 98], np.int64)
+    phone_no = prefixes[rng.integers(0, len(prefixes), m)] * 10**7 + rng.integers(0, 10**7, m)
+    phone = pc.utf8_lpad(pa.array(phone_no).cast(pa.string()), 10, "0")
+    mekong = geo.provinces.region.to_numpy()[sim["p_idx"]] == "Mekong River Delta"
+    hamlet = pick(["Thôn", "Ấp", "Tổ"], np.where(sim["urban"], 2, np.where(mekong, 1, 0)))
+    no = pa.array(rng.integers(1, 30, m)).cast(pa.string())
+    house = pc.binary_join_element_wise("Số ", pa.array(rng.integers(1, 300, m)).cast(pa.string()), "")
+    commune = pa.array(geo.commune_name, pa.string()).take(pa.array(sim["comm"]))
+    province = pa.array(geo.provinces.old_province.to_numpy(), pa.string()).take(pa.array(sim["p_idx"]))
+    place = pc.binary_join_element_wise(pc.binary_join_element_wise(hamlet, no, " "), commune, province, ", ")
+    address = pc.if_else(pa.array(sim["urban"]), pc.binary_join_element_wise(house, place, ", "), place)
+    return dict(head_name=name, id_card=id_card, phone=phone, address=address)
+
+
+def _hh_ids(numbers: np.ndarray):
+    """Raw household ids "HH00012345" (Arrow strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    digits = pc.utf8_lpad(pa.array(np.asarray(numbers, np.int64)).cast(pa.string()), 8, "0")
+    return pc.binary_join_element_wise("HH", digits, "")
+
+
+def _table(sim: dict, rows: dict, ident: dict, geo: _Geo, frequency: str):
+    """The canonical panel rows of one chunk as an Arrow table (strings gathered from
+    small per-household / per-unit arrays, so a 1M-household chunk stays light)."""
+    import pyarrow as pa
+
+    hh, q, rec = rows["hh"], rows["q"], rows["rec"]
+    prov = geo.provinces
+    n_prov = len(prov)
+    p = sim["p_idx"][hh]
+    take_hh = pa.array(hh)
+    if frequency == "quarter":
+        period = pa.array([_standard_period(x) for x in QUARTERS], pa.string()).take(pa.array(q - FIRST_Q))
+    else:
+        period = pa.array((q // 4).astype(np.int64))
+    names = pa.array(list(prov.old_province) + list(prov.province_2025), pa.string())
+    removal = rows["removal"]
+    reason = np.where(removal, sim["reason"][hh], len(REMOVAL_REASONS))
+    cols = {
+        "household_id": _hh_ids(sim["hh_number"]).take(take_hh),
+        "period": period,
+        "status": pa.array(["poor", "near_poor", "non_poor", None], pa.string()).take(pa.array(rows["status"])),
+        "province": names.take(pa.array(p + n_prov * (q >= REFORM_Q))),
+        "province_2025": pa.array(list(prov.province_2025), pa.string()).take(pa.array(p)),
+        "region": pa.array(list(prov.region), pa.string()).take(pa.array(p)),
+        "commune": pa.array(geo.commune_name, pa.string()).take(pa.array(sim["comm"][hh])),
+        "area": pa.array(["rural", "urban"], pa.string()).take(pa.array(sim["urban"][hh].astype(np.int8))),
+        "ethnic_minority": pa.array(sim["eth"][hh]),
+        "meritorious": pa.array(sim["merit"][hh]),
+        "household_size": pa.array(sim["size"][hh].astype(np.int64)),
+        "income_pc_month": pa.array(sim["income"][hh, rec].astype(np.float64)),
+    }
+    for j, col in enumerate(DEPS):
+        cols[col] = pa.array(sim["deps"][j][hh, rec])
+    cols["removal_reason"] = pa.array(list(REMOVAL_REASONS) + [None], pa.string()).take(pa.array(reason))
+    for k, v in ident.items():
+        cols[k] = v.take(take_hh)
+    return pa.table(cols)
+
+
+def _frame(sim: dict, rows: dict, ident: dict, geo: _Geo, frequency: str) -> pd.DataFrame:
+    """The canonical panel rows of one chunk as a pandas DataFrame (plain object strings)."""
+    return _table(sim, rows, ident, geo, frequency).to_pandas()
+
+
+def _support_frame(sim: dict, frequency: str) -> pd.DataFrame:
+    idx = sim["support_idx"]
+    codes = list(PROGRAMS)
+    if frequency == "quarter":
+        start = [_standard_period(q) for q in sim["start_q"][idx]]
+        end = [_standard_period(q) for q in sim["end_q"]]
+    else:
+        start = (sim["start_q"][idx] // 4).astype(np.int64)
+        end = (sim["end_q"] // 4).astype(np.int64)
+    df = pd.DataFrame({
+        "household_id": _hh_ids(sim["hh_number"][idx]).to_pandas(),
+        "program": np.array(codes, dtype=object)[sim["program"][idx]],
+        "start_period": start,
+        "end_period": end,
+        "amount_vnd": sim["amount"].astype(float),
+    })
+    return df.sort_values(["household_id", "program"], kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- truth
+def _truth_counts(sim: dict) -> dict:
+    """Per programme and cohort: sums needed for the realised ATT (so chunks add up)."""
+    out = {}
+    codes = list(PROGRAMS)
+    T = len(YEARS)
+    idx = sim["support_idx"]
+    # observed at review year t: entered by then and not removed by then
+    for i_code, code in enumerate(codes):
+        sel = idx[sim["program"][idx] == i_code]
+        for s in (2022, 2023, 2024, 2025):
+            ids = sel[sim["start_q"][sel] // 4 == s]
+            t0 = YEARS.index(s) - 1
+            for k in (1, 2):
+                if t0 + k >= T or not len(ids):
+                    continue
+                last_q = YEARS[t0 + k] * 4 + 3
+                observed = (sim["removal_q"][ids] > last_q) & (sim["entry_q"][ids] <= YEARS[t0] * 4 + 3)
+                base = (sim["st1"][ids, t0] == 0) & observed
+                ids_k = ids[base]
+                y1 = (sim["st1"][ids_k, t0 + 1:t0 + k + 1] != 0).all(axis=1)
+                y0 = (sim["st0"][ids_k, t0 + 1:t0 + k + 1] != 0).all(axis=1)
+                key = (code, s, k)
+                out[key] = dict(n=int(len(ids_k)), y1=int(y1.sum()), y0=int(y0.sum()))
+            out[(code, s, "records")] = dict(n=int(len(ids)))
+    return out
+
+
+def _truth(counts: dict, households: int, seed: int, frequency: str, calibration: dict) -> dict:
+    programs = {}
+    for code, spec in PROGRAMS.items():
+        by_cohort = {}
+        tot = {1: [0, 0, 0], 2: [0, 0, 0]}
+        n_records = 0
+        for s in (2022, 2023, 2024, 2025):
+            n_records += counts.get((code, s, "records"), {}).get("n", 0)
+            entry = {"income_effect_log": spec["effect"][s],
+                     "n_records": counts.get((code, s, "records"), {}).get("n", 0)}
+            for k in (1, 2):
+                c = counts.get((code, s, k))
+                if c is None:
+                    continue
+                entry[f"k{k}"] = (c["y1"] - c["y0"]) / c["n"] if c["n"] else None
+                entry[f"n_k{k}"] = c["n"]
+                entry[f"sustained_exit_treated_k{k}"] = c["y1"] / c["n"] if c["n"] else None
+                entry[f"sustained_exit_counterfactual_k{k}"] = c["y0"] / c["n"] if c["n"] else None
+                for j, v in enumerate((c["n"], c["y1"], c["y0"])):
+                    tot[k][j] += v
+            by_cohort[str(s)] = entry
+        att = {f"k{k}": ((tot[k][1] - tot[k][2]) / tot[k][0] if tot[k][0] else None) for k in (1, 2)}
+        programs[code] = {
+            "kind": spec["kind"],
+            "income_effect_log": {str(s): v for s, v in spec["effect"].items()},
+            "att_sustained_exit": att,
+            "att_by_cohort": by_cohort,
+            "n_treated": tot[2][0],
+            "n_treated_k1": tot[1][0],
+            "n_support_records": n_records,
+        }
+    return {
+        "outcome_definition": (
+            "sustained exit within k annual reviews: the household is poor at the baseline "
+            "annual review t0 (the last Q4 review before its support starts, i.e. start year - 1; "
+            "for annual data the year before the start year) and not poor at every annual review "
+            "t0+1, ..., t0+k. ATT = mean over supported households poor at t0 and still on the "
+            "register at t0+k of [outcome with support] - [outcome without support], the latter "
+            "simulated with the same random numbers (same shocks, no programme effect). "
+            "k2 is the headline (k=2), k1 also given. A difference in probabilities."),
+        "in_words": {
+            code: _in_words(code, programs[code]) for code in PROGRAMS
+        },
+        "programs": programs,
+        "calibration": calibration,
+        "generator": {"households": households, "seed": seed, "frequency": frequency,
+                      "chunk": CHUNK, "module": "povdyn.synth"},
+    }
+
+
+def _in_words(code: str, p: dict) -> str:
+    att = p["att_sustained_exit"].get("k2")
+    pts = "n/a" if att is None else f"{100 * att:+.1f} percentage points"
+    kinds = {
+        "effective": "clearly effective: raises the chance of a sustained exit (2 reviews)",
+        "null": "no effect at all: supported households exit exactly as they would have without it",
+        "fading": "fading: large effect for the 2022 cohort, smaller for 2023, none for 2024",
+        "moderate": "moderately effective",
+    }
+    return f"{code}: {kinds[p['kind']]}; realised ATT on sustained exit within 2 reviews {pts} (n={p['n_treated']})."
+
+
+# ---------------------------------------------------------------- calibration summary
+def _calibration_counts(sim: dict, geo: _Geo) -> dict:
+    """Counts (additive over chunks) of statuses per review year, by region and ethnicity,
+    and of exits and relapses, from the annual reviews of this chunk."""
+    T = len(YEARS)
+    out = {}
+    region_names, region_of_prov = np.unique(geo.provinces.region.to_numpy(), return_inverse=True)
+    region = region_of_prov[sim["p_idx"]]
+    st = sim["st1"]
+    observed = np.stack([(sim["entry_q"] <= y * 4 + 3) & (sim["removal_q"] > y * 4 + 3) for y in YEARS], axis=1)
+    R = len(region_names)
+    for t, y in enumerate(YEARS):
+        o = observed[:, t]
+        key = np.where(o, region * 3 + st[:, t], -1)
+        cnt = np.bincount(key[o], minlength=3 * R).reshape(R, 3)
+        for r, name in enumerate(region_names):
+            out[(name, y)] = (int(cnt[r].sum()), int(cnt[r, 0]), int(cnt[r, 1]))
+        tot = cnt.sum(axis=0)
+        out[("all", y)] = (int(tot.sum()), int(tot[0]), int(tot[1]))
+        m = o & sim["eth"]
+        out[("ethnic_minority", y)] = (int(m.sum()), int((m & (st[:, t] == 0)).sum()), int((m & (st[:, t] == 1)).sum()))
+    for t in range(1, T - 1):
+        ex = observed[:, t - 1] & observed[:, t] & (st[:, t - 1] == 0) & (st[:, t] != 0)
+        fol = ex & observed[:, t + 1]
+        rel = fol & (st[:, t + 1] == 0)
+        out[("relapse", YEARS[t])] = (int(fol.sum()), int(rel.sum()))
+    return out
+
+
+def _calibration_table(counts: dict) -> dict:
+    targets = {2022: (4.03, 3.49), 2023: (2.93, 2.78), 2024: (1.93, 2.13), 2025: (1.3, 2.2)}
+    res = {"national": {}, "regions": {}, "ethnic_minority": {}, "relapse_share_of_exits": {}}
+    for (key, y), v in counts.items():
+        if key == "relapse":
+            res["relapse_share_of_exits"][str(y)] = {"exits_followed": v[0], "relapsed": v[1],
+                                                     "share": v[1] / v[0] if v[0] else None}
+            continue
+        n, poor, near = v
+        rec = {"households": n, "poor_share": poor / n if n else None, "near_poor_share": near / n if n else None}
+        if key == "all":
+            if y in targets:
+                rec["target_poor_share"] = targets[y][0] / 100
+                rec["target_near_poor_share"] = targets[y][1] / 100
+            res["national"][str(y)] = rec
+        elif key == "ethnic_minority":
+            res["ethnic_minority"][str(y)] = rec
+        else:
+            res["regions"].setdefault(key, {})[str(y)] = rec
+    res["note"] = ("targets: domain.md national figures (2022 4.03%/3.49%, 2023 2.93%/2.78%, "
+                   "2024 1.93%/2.13%, 2025 ≈1.3%/≈2.2%); 2021 is the 2021 review under the "
+                   "2016–2021 standard; relapse = poor at the next annual review after an exit")
+    return res
+
+
+def _add(acc: dict, new: dict) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict):
+            a = acc.setdefault(k, {kk: 0 for kk in v})
+            for kk, vv in v.items():
+                a[kk] += vv
+        else:
+            a = acc.get(k)
+            acc[k] = v if a is None else tuple(x + y for x, y in zip(a, v))
+
+
+# ---------------------------------------------------------------- public API
+def _chunks(households: int):
+    for c, start in enumerate(range(0, households, CHUNK)):
+        yield c, start, min(CHUNK, households - start)
+
+
+def generate(households: int, seed: int, frequency: str = "quarter") -> SynthRegister:
+    """Generate a synthetic register in memory (see the module docstring).
+
+    ``.panel``: canonical columns (household_id, period, status, province, province_2025,
+    region, commune, area, ethnic_minority, meritorious, household_size, income_pc_month,
+    the 12 dep_* indicators, removal_reason) plus the raw identifiers head_name, id_card,
+    phone, address (ingest drops them); raw ids "HH00012345". Sorted by household and
+    period. ``.support``: household_id, program, start_period, end_period, amount_vnd.
+    ``.truth``: planted effects, realised ATTs and the calibration table.
+    For registers beyond a few million households use :func:`povdyn.synth.write_demo` with
+    fmt="parquet" (streams chunk by chunk)."""
+    _check_args(households, frequency)
+    geo = _geography(households, seed)
+    frames, sups, tcounts, ccounts = [], [], {}, {}
+    for c, start, n in _chunks(households):
+        sim = _simulate_chunk(c, start + 1, n, households, seed, geo)
+        rows = _rows(sim, geo, frequency)
+        ident = _identifiers(sim, geo, seed, c)
+        frames.append(_frame(sim, rows, ident, geo, frequency))
+        sups.append(_support_frame(sim, frequency))
+        _add(tcounts, _truth_counts(sim))
+        _add(ccounts, _calibration_counts(sim, geo))
+    panel = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    support = pd.concat(sups, ignore_index=True) if len(sups) > 1 else sups[0]
+    truth = _truth(tcounts, households, seed, frequency, _calibration_table(ccounts))
+    return SynthRegister(panel=panel, support=support, truth=truth)
+
+
+def _check_args(households, frequency):
+    if frequency not in ("quarter", "year"):
+        raise ValueError(f"frequency must be 'quarter' or 'year', not {frequency!r}")
+    if int(households) < 1:
+        raise ValueError("households must be at least 1")
+
