@@ -120,7 +120,7 @@ def test_counts_balance_and_match_the_hand_count(ingested):
     for t in summary.tables:
         assert t.rows_in == t.loaded + t.quarantined + t.duplicates_dropped
     assert summary.register == {"rows_in": 14, "loaded": 5, "quarantined": 8,
-                                "duplicates_dropped": 1, "blank_rows": 1}
+                                "duplicates_dropped": 1, "blank_rows": 1, "footer_rows": 0}
     assert "rows in 14 = loaded 5 + quarantined 8 + exact duplicates dropped 1" in str(summary)
     panel = pd.read_parquet(out / "panel.parquet")
     assert len(panel) == 5 and summary.panel_rows == 5
@@ -260,7 +260,7 @@ def test_malformed_csv_lines_and_other_encodings(tmp_path):
     summary = ingest(raw, tmp_path / "out", progress=False)
     assert summary.ok and summary.balanced
     assert summary.register == {"rows_in": 3, "loaded": 2, "quarantined": 1,
-                                "duplicates_dropped": 0, "blank_rows": 0}
+                                "duplicates_dropped": 0, "blank_rows": 0, "footer_rows": 0}
     q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
     assert q["row"].tolist() == ["3"] and "5 fields" in q["reason"].item()
     panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
