@@ -79,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--style", choices=["full", "lists"], default="full",
                       help="full panel, or poor/near-poor lists with Vietnamese headers as offices keep them")
     demo.add_argument("--format", choices=["csv", "xlsx", "parquet"], default="csv",
-                      help="file format (xlsx: one workbook per province, a sheet per review)")
+                      help="file format (xlsx: full style, one workbook per province and a "
+                      "sheet per review; lists style, the official list template, one "
+                      "workbook per commune per year); lists also get the household totals "
+                      "table tong_so_ho")
     demo.add_argument("--frequency", choices=["quarter", "year"], default="quarter",
                       help="quarterly snapshots or annual reviews only")
     demo.set_defaults(func=_demo)

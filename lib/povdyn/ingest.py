@@ -3,17 +3,29 @@
 `ingest(raw_dir, out_dir)` (CLI: `povdyn ingest RAW_DIR --out OUT_DIR`) reads every
 csv / xlsx (every sheet) / parquet file under RAW_DIR, recursively, and writes
 
-* `OUT/panel.parquet`    the household-period panel (canonical columns, schema.py)
+* `OUT/panel.parquet`    the household-period panel (canonical columns, schema.py), with
+                         key-value metadata `povdyn.register_kind` ("lists" / "full")
 * `OUT/support.parquet`  programme rolls (household_id, program, start_period, ...)
+* `OUT/totals.parquet`   household totals per commune and review, when a totals table
+                         (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ) is among the inputs: province,
+                         province_2025, commune (null: province total), period (the panel's
+                         type; a year's total is its Q4 on a quarterly panel), households
 * `OUT/quarantine.csv`   every rejected row: source_file, sheet, row, reason, values
-* `OUT/ingest_summary.json` the counts below, per file and in total.
+* `OUT/ingest_summary.json` the counts below, per file and in total, and the register kind
+                         (`register_kind`, `register_kind_by_province`, their counts).
 
 Rules (issue 3 §5):
 
 * A table is a register or a programme roll by its headers (schema.file_kind). Title
   rows above the header are skipped: the header is the row, among the first 30, with
   the most recognised column names. A list sheet without a period column takes its
-  period from the sheet name when that reads as one ("2024", "2025Q3", "Quý 3/2025").
+  period from the title above the header ("DANH SÁCH ... NĂM 2025") or the sheet name
+  ("2024", "2025Q3", "Quý 3/2025"); the summary says which (`period_source`), and rows
+  with no period anywhere are quarantined with that reason. An `STT` column is ignored.
+* The signature footer of official lists ("Người lập biểu", "(Ký, ghi rõ họ tên)", "Chủ
+  tịch UBND xã", the date line, signers' names) is not data: from the first such row
+  below the last data row to the end, rows are skipped and counted as `footer_rows`,
+  like blank rows (cut_footer).
 * Bad rows go to the quarantine with a reason naming the column; the rest load.
   For every table, rows in = rows loaded + rows quarantined + exact duplicates dropped
   (blank lines are counted apart). Row numbers are those a spreadsheet shows (header
@@ -35,7 +47,8 @@ Rules (issue 3 §5):
 * Writes are atomic (temp file + os.replace) and deterministic: sorted rows, no
   timestamps, so the same input gives the same bytes.
 * List-based registers (poor / near-poor rows only) are written as they are: reading
-  absence as "not poor" is load_panel's job (absent_means="non_poor").
+  absence as "not poor" is load_panel's job (absent_means="non_poor"), which it does when
+  the recorded register kind is "lists" (register_kinds / classify_kind for the rule).
 """
 from __future__ import annotations
 
