@@ -388,14 +388,28 @@ def broken_registers(draw):
             originals.append(len(rows))
         rows.append(row)
         fates.append(fate)
-    return rows, fates
+    # an official signature footer below the data (or none): skipped, counted apart
+    footer = draw(st.lists(st.sampled_from(FOOTER_LINES), max_size=6))
+    return rows, fates, footer
+
+
+# footer lines as (column, text); None = a blank line
+FOOTER_LINES = [None, (0, "Người lập biểu"), (3, "TM. ỦY BAN NHÂN DÂN"), (3, "CHỦ TỊCH"),
+                (1, "(Ký, ghi rõ họ tên)"), (4, "Nà Sán, ngày 15 tháng 12 năm 2025"),
+                (0, "Lò Thị Mai"), (2, "Hoàng Văn Thắng")]
 
 
 @hyp_settings(max_examples=40, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(broken_registers())
 def test_property_nothing_lost_every_rejection_has_a_reason(case):
-    rows, fates = case
+    rows, fates, footer = case
+    # the footer starts at its first signature line: names or blanks above it are data
+    # (blank lines are skipped as blank, a lone name is a row with no id, quarantined)
+    first_sig = next((i for i, f in enumerate(footer) if f is not None
+                      and f[1] not in ("Lò Thị Mai", "Hoàng Văn Thắng")), len(footer))
+    above, block = footer[:first_sig], footer[first_sig:]
+    extra_quarantined = sum(f is not None for f in above)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw"
         raw.mkdir()
@@ -406,17 +420,25 @@ def test_property_nothing_lost_every_rejection_has_a_reason(case):
             for r in rows:
                 writer.writerow([r["id"], r["name"], r["period"], r["status"], r["province"],
                                  r["income"], r["reason"]])
+            for line in footer:
+                cells = [""] * 7
+                if line is not None:
+                    cells[line[0]] = line[1]
+                writer.writerow(cells)
         summary = ingest(raw, Path(tmp) / "out", progress=False)
         q = pd.read_csv(Path(tmp) / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
         panel = pd.read_parquet(Path(tmp) / "out" / "panel.parquet")
 
-    n = len(rows)
+    n = len(rows) + extra_quarantined
     reg = summary.register
     assert reg["rows_in"] == n
     assert reg["loaded"] + reg["quarantined"] + reg["duplicates_dropped"] == n
+    assert reg["footer_rows"] == sum(f is not None for f in block)
+    assert reg["blank_rows"] == len(footer) - sum(f is not None for f in footer)
     assert reg["loaded"] == sum(f[0] == "loaded" for f in fates) == len(panel)
     assert reg["duplicates_dropped"] == sum(f[0] == "duplicate" for f in fates)
-    assert len(q) == reg["quarantined"] == sum(f[0] == "quarantine" for f in fates)
+    assert len(q) == reg["quarantined"] == \
+        sum(f[0] == "quarantine" for f in fates) + extra_quarantined
     assert (q["reason"].str.len() > 0).all()
     reasons = {int(r.row): r.reason for r in q.itertuples()}
     for i, fate in enumerate(fates):
