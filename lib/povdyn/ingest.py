@@ -552,8 +552,8 @@ def _mark_columns(data) -> frozenset:
         if len(uniques) > 20:  # marks plus blank spellings are a handful of values
             continue
         non_blank = [u for u in uniques if not schema.is_blank(u)]
-        if non_blank and len(non_blank) <= len(schema._MARKS) and all(
-                isinstance(u, str) and u.strip() in schema._MARKS for u in non_blank):
+        if non_blank and len(non_blank) <= 2 * len(schema._MARKS) and all(
+                schema._is_mark(u) for u in non_blank):
             marks.append(name)
     return frozenset(marks)
 
