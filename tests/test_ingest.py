@@ -195,11 +195,11 @@ def test_pseudonyms_keyed_stable_and_shared_with_support(ingested, tmp_path, mon
     assert set(panel["household_id"]) == {hh1, _pseudo("HH00000004"), _pseudo("HH00000006")}
     assert support["household_id"].tolist() == [hh1]
     assert panel.loc[panel["household_id"] == hh1, "period"].tolist() == ["2024Q1", "2024Q2", "2024Q3"]
-    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "another key")
+    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "another key, 16+ bytes")
     other = ingest(raw, tmp_path / "other", progress=False)
     assert other.panel_rows == 5
     other_ids = set(pd.read_parquet(tmp_path / "other" / "panel.parquet")["household_id"])
-    assert other_ids == {_pseudo(f"HH0000000{i}", "another key") for i in (1, 4, 6)}
+    assert other_ids == {_pseudo(f"HH0000000{i}", "another key, 16+ bytes") for i in (1, 4, 6)}
     assert not other_ids & set(panel["household_id"])
 
 

@@ -29,7 +29,8 @@ def _demo(args) -> int:
 def _ingest(args) -> int:
     from .ingest import ingest
 
-    summary = ingest(Path(args.raw_dir), Path(args.out), progress=not args.quiet)
+    summary = ingest(Path(args.raw_dir), Path(args.out), progress=not args.quiet,
+                     new_key=args.new_key)
     print(summary)
     return 0 if summary.ok else 1
 
@@ -96,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ing.add_argument("raw_dir", nargs="?", default=str(cfg.raw_dir), help="folder of raw exports")
     ing.add_argument("--out", default=str(cfg.processed_dir), help="output folder")
+    ing.add_argument("--new-key", action="store_true",
+                     help="start afresh with a new pseudonymisation key although OUT holds "
+                     "earlier data (every pseudonym changes: later quarters will not link to "
+                     "earlier ones); without it a missing key file is an error")
     ing.set_defaults(func=_ingest)
 
     rep = sub.add_parser(

@@ -1106,19 +1106,45 @@ def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------
-def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
-    """Validate raw registers and programme rolls, quarantine bad rows, pseudonymise,
-    and write panel.parquet, support.parquet, quarantine.csv and ingest_summary.json
-    to out_dir (module docstring for the rules). Returns the IngestSummary."""
+def _write_failed_summary(raw_dir: Path, out_dir: Path, message: str, state: str) -> None:
+    """Mark out_dir's outputs as not ok before a run and after a failed one: earlier
+    outputs must never stay behind looking like a good result of this run."""
+    _write_json({"ok": False, "state": state, "raw_dir": str(raw_dir), "errors": [message]},
+                out_dir / "ingest_summary.json")
+
+
+def ingest(raw_dir, out_dir, progress: bool = True, new_key: bool = False) -> IngestSummary:
+    """Validate raw registers, programme rolls and household totals, quarantine bad
+    rows, pseudonymise, and write panel.parquet, support.parquet, totals.parquet,
+    quarantine.csv and ingest_summary.json to out_dir (module docstring for the rules).
+    Returns the IngestSummary.
+
+    While it runs, and if it fails with an exception, ingest_summary.json says
+    "ok": false and why. `new_key`: create a new pseudonymisation key although out_dir
+    holds earlier data (privacy.load_key; all pseudonyms change)."""
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        message = (f"raw folder {raw_dir} does not exist: run `povdyn demo` or copy the "
+                   "register exports there")
+        if out_dir.is_dir():
+            _write_failed_summary(raw_dir, out_dir, message, "failed")
+        raise PovdynError(message)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_failed_summary(raw_dir, out_dir, "ingest started and has not finished (still "
+                          "running, or stopped before writing its results)", "running")
+    try:
+        return _ingest(raw_dir, out_dir, progress, new_key)
+    except BaseException as exc:
+        _write_failed_summary(raw_dir, out_dir, f"ingest failed: {type(exc).__name__}: {exc}",
+                              "failed")
+        raise
+
+
+def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> IngestSummary:
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    if not raw_dir.is_dir():
-        raise PovdynError(f"raw folder {raw_dir} does not exist: run `povdyn demo` or copy "
-                          "the register exports there")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    key = load_key()
+    key = load_key(processed_dir=out_dir, new_key=new_key)
     programs = _load_programs()
     files, ignored = list_inputs(raw_dir)
     errors: list[str] = []
@@ -1233,6 +1259,19 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
     quarantine["row"] = quarantine["row"].astype("int64") if len(quarantine) else quarantine["row"]
     quarantine = quarantine.sort_values(["source_file", "sheet", "row"], kind="stable")
 
+    register_tables = [t for t in reports if t.kind == "register"]
+    if files and panel_out.empty:
+        if not register_tables:
+            errors.append("no register among the inputs (a table with Mã hộ, Năm/Kỳ and Phân "
+                          "loại hộ): nothing to report on")
+        elif not sum(t.rows_in for t in register_tables):
+            names = ", ".join(t.source_file + (f" [{t.sheet}]" if t.sheet else "")
+                              for t in register_tables[:5])
+            errors.append(f"no data rows: the register table(s) have a header but no rows "
+                          f"({names}{', ...' if len(register_tables) > 5 else ''})")
+        else:
+            errors.append("no data rows loaded: every register row was quarantined (see "
+                          "quarantine.csv for the reasons)")
     periods = []
     if len(panel_out):
         freq, index = frequency_and_index(panel_out["period"])
