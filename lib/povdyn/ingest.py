@@ -60,6 +60,7 @@ import os
 import re
 import shutil
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,11 @@ QUARANTINE_LEAD = ["source_file", "sheet", "row", "reason"]
 # provenance and per-row facts carried beside the checked values, never written to the
 # panel: _exit marks a row whose "reason" was an exit ("Thoát nghèo"), not a removal
 _PROVENANCE = ["_file", "_sheet", "_row", "_exit"]
+# a 64-bit hash of the row's direct identifiers (name, ID card, phone, address), taken
+# before they are dropped: two rows that differ only there are a conflict, not a copy.
+# Kept in memory only, never written.
+_IDENT = "_ident"
+_CARRIED = _PROVENANCE + [_IDENT]
 
 
 # ---------------------------------------------------------------------------------
@@ -682,6 +688,14 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
     return spelled, to_2025, unknown
 
 
+def _identifier_hash(cells: pd.DataFrame) -> np.ndarray:
+    """uint64 per row over the identifier cells as written (trimmed, NFC, blank = "")."""
+    text = pd.DataFrame({c: cells[c].map(lambda v: "" if schema.is_blank(v) else
+                                         unicodedata.normalize("NFC", str(v)).strip())
+                         for c in cells.columns})
+    return pd.util.hash_pandas_object(text, index=False).to_numpy()
+
+
 def _table_period(raw: RawTable) -> tuple[object, str | None, str]:
     """(period, where it came from, reason when there is none) for a table without a
     period column: the title above the header ("... NĂM 2025") or the sheet name
@@ -752,7 +766,9 @@ def prepare_table(raw: RawTable) -> _Prepared:
                             f"headers found: {headers_found}")
         return _Prepared(report)
     keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
+    ident_cols = [c for c, name in position.items() if name in IDENTIFIER_COLUMNS]
     canon = data[list(keep)].rename(columns=keep)
+    canon[_IDENT] = _identifier_hash(data[ident_cols]) if ident_cols else np.uint64(0)
     for c, name in keep.items():  # "x"-marked yes/no columns: blank means "no"
         if c in raw.mark_columns and (name in schema.BOOL_COLUMNS or name.startswith("dep_")):
             values = canon[name]
@@ -831,7 +847,7 @@ def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
     good = good.copy()
     if "household_id" in good.columns:
         good["household_id"] = pseudonymise(good["household_id"], key)
-    for col in _PROVENANCE:
+    for col in _CARRIED:
         good[col] = canon.loc[good.index, col].to_numpy()
     return good.reset_index(drop=True), quarantine.reset_index(drop=True)
 
@@ -843,7 +859,7 @@ def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
     out = pd.DataFrame({"source_file": rows["_file"], "sheet": rows["_sheet"],
                         "row": rows["_row"], "reason": reason})
     for col in rows.columns:
-        if col not in _PROVENANCE and col != "province_2025":
+        if col not in _CARRIED and col != "province_2025":
             out[col] = rows[col].map(_raw_text)
     return out
 
@@ -866,13 +882,14 @@ def _period_frequency(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, 
 
 
 def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
-                what: str = "the same household and period"):
+                what: str = "the same household and period", identifiers: bool = True):
     """(kept, quarantine rows, dropped provenance) for duplicated keys.
 
     Exact duplicates (same values in every data column) keep their first copy in file /
     sheet / row order; if `conflicts`, copies of a key that still differ are all
     quarantined with a reason naming the columns that differ and the other copies."""
-    data_cols = [c for c in frame.columns if c not in _PROVENANCE]
+    data_cols = [c for c in frame.columns if c not in _PROVENANCE
+                 and (identifiers or c != _IDENT)]
     frame = frame.sort_values(_PROVENANCE, kind="stable")
     exact = frame.duplicated(data_cols, keep="first")
     dropped = frame.loc[exact, _PROVENANCE]
@@ -891,9 +908,10 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
             others = group.drop(index=idx)
             where = ", ".join(f"{f}{'[' + s + ']' if s else ''} row {r}" for f, s, r in
                               zip(others["_file"], others["_sheet"], others["_row"]))
-            detail = "; ".join(f"{c} {_raw_text(row[c])!r} vs "
-                               f"{', '.join(repr(_raw_text(v)) for v in others[c])}"
-                               for c in differ[:4])
+            detail = "; ".join(
+                "identifiers (name, ID card, phone or address) differ" if c == _IDENT else
+                f"{c} {_raw_text(row[c])!r} vs {', '.join(repr(_raw_text(v)) for v in others[c])}"
+                for c in differ[:4])
             reasons[idx] = (f"{'+'.join(key)}: {what} appear "
                             f"again with different values ({detail}) at {where}")
     reason = pd.Series(reasons).reindex(clashing.index)
@@ -1039,7 +1057,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 def _finish_panel(panel: pd.DataFrame) -> pd.DataFrame:
     if panel.empty:
         return _empty(schema.REQUIRED_PANEL_COLUMNS + ["province_2025"])
-    panel = panel.drop(columns=_PROVENANCE)
+    panel = panel.drop(columns=_CARRIED)
     panel = schema.canonical_dtypes(panel)
     _, index = frequency_and_index(panel["period"])
     panel = panel.assign(_order=index).sort_values(["household_id", "_order"], kind="stable")
@@ -1096,7 +1114,7 @@ def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
         frame = _empty(schema.SUPPORT_COLUMNS)
         frame["amount_vnd"] = frame["amount_vnd"].astype("float64")
         return frame
-    support = schema.canonical_dtypes(support.drop(columns=_PROVENANCE))
+    support = schema.canonical_dtypes(support.drop(columns=_CARRIED))
     order = [c for c in schema.SUPPORT_COLUMNS if c in support.columns]
     sort_key = support[order].astype(str)
     support = support.iloc[np.lexsort([sort_key[c].to_numpy() for c in reversed(order)])]
@@ -1210,12 +1228,13 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         flush(batch_key)
 
     panel = pd.concat(goods["register"], ignore_index=True) if goods["register"] else \
-        pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _PROVENANCE)
+        pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)
     support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
-        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _PROVENANCE)
+        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
     panel, odd_periods, frequency = _period_frequency(panel)
     panel, panel_clash, panel_dropped = _duplicates(panel, ["household_id", "period"], True)
-    support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False)
+    support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
+                                              identifiers=False)
     quarantines += [odd_periods, panel_clash]
     totals = pd.concat(goods["totals"], ignore_index=True) if goods["totals"] else None
     totals_dropped = None
