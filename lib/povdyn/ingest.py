@@ -401,27 +401,71 @@ def cut_footer(raw: RawTable) -> RawTable:
                                footer_rows=len(block) - blank, footer_blank_rows=blank)
 
 
+ENCODING_BLOCK = 1 << 24
+
+
 def _detect_encoding(path: Path) -> str:
+    """'utf-16', 'utf-8-sig' (by BOM), 'utf-8' or 'cp1258', from the WHOLE file.
+
+    A file with no valid non-ASCII UTF-8 at all and some bytes that are not UTF-8 is a
+    Vietnamese Windows export (cp1258). A UTF-8 file with a few invalid bytes stays
+    UTF-8: only the rows holding them are quarantined (naming line and byte), whatever
+    their position in the file."""
     with open(path, "rb") as handle:
-        head = handle.read(1 << 20)
+        head = handle.read(4096)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
-    if b"\x00" in head[:4096]:
+    if b"\x00" in head:
         raise UnreadableFile("binary content, not a text csv")
-    cut = head.rfind(b"\n")
-    sample = head if cut < 0 or len(head) < (1 << 20) else head[:cut]
-    try:
-        sample.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "cp1258"  # Vietnamese Windows exports
+    valid_non_ascii, invalid = False, False
+    with open(path, "rb") as handle:
+        rest = b""
+        while True:
+            block = handle.read(ENCODING_BLOCK)
+            data = rest + block
+            if block:  # decode whole lines only: a character may straddle two blocks
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                data, rest = data[:cut], data[cut:]
+            if not data.isascii():
+                try:
+                    data.decode("utf-8")
+                    valid_non_ascii = True
+                except UnicodeDecodeError:
+                    invalid = True
+                    for line in data.split(b"\n"):
+                        if line.isascii():
+                            continue
+                        try:
+                            line.decode("utf-8")
+                            valid_non_ascii = True
+                        except UnicodeDecodeError:
+                            pass
+            if valid_non_ascii and invalid or not block:
+                break
+    return "cp1258" if invalid and not valid_non_ascii else "utf-8"
+
+
+def _undecodable(record: list[str]) -> str | None:
+    """The first byte that was not valid text in a record read with surrogateescape."""
+    for cell in record:
+        for ch in cell:
+            if "\udc80" <= ch <= "\udcff":
+                return f"0x{ord(ch) - 0xdc00:02x}"
+    return None
 
 
 def _read_csv(path: Path, rel: str) -> list[RawTable]:
+    # Python's csv refuses fields over 131,072 characters by default; pyarrow has no such
+    # limit, and a long note must not stop the file (it is an ignored column, or the row
+    # is checked like any other)
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     encoding = _detect_encoding(path)
-    with open(path, encoding=encoding, newline="") as handle:
+    with open(path, encoding=encoding, errors="surrogateescape", newline="") as handle:
         head_text = "".join(line for _, line in zip(range(HEADER_SEARCH_ROWS), handle))
     best = None  # (score, delimiter, header index, rows)
     for delimiter in (",", ";", "\t", "|"):
@@ -469,7 +513,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
     # slow, exact path: malformed lines or quoted newlines; csv.reader tracks line numbers
     records, rows_no = [], []
     try:
-        with open(path, encoding=encoding, newline="") as handle:
+        with open(path, encoding=encoding, errors="surrogateescape", newline="") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
             start = 1
             for record in reader:
@@ -482,6 +526,14 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                 if len(record) != len(header):
                     malformed.append((line, f"row has {len(record)} fields, the header has "
                                             f"{len(header)}: check separators and quotes"))
+                    continue
+                bad_byte = _undecodable(record)
+                if bad_byte:
+                    lines = f"line {line}" if reader.line_num == line else \
+                        f"lines {line}-{reader.line_num}"
+                    malformed.append((line, f"{lines}: byte {bad_byte} is not valid {encoding} "
+                                            "text (the rest of the file is): fix that "
+                                            "character in the export"))
                     continue
                 records.append(record)
                 rows_no.append(line)
@@ -1196,7 +1248,7 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
             errors.append(f"{rel}: cannot read: {exc}")
             reports.append(TableReport(source_file=rel, error=str(exc)))
             continue
-        except (OSError, ValueError, pa.ArrowException) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever breaks one file must not stop the others
             errors.append(f"{rel}: cannot read: {type(exc).__name__}: {exc}")
             reports.append(TableReport(source_file=rel, error=f"{type(exc).__name__}: {exc}"))
             continue
