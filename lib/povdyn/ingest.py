@@ -1093,8 +1093,11 @@ def _write_parquet(df: pd.DataFrame, path: Path, metadata: dict | None = None) -
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    _atomic_write_bytes(path, lambda tmp: df.to_csv(tmp, index=False, encoding="utf-8-sig",
-                                                    lineterminator="\n"))
+    """A csv for people to open in Excel: formula-like cells neutralised (schema.
+    spreadsheet_safe), BOM so Excel reads UTF-8."""
+    safe = schema.neutralise_formulas(df)
+    _atomic_write_bytes(path, lambda tmp: safe.to_csv(tmp, index=False, encoding="utf-8-sig",
+                                                      lineterminator="\n"))
 
 
 def _write_json(data: dict, path: Path) -> None:

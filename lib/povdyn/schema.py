@@ -849,6 +849,34 @@ def column_order(columns: Iterable[str], kind: str = "register") -> list[str]:
 
 
 # ---------------------------------------------------------------------------------
+# Spreadsheets povdyn writes: no formula injection
+# ---------------------------------------------------------------------------------
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d[\d.,]*$")
+
+
+def spreadsheet_safe(value):
+    """A text cell as Excel or LibreOffice may open it: text starting with = + - @ (or a
+    tab, a carriage return, or their full-width forms) gets a leading apostrophe, so
+    "=HYPERLINK(...)" or "=cmd|' /C calc'!A0" shows as text instead of running. Plain
+    numbers ("-5", "+84") and non-text values pass unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` with every text cell passed through spreadsheet_safe: use it on
+    every csv/xlsx written for people to open (quarantine.csv, headline tables)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(spreadsheet_safe)
+    return out
+
+
+# ---------------------------------------------------------------------------------
 # pandera schemas (final guard on canonical frames)
 # ---------------------------------------------------------------------------------
 def _is_bool_column(s: pd.Series) -> bool:

@@ -426,6 +426,10 @@ def _write_xlsx(out: Path, per_province: dict, style: str, frequency: str, perio
 def _cell(v):
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
+    if isinstance(v, str):  # openpyxl writes "=..." as a formula
+        from ..schema import spreadsheet_safe
+
+        return spreadsheet_safe(v)
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
     if isinstance(v, np.integer):
