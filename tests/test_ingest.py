@@ -7,6 +7,7 @@ import csv
 import hashlib
 import hmac
 import json
+import os
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -990,3 +991,25 @@ def test_fault_rows_differing_only_in_identifiers_are_a_conflict(tmp_path):
     assert q["reason"].str.contains("identifiers").all()
     blob = q.to_string()
     assert not any(x in blob for x in NAMES[:3] + ID_CARDS[:3])
+
+
+def test_fault_tmpdir_with_a_quote_and_one_spill_dir_per_process(tmp_path):
+    """No SQL is built by pasting paths: a TMPDIR holding ' must not break DuckDB, and
+    each process spills into a folder of its own."""
+    import subprocess
+    import sys
+
+    tmpdir = tmp_path / "it's here"
+    tmpdir.mkdir()
+    code = ("from povdyn.engine import connect\n"
+            "con = connect('duckdb')\n"
+            "print(con.con.execute(\"SELECT current_setting('temp_directory')\").fetchone()[0])\n")
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    spills = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        spills.append(done.stdout.strip())
+    assert spills[0] != spills[1]
+    assert all(s.startswith(str(tmpdir)) for s in spills)
