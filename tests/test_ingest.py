@@ -1013,3 +1013,33 @@ def test_fault_tmpdir_with_a_quote_and_one_spill_dir_per_process(tmp_path):
         spills.append(done.stdout.strip())
     assert spills[0] != spills[1]
     assert all(s.startswith(str(tmpdir)) for s in spills)
+
+
+BAD_FILES = {
+    "random.csv": st.binary(min_size=0, max_size=400),
+    "junk.xlsx": st.binary(min_size=0, max_size=200).map(lambda b: b"PK\x03\x04" + b),
+    "text.csv": st.text(min_size=0, max_size=300).map(lambda t: t.encode("utf-8", "replace")),
+    "half.csv": st.lists(st.text(alphabet="ab,;\"\n\r\t0123456789Qý", max_size=30), max_size=8)
+    .map(lambda rows: ("Mã hộ,Năm,Phân loại hộ,Tỉnh\n" + "\n".join(rows)).encode("utf-8")),
+}
+
+
+@hyp_settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.fixed_dictionaries({}, optional=BAD_FILES))
+def test_property_a_bad_file_never_stops_the_others(bad_files):
+    """Whatever lands beside it, the good register loads in full and every table that
+    was read balances its rows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw"
+        raw.mkdir()
+        _good_csv(raw / "good.csv", ids=("P1", "P2"))
+        for name, content in bad_files.items():
+            (raw / name).write_bytes(content)
+        summary = ingest(raw, Path(tmp) / "out", progress=False)
+        panel = pd.read_parquet(Path(tmp) / "out" / "panel.parquet")
+        saved = json.loads((Path(tmp) / "out" / "ingest_summary.json").read_text())
+    assert {_pseudo("P1"), _pseudo("P2")} <= set(panel["household_id"])
+    assert summary.balanced and saved["ok"] == summary.ok
+    good = [t for t in summary.tables if t.source_file == "good.csv"]
+    assert good[0].loaded == 2
