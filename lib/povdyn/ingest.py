@@ -59,6 +59,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -741,11 +742,19 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
 
 
 def _identifier_hash(cells: pd.DataFrame) -> np.ndarray:
-    """uint64 per row over the identifier cells as written (trimmed, NFC, blank = "")."""
-    text = pd.DataFrame({c: cells[c].map(lambda v: "" if schema.is_blank(v) else
-                                         unicodedata.normalize("NFC", str(v)).strip())
-                         for c in cells.columns})
-    return pd.util.hash_pandas_object(text, index=False).to_numpy()
+    """uint64 per row over the identifier cells as written (NFC, trimmed; blank = ""),
+    vectorised in Arrow (a Python call per cell costs seconds per million rows)."""
+    parts = {}
+    for i, col in enumerate(cells.columns):
+        values = cells[col].to_numpy(dtype=object)
+        try:
+            arr = pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers or dates from a workbook
+            arr = pa.array([None if schema.is_blank(v) else str(v) for v in values],
+                           type=pa.string())
+        arr = pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFC")).fill_null("")
+        parts[i] = arr.to_numpy(zero_copy_only=False)
+    return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy()
 
 
 def _table_period(raw: RawTable) -> tuple[object, str | None, str]:
@@ -911,7 +920,7 @@ def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
     out = pd.DataFrame({"source_file": rows["_file"], "sheet": rows["_sheet"],
                         "row": rows["_row"], "reason": reason})
     for col in rows.columns:
-        if col not in _CARRIED and col != "province_2025":
+        if col not in _CARRIED and col not in _DERIVED and col != "province_2025":
             out[col] = rows[col].map(_raw_text)
     return out
 
@@ -971,6 +980,248 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
 
 
 # ---------------------------------------------------------------------------------
+# The register on disk: bounded memory at any size (issue 11 §1)
+# ---------------------------------------------------------------------------------
+INGEST_MEMORY = "1GB"  # DuckDB's share; it spills to disk beyond this
+WRITE_BATCH_ROWS = 1 << 20  # rows per parquet row group of panel.parquet
+_DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
+_SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _ident_sql(name: str) -> str:
+    """A column name in SQL. Only povdyn's own canonical names reach SQL (dep_* names are
+    folded to [a-z0-9_]); anything else is refused rather than pasted."""
+    if not _SAFE_NAME.match(name):
+        raise PovdynError(f"internal: unexpected column name {name!r}")
+    return f'"{name}"'
+
+
+class _Spill:
+    """Checked register rows and quarantine rows as parquet parts in a scratch folder:
+    memory holds one batch at a time, DuckDB does the work across batches."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.parts = {"register": [], "quarantine": []}
+        for name in self.parts:
+            (root / name).mkdir(parents=True, exist_ok=True)
+
+    def _write(self, kind: str, frame: pd.DataFrame) -> None:
+        path = self.root / kind / f"part-{len(self.parts[kind]):06d}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+        self.parts[kind].append(path)
+
+    def add_register(self, good: pd.DataFrame) -> None:
+        if good.empty:
+            return
+        frame = good.copy()
+        codes, uniques = pd.factorize(frame["period"])
+        parsed = [parse_period(u) for u in uniques]
+        frame["period"] = np.array([str(u) for u in uniques], dtype=object)[codes]
+        frame["_order"] = np.array([i for _, i in parsed], dtype="int64")[codes]
+        frame["_is_quarter"] = np.array([f == "quarter" for f, _ in parsed], dtype=bool)[codes]
+        frame[_IDENT] = frame[_IDENT].astype("uint64")
+        frame["_exit"] = frame["_exit"].astype(bool)
+        self._write("register", frame)
+
+    def add_quarantine(self, frame: pd.DataFrame) -> None:
+        if frame is None or frame.empty:
+            return
+        out = pd.DataFrame(index=frame.index)
+        for col in frame.columns:
+            if col == "row":
+                out[col] = frame[col].astype("int64")
+            else:
+                out[col] = frame[col].map(lambda v: "" if schema.is_blank(v) and not
+                                          isinstance(v, str) else str(v)).astype(object)
+        self._write("quarantine", out)
+
+
+def _duckdb(scratch: Path):
+    import duckdb
+
+    from .config import settings
+
+    return duckdb.connect(config={"memory_limit": INGEST_MEMORY,
+                                  "threads": max(1, settings().duckdb_threads),
+                                  "temp_directory": str(scratch / "duckdb"),
+                                  "preserve_insertion_order": True})
+
+
+def _view_columns(con, view: str) -> list[str]:
+    result = con.execute(f"SELECT * FROM {_ident_sql(view)} LIMIT 0")
+    names = [d[0] for d in result.description]
+    result.fetchall()  # finish the result: DuckDB refuses new work on a pending one
+    return names
+
+
+def _count_by_table(con, sql: str, params=()) -> Counter:
+    return Counter({(f, s): int(n) for f, s, n in con.execute(sql, params).fetchall()})
+
+
+@dataclass
+class _RegisterResult:
+    frequency: str | None = None
+    rows: int = 0
+    households: int = 0
+    periods: list = field(default_factory=list)
+    loaded: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    quarantine: list = field(default_factory=list)  # small pandas frames (odd periods, clashes)
+    kind: tuple = (None, {}, {}, [])
+    write: object = None  # callable(path, metadata) writing panel.parquet
+
+
+def _register_stage(con, spill: _Spill) -> _RegisterResult:
+    """Across all checked register rows, in DuckDB: the period frequency (rows of the
+    other frequency quarantined), exact duplicates dropped (first copy in file / sheet /
+    row order kept), conflicting copies of a household and period quarantined, the
+    register kind counted, and panel.parquet streamed out sorted by household and period.
+    Same rules as _period_frequency and _duplicates, which check the small tables."""
+    result = _RegisterResult()
+    if not spill.parts["register"]:
+        result.write = lambda path, metadata: _write_parquet(
+            _finish_panel(pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)),
+            path, metadata)
+        return result
+    con.read_parquet([str(p) for p in spill.parts["register"]],
+                     union_by_name=True).create_view("reg", replace=True)
+    columns = _view_columns(con, "reg")
+    n, n_quarter = con.execute("SELECT count(*), count(*) FILTER (WHERE _is_quarter) "
+                               "FROM reg").fetchall()[0]
+    quarterly = n_quarter * 2 > n
+    result.frequency = "quarter" if quarterly else "year"
+    if n_quarter not in (0, n):
+        odd = con.execute("SELECT * FROM reg WHERE _is_quarter <> ?", [quarterly]).df()
+        other = "a quarter" if not quarterly else "a year"
+        reason = (f"period: {other} in a register whose other rows are "
+                  f"{'quarterly' if quarterly else 'annual'}: " + odd["period"].astype(str))
+        result.quarantine.append(_as_quarantine(odd, reason))
+    data_cols = [c for c in columns if c not in _PROVENANCE and c not in _DERIVED]
+    partition = ", ".join(_ident_sql(c) for c in data_cols)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
+        f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg WHERE _is_quarter = ?",
+        [quarterly])
+    result.dropped = _count_by_table(
+        con, "SELECT _file, _sheet, count(*) FROM ranked WHERE _copy > 1 GROUP BY ALL")
+    con.execute("CREATE OR REPLACE TEMP TABLE firsts AS SELECT * EXCLUDE (_copy), count(*) OVER "
+                "(PARTITION BY household_id, period) AS _n FROM ranked WHERE _copy = 1")
+    con.execute("DROP TABLE ranked")
+    clash = con.execute("SELECT * EXCLUDE (_n) FROM firsts WHERE _n > 1").df()
+    if len(clash):
+        clash = clash.drop(columns=_DERIVED)
+        clash["period"] = schema._period_dtype(clash["period"].map(
+            lambda v: int(v) if not quarterly else v))
+        _, clash_q, _ = _duplicates(clash, ["household_id", "period"], True)
+        result.quarantine.append(clash_q)
+    result.loaded = _count_by_table(
+        con, "SELECT _file, _sheet, count(*) FROM firsts WHERE _n = 1 GROUP BY ALL")
+    result.rows, result.households = con.execute(
+        "SELECT count(*), count(DISTINCT household_id) FROM firsts WHERE _n = 1").fetchall()[0]
+    periods = con.execute("SELECT DISTINCT _order, period FROM firsts WHERE _n = 1 "
+                          "ORDER BY _order").fetchall()
+    result.periods = [p if quarterly else int(p) for _, p in periods]
+    cells = con.execute("""
+        SELECT province, source, what, count(*) AS n FROM (
+          SELECT province_2025 AS province,
+                 _file || CASE WHEN _sheet <> '' THEN ' [sheet ' || _sheet || ']' ELSE '' END
+                   AS source,
+                 CASE WHEN status = 'poor' THEN 'poor'
+                      WHEN status = 'near_poor' THEN 'near_poor'
+                      WHEN status = 'non_poor' AND (_exit OR coalesce(lag(status) OVER w
+                           IN ('poor', 'near_poor'), false)) THEN 'exit_marks'
+                      WHEN status = 'non_poor' THEN 'non_poor'
+                      ELSE 'removals' END AS what
+          FROM firsts WHERE _n = 1
+          WINDOW w AS (PARTITION BY household_id ORDER BY _order))
+        GROUP BY ALL""").df()
+    result.kind = decide_kinds(cells)
+    out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
+    nulls = dict(zip(out_cols, con.execute(
+        "SELECT " + ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
+        + " FROM firsts WHERE _n = 1").fetchall()[0]))
+    target = _panel_schema(out_cols, nulls, quarterly)
+    select = ", ".join(
+        _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
+        for c in out_cols)
+
+    def write(path: Path, metadata: dict) -> None:
+        schema_md = target.with_metadata({**(target.metadata or {}),
+                                          **{k.encode(): str(v).encode()
+                                             for k, v in metadata.items()}})
+
+        def stream(tmp):
+            reader = con.sql(f"SELECT {select} FROM firsts WHERE _n = 1 "
+                             "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
+            with pq.ParquetWriter(tmp, schema_md, compression="zstd",
+                                  write_statistics=True) as writer:
+                for batch in reader:
+                    writer.write_table(pa.Table.from_batches([batch]).cast(schema_md))
+
+        _atomic_write_bytes(path, stream)
+
+    result.write = write
+    return result
+
+
+def _panel_schema(columns: list[str], nulls: dict, quarterly: bool) -> pa.Schema:
+    """The Arrow schema (with pandas metadata) _finish_panel's canonical dtypes give:
+    strings, bool (nullable 'boolean' when a value is missing), Int64 household size,
+    float64 money and weights, int64 years or 'YYYYQn' text."""
+    dtypes = {}
+    for col in columns:
+        if col == "period":
+            dtypes[col] = "object" if quarterly else "int64"
+        elif col in schema.BOOL_COLUMNS or col.startswith("dep_"):
+            dtypes[col] = "boolean" if nulls.get(col) else "bool"
+        elif col in ("household_size",):
+            dtypes[col] = "Int64"
+        elif col in ("income_pc_month", "weight"):
+            dtypes[col] = "float64"
+        else:
+            dtypes[col] = "object"
+    empty = pd.DataFrame({c: pd.Series(["x"] if t == "object" else [], dtype=t).iloc[0:0]
+                          for c, t in dtypes.items()})
+    fields = [pa.field(c, pa.string() if t == "object" else
+                       pa.bool_() if t in ("bool", "boolean") else
+                       pa.int64() if t in ("int64", "Int64") else pa.float64())
+              for c, t in dtypes.items()]
+    return pa.Table.from_pandas(empty, schema=pa.schema(fields), preserve_index=False).schema
+
+
+def _write_quarantine_csv(con, spill: _Spill, path: Path) -> Counter:
+    """quarantine.csv from the spilled pieces, sorted by file, sheet and row, streamed;
+    returns the count per (file, sheet)."""
+    if not spill.parts["quarantine"]:
+        _write_csv(_empty(QUARANTINE_LEAD), path)
+        return Counter()
+    con.read_parquet([str(p) for p in spill.parts["quarantine"]],
+                     union_by_name=True).create_view("q", replace=True)
+    cols = _view_columns(con, "q")
+    value_cols = schema.column_order([c for c in cols if c not in QUARANTINE_LEAD])
+    select = ", ".join(
+        ["source_file", "sheet", "row", "reason"]
+        + [f"coalesce({_ident_sql(c)}, '') AS {_ident_sql(c)}" for c in value_cols])
+
+    def stream(tmp):
+        reader = con.sql(f"SELECT {select} FROM q ORDER BY source_file, sheet, row, "
+                         "reason").to_arrow_reader(WRITE_BATCH_ROWS)
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as handle:
+            first = True
+            for batch in reader:
+                frame = schema.neutralise_formulas(batch.to_pandas())
+                frame.to_csv(handle, index=False, header=first, lineterminator="\n")
+                first = False
+            if first:
+                pd.DataFrame(columns=QUARANTINE_LEAD + value_cols).to_csv(
+                    handle, index=False, lineterminator="\n")
+
+    _atomic_write_bytes(path, stream)
+    return _count_by_table(con, "SELECT source_file, sheet, count(*) FROM q GROUP BY ALL")
+
+
+# ---------------------------------------------------------------------------------
 # Register kind: lists or full panel (issue 10 §1)
 # ---------------------------------------------------------------------------------
 KIND_COUNTS = ("poor", "near_poor", "exit_marks", "non_poor", "removals")
@@ -1025,7 +1276,17 @@ def register_kinds(panel: pd.DataFrame) -> tuple[str | None, dict, dict, list[st
         [frame["status"] == "poor", frame["status"] == "near_poor",
          non_poor & (prev_listed | frame["exit"]), non_poor],
         ["poor", "near_poor", "exit_marks", "non_poor"], "removals")
-    cells = frame.groupby(["province", "source", "what"]).size().unstack(fill_value=0)
+    cells = frame.groupby(["province", "source", "what"]).size().rename("n").reset_index()
+    return decide_kinds(cells)
+
+
+def decide_kinds(cells: pd.DataFrame) -> tuple[str | None, dict, dict, list[str]]:
+    """register_kinds' decision from row counts: `cells` has columns province, source,
+    what (one of KIND_COUNTS) and n."""
+    if cells.empty:
+        return None, {}, {}, []
+    cells = cells.pivot_table(index=["province", "source"], columns="what", values="n",
+                              aggfunc="sum", fill_value=0)
     cells = cells.reindex(columns=list(KIND_COUNTS), fill_value=0)
     by_province, counts, errors = {}, {}, []
     for province, block in cells.groupby(level="province", sort=True):
@@ -1214,10 +1475,24 @@ def ingest(raw_dir, out_dir, progress: bool = True, new_key: bool = False) -> In
 
 
 def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> IngestSummary:
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     key = load_key(processed_dir=out_dir, new_key=new_key)
+    # scratch space beside the outputs (same disk): spilled batches and DuckDB's temp
+    scratch = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out_dir))
+    try:
+        con = _duckdb(scratch)
+        try:
+            return _ingest_with(raw_dir, out_dir, progress, key, _Spill(scratch), con, started)
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill: _Spill,
+                 con, started: float) -> IngestSummary:
+    from tqdm.auto import tqdm
+
     programs = _load_programs()
     files, ignored = list_inputs(raw_dir)
     errors: list[str] = []
@@ -1226,8 +1501,7 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
                       "the register exports there")
 
     reports: list[TableReport] = []
-    goods = {"register": [], "support": [], "totals": []}
-    quarantines: list[pd.DataFrame] = []
+    goods = {"support": [], "totals": []}  # small tables stay in memory
     # Tables with the same kind and columns (e.g. the sheets of list workbooks) are
     # checked together: per-table overhead would dominate hundreds of small sheets.
     pending: dict[tuple, list[pd.DataFrame]] = {}
@@ -1240,8 +1514,11 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         if frames:
             good, quarantine = check_batch(pd.concat(frames, ignore_index=True),
                                            batch_key[0], key, programs)
-            goods[batch_key[0]].append(good)
-            quarantines.append(quarantine)
+            if batch_key[0] == "register":
+                spill.add_register(good)
+            else:
+                goods[batch_key[0]].append(good)
+            spill.add_quarantine(quarantine)
 
     for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
         rel = path.relative_to(raw_dir).as_posix()
@@ -1272,50 +1549,49 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
                     errors.append(f"{where}: {prepared.report.error}")
             if prepared.report.error:
                 continue
-            if prepared.malformed is not None:
-                quarantines.append(prepared.malformed)
+            spill.add_quarantine(prepared.malformed)
             batch_key = (prepared.report.kind, tuple(prepared.canon.columns))
             pending.setdefault(batch_key, []).append(prepared.canon)
             pending_rows[batch_key] = pending_rows.get(batch_key, 0) + len(prepared.canon)
             if pending_rows[batch_key] >= BATCH_ROWS:
                 flush(batch_key)
+        del tables
     for batch_key in sorted(pending, key=str):
         flush(batch_key)
 
-    panel = pd.concat(goods["register"], ignore_index=True) if goods["register"] else \
-        pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)
+    register = _register_stage(con, spill)
+    frequency = register.frequency
+    for frame in register.quarantine:
+        spill.add_quarantine(frame)
     support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
         pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
-    panel, odd_periods, frequency = _period_frequency(panel)
-    panel, panel_clash, panel_dropped = _duplicates(panel, ["household_id", "period"], True)
     support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
                                               identifiers=False)
-    quarantines += [odd_periods, panel_clash]
     totals = pd.concat(goods["totals"], ignore_index=True) if goods["totals"] else None
     totals_dropped = None
     if totals is not None:
         if "commune" not in totals.columns:
             totals["commune"] = None
-        totals, odd_totals = _totals_periods(totals, frequency if len(panel) else None)
+        totals, odd_totals = _totals_periods(totals, frequency if register.rows else None)
         totals, totals_clash, totals_dropped = _duplicates(
             totals, ["province", "commune", "period"], True,
             what="the same province, commune and period")
-        quarantines += [odd_totals, totals_clash]
-    register_kind, kind_by_province, kind_counts, kind_errors = register_kinds(panel)
+        spill.add_quarantine(odd_totals)
+        spill.add_quarantine(totals_clash)
+    register_kind, kind_by_province, kind_counts, kind_errors = register.kind
     errors += kind_errors
 
     # per-table accounting from provenance
-    def count(*frames: pd.DataFrame, file_col="_file", sheet_col="_sheet") -> Counter:
+    def count(*frames: pd.DataFrame) -> Counter:
         counter: Counter = Counter()
         for frame in frames:
-            if len(frame):
-                counter.update(zip(frame[file_col], frame[sheet_col]))
+            if frame is not None and len(frame):
+                counter.update(zip(frame["_file"], frame["_sheet"]))
         return counter
 
-    loaded = count(panel, support, *([totals] if totals is not None else []))
-    dropped = count(panel_dropped, support_dropped,
-                    *([totals_dropped] if totals_dropped is not None else []))
-    quarantined = count(*quarantines, file_col="source_file", sheet_col="sheet")
+    loaded = register.loaded + count(support, totals)
+    dropped = register.dropped + count(support_dropped, totals_dropped)
+    quarantined = _write_quarantine_csv(con, spill, out_dir / "quarantine.csv")
     for report in reports:
         if report.kind is None:
             continue
@@ -1324,17 +1600,9 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         report.duplicates_dropped = dropped[k]
         report.quarantined = quarantined[k]
 
-    panel_out = _finish_panel(panel)
     support_out = _finish_support(support)
-    quarantine = pd.concat([q for q in quarantines if len(q)], ignore_index=True) \
-        if any(len(q) for q in quarantines) else _empty(QUARANTINE_LEAD)
-    value_cols = schema.column_order([c for c in quarantine.columns if c not in QUARANTINE_LEAD])
-    quarantine = quarantine[QUARANTINE_LEAD + value_cols].fillna("")
-    quarantine["row"] = quarantine["row"].astype("int64") if len(quarantine) else quarantine["row"]
-    quarantine = quarantine.sort_values(["source_file", "sheet", "row"], kind="stable")
-
     register_tables = [t for t in reports if t.kind == "register"]
-    if files and panel_out.empty:
+    if files and not register.rows:
         if not register_tables:
             errors.append("no register among the inputs (a table with Mã hộ, Năm/Kỳ and Phân "
                           "loại hộ): nothing to report on")
@@ -1346,27 +1614,21 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         else:
             errors.append("no data rows loaded: every register row was quarantined (see "
                           "quarantine.csv for the reasons)")
-    periods = []
-    if len(panel_out):
-        freq, index = frequency_and_index(panel_out["period"])
-        periods = [p for _, p in sorted({(i, p) for i, p in zip(index, panel_out["period"])})]
     summary = IngestSummary(
         raw_dir=raw_dir, out_dir=out_dir, tables=reports, errors=errors,
-        ignored_files=ignored, panel_rows=len(panel_out), support_rows=len(support_out),
-        households=int(panel_out["household_id"].nunique()) if len(panel_out) else 0,
-        periods=periods, frequency=frequency if len(panel_out) else None,
+        ignored_files=ignored, panel_rows=register.rows, support_rows=len(support_out),
+        households=register.households, periods=register.periods,
+        frequency=frequency if register.rows else None,
         register_kind=register_kind, register_kind_by_province=kind_by_province,
         register_kind_counts=kind_counts,
         totals_rows=0 if totals is None else len(totals),
     )
-    _write_parquet(panel_out, out_dir / "panel.parquet",
-                   metadata={"povdyn.register_kind": register_kind or ""})
+    register.write(out_dir / "panel.parquet", {"povdyn.register_kind": register_kind or ""})
     if totals is not None:
         _write_parquet(_finish_totals(totals), out_dir / "totals.parquet")
     elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
         (out_dir / "totals.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
-    _write_csv(quarantine, out_dir / "quarantine.csv")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
     summary.seconds = time.perf_counter() - started
     return summary
