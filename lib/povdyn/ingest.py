@@ -272,6 +272,55 @@ class RawTable:
     title: list[str] = field(default_factory=list)  # text of the rows above the header
     footer_rows: int = 0  # signature footer rows cut from the end (not data)
     footer_blank_rows: int = 0  # blank lines inside that footer
+    first_row: int = 1  # row number of the first data row (streamed csv: rows is None)
+
+
+CSV_BLOCK_BYTES = 1 << 24
+MARK_UNIQUES = 20  # more distinct values than this: not a mark column
+
+
+class _CsvStream:
+    """A csv read twice in blocks, never whole: scan() counts rows, keeps the last
+    FOOTER_SEARCH_ROWS rows and the few distinct values of short-valued columns;
+    batches() reads it again, up to `limit` rows (the footer cut)."""
+
+    def __init__(self, open_stream, num_rows: int, tail: pa.Table, uniques: dict):
+        self.open_stream = open_stream
+        self.num_rows = num_rows
+        self.tail = tail
+        self.uniques = uniques  # column -> set of trimmed values, or None (too many)
+        self.limit = num_rows
+
+    @classmethod
+    def scan(cls, open_stream, names: list[str]) -> "_CsvStream":
+        num_rows, tail, uniques = 0, [], {n: set() for n in names}
+        kept = 0
+        for batch in open_stream():
+            num_rows += batch.num_rows
+            tail.append(batch)
+            kept += batch.num_rows
+            while len(tail) > 1 and kept - tail[0].num_rows >= FOOTER_SEARCH_ROWS:
+                kept -= tail.pop(0).num_rows
+            for name in names:
+                seen = uniques[name]
+                if seen is None:
+                    continue
+                values = pc.unique(pc.utf8_trim_whitespace(batch.column(name))).to_pylist()
+                seen.update(values)
+                if len(seen) > MARK_UNIQUES:
+                    uniques[name] = None
+        schema_ = pa.schema([pa.field(n, pa.string()) for n in names])
+        table = pa.Table.from_batches(tail, schema=schema_) if tail else schema_.empty_table()
+        return cls(open_stream, num_rows, table.slice(max(0, table.num_rows - FOOTER_SEARCH_ROWS)),
+                   uniques)
+
+    def batches(self):
+        left = self.limit
+        for batch in self.open_stream():
+            if left <= 0:
+                break
+            yield batch.slice(0, left) if batch.num_rows > left else batch
+            left -= batch.num_rows
 
 
 class UnreadableFile(PovdynError):
@@ -377,11 +426,14 @@ def cut_footer(raw: RawTable) -> RawTable:
     markers = {i for i, c in enumerate(raw.header)
                if c is not None and schema.canonical_header(c) in _DATA_MARKERS}
     data = raw.data
-    n = data.num_rows if isinstance(data, pa.Table) else len(data)
+    n = data.num_rows if isinstance(data, (pa.Table, _CsvStream)) else len(data)
     if n == 0 or not markers:
         return raw
     first = max(0, n - FOOTER_SEARCH_ROWS)
-    if isinstance(data, pa.Table):
+    if isinstance(data, _CsvStream):
+        tail = [list(r.values()) for r in data.tail.to_pylist()]
+        first = n - len(tail)
+    elif isinstance(data, pa.Table):
         tail = [list(r.values()) for r in data.slice(first).to_pylist()]
     else:
         tail = data.iloc[first:].values.tolist()
@@ -397,6 +449,9 @@ def cut_footer(raw: RawTable) -> RawTable:
     block = tail[start:]
     blank = sum(all(schema.is_blank(c) for c in cells) for cells in block)
     cut = first + start
+    if isinstance(data, _CsvStream):
+        data.limit = cut
+        return dataclasses.replace(raw, footer_rows=len(block) - blank, footer_blank_rows=blank)
     kept = data.slice(0, cut) if isinstance(data, pa.Table) else data.iloc[:cut]
     return dataclasses.replace(raw, data=kept, rows=raw.rows[:cut],
                                footer_rows=len(block) - blank, footer_blank_rows=blank)
@@ -493,24 +548,30 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
         fast_ok = False
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
+    def open_stream():
+        return pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
                 skip_rows=first_data, column_names=names,
                 encoding="utf8" if encoding.startswith("utf-8") else encoding,
-                block_size=1 << 24),
+                block_size=CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False,
                                               invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False,
                 quoted_strings_can_be_null=False),
         )
+
+    # first pass, streamed (memory holds one block): row count, the last rows (footer),
+    # the distinct values of short-valued columns (mark columns); any malformed line or
+    # bad byte sends the whole file to the exact path below instead
+    try:
+        stream = _CsvStream.scan(open_stream, names)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         fast_ok, fast_error = False, exc
     if fast_ok:
-        rows_no = np.arange(table.num_rows, dtype="int64") + first_data + 1
-        return [RawTable(rel, None, header, table, rows_no, h + 1, malformed, title=title)]
+        return [RawTable(rel, None, header, stream, None, h + 1, malformed, title=title,
+                         first_row=first_data + 1)]
     # slow, exact path: malformed lines or quoted newlines; csv.reader tracks line numbers
     records, rows_no = [], []
     try:
@@ -598,13 +659,20 @@ def _mark_columns(data) -> frozenset:
     those, a blank cell means "no". Decided per table, before it is cut into pieces, so
     that the answer never depends on how the table was split or batched."""
     marks = []
-    for name in (data.column_names if isinstance(data, pa.Table) else data.columns):
-        column = data[name]
-        if isinstance(data, pa.Table):
+    if isinstance(data, _CsvStream):
+        columns = [name for name, seen in data.uniques.items() if seen is not None]
+    else:
+        columns = data.column_names if isinstance(data, pa.Table) else data.columns
+    for name in columns:
+        if isinstance(data, _CsvStream):
+            uniques = list(data.uniques[name])
+        elif isinstance(data, pa.Table):
+            column = data[name]
             if not pa.types.is_string(column.type):
                 continue
             uniques = pc.unique(pc.utf8_trim_whitespace(column)).to_pylist()
         else:
+            column = data[name]
             if column.dtype != object:
                 continue
             uniques = pd.unique(column)
@@ -624,6 +692,9 @@ def chunks(raw: RawTable, rows: int | None = None):
     rows = rows or CHUNK_ROWS
     raw = cut_footer(raw)
     raw = dataclasses.replace(raw, mark_columns=_mark_columns(raw.data))
+    if isinstance(raw.data, _CsvStream):
+        yield from _stream_chunks(raw, rows)
+        return
     if not isinstance(raw.data, pa.Table):
         yield raw
         return
@@ -635,6 +706,38 @@ def chunks(raw: RawTable, rows: int | None = None):
                                   malformed=raw.malformed if first else [],
                                   footer_rows=raw.footer_rows if first else 0,
                                   footer_blank_rows=raw.footer_blank_rows if first else 0)
+
+
+def _stream_chunks(raw: RawTable, rows: int):
+    """Pieces of `rows` rows of a streamed csv, read block by block (see chunks)."""
+    stream: _CsvStream = raw.data
+    pending, pending_rows, start = [], 0, 0
+
+    def piece(table: pa.Table, first: bool):
+        nonlocal start
+        numbers = np.arange(start, start + table.num_rows, dtype="int64") + raw.first_row
+        start += table.num_rows
+        return dataclasses.replace(raw, data=table.to_pandas(), rows=numbers,
+                                   malformed=raw.malformed if first else [],
+                                   footer_rows=raw.footer_rows if first else 0,
+                                   footer_blank_rows=raw.footer_blank_rows if first else 0)
+
+    first = True
+    for batch in stream.batches():
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        while pending_rows >= rows:
+            table = pa.Table.from_batches(pending)
+            yield piece(table.slice(0, rows), first)
+            first = False
+            rest = table.slice(rows)
+            pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+            pending = [b for t in pending for b in t.to_batches()]
+    if pending_rows or first:
+        names = list(stream.uniques)
+        table = pa.Table.from_batches(pending) if pending else \
+            pa.schema([pa.field(n, pa.string()) for n in names]).empty_table()
+        yield piece(table, first)
 
 
 def read_tables(path: Path, raw_dir: Path) -> list[RawTable]:
@@ -1042,10 +1145,15 @@ def _duckdb(scratch: Path):
 
     from .config import settings
 
-    return duckdb.connect(config={"memory_limit": INGEST_MEMORY,
-                                  "threads": max(1, settings().duckdb_threads),
-                                  "temp_directory": str(scratch / "duckdb"),
-                                  "preserve_insertion_order": True})
+    con = duckdb.connect(config={"memory_limit": INGEST_MEMORY,
+                                 "threads": max(1, settings().duckdb_threads),
+                                 "temp_directory": str(scratch / "duckdb"),
+                                 "preserve_insertion_order": True})
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:  # refused inside Jupyter kernels, where it is off
+        pass
+    return con
 
 
 def _view_columns(con, view: str) -> list[str]:
