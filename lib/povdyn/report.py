@@ -30,15 +30,14 @@ A run cannot lie about itself:
   ``OUT/.povdyn-report.lock``, released when the run ends): a second run fails at once.
 * Ctrl-C (SIGINT to the process group) or SIGTERM stops the batch: no new page starts,
   the workers and their kernels are stopped, the page in progress is neither logged as a
-  failure nor is its previous good page deleted. Workers ignore SIGINT themselves and die
-  with the parent (``PR_SET_PDEATHSIG`` on Linux, else a watchdog thread), so a killed
-  parent leaves no worker writing pages behind it.
+  failure nor is its previous good page deleted. Workers ignore SIGINT themselves; a
+  watcher thread in each ends it (and its kernel) when the parent stops the batch or dies
+  (SIGKILL included), so a killed parent leaves no worker writing pages behind it.
 * The engine a page's data really ran on is read back from the executed notebook (a
   probe cell the runner appends, hidden from the page) into the manifest.
 """
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import hashlib
 import html
@@ -327,11 +326,9 @@ def _kernel_manager_class():
 
     class LocalIPCKernelManager(KernelManager):
         def __init__(self, **kwargs):
-            parent = os.environ.get(IPC_DIR_ENV)
-            socket_dir = tempfile.mkdtemp(prefix="povdyn-ipc-",
-                                          dir=parent if parent and os.path.isdir(parent) else None)
+            socket_dir = _socket_dir()
             kwargs.setdefault("transport", "ipc")
-            kwargs.setdefault("ip", os.path.join(socket_dir, "k" + uuid.uuid4().hex[:8]))
+            kwargs.setdefault("ip", os.path.join(socket_dir, "s"))
             kwargs.setdefault("connection_file", os.path.join(socket_dir, "kernel.json"))
             super().__init__(**kwargs)
             self._socket_dir = socket_dir
@@ -360,6 +357,23 @@ def _kernel_manager_class():
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     return LocalIPCKernelManager
+
+
+# A Unix socket path holds at most 107 bytes; ZMQ adds "-<port>" to `ip`.
+_MAX_SOCKET_DIR = 90
+
+
+def _socket_dir() -> str:
+    """A new private folder for one kernel's sockets: inside the run's folder
+    ($POVDYN_IPC_DIR) when set, else in the temp dir; in /tmp when those paths are too
+    long for a socket (a deep TMPDIR fails with ZMQ "File name too long")."""
+    run_dir = os.environ.get(IPC_DIR_ENV)
+    if run_dir and os.path.isdir(run_dir) and len(run_dir) + 12 <= _MAX_SOCKET_DIR:
+        return tempfile.mkdtemp(prefix="k", dir=run_dir)
+    parent = tempfile.gettempdir()
+    if len(parent) + 20 > _MAX_SOCKET_DIR and os.path.isdir("/tmp"):
+        parent = "/tmp"
+    return tempfile.mkdtemp(prefix="povdyn-ipc-", dir=parent)
 
 
 def _kill_kernels_now() -> None:
@@ -617,42 +631,28 @@ def execute_region(job: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- worker processes
-def _die_with_parent(parent_pid: int) -> None:
-    """Make this worker receive SIGTERM when its parent dies, however it dies (SIGKILL
-    included): prctl(PR_SET_PDEATHSIG) on Linux, else a watchdog thread polling
-    os.getppid(). Without it an orphaned worker went on rendering pages."""
-    armed = False
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            armed = False
-    if not armed:
-        def watch():
-            while os.getppid() == parent_pid:
-                time.sleep(0.5)
-            os.kill(os.getpid(), signal.SIGTERM)
+def _stop_watcher(stop, parent_pid: int) -> None:
+    """Start the thread that ends this worker when the batch stops (the parent sets
+    `stop`) or the parent dies, however it dies (SIGKILL included: then os.getppid()
+    changes): it kills the worker's kernels at once and leaves without writing anything,
+    so the page in progress is neither logged as a failure nor replaces (or deletes) its
+    previous good page. A thread, not a signal handler: the main thread may sit in a
+    C call (ZMQ poll) for a long time, and Python runs signal handlers only there."""
+    def watch():
+        while not stop.wait(0.2):
+            if os.getppid() != parent_pid:
+                break
+        _kill_kernels_now()
+        os._exit(143)
 
-        threading.Thread(target=watch, name="povdyn-parent-watchdog", daemon=True).start()
-    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
-        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=watch, name="povdyn-stop-watcher", daemon=True).start()
 
 
-def _stop_worker(signum, frame) -> None:
-    """SIGTERM in a worker (the batch is stopping, or the parent died): kill the kernels
-    at once and leave without writing anything, so the page in progress is neither
-    logged as a failure nor replaces (or deletes) its previous good page."""
-    _kill_kernels_now()
-    os._exit(128 + signum)
-
-
-def _worker_main(inbox, outbox, parent_pid: int, env: dict) -> None:
+def _worker_main(inbox, outbox, stop, parent_pid: int, env: dict) -> None:
     """A report worker: renders the jobs the parent sends one at a time (None = stop)
     in one reused kernel. Ctrl-C is the parent's to handle, so SIGINT is ignored here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _stop_worker)
-    _die_with_parent(parent_pid)
+    _stop_watcher(stop, parent_pid)
     _worker_init()
     os.environ.update(env)
     try:
@@ -684,13 +684,14 @@ def _run_jobs(jobs: list[dict], workers: int, env: dict, run_dir: Path, on_resul
     SIGTERM raises _Interrupted after every worker (and so every kernel) is stopped."""
     ctx = get_context("spawn")
     outbox = ctx.Queue()
+    stop = ctx.Event()
     pending = deque(jobs)
     slots: dict[int, dict] = {}
     done: set[str] = set()
 
     def start(wid: int) -> None:
         inbox = ctx.Queue()
-        process = ctx.Process(target=_worker_main, args=(inbox, outbox, os.getpid(), env),
+        process = ctx.Process(target=_worker_main, args=(inbox, outbox, stop, os.getpid(), env),
                               name=f"povdyn-report-worker-{wid}")
         process.start()
         slots[wid] = dict(process=process, inbox=inbox, job=None)
@@ -736,13 +737,10 @@ def _run_jobs(jobs: list[dict], workers: int, env: dict, run_dir: Path, on_resul
     finally:
         if in_main:  # a second Ctrl-C must not cut the clean-up short
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if any(slot["job"] is not None for slot in slots.values()):
+            stop.set()  # workers still holding a job kill their kernels and leave at once
         for slot in slots.values():
-            # a worker still holding a job is stopped (SIGTERM: _stop_worker kills its
-            # kernel); the others were sent None and leave by themselves
-            if slot["job"] is not None and slot["process"].is_alive():
-                slot["process"].terminate()
-        for slot in slots.values():
-            slot["process"].join(timeout=20)
+            slot["process"].join(timeout=10)
             if slot["process"].is_alive():
                 slot["process"].kill()
                 slot["process"].join(timeout=5)
