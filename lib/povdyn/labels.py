@@ -189,6 +189,41 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Đóng góp của từng chiều thiếu hụt vào nghèo đa chiều tại kỳ báo cáo.",
         "en": "Contribution of each dimension to multidimensional poverty at the report period.",
     },
+    "rates_need_totals": {
+        "vi": ("**Danh sách hộ nghèo, hộ cận nghèo không cho biết tổng số hộ dân cư**, nên trang này "
+               "chỉ trình bày số hộ và các luồng chuyển dịch. Để có tỷ lệ hộ nghèo, hộ cận nghèo, tiến độ "
+               "so với mục tiêu và dự báo, hãy đặt bảng tổng số hộ dân cư theo xã của mỗi kỳ rà soát "
+               "(cột Tỉnh, Xã, Năm, Tổng số hộ) cạnh danh sách trong data/raw/ rồi chạy lại "
+               "`povdyn ingest`."),
+        "en": ("**Poor and near-poor lists do not tell how many households live in the area**, so this "
+               "page shows counts and flows only. Rates, progress against targets and the projection "
+               "need the household totals per commune of each review (columns Tỉnh, Xã, Năm, Tổng số "
+               "hộ) beside the lists in data/raw/; then run `povdyn ingest` again."),
+    },
+    "lists_methods": {
+        "vi": ("Dữ liệu là danh sách hộ nghèo, hộ cận nghèo (không phải toàn bộ hộ dân cư): hộ có trong "
+               "danh sách trước đó mà vắng mặt ở kỳ sau được coi là không nghèo, trừ khi có lý do ra khỏi "
+               "danh sách. Tỷ lệ tính trên tổng số hộ dân cư của kỳ rà soát hằng năm, nên giữa hai kỳ rà "
+               "soát (các quý không có tổng số hộ) và theo nhóm (thành thị/nông thôn, dân tộc thiểu số) "
+               "không có tỷ lệ; bảng chuyển dịch chỉ có các hàng hộ nghèo và hộ cận nghèo kỳ trước. Danh sách không ghi nhận hộ ra khỏi địa bàn khi đang không nghèo: hộ đó "
+               "vẫn được tính là không nghèo đến kỳ cuối, nên số hộ được theo dõi đủ sau khi thoát nghèo "
+               "và đường thoát nghèo bền vững có thể lệch rất ít so với sổ đầy đủ. Danh sách không có các "
+               "chỉ số thiếu hụt: mục thiếu hụt đa chiều không tính được và mô hình giảm nghèo được đánh "
+               "giá không điều chỉnh theo số thiếu hụt."),
+        "en": ("The data are poor and near-poor lists (not every household): a household listed before "
+               "and absent later counts as not poor unless a removal reason says it left. Rates use the "
+               "household totals of the annual review, so there are no rates between reviews (quarters "
+               "without totals) or by group (urban/rural, ethnic minority), and the flows table has the "
+               "rows of poor and near-poor households only. Lists do not record a "
+               "household leaving while not poor: it counts as not poor to the last period, so the "
+               "exits followed up and the sustained-exit curve can differ very slightly from a full "
+               "register. Lists carry no deprivation indicators: the multidimensional section cannot "
+               "be computed and the models are assessed without adjusting for deprivations."),
+    },
+    "deprivation_needs_indicators": {
+        "vi": "Dữ liệu không có các chỉ số thiếu hụt (dep_*), nên mục này không tính được.",
+        "en": "The data carry no deprivation indicators (dep_*), so this section cannot be computed.",
+    },
     "not_national": {
         "vi": "Mục này chỉ có trên trang toàn quốc.",
         "en": "This section is shown on the national page only.",
@@ -216,6 +251,9 @@ def text(key: str, lang: str = "vi", **fields) -> str:
     return unicodedata.normalize("NFC", TEXTS[key][lang].format(**fields))
 
 LABELS.update({
+    "needs_totals": {"vi": "Cần tổng số hộ dân cư", "en": "Needs household totals"},
+    "no_target": {"vi": "Chưa đặt mục tiêu", "en": "No target set"},
+    "assessment": {"vi": "Đánh giá", "en": "Assessment"},
     "at_risk": {"vi": "Hộ nghèo kỳ trước (mẫu số)", "en": "At risk (poor in previous period)"},
     "followed": {"vi": "Hộ được theo dõi đủ", "en": "Followed"},
     "relapsed": {"vi": "Hộ tái nghèo", "en": "Relapsed"},

@@ -25,43 +25,40 @@ import pandas as pd
 from . import periods as _periods
 from .config import settings
 from .errors import PovdynError
+from .intervals import wilson_interval
 from .labels import label
 
 STATUSES = ("poor", "near_poor", "non_poor")
 
 
 # --------------------------------------------------------------------------- data
-def load_frame(data_dir=None) -> pd.DataFrame:
-    """The processed panel (data_dir/panel.parquet; default settings().processed_dir) as
-    a pandas DataFrame with canonical periods."""
-    path = Path(data_dir or settings().processed_dir)
-    if path.is_dir():
-        path = path / "panel.parquet"
-    if not path.exists():
-        raise PovdynError(f"{path} not found: run `povdyn ingest` first or set data_dir")
-    df = pd.read_parquet(path)
-    df["period"] = _periods.canonical(df["period"]).to_numpy()
-    return df
-
-
 def _norm(text) -> str:
-    from .report import slugify
+    from .geo import normalise_name
 
-    return slugify(unicodedata.normalize("NFC", str(text)))
+    return normalise_name(unicodedata.normalize("NFC", str(text)))
 
 
 @dataclass
 class PageData:
-    """The data of one report page: the region's rows as a pandas DataFrame (`frame`, for
-    counts by status and for modules that work in pandas) and as a povdyn Panel (`panel`,
-    an Ibis table read straight from parquet, for the flow metrics: far faster than
-    handing the engine a large DataFrame), plus a cache of metric results."""
+    """The data of one report page: the region's engine-side ``Panel`` (register kind,
+    household totals and region restriction included; nothing is pulled into pandas
+    here) and a cache of metric results."""
 
-    frame: pd.DataFrame
     panel: object
     region: str = "national"
     cache: dict = field(default_factory=dict, repr=False)
     panels: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def register(self) -> str:
+        return self.panel.register
+
+    @property
+    def rates_known(self) -> bool:
+        """Stock rates can be published (a full panel, or lists with household totals)."""
+        from .stocks import has_rates
+
+        return has_rates(self.panel)
 
     def panel_for(self, by) -> object:
         """The Panel to run a metric grouped by `by` on: one view of the same table per
@@ -70,49 +67,48 @@ class PageData:
         rebuilds or drops one another uses."""
         import dataclasses
 
-        if not dataclasses.is_dataclass(self.panel) or not hasattr(self.panel, "_histories"):
-            return self.panel
         key = repr(by)
         if key not in self.panels:
             self.panels[key] = dataclasses.replace(self.panel, _histories={})
         return self.panels[key]
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.panel)
 
 
-def page_data(data_dir=None, region: str = "national") -> PageData:
-    """Load the processed panel once for a page, restricted to `region` (see
-    select_region), both in pandas and as an engine-side Panel. A province page reads
-    (and validates) only its own rows."""
-    from .engine import connect
+def page_data(data_dir=None, region: str = "national", register: str | None = None,
+              engine: str | None = None) -> PageData:
+    """The processed panel of a page (data_dir/panel.parquet; default
+    settings().processed_dir) as an engine-side Panel restricted to `region`
+    (``Panel.region``: diacritics and case ignored, unknown names listed). `register`:
+    None = the kind ingest recorded, or "lists" / "full"; the household totals beside
+    the panel come with it (povdyn.panel)."""
     from .panel import load_panel
 
     path = Path(data_dir or settings().processed_dir)
-    if path.is_dir():
+    if path.is_dir() and (path / "panel.parquet").exists():
         path = path / "panel.parquet"
     if not path.exists():
         raise PovdynError(f"{path} not found: run `povdyn ingest` first or set data_dir")
-    if region in (None, "national", "all"):
-        return PageData(frame=load_frame(path), panel=load_panel(path), region="national")
-    col = "province_2025"
-    names_present = pd.read_parquet(path, columns=[col])[col].dropna().unique()
-    names = list(pd.unique(select_region(pd.DataFrame({col: names_present}), region)[col]))
-    frame = pd.read_parquet(path, filters=[(col, "in", names)])
-    frame["period"] = _periods.canonical(frame["period"]).to_numpy()
-    table = connect().read_parquet(str(path))
-    panel = load_panel(table.filter(table[col].isin(names)))
-    return PageData(frame=frame, panel=panel, region=region)
+    panel = load_panel(path, register=register, engine=engine)
+    if not panel.periods:
+        raise PovdynError(f"{path}: the panel has no rows; run `povdyn ingest` on the registers "
+                          "in data/raw/ (see data/raw/README.md)")
+    region = "national" if region in (None, "national", "all") else region
+    return PageData(panel=panel.region(region), region=region)
 
 
-def _frame(data) -> pd.DataFrame:
-    return data.frame if isinstance(data, PageData) else data
+def _data(data) -> PageData:
+    """PageData as it is; a Panel, DataFrame or path as national PageData."""
+    if isinstance(data, PageData):
+        return data
+    from .stocks import as_panel
+
+    return PageData(panel=as_panel(data))
 
 
 def select_region(df: pd.DataFrame, region: str = "national") -> pd.DataFrame:
-    """Rows of one report region: "national" = all rows; otherwise households whose
-    2025 province (province_2025) is `region` (diacritics and case ignored). Unknown
-    names are an error listing the provinces present."""
+    """Rows of a pandas panel for one report region (as ``Panel.region``, for frames)."""
     if region in (None, "national", "all"):
         return df
     col = "province_2025" if "province_2025" in df.columns else "province"
@@ -143,49 +139,29 @@ def _at(table: pd.DataFrame, period, col="period") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- stock measures
-def wilson(count, n, z: float = 1.959963984540054):
-    """Wilson score interval for count/n (arrays). NaN where n = 0."""
-    count = np.asarray(count, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = count / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return centre - half, centre + half
+def status_shares(data, by=None) -> pd.DataFrame:
+    """povdyn.stocks.status_shares of the page's panel (cached per page): households by
+    status and the poor / near-poor rates with their intervals; on lists the
+    denominators are the household totals (NaN where none is known)."""
+    from .stocks import status_shares as shares
+
+    data = _data(data)
+    key = ("status_shares", repr(by))
+    if key not in data.cache:
+        data.cache[key] = shares(data.panel, by=by)
+    return data.cache[key].copy()
 
 
-def status_shares(df: pd.DataFrame, by=None) -> pd.DataFrame:
-    """Households by status at each period, and the poor and near-poor rates (module
-    docstring) with Wilson 95% intervals. Columns: [*by, period, households, poor,
-    near_poor, non_poor, poor_rate, poor_ci_low, poor_ci_high, near_poor_rate,
-    near_poor_ci_low, near_poor_ci_high]. Rates are fractions."""
-    by = [by] if isinstance(by, str) else list(by or [])
-    df = _frame(df)
-    obs = df[df["status"].isin(STATUSES)]
-    counts = (obs.groupby([*by, "period", "status"], observed=True).size()
-              .unstack("status", fill_value=0).reindex(columns=list(STATUSES), fill_value=0)
-              .reset_index())
-    counts.columns.name = None
-    counts["households"] = counts[list(STATUSES)].sum(axis=1)
-    for s in ("poor", "near_poor"):
-        counts[f"{s}_rate"] = counts[s] / counts["households"]
-        lo, hi = wilson(counts[s], counts["households"])
-        counts[f"{s}_ci_low"], counts[f"{s}_ci_high"] = lo, hi
-    counts = counts.sort_values([*by, "period"], key=lambda c: c.map(_pkey) if c.name == "period" else c)
-    return counts[[*by, "period", "households", *STATUSES, "poor_rate", "poor_ci_low", "poor_ci_high",
-                   "near_poor_rate", "near_poor_ci_low", "near_poor_ci_high"]].reset_index(drop=True)
+def removals(data, by=None) -> pd.DataFrame:
+    """Households taken off the poor and near-poor lists at each period for death,
+    migration, merger or split (povdyn.stocks.removals_from_lists)."""
+    from .stocks import removals_from_lists
 
-
-def removals(df: pd.DataFrame, by=None) -> pd.DataFrame:
-    """Households removed from the register at each period (death, migration, merger,
-    split): attrition, never exits (methods.md). Columns [*by, period, removals]."""
-    by = [by] if isinstance(by, str) else list(by or [])
-    df = _frame(df)
-    if "removal_reason" not in df.columns:
-        return pd.DataFrame(columns=[*by, "period", "removals"])
-    rem = df[df["removal_reason"].notna()]
-    return rem.groupby([*by, "period"], observed=True).size().rename("removals").reset_index()
+    data = _data(data)
+    key = ("removals", repr(by))
+    if key not in data.cache:
+        data.cache[key] = removals_from_lists(data.panel_for(by), by=by)
+    return data.cache[key].copy()
 
 
 # --------------------------------------------------------------------------- headline
@@ -195,32 +171,15 @@ def _dyn():
     return dynamics
 
 
-_CACHE: dict = {}
-
-
 def metric(name: str, data, **kwargs) -> pd.DataFrame:
-    """povdyn.dynamics.<name>(data, **kwargs), computed once per page data and arguments
-    (a page asks for the same exit rates for its headline, trend and groups).
-
-    `data`: a PageData (the metric runs on its engine-side Panel; cached in it) or a
-    pandas DataFrame (cached under a weak reference, so a new frame never gets an old
-    result; do not modify the frame in place after the call)."""
-    import weakref
-
+    """povdyn.dynamics.<name>(panel, **kwargs), computed once per page data and
+    arguments (a page asks for the same exit rates for its headline, trend and groups).
+    `data`: a PageData (cached in it), or a Panel / DataFrame / path."""
+    data = _data(data)
     key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
-    if isinstance(data, PageData):
-        if key not in data.cache:
-            data.cache[key] = getattr(_dyn(), name)(data.panel_for(kwargs.get("by")), **kwargs)
-        return data.cache[key].copy()
-    key = (*key, id(data))
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is data:
-        return hit[1].copy()
-    result = getattr(_dyn(), name)(data, **kwargs)
-    if len(_CACHE) > 256:
-        _CACHE.clear()
-    _CACHE[key] = (weakref.ref(data), result)
-    return result.copy()
+    if key not in data.cache:
+        data.cache[key] = getattr(_dyn(), name)(data.panel_for(kwargs.get("by")), **kwargs)
+    return data.cache[key].copy()
 
 
 def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
@@ -232,7 +191,7 @@ def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
     to_non_poor (exit_rates from poor); near_poor_exit_rate (exit_rates from near-poor);
     relapses, new_poor (entries); removals; relapse_rate (relapse_rates of the exit
     cohort `within` periods before, the latest fully followed one)."""
-    dyn = _dyn()
+    df = _data(df)
     period = _periods.canonical([period])[0]
     periods = {"": period, "prev_": _periods.shift(period, -1), "year_": same_period_last_year(period)}
     shares = status_shares(df)
@@ -266,7 +225,7 @@ def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
         else:
             put("exit_rate", e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
             for k in ("to_near_poor", "to_non_poor"):
-                lo, hi = wilson(e[k], e["at_risk"])
+                lo, hi = wilson_interval(e[k], e["at_risk"])
                 put(k, e[k], e["at_risk"], e[k] / e["at_risk"] if e["at_risk"] else np.nan, float(lo), float(hi))
         e = pick(ex_np, p)
         put("near_poor_exit_rate", *((e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
@@ -347,11 +306,11 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
     path/folder (read as national PageData)."""
     from .privacy import suppress_small_cells
 
-    if isinstance(panel, (PageData, pd.DataFrame)):
-        df = panel
+    if isinstance(panel, (PageData, pd.DataFrame)) or not isinstance(panel, (str, Path)):
+        df = _data(panel)
     else:
         df = page_data(Path(panel).parent if Path(panel).suffix else panel, "national")
-    col = "province_2025" if "province_2025" in _frame(df).columns else "province"
+    col = "province_2025" if "province_2025" in df.panel.columns else "province"
     rows = []
     provinces = [r for r in regions if r != "national"]
     parts = []
@@ -424,7 +383,7 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
 
     parts = []
     for by in ("area", "ethnic_minority"):
-        if by not in _frame(df).columns:
+        if by not in _data(df).panel.columns:
             continue
         g = group_rates(df, period, by, min_cell)
         g["group"] = [group_label(by, v, lang) for v in g[by]]
@@ -574,7 +533,8 @@ def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.
     """Per province (province_2025) at `period`: households, poor, poor_rate (+ Wilson
     interval), at_risk, exits, exit_rate (+ interval). Numeric, for the ranking plots
     (which leave out provinces with small counts)."""
-    col = "province_2025" if "province_2025" in _frame(df).columns else "province"
+    df = _data(df)
+    col = "province_2025" if "province_2025" in df.panel.columns else "province"
     sh = _at(status_shares(df, by=col), period)
     ex = _at(metric("exit_rates", df, by=col), period)
     m = sh.merge(ex[[col, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=col, how="left")
@@ -711,4 +671,58 @@ def deprivation_tables(summary: dict, lang: str = "vi", min_cell: int | None = N
                         (f"{float(v):.2f}".replace(".", ",") if lang == "vi" else f"{float(v):.2f}"))
                         for v in sup[c]]
         out.append(shown)
+    return out
+
+
+# --------------------------------------------------------------------------- page numbers
+def flows(data, period) -> pd.DataFrame:
+    """The flows section: ``povdyn.transition_matrix`` into `period` (long form: from,
+    to, count, share). On a list register the row of households not poor at t-1 is left
+    out (NaN): a list does not hold the households that were not poor, so where they
+    went is unknown; the poor and near-poor rows are exact."""
+    data = _data(data)
+    moves = metric("transition_matrix", data, per_period=True)
+    moves = moves[moves["period"].map(_pkey) == _pkey(period)].reset_index(drop=True)
+    if data.register == "lists":
+        unknown = moves["from_status"] == "non_poor"
+        moves["count"] = moves["count"].astype("float64").where(~unknown)
+        moves["share"] = moves["share"].where(~unknown)
+    return moves
+
+
+def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200) -> dict:
+    """Every number a report page publishes, by section, as numeric tables (before
+    labels, formatting and suppression): headline, targets, projection, trends (stock
+    shares and exit rates), flows, survival, provinces (national page), groups, and --
+    given the support records -- programmes; deprivation when the panel has the
+    indicators. A section that cannot be computed for this register is None (the page
+    says why: ``rates_need_totals`` / ``deprivation_needs_indicators``)."""
+    from . import survival, targets
+
+    data = _data(data)
+    out = {
+        "headline": headline_values(data, period, within),
+        "targets": targets.progress_values(data, period, region=data.region, within=within),
+        "projection": (targets.projection(data, period, n_boot=n_boot) if data.rates_known else None),
+        "trend_shares": status_shares(data),
+        "trend_exits": metric("exit_rates", data),
+        "relapse": metric("relapse_rates", data, within=within),
+        "flows": flows(data, period),
+        "survival": survival.survival_after_exit(data.panel),
+        "groups": {by: group_rates(data, period, by) for by in ("area", "ethnic_minority")
+                   if by in data.panel.columns},
+        "provinces": province_rates(data, period) if data.region == "national" else None,
+    }
+    if support is not None:
+        from . import programs
+
+        out["programmes"] = programs.evaluate_programs(
+            data.panel, support, within=within, region=None, period=period, event_study=False).table
+    has_indicators = any(c.startswith("dep_") for c in data.panel.columns)
+    if has_indicators:
+        from . import deprivation
+
+        out["deprivation"] = deprivation.deprivation_summary(data.panel, period, region=None)
+    else:
+        out["deprivation"] = None
     return out
