@@ -542,7 +542,8 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
 
     * ``"af"``: one row per area (urban/rural) and ``Tổng``/``Total`` with households,
       multidimensionally poor households, H, A, M0 (in %, so H = 12.3 means 12.3%), and
-      H_se, M0_se (points); ``attrs["k"]`` holds the cut-off;
+      the standard errors of H and M0 (points), under their labels in ``lang``
+      (labels ``af_H`` ... ``af_M0_se``); ``attrs["k"]`` holds the cut-off;
     * ``"contributions"``: per indicator (display name): censored headcount (%) and
       contribution to M0 (%), sorted by contribution — input of
       ``povdyn.plots.deprivation.contributions``;
@@ -581,8 +582,9 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     for c in ("H", "A", "M0", "H_se", "A_se", "M0_se"):
         af_table[c] = 100 * af_table[c]
     poor_md = "Hộ nghèo đa chiều" if lang == "vi" else "Multidimensionally poor"
-    af_table = af_table.rename(columns={"n": label("households", lang), "n_poor": poor_md})
     af_table = af_table.drop(columns=["n_excluded", "A_se", "k"])
+    af_table = af_table.rename(columns={"n": label("households", lang), "n_poor": poor_md,
+                                        **{c: label(f"af_{c}", lang) for c in ("H", "A", "M0", "H_se", "M0_se")}})
     af_table.attrs["k"] = k
 
     overall_ind = pd.DataFrame({

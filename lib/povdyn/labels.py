@@ -189,6 +189,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Đóng góp của từng chiều thiếu hụt vào nghèo đa chiều tại kỳ báo cáo.",
         "en": "Contribution of each dimension to multidimensional poverty at the report period.",
     },
+    "relapse_rate_row": {
+        "vi": "{name} (trong {within} kỳ sau khi thoát, nhóm thoát nghèo kỳ {cohort})",
+        "en": "{name} (within {within} periods, exits of {cohort})",
+    },
     "rates_need_totals": {
         "vi": ("**Danh sách hộ nghèo, hộ cận nghèo không cho biết tổng số hộ dân cư**, nên trang này "
                "chỉ trình bày số hộ và các luồng chuyển dịch. Để có tỷ lệ hộ nghèo, hộ cận nghèo, tiến độ "
@@ -251,6 +255,24 @@ def text(key: str, lang: str = "vi", **fields) -> str:
     return unicodedata.normalize("NFC", TEXTS[key][lang].format(**fields))
 
 LABELS.update({
+    "af_H": {"vi": "Tỷ lệ nghèo đa chiều H (%)", "en": "Headcount ratio H (%)"},
+    "af_A": {"vi": "Mức độ thiếu hụt bình quân A (%)", "en": "Average intensity A (%)"},
+    "af_M0": {"vi": "Chỉ số nghèo đa chiều M0 (%)", "en": "Adjusted headcount M0 (%)"},
+    "af_H_se": {"vi": "Sai số chuẩn của H (điểm %)", "en": "Standard error of H (points)"},
+    "af_M0_se": {"vi": "Sai số chuẩn của M0 (điểm %)", "en": "Standard error of M0 (points)"},
+    "at_risk_near_poor": {"vi": "Hộ cận nghèo kỳ trước (mẫu số)",
+                          "en": "At risk (near-poor in previous period)"},
+    "falls": {"vi": "Cận nghèo thành nghèo", "en": "Near-poor to poor"},
+    "ethnic_minority_unknown": {"vi": "Chưa ghi nhận DTTS", "en": "Ethnic minority not recorded"},
+    "area_unknown": {"vi": "Chưa ghi nhận khu vực", "en": "Area not recorded"},
+    "quarterly_flows_note": {
+        "vi": ("Các luồng (thoát nghèo, tái nghèo, phát sinh, ra khỏi danh sách) theo quý chỉ so với cùng "
+               "quý năm trước: quý có kỳ rà soát hằng năm (quý IV) không so sánh được với một quý chỉ có "
+               "cập nhật đột xuất, nên cột \"So với kỳ trước\" để trống cho các luồng."),
+        "en": ("Quarterly flows (exits, relapses, newly poor, removals) are compared with the same quarter "
+               "a year earlier only: the quarter of the annual review (Q4) is not comparable with a quarter "
+               "of ad-hoc updates, so \"vs previous period\" is left blank for flows."),
+    },
     "needs_totals": {"vi": "Cần tổng số hộ dân cư", "en": "Needs household totals"},
     "no_target": {"vi": "Chưa đặt mục tiêu", "en": "No target set"},
     "assessment": {"vi": "Đánh giá", "en": "Assessment"},

@@ -358,6 +358,9 @@ def _from_pandas(df: pd.DataFrame, where: str):
     """A DataFrame validated by povdyn.schema.validate_panel, as an Ibis memtable."""
     from .schema import validate_panel
 
+    if len(df) == 0:
+        raise SchemaError(f"{where}: the panel has no rows (columns {list(df.columns)[:12]}); "
+                          "ingest the registers first (povdyn ingest) or check the filter used")
     good = validate_panel(df.drop(columns=["period_index"], errors="ignore"), source=where)
     if "removal_reason" not in good.columns:
         good["removal_reason"] = pd.Series([None] * len(good), dtype=object)
@@ -408,6 +411,9 @@ def _check_in_engine(table, con, where):
                          status=table.status.cast(str), removal_reason=table.removal_reason.cast(str))
     summary = con.execute(table.group_by(["status", "removal_reason", "period"])
                           .aggregate(n=ibis._.count()))
+    if summary.empty:
+        raise SchemaError(f"{where}: the panel has no rows; ingest the registers first "
+                          "(povdyn ingest) or check the filter used")
     bad = sorted({str(s) for s in summary["status"].dropna() if s not in STATUSES})
     if bad:
         ex = _example(con, table, table.status.isin(bad))

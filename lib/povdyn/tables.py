@@ -249,12 +249,17 @@ def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
     return out
 
 
+STOCK_KEYS = ("poor_rate", "near_poor_rate")  # headline rows that are stocks, not flows
+
+
 def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
     """The headline table a reviewer reads: indicator, households (numerator), out of
     (denominator), rate %, 95% interval, change vs previous period and vs the same period
     last year (points for rates, households for counts). Small cells suppressed: a
     count below min_cell shows "<10"; a rate, interval or change resting on any such
-    count shows "—"."""
+    count shows "—". On quarterly data the flows are compared with the same quarter a
+    year earlier only (their "vs previous period" is blank; ``attrs["note"]`` says why,
+    and ``show`` prints it under the table)."""
     from .privacy import suppress_small_cells
 
     values = headline_values(df, period, within)
@@ -280,11 +285,17 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
                     "change_year_": basis_year},
     )
     sup["denominator"] = sup["denominator"].where(sup["denominator"] != big, np.nan)
-    vi = lang == "vi"
-    labels_ = {"relapse_rate": (f"{label('relapse_rate', lang)} "
-                                f"({'trong' if vi else 'within'} {within} "
-                                f"{'kỳ sau khi thoát, nhóm thoát nghèo kỳ' if vi else 'periods, exits of'} "
-                                f"{_periods.shift(values.attrs['period'], -within)})")}
+    quarterly = _periods.parse_period(values.attrs["period"])[0] == "quarter"
+    if quarterly:
+        # a flow into the annual-review quarter is not comparable with one into an ad-hoc
+        # quarter (issue 15 §5): flows are compared with the same quarter a year earlier
+        flow = ~sup["key"].isin(STOCK_KEYS)
+        sup["change_prev_"] = sup["change_prev_"].astype(object).where(~flow, None)
+    from .labels import text
+
+    labels_ = {"relapse_rate": text("relapse_rate_row", lang, name=label("relapse_rate", lang),
+                                    within=within,
+                                    cohort=_periods.shift(values.attrs["period"], -within))}
     out = pd.DataFrame({
         label("indicator", lang): [labels_.get(k, label(k, lang)) for k in sup["key"]],
         label("numerator", lang): [fmt_count(v, lang) for v in sup["numerator"]],
@@ -295,6 +306,8 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
         label("vs_last_year", lang): [fmt_change(v, k, lang) for v, k in zip(sup["change_year_"], sup["kind"])],
     })
     out.attrs.update(values.attrs)
+    if quarterly:
+        out.attrs["note"] = label("quarterly_flows_note", lang)
     return out
 
 
@@ -414,6 +427,9 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
 
 
 def group_label(by: str, value, lang: str = "vi") -> str:
+    """Display name of a group value; a blank (not recorded) value is its own group."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return label(f"{by}_unknown", lang)
     if by == "ethnic_minority":
         return label("em_yes" if bool(value) else "em_no", lang)
     return label(str(value), lang)
@@ -485,10 +501,13 @@ def to_html(table: pd.DataFrame, caption: str | None = None) -> str:
 
 
 def show(table: pd.DataFrame, caption: str | None = None):
-    """Display a (suppressed, labelled) table in a notebook as plain HTML."""
+    """Display a (suppressed, labelled) table in a notebook as plain HTML, with the
+    table's ``attrs["note"]`` (if any) under it."""
     from IPython.display import HTML, display
 
-    display(HTML(to_html(table, caption)))
+    note_text = table.attrs.get("note")
+    extra = f'<p class="table-note">{_html.escape(note_text)}</p>' if note_text else ""
+    display(HTML(to_html(table, caption) + extra))
 
 
 def pending(section: str, lang: str = "vi"):
@@ -542,17 +561,79 @@ def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.
 
 
 def optional_section(run, section_name: str, lang: str = "vi"):
-    """Run a section that rests on another module (programmes, deprivations). If the
-    module is missing or cannot produce the section for this region, show a clear
-    "pending" note instead of an error (the reason goes to the log, not the page)."""
+    """Run a report section that may lack data for a region. Only the documented
+    not-enough-data condition (``povdyn.errors.NotEnoughDataError``: no support records,
+    no programme with supported households, no household at the period) shows the
+    "being updated" note, with the reason in the log; any other exception fails the page
+    (a bug must never hide behind the note)."""
     import sys
+
+    from .errors import NotEnoughDataError
 
     try:
         return run()
-    except Exception as exc:  # noqa: BLE001 - a pending section must not sink the page
-        print(f"section {section_name!r} not available: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except NotEnoughDataError as exc:
+        print(f"section {section_name!r}: not enough data: {exc}", file=sys.stderr)
         pending(section_name, lang)
         return None
+
+
+def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi") -> dict:
+    """The page's "models that work" section: povdyn.programs.evaluate_programs on the
+    page's panel and the support records beside it; shows the suppressed table and the
+    forest plot and returns them ({"table", "figure", "evaluation"}). No support file,
+    or no supported household in the region, is NotEnoughDataError."""
+    from . import programs
+    from .errors import NotEnoughDataError
+    from .plots import show as show_figure
+    from .plots import effects
+
+    data = _data(data)
+    path = Path(data_dir) / "support.parquet"
+    if not path.exists():
+        raise NotEnoughDataError(f"no support records: {path} does not exist")
+    support = pd.read_parquet(path)
+    households = data.panel.table.select("household_id").distinct()
+    listed = data.panel.con.execute(households.filter(
+        households.household_id.isin(support["household_id"].astype(str).unique().tolist())).count())
+    if not listed:
+        raise NotEnoughDataError("no household of this region received a programme's support")
+    evaluation = programs.evaluate_programs(data.panel, support, within=within, region=None,
+                                            period=period, event_study=False)
+    note("programs", lang)
+    shown = suppress_counts(programs.report_table(evaluation, lang=lang), ["n_treated", "n_control"],
+                            lang, text_columns=["reason"])
+    show(shown)
+    figure = effects.forest(mask_small(evaluation.table, ["n_treated", "n_control"]), lang=lang)
+    show_figure(figure)
+    return {"table": shown, "figure": figure, "evaluation": evaluation}
+
+
+def deprivation_section(data, period, lang: str = "vi") -> dict:
+    """The page's multidimensional-deprivation section (povdyn.deprivation): the
+    suppressed Alkire-Foster and fragile-exit tables and the contributions figure,
+    shown and returned ({"tables", "figure"}). A panel without deprivation indicators
+    (lists) says so; no household at the period is NotEnoughDataError."""
+    from . import deprivation
+    from .errors import NotEnoughDataError
+    from .plots import deprivation as deprivation_charts
+    from .plots import show as show_figure
+
+    data = _data(data)
+    if not any(c.startswith("dep_") for c in data.panel.columns):
+        note("deprivation_needs_indicators", lang)
+        return {"tables": [], "figure": None}
+    t = data.panel.table
+    if not data.panel.execute(t.filter((t.period_index == _pkey(period)) & t.status.notnull()).count()):
+        raise NotEnoughDataError(f"no household with a status at {period}")
+    summary = deprivation.deprivation_summary(data.panel, period, region=None, lang=lang)
+    note("deprivation", lang)
+    shown = deprivation_tables(summary, lang=lang)
+    for table in shown:
+        show(table)
+    figure = deprivation_charts.contributions(summary, lang=lang)
+    show_figure(figure)
+    return {"tables": shown, "figure": figure}
 
 
 def suppressed_rates(table: pd.DataFrame, lang: str = "vi", count_cols=("at_risk", "exits", "to_near_poor", "to_non_poor"),
@@ -567,8 +648,11 @@ def suppressed_rates(table: pd.DataFrame, lang: str = "vi", count_cols=("at_risk
     sup = suppress_small_cells(table, count_cols=count_cols, rate_cols=["rate", "ci_low", "ci_high"],
                                min_cell=min_cell, rate_basis={c: basis for c in ("rate", "ci_low", "ci_high")})
     out = pd.DataFrame({label(period_col, lang): sup[period_col].astype(str)})
+    # exit_rates(from_status="near_poor") has `falls`: its population at risk is near-poor
+    near_poor = "falls" in table.columns
     for c in count_cols:
-        out[label(c, lang)] = [fmt_count(v, lang) for v in sup[c]]
+        key = "at_risk_near_poor" if (c == "at_risk" and near_poor) else c
+        out[label(key, lang)] = [fmt_count(v, lang) for v in sup[c]]
     out[label("rate", lang) + " (%)"] = [fmt_pct(v, lang) for v in sup["rate"]]
     out[label("ci95", lang)] = [fmt_interval(a, b, lang) for a, b in zip(sup["ci_low"], sup["ci_high"])]
     return out

@@ -275,10 +275,8 @@ def annual_transition_counts(df, period) -> tuple[np.ndarray, np.ndarray]:
     for r in long.itertuples(index=False):
         if r.from_status in ("poor", "near_poor") and r.to_status in STATES:
             C[STATES.index(r.from_status), STATES.index(r.to_status)] += r.count
-    if C.sum() == 0:
-        raise EstimationError(f"no household is observed both a year before and at {period}: "
-                              "cannot estimate an annual transition matrix")
-    shares = status_shares(data).set_index(status_shares(data)["period"].map(lambda p: _periods.parse_period(p)[1]))
+    shares = status_shares(data)
+    shares = shares.set_index(shares["period"].map(lambda p: _periods.parse_period(p)[1]))
     key_now, key_then = idx, _periods.parse_period(same_period_last_year(period))[1]
     if key_now not in shares.index or key_then not in shares.index:
         raise EstimationError(f"no households at {period} or a year before: cannot project")
@@ -289,6 +287,9 @@ def annual_transition_counts(df, period) -> tuple[np.ndarray, np.ndarray]:
     for j, st in enumerate(("poor", "near_poor")):
         C[2, j] = now[st] - C[0, j] - C[1, j]
     C[2, 2] = then["non_poor"] - C[2, 0] - C[2, 1]
+    if C.sum() == 0:
+        raise EstimationError(f"no household is observed both a year before and at {period}: "
+                              "cannot estimate an annual transition matrix")
     if (C < 0).any():
         raise EstimationError(f"inconsistent counts for the projection at {period}: {C.tolist()}")
     start = np.array([now["poor"], now["near_poor"], now["non_poor"]], dtype=float)
