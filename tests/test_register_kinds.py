@@ -1,8 +1,9 @@
 """Issue 10 §3, the proof: a report from the poor / near-poor lists plus household totals
 publishes the same numbers as the report from the full panel of the same households.
 
-One synthetic register (planted truth: the full panel) is turned into the lists offices
-keep (tests/register_kinds.py). For the national page and two province pages every
+One synthetic register (planted truth: the full panel) is written twice by ``povdyn
+demo`` -- as the lists plus household totals offices keep, and as the full panel -- and
+each goes through ``povdyn ingest`` to the pages. For the national page and two province pages every
 number the page publishes (povdyn.tables.page_numbers: headline, targets, projection,
 trends, flows, relapse, survival, provinces, groups, programmes, deprivation) is
 compared. The differences allowed are exactly those the page's methods note lists for
@@ -25,8 +26,11 @@ import pytest
 
 from povdyn import periods as _periods
 from povdyn.panel import load_panel
-from povdyn.tables import PageData, page_numbers
-from register_kinds import LIST_COLUMNS, as_lists, household_totals
+from povdyn.tables import PageData, page_data, page_numbers
+from povdyn.synth.writers import LIST_HEADERS
+
+# what a list carries, plus the 2025 province ingest adds
+LIST_COLUMNS = [*LIST_HEADERS, "province_2025"]
 
 PERIOD = "2025Q4"
 
@@ -55,23 +59,29 @@ def as_lists_see_it(full: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def kinds():
-    from povdyn.synth import generate
+def kinds(tmp_path_factory):
+    """The same synthetic households (same seed) as offices' lists + household totals
+    and as a full panel, each through `povdyn demo` -> `povdyn ingest`, read as the
+    pages read them (recorded register kind, totals beside the panel)."""
+    from povdyn.cli import main as cli
 
-    reg = generate(households=6_000, seed=31, frequency="quarter")
-    full = reg.panel
-    seen = as_lists_see_it(full)
+    root = tmp_path_factory.mktemp("kinds")
+    for style in ("lists", "full"):
+        assert cli(["-q", "demo", "--households", "6000", "--seed", "31", "--style", style,
+                    "--out", str(root / f"raw_{style}")]) == 0
+        assert cli(["-q", "ingest", str(root / f"raw_{style}"), "--out", str(root / style)]) == 0
+    full = page_data(root / "full").panel
+    lists = page_data(root / "lists").panel
+    assert (full.register, lists.register) == ("full", "lists") and lists.totals is not None
+    full_rows = pd.read_parquet(root / "full" / "panel.parquet")
+    seen = as_lists_see_it(full_rows)
     assert seen.attrs["unseen"] > 0  # the case the methods note names does occur here
-    last = full[full["period"] == PERIOD]
+    last = full_rows[full_rows["period"] == PERIOD]
     provinces = (last.groupby("province_2025")["status"].apply(lambda s: s.isin(["poor", "near_poor"]).sum())
                  .sort_values(ascending=False).index[:2].tolist())
-    return dict(
-        full=load_panel(full),
-        lists=load_panel(as_lists(full), register="lists", totals=household_totals(full)),
-        seen=load_panel(seen),
-        support=reg.support,
-        provinces=provinces,
-    )
+    return dict(full=full, lists=lists, seen=load_panel(seen),
+                support=pd.read_parquet(root / "lists" / "support.parquet"),
+                provinces=provinces, root=root)
 
 
 def same(a: pd.DataFrame, b: pd.DataFrame, what: str):
@@ -158,8 +168,8 @@ def test_lists_with_totals_publish_the_full_panel_numbers(kinds, which):
 
 def test_lists_without_totals_print_no_rate(kinds):
     """Without the totals a list page has counts and flows, and no stock rate at all."""
-    lists = load_panel(kinds["lists"].source, register="lists")
-    assert lists.totals is None
+    lists = load_panel(kinds["root"] / "lists" / "panel.parquet", totals=False)
+    assert lists.register == "lists" and lists.totals is None
     L = numbers(lists, "national")
     assert L["trend_shares"]["poor_rate"].isna().all()
     assert L["trend_shares"]["poor"].sum() > 0
@@ -174,24 +184,24 @@ def test_recorded_register_kind_and_totals_beside_the_panel(tmp_path, kinds):
     """load_panel reads the kind from the parquet metadata, else ingest_summary.json, and
     attaches totals.parquet found beside the panel; register= overrides."""
     import json
+    import shutil
 
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    lists = kinds["lists"].source
-    table = pa.Table.from_pandas(lists, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"povdyn.register_kind": b"lists"})
-    (tmp_path / "a").mkdir()
-    pq.write_table(table, tmp_path / "a" / "panel.parquet")
-    tot = kinds["lists"].execute(kinds["lists"].totals).drop(columns="period_index")
-    tot.to_parquet(tmp_path / "a" / "totals.parquet")
-    p = load_panel(tmp_path / "a" / "panel.parquet")
+    src = kinds["root"] / "lists"
+    assert pq.read_schema(src / "panel.parquet").metadata[b"povdyn.register_kind"] == b"lists"
+    p = load_panel(src / "panel.parquet")
     assert p.register == "lists" and p.absent_means == "non_poor" and p.totals is not None
-    assert load_panel(tmp_path / "a" / "panel.parquet", register="full").register == "full"
+    assert load_panel(src / "panel.parquet", register="full").register == "full"
+    with pytest.raises(Exception, match="register="):
+        load_panel(src / "panel.parquet", register="full", absent_means="non_poor")
 
+    # no metadata: the summary beside the file decides; nothing recorded means full
+    rows = pd.read_parquet(src / "panel.parquet")
     (tmp_path / "b").mkdir()
-    lists.to_parquet(tmp_path / "b" / "panel.parquet")
+    rows.to_parquet(tmp_path / "b" / "panel.parquet")
     assert load_panel(tmp_path / "b" / "panel.parquet").register == "full"
-    (tmp_path / "b" / "ingest_summary.json").write_text(json.dumps({"register_kind": "lists"}))
+    shutil.copy(src / "ingest_summary.json", tmp_path / "b" / "ingest_summary.json")
+    assert json.loads((tmp_path / "b" / "ingest_summary.json").read_text())["register_kind"] == "lists"
     p = load_panel(tmp_path / "b" / "panel.parquet")
     assert p.register == "lists" and p.totals is None

@@ -184,7 +184,7 @@ def load_panel(source, absent_means: str | None = None, frequency: str | None = 
     ``"lists"`` / ``"full"`` override it. ``absent_means`` is the older spelling of the
     same choice ("non_poor" = lists, "missing" = full); giving both in contradiction is
     an error. ``totals``: a path or DataFrame of household totals; None = the
-    ``totals.parquet`` beside a parquet panel, if there is one."""
+    ``totals.parquet`` beside a parquet panel, if there is one; False = none."""
     if register is not None and register not in REGISTERS:
         raise SchemaError(f"register={register!r}: use 'full' (every household in every "
                           "period) or 'lists' (poor and near-poor lists plus removals)")
@@ -230,7 +230,7 @@ def load_panel(source, absent_means: str | None = None, frequency: str | None = 
     panel.register = register
     if totals is None:
         totals = _totals_beside(source)
-    if totals is not None:
+    if totals is not None and totals is not False:
         panel.totals = _read_totals(totals, con, panel)
     return panel
 
