@@ -123,3 +123,27 @@ def test_without_support_records_the_programmes_section_is_pending(tmp_path, reg
     data = tables.PageData(panel=load_panel(register))
     with pytest.raises(NotEnoughDataError):
         tables.programmes_section(data, tmp_path, "2025Q4")
+
+
+@pytest.mark.spark
+def test_a_page_on_spark_publishes_the_duckdb_numbers(spark_session, tmp_path):
+    """engine="spark" runs the page's numbers on Spark: headline, targets, trends,
+    flows, provinces and groups equal those on DuckDB (lists with totals, the harder
+    case: the totals join runs on the engine too)."""
+    from povdyn.cli import main as cli
+
+    assert cli(["-q", "demo", "--households", "1500", "--seed", "4", "--style", "lists",
+                "--out", str(tmp_path / "raw")]) == 0
+    assert cli(["-q", "ingest", str(tmp_path / "raw"), "--out", str(tmp_path / "processed")]) == 0
+    duck = tables.page_data(tmp_path / "processed", engine="duckdb")
+    spark = tables.page_data(tmp_path / "processed", engine="spark")
+    assert (duck.panel.engine, spark.panel.engine) == ("duckdb", "spark")
+    assert spark.register == "lists" and spark.rates_known
+    a = tables.page_numbers(duck, "2025Q4", n_boot=50)
+    b = tables.page_numbers(spark, "2025Q4", n_boot=50)
+    for key in ("headline", "targets", "projection", "trend_shares", "trend_exits", "relapse", "flows",
+                "provinces"):
+        pd.testing.assert_frame_equal(a[key].reset_index(drop=True), b[key].reset_index(drop=True),
+                                      check_dtype=False, obj=key)
+    for by in a["groups"]:
+        pd.testing.assert_frame_equal(a["groups"][by], b["groups"][by], check_dtype=False, obj=by)

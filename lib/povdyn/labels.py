@@ -119,6 +119,16 @@ def status_label(status: str, lang: str = "vi") -> str:
     return label(str(status), lang)
 
 
+def group_label(by: str, value, lang: str = "vi") -> str:
+    """Display name of a group value (urban/rural, ethnic minority yes/no); a blank (not
+    recorded) value is its own group ("<by>_unknown")."""
+    if value is None or (not isinstance(value, str) and value != value) or str(value) == "<NA>":
+        return label(f"{by}_unknown", lang)
+    if by == "ethnic_minority":
+        return label("em_yes" if bool(value) else "em_no", lang)
+    return label(str(value), lang)
+
+
 def region_label(region: str, lang: str = "vi") -> str:
     """Display name of a report region: "national" -> "Toàn quốc"; provinces as named."""
     return label("national", lang) if region == "national" else str(region)
@@ -255,6 +265,22 @@ def text(key: str, lang: str = "vi", **fields) -> str:
     return unicodedata.normalize("NFC", TEXTS[key][lang].format(**fields))
 
 LABELS.update({
+    "title_projection": {"vi": "Dự báo tỷ lệ hộ nghèo, cận nghèo (chuỗi Markov)",
+                         "en": "Projected poor and near-poor rates (Markov chain)"},
+    "title_survival": {"vi": "Thoát nghèo bền vững: tỷ lệ hộ chưa tái nghèo",
+                       "en": "Sustained exit: share of exited households not poor again"},
+    "title_flows": {"vi": "Chuyển dịch giữa các nhóm so với kỳ trước",
+                    "en": "Flows between statuses since the previous period"},
+    "no_province_large_enough": {"vi": "Không tỉnh nào đủ {m} hộ để hiển thị.",
+                                 "en": "No province has the {m} households needed to show it."},
+    "not_shown_small": {"vi": "Không hiển thị (dưới {m} hộ): ", "en": "Not shown (fewer than {m} households): "},
+    "total": {"vi": "Tổng", "en": "Total"},
+    "place": {"vi": "Địa phương", "en": "Region"},
+    "md_poor": {"vi": "Hộ nghèo đa chiều", "en": "Multidimensionally poor"},
+    "three_or_more": {"vi": "Thiếu hụt từ 3 chỉ số trở lên", "en": "Three or more deprivations"},
+    "income_near_line": {"vi": "Thu nhập không quá 1,2 lần chuẩn nghèo",
+                         "en": "Income at most 1.2 × the poverty line"},
+    "fragile_exits": {"vi": "Thoát nghèo chưa bền vững", "en": "Fragile exits"},
     "af_H": {"vi": "Tỷ lệ nghèo đa chiều H (%)", "en": "Headcount ratio H (%)"},
     "af_A": {"vi": "Mức độ thiếu hụt bình quân A (%)", "en": "Average intensity A (%)"},
     "af_M0": {"vi": "Chỉ số nghèo đa chiều M0 (%)", "en": "Adjusted headcount M0 (%)"},
@@ -280,3 +306,35 @@ LABELS.update({
     "followed": {"vi": "Hộ được theo dõi đủ", "en": "Followed"},
     "relapsed": {"vi": "Hộ tái nghèo", "en": "Relapsed"},
 })
+
+#: Display names of the indicators (Decree 07/2021 and Decree 351/2025 wording).
+INDICATOR_LABELS = {
+    "dep_employment": {"vi": "Việc làm", "en": "Employment"},
+    "dep_dependants": {"vi": "Người phụ thuộc trong hộ", "en": "Dependants"},
+    "dep_nutrition": {"vi": "Dinh dưỡng", "en": "Nutrition"},
+    "dep_health_insurance": {"vi": "Bảo hiểm y tế", "en": "Health insurance"},
+    "dep_adult_education": {"vi": "Trình độ giáo dục của người lớn", "en": "Adult education"},
+    "dep_child_school": {"vi": "Tình trạng đi học của trẻ em", "en": "Child school attendance"},
+    "dep_housing_quality": {"vi": "Chất lượng nhà ở", "en": "Housing quality"},
+    "dep_housing_area": {"vi": "Diện tích nhà ở bình quân đầu người", "en": "Housing area per person"},
+    "dep_water": {"vi": "Nguồn nước sinh hoạt", "en": "Drinking water"},
+    "dep_latrine": {"vi": "Nhà tiêu hợp vệ sinh", "en": "Hygienic latrine"},
+    "dep_telecom": {"vi": "Sử dụng dịch vụ viễn thông", "en": "Telecommunication use"},
+    "dep_info_devices": {"vi": "Phương tiện tiếp cận thông tin", "en": "Information devices"},
+    "dep_digital_services": {"vi": "Sử dụng dịch vụ số, Internet", "en": "Digital services / internet"},
+    "dep_waste": {"vi": "Thu gom, xử lý rác thải sinh hoạt", "en": "Household waste handling"},
+}
+DIMENSION_LABELS = {
+    "employment": {"vi": "Việc làm", "en": "Employment"},
+    "health": {"vi": "Y tế", "en": "Health"},
+    "education": {"vi": "Giáo dục", "en": "Education"},
+    "housing": {"vi": "Nhà ở", "en": "Housing"},
+    "water_sanitation": {"vi": "Nước sinh hoạt và vệ sinh", "en": "Water and sanitation"},
+    "information": {"vi": "Tiếp cận thông tin", "en": "Information"},
+}
+GROUP_LABELS = {
+    "exited": {"vi": "Hộ thoát nghèo", "en": "Exited poverty"},
+    "relapsed": {"vi": "Hộ tái nghèo", "en": "Relapsed into poverty"},
+    "stayed_poor": {"vi": "Hộ vẫn nghèo", "en": "Still poor"},
+    "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor"},
+}

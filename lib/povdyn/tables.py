@@ -1,22 +1,14 @@
-"""Tables for the report pages and notebooks, built from the library's metrics.
+"""The tables a reviewer reads, and the page sections built from them.
 
-Nothing here defines a flow metric: exits, entries, relapses and transitions come from
-``povdyn.dynamics`` (methods.md, "Flow metrics"). This module only picks the periods a
-page shows, puts counts beside rates, computes changes, applies small-cell suppression
-(``povdyn.privacy.suppress_small_cells``: every table a reviewer sees passes through it)
-and labels columns in Vietnamese or English.
-
-The one stock measure defined here is the **status share** at a period t (methods.md,
-"All rates come with counts"): poor rate = poor households at t / households on the
-register with a status at t (removal rows have no status and are not counted), with a
-Wilson 95% interval; the same for near-poor.
+Each table takes the page's numbers (``povdyn.pagedata``), applies small-cell
+suppression (``povdyn.privacy.suppress_small_cells``: every table a reviewer sees
+passes through it), formats numbers (``povdyn.formatting``) and labels columns in
+Vietnamese or English (``povdyn.labels``). For the notebooks this module also
+re-exports the page data and display helpers, so a page needs ``from povdyn import
+tables`` only. Layout of the page layer: see ``povdyn.pagedata``.
 """
 from __future__ import annotations
 
-import html as _html
-import re
-import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,230 +16,13 @@ import pandas as pd
 
 from . import periods as _periods
 from .config import settings
-from .errors import PovdynError
-from .intervals import wilson_interval
-from .labels import label
-
-STATUSES = ("poor", "near_poor", "non_poor")
-
-
-# --------------------------------------------------------------------------- data
-def _norm(text) -> str:
-    from .geo import normalise_name
-
-    return normalise_name(unicodedata.normalize("NFC", str(text)))
-
-
-@dataclass
-class PageData:
-    """The data of one report page: the region's engine-side ``Panel`` (register kind,
-    household totals and region restriction included; nothing is pulled into pandas
-    here) and a cache of metric results."""
-
-    panel: object
-    region: str = "national"
-    cache: dict = field(default_factory=dict, repr=False)
-    panels: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def register(self) -> str:
-        return self.panel.register
-
-    @property
-    def rates_known(self) -> bool:
-        """Stock rates can be published (a full panel, or lists with household totals)."""
-        from .stocks import has_rates
-
-        return has_rates(self.panel)
-
-    def panel_for(self, by) -> object:
-        """The Panel to run a metric grouped by `by` on: one view of the same table per
-        grouping, so that each keeps its own engine-side household pivot (povdyn.dynamics
-        caches one pivot per Panel) and a page switching between groupings never
-        rebuilds or drops one another uses."""
-        import dataclasses
-
-        key = repr(by)
-        if key not in self.panels:
-            self.panels[key] = dataclasses.replace(self.panel, _histories={})
-        return self.panels[key]
-
-    def __len__(self) -> int:
-        return len(self.panel)
-
-
-def page_data(data_dir=None, region: str = "national", register: str | None = None,
-              engine: str | None = None) -> PageData:
-    """The processed panel of a page (data_dir/panel.parquet; default
-    settings().processed_dir) as an engine-side Panel restricted to `region`
-    (``Panel.region``: diacritics and case ignored, unknown names listed). `register`:
-    None = the kind ingest recorded, or "lists" / "full"; the household totals beside
-    the panel come with it (povdyn.panel)."""
-    from .panel import load_panel
-
-    path = Path(data_dir or settings().processed_dir)
-    if path.is_dir() and (path / "panel.parquet").exists():
-        path = path / "panel.parquet"
-    if not path.exists():
-        raise PovdynError(f"{path} not found: run `povdyn ingest` first or set data_dir")
-    panel = load_panel(path, register=register, engine=engine)
-    if not panel.periods:
-        raise PovdynError(f"{path}: the panel has no rows; run `povdyn ingest` on the registers "
-                          "in data/raw/ (see data/raw/README.md)")
-    region = "national" if region in (None, "national", "all") else region
-    return PageData(panel=panel.region(region), region=region)
-
-
-def _data(data) -> PageData:
-    """PageData as it is; a Panel, DataFrame or path as national PageData."""
-    if isinstance(data, PageData):
-        return data
-    from .stocks import as_panel
-
-    return PageData(panel=as_panel(data))
-
-
-def select_region(df: pd.DataFrame, region: str = "national") -> pd.DataFrame:
-    """Rows of a pandas panel for one report region (as ``Panel.region``, for frames)."""
-    if region in (None, "national", "all"):
-        return df
-    col = "province_2025" if "province_2025" in df.columns else "province"
-    names = pd.Series(pd.unique(df[col].dropna()))
-    wanted = _norm(region)
-    match = names[names.map(_norm) == wanted]
-    if match.empty:
-        raise PovdynError(f"region {region!r} matches no {col} in the panel; "
-                          f"known: {', '.join(sorted(map(str, names)))}")
-    return df[df[col].isin(set(match))]
-
-
-def same_period_last_year(period):
-    """The period one year before (4 quarters, or 1 year)."""
-    freq, _ = _periods.parse_period(period)
-    return _periods.shift(period, -4 if freq == "quarter" else -1)
-
-
-def _pkey(p):
-    return _periods.parse_period(p)[1]
-
-
-def _at(table: pd.DataFrame, period, col="period") -> pd.DataFrame:
-    if table is None or table.empty:
-        return table
-    key = _pkey(period)
-    return table[table[col].map(_pkey) == key]
-
-
-# --------------------------------------------------------------------------- stock measures
-def status_shares(data, by=None) -> pd.DataFrame:
-    """povdyn.stocks.status_shares of the page's panel (cached per page): households by
-    status and the poor / near-poor rates with their intervals; on lists the
-    denominators are the household totals (NaN where none is known)."""
-    from .stocks import status_shares as shares
-
-    data = _data(data)
-    key = ("status_shares", repr(by))
-    if key not in data.cache:
-        data.cache[key] = shares(data.panel, by=by)
-    return data.cache[key].copy()
-
-
-def removals(data, by=None) -> pd.DataFrame:
-    """Households taken off the poor and near-poor lists at each period for death,
-    migration, merger or split (povdyn.stocks.removals_from_lists)."""
-    from .stocks import removals_from_lists
-
-    data = _data(data)
-    key = ("removals", repr(by))
-    if key not in data.cache:
-        data.cache[key] = removals_from_lists(data.panel_for(by), by=by)
-    return data.cache[key].copy()
-
-
-# --------------------------------------------------------------------------- headline
-def _dyn():
-    from . import dynamics
-
-    return dynamics
-
-
-def metric(name: str, data, **kwargs) -> pd.DataFrame:
-    """povdyn.dynamics.<name>(panel, **kwargs), computed once per page data and
-    arguments (a page asks for the same exit rates for its headline, trend and groups).
-    `data`: a PageData (cached in it), or a Panel / DataFrame / path."""
-    data = _data(data)
-    key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
-    if key not in data.cache:
-        data.cache[key] = getattr(_dyn(), name)(data.panel_for(kwargs.get("by")), **kwargs)
-    return data.cache[key].copy()
-
-
-def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
-    """Numeric headline figures at `period`, the previous period and the same period a
-    year earlier. One row per indicator: key, kind ("rate" or "count"), and for each of
-    "", "prev_", "year_": numerator, denominator, rate, ci_low, ci_high (fractions).
-
-    Indicators: poor_rate, near_poor_rate (status shares); exit_rate, to_near_poor,
-    to_non_poor (exit_rates from poor); near_poor_exit_rate (exit_rates from near-poor);
-    relapses, new_poor (entries); removals; relapse_rate (relapse_rates of the exit
-    cohort `within` periods before, the latest fully followed one)."""
-    df = _data(df)
-    period = _periods.canonical([period])[0]
-    periods = {"": period, "prev_": _periods.shift(period, -1), "year_": same_period_last_year(period)}
-    shares = status_shares(df)
-    ex = metric("exit_rates", df)
-    ex_np = metric("exit_rates", df, from_status="near_poor")
-    en = metric("entries", df)
-    rel = metric("relapse_rates", df, within=within)
-    rem = removals(df)
-
-    def pick(table, p, col="period"):
-        row = _at(table, p, col)
-        return None if row is None or row.empty else row.iloc[0]
-
-    rows = {k: {"key": k} for k in ["poor_rate", "near_poor_rate", "exit_rate", "to_near_poor", "to_non_poor",
-                                    "near_poor_exit_rate", "relapses", "new_poor", "removals", "relapse_rate"]}
-    for prefix, p in periods.items():
-        def put(key, num, den, rate=np.nan, lo=np.nan, hi=np.nan):
-            rows[key].update({f"{prefix}numerator": num, f"{prefix}denominator": den, f"{prefix}rate": rate,
-                              f"{prefix}ci_low": lo, f"{prefix}ci_high": hi})
-
-        s = pick(shares, p)
-        for st in ("poor", "near_poor"):
-            if s is None:
-                put(f"{st}_rate", np.nan, np.nan)
-            else:
-                put(f"{st}_rate", s[st], s["households"], s[f"{st}_rate"], s[f"{st}_ci_low"], s[f"{st}_ci_high"])
-        e = pick(ex, p)
-        if e is None:
-            for k in ("exit_rate", "to_near_poor", "to_non_poor"):
-                put(k, np.nan, np.nan)
-        else:
-            put("exit_rate", e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
-            for k in ("to_near_poor", "to_non_poor"):
-                lo, hi = wilson_interval(e[k], e["at_risk"])
-                put(k, e[k], e["at_risk"], e[k] / e["at_risk"] if e["at_risk"] else np.nan, float(lo), float(hi))
-        e = pick(ex_np, p)
-        put("near_poor_exit_rate", *((e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
-                                     if e is not None else (np.nan, np.nan)))
-        n = pick(en, p)
-        # entries() lists only periods with entries: a period on the register with a
-        # period before it and no row there had none
-        observed = s is not None and pick(shares, _periods.shift(p, -1)) is not None
-        zero = 0 if observed else np.nan
-        put("relapses", n["relapsed"] if n is not None else zero, np.nan)
-        put("new_poor", n["new_poor"] if n is not None else zero, np.nan)
-        r = pick(rem, p)
-        put("removals", r["removals"] if r is not None else 0, np.nan)
-        cohort = _periods.shift(p, -within)
-        r = pick(rel, cohort, "exit_period")
-        put("relapse_rate", *((r["relapsed"], r["followed"], r["rate"], r["ci_low"], r["ci_high"])
-                              if r is not None else (np.nan, np.nan)))
-    out = pd.DataFrame(list(rows.values()))
-    out["kind"] = np.where(out["key"].isin(["relapses", "new_poor", "removals"]), "count", "rate")
-    out.attrs.update(period=period, previous=periods["prev_"], last_year=periods["year_"], within=within)
-    return out
-
+from .display import heading, note, optional_section, pending, show, title  # noqa: F401
+from .formatting import (_num, fmt_change, fmt_count, fmt_decimal, fmt_interval, fmt_pct,  # noqa: F401
+                         hide_small_numbers, to_html)
+from .labels import group_label, label  # noqa: F401 (group_label: re-exported)
+from .pagedata import (PageData, _at, annual_review_rows, _data, _norm, _pkey, flows, group_rates, headline_values,  # noqa: F401
+                       metric, page_data, page_numbers, province_rates, removals, same_period_last_year,
+                       select_region, status_shares)
 
 STOCK_KEYS = ("poor_rate", "near_poor_rate")  # headline rows that are stocks, not flows
 
@@ -311,7 +86,6 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
     return out
 
 
-# --------------------------------------------------------------------------- many regions
 def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
     """One row per report region (national and/or provinces) with poor and near-poor
     households and rates, exits and exit rate (95% interval), relapses and newly poor at
@@ -360,7 +134,7 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
                     "rate": ("at_risk", "exits"), "ci_low": ("at_risk", "exits"), "ci_high": ("at_risk", "exits")},
     )
     return pd.DataFrame({
-        ("Địa phương" if lang == "vi" else "Region"): [label("national", lang) if r == "national" else r
+        label("place", lang): [label("national", lang) if r == "national" else r
                                                         for r in sup["region"]],
         label("households", lang): [fmt_count(v, lang) for v in sup["households"]],
         label("poor_households", lang): [fmt_count(v, lang) for v in sup["poor"]],
@@ -373,20 +147,6 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
         label("relapses", lang): [fmt_count(v, lang) for v in sup["relapsed"]],
         label("new_poor", lang): [fmt_count(v, lang) for v in sup["new_poor"]],
     })
-
-
-def group_rates(df: pd.DataFrame, period, by: str, min_cell: int | None = None) -> pd.DataFrame:
-    """Poor rate and exit rate at `period` by one grouping column (area,
-    ethnic_minority): numeric, with a `suppressed` flag on groups whose denominators or
-    numerators are below min_cell (plots leave them out; tables show "<10")."""
-    min_cell = settings().min_cell if min_cell is None else min_cell
-    sh = _at(status_shares(df, by=by), period)
-    ex = _at(metric("exit_rates", df, by=by), period)
-    m = sh.merge(ex[[by, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=by, how="left")
-    m = m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
-    m["poor_suppressed"] = (m["households"] < min_cell) | (m["poor"] < min_cell)
-    m["exit_suppressed"] = (m["at_risk"].fillna(0) < min_cell) | (m["exits"].fillna(0) < min_cell)
-    return m
 
 
 def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
@@ -426,158 +186,6 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
     })
 
 
-def group_label(by: str, value, lang: str = "vi") -> str:
-    """Display name of a group value; a blank (not recorded) value is its own group."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return label(f"{by}_unknown", lang)
-    if by == "ethnic_minority":
-        return label("em_yes" if bool(value) else "em_no", lang)
-    return label(str(value), lang)
-
-
-# --------------------------------------------------------------------------- formatting
-def _num(v):
-    if v is None or isinstance(v, str):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(f) else f
-
-
-def fmt_count(v, lang: str = "vi") -> str:
-    """1234567 -> "1.234.567" (vi) / "1,234,567" (en); suppressed text kept; NaN -> ""."""
-    if isinstance(v, str):
-        return v
-    f = _num(v)
-    if f is None:
-        return ""
-    s = f"{int(round(f)):,}"
-    return s.replace(",", ".") if lang == "vi" else s
-
-
-def fmt_pct(v, lang: str = "vi", digits: int = 2) -> str:
-    """A fraction as a percentage: 0.0403 -> "4,03" (vi) / "4.03" (en)."""
-    if isinstance(v, str):
-        return v
-    f = _num(v)
-    if f is None:
-        return ""
-    s = f"{100 * f:.{digits}f}"
-    return s.replace(".", ",") if lang == "vi" else s
-
-
-def fmt_interval(lo, hi, lang: str = "vi") -> str:
-    if isinstance(lo, str) or isinstance(hi, str):
-        return lo if isinstance(lo, str) else hi
-    if _num(lo) is None or _num(hi) is None:
-        return ""
-    return f"{fmt_pct(lo, lang)} – {fmt_pct(hi, lang)}"
-
-
-def fmt_change(v, kind: str, lang: str = "vi") -> str:
-    """A change: points for rates ("+0,25 điểm"), households for counts ("−120")."""
-    if isinstance(v, str):
-        return v
-    f = _num(v)
-    if f is None:
-        return ""
-    sign = "+" if f > 0 else ("−" if f < 0 else "±")
-    if kind == "rate":
-        s = f"{abs(f):.2f}"
-        s = s.replace(".", ",") if lang == "vi" else s
-        return f"{sign}{s}\u00a0{label('points', lang)}".replace(" ", "\u00a0")  # never wrapped
-    return f"{sign}{fmt_count(abs(f), lang)}"
-
-
-def to_html(table: pd.DataFrame, caption: str | None = None) -> str:
-    """A plain HTML table (no index, escaped text) for report pages and the index."""
-    head = "".join(f"<th>{_html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in table.itertuples(index=False))
-    cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""
-    return f'<table class="povdyn-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def show(table: pd.DataFrame, caption: str | None = None):
-    """Display a (suppressed, labelled) table in a notebook as plain HTML, with the
-    table's ``attrs["note"]`` (if any) under it."""
-    from IPython.display import HTML, display
-
-    note_text = table.attrs.get("note")
-    extra = f'<p class="table-note">{_html.escape(note_text)}</p>' if note_text else ""
-    display(HTML(to_html(table, caption) + extra))
-
-
-def pending(section: str, lang: str = "vi"):
-    """Display a clear "being updated" note for a section whose module is not there yet."""
-    from IPython.display import HTML, display
-
-    text = (f"{label('pending', lang)}: {section}." if lang == "vi" else f"{label('pending', lang)}: {section}.")
-    display(HTML(f'<p class="pending">{_html.escape(text)}</p>'))
-
-
-# --------------------------------------------------------------------------- page helpers
-def heading(key: str, lang: str = "vi", level: int = 2):
-    """Display a section heading (a Markdown heading, so it enters the table of contents)."""
-    from IPython.display import Markdown, display
-
-    from .labels import section
-
-    display(Markdown("#" * level + " " + section(key, lang)))
-
-
-def note(key: str, lang: str = "vi", **fields):
-    """Display a short explanatory paragraph of the report (labels.TEXTS)."""
-    from IPython.display import Markdown, display
-
-    from .labels import text
-
-    display(Markdown(text(key, lang, **fields)))
-
-
-def title(region: str, period, lang: str = "vi"):
-    """Display the page title and introduction for a region and period."""
-    from IPython.display import Markdown, display
-
-    from .labels import region_label, text
-
-    name = region_label(region, lang)
-    display(Markdown(f"# {label('report_title', lang)}: {name}, {period}\n\n"
-                     + text("intro", lang, region=name, period=period)))
-
-
-def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.DataFrame:
-    """Per province (province_2025) at `period`: households, poor, poor_rate (+ Wilson
-    interval), at_risk, exits, exit_rate (+ interval). Numeric, for the ranking plots
-    (which leave out provinces with small counts)."""
-    df = _data(df)
-    col = "province_2025" if "province_2025" in df.panel.columns else "province"
-    sh = _at(status_shares(df, by=col), period)
-    ex = _at(metric("exit_rates", df, by=col), period)
-    m = sh.merge(ex[[col, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=col, how="left")
-    return m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
-
-
-def optional_section(run, section_name: str, lang: str = "vi"):
-    """Run a report section that may lack data for a region. Only the documented
-    not-enough-data condition (``povdyn.errors.NotEnoughDataError``: no support records,
-    no programme with supported households, no household at the period) shows the
-    "being updated" note, with the reason in the log; any other exception fails the page
-    (a bug must never hide behind the note)."""
-    import sys
-
-    from .errors import NotEnoughDataError
-
-    try:
-        return run()
-    except NotEnoughDataError as exc:
-        print(f"section {section_name!r}: not enough data: {exc}", file=sys.stderr)
-        pending(section_name, lang)
-        return None
-
-
 def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi") -> dict:
     """The page's "models that work" section: povdyn.programs.evaluate_programs on the
     page's panel and the support records beside it; shows the suppressed table and the
@@ -598,8 +206,8 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
         households.household_id.isin(support["household_id"].astype(str).unique().tolist())).count())
     if not listed:
         raise NotEnoughDataError("no household of this region received a programme's support")
-    evaluation = programs.evaluate_programs(data.panel, support, within=within, region=None,
-                                            period=period, event_study=False)
+    evaluation = programs.evaluate_programs(annual_review_rows(data.panel), support, within=within,
+                                            region=None, period=period, event_study=False)
     note("programs", lang)
     shown = suppress_counts(programs.report_table(evaluation, lang=lang), ["n_treated", "n_control"],
                             lang, text_columns=["reason"])
@@ -680,10 +288,7 @@ def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: in
     from .privacy import suppress_small_cells
 
     min_cell = settings().min_cell if min_cell is None else min_cell
-    try:
-        from .programs import REPORT_COLUMNS
-    except ImportError:
-        REPORT_COLUMNS = {}
+    from .programs import REPORT_COLUMNS
 
     def resolve(cols):
         out = []
@@ -700,21 +305,6 @@ def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: in
 
 
 # a count written in a text: a whole number followed by "hộ" / "household(s)"
-_COUNT_IN_TEXT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d{3})*)(\s*(?:hộ|households?)\b)")
-
-
-def hide_small_numbers(text, min_cell: int | None = None):
-    """Replace every household count below min_cell written in a text ("5 hộ",
-    "8 households") by "<10"; other numbers (effects, p-values, years) are left alone."""
-    if not isinstance(text, str):
-        return text
-    min_cell = settings().min_cell if min_cell is None else min_cell
-
-    def sub(m):
-        value = int(m.group(1).replace(".", "").replace(",", ""))
-        return (f"<{min_cell}" if value < min_cell else m.group(1)) + m.group(2)
-
-    return _COUNT_IN_TEXT.sub(sub, text)
 
 
 def mask_small(table: pd.DataFrame, columns, min_cell: int | None = None) -> pd.DataFrame:
@@ -751,62 +341,6 @@ def deprivation_tables(summary: dict, lang: str = "vi", min_cell: int | None = N
         for c in counts:
             shown[c] = [fmt_count(v, lang) for v in sup[c]]
         for c in rates:
-            shown[c] = [v if isinstance(v, str) else ("" if _num(v) is None else
-                        (f"{float(v):.2f}".replace(".", ",") if lang == "vi" else f"{float(v):.2f}"))
-                        for v in sup[c]]
+            shown[c] = [fmt_decimal(v, lang) for v in sup[c]]
         out.append(shown)
-    return out
-
-
-# --------------------------------------------------------------------------- page numbers
-def flows(data, period) -> pd.DataFrame:
-    """The flows section: ``povdyn.transition_matrix`` into `period` (long form: from,
-    to, count, share). On a list register the row of households not poor at t-1 is left
-    out (NaN): a list does not hold the households that were not poor, so where they
-    went is unknown; the poor and near-poor rows are exact."""
-    data = _data(data)
-    moves = metric("transition_matrix", data, per_period=True)
-    moves = moves[moves["period"].map(_pkey) == _pkey(period)].reset_index(drop=True)
-    if data.register == "lists":
-        unknown = moves["from_status"] == "non_poor"
-        moves["count"] = moves["count"].astype("float64").where(~unknown)
-        moves["share"] = moves["share"].where(~unknown)
-    return moves
-
-
-def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200) -> dict:
-    """Every number a report page publishes, by section, as numeric tables (before
-    labels, formatting and suppression): headline, targets, projection, trends (stock
-    shares and exit rates), flows, survival, provinces (national page), groups, and --
-    given the support records -- programmes; deprivation when the panel has the
-    indicators. A section that cannot be computed for this register is None (the page
-    says why: ``rates_need_totals`` / ``deprivation_needs_indicators``)."""
-    from . import survival, targets
-
-    data = _data(data)
-    out = {
-        "headline": headline_values(data, period, within),
-        "targets": targets.progress_values(data, period, region=data.region, within=within),
-        "projection": (targets.projection(data, period, n_boot=n_boot) if data.rates_known else None),
-        "trend_shares": status_shares(data),
-        "trend_exits": metric("exit_rates", data),
-        "relapse": metric("relapse_rates", data, within=within),
-        "flows": flows(data, period),
-        "survival": survival.survival_after_exit(data.panel),
-        "groups": {by: group_rates(data, period, by) for by in ("area", "ethnic_minority")
-                   if by in data.panel.columns},
-        "provinces": province_rates(data, period) if data.region == "national" else None,
-    }
-    if support is not None:
-        from . import programs
-
-        out["programmes"] = programs.evaluate_programs(
-            data.panel, support, within=within, region=None, period=period, event_study=False).table
-    has_indicators = any(c.startswith("dep_") for c in data.panel.columns)
-    if has_indicators:
-        from . import deprivation
-
-        out["deprivation"] = deprivation.deprivation_summary(data.panel, period, region=None)
-    else:
-        out["deprivation"] = None
     return out

@@ -42,6 +42,23 @@ TARGETS_FILE = Path(__file__).parent / "data" / "targets.csv"
 INDICATORS = ("poor_rate_reduction", "near_poor_rate_reduction", "em_poor_rate_reduction", "relapse_ceiling")
 
 
+def _panel_of(data):
+    """The Panel behind a page's data (``povdyn.pagedata.PageData``: its un-grouped view,
+    whose household pivot the page's other metrics share) or anything
+    ``povdyn.stocks.as_panel`` reads."""
+    from .stocks import as_panel
+
+    if hasattr(data, "panel_for"):
+        return data.panel_for(None)
+    return as_panel(data)
+
+
+def _year_before(period):
+    """The same period a year earlier (4 quarters or 1 year)."""
+    freq, _ = _periods.parse_period(period)
+    return _periods.shift(period, -4 if freq == "quarter" else -1)
+
+
 # --------------------------------------------------------------------------- targets
 def load_targets(path=None) -> pd.DataFrame:
     """The targets table (scope, indicator, value, unit, source); value is float (NaN =
@@ -93,13 +110,14 @@ def progress_values(df, period, region: str = "national", within: int = 2,
     ``ethnic_minority`` (a blank cell is its own group, never counted as either): on a
     list register totals are not kept by ethnicity, so that rate -- and its target --
     needs totals."""
-    from .tables import _data, metric, same_period_last_year, status_shares
+    from .dynamics import relapse_rates
+    from .stocks import status_shares
 
     min_cell = settings().min_cell if min_cell is None else min_cell
-    data = _data(df)
+    panel = _panel_of(df)
     tg = targets_for(region, targets_path)
     period = _periods.canonical([period])[0]
-    before = same_period_last_year(period)
+    before = _year_before(period)
     key = lambda p: _periods.parse_period(p)[1]  # noqa: E731
     rows = []
 
@@ -108,11 +126,11 @@ def progress_values(df, period, region: str = "national", within: int = 2,
         return s.loc[key(period)] if key(period) in s.index else None, \
             s.loc[key(before)] if key(before) in s.index else None
 
-    overall = status_shares(data)
+    overall = status_shares(panel)
     groups = [("poor_rate_reduction", overall, "poor_rate", "poor"),
               ("near_poor_rate_reduction", overall, "near_poor_rate", "near_poor")]
-    if "ethnic_minority" in data.panel.columns:
-        by_em = status_shares(data, by="ethnic_minority")
+    if "ethnic_minority" in panel.columns:
+        by_em = status_shares(panel, by="ethnic_minority")
         em = by_em[by_em["ethnic_minority"].map(lambda v: (not pd.isna(v)) and bool(v))]
         groups.append(("em_poor_rate_reduction", em.drop(columns="ethnic_minority"), "poor_rate", "poor"))
     for ind, shares, col, count_col in groups:
@@ -126,7 +144,7 @@ def progress_values(df, period, region: str = "national", within: int = 2,
                 row.update(numerator=min(now[count_col], then[count_col]), denominator=min(now["n"], then["n"]))
                 row["actual"], row["ci_low"], row["ci_high"] = _change(now, then, col)
         rows.append(row)
-    rel = metric("relapse_rates", data, within=within)
+    rel = relapse_rates(panel, within=within)
     row = dict(indicator="relapse_ceiling", target=tg.get("relapse_ceiling", np.nan), actual=np.nan,
                ci_low=np.nan, ci_high=np.nan, numerator=np.nan, denominator=np.nan, rates_known=True)
     cohort = _periods.shift(period, -within)
@@ -158,19 +176,17 @@ def progress_table(df: pd.DataFrame, period, region: str = "national", within: i
                    targets_path=None, min_cell: int | None = None) -> pd.DataFrame:
     """Plan vs actual for reviewers (labels in `lang`, small cells suppressed: an actual
     resting on fewer than min_cell households shows "—")."""
+    from .formatting import fmt_count, fmt_decimal
     from .privacy import suppress_small_cells
-    from .tables import fmt_count
 
     v = progress_values(df, period, region, within, targets_path, min_cell)
     sup = suppress_small_cells(v, count_cols=["denominator", "numerator"], rate_cols=["actual", "ci_low", "ci_high"],
                                min_cell=min_cell,
                                rate_basis={c: ("denominator", "numerator") for c in ("actual", "ci_low", "ci_high")})
-    dec = (lambda x: f"{x:.2f}".replace(".", ",")) if lang == "vi" else (lambda x: f"{x:.2f}")
-
     def num(x):
         if isinstance(x, str):
             return x
-        return "" if not np.isfinite(x) else dec(x).replace("-", "−")
+        return "" if not np.isfinite(x) else fmt_decimal(x, lang)
 
     status_text = {"on_track": label("on_track", lang), "off_track": label("off_track", lang),
                    "not_assessable": label("not_assessable", lang),
@@ -257,12 +273,12 @@ def annual_transition_counts(df, period) -> tuple[np.ndarray, np.ndarray]:
     an EstimationError says the totals are needed."""
     from . import dynamics
     from .panel import load_panel
-    from .tables import _data, same_period_last_year, status_shares
+    from .stocks import status_shares
 
-    data = _data(df)
+    panel = _panel_of(df)
     freq, idx = _periods.parse_period(period)
     target = idx // 4 if freq == "quarter" else idx
-    t = data.panel.table
+    t = panel.table
     if freq == "quarter":
         t = t.filter((t.period_index % 4) == idx % 4)
         t = t.mutate(period=(t.period_index // 4).cast("int64")).drop("period_index")
@@ -275,9 +291,9 @@ def annual_transition_counts(df, period) -> tuple[np.ndarray, np.ndarray]:
     for r in long.itertuples(index=False):
         if r.from_status in ("poor", "near_poor") and r.to_status in STATES:
             C[STATES.index(r.from_status), STATES.index(r.to_status)] += r.count
-    shares = status_shares(data)
+    shares = status_shares(panel)
     shares = shares.set_index(shares["period"].map(lambda p: _periods.parse_period(p)[1]))
-    key_now, key_then = idx, _periods.parse_period(same_period_last_year(period))[1]
+    key_now, key_then = idx, _periods.parse_period(_year_before(period))[1]
     if key_now not in shares.index or key_then not in shares.index:
         raise EstimationError(f"no households at {period} or a year before: cannot project")
     now, then = shares.loc[key_now], shares.loc[key_then]
@@ -338,7 +354,7 @@ def projection_table(df: pd.DataFrame, period, years=(2025, 2030), lang: str = "
     projection rests on the whole transition table; when any of its rows has fewer
     than min_cell households the table says it cannot be shown. `proj`: an existing
     projection(df, period, years) to reuse."""
-    from .tables import fmt_pct
+    from .formatting import fmt_pct
 
     min_cell = settings().min_cell if min_cell is None else min_cell
     p = projection(df, period, years, n_boot=n_boot) if proj is None else proj
