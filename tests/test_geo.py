@@ -379,3 +379,75 @@ def test_split_weights_from_household_counts(old_units):
     assert weighted.set_index("commune_code")["weight"].loc[split["commune_code"]].tolist() == \
         pytest.approx([0.75, 0.25, 0.0])
     assert (weighted["weight_basis"] == "households").all()
+
+
+# --------------------------------- the synthetic register crosses the reform on real names
+
+GEO_COLS = ["household_id", "period", "province", "district", "commune"]
+
+
+@pytest.fixture(scope="module")
+def synth_geo(demo_register):
+    return demo_register.panel[GEO_COLS]
+
+
+def test_synthetic_register_uses_real_old_and_new_names(synth_geo):
+    out = geo.commune_2025(synth_geo)
+    assert out.attrs["unmatched"] == []
+    post = synth_geo["period"] >= "2025Q3"
+    match = out.groupby(level=0)["match"].first()
+    assert (match[post[post].index] == "2025").all()            # 2025 names after July 2025
+    assert (match[post[~post].index] == "district").all()       # old names with districts before
+    assert synth_geo.loc[post, "district"].isna().all()
+    cw = geo.commune_crosswalk_2025()
+    used = out.loc[~post.reindex(out.index).to_numpy()]
+    pieces = used.groupby("old_commune_code")["commune_code"].nunique()
+    assert (pieces > 1).sum() >= 10                             # real splits
+    olds = cw[cw["old_commune_code"].isin(used["old_commune_code"])].groupby("commune_code")[
+        "old_commune_code"].nunique()
+    assert (olds > 1).sum() >= 10                               # real merges
+
+
+def test_synthetic_households_move_as_the_official_map_says(synth_geo):
+    """Each household seen on both sides of July 2025 is, after it, in one of the 2025
+    units its old commune went to (the generator follows the package's map)."""
+    before, after = geo._first_last(synth_geo, "household_id", "period")
+    both = before.merge(after, on="household_id", suffixes=("_old", "_new"))
+    old = geo.commune_2025(both.rename(columns={"province_old": "province", "district_old": "district",
+                                                "commune_old": "commune", "period_old": "period"}))
+    new = geo.commune_2025(both.rename(columns={"province_new": "province", "district_new": "district",
+                                                "commune_new": "commune", "period_new": "period"}))
+    allowed = old.groupby("household_id")["commune_code"].agg(set)
+    got = new.set_index("household_id")["commune_code"]
+    assert len(got) > 2_000
+    assert all(got[h] in allowed[h] for h in got.index)
+
+
+def test_split_weights_recover_the_planted_household_shares(synth_geo):
+    """The generator sends a split commune's households to its main successor with
+    SPLIT_MAIN_SHARES : 1 odds; household counts across the reform find that share."""
+    from povdyn.synth.simulate import SPLIT_MAIN_SHARES
+
+    counts = geo.split_household_counts(synth_geo)
+    cw = geo.commune_crosswalk_2025()
+    two = cw[(cw["pieces"] == 2)][["old_commune_code", "commune_code", "main_successor"]]
+    counts = counts.merge(two, on=["old_commune_code", "commune_code"])
+    main_share = counts.loc[counts["main_successor"], "households"].sum() / counts["households"].sum()
+    assert counts["households"].sum() > 300
+    assert main_share == pytest.approx(SPLIT_MAIN_SHARES / (SPLIT_MAIN_SHARES + 1), abs=0.06)
+
+
+def test_link_runs_commune_series_across_the_reform(synth_geo):
+    linked = geo.link_commune_2025(synth_geo)
+    assert linked.index.nunique() == len(synth_geo)             # every row, none dropped
+    assert linked.groupby(level=0)["weight"].sum().round(12).eq(1).all()
+    before, after = geo._first_last(synth_geo, "household_id", "period")
+    seen_after = set(after["household_id"])
+    pre = linked["period"] < "2025Q3"
+    own = linked[pre & linked["household_id"].isin(seen_after)]
+    assert (own["match"] == "household").all() and (own["weight"] == 1).all()
+    first_new = geo.commune_2025(after).set_index("household_id")["commune_code"]
+    assert (own["commune_code"].to_numpy() == own["household_id"].map(first_new).to_numpy()).all()
+    never = linked[pre & ~linked["household_id"].isin(seen_after)]
+    assert len(never) and (never["match"] == "district").all()
+    assert set(never["weight_basis"]) <= {"whole", "households", "equal"}

@@ -431,6 +431,10 @@ def to_geography(df: pd.DataFrame, geography: str = "2025", province_col: str = 
 # the "main" successor and the new units' areas (not the pieces' areas).
 
 COMMUNE_MAP_PACKAGE = "vietnamadminunits"
+# columns commune_2025 adds (the first four are the contract; old_commune_code is the
+# GSO code of the pre-reform unit a row was placed in, NA for 2025 names and unknowns)
+OUTPUT_COLUMNS = ("province_2025", "commune_2025", "commune_code", "weight", "match",
+                  "weight_basis", "old_commune_code")
 UNKNOWN_COMMUNE_PREFIX = "? "  # commune_2025 of an unmatched name: "? " + the name as given
 
 # Administrative-unit prefixes of communes and districts as they read after folding, with
@@ -735,7 +739,8 @@ def commune_2025(df: pd.DataFrame, household_counts: pd.DataFrame | None = None,
     ``df`` has pre-reform ``province``, ``district``, ``commune`` names (any spelling:
     "P. 12", "Phường 12", "phuong 12"; the district may be missing). The result has the
     input's rows, index kept, plus ``province_2025``, ``commune_2025``, ``commune_code``
-    (GSO code of the 2025 unit), ``weight``, ``match`` and ``weight_basis``. An old
+    (GSO code of the 2025 unit), ``weight``, ``match``, ``weight_basis`` and
+    ``old_commune_code`` (GSO code of the old unit, for old names). An old
     commune split between several new ones gives several rows whose weights sum to 1.
 
     Weights of a split (``weight_basis``): "equal" shares by default, because the
@@ -798,13 +803,13 @@ def commune_2025(df: pd.DataFrame, household_counts: pd.DataFrame | None = None,
         else:
             verdict = _place_one(old_p, new_p, dist, comm, era, pieces)
         if verdict[0] == "new":
-            placed.append((i, new_p, verdict[1], 1.0, "2025", "whole", None))
+            placed.append((i, new_p, verdict[1], 1.0, "2025", "whole", None, None))
             continue
         if verdict[0] == "old":
             units = pieces[verdict[1]]
             weights, basis = _split_weights(units, share)
-            placed.extend((i, p, code, w, verdict[2], basis, None)
-                          for (p, code, _), w in zip(units, weights))
+            placed.extend((i, p, code, w, verdict[2], basis, None, old_code)
+                          for (p, code, old_code), w in zip(units, weights))
             continue
         if verdict[0] == "ambiguous":
             reason = "ambiguous"
@@ -819,11 +824,12 @@ def commune_2025(df: pd.DataFrame, household_counts: pd.DataFrame | None = None,
         problems.append({province_col: prov, district_col: dist, commune_col: comm,
                          "reason": reason, "candidates": candidates})
         placed.append((i, new_p, None, 1.0, verdict[0], "whole",
-                       UNKNOWN_COMMUNE_PREFIX + str(comm)))
+                       UNKNOWN_COMMUNE_PREFIX + str(comm), None))
     if problems and errors == "raise":
         raise SchemaError(_unmatched_message(problems, province_col, district_col, commune_col))
     mapping = pd.DataFrame(placed, columns=["_tuple", "province_2025", "commune_code", "weight",
-                                            "match", "weight_basis", "commune_2025"])
+                                            "match", "weight_basis", "commune_2025",
+                                            "old_commune_code"])
     names = dict(zip(old_units["commune_code"], old_units["commune_2025"]))
     names.update(zip(communes_2025()["commune_code"], communes_2025()["commune_2025"]))
     mapping["commune_2025"] = mapping["commune_2025"].where(
@@ -836,7 +842,7 @@ def commune_2025(df: pd.DataFrame, household_counts: pd.DataFrame | None = None,
                 + np.arange(len(row_of)) - np.repeat(np.cumsum(counts[codes]) - counts[codes],
                                                      counts[codes]))
     out = df.iloc[row_of].copy()
-    for col in ("province_2025", "commune_2025", "commune_code", "weight", "match", "weight_basis"):
+    for col in OUTPUT_COLUMNS:
         values = mapping[col].to_numpy()[piece_of]
         out[col] = values if col == "weight" else pd.array(values, dtype=object)
     # a list of plain dicts (a DataFrame in attrs breaks pandas' concat and repr)
@@ -916,3 +922,79 @@ def _unmatched_message(problems, province_col, district_col, commune_col) -> str
             f"({COMMUNE_MAP_PACKAGE} {commune_map_version()}):\n  " + "\n  ".join(lines) + more
             + "\nFix the spelling in the source file, or give the district to tell "
               "same-named communes apart.")
+
+
+# ------------------------------------------- households' own link across July 2025
+
+def _first_last(df: pd.DataFrame, id_col: str, period_col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(last pre-reform row, first post-reform row) of each household."""
+    periods = pd.unique(df[period_col].dropna())
+    post_of = {p: is_post_merger(p) for p in periods}
+    rank_of = {p: parse_period(p)[1] for p in periods}
+    post = df[period_col].map(post_of).fillna(False).astype(bool)
+    rank = df[period_col].map(rank_of)
+    before = df[~post].assign(_rank=rank[~post]).sort_values("_rank", kind="stable")
+    after = df[post].assign(_rank=rank[post]).sort_values("_rank", kind="stable")
+    return (before.groupby(id_col, sort=False).tail(1).drop(columns="_rank"),
+            after.groupby(id_col, sort=False).head(1).drop(columns="_rank"))
+
+
+def split_household_counts(df: pd.DataFrame, id_col: str = "household_id",
+                           period_col: str = "period", **names) -> pd.DataFrame:
+    """Households of each split old commune found in each of its 2025 pieces.
+
+    From a register with rows before and after July 2025 (columns household id,
+    period, province, district, commune): each household's last pre-reform commune and
+    its first post-reform commune. Returns ``old_commune_code``, ``commune_code``,
+    ``households`` for old communes that were split, the household-count weights that
+    ``commune_2025(..., household_counts=)`` uses for households never seen after the
+    reform. ``names`` passes province_col / district_col / commune_col on.
+    """
+    before, after = _first_last(df, id_col, period_col)
+    both = set(before[id_col]) & set(after[id_col])
+    before = before[before[id_col].isin(both)]
+    after = after[after[id_col].isin(both)]
+    old = commune_2025(before, period_col=period_col, **names)
+    old = old[old["weight_basis"] != "whole"].drop_duplicates(id_col)[[id_col, "old_commune_code"]]
+    new = commune_2025(after, period_col=period_col, **names)
+    new = new[new["match"] == "2025"][[id_col, "commune_code"]]
+    pairs = old.merge(new, on=id_col, how="inner")
+    pieces = commune_crosswalk_2025()[["old_commune_code", "commune_code"]]
+    pairs = pairs.merge(pieces, on=["old_commune_code", "commune_code"], how="inner")
+    return (pairs.groupby(["old_commune_code", "commune_code"]).size()
+            .rename("households").reset_index())
+
+
+def link_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
+                      period_col: str = "period", **names) -> pd.DataFrame:
+    """Every row of a register with its 2025 commune, for commune time series that run
+    across July 2025 without a break (domain.md: communes were split and need weights).
+
+    Rows recorded after the reform keep their own 2025 commune. A household seen after
+    the reform takes, on its earlier rows, the commune where it was first recorded
+    after it (``match`` "household", weight 1): its own link beats any weight. Only
+    households never seen after the reform go through the crosswalk, a split commune's
+    pieces weighted by the households of that old commune that were seen on both sides
+    (``split_household_counts``), else equally. Returns ``commune_2025(df)``'s columns;
+    a household's rows can be several (one per piece, weights summing to 1).
+    """
+    work = df.assign(_row=np.arange(len(df)))
+    mapped = commune_2025(work, household_counts=split_household_counts(df, id_col, period_col, **names),
+                          period_col=period_col, **names)
+    _, first_after = _first_last(df, id_col, period_col)
+    own = commune_2025(first_after, period_col=period_col, **names)
+    own = own[own["commune_code"].notna()].drop_duplicates(id_col).set_index(id_col)
+    post_of = {p: is_post_merger(p) for p in pd.unique(df[period_col].dropna())}
+    is_pre = ~mapped[period_col].map(post_of).fillna(False).astype(bool)
+    linked = (is_pre & mapped[id_col].isin(own.index)).to_numpy()
+    first_piece = ~mapped["_row"].duplicated(keep="first").to_numpy()
+    keep = ~linked | first_piece  # a linked row: one row, at the household's own commune
+    mapped = mapped[keep].copy()
+    rows = linked[keep]
+    ids = mapped.loc[rows, id_col]
+    for col in ("province_2025", "commune_2025", "commune_code"):
+        mapped.loc[rows, col] = ids.map(own[col]).to_numpy()
+    mapped.loc[rows, "weight"] = 1.0
+    mapped.loc[rows, "match"] = "household"
+    mapped.loc[rows, "weight_basis"] = "whole"
+    return mapped.drop(columns="_row")
