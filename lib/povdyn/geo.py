@@ -118,9 +118,6 @@ def _lookups() -> tuple[dict, dict]:
         to_new[alias] = to_new[normalise_name(target)]
         if normalise_name(target) in to_old:
             to_old[alias] = to_old[normalise_name(target)]
-    # Thừa Thiên Huế became the centrally-run "Thành phố Huế" on 1 January 2025, before
-    # the July reform: registers of early 2025 call the old province Huế
-    to_old.setdefault(normalise_name("Huế"), "Thừa Thiên Huế")
     return to_new, to_old
 
 
@@ -786,7 +783,11 @@ def commune_2025(df: pd.DataFrame, household_counts: pd.DataFrame | None = None,
     distinct = [tuple(None if _blank_na(v) else v for v in t)
                 for t in keys.drop_duplicates().itertuples(index=False)]
     first = pd.Series([t[0] for t in distinct], dtype=object)
+    # Thừa Thiên Huế became the centrally-run "Thành phố Huế" on 1 January 2025 and kept
+    # its borders in July: for commune matching, Huế's old units are Thừa Thiên Huế's
     old_names = old_province(first, errors="coerce").tolist()
+    old_names = [o if not pd.isna(o) or pd.isna(n) or n != "Huế" else "Thừa Thiên Huế"
+                 for o, n in zip(old_names, province_2025(first, errors="coerce"))]
     new_names = province_2025(first, errors="coerce").tolist()
     old_units, _ = _commune_tables()
     _, _, pieces = _commune_index()
