@@ -451,3 +451,28 @@ def test_link_runs_commune_series_across_the_reform(synth_geo):
     never = linked[pre & ~linked["household_id"].isin(seen_after)]
     assert len(never) and (never["match"] == "district").all()
     assert set(never["weight_basis"]) <= {"whole", "households", "equal"}
+
+
+def test_panel_commune_2025_one_row_per_register_row(demo_register):
+    panel = demo_register.panel
+    out = geo.panel_commune_2025(panel)
+    assert out.index.equals(panel.index) and out["commune_code"].notna().all()
+    post = (panel["period"] >= "2025Q3").to_numpy()
+    assert (out.loc[post, "commune_2025_basis"] == "recorded").all()
+    assert (out.loc[post, "commune_2025"] == panel.loc[post, "commune"]).all()
+    _, after = geo._first_last(panel[GEO_COLS], "household_id", "period")
+    own = geo.commune_2025(after).set_index("household_id")["commune_code"]
+    seen = panel["household_id"].isin(own.index).to_numpy()
+    linked = ~post & seen
+    assert (out.loc[linked, "commune_2025_basis"] == "household").all()
+    assert (out.loc[linked, "commune_code"] == panel.loc[linked, "household_id"].map(own)).all()
+    rest = out[~post & ~seen]
+    assert set(rest["commune_2025_basis"]) == {"crosswalk", "main successor"}
+    cw = geo.commune_crosswalk_2025()
+    mapped = geo.commune_2025(panel.loc[rest.index, GEO_COLS])
+    whole = rest["commune_2025_basis"] == "crosswalk"
+    assert (mapped.loc[whole[whole].index, "weight"] == 1).all()
+    split = mapped.loc[whole[~whole].index]
+    mains = set(cw.loc[cw["main_successor"] & cw["split"], "commune_code"])
+    assert rest.loc[~whole, "commune_code"].isin(mains).all()
+    assert (split.groupby(level=0)["commune_code"].agg(set).apply(len) > 1).all()

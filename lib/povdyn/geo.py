@@ -999,3 +999,73 @@ def link_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
     mapped.loc[rows, "match"] = "household"
     mapped.loc[rows, "weight_basis"] = "whole"
     return mapped.drop(columns="_row")
+
+
+PANEL_BASIS = {
+    "2025": "recorded",          # a 2025 name, recorded after the reform
+    "household": "household",    # the household's own commune after the reform
+    "whole": "crosswalk",        # an old commune that went whole to one 2025 commune
+    "split": "main successor",   # split, household never seen after: flagged
+}
+
+
+def panel_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
+                       period_col: str = "period", **names) -> pd.DataFrame:
+    """One 2025 commune per register row (the panel keeps one row per household and
+    period), for ingest: columns ``commune_2025``, ``commune_code`` and
+    ``commune_2025_basis``, aligned with ``df``'s index.
+
+    Basis, best first: "recorded" (a row after July 2025 names its 2025 commune);
+    "household" (an earlier row of a household seen after the reform takes the commune
+    it was first recorded in then); "crosswalk" (an old commune that went whole into
+    one 2025 commune); "main successor" (an old commune split between several, for a
+    household never seen after the reform: the piece the official map names as its
+    main successor — flagged, because a weighted allocation needs
+    ``link_commune_2025``'s several rows); "ambiguous" / "unmatched" (the explicit
+    unknown "? name", listed in ``result.attrs["unmatched"]``; a household seen after
+    the reform is placed by its own link even then). Works on the distinct
+    (province, district, commune, era) names and on one row per household, so its cost
+    follows the number of communes and households, not of rows.
+    """
+    province_col = names.get("province_col", "province")
+    district_col = names.get("district_col", "district")
+    commune_col = names.get("commune_col", "commune")
+    cols = [c for c in (province_col, district_col, commune_col) if c in df.columns]
+    periods = pd.unique(df[period_col].dropna())
+    post_of = {p: is_post_merger(p) for p in periods}
+    era = df[period_col].map(post_of).fillna(False).astype(bool)
+    keys = df[cols].assign(**{period_col: np.where(era, FIRST_NEW_QUARTER, "2025Q2")})
+    distinct = keys.drop_duplicates().reset_index(drop=True)
+    mapped = commune_2025(distinct, period_col=period_col, **names)
+    main = set(commune_crosswalk_2025().query("main_successor")["commune_code"].astype(str)
+               + "|" + commune_crosswalk_2025().query("main_successor")["old_commune_code"].astype(str))
+    is_split = mapped["weight_basis"] != "whole"
+    keep = ~is_split | (mapped["commune_code"].astype(str) + "|"
+                        + mapped["old_commune_code"].astype(str)).isin(main)
+    mapped = mapped[keep]
+    basis = mapped["match"].map({"2025": "recorded", "ambiguous": "ambiguous",
+                                 "unmatched": "unmatched"}).fillna(pd.Series(
+        np.where(mapped["weight_basis"] == "whole", "crosswalk", "main successor"),
+        index=mapped.index))
+    table = distinct.loc[mapped.index].assign(commune_2025=mapped["commune_2025"].to_numpy(),
+                                              commune_code=mapped["commune_code"].to_numpy(),
+                                              commune_2025_basis=basis.to_numpy())
+    out = keys.reset_index(drop=True).merge(table, on=cols + [period_col], how="left",
+                                            validate="many_to_one")
+    out.index = df.index
+    out = out[["commune_2025", "commune_code", "commune_2025_basis"]]
+    if id_col in df.columns:  # the household's own link across the reform
+        recorded = out["commune_2025_basis"].eq("recorded") & era
+        first = (pd.DataFrame({"id": df[id_col], "rank": df[period_col].map(
+                    {p: parse_period(p)[1] for p in periods}), "code": out["commune_code"],
+                    "name": out["commune_2025"]})[recorded.to_numpy()]
+                 .sort_values("rank", kind="stable").drop_duplicates("id"))
+        own = first.set_index("id")
+        # (also for an ambiguous or misspelt old name: the household's own link places it)
+        linked = ~era & df[id_col].isin(own.index)
+        ids = df.loc[linked, id_col]
+        out.loc[linked, "commune_2025"] = ids.map(own["name"]).to_numpy()
+        out.loc[linked, "commune_code"] = ids.map(own["code"]).to_numpy()
+        out.loc[linked, "commune_2025_basis"] = "household"
+    out.attrs["unmatched"] = mapped.attrs.get("unmatched", [])
+    return out
