@@ -1027,7 +1027,7 @@ def register_kinds(panel: pd.DataFrame) -> tuple[str | None, dict, dict, list[st
         ["poor", "near_poor", "exit_marks", "non_poor"], "removals")
     cells = frame.groupby(["province", "source", "what"]).size().unstack(fill_value=0)
     cells = cells.reindex(columns=list(KIND_COUNTS), fill_value=0)
-    by_province, counts, errors = {}, {}, []
+    by_province, counts, errors, small_lists = {}, {}, [], []
     for province, block in cells.groupby(level="province", sort=True):
         total = {k: int(v) for k, v in block.sum().items()}
         counts[province] = total
@@ -1056,7 +1056,14 @@ def register_kinds(panel: pd.DataFrame) -> tuple[str | None, dict, dict, list[st
                     + "; ".join(f"{s}: {_describe_counts(c)}" for s, c in list(fulls.items())[:6])
                     + ". Ingest lists and full panels into separate folders.")
                 continue
+        if kind == "lists" and sum(total[k] for k in ("poor", "near_poor", "exit_marks")) \
+                < LIST_MIN_ROWS:
+            small_lists.append(province)  # a handful of households all poor: too few to tell
+            continue
         by_province[province] = kind
+    for province in small_lists:
+        others = set(by_province.values())
+        by_province[province] = others.pop() if len(others) == 1 else "lists"
     kinds = set(by_province.values())
     overall = kinds.pop() if len(kinds) == 1 and not errors else None
     if len(set(by_province.values())) > 1:
