@@ -30,13 +30,24 @@ methods.md, "Model (programme) effectiveness". Design of the analysis file
   present), number of poor reviews among t0-1 and t0-2, region (national runs), and the
   cohort (baseline year) so the comparison stays within cohort.
 * Estimand and estimator: ATT on sustained exit (a difference in probabilities, in
-  percentage points when x100), doubly robust AIPW by default (povdyn.effects;
-  influence-function SEs clustered by household), propensity trimming [0.01, 0.99].
-  The naive difference (supported minus unsupported mean) is shown beside it.
+  percentage points when x100), doubly robust AIPW by default (povdyn.effects),
+  propensity trimming [0.01, 0.99]; the treated households the trimming drops are
+  counted (``n_trimmed_treated``): the effect is then that on the remaining supported
+  households. The naive difference (supported minus unsupported mean) is shown beside it.
+* Inference is clustered by **commune**: communes decide to adopt a model, so the
+  households of a commune share that decision and local conditions, and their outcomes
+  are correlated. Influence-function SEs are summed within communes (the household's
+  first recorded commune; by household only when the register has no commune column;
+  column ``cluster`` says which).
 
 Multiple testing: Holm step-down adjusted p-values across the models evaluated
-(``p_adjusted``); a model is called **effective** only if its Holm-adjusted p < alpha and
-the estimate is positive. **Fading**: the latest cohort with enough treated households
+(``p_adjusted``; statsmodels ``multipletests``); a model is called **effective** only if
+its Holm-adjusted p < alpha and the estimate is positive. Beside it, the Romano–Wolf
+step-down p-value (``p_romano_wolf``, :func:`romano_wolf`) over the family of every
+model x outcome (sustained exit within k; out of poverty at the first review), from a
+bootstrap that resamples communes; it uses the correlation between the tests, so it is
+never less powerful than Holm over the same family (``evaluation.multiple_testing``
+has both for every test). **Fading**: the latest cohort with enough treated households
 is compared with the earlier cohorts pooled; z = (recent - early) / sqrt(se_r^2 + se_e^2),
 one-sided test "recent smaller", Holm-adjusted across models; fading if that adjusted
 p < alpha and the early cohorts' effect is positive with p < alpha. (Shared control
@@ -53,8 +64,10 @@ households in the analysis file / (ATT x n_treated), reported when ATT > 0.
 
 Event study (per model): adoption is staggered across communes and years, so the
 figure uses Callaway–Sant'Anna group-time effects (povdyn.staggered) on a commune-year
-panel: unit = commune (the household's first recorded commune), cohort = the first year
-M started in the commune, outcome = the commune's poor share at each annual review,
+panel: unit = commune (the household's first recorded commune), cohort = the year the
+commune adopted M, from the commune adoption register (``adoption=``; the first year any
+household of the commune got M's support when no register is given — that year depends
+on poverty itself, so its pre-trend test can reject for a null model), outcome = the commune's poor share at each annual review,
 weighted by households, not-yet-treated comparisons, varying base period, cells with
 at least 10 adopting communes, only the
 review years under the same poverty standard as the latest review (a change of
@@ -105,6 +118,9 @@ class ProgramEvaluation:
     balance: {program: balance DataFrame of the pooled estimate}.
     analysis_files: {program: the analysis file used}.
     design: the design in words (module docstring summary).
+    multiple_testing: the family of tests (every model x outcome: sustained exit within
+        k, exit at the first review) with p_value, p_holm (Holm over the family) and
+        p_romano_wolf (Romano–Wolf step-down, bootstrap resampling communes).
     """
 
     table: pd.DataFrame
@@ -116,6 +132,7 @@ class ProgramEvaluation:
     overlap: dict = field(default_factory=dict, repr=False)
     design: str = ""
     settings: dict = field(default_factory=dict)
+    multiple_testing: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- inputs
@@ -175,20 +192,81 @@ def _support_years(support) -> pd.DataFrame:
 
 
 def holm(p_values) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values (NaN stays NaN)."""
+    """Holm (1979) step-down adjusted p-values (statsmodels ``multipletests``, method
+    "holm"); NaN stays NaN."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(p_values, float)
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
-    q = p[ok]
-    m = len(q)
-    order = np.argsort(q)
-    adj = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, (m - rank) * q[i])
-        adj[i] = min(1.0, running)
-    out[ok] = adj
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
     return out
+
+
+def romano_wolf(estimates, se, cluster_sums, n, n_boot: int = 999, seed: int = 0) -> np.ndarray:
+    """Romano & Wolf (2005, Econometrica 73:1237; 2016) step-down adjusted p-values for
+    the two-sided hypotheses estimate_k = 0, k = 1..m, controlling the family-wise error
+    rate while using the dependence between the estimates (so it is at least as powerful
+    as Holm, often more when the estimates are correlated).
+
+    The joint distribution of the t-statistics is bootstrapped by resampling clusters
+    (communes) with replacement, applied to each estimator's influence function (its
+    linearisation): ``cluster_sums`` is a G x m array, the influence function of estimate k
+    summed within each of the G clusters (0 where a cluster has no unit of that estimate),
+    ``n[k]`` its number of units, so that a replicate's deviation is
+    sum_c (w_c - 1) S_ck / n_k with multinomial counts w. With t*_bk = deviation / se_k and
+    hypotheses ordered by |t| (largest first), the adjusted p of the j-th is
+    max over i <= j of (1 + #{b: max_{l >= i} |t*_bl| >= |t_i|}) / (1 + B)."""
+    est = np.asarray(estimates, float)
+    se = np.asarray(se, float)
+    S = np.asarray(cluster_sums, float)
+    n = np.asarray(n, float)
+    m = len(est)
+    if m == 0:
+        return np.array([])
+    G = S.shape[0]
+    rng = np.random.default_rng(seed)
+    W = rng.multinomial(G, np.full(G, 1.0 / G), size=n_boot).astype(float) - 1.0
+    T_star = np.abs((W @ S) / n / se)  # B x m
+    t = np.abs(est / se)
+    order = np.argsort(-t, kind="stable")
+    A = T_star[:, order]
+    tail_max = np.maximum.accumulate(A[:, ::-1], axis=1)[:, ::-1]
+    p_step = (1 + (tail_max >= t[order][None, :]).sum(axis=0)) / (1 + n_boot)
+    p_adj = np.empty(m)
+    p_adj[order] = np.maximum.accumulate(p_step)
+    return np.minimum(p_adj, 1.0)
+
+
+def _family_member(code, outcome, res, af) -> dict:
+    """One test of the multiple-testing family: estimate, SE and the influence function
+    summed within clusters (communes)."""
+    member = dict(program=code, outcome=outcome, estimate=res.estimate, se=res.se, p_value=res.p_value,
+                  sums=None, n=0)
+    if res.influence is not None:
+        kept = ~res.overlap.scores["trimmed"].to_numpy()
+        labels = af[_cluster_column(af)].to_numpy()[kept]
+        member["sums"] = pd.Series(res.influence).groupby(labels).sum()
+        member["n"] = int(kept.sum())
+    return member
+
+
+def _multiple_testing(family: list[dict], n_boot: int = 999, seed: int = 0) -> pd.DataFrame:
+    """Holm and Romano–Wolf adjusted p-values over the whole family of tests."""
+    cols = ["program", "outcome", "estimate", "se", "p_value", "p_holm", "p_romano_wolf"]
+    if not family:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame([{k: v for k, v in f.items() if k not in ("sums", "n")} for f in family])
+    out["p_holm"] = holm(out["p_value"])
+    out["p_romano_wolf"] = np.nan
+    usable = [i for i, f in enumerate(family) if f["sums"] is not None and f["se"] > 0]
+    if usable:
+        S = pd.concat([family[i]["sums"] for i in usable], axis=1).fillna(0.0)
+        out.loc[usable, "p_romano_wolf"] = romano_wolf(
+            out.loc[usable, "estimate"], out.loc[usable, "se"], S.to_numpy(),
+            [family[i]["n"] for i in usable], n_boot=n_boot, seed=seed)
+    return out[cols]
 
 
 # --------------------------------------------------------------------------- analysis file
@@ -221,6 +299,7 @@ class _Prepared:
     covs: pd.DataFrame  # baseline covariates indexed by (household_id, year)
     place: pd.DataFrame | None  # household -> commune key and province (first recorded)
     commune_year: pd.DataFrame | None  # commune key, year, poor_rate, households
+    province_column: str | None = None  # the province column in the commune key
 
 
 def _prepare(ann: pd.DataFrame) -> _Prepared:
@@ -242,7 +321,7 @@ def _prepare(ann: pd.DataFrame) -> _Prepared:
                         .reset_index())
         commune_year["province"] = commune_year["commune_key"].map(
             place.drop_duplicates("commune_key").set_index("commune_key")["province"])
-    return _Prepared(status, poor, home, covs, place, commune_year)
+    return _Prepared(status, poor, home, covs, place, commune_year, prov_col)
 
 
 def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 2,
@@ -309,6 +388,11 @@ def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 
             "exit_duration": first_exit[keep.to_numpy()],
             "exit_event": exited[keep.to_numpy()].astype(int),
         })
+        # secondary outcome of the multiple-testing family: not poor at the first review
+        part["exit_next"] = ((part["exit_event"] == 1) & (part["exit_duration"] == 1)).astype(int)
+        if prep.place is not None:
+            # programmes are adopted by communes: the commune is the cluster for inference
+            part["commune"] = prep.place["commune_key"].reindex(ids).to_numpy()
         part["amount_vnd"] = np.where(part.treated == 1, amount_m.reindex(ids).to_numpy(), np.nan)
         # poor reviews in the two years before baseline (duration proxy)
         prior = [y for y in (t0 - 1, t0 - 2) if y in poor.columns]
@@ -329,9 +413,16 @@ def _usable(af: pd.DataFrame, candidates: list[str]) -> list[str]:
     return out
 
 
-def _estimate(af, covariates, method, cluster=True):
+def _cluster_column(af: pd.DataFrame) -> str:
+    """Communes adopt programmes, so errors are correlated within a commune: inference
+    clusters by commune when the register has one, else by household."""
+    return "commune" if "commune" in af and af["commune"].notna().all() else "household_id"
+
+
+def _estimate(af, covariates, method, cluster=True, outcome="sustained_exit"):
     """estimate_effect with a fallback ladder when a covariate separates the groups:
-    drop region, then the cohort dummies. Returns (result, covariates used, note)."""
+    drop region, then the cohort dummies. SEs clustered by commune (:func:`_cluster_column`).
+    Returns (result, covariates used, note)."""
     ladders = [covariates, [c for c in covariates if c != "region"],
                [c for c in covariates if c not in ("region", "cohort_cat")]]
     last = None
@@ -339,8 +430,8 @@ def _estimate(af, covariates, method, cluster=True):
         if i and cov == ladders[i - 1]:
             continue
         try:
-            res = estimate_effect(af, "treated", "sustained_exit", cov, method=method,
-                                  cluster="household_id" if cluster else None)
+            res = estimate_effect(af, "treated", outcome, cov, method=method,
+                                  cluster=_cluster_column(af) if cluster else None)
             note = "" if i == 0 else f" (covariates reduced to {cov} after: {last})"
             return res, cov, note
         except EstimationError as exc:
@@ -349,22 +440,60 @@ def _estimate(af, covariates, method, cluster=True):
 
 
 # --------------------------------------------------------------------------- event study
-def commune_event_panel(ann, support: pd.DataFrame, program: str) -> pd.DataFrame:
+ADOPTION_COLUMNS = ("province_2025", "commune", "program", "adoption_year")
+
+
+def load_adoption(source) -> pd.DataFrame:
+    """The commune programme adoption register (a DataFrame, or a csv/parquet path): one
+    row per commune and programme with ``commune``, ``province_2025`` (or ``province``),
+    ``program`` and ``adoption_year`` (the year the commune adopted the programme; empty
+    = never). The synthetic register writes it (``povdyn.synth`` ``.adoption``)."""
+    df = _to_frame(source).copy()
+    if "province_2025" not in df and "province" in df:
+        df["province_2025"] = df["province"]
+    missing = [c for c in ADOPTION_COLUMNS if c not in df]
+    if missing:
+        raise SchemaError(f"adoption register has no column(s) {missing}; needs {list(ADOPTION_COLUMNS)}")
+    df["adoption_year"] = pd.to_numeric(df["adoption_year"], errors="coerce")
+    return df
+
+
+def commune_event_panel(ann, support: pd.DataFrame, program: str, adoption=None) -> pd.DataFrame:
     """Commune-year panel for the event study: poor share among observed households,
-    households observed, and the first year ``program`` started in the commune (0 = never).
+    households observed, and the commune's cohort ``first_year`` (0 = never adopted).
     A commune is (commune name, province); each household counts in its first recorded
-    commune. Communes are limited to provinces where the model operates."""
+    commune. Communes are limited to provinces where the model operates.
+
+    Cohort: with ``adoption`` (:func:`load_adoption`), the year the commune *adopted* the
+    programme — a decision taken before any household's outcome, so the pre-trend test
+    can hold. Without it, the first year any household of the commune got support: that
+    year depends on poverty itself (support goes to households still poor), so the
+    placebo cells can reject even for a null programme (issue 14 §3); the column
+    ``cohort_source`` says which was used. Two communes sharing a name in one 2025
+    province form one key and take the earlier adoption year."""
     prep = ann if isinstance(ann, _Prepared) else _prepare(ann)
     if prep.commune_year is None:
         raise SchemaError("panel has no 'commune' column: the event study needs it")
     if "start_year" not in support:
         support = _support_years(support)
-    sup_m = support[support.program == program].join(prep.place, on="household_id")
-    adopt = sup_m.groupby("commune_key")["start_year"].min()
     cp = prep.commune_year
-    cp = cp[cp["province"].isin(set(sup_m["province"].dropna()))].copy()
+    if adoption is not None:
+        ad = load_adoption(adoption)
+        ad = ad[ad["program"] == program]
+        prov = ad["province_2025"] if prep.province_column == "province_2025" or "province" not in ad else ad["province"]
+        key = ad["commune"].astype(str) + (", " + prov.astype(str) if prep.province_column else "")
+        adopt = ad.assign(commune_key=key).dropna(subset=["adoption_year"]).groupby("commune_key")["adoption_year"].min()
+        provinces = set(cp.loc[cp["commune_key"].isin(adopt.index), "province"].dropna())
+        source = "commune adoption date"
+    else:
+        sup_m = support[support.program == program].join(prep.place, on="household_id")
+        adopt = sup_m.groupby("commune_key")["start_year"].min()
+        provinces = set(sup_m["province"].dropna())
+        source = "first support in the commune"
+    cp = cp[cp["province"].isin(provinces)].copy()
     cp["first_year"] = cp["commune_key"].map(adopt).fillna(0).astype(int)
     cp["weight"] = cp.groupby("commune_key")["households"].transform("mean")
+    cp["cohort_source"] = source
     return cp.rename(columns={"commune_key": "commune"}).reset_index(drop=True)
 
 
@@ -383,6 +512,9 @@ def evaluate_programs(
     min_treated: int = MIN_TREATED,
     event_study: bool = True,
     standard: str = "national",
+    adoption=None,
+    n_boot: int = 999,
+    seed: int = 0,
 ) -> ProgramEvaluation:
     """Evaluate every support model on the register (design in the module docstring).
 
@@ -390,7 +522,10 @@ def evaluate_programs(
     within: k, the number of annual reviews the exit must last. region: None/"national"
     for all, else a value of ``region``, ``province_2025`` or ``province``. period: only
     reviews up to this period are used (e.g. "2025Q4"). programs: codes to evaluate
-    (default: all in the support records). Returns a :class:`ProgramEvaluation`.
+    (default: all in the support records). adoption: the commune adoption register
+    (:func:`load_adoption`), the event-study cohort; without it the cohort is the
+    commune's first support (flagged). n_boot, seed: Romano–Wolf bootstrap (resampling
+    communes). Returns a :class:`ProgramEvaluation`.
     """
     ann = annual_reviews(panel, until=period)
     sup = _support_years(support)
@@ -408,7 +543,7 @@ def evaluate_programs(
     base_covs = ["log_income", "household_size", "ethnic_minority", "urban", "deprivations",
                  "poor_before", "region", "cohort_cat"]
 
-    rows, cohort_rows, es, tw, bal, files, overlaps = [], [], {}, {}, {}, {}, {}
+    rows, cohort_rows, es, tw, bal, files, overlaps, family = [], [], {}, {}, {}, {}, {}, []
     prep = _prepare(ann)
     same_standard_years = _years_under_latest_standard(sorted(ann["year"].unique()), standard)
     for code in codes:
@@ -422,7 +557,8 @@ def evaluate_programs(
                    n_control=int((af["treated"] == 0).sum()) if len(af) else 0,
                    naive=np.nan, early_estimate=np.nan, early_se=np.nan, recent_estimate=np.nan,
                    recent_se=np.nan, recent_cohort=np.nan, fading_z=np.nan, fading_p=np.nan,
-                   total_cost_vnd=np.nan, note="", **{f"n_{k}": v for k, v in counts.items()})
+                   total_cost_vnd=np.nan, note="", n_trimmed_treated=0, n_trimmed_control=0,
+                   cluster="", **{f"n_{k}": v for k, v in counts.items()})
         if row["n_treated"] < min_treated or row["n_control"] < min_treated:
             row["note"] = f"only {row['n_treated']} treated / {row['n_control']} comparable households"
             rows.append(row)
@@ -438,7 +574,15 @@ def evaluate_programs(
         row.update(estimate=res.estimate, se=res.se, ci_low=res.ci_low, ci_high=res.ci_high,
                    p_value=res.p_value, n_treated=res.n_treated, n_control=res.n_control,
                    naive=res.naive, note=note.strip(),
+                   n_trimmed_treated=res.overlap.n_trimmed_treated,
+                   n_trimmed_control=res.overlap.n_trimmed_control, cluster=_cluster_column(af),
                    total_cost_vnd=float(af.loc[af.treated == 1, "amount_vnd"].sum(min_count=1)))
+        family.append(_family_member(code, "sustained_exit", res, af))
+        try:  # secondary outcome of the family: out of poverty at the first review
+            res_next, _, _ = _estimate(af, used, method, outcome="exit_next")
+            family.append(_family_member(code, "exit_next", res_next, af))
+        except EstimationError:
+            pass
         bal[code] = res.balance
         overlaps[code] = res.overlap
         # effect by adoption cohort
@@ -473,7 +617,7 @@ def evaluate_programs(
         row.update(_exit_hazard(af, [c for c in used if c not in ("region", "cohort_cat")]))
         if event_study and "commune" in ann:
             try:
-                cp = commune_event_panel(prep, sup, code)
+                cp = commune_event_panel(prep, sup, code, adoption=adoption)
                 cp = cp[cp["year"].isin(same_standard_years)]
                 # cells with fewer than 10 adopting communes are skipped: influence-function
                 # SEs from a handful of units are unreliable
@@ -491,6 +635,9 @@ def evaluate_programs(
                                                                    "note"])
     table["p_adjusted"] = holm(table["p_value"])
     table["fading_p_adjusted"] = holm(table["fading_p"])
+    multiple = _multiple_testing(family, n_boot=n_boot, seed=seed)
+    primary = multiple[multiple["outcome"] == "sustained_exit"].set_index("program")
+    table["p_romano_wolf"] = table["program"].map(primary["p_romano_wolf"]) if len(primary) else np.nan
     # simultaneous (Bonferroni) intervals over the models with an estimate, for the forest plot
     m = int(table["estimate"].notna().sum())
     if m:
@@ -520,6 +667,7 @@ def evaluate_programs(
                                                  "p_value", "n_treated", "n_control", "naive"])
     return ProgramEvaluation(
         table=table, cohorts=cohorts, event_study=es, twfe=tw, balance=bal, analysis_files=files,
+        multiple_testing=multiple,
         overlap=overlaps, design=__doc__.split("Design of the analysis file")[1].split("Multiple testing")[0].strip("-\n "),
         settings=dict(within=within, region=region, alpha=alpha, method=method, period=period,
                       controls=controls, min_treated=min_treated),
@@ -536,7 +684,7 @@ def _exit_hazard(af: pd.DataFrame, covariates: list[str]) -> dict:
         from .survival import hazard_model
 
         res = hazard_model(af, "exit_duration", "exit_event", ["treated", *covariates], kind="cloglog",
-                           cluster="household_id")
+                           cluster=_cluster_column(af))
         b, se = float(res.params["treated"]), float(res.bse["treated"])
         out.update(exit_hazard_ratio=np.exp(b), exit_hazard_ci_low=np.exp(b - 1.96 * se),
                    exit_hazard_ci_high=np.exp(b + 1.96 * se))
