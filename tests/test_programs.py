@@ -409,3 +409,41 @@ def test_event_study_cohort_is_the_commune_adoption_date(synth_eval_adoption):
     adopted = (sup.commune + ", " + sup.province_2025).map(expected)
     assert (start >= adopted).all()
     assert ev.event_study[code].pretrend["df"] >= 1
+
+
+# --------------------------------------------------------------------------- issue 14 §6
+def test_e_value_matches_vanderweele_ding_example():
+    """VanderWeele & Ding (2017, Ann Intern Med 167:268), worked example: an observed
+    risk ratio of 3.9 with 95% CI 1.8 to 8.7 has E-value 7.26 and 3.0 for the lower
+    limit; a protective RR uses its inverse."""
+    from povdyn.effects import e_value, e_values_for_difference
+
+    assert e_value(3.9) == pytest.approx(7.26, abs=0.01)
+    assert e_value(1.8) == pytest.approx(3.0, abs=0.01)
+    assert e_value(1 / 3.9) == pytest.approx(e_value(3.9))
+    # a difference in probabilities: treated 0.39 with, 0.10 without -> RR 3.9
+    point, lower = e_values_for_difference(0.39, 0.29, 0.1733, 0.35)
+    assert point == pytest.approx(7.26, abs=0.01)
+    assert lower == pytest.approx(e_value(0.39 / (0.39 - 0.1733)))
+    assert e_values_for_difference(0.39, 0.05, -0.01, 0.11)[1] == 1.0
+
+
+def test_p_values_in_free_text_use_vietnamese_decimals(simulated):
+    """Issue 14 §6: the Vietnamese reasons read "p Holm = 0.000509" (decimal point, six
+    digits). Now "p (Holm) < 0,001" or three decimals with a decimal comma."""
+    from povdyn.programs import format_p, report_table
+
+    assert format_p(0.000509, "vi", "Holm") == "p (Holm) < 0,001"
+    assert format_p(0.0497, "vi", "Holm") == "p (Holm) = 0,050"
+    assert format_p(0.35, "en", "Holm") == "Holm p = 0.35"
+    _, _, _, ev = simulated
+    import re
+    for text in ev.table["reason_vi"].dropna():
+        assert "p Holm" not in text
+        assert not re.search(r"\d\.\d", text), text  # no decimal point in Vietnamese text
+    t = report_table(ev, "vi")
+    voc = t[t["Mô hình"] == ev.table.set_index("program").loc["vocational_training", "program_vi"]].iloc[0]
+    assert "gấp" in voc["Độ vững trước yếu tố chưa quan sát (E-value)"]
+    assert "Romano–Wolf" in " ".join(t.columns)
+    en = report_table(ev, "en")
+    assert en["Robustness to unmeasured factors (E-value)"].str.contains("unmeasured factor").any()

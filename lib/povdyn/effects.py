@@ -105,6 +105,7 @@ class EffectResult:
     n_unmatched_treated: int = 0
     n_unmatched_control: int = 0
     matching: dict | None = None
+    treated_mean: float = float("nan")  # mean outcome of the treated units analysed
 
     @property
     def n_dropped_treated(self) -> int:
@@ -684,6 +685,41 @@ def _ps_estimation_adjustment(fit: _MatchFit, e, d, y, Xp, estimand, neighbours=
     return float(ct @ V @ ct - g @ V @ g)
 
 
+# --------------------------------------------------------------------------- sensitivity
+def e_value(rr: float) -> float:
+    """E-value of a risk ratio (VanderWeele & Ding 2017, Ann Intern Med 167:268): the
+    minimum strength of association, on the risk-ratio scale, that an unmeasured
+    confounder would need with both the treatment and the outcome (conditional on the
+    measured covariates) to fully explain away the observed risk ratio:
+    E = RR + sqrt(RR (RR - 1)) for RR >= 1, and the same of 1/RR for RR < 1.
+    For a confidence limit pass the limit closest to 1 (E = 1 if the interval holds 1)."""
+    rr = float(rr)
+    if not np.isfinite(rr) or rr <= 0:
+        return float("nan")
+    if rr < 1:
+        rr = 1 / rr
+    return float(rr + np.sqrt(rr * (rr - 1)))
+
+
+def e_values_for_difference(treated_mean: float, effect: float, ci_low: float, ci_high: float) -> tuple[float, float]:
+    """E-values of an ATT on a 0/1 outcome given as a difference in probabilities. The
+    risk ratio among the treated is RR = p1 / (p1 - ATT), p1 the treated units' mean
+    outcome and p1 - ATT their estimated mean without treatment; the interval limits map
+    through the same function (p1 held fixed). Returns (E-value of the estimate, E-value
+    of the confidence limit closest to no effect; 1 when the interval includes 0)."""
+    p1 = float(treated_mean)
+
+    def rr(att):
+        p0 = p1 - att
+        return p1 / p0 if p0 > 0 and p1 > 0 else float("nan")
+
+    point = e_value(rr(effect))
+    if ci_low <= 0 <= ci_high:
+        return point, 1.0
+    nearer = ci_low if effect > 0 else ci_high
+    return point, e_value(rr(nearer))
+
+
 # --------------------------------------------------------------------------- trimming
 def crump_threshold(pscore) -> float:
     """Crump, Hotz, Imbens & Mitnik (2009, Biometrika 96(1):187) optimal trimming
@@ -959,6 +995,7 @@ def estimate_effect(
         method=method, estimand=estimand, se_method=se_desc, outcome_model=outcome_desc,
         balance=balance, overlap=overlap, naive=naive, naive_se=naive_se, influence=psi,
         n_unmatched_treated=n_unmatched_t, n_unmatched_control=n_unmatched_c,
+        treated_mean=float(y[in_sample & (d == 1)].mean()),
         matching=(dict(n_neighbors=int(n_neighbors), caliper=caliper, exact=exact,
                        bias_correction=bool(bias_correction)) if method == "matching" else None),
     )

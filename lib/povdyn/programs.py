@@ -83,7 +83,7 @@ import numpy as np
 import pandas as pd
 
 from . import periods as _periods
-from .effects import estimate_effect
+from .effects import e_values_for_difference, estimate_effect
 from .errors import EstimationError, SchemaError
 
 VERDICT_VI = {
@@ -557,7 +557,7 @@ def evaluate_programs(
                    n_control=int((af["treated"] == 0).sum()) if len(af) else 0,
                    naive=np.nan, early_estimate=np.nan, early_se=np.nan, recent_estimate=np.nan,
                    recent_se=np.nan, recent_cohort=np.nan, fading_z=np.nan, fading_p=np.nan,
-                   total_cost_vnd=np.nan, note="", n_trimmed_treated=0, n_trimmed_control=0,
+                   total_cost_vnd=np.nan, note="", n_trimmed_treated=0, n_trimmed_control=0, treated_mean=np.nan,
                    cluster="", **{f"n_{k}": v for k, v in counts.items()})
         if row["n_treated"] < min_treated or row["n_control"] < min_treated:
             row["note"] = f"only {row['n_treated']} treated / {row['n_control']} comparable households"
@@ -576,6 +576,7 @@ def evaluate_programs(
                    naive=res.naive, note=note.strip(),
                    n_trimmed_treated=res.overlap.n_trimmed_treated,
                    n_trimmed_control=res.overlap.n_trimmed_control, cluster=_cluster_column(af),
+                   treated_mean=res.treated_mean,
                    total_cost_vnd=float(af.loc[af.treated == 1, "amount_vnd"].sum(min_count=1)))
         family.append(_family_member(code, "sustained_exit", res, af))
         try:  # secondary outcome of the family: out of poverty at the first review
@@ -659,6 +660,13 @@ def evaluate_programs(
     table["reason"] = reasons
     table["reason_vi"] = reasons_vi
     table["cost_per_sustained_exit"] = cpe
+    ev_pairs = [e_values_for_difference(r.treated_mean, r.estimate, r.ci_low, r.ci_high)
+                if np.isfinite(r.estimate) and np.isfinite(r.treated_mean) else (np.nan, np.nan)
+                for r in table.itertuples()]
+    table["e_value"] = [a for a, _ in ev_pairs]
+    table["e_value_ci"] = [b for _, b in ev_pairs]
+    table["sensitivity"] = [sensitivity_text(r, "en") for r in table.itertuples()]
+    table["sensitivity_vi"] = [sensitivity_text(r, "vi") for r in table.itertuples()]
     first = ["program", "program_vi", "program_en", "estimate", "se", "ci_low", "ci_high", "p_value",
              "p_adjusted", "n_treated", "n_control", "naive", "verdict", "verdict_vi", "reason",
              "cost_per_sustained_exit"]
@@ -713,6 +721,51 @@ def _staggered():
     return staggered
 
 
+def format_p(p: float, lang: str = "vi", adjustment: str | None = None) -> str:
+    """A p-value for free text: "p (Holm) < 0,001" / "p (Holm) = 0,012" in Vietnamese
+    (decimal comma), "Holm p < 0.001" / "Holm p = 0.012" in English; three decimals
+    below 0.1 (so 0.0497 reads 0,050, not a rounded 0,05), two above, "< 0,001" below
+    0.001; empty for NaN."""
+    if p is None or not np.isfinite(p):
+        return ""
+    if p < 0.001:
+        num, op = "0.001", "<"
+    elif p < 0.1:
+        num, op = f"{p:.3f}", "="
+    else:
+        num, op = f"{p:.2f}", "="
+    if lang == "vi":
+        return f"p{f' ({adjustment})' if adjustment else ''} {op} {num.replace('.', ',')}"
+    return f"{adjustment + ' ' if adjustment else ''}p {op} {num}"
+
+
+def _fmt_number(x: float, lang: str, digits: int = 1) -> str:
+    text = f"{x:.{digits}f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def sensitivity_text(r, lang: str = "vi") -> str:
+    """The E-value of a model's effect in plain words (VanderWeele & Ding 2017;
+    povdyn.effects.e_values_for_difference): how strongly an unmeasured factor would have
+    to be tied to both getting support and sustained exit (as a risk ratio, each) to
+    explain the effect away, and to make it no longer significant."""
+    e, e_ci = getattr(r, "e_value", np.nan), getattr(r, "e_value_ci", np.nan)
+    if not np.isfinite(e) or not np.isfinite(r.estimate):
+        return ""
+    direction_en = "explain away" if r.estimate > 0 else "explain away (the negative)"
+    if lang == "vi":
+        head = (f"Để xoá bỏ tác động này, một yếu tố chưa quan sát được phải làm khả năng được hỗ trợ "
+                f"và khả năng thoát nghèo bền vững cùng tăng gấp {_fmt_number(e, 'vi')} lần")
+        tail = ("; tác động hiện đã chưa khác 0 về mặt thống kê" if e_ci <= 1
+                else f" (gấp {_fmt_number(e_ci, 'vi')} lần để tác động không còn ý nghĩa thống kê)")
+        return head + tail + "."
+    head = (f"To {direction_en} this effect, an unmeasured factor would have to multiply both the chance "
+            f"of support and the chance of a sustained exit by {_fmt_number(e, 'en')}")
+    tail = ("; the effect is already not statistically different from zero" if e_ci <= 1
+            else f" ({_fmt_number(e_ci, 'en')} to make it no longer significant)")
+    return head + tail + "."
+
+
 def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
     """Verdict and its reason in English and Vietnamese (rules in the module docstring)."""
     def vi(x):
@@ -723,16 +776,18 @@ def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
                 (f"fewer than {min_treated} supported or comparable poor households "
                  f"({int(r.n_treated)} supported); {r.note}").strip("; "),
                 f"ít hơn {min_treated} hộ nghèo được hỗ trợ hoặc hộ so sánh ({int(r.n_treated)} hộ được hỗ trợ)")
-    pp = f"{100 * r.estimate:+.1f} points (95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}), Holm p = {r.p_adjusted:.3g}"
-    pp_vi = f"{vi(r.estimate)} điểm % (KTC 95% {vi(r.ci_low)} đến {vi(r.ci_high)}), p Holm = {r.p_adjusted:.3g}"
+    pp = (f"{100 * r.estimate:+.1f} points (95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}), "
+          f"{format_p(r.p_adjusted, 'en', 'Holm')}")
+    pp_vi = (f"{vi(r.estimate)} điểm % (KTC 95% {vi(r.ci_low)} đến {vi(r.ci_high)}), "
+             f"{format_p(r.p_adjusted, 'vi', 'Holm')}")
     early_p = r.get("early_p", np.nan)
     if (np.isfinite(r.fading_p_adjusted) and r.fading_p_adjusted < alpha and r.early_estimate > 0
             and np.isfinite(early_p) and early_p < alpha):
         return ("fading",
                 f"earlier cohorts {100 * r.early_estimate:+.1f} points, cohort {int(r.recent_cohort)} "
-                f"{100 * r.recent_estimate:+.1f} points; drop significant (Holm p = {r.fading_p_adjusted:.3g}); overall {pp}",
+                f"{100 * r.recent_estimate:+.1f} points; drop significant, {format_p(r.fading_p_adjusted, 'en', 'Holm')}; overall {pp}",
                 f"các đợt trước {vi(r.early_estimate)} điểm %, đợt {int(r.recent_cohort)} {vi(r.recent_estimate)} "
-                f"điểm %; mức giảm có ý nghĩa (p Holm = {r.fading_p_adjusted:.3g}); chung {pp_vi}")
+                f"điểm %; mức giảm có ý nghĩa, {format_p(r.fading_p_adjusted, 'vi', 'Holm')}; chung {pp_vi}")
     if r.p_adjusted < alpha and r.estimate > 0:
         return "effective", f"sustained exit {pp}", f"thoát nghèo bền vững {pp_vi}"
     if r.p_adjusted < alpha and r.estimate < 0:
@@ -754,13 +809,21 @@ REPORT_COLUMNS = {
     "cost": {"vi": "Chi phí / 1 hộ thoát nghèo bền vững thêm (triệu đồng)",
              "en": "Cost per additional sustained exit (million VND)"},
     "reason": {"vi": "Lý do", "en": "Reason"},
+    "p_romano_wolf": {"vi": "p hiệu chỉnh (Romano–Wolf)", "en": "Romano–Wolf p"},
+    "n_trimmed_treated": {"vi": "Hộ được hỗ trợ bị loại do không có hộ so sánh tương đồng",
+                          "en": "Supported households left out (no comparable households)"},
+    "e_value": {"vi": "Độ vững trước yếu tố chưa quan sát (E-value)",
+                "en": "Robustness to unmeasured factors (E-value)"},
 }
 
 
 def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
     """Reader-facing version of ``evaluation.table`` (or of a table): model name,
-    effect and 95% CI in percentage points, Holm p, naive difference, counts, verdict,
-    cost per additional sustained exit (million VND), reason; headers in ``lang``."""
+    effect and 95% CI in percentage points, Holm and Romano–Wolf p, naive difference,
+    counts (with the supported households the trimming left out), verdict, cost per
+    additional sustained exit (million VND), reason, and the E-value in plain words;
+    headers in ``lang``. Count columns (n_treated, n_control, n_trimmed_treated) must go
+    through small-cell suppression before publication."""
     t = evaluation.table if hasattr(evaluation, "table") else evaluation
     if lang not in ("vi", "en"):
         raise ValueError("lang must be 'vi' or 'en'")
@@ -775,16 +838,29 @@ def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
         L["estimate"]: t["estimate"].map(pts),
         L["ci"]: [("" if not np.isfinite(a) else f"{pts(a)} … {pts(b)}")
                   for a, b in zip(t["ci_low"], t["ci_high"])],
-        L["p_adjusted"]: t["p_adjusted"].map(lambda p: "" if not np.isfinite(p) else ("<0,001" if lang == "vi" else "<0.001") if p < 0.001 else f"{p:.3f}".replace(".", "," if lang == "vi" else ".")),
+        L["p_adjusted"]: t["p_adjusted"].map(lambda p: _p_cell(p, lang)),
+        L["p_romano_wolf"]: (t["p_romano_wolf"] if "p_romano_wolf" in t else pd.Series(np.nan, index=t.index)).map(
+            lambda p: _p_cell(p, lang)),
         L["naive"]: t["naive"].map(pts),
         L["n_treated"]: t["n_treated"],
+        L["n_trimmed_treated"]: t["n_trimmed_treated"] if "n_trimmed_treated" in t else 0,
         L["n_control"]: t["n_control"],
         L["verdict"]: t["verdict_vi" if lang == "vi" else "verdict_en"],
         L["cost"]: t["cost_per_sustained_exit"].map(
             lambda c: "" if not np.isfinite(c) else (f"{c / 1e6:.1f}".replace(".", ",") if lang == "vi" else f"{c / 1e6:,.1f}")),
         L["reason"]: t["reason_vi" if lang == "vi" else "reason"],
+        L["e_value"]: t["sensitivity_vi" if lang == "vi" else "sensitivity"] if "sensitivity" in t else "",
     })
     return out
+
+
+def _p_cell(p, lang):
+    """A p-value in a table cell: "<0,001" or three decimals (decimal comma in Vietnamese)."""
+    if not np.isfinite(p):
+        return ""
+    if p < 0.001:
+        return "<0,001" if lang == "vi" else "<0.001"
+    return f"{p:.3f}".replace(".", "," if lang == "vi" else ".")
 
 
 def cohort_table(evaluation, lang: str = "vi") -> pd.DataFrame:
