@@ -447,3 +447,18 @@ def test_p_values_in_free_text_use_vietnamese_decimals(simulated):
     assert "Romano–Wolf" in " ".join(t.columns)
     en = report_table(ev, "en")
     assert en["Robustness to unmeasured factors (E-value)"].str.contains("unmeasured factor").any()
+
+
+def test_pretrend_result_is_stated_beside_the_figure(synth_eval_adoption):
+    """The event study's joint pre-trend test is printed in words with the cohort
+    definition (commune adoption date), Vietnamese decimals included."""
+    from povdyn.programs import pretrend_text
+
+    _, ev = synth_eval_adoption
+    code = "vocational_training"
+    assert ev.event_study_cohort[code] == "commune adoption date"
+    vi = pretrend_text(ev.event_study[code], ev.event_study_cohort[code], "vi")
+    en = pretrend_text(ev.event_study[code], ev.event_study_cohort[code], "en")
+    assert "năm xã áp dụng" in vi and "adopted" in en
+    p = ev.event_study[code].pretrend["p_value"]
+    assert ("không bác bỏ" in vi) == (p >= 0.05)

@@ -133,6 +133,7 @@ class ProgramEvaluation:
     design: str = ""
     settings: dict = field(default_factory=dict)
     multiple_testing: pd.DataFrame | None = None
+    event_study_cohort: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -458,6 +459,23 @@ def load_adoption(source) -> pd.DataFrame:
     return df
 
 
+ADOPTION_FILES = ("adoption.parquet", "adoption.csv")
+
+
+def find_adoption(*folders) -> pd.DataFrame | None:
+    """The commune adoption register from the first of ``folders`` holding
+    adoption.parquet or adoption.csv (e.g. the processed data folder, then the raw one);
+    None when there is none (the event study then falls back to the first support)."""
+    for folder in folders:
+        if folder is None:
+            continue
+        for name in ADOPTION_FILES:
+            path = Path(folder) / name
+            if path.exists():
+                return load_adoption(path)
+    return None
+
+
 def commune_event_panel(ann, support: pd.DataFrame, program: str, adoption=None) -> pd.DataFrame:
     """Commune-year panel for the event study: poor share among observed households,
     households observed, and the commune's cohort ``first_year`` (0 = never adopted).
@@ -543,7 +561,7 @@ def evaluate_programs(
     base_covs = ["log_income", "household_size", "ethnic_minority", "urban", "deprivations",
                  "poor_before", "region", "cohort_cat"]
 
-    rows, cohort_rows, es, tw, bal, files, overlaps, family = [], [], {}, {}, {}, {}, {}, []
+    rows, cohort_rows, es, tw, bal, files, overlaps, family, es_cohort = [], [], {}, {}, {}, {}, {}, [], {}
     prep = _prepare(ann)
     same_standard_years = _years_under_latest_standard(sorted(ann["year"].unique()), standard)
     for code in codes:
@@ -625,6 +643,7 @@ def evaluate_programs(
                 es[code] = _staggered().group_time_att(cp, "commune", "year", "first_year", "poor_rate",
                                                        weight="weight", min_units=10)
                 tw[code] = _staggered().twfe_event_study(cp, "commune", "year", "first_year", "poor_rate")
+                es_cohort[code] = str(cp["cohort_source"].iloc[0]) if len(cp) else ""
             except EstimationError:
                 pass
         rows.append(row)
@@ -675,7 +694,7 @@ def evaluate_programs(
                                                  "p_value", "n_treated", "n_control", "naive"])
     return ProgramEvaluation(
         table=table, cohorts=cohorts, event_study=es, twfe=tw, balance=bal, analysis_files=files,
-        multiple_testing=multiple,
+        multiple_testing=multiple, event_study_cohort=es_cohort,
         overlap=overlaps, design=__doc__.split("Design of the analysis file")[1].split("Multiple testing")[0].strip("-\n "),
         settings=dict(within=within, region=region, alpha=alpha, method=method, period=period,
                       controls=controls, min_treated=min_treated),
@@ -764,6 +783,31 @@ def sensitivity_text(r, lang: str = "vi") -> str:
     tail = ("; the effect is already not statistically different from zero" if e_ci <= 1
             else f" ({_fmt_number(e_ci, 'en')} to make it no longer significant)")
     return head + tail + "."
+
+
+def pretrend_text(result, cohort_source: str = "", lang: str = "vi", alpha: float = 0.05) -> str:
+    """The joint pre-trend test of a commune event study (povdyn.staggered
+    ``result.pretrend``: Wald test that every placebo ATT(g, t) before adoption is 0) in
+    words, with how the cohort was defined, to print beside the figure."""
+    pt = result.pretrend
+    p, dof = pt.get("p_value", np.nan), pt.get("df", 0)
+    adoption = cohort_source == "commune adoption date"
+    if lang == "vi":
+        cohort = ("nhóm xã theo năm xã áp dụng mô hình" if adoption else
+                  "nhóm xã theo năm hộ đầu tiên được hỗ trợ (phụ thuộc vào tình trạng nghèo, dễ bác bỏ sai)")
+        if not dof or not np.isfinite(p):
+            return f"Kiểm định xu hướng trước: không đủ kỳ trước khi áp dụng để kiểm định ({cohort})."
+        verdict = ("bác bỏ giả định xu hướng song song — đọc tác động thận trọng" if p < alpha
+                   else "không bác bỏ giả định xu hướng song song")
+        return f"Kiểm định xu hướng trước (chung, {dof} ô trước khi áp dụng): {format_p(p, 'vi')}, {verdict} ({cohort})."
+    cohort = ("communes grouped by the year they adopted the model" if adoption else
+              "communes grouped by their first supported household's year (depends on poverty; "
+              "prone to false rejections)")
+    if not dof or not np.isfinite(p):
+        return f"Pre-trend test: not enough periods before adoption to test ({cohort})."
+    verdict = ("parallel pre-trends rejected — read the effects with caution" if p < alpha
+               else "parallel pre-trends not rejected")
+    return f"Joint pre-trend test ({dof} placebo cells): {format_p(p, 'en')}, {verdict} ({cohort})."
 
 
 def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
