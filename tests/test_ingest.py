@@ -120,7 +120,7 @@ def test_counts_balance_and_match_the_hand_count(ingested):
     for t in summary.tables:
         assert t.rows_in == t.loaded + t.quarantined + t.duplicates_dropped
     assert summary.register == {"rows_in": 14, "loaded": 5, "quarantined": 8,
-                                "duplicates_dropped": 1, "blank_rows": 1}
+                                "duplicates_dropped": 1, "blank_rows": 1, "footer_rows": 0}
     assert "rows in 14 = loaded 5 + quarantined 8 + exact duplicates dropped 1" in str(summary)
     panel = pd.read_parquet(out / "panel.parquet")
     assert len(panel) == 5 and summary.panel_rows == 5
@@ -260,7 +260,7 @@ def test_malformed_csv_lines_and_other_encodings(tmp_path):
     summary = ingest(raw, tmp_path / "out", progress=False)
     assert summary.ok and summary.balanced
     assert summary.register == {"rows_in": 3, "loaded": 2, "quarantined": 1,
-                                "duplicates_dropped": 0, "blank_rows": 0}
+                                "duplicates_dropped": 0, "blank_rows": 0, "footer_rows": 0}
     q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
     assert q["row"].tolist() == ["3"] and "5 fields" in q["reason"].item()
     panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
@@ -518,3 +518,249 @@ def test_results_do_not_depend_on_how_tables_are_cut(tmp_path, monkeypatch):
     assert summary.balanced
     whole, pieces = _hashes(tmp_path / "whole"), _hashes(tmp_path / "pieces")
     assert whole == pieces
+
+
+# --- issue 10: official list templates, register kind, household totals ---------------
+def _official_list(path: Path, title: str | None, rows: list[list], sheet: str = "Danh sách",
+                   footer: bool = True) -> None:
+    """A commune's list as offices sign it: merged title block, STT column, footer."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    ws.append(["ỦY BAN NHÂN DÂN XÃ NÀ SÁN", None, None, None, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"])
+    ws.append(["TỈNH HÀ GIANG", None, None, None, "Độc lập - Tự do - Hạnh phúc"])
+    ws.append([])
+    ws.append([title] if title else [])
+    ws.append(["(Kèm theo Quyết định số 12/QĐ-UBND ngày 15/12/2025)"])
+    for r in (1, 2):
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
+    ws.merge_cells(start_row=4, start_column=1, end_row=4, end_column=7)
+    ws.append(["STT", "Mã hộ", "Họ tên chủ hộ", "Phân loại hộ", "Tỉnh", "Xã", "Lý do"])
+    for i, row in enumerate(rows, 1):
+        ws.append([i, *row])
+    if footer:
+        ws.append([])
+        ws.append([None, None, None, None, "Nà Sán, ngày 15 tháng 12 năm 2025"])
+        ws.append([None, "Người lập biểu", None, None, "TM. ỦY BAN NHÂN DÂN"])
+        ws.append([None, "(Ký, ghi rõ họ tên)", None, None, "CHỦ TỊCH"])
+        ws.append([])
+        ws.append([None, "Lò Thị Mai", None, None, "Hoàng Văn Thắng"])
+    wb.save(path)
+
+
+def test_official_template_title_stt_and_footer(tmp_path):
+    """Title rows with merged cells, an STT column and a signature footer: the footer is
+    skipped and counted apart (never quarantined), the year comes from the title, and a
+    bad row just above the footer is still quarantined."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _official_list(raw / "na_san_2025.xlsx", "DANH SÁCH HỘ NGHÈO, HỘ CẬN NGHÈO NĂM 2025", [
+        ["T1", NAMES[0], "Hộ nghèo", "Hà Giang", "Xã Nà Sán", None],
+        ["T2", NAMES[1], "Hộ cận nghèo", "Hà Giang", "Xã Nà Sán", None],
+        ["T3", NAMES[2], None, "Hà Giang", "Xã Nà Sán", "Chết"],        # removal row
+        ["T4", NAMES[3], "Nghèo lắm", "Hà Giang", "Xã Nà Sán", None],   # bad status
+    ])
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok, str(summary)
+    (table,) = summary.tables
+    assert (table.rows_in, table.loaded, table.quarantined) == (4, 3, 1)
+    # footer: date line, "Người lập biểu", "(Ký, ghi rõ họ tên)", signers' names; one blank
+    # line above it and one inside it
+    assert table.footer_rows == 4 and table.blank_rows == 2
+    assert table.header_row == 6
+    assert table.period_source == "title: 'DANH SÁCH HỘ NGHÈO, HỘ CẬN NGHÈO NĂM 2025'"
+    assert "signature-footer rows skipped (not data): 4" in str(summary)
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert set(panel["period"]) == {2025} and "Lò Thị Mai" not in panel.to_string()
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert q["row"].tolist() == ["10"] and q["reason"].str.startswith("status:").all()
+
+
+def test_template_period_from_sheet_title_or_nowhere(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    row = [["S1", NAMES[0], "Hộ nghèo", "Hà Giang", "Xã Nà Sán", None]]
+    # quarter in the sheet name inside the title's year: the quarter wins
+    _official_list(raw / "a.xlsx", "DANH SÁCH HỘ NGHÈO NĂM 2025", row, sheet="Quý 3-2025")
+    # no title year: the sheet name alone
+    _official_list(raw / "b.xlsx", "DANH SÁCH HỘ NGHÈO", [["S2", *row[0][1:]]],
+                   sheet="Quý 4-2024")
+    # title and sheet disagree: no period, quarantined with the reason
+    _official_list(raw / "c.xlsx", "DANH SÁCH HỘ NGHÈO NĂM 2025", [["S3", *row[0][1:]]],
+                   sheet="2023")
+    # nothing anywhere
+    _official_list(raw / "d.xlsx", "DANH SÁCH HỘ NGHÈO", [["S4", *row[0][1:]]], sheet="DS")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    tables = {t.source_file: t for t in summary.tables}
+    assert tables["a.xlsx"].period_source.startswith("sheet name: 'Quý 3-2025' (in the title")
+    assert tables["b.xlsx"].period_source == "sheet name: 'Quý 4-2024'"
+    assert tables["c.xlsx"].period_source is None and tables["d.xlsx"].period_source is None
+    assert summary.balanced
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert sorted(panel["period"]) == ["2024Q4", "2025Q3"]
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+    reasons = dict(zip(q["source_file"], q["reason"]))
+    assert "the title says 2025" in reasons["c.xlsx"] and "sheet name says 2023" in reasons["c.xlsx"]
+    assert "no period column, and neither the title" in reasons["d.xlsx"]
+
+
+def _full_rows(n_households: int, province: str, poor_every: int = 10) -> list[str]:
+    lines = []
+    for i in range(n_households):
+        for year in (2023, 2024):
+            status = "Hộ nghèo" if i % poor_every == 0 else "Không nghèo"
+            lines.append(f"{province[:2]}{i},{year},{status},{province}")
+    return lines
+
+
+def test_register_kind_lists_full_and_recorded(tmp_path):
+    from povdyn.synth import write_demo
+
+    kinds = {}
+    for style in ("full", "lists"):
+        write_demo(tmp_path / style, households=300, seed=5, style=style, fmt="csv",
+                   frequency="year", progress=False)
+        summary = ingest(tmp_path / style, tmp_path / f"out_{style}", progress=False)
+        assert summary.ok, str(summary)
+        saved = json.loads((tmp_path / f"out_{style}" / "ingest_summary.json").read_text())
+        meta = pq.read_schema(tmp_path / f"out_{style}" / "panel.parquet").metadata
+        assert meta[b"povdyn.register_kind"].decode() == saved["register_kind"]
+        assert set(saved["register_kind_by_province"].values()) == {saved["register_kind"]}
+        kinds[style] = saved["register_kind"]
+    assert kinds == {"full": "full", "lists": "lists"}
+
+
+def test_exit_rows_keep_a_list_a_list(tmp_path):
+    """A list may mark exits with a non-poor row ("Thoát nghèo"): still a list."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = ["Mã hộ,Năm,Phân loại hộ,Tỉnh"]
+    for i in range(30):
+        lines += [f"L{i},2023,Hộ nghèo,Hà Giang", f"L{i},2024,Thoát nghèo,Hà Giang"]
+    (raw / "lists.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok and summary.register_kind == "lists"
+    assert summary.register_kind_counts["Tuyên Quang"]["exit_marks"] == 30
+
+
+def test_mixed_and_unclear_register_kinds_are_errors_saying_what_was_seen(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    header = "Mã hộ,Năm,Phân loại hộ,Tỉnh"
+    # Hà Giang: a full panel file and a list file -> mixed within one province
+    (raw / "ha_giang_full.csv").write_text(
+        "\n".join([header, *_full_rows(40, "Hà Giang")]) + "\n", encoding="utf-8")
+    (raw / "ha_giang_lists.csv").write_text(
+        "\n".join([header, *[f"X{i},2024,Hộ cận nghèo,Hà Giang" for i in range(25)]]) + "\n",
+        encoding="utf-8")
+    # Cao Bằng: mostly listed households with a few non-poor -> unclear
+    lines = [f"C{i},2024,Hộ nghèo,Cao Bằng" for i in range(95)]
+    lines += [f"D{i},2024,Không nghèo,Cao Bằng" for i in range(5)]
+    (raw / "cao_bang.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert not summary.ok and summary.register_kind is None
+    text = " ".join(summary.errors)
+    assert "province Tuyên Quang: list files mixed with a full panel" in text
+    assert "ha_giang_lists.csv: 0 poor, 25 near-poor, 0 non-poor" in text
+    assert "ha_giang_full.csv: 8 poor" in text
+    assert "province Cao Bằng: cannot tell" in text and "95 poor" in text and "5 non-poor" in text
+    saved = json.loads((tmp_path / "out" / "ingest_summary.json").read_text())
+    assert saved["ok"] is False and saved["register_kind"] is None
+    assert summary.balanced  # the rows themselves are all accounted for
+
+
+TOTALS_CSV = """Tỉnh,Xã,Năm,Tổng số hộ
+Hà Giang,Xã Nà Sán,2024,1.250
+Hà Giang,Xã Nà Sán,2024,1.250
+Hà Giang,Xã Tân Lập,2024,abc
+Atlantis,Xã Tân Lập,2024,300
+Hà Giang,Xã Bản Ngò,2024,400
+Hà Giang,Xã Bản Ngò,2024,410
+Hà Giang,,2024,"12,500"
+
+Hà Giang,Xã Nà Sán,2023,0
+Hà Giang,Xã Nà Sán,,900
+"""
+
+
+def test_household_totals_validated_quarantined_and_written(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "tong_so_ho.csv").write_text(TOTALS_CSV, encoding="utf-8")
+    lines = ["Mã hộ,Kỳ,Phân loại hộ,Tỉnh,Xã"] + \
+        [f"H{i},2024Q{q},Hộ nghèo,Hà Giang,Xã Nà Sán" for i in range(3) for q in (3, 4)]
+    (raw / "lists.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok, str(summary)
+    (t,) = [t for t in summary.tables if t.kind == "totals"]
+    # by hand: rows 2 ok, 3 exact dup, 4 bad number, 5 unknown province, 6/7 conflict,
+    # 8 province total ok, 9 blank, 10 zero households, 11 no period
+    assert (t.rows_in, t.loaded, t.quarantined, t.duplicates_dropped, t.blank_rows) == \
+        (9, 2, 6, 1, 1)
+    totals = pd.read_parquet(tmp_path / "out" / "totals.parquet")
+    assert list(totals.columns) == ["province", "province_2025", "commune", "period", "households"]
+    assert totals.to_dict("records") == [
+        {"province": "Hà Giang", "province_2025": "Tuyên Quang", "commune": None,
+         "period": "2024Q4", "households": 12500},   # a year's total = its Q4 review
+        {"province": "Hà Giang", "province_2025": "Tuyên Quang", "commune": "Xã Nà Sán",
+         "period": "2024Q4", "households": 1250}]
+    assert totals["households"].dtype == "int64"
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+    q = q[q["source_file"] == "tong_so_ho.csv"].set_index("row")["reason"]
+    assert q["4"].startswith("households_total: 'abc' not a number")
+    assert "not a known province" in q["5"]
+    assert "different values" in q["6"] and "row 7" in q["6"] and "row 6" in q["7"]
+    assert "whole number of households" in q["10"] and q["11"].startswith("period: blank")
+
+
+def test_demo_lists_totals_are_the_full_panel_at_each_review(tmp_path):
+    """Planted truth: the totals the demo writes beside the lists equal the households
+    with a status at each annual review of the full panel of the same seed."""
+    from povdyn.synth import write_demo
+
+    for style in ("full", "lists"):
+        write_demo(tmp_path / style, households=600, seed=3, style=style, fmt="csv",
+                   progress=False)
+    assert not (tmp_path / "full" / "tong_so_ho.csv").exists()
+    summary = ingest(tmp_path / "lists", tmp_path / "out", progress=False)
+    assert summary.ok and summary.totals["quarantined"] == 0, str(summary)
+    totals = pd.read_parquet(tmp_path / "out" / "totals.parquet")
+    full = pd.read_csv(tmp_path / "full" / "register.csv", dtype=str)
+    review = full[full["period"].str.endswith("Q4") & full["status"].notna()]
+    expected = review.groupby(["province", "commune", "period"]).size()
+    got = totals.set_index(["province", "commune", "period"])["households"]
+    assert got.sort_index().to_dict() == expected.sort_index().to_dict()
+    assert got.sum() > 600 * 3  # every household at each of 5 reviews, less entries/removals
+
+
+def test_demo_list_templates_ingest_like_the_csv_lists(tmp_path, monkeypatch):
+    """The office templates (xlsx, one workbook per commune per year) hold exactly the
+    csv lists of the same seed: same panel, same totals, nothing quarantined, every
+    footer skipped. One review year keeps the number of workbooks small."""
+    from povdyn.synth import write_demo, writers
+
+    monkeypatch.setattr(writers, "YEARS", (2025,))
+    for fmt in ("csv", "xlsx"):
+        write_demo(tmp_path / fmt, households=400, seed=9, style="lists", fmt=fmt,
+                   frequency="year", progress=False)
+    books = sorted((tmp_path / "xlsx" / "danh_sach").rglob("*_2025.xlsx"))
+    assert len(books) >= 100 and all(b.name.endswith("_2025.xlsx") for b in books)
+    outs = {}
+    for fmt in ("csv", "xlsx"):
+        summary = ingest(tmp_path / fmt, tmp_path / f"out_{fmt}", progress=False)
+        assert summary.ok and summary.rows_quarantined == 0, str(summary)
+        outs[fmt] = summary
+    assert outs["xlsx"].register["footer_rows"] == 4 * len(books)
+    assert {t.period_source for t in outs["xlsx"].tables if t.kind == "register"} == \
+        {"title: 'DANH SÁCH HỘ NGHÈO, HỘ CẬN NGHÈO NĂM 2025'"}
+    csv_panel = pd.read_parquet(tmp_path / "out_csv" / "panel.parquet")
+    xlsx_panel = pd.read_parquet(tmp_path / "out_xlsx" / "panel.parquet")
+    pd.testing.assert_frame_equal(xlsx_panel, csv_panel[csv_panel["period"] == 2025]
+                                  .reset_index(drop=True))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out_xlsx" / "totals.parquet"),
+                                  pd.read_parquet(tmp_path / "out_csv" / "totals.parquet"))
+    # re-running the writer gives the same bytes
+    before = {b: hashlib.sha256(b.read_bytes()).hexdigest() for b in books[:5]}
+    write_demo(tmp_path / "xlsx", households=400, seed=9, style="lists", fmt="xlsx",
+               frequency="year", progress=False)
+    assert {b: hashlib.sha256(b.read_bytes()).hexdigest() for b in books[:5]} == before

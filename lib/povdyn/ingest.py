@@ -65,10 +65,13 @@ from .privacy import IDENTIFIER_COLUMNS, load_key, pseudonymise
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet"}
 HEADER_SEARCH_ROWS = 30
+EXCEL_ENGINE = "calamine"  # python-calamine (Rust): about 5x openpyxl on list workbooks
 BATCH_ROWS = 250_000  # rows checked at once (memory vs per-call overhead)
 CHUNK_ROWS = 250_000  # rows of one large table turned into Python objects at once
 QUARANTINE_LEAD = ["source_file", "sheet", "row", "reason"]
-_PROVENANCE = ["_file", "_sheet", "_row"]
+# provenance and per-row facts carried beside the checked values, never written to the
+# panel: _exit marks a row whose "reason" was an exit ("Thoát nghèo"), not a removal
+_PROVENANCE = ["_file", "_sheet", "_row", "_exit"]
 
 
 # ---------------------------------------------------------------------------------
@@ -85,7 +88,9 @@ class TableReport:
     quarantined: int = 0
     duplicates_dropped: int = 0
     blank_rows: int = 0
+    footer_rows: int = 0
     header_row: int | None = None
+    period_source: str | None = None
     ignored_columns: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -107,12 +112,17 @@ class IngestSummary:
     households: int
     periods: list
     frequency: str | None
+    register_kind: str | None = None
+    register_kind_by_province: dict = field(default_factory=dict)
+    register_kind_counts: dict = field(default_factory=dict)
+    totals_rows: int = 0
     seconds: float = 0.0
 
     def _totals(self, kind: str) -> dict:
         rows = [t for t in self.tables if t.kind == kind]
         return {k: sum(getattr(t, k) for t in rows)
-                for k in ("rows_in", "loaded", "quarantined", "duplicates_dropped", "blank_rows")}
+                for k in ("rows_in", "loaded", "quarantined", "duplicates_dropped", "blank_rows",
+                          "footer_rows")}
 
     @property
     def register(self) -> dict:
@@ -123,12 +133,17 @@ class IngestSummary:
         return self._totals("support")
 
     @property
+    def totals(self) -> dict:
+        return self._totals("totals")
+
+    @property
     def rows_in(self) -> int:
-        return self.register["rows_in"] + self.support["rows_in"]
+        return self.register["rows_in"] + self.support["rows_in"] + self.totals["rows_in"]
 
     @property
     def rows_quarantined(self) -> int:
-        return self.register["quarantined"] + self.support["quarantined"]
+        return (self.register["quarantined"] + self.support["quarantined"]
+                + self.totals["quarantined"])
 
     @property
     def balanced(self) -> bool:
@@ -150,11 +165,16 @@ class IngestSummary:
             "ok": self.ok,
             "balanced": self.balanced,
             "rule": "rows_in = loaded + quarantined + duplicates_dropped (per table); "
-                    "blank rows are not counted in rows_in",
+                    "blank rows and signature-footer rows are not data and not in rows_in",
+            "register_kind": self.register_kind,
+            "register_kind_by_province": self.register_kind_by_province,
+            "register_kind_counts": self.register_kind_counts,
             "register": self.register,
             "support": self.support,
+            "totals": self.totals,
             "panel_rows": self.panel_rows,
             "support_rows": self.support_rows,
+            "totals_rows": self.totals_rows,
             "households": self.households,
             "frequency": self.frequency,
             "periods": [str(p) for p in self.periods],
@@ -176,13 +196,32 @@ class IngestSummary:
             + ("" if self.balanced else "   <-- DOES NOT BALANCE (a bug: please report)"),
             f"  programme rows in {s['rows_in']:,} = loaded {s['loaded']:,} + quarantined "
             f"{s['quarantined']:,} + exact duplicates dropped {s['duplicates_dropped']:,}",
+            f"  household totals rows in {self.totals['rows_in']:,} = loaded "
+            f"{self.totals['loaded']:,} + quarantined {self.totals['quarantined']:,} + exact "
+            f"duplicates dropped {self.totals['duplicates_dropped']:,}",
             f"  panel: {self.panel_rows:,} rows, {self.households:,} households, "
             f"{len(self.periods)} {self.frequency or ''} periods"
             + (f" ({self.periods[0]}–{self.periods[-1]})" if self.periods else ""),
         ]
-        blank = r["blank_rows"] + s["blank_rows"]
+        if self.register_kind or self.register_kind_by_province:
+            kind_words = {"lists": "lists (poor/near-poor lists: absent means not poor)",
+                          "full": "full panel (every household at every review)"}
+            lines.append(f"  register kind: {kind_words.get(self.register_kind, 'NOT DECIDED')}")
+        if not self.totals_rows and self.register_kind == "lists":
+            lines.append("  no household totals table (Tổng số hộ): reports show counts and "
+                         "flows, not rates")
+        blank = r["blank_rows"] + s["blank_rows"] + self.totals["blank_rows"]
         if blank:
             lines.append(f"  blank rows skipped: {blank:,}")
+        footer = r["footer_rows"] + s["footer_rows"] + self.totals["footer_rows"]
+        if footer:
+            lines.append(f"  signature-footer rows skipped (not data): {footer:,}")
+        sources = Counter((t.period_source or "").split(":")[0] for t in self.tables
+                          if t.kind in ("register", "totals") and t.period_source != "column")
+        if sources:
+            lines.append("  period taken from " + ", ".join(
+                f"{k or 'nowhere (rows quarantined)'}: {v} table(s)"
+                for k, v in sorted(sources.items())) + " (per table in ingest_summary.json)")
         if self.rows_quarantined:
             lines.append(f"  quarantined rows with reasons: {self.out_dir / 'quarantine.csv'}")
         if self.seconds:
@@ -210,6 +249,9 @@ class RawTable:
     header_row: int | None
     malformed: list[tuple[int, str]] = field(default_factory=list)
     mark_columns: frozenset = frozenset()  # columns whose non-blank cells are all "x" marks
+    title: list[str] = field(default_factory=list)  # text of the rows above the header
+    footer_rows: int = 0  # signature footer rows cut from the end (not data)
+    footer_blank_rows: int = 0  # blank lines inside that footer
 
 
 class UnreadableFile(PovdynError):
@@ -255,6 +297,91 @@ def _header_rows(rows: list[list], h: int) -> tuple[list, int]:
     return merged, 2
 
 
+def _title_lines(rows: list[list]) -> list[str]:
+    """The non-blank text of each row above the header (merged title cells keep their
+    text in the first cell, so joining a row's cells gives the title line)."""
+    lines = []
+    for cells in rows:
+        text = " ".join(str(c).strip() for c in cells if not schema.is_blank(c))
+        if text:
+            lines.append(text)
+    return lines
+
+
+_TITLE_QUARTER = re.compile(r"\bquy\s*([1-4]|iv|i{1,3})\s*(?:nam\s*)?(\d{4})\b")
+_TITLE_YEAR = re.compile(r"\bnam\s*(\d{4})\b")
+_DATE_LINE = re.compile(r"\bngay\b.*\bthang\b.*\bnam\b")
+
+
+def title_period(lines: list[str]) -> tuple[object, str] | None:
+    """(period, title line) read from the title above a list's header: "DANH SÁCH HỘ
+    NGHÈO, HỘ CẬN NGHÈO NĂM 2025" -> 2025, "... QUÝ III NĂM 2025" -> "2025Q3". Lines
+    naming the list ("danh sách") are read first; a date line ("..., ngày 15 tháng 12
+    năm 2025", when the list was signed) never gives the period."""
+    ordered = sorted(lines, key=lambda line: "danh sach" not in schema.fold(line))
+    for line in ordered:
+        key = schema.fold(line)
+        if _DATE_LINE.search(key):
+            continue
+        m = _TITLE_QUARTER.search(key)
+        candidate = f"quy {m.group(1)} nam {m.group(2)}" if m else None
+        if candidate is None and (m := _TITLE_YEAR.search(key)):
+            candidate = f"nam {m.group(1)}"
+        if candidate is not None:
+            value = schema.period_value(candidate)
+            if value is not schema._INVALID and value is not None:
+                return value, line
+    return None
+
+
+# Signature footers of official lists: "Người lập biểu", "(Ký, ghi rõ họ tên)",
+# "TM. ỦY BAN NHÂN DÂN / CHỦ TỊCH", "Hà Giang, ngày 15 tháng 12 năm 2025", "Tổng cộng"
+_FOOTER = re.compile(
+    r"\b(nguoi lap|lap bieu|chu tich|ubnd|uy ban nhan dan|ky ten|ky ghi ro|ghi ro ho ten|"
+    r"ky va ghi|ky dong dau|dong dau|xac nhan|thu truong|can bo|ke toan|truong ban|"
+    r"tong cong|cong hoa xa hoi|doc lap tu do)\b|^(tm|kt)\b|" + _DATE_LINE.pattern)
+FOOTER_SEARCH_ROWS = 200
+_DATA_MARKERS = ("status", "removal_reason", "program", "households_total")
+
+
+def _is_footer_text(value) -> bool:
+    return isinstance(value, str) and bool(_FOOTER.search(schema.fold(value)))
+
+
+def cut_footer(raw: RawTable) -> RawTable:
+    """The table without its signature footer. The footer starts at the first row, after
+    the last data row, that holds signature-block text (_FOOTER); everything from there
+    to the end is not data (signers' names, dates, blank lines). A data row is one with
+    a status, removal reason, programme or household total that is not itself footer
+    text, so a footer is only ever cut below the last such row."""
+    markers = {i for i, c in enumerate(raw.header)
+               if c is not None and schema.canonical_header(c) in _DATA_MARKERS}
+    data = raw.data
+    n = data.num_rows if isinstance(data, pa.Table) else len(data)
+    if n == 0 or not markers:
+        return raw
+    first = max(0, n - FOOTER_SEARCH_ROWS)
+    if isinstance(data, pa.Table):
+        tail = [list(r.values()) for r in data.slice(first).to_pylist()]
+    else:
+        tail = data.iloc[first:].values.tolist()
+    last_data = -1
+    for i, cells in enumerate(tail):
+        if any(j < len(cells) and not schema.is_blank(cells[j]) and not _is_footer_text(cells[j])
+               for j in markers):
+            last_data = i
+    start = next((i for i in range(last_data + 1, len(tail))
+                  if any(_is_footer_text(c) for c in tail[i])), None)
+    if start is None:
+        return raw
+    block = tail[start:]
+    blank = sum(all(schema.is_blank(c) for c in cells) for cells in block)
+    cut = first + start
+    kept = data.slice(0, cut) if isinstance(data, pa.Table) else data.iloc[:cut]
+    return dataclasses.replace(raw, data=kept, rows=raw.rows[:cut],
+                               footer_rows=len(block) - blank, footer_blank_rows=blank)
+
+
 def _detect_encoding(path: Path) -> str:
     with open(path, "rb") as handle:
         head = handle.read(1 << 20)
@@ -290,6 +417,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                              "(e.g. Mã hộ, Năm, Phân loại hộ, Tỉnh) in the first "
                              f"{HEADER_SEARCH_ROWS} lines")
     _, delimiter, h, rows = best
+    title = _title_lines(rows[:h])
     header, n_header = _header_rows(rows, h)
     first_data = h + n_header  # 0-based line index of the first data line
     names = [f"c{i}" for i in range(len(header))]
@@ -318,7 +446,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
         fast_ok, fast_error = False, exc
     if fast_ok:
         rows_no = np.arange(table.num_rows, dtype="int64") + first_data + 1
-        return [RawTable(rel, None, header, table, rows_no, h + 1, malformed)]
+        return [RawTable(rel, None, header, table, rows_no, h + 1, malformed, title=title)]
     # slow, exact path: malformed lines or quoted newlines; csv.reader tracks line numbers
     records, rows_no = [], []
     try:
@@ -344,7 +472,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
     data = pd.DataFrame(records, columns=names, dtype=object) if records else \
         pd.DataFrame({n: pd.Series(dtype=object) for n in names})
     return [RawTable(rel, None, header, data, np.asarray(rows_no, dtype="int64"), h + 1,
-                     malformed)]
+                     malformed, title=title)]
 
 
 def _read_excel(path: Path, rel: str) -> list[RawTable]:
@@ -353,7 +481,7 @@ def _read_excel(path: Path, rel: str) -> list[RawTable]:
                              "save as .xlsx")
     try:
         sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=object,
-                               engine="openpyxl")
+                               engine=EXCEL_ENGINE)
     except Exception as exc:  # zip/xml errors from a corrupt or mislabelled file
         raise UnreadableFile(f"not a readable Excel workbook ({type(exc).__name__}: {exc})")
     tables = []
@@ -371,7 +499,8 @@ def _read_excel(path: Path, rel: str) -> list[RawTable]:
         data = frame.iloc[h + n_header:].copy()
         data.columns = [f"c{i}" for i in range(data.shape[1])]
         rows_no = np.arange(h + n_header + 1, h + n_header + 1 + len(data), dtype="int64")
-        tables.append(RawTable(rel, str(sheet), header, data, rows_no, h + 1))
+        tables.append(RawTable(rel, str(sheet), header, data, rows_no, h + 1,
+                               title=_title_lines(head_rows[:h])))
     return tables
 
 
@@ -421,15 +550,19 @@ def chunks(raw: RawTable, rows: int | None = None):
     pyarrow stay compact Arrow data until their turn, which bounds the memory that
     Python string objects take (a 1M-row export is checked 250k rows at a time)."""
     rows = rows or CHUNK_ROWS
+    raw = cut_footer(raw)
     raw = dataclasses.replace(raw, mark_columns=_mark_columns(raw.data))
     if not isinstance(raw.data, pa.Table):
         yield raw
         return
     n = raw.data.num_rows
     for start in range(0, max(n, 1), rows):
+        first = start == 0  # counts that belong to the whole table go with its first piece
         yield dataclasses.replace(raw, data=raw.data.slice(start, rows).to_pandas(),
                                   rows=raw.rows[start:start + rows],
-                                  malformed=raw.malformed if start == 0 else [])
+                                  malformed=raw.malformed if first else [],
+                                  footer_rows=raw.footer_rows if first else 0,
+                                  footer_blank_rows=raw.footer_blank_rows if first else 0)
 
 
 def read_tables(path: Path, raw_dir: Path) -> list[RawTable]:
@@ -536,6 +669,37 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
     return spelled, to_2025, unknown
 
 
+def _table_period(raw: RawTable) -> tuple[object, str | None, str]:
+    """(period, where it came from, reason when there is none) for a table without a
+    period column: the title above the header ("... NĂM 2025") or the sheet name
+    ("2024", "Quý 3-2025"). When both give one, a quarter inside the other's year is the
+    more precise; two that disagree are no period at all (rows quarantined)."""
+    from_title = title_period(raw.title)
+    from_sheet = None
+    if raw.sheet is not None:
+        value = schema.period_value(raw.sheet)
+        if value is not schema._INVALID and value is not None:
+            from_sheet = value
+    if from_title is None and from_sheet is None:
+        return None, None, ("period: no period column, and neither the title above the header "
+                            "nor the sheet name gives a year or quarter")
+    if from_sheet is None:
+        return from_title[0], f"title: {from_title[1]!r}", ""
+    if from_title is None or from_title[0] == from_sheet:
+        return from_sheet, f"sheet name: {raw.sheet!r}", ""
+    t, sh = from_title[0], from_sheet
+
+    def year_of(v):
+        return v if isinstance(v, int) else int(str(v)[:4])
+
+    if isinstance(t, int) and not isinstance(sh, int) and year_of(sh) == t:
+        return sh, f"sheet name: {raw.sheet!r} (in the title's year {t})", ""
+    if isinstance(sh, int) and not isinstance(t, int) and year_of(t) == sh:
+        return t, f"title: {from_title[1]!r} (in the sheet name's year {sh})", ""
+    return None, None, (f"period: the title says {t} ({from_title[1]!r}) but the sheet name "
+                        f"says {sh} ({raw.sheet!r})")
+
+
 @dataclass
 class _Prepared:
     """One table with canonical column names (raw values) and provenance columns,
@@ -549,7 +713,7 @@ def prepare_table(raw: RawTable) -> _Prepared:
     """Map headers, recognise the kind of table, drop blank rows, add provenance
     (_file, _sheet, _row). Identifier columns are dropped here, before any check."""
     report = TableReport(source_file=raw.source_file, sheet=raw.sheet,
-                         header_row=raw.header_row)
+                         header_row=raw.header_row, footer_rows=raw.footer_rows)
     headers_found = [str(c) for c in raw.header if c is not None][:12]
     try:
         mapping = schema.map_headers(c for c in raw.header if c is not None)
@@ -562,14 +726,16 @@ def prepare_table(raw: RawTable) -> _Prepared:
             position[f"c{i}"] = mapping[name]
     report.ignored_columns = [str(c) for c in raw.header
                               if c is not None and not schema.is_blank(c) and c not in mapping]
+    position = {c: name for c, name in position.items() if name != "_row_number"}  # STT
     kind = schema.file_kind(position.values())
     blank = _blank_rows(raw.data)
-    report.blank_rows = int(blank.sum())
+    report.blank_rows = int(blank.sum()) + raw.footer_blank_rows
     data, rows_no = raw.data.loc[~blank], raw.rows[~blank]
     if kind is None:
         if len(data) or raw.malformed:
-            report.error = ("not a register or programme roll: need Mã hộ plus Năm/Kỳ or "
-                            "Phân loại hộ (register) or Chương trình (programme roll); "
+            report.error = ("not a register, programme roll or household totals table: need "
+                            "Mã hộ plus Năm/Kỳ or Phân loại hộ (register), Chương trình "
+                            "(programme roll), or Tỉnh and Tổng số hộ (totals); "
                             f"headers found: {headers_found}")
         return _Prepared(report)
     keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
@@ -580,12 +746,15 @@ def prepare_table(raw: RawTable) -> _Prepared:
             blank = values.isna() | (values.astype(str).str.strip() == "")
             canon[name] = values.where(~blank, "Không")
     canon = _combine_quarter(canon)
-    if kind == "register" and "period" not in canon.columns and raw.sheet is not None:
-        sheet_period = schema.period_value(raw.sheet)
-        if sheet_period is not schema._INVALID and sheet_period is not None:
-            canon["period"] = sheet_period  # list sheets named after their review
-    required = schema.REQUIRED_PANEL_COLUMNS if kind == "register" else \
-        schema.REQUIRED_SUPPORT_COLUMNS
+    if "period" in canon.columns:
+        report.period_source = "column"
+    elif kind in ("register", "totals"):
+        period, report.period_source, missing_reason = _table_period(raw)
+        canon["period"] = period
+        canon["_period_missing"] = missing_reason
+    required = {"register": schema.REQUIRED_PANEL_COLUMNS,
+                "support": schema.REQUIRED_SUPPORT_COLUMNS,
+                "totals": schema.REQUIRED_TOTALS_COLUMNS}[kind]
     missing = [c for c in required if c not in canon.columns]
     if missing:
         report.error = f"{kind} without column(s) {missing}; headers found: {headers_found}"
@@ -596,6 +765,10 @@ def prepare_table(raw: RawTable) -> _Prepared:
     canon["_file"] = raw.source_file
     canon["_sheet"] = raw.sheet or ""
     canon["_row"] = rows_no
+    canon["_exit"] = False
+    if kind == "register" and "removal_reason" in canon.columns:
+        reasons, _ = schema.parse_removal_reason(canon["removal_reason"])
+        canon["_exit"] = reasons == schema._EXIT
     malformed = None
     if raw.malformed:
         malformed = pd.DataFrame({"source_file": raw.source_file, "sheet": raw.sheet or "",
@@ -609,9 +782,13 @@ def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
     """Check the rows of one or more prepared tables of the same shape: (good rows in
     canonical dtypes with pseudonymous ids and provenance, quarantine rows)."""
     canon = canon.reset_index(drop=True)
-    checked_cols = [c for c in canon.columns if c not in _PROVENANCE]
+    checked_cols = [c for c in canon.columns if not c.startswith("_")]
     good, rejected = schema.check_rows(canon[checked_cols], kind=kind, programs=programs)
-    if kind == "register" and len(good):
+    if "_period_missing" in canon.columns and len(rejected):  # say why there is no period
+        why = canon.loc[rejected.index, "_period_missing"]
+        rejected["reason"] = [r.replace("period: blank", w) if w else r
+                              for r, w in zip(rejected["reason"], why)]
+    if kind in ("register", "totals") and len(good):
         spelled, to_2025, unknown = _provinces(good["province"])
         if unknown:
             bad = good["province"].isin(list(unknown)).to_numpy()
@@ -639,7 +816,8 @@ def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
         quarantine[col] = values
 
     good = good.copy()
-    good["household_id"] = pseudonymise(good["household_id"], key)
+    if "household_id" in good.columns:
+        good["household_id"] = pseudonymise(good["household_id"], key)
     for col in _PROVENANCE:
         good[col] = canon.loc[good.index, col].to_numpy()
     return good.reset_index(drop=True), quarantine.reset_index(drop=True)
@@ -674,7 +852,8 @@ def _period_frequency(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, 
     return panel.loc[~odd], _as_quarantine(panel.loc[odd], reason), main
 
 
-def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool):
+def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
+                what: str = "the same household and period"):
     """(kept, quarantine rows, dropped provenance) for duplicated keys.
 
     Exact duplicates (same values in every data column) keep their first copy in file /
@@ -702,10 +881,107 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool):
             detail = "; ".join(f"{c} {_raw_text(row[c])!r} vs "
                                f"{', '.join(repr(_raw_text(v)) for v in others[c])}"
                                for c in differ[:4])
-            reasons[idx] = (f"household_id+period: the same household and period appear "
+            reasons[idx] = (f"{'+'.join(key)}: {what} appear "
                             f"again with different values ({detail}) at {where}")
     reason = pd.Series(reasons).reindex(clashing.index)
     return frame.loc[~clash], _as_quarantine(clashing, reason), dropped
+
+
+# ---------------------------------------------------------------------------------
+# Register kind: lists or full panel (issue 10 §1)
+# ---------------------------------------------------------------------------------
+KIND_COUNTS = ("poor", "near_poor", "exit_marks", "non_poor", "removals")
+FULL_PANEL_MIN_NON_POOR_SHARE = 0.2  # non-poor rows (not exits) among rows with a status
+LIST_MIN_ROWS = 20  # rows with a status before a source with no non-poor row reads as a list
+
+
+def classify_kind(counts: dict) -> str:
+    """'lists', 'full' or 'unclear' from a source's or province's row counts.
+
+    A list register (poor and near-poor lists plus removals) has no non-poor row, except
+    rows that mark an exit: a non-poor row of a household listed at its previous row, or
+    one whose reason is an exit ("Thoát nghèo"). A full panel has every household at every
+    review, so non-poor households that are not exits are a large share of its rows (at
+    least FULL_PANEL_MIN_NON_POOR_SHARE). In between is unclear."""
+    with_status = counts["poor"] + counts["near_poor"] + counts["exit_marks"] + counts["non_poor"]
+    if counts["non_poor"] == 0:
+        return "lists"
+    if counts["non_poor"] >= FULL_PANEL_MIN_NON_POOR_SHARE * with_status:
+        return "full"
+    return "unclear"
+
+
+def _describe_counts(c: dict) -> str:
+    return (f"{c['poor']:,} poor, {c['near_poor']:,} near-poor, {c['non_poor']:,} non-poor, "
+            f"{c['exit_marks']:,} exit rows, {c['removals']:,} removals")
+
+
+def register_kinds(panel: pd.DataFrame) -> tuple[str | None, dict, dict, list[str]]:
+    """(overall kind, {2025 province: kind}, {2025 province: counts}, errors).
+
+    Decided per province (2025 names) from its rows pooled over sources (classify_kind),
+    then checked source by source (file / sheet): in a full province, a source with
+    LIST_MIN_ROWS or more rows with a status and not one non-poor row is a list mixed into
+    a full panel; an unclear province is an error too. The panel takes one kind, so
+    provinces of different kinds are an error (ingest them into separate folders)."""
+    if panel.empty:
+        return None, {}, {}, []
+    _, order = frequency_and_index(panel["period"])
+    status = panel["status"]
+    frame = pd.DataFrame({
+        "hh": panel["household_id"].to_numpy(), "order": order,
+        "province": panel["province_2025"].to_numpy(),
+        "source": (panel["_file"] + np.where(panel["_sheet"] != "",
+                                             " [sheet " + panel["_sheet"] + "]", "")).to_numpy(),
+        "status": status.to_numpy(), "exit": panel["_exit"].to_numpy(dtype=bool)})
+    frame = frame.sort_values(["hh", "order"], kind="stable")
+    listed = frame["status"].isin(["poor", "near_poor"])
+    prev_listed = listed.shift(fill_value=False) & frame["hh"].eq(frame["hh"].shift())
+    non_poor = frame["status"] == "non_poor"
+    frame["what"] = np.select(
+        [frame["status"] == "poor", frame["status"] == "near_poor",
+         non_poor & (prev_listed | frame["exit"]), non_poor],
+        ["poor", "near_poor", "exit_marks", "non_poor"], "removals")
+    cells = frame.groupby(["province", "source", "what"]).size().unstack(fill_value=0)
+    cells = cells.reindex(columns=list(KIND_COUNTS), fill_value=0)
+    by_province, counts, errors = {}, {}, []
+    for province, block in cells.groupby(level="province", sort=True):
+        total = {k: int(v) for k, v in block.sum().items()}
+        counts[province] = total
+        kind = classify_kind(total)
+        sources = {src: {k: int(v) for k, v in row.items()}
+                   for (_, src), row in block.iterrows()}
+        listing = "; ".join(f"{src}: {_describe_counts(c)}" for src, c in list(sources.items())[:6])
+        more = f"; and {len(sources) - 6} more sources" if len(sources) > 6 else ""
+        if kind == "unclear":
+            errors.append(
+                f"province {province}: cannot tell whether this is a list register or a full "
+                f"panel ({_describe_counts(total)}): a list has no non-poor rows except exits, "
+                f"a full panel has non-poor households as at least "
+                f"{FULL_PANEL_MIN_NON_POOR_SHARE:.0%} of its rows. Sources: {listing}{more}")
+            continue
+        if kind == "full":
+            lists = {src: c for src, c in sources.items() if classify_kind(c) == "lists"
+                     and c["poor"] + c["near_poor"] + c["exit_marks"] >= LIST_MIN_ROWS}
+            if lists:
+                fulls = {src: c for src, c in sources.items() if src not in lists}
+                errors.append(
+                    f"province {province}: list files mixed with a full panel: lists (no "
+                    f"non-poor household) in "
+                    + "; ".join(f"{s}: {_describe_counts(c)}" for s, c in list(lists.items())[:6])
+                    + " — full panel in "
+                    + "; ".join(f"{s}: {_describe_counts(c)}" for s, c in list(fulls.items())[:6])
+                    + ". Ingest lists and full panels into separate folders.")
+                continue
+        by_province[province] = kind
+    kinds = set(by_province.values())
+    overall = kinds.pop() if len(kinds) == 1 and not errors else None
+    if len(set(by_province.values())) > 1:
+        groups = {k: sorted(p for p, v in by_province.items() if v == k) for k in ("lists", "full")}
+        errors.append("provinces differ in register kind (one panel is read with one rule): "
+                      f"lists in {', '.join(groups['lists'])}; full panel in "
+                      f"{', '.join(groups['full'])}. Ingest them into separate folders.")
+    return overall, by_province, counts, errors
 
 
 # ---------------------------------------------------------------------------------
@@ -723,8 +999,12 @@ def _atomic_write_bytes(path: Path, write) -> None:
             tmp.unlink()
 
 
-def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+def _write_parquet(df: pd.DataFrame, path: Path, metadata: dict | None = None) -> None:
     table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}),
+             **{k.encode(): str(v).encode() for k, v in metadata.items()}})
     _atomic_write_bytes(path, lambda tmp: pq.write_table(
         table, tmp, compression="zstd", write_statistics=True))
 
@@ -752,6 +1032,50 @@ def _finish_panel(panel: pd.DataFrame) -> pd.DataFrame:
     panel = panel.assign(_order=index).sort_values(["household_id", "_order"], kind="stable")
     panel = panel.drop(columns="_order")
     return panel[schema.column_order(panel.columns)].reset_index(drop=True)
+
+
+def _totals_periods(totals: pd.DataFrame, frequency: str | None):
+    """(rows whose period fits the register, quarantine rows). A total counted at a year's
+    review is that year on an annual register and its Q4 on a quarterly one; a total for a
+    quarter other than Q4 cannot stand for an annual review."""
+    if totals.empty:
+        return totals, totals.iloc[0:0]
+    labels = totals["period"].astype(object)
+    is_year = np.array([isinstance(v, (int, np.integer)) for v in labels])
+    if frequency is None:
+        frequency = "year" if is_year.all() else "quarter"
+    if frequency == "quarter":
+        converted = [f"{v}Q4" if y else v for v, y in zip(labels, is_year)]
+        bad = np.zeros(len(totals), dtype=bool)
+    else:
+        q4 = np.array([not y and str(v).endswith("Q4") for v, y in zip(labels, is_year)])
+        converted = [int(str(v)[:4]) if q else v for v, q in zip(labels, q4)]
+        bad = ~is_year & ~q4
+    totals = totals.assign(period=pd.Series(converted, index=totals.index, dtype=object))
+    if not bad.any():
+        return totals, totals.iloc[0:0]
+    reason = ("period: a total for " + totals.loc[bad, "period"].astype(str)
+              + " on an annual register: totals count households at the annual review (Q4)")
+    return totals.loc[~bad], _as_quarantine(totals.loc[bad], reason)
+
+
+def _finish_totals(totals: pd.DataFrame) -> pd.DataFrame:
+    """totals.parquet: province (as written), province_2025, commune (null for a province
+    total), period (the panel's type), households (int64), sorted."""
+    if "commune" not in totals.columns:
+        totals = totals.assign(commune=None)
+    out = pd.DataFrame({
+        "province": totals["province"].astype(object),
+        "province_2025": totals["province_2025"].astype(object),
+        "commune": totals["commune"].astype(object).where(totals["commune"].notna(), None),
+        "period": schema._period_dtype(totals["period"].astype(object)),
+        "households": totals["households_total"].astype("int64"),
+    })
+    order = np.lexsort([out["period"].astype(str).to_numpy(),
+                        out["commune"].fillna("").to_numpy(dtype=str),
+                        out["province"].to_numpy(dtype=str),
+                        out["province_2025"].to_numpy(dtype=str)])
+    return out.iloc[order].reset_index(drop=True)
 
 
 def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
@@ -790,7 +1114,7 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
                       "the register exports there")
 
     reports: list[TableReport] = []
-    goods = {"register": [], "support": []}
+    goods = {"register": [], "support": [], "totals": []}
     quarantines: list[pd.DataFrame] = []
     # Tables with the same kind and columns (e.g. the sheets of list workbooks) are
     # checked together: per-table overhead would dominate hundreds of small sheets.
@@ -854,6 +1178,18 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
     panel, panel_clash, panel_dropped = _duplicates(panel, ["household_id", "period"], True)
     support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False)
     quarantines += [odd_periods, panel_clash]
+    totals = pd.concat(goods["totals"], ignore_index=True) if goods["totals"] else None
+    totals_dropped = None
+    if totals is not None:
+        if "commune" not in totals.columns:
+            totals["commune"] = None
+        totals, odd_totals = _totals_periods(totals, frequency if len(panel) else None)
+        totals, totals_clash, totals_dropped = _duplicates(
+            totals, ["province", "commune", "period"], True,
+            what="the same province, commune and period")
+        quarantines += [odd_totals, totals_clash]
+    register_kind, kind_by_province, kind_counts, kind_errors = register_kinds(panel)
+    errors += kind_errors
 
     # per-table accounting from provenance
     def count(*frames: pd.DataFrame, file_col="_file", sheet_col="_sheet") -> Counter:
@@ -863,8 +1199,9 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
                 counter.update(zip(frame[file_col], frame[sheet_col]))
         return counter
 
-    loaded = count(panel, support)
-    dropped = count(panel_dropped, support_dropped)
+    loaded = count(panel, support, *([totals] if totals is not None else []))
+    dropped = count(panel_dropped, support_dropped,
+                    *([totals_dropped] if totals_dropped is not None else []))
     quarantined = count(*quarantines, file_col="source_file", sheet_col="sheet")
     for report in reports:
         if report.kind is None:
@@ -892,8 +1229,16 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
         ignored_files=ignored, panel_rows=len(panel_out), support_rows=len(support_out),
         households=int(panel_out["household_id"].nunique()) if len(panel_out) else 0,
         periods=periods, frequency=frequency if len(panel_out) else None,
+        register_kind=register_kind, register_kind_by_province=kind_by_province,
+        register_kind_counts=kind_counts,
+        totals_rows=0 if totals is None else len(totals),
     )
-    _write_parquet(panel_out, out_dir / "panel.parquet")
+    _write_parquet(panel_out, out_dir / "panel.parquet",
+                   metadata={"povdyn.register_kind": register_kind or ""})
+    if totals is not None:
+        _write_parquet(_finish_totals(totals), out_dir / "totals.parquet")
+    elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
+        (out_dir / "totals.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
     _write_csv(quarantine, out_dir / "quarantine.csv")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")

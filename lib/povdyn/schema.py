@@ -79,6 +79,8 @@ PANEL_COLUMNS = [
     *DEPRIVATION_COLUMNS, *DEPRIVATION_COLUMNS_2027, "weight", "removal_reason",
 ]
 REQUIRED_SUPPORT_COLUMNS = ["household_id", "program", "start_period"]
+REQUIRED_TOTALS_COLUMNS = ["province", "period", "households_total"]
+TOTALS_COLUMNS = ["province", "province_2025", "commune", "period", "households"]
 SUPPORT_COLUMNS = ["household_id", "program", "start_period", "end_period", "amount_vnd"]
 # Direct identifiers: recognised so that ingest can drop them (privacy.IDENTIFIER_COLUMNS)
 IDENTIFIER_HEADERS = ["head_name", "id_card", "phone", "address"]
@@ -91,6 +93,10 @@ _ALIASES: dict[str, list[str]] = {
     "household_id": ["Mã hộ", "Mã hộ gia đình", "Mã số hộ", "Mã HGĐ", "Household ID", "HH ID"],
     "period": ["Năm", "Kỳ", "Kỳ rà soát", "Năm rà soát", "Kỳ báo cáo", "Period", "Year"],
     "_quarter": ["Quý"],  # a separate quarter column, combined with Năm into "YYYYQn"
+    "_row_number": ["STT", "Số TT", "Số thứ tự", "TT"],  # list templates' running number
+    # household totals table (denominators, issue 10 §2): Tỉnh, Xã, Năm/Kỳ, Tổng số hộ
+    "households_total": ["Tổng số hộ", "Tổng số hộ dân cư", "Tổng số hộ gia đình",
+                         "Tổng số hộ dân", "Số hộ dân cư", "Total households", "Households total"],
     "status": ["Phân loại hộ", "Phân loại", "Tình trạng", "Tình trạng hộ", "Xếp loại hộ",
                "Kết quả rà soát", "Status"],
     "province": ["Tỉnh", "Tỉnh/Thành phố", "Tỉnh/TP", "Tỉnh thành", "Tên tỉnh", "Province"],
@@ -184,7 +190,10 @@ def _canonical_header(header: str) -> str | None:
                 return hit
     for alias in _PREFIX_ALIASES:
         if key.startswith(alias + " "):
-            return HEADER_ALIASES[alias]
+            hit = HEADER_ALIASES[alias]
+            if hit == "households_total" and "ngheo" in key:
+                return None  # "Tổng số hộ nghèo" counts poor households, not all of them
+            return hit
     return None
 
 
@@ -208,12 +217,15 @@ def map_headers(columns: Iterable) -> dict:
 
 
 def file_kind(canonical_columns: Iterable[str]) -> str | None:
-    """'register', 'support' or None, recognised from the (canonical) headers."""
+    """'register', 'support', 'totals' or None, recognised from the (canonical) headers.
+    A totals table (Tỉnh, Xã, Năm, Tổng số hộ) has no household id."""
     cols = set(canonical_columns)
     if "household_id" in cols and "program" in cols:
         return "support"
     if "household_id" in cols and ({"period", "status"} & cols):
         return "register"
+    if "household_id" not in cols and "households_total" in cols and "province" in cols:
+        return "totals"
     return None
 
 
@@ -588,8 +600,8 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
     programme names/codes to codes (support rolls only; None = accept any text).
     Identifier columns (head_name, id_card, phone, address) are passed through unchecked.
     """
-    if kind not in ("register", "support"):
-        raise ValueError("kind must be 'register' or 'support'")
+    if kind not in ("register", "support", "totals"):
+        raise ValueError("kind must be 'register', 'support' or 'totals'")
     n = len(df)
     # (rows, "column: what is wrong", raw cells to quote or None)
     problems: list[tuple[np.ndarray, str, pd.Series | None]] = []
@@ -600,10 +612,14 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
         if mask.any():
             problems.append((mask, message, raw))
 
-    required = REQUIRED_PANEL_COLUMNS if kind == "register" else REQUIRED_SUPPORT_COLUMNS
+    required = {"register": REQUIRED_PANEL_COLUMNS, "support": REQUIRED_SUPPORT_COLUMNS,
+                "totals": REQUIRED_TOTALS_COLUMNS}[kind]
     missing = [col for col in required if col not in df.columns]
     if missing:
         raise SchemaError(f"required column(s) {missing} missing")
+    if kind == "totals":
+        _check_totals(df, out, flag)
+        return _good_and_rejected(df, out, problems)
 
     ids, bad = _household_ids(df["household_id"])
     flag(bad, "household_id: unreadable id (a yes/no value)")  # never quote raw ids
@@ -694,6 +710,33 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
             flag(~bad & (values < 0), "amount_vnd: must be zero or more", df["amount_vnd"])
             out["amount_vnd"] = values
 
+    return _good_and_rejected(df, out, problems)
+
+
+def _check_totals(df: pd.DataFrame, out: dict, flag: Callable) -> None:
+    """Household totals (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ): province and period required,
+    commune blank for a province-level total, households a whole number of at least 1."""
+    provinces, _ = _text(df["province"])
+    flag(pd.isna(provinces), "province: blank")
+    out["province"] = provinces
+    if "commune" in df.columns:
+        out["commune"] = _text(df["commune"])[0]
+    periods, bad = parse_period_column(df["period"])
+    flag(bad, "period: not a year (2024) or quarter (2025Q3, Quý 3/2025)", df["period"])
+    flag(pd.isna(periods) & ~bad, "period: blank")
+    out["period"] = periods
+    raw = df["households_total"]
+    values, bad = parse_number(raw)
+    flag(bad, "households_total: not a number", raw)
+    flag(~bad & np.isnan(values), "households_total: blank")
+    ok = ~bad & ~np.isnan(values)
+    flag(ok & ((values < 1) | (np.mod(values, 1) != 0)),
+         "households_total: must be a whole number of households, at least 1", raw)
+    out["households_total"] = values
+
+
+def _good_and_rejected(df: pd.DataFrame, out: dict, problems: list):
+    n = len(df)
     rejected_mask = np.zeros(n, dtype=bool)
     for mask, _, _ in problems:
         rejected_mask |= mask
@@ -760,7 +803,7 @@ def canonical_dtypes(df: pd.DataFrame) -> pd.DataFrame:
             if df[col].dtype == bool or (df[col].dtype == "boolean" and df[col].isna().any()):
                 continue  # already canonical
             df[col] = _bool_array(df[col].to_numpy(dtype=object), index=df.index)
-        elif col == "household_size":
+        elif col in ("household_size", "households_total"):
             df[col] = pd.to_numeric(df[col]).astype("Int64")
         elif col in ("income_pc_month", "weight", "amount_vnd"):
             df[col] = pd.to_numeric(df[col]).astype("float64")
