@@ -202,7 +202,7 @@ def _standardise(X: pd.DataFrame) -> np.ndarray:
     return np.column_stack([np.ones(len(X)), Z])
 
 
-def _fit_logit(y: np.ndarray, X: np.ndarray, what: str) -> np.ndarray:
+def _fit_logit(y: np.ndarray, X: np.ndarray, what: str, weights: np.ndarray | None = None) -> np.ndarray:
     """Maximum-likelihood logit coefficients by Newton–Raphson with step halving.
 
     Written out (rather than statsmodels GLM/IRLS) because it only solves p x p systems:
@@ -212,27 +212,28 @@ def _fit_logit(y: np.ndarray, X: np.ndarray, what: str) -> np.ndarray:
     separation (coefficients diverge: no convergence, or a fitted probability of 0 or 1
     with a huge coefficient on standardised covariates)."""
     n, k = X.shape
-    XtX = X.T @ X
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    XtX = (X * w[:, None]).T @ X
     eig = np.linalg.eigvalsh(XtX)
     if eig.min() <= 1e-10 * max(eig.max(), 1.0):
         raise EstimationError(
             f"{what}: the covariates are collinear (the design matrix is rank deficient); drop redundant ones")
     beta = np.zeros(k)
-    ybar = float(np.mean(y))
+    ybar = float(np.average(y, weights=w))
     if 0 < ybar < 1:
         beta[0] = np.log(ybar / (1 - ybar))  # column 0 is the intercept
 
     def loglik(b):
         eta = X @ b
-        return float(np.sum(y * eta - np.logaddexp(0, eta)))
+        return float(np.sum(w * (y * eta - np.logaddexp(0, eta))))
 
     ll = loglik(beta)
     converged = False
     for _ in range(100):
         p = _expit(X @ beta)
-        W = p * (1 - p)
+        W = w * p * (1 - p)
         H = (X * W[:, None]).T @ X
-        g = X.T @ (y - p)
+        g = X.T @ (w * (y - p))
         try:
             step = np.linalg.solve(H + 1e-12 * np.eye(k), g)
         except np.linalg.LinAlgError:
