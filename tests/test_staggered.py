@@ -117,15 +117,19 @@ def test_errors():
 
 
 # --------------------------------------------------------------------------- covariates (issue 14 §2)
+def assign_cohort(x1, x2, u):
+    """Adoption period 3, 4, 5 or never (0), more likely early for high x1."""
+    cut = 1 / (1 + np.exp(-(2.0 * x1 - 0.5 * x2)))
+    return np.where(u < 0.3 * cut + 0.05, 3, np.where(u < 0.55 * cut + 0.1, 4, np.where(u < 0.75, 5, 0)))
+
+
 def simulate_with_covariates(n_units=600, seed=1, periods=range(1, 7)):
     """Adoption depends on x1, x2 and the outcome's trend depends on them too, so
     parallel trends hold only conditionally on x. Planted effect 1 + 0.5 e + 0.5 x1."""
     rng = np.random.default_rng(seed)
     x1 = rng.normal(size=n_units)
     x2 = rng.binomial(1, 0.4, n_units)
-    cut = 1 / (1 + np.exp(-(2.0 * x1 - 0.5 * x2)))
-    u = rng.uniform(size=n_units)
-    g = np.where(u < 0.3 * cut + 0.05, 3, np.where(u < 0.55 * cut + 0.1, 4, np.where(u < 0.75, 5, 0)))
+    g = assign_cohort(x1, x2, rng.uniform(size=n_units))
     commune = rng.integers(0, 60, n_units)
     alpha = rng.normal(size=n_units) + x1
     rows, truth = [], {}
