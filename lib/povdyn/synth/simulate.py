@@ -154,6 +154,7 @@ class SynthRegister:
     support: pd.DataFrame
     truth: dict
     raw_panel: pd.DataFrame | None = None
+    adoption: pd.DataFrame | None = None  # commune programme adoption dates (adoption_frame)
 
 
 @dataclass
@@ -854,7 +855,26 @@ def generate(households: int, seed: int, frequency: str = "quarter") -> SynthReg
     panel = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     support = pd.concat(sups, ignore_index=True) if len(sups) > 1 else sups[0]
     truth = _truth(tcounts, households, seed, frequency, _calibration_table(ccounts))
-    return SynthRegister(panel=panel, support=support, truth=truth)
+    return SynthRegister(panel=panel, support=support, truth=truth, adoption=adoption_frame(geo))
+
+
+def adoption_frame(geo: _Geo) -> pd.DataFrame:
+    """The commune programme adoption register: one row per commune and programme with
+    province (pre-2025 name), province_2025, commune, program and adoption_year (the year
+    the commune adopted the programme; <NA> = never). Adoption years are drawn at random
+    per commune in ``_geography`` (independent of the communes' poverty trends), which
+    is what the commune event study needs as its cohort (povdyn.programs)."""
+    prov = geo.provinces.iloc[geo.commune_province]
+    parts = []
+    for code, years in geo.adoption.items():
+        parts.append(pd.DataFrame({
+            "province": prov["old_province"].to_numpy(), "province_2025": prov["province_2025"].to_numpy(),
+            "commune": geo.commune_name, "program": code,
+            "adoption_year": pd.array(np.where(years > 0, years, 0), dtype="Int64"),
+        }))
+    out = pd.concat(parts, ignore_index=True)
+    out.loc[out["adoption_year"] == 0, "adoption_year"] = pd.NA
+    return out
 
 
 def _check_args(households, frequency):
