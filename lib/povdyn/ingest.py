@@ -657,6 +657,8 @@ def list_inputs(raw_dir: Path) -> tuple[list[Path], list[str]]:
         rel = path.relative_to(raw_dir)
         if any(p.startswith(".") for p in rel.parts) or path.name.startswith("~$"):
             continue
+        if path.name == "truth_risk.parquet":  # the demo's planted relapse oracle, not data
+            continue
         if path.suffix.lower() in TABLE_SUFFIXES:
             tables.append(path)
         elif path.suffix.lower() not in (".md", ".json") and path.name != ".gitkeep":
