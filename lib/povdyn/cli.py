@@ -36,17 +36,27 @@ def _ingest(args) -> int:
 
 
 def _report(args) -> int:
-    from .report import run_report
+    from .report import ReportInterrupted, run_report
 
-    run = run_report(
-        period=args.period,
-        regions=args.regions,
-        workers=args.workers,
-        out_dir=Path(args.out),
-        data_dir=Path(args.data_dir),
-        lang=args.lang,
-        progress=not args.quiet,
-    )
+    try:
+        run = run_report(
+            period=args.period,
+            regions=args.regions,
+            workers=args.workers,
+            out_dir=Path(args.out),
+            data_dir=Path(args.data_dir),
+            lang=args.lang,
+            engine=args.engine,
+            spark_master=args.spark_master,
+            register=args.register,
+            notebook=args.notebook,
+            progress=not args.quiet,
+        )
+    except ReportInterrupted as stop:
+        print(stop.run, file=sys.stderr)
+        print("interrupted: the manifest and index say so; run the command again to finish",
+              file=sys.stderr)
+        return 130
     print(run)
     return 0 if not run.failed else 1
 
@@ -116,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default=str(cfg.reports_dir), help="output folder")
     rep.add_argument("--data-dir", default=str(cfg.processed_dir), help="processed data folder")
     rep.add_argument("--lang", choices=["vi", "en"], default="vi", help="report language")
+    rep.add_argument("--engine", choices=["duckdb", "spark"], default=cfg.engine,
+                     help="engine every page runs on (env POVDYN_ENGINE); the manifest records "
+                     "the engine each page really used")
+    rep.add_argument("--spark-master", default=None,
+                     help="Spark master URL with --engine spark, e.g. spark://host:7077 "
+                     "(default: $SPARK_MASTER, else local[2])")
+    rep.add_argument("--register", choices=["lists", "full"], default=None,
+                     help="override the register kind ingest recorded: 'lists' = households "
+                     "absent from a list are not poor; 'full' = every household is listed")
+    rep.add_argument("--notebook", default=None,
+                     help="report template notebook (default: the one shipped with povdyn)")
     rep.set_defaults(func=_report)
     return parser
 

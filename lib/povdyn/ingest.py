@@ -761,6 +761,8 @@ def list_inputs(raw_dir: Path) -> tuple[list[Path], list[str]]:
         rel = path.relative_to(raw_dir)
         if any(p.startswith(".") for p in rel.parts) or path.name.startswith("~$"):
             continue
+        if path.name == "truth_risk.parquet":  # the demo's planted relapse oracle, not data
+            continue
         if path.suffix.lower() in TABLE_SUFFIXES:
             tables.append(path)
         elif path.suffix.lower() not in (".md", ".json") and path.name != ".gitkeep":
@@ -1396,7 +1398,7 @@ def decide_kinds(cells: pd.DataFrame) -> tuple[str | None, dict, dict, list[str]
     cells = cells.pivot_table(index=["province", "source"], columns="what", values="n",
                               aggfunc="sum", fill_value=0)
     cells = cells.reindex(columns=list(KIND_COUNTS), fill_value=0)
-    by_province, counts, errors = {}, {}, []
+    by_province, counts, errors, small_lists = {}, {}, [], []
     for province, block in cells.groupby(level="province", sort=True):
         total = {k: int(v) for k, v in block.sum().items()}
         counts[province] = total
@@ -1425,7 +1427,14 @@ def decide_kinds(cells: pd.DataFrame) -> tuple[str | None, dict, dict, list[str]
                     + "; ".join(f"{s}: {_describe_counts(c)}" for s, c in list(fulls.items())[:6])
                     + ". Ingest lists and full panels into separate folders.")
                 continue
+        if kind == "lists" and sum(total[k] for k in ("poor", "near_poor", "exit_marks")) \
+                < LIST_MIN_ROWS:
+            small_lists.append(province)  # a handful of households all poor: too few to tell
+            continue
         by_province[province] = kind
+    for province in small_lists:
+        others = set(by_province.values())
+        by_province[province] = others.pop() if len(others) == 1 else "lists"
     kinds = set(by_province.values())
     overall = kinds.pop() if len(kinds) == 1 and not errors else None
     if len(set(by_province.values())) > 1:
