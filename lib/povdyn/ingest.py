@@ -1266,13 +1266,30 @@ def _register_stage(con, spill: _Spill) -> _RegisterResult:
                              "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
             with pq.ParquetWriter(tmp, schema_md, compression="zstd",
                                   write_statistics=True) as writer:
-                for batch in reader:
-                    writer.write_table(pa.Table.from_batches([batch]).cast(schema_md))
+                for table in _fixed_size_tables(reader, WRITE_BATCH_ROWS):
+                    writer.write_table(table.cast(schema_md), row_group_size=WRITE_BATCH_ROWS)
 
         _atomic_write_bytes(path, stream)
 
     result.write = write
     return result
+
+
+def _fixed_size_tables(reader, rows: int):
+    """Tables of exactly `rows` rows (the last one shorter) from a stream of record
+    batches of any size: row groups, and so the file's bytes, must not depend on how
+    DuckDB's threads happened to cut its output."""
+    pending, count = [], 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending)
 
 
 def _panel_schema(columns: list[str], nulls: dict, quarterly: bool) -> pa.Schema:
