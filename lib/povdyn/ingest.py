@@ -292,8 +292,8 @@ class _CsvStream:
         self.limit = num_rows
 
     @classmethod
-    def scan(cls, open_stream, names: list[str]) -> "_CsvStream":
-        num_rows, tail, uniques = 0, [], {n: set() for n in names}
+    def scan(cls, open_stream, names: list[str], mark_candidates: list[str]) -> "_CsvStream":
+        num_rows, tail, uniques = 0, [], {n: set() for n in mark_candidates}
         kept = 0
         for batch in open_stream():
             num_rows += batch.num_rows
@@ -301,7 +301,7 @@ class _CsvStream:
             kept += batch.num_rows
             while len(tail) > 1 and kept - tail[0].num_rows >= FOOTER_SEARCH_ROWS:
                 kept -= tail.pop(0).num_rows
-            for name in names:
+            for name in mark_candidates:
                 seen = uniques[name]
                 if seen is None:
                     continue
@@ -364,6 +364,11 @@ def _header_rows(rows: list[list], h: int) -> tuple[list, int]:
     merged = [b if not schema.is_blank(b) and schema.canonical_header(b) else a
               for a, b in zip(header, below)]
     return merged, 2
+
+
+def _is_bool_header(header) -> bool:
+    name = None if header is None or schema.is_blank(header) else schema.canonical_header(header)
+    return name is not None and (name in schema.BOOL_COLUMNS or name.startswith("dep_"))
 
 
 def _title_lines(rows: list[list]) -> list[str]:
@@ -566,7 +571,9 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
     # the distinct values of short-valued columns (mark columns); any malformed line or
     # bad byte sends the whole file to the exact path below instead
     try:
-        stream = _CsvStream.scan(open_stream, names)
+        # only yes/no columns can be "x"-marked columns (prepare_table)
+        mark_candidates = [n for n, h in zip(names, header) if _is_bool_header(h)]
+        stream = _CsvStream.scan(open_stream, names, mark_candidates)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         fast_ok, fast_error = False, exc
     if fast_ok:
@@ -734,9 +741,7 @@ def _stream_chunks(raw: RawTable, rows: int):
             pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
             pending = [b for t in pending for b in t.to_batches()]
     if pending_rows or first:
-        names = list(stream.uniques)
-        table = pa.Table.from_batches(pending) if pending else \
-            pa.schema([pa.field(n, pa.string()) for n in names]).empty_table()
+        table = pa.Table.from_batches(pending) if pending else stream.tail.slice(0, 0)
         yield piece(table, first)
 
 
