@@ -44,8 +44,23 @@ Rules (issue 3 §5):
   (privacy.pseudonymise; the same ones in the support rolls), names / ID-card numbers /
   phones / addresses are dropped, and columns the schema does not know are not copied
   (they could hold anything). The quarantine carries the same pseudonyms, never raw ids.
-* Writes are atomic (temp file + os.replace) and deterministic: sorted rows, no
-  timestamps, so the same input gives the same bytes.
+* Writes are atomic (temp file + os.replace) and deterministic: sorted rows, fixed row
+  groups, no timestamps, so the same input gives the same bytes. While ingest runs, and
+  after it fails, ingest_summary.json says "ok": false and why.
+* Memory does not grow with the register (issue 11 §1): a csv is streamed in 16 MB
+  blocks (a scan pass for the row count, footer and mark columns, then pieces of
+  CHUNK_ROWS rows); each piece is checked in pandas and its good rows are spilled to
+  parquet in a scratch folder beside the outputs. The steps across all rows (period
+  frequency, exact duplicates, conflicts, register kind, sorting, writing panel.parquet
+  and quarantine.csv) run in DuckDB with a memory limit (INGEST_MEMORY, spilling to
+  disk) and stream out in record batches. Programme rolls and totals tables are small
+  and stay in pandas. No SQL is built from paths or user text: files are passed through
+  DuckDB's API, and only povdyn's own canonical column names reach SQL (_ident_sql).
+* Key: privacy.load_key. A missing key file while OUT holds earlier data is an error
+  (a new key would unlink every household from earlier quarters); `--new-key` starts
+  afresh on purpose. An empty or short key is an error.
+* Spreadsheet safety: text cells starting with = + - @ in quarantine.csv get a leading
+  apostrophe (schema.spreadsheet_safe), so Excel shows them instead of running them.
 * List-based registers (poor / near-poor rows only) are written as they are: reading
   absence as "not poor" is load_panel's job (absent_means="non_poor"), which it does when
   the recorded register kind is "lists" (register_kinds / classify_kind for the rule).
