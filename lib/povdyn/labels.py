@@ -99,6 +99,24 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
+# the report runner's index page and run status (povdyn.report); {fields} filled by it
+LABELS.update({
+    "index_headline": {"vi": "Các chỉ tiêu chính theo địa phương", "en": "Headline figures by region"},
+    "index_download": {"vi": "Tải bảng (CSV)", "en": "Download the table (CSV)"},
+    "index_pages": {"vi": "Trang báo cáo", "en": "Report pages"},
+    "index_region": {"vi": "Địa phương", "en": "Region"},
+    "index_seconds": {"vi": "Thời gian chạy (giây)", "en": "Run time (s)"},
+    "run_complete": {"vi": "{ok}/{total} trang báo cáo đã tạo.", "en": "{ok}/{total} pages rendered."},
+    "run_running": {"vi": "Đang chạy: {done}/{total} trang đã xong. Trang này chưa phải kết quả cuối cùng.",
+                    "en": "Running: {done}/{total} pages done. This is not the final result yet."},
+    "run_failed": {"vi": "Lần chạy chưa hoàn tất: {ok}/{total} trang đã tạo, {failed} trang lỗi.",
+                   "en": "Incomplete run: {ok}/{total} pages rendered, {failed} failed."},
+    "run_interrupted": {"vi": "Lần chạy bị dừng giữa chừng: chỉ {ok}/{total} trang được tạo trong lần chạy này.",
+                        "en": "Run interrupted: only {ok}/{total} pages were rendered in this run."},
+    "not_rendered": {"vi": "Chưa tạo trong lần chạy này", "en": "Not rendered in this run"},
+    "waiting": {"vi": "Đang chờ", "en": "Waiting"},
+})
+
 def label(key: str, lang: str = "vi") -> str:
     """The label of `key` in `lang` ("vi" or "en"); the key itself when unknown."""
     if lang not in LANGS:
