@@ -951,6 +951,8 @@ def run_report(
                              parameters=params, title=title, lang=lang, footer=footer, engine=engine,
                              cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels))
         workers = max(1, min(int(workers), len(jobs)))
+        slug_of = {j["region"]: j["slug"] for j in jobs}
+        jobs = _largest_first(data_dir, jobs)
         state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
                      finished_utc=None)
 
@@ -978,8 +980,8 @@ def run_report(
                 "finished_utc": state["finished_utc"],
                 "seconds_total": seconds,
                 "index_headline_error": state["headline_error"],
-                "regions": [_manifest_region(region, slug, r) for region, slug, r in
-                            zip(region_list, [j["slug"] for j in jobs], results)],
+                "regions": [_manifest_region(region, slug_of[region], r) for region, r in
+                            zip(region_list, results)],
             }
             manifest_path = run_dir / "manifest.json"
             atomic_write(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
@@ -1055,6 +1057,16 @@ def run_report(
     if interrupted:
         raise ReportInterrupted(run)
     return run
+
+
+def _largest_first(data_dir: Path, jobs: list[dict]) -> list[dict]:
+    """The order pages are handed to workers: the nation, then provinces by number of
+    rows, largest first, so the batch does not end waiting on one big page that started
+    last (the index keeps the order the user asked for)."""
+    sizes = _read_panel_columns(data_dir, ["province_2025"])["province_2025"].value_counts()
+    total = int(sizes.sum())
+    return sorted(jobs, key=lambda j: -(total + 1 if j["region"] == "national"
+                                        else int(sizes.get(j["region"], 0))))
 
 
 def _manifest_region(region: str, slug: str, result: dict | None) -> dict:
