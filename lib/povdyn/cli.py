@@ -29,7 +29,8 @@ def _demo(args) -> int:
 def _ingest(args) -> int:
     from .ingest import ingest
 
-    summary = ingest(Path(args.raw_dir), Path(args.out), progress=not args.quiet)
+    summary = ingest(Path(args.raw_dir), Path(args.out), progress=not args.quiet,
+                     new_key=args.new_key)
     print(summary)
     return 0 if summary.ok else 1
 
@@ -89,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--style", choices=["full", "lists"], default="full",
                       help="full panel, or poor/near-poor lists with Vietnamese headers as offices keep them")
     demo.add_argument("--format", choices=["csv", "xlsx", "parquet"], default="csv",
-                      help="file format (xlsx: one workbook per province, a sheet per review)")
+                      help="file format (xlsx: full style, one workbook per province and a "
+                      "sheet per review; lists style, the official list template, one "
+                      "workbook per commune per year); lists also get the household totals "
+                      "table tong_so_ho")
     demo.add_argument("--frequency", choices=["quarter", "year"], default="quarter",
                       help="quarterly snapshots or annual reviews only")
     demo.set_defaults(func=_demo)
@@ -103,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ing.add_argument("raw_dir", nargs="?", default=str(cfg.raw_dir), help="folder of raw exports")
     ing.add_argument("--out", default=str(cfg.processed_dir), help="output folder")
+    ing.add_argument("--new-key", action="store_true",
+                     help="start afresh with a new pseudonymisation key although OUT holds "
+                     "earlier data (every pseudonym changes: later quarters will not link to "
+                     "earlier ones); without it a missing key file is an error")
     ing.set_defaults(func=_ingest)
 
     rep = sub.add_parser(
