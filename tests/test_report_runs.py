@@ -195,6 +195,10 @@ def test_report_from_another_directory_on_a_non_editable_install(setup, tmp_path
     elsewhere, tmp = tmp_path / "elsewhere", tmp_path / "tmp"
     elsewhere.mkdir()
     tmp.mkdir()
+    # the user's own repository: its commit must not be recorded as povdyn's
+    subprocess.run(["git", "init", "-q", str(elsewhere)], check=True)
+    subprocess.run(["git", "-c", "user.name=u", "-c", "user.email=u@example.org", "commit", "-q",
+                    "--allow-empty", "-m", "theirs"], cwd=elsewhere, check=True)
     env = {**os.environ, "PYTHONPATH": str(build / "lib"), "POVDYN_ROOT": str(elsewhere), "TMPDIR": str(tmp)}
     done = subprocess.run([sys.executable, "-m", "povdyn.cli", "-q", "report", "--regions", "Hà Nội",
                            "--workers", "1", "--data-dir", str(data), "--out", "reports"],
@@ -203,6 +207,7 @@ def test_report_from_another_directory_on_a_non_editable_install(setup, tmp_path
     manifest = json.loads((elsewhere / "reports" / "2025Q4" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["template"]["path"].startswith(str(build / "lib"))
+    assert manifest["git_commit"] is None  # an installed package has no commit to record
     assert (elsewhere / "reports" / "2025Q4" / "ha-noi.html").exists()
     assert not list(tmp.glob("povdyn-ipc-*")), "ipc folders left in the temp directory"
 

@@ -195,8 +195,14 @@ def package_versions() -> dict:
 
 
 def git_commit(root: Path | None = None) -> str | None:
-    """The checkout's commit (with "+dirty" when tracked files changed), or None."""
-    root = Path(root or settings().project_root)
+    """The commit of the povdyn checkout this code runs from (with "+dirty" when tracked
+    files changed), or None for an installed package: never the commit of whatever
+    repository the user happens to run the command in."""
+    if root is None:
+        root = Path(__file__).resolve().parents[2]
+        if not ((root / "lib" / "povdyn").is_dir() and (root / ".git").exists()):
+            return None
+    root = Path(root)
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
@@ -1003,7 +1009,7 @@ def run_report(
                 "engines_used": engines,
                 "template": {"path": str(template), "sha256": template_hash},
                 "data": fingerprint,
-                "packages": package_versions(),
+                "packages": versions,
                 "git_commit": commit,
                 "generated_utc": generated,
                 "started_utc": state["started_utc"],
@@ -1024,7 +1030,7 @@ def run_report(
                                                   download=(run_dir / HEADLINE_CSV).exists()))
             return index_path, manifest_path
 
-        commit = git_commit(cfg.project_root)
+        commit, versions = git_commit(), package_versions()
         # the previous run's download belongs to another run (maybe other data)
         (run_dir / HEADLINE_CSV).unlink(missing_ok=True)
         publish()
