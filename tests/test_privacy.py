@@ -261,3 +261,36 @@ def test_suppress_table_rates_follow_hidden_counts_and_min_cell(monkeypatch):
                                      rate_basis={"rate": ("at_risk", "exits")})
     assert out.loc["rural", "exits"] == "<5" and out.loc["urban", "exits"] == "x"
     assert out["rate"].tolist()[1:] == ["—", "—"] and out.loc["all", "rate"] == pytest.approx(0.24)
+
+
+def test_page_tables_suppressed_together():
+    """A page: headline (exits and their two destinations, households, poor) and a
+    group table (urban / rural) whose parts add up to the headline. Suppressing each
+    table alone leaves the urban exits = headline exits − rural exits; the page-wide
+    call closes it."""
+    headline = pd.DataFrame({"numerator": [300, 40, 22, 18]},
+                            index=["households", "exits", "to_near_poor", "to_non_poor"])
+    groups = pd.DataFrame({"households": [120, 180], "exits": [6, 34]}, index=["urban", "rural"])
+    groups["exit_rate"] = groups["exits"] / 40
+    tables = {"headline": suppression.PageTable(headline, ["numerator"],
+                                                row_totals={"exits": ["to_near_poor", "to_non_poor"]}),
+              "groups": suppression.PageTable(groups, ["households", "exits"], ["exit_rate"],
+                                              rate_basis={"exit_rate": "exits"})}
+    links = [(("headline", "households", "numerator"), [("groups", "urban", "households"),
+                                                        ("groups", "rural", "households")]),
+             (("headline", "exits", "numerator"), [("groups", "urban", "exits"),
+                                                   ("groups", "rural", "exits")])]
+    truth = {**_cells(headline, ["numerator"], "headline"), **_cells(groups, ["households", "exits"], "groups")}
+    rels = [r for name, t in tables.items() for r in suppression.table_relations(
+        t.frame, t.count_cols, name, t.row_totals, t.col_totals)] + links
+    alone = {**attacker.published_cells(suppression.suppress_table(headline, ["numerator"], row_totals={
+        "exits": ["to_near_poor", "to_non_poor"]}), ["numerator"], "headline"),
+        **attacker.published_cells(suppression.suppress_table(groups, ["households", "exits"]),
+                                   ["households", "exits"], "groups")}
+    assert attacker.small_recovered(alone, truth, rels) == {("groups", "urban", "exits"): 6.0}
+    page = suppression.suppress_page(tables, links, min_cell=10)
+    published = {**attacker.published_cells(page["headline"], ["numerator"], "headline"),
+                 **attacker.published_cells(page["groups"], ["households", "exits"], "groups")}
+    assert attacker.attack(published, rels) == {}
+    assert page["groups"].loc["rural", "exits"] == "x" and page["groups"].loc["urban", "exit_rate"] == "—"
+    assert page["headline"].loc["exits", "numerator"] == 40   # the headline total stays

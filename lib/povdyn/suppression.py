@@ -279,3 +279,48 @@ def suppress_table(df: pd.DataFrame, count_cols: Sequence[str], rate_cols: Seque
                            relations=relations)
     status = linked_suppression(values, rels, min_cell=min_cell)
     return render(df, status, count_cols, rate_cols, rate_basis, min_cell=min_cell)
+
+
+# ------------------------------------------------------------------ a whole page
+
+@dataclass
+class PageTable:
+    """One table of a page, numeric, before suppression: its count and rate columns,
+    which rates rest on which counts, and its own total rows / total columns (see
+    ``table_relations``)."""
+
+    frame: pd.DataFrame
+    count_cols: Sequence[str]
+    rate_cols: Sequence[str] = ()
+    rate_basis: Mapping | None = None
+    row_totals: Mapping | None = None
+    col_totals: Mapping | None = None
+    relations: Sequence = ()
+
+
+def suppress_page(tables: Mapping[Hashable, PageTable], relations: Iterable = (),
+                  min_cell: int | None = None) -> dict:
+    """Every table of one page suppressed together, so that no hidden count comes back
+    from any table or any combination of them (module docstring).
+
+    ``tables``: {name: PageTable}. ``relations``: links between tables, as (total cell,
+    [part cells]) with cells written (table name, row label, column) — e.g. a province
+    page's headline poor households = the sum of its commune table's poor column, the
+    headline households = urban + rural of the group table, or the same count printed
+    in two tables (a relation with one part: the two cells are equal). Returns {name:
+    rendered table} as ``render`` makes them; ``result[name].attrs["status"]`` holds
+    the cell statuses of that table."""
+    values = pd.concat([table_cells(t.frame, list(t.count_cols), name) for name, t in tables.items()])
+    rels: list[Relation] = []
+    for name, t in tables.items():
+        rels += table_relations(t.frame, list(t.count_cols), name, t.row_totals, t.col_totals,
+                                t.relations)
+    rels += _relations(relations)
+    status = linked_suppression(values, rels, min_cell=min_cell)
+    out = {}
+    for name, t in tables.items():
+        rendered = render(t.frame, status, list(t.count_cols), list(t.rate_cols), t.rate_basis,
+                          table=name, min_cell=min_cell)
+        rendered.attrs["status"] = {k[1:]: v for k, v in status.items() if k[0] == name}
+        out[name] = rendered
+    return out
