@@ -294,3 +294,29 @@ def test_page_tables_suppressed_together():
     assert attacker.attack(published, rels) == {}
     assert page["groups"].loc["rural", "exits"] == "x" and page["groups"].loc["urban", "exit_rate"] == "—"
     assert page["headline"].loc["exits", "numerator"] == 40   # the headline total stays
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_linked_tables_leak_nothing(seed):
+    """Random tables shaped like commune tables (communes x counts, a total column, the
+    province row), many small cells: the attacker finds something after cell-only
+    suppression and nothing after linked suppression."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 40))
+    counts = pd.DataFrame(rng.negative_binomial(1, 0.06, (n, 4)), columns=list("abcd"),
+                          index=[f"Xã {i}" for i in range(n)])
+    counts["total"] = counts.sum(axis=1)
+    counts.loc["province"] = counts.sum()
+    cols = list("abcd") + ["total"]
+    rels = suppression.table_relations(counts, cols, row_totals={"province": list(counts.index[:-1])},
+                                       col_totals={"total": list("abcd")})
+    truth = _cells(counts, cols)
+    assert attacker.small_recovered(_cell_only(counts, cols), truth, rels)
+    status = suppression.linked_suppression(suppression.table_cells(counts, cols), rels, min_cell=10)
+    out = suppression.render(counts, status, cols)
+    assert attacker.attack(attacker.published_cells(out, cols), rels) == {}
+    # no complement is wasted: showing any one secondary cell again gives a small one back
+    published = {k: (None if status[k] else v) for k, v in truth.items()}
+    for cell in status.index[status == "secondary"]:
+        found = attacker.attack({**published, cell: truth[cell]}, rels)
+        assert any(status[k] == "primary" for k in found), cell
