@@ -315,8 +315,34 @@ def test_random_linked_tables_leak_nothing(seed):
     status = suppression.linked_suppression(suppression.table_cells(counts, cols), rels, min_cell=10)
     out = suppression.render(counts, status, cols)
     assert attacker.attack(attacker.published_cells(out, cols), rels) == {}
-    # no complement is wasted: showing any one secondary cell again gives a small one back
+    marks = {(None, r, c): out.at[r, c] for c in cols for r in out.index}
+    assert attacker.bounds_attack(attacker.published_cells(out, cols), marks, rels) == {}
+    # no complement is wasted: showing any one secondary cell again gives a small one
+    # back, by subtraction or by the bounds the labels give
     published = {k: (None if status[k] else v) for k, v in truth.items()}
+    values = suppression.table_cells(counts, cols)
     for cell in status.index[status == "secondary"]:
         found = attacker.attack({**published, cell: truth[cell]}, rels)
-        assert any(status[k] == "primary" for k in found), cell
+        shown_again = status.copy()
+        shown_again[cell] = ""
+        assert any(status[k] == "primary" for k in found) or \
+            suppression.pinned_cells(values, shown_again, rels, 10), cell
+
+
+def test_labels_bounds_cannot_pin_a_small_count():
+    """68 = 9 + 9 + 50: the two 9s marked "<10" solve to nothing by subtraction, but
+    both lie in 0..9 and add to 18, so both are 9. The bounds step hides a third cell."""
+    df = pd.DataFrame({"n": [68, 9, 9, 50]}, index=["all", "a", "b", "c"])
+    rels = suppression.table_relations(df, ["n"], row_totals={"all": ["a", "b", "c"]})
+    values = suppression.table_cells(df, ["n"])
+    naive = suppression.linked_suppression(values, rels, min_cell=10, interval_check=False)
+    shown = suppression.render(df, naive, ["n"])
+    marks = {(None, r, "n"): v for r, v in shown["n"].items()}
+    assert attacker.attack(attacker.published_cells(shown, ["n"]), rels) == {}   # no subtraction
+    assert attacker.bounds_attack(attacker.published_cells(shown, ["n"]), marks, rels) == {
+        (None, "a", "n"): 9.0, (None, "b", "n"): 9.0}
+    status = suppression.linked_suppression(values, rels, min_cell=10)
+    out = suppression.render(df, status, ["n"])
+    marks = {(None, r, "n"): v for r, v in out["n"].items()}
+    assert out["n"].tolist() == [68, "<10", "<10", "x"]
+    assert attacker.bounds_attack(attacker.published_cells(out, ["n"]), marks, rels) == {}
