@@ -38,8 +38,8 @@ def test_empty_key_refused():
 
 
 def test_key_from_environment(monkeypatch):
-    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "from-env")
-    assert privacy.load_key() == b"from-env"
+    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "from-env-0123456789")
+    assert privacy.load_key() == b"from-env-0123456789"
 
 
 def test_key_file_created_once_owner_only(monkeypatch, tmp_path):

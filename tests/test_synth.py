@@ -95,7 +95,7 @@ def test_same_bytes_on_disk(tmp_path):
         synth.write_demo(tmp_path / run, households=1_500, seed=5, progress=False)
         digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted((tmp_path / run).iterdir())})
     assert digests[0] == digests[1]
-    assert set(digests[0]) == {"register.csv", "support.csv", "truth.json"}
+    assert set(digests[0]) == {"register.csv", "support.csv", "truth.json", "truth_risk.parquet"}
 
 
 def test_panel_columns_and_geography(reg):

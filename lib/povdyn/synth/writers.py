@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from ..geo import is_post_merger
 from .simulate import (QUARTERS, DemoSummary, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
                _check_args, _chunks, _geography, _table, _identifiers, _rows, _simulate_chunk,
-               _support_frame, _truth, _truth_counts)
+               _support_frame, _truth, _truth_counts, risk_truth_frame)
 
 # list style: Vietnamese headers as offices write them (mapped back by povdyn.schema)
 LIST_HEADERS = {
@@ -137,7 +137,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     geo = _geography(households, seed)
     summary = DemoSummary(out_dir=out, households=households, style=style, fmt=fmt, frequency=frequency)
     tcounts, ccounts = {}, {}
-    supports = []
+    supports, risks = [], []
     chunks = list(_chunks(households))
     bar = None
     if progress:
@@ -163,6 +163,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
             supports.append(_support_frame(sim, frequency))
             _add(tcounts, _truth_counts(sim))
             _add(ccounts, _calibration_counts(sim, geo))
+            risks.append(risk_truth_frame(sim, frequency))
             del sim, rows, ident
             if style == "lists":
                 _add_totals(totals, table, frequency)
@@ -240,13 +241,17 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     _atomic(tpath, lambda p: p.write_text(json.dumps(truth, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
                                           encoding="utf-8"))
     summary.files.append(tpath)
+    rpath = out / "truth_risk.parquet"  # the relapse / entry oracle (issue 12), never ingested
+    risk = pa.Table.from_pandas(pd.concat(risks, ignore_index=True), preserve_index=False)
+    _atomic(rpath, lambda p: pq.write_table(risk, p, compression="zstd"))
+    summary.files.append(rpath)
     summary.seconds = time.perf_counter() - t_start
     return summary
 
 
 # names write_demo owns: an earlier demo of another style or format in the same folder
 # would otherwise be ingested twice
-_OWN_OUTPUTS = ("register.csv", "support.csv", "support.parquet", "truth.json", "ho_tro.csv",
+_OWN_OUTPUTS = ("register.csv", "support.csv", "support.parquet", "truth.json", "truth_risk.parquet", "ho_tro.csv",
                 "danh_sach_ho_ngheo_can_ngheo.csv", "register_*.xlsx", "danh_sach_*.xlsx",
                 "register/part-*.parquet", "tong_so_ho.csv", "tong_so_ho.xlsx",
                 "danh_sach/*/*.xlsx")
@@ -439,6 +444,10 @@ def _write_xlsx(out: Path, per_province: dict, style: str, frequency: str, perio
 def _cell(v):
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
+    if isinstance(v, str):  # openpyxl writes "=..." as a formula
+        from ..schema import spreadsheet_safe
+
+        return spreadsheet_safe(v)
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
     if isinstance(v, np.integer):
