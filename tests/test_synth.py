@@ -245,7 +245,7 @@ def test_lists_style_xlsx_sheet_per_review(tmp_path):
     summary = synth.write_demo(tmp_path, households=1_500, seed=4, style="lists", fmt="xlsx",
                                frequency="year", progress=False)
     books = sorted(tmp_path.glob("*.xlsx"))
-    assert 20 <= len(books) <= 34 and len(books) == len(summary.files) - 2
+    assert 20 <= len(books) <= 34 and len(books) == len(summary.files) - 3  # + ho_tro, truth, truth_risk
     total = 0
     for b in books:
         wb = load_workbook(b, read_only=True)
