@@ -410,16 +410,11 @@ class _Design:
         if self.deps:
             X["dep_count"] = frame[self.deps].astype(float).sum(axis=1).to_numpy()
             reason["dep_count"] = "other_deprivations"
-            # the previous review's deprivations: an indicator that just changed sits near
-            # its threshold (known at t; missing when the household was not seen at t-1)
+            # the previous review's count: how settled the deprivations are (known at t;
+            # missing when the household was not seen at t-1)
             prev = frame[[f"prev_{d}" for d in self.deps]].astype(float)
             X["prev_dep_count"] = prev.sum(axis=1, min_count=1).to_numpy()
-            X["deps_changed"] = (prev.to_numpy() != frame[self.deps].astype(float).to_numpy()).sum(axis=1)
-            X["deps_changed"] = np.where(np.isnan(X["prev_dep_count"]), np.nan, X["deps_changed"])
-            reason["prev_dep_count"] = reason["deps_changed"] = "other_deprivations"
-            for d in self.deps:
-                X[f"prev_{d}"] = prev[f"prev_{d}"].to_numpy()
-                reason[f"prev_{d}"] = "other_deprivations"
+            reason["prev_dep_count"] = "other_deprivations"
         for col, code in (("household_size", "household_size"), ("meritorious", "meritorious")):
             if col in frame:
                 X[col] = frame[col].astype(float).to_numpy()
@@ -453,12 +448,17 @@ class _Design:
         return out[self.columns] if self.columns else out
 
 
-def _gbm(seed: int = 0):
+def _gbm(n: int, seed: int = 0):
+    """Gradient boosting sized to the data: shallow trees, large leaves; early stopping
+    on a validation fifth only when there are enough rows for it to be stable."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    return HistGradientBoostingClassifier(learning_rate=0.06, max_iter=300, max_leaf_nodes=15,
-                                          min_samples_leaf=40, l2_regularization=1.0,
-                                          early_stopping=True, validation_fraction=0.15,
+    big = n >= 50_000
+    return HistGradientBoostingClassifier(learning_rate=0.06 if big else 0.04,
+                                          max_iter=400 if big else 150, max_leaf_nodes=15,
+                                          max_depth=None if big else 3,
+                                          min_samples_leaf=max(40, n // 500), l2_regularization=1.0,
+                                          early_stopping=big, validation_fraction=0.15,
                                           n_iter_no_change=20, random_state=seed)
 
 
@@ -478,7 +478,7 @@ def _logit_model(columns: list[str]):
         ("linear", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
                                  StandardScaler()), rest),
     ])
-    return make_pipeline(pre, LogisticRegression(C=0.3, max_iter=3000))
+    return make_pipeline(pre, LogisticRegression(C=0.1, max_iter=3000))
 
 
 class _Fitted:
@@ -490,18 +490,25 @@ class _Fitted:
             self.model = _logit_model(list(X.columns)).fit(X, y)
             self.calibrator = None
             return
-        # gradient boosting on 4/5 of the households, Platt scaling on the other fifth
-        # (split by household, so a household's rows never sit on both sides)
-        held = _household_fold(households, 5) == 0
-        if held.sum() < 50 or y[held].sum() < 5 or y[~held].sum() < 5:
-            held = np.zeros(len(y), bool)
-        self.model = _gbm().fit(X[~held], y[~held])
-        self.calibrator = None
-        if held.any():
-            from sklearn.linear_model import LogisticRegression
+        # gradient boosting + Platt scaling fitted on predictions for households the
+        # booster did not see (folds by household): cross-fitted below 300,000 rows (every
+        # row helps calibrate), one held-out fifth above (one extra fit instead of five)
+        from sklearn.linear_model import LogisticRegression
 
-            raw = _logit(self.model.predict_proba(X[held])[:, 1])[:, None]
-            self.calibrator = LogisticRegression(C=1e6).fit(raw, y[held])
+        fold = _household_fold(households, 5)
+        n = len(y)
+        if n >= 300_000:
+            held = fold == 0
+            self.model = _gbm(int((~held).sum())).fit(X[~held], y[~held])
+            raw, target = self.model.predict_proba(X[held])[:, 1], y[held]
+        else:
+            raw = np.empty(n)
+            for k in range(5):
+                part = fold == k
+                raw[part] = _gbm(int((~part).sum()), seed=k).fit(X[~part], y[~part]).predict_proba(X[part])[:, 1]
+            self.model = _gbm(n).fit(X, y)
+            target = y
+        self.calibrator = LogisticRegression(C=1e6).fit(_logit(raw)[:, None], target)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         p = self.model.predict_proba(X)[:, 1]
@@ -548,6 +555,7 @@ class RiskModel:
     _reference: pd.Series = field(repr=False, default=None)
     frequency: str = "year"
     drivers: pd.DataFrame = field(repr=False, default=None)
+    notes: list = field(default_factory=list)
 
     def band(self, risk) -> np.ndarray:
         """'high' when risk >= bands[1], 'medium' when >= bands[0], else 'low'."""
@@ -622,6 +630,9 @@ class RiskModel:
         return np.where(picked >= 0.005, names, None)
 
     def summary(self) -> str:
+        if self.test_period is None:
+            return (f"{self.kind} risk within {self.within} review(s), {self.method}; trained on "
+                    f"{self.trained_on}; NOT validated out of time ({self.notes[-1] if self.notes else ''})")
         v = self.validation.iloc[0]
         return (f"{self.kind} risk within {self.within} review(s), {self.method}; trained on "
                 f"{self.trained_on}; out of time on {self.test_period}: AUC {v.auc:.3f}, "
@@ -685,10 +696,18 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
         val_train = usable[usable["period"].isin(train_cohorts[:-1])]
     else:
         test_period, val_train = None, None
-    comparison, per_method = [], {}
+    comparison, per_method, notes = [], {}, []
     if test_period is not None:
-        _enough(val_train, min_events, what, unit, within, sorted(val_train["period"].unique()),
-                purpose="validate out of time")
+        try:
+            _enough(val_train, min_events, what, unit, within, sorted(val_train["period"].unique()),
+                    purpose="validate out of time")
+        except EstimationError as exc:  # the model can still be fitted; say it is unvalidated
+            notes.append(str(exc))
+            test_period = None
+    if test_period is None:
+        notes.append("no out-of-time validation: the score is not validated (need two complete "
+                     "cohorts with enough events); do not hand it to officers as it is")
+    else:
         test = usable[usable["period"] == test_period]
         vdesign = _Design(kind, use_ethnicity).fit(val_train)
         for m in ("gbm", "logit"):
@@ -724,7 +743,7 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
                       validation=validation, comparison=comparison, calibration_gaps=gaps,
                       calibration=calib, bands=tuple(bands or BANDS[kind]),
                       use_ethnicity=use_ethnicity, test_scores=scored, _design=design,
-                      _fitted=fitted, _frame=frame, _reference=reference,
+                      _fitted=fitted, _frame=frame, _reference=reference, notes=notes,
                       frequency=info["frequency"])
     model.drivers = _drivers(model, usable[usable["period"] == (test_period or train_cohorts[-1])])
     return model
@@ -944,3 +963,75 @@ def _raw_codes(path: Path, canonical_header) -> list:
     if not codes:
         raise SchemaError(f"{path}: no household code column (Mã hộ / household_id) found")
     return list(dict.fromkeys(codes))
+
+
+# =========================================================================== pages
+def band_counts_by_commune(scores: pd.DataFrame, min_cell: int | None = None) -> pd.DataFrame:
+    """Households per risk band in each commune (province_2025, commune, high, medium,
+    low, total), small cells suppressed with povdyn.privacy.suppress_small_cells
+    (a band count below ``min_cell`` shows as "<10"; the total is governed by itself)."""
+    from .privacy import suppress_small_cells
+
+    keys = [c for c in ("province_2025", "commune") if c in scores.columns]
+    counts = (scores.groupby(keys + ["risk_band"]).size().unstack("risk_band", fill_value=0)
+              .reindex(columns=["high", "medium", "low"], fill_value=0).reset_index())
+    counts["total"] = counts[["high", "medium", "low"]].sum(axis=1)
+    counts = counts.sort_values(["high", "total"], ascending=False, kind="stable").reset_index(drop=True)
+    return suppress_small_cells(counts, count_cols=["total", "high", "medium", "low"], min_cell=min_cell)
+
+
+def plot_calibration(model: RiskModel, ax=None, lang: str = "vi"):
+    """Calibration plot of the out-of-time test cohort: mean risk vs observed share poor
+    again, by decile of risk, with the diagonal."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    c = model.calibration
+    top = float(max(c["mean_risk"].max(), c["observed_rate"].max(), 0.05)) * 1.1 if len(c) else 1
+    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
+    ax.plot(c["mean_risk"], c["observed_rate"], "o-", color="#b2182b")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("Nguy cơ dự báo" if lang == "vi" else "Predicted risk")
+    ax.set_ylabel("Tỷ lệ thực tế nghèo lại" if lang == "vi" else "Observed share poor again")
+    ax.set_title(f"{model.test_period}: {model.method}")
+    return ax
+
+
+def early_warning_section(data_dir=None, as_of=None, region: str = "national", within: int = 1,
+                          method: str = "auto", lang: str = "vi", min_cell: int | None = None) -> dict:
+    """Everything the quarterly report's section "Cảnh báo sớm tái nghèo" shows, from the
+    processed folder: ``text`` (one paragraph: cohort size, households in the high band,
+    the out-of-time validation and the limits of the score), ``communes`` (band counts
+    per commune, suppressed), ``model``. ``region``: "national" or a province (2025
+    name); the model is always fitted on the whole register (more cohorts, same rules).
+    On too few events ``model`` is None and ``text`` says why."""
+    from .config import settings
+    from .panel import load_panel
+
+    data = Path(data_dir or settings().processed_dir)
+    panel = load_panel(data / "panel.parquet" if (data / "panel.parquet").exists() else data)
+    try:
+        model = relapse_risk(panel, within=within, method=method)
+    except EstimationError as exc:
+        msg = {"vi": f"Chưa đủ dữ liệu để dự báo tái nghèo: {exc}", "en": f"Not enough data: {exc}"}
+        return {"text": msg[lang], "communes": pd.DataFrame(), "model": None}
+    scores = model.scores(as_of=as_of, lang=lang)
+    if region and region != "national":
+        scores = scores[scores["province_2025"].astype(str).str.casefold() == str(region).casefold()]
+    v = model.validation.iloc[0]
+    high = int((scores["risk_band"] == "high").sum())
+    lo, hi = model.bands
+    when = scores.iloc[0]["exit_period"] if len(scores) else as_of
+    text = {
+        "vi": (f"Trong {len(scores):,} hộ thoát nghèo ở kỳ rà soát {when}, {high:,} hộ có nguy cơ cao "
+               f"(≥ {hi:.0%}) nghèo lại trong {within} kỳ rà soát tới. Mô hình ({model.method}) được "
+               f"kiểm định trên nhóm thoát nghèo {model.test_period} mà mô hình chưa thấy: AUC {v.auc:.2f}, "
+               f"sai số hiệu chuẩn (ECE) {v.ece:.3f}. {LIMITS_TEXT['vi']}"),
+        "en": (f"Of {len(scores):,} households that exited poverty at the {when} review, {high:,} are at "
+               f"high risk (>= {hi:.0%}) of being poor again within {within} reviews. The model "
+               f"({model.method}) was validated on the {model.test_period} exits it had not seen: "
+               f"AUC {v.auc:.2f}, calibration error (ECE) {v.ece:.3f}. {LIMITS_TEXT['en']}"),
+    }[lang]
+    return {"text": text, "communes": band_counts_by_commune(scores, min_cell), "model": model}
