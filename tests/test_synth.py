@@ -95,18 +95,19 @@ def test_same_bytes_on_disk(tmp_path):
         synth.write_demo(tmp_path / run, households=1_500, seed=5, progress=False)
         digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted((tmp_path / run).iterdir())})
     assert digests[0] == digests[1]
-    assert set(digests[0]) == {"register.csv", "support.csv", "truth.json"}
+    assert set(digests[0]) == {"register.csv", "support.csv", "truth.json", "truth_risk.parquet"}
 
 
 def test_panel_columns_and_geography(reg):
     p = reg.panel
-    needed = ["household_id", "period", "status", "province", "province_2025", "region", "commune", "area",
+    needed = ["household_id", "period", "status", "province", "province_2025", "region", "district", "commune", "area",
               "ethnic_minority", "meritorious", "household_size", "income_pc_month", *INDICATORS_2022,
               "removal_reason", "head_name", "id_card", "phone", "address"]
     assert list(p.columns) == needed
     assert p.household_id.str.fullmatch(r"HH\d{8}").all()
     assert p.id_card.str.fullmatch(r"\d{12}").all() and p.phone.str.fullmatch(r"0\d{9}").all()
-    assert p.commune.str.match(r"^(Xã|Phường) ").all()
+    assert p.commune.str.match(r"^(Xã|Phường|Thị trấn|Đặc khu|Huyện) ").all()  # real names (test_geo)
+    assert p.district.isna().eq(p.period >= "2025Q3").all()  # no district level after July 2025
     assert set(p.area) == {"urban", "rural"}
     assert p.province_2025.nunique() == 34 and p.region.notna().all()
     prov = pd.read_csv("lib/povdyn/data/provinces_2025.csv", dtype=str)

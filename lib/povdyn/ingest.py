@@ -3,17 +3,29 @@
 `ingest(raw_dir, out_dir)` (CLI: `povdyn ingest RAW_DIR --out OUT_DIR`) reads every
 csv / xlsx (every sheet) / parquet file under RAW_DIR, recursively, and writes
 
-* `OUT/panel.parquet`    the household-period panel (canonical columns, schema.py)
+* `OUT/panel.parquet`    the household-period panel (canonical columns, schema.py), with
+                         key-value metadata `povdyn.register_kind` ("lists" / "full")
 * `OUT/support.parquet`  programme rolls (household_id, program, start_period, ...)
+* `OUT/totals.parquet`   household totals per commune and review, when a totals table
+                         (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ) is among the inputs: province,
+                         province_2025, commune (null: province total), period (the panel's
+                         type; a year's total is its Q4 on a quarterly panel), households
 * `OUT/quarantine.csv`   every rejected row: source_file, sheet, row, reason, values
-* `OUT/ingest_summary.json` the counts below, per file and in total.
+* `OUT/ingest_summary.json` the counts below, per file and in total, and the register kind
+                         (`register_kind`, `register_kind_by_province`, their counts).
 
 Rules (issue 3 §5):
 
 * A table is a register or a programme roll by its headers (schema.file_kind). Title
   rows above the header are skipped: the header is the row, among the first 30, with
   the most recognised column names. A list sheet without a period column takes its
-  period from the sheet name when that reads as one ("2024", "2025Q3", "Quý 3/2025").
+  period from the title above the header ("DANH SÁCH ... NĂM 2025") or the sheet name
+  ("2024", "2025Q3", "Quý 3/2025"); the summary says which (`period_source`), and rows
+  with no period anywhere are quarantined with that reason. An `STT` column is ignored.
+* The signature footer of official lists ("Người lập biểu", "(Ký, ghi rõ họ tên)", "Chủ
+  tịch UBND xã", the date line, signers' names) is not data: from the first such row
+  below the last data row to the end, rows are skipped and counted as `footer_rows`,
+  like blank rows (cut_footer).
 * Bad rows go to the quarantine with a reason naming the column; the rest load.
   For every table, rows in = rows loaded + rows quarantined + exact duplicates dropped
   (blank lines are counted apart). Row numbers are those a spreadsheet shows (header
@@ -35,7 +47,8 @@ Rules (issue 3 §5):
 * Writes are atomic (temp file + os.replace) and deterministic: sorted rows, no
   timestamps, so the same input gives the same bytes.
 * List-based registers (poor / near-poor rows only) are written as they are: reading
-  absence as "not poor" is load_panel's job (absent_means="non_poor").
+  absence as "not poor" is load_panel's job (absent_means="non_poor"), which it does when
+  the recorded register kind is "lists" (register_kinds / classify_kind for the rule).
 """
 from __future__ import annotations
 
@@ -47,6 +60,7 @@ import os
 import re
 import shutil
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +86,11 @@ QUARANTINE_LEAD = ["source_file", "sheet", "row", "reason"]
 # provenance and per-row facts carried beside the checked values, never written to the
 # panel: _exit marks a row whose "reason" was an exit ("Thoát nghèo"), not a removal
 _PROVENANCE = ["_file", "_sheet", "_row", "_exit"]
+# a 64-bit hash of the row's direct identifiers (name, ID card, phone, address), taken
+# before they are dropped: two rows that differ only there are a conflict, not a copy.
+# Kept in memory only, never written.
+_IDENT = "_ident"
+_CARRIED = _PROVENANCE + [_IDENT]
 
 
 # ---------------------------------------------------------------------------------
@@ -382,27 +401,71 @@ def cut_footer(raw: RawTable) -> RawTable:
                                footer_rows=len(block) - blank, footer_blank_rows=blank)
 
 
+ENCODING_BLOCK = 1 << 24
+
+
 def _detect_encoding(path: Path) -> str:
+    """'utf-16', 'utf-8-sig' (by BOM), 'utf-8' or 'cp1258', from the WHOLE file.
+
+    A file with no valid non-ASCII UTF-8 at all and some bytes that are not UTF-8 is a
+    Vietnamese Windows export (cp1258). A UTF-8 file with a few invalid bytes stays
+    UTF-8: only the rows holding them are quarantined (naming line and byte), whatever
+    their position in the file."""
     with open(path, "rb") as handle:
-        head = handle.read(1 << 20)
+        head = handle.read(4096)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
-    if b"\x00" in head[:4096]:
+    if b"\x00" in head:
         raise UnreadableFile("binary content, not a text csv")
-    cut = head.rfind(b"\n")
-    sample = head if cut < 0 or len(head) < (1 << 20) else head[:cut]
-    try:
-        sample.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "cp1258"  # Vietnamese Windows exports
+    valid_non_ascii, invalid = False, False
+    with open(path, "rb") as handle:
+        rest = b""
+        while True:
+            block = handle.read(ENCODING_BLOCK)
+            data = rest + block
+            if block:  # decode whole lines only: a character may straddle two blocks
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                data, rest = data[:cut], data[cut:]
+            if not data.isascii():
+                try:
+                    data.decode("utf-8")
+                    valid_non_ascii = True
+                except UnicodeDecodeError:
+                    invalid = True
+                    for line in data.split(b"\n"):
+                        if line.isascii():
+                            continue
+                        try:
+                            line.decode("utf-8")
+                            valid_non_ascii = True
+                        except UnicodeDecodeError:
+                            pass
+            if valid_non_ascii and invalid or not block:
+                break
+    return "cp1258" if invalid and not valid_non_ascii else "utf-8"
+
+
+def _undecodable(record: list[str]) -> str | None:
+    """The first byte that was not valid text in a record read with surrogateescape."""
+    for cell in record:
+        for ch in cell:
+            if "\udc80" <= ch <= "\udcff":
+                return f"0x{ord(ch) - 0xdc00:02x}"
+    return None
 
 
 def _read_csv(path: Path, rel: str) -> list[RawTable]:
+    # Python's csv refuses fields over 131,072 characters by default; pyarrow has no such
+    # limit, and a long note must not stop the file (it is an ignored column, or the row
+    # is checked like any other)
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     encoding = _detect_encoding(path)
-    with open(path, encoding=encoding, newline="") as handle:
+    with open(path, encoding=encoding, errors="surrogateescape", newline="") as handle:
         head_text = "".join(line for _, line in zip(range(HEADER_SEARCH_ROWS), handle))
     best = None  # (score, delimiter, header index, rows)
     for delimiter in (",", ";", "\t", "|"):
@@ -450,7 +513,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
     # slow, exact path: malformed lines or quoted newlines; csv.reader tracks line numbers
     records, rows_no = [], []
     try:
-        with open(path, encoding=encoding, newline="") as handle:
+        with open(path, encoding=encoding, errors="surrogateescape", newline="") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
             start = 1
             for record in reader:
@@ -463,6 +526,14 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                 if len(record) != len(header):
                     malformed.append((line, f"row has {len(record)} fields, the header has "
                                             f"{len(header)}: check separators and quotes"))
+                    continue
+                bad_byte = _undecodable(record)
+                if bad_byte:
+                    lines = f"line {line}" if reader.line_num == line else \
+                        f"lines {line}-{reader.line_num}"
+                    malformed.append((line, f"{lines}: byte {bad_byte} is not valid {encoding} "
+                                            "text (the rest of the file is): fix that "
+                                            "character in the export"))
                     continue
                 records.append(record)
                 rows_no.append(line)
@@ -539,8 +610,8 @@ def _mark_columns(data) -> frozenset:
         if len(uniques) > 20:  # marks plus blank spellings are a handful of values
             continue
         non_blank = [u for u in uniques if not schema.is_blank(u)]
-        if non_blank and len(non_blank) <= len(schema._MARKS) and all(
-                isinstance(u, str) and u.strip() in schema._MARKS for u in non_blank):
+        if non_blank and len(non_blank) <= 2 * len(schema._MARKS) and all(
+                schema._is_mark(u) for u in non_blank):
             marks.append(name)
     return frozenset(marks)
 
@@ -585,6 +656,8 @@ def list_inputs(raw_dir: Path) -> tuple[list[Path], list[str]]:
             continue
         rel = path.relative_to(raw_dir)
         if any(p.startswith(".") for p in rel.parts) or path.name.startswith("~$"):
+            continue
+        if path.name == "truth_risk.parquet":  # the demo's planted relapse oracle, not data
             continue
         if path.suffix.lower() in TABLE_SUFFIXES:
             tables.append(path)
@@ -669,6 +742,14 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
     return spelled, to_2025, unknown
 
 
+def _identifier_hash(cells: pd.DataFrame) -> np.ndarray:
+    """uint64 per row over the identifier cells as written (trimmed, NFC, blank = "")."""
+    text = pd.DataFrame({c: cells[c].map(lambda v: "" if schema.is_blank(v) else
+                                         unicodedata.normalize("NFC", str(v)).strip())
+                         for c in cells.columns})
+    return pd.util.hash_pandas_object(text, index=False).to_numpy()
+
+
 def _table_period(raw: RawTable) -> tuple[object, str | None, str]:
     """(period, where it came from, reason when there is none) for a table without a
     period column: the title above the header ("... NĂM 2025") or the sheet name
@@ -739,7 +820,9 @@ def prepare_table(raw: RawTable) -> _Prepared:
                             f"headers found: {headers_found}")
         return _Prepared(report)
     keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
+    ident_cols = [c for c, name in position.items() if name in IDENTIFIER_COLUMNS]
     canon = data[list(keep)].rename(columns=keep)
+    canon[_IDENT] = _identifier_hash(data[ident_cols]) if ident_cols else np.uint64(0)
     for c, name in keep.items():  # "x"-marked yes/no columns: blank means "no"
         if c in raw.mark_columns and (name in schema.BOOL_COLUMNS or name.startswith("dep_")):
             values = canon[name]
@@ -818,7 +901,7 @@ def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
     good = good.copy()
     if "household_id" in good.columns:
         good["household_id"] = pseudonymise(good["household_id"], key)
-    for col in _PROVENANCE:
+    for col in _CARRIED:
         good[col] = canon.loc[good.index, col].to_numpy()
     return good.reset_index(drop=True), quarantine.reset_index(drop=True)
 
@@ -830,7 +913,7 @@ def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
     out = pd.DataFrame({"source_file": rows["_file"], "sheet": rows["_sheet"],
                         "row": rows["_row"], "reason": reason})
     for col in rows.columns:
-        if col not in _PROVENANCE and col != "province_2025":
+        if col not in _CARRIED and col != "province_2025":
             out[col] = rows[col].map(_raw_text)
     return out
 
@@ -853,13 +936,14 @@ def _period_frequency(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, 
 
 
 def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
-                what: str = "the same household and period"):
+                what: str = "the same household and period", identifiers: bool = True):
     """(kept, quarantine rows, dropped provenance) for duplicated keys.
 
     Exact duplicates (same values in every data column) keep their first copy in file /
     sheet / row order; if `conflicts`, copies of a key that still differ are all
     quarantined with a reason naming the columns that differ and the other copies."""
-    data_cols = [c for c in frame.columns if c not in _PROVENANCE]
+    data_cols = [c for c in frame.columns if c not in _PROVENANCE
+                 and (identifiers or c != _IDENT)]
     frame = frame.sort_values(_PROVENANCE, kind="stable")
     exact = frame.duplicated(data_cols, keep="first")
     dropped = frame.loc[exact, _PROVENANCE]
@@ -878,9 +962,10 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
             others = group.drop(index=idx)
             where = ", ".join(f"{f}{'[' + s + ']' if s else ''} row {r}" for f, s, r in
                               zip(others["_file"], others["_sheet"], others["_row"]))
-            detail = "; ".join(f"{c} {_raw_text(row[c])!r} vs "
-                               f"{', '.join(repr(_raw_text(v)) for v in others[c])}"
-                               for c in differ[:4])
+            detail = "; ".join(
+                "identifiers (name, ID card, phone or address) differ" if c == _IDENT else
+                f"{c} {_raw_text(row[c])!r} vs {', '.join(repr(_raw_text(v)) for v in others[c])}"
+                for c in differ[:4])
             reasons[idx] = (f"{'+'.join(key)}: {what} appear "
                             f"again with different values ({detail}) at {where}")
     reason = pd.Series(reasons).reindex(clashing.index)
@@ -944,7 +1029,7 @@ def register_kinds(panel: pd.DataFrame) -> tuple[str | None, dict, dict, list[st
         ["poor", "near_poor", "exit_marks", "non_poor"], "removals")
     cells = frame.groupby(["province", "source", "what"]).size().unstack(fill_value=0)
     cells = cells.reindex(columns=list(KIND_COUNTS), fill_value=0)
-    by_province, counts, errors = {}, {}, []
+    by_province, counts, errors, small_lists = {}, {}, [], []
     for province, block in cells.groupby(level="province", sort=True):
         total = {k: int(v) for k, v in block.sum().items()}
         counts[province] = total
@@ -973,7 +1058,14 @@ def register_kinds(panel: pd.DataFrame) -> tuple[str | None, dict, dict, list[st
                     + "; ".join(f"{s}: {_describe_counts(c)}" for s, c in list(fulls.items())[:6])
                     + ". Ingest lists and full panels into separate folders.")
                 continue
+        if kind == "lists" and sum(total[k] for k in ("poor", "near_poor", "exit_marks")) \
+                < LIST_MIN_ROWS:
+            small_lists.append(province)  # a handful of households all poor: too few to tell
+            continue
         by_province[province] = kind
+    for province in small_lists:
+        others = set(by_province.values())
+        by_province[province] = others.pop() if len(others) == 1 else "lists"
     kinds = set(by_province.values())
     overall = kinds.pop() if len(kinds) == 1 and not errors else None
     if len(set(by_province.values())) > 1:
@@ -1010,8 +1102,11 @@ def _write_parquet(df: pd.DataFrame, path: Path, metadata: dict | None = None) -
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    _atomic_write_bytes(path, lambda tmp: df.to_csv(tmp, index=False, encoding="utf-8-sig",
-                                                    lineterminator="\n"))
+    """A csv for people to open in Excel: formula-like cells neutralised (schema.
+    spreadsheet_safe), BOM so Excel reads UTF-8."""
+    safe = schema.neutralise_formulas(df)
+    _atomic_write_bytes(path, lambda tmp: safe.to_csv(tmp, index=False, encoding="utf-8-sig",
+                                                      lineterminator="\n"))
 
 
 def _write_json(data: dict, path: Path) -> None:
@@ -1026,7 +1121,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 def _finish_panel(panel: pd.DataFrame) -> pd.DataFrame:
     if panel.empty:
         return _empty(schema.REQUIRED_PANEL_COLUMNS + ["province_2025"])
-    panel = panel.drop(columns=_PROVENANCE)
+    panel = panel.drop(columns=_CARRIED)
     panel = schema.canonical_dtypes(panel)
     _, index = frequency_and_index(panel["period"])
     panel = panel.assign(_order=index).sort_values(["household_id", "_order"], kind="stable")
@@ -1083,7 +1178,7 @@ def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
         frame = _empty(schema.SUPPORT_COLUMNS)
         frame["amount_vnd"] = frame["amount_vnd"].astype("float64")
         return frame
-    support = schema.canonical_dtypes(support.drop(columns=_PROVENANCE))
+    support = schema.canonical_dtypes(support.drop(columns=_CARRIED))
     order = [c for c in schema.SUPPORT_COLUMNS if c in support.columns]
     sort_key = support[order].astype(str)
     support = support.iloc[np.lexsort([sort_key[c].to_numpy() for c in reversed(order)])]
@@ -1093,19 +1188,45 @@ def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------
-def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
-    """Validate raw registers and programme rolls, quarantine bad rows, pseudonymise,
-    and write panel.parquet, support.parquet, quarantine.csv and ingest_summary.json
-    to out_dir (module docstring for the rules). Returns the IngestSummary."""
+def _write_failed_summary(raw_dir: Path, out_dir: Path, message: str, state: str) -> None:
+    """Mark out_dir's outputs as not ok before a run and after a failed one: earlier
+    outputs must never stay behind looking like a good result of this run."""
+    _write_json({"ok": False, "state": state, "raw_dir": str(raw_dir), "errors": [message]},
+                out_dir / "ingest_summary.json")
+
+
+def ingest(raw_dir, out_dir, progress: bool = True, new_key: bool = False) -> IngestSummary:
+    """Validate raw registers, programme rolls and household totals, quarantine bad
+    rows, pseudonymise, and write panel.parquet, support.parquet, totals.parquet,
+    quarantine.csv and ingest_summary.json to out_dir (module docstring for the rules).
+    Returns the IngestSummary.
+
+    While it runs, and if it fails with an exception, ingest_summary.json says
+    "ok": false and why. `new_key`: create a new pseudonymisation key although out_dir
+    holds earlier data (privacy.load_key; all pseudonyms change)."""
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        message = (f"raw folder {raw_dir} does not exist: run `povdyn demo` or copy the "
+                   "register exports there")
+        if out_dir.is_dir():
+            _write_failed_summary(raw_dir, out_dir, message, "failed")
+        raise PovdynError(message)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_failed_summary(raw_dir, out_dir, "ingest started and has not finished (still "
+                          "running, or stopped before writing its results)", "running")
+    try:
+        return _ingest(raw_dir, out_dir, progress, new_key)
+    except BaseException as exc:
+        _write_failed_summary(raw_dir, out_dir, f"ingest failed: {type(exc).__name__}: {exc}",
+                              "failed")
+        raise
+
+
+def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> IngestSummary:
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    if not raw_dir.is_dir():
-        raise PovdynError(f"raw folder {raw_dir} does not exist: run `povdyn demo` or copy "
-                          "the register exports there")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    key = load_key()
+    key = load_key(processed_dir=out_dir, new_key=new_key)
     programs = _load_programs()
     files, ignored = list_inputs(raw_dir)
     errors: list[str] = []
@@ -1139,7 +1260,7 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
             errors.append(f"{rel}: cannot read: {exc}")
             reports.append(TableReport(source_file=rel, error=str(exc)))
             continue
-        except (OSError, ValueError, pa.ArrowException) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever breaks one file must not stop the others
             errors.append(f"{rel}: cannot read: {type(exc).__name__}: {exc}")
             reports.append(TableReport(source_file=rel, error=f"{type(exc).__name__}: {exc}"))
             continue
@@ -1171,12 +1292,13 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
         flush(batch_key)
 
     panel = pd.concat(goods["register"], ignore_index=True) if goods["register"] else \
-        pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _PROVENANCE)
+        pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)
     support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
-        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _PROVENANCE)
+        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
     panel, odd_periods, frequency = _period_frequency(panel)
     panel, panel_clash, panel_dropped = _duplicates(panel, ["household_id", "period"], True)
-    support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False)
+    support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
+                                              identifiers=False)
     quarantines += [odd_periods, panel_clash]
     totals = pd.concat(goods["totals"], ignore_index=True) if goods["totals"] else None
     totals_dropped = None
@@ -1220,6 +1342,19 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
     quarantine["row"] = quarantine["row"].astype("int64") if len(quarantine) else quarantine["row"]
     quarantine = quarantine.sort_values(["source_file", "sheet", "row"], kind="stable")
 
+    register_tables = [t for t in reports if t.kind == "register"]
+    if files and panel_out.empty:
+        if not register_tables:
+            errors.append("no register among the inputs (a table with Mã hộ, Năm/Kỳ and Phân "
+                          "loại hộ): nothing to report on")
+        elif not sum(t.rows_in for t in register_tables):
+            names = ", ".join(t.source_file + (f" [{t.sheet}]" if t.sheet else "")
+                              for t in register_tables[:5])
+            errors.append(f"no data rows: the register table(s) have a header but no rows "
+                          f"({names}{', ...' if len(register_tables) > 5 else ''})")
+        else:
+            errors.append("no data rows loaded: every register row was quarantined (see "
+                          "quarantine.csv for the reasons)")
     periods = []
     if len(panel_out):
         freq, index = frequency_and_index(panel_out["period"])

@@ -236,15 +236,34 @@ _INVALID = object()
 _BLANK_WORDS = {"", "-", "--", "nan", "none", "null", "na", "n a", "nat"}
 
 
+_BLANK_SYMBOLS = {"", "-", "--", "—", "–", "…", "..."}
+
+
 def is_blank(value) -> bool:
+    """None, NaN, empty or a placeholder ("-", "—", "NA", "null"). A cell of symbols or
+    letters from other scripts ("✓", "٣") is never blank: folding would erase it."""
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float) and np.isnan(value):
         return True
     if isinstance(value, str):
         s = value.strip()
-        return len(s) <= 4 and (s in ("", "-", "--") or fold(s) in _BLANK_WORDS)
+        if len(s) > 4:
+            return False
+        return s in _BLANK_SYMBOLS or (s.isascii() and fold(s) in _BLANK_WORDS)
     return False
+
+
+_UNICODE_DIGIT = re.compile(r"\d")  # str patterns: every script's decimal digits
+
+
+def clean_text(value: str) -> str:
+    """NFC form with every decimal digit as ASCII ("٣" -> "3"): the spelling parsers read.
+    Windows-1258 exports and some Mac software write tones as combining marks (NFD)."""
+    text = unicodedata.normalize("NFC", value)
+    if text.isascii():
+        return text
+    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), m.group())), text)
 
 
 def _map_uniques(series: pd.Series, func: Callable) -> tuple[np.ndarray, np.ndarray]:
@@ -304,7 +323,11 @@ _REMOVAL_TABLE = _fold_table({
 })
 _TRUE = {"co", "x", "1", "true", "yes", "y", "dung", "v", "t"}
 _FALSE = {"khong", "0", "false", "no", "n", "sai", "f"}
-_MARKS = {"x", "v", "✓", "✔", "☑"}
+_MARKS = {"x", "v", "✓", "✔", "☑", "✅"}  # "marked" = yes
+
+
+def _is_mark(value) -> bool:
+    return isinstance(value, str) and value.strip().lower() in _MARKS
 
 
 def parse_status(series: pd.Series):
@@ -330,7 +353,7 @@ def _bool_value(value):
     if isinstance(value, (int, float, np.integer, np.floating)):
         return bool(value) if value in (0, 1) else _INVALID
     s = str(value).strip()
-    if s in _MARKS:
+    if _is_mark(s):
         return True
     key = fold(s)
     if key in _TRUE:
@@ -347,8 +370,7 @@ def parse_bool(series: pd.Series):
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     results = [_bool_value(u) for u in uniques]
     non_blank = [u for u, r in zip(uniques, results) if r is not None]
-    marks_only = bool(non_blank) and all(isinstance(u, str) and u.strip() in _MARKS
-                                         for u in non_blank)
+    marks_only = bool(non_blank) and all(_is_mark(u) for u in non_blank)
     blank_value = False if marks_only else None  # x-marked columns: blank means "no"
     table = np.array([blank_value if r is None else (None if r is _INVALID else r)
                       for r in results] + [blank_value], dtype=object)
@@ -371,7 +393,7 @@ def parse_number_text(value) -> float | None | object:
         return _INVALID
     if isinstance(value, (int, float, np.integer, np.floating)):
         return float(value)
-    s = str(value).replace("\u00a0", " ").strip().lower()
+    s = clean_text(str(value)).replace("\u00a0", " ").strip().lower()
     s = s.replace("đồng", "").replace("vnđ", "").replace("vnd", "").replace("đ", "")
     s = s.replace(" ", "")
     s = s.rstrip(".") if not re.search(r"\d\.$", s) else s
@@ -503,6 +525,7 @@ def period_value(value):
         return _INVALID
     candidate = value
     if isinstance(value, str):
+        value = candidate = clean_text(value)
         key = fold(value)
         m = _VN_QUARTER.match(key)
         if m:
@@ -823,6 +846,34 @@ def column_order(columns: Iterable[str], kind: str = "register") -> list[str]:
     deps = sorted(c for c in cols if c.startswith("dep_") and c not in first)
     rest = [c for c in cols if c not in first and c not in deps]
     return first + deps + rest
+
+
+# ---------------------------------------------------------------------------------
+# Spreadsheets povdyn writes: no formula injection
+# ---------------------------------------------------------------------------------
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d[\d.,]*$")
+
+
+def spreadsheet_safe(value):
+    """A text cell as Excel or LibreOffice may open it: text starting with = + - @ (or a
+    tab, a carriage return, or their full-width forms) gets a leading apostrophe, so
+    "=HYPERLINK(...)" or "=cmd|' /C calc'!A0" shows as text instead of running. Plain
+    numbers ("-5", "+84") and non-text values pass unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` with every text cell passed through spreadsheet_safe: use it on
+    every csv/xlsx written for people to open (quarantine.csv, headline tables)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(spreadsheet_safe)
+    return out
 
 
 # ---------------------------------------------------------------------------------

@@ -38,9 +38,9 @@ CALIBRATION = {
     "ethnic_gap": 0.45,
     "size_effect": -0.05,  # per member above 4
     "sd_household": 0.42,  # persistent household level
-    "sd_shock": 0.075,  # permanent yearly shock
+    "sd_shock": 0.058,  # permanent yearly shock (0.075 before the hardship of issue 12)
     "sd_noise": 0.03,  # review measurement noise
-    "growth": [0.0000, 0.1000, 0.0212, 0.0564, 0.0288],  # yearly national growth 2021..2025 (log)
+    "growth": [0.0000, 0.1000, 0.0330, 0.0560, 0.0270],  # yearly national growth 2021..2025 (log)
     "ethnic_catch_up": 0.03,  # extra yearly growth of ethnic-minority households
     # deprivation score: trend by year (higher = fewer deprivations)
     "dep_trend": [0.0000, 0.0000, 0.0741, 0.2429, 0.5059],
@@ -155,6 +155,7 @@ class SynthRegister:
     truth: dict
     raw_panel: pd.DataFrame | None = None
     adoption: pd.DataFrame | None = None  # commune programme adoption dates (adoption_frame)
+    truth_risk: pd.DataFrame | None = None  # goes to truth_risk.parquet (see risk_truth_frame)
 
 
 @dataclass
@@ -184,12 +185,19 @@ class DemoSummary:
 class _Geo:
     provinces: pd.DataFrame  # old_code, old_province, province_2025, region, weight, ...
     commune_province: np.ndarray  # commune -> province row
-    commune_name: np.ndarray  # object
+    commune_name: np.ndarray  # object: real pre-reform name ("Phường 12", "Xã Tân Phú")
     commune_urban: np.ndarray  # bool
     commune_weight: np.ndarray  # within-province sampling weight (normalised)
     commune_start: np.ndarray  # first commune index of each province
     commune_count: np.ndarray
     adoption: dict  # program -> int array over communes (0 = never)
+    commune_district: np.ndarray = None  # object: its pre-reform district ("Quận 11")
+    # the 2025 unit(s) of each commune: pieces piece_start[c] .. +piece_count[c]; a split
+    # commune's households go to its pieces with probabilities piece_cum (cumulative)
+    piece_start: np.ndarray = None
+    piece_count: np.ndarray = None
+    piece_name: np.ndarray = None  # object: 2025 commune names
+    piece_cum: np.ndarray = None
 
 
 def _provinces() -> pd.DataFrame:
@@ -203,25 +211,83 @@ def _provinces() -> pd.DataFrame:
     return p.reset_index(drop=True)
 
 
+# a split commune's households: the main successor takes this many shares, other pieces 1
+SPLIT_MAIN_SHARES = 2.0
+
+
+def _pick_communes(units: pd.DataFrame, n_c: int, rng) -> pd.DataFrame:
+    """n_c real old communes of one province, chosen so that the register holds real
+    merges and splits: whole groups of old communes that merged into one 2025 commune
+    (in random order), one split commune first when the province has any, and at least
+    one urban (Phường, Thị trấn) and one rural (Xã) commune when it has both."""
+    one = units.drop_duplicates("unit", keep="first")
+    chosen: list = []
+    split = one[one["split"]]
+    if len(split):
+        chosen.append(split.index[rng.integers(len(split))])
+    groups = one.groupby("commune_code", sort=True).indices
+    keys = list(groups)
+    taken = set(chosen)
+    for g in rng.permutation(len(keys)):
+        if len(chosen) >= n_c:
+            break
+        for idx in one.index[groups[keys[g]]]:
+            if idx not in taken and len(chosen) < n_c:
+                chosen.append(idx)
+                taken.add(idx)
+    urban = one["old_commune"].str.startswith(("Phường", "Thị trấn"))
+    for want in (True, False):
+        if (urban == want).any() and not (urban.loc[chosen] == want).any():
+            chosen[-1 if len(chosen) >= n_c else len(chosen):] = [urban[urban == want].index[0]]
+    return one.loc[chosen]
+
+
 def _geography(households: int, seed: int) -> _Geo:
+    """Communes of the synthetic register: real pre-reform communes and wards (with
+    their districts) of each old province, from the official crosswalk
+    (``povdyn.geo.commune_crosswalk_2025``), and the real 2025 units they went to, so
+    every test and the demo report cross the July 2025 reform through real merges and
+    splits. Urban = a ward (Phường) or town (Thị trấn); within a province, commune
+    weights are drawn at random and scaled so that urban communes hold the province's
+    urban share of households (the calibration targets)."""
+    from ..geo import commune_crosswalk_2025
+
     rng = np.random.default_rng(np.random.SeedSequence([seed, 10**9 + 1]))
     prov = _provinces()
-    names_all = [f"{a} {b}" for a in _SYL1 for b in _SYL2 if a != b]
-    cp, cn, cu, cw, start, count = [], [], [], [], [], []
+    crosswalk = commune_crosswalk_2025()
+    crosswalk["unit"] = crosswalk["old_commune_code"].fillna("island " + crosswalk["old_commune"])
+    by_province = dict(tuple(crosswalk.groupby("old_province", sort=False)))
+    names_2025 = crosswalk["commune_2025"].to_numpy()
+    main_2025 = crosswalk["main_successor"].to_numpy()
+    pieces_of = {unit: (names_2025[rows], main_2025[rows])
+                 for unit, rows in crosswalk.groupby("unit", sort=False).indices.items()}
+    cp, cn, cd, cu, cw, start, count = [], [], [], [], [], [], []
+    piece_start, piece_count, piece_name, piece_cum = [], [], [], []
     for i, row in prov.iterrows():
+        units = by_province[row.old_province]
         n_c = int(np.clip(round(households * row.weight / 150), 3, 300))
+        picked = _pick_communes(units, min(n_c, units["unit"].nunique()), rng)
+        n_c = len(picked)
         start.append(len(cp))
         count.append(n_c)
-        order = rng.permutation(len(names_all))[:n_c]
-        urban = rng.random(n_c) < row.urban_share
-        if not urban.any():
-            urban[0] = row.urban_share > 0.15
+        urban = picked["old_commune"].str.startswith(("Phường", "Thị trấn")).to_numpy()
         weight = rng.gamma(2.0, 1.0, n_c)
-        for j in range(n_c):
-            cp.append(i)
-            cn.append(("Phường " if urban[j] else "Xã ") + names_all[order[j]])
-            cu.append(bool(urban[j]))
+        if urban.any() and (~urban).any():
+            weight = np.where(urban, row.urban_share * weight / weight[urban].sum(),
+                              (1 - row.urban_share) * weight / weight[~urban].sum())
         cw.extend(weight / weight.sum())
+        for unit, name, district, is_urban in zip(picked["unit"], picked["old_commune"],
+                                                  picked["old_district"], urban):
+            cp.append(i)
+            cn.append(name)
+            cd.append(district)
+            cu.append(bool(is_urban))
+            names, main = pieces_of[unit]
+            shares = np.where(main & (len(names) > 1), SPLIT_MAIN_SHARES, 1.0)
+            piece_start.append(len(piece_name))
+            piece_count.append(len(names))
+            piece_name.extend(names)
+            piece_cum.extend(np.cumsum(shares) / shares.sum())
     commune_province = np.array(cp)
     n_comm = len(cp)
     adoption = {}
@@ -233,12 +299,208 @@ def _geography(households: int, seed: int) -> _Geo:
         year = rng.choice([2022, 2023, 2024], n_comm)
         adoption[code] = np.where(adopt, year, 0)
     return _Geo(prov, commune_province, np.array(cn, dtype=object), np.array(cu),
-                np.array(cw), np.array(start), np.array(count), adoption)
+                np.array(cw), np.array(start), np.array(count), adoption,
+                commune_district=np.array(cd, dtype=object),
+                piece_start=np.array(piece_start), piece_count=np.array(piece_count),
+                piece_name=np.array(piece_name, dtype=object), piece_cum=np.array(piece_cum))
+
+
+def _commune_2025_piece(geo: _Geo, comm: np.ndarray, hh_number: np.ndarray) -> np.ndarray:
+    """Index into geo.piece_name of each household's 2025 commune. A split commune's
+    household goes to a piece by a fixed fraction of its number (golden-ratio sequence):
+    deterministic, the same in every chunk and period, no draw from the simulation's
+    random streams."""
+    u = np.modf(np.asarray(hh_number, np.float64) * 0.6180339887498949)[0]
+    first = geo.piece_start[comm]
+    n = geo.piece_count[comm]
+    offset = np.zeros(len(comm), np.int64)
+    last = len(geo.piece_cum) - 1
+    for k in range(1, int(n.max()) if len(n) else 1):
+        offset += (n > k) & (u > geo.piece_cum[np.minimum(first + k - 1, last)])
+    return first + offset
 
 
 # ---------------------------------------------------------------- one chunk of households
 def _expit(x):
     return 1.0 / (1.0 + np.exp(-x))
+
+
+# ---------------------------------------------------------------- hardship (issue 12)
+# Relapse and entry into poverty are driven by a yearly hardship (illness, job loss, crop
+# or disaster loss). Its chance in year t+1 is a logistic function of what the office
+# records at the review of year t -- how far the recorded income is above the poverty
+# line (a fragile exit), remaining deprivations (health insurance, housing, dependants),
+# household size, ethnic minority, area, region -- plus the commune's own exposure (a
+# commune shock the register does not record) and support received (protective in
+# proportion to the programme's planted income effect, so a null programme stays null).
+# A hit lowers that year's log income by a random drop and leaves the household short of
+# work and food (dep_employment, dep_nutrition) that year. On top of it, the yearly
+# permanent income shock, measurement noise and deprivation noise are not observable.
+HARDSHIP = {
+    "first_year": 2023,  # hardship years 2023..2025, from the 2022..2024 reviews
+    "intercept": -4.9,
+    "gap": -3.0,  # per unit of log(recorded income / poverty line), clipped below
+    "gap_clip": (-0.3, 2.0),
+    "deprivations": {"dep_health_insurance": 0.7, "dep_housing_quality": 0.5,
+                     "dep_housing_area": 0.3, "dep_dependants": 0.6},
+    "size": 0.15,  # per member above 4 (capped at 8)
+    "ethnic": 0.35,
+    "rural": 0.3,
+    "region": {"Northern Midlands and Mountains": 0.15, "Central Highlands": 0.1,
+               "North Central and Central Coast": 0.3, "Mekong River Delta": 0.2,
+               "Red River Delta": -0.2, "Southeast": -0.3},
+    "sd_commune": 0.35,
+    "support": 2.0,  # times the programme's planted log-income effect
+    "drop_min": 0.15,
+    "drop_extra": 0.25,  # mean of the exponential part of the drop
+    "hits": ("dep_employment", "dep_nutrition"),
+}
+
+
+@dataclass
+class _Hardship:
+    """One chunk's hardship draws: ``u`` (m, T) uniforms (hit when u < chance), ``drop``
+    (m, T) log-income drops, ``fixed`` (m,) the household part of the logit."""
+
+    u: np.ndarray
+    drop: np.ndarray
+    fixed: np.ndarray
+    urban: np.ndarray
+
+    @classmethod
+    def draw(cls, seed, chunk, geo, comm, region, size, eth, urban, m) -> "_Hardship":
+        hz = HARDSHIP
+        rng = np.random.default_rng(np.random.SeedSequence([seed, chunk, 12]))
+        # commune exposure: one value per commune whatever the chunk
+        commune_rng = np.random.default_rng(np.random.SeedSequence([seed, 10**9 + 12]))
+        commune_shock = commune_rng.normal(0, hz["sd_commune"], len(geo.commune_name))
+        region_eff = np.vectorize(hz["region"].get, otypes=[float])(region)
+        fixed = (hz["intercept"] + hz["size"] * (np.minimum(size, 8) - 4) + hz["ethnic"] * eth
+                 + hz["rural"] * ~urban + region_eff + commune_shock[comm])
+        T = len(YEARS)
+        u = rng.random((m, T))
+        drop = hz["drop_min"] + rng.exponential(hz["drop_extra"], (m, T))
+        return cls(u, drop, fixed, urban)
+
+    @staticmethod
+    def logit(fixed, urban, income, deps_t, year_idx, support):
+        """Log-odds of a hardship in year year_idx+1 from the review of year_idx: recorded
+        income (VND, rounded), deprivations ``deps_t`` (indicator first), support effect.
+        Arrays broadcast (the oracle passes (n, R) futures)."""
+        hz = HARDSHIP
+        st = _std.standard_for(YEARS[year_idx])
+        line = np.where(urban, st.poor_income_max["urban"], st.poor_income_max["rural"])
+        gap = np.clip(np.log(income / line), *hz["gap_clip"])
+        lin = fixed + hz["gap"] * gap - hz["support"] * support
+        for col, b in hz["deprivations"].items():
+            lin = lin + b * deps_t[DEPS.index(col)]
+        return lin
+
+    def apply(self, log_y, deps, effect):
+        """Log incomes and deprivations with hardships, year by year (a hit in year t+1
+        depends on the review of year t, itself after any hit in year t)."""
+        log_y, deps = log_y.copy(), deps.copy()
+        hit = np.zeros(log_y.shape, bool)
+        for t in range(YEARS.index(HARDSHIP["first_year"]) - 1, len(YEARS) - 1):
+            income = np.round(np.exp(log_y[:, t]), -3)
+            chance = _expit(self.logit(self.fixed, self.urban, income, deps[:, :, t], t, effect[:, t]))
+            h = self.u[:, t + 1] < chance
+            log_y[h, t + 1] -= self.drop[h, t + 1]
+            for col in HARDSHIP["hits"]:
+                deps[DEPS.index(col), h, t + 1] = True
+            hit[:, t + 1] = h
+        return log_y, deps, hit
+
+
+RISK_FUTURES = 400  # simulated futures per household-review for truth_risk
+
+
+def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.DataFrame:
+    """The true probabilities behind truth_risk.parquet for one chunk (issue 12 §1).
+
+    Rows: each household that exited poverty at the annual review of year t (poor at
+    t-1, near-poor or non-poor at t, on the register at both) -- kind "relapse" -- and
+    each household near-poor at t that did not just exit -- kind "entry" -- for the
+    reviews t from which the simulation has a hardship year ahead (2022..2024).
+    ``p_within_k`` = P(poor at any of the annual reviews t+1..t+k | everything the
+    generating process knows at t), NaN when t+k is after 2025. Computed by simulating
+    ``futures`` futures of each household from its state at t with the generating
+    process's own functions (permanent income shock, measurement noise, deprivation
+    noise, hardship, the same standard), with common random numbers: the same futures'
+    draws for every household, so probabilities differ only through the household's
+    state. The household's programme (decided from the lists by the office) is taken as
+    realised. Removals are independent of status, so the probability is also the one
+    among households still on the register (followed)."""
+    cal = CALIBRATION
+    hz_state = sim["risk_state"]
+    hardship = hz_state["hardship"]
+    T = len(YEARS)
+    st = sim["st1"]
+    observed = np.stack([(sim["entry_q"] <= y * 4 + 3) & (sim["removal_q"] > y * 4 + 3) for y in YEARS], axis=1)
+    rng = np.random.default_rng(np.random.SeedSequence([20251201, 12]))  # the same futures everywhere
+    R = futures
+    draws = [dict(perm=rng.normal(0, cal["sd_shock"], R), noise=rng.normal(0, cal["sd_noise"], R),
+                  dep=rng.normal(0, 0.25, (len(DEPS), R)), u=rng.random(R),
+                  drop=HARDSHIP["drop_min"] + rng.exponential(HARDSHIP["drop_extra"], R))
+             for _ in range(2)]
+    growth = np.cumsum(cal["growth"])
+    catch_up = cal["ethnic_catch_up"] * np.arange(T)
+    thresholds = np.array([cal["dep_threshold"] + DEP_OFFSET[c] for c in DEPS])[:, None, None]
+    hits = [DEPS.index(c) for c in HARDSHIP["hits"]]
+    out = []
+    first_t = YEARS.index(HARDSHIP["first_year"]) - 1
+    for t in range(first_t, T - 1):
+        exited = observed[:, t - 1] & observed[:, t] & (st[:, t - 1] == 0) & (st[:, t] != 0)
+        near = observed[:, t] & (st[:, t] == 1) & ~exited
+        for kind, mask in (("relapse", exited), ("entry", near)):
+            rows = np.flatnonzero(mask)
+            for lo in range(0, len(rows), 2_000):
+                i = rows[lo:lo + 2_000]
+                p1, p2 = _futures(sim, hz_state, hardship, i, t, draws, growth, catch_up, thresholds, hits)
+                out.append(pd.DataFrame({"_hh": i, "_t": t, "kind": kind, "p_within_1": p1, "p_within_2": p2}))
+    if not out:
+        return pd.DataFrame({"_hh": pd.Series(dtype=np.int64), "_t": pd.Series(dtype=np.int64),
+                             "kind": pd.Series(dtype=object), "p_within_1": pd.Series(dtype=float),
+                             "p_within_2": pd.Series(dtype=float)})
+    return pd.concat(out, ignore_index=True)
+
+
+def _futures(sim, state, hardship, i, t, draws, growth, catch_up, thresholds, hits):
+    """P(poor at t+1) and P(poor at t+1 or t+2) for households ``i`` from year index t."""
+    T = len(YEARS)
+    urban = sim["urban"][i][:, None]
+    eth = sim["eth"][i][:, None]
+    fixed = hardship.fixed[i][:, None]
+    effect = state["effect"][i]
+    base = state["base"][i][:, None]
+    level = state["dep_level"][i][:, None]
+    own = state["dep_own"][:, i][:, :, None]
+    income = sim["income"][i, t][:, None]
+    deps = sim["deps"][:, i, t][:, :, None]
+    perm = state["permanent"][i, t][:, None]
+    poor_any = None
+    result = []
+    for step in (1, 2):
+        y = t + step
+        if y > T - 1:
+            result.append(np.full(len(i), np.nan))
+            continue
+        d = draws[step - 1]
+        chance = _expit(_Hardship.logit(fixed, urban, income, deps, y - 1, effect[:, y - 1][:, None]))
+        hit = d["u"][None, :] < chance
+        perm = perm + d["perm"][None, :]
+        log_y = (base + perm + growth[y] + eth * catch_up[y] + effect[:, y][:, None] + d["noise"][None, :]
+                 - d["drop"][None, :] * hit)
+        score = level - 0.8 * perm - CALIBRATION["dep_trend"][y]
+        deps = (score[None] + own + d["dep"][:, None, :]) > thresholds
+        deps[hits] |= hit[None]
+        income = np.round(np.exp(log_y), -3)
+        codes = _classify_codes(YEARS[y], np.broadcast_to(urban, income.shape), income,
+                                deps.sum(axis=0), deps)
+        poor = codes == 0
+        poor_any = poor if poor_any is None else (poor_any | poor)
+        result.append(poor_any.mean(axis=1))
+    return result[0], result[1]
 
 
 def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, geo: _Geo) -> dict:
@@ -314,21 +576,29 @@ def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, ge
 
     # --- deprivations (same with or without support: programmes act on income)
     dep_region = np.vectorize(cal["dep_region"].get, otypes=[float])(region)
-    score = (dep_latent + dep_region + 0.9 * eth - 1.2 * alpha - 0.2 * urban)[:, None] \
-        - 0.8 * permanent - np.asarray(cal["dep_trend"])[None, :]
+    dep_level = dep_latent + dep_region + 0.9 * eth - 1.2 * alpha - 0.2 * urban
+    score = dep_level[:, None] - 0.8 * permanent - np.asarray(cal["dep_trend"])[None, :]
     deps = np.zeros((len(DEPS), m, T), bool)
+    dep_own = np.empty((len(DEPS), m), np.float32)  # kept: the relapse oracle needs it
     for j, col in enumerate(DEPS):
         own = rng.normal(0, 0.8, m).astype(np.float32)
+        dep_own[j] = own
         yearly = rng.normal(0, 0.25, (m, T)).astype(np.float32)
         deps[j] = (score + own[:, None] + yearly) > (cal["dep_threshold"] + DEP_OFFSET[col])
+
+    # --- hardship (issue 12): a yearly shock whose chance depends on what the review saw
+    hardship = _Hardship.draw(seed, chunk, geo, comm, region, size, eth, urban, m)
+    log_y_pre, deps_pre = log_y0, deps
+    log_y0, deps, _ = hardship.apply(log_y_pre, deps_pre, np.zeros((m, T)))
     depcount = deps.sum(axis=0)
 
     # --- classification helpers
-    def status_codes(log_y, year_idx, std_period):
+    def status_codes(log_y, year_idx, std_period, deps=deps):
         """0 poor, 1 near-poor, 2 non-poor of values of review year_idx under the
         standard in force at std_period."""
         income = np.round(np.exp(log_y[:, year_idx]), -3)
-        return _classify_codes(std_period, urban, income, depcount[:, year_idx], deps[:, :, year_idx])
+        return _classify_codes(std_period, urban, income, deps[:, :, year_idx].sum(axis=0),
+                               deps[:, :, year_idx])
 
     st0 = np.stack([status_codes(log_y0, t, YEARS[t]) for t in range(T)], axis=1)
 
@@ -355,12 +625,14 @@ def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, ge
             program[pick] = pi
             start_q[pick] = q_start[pick]
             effect[pick, t:] = spec["effect"][s]
-    log_y1 = log_y0 + effect
     treated = program >= 0
+    # the supported path: same hardship draws (common random numbers), programme effect on
+    # income and on the hardship chance; identical to the untreated path without support
+    log_y1, deps1, hit1 = hardship.apply(log_y_pre + effect, deps_pre, effect)
     st1 = st0.copy()
     if treated.any():
         for t in range(T):
-            st1[:, t] = status_codes(log_y1, t, YEARS[t])
+            st1[:, t] = status_codes(log_y1, t, YEARS[t], deps1)
 
     # --- support records
     idx = np.flatnonzero(treated)
@@ -384,9 +656,11 @@ def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, ge
     return dict(
         n_original=n, hh_number=hh_number, parent=parent, p_idx=p_idx, comm=comm, urban=urban,
         eth=eth, merit=merit, size=size, entry_q=entry_q, removal_q=removal_q, reason=reason,
-        income=np.round(np.exp(log_y1), -3), deps=deps, st1=st1, st0=st0, early_q=early_q,
+        income=np.round(np.exp(log_y1), -3), deps=deps1, st1=st1, st0=st0, early_q=early_q,
         program=program, start_q=start_q, support_idx=idx, amount=amount, end_q=end_q,
-        removal_split_kids=k, rng_state=rng,
+        removal_split_kids=k, rng_state=rng, hardship=hit1,
+        risk_state=dict(base=base, permanent=permanent, dep_level=dep_level, dep_own=dep_own,
+                        effect=effect, hardship=hardship),
     )
 
 
@@ -542,7 +816,12 @@ def _table(sim: dict, rows: dict, ident: dict, geo: _Geo, frequency: str):
         "province": names.take(pa.array(p + n_prov * (q >= REFORM_Q))),
         "province_2025": pa.array(list(prov.province_2025), pa.string()).take(pa.array(p)),
         "region": pa.array(list(prov.region), pa.string()).take(pa.array(p)),
-        "commune": pa.array(geo.commune_name, pa.string()).take(pa.array(sim["comm"][hh])),
+        "district": pa.array(list(geo.commune_district) + [None], pa.string()).take(
+            pa.array(np.where(q >= REFORM_Q, len(geo.commune_district), sim["comm"][hh]))),
+        "commune": pa.array(list(geo.commune_name) + list(geo.piece_name), pa.string()).take(
+            pa.array(np.where(q >= REFORM_Q, len(geo.commune_name)
+                              + _commune_2025_piece(geo, sim["comm"][hh], sim["hh_number"][hh]),
+                              sim["comm"][hh]))),
         "area": pa.array(["rural", "urban"], pa.string()).take(pa.array(sim["urban"][hh].astype(np.int8))),
         "ethnic_minority": pa.array(sim["eth"][hh]),
         "meritorious": pa.array(sim["merit"][hh]),
@@ -755,9 +1034,10 @@ def generate(households: int, seed: int, frequency: str = "quarter") -> SynthReg
     fmt="parquet" (streams chunk by chunk)."""
     _check_args(households, frequency)
     geo = _geography(households, seed)
-    frames, sups, tcounts, ccounts = [], [], {}, {}
+    frames, sups, tcounts, ccounts, risks = [], [], {}, {}, []
     for c, start, n in _chunks(households):
         sim = _simulate_chunk(c, start + 1, n, households, seed, geo)
+        risks.append(risk_truth_frame(sim, frequency))
         rows = _rows(sim, geo, frequency)
         ident = _identifiers(sim, geo, seed, c)
         frames.append(_frame(sim, rows, ident, geo, frequency))
@@ -767,7 +1047,9 @@ def generate(households: int, seed: int, frequency: str = "quarter") -> SynthReg
     panel = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     support = pd.concat(sups, ignore_index=True) if len(sups) > 1 else sups[0]
     truth = _truth(tcounts, households, seed, frequency, _calibration_table(ccounts))
-    return SynthRegister(panel=panel, support=support, truth=truth, adoption=adoption_frame(geo))
+    truth_risk = pd.concat(risks, ignore_index=True) if len(risks) > 1 else risks[0]
+    return SynthRegister(panel=panel, support=support, truth=truth, adoption=adoption_frame(geo),
+                         truth_risk=truth_risk)
 
 
 def adoption_frame(geo: _Geo) -> pd.DataFrame:
@@ -787,6 +1069,26 @@ def adoption_frame(geo: _Geo) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
     out.loc[out["adoption_year"] == 0, "adoption_year"] = pd.NA
     return out
+
+
+def risk_truth_frame(sim: dict, frequency: str) -> pd.DataFrame:
+    """truth_risk rows of one chunk (issue 12 §1): ``household_id`` (the raw code as in
+    the register; povdyn.privacy.pseudonymise maps it to the processed id), ``period``
+    (the annual review: int year, or "YYYYQ4" for quarterly snapshots), ``kind``
+    ("relapse": exited poverty at that review; "entry": near-poor there without having
+    just exited), ``p_within_1``, ``p_within_2`` (true probabilities of being poor at
+    any of the next 1 / 2 annual reviews; NaN past 2025). See ``_risk_truth``."""
+    r = _risk_truth(sim, frequency)
+    years = np.array(YEARS)[r["_t"].to_numpy()]
+    period = years.astype(np.int64) if frequency == "year" else np.array([f"{y}Q4" for y in years], dtype=object)
+    df = pd.DataFrame({
+        "household_id": _hh_ids(sim["hh_number"][r["_hh"].to_numpy()]).to_pandas(),
+        "period": period,
+        "kind": r["kind"].astype(object).to_numpy(),
+        "p_within_1": r["p_within_1"].to_numpy(),
+        "p_within_2": r["p_within_2"].to_numpy(),
+    })
+    return df.sort_values(["household_id", "period", "kind"], kind="stable").reset_index(drop=True)
 
 
 def _check_args(households, frequency):

@@ -19,9 +19,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..geo import is_post_merger
 from .simulate import (QUARTERS, DemoSummary, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
                _check_args, _chunks, _geography, _table, _identifiers, _rows, _simulate_chunk,
-               _support_frame, _truth, _truth_counts)
+               _support_frame, _truth, _truth_counts, risk_truth_frame)
 
 # list style: Vietnamese headers as offices write them (mapped back by povdyn.schema)
 LIST_HEADERS = {
@@ -136,7 +137,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     geo = _geography(households, seed)
     summary = DemoSummary(out_dir=out, households=households, style=style, fmt=fmt, frequency=frequency)
     tcounts, ccounts = {}, {}
-    supports = []
+    supports, risks = [], []
     chunks = list(_chunks(households))
     bar = None
     if progress:
@@ -162,6 +163,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
             supports.append(_support_frame(sim, frequency))
             _add(tcounts, _truth_counts(sim))
             _add(ccounts, _calibration_counts(sim, geo))
+            risks.append(risk_truth_frame(sim, frequency))
             del sim, rows, ident
             if style == "lists":
                 _add_totals(totals, table, frequency)
@@ -208,9 +210,15 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
         os.replace(csv_tmp, csv_path)
         summary.files.append(csv_path)
     elif fmt == "xlsx" and style == "lists":
-        communes = {}  # 2025 province -> every commune, listed households or not
-        for name, i in zip(geo.commune_name, geo.commune_province):
-            communes.setdefault(geo.provinces.province_2025.iloc[i], set()).add(name)
+        # 2025 province -> every commune as recorded, listed households or not, with the
+        # eras it is recorded in: its pre-reform name before 2025Q3, its 2025 name after
+        communes = {}
+        for c, (name, i) in enumerate(zip(geo.commune_name, geo.commune_province)):
+            eras = communes.setdefault(geo.provinces.province_2025.iloc[i], {})
+            eras.setdefault(name, set()).add("pre")
+            first = geo.piece_start[c]
+            for piece in geo.piece_name[first:first + geo.piece_count[c]]:
+                eras.setdefault(piece, set()).add("post")
         summary.files.extend(_write_list_templates(out, per_province, communes, frequency))
     elif fmt == "xlsx":
         periods = list(YEARS) if frequency == "year" else [_standard_period(q) for q in QUARTERS]
@@ -233,13 +241,17 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     _atomic(tpath, lambda p: p.write_text(json.dumps(truth, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
                                           encoding="utf-8"))
     summary.files.append(tpath)
+    rpath = out / "truth_risk.parquet"  # the relapse / entry oracle (issue 12), never ingested
+    risk = pa.Table.from_pandas(pd.concat(risks, ignore_index=True), preserve_index=False)
+    _atomic(rpath, lambda p: pq.write_table(risk, p, compression="zstd"))
+    summary.files.append(rpath)
     summary.seconds = time.perf_counter() - t_start
     return summary
 
 
 # names write_demo owns: an earlier demo of another style or format in the same folder
 # would otherwise be ingested twice
-_OWN_OUTPUTS = ("register.csv", "support.csv", "support.parquet", "truth.json", "ho_tro.csv",
+_OWN_OUTPUTS = ("register.csv", "support.csv", "support.parquet", "truth.json", "truth_risk.parquet", "ho_tro.csv",
                 "danh_sach_ho_ngheo_can_ngheo.csv", "register_*.xlsx", "danh_sach_*.xlsx",
                 "register/part-*.parquet", "tong_so_ho.csv", "tong_so_ho.xlsx",
                 "danh_sach/*/*.xlsx")
@@ -335,12 +347,18 @@ def _write_list_templates(out: Path, per_province: dict, communes: dict,
         by_commune = dict(tuple(df.groupby("Xã", sort=True))) if len(df) else {}
         for commune in sorted(communes[prov]):
             rows = by_commune.get(commune, df.iloc[0:0])
+            eras = communes[prov][commune]
             for year in YEARS:
                 if frequency == "year":
+                    if ("post" if is_post_merger(year) else "pre") not in eras:
+                        continue
                     sheets = [("Danh sách", rows[rows[period_col] == year])]
                 else:
                     sheets = [(f"Quý {q}-{year}", rows[rows[period_col] == f"{year}Q{q}"])
-                              for q in (1, 2, 3, 4) if f"{year}Q{q}" in _QUARTER_LABELS]
+                              for q in (1, 2, 3, 4) if f"{year}Q{q}" in _QUARTER_LABELS
+                              and ("post" if is_post_merger(f"{year}Q{q}") else "pre") in eras]
+                    if not sheets:
+                        continue
                 path = folder / f"{_safe_name(commune)}_{year}.xlsx"
                 _atomic(path, lambda p, c=commune, y=year, sh=sheets, pv=prov:
                         _save_template(p, pv, c, y, sh))
@@ -426,6 +444,10 @@ def _write_xlsx(out: Path, per_province: dict, style: str, frequency: str, perio
 def _cell(v):
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
+    if isinstance(v, str):  # openpyxl writes "=..." as a formula
+        from ..schema import spreadsheet_safe
+
+        return spreadsheet_safe(v)
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
     if isinstance(v, np.integer):
