@@ -529,7 +529,7 @@ def cumulative_incidence(duration, cause, alpha: float = 0.05) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def relapse_or_removal(panel, by=None, frequency=None, absent_means="missing") -> pd.DataFrame:
+def relapse_or_removal(panel, by=None, frequency=None, absent_means=None) -> pd.DataFrame:
     """Cumulative incidence after an exit from poverty of the two competing fates:
     **relapse** (poor again) and **removal** from the register (death, migration, merger,
     split), by Aalen–Johansen (:func:`cumulative_incidence`) on the exit spells
