@@ -828,7 +828,8 @@ def pretrend_text(result, cohort_source: str = "", lang: str = "vi", alpha: floa
         return f"Pre-trend test: not enough periods before adoption to test ({cohort})."
     verdict = ("parallel pre-trends rejected — read the effects with caution" if p < alpha
                else "parallel pre-trends not rejected")
-    return f"Joint pre-trend test ({dof} placebo cells): {format_p(p, 'en')}, {verdict} ({cohort})."
+    cells = f"{dof} placebo cell{'s' if dof != 1 else ''}"
+    return f"Joint pre-trend test ({cells}): {format_p(p, 'en')}, {verdict} ({cohort})."
 
 
 def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
