@@ -1043,3 +1043,29 @@ def test_property_a_bad_file_never_stops_the_others(bad_files):
     assert summary.balanced and saved["ok"] == summary.ok
     good = [t for t in summary.tables if t.source_file == "good.csv"]
     assert good[0].loaded == 2
+
+
+def test_streamed_csv_gives_the_same_result_in_tiny_blocks(tmp_path, monkeypatch):
+    """A csv is read in blocks, twice (scan, then pieces): outputs must not depend on the
+    block size, also with marks, a footer and duplicates spread over many blocks."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = ["Mã hộ,Năm,Phân loại hộ,Tỉnh,Dân tộc thiểu số,Họ tên chủ hộ"]
+    for i in range(300):  # rows 250-279 repeat rows 0-29 exactly, 280-299 change the name
+        j = i % 250
+        lines.append(f"S{j},2024,{'Hộ nghèo' if j % 3 else 'Hộ cận nghèo'},Hà Giang,"
+                     f"{'x' if j % 4 == 0 else ''},{NAMES[j % 9] if i < 280 else NAMES[j % 9 + 1 if j % 9 < 8 else 0]}")
+    lines += [",,,,,", ",,,,Hà Giang ngày 15 tháng 12 năm 2024,", ",Người lập biểu,,,CHỦ TỊCH,",
+              ",,,,,", ",Lò Thị Mai,,,Hoàng Văn Thắng,"]
+    (raw / "s.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    whole = ingest(raw, tmp_path / "whole", progress=False)
+    monkeypatch.setattr(ingest_module, "CSV_BLOCK_BYTES", 300)
+    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(ingest_module, "WRITE_BATCH_ROWS", 1 << 20)
+    pieces = ingest(raw, tmp_path / "pieces", progress=False)
+    assert whole.tables[0].footer_rows == pieces.tables[0].footer_rows == 3
+    assert whole.balanced and pieces.balanced
+    assert whole.tables[0].duplicates_dropped > 0 and whole.tables[0].quarantined > 0
+    assert _hashes(tmp_path / "whole") == _hashes(tmp_path / "pieces")
+    panel = pd.read_parquet(tmp_path / "whole" / "panel.parquet")
+    assert set(panel["ethnic_minority"]) == {True, False}  # x-marked column: blank = no
