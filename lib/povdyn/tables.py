@@ -209,10 +209,12 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
     evaluation = programs.evaluate_programs(annual_review_rows(data.panel), support, within=within,
                                             region=None, period=period, event_study=False)
     note("programs", lang)
-    shown = suppress_counts(programs.report_table(evaluation, lang=lang), ["n_treated", "n_control"],
-                            lang, text_columns=["reason"])
+    # every household count of the table (programs.REPORT_COLUMNS keys "n_*")
+    counts = [k for k in programs.REPORT_COLUMNS if k.startswith("n_")]
+    shown = suppress_counts(programs.report_table(evaluation, lang=lang), counts, lang,
+                            text_columns=["reason"])
     show(shown)
-    figure = effects.forest(mask_small(evaluation.table, ["n_treated", "n_control"]), lang=lang)
+    figure = effects.forest(mask_small(evaluation.table, counts), lang=lang)
     show_figure(figure)
     return {"table": shown, "figure": figure, "evaluation": evaluation}
 
