@@ -176,3 +176,11 @@ def test_the_report_page_renders_from_lists(tmp_path, with_totals):
     needs = text("rates_need_totals", "en")[:60]
     assert (needs in shown) is (not with_totals)
     assert "The data are poor and near-poor lists" in shown  # the methods note for lists
+
+
+def test_the_standard_parameter_flags_the_change_of_standard(register):
+    """`standard` is honoured: the page names the period where that standard changed --
+    the national one from the 2016-21 to the 2022-25 standard at 2022Q1 (Decree
+    07/2021), not the 2025 -> 2026 continuation (domain.md)."""
+    data = tables.PageData(panel=load_panel(register))
+    assert tables.standard_change_note(data, "national", "en") == ["2022Q1"]
