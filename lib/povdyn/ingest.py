@@ -1129,6 +1129,26 @@ def _finish_panel(panel: pd.DataFrame) -> pd.DataFrame:
     return panel[schema.column_order(panel.columns)].reset_index(drop=True)
 
 
+def _communes_2025(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The panel with commune_2025, commune_code and commune_2025_basis after commune
+    (povdyn.geo.panel_commune_2025: the official 2025 map, a household's own commune
+    after July 2025 first), and the listing of commune names that could not be placed
+    (their rows stay, with the explicit unknown "? name"; communes_unplaced.csv)."""
+    from .geo import panel_commune_2025
+
+    columns = ["province", "district", "commune", "reason", "candidates"]
+    if panel.empty or "commune" not in panel.columns:
+        return panel, pd.DataFrame(columns=columns)
+    extra = panel_commune_2025(panel)
+    panel = panel.drop(columns=[c for c in extra.columns if c in panel.columns])
+    position = list(panel.columns).index("commune") + 1
+    for offset, col in enumerate(extra.columns):
+        panel.insert(position + offset, col, extra[col].astype(object).to_numpy())
+    unplaced = pd.DataFrame(extra.attrs.get("unmatched", []), columns=columns)
+    unplaced["candidates"] = unplaced["candidates"].map(lambda c: "; ".join(c or []))
+    return panel, unplaced
+
+
 def _totals_periods(totals: pd.DataFrame, frequency: str | None):
     """(rows whose period fits the register, quarantine rows). A total counted at a year's
     review is that year on an annual register and its Q4 on a quarterly one; a total for a
@@ -1334,6 +1354,7 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         report.quarantined = quarantined[k]
 
     panel_out = _finish_panel(panel)
+    panel_out, unplaced = _communes_2025(panel_out)
     support_out = _finish_support(support)
     quarantine = pd.concat([q for q in quarantines if len(q)], ignore_index=True) \
         if any(len(q) for q in quarantines) else _empty(QUARANTINE_LEAD)
@@ -1375,6 +1396,7 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
     elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
         (out_dir / "totals.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
+    _write_csv(unplaced, out_dir / "communes_unplaced.csv")
     _write_csv(quarantine, out_dir / "quarantine.csv")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
     summary.seconds = time.perf_counter() - started

@@ -342,7 +342,11 @@ def render(df: pd.DataFrame, status: pd.Series, count_cols: Sequence[str],
         basis = (basis,) if isinstance(basis, str) else tuple(basis)
         hide = np.zeros(len(df), bool)
         for count in basis:
-            hide |= hidden_rows[count]
+            if count in hidden_rows:
+                hide |= hidden_rows[count]
+            else:  # a count the table does not print (e.g. last period's denominator)
+                values = pd.to_numeric(df[count], errors="coerce")
+                hide |= (values.notna() & (values < min_cell)).to_numpy()
         out[col] = df[col].astype(object).where(~hide, SUPPRESSED_RATE)
     marks = [status.get((table, row, col), "") for col in count_cols for row in df.index]
     out.attrs["suppressed"] = {PRIMARY: marks.count(PRIMARY), SECONDARY: marks.count(SECONDARY)}
@@ -413,3 +417,23 @@ def suppress_page(tables: Mapping[Hashable, PageTable], relations: Iterable = ()
         rendered.attrs["status"] = {k[1:]: v for k, v in status.items() if k[0] == name}
         out[name] = rendered
     return out
+
+
+def suppress_breakdowns(table: pd.DataFrame, count_cols: Sequence[str], breakdowns: Sequence[Sequence],
+                        rate_cols: Sequence[str] = (), rate_basis: Mapping | None = None,
+                        min_cell: int | None = None) -> pd.DataFrame:
+    """A group table whose rows split one population in several ways (urban / rural,
+    ethnic minority / not): each breakdown (a list of row labels) adds up to a total
+    that the page prints elsewhere (the headline), so that total is taken as shown and
+    each breakdown is protected against it. Returns the rendered rows (as ``render``)."""
+    frame = table.copy()
+    relations = []
+    for b, rows in enumerate(breakdowns):
+        total = f"_total_{b}"
+        frame.loc[total] = np.nan
+        for col in count_cols:
+            frame.loc[total, col] = pd.to_numeric(table.loc[list(rows), col], errors="coerce").sum()
+        relations += table_relations(frame, list(count_cols), row_totals={total: list(rows)})
+    status = linked_suppression(table_cells(frame, list(count_cols)), relations, min_cell=min_cell)
+    out = render(frame, status, list(count_cols), list(rate_cols), rate_basis, min_cell=min_cell)
+    return out.loc[table.index]
