@@ -172,7 +172,7 @@ def pinned_cells(values: pd.Series, status: pd.Series, relations: Sequence[Relat
 
 def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
                        min_cell: int | None = None, hidden: Iterable = (),
-                       interval_check: bool = True) -> pd.Series:
+                       interval_check: bool = True, shown: Iterable = ()) -> pd.Series:
     """Status of each cell: "" (shown), "primary" (a count below ``min_cell``, or listed
     in ``hidden``) or "secondary" (hidden so that no primary cell can be worked out).
 
@@ -180,7 +180,9 @@ def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
     missing values are cells that are not published). ``relations``: ``Relation`` or
     (total, parts) pairs. See the module docstring for the rule (methods.md,
     Disclosure control). ``interval_check`` (default on) also closes the cases where
-    the labels' bounds pin a hidden small count (``pinned_cells``)."""
+    the labels' bounds pin a hidden small count (``pinned_cells``). ``shown``: cells
+    that stay shown whatever happens (a total printed on another table of the page),
+    never chosen as complements."""
     values = pd.Series(values, dtype=float) if not isinstance(values, pd.Series) else values.astype(float)
     min_cell = settings().min_cell if min_cell is None else min_cell
     relations = _relations(relations)
@@ -212,8 +214,10 @@ def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
         unknown = [c for c in rel.cells if c in hidden_set]
         return len(unknown) == 1 and unknown[0] not in unpublished
 
+    fixed = set(shown)
+
     def best_candidate(rel: Relation):
-        shown = [c for c in rel.cells if c not in hidden_set]
+        shown = [c for c in rel.cells if c not in hidden_set and c not in fixed]
         if not shown:
             return None
 
@@ -434,6 +438,8 @@ def suppress_breakdowns(table: pd.DataFrame, count_cols: Sequence[str], breakdow
         for col in count_cols:
             frame.loc[total, col] = pd.to_numeric(table.loc[list(rows), col], errors="coerce").sum()
         relations += table_relations(frame, list(count_cols), row_totals={total: list(rows)})
-    status = linked_suppression(table_cells(frame, list(count_cols)), relations, min_cell=min_cell)
+    totals = [(None, f"_total_{b}", col) for b in range(len(breakdowns)) for col in count_cols]
+    status = linked_suppression(table_cells(frame, list(count_cols)), relations, min_cell=min_cell,
+                                shown=totals)
     out = render(frame, status, list(count_cols), list(rate_cols), rate_basis, min_cell=min_cell)
     return out.loc[table.index]
