@@ -1396,7 +1396,10 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
     elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
         (out_dir / "totals.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
-    _write_csv(unplaced, out_dir / "communes_unplaced.csv")
+    if len(unplaced):  # commune names the 2025 map could not place (rows kept, "? name")
+        _write_csv(unplaced, out_dir / "communes_unplaced.csv")
+    elif (out_dir / "communes_unplaced.csv").exists():  # an earlier run's listing
+        (out_dir / "communes_unplaced.csv").unlink()
     _write_csv(quarantine, out_dir / "quarantine.csv")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
     summary.seconds = time.perf_counter() - started
