@@ -29,6 +29,8 @@ _API = {
     "decompose_flows": "povdyn.standard_change",
     "province_2025": "povdyn.geo",
     "settings": "povdyn.config",
+    "relapse_risk": "povdyn.risk",
+    "entry_risk": "povdyn.risk",
 }
 
 __all__ = sorted(_API)

@@ -61,6 +61,30 @@ def _report(args) -> int:
     return 0 if not run.failed else 1
 
 
+def _watchlist(args) -> int:
+    from .panel import load_panel
+    from .risk import watchlist, write_watchlist
+
+    data = Path(args.data_dir)
+    panel = load_panel(data / "panel.parquet" if (data / "panel.parquet").exists() else data)
+    scores, model = watchlist(panel, as_of=args.as_of, province=args.province, within=args.within,
+                              kind=args.kind, method=args.method, lang=args.lang)
+    path = write_watchlist(scores, args.out, model=model, lang=args.lang, province=args.province)
+    counts = scores["risk_band"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
+    print(f"watchlist -> {path}: {len(scores)} households in {scores['commune'].nunique()} communes "
+          f"(high {counts['high']}, medium {counts['medium']}, low {counts['low']}); {model.summary()}")
+    return 0
+
+
+def _relink(args) -> int:
+    from .risk import relink
+
+    res = relink(args.raw_file, args.watchlist, args.out, processed_dir=args.data_dir)
+    print(f"relinked -> {args.out}: {res['matched']} of {res['households']} households matched to a "
+          f"local code ({res['unmatched']} not on {args.raw_file})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     cfg = settings()
     parser = argparse.ArgumentParser(
@@ -138,6 +162,39 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--notebook", default=None,
                      help="report template notebook (default: the one shipped with povdyn)")
     rep.set_defaults(func=_report)
+
+    wl = sub.add_parser(
+        "watchlist",
+        help="relapse early-warning list for commune officers (xlsx, one sheet per commune)",
+        description="Fit the relapse (or entry) risk model on the processed register and write "
+        "the households of one province that exited at AS_OF, with risk band and reasons, one "
+        "sheet per commune. Pseudonyms only; use `povdyn relink` at the office to add local codes. "
+        "A score guides outreach; it never takes anyone off support.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    wl.add_argument("--as-of", required=True, help="annual review, e.g. 2025Q4 or 2025")
+    wl.add_argument("--province", required=True, help="province (2025 name)")
+    wl.add_argument("--out", required=True, help="output .xlsx")
+    wl.add_argument("--within", type=int, default=2, help="reviews ahead")
+    wl.add_argument("--kind", choices=["relapse", "entry"], default="relapse",
+                    help="relapse: this review's exits; entry: near-poor households")
+    wl.add_argument("--method", choices=["auto", "gbm", "logit"], default="auto")
+    wl.add_argument("--data-dir", default=str(cfg.processed_dir), help="processed data folder")
+    wl.add_argument("--lang", choices=["vi", "en"], default="vi")
+    wl.set_defaults(func=_watchlist)
+
+    rl = sub.add_parser(
+        "relink",
+        help="add the office's own household codes to a watchlist (at the office, with its key)",
+        description="Pseudonymise the codes of the office's raw list with the office's key and "
+        "add them to the watchlist rows they match. The output must be outside the processed folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    rl.add_argument("raw_file", help="the office's raw list (csv or xlsx) with Mã hộ")
+    rl.add_argument("--watchlist", required=True, help="watchlist .xlsx from `povdyn watchlist`")
+    rl.add_argument("--out", required=True, help="output .xlsx (not in the processed folder)")
+    rl.add_argument("--data-dir", default=str(cfg.processed_dir), help="processed data folder (refused as output)")
+    rl.set_defaults(func=_relink)
     return parser
 
 

@@ -63,12 +63,7 @@ FIRST_NEW_QUARTER = "2025Q3"
 FIRST_NEW_YEAR = 2025
 
 
-def fold(text) -> str:
-    """Lower case, no diacritics (NFD, combining marks removed, đ -> d), single spaces."""
-    s = unicodedata.normalize("NFD", str(text))
-    s = "".join(ch for ch in s if unicodedata.category(ch) != "Mn")
-    s = s.replace("đ", "d").replace("Đ", "D").lower()
-    return " ".join(s.split())
+from .text import fold  # noqa: E402 - the one name-folding helper (povdyn.text)
 
 
 def normalise_name(s) -> str:
@@ -1036,20 +1031,7 @@ def panel_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
     era = df[period_col].map(post_of).fillna(False).astype(bool)
     keys = df[cols].assign(**{period_col: np.where(era, FIRST_NEW_QUARTER, "2025Q2")})
     distinct = keys.drop_duplicates().reset_index(drop=True)
-    mapped = commune_2025(distinct, period_col=period_col, **names)
-    main = set(commune_crosswalk_2025().query("main_successor")["commune_code"].astype(str)
-               + "|" + commune_crosswalk_2025().query("main_successor")["old_commune_code"].astype(str))
-    is_split = mapped["weight_basis"] != "whole"
-    keep = ~is_split | (mapped["commune_code"].astype(str) + "|"
-                        + mapped["old_commune_code"].astype(str)).isin(main)
-    mapped = mapped[keep]
-    basis = mapped["match"].map({"2025": "recorded", "ambiguous": "ambiguous",
-                                 "unmatched": "unmatched"}).fillna(pd.Series(
-        np.where(mapped["weight_basis"] == "whole", "crosswalk", "main successor"),
-        index=mapped.index))
-    table = distinct.loc[mapped.index].assign(commune_2025=mapped["commune_2025"].to_numpy(),
-                                              commune_code=mapped["commune_code"].to_numpy(),
-                                              commune_2025_basis=basis.to_numpy())
+    table = commune_names_2025(distinct, period_col=period_col, **names)
     out = keys.reset_index(drop=True).merge(table, on=cols + [period_col], how="left",
                                             validate="many_to_one")
     out.index = df.index
@@ -1067,5 +1049,36 @@ def panel_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
         out.loc[linked, "commune_2025"] = ids.map(own["name"]).to_numpy()
         out.loc[linked, "commune_code"] = ids.map(own["code"]).to_numpy()
         out.loc[linked, "commune_2025_basis"] = "household"
-    out.attrs["unmatched"] = mapped.attrs.get("unmatched", [])
+    out.attrs["unmatched"] = table.attrs.get("unmatched", [])
     return out
+
+
+def commune_names_2025(distinct: pd.DataFrame, period_col: str = "period", **names) -> pd.DataFrame:
+    """``distinct`` (province, district, commune, period rows, each once) with
+    ``commune_2025``, ``commune_code`` and ``commune_2025_basis`` — "recorded" (a 2025
+    name), "crosswalk" (went whole), "main successor" (split; the official main
+    piece), "ambiguous" / "unmatched" (the explicit unknown "? name") — and
+    ``is_post_merger``. The name part of ``panel_commune_2025``, for engines that join
+    it back and add the household link themselves (ingest)."""
+    province_col = names.get("province_col", "province")
+    district_col = names.get("district_col", "district")
+    commune_col = names.get("commune_col", "commune")
+    distinct = distinct.reset_index(drop=True)
+    mapped = commune_2025(distinct, period_col=period_col, **names)
+    main = set(commune_crosswalk_2025().query("main_successor")["commune_code"].astype(str)
+               + "|" + commune_crosswalk_2025().query("main_successor")["old_commune_code"].astype(str))
+    is_split = mapped["weight_basis"] != "whole"
+    keep = ~is_split | (mapped["commune_code"].astype(str) + "|"
+                        + mapped["old_commune_code"].astype(str)).isin(main)
+    mapped = mapped[keep]
+    basis = mapped["match"].map({"2025": "recorded", "ambiguous": "ambiguous",
+                                 "unmatched": "unmatched"}).fillna(pd.Series(
+        np.where(mapped["weight_basis"] == "whole", "crosswalk", "main successor"),
+        index=mapped.index))
+    table = distinct.loc[mapped.index].assign(commune_2025=mapped["commune_2025"].to_numpy(),
+                                              commune_code=mapped["commune_code"].to_numpy(),
+                                              commune_2025_basis=basis.to_numpy())
+    post = {p: is_post_merger(p) for p in pd.unique(table[period_col].dropna())}
+    table["is_post_merger"] = table[period_col].map(post).fillna(False).astype(bool)
+    table.attrs["unmatched"] = mapped.attrs.get("unmatched", [])
+    return table

@@ -40,6 +40,7 @@ CALIBRATION = {
     "sd_household": 0.42,  # persistent household level
     "sd_shock": 0.058,  # permanent yearly shock (0.075 before the hardship of issue 12)
     "sd_noise": 0.03,  # review measurement noise
+    "sd_dep_noise": 0.25,  # yearly noise of each deprivation indicator's score
     "growth": [0.0000, 0.1000, 0.0330, 0.0560, 0.0270],  # yearly national growth 2021..2025 (log)
     "ethnic_catch_up": 0.03,  # extra yearly growth of ethnic-minority households
     # deprivation score: trend by year (higher = fewer deprivations)
@@ -338,7 +339,7 @@ def _expit(x):
 # permanent income shock, measurement noise and deprivation noise are not observable.
 HARDSHIP = {
     "first_year": 2023,  # hardship years 2023..2025, from the 2022..2024 reviews
-    "intercept": -4.9,
+    "intercept": -4.6,
     "gap": -3.0,  # per unit of log(recorded income / poverty line), clipped below
     "gap_clip": (-0.3, 2.0),
     "deprivations": {"dep_health_insurance": 0.7, "dep_housing_quality": 0.5,
@@ -354,6 +355,11 @@ HARDSHIP = {
     "drop_min": 0.15,
     "drop_extra": 0.25,  # mean of the exponential part of the drop
     "hits": ("dep_employment", "dep_nutrition"),
+    # from the first hardship year on, deprivations evolve from the recorded ones: each
+    # deprived indicator is resolved with chance "resolve", each other one starts with
+    # chance "onset" (so the review shows the household's whole deprivation state)
+    "resolve": 0.2,
+    "onset": 0.005,
 }
 
 
@@ -366,6 +372,7 @@ class _Hardship:
     drop: np.ndarray
     fixed: np.ndarray
     urban: np.ndarray
+    seed: tuple = ()
 
     @classmethod
     def draw(cls, seed, chunk, geo, comm, region, size, eth, urban, m) -> "_Hardship":
@@ -380,7 +387,7 @@ class _Hardship:
         T = len(YEARS)
         u = rng.random((m, T))
         drop = hz["drop_min"] + rng.exponential(hz["drop_extra"], (m, T))
-        return cls(u, drop, fixed, urban)
+        return cls(u, drop, fixed, urban, (seed, chunk))
 
     @staticmethod
     def logit(fixed, urban, income, deps_t, year_idx, support):
@@ -406,10 +413,21 @@ class _Hardship:
             chance = _expit(self.logit(self.fixed, self.urban, income, deps[:, :, t], t, effect[:, t]))
             h = self.u[:, t + 1] < chance
             log_y[h, t + 1] -= self.drop[h, t + 1]
-            for col in HARDSHIP["hits"]:
-                deps[DEPS.index(col), h, t + 1] = True
+            flip = np.random.default_rng(np.random.SeedSequence([*self.seed, 12, t + 1])).random(
+                deps.shape[:2], dtype=np.float32)
+            deps[:, :, t + 1] = _next_deprivations(deps[:, :, t], flip, h)
             hit[:, t + 1] = h
         return log_y, deps, hit
+
+
+def _next_deprivations(deps_t, flip, hit):
+    """Deprivations at the next review from those recorded now (HARDSHIP "resolve" /
+    "onset"; ``flip`` uniforms broadcast like deps_t), plus the ones a hardship brings."""
+    hz = HARDSHIP
+    nxt = np.where(deps_t, flip >= hz["resolve"], flip < hz["onset"])
+    hits = [DEPS.index(c) for c in hz["hits"]]
+    nxt[hits] |= hit
+    return nxt
 
 
 RISK_FUTURES = 400  # simulated futures per household-review for truth_risk
@@ -440,13 +458,11 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
     rng = np.random.default_rng(np.random.SeedSequence([20251201, 12]))  # the same futures everywhere
     R = futures
     draws = [dict(perm=rng.normal(0, cal["sd_shock"], R), noise=rng.normal(0, cal["sd_noise"], R),
-                  dep=rng.normal(0, 0.25, (len(DEPS), R)), u=rng.random(R),
+                  flip=rng.random((len(DEPS), R)), u=rng.random(R),
                   drop=HARDSHIP["drop_min"] + rng.exponential(HARDSHIP["drop_extra"], R))
              for _ in range(2)]
     growth = np.cumsum(cal["growth"])
     catch_up = cal["ethnic_catch_up"] * np.arange(T)
-    thresholds = np.array([cal["dep_threshold"] + DEP_OFFSET[c] for c in DEPS])[:, None, None]
-    hits = [DEPS.index(c) for c in HARDSHIP["hits"]]
     out = []
     first_t = YEARS.index(HARDSHIP["first_year"]) - 1
     for t in range(first_t, T - 1):
@@ -456,7 +472,7 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
             rows = np.flatnonzero(mask)
             for lo in range(0, len(rows), 2_000):
                 i = rows[lo:lo + 2_000]
-                p1, p2 = _futures(sim, hz_state, hardship, i, t, draws, growth, catch_up, thresholds, hits)
+                p1, p2 = _futures(sim, hz_state, hardship, i, t, draws, growth, catch_up)
                 out.append(pd.DataFrame({"_hh": i, "_t": t, "kind": kind, "p_within_1": p1, "p_within_2": p2}))
     if not out:
         return pd.DataFrame({"_hh": pd.Series(dtype=np.int64), "_t": pd.Series(dtype=np.int64),
@@ -465,7 +481,7 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
     return pd.concat(out, ignore_index=True)
 
 
-def _futures(sim, state, hardship, i, t, draws, growth, catch_up, thresholds, hits):
+def _futures(sim, state, hardship, i, t, draws, growth, catch_up):
     """P(poor at t+1) and P(poor at t+1 or t+2) for households ``i`` from year index t."""
     T = len(YEARS)
     urban = sim["urban"][i][:, None]
@@ -473,8 +489,6 @@ def _futures(sim, state, hardship, i, t, draws, growth, catch_up, thresholds, hi
     fixed = hardship.fixed[i][:, None]
     effect = state["effect"][i]
     base = state["base"][i][:, None]
-    level = state["dep_level"][i][:, None]
-    own = state["dep_own"][:, i][:, :, None]
     income = sim["income"][i, t][:, None]
     deps = sim["deps"][:, i, t][:, :, None]
     perm = state["permanent"][i, t][:, None]
@@ -491,9 +505,7 @@ def _futures(sim, state, hardship, i, t, draws, growth, catch_up, thresholds, hi
         perm = perm + d["perm"][None, :]
         log_y = (base + perm + growth[y] + eth * catch_up[y] + effect[:, y][:, None] + d["noise"][None, :]
                  - d["drop"][None, :] * hit)
-        score = level - 0.8 * perm - CALIBRATION["dep_trend"][y]
-        deps = (score[None] + own + d["dep"][:, None, :]) > thresholds
-        deps[hits] |= hit[None]
+        deps = _next_deprivations(deps, d["flip"][:, None, :], hit[None])
         income = np.round(np.exp(log_y), -3)
         codes = _classify_codes(YEARS[y], np.broadcast_to(urban, income.shape), income,
                                 deps.sum(axis=0), deps)
@@ -579,11 +591,9 @@ def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, ge
     dep_level = dep_latent + dep_region + 0.9 * eth - 1.2 * alpha - 0.2 * urban
     score = dep_level[:, None] - 0.8 * permanent - np.asarray(cal["dep_trend"])[None, :]
     deps = np.zeros((len(DEPS), m, T), bool)
-    dep_own = np.empty((len(DEPS), m), np.float32)  # kept: the relapse oracle needs it
     for j, col in enumerate(DEPS):
         own = rng.normal(0, 0.8, m).astype(np.float32)
-        dep_own[j] = own
-        yearly = rng.normal(0, 0.25, (m, T)).astype(np.float32)
+        yearly = rng.normal(0, cal["sd_dep_noise"], (m, T)).astype(np.float32)
         deps[j] = (score + own[:, None] + yearly) > (cal["dep_threshold"] + DEP_OFFSET[col])
 
     # --- hardship (issue 12): a yearly shock whose chance depends on what the review saw
@@ -659,8 +669,7 @@ def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, ge
         income=np.round(np.exp(log_y1), -3), deps=deps1, st1=st1, st0=st0, early_q=early_q,
         program=program, start_q=start_q, support_idx=idx, amount=amount, end_q=end_q,
         removal_split_kids=k, rng_state=rng, hardship=hit1,
-        risk_state=dict(base=base, permanent=permanent, dep_level=dep_level, dep_own=dep_own,
-                        effect=effect, hardship=hardship),
+        risk_state=dict(base=base, permanent=permanent, effect=effect, hardship=hardship),
     )
 
 

@@ -1,0 +1,1037 @@
+"""Relapse and entry early warning (issue 12; methods.md, "Early warning").
+
+At each annual review, which households that just exited poverty (``relapse_risk``) and
+which near-poor households (``entry_risk``) are likely to be poor at one of the next k
+annual reviews -- so that support reaches them first.
+
+Unit and outcome (methods.md). A *cohort row* is a household at an annual review t:
+
+* relapse: poor at t-1 and near-poor or non-poor at t (an exit, consecutive reviews);
+* entry: near-poor at t and not an exit at t (not poor at t-1, or not seen at t-1).
+
+Outcome: poor at any of the reviews t+1..t+k, among rows *followed* (a status at every
+one of them; removals and gaps are not followed). Rows whose follow-up is not complete,
+or crosses a change of the poverty standard (2021 -> 2022), never train or validate a
+model (exits at the 2022 review itself are kept: their follow-up is under one standard). A quarterly panel is read at its annual reviews (the
+Q4 snapshots, ``load_panel(..., frequency="year")``): "within k" counts annual reviews.
+
+Features: only what the office knows at the review t (``FEATURES``): the recorded
+income relative to the poverty line of t, its change since t-1, the deprivations and
+their count, household size, ethnic minority (optional, see ``use_ethnicity``), area,
+meritorious status, region, whether the exit went to near-poor, how many earlier reviews
+the household was poor, programme support started by t (support records), and two
+commune figures of review t and before: its poor share, and its rate of households
+falling into poverty (empirical-Bayes smoothed). Nothing after t enters a feature
+(``tests/test_risk.py`` shuffles every later period and gets the same scores).
+
+Models, side by side: gradient boosting (scikit-learn ``HistGradientBoostingClassifier``,
+then Platt scaling on a held-out fifth of the training households) and a regularised
+(L2) logistic regression with spline terms for income. ``method="auto"`` keeps the one
+with the lower out-of-time Brier score (``RiskModel.comparison`` shows both).
+
+Validation is out of time (``validation_metrics``): both models are refitted on the
+complete cohorts before the latest complete one and scored on that one. The modelling
+file is built by the engine (Ibis): only the cohort rows and their features come back.
+
+A score guides outreach; it never takes anyone off support (README, notebook 05).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from .errors import EstimationError, SchemaError
+
+KINDS = ("relapse", "entry")
+DEPS = ["dep_employment", "dep_dependants", "dep_nutrition", "dep_health_insurance",
+        "dep_adult_education", "dep_child_school", "dep_housing_quality", "dep_housing_area",
+        "dep_water", "dep_latrine", "dep_telecom", "dep_info_devices"]
+GROUPS = ("ethnic_minority", "area", "region")
+MIN_EVENTS = 30  # events (and non-events) needed in the training cohorts to fit
+# risk bands: probability cut-offs (low < medium <= risk < high), by kind
+BANDS = {"relapse": (0.05, 0.15), "entry": (0.03, 0.10)}
+COMMUNE_PRIOR = 200  # empirical-Bayes weight (households) of the national fall rate
+
+# What an officer reads (issue 12 §2). Kept here until labels.py (owned by the pages
+# engineer) takes them: reason code -> {"vi", "en"}; band names.
+REASON_TEXT = {
+    "income_gap": {"vi": "Thu nhập chỉ vừa vượt chuẩn nghèo",
+                   "en": "Income only just above the poverty line"},
+    "income_change": {"vi": "Thu nhập vừa tăng đột ngột, có thể chưa bền vững",
+                      "en": "Income rose sharply this year and may not last"},
+    "dep_health_insurance": {"vi": "Chưa có bảo hiểm y tế", "en": "No health insurance"},
+    "housing": {"vi": "Nhà ở chưa kiên cố hoặc chật hẹp",
+                "en": "Poor-quality or cramped housing"},
+    "dep_dependants": {"vi": "Nhiều người phụ thuộc (trẻ em, người già, ốm đau)",
+                       "en": "Many dependants (children, elderly, sick)"},
+    "other_deprivations": {"vi": "Còn thiếu hụt dịch vụ xã hội cơ bản khác",
+                           "en": "Other basic services still lacking"},
+    "household_size": {"vi": "Hộ đông người", "en": "Large household"},
+    "area": {"vi": "Sống ở nông thôn", "en": "Lives in a rural area"},
+    "region": {"vi": "Vùng hay gặp thiên tai, rủi ro", "en": "Region exposed to shocks"},
+    "commune": {"vi": "Xã có nhiều hộ mới rơi vào nghèo",
+                "en": "Many households in the commune fell into poverty"},
+    "support": {"vi": "Chưa được hỗ trợ sinh kế hiệu quả",
+                "en": "No effective livelihood support yet"},
+    "to_near_poor": {"vi": "Mới thoát nghèo nhưng vẫn là hộ cận nghèo",
+                     "en": "Just exited but still near-poor"},
+    "poor_history": {"vi": "Đã nghèo nhiều năm trước đó", "en": "Poor for several earlier years"},
+    "meritorious": {"vi": "Hộ có công với cách mạng", "en": "Meritorious household"},
+    "ethnic_minority": {"vi": "Hộ dân tộc thiểu số", "en": "Ethnic-minority household"},
+}
+BAND_TEXT = {"high": {"vi": "Cao", "en": "High"}, "medium": {"vi": "Trung bình", "en": "Medium"},
+             "low": {"vi": "Thấp", "en": "Low"}}
+# reasons never shown to officers: a protected attribute is not something to act on
+HIDDEN_REASONS = {"ethnic_minority"}
+
+
+# =========================================================================== metrics
+def _logit(p):
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def calibration_slope_intercept(y, p) -> tuple[float, float]:
+    """Calibration slope and intercept (methods.md, "Early warning"): the slope b of the
+    logistic recalibration model logit P(y=1) = a + b * logit(p), and the
+    calibration-in-the-large intercept a0 of logit P(y=1) = a0 + logit(p) (slope fixed at
+    1). Perfect calibration: slope 1, intercept 0; slope < 1 means scores too extreme."""
+    import statsmodels.api as sm
+
+    y = np.asarray(y, float)
+    lp = _logit(p)
+    if y.min() == y.max():
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slope = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit().params[1]
+        inter = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit().params[0]
+    return float(slope), float(inter)
+
+
+def expected_calibration_error(y, p, bins: int = 10) -> float:
+    """Expected calibration error (methods.md, "Early warning"): households are sorted by
+    score into ``bins`` groups of equal size (deciles; equal-width bins would put almost
+    everyone in the first bin when events are rare), and ECE = sum over groups of
+    (group size / n) * |observed event rate - mean score|."""
+    y = np.asarray(y, float)
+    p = np.asarray(p, float)
+    if not len(y):
+        return float("nan")
+    order = np.argsort(p, kind="stable")
+    parts = np.array_split(order, min(bins, len(y)))
+    return float(sum(len(g) / len(y) * abs(y[g].mean() - p[g].mean()) for g in parts))
+
+
+def top_decile_capture(y, p) -> float:
+    """Share of all events that fall among the 10% of households with the highest scores
+    (methods.md: "share of events in the top decile"); the top 10% is ceil(n/10) rows."""
+    y = np.asarray(y, float)
+    if y.sum() == 0:
+        return float("nan")
+    k = int(np.ceil(len(y) / 10))
+    top = np.argsort(-np.asarray(p, float), kind="stable")[:k]
+    return float(y[top].sum() / y.sum())
+
+
+def score_metrics(y, p) -> dict:
+    """AUC, Brier score, calibration slope and intercept, ECE and top-decile capture of
+    scores ``p`` against outcomes ``y`` (0/1), with n, events, observed rate and mean
+    score (methods.md, "Early warning"). AUC is NaN when only one outcome occurs."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y, float)
+    p = np.asarray(p, float)
+    both = 0 < y.sum() < len(y)
+    slope, inter = calibration_slope_intercept(y, p) if both else (np.nan, np.nan)
+    return {
+        "n": int(len(y)), "events": int(y.sum()),
+        "observed_rate": float(y.mean()) if len(y) else np.nan,
+        "mean_risk": float(p.mean()) if len(y) else np.nan,
+        "auc": float(roc_auc_score(y, p)) if both else np.nan,
+        "brier": float(np.mean((p - y) ** 2)) if len(y) else np.nan,
+        "calibration_slope": slope, "calibration_intercept": inter,
+        "ece": expected_calibration_error(y, p),
+        "top_decile_capture": top_decile_capture(y, p),
+    }
+
+
+def validation_metrics(frame: pd.DataFrame, score: str = "risk", outcome: str = "event",
+                       groups=GROUPS) -> pd.DataFrame:
+    """``score_metrics`` overall (group "all") and within each value of each grouping
+    column in ``groups`` that ``frame`` has. Columns: group, value, n, events,
+    observed_rate, mean_risk, auc, brier, calibration_slope, calibration_intercept, ece,
+    top_decile_capture, calibration_error (= mean_risk - observed_rate: the group's
+    calibration in the large)."""
+    rows = [{"group": "all", "value": "all", **score_metrics(frame[outcome], frame[score])}]
+    for g in groups:
+        if g not in frame.columns:
+            continue
+        for value, part in frame.groupby(g, sort=True):
+            rows.append({"group": g, "value": str(value),
+                         **score_metrics(part[outcome], part[score])})
+    out = pd.DataFrame(rows)
+    out["calibration_error"] = out["mean_risk"] - out["observed_rate"]
+    return out
+
+
+def calibration_gap(validation: pd.DataFrame) -> pd.DataFrame:
+    """Per grouping column: the spread of calibration in the large between its groups,
+    max(mean risk - observed rate) - min(...) over the groups (issue 12 §3: at most
+    0.02). A model can rank well overall and still over-predict for one group."""
+    v = validation[validation.group != "all"]
+    return (v.groupby("group").calibration_error.agg(lambda s: float(s.max() - s.min()))
+            .rename("calibration_gap").reset_index())
+
+
+def calibration_table(y, p, bins: int = 10) -> pd.DataFrame:
+    """Decile calibration table for a plot: bin, n, mean_risk, observed_rate."""
+    y = np.asarray(y, float)
+    p = np.asarray(p, float)
+    order = np.argsort(p, kind="stable")
+    rows = []
+    for b, g in enumerate(np.array_split(order, min(bins, max(len(y), 1)))):
+        if len(g):
+            rows.append({"bin": b + 1, "n": len(g), "mean_risk": p[g].mean(), "observed_rate": y[g].mean()})
+    return pd.DataFrame(rows)
+
+
+# =========================================================================== modelling file
+def _annual(panel, engine=None):
+    from .dynamics import _panel
+    from .panel import load_panel
+
+    p = _panel(panel, engine)
+    recorded = p.frequency
+    if p.frequency == "quarter":
+        p = load_panel(p, absent_means=p.absent_means, frequency="year")
+    return p, recorded
+
+
+def _line(years: np.ndarray, urban: np.ndarray) -> np.ndarray:
+    """The national poverty line (VND/person/month) at each row's annual review."""
+    from .standards import standard_for
+
+    out = np.full(len(years), np.nan)
+    for y in np.unique(years):
+        st = standard_for(int(y))
+        m = years == y
+        out[m] = np.where(urban[m], st.poor_income_max["urban"], st.poor_income_max["rural"])
+    return out
+
+
+def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> tuple[pd.DataFrame, dict]:
+    """The modelling file (module docstring): one row per cohort row (household x annual
+    review) with ``period`` (year), the features known at that review, ``followed``,
+    ``event`` and ``complete`` (the panel has every review through t+k). Built by the
+    engine; only cohort rows come back. Returns (frame, info) where info has the panel's
+    last review and which optional inputs were found."""
+    if kind not in KINDS:
+        raise SchemaError(f"kind={kind!r}: use 'relapse' or 'entry'")
+    within = int(within)
+    if within < 1:
+        raise SchemaError(f"within={within!r}: the follow-up must be at least 1 review")
+    p, recorded = _annual(panel, engine)
+    t = p.table
+    cols = set(t.columns)
+    if "income_pc_month" not in cols:
+        raise SchemaError("relapse/entry risk needs the column income_pc_month (recorded income "
+                          f"per person per month); the panel has {sorted(cols)}")
+    province = "province_2025" if "province_2025" in cols else ("province" if "province" in cols else None)
+    deps = [d for d in DEPS if d in cols]
+    carried = [c for c in ("household_size", "ethnic_minority", "area", "meritorious", "region",
+                           "commune") if c in cols]
+    if province:
+        carried.append(province)
+    origin = "poor" if kind == "relapse" else "near_poor"
+    ever = t.filter(t.status == origin).select("household_id").distinct()
+    sub = t.semi_join(ever, "household_id")
+    poor_flag = (sub.status == "poor").cast("int64").fill_null(0)
+    running = ibis.cumulative_window(group_by="household_id", order_by="period_index")
+    sub = sub.mutate(_poor_before=poor_flag.sum().over(running) - poor_flag)
+    cur = sub.select("household_id", "status", "income_pc_month", "_poor_before", *deps, *carried,
+                     _pi=sub.period_index)
+    prev = sub.select(_h0=sub.household_id, _p0=sub.period_index + 1, prev_status=sub.status,
+                      prev_income=sub.income_pc_month, **{f"prev_{d}": sub[d] for d in deps})
+    expr = cur.left_join(prev, [cur.household_id == prev._h0, cur._pi == prev._p0])
+    expr = expr.drop("_h0", "_p0")
+    if kind == "relapse":
+        expr = expr.filter((expr.prev_status == "poor") & expr.status.isin(["near_poor", "non_poor"]))
+    else:
+        expr = expr.filter((expr.status == "near_poor")
+                           & ((expr.prev_status != "poor") | expr.prev_status.isnull()))
+    for j in range(1, within + 1):
+        nxt = sub.select(**{f"_h{j}": sub.household_id, f"_p{j}": sub.period_index - j,
+                            f"s{j}": sub.status})
+        expr = expr.left_join(nxt, [expr.household_id == nxt[f"_h{j}"], expr._pi == nxt[f"_p{j}"]])
+        expr = expr.drop(f"_h{j}", f"_p{j}")
+    df = p.execute(expr)
+    df = df.rename(columns={"_pi": "period", "_poor_before": "poor_reviews_before"})
+    last = max(p.period_indices)
+    statuses = df[[f"s{j}" for j in range(1, within + 1)]]
+    df["followed"] = statuses.notna().all(axis=1)
+    df["event"] = (statuses == "poor").any(axis=1) & df["followed"]
+    df["complete"] = df["period"] + within <= last
+    # a follow-up that crosses a change of standard is not comparable (methods.md "Traps":
+    # a new line is not an income change): such rows neither train nor validate
+    df["same_standard"] = df["period"].map(lambda y: _same_standard(int(y), within))
+    df = df.drop(columns=list(statuses.columns))
+    if province and province != "province_2025":
+        df = df.rename(columns={province: "province_2025"})
+    info = {"last_review": int(last), "deps": deps, "province": province,
+            "frequency": recorded, "panel": p}
+    if "commune" in df.columns and province:
+        df = df.merge(_commune_context(p, province), how="left",
+                      left_on=["province_2025", "commune", "period"],
+                      right_on=["province_2025", "commune", "period"])
+    return df.sort_values(["period", "household_id"], kind="stable").reset_index(drop=True), info
+
+
+def _same_standard(year: int, within: int) -> bool:
+    from .errors import StandardError
+    from .standards import changes_between
+
+    try:
+        return not any(changes_between(y, y + 1) for y in range(year, year + within))
+    except StandardError:  # beyond the dated standards: unknown, so not comparable
+        return False
+
+
+def _commune_context(p, province: str) -> pd.DataFrame:
+    """Per commune and annual review t: its poor share at t and its smoothed rate of
+    households falling into poverty over the reviews up to t (falls = poor at t and
+    observed not poor at t-1; denominator = households not poor at t-1). Known at t.
+    Two small engine aggregates (every household; ever-poor households)."""
+    t = p.table
+    seen = t.filter(t.status.notnull())
+    counts = p.execute(seen.group_by([province, "commune", "period_index"]).aggregate(
+        households=ibis._.count(), poor=(ibis._.status == "poor").cast("int64").sum()))
+    ever = t.filter(t.status == "poor").select("household_id").distinct()
+    ep = seen.semi_join(ever, "household_id")
+    prev = ep.select(_h=ep.household_id, _p=ep.period_index + 1, _s=ep.status)
+    j = ep.join(prev, [ep.household_id == prev._h, ep.period_index == prev._p])
+    falls = p.execute(j.filter((j.status == "poor") & (j._s != "poor"))
+                      .group_by([province, "commune", "period_index"]).aggregate(falls=ibis._.count()))
+    c = counts.merge(falls, how="left", on=[province, "commune", "period_index"])
+    c["falls"] = c["falls"].fillna(0)
+    c = c.sort_values([province, "commune", "period_index"]).reset_index(drop=True)
+    c["not_poor"] = c["households"] - c["poor"]
+    key = [province, "commune"]
+    c["_den"] = c.groupby(key)["not_poor"].shift()  # not poor at t-1
+    consecutive = c.groupby(key)["period_index"].diff() == 1
+    c.loc[~consecutive, "_den"] = np.nan
+    c["_f"] = np.where(c["_den"].notna(), c["falls"], 0.0)
+    c["_d"] = c["_den"].fillna(0.0)
+    national = c.groupby("period_index")[["_f", "_d"]].sum().cumsum()
+    national_rate = (national["_f"] / national["_d"].where(national["_d"] > 0)).fillna(0.0)
+    c["_cf"] = c.groupby(key)["_f"].cumsum()
+    c["_cd"] = c.groupby(key)["_d"].cumsum()
+    prior = c["period_index"].map(national_rate).fillna(0.0)
+    c["commune_fall_rate"] = (c["_cf"] + COMMUNE_PRIOR * prior) / (c["_cd"] + COMMUNE_PRIOR)
+    c["commune_poor_share"] = c["poor"] / c["households"]
+    out = c[[province, "commune", "period_index", "commune_poor_share", "commune_fall_rate"]]
+    return out.rename(columns={province: "province_2025", "period_index": "period"})
+
+
+def _support_table(support, panel, info) -> pd.DataFrame | None:
+    """Support records (household_id, program, start year) from ``support`` (DataFrame or
+    path), else support.parquet beside the panel's source file; None if none."""
+    if support is None:
+        src = getattr(info["panel"], "source", None)
+        if isinstance(src, (str, Path)):
+            cand = Path(src).parent / "support.parquet" if Path(src).is_file() else Path(src) / "support.parquet"
+            if cand.exists():
+                support = cand
+    if support is None:
+        return None
+    df = pd.read_parquet(support) if isinstance(support, (str, Path)) else support
+    if not {"household_id", "program", "start_period"} <= set(df.columns):
+        raise SchemaError("support records need columns household_id, program, start_period; "
+                          f"got {list(df.columns)}")
+    start = df["start_period"].astype(str).str[:4].astype(int)
+    out = pd.DataFrame({"household_id": df["household_id"].astype(str), "program": df["program"].astype(str),
+                        "start_year": start})
+    return out.sort_values(["household_id", "start_year"], kind="stable")
+
+
+def _add_support(frame: pd.DataFrame, support: pd.DataFrame | None) -> pd.DataFrame:
+    if support is None:
+        return frame
+    first = support.drop_duplicates("household_id")
+    f = frame.merge(first, how="left", on="household_id")
+    started = f["start_year"].notna() & (f["start_year"] <= f["period"])  # a start by the review
+    f["support_program"] = np.where(started, f["program"], "none")
+    return f.drop(columns=["program", "start_year"])
+
+
+# =========================================================================== design
+@dataclass
+class _Design:
+    """Turns a cohort frame into the numeric feature matrix, and knows which columns
+    belong to which reason."""
+
+    kind: str
+    use_ethnicity: bool
+    regions: list = field(default_factory=list)
+    programs: list = field(default_factory=list)
+    deps: list = field(default_factory=list)
+    columns: list = field(default_factory=list)
+    reason_of: dict = field(default_factory=dict)
+
+    def fit(self, frame: pd.DataFrame) -> "_Design":
+        self.regions = sorted(frame["region"].dropna().unique()) if "region" in frame else []
+        self.programs = (sorted(set(frame["support_program"].dropna()) - {"none"})
+                         if "support_program" in frame else [])
+        self.deps = [d for d in DEPS if d in frame.columns]
+        self.columns = list(self.matrix(frame).columns)
+        return self
+
+    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        X = {}
+        reason = {}
+        urban = (frame["area"] == "urban").to_numpy() if "area" in frame else np.zeros(len(frame), bool)
+        income = frame["income_pc_month"].astype(float).to_numpy()
+        line = _line(frame["period"].to_numpy(), urban)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            X["income_gap"] = np.log(np.where(income > 0, income, np.nan) / line)
+            prev = frame["prev_income"].astype(float).to_numpy() if "prev_income" in frame else np.full(len(frame), np.nan)
+            X["income_change"] = np.log(np.where(income > 0, income, np.nan) / np.where(prev > 0, prev, np.nan))
+        reason["income_gap"] = "income_gap"
+        reason["income_change"] = "income_change"
+        for d in self.deps:
+            X[d] = frame[d].astype(float).to_numpy()
+            reason[d] = ("housing" if d in ("dep_housing_quality", "dep_housing_area") else
+                         d if d in ("dep_health_insurance", "dep_dependants") else "other_deprivations")
+        if self.deps:
+            X["dep_count"] = frame[self.deps].astype(float).sum(axis=1).to_numpy()
+            reason["dep_count"] = "other_deprivations"
+            # the previous review's count: how settled the deprivations are (known at t;
+            # missing when the household was not seen at t-1)
+            prev = frame[[f"prev_{d}" for d in self.deps]].astype(float)
+            X["prev_dep_count"] = prev.sum(axis=1, min_count=1).to_numpy()
+            reason["prev_dep_count"] = "other_deprivations"
+        for col, code in (("household_size", "household_size"), ("meritorious", "meritorious")):
+            if col in frame:
+                X[col] = frame[col].astype(float).to_numpy()
+                reason[col] = code
+        if self.use_ethnicity and "ethnic_minority" in frame:
+            X["ethnic_minority"] = frame["ethnic_minority"].astype(float).to_numpy()
+            reason["ethnic_minority"] = "ethnic_minority"
+        if "area" in frame:
+            X["rural"] = (~urban).astype(float)
+            reason["rural"] = "area"
+        for r in self.regions:
+            X[f"region={r}"] = (frame["region"] == r).to_numpy(float)
+            reason[f"region={r}"] = "region"
+        if self.kind == "relapse":
+            X["to_near_poor"] = (frame["status"] == "near_poor").to_numpy(float)
+            reason["to_near_poor"] = "to_near_poor"
+        X["poor_reviews_before"] = frame["poor_reviews_before"].astype(float).to_numpy()
+        reason["poor_reviews_before"] = "poor_history"
+        if "support_program" in frame:
+            X["supported"] = (frame["support_program"] != "none").to_numpy(float)
+            reason["supported"] = "support"
+            for prog in self.programs:
+                X[f"program={prog}"] = (frame["support_program"] == prog).to_numpy(float)
+                reason[f"program={prog}"] = "support"
+        for col in ("commune_poor_share", "commune_fall_rate"):
+            if col in frame:
+                X[col] = frame[col].astype(float).to_numpy()
+                reason[col] = "commune"
+        self.reason_of = reason
+        out = pd.DataFrame(X, index=frame.index)
+        return out[self.columns] if self.columns else out
+
+
+def _gbm(n: int, seed: int = 0):
+    """Gradient boosting sized to the data: shallow trees, large leaves; early stopping
+    on a validation fifth only when there are enough rows for it to be stable."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    big = n >= 50_000
+    return HistGradientBoostingClassifier(learning_rate=0.06 if big else 0.04,
+                                          max_iter=400 if big else 150, max_leaf_nodes=15,
+                                          max_depth=None if big else 3,
+                                          min_samples_leaf=max(40, n // 500), l2_regularization=1.0,
+                                          early_stopping=big, validation_fraction=0.15,
+                                          n_iter_no_change=20, random_state=seed)
+
+
+def _logit_model(columns: list[str]):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import SplineTransformer, StandardScaler
+
+    splined = [c for c in ("income_gap", "income_change") if c in columns]
+    rest = [c for c in columns if c not in splined]
+    pre = ColumnTransformer([
+        ("spline", make_pipeline(SimpleImputer(strategy="median"),
+                                 SplineTransformer(n_knots=6, degree=3, knots="quantile",
+                                                   extrapolation="constant")), splined),
+        ("linear", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+                                 StandardScaler()), rest),
+    ])
+    return make_pipeline(pre, LogisticRegression(C=0.1, max_iter=3000))
+
+
+class _Fitted:
+    """One fitted scorer: ``predict(X)`` -> calibrated probabilities."""
+
+    def __init__(self, method: str, X: pd.DataFrame, y: np.ndarray, households: np.ndarray):
+        self.method = method
+        if method == "logit":
+            self.model = _logit_model(list(X.columns)).fit(X, y)
+            self.calibrator = None
+            return
+        # gradient boosting + Platt scaling fitted on predictions for households the
+        # booster did not see (folds by household): cross-fitted below 300,000 rows (every
+        # row helps calibrate), one held-out fifth above (one extra fit instead of five)
+        from sklearn.linear_model import LogisticRegression
+
+        fold = _household_fold(households, 5)
+        n = len(y)
+        if n >= 300_000:
+            held = fold == 0
+            self.model = _gbm(int((~held).sum())).fit(X[~held], y[~held])
+            raw, target = self.model.predict_proba(X[held])[:, 1], y[held]
+        else:
+            raw = np.empty(n)
+            for k in range(5):
+                part = fold == k
+                raw[part] = _gbm(int((~part).sum()), seed=k).fit(X[~part], y[~part]).predict_proba(X[part])[:, 1]
+            self.model = _gbm(n).fit(X, y)
+            target = y
+        self.calibrator = LogisticRegression(C=1e6).fit(_logit(raw)[:, None], target)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        p = self.model.predict_proba(X)[:, 1]
+        if self.calibrator is not None:
+            p = self.calibrator.predict_proba(_logit(p)[:, None])[:, 1]
+        return p
+
+
+def _household_fold(households: np.ndarray, k: int) -> np.ndarray:
+    """A stable fold number per household (hash of its id), independent of row order."""
+    codes = pd.util.hash_array(np.asarray(households, dtype=object))
+    return (codes % np.uint64(k)).astype(int)
+
+
+# =========================================================================== the model
+@dataclass
+class RiskModel:
+    """A fitted early-warning model (module docstring).
+
+    ``kind`` relapse / entry; ``within`` k; ``method`` the scorer in use (gbm / logit);
+    ``trained_on`` the cohort reviews of the final fit; ``validation`` out-of-time
+    metrics of the chosen method overall and per group (``validation_metrics``);
+    ``comparison`` both methods' overall out-of-time metrics side by side;
+    ``calibration_gaps`` per grouping column; ``calibration`` decile table of the test
+    cohort; ``test_period`` the validation cohort; ``bands`` the (medium, high) cut-offs;
+    ``drivers`` what drives risk (mean absolute change in risk when a reason is set to
+    its typical value, over the test cohort)."""
+
+    kind: str
+    within: int
+    method: str
+    trained_on: list
+    test_period: int | None
+    validation: pd.DataFrame
+    comparison: pd.DataFrame
+    calibration_gaps: pd.DataFrame
+    calibration: pd.DataFrame
+    bands: tuple
+    use_ethnicity: bool
+    test_scores: pd.DataFrame = field(repr=False, default=None)
+    _design: _Design = field(repr=False, default=None)
+    _fitted: _Fitted = field(repr=False, default=None)
+    _frame: pd.DataFrame = field(repr=False, default=None)
+    _reference: pd.Series = field(repr=False, default=None)
+    frequency: str = "year"
+    drivers: pd.DataFrame = field(repr=False, default=None)
+    notes: list = field(default_factory=list)
+
+    def band(self, risk) -> np.ndarray:
+        """'high' when risk >= bands[1], 'medium' when >= bands[0], else 'low'."""
+        lo, hi = self.bands
+        r = np.asarray(risk, float)
+        return np.where(r >= hi, "high", np.where(r >= lo, "medium", "low")).astype(object)
+
+    def scores(self, as_of=None, lang: str = "vi", reasons: int = 3) -> pd.DataFrame:
+        """Scores of the cohort at review ``as_of`` (default: the latest review; int year or
+        "YYYYQ4"): the households that exited there (entry: near-poor there).
+
+        Columns: household_id (the panel's pseudonym), province_2025, commune,
+        exit_period (entry: ``period``), risk (probability of being poor at one of the next
+        ``within`` annual reviews), risk_band (``bands``), reason_1..reason_{reasons} in
+        ``lang`` (the features that raise this household's risk most, against a typical
+        household of the training cohorts; empty when none adds 0.5 points).
+        Sorted by risk, highest first."""
+        year = self._year(as_of)
+        rows = self._frame[self._frame["period"] == year]
+        if not len(rows):
+            available = sorted(self._frame["period"].unique())
+            raise SchemaError(f"no {self.kind} cohort at review {as_of!r}; reviews with one: "
+                              f"{[self._label(y) for y in available]}")
+        X = self._design.matrix(rows)
+        risk = self._fitted.predict(X)
+        period_col = "exit_period" if self.kind == "relapse" else "period"
+        out = pd.DataFrame({
+            "household_id": rows["household_id"].to_numpy(),
+            "province_2025": rows["province_2025"].to_numpy() if "province_2025" in rows else None,
+            "commune": rows["commune"].to_numpy() if "commune" in rows else None,
+            period_col: self._label(year),
+            "risk": risk,
+            "risk_band": self.band(risk),
+        })
+        for extra in ("ethnic_minority", "area", "region"):
+            if extra in rows:
+                out[extra] = rows[extra].to_numpy()
+        if reasons:
+            codes = self._reasons(X, risk, reasons)
+            for i in range(reasons):
+                out[f"reason_{i + 1}"] = [REASON_TEXT[c][lang] if c else "" for c in codes[:, i]]
+        return out.sort_values("risk", ascending=False, kind="stable").reset_index(drop=True)
+
+    def _year(self, as_of) -> int:
+        if as_of is None:
+            return int(self._frame["period"].max())
+        text = str(as_of)
+        return int(text[:4])
+
+    def _label(self, year: int):
+        return f"{year}Q4" if self.frequency == "quarter" else int(year)
+
+    def _contributions(self, X: pd.DataFrame, risk: np.ndarray) -> tuple[list, np.ndarray]:
+        """Per reason: risk minus the risk with that reason's columns set to their typical
+        value (the training cohorts' median). Returns (reason codes, matrix n x reasons)."""
+        reason_of = self._design.reason_of
+        codes = [c for c in dict.fromkeys(reason_of[col] for col in X.columns) if c not in HIDDEN_REASONS]
+        out = np.zeros((len(X), len(codes)))
+        for i, code in enumerate(codes):
+            cols = [col for col in X.columns if reason_of[col] == code]
+            Xr = X.copy()
+            for col in cols:
+                Xr[col] = self._reference[col]
+            out[:, i] = risk - self._fitted.predict(Xr)
+        return codes, out
+
+    def _reasons(self, X, risk, k) -> np.ndarray:
+        codes, contrib = self._contributions(X, risk)
+        order = np.argsort(-contrib, axis=1)[:, :k]
+        picked = np.take_along_axis(contrib, order, axis=1)
+        names = np.array(codes, dtype=object)[order]
+        return np.where(picked >= 0.005, names, None)
+
+    def summary(self) -> str:
+        if self.test_period is None:
+            return (f"{self.kind} risk within {self.within} review(s), {self.method}; trained on "
+                    f"{self.trained_on}; NOT validated out of time ({self.notes[-1] if self.notes else ''})")
+        v = self.validation.iloc[0]
+        return (f"{self.kind} risk within {self.within} review(s), {self.method}; trained on "
+                f"{self.trained_on}; out of time on {self.test_period}: AUC {v.auc:.3f}, "
+                f"Brier {v.brier:.4f}, slope {v.calibration_slope:.2f}, ECE {v.ece:.4f}, "
+                f"top decile {v.top_decile_capture:.2f}")
+
+    def __repr__(self) -> str:
+        return f"RiskModel({self.summary()})"
+
+
+def relapse_risk(panel, within: int = 2, train_until=None, method: str = "auto", support=None,
+                 use_ethnicity: bool = True, engine=None, min_events: int = MIN_EVENTS,
+                 bands: tuple | None = None) -> RiskModel:
+    """Relapse early warning (module docstring; methods.md "Early warning"): the
+    probability that a household which exited poverty at an annual review is poor again
+    at one of the next ``within`` annual reviews.
+
+    ``train_until``: fit only on exit cohorts up to that review (with their follow-up),
+    so scoring a later review is an honest out-of-time prediction. ``method``: "gbm",
+    "logit" or "auto" (the lower out-of-time Brier score). ``support``: support records
+    (DataFrame or parquet path; default support.parquet beside the panel file).
+    ``use_ethnicity``: use ethnic minority as a feature (notebook 05 shows both).
+    Raises EstimationError when the training cohorts hold fewer than ``min_events``
+    events or non-events."""
+    return _fit("relapse", panel, within, train_until, method, support, use_ethnicity, engine,
+                min_events, bands)
+
+
+def entry_risk(panel, within: int = 1, train_until=None, method: str = "auto", support=None,
+               use_ethnicity: bool = True, engine=None, min_events: int = MIN_EVENTS,
+               bands: tuple | None = None) -> RiskModel:
+    """Entry early warning: the probability that a household near-poor at an annual
+    review (and not just out of poverty) is poor at one of the next ``within`` annual
+    reviews. Arguments as ``relapse_risk``."""
+    return _fit("entry", panel, within, train_until, method, support, use_ethnicity, engine,
+                min_events, bands)
+
+
+def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engine, min_events,
+         bands) -> RiskModel:
+    if method not in ("auto", "gbm", "logit"):
+        raise SchemaError(f"method={method!r}: use 'gbm', 'logit' or 'auto'")
+    frame, info = cohort_frame(panel, kind, within, engine)
+    frame = _add_support(frame, _support_table(support, panel, info))
+    usable = frame[frame["complete"] & frame["followed"] & frame["same_standard"]]
+    cohorts = sorted(usable["period"].unique())
+    limit = None if train_until is None else int(str(train_until)[:4])
+    train_cohorts = [c for c in cohorts if limit is None or c <= limit]
+    what = "relapses" if kind == "relapse" else "falls into poverty"
+    unit = "followed exits" if kind == "relapse" else "followed near-poor households"
+    train = usable[usable["period"].isin(train_cohorts)]
+    _enough(train, min_events, what, unit, within, train_cohorts)
+    design = _Design(kind, use_ethnicity).fit(train)
+    # out-of-time validation: the latest complete cohort after train_until when there is
+    # one, else the latest training cohort with the earlier ones as training data
+    later = [c for c in cohorts if limit is not None and c > limit]
+    if later:
+        test_period, val_train = later[-1], train
+    elif len(train_cohorts) >= 2:
+        test_period = train_cohorts[-1]
+        val_train = usable[usable["period"].isin(train_cohorts[:-1])]
+    else:
+        test_period, val_train = None, None
+    comparison, per_method, notes = [], {}, []
+    if test_period is not None:
+        try:
+            _enough(val_train, min_events, what, unit, within, sorted(val_train["period"].unique()),
+                    purpose="validate out of time")
+        except EstimationError as exc:  # the model can still be fitted; say it is unvalidated
+            notes.append(str(exc))
+            test_period = None
+    if test_period is None:
+        notes.append("no out-of-time validation: the score is not validated (need two complete "
+                     "cohorts with enough events); do not hand it to officers as it is")
+    else:
+        test = usable[usable["period"] == test_period]
+        vdesign = _Design(kind, use_ethnicity).fit(val_train)
+        for m in ("gbm", "logit"):
+            if method != "auto" and m != method:
+                continue
+            fitted = _Fitted(m, vdesign.matrix(val_train), val_train["event"].to_numpy(float),
+                             val_train["household_id"].to_numpy())
+            risk = fitted.predict(vdesign.matrix(test))
+            scored = test.assign(risk=risk, event=test["event"].astype(float))
+            per_method[m] = scored
+            comparison.append({"method": m, **score_metrics(scored["event"], scored["risk"])})
+    comparison = pd.DataFrame(comparison)
+    if method == "auto":
+        chosen = (comparison.sort_values(["brier", "auc"], ascending=[True, False]).iloc[0]["method"]
+                  if len(comparison) else "gbm")
+    else:
+        chosen = method
+    fitted = _Fitted(chosen, design.matrix(train), train["event"].to_numpy(float),
+                     train["household_id"].to_numpy())
+    if test_period is not None:
+        scored = per_method[chosen]
+        validation = validation_metrics(scored)
+        gaps = calibration_gap(validation)
+        calib = calibration_table(scored["event"], scored["risk"])
+    else:
+        scored = None
+        validation = pd.DataFrame([{"group": "all", "value": "all"}])
+        gaps = pd.DataFrame(columns=["group", "calibration_gap"])
+        calib = pd.DataFrame(columns=["bin", "n", "mean_risk", "observed_rate"])
+    reference = design.matrix(train).median()
+    model = RiskModel(kind=kind, within=within, method=chosen, trained_on=[int(c) for c in train_cohorts],
+                      test_period=None if test_period is None else int(test_period),
+                      validation=validation, comparison=comparison, calibration_gaps=gaps,
+                      calibration=calib, bands=tuple(bands or BANDS[kind]),
+                      use_ethnicity=use_ethnicity, test_scores=scored, _design=design,
+                      _fitted=fitted, _frame=frame, _reference=reference, notes=notes,
+                      frequency=info["frequency"])
+    model.drivers = _drivers(model, usable[usable["period"] == (test_period or train_cohorts[-1])])
+    return model
+
+
+def _drivers(model: RiskModel, rows: pd.DataFrame) -> pd.DataFrame:
+    """What drives risk: for each reason, the mean over ``rows`` of the change in risk
+    when that reason is set to its typical value (positive: raises risk on average), and
+    the mean absolute change (its weight in the scores)."""
+    if not len(rows):
+        return pd.DataFrame(columns=["reason", "vi", "en", "mean_change", "mean_abs_change"])
+    rows = rows.sample(min(len(rows), 20_000), random_state=0) if len(rows) > 20_000 else rows
+    X = model._design.matrix(rows)
+    risk = model._fitted.predict(X)
+    codes, contrib = model._contributions(X, risk)
+    df = pd.DataFrame({"reason": codes, "mean_change": contrib.mean(axis=0),
+                       "mean_abs_change": np.abs(contrib).mean(axis=0)})
+    df["vi"] = df.reason.map(lambda c: REASON_TEXT[c]["vi"])
+    df["en"] = df.reason.map(lambda c: REASON_TEXT[c]["en"])
+    return df.sort_values("mean_abs_change", ascending=False).reset_index(drop=True)[
+        ["reason", "vi", "en", "mean_change", "mean_abs_change"]]
+
+
+def _enough(rows: pd.DataFrame, min_events: int, what: str, unit: str, within: int, cohorts,
+            purpose: str = "fit") -> None:
+    events = int(rows["event"].sum()) if len(rows) else 0
+    others = len(rows) - events
+    if events < min_events or others < min_events:
+        cohort_text = ", ".join(str(int(c)) for c in cohorts) or "none"
+        raise EstimationError(
+            f"too few {what} to {purpose}: {events} {what} within {within} review(s) among "
+            f"{len(rows)} {unit} in the cohorts with complete follow-up ({cohort_text}); "
+            f"at least {min_events} {what} and {min_events} without are needed. Use a larger "
+            f"register (more provinces), a shorter follow-up (within=1), or wait for more reviews.")
+
+
+# =========================================================================== for offices
+WATCHLIST_HEADERS = {
+    "household_id": {"vi": "Mã hộ (bí danh)", "en": "Household (pseudonym)"},
+    "commune": {"vi": "Xã/phường", "en": "Commune"},
+    "risk_band": {"vi": "Mức nguy cơ", "en": "Risk band"},
+    "risk_pct": {"vi": "Nguy cơ (%)", "en": "Risk (%)"},
+    "reason_1": {"vi": "Lý do 1", "en": "Reason 1"},
+    "reason_2": {"vi": "Lý do 2", "en": "Reason 2"},
+    "reason_3": {"vi": "Lý do 3", "en": "Reason 3"},
+    "local_code": {"vi": "Mã hộ tại địa phương", "en": "Local household code"},
+}
+LIMITS_TEXT = {
+    "vi": ("Điểm nguy cơ chỉ để ưu tiên thăm hỏi, tư vấn và hỗ trợ sớm. Không dùng điểm này để "
+           "đưa bất kỳ hộ nào ra khỏi danh sách hỗ trợ hay từ chối hỗ trợ. Điểm là xác suất ước "
+           "tính từ dữ liệu rà soát, có sai số; cán bộ xã cần kiểm tra thực tế."),
+    "en": ("The score only prioritises visits, advice and early support. It must never be used "
+           "to take a household off support or refuse support. It is an estimated probability "
+           "from review data and can be wrong; commune officers check on the ground."),
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def neutralise(value):
+    """A cell value safe to open in a spreadsheet: text starting with = + - @ or a
+    control character gets a leading apostrophe (OWASP CSV/formula injection), so a
+    spreadsheet shows it as text instead of running it. Other values unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _sheet_names(names) -> dict:
+    """Excel sheet names (<= 31 characters, no []:*?/\\, unique) for commune names."""
+    out, used = {}, set()
+    for name in names:
+        base = "".join("_" if ch in '[]:*?/\\' else ch for ch in str(name)).strip("'")[:31] or "_"
+        cand, i = base, 2
+        while cand.lower() in used:
+            suffix = f" ({i})"
+            cand, i = base[:31 - len(suffix)] + suffix, i + 1
+        used.add(cand.lower())
+        out[name] = cand
+    return out
+
+
+def _atomic_workbook(wb, out: Path) -> None:
+    import os
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    wb.save(tmp)
+    os.replace(tmp, out)
+
+
+def write_watchlist(scores: pd.DataFrame, out, model: RiskModel | None = None, lang: str = "vi",
+                    province: str | None = None) -> Path:
+    """The commune officers' list (issue 12 §4): an xlsx workbook with a first sheet of
+    notes (what the score is, its limits, the band cut-offs, the validation) and one
+    sheet per commune: pseudonym, commune, risk band, risk (%), reasons -- highest risk
+    first. No raw identifier is in ``scores``; every text cell is neutralised against
+    formula injection. Written atomically. Returns the path."""
+    from openpyxl import Workbook
+
+    out = Path(out)
+    h = {k: v[lang] for k, v in WATCHLIST_HEADERS.items()}
+    wb = Workbook(write_only=True)
+    notes = wb.create_sheet("Ghi chú" if lang == "vi" else "Notes")
+    notes.append([neutralise(LIMITS_TEXT[lang])])
+    if province:
+        notes.append([("Tỉnh/thành: " if lang == "vi" else "Province: ") + neutralise(str(province))])
+    if model is not None:
+        lo, hi = model.bands
+        band_text = ({"vi": f"Mức nguy cơ: Cao khi nguy cơ ≥ {hi:.0%}; Trung bình khi {lo:.0%} – {hi:.0%}; "
+                            f"Thấp khi dưới {lo:.0%}.",
+                      "en": f"Bands: High when risk >= {hi:.0%}; Medium {lo:.0%}-{hi:.0%}; Low below {lo:.0%}."})
+        notes.append([band_text[lang]])
+        notes.append([neutralise(model.summary())])
+    communes = sorted(scores["commune"].fillna("").unique())
+    names = _sheet_names(communes)
+    for commune in communes:
+        ws = wb.create_sheet(names[commune])
+        rows = scores[scores["commune"].fillna("") == commune].sort_values("risk", ascending=False)
+        cols = ["household_id", "commune", "risk_band", "risk_pct", "reason_1", "reason_2", "reason_3"]
+        ws.append([h[c] for c in cols])
+        for r in rows.itertuples(index=False):
+            d = r._asdict()
+            band = BAND_TEXT.get(d["risk_band"], {}).get(lang, d["risk_band"])
+            values = [d["household_id"], d["commune"], band, round(100 * float(d["risk"]), 1),
+                      d.get("reason_1", ""), d.get("reason_2", ""), d.get("reason_3", "")]
+            ws.append([neutralise(v) for v in values])
+    _atomic_workbook(wb, out)
+    return out
+
+
+def watchlist(panel, as_of, province: str | None = None, within: int = 2, kind: str = "relapse",
+              method: str = "auto", support=None, lang: str = "vi") -> tuple[pd.DataFrame, RiskModel]:
+    """Scores of the cohort at ``as_of`` (one province, by its 2025 name or its recorded
+    name, case-insensitive) with the fitted model: (scores, model)."""
+    fit = relapse_risk if kind == "relapse" else entry_risk
+    model = fit(panel, within=within, method=method, support=support)
+    s = model.scores(as_of=as_of, lang=lang)
+    if province:
+        want = str(province).strip().casefold()
+        mine = s["province_2025"].astype(str).str.casefold() == want
+        if not mine.any():
+            known = sorted(s["province_2025"].dropna().unique())
+            raise SchemaError(f"no household of province {province!r} in the {kind} cohort at "
+                              f"{as_of}; provinces there: {known[:40]}")
+        s = s[mine]
+    return s.reset_index(drop=True), model
+
+
+def relink(raw_file, watchlist_file, out, key=None, processed_dir=None) -> dict:
+    """Add the office's own household codes back to a watchlist (issue 12 §4).
+
+    ``raw_file``: the office's raw list (csv or xlsx, any sheet) with its household code
+    column (``Mã hộ`` or any alias povdyn.schema knows). Each code is pseudonymised with
+    the office's key (``key`` or povdyn.privacy.load_key()) and matched to the
+    watchlist's pseudonyms; the output workbook is the watchlist with the local code as
+    an extra column. It must be written outside the processed-data folder (nothing
+    personal enters it). Returns counts {"households", "matched", "unmatched"}."""
+    from openpyxl import Workbook, load_workbook
+
+    from .config import settings
+    from .privacy import pseudonymise
+    from .schema import canonical_header
+
+    out = Path(out).resolve()
+    processed = Path(processed_dir or settings().processed_dir).resolve()
+    if out == processed or processed in out.parents:
+        raise SchemaError(f"{out}: a relinked list holds household codes and must not be written "
+                          f"inside the processed-data folder {processed}; write it to the office's own folder")
+    codes = _raw_codes(Path(raw_file), canonical_header)
+    lookup = dict(zip(pseudonymise(pd.Series(codes, dtype=object), key=key), codes))
+    src = load_workbook(watchlist_file, read_only=True)
+    wb = Workbook(write_only=True)
+    pseudonym_headers = set(WATCHLIST_HEADERS["household_id"].values())
+    matched = total = 0
+    for ws in src.worksheets:
+        rows = list(ws.iter_rows(values_only=True))
+        target = wb.create_sheet(ws.title)
+        if not rows:
+            continue
+        header = list(rows[0])
+        if header and header[0] in pseudonym_headers:
+            lang = "vi" if header[0] == WATCHLIST_HEADERS["household_id"]["vi"] else "en"
+            target.append([neutralise(v) for v in header] + [WATCHLIST_HEADERS["local_code"][lang]])
+            for row in rows[1:]:
+                total += 1
+                code = lookup.get(row[0])
+                matched += code is not None
+                target.append([neutralise(v) for v in row] + [neutralise(code or "")])
+        else:
+            for row in rows:
+                target.append([neutralise(v) for v in row])
+    src.close()
+    _atomic_workbook(wb, out)
+    return {"households": total, "matched": matched, "unmatched": total - matched}
+
+
+def _raw_codes(path: Path, canonical_header) -> list:
+    """Distinct household codes in an office's raw list (csv or every sheet of a
+    workbook), from the column whose header maps to household_id."""
+    if not path.exists():
+        raise SchemaError(f"{path}: no such file")
+    frames = []
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        sheets = pd.read_excel(path, sheet_name=None, dtype=str)
+        frames = list(sheets.values())
+    elif path.suffix.lower() in (".csv", ".tsv"):
+        frames = [pd.read_csv(path, dtype=str, sep="\t" if path.suffix.lower() == ".tsv" else ",",
+                              usecols=lambda c: canonical_header(c) == "household_id",
+                              encoding="utf-8-sig")]
+    else:
+        raise SchemaError(f"{path}: give the office's raw list as csv or xlsx")
+    codes = []
+    for df in frames:
+        cols = [c for c in df.columns if canonical_header(c) == "household_id"]
+        if cols:
+            codes.extend(df[cols[0]].dropna().astype(str).str.strip().tolist())
+    if not codes:
+        raise SchemaError(f"{path}: no household code column (Mã hộ / household_id) found")
+    return list(dict.fromkeys(codes))
+
+
+# =========================================================================== pages
+def band_counts_by_commune(scores: pd.DataFrame, min_cell: int | None = None) -> pd.DataFrame:
+    """Households per risk band in each commune (province_2025, commune, high, medium,
+    low, total), small cells suppressed with povdyn.privacy.suppress_small_cells
+    (a band count below ``min_cell`` shows as "<10"; the total is governed by itself)."""
+    from .privacy import suppress_small_cells
+
+    keys = [c for c in ("province_2025", "commune") if c in scores.columns]
+    counts = (scores.groupby(keys + ["risk_band"]).size().unstack("risk_band", fill_value=0)
+              .reindex(columns=["high", "medium", "low"], fill_value=0).reset_index())
+    counts["total"] = counts[["high", "medium", "low"]].sum(axis=1)
+    counts = counts.sort_values(["high", "total"], ascending=False, kind="stable").reset_index(drop=True)
+    return suppress_small_cells(counts, count_cols=["total", "high", "medium", "low"], min_cell=min_cell)
+
+
+def plot_calibration(model: RiskModel, ax=None, lang: str = "vi"):
+    """Calibration plot of the out-of-time test cohort: mean risk vs observed share poor
+    again, by decile of risk, with the diagonal."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    c = model.calibration
+    top = float(max(c["mean_risk"].max(), c["observed_rate"].max(), 0.05)) * 1.1 if len(c) else 1
+    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
+    ax.plot(c["mean_risk"], c["observed_rate"], "o-", color="#b2182b")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("Nguy cơ dự báo" if lang == "vi" else "Predicted risk")
+    ax.set_ylabel("Tỷ lệ thực tế nghèo lại" if lang == "vi" else "Observed share poor again")
+    ax.set_title(f"{model.test_period}: {model.method}")
+    return ax
+
+
+def early_warning_section(data_dir=None, as_of=None, region: str = "national", within: int = 1,
+                          method: str = "auto", lang: str = "vi", min_cell: int | None = None) -> dict:
+    """Everything the quarterly report's section "Cảnh báo sớm tái nghèo" shows, from the
+    processed folder: ``text`` (one paragraph: cohort size, households in the high band,
+    the out-of-time validation and the limits of the score), ``communes`` (band counts
+    per commune, suppressed), ``model``. ``region``: "national" or a province (2025
+    name); the model is always fitted on the whole register (more cohorts, same rules).
+    On too few events ``model`` is None and ``text`` says why."""
+    from .config import settings
+    from .panel import load_panel
+
+    data = Path(data_dir or settings().processed_dir)
+    panel = load_panel(data / "panel.parquet" if (data / "panel.parquet").exists() else data)
+    try:
+        model = relapse_risk(panel, within=within, method=method)
+    except EstimationError as exc:
+        msg = {"vi": f"Chưa đủ dữ liệu để dự báo tái nghèo: {exc}", "en": f"Not enough data: {exc}"}
+        return {"text": msg[lang], "communes": pd.DataFrame(), "model": None}
+    scores = model.scores(as_of=as_of, lang=lang)
+    if region and region != "national":
+        scores = scores[scores["province_2025"].astype(str).str.casefold() == str(region).casefold()]
+    v = model.validation.iloc[0]
+    high = int((scores["risk_band"] == "high").sum())
+    lo, hi = model.bands
+    when = scores.iloc[0]["exit_period"] if len(scores) else as_of
+    text = {
+        "vi": (f"Trong {len(scores):,} hộ thoát nghèo ở kỳ rà soát {when}, {high:,} hộ có nguy cơ cao "
+               f"(≥ {hi:.0%}) nghèo lại trong {within} kỳ rà soát tới. Mô hình ({model.method}) được "
+               f"kiểm định trên nhóm thoát nghèo {model.test_period} mà mô hình chưa thấy: AUC {v.auc:.2f}, "
+               f"sai số hiệu chuẩn (ECE) {v.ece:.3f}. {LIMITS_TEXT['vi']}"),
+        "en": (f"Of {len(scores):,} households that exited poverty at the {when} review, {high:,} are at "
+               f"high risk (>= {hi:.0%}) of being poor again within {within} reviews. The model "
+               f"({model.method}) was validated on the {model.test_period} exits it had not seen: "
+               f"AUC {v.auc:.2f}, calibration error (ECE) {v.ece:.3f}. {LIMITS_TEXT['en']}"),
+    }[lang]
+    return {"text": text, "communes": band_counts_by_commune(scores, min_cell), "model": model}
