@@ -411,3 +411,34 @@ def test_demo_headline_and_group_table_leak_no_small_count(demo_register, region
         published, truth, relations, shares = _page_cells(df, period)
         assert any(v is None for v in published.values())        # something was hidden
         assert attacker.small_recovered(published, truth, relations, shares, share_decimals=2) == {}
+
+
+def test_flows_chart_labels_give_no_hidden_count_back():
+    """The issue's flows chart: each cell printed with its share of the row and its
+    count, so the row total follows (41 / 62.1%) and with it the hidden cell
+    (66 − 41 − 16 = 9). The chart now hides a complement in such rows."""
+    from povdyn.plots import dynamics as plots
+
+    counts = np.array([[41, 16, 9], [3, 30, 25], [2, 12, 400]])
+    texts = [t.get_text() for t in plots.flows(counts).axes[0].texts]
+    published, truth, shares, rels = {}, {}, [], []
+    for k, text in enumerate(texts):
+        i, j = divmod(k, 3)
+        truth[(i, j)] = float(counts[i, j])
+        if "\n" in text:
+            pct, n = text.split("\n")
+            published[(i, j)] = float(n.replace(".", ""))
+            shares.append((float(pct.rstrip("%").replace(",", ".")) / 100, (i, j), ("row", i)))
+        else:
+            published[(i, j)] = None
+    for i in range(3):
+        published[("row", i)] = None
+        truth[("row", i)] = float(counts[i].sum())
+        rels.append((("row", i), [(i, j) for j in range(3)]))
+    assert attacker.small_recovered(published, truth, rels, shares) == {}
+    # the old chart (small cells only) leaked through the same reading
+    old = {k: (None if isinstance(k[0], int) and truth[k] < 10 else v) for k, v in published.items()}
+    old.update({k: truth[k] for k in truth if isinstance(k[0], int) and truth[k] >= 10})
+    old_shares = [(counts[i, j] / counts[i].sum(), (i, j), ("row", i))
+                  for i in range(3) for j in range(3) if counts[i, j] >= 10]
+    assert (0, 2) in attacker.small_recovered(old, truth, rels, old_shares)

@@ -130,6 +130,18 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
     rows = C.sum(axis=1, keepdims=True)
     share = np.divide(C, rows, out=np.full_like(C, np.nan), where=rows > 0)
     small = (C < min_cell) | (rows < min_cell)
+    # a shown share and count give the row total, and the total less the shown cells a
+    # hidden one: hide complements too (povdyn.suppression; methods.md Disclosure control)
+    from ..suppression import SECONDARY, SUPPRESSED_SECONDARY, linked_suppression
+
+    cells = {(i, j): C[i, j] for i in range(3) for j in range(3)}
+    cells.update({("row", i): (rows[i, 0] if rows[i, 0] >= min_cell else np.nan) for i in range(3)})
+    status = linked_suppression(
+        pd.Series(cells, dtype=float), [(("row", i), [(i, j) for j in range(3)]) for i in range(3)],
+        min_cell=min_cell, hidden=[k for k in cells if k[0] != "row" and small[k]],
+        shown=[("row", i) for i in range(3)])
+    secondary = np.array([[status[(i, j)] == SECONDARY for j in range(3)] for i in range(3)])
+    small = small | secondary
     shown = np.where(small, np.nan, share)
     fig, ax = _fig(6.4, 4.2)
     im = ax.imshow(shown, cmap="Greens", vmin=0, vmax=1)
@@ -143,7 +155,7 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
     for i in range(3):
         for j in range(3):
             if small[i, j]:
-                text = f"<{min_cell}"
+                text = SUPPRESSED_SECONDARY if secondary[i, j] else f"<{min_cell}"
                 color = COLORS["muted"]
             else:
                 text = f"{100 * share[i, j]:.1f}%".replace(".", dec) + "\n" + f"{int(C[i, j]):,}".replace(
