@@ -228,6 +228,8 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
     note("programs", lang)
     shown = suppress_counts(programs.report_table(evaluation, lang=lang), ["n_treated", "n_control"],
                             lang, text_columns=["reason"])
+    # the referee's caveats (commune clustering, trimming, multiple testing) under the table
+    shown.attrs["note"] = programs.inference_note(lang)
     show(shown)
     figure = effects.forest(mask_small(evaluation.table, ["n_treated", "n_control"]), lang=lang)
     show_figure(figure)
