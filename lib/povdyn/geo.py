@@ -20,6 +20,19 @@ Public functions:
 * ``is_post_merger(period)`` -> True for periods recorded with the 34 new names
 * ``load_commune_crosswalk(path)``, ``apply_crosswalk(table, count_cols, crosswalk, level)``
 * ``to_geography(df, geography="2025"|"pre2025")``
+
+The official 2025 commune map (issue 13 §1; data of the ``vietnamadminunits`` package,
+pinned, read offline): 10,040 pre-reform units -> 3,321 communes, wards and special
+zones; 471 old communes were split.
+
+* ``commune_crosswalk_2025()``, ``communes_2025()``: the map and the new units (GSO codes)
+* ``commune_2025(df, household_counts=None)``: the contract function (province, district,
+  commune -> province_2025, commune_2025, commune_code, weight; splits give several rows)
+* ``unmatched_report(result)``: the listing of names that could not be placed
+* ``split_household_counts(panel)``, ``link_commune_2025(panel)``: household-count weights
+  of splits, and commune series across July 2025 by each household's own link
+* ``panel_commune_2025(panel)`` / ``commune_names_2025(distinct)``: one 2025 commune per
+  register row (ingest)
 """
 from __future__ import annotations
 
