@@ -476,3 +476,34 @@ def test_panel_commune_2025_one_row_per_register_row(demo_register):
     mains = set(cw.loc[cw["main_successor"] & cw["split"], "commune_code"])
     assert rest.loc[~whole, "commune_code"].isin(mains).all()
     assert (split.groupby(level=0)["commune_code"].agg(set).apply(len) > 1).all()
+
+
+def test_ingest_adds_the_2025_commune_and_lists_unplaced_names(tmp_path):
+    """Ingest's one place for geography: every panel row gets commune_2025 and
+    commune_code (post-reform rows: the recorded name); a misspelt old commune keeps its
+    rows, gets the explicit unknown and is listed with its closest candidates."""
+    from povdyn.ingest import ingest
+    from povdyn.synth import write_demo
+
+    write_demo(tmp_path / "raw", households=400, seed=2, progress=False)
+    raw = pd.read_csv(tmp_path / "raw" / "register.csv", dtype=str)
+    target = raw[(raw["period"] == "2022Q4") & raw["commune"].str.len().gt(12)].iloc[0]
+    typo = target["commune"][:-2] + target["commune"][-1:]
+    raw.loc[(raw["commune"] == target["commune"]) & (raw["period"] < "2025Q3"), "commune"] = typo
+    raw.to_csv(tmp_path / "raw" / "register.csv", index=False)
+    summary = ingest(tmp_path / "raw", tmp_path / "out", progress=False)
+    assert summary.ok, str(summary)
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert {"district", "commune_2025", "commune_code"} <= set(panel.columns)
+    assert len(panel) == summary.panel_rows and panel["commune_2025"].notna().all()
+    post = panel["period"] >= "2025Q3"
+    assert (panel.loc[post, "commune_2025"] == panel.loc[post, "commune"]).all()
+    codes = set(geo.communes_2025()["commune_code"])
+    bad = panel["commune"] == typo
+    # households seen after the reform are placed by their own link despite the typo
+    assert panel.loc[~bad, "commune_code"].isin(codes).all()
+    unplaced = pd.read_csv(tmp_path / "out" / "communes_unplaced.csv")
+    assert typo in set(unplaced["commune"])
+    assert target["commune"] in unplaced.set_index("commune").loc[typo, "candidates"]
+    never_after = bad & (panel["commune_2025_basis"] != "household")
+    assert (panel.loc[never_after, "commune_2025"] == "? " + typo).all()

@@ -346,3 +346,99 @@ def test_labels_bounds_cannot_pin_a_small_count():
     marks = {(None, r, "n"): v for r, v in out["n"].items()}
     assert out["n"].tolist() == [68, "<10", "<10", "x"]
     assert attacker.bounds_attack(attacker.published_cells(out, ["n"]), marks, rels) == {}
+
+
+# ------------------------------------- the demo's page tables against the attacker
+
+def _number(text):
+    """Rendered vi number -> float; hidden or blank -> None."""
+    if not isinstance(text, str) or not text or text.startswith("<") or text in ("x", "—"):
+        return None
+    return float(text.replace(".", "").replace(",", "."))
+
+
+def _page_cells(df, period):
+    from povdyn import tables
+
+    head = tables.headline(df, period)
+    groups = tables.group_table(df, period)
+    keys = ["poor_rate", "near_poor_rate", "exit_rate", "to_near_poor", "to_non_poor"]
+    hv = tables.headline_values(df, period)
+    row = {k: i for i, k in enumerate(hv["key"])}
+    num, den, rate = head.columns[1], head.columns[2], head.columns[3]
+    published, truth, shares = {}, {}, []
+    for k in keys:
+        for col, tcol in ((num, "numerator"), (den, "denominator")):
+            published[("h", k, tcol)] = _number(head.at[row[k], col])
+            truth[("h", k, tcol)] = float(hv.at[row[k], tcol])
+        r = _number(head.at[row[k], rate])
+        shares.append((None if r is None else r / 100, ("h", k, "numerator"), ("h", k, "denominator")))
+    names = list(groups.iloc[:, 0])
+    raw = pd.concat([tables.group_rates(df, period, by) for by in ("area", "ethnic_minority")],
+                    ignore_index=True)
+    for i, g in enumerate(names):
+        for c, tcol in ((1, "households"), (2, "poor"), (5, "exits")):
+            published[("g", g, tcol)] = _number(groups.iat[i, c])
+            truth[("g", g, tcol)] = float(raw.at[i, tcol]) if pd.notna(raw.at[i, tcol]) else 0.0
+        published[("g", g, "at_risk")] = None      # used in the exit rate, not printed
+        truth[("g", g, "at_risk")] = float(raw.at[i, "at_risk"]) if pd.notna(raw.at[i, "at_risk"]) else 0.0
+        for rc, n, d in ((3, "poor", "households"), (6, "exits", "at_risk")):
+            r = _number(groups.iat[i, rc])
+            shares.append((None if r is None else r / 100, ("g", g, n), ("g", g, d)))
+    relations = [(("h", "exit_rate", "numerator"), [("h", "to_near_poor", "numerator"),
+                                                    ("h", "to_non_poor", "numerator")])]
+    for breakdown in (names[:2], names[2:]):
+        for tcol, total in (("households", ("h", "poor_rate", "denominator")),
+                            ("poor", ("h", "poor_rate", "numerator")),
+                            ("exits", ("h", "exit_rate", "numerator")),
+                            ("at_risk", ("h", "exit_rate", "denominator"))):
+            relations.append((total, [("g", g, tcol) for g in breakdown]))
+    return published, truth, relations, shares
+
+
+@pytest.mark.parametrize("region", ["national", "Hà Giang"])
+def test_demo_headline_and_group_table_leak_no_small_count(demo_register, region):
+    """The national page and province pages of the demo: the headline (exits and their
+    two destinations, rates) and the urban/rural and ethnic-minority table, read
+    together as an outsider would (every total − part, every share × total, all at
+    once): no count below 10 comes back."""
+    from povdyn import tables
+
+    panel = demo_register.panel.drop(columns=["head_name", "id_card", "phone", "address"])
+    df = panel if region == "national" else panel[panel["province"].eq(region)
+                                                  | panel["province_2025"].eq(region)]
+    for period in ("2023Q4",):
+        published, truth, relations, shares = _page_cells(df, period)
+        assert any(v is None for v in published.values())        # something was hidden
+        assert attacker.small_recovered(published, truth, relations, shares, share_decimals=2) == {}
+
+
+def test_flows_chart_labels_give_no_hidden_count_back():
+    """The issue's flows chart: each cell printed with its share of the row and its
+    count, so the row total follows (41 / 62.1%) and with it the hidden cell
+    (66 − 41 − 16 = 9). The chart now hides a complement in such rows."""
+    from povdyn.plots import dynamics as plots
+
+    counts = np.array([[41, 16, 9], [3, 30, 25], [2, 12, 400]])
+    texts = [t.get_text() for t in plots.flows(counts).axes[0].texts]
+    published, truth, shares, rels = {}, {}, [], []
+    for k, text in enumerate(texts):
+        i, j = divmod(k, 3)
+        truth[(i, j)] = float(counts[i, j])
+        if "\n" in text:
+            pct, n = text.split("\n")
+            published[(i, j)] = float(n.replace(".", ""))
+            shares.append((float(pct.rstrip("%").replace(",", ".")) / 100, (i, j), ("row", i)))
+        else:
+            published[(i, j)] = None
+    for i in range(3):
+        published[("row", i)] = None
+        truth[("row", i)] = float(counts[i].sum())
+        rels.append((("row", i), [(i, j) for j in range(3)]))
+    assert attacker.small_recovered(published, truth, rels, shares) == {}
+    # the old chart (small cells only) leaked through the same reading
+    old = {k: (None if isinstance(k[0], int) and truth[k] < 10 else v) for k, v in published.items()}
+    old.update({k: truth[k] for k in truth if isinstance(k[0], int) and truth[k] >= 10})
+    old_shares = [(counts[i, j] / counts[i].sum(), (i, j), ("row", i))
+                  for i in range(3) for j in range(3) if counts[i, j] >= 10]
+    assert (0, 2) in attacker.small_recovered(old, truth, rels, old_shares)

@@ -20,6 +20,19 @@ Public functions:
 * ``is_post_merger(period)`` -> True for periods recorded with the 34 new names
 * ``load_commune_crosswalk(path)``, ``apply_crosswalk(table, count_cols, crosswalk, level)``
 * ``to_geography(df, geography="2025"|"pre2025")``
+
+The official 2025 commune map (issue 13 §1; data of the ``vietnamadminunits`` package,
+pinned, read offline): 10,040 pre-reform units -> 3,321 communes, wards and special
+zones; 471 old communes were split.
+
+* ``commune_crosswalk_2025()``, ``communes_2025()``: the map and the new units (GSO codes)
+* ``commune_2025(df, household_counts=None)``: the contract function (province, district,
+  commune -> province_2025, commune_2025, commune_code, weight; splits give several rows)
+* ``unmatched_report(result)``: the listing of names that could not be placed
+* ``split_household_counts(panel)``, ``link_commune_2025(panel)``: household-count weights
+  of splits, and commune series across July 2025 by each household's own link
+* ``panel_commune_2025(panel)`` / ``commune_names_2025(distinct)``: one 2025 commune per
+  register row (ingest)
 """
 from __future__ import annotations
 
@@ -1031,20 +1044,7 @@ def panel_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
     era = df[period_col].map(post_of).fillna(False).astype(bool)
     keys = df[cols].assign(**{period_col: np.where(era, FIRST_NEW_QUARTER, "2025Q2")})
     distinct = keys.drop_duplicates().reset_index(drop=True)
-    mapped = commune_2025(distinct, period_col=period_col, **names)
-    main = set(commune_crosswalk_2025().query("main_successor")["commune_code"].astype(str)
-               + "|" + commune_crosswalk_2025().query("main_successor")["old_commune_code"].astype(str))
-    is_split = mapped["weight_basis"] != "whole"
-    keep = ~is_split | (mapped["commune_code"].astype(str) + "|"
-                        + mapped["old_commune_code"].astype(str)).isin(main)
-    mapped = mapped[keep]
-    basis = mapped["match"].map({"2025": "recorded", "ambiguous": "ambiguous",
-                                 "unmatched": "unmatched"}).fillna(pd.Series(
-        np.where(mapped["weight_basis"] == "whole", "crosswalk", "main successor"),
-        index=mapped.index))
-    table = distinct.loc[mapped.index].assign(commune_2025=mapped["commune_2025"].to_numpy(),
-                                              commune_code=mapped["commune_code"].to_numpy(),
-                                              commune_2025_basis=basis.to_numpy())
+    table = commune_names_2025(distinct, period_col=period_col, **names)
     out = keys.reset_index(drop=True).merge(table, on=cols + [period_col], how="left",
                                             validate="many_to_one")
     out.index = df.index
@@ -1062,5 +1062,36 @@ def panel_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
         out.loc[linked, "commune_2025"] = ids.map(own["name"]).to_numpy()
         out.loc[linked, "commune_code"] = ids.map(own["code"]).to_numpy()
         out.loc[linked, "commune_2025_basis"] = "household"
-    out.attrs["unmatched"] = mapped.attrs.get("unmatched", [])
+    out.attrs["unmatched"] = table.attrs.get("unmatched", [])
     return out
+
+
+def commune_names_2025(distinct: pd.DataFrame, period_col: str = "period", **names) -> pd.DataFrame:
+    """``distinct`` (province, district, commune, period rows, each once) with
+    ``commune_2025``, ``commune_code`` and ``commune_2025_basis`` — "recorded" (a 2025
+    name), "crosswalk" (went whole), "main successor" (split; the official main
+    piece), "ambiguous" / "unmatched" (the explicit unknown "? name") — and
+    ``is_post_merger``. The name part of ``panel_commune_2025``, for engines that join
+    it back and add the household link themselves (ingest)."""
+    province_col = names.get("province_col", "province")
+    district_col = names.get("district_col", "district")
+    commune_col = names.get("commune_col", "commune")
+    distinct = distinct.reset_index(drop=True)
+    mapped = commune_2025(distinct, period_col=period_col, **names)
+    main = set(commune_crosswalk_2025().query("main_successor")["commune_code"].astype(str)
+               + "|" + commune_crosswalk_2025().query("main_successor")["old_commune_code"].astype(str))
+    is_split = mapped["weight_basis"] != "whole"
+    keep = ~is_split | (mapped["commune_code"].astype(str) + "|"
+                        + mapped["old_commune_code"].astype(str)).isin(main)
+    mapped = mapped[keep]
+    basis = mapped["match"].map({"2025": "recorded", "ambiguous": "ambiguous",
+                                 "unmatched": "unmatched"}).fillna(pd.Series(
+        np.where(mapped["weight_basis"] == "whole", "crosswalk", "main successor"),
+        index=mapped.index))
+    table = distinct.loc[mapped.index].assign(commune_2025=mapped["commune_2025"].to_numpy(),
+                                              commune_code=mapped["commune_code"].to_numpy(),
+                                              commune_2025_basis=basis.to_numpy())
+    post = {p: is_post_merger(p) for p in pd.unique(table[period_col].dropna())}
+    table["is_post_merger"] = table[period_col].map(post).fillna(False).astype(bool)
+    table.attrs["unmatched"] = mapped.attrs.get("unmatched", [])
+    return table

@@ -1222,6 +1222,60 @@ class _RegisterResult:
     quarantine: list = field(default_factory=list)  # small pandas frames (odd periods, clashes)
     kind: tuple = (None, {}, {}, [])
     write: object = None  # callable(path, metadata) writing panel.parquet
+    unplaced: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["province", "district", "commune", "reason", "candidates"]))
+
+
+COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
+
+
+def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
+    """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
+    (province, district, commune, period) names of the checked rows are mapped in
+    pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
+    back in DuckDB; a household's rows before July 2025 then take the commune it was
+    first recorded in after it (geo.panel_commune_2025 is the same rule in pandas).
+    Returns the names that could not be placed (rows kept with "? name")."""
+    from .geo import commune_names_2025
+
+    district = "district" if "district" in columns else "CAST(NULL AS VARCHAR) AS district"
+    names = con.execute(f"SELECT DISTINCT province, {district}, commune, _order, period "
+                        "FROM firsts WHERE _n = 1").df()
+    names["district"] = names["district"].astype(object).where(names["district"].notna(), None)
+    mapped = commune_names_2025(names)
+    con.register("_names_2025", mapped[["province", "district", "commune", "_order",
+                                        "commune_2025", "commune_code", "commune_2025_basis",
+                                        "is_post_merger"]])
+    same_district = ("f.district IS NOT DISTINCT FROM m.district" if "district" in columns
+                     else "m.district IS NULL")
+    old = [c for c in COMMUNE_2025_COLUMNS if c in columns]
+    exclude = f" EXCLUDE ({', '.join(old)})" if old else ""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE firsts_2025 AS
+        WITH named AS (
+          SELECT f.*{exclude}, m.commune_2025 AS _c, m.commune_code AS _k,
+                 m.commune_2025_basis AS _b, coalesce(m.is_post_merger, false) AS _post
+          FROM firsts f LEFT JOIN _names_2025 m
+            ON f.province IS NOT DISTINCT FROM m.province AND {same_district}
+           AND f.commune IS NOT DISTINCT FROM m.commune AND f._order = m._order),
+        own AS (
+          SELECT household_id, arg_min(_c, _order) AS own_c, arg_min(_k, _order) AS own_k
+          FROM named WHERE _n = 1 AND _post AND _b = 'recorded' GROUP BY household_id)
+        SELECT n.* EXCLUDE (_c, _k, _b, _post),
+               CASE WHEN NOT n._post AND o.own_k IS NOT NULL THEN o.own_c ELSE n._c END
+                 AS commune_2025,
+               CASE WHEN NOT n._post AND o.own_k IS NOT NULL THEN o.own_k ELSE n._k END
+                 AS commune_code,
+               CASE WHEN NOT n._post AND o.own_k IS NOT NULL THEN 'household' ELSE n._b END
+                 AS commune_2025_basis
+        FROM named n LEFT JOIN own o USING (household_id)""")
+    con.execute("DROP TABLE firsts")
+    con.execute("ALTER TABLE firsts_2025 RENAME TO firsts")
+    con.unregister("_names_2025")
+    unplaced = pd.DataFrame(mapped.attrs.get("unmatched", []),
+                            columns=["province", "district", "commune", "reason", "candidates"])
+    unplaced["candidates"] = unplaced["candidates"].map(lambda c: "; ".join(c or []))
+    return unplaced
 
 
 CACHE_VERSION = 1
@@ -1389,6 +1443,9 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
         GROUP BY ALL""").df()
     result.kind = decide_kinds(cells)
+    if "commune" in columns:
+        result.unplaced = _communes_2025(con, columns)
+        columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
     out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
     nulls = dict(zip(out_cols, con.execute(
         "SELECT " + ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
@@ -1937,6 +1994,10 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
         (out_dir / "totals.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
+    if len(register.unplaced):  # names the 2025 map could not place (rows kept, "? name")
+        _write_csv(register.unplaced, out_dir / "communes_unplaced.csv")
+    elif (out_dir / "communes_unplaced.csv").exists():  # an earlier run's listing
+        (out_dir / "communes_unplaced.csv").unlink()
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
     cache.save({rel: {"sha256": e["sha256"],
                       "reports": [t.as_dict() if isinstance(t, TableReport) else t

@@ -74,7 +74,8 @@ DEPRIVATION_COLUMNS_2027 = ["dep_digital_services", "dep_waste"]
 
 REQUIRED_PANEL_COLUMNS = ["household_id", "period", "status", "province"]
 PANEL_COLUMNS = [
-    "household_id", "period", "status", "province", "province_2025", "region", "commune",
+    "household_id", "period", "status", "province", "province_2025", "region", "district",
+    "commune", "commune_2025", "commune_code", "commune_2025_basis",
     "area", "ethnic_minority", "meritorious", "household_size", "income_pc_month",
     *DEPRIVATION_COLUMNS, *DEPRIVATION_COLUMNS_2027, "weight", "removal_reason",
 ]
@@ -85,7 +86,7 @@ SUPPORT_COLUMNS = ["household_id", "program", "start_period", "end_period", "amo
 # Direct identifiers: recognised so that ingest can drop them (privacy.IDENTIFIER_COLUMNS)
 IDENTIFIER_HEADERS = ["head_name", "id_card", "phone", "address"]
 
-TEXT_COLUMNS = ["province", "province_2025", "region", "commune"]
+TEXT_COLUMNS = ["province", "province_2025", "region", "district", "commune"]
 BOOL_COLUMNS = ["ethnic_minority", "meritorious"]  # + every dep_* column
 
 # canonical name -> aliases (written as people write them; folded when the table is built)
@@ -102,6 +103,8 @@ _ALIASES: dict[str, list[str]] = {
     "province": ["Tỉnh", "Tỉnh/Thành phố", "Tỉnh/TP", "Tỉnh thành", "Tên tỉnh", "Province"],
     "province_2025": ["Tỉnh 2025", "Tỉnh mới", "Province 2025"],
     "region": ["Vùng", "Vùng kinh tế - xã hội", "Region"],
+    "district": ["Huyện", "Quận/Huyện", "Quận huyện", "Huyện/Quận", "Quận/Huyện/Thị xã",
+                 "District"],  # pre-2025 registers: tells same-named communes apart
     "commune": ["Xã", "Phường", "Xã/Phường", "Xã/Phường/Thị trấn", "Phường/Xã", "Commune", "Ward"],
     "area": ["Khu vực", "Thành thị/Nông thôn", "Area", "Urban/Rural"],
     "ethnic_minority": ["Dân tộc thiểu số", "Hộ DTTS", "DTTS", "Ethnic minority"],
@@ -674,7 +677,7 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
         provinces, _ = _text(df["province"])
         flag(pd.isna(provinces), "province: blank")
         out["province"] = provinces
-        for col in ("province_2025", "region", "commune"):
+        for col in ("province_2025", "region", "district", "commune"):
             if col in df.columns:
                 out[col] = _text(df[col])[0]
         if "area" in df.columns:
@@ -903,7 +906,11 @@ PANEL_SCHEMA = pa.DataFrameSchema(
         "province": pa.Column(object, nullable=False),
         "province_2025": pa.Column(object, nullable=True, required=False),
         "region": pa.Column(object, nullable=True, required=False),
+        "district": pa.Column(object, nullable=True, required=False),
         "commune": pa.Column(object, nullable=True, required=False),
+        "commune_2025": pa.Column(object, nullable=True, required=False),
+        "commune_code": pa.Column(object, nullable=True, required=False),
+        "commune_2025_basis": pa.Column(object, nullable=True, required=False),
         "area": pa.Column(object, pa.Check.isin(AREAS), nullable=True, required=False),
         "ethnic_minority": pa.Column(None, pa.Check(_is_bool_column), nullable=True, required=False),
         "meritorious": pa.Column(None, pa.Check(_is_bool_column), nullable=True, required=False),

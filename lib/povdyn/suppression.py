@@ -172,7 +172,7 @@ def pinned_cells(values: pd.Series, status: pd.Series, relations: Sequence[Relat
 
 def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
                        min_cell: int | None = None, hidden: Iterable = (),
-                       interval_check: bool = True) -> pd.Series:
+                       interval_check: bool = True, shown: Iterable = ()) -> pd.Series:
     """Status of each cell: "" (shown), "primary" (a count below ``min_cell``, or listed
     in ``hidden``) or "secondary" (hidden so that no primary cell can be worked out).
 
@@ -180,7 +180,9 @@ def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
     missing values are cells that are not published). ``relations``: ``Relation`` or
     (total, parts) pairs. See the module docstring for the rule (methods.md,
     Disclosure control). ``interval_check`` (default on) also closes the cases where
-    the labels' bounds pin a hidden small count (``pinned_cells``)."""
+    the labels' bounds pin a hidden small count (``pinned_cells``). ``shown``: cells
+    that stay shown whatever happens (a total printed on another table of the page),
+    never chosen as complements."""
     values = pd.Series(values, dtype=float) if not isinstance(values, pd.Series) else values.astype(float)
     min_cell = settings().min_cell if min_cell is None else min_cell
     relations = _relations(relations)
@@ -212,8 +214,10 @@ def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
         unknown = [c for c in rel.cells if c in hidden_set]
         return len(unknown) == 1 and unknown[0] not in unpublished
 
+    fixed = set(shown)
+
     def best_candidate(rel: Relation):
-        shown = [c for c in rel.cells if c not in hidden_set]
+        shown = [c for c in rel.cells if c not in hidden_set and c not in fixed]
         if not shown:
             return None
 
@@ -342,7 +346,11 @@ def render(df: pd.DataFrame, status: pd.Series, count_cols: Sequence[str],
         basis = (basis,) if isinstance(basis, str) else tuple(basis)
         hide = np.zeros(len(df), bool)
         for count in basis:
-            hide |= hidden_rows[count]
+            if count in hidden_rows:
+                hide |= hidden_rows[count]
+            else:  # a count the table does not print (e.g. last period's denominator)
+                values = pd.to_numeric(df[count], errors="coerce")
+                hide |= (values.notna() & (values < min_cell)).to_numpy()
         out[col] = df[col].astype(object).where(~hide, SUPPRESSED_RATE)
     marks = [status.get((table, row, col), "") for col in count_cols for row in df.index]
     out.attrs["suppressed"] = {PRIMARY: marks.count(PRIMARY), SECONDARY: marks.count(SECONDARY)}
@@ -413,3 +421,25 @@ def suppress_page(tables: Mapping[Hashable, PageTable], relations: Iterable = ()
         rendered.attrs["status"] = {k[1:]: v for k, v in status.items() if k[0] == name}
         out[name] = rendered
     return out
+
+
+def suppress_breakdowns(table: pd.DataFrame, count_cols: Sequence[str], breakdowns: Sequence[Sequence],
+                        rate_cols: Sequence[str] = (), rate_basis: Mapping | None = None,
+                        min_cell: int | None = None) -> pd.DataFrame:
+    """A group table whose rows split one population in several ways (urban / rural,
+    ethnic minority / not): each breakdown (a list of row labels) adds up to a total
+    that the page prints elsewhere (the headline), so that total is taken as shown and
+    each breakdown is protected against it. Returns the rendered rows (as ``render``)."""
+    frame = table.copy()
+    relations = []
+    for b, rows in enumerate(breakdowns):
+        total = f"_total_{b}"
+        frame.loc[total] = np.nan
+        for col in count_cols:
+            frame.loc[total, col] = pd.to_numeric(table.loc[list(rows), col], errors="coerce").sum()
+        relations += table_relations(frame, list(count_cols), row_totals={total: list(rows)})
+    totals = [(None, f"_total_{b}", col) for b in range(len(breakdowns)) for col in count_cols]
+    status = linked_suppression(table_cells(frame, list(count_cols)), relations, min_cell=min_cell,
+                                shown=totals)
+    out = render(frame, status, list(count_cols), list(rate_cols), rate_basis, min_cell=min_cell)
+    return out.loc[table.index]

@@ -50,15 +50,25 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
     big = 10**12
     for c in ("denominator", "prev_denominator", "year_denominator"):
         t[c] = t[c].where(~(~is_rate & t[c].isna()), big)
-    # a change that does not exist (no earlier period) stays missing
-    sup = suppress_small_cells(
-        t, count_cols=["numerator", "denominator", "prev_numerator", "year_numerator"],
-        rate_cols=["rate", "ci_low", "ci_high", "change_prev_", "change_year_"],
-        min_cell=min_cell,
+    # a change that does not exist (no earlier period) stays missing; exits = exits to
+    # near-poor + exits to non-poor, so hiding one destination hides another cell too
+    # (povdyn.suppression: secondary suppression, methods.md Disclosure control)
+    from .suppression import suppress_table
+
+    counts = ["numerator", "denominator", "prev_numerator", "year_numerator"]
+    keyed = t.set_index("key", drop=False)
+    split = ({"exit_rate": ["to_near_poor", "to_non_poor"]}
+             if {"exit_rate", "to_near_poor", "to_non_poor"} <= set(keyed.index) else {})
+    relations = [((total, col), [(p, col) for p in parts]) for total, parts in split.items()
+                 for col in ("numerator", "prev_numerator", "year_numerator")]
+    sup = suppress_table(
+        keyed, counts, ["rate", "ci_low", "ci_high", "change_prev_", "change_year_"],
+        relations=relations, min_cell=min_cell,
         rate_basis={"rate": ("numerator", "denominator"), "ci_low": ("numerator", "denominator"),
                     "ci_high": ("numerator", "denominator"), "change_prev_": basis_prev,
                     "change_year_": basis_year},
-    )
+    ).reset_index(drop=True)
+    del suppress_small_cells
     sup["denominator"] = sup["denominator"].where(sup["denominator"] != big, np.nan)
     quarterly = _periods.parse_period(values.attrs["period"])[0] == "quarter"
     if quarterly:
@@ -168,8 +178,15 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
         g[c] = g[c].fillna(0)
     basis_p = ("households", "poor")
     basis_e = ("at_risk", "exits")
-    sup = suppress_small_cells(
-        g, count_cols=["households", "poor", "at_risk", "exits"],
+    # each breakdown adds up to the page's headline totals: protect it against them
+    # (povdyn.suppression.suppress_breakdowns; methods.md Disclosure control)
+    from .suppression import suppress_breakdowns
+
+    del suppress_small_cells
+    sizes = [len(p) for p in parts]
+    breakdowns = [list(range(sum(sizes[:i]), sum(sizes[:i + 1]))) for i in range(len(sizes))]
+    sup = suppress_breakdowns(
+        g, ["households", "poor", "at_risk", "exits"], breakdowns,
         rate_cols=["poor_rate", "poor_ci_low", "poor_ci_high", "exit_rate", "exit_ci_low", "exit_ci_high"],
         min_cell=min_cell,
         rate_basis={"poor_rate": basis_p, "poor_ci_low": basis_p, "poor_ci_high": basis_p,

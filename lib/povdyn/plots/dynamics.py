@@ -133,6 +133,20 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
     rows = C.sum(axis=1, keepdims=True)
     share = np.divide(C, rows, out=np.full_like(C, np.nan), where=rows > 0)
     small = ((C < min_cell) | (rows < min_cell)) & ~unknown
+    # a shown share and count give the row total, and the total less the shown cells a
+    # hidden one: hide complements too (povdyn.suppression; methods.md Disclosure control).
+    # A row with an unknown cell (lists) publishes no total, so it links nothing.
+    from ..suppression import SECONDARY, SUPPRESSED_SECONDARY, linked_suppression
+
+    known_rows = [i for i in range(3) if not unknown[i].any()]
+    cells = {(i, j): C[i, j] for i in range(3) for j in range(3) if not unknown[i, j]}
+    cells.update({("row", i): (rows[i, 0] if rows[i, 0] >= min_cell else np.nan) for i in known_rows})
+    status = linked_suppression(
+        pd.Series(cells, dtype=float), [(("row", i), [(i, j) for j in range(3)]) for i in known_rows],
+        min_cell=min_cell, hidden=[k for k in cells if k[0] != "row" and small[k]],
+        shown=[("row", i) for i in known_rows])
+    secondary = np.array([[status.get((i, j)) == SECONDARY for j in range(3)] for i in range(3)])
+    small = small | secondary
     shown = np.where(small | unknown, np.nan, share)
     fig, ax = _fig(6.4, 4.2)
     im = ax.imshow(shown, cmap="Greens", vmin=0, vmax=1)
@@ -147,7 +161,7 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
             if unknown[i, j]:
                 text, color = "—", COLORS["muted"]
             elif small[i, j]:
-                text = f"<{min_cell}"
+                text = SUPPRESSED_SECONDARY if secondary[i, j] else f"<{min_cell}"
                 color = COLORS["muted"]
             else:
                 text = f"{fmt_pct(share[i, j], lang, 1)}%\n{fmt_count(C[i, j], lang)}"

@@ -30,6 +30,7 @@ LIST_HEADERS = {
     "period": "Kỳ",
     "status": "Phân loại hộ",
     "province": "Tỉnh",
+    "district": "Huyện",
     "commune": "Xã",
     "area": "Khu vực",
     "household_size": "Số nhân khẩu",
@@ -321,7 +322,7 @@ def _write_totals(out: Path, totals: dict, fmt: str) -> Path:
 
 # ------------------------------------------------------ official list templates (issue 10 §4)
 _TEMPLATE_COLUMNS = ["Mã hộ", "Họ tên chủ hộ", "Số CCCD", "Số điện thoại", "Địa chỉ",
-                     "Phân loại hộ", "Tỉnh", "Xã", "Khu vực", "Số nhân khẩu",
+                     "Phân loại hộ", "Tỉnh", "Huyện", "Xã", "Khu vực", "Số nhân khẩu",
                      "Thu nhập bình quân", "Dân tộc thiểu số", "Người có công",
                      "Lý do ra khỏi danh sách"]
 
