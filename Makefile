@@ -55,7 +55,7 @@ browser:  ## Debian chromium + chromedriver for the report page test (installed 
 	fi
 
 lab: $(STAMP)  ## open JupyterLab on the project's kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$(test "$$(id -u)" = 0 && echo --allow-root)
 
 bench: $(STAMP)  ## scale benchmarks against a plain-pandas baseline (slow)
 	$(BIN)/python benchmarks/run.py

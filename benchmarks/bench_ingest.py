@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--demo-households", type=int, default=60_000)
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args()
-    os.environ.setdefault("POVDYN_PSEUDONYM_KEY", "benchmark-key")
+    os.environ.setdefault("POVDYN_PSEUDONYM_KEY", "benchmark-key-not-secret")
     tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     results = {}
     try:

@@ -155,3 +155,324 @@ def test_to_geography_both_ways():
     assert old["province_pre2025"].tolist()[:4] == ["Hà Giang"] * 3 + ["Cao Bằng"]
     assert pd.isna(old["province_pre2025"].iloc[4])
     assert old.attrs["unresolved_pre2025"] == 1
+
+
+# ------------------------------------------------ the official 2025 commune crosswalk
+# Expectations come from the data of the package that ships the reform map
+# (vietnamadminunits: its unit database, its old -> new mapping and its own converter),
+# never typed by hand.
+
+import json  # noqa: E402
+import sqlite3  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def package_data():
+    data = geo._package_data_dir()
+    with sqlite3.connect(data / "dataset.db") as conn:
+        legacy = pd.read_sql("SELECT * FROM admin_units_legacy", conn)
+        current = pd.read_sql("SELECT * FROM admin_units", conn)
+    mapping = json.loads((data / "converter_2025.json").read_text(encoding="utf-8"))
+    return legacy, current, mapping
+
+
+@pytest.fixture(scope="module")
+def old_units():
+    cw = geo.commune_crosswalk_2025()
+    units = cw.drop_duplicates(["old_province", "old_district", "old_commune"])
+    return cw, units[["old_province", "old_district", "old_commune"]].set_axis(
+        ["province", "district", "commune"], axis=1).reset_index(drop=True)
+
+
+def test_coverage_every_old_and_new_unit(package_data):
+    legacy, current, _ = package_data
+    cw = geo.commune_crosswalk_2025()
+    # 10,035 communes/wards/towns + 5 island districts without communes; 3,321 new units
+    assert len(legacy) == 10_040 and len(current) == 3_321
+    assert cw["old_commune_code"].nunique() == legacy["wardCode"].nunique()
+    assert set(cw["commune_code"]) == set(current["wardCode"])
+    assert len(geo.communes_2025()) == 3_321
+    assert set(cw["province_2025"]) == set(geo.new_provinces())
+    assert cw.groupby(["old_province", "old_district", "old_commune"])["weight"].sum().round(12).eq(1).all()
+
+
+def test_every_old_unit_goes_where_the_package_says(package_data, old_units):
+    """Whole map: each of the 10,040 old units, given with its district, is placed in
+    exactly the new units the package's mapping lists (merges: many old -> one new;
+    splits: one old -> several new, weights summing to 1)."""
+    legacy, current, mapping = package_data
+    new_code = {(p, k): c for p, k, c in zip(current["provinceKey"], current["wardKey"], current["wardCode"])}
+    expected = {}
+    for new_prov, wards in mapping["DICT_PROVINCE_WARD_NO_DIVIDED"].items():
+        for ward, olds in wards.items():
+            for old_key in olds:
+                expected[old_key] = {new_code[(new_prov, ward)]}
+    for new_prov, splits in mapping["DICT_PROVINCE_WARD_DIVIDED"].items():
+        for old_key, parts in splits.items():
+            expected[old_key] = {new_code[(new_prov, p["newWardKey"])] for p in parts}
+    legacy = legacy.assign(old_key=legacy["provinceKey"] + "_" + legacy["districtKey"] + "_"
+                           + legacy["wardKey"].fillna(""))
+    df = pd.DataFrame({"province": legacy["province"], "district": legacy["district"],
+                       "commune": legacy["ward"].fillna(legacy["district"])})
+    df.index = pd.RangeIndex(100, 100 + len(legacy))
+    out = geo.commune_2025(df)
+    assert out.attrs["unmatched"] == []
+    assert set(out.index) == set(df.index)  # index kept, nothing dropped
+    got = out.groupby(level=0)["commune_code"].agg(set)
+    want = pd.Series([expected[k] for k in legacy["old_key"]], index=df.index)
+    assert (got.loc[df.index] == want).all()
+    assert out.groupby(level=0)["weight"].sum().round(12).eq(1).all()
+    splits = out[out.groupby(level=0)["commune_code"].transform("size") > 1]
+    assert splits.index.nunique() == sum(len(v) for v in mapping["DICT_PROVINCE_WARD_DIVIDED"].values())
+    assert (splits["weight_basis"] == "equal").all()
+    merged = out.groupby("commune_code").size()
+    assert (merged > 1).sum() > 2_000  # most new units merge several old ones
+
+
+def test_main_successor_agrees_with_the_package_converter(old_units):
+    """The package's own converter (no street, so offline) picks the main successor of a
+    split; ours flags the same piece."""
+    from vietnamadminunits import convert_address
+
+    cw, units = old_units
+    main = cw[cw["main_successor"]].set_index(["old_province", "old_district", "old_commune"])
+    is_split = cw.groupby(["old_province", "old_district", "old_commune"])["split"].first()
+    sample = pd.concat([units[is_split.loc[list(map(tuple, units.to_numpy()))].to_numpy()]
+                        .sample(60, random_state=1), units.sample(60, random_state=2)])
+    for p, d, c in sample.itertuples(index=False):
+        converted = convert_address(f"{c}, {d}, {p}")
+        assert converted.ward_code == main.loc[(p, d, c), "commune_code"], (p, d, c)
+
+
+def test_published_example_ward_15_district_11():
+    """The package's README example: '..., p15, tan binh, hcm' and 'Phường 15, Quận 11,
+    TP. Hồ Chí Minh' convert as its converter does."""
+    from vietnamadminunits import convert_address
+
+    df = pd.DataFrame({"province": ["TP. Hồ Chí Minh", "hcm"], "district": ["Quận 11", "tan binh"],
+                       "commune": ["Phường 15", "p15"]})
+    out = geo.commune_2025(df)
+    main = geo.commune_crosswalk_2025().query("main_successor").set_index("old_commune_code")
+    assert out.loc[0, "commune_2025"] == "Phường Phú Thọ"     # Quận 11: merged whole
+    assert convert_address("Phường 15, Quận 11, Hồ Chí Minh").ward_code == out.loc[0, "commune_code"]
+    # Phường 15, Tân Bình was split: both pieces, the package's default among them
+    tan_binh = out.loc[1]
+    assert len(tan_binh) >= 2 and tan_binh["weight"].sum() == pytest.approx(1)
+    assert convert_address("p15, tan binh, hcm").ward_code in set(tan_binh["commune_code"])
+    assert convert_address("p15, tan binh, hcm").ward_code in set(main["commune_code"])
+
+
+def _variants(name: str) -> list[str]:
+    """Spellings people use: no diacritics, other case, abbreviated or no prefix."""
+    kind, _ = geo.unit_key(name)
+    bare = name.split(" ", 1)[1] if kind and " " in name else name
+    if kind == "thitran" and name.lower().startswith("thị trấn"):
+        bare = name[len("Thị trấn "):]
+    short = {"phuong": "P.", "xa": "X.", "thitran": "TT."}.get(kind)
+    out = [geo.fold(name), name.upper(), bare]
+    if short:
+        out += [f"{short} {bare}", f"{short}{bare}" if bare[:1].isdigit() else f"{short} {geo.fold(bare)}"]
+    if bare.isdigit():
+        out += [f"Phường 0{bare}", f"phuong {bare}", f"P{bare}"]
+    return out
+
+
+def test_spelling_variants_match_with_or_without_district(old_units):
+    cw, units = old_units
+    rng = np.random.default_rng(0)
+    numbered = units[units["commune"].str.fullmatch(r"Phường \d+")]
+    pick = pd.concat([numbered.iloc[rng.choice(len(numbered), 40, replace=False)],
+                      units.iloc[rng.choice(len(units), 200, replace=False)]])
+    rows = []
+    for p, d, c in pick.itertuples(index=False):
+        for v in _variants(c):
+            rows.append((p, d, c, v, geo.fold(d)))
+    df = pd.DataFrame(rows, columns=["true_p", "true_d", "true_c", "commune", "district"])
+    df["province"] = df["true_p"].map(geo.fold)
+    out = geo.commune_2025(df)
+    want = cw.groupby(["old_province", "old_district", "old_commune"])["commune_code"].agg(frozenset)
+    got = out.groupby(level=0)["commune_code"].agg(lambda s: frozenset(s.dropna()))
+    expected = pd.Series([want[t] for t in zip(df["true_p"], df["true_d"], df["true_c"])], index=df.index)
+    wrong = df[got != expected]
+    # a bare name may be ambiguous inside a district only when the district has two
+    # units of that name with different prefixes (Xã X and Thị trấn X): then it is
+    # reported, never placed wrongly
+    placed = out.groupby(level=0)["match"].first() != "ambiguous"
+    assert (got[placed] == expected[placed]).all(), wrong.head()
+    assert placed.mean() > 0.97
+    # without the district: placed wherever the name is unique in its province
+    no_district = geo.commune_2025(df.drop(columns="district").assign(period="2024Q4"))
+    got = no_district.groupby(level=0)["commune_code"].agg(lambda s: frozenset(s.dropna()))
+    placed = no_district.groupby(level=0)["match"].first() == "province"
+    assert placed.mean() > 0.7  # numbered wards (Phường 12) need their district
+    assert (got[placed] == expected[placed]).all()
+
+
+def test_same_name_in_two_districts_is_ambiguous_without_district(old_units):
+    cw, units = old_units
+    counts = units.groupby(["province", "commune"])["district"].nunique()
+    twice = counts[counts >= 2].index[:30]
+    df = pd.DataFrame(list(twice), columns=["province", "commune"])
+    out = geo.commune_2025(df.assign(period="2023Q4"))
+    assert (out["match"] == "ambiguous").all()
+    assert out["commune_2025"].str.startswith("? ").all() and out["commune_code"].isna().all()
+    listed = {(u["province"], u["commune"]): u["candidates"] for u in out.attrs["unmatched"]}
+    for p, c in twice:
+        districts = units.loc[(units["province"] == p) & (units["commune"] == c), "district"]
+        assert {f"{c}, {d}" for d in districts} <= set(listed[(p, c)])
+    # with the district each is placed
+    with_district = units.merge(df, on=["province", "commune"])
+    assert (geo.commune_2025(with_district)["match"] == "district").all()
+
+
+def test_unmatched_names_listed_with_closest_candidates(old_units):
+    _, units = old_units
+    real = units[units["commune"].str.len() > 12].sample(10, random_state=3)
+    typo = real.assign(commune=real["commune"].str[:-2] + real["commune"].str[-1:])  # drop a letter
+    df = pd.concat([typo, pd.DataFrame({"province": ["Hà Nội"], "district": [None],
+                                        "commune": ["Xã Không Có Thật"]})], ignore_index=True)
+    df.index = df.index + 500
+    out = geo.commune_2025(df)
+    assert len(out) == len(df) and list(out.index) == list(df.index)   # kept, in order
+    assert (out["match"] == "unmatched").all()
+    assert (out["commune_2025"] == "? " + df["commune"]).all()
+    assert out["province_2025"].notna().all()
+    by_name = {u["commune"]: u for u in out.attrs["unmatched"]}
+    for (_, t), (_, r) in zip(typo.iterrows(), real.iterrows()):
+        assert f"{r['commune']}, {r['district']}" in by_name[t["commune"]]["candidates"]
+    report = geo.unmatched_report(out)
+    assert "Xã Không Có Thật" in report and "11 commune name(s)" in report
+    with pytest.raises(SchemaError, match="cannot be placed"):
+        geo.commune_2025(df, errors="raise")
+
+
+def test_2025_names_map_to_themselves():
+    new = geo.communes_2025()
+    df = pd.DataFrame({"province": new["province_2025"], "commune": new["commune_2025"],
+                       "period": "2025Q4"})
+    out = geo.commune_2025(df)
+    assert (out["match"] == "2025").all() and len(out) == len(new)
+    assert (out["commune_code"].to_numpy() == new["commune_code"].to_numpy()).all()
+    assert (out["weight"] == 1).all()
+    # without diacritics: placed on itself, or ambiguous where two units of a province
+    # differ only by a tone mark (Xã Văn Lang / Xã Văn Lăng) — never on the wrong one
+    folded = geo.commune_2025(df.assign(commune=df["commune"].map(geo.fold)))
+    placed = folded["match"] != "ambiguous"
+    assert (folded.loc[placed, "commune_code"] == new.loc[placed, "commune_code"]).all()
+    twins = new.assign(f=new["commune_2025"].map(geo.fold)).duplicated(["province_2025", "f"], keep=False)
+    assert (~placed == twins).all()
+
+
+def test_split_weights_from_household_counts(old_units):
+    cw, _ = old_units
+    split = cw[cw["pieces"] == 3].iloc[:3]
+    counts = pd.DataFrame({"old_commune_code": split["old_commune_code"],
+                           "commune_code": split["commune_code"], "households": [30, 10, 0]})
+    df = pd.DataFrame({"province": split["old_province"].iloc[:1], "district": split["old_district"].iloc[:1],
+                       "commune": split["old_commune"].iloc[:1]})
+    equal = geo.commune_2025(df)
+    assert equal["weight"].tolist() == pytest.approx([1 / 3] * 3)
+    assert (equal["weight_basis"] == "equal").all()
+    weighted = geo.commune_2025(df, household_counts=counts)
+    assert weighted.set_index("commune_code")["weight"].loc[split["commune_code"]].tolist() == \
+        pytest.approx([0.75, 0.25, 0.0])
+    assert (weighted["weight_basis"] == "households").all()
+
+
+# --------------------------------- the synthetic register crosses the reform on real names
+
+GEO_COLS = ["household_id", "period", "province", "district", "commune"]
+
+
+@pytest.fixture(scope="module")
+def synth_geo(demo_register):
+    return demo_register.panel[GEO_COLS]
+
+
+def test_synthetic_register_uses_real_old_and_new_names(synth_geo):
+    out = geo.commune_2025(synth_geo)
+    assert out.attrs["unmatched"] == []
+    post = synth_geo["period"] >= "2025Q3"
+    match = out.groupby(level=0)["match"].first()
+    assert (match[post[post].index] == "2025").all()            # 2025 names after July 2025
+    assert (match[post[~post].index] == "district").all()       # old names with districts before
+    assert synth_geo.loc[post, "district"].isna().all()
+    cw = geo.commune_crosswalk_2025()
+    used = out.loc[~post.reindex(out.index).to_numpy()]
+    pieces = used.groupby("old_commune_code")["commune_code"].nunique()
+    assert (pieces > 1).sum() >= 10                             # real splits
+    olds = cw[cw["old_commune_code"].isin(used["old_commune_code"])].groupby("commune_code")[
+        "old_commune_code"].nunique()
+    assert (olds > 1).sum() >= 10                               # real merges
+
+
+def test_synthetic_households_move_as_the_official_map_says(synth_geo):
+    """Each household seen on both sides of July 2025 is, after it, in one of the 2025
+    units its old commune went to (the generator follows the package's map)."""
+    before, after = geo._first_last(synth_geo, "household_id", "period")
+    both = before.merge(after, on="household_id", suffixes=("_old", "_new"))
+    old = geo.commune_2025(both.rename(columns={"province_old": "province", "district_old": "district",
+                                                "commune_old": "commune", "period_old": "period"}))
+    new = geo.commune_2025(both.rename(columns={"province_new": "province", "district_new": "district",
+                                                "commune_new": "commune", "period_new": "period"}))
+    allowed = old.groupby("household_id")["commune_code"].agg(set)
+    got = new.set_index("household_id")["commune_code"]
+    assert len(got) > 2_000
+    assert all(got[h] in allowed[h] for h in got.index)
+
+
+def test_split_weights_recover_the_planted_household_shares(synth_geo):
+    """The generator sends a split commune's households to its main successor with
+    SPLIT_MAIN_SHARES : 1 odds; household counts across the reform find that share."""
+    from povdyn.synth.simulate import SPLIT_MAIN_SHARES
+
+    counts = geo.split_household_counts(synth_geo)
+    cw = geo.commune_crosswalk_2025()
+    two = cw[(cw["pieces"] == 2)][["old_commune_code", "commune_code", "main_successor"]]
+    counts = counts.merge(two, on=["old_commune_code", "commune_code"])
+    main_share = counts.loc[counts["main_successor"], "households"].sum() / counts["households"].sum()
+    assert counts["households"].sum() > 300
+    assert main_share == pytest.approx(SPLIT_MAIN_SHARES / (SPLIT_MAIN_SHARES + 1), abs=0.06)
+
+
+def test_link_runs_commune_series_across_the_reform(synth_geo):
+    linked = geo.link_commune_2025(synth_geo)
+    assert linked.index.nunique() == len(synth_geo)             # every row, none dropped
+    assert linked.groupby(level=0)["weight"].sum().round(12).eq(1).all()
+    before, after = geo._first_last(synth_geo, "household_id", "period")
+    seen_after = set(after["household_id"])
+    pre = linked["period"] < "2025Q3"
+    own = linked[pre & linked["household_id"].isin(seen_after)]
+    assert (own["match"] == "household").all() and (own["weight"] == 1).all()
+    first_new = geo.commune_2025(after).set_index("household_id")["commune_code"]
+    assert (own["commune_code"].to_numpy() == own["household_id"].map(first_new).to_numpy()).all()
+    never = linked[pre & ~linked["household_id"].isin(seen_after)]
+    assert len(never) and (never["match"] == "district").all()
+    assert set(never["weight_basis"]) <= {"whole", "households", "equal"}
+
+
+def test_panel_commune_2025_one_row_per_register_row(demo_register):
+    panel = demo_register.panel
+    out = geo.panel_commune_2025(panel)
+    assert out.index.equals(panel.index) and out["commune_code"].notna().all()
+    post = (panel["period"] >= "2025Q3").to_numpy()
+    assert (out.loc[post, "commune_2025_basis"] == "recorded").all()
+    assert (out.loc[post, "commune_2025"] == panel.loc[post, "commune"]).all()
+    _, after = geo._first_last(panel[GEO_COLS], "household_id", "period")
+    own = geo.commune_2025(after).set_index("household_id")["commune_code"]
+    seen = panel["household_id"].isin(own.index).to_numpy()
+    linked = ~post & seen
+    assert (out.loc[linked, "commune_2025_basis"] == "household").all()
+    assert (out.loc[linked, "commune_code"] == panel.loc[linked, "household_id"].map(own)).all()
+    rest = out[~post & ~seen]
+    assert set(rest["commune_2025_basis"]) == {"crosswalk", "main successor"}
+    cw = geo.commune_crosswalk_2025()
+    mapped = geo.commune_2025(panel.loc[rest.index, GEO_COLS])
+    whole = rest["commune_2025_basis"] == "crosswalk"
+    assert (mapped.loc[whole[whole].index, "weight"] == 1).all()
+    split = mapped.loc[whole[~whole].index]
+    mains = set(cw.loc[cw["main_successor"] & cw["split"], "commune_code"])
+    assert rest.loc[~whole, "commune_code"].isin(mains).all()
+    assert (split.groupby(level=0)["commune_code"].agg(set).apply(len) > 1).all()

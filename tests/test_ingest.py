@@ -7,6 +7,7 @@ import csv
 import hashlib
 import hmac
 import json
+import os
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -120,7 +121,7 @@ def test_counts_balance_and_match_the_hand_count(ingested):
     for t in summary.tables:
         assert t.rows_in == t.loaded + t.quarantined + t.duplicates_dropped
     assert summary.register == {"rows_in": 14, "loaded": 5, "quarantined": 8,
-                                "duplicates_dropped": 1, "blank_rows": 1}
+                                "duplicates_dropped": 1, "blank_rows": 1, "footer_rows": 0}
     assert "rows in 14 = loaded 5 + quarantined 8 + exact duplicates dropped 1" in str(summary)
     panel = pd.read_parquet(out / "panel.parquet")
     assert len(panel) == 5 and summary.panel_rows == 5
@@ -195,11 +196,11 @@ def test_pseudonyms_keyed_stable_and_shared_with_support(ingested, tmp_path, mon
     assert set(panel["household_id"]) == {hh1, _pseudo("HH00000004"), _pseudo("HH00000006")}
     assert support["household_id"].tolist() == [hh1]
     assert panel.loc[panel["household_id"] == hh1, "period"].tolist() == ["2024Q1", "2024Q2", "2024Q3"]
-    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "another key")
+    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "another key, 16+ bytes")
     other = ingest(raw, tmp_path / "other", progress=False)
     assert other.panel_rows == 5
     other_ids = set(pd.read_parquet(tmp_path / "other" / "panel.parquet")["household_id"])
-    assert other_ids == {_pseudo(f"HH0000000{i}", "another key") for i in (1, 4, 6)}
+    assert other_ids == {_pseudo(f"HH0000000{i}", "another key, 16+ bytes") for i in (1, 4, 6)}
     assert not other_ids & set(panel["household_id"])
 
 
@@ -260,7 +261,7 @@ def test_malformed_csv_lines_and_other_encodings(tmp_path):
     summary = ingest(raw, tmp_path / "out", progress=False)
     assert summary.ok and summary.balanced
     assert summary.register == {"rows_in": 3, "loaded": 2, "quarantined": 1,
-                                "duplicates_dropped": 0, "blank_rows": 0}
+                                "duplicates_dropped": 0, "blank_rows": 0, "footer_rows": 0}
     q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
     assert q["row"].tolist() == ["3"] and "5 fields" in q["reason"].item()
     panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
@@ -388,14 +389,28 @@ def broken_registers(draw):
             originals.append(len(rows))
         rows.append(row)
         fates.append(fate)
-    return rows, fates
+    # an official signature footer below the data (or none): skipped, counted apart
+    footer = draw(st.lists(st.sampled_from(FOOTER_LINES), max_size=6))
+    return rows, fates, footer
+
+
+# footer lines as (column, text); None = a blank line
+FOOTER_LINES = [None, (0, "Người lập biểu"), (3, "TM. ỦY BAN NHÂN DÂN"), (3, "CHỦ TỊCH"),
+                (1, "(Ký, ghi rõ họ tên)"), (4, "Nà Sán, ngày 15 tháng 12 năm 2025"),
+                (0, "Lò Thị Mai"), (2, "Hoàng Văn Thắng")]
 
 
 @hyp_settings(max_examples=40, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(broken_registers())
 def test_property_nothing_lost_every_rejection_has_a_reason(case):
-    rows, fates = case
+    rows, fates, footer = case
+    # the footer starts at its first signature line: names or blanks above it are data
+    # (blank lines are skipped as blank, a lone name is a row with no id, quarantined)
+    first_sig = next((i for i, f in enumerate(footer) if f is not None
+                      and f[1] not in ("Lò Thị Mai", "Hoàng Văn Thắng")), len(footer))
+    above, block = footer[:first_sig], footer[first_sig:]
+    extra_quarantined = sum(f is not None for f in above)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw"
         raw.mkdir()
@@ -406,17 +421,25 @@ def test_property_nothing_lost_every_rejection_has_a_reason(case):
             for r in rows:
                 writer.writerow([r["id"], r["name"], r["period"], r["status"], r["province"],
                                  r["income"], r["reason"]])
+            for line in footer:
+                cells = [""] * 7
+                if line is not None:
+                    cells[line[0]] = line[1]
+                writer.writerow(cells)
         summary = ingest(raw, Path(tmp) / "out", progress=False)
         q = pd.read_csv(Path(tmp) / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
         panel = pd.read_parquet(Path(tmp) / "out" / "panel.parquet")
 
-    n = len(rows)
+    n = len(rows) + extra_quarantined
     reg = summary.register
     assert reg["rows_in"] == n
     assert reg["loaded"] + reg["quarantined"] + reg["duplicates_dropped"] == n
+    assert reg["footer_rows"] == sum(f is not None for f in block)
+    assert reg["blank_rows"] == len(footer) - sum(f is not None for f in footer)
     assert reg["loaded"] == sum(f[0] == "loaded" for f in fates) == len(panel)
     assert reg["duplicates_dropped"] == sum(f[0] == "duplicate" for f in fates)
-    assert len(q) == reg["quarantined"] == sum(f[0] == "quarantine" for f in fates)
+    assert len(q) == reg["quarantined"] == \
+        sum(f[0] == "quarantine" for f in fates) + extra_quarantined
     assert (q["reason"].str.len() > 0).all()
     reasons = {int(r.row): r.reason for r in q.itertuples()}
     for i, fate in enumerate(fates):
@@ -518,3 +541,505 @@ def test_results_do_not_depend_on_how_tables_are_cut(tmp_path, monkeypatch):
     assert summary.balanced
     whole, pieces = _hashes(tmp_path / "whole"), _hashes(tmp_path / "pieces")
     assert whole == pieces
+
+
+# --- issue 10: official list templates, register kind, household totals ---------------
+def _official_list(path: Path, title: str | None, rows: list[list], sheet: str = "Danh sách",
+                   footer: bool = True) -> None:
+    """A commune's list as offices sign it: merged title block, STT column, footer."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    ws.append(["ỦY BAN NHÂN DÂN XÃ NÀ SÁN", None, None, None, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"])
+    ws.append(["TỈNH HÀ GIANG", None, None, None, "Độc lập - Tự do - Hạnh phúc"])
+    ws.append([])
+    ws.append([title] if title else [])
+    ws.append(["(Kèm theo Quyết định số 12/QĐ-UBND ngày 15/12/2025)"])
+    for r in (1, 2):
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
+    ws.merge_cells(start_row=4, start_column=1, end_row=4, end_column=7)
+    ws.append(["STT", "Mã hộ", "Họ tên chủ hộ", "Phân loại hộ", "Tỉnh", "Xã", "Lý do"])
+    for i, row in enumerate(rows, 1):
+        ws.append([i, *row])
+    if footer:
+        ws.append([])
+        ws.append([None, None, None, None, "Nà Sán, ngày 15 tháng 12 năm 2025"])
+        ws.append([None, "Người lập biểu", None, None, "TM. ỦY BAN NHÂN DÂN"])
+        ws.append([None, "(Ký, ghi rõ họ tên)", None, None, "CHỦ TỊCH"])
+        ws.append([])
+        ws.append([None, "Lò Thị Mai", None, None, "Hoàng Văn Thắng"])
+    wb.save(path)
+
+
+def test_official_template_title_stt_and_footer(tmp_path):
+    """Title rows with merged cells, an STT column and a signature footer: the footer is
+    skipped and counted apart (never quarantined), the year comes from the title, and a
+    bad row just above the footer is still quarantined."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _official_list(raw / "na_san_2025.xlsx", "DANH SÁCH HỘ NGHÈO, HỘ CẬN NGHÈO NĂM 2025", [
+        ["T1", NAMES[0], "Hộ nghèo", "Hà Giang", "Xã Nà Sán", None],
+        ["T2", NAMES[1], "Hộ cận nghèo", "Hà Giang", "Xã Nà Sán", None],
+        ["T3", NAMES[2], None, "Hà Giang", "Xã Nà Sán", "Chết"],        # removal row
+        ["T4", NAMES[3], "Nghèo lắm", "Hà Giang", "Xã Nà Sán", None],   # bad status
+    ])
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok, str(summary)
+    (table,) = summary.tables
+    assert (table.rows_in, table.loaded, table.quarantined) == (4, 3, 1)
+    # footer: date line, "Người lập biểu", "(Ký, ghi rõ họ tên)", signers' names; one blank
+    # line above it and one inside it
+    assert table.footer_rows == 4 and table.blank_rows == 2
+    assert table.header_row == 6
+    assert table.period_source == "title: 'DANH SÁCH HỘ NGHÈO, HỘ CẬN NGHÈO NĂM 2025'"
+    assert "signature-footer rows skipped (not data): 4" in str(summary)
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert set(panel["period"]) == {2025} and "Lò Thị Mai" not in panel.to_string()
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert q["row"].tolist() == ["10"] and q["reason"].str.startswith("status:").all()
+
+
+def test_template_period_from_sheet_title_or_nowhere(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    row = [["S1", NAMES[0], "Hộ nghèo", "Hà Giang", "Xã Nà Sán", None]]
+    # quarter in the sheet name inside the title's year: the quarter wins
+    _official_list(raw / "a.xlsx", "DANH SÁCH HỘ NGHÈO NĂM 2025", row, sheet="Quý 3-2025")
+    # no title year: the sheet name alone
+    _official_list(raw / "b.xlsx", "DANH SÁCH HỘ NGHÈO", [["S2", *row[0][1:]]],
+                   sheet="Quý 4-2024")
+    # title and sheet disagree: no period, quarantined with the reason
+    _official_list(raw / "c.xlsx", "DANH SÁCH HỘ NGHÈO NĂM 2025", [["S3", *row[0][1:]]],
+                   sheet="2023")
+    # nothing anywhere
+    _official_list(raw / "d.xlsx", "DANH SÁCH HỘ NGHÈO", [["S4", *row[0][1:]]], sheet="DS")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    tables = {t.source_file: t for t in summary.tables}
+    assert tables["a.xlsx"].period_source.startswith("sheet name: 'Quý 3-2025' (in the title")
+    assert tables["b.xlsx"].period_source == "sheet name: 'Quý 4-2024'"
+    assert tables["c.xlsx"].period_source is None and tables["d.xlsx"].period_source is None
+    assert summary.balanced
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert sorted(panel["period"]) == ["2024Q4", "2025Q3"]
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+    reasons = dict(zip(q["source_file"], q["reason"]))
+    assert "the title says 2025" in reasons["c.xlsx"] and "sheet name says 2023" in reasons["c.xlsx"]
+    assert "no period column, and neither the title" in reasons["d.xlsx"]
+
+
+def _full_rows(n_households: int, province: str, poor_every: int = 10) -> list[str]:
+    lines = []
+    for i in range(n_households):
+        for year in (2023, 2024):
+            status = "Hộ nghèo" if i % poor_every == 0 else "Không nghèo"
+            lines.append(f"{province[:2]}{i},{year},{status},{province}")
+    return lines
+
+
+def test_register_kind_lists_full_and_recorded(tmp_path):
+    from povdyn.synth import write_demo
+
+    kinds = {}
+    for style in ("full", "lists"):
+        write_demo(tmp_path / style, households=300, seed=5, style=style, fmt="csv",
+                   frequency="year", progress=False)
+        summary = ingest(tmp_path / style, tmp_path / f"out_{style}", progress=False)
+        assert summary.ok, str(summary)
+        saved = json.loads((tmp_path / f"out_{style}" / "ingest_summary.json").read_text())
+        meta = pq.read_schema(tmp_path / f"out_{style}" / "panel.parquet").metadata
+        assert meta[b"povdyn.register_kind"].decode() == saved["register_kind"]
+        assert set(saved["register_kind_by_province"].values()) == {saved["register_kind"]}
+        kinds[style] = saved["register_kind"]
+    assert kinds == {"full": "full", "lists": "lists"}
+
+
+def test_exit_rows_keep_a_list_a_list(tmp_path):
+    """A list may mark exits with a non-poor row ("Thoát nghèo"): still a list."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = ["Mã hộ,Năm,Phân loại hộ,Tỉnh"]
+    for i in range(30):
+        lines += [f"L{i},2023,Hộ nghèo,Hà Giang", f"L{i},2024,Thoát nghèo,Hà Giang"]
+    (raw / "lists.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok and summary.register_kind == "lists"
+    assert summary.register_kind_counts["Tuyên Quang"]["exit_marks"] == 30
+
+
+def test_mixed_and_unclear_register_kinds_are_errors_saying_what_was_seen(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    header = "Mã hộ,Năm,Phân loại hộ,Tỉnh"
+    # Hà Giang: a full panel file and a list file -> mixed within one province
+    (raw / "ha_giang_full.csv").write_text(
+        "\n".join([header, *_full_rows(40, "Hà Giang")]) + "\n", encoding="utf-8")
+    (raw / "ha_giang_lists.csv").write_text(
+        "\n".join([header, *[f"X{i},2024,Hộ cận nghèo,Hà Giang" for i in range(25)]]) + "\n",
+        encoding="utf-8")
+    # Cao Bằng: mostly listed households with a few non-poor -> unclear
+    lines = [f"C{i},2024,Hộ nghèo,Cao Bằng" for i in range(95)]
+    lines += [f"D{i},2024,Không nghèo,Cao Bằng" for i in range(5)]
+    (raw / "cao_bang.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert not summary.ok and summary.register_kind is None
+    text = " ".join(summary.errors)
+    assert "province Tuyên Quang: list files mixed with a full panel" in text
+    assert "ha_giang_lists.csv: 0 poor, 25 near-poor, 0 non-poor" in text
+    assert "ha_giang_full.csv: 8 poor" in text
+    assert "province Cao Bằng: cannot tell" in text and "95 poor" in text and "5 non-poor" in text
+    saved = json.loads((tmp_path / "out" / "ingest_summary.json").read_text())
+    assert saved["ok"] is False and saved["register_kind"] is None
+    assert summary.balanced  # the rows themselves are all accounted for
+
+
+TOTALS_CSV = """Tỉnh,Xã,Năm,Tổng số hộ
+Hà Giang,Xã Nà Sán,2024,1.250
+Hà Giang,Xã Nà Sán,2024,1.250
+Hà Giang,Xã Tân Lập,2024,abc
+Atlantis,Xã Tân Lập,2024,300
+Hà Giang,Xã Bản Ngò,2024,400
+Hà Giang,Xã Bản Ngò,2024,410
+Hà Giang,,2024,"12,500"
+
+Hà Giang,Xã Nà Sán,2023,0
+Hà Giang,Xã Nà Sán,,900
+"""
+
+
+def test_household_totals_validated_quarantined_and_written(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "tong_so_ho.csv").write_text(TOTALS_CSV, encoding="utf-8")
+    lines = ["Mã hộ,Kỳ,Phân loại hộ,Tỉnh,Xã"] + \
+        [f"H{i},2024Q{q},Hộ nghèo,Hà Giang,Xã Nà Sán" for i in range(3) for q in (3, 4)]
+    (raw / "lists.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok, str(summary)
+    (t,) = [t for t in summary.tables if t.kind == "totals"]
+    # by hand: rows 2 ok, 3 exact dup, 4 bad number, 5 unknown province, 6/7 conflict,
+    # 8 province total ok, 9 blank, 10 zero households, 11 no period
+    assert (t.rows_in, t.loaded, t.quarantined, t.duplicates_dropped, t.blank_rows) == \
+        (9, 2, 6, 1, 1)
+    totals = pd.read_parquet(tmp_path / "out" / "totals.parquet")
+    assert list(totals.columns) == ["province", "province_2025", "commune", "period", "households"]
+    assert totals.to_dict("records") == [
+        {"province": "Hà Giang", "province_2025": "Tuyên Quang", "commune": None,
+         "period": "2024Q4", "households": 12500},   # a year's total = its Q4 review
+        {"province": "Hà Giang", "province_2025": "Tuyên Quang", "commune": "Xã Nà Sán",
+         "period": "2024Q4", "households": 1250}]
+    assert totals["households"].dtype == "int64"
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+    q = q[q["source_file"] == "tong_so_ho.csv"].set_index("row")["reason"]
+    assert q["4"].startswith("households_total: 'abc' not a number")
+    assert "not a known province" in q["5"]
+    assert "different values" in q["6"] and "row 7" in q["6"] and "row 6" in q["7"]
+    assert "whole number of households" in q["10"] and q["11"].startswith("period: blank")
+
+
+def test_demo_lists_totals_are_the_full_panel_at_each_review(tmp_path):
+    """Planted truth: the totals the demo writes beside the lists equal the households
+    with a status at each annual review of the full panel of the same seed."""
+    from povdyn.synth import write_demo
+
+    for style in ("full", "lists"):
+        write_demo(tmp_path / style, households=600, seed=3, style=style, fmt="csv",
+                   progress=False)
+    assert not (tmp_path / "full" / "tong_so_ho.csv").exists()
+    summary = ingest(tmp_path / "lists", tmp_path / "out", progress=False)
+    assert summary.ok and summary.totals["quarantined"] == 0, str(summary)
+    totals = pd.read_parquet(tmp_path / "out" / "totals.parquet")
+    full = pd.read_csv(tmp_path / "full" / "register.csv", dtype=str)
+    review = full[full["period"].str.endswith("Q4") & full["status"].notna()]
+    expected = review.groupby(["province", "commune", "period"]).size()
+    got = totals.set_index(["province", "commune", "period"])["households"]
+    assert got.sort_index().to_dict() == expected.sort_index().to_dict()
+    assert got.sum() > 600 * 3  # every household at each of 5 reviews, less entries/removals
+
+
+def test_demo_list_templates_ingest_like_the_csv_lists(tmp_path, monkeypatch):
+    """The office templates (xlsx, one workbook per commune per year) hold exactly the
+    csv lists of the same seed: same panel, same totals, nothing quarantined, every
+    footer skipped. One review year keeps the number of workbooks small."""
+    from povdyn.synth import write_demo, writers
+
+    monkeypatch.setattr(writers, "YEARS", (2025,))
+    for fmt in ("csv", "xlsx"):
+        write_demo(tmp_path / fmt, households=400, seed=9, style="lists", fmt=fmt,
+                   frequency="year", progress=False)
+    books = sorted((tmp_path / "xlsx" / "danh_sach").rglob("*_2025.xlsx"))
+    assert len(books) >= 100 and all(b.name.endswith("_2025.xlsx") for b in books)
+    outs = {}
+    for fmt in ("csv", "xlsx"):
+        summary = ingest(tmp_path / fmt, tmp_path / f"out_{fmt}", progress=False)
+        assert summary.ok and summary.rows_quarantined == 0, str(summary)
+        outs[fmt] = summary
+    assert outs["xlsx"].register["footer_rows"] == 4 * len(books)
+    assert {t.period_source for t in outs["xlsx"].tables if t.kind == "register"} == \
+        {"title: 'DANH SÁCH HỘ NGHÈO, HỘ CẬN NGHÈO NĂM 2025'"}
+    csv_panel = pd.read_parquet(tmp_path / "out_csv" / "panel.parquet")
+    xlsx_panel = pd.read_parquet(tmp_path / "out_xlsx" / "panel.parquet")
+    pd.testing.assert_frame_equal(xlsx_panel, csv_panel[csv_panel["period"] == 2025]
+                                  .reset_index(drop=True))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out_xlsx" / "totals.parquet"),
+                                  pd.read_parquet(tmp_path / "out_csv" / "totals.parquet"))
+    # re-running the writer gives the same bytes
+    before = {b: hashlib.sha256(b.read_bytes()).hexdigest() for b in books[:5]}
+    write_demo(tmp_path / "xlsx", households=400, seed=9, style="lists", fmt="xlsx",
+               frequency="year", progress=False)
+    assert {b: hashlib.sha256(b.read_bytes()).hexdigest() for b in books[:5]} == before
+
+
+# --- issue 11 §3: faults found when tried as a new user would ---------------------------
+def _good_csv(path: Path, ids=("G1", "G2"), extra_header="", extra_cells=("",) * 2) -> None:
+    lines = ["Mã hộ,Năm,Phân loại hộ,Tỉnh" + extra_header]
+    lines += [f"{i},2024,Hộ nghèo,Hà Giang" + extra for i, extra in zip(ids, extra_cells)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_fault_long_csv_field_fails_only_that_row_or_file(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    long_note = "x" * 200_000
+    _good_csv(raw / "long.csv", ids=("L1", "L2"), extra_header=",Ghi chú",
+              extra_cells=(f',"{long_note}"', ",ok"))
+    _good_csv(raw / "other.csv")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.balanced and summary.register["rows_in"] == 4
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert len(panel) + summary.rows_quarantined == 4
+    assert _pseudo("G1") in set(panel["household_id"])  # the other file still loads
+
+
+def test_fault_a_failed_run_never_leaves_ok_outputs(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _good_csv(raw / "a.csv")
+    out = tmp_path / "out"
+    assert ingest(raw, out, progress=False).ok
+    assert json.loads((out / "ingest_summary.json").read_text())["ok"] is True
+
+    def boom(*args, **kwargs):
+        raise MemoryError("planted failure while writing the panel")
+
+    monkeypatch.setattr(ingest_module, "_finish_panel", boom)
+    with pytest.raises(MemoryError):
+        ingest(raw, out, progress=False)
+    saved = json.loads((out / "ingest_summary.json").read_text())
+    assert saved["ok"] is False
+    assert "planted failure while writing the panel" in " ".join(saved["errors"])
+
+
+@pytest.mark.parametrize("mark", ["✓", "✔", "☑", "x", "X"])
+def test_fault_tick_marks_read_as_true(mark):
+    from povdyn import schema
+
+    values, bad = schema.parse_bool(pd.Series([mark, "", mark]))
+    assert values.tolist() == [True, False, True] and not bad.any()
+    values, bad = schema.parse_bool(pd.Series([mark, "Không"]))
+    assert values.tolist() == [True, False] and not bad.any()
+
+
+def test_fault_other_digit_scripts_parsed_not_blank():
+    from povdyn import schema
+
+    values, bad = schema.parse_number(pd.Series(["٣", "३", "1٢"]))
+    assert values.tolist() == [3.0, 3.0, 12.0] and not bad.any()
+    periods, bad = schema.parse_period_column(pd.Series(["٢٠٢٤"]))
+    assert periods.tolist() == [2024] and not bad.any()
+    # a symbol that is no digit is quarantined, never silently blank
+    values, bad = schema.parse_number(pd.Series(["★"]))
+    assert bad.tolist() == [True]
+
+
+def test_fault_nfd_and_cp1258_text_is_normalised_before_parsing(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, encode in (("nfd.csv", lambda t: unicodedata.normalize("NFD", t).encode("utf-8")),
+                         ("cp1258.csv", _cp1258), ("nfc.csv", lambda t: t.encode("utf-8"))):
+        text = ("Mã hộ,Năm,Phân loại hộ,Tỉnh,Thu nhập bình quân\n"
+                f"{name},2024,Hộ nghèo,Hà Giang,\"1,5 triệu\"\n")
+        (raw / name).write_bytes(encode(text))
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok and summary.rows_quarantined == 0, str(summary)
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    assert panel["income_pc_month"].tolist() == [1_500_000.0] * 3
+
+
+def test_fault_invalid_byte_late_in_a_large_file_quarantines_that_row(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = ["Mã hộ,Năm,Phân loại hộ,Tỉnh,Ghi chú"]
+    lines += [f"B{i},2024,Hộ nghèo,Hà Giang,ghi chú số {i} " + "·" * 40 for i in range(30_000)]
+    body = ("\n".join(lines) + "\n").encode("utf-8")
+    assert len(body) > 2 << 20  # the bad byte is well past the first megabyte
+    bad_line = 25_000
+    cut = body.split(b"\n")
+    cut[bad_line - 1] = cut[bad_line - 1].replace(b"ghi", b"gh\xff", 1)
+    (raw / "big.csv").write_bytes(b"\n".join(cut))
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.ok and summary.balanced, str(summary)
+    (table,) = summary.tables
+    assert (table.rows_in, table.loaded, table.quarantined) == (30_000, 29_999, 1)
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert q["row"].tolist() == [str(bad_line)]
+    assert "line 25000" in q["reason"].item() and "0xff" in q["reason"].item()
+
+
+def test_fault_formulas_neutralised_in_quarantine_csv(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    text = ("Mã hộ,Năm,Phân loại hộ,Tỉnh,Thu nhập bình quân\n"
+            "F1,2024,=cmd|' /C calc'!A0,Hà Giang,1000\n"
+            "F2,2024,Hộ nghèo,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",1000\n"
+            "F3,2024,@SUM(A1),Hà Giang,1000\n"
+            "F4,2024,+1+1,Hà Giang,-5\n"
+            "F5,2024,Hộ nghèo,Hà Giang,-1+2\n")
+    (raw / "f.csv").write_text(text, encoding="utf-8")
+    ingest(raw, tmp_path / "out", progress=False)
+    with open(tmp_path / "out" / "quarantine.csv", encoding="utf-8-sig", newline="") as handle:
+        cells = [c for row in csv.reader(handle) for c in row]
+    assert len(cells) > 5 * 4
+    assert not [c for c in cells if c[:1] in ("=", "+", "@") or
+                (c[:1] == "-" and not c[1:].replace(".", "").isdigit())]
+    assert "'=cmd|' /C calc'!A0" in cells
+
+
+def test_fault_header_only_register_is_a_no_data_rows_error(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "empty.csv").write_text("Mã hộ,Năm,Phân loại hộ,Tỉnh\n", encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert not summary.ok
+    assert any("no data rows" in e for e in summary.errors), summary.errors
+    assert cli_main(["-q", "ingest", str(raw), "--out", str(tmp_path / "out2")]) == 1
+
+
+def _key_env(monkeypatch, key_file: Path):
+    monkeypatch.delenv("POVDYN_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("POVDYN_KEY_FILE", str(key_file))
+
+
+def test_fault_missing_key_with_processed_data_is_an_error(tmp_path, monkeypatch):
+    from povdyn.errors import PovdynError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _good_csv(raw / "a.csv")
+    key_file = tmp_path / "keys" / "povdyn.key"
+    _key_env(monkeypatch, key_file)
+    out = tmp_path / "out"
+    assert ingest(raw, out, progress=False).ok          # first run creates the key
+    first = pd.read_parquet(out / "panel.parquet")
+    key_file.unlink()                                   # lost key, data still there
+    with pytest.raises(PovdynError, match="new-key") as err:
+        ingest(raw, out, progress=False)
+    assert "would not link" in str(err.value) and str(key_file) in str(err.value)
+    assert not key_file.exists()
+    assert json.loads((out / "ingest_summary.json").read_text())["ok"] is False
+    assert cli_main(["-q", "ingest", str(raw), "--out", str(out)]) == 2
+    # starting afresh is explicit
+    assert cli_main(["-q", "ingest", str(raw), "--out", str(out), "--new-key"]) == 0
+    again = pd.read_parquet(out / "panel.parquet")
+    assert key_file.exists() and set(again["household_id"]).isdisjoint(first["household_id"])
+
+
+@pytest.mark.parametrize("content", ["", "\n", "short-key"])
+def test_fault_empty_or_short_key_is_a_clear_error(tmp_path, monkeypatch, content):
+    from povdyn.errors import PovdynError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _good_csv(raw / "a.csv")
+    key_file = tmp_path / "povdyn.key"
+    key_file.write_text(content)
+    _key_env(monkeypatch, key_file)
+    with pytest.raises(PovdynError, match="empty|shorter than 16"):
+        ingest(raw, tmp_path / "out", progress=False)
+
+
+def test_fault_key_location_does_not_depend_on_cwd(tmp_path, monkeypatch):
+    """Installed without a checkout (no pyproject above the package), the key lives in
+    the user's config folder, wherever the command is run from."""
+    from povdyn import privacy
+
+    monkeypatch.delenv("POVDYN_KEY_FILE", raising=False)
+    monkeypatch.delenv("POVDYN_ROOT", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(privacy, "_package_in_checkout", lambda: False)
+    places = set()
+    for cwd in (tmp_path / "a", tmp_path / "b"):
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        places.add(privacy.key_path())
+    assert places == {tmp_path / "config" / "povdyn" / "pseudonym.key"}
+
+
+def test_fault_rows_differing_only_in_identifiers_are_a_conflict(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    text = ("Mã hộ,Họ tên chủ hộ,Số CCCD,Năm,Phân loại hộ,Tỉnh\n"
+            f"D1,{NAMES[0]},{ID_CARDS[0]},2024,Hộ nghèo,Hà Giang\n"
+            f"D1,{NAMES[1]},{ID_CARDS[1]},2024,Hộ nghèo,Hà Giang\n"   # another family, same code
+            f"D2,{NAMES[2]},{ID_CARDS[2]},2024,Hộ nghèo,Hà Giang\n"
+            f"D2,{NAMES[2]},{ID_CARDS[2]},2024,Hộ nghèo,Hà Giang\n")  # a true exact duplicate
+    (raw / "d.csv").write_text(text, encoding="utf-8")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    (t,) = summary.tables
+    assert (t.loaded, t.quarantined, t.duplicates_dropped) == (1, 2, 1)
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert q["row"].tolist() == ["2", "3"]
+    assert q["reason"].str.contains("identifiers").all()
+    blob = q.to_string()
+    assert not any(x in blob for x in NAMES[:3] + ID_CARDS[:3])
+
+
+def test_fault_tmpdir_with_a_quote_and_one_spill_dir_per_process(tmp_path):
+    """No SQL is built by pasting paths: a TMPDIR holding ' must not break DuckDB, and
+    each process spills into a folder of its own."""
+    import subprocess
+    import sys
+
+    tmpdir = tmp_path / "it's here"
+    tmpdir.mkdir()
+    code = ("from povdyn.engine import connect\n"
+            "con = connect('duckdb')\n"
+            "print(con.con.execute(\"SELECT current_setting('temp_directory')\").fetchone()[0])\n")
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    spills = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        spills.append(done.stdout.strip())
+    assert spills[0] != spills[1]
+    assert all(s.startswith(str(tmpdir)) for s in spills)
+
+
+BAD_FILES = {
+    "random.csv": st.binary(min_size=0, max_size=400),
+    "junk.xlsx": st.binary(min_size=0, max_size=200).map(lambda b: b"PK\x03\x04" + b),
+    "text.csv": st.text(min_size=0, max_size=300).map(lambda t: t.encode("utf-8", "replace")),
+    "half.csv": st.lists(st.text(alphabet="ab,;\"\n\r\t0123456789Qý", max_size=30), max_size=8)
+    .map(lambda rows: ("Mã hộ,Năm,Phân loại hộ,Tỉnh\n" + "\n".join(rows)).encode("utf-8")),
+}
+
+
+@hyp_settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.fixed_dictionaries({}, optional=BAD_FILES))
+def test_property_a_bad_file_never_stops_the_others(bad_files):
+    """Whatever lands beside it, the good register loads in full and every table that
+    was read balances its rows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw"
+        raw.mkdir()
+        _good_csv(raw / "good.csv", ids=("P1", "P2"))
+        for name, content in bad_files.items():
+            (raw / name).write_bytes(content)
+        summary = ingest(raw, Path(tmp) / "out", progress=False)
+        panel = pd.read_parquet(Path(tmp) / "out" / "panel.parquet")
+        saved = json.loads((Path(tmp) / "out" / "ingest_summary.json").read_text())
+    assert {_pseudo("P1"), _pseudo("P2")} <= set(panel["household_id"])
+    assert summary.balanced and saved["ok"] == summary.ok
+    good = [t for t in summary.tables if t.source_file == "good.csv"]
+    assert good[0].loaded == 2

@@ -38,8 +38,8 @@ def test_empty_key_refused():
 
 
 def test_key_from_environment(monkeypatch):
-    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "from-env")
-    assert privacy.load_key() == b"from-env"
+    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "from-env-0123456789")
+    assert privacy.load_key() == b"from-env-0123456789"
 
 
 def test_key_file_created_once_owner_only(monkeypatch, tmp_path):
@@ -104,3 +104,160 @@ def test_missing_counts_stay_missing_and_bad_columns_raise():
         privacy.suppress_small_cells(table, ["nope"])
     with pytest.raises(KeyError):
         privacy.suppress_small_cells(table, ["n"], ["rate"], rate_basis={"rate": "nope"})
+
+
+# ------------------------------------------- secondary suppression vs a differencing attack
+# Hand-built tables shaped like the ones the issue (13 §3) found leaking; the attacker
+# (tests/differencing_attack.py) recovers the hidden count from cell-only suppression
+# and recovers nothing after complementary suppression.
+
+import differencing_attack as attacker  # noqa: E402
+
+from povdyn import suppression  # noqa: E402
+from povdyn.suppression import Relation  # noqa: E402
+
+
+def _cells(df, cols, table=None):
+    return {(table, r, c): float(df.at[r, c]) for c in cols for r in df.index}
+
+
+def _cell_only(df, cols, table=None):
+    shown = privacy.suppress_small_cells(df, cols, min_cell=10)
+    return attacker.published_cells(shown, cols, table)
+
+
+def test_headline_exits_split_by_destination():
+    """exits 25 = to near-poor 16 + to non-poor 9: cell-only hides 9, 25 − 16 gives it."""
+    df = pd.DataFrame({"numerator": [25, 16, 9]},
+                      index=["exits", "exits_near_poor", "exits_non_poor"])
+    truth = _cells(df, ["numerator"])
+    rels = suppression.table_relations(df, ["numerator"],
+                                       row_totals={"exits": ["exits_near_poor", "exits_non_poor"]})
+    leaked = attacker.small_recovered(_cell_only(df, ["numerator"]), truth, rels)
+    assert leaked == {(None, "exits_non_poor", "numerator"): 9.0}
+    out = suppression.suppress_table(df, ["numerator"],
+                                     row_totals={"exits": ["exits_near_poor", "exits_non_poor"]})
+    assert out["numerator"].tolist() == [25, "x", "<10"]  # the 16 hides with the 9
+    assert attacker.attack(attacker.published_cells(out, ["numerator"]), rels) == {}
+
+
+def test_group_split_and_share_of_total():
+    """urban 9 + rural 36 = 45, and the poor rate of each group printed: hiding the urban
+    count alone leaves 45 − 36; hiding its rate too but printing the rural rate over a
+    hidden denominator would give it back by division."""
+    df = pd.DataFrame({"households": [45, 9, 36], "poor": [20, 5, 15]},
+                      index=["all", "urban", "rural"])
+    df["poor_rate"] = df["poor"] / df["households"]
+    truth = _cells(df, ["households", "poor"])
+    split = {"all": ["urban", "rural"]}
+    rels = suppression.table_relations(df, ["households", "poor"], row_totals=split)
+    shares = [(df.at[r, "poor_rate"], (None, r, "poor"), (None, r, "households")) for r in df.index]
+    cell_only = _cell_only(df, ["households", "poor"])
+    assert attacker.small_recovered(cell_only, truth, rels)
+    out = suppression.suppress_table(df, ["households", "poor"], ["poor_rate"], row_totals=split)
+    published = attacker.published_cells(out, ["households", "poor"])
+    printed = [(None if isinstance(out.at[r, "poor_rate"], str) else out.at[r, "poor_rate"], n, d)
+               for (_, n, d), r in zip(shares, df.index)]
+    assert attacker.attack(published, rels, printed) == {}
+    assert out.loc["urban", "poor_rate"] == "—" and out.loc["rural", "poor_rate"] == "—"
+    assert out.loc["all", "households"] == 45        # the total stays: parts hide first
+
+
+def test_flows_with_row_shares():
+    """A flows table (from-status rows x to-status columns, row totals) whose chart
+    prints each cell's share of its row: cell-only suppression leaks through
+    total − others and through share × row total."""
+    flows = pd.DataFrame({"poor": [41, 3, 2], "near_poor": [16, 30, 12], "non_poor": [9, 25, 400]},
+                         index=["poor", "near_poor", "non_poor"])
+    flows["total"] = flows.sum(axis=1)
+    cols = ["poor", "near_poor", "non_poor", "total"]
+    truth = _cells(flows, cols)
+    col_totals = {"total": ["poor", "near_poor", "non_poor"]}
+    rels = suppression.table_relations(flows, cols, col_totals=col_totals)
+    shares = [(flows.at[r, c] / flows.at[r, "total"], (None, r, c), (None, r, "total"))
+              for r in flows.index for c in cols[:3]]
+    leaked = attacker.small_recovered(_cell_only(flows, cols), truth, rels, shares)
+    assert {k[1:] for k in leaked} >= {("poor", "non_poor"), ("near_poor", "poor"), ("non_poor", "poor")}
+    status = suppression.linked_suppression(suppression.table_cells(flows, cols), rels, min_cell=10)
+    out = suppression.render(flows, status, cols)
+    published = attacker.published_cells(out, cols)
+    printed = [(None if status[n] or status[d] else s, n, d) for s, n, d in shares]  # hidden with its counts
+    assert attacker.attack(published, rels, printed) == {}
+    # the fewest, smallest complements: one more cell per row, the smallest one
+    assert out.loc["poor", "near_poor"] == "x" and out.loc["poor", "poor"] == 41
+    assert (out.loc["non_poor", ["near_poor", "total", "non_poor"]] != "x").sum() == 2
+
+
+def test_province_table_with_margins_two_ways():
+    """Provinces x status with a total row and a total column (2-D, linked both ways):
+    complementary cells form rectangles, and no combination of rows and columns brings
+    a hidden count back (the joint linear-algebra attack)."""
+    rng = np.random.default_rng(5)
+    counts = pd.DataFrame(rng.integers(10, 200, (6, 3)), columns=["poor", "near_poor", "exits"],
+                          index=[f"P{i}" for i in range(6)])
+    counts.iloc[0, 0], counts.iloc[2, 1], counts.iloc[4, 2], counts.iloc[5, 0] = 3, 7, 0, 9
+    counts["total"] = counts.sum(axis=1)
+    counts.loc["all"] = counts.sum()
+    cols = ["poor", "near_poor", "exits", "total"]
+    truth = _cells(counts, cols)
+    rels = suppression.table_relations(counts, cols, row_totals={"all": [f"P{i}" for i in range(6)]},
+                                       col_totals={"total": ["poor", "near_poor", "exits"]})
+    assert attacker.small_recovered(_cell_only(counts, cols), truth, rels)
+    out = suppression.render(counts, suppression.linked_suppression(
+        suppression.table_cells(counts, cols), rels, min_cell=10), cols)
+    assert attacker.attack(attacker.published_cells(out, cols), rels) == {}
+    assert out.attrs["suppressed"]["primary"] == 4
+    assert out.loc["all", "total"] != "x"            # the grand total stays
+
+
+def test_joint_check_catches_what_pairwise_cannot():
+    """Three relations that each hide two cells, yet solve together (x+y, x+z, y+z):
+    the relation-by-relation rule is satisfied, the joint check adds a cell."""
+    values = pd.Series({"x": 3.0, "y": 4.0, "z": 5.0, "p": 50.0, "q": 60.0, "r": 70.0,
+                        "A": 57.0, "B": 68.0, "C": 79.0})
+    rels = [Relation("A", ("x", "y", "p")), Relation("B", ("x", "z", "q")), Relation("C", ("y", "z", "r"))]
+    cell_only = {k: (None if v < 10 else v) for k, v in values.items()}
+    assert attacker.attack(cell_only, rels) == {"x": 3.0, "y": 4.0, "z": 5.0}
+    assert suppression.determined_cells(["x", "y", "z"], rels) == {"x", "y", "z"}
+    status = suppression.linked_suppression(values, rels, min_cell=10)
+    assert (status == "secondary").sum() == 1 and status["p"] == "secondary"  # the smallest
+    published = {k: (None if status[k] else v) for k, v in values.items()}
+    assert attacker.attack(published, rels) == {}
+
+
+def test_communes_against_their_province_across_tables():
+    """A province page's headline (province total) and its commune table: the province
+    total is the sum of its communes, across two tables of one page."""
+    communes = pd.DataFrame({"poor": [4, 120, 35, 60, 12]},
+                            index=["Xã A", "Phường B", "Xã C", "Xã D", "Xã E"])
+    headline = pd.DataFrame({"poor": [communes["poor"].sum()]}, index=["province"])
+    values = pd.concat([suppression.table_cells(communes, ["poor"], "communes"),
+                        suppression.table_cells(headline, ["poor"], "headline")])
+    rels = [Relation(("headline", "province", "poor"),
+                     tuple(("communes", c, "poor") for c in communes.index))]
+    truth = values.to_dict()
+    cell_only = {k: (None if v < 10 else v) for k, v in truth.items()}
+    assert attacker.small_recovered(cell_only, truth, rels) == {("communes", "Xã A", "poor"): 4.0}
+    status = suppression.linked_suppression(values, rels, min_cell=10)
+    assert status[("communes", "Xã E", "poor")] == "secondary"   # the smallest other commune
+    assert status[("headline", "province", "poor")] == ""
+    published = {k: (None if status[k] else v) for k, v in truth.items()}
+    assert attacker.attack(published, rels) == {}
+
+
+def test_unpublished_cells_are_unknowns_not_leaks():
+    """A part the page does not print (NaN) is unknown to the reader: it needs no
+    complement, and it blocks subtraction for the others."""
+    values = pd.Series({"T": 40.0, "a": 5.0, "b": np.nan, "c": 30.0})
+    status = suppression.linked_suppression(values, [Relation("T", ("a", "b", "c"))], min_cell=10)
+    assert status.to_dict() == {"T": "", "a": "primary", "b": "", "c": ""}
+
+
+def test_suppress_table_rates_follow_hidden_counts_and_min_cell(monkeypatch):
+    monkeypatch.setenv("POVDYN_MIN_CELL", "5")
+    df = pd.DataFrame({"at_risk": [50, 30, 20], "exits": [12, 8, 4]}, index=["all", "urban", "rural"])
+    df["rate"] = df["exits"] / df["at_risk"]
+    out = suppression.suppress_table(df, ["at_risk", "exits"], ["rate"], row_totals={"all": ["urban", "rural"]},
+                                     rate_basis={"rate": ("at_risk", "exits")})
+    assert out.loc["rural", "exits"] == "<5" and out.loc["urban", "exits"] == "x"
+    assert out["rate"].tolist()[1:] == ["—", "—"] and out.loc["all", "rate"] == pytest.approx(0.24)

@@ -225,6 +225,16 @@ def synth_eval():
     return reg.truth, evaluate_programs(reg.panel, reg.support, within=2, period="2025Q4")
 
 
+@pytest.fixture(scope="module")
+def synth_eval_adoption():
+    """A smaller povdyn.synth register evaluated with its commune adoption register."""
+    from povdyn.synth import generate
+
+    reg = generate(households=20_000, seed=5, frequency="quarter")
+    return reg, evaluate_programs(reg.panel, reg.support, within=2, period="2025Q4", adoption=reg.adoption,
+                                  by_cohort=False)
+
+
 def test_synth_register_recovers_planted_truth(synth_eval):
     truth, ev = synth_eval
     t = ev.table.set_index("program")
@@ -270,3 +280,185 @@ def test_cohort_table_handles_no_cohort_estimates():
         "ci_high": [0.2], "naive": [0.3], "n_treated": [120], "n_control": [900]}))
     row = cohort_table(one, lang="en").iloc[0]
     assert row["estimate"] == 12.3 and row["program"].startswith("Preferential credit")
+
+
+# --------------------------------------------------------------------------- issue 14 §3
+def _clustered_family(rng, G=100, per=8, m=6, rho=0.7, shift=None):
+    """m estimates (means of m correlated outcomes) from G clusters of `per` units, with a
+    cluster effect; returns estimates, cluster-robust SEs, cluster sums of the influence
+    functions and n."""
+    n = G * per
+    cov = rho * np.ones((m, m)) + (1 - rho) * np.eye(m)
+    u = rng.multivariate_normal(np.zeros(m), cov, size=G)  # cluster effects, correlated across outcomes
+    e = rng.multivariate_normal(np.zeros(m), cov, size=n)
+    y = np.repeat(u, per, axis=0) + e + (0 if shift is None else shift)
+    est = y.mean(0)
+    psi = y - est
+    S = psi.reshape(G, per, m).sum(1)
+    se = np.sqrt(G / (G - 1) * (S ** 2).sum(0)) / n
+    return est, se, S, np.full(m, n)
+
+
+def _holm_rejects(p, alpha=0.05):
+    """Holm's step-down rule (statsmodels' multipletests calls gc.collect() on every call,
+    0.2 s each inside a test session, so the simulation loops use this; the test below
+    checks it against multipletests)."""
+    order = np.argsort(p)
+    reject = np.zeros(len(p), bool)
+    for j, i in enumerate(order):
+        if p[i] > alpha / (len(p) - j):
+            break
+        reject[i] = True
+    return reject
+
+
+def test_romano_wolf_controls_familywise_error_and_beats_holm():
+    """Null simulation: six correlated estimates, all true effects zero, 400 families: the
+    share of families with any Romano–Wolf rejection at 5% is at most 5% within
+    simulation error (2 SE). Under alternatives (three real effects) Romano–Wolf rejects
+    at least as many true hypotheses as Holm, on average."""
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    from povdyn.programs import romano_wolf
+
+    check = np.random.default_rng(1).uniform(0, 0.06, (20, 6))
+    for p in check:
+        assert np.array_equal(_holm_rejects(p), multipletests(p, method="holm")[0])
+
+    rng = np.random.default_rng(2026)
+    reps = 400
+    any_rw = any_holm = 0
+    for r in range(reps):
+        est, se, S, n = _clustered_family(rng)
+        p = 2 * stats.norm.sf(np.abs(est / se))
+        any_rw += (romano_wolf(est, se, S, n, n_boot=299, seed=r) < 0.05).any()
+        any_holm += _holm_rejects(p).any()
+    fwer = any_rw / reps
+    assert fwer <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / reps), fwer
+    assert any_holm <= any_rw + 2 * np.sqrt(reps * 0.05)  # Holm is the conservative one
+    power_rw = power_holm = 0
+    shift = np.array([0.25, 0.25, 0.25, 0, 0, 0])  # about 2.7 SE
+    for r in range(150):
+        est, se, S, n = _clustered_family(rng, shift=shift)
+        p = 2 * stats.norm.sf(np.abs(est / se))
+        power_rw += (romano_wolf(est, se, S, n, n_boot=299, seed=r)[:3] < 0.05).sum()
+        power_holm += _holm_rejects(p)[:3].sum()
+    assert power_rw >= power_holm, (power_rw, power_holm)
+    assert power_rw > 0
+
+
+def test_holm_is_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.array([0.001, 0.2, 0.013, 0.04, 0.5])
+    assert np.allclose(holm(p), multipletests(p, method="holm")[1])
+
+
+def test_inference_is_clustered_by_commune(simulated):
+    """Issue 14 §3: programmes are adopted by communes, so the programme table's SEs are
+    clustered by commune: the same estimate_effect call with cluster='commune' on the
+    analysis file reproduces them, and the table says which cluster was used. The
+    family of tests (models x outcomes) carries Holm and Romano–Wolf p-values."""
+    from povdyn.effects import estimate_effect
+    from povdyn.programs import _usable
+
+    _, _, _, ev = simulated
+    t = ev.table.set_index("program")
+    assert t.loc["vocational_training", "cluster"] == "commune"
+    af = ev.analysis_files["vocational_training"].assign(
+        cohort_cat=lambda d: d["cohort"].astype(str))
+    covs = _usable(af, ["log_income", "household_size", "ethnic_minority", "urban", "deprivations",
+                        "poor_before", "region", "cohort_cat"])
+    by_commune = estimate_effect(af, "treated", "sustained_exit", covs, cluster="commune")
+    by_household = estimate_effect(af, "treated", "sustained_exit", covs, cluster="household_id")
+    assert t.loc["vocational_training", "se"] == pytest.approx(by_commune.se, rel=1e-9)
+    assert by_commune.se != pytest.approx(by_household.se, rel=1e-3)
+    mt = ev.multiple_testing
+    assert set(mt.outcome) == {"sustained_exit", "exit_next"}
+    assert (mt.p_romano_wolf >= 1 / 1000).all() and (mt.p_holm >= mt.p_value).all()
+    assert t.loc["vocational_training", "p_romano_wolf"] < 0.05
+    assert t.loc["garment_outsourcing", "p_romano_wolf"] > 0.05
+    assert (t["n_trimmed_treated"] >= 0).all()
+
+
+def test_event_study_cohort_is_the_commune_adoption_date(synth_eval_adoption):
+    """Issue 14 §3: with the synthetic register's commune adoption register, every
+    commune's event-study cohort is its adoption year (not the first support, which
+    depends on poverty), and no support starts before the commune adopted."""
+    from povdyn.programs import _prepare, annual_reviews, commune_event_panel
+
+    reg, ev = synth_eval_adoption
+    ad = reg.adoption
+    assert {"province_2025", "commune", "program", "adoption_year"} <= set(ad.columns)
+    code = "vocational_training"
+    cp = commune_event_panel(_prepare(annual_reviews(reg.panel)), reg.support, code, adoption=ad)
+    assert (cp["cohort_source"] == "commune adoption date").all()
+    a = ad[ad.program == code].dropna(subset=["adoption_year"])
+    key = a.commune + ", " + a.province_2025
+    expected = a.assign(k=key).groupby("k")["adoption_year"].min()
+    got = cp.drop_duplicates("commune").set_index("commune")["first_year"]
+    common = got.index.intersection(expected.index)
+    assert len(common) > 20
+    assert (got[common] == expected[common]).all()
+    assert (got.drop(expected.index, errors="ignore") == 0).all()
+    # households are supported only once their commune has adopted
+    place = reg.panel.drop_duplicates("household_id").set_index("household_id")
+    sup = reg.support[reg.support.program == code].join(place[["commune", "province_2025"]], on="household_id")
+    start = sup.start_period.str[:4].astype(int)
+    adopted = (sup.commune + ", " + sup.province_2025).map(expected)
+    assert (start >= adopted).all()
+    assert ev.event_study[code].pretrend["df"] >= 1
+
+
+# --------------------------------------------------------------------------- issue 14 §6
+def test_e_value_matches_vanderweele_ding_example():
+    """VanderWeele & Ding (2017, Ann Intern Med 167:268), worked example: an observed
+    risk ratio of 3.9 with 95% CI 1.8 to 8.7 has E-value 7.26 and 3.0 for the lower
+    limit; a protective RR uses its inverse."""
+    from povdyn.effects import e_value, e_values_for_difference
+
+    assert e_value(3.9) == pytest.approx(7.26, abs=0.01)
+    assert e_value(1.8) == pytest.approx(3.0, abs=0.01)
+    assert e_value(1 / 3.9) == pytest.approx(e_value(3.9))
+    # a difference in probabilities: treated 0.39 with, 0.10 without -> RR 3.9
+    point, lower = e_values_for_difference(0.39, 0.29, 0.1733, 0.35)
+    assert point == pytest.approx(7.26, abs=0.01)
+    assert lower == pytest.approx(e_value(0.39 / (0.39 - 0.1733)))
+    assert e_values_for_difference(0.39, 0.05, -0.01, 0.11)[1] == 1.0
+
+
+def test_p_values_in_free_text_use_vietnamese_decimals(simulated):
+    """Issue 14 §6: the Vietnamese reasons read "p Holm = 0.000509" (decimal point, six
+    digits). Now "p (Holm) < 0,001" or three decimals with a decimal comma."""
+    from povdyn.programs import format_p, report_table
+
+    assert format_p(0.000509, "vi", "Holm") == "p (Holm) < 0,001"
+    assert format_p(0.0497, "vi", "Holm") == "p (Holm) = 0,050"
+    assert format_p(0.35, "en", "Holm") == "Holm p = 0.35"
+    _, _, _, ev = simulated
+    import re
+    for text in ev.table["reason_vi"].dropna():
+        assert "p Holm" not in text
+        assert not re.search(r"\d\.\d", text), text  # no decimal point in Vietnamese text
+    t = report_table(ev, "vi")
+    voc = t[t["Mô hình"] == ev.table.set_index("program").loc["vocational_training", "program_vi"]].iloc[0]
+    assert "gấp" in voc["Độ vững trước yếu tố chưa quan sát (E-value)"]
+    assert "Romano–Wolf" in " ".join(t.columns)
+    en = report_table(ev, "en")
+    assert en["Robustness to unmeasured factors (E-value)"].str.contains("unmeasured factor").any()
+
+
+def test_pretrend_result_is_stated_beside_the_figure(synth_eval_adoption):
+    """The event study's joint pre-trend test is printed in words with the cohort
+    definition (commune adoption date), Vietnamese decimals included."""
+    from povdyn.programs import pretrend_text
+
+    _, ev = synth_eval_adoption
+    code = "vocational_training"
+    assert ev.event_study_cohort[code] == "commune adoption date"
+    vi = pretrend_text(ev.event_study[code], ev.event_study_cohort[code], "vi")
+    en = pretrend_text(ev.event_study[code], ev.event_study_cohort[code], "en")
+    assert "năm xã áp dụng" in vi and "adopted" in en
+    p = ev.event_study[code].pretrend["p_value"]
+    assert ("không bác bỏ" in vi) == (p >= 0.05)

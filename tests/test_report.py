@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +183,39 @@ def test_run_writes_pages_index_manifest_and_isolates_the_failure(report):
                                                                     BOGUS: False}
     assert all(r["seconds"] > 0 for r in manifest["regions"])
     assert "FAILED" in str(run) and BOGUS in str(run)
+
+
+def test_manifest_and_index_say_the_run_failed_and_which_engine_ran(report):
+    """A run with a failed page is "failed", not "complete", in the manifest and on the
+    index; the engine of each page is the one its data ran on, read back from the page."""
+    run, _, _ = report
+    manifest = json.loads(run.manifest_path.read_text())
+    assert manifest["status"] == run.status == "failed"
+    assert manifest["finished_utc"] and manifest["started_utc"] <= manifest["finished_utc"]
+    engines = {r["region"]: r["engine"] for r in manifest["regions"]}
+    assert engines["national"] == engines[TINY_PROVINCE] == "duckdb" and engines[BOGUS] is None
+    assert manifest["engines_used"] == ["duckdb"] and manifest["parameters"]["engine"] == "duckdb"
+    executed = json.loads((run.out_dir / "notebooks" / "national.ipynb").read_text())
+    probe = [c for c in executed["cells"] if "povdyn-engine-probe" in c["metadata"].get("tags", [])]
+    assert len(probe) == 1 and '"engines": ["duckdb"]' in "".join(probe[0]["outputs"][0]["text"])
+    index = BeautifulSoup(run.index_path.read_text(encoding="utf-8"), "html.parser")
+    status = index.find(class_="run-status")
+    assert status["data-status"] == "failed" and "incomplete" in status["class"]
+    assert "2/3" in status.get_text() and "1 trang lỗi" in status.get_text()
+
+
+def test_pages_and_data_files_get_the_same_file_mode(report, small_data):
+    """Every file of the run has the mode any file the user writes gets (0o666 minus the
+    umask), as the parquet files beside them do; mkstemp's 0o600 made pages private."""
+    run, _, _ = report
+    mask = os.umask(0o022)
+    os.umask(mask)
+    expected = 0o666 & ~mask
+    files = [p for p in run.out_dir.rglob("*") if p.is_file()]
+    assert len(files) >= 8
+    modes = {p.relative_to(run.out_dir).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in files}
+    assert set(modes.values()) == {expected}, modes
+    assert stat.S_IMODE((small_data / "panel.parquet").stat().st_mode) == expected
 
 
 def test_cli_exit_status_says_a_region_failed(report, small_data, tmp_path):

@@ -68,7 +68,7 @@ def test_header_aliases(header, expected):
     assert schema.canonical_header(header) == expected
 
 
-@pytest.mark.parametrize("header", ["STT", "Ghi chú", "Năm sinh chủ hộ", "Ký tên", "", None,
+@pytest.mark.parametrize("header", ["Ghi chú", "Năm sinh chủ hộ", "Ký tên", "", None,
                                     "Tỉnh lộ số", "Xã hội"])
 def test_unknown_headers_are_not_guessed(header):
     # one-word aliases (Năm, Tỉnh, Xã, Kỳ) must match the whole header
@@ -84,6 +84,32 @@ def test_file_kind_by_headers():
     assert schema.file_kind(["household_id", "period", "status", "province"]) == "register"
     assert schema.file_kind(["household_id", "program", "start_period"]) == "support"
     assert schema.file_kind(["province", "income_pc_month"]) is None
+    assert schema.file_kind(["province", "commune", "period", "households_total"]) == "totals"
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("STT", "_row_number"), ("Số TT", "_row_number"),          # list templates' running number
+    ("Tổng số hộ", "households_total"), ("TONG SO HO", "households_total"),
+    ("Tổng số hộ dân cư", "households_total"), ("Tổng số hộ (hộ)", "households_total"),
+    ("Tổng số hộ nghèo", None), ("Tổng số hộ cận nghèo", None),  # counts of the poor, not totals
+])
+def test_list_template_and_totals_headers(header, expected):
+    assert schema.canonical_header(header) == expected
+
+
+def test_totals_rows_checked_with_reasons():
+    df = pd.DataFrame({"province": ["Hà Giang", "", "Hà Giang", "Hà Giang", "Hà Giang"],
+                       "commune": ["Xã A", "Xã B", None, "Xã C", "Xã D"],
+                       "period": ["2024", "2024", "Năm 2024", "2024", "20x4"],
+                       "households_total": ["1.234", "50", "12.000", "12,5", "7"]})
+    good, rejected = schema.check_rows(df, kind="totals")
+    assert good.index.tolist() == [0, 2]
+    assert good["households_total"].tolist() == [1234, 12000]
+    assert good["period"].tolist() == [2024, 2024]
+    reasons = rejected["reason"].to_dict()
+    assert reasons[1].startswith("province: blank")
+    assert "households_total" in reasons[3] and "whole number" in reasons[3]
+    assert reasons[4].startswith("period: '20x4'")
 
 
 # --- values -------------------------------------------------------------------------

@@ -100,13 +100,14 @@ def test_same_bytes_on_disk(tmp_path):
 
 def test_panel_columns_and_geography(reg):
     p = reg.panel
-    needed = ["household_id", "period", "status", "province", "province_2025", "region", "commune", "area",
+    needed = ["household_id", "period", "status", "province", "province_2025", "region", "district", "commune", "area",
               "ethnic_minority", "meritorious", "household_size", "income_pc_month", *INDICATORS_2022,
               "removal_reason", "head_name", "id_card", "phone", "address"]
     assert list(p.columns) == needed
     assert p.household_id.str.fullmatch(r"HH\d{8}").all()
     assert p.id_card.str.fullmatch(r"\d{12}").all() and p.phone.str.fullmatch(r"0\d{9}").all()
-    assert p.commune.str.match(r"^(Xã|Phường) ").all()
+    assert p.commune.str.match(r"^(Xã|Phường|Thị trấn|Đặc khu|Huyện) ").all()  # real names (test_geo)
+    assert p.district.isna().eq(p.period >= "2025Q3").all()  # no district level after July 2025
     assert set(p.area) == {"urban", "rural"}
     assert p.province_2025.nunique() == 34 and p.region.notna().all()
     prov = pd.read_csv("lib/povdyn/data/provinces_2025.csv", dtype=str)
@@ -239,22 +240,29 @@ def test_lists_style_csv(tmp_path):
     assert list(sup.columns) == ["Mã hộ", "Chương trình", "Kỳ bắt đầu", "Kỳ kết thúc", "Số tiền hỗ trợ"]
 
 
-def test_lists_style_xlsx_sheet_per_review(tmp_path):
+def test_lists_style_xlsx_official_templates(tmp_path):
+    """--style lists --format xlsx: one workbook per commune per review, as offices keep them
+    (issue 10 §4): a title block naming the year above the header, an STT column, and a
+    signature footer below the data; every register row is in exactly one workbook."""
     from openpyxl import load_workbook
 
-    summary = synth.write_demo(tmp_path, households=1_500, seed=4, style="lists", fmt="xlsx",
+    summary = synth.write_demo(tmp_path, households=400, seed=4, style="lists", fmt="xlsx",
                                frequency="year", progress=False)
-    books = sorted(tmp_path.glob("*.xlsx"))
-    assert 20 <= len(books) <= 34 and len(books) == len(summary.files) - 3  # + ho_tro, truth, truth_risk
+    books = sorted((tmp_path / "danh_sach").glob("*/*.xlsx"))
+    assert books and books == sorted(f for f in summary.files if "danh_sach" in f.parts)
     total = 0
     for b in books:
-        wb = load_workbook(b, read_only=True)
-        assert wb.sheetnames == ["2021", "2022", "2023", "2024", "2025"]
-        for ws in wb.worksheets:
-            rows = list(ws.iter_rows(values_only=True))
-            assert rows[0][:3] == ("Mã hộ", "Năm", "Phân loại hộ")
-            total += len(rows) - 1
-        wb.close()
+        year = b.stem.rsplit("_", 1)[1]
+        ws = load_workbook(b, read_only=True).worksheets[0]
+        rows = list(ws.iter_rows(values_only=True))
+        header = next(i for i, r in enumerate(rows) if r[0] == "STT")
+        title = " ".join(str(c) for r in rows[:header] for c in r if c)
+        assert f"NĂM {year}" in title and "DANH SÁCH HỘ NGHÈO" in title
+        assert "Mã hộ" in rows[header]
+        data = [r for r in rows[header + 1:] if isinstance(r[0], int)]
+        assert [r[0] for r in data] == list(range(1, len(data) + 1))  # STT numbering
+        assert any("Người lập biểu" in str(c) for r in rows[header + 1:] for c in r if c)
+        total += len(data)
     assert total == summary.rows
 
 

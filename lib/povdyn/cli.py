@@ -29,23 +29,34 @@ def _demo(args) -> int:
 def _ingest(args) -> int:
     from .ingest import ingest
 
-    summary = ingest(Path(args.raw_dir), Path(args.out), progress=not args.quiet)
+    summary = ingest(Path(args.raw_dir), Path(args.out), progress=not args.quiet,
+                     new_key=args.new_key)
     print(summary)
     return 0 if summary.ok else 1
 
 
 def _report(args) -> int:
-    from .report import run_report
+    from .report import ReportInterrupted, run_report
 
-    run = run_report(
-        period=args.period,
-        regions=args.regions,
-        workers=args.workers,
-        out_dir=Path(args.out),
-        data_dir=Path(args.data_dir),
-        lang=args.lang,
-        progress=not args.quiet,
-    )
+    try:
+        run = run_report(
+            period=args.period,
+            regions=args.regions,
+            workers=args.workers,
+            out_dir=Path(args.out),
+            data_dir=Path(args.data_dir),
+            lang=args.lang,
+            engine=args.engine,
+            spark_master=args.spark_master,
+            register=args.register,
+            notebook=args.notebook,
+            progress=not args.quiet,
+        )
+    except ReportInterrupted as stop:
+        print(stop.run, file=sys.stderr)
+        print("interrupted: the manifest and index say so; run the command again to finish",
+              file=sys.stderr)
+        return 130
     print(run)
     return 0 if not run.failed else 1
 
@@ -103,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--style", choices=["full", "lists"], default="full",
                       help="full panel, or poor/near-poor lists with Vietnamese headers as offices keep them")
     demo.add_argument("--format", choices=["csv", "xlsx", "parquet"], default="csv",
-                      help="file format (xlsx: one workbook per province, a sheet per review)")
+                      help="file format (xlsx: full style, one workbook per province and a "
+                      "sheet per review; lists style, the official list template, one "
+                      "workbook per commune per year); lists also get the household totals "
+                      "table tong_so_ho")
     demo.add_argument("--frequency", choices=["quarter", "year"], default="quarter",
                       help="quarterly snapshots or annual reviews only")
     demo.set_defaults(func=_demo)
@@ -117,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ing.add_argument("raw_dir", nargs="?", default=str(cfg.raw_dir), help="folder of raw exports")
     ing.add_argument("--out", default=str(cfg.processed_dir), help="output folder")
+    ing.add_argument("--new-key", action="store_true",
+                     help="start afresh with a new pseudonymisation key although OUT holds "
+                     "earlier data (every pseudonym changes: later quarters will not link to "
+                     "earlier ones); without it a missing key file is an error")
     ing.set_defaults(func=_ingest)
 
     rep = sub.add_parser(
@@ -132,6 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default=str(cfg.reports_dir), help="output folder")
     rep.add_argument("--data-dir", default=str(cfg.processed_dir), help="processed data folder")
     rep.add_argument("--lang", choices=["vi", "en"], default="vi", help="report language")
+    rep.add_argument("--engine", choices=["duckdb", "spark"], default=cfg.engine,
+                     help="engine every page runs on (env POVDYN_ENGINE); the manifest records "
+                     "the engine each page really used")
+    rep.add_argument("--spark-master", default=None,
+                     help="Spark master URL with --engine spark, e.g. spark://host:7077 "
+                     "(default: $SPARK_MASTER, else local[2])")
+    rep.add_argument("--register", choices=["lists", "full"], default=None,
+                     help="override the register kind ingest recorded: 'lists' = households "
+                     "absent from a list are not poor; 'full' = every household is listed")
+    rep.add_argument("--notebook", default=None,
+                     help="report template notebook (default: the one shipped with povdyn)")
     rep.set_defaults(func=_report)
 
     wl = sub.add_parser(

@@ -39,42 +39,11 @@ import pandas as pd
 
 from . import standards
 from .errors import SchemaError
+# display names live with every other vi/en text in povdyn.labels
+from .labels import DIMENSION_LABELS, GROUP_LABELS, INDICATOR_LABELS  # noqa: F401
 from .periods import frequency_and_index, parse_period
 
 _TOL = 1e-9
-
-#: Display names of the indicators (Decree 07/2021 and Decree 351/2025 wording).
-INDICATOR_LABELS = {
-    "dep_employment": {"vi": "Việc làm", "en": "Employment"},
-    "dep_dependants": {"vi": "Người phụ thuộc trong hộ", "en": "Dependants"},
-    "dep_nutrition": {"vi": "Dinh dưỡng", "en": "Nutrition"},
-    "dep_health_insurance": {"vi": "Bảo hiểm y tế", "en": "Health insurance"},
-    "dep_adult_education": {"vi": "Trình độ giáo dục của người lớn", "en": "Adult education"},
-    "dep_child_school": {"vi": "Tình trạng đi học của trẻ em", "en": "Child school attendance"},
-    "dep_housing_quality": {"vi": "Chất lượng nhà ở", "en": "Housing quality"},
-    "dep_housing_area": {"vi": "Diện tích nhà ở bình quân đầu người", "en": "Housing area per person"},
-    "dep_water": {"vi": "Nguồn nước sinh hoạt", "en": "Drinking water"},
-    "dep_latrine": {"vi": "Nhà tiêu hợp vệ sinh", "en": "Hygienic latrine"},
-    "dep_telecom": {"vi": "Sử dụng dịch vụ viễn thông", "en": "Telecommunication use"},
-    "dep_info_devices": {"vi": "Phương tiện tiếp cận thông tin", "en": "Information devices"},
-    "dep_digital_services": {"vi": "Sử dụng dịch vụ số, Internet", "en": "Digital services / internet"},
-    "dep_waste": {"vi": "Thu gom, xử lý rác thải sinh hoạt", "en": "Household waste handling"},
-}
-DIMENSION_LABELS = {
-    "employment": {"vi": "Việc làm", "en": "Employment"},
-    "health": {"vi": "Y tế", "en": "Health"},
-    "education": {"vi": "Giáo dục", "en": "Education"},
-    "housing": {"vi": "Nhà ở", "en": "Housing"},
-    "water_sanitation": {"vi": "Nước sinh hoạt và vệ sinh", "en": "Water and sanitation"},
-    "information": {"vi": "Tiếp cận thông tin", "en": "Information"},
-}
-GROUP_LABELS = {
-    "exited": {"vi": "Hộ thoát nghèo", "en": "Exited poverty"},
-    "relapsed": {"vi": "Hộ tái nghèo", "en": "Relapsed into poverty"},
-    "stayed_poor": {"vi": "Hộ vẫn nghèo", "en": "Still poor"},
-    "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor"},
-}
-
 
 def indicator_label(indicator: str, lang: str = "vi") -> str:
     """Display name of an indicator column (the column name when unknown)."""
@@ -488,7 +457,7 @@ def fragile_exit_outcomes(panel, exit_period, within: int = 2, threshold: int = 
     interval). One row per fragile (True/False): exits, followed, relapsed, rate,
     ci_low, ci_high. Checks the claim that exits on income alone do not last.
     """
-    from statsmodels.stats.proportion import proportion_confint
+    from .intervals import wilson_interval
 
     df = _frame(panel)
     exits = fragile_exits(df, exit_period, threshold)
@@ -503,8 +472,7 @@ def fragile_exit_outcomes(panel, exit_period, within: int = 2, threshold: int = 
     for flag in (True, False):
         sub = exits[exits["fragile"] == flag]
         followed, relapsed = int(sub["followed"].sum()), int(sub["relapsed"].sum())
-        low, high = (proportion_confint(relapsed, followed, method="wilson") if followed
-                     else (np.nan, np.nan))
+        low, high = (float(v) for v in wilson_interval(relapsed, followed))
         rows.append(dict(fragile=flag, exits=len(sub), followed=followed, relapsed=relapsed,
                          rate=relapsed / followed if followed else np.nan,
                          ci_low=low, ci_high=high))
@@ -542,7 +510,8 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
 
     * ``"af"``: one row per area (urban/rural) and ``Tổng``/``Total`` with households,
       multidimensionally poor households, H, A, M0 (in %, so H = 12.3 means 12.3%), and
-      H_se, M0_se (points); ``attrs["k"]`` holds the cut-off;
+      the standard errors of H and M0 (points), under their labels in ``lang``
+      (labels ``af_H`` ... ``af_M0_se``); ``attrs["k"]`` holds the cut-off;
     * ``"contributions"``: per indicator (display name): censored headcount (%) and
       contribution to M0 (%), sorted by contribution — input of
       ``povdyn.plots.deprivation.contributions``;
@@ -568,7 +537,7 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     weight = "weight" if "weight" in now.columns and now["weight"].notna().any() else None
     by = "area" if "area" in now.columns else None
     af = alkire_foster(now, indicators, k=k, by=by, weight=weight)
-    total_label = "Tổng" if lang == "vi" else "Total"
+    total_label = label("total", lang)
     af_table = af.table.copy()
     if by:
         af_table[by] = af_table[by].map(lambda a: label(a, lang) if isinstance(a, str) else a)
@@ -580,9 +549,10 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
         af_table.insert(0, label("group", lang), total_label)
     for c in ("H", "A", "M0", "H_se", "A_se", "M0_se"):
         af_table[c] = 100 * af_table[c]
-    poor_md = "Hộ nghèo đa chiều" if lang == "vi" else "Multidimensionally poor"
-    af_table = af_table.rename(columns={"n": label("households", lang), "n_poor": poor_md})
+    poor_md = label("md_poor", lang)
     af_table = af_table.drop(columns=["n_excluded", "A_se", "k"])
+    af_table = af_table.rename(columns={"n": label("households", lang), "n_poor": poor_md,
+                                        **{c: label(f"af_{c}", lang) for c in ("H", "A", "M0", "H_se", "M0_se")}})
     af_table.attrs["k"] = k
 
     overall_ind = pd.DataFrame({
@@ -605,10 +575,8 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     order = [g for g in ["exited", "relapsed", "stayed_poor", "new_poor"] if g in wide.columns]
     wide = wide[order]
     row_names = {c: indicator_label(c, lang) for c in indicators}
-    row_names["three_or_more"] = ("Thiếu hụt từ 3 chỉ số trở lên" if lang == "vi"
-                                  else "Three or more deprivations")
-    row_names["income_near_line"] = ("Thu nhập không quá 1,2 lần chuẩn nghèo" if lang == "vi"
-                                     else "Income at most 1.2 × the poverty line")
+    row_names["three_or_more"] = label("three_or_more", lang)
+    row_names["income_near_line"] = label("income_near_line", lang)
     row_names["households"] = label("households", lang)
     wide = wide.rename(index=row_names, columns={g: GROUP_LABELS[g][lang] for g in order})
     wide.index.name = label("indicator", lang)
@@ -619,7 +587,7 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     n_fragile = int(fragile["fragile"].sum())
     fragile_table = pd.DataFrame([{
         label("exits", lang): n_exits,
-        ("Thoát nghèo chưa bền vững" if lang == "vi" else "Fragile exits"): n_fragile,
+        label("fragile_exits", lang): n_fragile,
         label("share", lang) + " (%)": 100 * n_fragile / n_exits if n_exits else float("nan"),
     }])
     return {"af": af_table, "contributions": overall_ind, "persistent": wide,

@@ -57,15 +57,18 @@ def connect(engine=None):
     key = (s.duckdb_threads, s.duckdb_memory)
     con = _DUCKDB.get(key)
     if con is None:
-        con = ibis.duckdb.connect(threads=s.duckdb_threads, memory_limit=s.duckdb_memory)
+        # spills go to a folder of this process's own in the system temp dir (never the
+        # working directory, never shared), passed as a setting, not pasted into SQL
+        spill = tempfile.mkdtemp(prefix="povdyn_duckdb_")
+        atexit.register(shutil.rmtree, spill, ignore_errors=True)
+        con = ibis.duckdb.connect(threads=s.duckdb_threads, memory_limit=s.duckdb_memory,
+                                  temp_directory=spill)
         try:
             con.raw_sql("SET enable_progress_bar = false")
         except duckdb.InvalidInputException:
             # Inside a Jupyter kernel DuckDB refuses the setting (it wants ipywidgets);
             # there the bar is already off, which is all we need.
             pass
-        # temp files (spills) in the system temp dir, not in the user's working directory
-        con.raw_sql(f"SET temp_directory = '{tempfile.gettempdir()}/povdyn_duckdb_tmp'")
         _DUCKDB[key] = con
     return con
 

@@ -19,3 +19,10 @@ class StandardError(PovdynError, ValueError):
 
 class EstimationError(PovdynError, ValueError):
     """An estimator cannot run on this input (no overlap, separation, constant covariate...)."""
+
+
+class NotEnoughDataError(PovdynError, ValueError):
+    """A report section has too little data for this region and period (no support
+    records, no programme with supported households, no household at the period): the
+    page shows the section as "being updated" instead of failing. Any other error fails
+    the page (povdyn.tables.optional_section)."""

@@ -412,3 +412,660 @@ def to_geography(df: pd.DataFrame, geography: str = "2025", province_col: str = 
     out.attrs["unresolved_pre2025"] = int(out["province_pre2025"].isna().sum()
                                           - out[province_col].isna().sum())
     return out
+
+
+# ------------------------------------------------------- the official 2025 commune map
+#
+# Source: the ``vietnamadminunits`` package (PyPI, MIT licence, pinned in pyproject.toml),
+# read offline from its data files (never its geocoding converter, which goes online):
+# ``dataset.db`` lists the 10,040 pre-reform units (10,035 communes, wards and towns plus
+# five island districts that had no commune level) and the 3,321 units in force since
+# 1 July 2025, with GSO codes and the new units' areas; ``converter_2025.json`` maps
+# every old unit to its new unit(s). The package's author built them from GSO's
+# administrative-unit register (danhmuchanhchinh.gso.gov.vn) and the official merger map
+# (sapnhap.bando.com.vn). 471 old communes were split between 2 to 5 new ones; the
+# package gives no household or population counts for the pieces, only which piece is
+# the "main" successor and the new units' areas (not the pieces' areas).
+
+COMMUNE_MAP_PACKAGE = "vietnamadminunits"
+# columns commune_2025 adds (the first four are the contract; old_commune_code is the
+# GSO code of the pre-reform unit a row was placed in, NA for 2025 names and unknowns)
+OUTPUT_COLUMNS = ("province_2025", "commune_2025", "commune_code", "weight", "match",
+                  "weight_basis", "old_commune_code")
+UNKNOWN_COMMUNE_PREFIX = "? "  # commune_2025 of an unmatched name: "? " + the name as given
+
+# Administrative-unit prefixes of communes and districts as they read after folding, with
+# the kind they stand for; abbreviations count only before a dot, a digit or a space.
+_UNIT_PREFIXES = (
+    ("thi tran", "thitran"), ("thitran", "thitran"), ("tt", "thitran"),
+    ("dac khu", "dackhu"), ("phuong", "phuong"), ("p", "phuong"), ("f", "phuong"),
+    ("xa", "xa"), ("x", "xa"),
+    ("thanh pho", "thanhpho"), ("thi xa", "thixa"), ("quan", "quan"), ("huyen", "huyen"),
+    ("tp", "thanhpho"), ("tx", "thixa"), ("q", "quan"), ("h", "huyen"),
+)
+_UNIT_PREFIX_RE = re.compile(
+    r"^(?P<prefix>" + "|".join(
+        re.escape(p).replace(r"\ ", r"\s*") for p, _ in
+        sorted(_UNIT_PREFIXES, key=lambda pk: -len(pk[0]))) + r")(?:[\s.,:;\-]+|(?=\d))")
+_UNIT_KIND = {p.replace(" ", ""): k for p, k in _UNIT_PREFIXES}
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
+_NOT_WORD = re.compile(r"[\W_]+")
+# a prefix is one only when written as one: "Xá Lượng" and "Quan Sơn" are names
+_PREFIX_SPELLINGS = {
+    "thịtrấn", "thitran", "tt", "đặckhu", "dackhu", "phường", "phuong", "p", "f", "xã", "xa",
+    "x", "thànhphố", "thanhpho", "thịxã", "thixa", "quận", "quan", "huyện", "huyen", "tp",
+    "tx", "q", "h"}
+
+
+def _unit_parts(name) -> tuple[str, str, str]:
+    """(kind, folded key, accented key) of a commune or district name (see unit_key)."""
+    if name is None or (not isinstance(name, str) and pd.isna(name)):
+        return "", "", ""
+    spaced = " ".join(unicodedata.normalize("NFC", str(name)).lower().split()).strip(" .,-")
+    folded = fold(spaced)
+    if len(folded) != len(spaced):  # a character without a precomposed form: fold both
+        spaced = folded
+    match = _UNIT_PREFIX_RE.match(folded)
+    kind = ""
+    if (match and _NOT_ALNUM.sub("", folded[match.end():])
+            and _NOT_WORD.sub("", spaced[:match.end()]) in _PREFIX_SPELLINGS):
+        kind = _UNIT_KIND[_NOT_ALNUM.sub("", match.group("prefix"))]
+        folded, spaced = folded[match.end():], spaced[match.end():]
+    key = _LEADING_ZEROS.sub("", _NOT_ALNUM.sub("", folded))
+    accented = _LEADING_ZEROS.sub("", _NOT_WORD.sub("", spaced))
+    return kind, key, accented
+
+
+def unit_key(name) -> tuple[str, str]:
+    """(kind, key) of a commune or district name, for matching.
+
+    ``kind`` is the administrative prefix ("xa", "phuong", "thitran", "dackhu", "quan",
+    "huyen", "thixa", "thanhpho") or "" when the name has none; ``key`` is the rest,
+    folded (no diacritics, đ = d), without spaces or punctuation, numbers without leading
+    zeros. "P. 12", "Phường 12", "phuong 12", "P12" and "Phường 012" all give
+    ("phuong", "12"); "Quận 1", "Q.1" and "Q1" give ("quan", "1"); "Xã Tân Phú" gives
+    ("xa", "tanphu"). A name that is only a prefix word keeps it as its key. Matching
+    tries the name with its diacritics first: a few districts hold two communes that
+    differ only by a tone mark (Phường Sa Pa and Phường Sa Pả).
+    """
+    kind, key, _ = _unit_parts(name)
+    return kind, key
+
+
+def _package_data_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(COMMUNE_MAP_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise SchemaError(f"the commune crosswalk needs the {COMMUNE_MAP_PACKAGE!r} package "
+                          "(pinned in pyproject.toml): pip install -e .")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def commune_map_version() -> str:
+    """Version of the installed ``vietnamadminunits`` package the crosswalk comes from."""
+    from importlib.metadata import version
+
+    return version(COMMUNE_MAP_PACKAGE)
+
+
+@lru_cache(maxsize=1)
+def _commune_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(old units, new units) from the package, with our province names and match keys."""
+    import json
+    import sqlite3
+
+    data = _package_data_dir()
+    with sqlite3.connect(f"file:{data / 'dataset.db'}?mode=ro", uri=True) as conn:
+        old = pd.read_sql("SELECT provinceCode, provinceKey, district, districtKey, ward, "
+                          "wardKey, wardCode FROM admin_units_legacy", conn)
+        new = pd.read_sql("SELECT provinceKey, ward, wardKey, wardCode, wardType, wardAreaKm2 "
+                          "FROM admin_units", conn)
+    convert = json.loads((data / "converter_2025.json").read_text(encoding="utf-8"))
+    table = _table()
+    by_code = dict(zip(table["old_code"], table["old_province"]))
+    old["old_province"] = old["provinceCode"].map(by_code)
+    if old["old_province"].isna().any():  # pragma: no cover - data sanity
+        raise SchemaError(f"{COMMUNE_MAP_PACKAGE}: unknown province codes "
+                          f"{sorted(old.loc[old['old_province'].isna(), 'provinceCode'].unique())}")
+    old["province_2025"] = province_2025(old["old_province"]).to_numpy()
+    # island districts without communes (Côn Đảo, Lý Sơn, ...) stand as their own unit
+    island = old["ward"].isna()
+    old["old_commune"] = old["ward"].where(~island, old["district"])
+    old["old_key"] = (old["provinceKey"] + "_" + old["districtKey"] + "_"
+                      + old["wardKey"].fillna(""))
+    new_key_to_province = {}
+    for new_prov, old_prov_keys in convert["DICT_PROVINCE"].items():
+        new_key_to_province[new_prov] = province_2025(
+            old.loc[old["provinceKey"].isin(old_prov_keys), "old_province"].iloc[:1]).iloc[0]
+    new["province_2025"] = new["provinceKey"].map(new_key_to_province)
+    new = new.rename(columns={"ward": "commune_2025", "wardCode": "commune_code",
+                              "wardAreaKm2": "area_km2"})
+    code_of = {(p, k): c for p, k, c in zip(new["provinceKey"], new["wardKey"], new["commune_code"])}
+
+    pieces = []
+    for new_prov, wards in convert["DICT_PROVINCE_WARD_NO_DIVIDED"].items():
+        for new_ward, old_keys in wards.items():
+            for old_key in old_keys:
+                pieces.append((old_key, code_of[(new_prov, new_ward)], False))
+    for new_prov, splits in convert["DICT_PROVINCE_WARD_DIVIDED"].items():
+        for old_key, parts in splits.items():
+            for part in parts:
+                pieces.append((old_key, code_of[(new_prov, part["newWardKey"])],
+                               bool(part["isDefaultNewWard"])))
+    links = pd.DataFrame(pieces, columns=["old_key", "commune_code", "main_successor"])
+    links["pieces"] = links.groupby("old_key")["commune_code"].transform("size")
+    links["main_successor"] |= links["pieces"] == 1
+    old = old.merge(links, on="old_key", how="left", validate="one_to_many")
+    if old["commune_code"].isna().any():  # pragma: no cover - data sanity
+        raise SchemaError(f"{COMMUNE_MAP_PACKAGE}: old units without a new unit: "
+                          f"{old.loc[old['commune_code'].isna(), 'old_key'].tolist()[:10]}")
+    old = old.merge(new[["commune_code", "commune_2025"]], on="commune_code", how="left")
+    old = old.rename(columns={"district": "old_district", "wardCode": "old_commune_code"})
+    old["split"] = old["pieces"] > 1
+    district_parts = old["old_district"].map(_unit_parts)
+    commune_parts = old["old_commune"].map(_unit_parts)
+    old["district_key"] = [k for _, k, _ in district_parts]
+    old["district_accented"] = [a for _, _, a in district_parts]
+    old["commune_kind"] = [k for k, _, _ in commune_parts]
+    old["commune_key"] = [k for _, k, _ in commune_parts]
+    old["commune_accented"] = [a for _, _, a in commune_parts]
+    new_parts = new["commune_2025"].map(_unit_parts)
+    new["commune_kind"] = [k for k, _, _ in new_parts]
+    new["commune_key"] = [k for _, k, _ in new_parts]
+    new["commune_accented"] = [a for _, _, a in new_parts]
+    old_cols = ["old_province", "old_district", "old_commune", "old_commune_code", "old_key",
+                "province_2025", "commune_2025", "commune_code", "pieces", "split",
+                "main_successor", "district_key", "district_accented", "commune_kind",
+                "commune_key", "commune_accented"]
+    new_cols = ["province_2025", "commune_2025", "commune_code", "wardType", "area_km2",
+                "commune_kind", "commune_key", "commune_accented"]
+    return (old[old_cols].reset_index(drop=True),
+            new[new_cols].rename(columns={"wardType": "kind"}).reset_index(drop=True))
+
+
+def commune_crosswalk_2025() -> pd.DataFrame:
+    """The official old-commune -> 2025-commune crosswalk, one row per piece.
+
+    Columns: old_province (our 63 names), old_district, old_commune, old_commune_code
+    (GSO), province_2025, commune_2025, commune_code (GSO code of the 2025 unit, a
+    5-digit string), pieces (how many new units the old one went to), split,
+    main_successor (the package's choice of the piece that took the old unit's seat
+    and most of its people), weight (equal shares 1/pieces: the package has no household
+    counts of the pieces; see ``commune_2025`` for weights from a register).
+    10,040 old units (incl. 5 island districts), 3,321 new ones.
+    """
+    old, _ = _commune_tables()
+    out = old.drop(columns=["old_key", "district_key", "district_accented", "commune_kind",
+                            "commune_key", "commune_accented"]).copy()
+    out["weight"] = 1.0 / out["pieces"]
+    return out
+
+
+def communes_2025() -> pd.DataFrame:
+    """The 3,321 communes, wards and special zones in force since 1 July 2025:
+    province_2025, commune_2025, commune_code, kind (Xã / Phường / Đặc khu), area_km2."""
+    _, new = _commune_tables()
+    return new.drop(columns=["commune_kind", "commune_key", "commune_accented"]).copy()
+
+
+# Match tiers, strictest first; the first tier with any hit decides (one hit: placed;
+# several: ambiguous). d = district, k = kind (prefix), a = accented key, f = folded key.
+_OLD_DISTRICT_TIERS = (("da", "k", "a"), ("df", "k", "f"), ("da", "a"), ("df", "f"))
+_OLD_PROVINCE_TIERS = (("k", "a"), ("k", "f"), ("a",), ("f",))
+_NEW_TIERS = (("k", "a"), ("k", "f"), ("a",), ("f",))
+
+
+def _tier_key(province, tier, parts):
+    return (province,) + tuple(parts[t] for t in tier)
+
+
+@lru_cache(maxsize=1)
+def _commune_index():
+    """Lookup dicts over the package's units, one per match tier."""
+    old, new = _commune_tables()
+    units = old.drop_duplicates("old_key")
+    old_index: dict = {tier: {} for tier in _OLD_DISTRICT_TIERS + _OLD_PROVINCE_TIERS}
+    for row in zip(units["old_province"], units["district_accented"], units["district_key"],
+                   units["commune_kind"], units["commune_accented"], units["commune_key"],
+                   units["old_key"]):
+        parts = dict(zip(("da", "df", "k", "a", "f"), row[1:6]))
+        for tier, index in old_index.items():
+            index.setdefault(_tier_key(row[0], tier, parts), []).append(row[6])
+    new_index: dict = {tier: {} for tier in _NEW_TIERS}
+    for row in zip(new["province_2025"], new["commune_kind"], new["commune_accented"],
+                   new["commune_key"], new["commune_code"]):
+        parts = dict(zip(("k", "a", "f"), row[1:4]))
+        for tier, index in new_index.items():
+            index.setdefault(_tier_key(row[0], tier, parts), []).append(row[4])
+    pieces = {key: list(zip(grp["province_2025"], grp["commune_code"], grp["old_commune_code"]))
+              for key, grp in old.groupby("old_key", sort=False)}
+    return old_index, new_index, pieces
+
+
+def _blank_na(value) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value))
+
+
+def _blank(value) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip()
+
+
+def _closest(province: str | None, province_new: str | None, commune, limit: int = 3) -> list[str]:
+    """Closest unit names (old ones with their district, then new ones) to a name."""
+    import difflib
+
+    old, new = _commune_tables()
+    _, key = unit_key(commune)
+    names: dict[str, list[str]] = {}
+    if province is not None:
+        units = old[old["old_province"] == province].drop_duplicates("old_key")
+        for k, c, d in zip(units["commune_key"], units["old_commune"], units["old_district"]):
+            names.setdefault(k, []).append(f"{c}, {d}")
+    if province_new is not None:
+        units = new[new["province_2025"] == province_new]
+        for k, c in zip(units["commune_key"], units["commune_2025"]):
+            names.setdefault(k, []).append(f"{c} (2025)")
+    close = difflib.get_close_matches(key, sorted(names), n=limit, cutoff=0.6)
+    return [label for k in close for label in names[k]]
+
+
+def _lookup(index: dict, tiers, province, parts) -> list:
+    for tier in tiers:
+        if "k" in tier and not parts["k"]:
+            continue
+        if "a" in tier and parts["ascii"]:
+            continue  # typed without diacritics: "thanh an" may be Thanh An or Thạnh An
+        hits = index[tier].get(_tier_key(province, tier, parts))
+        if hits:
+            return hits
+    return []
+
+
+def _name_readings(commune) -> list[dict]:
+    """The name read with its prefix, then (when it has one) as a whole: "xa luong"
+    typed without diacritics may be Xã Lượng or Xá Lượng."""
+    kind, key, accented = _unit_parts(commune)
+    typed_ascii = str(commune).isascii()
+    readings = [{"k": kind, "f": key, "a": accented, "ascii": typed_ascii}]
+    if kind:
+        whole = fold(commune)
+        spaced = unicodedata.normalize("NFC", str(commune)).lower()
+        readings.append({"k": "", "f": _LEADING_ZEROS.sub("", _NOT_ALNUM.sub("", whole)),
+                         "a": _LEADING_ZEROS.sub("", _NOT_WORD.sub("", spaced)),
+                         "ascii": typed_ascii})
+    return readings
+
+
+def _resolve_old(province, district, commune) -> tuple[list, str]:
+    """(old unit keys, "district" | "province") of a pre-reform name."""
+    old_index, _, _ = _commune_index()
+    readings = _name_readings(commune)
+    if not _blank(district):
+        _, dkey, daccented = _unit_parts(district)
+        if str(district).isascii():
+            daccented = None  # never matches: the district tiers fall back to folded keys
+        for parts in readings:
+            hits = _lookup(old_index, _OLD_DISTRICT_TIERS, province,
+                           dict(parts, df=dkey, da=daccented))
+            if hits:
+                return hits, "district"
+    for parts in readings:
+        hits = _lookup(old_index, _OLD_PROVINCE_TIERS, province, parts)
+        if hits:
+            return hits, "province"
+    return [], "province"
+
+
+def _resolve_new(province_new, commune) -> list:
+    _, new_index, _ = _commune_index()
+    for parts in _name_readings(commune):
+        hits = _lookup(new_index, _NEW_TIERS, province_new, parts)
+        if hits:
+            return hits
+    return []
+
+
+def commune_2025(df: pd.DataFrame, household_counts: pd.DataFrame | None = None,
+                 province_col: str = "province", district_col: str = "district",
+                 commune_col: str = "commune", period_col: str | None = "period",
+                 errors: str = "report") -> pd.DataFrame:
+    """Each row's 2025 commune through the official crosswalk (domain.md: communes were
+    split and need weights; unknown units are reported, never dropped).
+
+    ``df`` has pre-reform ``province``, ``district``, ``commune`` names (any spelling:
+    "P. 12", "Phường 12", "phuong 12"; the district may be missing). The result has the
+    input's rows, index kept, plus ``province_2025``, ``commune_2025``, ``commune_code``
+    (GSO code of the 2025 unit), ``weight``, ``match``, ``weight_basis`` and
+    ``old_commune_code`` (GSO code of the old unit, for old names). An old
+    commune split between several new ones gives several rows whose weights sum to 1.
+
+    Weights of a split (``weight_basis``): "equal" shares by default, because the
+    package that ships the crosswalk (``vietnamadminunits``) has no household counts of
+    the pieces; "households" when ``household_counts`` (columns ``old_commune_code``,
+    ``commune_code``, ``households``: households seen in the old commune before July
+    2025 and in a piece after it, from ``split_household_counts``) has households of
+    that old commune; "whole" for a commune that was not split. For a household seen
+    after July 2025 its own recorded 2025 commune is better than any weight: use these
+    weights only for households never seen after the reform.
+
+    ``match`` says how a row was placed: "2025" (a name in force since July 2025,
+    mapped to itself), "district" (old name found in its district), "province" (old
+    name unique within its province; no district given, or one that did not match),
+    "ambiguous" or "unmatched". Names are tried as old names when the row has a district
+    or a pre-reform ``period`` (``is_post_merger`` false), else first as 2025 names.
+    Each tier tries the name with its diacritics, then without, then without its prefix.
+    An ambiguous or unmatched name gets ``commune_2025`` = "? " + the name as given,
+    ``commune_code`` NA and weight 1 — an explicit unknown, never dropped;
+    ``result.attrs["unmatched"]`` lists each such name once (dicts with the three names,
+    ``reason`` and ``candidates``: the units it could be, or the closest names, with
+    their districts) and ``unmatched_report(result)`` prints that listing.
+    ``errors="raise"`` raises ``SchemaError`` with the listing instead.
+    """
+    if errors not in ("report", "raise"):
+        raise ValueError(f"errors={errors!r}: use 'report' or 'raise'")
+    missing = [c for c in (province_col, commune_col) if c not in df.columns]
+    if missing:
+        raise SchemaError(f"commune_2025: no column(s) {missing} (need {province_col!r}, "
+                          f"{commune_col!r}, optional {district_col!r})")
+    has_period = period_col is not None and period_col in df.columns
+    keys = pd.DataFrame({
+        "p": df[province_col].astype(object),
+        "d": df[district_col].astype(object) if district_col in df.columns else None,
+        "c": df[commune_col].astype(object)}, index=df.index)
+    if has_period:
+        post = {p: is_post_merger(p) for p in pd.unique(df[period_col].dropna())}
+        keys["e"] = df[period_col].map(post).map({True: "post", False: "pre"}).fillna("")
+    else:
+        keys["e"] = ""
+    keys = keys.astype(object).where(keys.notna(), None)
+    codes = keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
+    distinct = [tuple(None if _blank_na(v) else v for v in t)
+                for t in keys.drop_duplicates().itertuples(index=False)]
+    first = pd.Series([t[0] for t in distinct], dtype=object)
+    # Thừa Thiên Huế became the centrally-run "Thành phố Huế" on 1 January 2025 and kept
+    # its borders in July: for commune matching, Huế's old units are Thừa Thiên Huế's
+    old_names = old_province(first, errors="coerce").tolist()
+    old_names = [o if not pd.isna(o) or pd.isna(n) or n != "Huế" else "Thừa Thiên Huế"
+                 for o, n in zip(old_names, province_2025(first, errors="coerce"))]
+    new_names = province_2025(first, errors="coerce").tolist()
+    old_units, _ = _commune_tables()
+    _, _, pieces = _commune_index()
+    share = _household_shares(household_counts)
+
+    # one list entry per output piece: (tuple number, province_2025, code, weight, match, basis, name)
+    placed: list[tuple] = []
+    problems: list[dict] = []
+    for i, (prov, dist, comm, era) in enumerate(distinct):
+        old_p = None if pd.isna(old_names[i]) else old_names[i]
+        new_p = None if pd.isna(new_names[i]) else new_names[i]
+        if new_p is None or _blank(comm):
+            verdict = ("unmatched", "unknown province" if new_p is None else "no commune name")
+        else:
+            verdict = _place_one(old_p, new_p, dist, comm, era, pieces)
+        if verdict[0] == "new":
+            placed.append((i, new_p, verdict[1], 1.0, "2025", "whole", None, None))
+            continue
+        if verdict[0] == "old":
+            units = pieces[verdict[1]]
+            weights, basis = _split_weights(units, share)
+            placed.extend((i, p, code, w, verdict[2], basis, None, old_code)
+                          for (p, code, old_code), w in zip(units, weights))
+            continue
+        if verdict[0] == "ambiguous":
+            reason = "ambiguous"
+            units = old_units[old_units["old_key"].isin(verdict[1])].drop_duplicates("old_key")
+            candidates = [f"{c}, {d}" for c, d in zip(units["old_commune"], units["old_district"])]
+            candidates += [f"{c} (2025)" for c in communes_2025().set_index("commune_code")
+                           .loc[verdict[2], "commune_2025"]]
+        else:
+            reason = verdict[1]
+            candidates = (_closest(old_p, new_p, comm)
+                          if new_p is not None and not _blank(comm) else [])
+        problems.append({province_col: prov, district_col: dist, commune_col: comm,
+                         "reason": reason, "candidates": candidates})
+        placed.append((i, new_p, None, 1.0, verdict[0], "whole",
+                       UNKNOWN_COMMUNE_PREFIX + str(comm), None))
+    if problems and errors == "raise":
+        raise SchemaError(_unmatched_message(problems, province_col, district_col, commune_col))
+    mapping = pd.DataFrame(placed, columns=["_tuple", "province_2025", "commune_code", "weight",
+                                            "match", "weight_basis", "commune_2025",
+                                            "old_commune_code"])
+    names = dict(zip(old_units["commune_code"], old_units["commune_2025"]))
+    names.update(zip(communes_2025()["commune_code"], communes_2025()["commune_2025"]))
+    mapping["commune_2025"] = mapping["commune_2025"].where(
+        mapping["commune_code"].isna(), mapping["commune_code"].map(names))
+    # rows in input order, the pieces of a split next to each other
+    counts = np.bincount(mapping["_tuple"].to_numpy(), minlength=len(distinct))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    row_of = np.repeat(np.arange(len(df)), counts[codes])
+    piece_of = (np.repeat(starts[codes], counts[codes])
+                + np.arange(len(row_of)) - np.repeat(np.cumsum(counts[codes]) - counts[codes],
+                                                     counts[codes]))
+    out = df.iloc[row_of].copy()
+    for col in OUTPUT_COLUMNS:
+        values = mapping[col].to_numpy()[piece_of]
+        out[col] = values if col == "weight" else pd.array(values, dtype=object)
+    # a list of plain dicts (a DataFrame in attrs breaks pandas' concat and repr)
+    out.attrs["unmatched"] = problems
+    return out
+
+
+def _place_one(old_p, new_p, dist, comm, era, pieces) -> tuple:
+    """Verdict for one distinct name: ("new", code) | ("old", old_key, how) |
+    ("ambiguous", old_keys, codes) | ("unmatched", "unmatched")."""
+    as_new = era == "post" or (era == "" and _blank(dist))
+    new_hits = _resolve_new(new_p, comm) if as_new else []
+    old_hits, how = [], None
+    if len(new_hits) > 1:  # e.g. Xã Văn Lang and Xã Văn Lăng written without diacritics
+        return "ambiguous", [], new_hits
+    if old_p is not None and (len(new_hits) != 1 or era == ""):
+        old_hits, how = _resolve_old(old_p, dist, comm)
+    if len(new_hits) == 1:
+        successors = [[code for _, code, _ in pieces[k]] for k in old_hits]
+        if any(s != new_hits for s in successors):
+            # no period, no district: also a pre-reform name that went elsewhere
+            return "ambiguous", old_hits, new_hits
+        return "new", new_hits[0]
+    if len(old_hits) == 1:
+        return "old", old_hits[0], how
+    if old_hits or new_hits:
+        return "ambiguous", old_hits, new_hits
+    if not as_new:  # a 2025 name recorded with a district or a pre-reform period
+        new_hits = _resolve_new(new_p, comm)
+        if len(new_hits) == 1:
+            return "new", new_hits[0]
+        if new_hits:
+            return "ambiguous", [], new_hits
+    return "unmatched", "unmatched"
+
+
+def _split_weights(units: list, share: dict) -> tuple[np.ndarray, str]:
+    """Weights of the pieces of one old commune: whole, household shares or equal."""
+    if len(units) == 1:
+        return np.ones(1), "whole"
+    counts = np.array([share.get((old_code, code), 0.0) for _, code, old_code in units])
+    if counts.sum() > 0:
+        return counts / counts.sum(), "households"
+    return np.full(len(units), 1.0 / len(units)), "equal"
+
+
+def _household_shares(counts: pd.DataFrame | None) -> dict:
+    if counts is None or len(counts) == 0:
+        return {}
+    need = ["old_commune_code", "commune_code", "households"]
+    missing = [c for c in need if c not in counts.columns]
+    if missing:
+        raise SchemaError(f"commune_2025: household_counts needs columns {need}, "
+                          f"missing {missing}")
+    grouped = counts.groupby(["old_commune_code", "commune_code"])["households"].sum()
+    return {k: float(v) for k, v in grouped.items() if v > 0}
+
+
+def unmatched_report(result: pd.DataFrame) -> str:
+    """The listing of names ``commune_2025`` could not place ("" when all were placed)."""
+    problems = result.attrs.get("unmatched", [])
+    if not problems:
+        return ""
+    cols = [c for c in problems[0] if c not in ("reason", "candidates")]
+    return _unmatched_message(problems, *cols)
+
+
+def _unmatched_message(problems, province_col, district_col, commune_col) -> str:
+    lines = []
+    for p in problems[:100]:
+        where = ", ".join(str(p[c]) for c in (commune_col, district_col, province_col)
+                          if not _blank(p[c]))
+        hint = f"; closest: {'; '.join(p['candidates'])}" if p["candidates"] else ""
+        lines.append(f"{where}: {p['reason']}{hint}")
+    more = f"\n  ... and {len(problems) - 100} more" if len(problems) > 100 else ""
+    return (f"{len(problems)} commune name(s) cannot be placed in the 2025 map "
+            f"({COMMUNE_MAP_PACKAGE} {commune_map_version()}):\n  " + "\n  ".join(lines) + more
+            + "\nFix the spelling in the source file, or give the district to tell "
+              "same-named communes apart.")
+
+
+# ------------------------------------------- households' own link across July 2025
+
+def _first_last(df: pd.DataFrame, id_col: str, period_col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(last pre-reform row, first post-reform row) of each household."""
+    periods = pd.unique(df[period_col].dropna())
+    post_of = {p: is_post_merger(p) for p in periods}
+    rank_of = {p: parse_period(p)[1] for p in periods}
+    post = df[period_col].map(post_of).fillna(False).astype(bool)
+    rank = df[period_col].map(rank_of)
+    before = df[~post].assign(_rank=rank[~post]).sort_values("_rank", kind="stable")
+    after = df[post].assign(_rank=rank[post]).sort_values("_rank", kind="stable")
+    return (before.groupby(id_col, sort=False).tail(1).drop(columns="_rank"),
+            after.groupby(id_col, sort=False).head(1).drop(columns="_rank"))
+
+
+def split_household_counts(df: pd.DataFrame, id_col: str = "household_id",
+                           period_col: str = "period", **names) -> pd.DataFrame:
+    """Households of each split old commune found in each of its 2025 pieces.
+
+    From a register with rows before and after July 2025 (columns household id,
+    period, province, district, commune): each household's last pre-reform commune and
+    its first post-reform commune. Returns ``old_commune_code``, ``commune_code``,
+    ``households`` for old communes that were split, the household-count weights that
+    ``commune_2025(..., household_counts=)`` uses for households never seen after the
+    reform. ``names`` passes province_col / district_col / commune_col on.
+    """
+    before, after = _first_last(df, id_col, period_col)
+    both = set(before[id_col]) & set(after[id_col])
+    before = before[before[id_col].isin(both)]
+    after = after[after[id_col].isin(both)]
+    old = commune_2025(before, period_col=period_col, **names)
+    old = old[old["weight_basis"] != "whole"].drop_duplicates(id_col)[[id_col, "old_commune_code"]]
+    new = commune_2025(after, period_col=period_col, **names)
+    new = new[new["match"] == "2025"][[id_col, "commune_code"]]
+    pairs = old.merge(new, on=id_col, how="inner")
+    pieces = commune_crosswalk_2025()[["old_commune_code", "commune_code"]]
+    pairs = pairs.merge(pieces, on=["old_commune_code", "commune_code"], how="inner")
+    return (pairs.groupby(["old_commune_code", "commune_code"]).size()
+            .rename("households").reset_index())
+
+
+def link_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
+                      period_col: str = "period", **names) -> pd.DataFrame:
+    """Every row of a register with its 2025 commune, for commune time series that run
+    across July 2025 without a break (domain.md: communes were split and need weights).
+
+    Rows recorded after the reform keep their own 2025 commune. A household seen after
+    the reform takes, on its earlier rows, the commune where it was first recorded
+    after it (``match`` "household", weight 1): its own link beats any weight. Only
+    households never seen after the reform go through the crosswalk, a split commune's
+    pieces weighted by the households of that old commune that were seen on both sides
+    (``split_household_counts``), else equally. Returns ``commune_2025(df)``'s columns;
+    a household's rows can be several (one per piece, weights summing to 1).
+    """
+    work = df.assign(_row=np.arange(len(df)))
+    mapped = commune_2025(work, household_counts=split_household_counts(df, id_col, period_col, **names),
+                          period_col=period_col, **names)
+    _, first_after = _first_last(df, id_col, period_col)
+    own = commune_2025(first_after, period_col=period_col, **names)
+    own = own[own["commune_code"].notna()].drop_duplicates(id_col).set_index(id_col)
+    post_of = {p: is_post_merger(p) for p in pd.unique(df[period_col].dropna())}
+    is_pre = ~mapped[period_col].map(post_of).fillna(False).astype(bool)
+    linked = (is_pre & mapped[id_col].isin(own.index)).to_numpy()
+    first_piece = ~mapped["_row"].duplicated(keep="first").to_numpy()
+    keep = ~linked | first_piece  # a linked row: one row, at the household's own commune
+    mapped = mapped[keep].copy()
+    rows = linked[keep]
+    ids = mapped.loc[rows, id_col]
+    for col in ("province_2025", "commune_2025", "commune_code"):
+        mapped.loc[rows, col] = ids.map(own[col]).to_numpy()
+    mapped.loc[rows, "weight"] = 1.0
+    mapped.loc[rows, "match"] = "household"
+    mapped.loc[rows, "weight_basis"] = "whole"
+    return mapped.drop(columns="_row")
+
+
+PANEL_BASIS = {
+    "2025": "recorded",          # a 2025 name, recorded after the reform
+    "household": "household",    # the household's own commune after the reform
+    "whole": "crosswalk",        # an old commune that went whole to one 2025 commune
+    "split": "main successor",   # split, household never seen after: flagged
+}
+
+
+def panel_commune_2025(df: pd.DataFrame, id_col: str = "household_id",
+                       period_col: str = "period", **names) -> pd.DataFrame:
+    """One 2025 commune per register row (the panel keeps one row per household and
+    period), for ingest: columns ``commune_2025``, ``commune_code`` and
+    ``commune_2025_basis``, aligned with ``df``'s index.
+
+    Basis, best first: "recorded" (a row after July 2025 names its 2025 commune);
+    "household" (an earlier row of a household seen after the reform takes the commune
+    it was first recorded in then); "crosswalk" (an old commune that went whole into
+    one 2025 commune); "main successor" (an old commune split between several, for a
+    household never seen after the reform: the piece the official map names as its
+    main successor — flagged, because a weighted allocation needs
+    ``link_commune_2025``'s several rows); "ambiguous" / "unmatched" (the explicit
+    unknown "? name", listed in ``result.attrs["unmatched"]``; a household seen after
+    the reform is placed by its own link even then). Works on the distinct
+    (province, district, commune, era) names and on one row per household, so its cost
+    follows the number of communes and households, not of rows.
+    """
+    province_col = names.get("province_col", "province")
+    district_col = names.get("district_col", "district")
+    commune_col = names.get("commune_col", "commune")
+    cols = [c for c in (province_col, district_col, commune_col) if c in df.columns]
+    periods = pd.unique(df[period_col].dropna())
+    post_of = {p: is_post_merger(p) for p in periods}
+    era = df[period_col].map(post_of).fillna(False).astype(bool)
+    keys = df[cols].assign(**{period_col: np.where(era, FIRST_NEW_QUARTER, "2025Q2")})
+    distinct = keys.drop_duplicates().reset_index(drop=True)
+    mapped = commune_2025(distinct, period_col=period_col, **names)
+    main = set(commune_crosswalk_2025().query("main_successor")["commune_code"].astype(str)
+               + "|" + commune_crosswalk_2025().query("main_successor")["old_commune_code"].astype(str))
+    is_split = mapped["weight_basis"] != "whole"
+    keep = ~is_split | (mapped["commune_code"].astype(str) + "|"
+                        + mapped["old_commune_code"].astype(str)).isin(main)
+    mapped = mapped[keep]
+    basis = mapped["match"].map({"2025": "recorded", "ambiguous": "ambiguous",
+                                 "unmatched": "unmatched"}).fillna(pd.Series(
+        np.where(mapped["weight_basis"] == "whole", "crosswalk", "main successor"),
+        index=mapped.index))
+    table = distinct.loc[mapped.index].assign(commune_2025=mapped["commune_2025"].to_numpy(),
+                                              commune_code=mapped["commune_code"].to_numpy(),
+                                              commune_2025_basis=basis.to_numpy())
+    out = keys.reset_index(drop=True).merge(table, on=cols + [period_col], how="left",
+                                            validate="many_to_one")
+    out.index = df.index
+    out = out[["commune_2025", "commune_code", "commune_2025_basis"]]
+    if id_col in df.columns:  # the household's own link across the reform
+        recorded = out["commune_2025_basis"].eq("recorded") & era
+        first = (pd.DataFrame({"id": df[id_col], "rank": df[period_col].map(
+                    {p: parse_period(p)[1] for p in periods}), "code": out["commune_code"],
+                    "name": out["commune_2025"]})[recorded.to_numpy()]
+                 .sort_values("rank", kind="stable").drop_duplicates("id"))
+        own = first.set_index("id")
+        # (also for an ambiguous or misspelt old name: the household's own link places it)
+        linked = ~era & df[id_col].isin(own.index)
+        ids = df.loc[linked, id_col]
+        out.loc[linked, "commune_2025"] = ids.map(own["name"]).to_numpy()
+        out.loc[linked, "commune_code"] = ids.map(own["code"]).to_numpy()
+        out.loc[linked, "commune_2025_basis"] = "household"
+    out.attrs["unmatched"] = mapped.attrs.get("unmatched", [])
+    return out

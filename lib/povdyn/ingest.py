@@ -3,17 +3,29 @@
 `ingest(raw_dir, out_dir)` (CLI: `povdyn ingest RAW_DIR --out OUT_DIR`) reads every
 csv / xlsx (every sheet) / parquet file under RAW_DIR, recursively, and writes
 
-* `OUT/panel.parquet`    the household-period panel (canonical columns, schema.py)
+* `OUT/panel.parquet`    the household-period panel (canonical columns, schema.py), with
+                         key-value metadata `povdyn.register_kind` ("lists" / "full")
 * `OUT/support.parquet`  programme rolls (household_id, program, start_period, ...)
+* `OUT/totals.parquet`   household totals per commune and review, when a totals table
+                         (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ) is among the inputs: province,
+                         province_2025, commune (null: province total), period (the panel's
+                         type; a year's total is its Q4 on a quarterly panel), households
 * `OUT/quarantine.csv`   every rejected row: source_file, sheet, row, reason, values
-* `OUT/ingest_summary.json` the counts below, per file and in total.
+* `OUT/ingest_summary.json` the counts below, per file and in total, and the register kind
+                         (`register_kind`, `register_kind_by_province`, their counts).
 
 Rules (issue 3 §5):
 
 * A table is a register or a programme roll by its headers (schema.file_kind). Title
   rows above the header are skipped: the header is the row, among the first 30, with
   the most recognised column names. A list sheet without a period column takes its
-  period from the sheet name when that reads as one ("2024", "2025Q3", "Quý 3/2025").
+  period from the title above the header ("DANH SÁCH ... NĂM 2025") or the sheet name
+  ("2024", "2025Q3", "Quý 3/2025"); the summary says which (`period_source`), and rows
+  with no period anywhere are quarantined with that reason. An `STT` column is ignored.
+* The signature footer of official lists ("Người lập biểu", "(Ký, ghi rõ họ tên)", "Chủ
+  tịch UBND xã", the date line, signers' names) is not data: from the first such row
+  below the last data row to the end, rows are skipped and counted as `footer_rows`,
+  like blank rows (cut_footer).
 * Bad rows go to the quarantine with a reason naming the column; the rest load.
   For every table, rows in = rows loaded + rows quarantined + exact duplicates dropped
   (blank lines are counted apart). Row numbers are those a spreadsheet shows (header
@@ -35,7 +47,8 @@ Rules (issue 3 §5):
 * Writes are atomic (temp file + os.replace) and deterministic: sorted rows, no
   timestamps, so the same input gives the same bytes.
 * List-based registers (poor / near-poor rows only) are written as they are: reading
-  absence as "not poor" is load_panel's job (absent_means="non_poor").
+  absence as "not poor" is load_panel's job (absent_means="non_poor"), which it does when
+  the recorded register kind is "lists" (register_kinds / classify_kind for the rule).
 """
 from __future__ import annotations
 
@@ -47,6 +60,7 @@ import os
 import re
 import shutil
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +79,18 @@ from .privacy import IDENTIFIER_COLUMNS, load_key, pseudonymise
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet"}
 HEADER_SEARCH_ROWS = 30
+EXCEL_ENGINE = "calamine"  # python-calamine (Rust): about 5x openpyxl on list workbooks
 BATCH_ROWS = 250_000  # rows checked at once (memory vs per-call overhead)
 CHUNK_ROWS = 250_000  # rows of one large table turned into Python objects at once
 QUARANTINE_LEAD = ["source_file", "sheet", "row", "reason"]
-_PROVENANCE = ["_file", "_sheet", "_row"]
+# provenance and per-row facts carried beside the checked values, never written to the
+# panel: _exit marks a row whose "reason" was an exit ("Thoát nghèo"), not a removal
+_PROVENANCE = ["_file", "_sheet", "_row", "_exit"]
+# a 64-bit hash of the row's direct identifiers (name, ID card, phone, address), taken
+# before they are dropped: two rows that differ only there are a conflict, not a copy.
+# Kept in memory only, never written.
+_IDENT = "_ident"
+_CARRIED = _PROVENANCE + [_IDENT]
 
 
 # ---------------------------------------------------------------------------------
@@ -85,7 +107,9 @@ class TableReport:
     quarantined: int = 0
     duplicates_dropped: int = 0
     blank_rows: int = 0
+    footer_rows: int = 0
     header_row: int | None = None
+    period_source: str | None = None
     ignored_columns: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -107,12 +131,17 @@ class IngestSummary:
     households: int
     periods: list
     frequency: str | None
+    register_kind: str | None = None
+    register_kind_by_province: dict = field(default_factory=dict)
+    register_kind_counts: dict = field(default_factory=dict)
+    totals_rows: int = 0
     seconds: float = 0.0
 
     def _totals(self, kind: str) -> dict:
         rows = [t for t in self.tables if t.kind == kind]
         return {k: sum(getattr(t, k) for t in rows)
-                for k in ("rows_in", "loaded", "quarantined", "duplicates_dropped", "blank_rows")}
+                for k in ("rows_in", "loaded", "quarantined", "duplicates_dropped", "blank_rows",
+                          "footer_rows")}
 
     @property
     def register(self) -> dict:
@@ -123,12 +152,17 @@ class IngestSummary:
         return self._totals("support")
 
     @property
+    def totals(self) -> dict:
+        return self._totals("totals")
+
+    @property
     def rows_in(self) -> int:
-        return self.register["rows_in"] + self.support["rows_in"]
+        return self.register["rows_in"] + self.support["rows_in"] + self.totals["rows_in"]
 
     @property
     def rows_quarantined(self) -> int:
-        return self.register["quarantined"] + self.support["quarantined"]
+        return (self.register["quarantined"] + self.support["quarantined"]
+                + self.totals["quarantined"])
 
     @property
     def balanced(self) -> bool:
@@ -150,11 +184,16 @@ class IngestSummary:
             "ok": self.ok,
             "balanced": self.balanced,
             "rule": "rows_in = loaded + quarantined + duplicates_dropped (per table); "
-                    "blank rows are not counted in rows_in",
+                    "blank rows and signature-footer rows are not data and not in rows_in",
+            "register_kind": self.register_kind,
+            "register_kind_by_province": self.register_kind_by_province,
+            "register_kind_counts": self.register_kind_counts,
             "register": self.register,
             "support": self.support,
+            "totals": self.totals,
             "panel_rows": self.panel_rows,
             "support_rows": self.support_rows,
+            "totals_rows": self.totals_rows,
             "households": self.households,
             "frequency": self.frequency,
             "periods": [str(p) for p in self.periods],
@@ -176,13 +215,32 @@ class IngestSummary:
             + ("" if self.balanced else "   <-- DOES NOT BALANCE (a bug: please report)"),
             f"  programme rows in {s['rows_in']:,} = loaded {s['loaded']:,} + quarantined "
             f"{s['quarantined']:,} + exact duplicates dropped {s['duplicates_dropped']:,}",
+            f"  household totals rows in {self.totals['rows_in']:,} = loaded "
+            f"{self.totals['loaded']:,} + quarantined {self.totals['quarantined']:,} + exact "
+            f"duplicates dropped {self.totals['duplicates_dropped']:,}",
             f"  panel: {self.panel_rows:,} rows, {self.households:,} households, "
             f"{len(self.periods)} {self.frequency or ''} periods"
             + (f" ({self.periods[0]}–{self.periods[-1]})" if self.periods else ""),
         ]
-        blank = r["blank_rows"] + s["blank_rows"]
+        if self.register_kind or self.register_kind_by_province:
+            kind_words = {"lists": "lists (poor/near-poor lists: absent means not poor)",
+                          "full": "full panel (every household at every review)"}
+            lines.append(f"  register kind: {kind_words.get(self.register_kind, 'NOT DECIDED')}")
+        if not self.totals_rows and self.register_kind == "lists":
+            lines.append("  no household totals table (Tổng số hộ): reports show counts and "
+                         "flows, not rates")
+        blank = r["blank_rows"] + s["blank_rows"] + self.totals["blank_rows"]
         if blank:
             lines.append(f"  blank rows skipped: {blank:,}")
+        footer = r["footer_rows"] + s["footer_rows"] + self.totals["footer_rows"]
+        if footer:
+            lines.append(f"  signature-footer rows skipped (not data): {footer:,}")
+        sources = Counter((t.period_source or "").split(":")[0] for t in self.tables
+                          if t.kind in ("register", "totals") and t.period_source != "column")
+        if sources:
+            lines.append("  period taken from " + ", ".join(
+                f"{k or 'nowhere (rows quarantined)'}: {v} table(s)"
+                for k, v in sorted(sources.items())) + " (per table in ingest_summary.json)")
         if self.rows_quarantined:
             lines.append(f"  quarantined rows with reasons: {self.out_dir / 'quarantine.csv'}")
         if self.seconds:
@@ -210,6 +268,9 @@ class RawTable:
     header_row: int | None
     malformed: list[tuple[int, str]] = field(default_factory=list)
     mark_columns: frozenset = frozenset()  # columns whose non-blank cells are all "x" marks
+    title: list[str] = field(default_factory=list)  # text of the rows above the header
+    footer_rows: int = 0  # signature footer rows cut from the end (not data)
+    footer_blank_rows: int = 0  # blank lines inside that footer
 
 
 class UnreadableFile(PovdynError):
@@ -255,27 +316,156 @@ def _header_rows(rows: list[list], h: int) -> tuple[list, int]:
     return merged, 2
 
 
+def _title_lines(rows: list[list]) -> list[str]:
+    """The non-blank text of each row above the header (merged title cells keep their
+    text in the first cell, so joining a row's cells gives the title line)."""
+    lines = []
+    for cells in rows:
+        text = " ".join(str(c).strip() for c in cells if not schema.is_blank(c))
+        if text:
+            lines.append(text)
+    return lines
+
+
+_TITLE_QUARTER = re.compile(r"\bquy\s*([1-4]|iv|i{1,3})\s*(?:nam\s*)?(\d{4})\b")
+_TITLE_YEAR = re.compile(r"\bnam\s*(\d{4})\b")
+_DATE_LINE = re.compile(r"\bngay\b.*\bthang\b.*\bnam\b")
+
+
+def title_period(lines: list[str]) -> tuple[object, str] | None:
+    """(period, title line) read from the title above a list's header: "DANH SÁCH HỘ
+    NGHÈO, HỘ CẬN NGHÈO NĂM 2025" -> 2025, "... QUÝ III NĂM 2025" -> "2025Q3". Lines
+    naming the list ("danh sách") are read first; a date line ("..., ngày 15 tháng 12
+    năm 2025", when the list was signed) never gives the period."""
+    ordered = sorted(lines, key=lambda line: "danh sach" not in schema.fold(line))
+    for line in ordered:
+        key = schema.fold(line)
+        if _DATE_LINE.search(key):
+            continue
+        m = _TITLE_QUARTER.search(key)
+        candidate = f"quy {m.group(1)} nam {m.group(2)}" if m else None
+        if candidate is None and (m := _TITLE_YEAR.search(key)):
+            candidate = f"nam {m.group(1)}"
+        if candidate is not None:
+            value = schema.period_value(candidate)
+            if value is not schema._INVALID and value is not None:
+                return value, line
+    return None
+
+
+# Signature footers of official lists: "Người lập biểu", "(Ký, ghi rõ họ tên)",
+# "TM. ỦY BAN NHÂN DÂN / CHỦ TỊCH", "Hà Giang, ngày 15 tháng 12 năm 2025", "Tổng cộng"
+_FOOTER = re.compile(
+    r"\b(nguoi lap|lap bieu|chu tich|ubnd|uy ban nhan dan|ky ten|ky ghi ro|ghi ro ho ten|"
+    r"ky va ghi|ky dong dau|dong dau|xac nhan|thu truong|can bo|ke toan|truong ban|"
+    r"tong cong|cong hoa xa hoi|doc lap tu do)\b|^(tm|kt)\b|" + _DATE_LINE.pattern)
+FOOTER_SEARCH_ROWS = 200
+_DATA_MARKERS = ("status", "removal_reason", "program", "households_total")
+
+
+def _is_footer_text(value) -> bool:
+    return isinstance(value, str) and bool(_FOOTER.search(schema.fold(value)))
+
+
+def cut_footer(raw: RawTable) -> RawTable:
+    """The table without its signature footer. The footer starts at the first row, after
+    the last data row, that holds signature-block text (_FOOTER); everything from there
+    to the end is not data (signers' names, dates, blank lines). A data row is one with
+    a status, removal reason, programme or household total that is not itself footer
+    text, so a footer is only ever cut below the last such row."""
+    markers = {i for i, c in enumerate(raw.header)
+               if c is not None and schema.canonical_header(c) in _DATA_MARKERS}
+    data = raw.data
+    n = data.num_rows if isinstance(data, pa.Table) else len(data)
+    if n == 0 or not markers:
+        return raw
+    first = max(0, n - FOOTER_SEARCH_ROWS)
+    if isinstance(data, pa.Table):
+        tail = [list(r.values()) for r in data.slice(first).to_pylist()]
+    else:
+        tail = data.iloc[first:].values.tolist()
+    last_data = -1
+    for i, cells in enumerate(tail):
+        if any(j < len(cells) and not schema.is_blank(cells[j]) and not _is_footer_text(cells[j])
+               for j in markers):
+            last_data = i
+    start = next((i for i in range(last_data + 1, len(tail))
+                  if any(_is_footer_text(c) for c in tail[i])), None)
+    if start is None:
+        return raw
+    block = tail[start:]
+    blank = sum(all(schema.is_blank(c) for c in cells) for cells in block)
+    cut = first + start
+    kept = data.slice(0, cut) if isinstance(data, pa.Table) else data.iloc[:cut]
+    return dataclasses.replace(raw, data=kept, rows=raw.rows[:cut],
+                               footer_rows=len(block) - blank, footer_blank_rows=blank)
+
+
+ENCODING_BLOCK = 1 << 24
+
+
 def _detect_encoding(path: Path) -> str:
+    """'utf-16', 'utf-8-sig' (by BOM), 'utf-8' or 'cp1258', from the WHOLE file.
+
+    A file with no valid non-ASCII UTF-8 at all and some bytes that are not UTF-8 is a
+    Vietnamese Windows export (cp1258). A UTF-8 file with a few invalid bytes stays
+    UTF-8: only the rows holding them are quarantined (naming line and byte), whatever
+    their position in the file."""
     with open(path, "rb") as handle:
-        head = handle.read(1 << 20)
+        head = handle.read(4096)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
-    if b"\x00" in head[:4096]:
+    if b"\x00" in head:
         raise UnreadableFile("binary content, not a text csv")
-    cut = head.rfind(b"\n")
-    sample = head if cut < 0 or len(head) < (1 << 20) else head[:cut]
-    try:
-        sample.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "cp1258"  # Vietnamese Windows exports
+    valid_non_ascii, invalid = False, False
+    with open(path, "rb") as handle:
+        rest = b""
+        while True:
+            block = handle.read(ENCODING_BLOCK)
+            data = rest + block
+            if block:  # decode whole lines only: a character may straddle two blocks
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                data, rest = data[:cut], data[cut:]
+            if not data.isascii():
+                try:
+                    data.decode("utf-8")
+                    valid_non_ascii = True
+                except UnicodeDecodeError:
+                    invalid = True
+                    for line in data.split(b"\n"):
+                        if line.isascii():
+                            continue
+                        try:
+                            line.decode("utf-8")
+                            valid_non_ascii = True
+                        except UnicodeDecodeError:
+                            pass
+            if valid_non_ascii and invalid or not block:
+                break
+    return "cp1258" if invalid and not valid_non_ascii else "utf-8"
+
+
+def _undecodable(record: list[str]) -> str | None:
+    """The first byte that was not valid text in a record read with surrogateescape."""
+    for cell in record:
+        for ch in cell:
+            if "\udc80" <= ch <= "\udcff":
+                return f"0x{ord(ch) - 0xdc00:02x}"
+    return None
 
 
 def _read_csv(path: Path, rel: str) -> list[RawTable]:
+    # Python's csv refuses fields over 131,072 characters by default; pyarrow has no such
+    # limit, and a long note must not stop the file (it is an ignored column, or the row
+    # is checked like any other)
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     encoding = _detect_encoding(path)
-    with open(path, encoding=encoding, newline="") as handle:
+    with open(path, encoding=encoding, errors="surrogateescape", newline="") as handle:
         head_text = "".join(line for _, line in zip(range(HEADER_SEARCH_ROWS), handle))
     best = None  # (score, delimiter, header index, rows)
     for delimiter in (",", ";", "\t", "|"):
@@ -290,6 +480,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                              "(e.g. Mã hộ, Năm, Phân loại hộ, Tỉnh) in the first "
                              f"{HEADER_SEARCH_ROWS} lines")
     _, delimiter, h, rows = best
+    title = _title_lines(rows[:h])
     header, n_header = _header_rows(rows, h)
     first_data = h + n_header  # 0-based line index of the first data line
     names = [f"c{i}" for i in range(len(header))]
@@ -318,11 +509,11 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
         fast_ok, fast_error = False, exc
     if fast_ok:
         rows_no = np.arange(table.num_rows, dtype="int64") + first_data + 1
-        return [RawTable(rel, None, header, table, rows_no, h + 1, malformed)]
+        return [RawTable(rel, None, header, table, rows_no, h + 1, malformed, title=title)]
     # slow, exact path: malformed lines or quoted newlines; csv.reader tracks line numbers
     records, rows_no = [], []
     try:
-        with open(path, encoding=encoding, newline="") as handle:
+        with open(path, encoding=encoding, errors="surrogateescape", newline="") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
             start = 1
             for record in reader:
@@ -336,6 +527,14 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                     malformed.append((line, f"row has {len(record)} fields, the header has "
                                             f"{len(header)}: check separators and quotes"))
                     continue
+                bad_byte = _undecodable(record)
+                if bad_byte:
+                    lines = f"line {line}" if reader.line_num == line else \
+                        f"lines {line}-{reader.line_num}"
+                    malformed.append((line, f"{lines}: byte {bad_byte} is not valid {encoding} "
+                                            "text (the rest of the file is): fix that "
+                                            "character in the export"))
+                    continue
                 records.append(record)
                 rows_no.append(line)
     except (csv.Error, UnicodeDecodeError) as exc:
@@ -344,7 +543,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
     data = pd.DataFrame(records, columns=names, dtype=object) if records else \
         pd.DataFrame({n: pd.Series(dtype=object) for n in names})
     return [RawTable(rel, None, header, data, np.asarray(rows_no, dtype="int64"), h + 1,
-                     malformed)]
+                     malformed, title=title)]
 
 
 def _read_excel(path: Path, rel: str) -> list[RawTable]:
@@ -353,7 +552,7 @@ def _read_excel(path: Path, rel: str) -> list[RawTable]:
                              "save as .xlsx")
     try:
         sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=object,
-                               engine="openpyxl")
+                               engine=EXCEL_ENGINE)
     except Exception as exc:  # zip/xml errors from a corrupt or mislabelled file
         raise UnreadableFile(f"not a readable Excel workbook ({type(exc).__name__}: {exc})")
     tables = []
@@ -371,7 +570,8 @@ def _read_excel(path: Path, rel: str) -> list[RawTable]:
         data = frame.iloc[h + n_header:].copy()
         data.columns = [f"c{i}" for i in range(data.shape[1])]
         rows_no = np.arange(h + n_header + 1, h + n_header + 1 + len(data), dtype="int64")
-        tables.append(RawTable(rel, str(sheet), header, data, rows_no, h + 1))
+        tables.append(RawTable(rel, str(sheet), header, data, rows_no, h + 1,
+                               title=_title_lines(head_rows[:h])))
     return tables
 
 
@@ -410,8 +610,8 @@ def _mark_columns(data) -> frozenset:
         if len(uniques) > 20:  # marks plus blank spellings are a handful of values
             continue
         non_blank = [u for u in uniques if not schema.is_blank(u)]
-        if non_blank and len(non_blank) <= len(schema._MARKS) and all(
-                isinstance(u, str) and u.strip() in schema._MARKS for u in non_blank):
+        if non_blank and len(non_blank) <= 2 * len(schema._MARKS) and all(
+                schema._is_mark(u) for u in non_blank):
             marks.append(name)
     return frozenset(marks)
 
@@ -421,15 +621,19 @@ def chunks(raw: RawTable, rows: int | None = None):
     pyarrow stay compact Arrow data until their turn, which bounds the memory that
     Python string objects take (a 1M-row export is checked 250k rows at a time)."""
     rows = rows or CHUNK_ROWS
+    raw = cut_footer(raw)
     raw = dataclasses.replace(raw, mark_columns=_mark_columns(raw.data))
     if not isinstance(raw.data, pa.Table):
         yield raw
         return
     n = raw.data.num_rows
     for start in range(0, max(n, 1), rows):
+        first = start == 0  # counts that belong to the whole table go with its first piece
         yield dataclasses.replace(raw, data=raw.data.slice(start, rows).to_pandas(),
                                   rows=raw.rows[start:start + rows],
-                                  malformed=raw.malformed if start == 0 else [])
+                                  malformed=raw.malformed if first else [],
+                                  footer_rows=raw.footer_rows if first else 0,
+                                  footer_blank_rows=raw.footer_blank_rows if first else 0)
 
 
 def read_tables(path: Path, raw_dir: Path) -> list[RawTable]:
@@ -538,6 +742,45 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
     return spelled, to_2025, unknown
 
 
+def _identifier_hash(cells: pd.DataFrame) -> np.ndarray:
+    """uint64 per row over the identifier cells as written (trimmed, NFC, blank = "")."""
+    text = pd.DataFrame({c: cells[c].map(lambda v: "" if schema.is_blank(v) else
+                                         unicodedata.normalize("NFC", str(v)).strip())
+                         for c in cells.columns})
+    return pd.util.hash_pandas_object(text, index=False).to_numpy()
+
+
+def _table_period(raw: RawTable) -> tuple[object, str | None, str]:
+    """(period, where it came from, reason when there is none) for a table without a
+    period column: the title above the header ("... NĂM 2025") or the sheet name
+    ("2024", "Quý 3-2025"). When both give one, a quarter inside the other's year is the
+    more precise; two that disagree are no period at all (rows quarantined)."""
+    from_title = title_period(raw.title)
+    from_sheet = None
+    if raw.sheet is not None:
+        value = schema.period_value(raw.sheet)
+        if value is not schema._INVALID and value is not None:
+            from_sheet = value
+    if from_title is None and from_sheet is None:
+        return None, None, ("period: no period column, and neither the title above the header "
+                            "nor the sheet name gives a year or quarter")
+    if from_sheet is None:
+        return from_title[0], f"title: {from_title[1]!r}", ""
+    if from_title is None or from_title[0] == from_sheet:
+        return from_sheet, f"sheet name: {raw.sheet!r}", ""
+    t, sh = from_title[0], from_sheet
+
+    def year_of(v):
+        return v if isinstance(v, int) else int(str(v)[:4])
+
+    if isinstance(t, int) and not isinstance(sh, int) and year_of(sh) == t:
+        return sh, f"sheet name: {raw.sheet!r} (in the title's year {t})", ""
+    if isinstance(sh, int) and not isinstance(t, int) and year_of(t) == sh:
+        return t, f"title: {from_title[1]!r} (in the sheet name's year {sh})", ""
+    return None, None, (f"period: the title says {t} ({from_title[1]!r}) but the sheet name "
+                        f"says {sh} ({raw.sheet!r})")
+
+
 @dataclass
 class _Prepared:
     """One table with canonical column names (raw values) and provenance columns,
@@ -551,7 +794,7 @@ def prepare_table(raw: RawTable) -> _Prepared:
     """Map headers, recognise the kind of table, drop blank rows, add provenance
     (_file, _sheet, _row). Identifier columns are dropped here, before any check."""
     report = TableReport(source_file=raw.source_file, sheet=raw.sheet,
-                         header_row=raw.header_row)
+                         header_row=raw.header_row, footer_rows=raw.footer_rows)
     headers_found = [str(c) for c in raw.header if c is not None][:12]
     try:
         mapping = schema.map_headers(c for c in raw.header if c is not None)
@@ -564,30 +807,37 @@ def prepare_table(raw: RawTable) -> _Prepared:
             position[f"c{i}"] = mapping[name]
     report.ignored_columns = [str(c) for c in raw.header
                               if c is not None and not schema.is_blank(c) and c not in mapping]
+    position = {c: name for c, name in position.items() if name != "_row_number"}  # STT
     kind = schema.file_kind(position.values())
     blank = _blank_rows(raw.data)
-    report.blank_rows = int(blank.sum())
+    report.blank_rows = int(blank.sum()) + raw.footer_blank_rows
     data, rows_no = raw.data.loc[~blank], raw.rows[~blank]
     if kind is None:
         if len(data) or raw.malformed:
-            report.error = ("not a register or programme roll: need Mã hộ plus Năm/Kỳ or "
-                            "Phân loại hộ (register) or Chương trình (programme roll); "
+            report.error = ("not a register, programme roll or household totals table: need "
+                            "Mã hộ plus Năm/Kỳ or Phân loại hộ (register), Chương trình "
+                            "(programme roll), or Tỉnh and Tổng số hộ (totals); "
                             f"headers found: {headers_found}")
         return _Prepared(report)
     keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
+    ident_cols = [c for c, name in position.items() if name in IDENTIFIER_COLUMNS]
     canon = data[list(keep)].rename(columns=keep)
+    canon[_IDENT] = _identifier_hash(data[ident_cols]) if ident_cols else np.uint64(0)
     for c, name in keep.items():  # "x"-marked yes/no columns: blank means "no"
         if c in raw.mark_columns and (name in schema.BOOL_COLUMNS or name.startswith("dep_")):
             values = canon[name]
             blank = values.isna() | (values.astype(str).str.strip() == "")
             canon[name] = values.where(~blank, "Không")
     canon = _combine_quarter(canon)
-    if kind == "register" and "period" not in canon.columns and raw.sheet is not None:
-        sheet_period = schema.period_value(raw.sheet)
-        if sheet_period is not schema._INVALID and sheet_period is not None:
-            canon["period"] = sheet_period  # list sheets named after their review
-    required = schema.REQUIRED_PANEL_COLUMNS if kind == "register" else \
-        schema.REQUIRED_SUPPORT_COLUMNS
+    if "period" in canon.columns:
+        report.period_source = "column"
+    elif kind in ("register", "totals"):
+        period, report.period_source, missing_reason = _table_period(raw)
+        canon["period"] = period
+        canon["_period_missing"] = missing_reason
+    required = {"register": schema.REQUIRED_PANEL_COLUMNS,
+                "support": schema.REQUIRED_SUPPORT_COLUMNS,
+                "totals": schema.REQUIRED_TOTALS_COLUMNS}[kind]
     missing = [c for c in required if c not in canon.columns]
     if missing:
         report.error = f"{kind} without column(s) {missing}; headers found: {headers_found}"
@@ -598,6 +848,10 @@ def prepare_table(raw: RawTable) -> _Prepared:
     canon["_file"] = raw.source_file
     canon["_sheet"] = raw.sheet or ""
     canon["_row"] = rows_no
+    canon["_exit"] = False
+    if kind == "register" and "removal_reason" in canon.columns:
+        reasons, _ = schema.parse_removal_reason(canon["removal_reason"])
+        canon["_exit"] = reasons == schema._EXIT
     malformed = None
     if raw.malformed:
         malformed = pd.DataFrame({"source_file": raw.source_file, "sheet": raw.sheet or "",
@@ -611,9 +865,13 @@ def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
     """Check the rows of one or more prepared tables of the same shape: (good rows in
     canonical dtypes with pseudonymous ids and provenance, quarantine rows)."""
     canon = canon.reset_index(drop=True)
-    checked_cols = [c for c in canon.columns if c not in _PROVENANCE]
+    checked_cols = [c for c in canon.columns if not c.startswith("_")]
     good, rejected = schema.check_rows(canon[checked_cols], kind=kind, programs=programs)
-    if kind == "register" and len(good):
+    if "_period_missing" in canon.columns and len(rejected):  # say why there is no period
+        why = canon.loc[rejected.index, "_period_missing"]
+        rejected["reason"] = [r.replace("period: blank", w) if w else r
+                              for r, w in zip(rejected["reason"], why)]
+    if kind in ("register", "totals") and len(good):
         spelled, to_2025, unknown = _provinces(good["province"])
         if unknown:
             bad = good["province"].isin(list(unknown)).to_numpy()
@@ -641,8 +899,9 @@ def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
         quarantine[col] = values
 
     good = good.copy()
-    good["household_id"] = pseudonymise(good["household_id"], key)
-    for col in _PROVENANCE:
+    if "household_id" in good.columns:
+        good["household_id"] = pseudonymise(good["household_id"], key)
+    for col in _CARRIED:
         good[col] = canon.loc[good.index, col].to_numpy()
     return good.reset_index(drop=True), quarantine.reset_index(drop=True)
 
@@ -654,7 +913,7 @@ def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
     out = pd.DataFrame({"source_file": rows["_file"], "sheet": rows["_sheet"],
                         "row": rows["_row"], "reason": reason})
     for col in rows.columns:
-        if col not in _PROVENANCE and col != "province_2025":
+        if col not in _CARRIED and col != "province_2025":
             out[col] = rows[col].map(_raw_text)
     return out
 
@@ -676,13 +935,15 @@ def _period_frequency(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, 
     return panel.loc[~odd], _as_quarantine(panel.loc[odd], reason), main
 
 
-def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool):
+def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
+                what: str = "the same household and period", identifiers: bool = True):
     """(kept, quarantine rows, dropped provenance) for duplicated keys.
 
     Exact duplicates (same values in every data column) keep their first copy in file /
     sheet / row order; if `conflicts`, copies of a key that still differ are all
     quarantined with a reason naming the columns that differ and the other copies."""
-    data_cols = [c for c in frame.columns if c not in _PROVENANCE]
+    data_cols = [c for c in frame.columns if c not in _PROVENANCE
+                 and (identifiers or c != _IDENT)]
     frame = frame.sort_values(_PROVENANCE, kind="stable")
     exact = frame.duplicated(data_cols, keep="first")
     dropped = frame.loc[exact, _PROVENANCE]
@@ -701,13 +962,118 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool):
             others = group.drop(index=idx)
             where = ", ".join(f"{f}{'[' + s + ']' if s else ''} row {r}" for f, s, r in
                               zip(others["_file"], others["_sheet"], others["_row"]))
-            detail = "; ".join(f"{c} {_raw_text(row[c])!r} vs "
-                               f"{', '.join(repr(_raw_text(v)) for v in others[c])}"
-                               for c in differ[:4])
-            reasons[idx] = (f"household_id+period: the same household and period appear "
+            detail = "; ".join(
+                "identifiers (name, ID card, phone or address) differ" if c == _IDENT else
+                f"{c} {_raw_text(row[c])!r} vs {', '.join(repr(_raw_text(v)) for v in others[c])}"
+                for c in differ[:4])
+            reasons[idx] = (f"{'+'.join(key)}: {what} appear "
                             f"again with different values ({detail}) at {where}")
     reason = pd.Series(reasons).reindex(clashing.index)
     return frame.loc[~clash], _as_quarantine(clashing, reason), dropped
+
+
+# ---------------------------------------------------------------------------------
+# Register kind: lists or full panel (issue 10 §1)
+# ---------------------------------------------------------------------------------
+KIND_COUNTS = ("poor", "near_poor", "exit_marks", "non_poor", "removals")
+FULL_PANEL_MIN_NON_POOR_SHARE = 0.2  # non-poor rows (not exits) among rows with a status
+LIST_MIN_ROWS = 20  # rows with a status before a source with no non-poor row reads as a list
+
+
+def classify_kind(counts: dict) -> str:
+    """'lists', 'full' or 'unclear' from a source's or province's row counts.
+
+    A list register (poor and near-poor lists plus removals) has no non-poor row, except
+    rows that mark an exit: a non-poor row of a household listed at its previous row, or
+    one whose reason is an exit ("Thoát nghèo"). A full panel has every household at every
+    review, so non-poor households that are not exits are a large share of its rows (at
+    least FULL_PANEL_MIN_NON_POOR_SHARE). In between is unclear."""
+    with_status = counts["poor"] + counts["near_poor"] + counts["exit_marks"] + counts["non_poor"]
+    if counts["non_poor"] == 0:
+        return "lists"
+    if counts["non_poor"] >= FULL_PANEL_MIN_NON_POOR_SHARE * with_status:
+        return "full"
+    return "unclear"
+
+
+def _describe_counts(c: dict) -> str:
+    return (f"{c['poor']:,} poor, {c['near_poor']:,} near-poor, {c['non_poor']:,} non-poor, "
+            f"{c['exit_marks']:,} exit rows, {c['removals']:,} removals")
+
+
+def register_kinds(panel: pd.DataFrame) -> tuple[str | None, dict, dict, list[str]]:
+    """(overall kind, {2025 province: kind}, {2025 province: counts}, errors).
+
+    Decided per province (2025 names) from its rows pooled over sources (classify_kind),
+    then checked source by source (file / sheet): in a full province, a source with
+    LIST_MIN_ROWS or more rows with a status and not one non-poor row is a list mixed into
+    a full panel; an unclear province is an error too. The panel takes one kind, so
+    provinces of different kinds are an error (ingest them into separate folders)."""
+    if panel.empty:
+        return None, {}, {}, []
+    _, order = frequency_and_index(panel["period"])
+    status = panel["status"]
+    frame = pd.DataFrame({
+        "hh": panel["household_id"].to_numpy(), "order": order,
+        "province": panel["province_2025"].to_numpy(),
+        "source": (panel["_file"] + np.where(panel["_sheet"] != "",
+                                             " [sheet " + panel["_sheet"] + "]", "")).to_numpy(),
+        "status": status.to_numpy(), "exit": panel["_exit"].to_numpy(dtype=bool)})
+    frame = frame.sort_values(["hh", "order"], kind="stable")
+    listed = frame["status"].isin(["poor", "near_poor"])
+    prev_listed = listed.shift(fill_value=False) & frame["hh"].eq(frame["hh"].shift())
+    non_poor = frame["status"] == "non_poor"
+    frame["what"] = np.select(
+        [frame["status"] == "poor", frame["status"] == "near_poor",
+         non_poor & (prev_listed | frame["exit"]), non_poor],
+        ["poor", "near_poor", "exit_marks", "non_poor"], "removals")
+    cells = frame.groupby(["province", "source", "what"]).size().unstack(fill_value=0)
+    cells = cells.reindex(columns=list(KIND_COUNTS), fill_value=0)
+    by_province, counts, errors, small_lists = {}, {}, [], []
+    for province, block in cells.groupby(level="province", sort=True):
+        total = {k: int(v) for k, v in block.sum().items()}
+        counts[province] = total
+        kind = classify_kind(total)
+        sources = {src: {k: int(v) for k, v in row.items()}
+                   for (_, src), row in block.iterrows()}
+        listing = "; ".join(f"{src}: {_describe_counts(c)}" for src, c in list(sources.items())[:6])
+        more = f"; and {len(sources) - 6} more sources" if len(sources) > 6 else ""
+        if kind == "unclear":
+            errors.append(
+                f"province {province}: cannot tell whether this is a list register or a full "
+                f"panel ({_describe_counts(total)}): a list has no non-poor rows except exits, "
+                f"a full panel has non-poor households as at least "
+                f"{FULL_PANEL_MIN_NON_POOR_SHARE:.0%} of its rows. Sources: {listing}{more}")
+            continue
+        if kind == "full":
+            lists = {src: c for src, c in sources.items() if classify_kind(c) == "lists"
+                     and c["poor"] + c["near_poor"] + c["exit_marks"] >= LIST_MIN_ROWS}
+            if lists:
+                fulls = {src: c for src, c in sources.items() if src not in lists}
+                errors.append(
+                    f"province {province}: list files mixed with a full panel: lists (no "
+                    f"non-poor household) in "
+                    + "; ".join(f"{s}: {_describe_counts(c)}" for s, c in list(lists.items())[:6])
+                    + " — full panel in "
+                    + "; ".join(f"{s}: {_describe_counts(c)}" for s, c in list(fulls.items())[:6])
+                    + ". Ingest lists and full panels into separate folders.")
+                continue
+        if kind == "lists" and sum(total[k] for k in ("poor", "near_poor", "exit_marks")) \
+                < LIST_MIN_ROWS:
+            small_lists.append(province)  # a handful of households all poor: too few to tell
+            continue
+        by_province[province] = kind
+    for province in small_lists:
+        others = set(by_province.values())
+        by_province[province] = others.pop() if len(others) == 1 else "lists"
+    kinds = set(by_province.values())
+    overall = kinds.pop() if len(kinds) == 1 and not errors else None
+    if len(set(by_province.values())) > 1:
+        groups = {k: sorted(p for p, v in by_province.items() if v == k) for k in ("lists", "full")}
+        errors.append("provinces differ in register kind (one panel is read with one rule): "
+                      f"lists in {', '.join(groups['lists'])}; full panel in "
+                      f"{', '.join(groups['full'])}. Ingest them into separate folders.")
+    return overall, by_province, counts, errors
 
 
 # ---------------------------------------------------------------------------------
@@ -725,15 +1091,22 @@ def _atomic_write_bytes(path: Path, write) -> None:
             tmp.unlink()
 
 
-def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+def _write_parquet(df: pd.DataFrame, path: Path, metadata: dict | None = None) -> None:
     table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}),
+             **{k.encode(): str(v).encode() for k, v in metadata.items()}})
     _atomic_write_bytes(path, lambda tmp: pq.write_table(
         table, tmp, compression="zstd", write_statistics=True))
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    _atomic_write_bytes(path, lambda tmp: df.to_csv(tmp, index=False, encoding="utf-8-sig",
-                                                    lineterminator="\n"))
+    """A csv for people to open in Excel: formula-like cells neutralised (schema.
+    spreadsheet_safe), BOM so Excel reads UTF-8."""
+    safe = schema.neutralise_formulas(df)
+    _atomic_write_bytes(path, lambda tmp: safe.to_csv(tmp, index=False, encoding="utf-8-sig",
+                                                      lineterminator="\n"))
 
 
 def _write_json(data: dict, path: Path) -> None:
@@ -748,7 +1121,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 def _finish_panel(panel: pd.DataFrame) -> pd.DataFrame:
     if panel.empty:
         return _empty(schema.REQUIRED_PANEL_COLUMNS + ["province_2025"])
-    panel = panel.drop(columns=_PROVENANCE)
+    panel = panel.drop(columns=_CARRIED)
     panel = schema.canonical_dtypes(panel)
     _, index = frequency_and_index(panel["period"])
     panel = panel.assign(_order=index).sort_values(["household_id", "_order"], kind="stable")
@@ -756,12 +1129,56 @@ def _finish_panel(panel: pd.DataFrame) -> pd.DataFrame:
     return panel[schema.column_order(panel.columns)].reset_index(drop=True)
 
 
+def _totals_periods(totals: pd.DataFrame, frequency: str | None):
+    """(rows whose period fits the register, quarantine rows). A total counted at a year's
+    review is that year on an annual register and its Q4 on a quarterly one; a total for a
+    quarter other than Q4 cannot stand for an annual review."""
+    if totals.empty:
+        return totals, totals.iloc[0:0]
+    labels = totals["period"].astype(object)
+    is_year = np.array([isinstance(v, (int, np.integer)) for v in labels])
+    if frequency is None:
+        frequency = "year" if is_year.all() else "quarter"
+    if frequency == "quarter":
+        converted = [f"{v}Q4" if y else v for v, y in zip(labels, is_year)]
+        bad = np.zeros(len(totals), dtype=bool)
+    else:
+        q4 = np.array([not y and str(v).endswith("Q4") for v, y in zip(labels, is_year)])
+        converted = [int(str(v)[:4]) if q else v for v, q in zip(labels, q4)]
+        bad = ~is_year & ~q4
+    totals = totals.assign(period=pd.Series(converted, index=totals.index, dtype=object))
+    if not bad.any():
+        return totals, totals.iloc[0:0]
+    reason = ("period: a total for " + totals.loc[bad, "period"].astype(str)
+              + " on an annual register: totals count households at the annual review (Q4)")
+    return totals.loc[~bad], _as_quarantine(totals.loc[bad], reason)
+
+
+def _finish_totals(totals: pd.DataFrame) -> pd.DataFrame:
+    """totals.parquet: province (as written), province_2025, commune (null for a province
+    total), period (the panel's type), households (int64), sorted."""
+    if "commune" not in totals.columns:
+        totals = totals.assign(commune=None)
+    out = pd.DataFrame({
+        "province": totals["province"].astype(object),
+        "province_2025": totals["province_2025"].astype(object),
+        "commune": totals["commune"].astype(object).where(totals["commune"].notna(), None),
+        "period": schema._period_dtype(totals["period"].astype(object)),
+        "households": totals["households_total"].astype("int64"),
+    })
+    order = np.lexsort([out["period"].astype(str).to_numpy(),
+                        out["commune"].fillna("").to_numpy(dtype=str),
+                        out["province"].to_numpy(dtype=str),
+                        out["province_2025"].to_numpy(dtype=str)])
+    return out.iloc[order].reset_index(drop=True)
+
+
 def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
     if support.empty:
         frame = _empty(schema.SUPPORT_COLUMNS)
         frame["amount_vnd"] = frame["amount_vnd"].astype("float64")
         return frame
-    support = schema.canonical_dtypes(support.drop(columns=_PROVENANCE))
+    support = schema.canonical_dtypes(support.drop(columns=_CARRIED))
     order = [c for c in schema.SUPPORT_COLUMNS if c in support.columns]
     sort_key = support[order].astype(str)
     support = support.iloc[np.lexsort([sort_key[c].to_numpy() for c in reversed(order)])]
@@ -771,19 +1188,45 @@ def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------
-def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
-    """Validate raw registers and programme rolls, quarantine bad rows, pseudonymise,
-    and write panel.parquet, support.parquet, quarantine.csv and ingest_summary.json
-    to out_dir (module docstring for the rules). Returns the IngestSummary."""
+def _write_failed_summary(raw_dir: Path, out_dir: Path, message: str, state: str) -> None:
+    """Mark out_dir's outputs as not ok before a run and after a failed one: earlier
+    outputs must never stay behind looking like a good result of this run."""
+    _write_json({"ok": False, "state": state, "raw_dir": str(raw_dir), "errors": [message]},
+                out_dir / "ingest_summary.json")
+
+
+def ingest(raw_dir, out_dir, progress: bool = True, new_key: bool = False) -> IngestSummary:
+    """Validate raw registers, programme rolls and household totals, quarantine bad
+    rows, pseudonymise, and write panel.parquet, support.parquet, totals.parquet,
+    quarantine.csv and ingest_summary.json to out_dir (module docstring for the rules).
+    Returns the IngestSummary.
+
+    While it runs, and if it fails with an exception, ingest_summary.json says
+    "ok": false and why. `new_key`: create a new pseudonymisation key although out_dir
+    holds earlier data (privacy.load_key; all pseudonyms change)."""
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        message = (f"raw folder {raw_dir} does not exist: run `povdyn demo` or copy the "
+                   "register exports there")
+        if out_dir.is_dir():
+            _write_failed_summary(raw_dir, out_dir, message, "failed")
+        raise PovdynError(message)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_failed_summary(raw_dir, out_dir, "ingest started and has not finished (still "
+                          "running, or stopped before writing its results)", "running")
+    try:
+        return _ingest(raw_dir, out_dir, progress, new_key)
+    except BaseException as exc:
+        _write_failed_summary(raw_dir, out_dir, f"ingest failed: {type(exc).__name__}: {exc}",
+                              "failed")
+        raise
+
+
+def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> IngestSummary:
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    if not raw_dir.is_dir():
-        raise PovdynError(f"raw folder {raw_dir} does not exist: run `povdyn demo` or copy "
-                          "the register exports there")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    key = load_key()
+    key = load_key(processed_dir=out_dir, new_key=new_key)
     programs = _load_programs()
     files, ignored = list_inputs(raw_dir)
     errors: list[str] = []
@@ -792,7 +1235,7 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
                       "the register exports there")
 
     reports: list[TableReport] = []
-    goods = {"register": [], "support": []}
+    goods = {"register": [], "support": [], "totals": []}
     quarantines: list[pd.DataFrame] = []
     # Tables with the same kind and columns (e.g. the sheets of list workbooks) are
     # checked together: per-table overhead would dominate hundreds of small sheets.
@@ -817,7 +1260,7 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
             errors.append(f"{rel}: cannot read: {exc}")
             reports.append(TableReport(source_file=rel, error=str(exc)))
             continue
-        except (OSError, ValueError, pa.ArrowException) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever breaks one file must not stop the others
             errors.append(f"{rel}: cannot read: {type(exc).__name__}: {exc}")
             reports.append(TableReport(source_file=rel, error=f"{type(exc).__name__}: {exc}"))
             continue
@@ -849,13 +1292,26 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
         flush(batch_key)
 
     panel = pd.concat(goods["register"], ignore_index=True) if goods["register"] else \
-        pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _PROVENANCE)
+        pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)
     support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
-        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _PROVENANCE)
+        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
     panel, odd_periods, frequency = _period_frequency(panel)
     panel, panel_clash, panel_dropped = _duplicates(panel, ["household_id", "period"], True)
-    support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False)
+    support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
+                                              identifiers=False)
     quarantines += [odd_periods, panel_clash]
+    totals = pd.concat(goods["totals"], ignore_index=True) if goods["totals"] else None
+    totals_dropped = None
+    if totals is not None:
+        if "commune" not in totals.columns:
+            totals["commune"] = None
+        totals, odd_totals = _totals_periods(totals, frequency if len(panel) else None)
+        totals, totals_clash, totals_dropped = _duplicates(
+            totals, ["province", "commune", "period"], True,
+            what="the same province, commune and period")
+        quarantines += [odd_totals, totals_clash]
+    register_kind, kind_by_province, kind_counts, kind_errors = register_kinds(panel)
+    errors += kind_errors
 
     # per-table accounting from provenance
     def count(*frames: pd.DataFrame, file_col="_file", sheet_col="_sheet") -> Counter:
@@ -865,8 +1321,9 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
                 counter.update(zip(frame[file_col], frame[sheet_col]))
         return counter
 
-    loaded = count(panel, support)
-    dropped = count(panel_dropped, support_dropped)
+    loaded = count(panel, support, *([totals] if totals is not None else []))
+    dropped = count(panel_dropped, support_dropped,
+                    *([totals_dropped] if totals_dropped is not None else []))
     quarantined = count(*quarantines, file_col="source_file", sheet_col="sheet")
     for report in reports:
         if report.kind is None:
@@ -885,6 +1342,19 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
     quarantine["row"] = quarantine["row"].astype("int64") if len(quarantine) else quarantine["row"]
     quarantine = quarantine.sort_values(["source_file", "sheet", "row"], kind="stable")
 
+    register_tables = [t for t in reports if t.kind == "register"]
+    if files and panel_out.empty:
+        if not register_tables:
+            errors.append("no register among the inputs (a table with Mã hộ, Năm/Kỳ and Phân "
+                          "loại hộ): nothing to report on")
+        elif not sum(t.rows_in for t in register_tables):
+            names = ", ".join(t.source_file + (f" [{t.sheet}]" if t.sheet else "")
+                              for t in register_tables[:5])
+            errors.append(f"no data rows: the register table(s) have a header but no rows "
+                          f"({names}{', ...' if len(register_tables) > 5 else ''})")
+        else:
+            errors.append("no data rows loaded: every register row was quarantined (see "
+                          "quarantine.csv for the reasons)")
     periods = []
     if len(panel_out):
         freq, index = frequency_and_index(panel_out["period"])
@@ -894,8 +1364,16 @@ def ingest(raw_dir, out_dir, progress: bool = True) -> IngestSummary:
         ignored_files=ignored, panel_rows=len(panel_out), support_rows=len(support_out),
         households=int(panel_out["household_id"].nunique()) if len(panel_out) else 0,
         periods=periods, frequency=frequency if len(panel_out) else None,
+        register_kind=register_kind, register_kind_by_province=kind_by_province,
+        register_kind_counts=kind_counts,
+        totals_rows=0 if totals is None else len(totals),
     )
-    _write_parquet(panel_out, out_dir / "panel.parquet")
+    _write_parquet(panel_out, out_dir / "panel.parquet",
+                   metadata={"povdyn.register_kind": register_kind or ""})
+    if totals is not None:
+        _write_parquet(_finish_totals(totals), out_dir / "totals.parquet")
+    elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
+        (out_dir / "totals.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
     _write_csv(quarantine, out_dir / "quarantine.csv")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")

@@ -99,6 +99,24 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
+# the report runner's index page and run status (povdyn.report); {fields} filled by it
+LABELS.update({
+    "index_headline": {"vi": "Các chỉ tiêu chính theo địa phương", "en": "Headline figures by region"},
+    "index_download": {"vi": "Tải bảng (CSV)", "en": "Download the table (CSV)"},
+    "index_pages": {"vi": "Trang báo cáo", "en": "Report pages"},
+    "index_region": {"vi": "Địa phương", "en": "Region"},
+    "index_seconds": {"vi": "Thời gian chạy (giây)", "en": "Run time (s)"},
+    "run_complete": {"vi": "{ok}/{total} trang báo cáo đã tạo.", "en": "{ok}/{total} pages rendered."},
+    "run_running": {"vi": "Đang chạy: {done}/{total} trang đã xong. Trang này chưa phải kết quả cuối cùng.",
+                    "en": "Running: {done}/{total} pages done. This is not the final result yet."},
+    "run_failed": {"vi": "Lần chạy chưa hoàn tất: {ok}/{total} trang đã tạo, {failed} trang lỗi.",
+                   "en": "Incomplete run: {ok}/{total} pages rendered, {failed} failed."},
+    "run_interrupted": {"vi": "Lần chạy bị dừng giữa chừng: chỉ {ok}/{total} trang được tạo trong lần chạy này.",
+                        "en": "Run interrupted: only {ok}/{total} pages were rendered in this run."},
+    "not_rendered": {"vi": "Chưa tạo trong lần chạy này", "en": "Not rendered in this run"},
+    "waiting": {"vi": "Đang chờ", "en": "Waiting"},
+})
+
 def label(key: str, lang: str = "vi") -> str:
     """The label of `key` in `lang` ("vi" or "en"); the key itself when unknown."""
     if lang not in LANGS:
@@ -117,6 +135,16 @@ def labels(keys, lang: str = "vi") -> list[str]:
 def status_label(status: str, lang: str = "vi") -> str:
     """Label of a register status ("poor" -> "Nghèo")."""
     return label(str(status), lang)
+
+
+def group_label(by: str, value, lang: str = "vi") -> str:
+    """Display name of a group value (urban/rural, ethnic minority yes/no); a blank (not
+    recorded) value is its own group ("<by>_unknown")."""
+    if value is None or (not isinstance(value, str) and value != value) or str(value) == "<NA>":
+        return label(f"{by}_unknown", lang)
+    if by == "ethnic_minority":
+        return label("em_yes" if bool(value) else "em_no", lang)
+    return label(str(value), lang)
 
 
 def region_label(region: str, lang: str = "vi") -> str:
@@ -189,6 +217,45 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Đóng góp của từng chiều thiếu hụt vào nghèo đa chiều tại kỳ báo cáo.",
         "en": "Contribution of each dimension to multidimensional poverty at the report period.",
     },
+    "relapse_rate_row": {
+        "vi": "{name} (trong {within} kỳ sau khi thoát, nhóm thoát nghèo kỳ {cohort})",
+        "en": "{name} (within {within} periods, exits of {cohort})",
+    },
+    "rates_need_totals": {
+        "vi": ("**Danh sách hộ nghèo, hộ cận nghèo không cho biết tổng số hộ dân cư**, nên trang này "
+               "chỉ trình bày số hộ và các luồng chuyển dịch. Để có tỷ lệ hộ nghèo, hộ cận nghèo, tiến độ "
+               "so với mục tiêu và dự báo, hãy đặt bảng tổng số hộ dân cư theo xã của mỗi kỳ rà soát "
+               "(cột Tỉnh, Xã, Năm, Tổng số hộ) cạnh danh sách trong data/raw/ rồi chạy lại "
+               "`povdyn ingest`."),
+        "en": ("**Poor and near-poor lists do not tell how many households live in the area**, so this "
+               "page shows counts and flows only. Rates, progress against targets and the projection "
+               "need the household totals per commune of each review (columns Tỉnh, Xã, Năm, Tổng số "
+               "hộ) beside the lists in data/raw/; then run `povdyn ingest` again."),
+    },
+    "lists_methods": {
+        "vi": ("Dữ liệu là danh sách hộ nghèo, hộ cận nghèo (không phải toàn bộ hộ dân cư): hộ có trong "
+               "danh sách trước đó mà vắng mặt ở kỳ sau được coi là không nghèo, trừ khi có lý do ra khỏi "
+               "danh sách. Tỷ lệ tính trên tổng số hộ dân cư của kỳ rà soát hằng năm, nên giữa hai kỳ rà "
+               "soát (các quý không có tổng số hộ) và theo nhóm (thành thị/nông thôn, dân tộc thiểu số) "
+               "không có tỷ lệ; bảng chuyển dịch chỉ có các hàng hộ nghèo và hộ cận nghèo kỳ trước. Danh sách không ghi nhận hộ ra khỏi địa bàn khi đang không nghèo: hộ đó "
+               "vẫn được tính là không nghèo đến kỳ cuối, nên số hộ được theo dõi đủ sau khi thoát nghèo "
+               "và đường thoát nghèo bền vững có thể lệch rất ít so với sổ đầy đủ. Danh sách không có các "
+               "chỉ số thiếu hụt: mục thiếu hụt đa chiều không tính được và mô hình giảm nghèo được đánh "
+               "giá không điều chỉnh theo số thiếu hụt."),
+        "en": ("The data are poor and near-poor lists (not every household): a household listed before "
+               "and absent later counts as not poor unless a removal reason says it left. Rates use the "
+               "household totals of the annual review, so there are no rates between reviews (quarters "
+               "without totals) or by group (urban/rural, ethnic minority), and the flows table has the "
+               "rows of poor and near-poor households only. Lists do not record a "
+               "household leaving while not poor: it counts as not poor to the last period, so the "
+               "exits followed up and the sustained-exit curve can differ very slightly from a full "
+               "register. Lists carry no deprivation indicators: the multidimensional section cannot "
+               "be computed and the models are assessed without adjusting for deprivations."),
+    },
+    "deprivation_needs_indicators": {
+        "vi": "Dữ liệu không có các chỉ số thiếu hụt (dep_*), nên mục này không tính được.",
+        "en": "The data carry no deprivation indicators (dep_*), so this section cannot be computed.",
+    },
     "not_national": {
         "vi": "Mục này chỉ có trên trang toàn quốc.",
         "en": "This section is shown on the national page only.",
@@ -216,7 +283,76 @@ def text(key: str, lang: str = "vi", **fields) -> str:
     return unicodedata.normalize("NFC", TEXTS[key][lang].format(**fields))
 
 LABELS.update({
+    "title_projection": {"vi": "Dự báo tỷ lệ hộ nghèo, cận nghèo (chuỗi Markov)",
+                         "en": "Projected poor and near-poor rates (Markov chain)"},
+    "title_survival": {"vi": "Thoát nghèo bền vững: tỷ lệ hộ chưa tái nghèo",
+                       "en": "Sustained exit: share of exited households not poor again"},
+    "title_flows": {"vi": "Chuyển dịch giữa các nhóm so với kỳ trước",
+                    "en": "Flows between statuses since the previous period"},
+    "no_province_large_enough": {"vi": "Không tỉnh nào đủ {m} hộ để hiển thị.",
+                                 "en": "No province has the {m} households needed to show it."},
+    "not_shown_small": {"vi": "Không hiển thị (dưới {m} hộ): ", "en": "Not shown (fewer than {m} households): "},
+    "total": {"vi": "Tổng", "en": "Total"},
+    "place": {"vi": "Địa phương", "en": "Region"},
+    "md_poor": {"vi": "Hộ nghèo đa chiều", "en": "Multidimensionally poor"},
+    "three_or_more": {"vi": "Thiếu hụt từ 3 chỉ số trở lên", "en": "Three or more deprivations"},
+    "income_near_line": {"vi": "Thu nhập không quá 1,2 lần chuẩn nghèo",
+                         "en": "Income at most 1.2 × the poverty line"},
+    "fragile_exits": {"vi": "Thoát nghèo chưa bền vững", "en": "Fragile exits"},
+    "af_H": {"vi": "Tỷ lệ nghèo đa chiều H (%)", "en": "Headcount ratio H (%)"},
+    "af_A": {"vi": "Mức độ thiếu hụt bình quân A (%)", "en": "Average intensity A (%)"},
+    "af_M0": {"vi": "Chỉ số nghèo đa chiều M0 (%)", "en": "Adjusted headcount M0 (%)"},
+    "af_H_se": {"vi": "Sai số chuẩn của H (điểm %)", "en": "Standard error of H (points)"},
+    "af_M0_se": {"vi": "Sai số chuẩn của M0 (điểm %)", "en": "Standard error of M0 (points)"},
+    "at_risk_near_poor": {"vi": "Hộ cận nghèo kỳ trước (mẫu số)",
+                          "en": "At risk (near-poor in previous period)"},
+    "falls": {"vi": "Cận nghèo thành nghèo", "en": "Near-poor to poor"},
+    "ethnic_minority_unknown": {"vi": "Chưa ghi nhận DTTS", "en": "Ethnic minority not recorded"},
+    "area_unknown": {"vi": "Chưa ghi nhận khu vực", "en": "Area not recorded"},
+    "quarterly_flows_note": {
+        "vi": ("Các luồng (thoát nghèo, tái nghèo, phát sinh, ra khỏi danh sách) theo quý chỉ so với cùng "
+               "quý năm trước: quý có kỳ rà soát hằng năm (quý IV) không so sánh được với một quý chỉ có "
+               "cập nhật đột xuất, nên cột \"So với kỳ trước\" để trống cho các luồng."),
+        "en": ("Quarterly flows (exits, relapses, newly poor, removals) are compared with the same quarter "
+               "a year earlier only: the quarter of the annual review (Q4) is not comparable with a quarter "
+               "of ad-hoc updates, so \"vs previous period\" is left blank for flows."),
+    },
+    "needs_totals": {"vi": "Cần tổng số hộ dân cư", "en": "Needs household totals"},
+    "no_target": {"vi": "Chưa đặt mục tiêu", "en": "No target set"},
+    "assessment": {"vi": "Đánh giá", "en": "Assessment"},
     "at_risk": {"vi": "Hộ nghèo kỳ trước (mẫu số)", "en": "At risk (poor in previous period)"},
     "followed": {"vi": "Hộ được theo dõi đủ", "en": "Followed"},
     "relapsed": {"vi": "Hộ tái nghèo", "en": "Relapsed"},
 })
+
+#: Display names of the indicators (Decree 07/2021 and Decree 351/2025 wording).
+INDICATOR_LABELS = {
+    "dep_employment": {"vi": "Việc làm", "en": "Employment"},
+    "dep_dependants": {"vi": "Người phụ thuộc trong hộ", "en": "Dependants"},
+    "dep_nutrition": {"vi": "Dinh dưỡng", "en": "Nutrition"},
+    "dep_health_insurance": {"vi": "Bảo hiểm y tế", "en": "Health insurance"},
+    "dep_adult_education": {"vi": "Trình độ giáo dục của người lớn", "en": "Adult education"},
+    "dep_child_school": {"vi": "Tình trạng đi học của trẻ em", "en": "Child school attendance"},
+    "dep_housing_quality": {"vi": "Chất lượng nhà ở", "en": "Housing quality"},
+    "dep_housing_area": {"vi": "Diện tích nhà ở bình quân đầu người", "en": "Housing area per person"},
+    "dep_water": {"vi": "Nguồn nước sinh hoạt", "en": "Drinking water"},
+    "dep_latrine": {"vi": "Nhà tiêu hợp vệ sinh", "en": "Hygienic latrine"},
+    "dep_telecom": {"vi": "Sử dụng dịch vụ viễn thông", "en": "Telecommunication use"},
+    "dep_info_devices": {"vi": "Phương tiện tiếp cận thông tin", "en": "Information devices"},
+    "dep_digital_services": {"vi": "Sử dụng dịch vụ số, Internet", "en": "Digital services / internet"},
+    "dep_waste": {"vi": "Thu gom, xử lý rác thải sinh hoạt", "en": "Household waste handling"},
+}
+DIMENSION_LABELS = {
+    "employment": {"vi": "Việc làm", "en": "Employment"},
+    "health": {"vi": "Y tế", "en": "Health"},
+    "education": {"vi": "Giáo dục", "en": "Education"},
+    "housing": {"vi": "Nhà ở", "en": "Housing"},
+    "water_sanitation": {"vi": "Nước sinh hoạt và vệ sinh", "en": "Water and sanitation"},
+    "information": {"vi": "Tiếp cận thông tin", "en": "Information"},
+}
+GROUP_LABELS = {
+    "exited": {"vi": "Hộ thoát nghèo", "en": "Exited poverty"},
+    "relapsed": {"vi": "Hộ tái nghèo", "en": "Relapsed into poverty"},
+    "stayed_poor": {"vi": "Hộ vẫn nghèo", "en": "Still poor"},
+    "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor"},
+}

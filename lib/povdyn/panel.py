@@ -30,12 +30,29 @@ by exactly 1 (povdyn.periods: 2025Q3 -> 2025*4+2). Removal rows (status NA,
   removal row anywhere in the year is kept as that year's removal (attrition is never
   lost). Periods become int years. ``frequency="quarter"`` on an annual panel is an
   error.
+
+**Register kind** (issue 10, owners.md contract). A register is either a ``"full"``
+panel (every household in every period) or ``"lists"`` (only the poor and near-poor
+lists of each review, plus removals): ``"lists"`` means ``absent_means="non_poor"``.
+Ingest records the kind in the panel parquet's key-value metadata
+(``povdyn.register_kind``) and in ``ingest_summary.json`` beside it
+(``"register_kind"``); ``load_panel`` reads it (metadata first, then the summary; a
+source with neither is a full panel) unless ``register="lists"|"full"`` overrides it.
+``Panel.register`` says which kind is in force.
+
+**Household totals.** A poverty *rate* needs the number of all households, which a list
+does not contain. ``totals.parquet`` beside the panel (columns ``province``,
+``province_2025``, ``commune`` (null for a province total), ``period``, ``households``)
+is attached as ``Panel.totals`` (an Ibis table on the panel's engine), or pass
+``totals=`` (a path or DataFrame). ``povdyn.stocks.status_shares`` uses it as the
+denominator of list registers.
 """
 from __future__ import annotations
 
 import itertools
+import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ibis
@@ -49,6 +66,12 @@ STATUSES = ("poor", "near_poor", "non_poor")
 REMOVAL_REASONS = ("death", "migration", "merger", "split")
 REQUIRED = ("household_id", "period", "status")
 ABSENT_MEANS = ("missing", "non_poor")
+REGISTERS = ("full", "lists")
+# the register kind's reading of an absent household (module docstring)
+ABSENT_MEANS_OF = {"full": "missing", "lists": "non_poor"}
+REGISTER_KIND_KEY = b"povdyn.register_kind"
+TOTALS_FILE = "totals.parquet"
+SUMMARY_FILE = "ingest_summary.json"
 _names = itertools.count()
 
 
@@ -69,6 +92,12 @@ class Panel:
     period_indices: list
     source: object = field(default=None, repr=False)
     requested_frequency: str | None = None
+    # "full" or "lists" (module docstring); lists <=> absent_means == "non_poor"
+    register: str = "full"
+    # household totals per (province, commune, period) as an Ibis table, or None
+    totals: object = field(default=None, repr=False)
+    # the region this view is restricted to (Panel.region), None = the whole register
+    region_name: str | None = None
     # the metrics' household pivot, cached per (by, weight) (povdyn.dynamics._History)
     _histories: dict = field(default_factory=dict, repr=False)
 
@@ -84,19 +113,61 @@ class Panel:
         """Run an Ibis expression built on this panel's table on its engine."""
         return self.con.execute(expr)
 
-    def to_pandas(self) -> pd.DataFrame:
-        """The panel as a canonical pandas DataFrame (plus ``period_index``), sorted by
-        household and period. Meant for small panels: metrics never need it."""
-        df = self.execute(self.table.order_by(["household_id", "period_index"]))
+    def to_pandas(self, columns=None, where=None) -> pd.DataFrame:
+        """Rows of the panel as a canonical pandas DataFrame (plus ``period_index``),
+        sorted by household and period -- only ``columns`` (default all) and only the
+        rows where ``where`` holds: an Ibis boolean expression on ``self.table``, or a
+        callable taking the table and returning one (e.g. households ever poor, for the
+        survival fitters). Fitters pull only what they need; the register as a whole
+        is never meant to become pandas."""
+        t = self.table
+        if where is not None:
+            t = t.filter(where(t) if callable(where) else where)
+        if columns is not None:
+            keep = list(dict.fromkeys([*columns, "household_id", "period_index"]))
+            missing = [c for c in keep if c not in t.columns]
+            if missing:
+                raise SchemaError(f"to_pandas: the panel has no column(s) {missing}; "
+                                  f"available: {list(t.columns)}")
+            t = t.select(*keep)
+        df = self.execute(t.order_by(["household_id", "period_index"]))
         return df.reset_index(drop=True)
+
+    def region(self, name) -> "Panel":
+        """The view of one report region: ``"national"`` (or None) is the whole register;
+        any other name selects the households whose 2025 province (``province_2025``,
+        else ``province``) is ``name`` -- diacritics, case and prefixes such as "Tỉnh"
+        ignored (povdyn.geo.normalise_name). An unknown name is an error listing the
+        known ones. The household totals are restricted the same way."""
+        if name in (None, "national", "all"):
+            return self
+        from .geo import normalise_name
+
+        col = "province_2025" if "province_2025" in self.columns else "province"
+        if col not in self.columns:
+            raise SchemaError(f"region {name!r}: the panel has no province column")
+        known = [v for v in self.execute(self.table.select(col).distinct())[col].tolist()
+                 if not pd.isna(v)]
+        match = [v for v in known if normalise_name(v) == normalise_name(name)]
+        if not match:
+            raise SchemaError(f"region {name!r} matches no {col} in the panel; known: "
+                              f"{', '.join(sorted(map(str, known)))}")
+        table = self.table.filter(self.table[col].isin(match))
+        totals = self.totals
+        if totals is not None:
+            tcol = col if col in totals.columns else "province"
+            totals = totals.filter(totals[tcol].isin(match))
+        return replace(self, table=table, totals=totals, region_name=match[0],
+                       _histories={})
 
     def __len__(self) -> int:
         return int(self.execute(self.table.count()))
 
 
 # --------------------------------------------------------------------------- loading
-def load_panel(source, absent_means: str = "missing", frequency: str | None = None,
-               engine: str | None = None, check_duplicates: bool = False) -> Panel:
+def load_panel(source, absent_means: str | None = None, frequency: str | None = None,
+               engine: str | None = None, check_duplicates: bool = False,
+               register: str | None = None, totals=None) -> Panel:
     """Read and validate a register panel (module docstring); returns a ``Panel``.
 
     Duplicate household-periods: pandas/csv input is fully checked by the schema. For
@@ -107,25 +178,42 @@ def load_panel(source, absent_means: str = "missing", frequency: str | None = No
     every household-period); ``check_duplicates=True`` runs it here anyway.
 
     ``engine`` None means: the Panel's own engine when ``source`` is a Panel or an Ibis
-    table, else ``povdyn.settings().engine`` (DuckDB by default)."""
-    if absent_means not in ABSENT_MEANS:
+    table, else ``povdyn.settings().engine`` (DuckDB by default).
+
+    ``register`` None means the recorded kind (module docstring; a Panel keeps its own);
+    ``"lists"`` / ``"full"`` override it. ``absent_means`` is the older spelling of the
+    same choice ("non_poor" = lists, "missing" = full); giving both in contradiction is
+    an error. ``totals``: a path or DataFrame of household totals; None = the
+    ``totals.parquet`` beside a parquet panel, if there is one; False = none."""
+    if register is not None and register not in REGISTERS:
+        raise SchemaError(f"register={register!r}: use 'full' (every household in every "
+                          "period) or 'lists' (poor and near-poor lists plus removals)")
+    if absent_means is not None and absent_means not in ABSENT_MEANS:
         raise SchemaError(f"absent_means={absent_means!r}: use 'missing' (a full panel: "
                           "absence is unknown) or 'non_poor' (a list-based register)")
+    if register is not None and absent_means is not None and ABSENT_MEANS_OF[register] != absent_means:
+        raise SchemaError(f"register={register!r} reads absence as "
+                          f"{ABSENT_MEANS_OF[register]!r}, not absent_means={absent_means!r}")
+    if register is None and absent_means is not None:
+        register = "lists" if absent_means == "non_poor" else "full"
     if frequency not in (None, "year", "quarter"):
         raise PeriodError(f"frequency={frequency!r}: use None (as recorded), 'year' or 'quarter'")
 
     if isinstance(source, Panel):
+        register = register or source.register
         same_engine = engine is None or engine_name(engine) == source.engine
-        same_reading = (absent_means == source.absent_means
+        same_reading = (register == source.register and totals is None
                         and frequency in (None, source.frequency, source.requested_frequency))
         if same_engine and same_reading:
             return source
         if source.source is None:
             raise SchemaError("this Panel was built from an Ibis table; it cannot be re-read "
                               "on another engine or with other options: load the source again")
-        return load_panel(source.source, absent_means=absent_means, frequency=frequency,
-                          engine=engine or (source.engine if same_engine else None),
-                          check_duplicates=check_duplicates)
+        again = load_panel(source.source, frequency=frequency,
+                           engine=engine or (source.engine if same_engine else None),
+                           check_duplicates=check_duplicates, register=register,
+                           totals=totals if totals is not None else _totals_frame(source))
+        return again.region(source.region_name)
 
     if isinstance(source, ibis.Table):
         try:
@@ -136,8 +224,105 @@ def load_panel(source, absent_means: str = "missing", frequency: str | None = No
     else:
         con = connect(engine)
         table, where, origin = _read(source, con)
-    return _build(table, con, where, absent_means, frequency, origin,
-                  check_duplicates and not isinstance(source, pd.DataFrame))
+    register = register or recorded_register(source)
+    panel = _build(table, con, where, ABSENT_MEANS_OF[register], frequency, origin,
+                   check_duplicates and not isinstance(source, pd.DataFrame))
+    panel.register = register
+    if totals is None:
+        totals = _totals_beside(source)
+    if totals is not None and totals is not False:
+        panel.totals = _read_totals(totals, con, panel)
+    return panel
+
+
+# --------------------------------------------------------------------------- register kind
+def _parquet_files(path: Path) -> list[Path]:
+    return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+
+
+def recorded_register(source) -> str:
+    """The register kind ingest recorded for ``source`` (module docstring): the
+    parquet key-value metadata ``povdyn.register_kind``, else ``register_kind`` of
+    ``ingest_summary.json`` beside the file; ``"full"`` when nothing is recorded (a
+    DataFrame, an Ibis table, a csv)."""
+    if not isinstance(source, (str, Path)):
+        return "full"
+    path = Path(source)
+    if path.suffix.lower() == ".parquet" or path.is_dir():
+        import pyarrow.parquet as pq
+
+        for f in _parquet_files(path)[:1]:
+            meta = pq.read_schema(f).metadata or {}
+            kind = meta.get(REGISTER_KIND_KEY)
+            if kind is not None:
+                return _checked_kind(kind.decode(), f)
+    summary = (path if path.is_dir() else path.parent) / SUMMARY_FILE
+    if summary.exists():
+        kind = json.loads(summary.read_text(encoding="utf-8")).get("register_kind")
+        if kind is not None:
+            return _checked_kind(kind, summary)
+    return "full"
+
+
+def _checked_kind(kind: str, where) -> str:
+    if kind not in REGISTERS:
+        raise SchemaError(f"{where}: register kind {kind!r} is neither 'full' nor 'lists' "
+                          "(mixed kinds must be resolved at ingest)")
+    return kind
+
+
+# --------------------------------------------------------------------------- household totals
+TOTALS_COLUMNS = ("province", "province_2025", "commune", "period", "households")
+
+
+def _totals_beside(source):
+    if not isinstance(source, (str, Path)):
+        return None
+    path = Path(source)
+    candidate = (path if path.is_dir() else path.parent) / TOTALS_FILE
+    return candidate if candidate.exists() else None
+
+
+def _totals_frame(panel: Panel):
+    """The totals of a Panel as pandas (to re-read them with the panel), or None."""
+    if panel.totals is None:
+        return None
+    return panel.execute(panel.totals)
+
+
+def _read_totals(totals, con, panel: Panel):
+    """The totals as an Ibis table on ``con`` with canonical columns and ``period``
+    of the panel's type; checked (columns, periods of the panel's frequency, counts)."""
+    df = pd.read_parquet(totals) if isinstance(totals, (str, Path)) else pd.DataFrame(totals)
+    where = str(totals) if isinstance(totals, (str, Path)) else "totals"
+    missing = [c for c in ("period", "households") if c not in df.columns]
+    if missing or not ({"province", "province_2025"} & set(df.columns)):
+        raise SchemaError(f"{where}: household totals need columns period, households and "
+                          f"province or province_2025; found {list(df.columns)}")
+    df = df.copy()
+    for c in ("province", "province_2025", "commune"):
+        if c not in df.columns:
+            df[c] = None
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
+    df["households"] = pd.to_numeric(df["households"], errors="coerce")
+    if df["households"].isna().any() or (df["households"] < 0).any():
+        raise SchemaError(f"{where}: column households must be a whole number >= 0 on every row")
+    df["households"] = df["households"].astype("int64")
+    # a total given for a year is that year's annual review: Q4 on a quarterly panel
+    index = []
+    for v in df["period"]:
+        freq, i = parse_period(v)
+        if freq == "year" and panel.frequency == "quarter":
+            i = i * 4 + 3
+        elif freq == "quarter" and panel.frequency == "year":
+            raise SchemaError(f"{where}: quarterly total {v!r} for an annual panel")
+        index.append(int(i))
+    df["period_index"] = pd.Series(index, dtype="int64")
+    df["period"] = [label(panel.frequency, i) for i in index]
+    if panel.frequency == "year":
+        df["period"] = df["period"].astype("int64")
+    df = df[["province", "province_2025", "commune", "period", "period_index", "households"]]
+    return ibis.memtable(df)  # small: one row per commune and review
 
 
 def _read(source, con):
@@ -173,6 +358,9 @@ def _from_pandas(df: pd.DataFrame, where: str):
     """A DataFrame validated by povdyn.schema.validate_panel, as an Ibis memtable."""
     from .schema import validate_panel
 
+    if len(df) == 0:
+        raise SchemaError(f"{where}: the panel has no rows (columns {list(df.columns)[:12]}); "
+                          "ingest the registers first (povdyn ingest) or check the filter used")
     good = validate_panel(df.drop(columns=["period_index"], errors="ignore"), source=where)
     if "removal_reason" not in good.columns:
         good["removal_reason"] = pd.Series([None] * len(good), dtype=object)
@@ -223,6 +411,9 @@ def _check_in_engine(table, con, where):
                          status=table.status.cast(str), removal_reason=table.removal_reason.cast(str))
     summary = con.execute(table.group_by(["status", "removal_reason", "period"])
                           .aggregate(n=ibis._.count()))
+    if summary.empty:
+        raise SchemaError(f"{where}: the panel has no rows; ingest the registers first "
+                          "(povdyn ingest) or check the filter used")
     bad = sorted({str(s) for s in summary["status"].dropna() if s not in STATUSES})
     if bad:
         ex = _example(con, table, table.status.isin(bad))

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .config import settings
+from .errors import PovdynError
 
 IDENTIFIER_COLUMNS = ["head_name", "id_card", "phone", "address"]
 PSEUDONYM_PREFIX = "h_"
@@ -37,21 +38,75 @@ def _key_bytes(key: bytes | str) -> bytes:
     return key
 
 
-def load_key() -> bytes:
-    """The pseudonymisation key: env POVDYN_PSEUDONYM_KEY, else the key file
-    (settings().key_file, git-ignored), created on first use with a random 256-bit key
-    readable by its owner only. Keep the file: a new key gives new pseudonyms, and the
-    next ingest would no longer link to earlier ones."""
+MIN_KEY_BYTES = 16
+
+
+class KeyFileError(PovdynError):
+    """The pseudonymisation key is missing where it is needed, empty or too short."""
+
+
+def _package_in_checkout() -> bool:
+    """True when povdyn runs from a source checkout (pyproject.toml + lib/povdyn above)."""
+    here = Path(__file__).resolve()
+    return any((p / "pyproject.toml").exists() and (p / "lib" / "povdyn").is_dir()
+               for p in here.parents)
+
+
+def key_path() -> Path:
+    """Where the key file lives: $POVDYN_KEY_FILE; else, when povdyn runs from a checkout
+    (or POVDYN_ROOT is set), settings().key_file (<root>/.povdyn_key, git-ignored); else
+    (an installed package) the user's config folder, $XDG_CONFIG_HOME/povdyn/pseudonym.key
+    (~/.config/povdyn/pseudonym.key) — never a path relative to the current directory,
+    so running from another folder cannot silently create a second key."""
+    env = os.environ.get("POVDYN_KEY_FILE")
+    if env:
+        return Path(env).expanduser().resolve()
+    if os.environ.get("POVDYN_ROOT") or _package_in_checkout():
+        return Path(settings().key_file).resolve()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "povdyn" / "pseudonym.key"
+
+
+def _checked(key: str, where: str) -> bytes:
+    raw = key.encode("utf-8")
+    if not raw:
+        raise KeyFileError(f"{where} is empty. Restore the key from your backup: pseudonyms "
+                           "made with any other key do not link to earlier quarters.")
+    if len(raw) < MIN_KEY_BYTES:
+        raise KeyFileError(f"{where} is shorter than {MIN_KEY_BYTES} bytes ({len(raw)}): too "
+                           "short to keep pseudonyms secret. Restore the real key from your "
+                           "backup (povdyn writes 64 hex characters).")
+    return raw
+
+
+def load_key(processed_dir=None, new_key: bool = False) -> bytes:
+    """The pseudonymisation key: env POVDYN_PSEUDONYM_KEY, else the key file (key_path()),
+    created on first use with a random 256-bit key readable by its owner only.
+
+    Keep the file: a new key gives new pseudonyms, and the next ingest would no longer
+    link to earlier ones. So when `processed_dir` already holds ingested data
+    (panel.parquet) and the key file is missing, this is an error (KeyFileError) unless
+    `new_key` says to start afresh (`povdyn ingest --new-key`). An empty key or one
+    shorter than MIN_KEY_BYTES is always an error."""
     env = os.environ.get("POVDYN_PSEUDONYM_KEY")
     if env:
-        return env.encode("utf-8")
-    path = Path(settings().key_file)
+        return _checked(env.strip(), "the key in POVDYN_PSEUDONYM_KEY")
+    path = key_path()
     if path.exists():
-        key = path.read_text(encoding="utf-8").strip()
-        if not key:
-            raise ValueError(f"key file {path} is empty: restore it from backup, "
-                             "or delete it to start a new key (pseudonyms will change)")
-        return key.encode("utf-8")
+        if new_key:
+            raise KeyFileError(f"--new-key: a key already exists at {path} and would be "
+                               "replaced. Move it away yourself first if you really mean "
+                               "to start new pseudonyms.")
+        return _checked(path.read_text(encoding="utf-8").strip(), f"the key file {path}")
+    earlier = Path(processed_dir) / "panel.parquet" if processed_dir is not None else None
+    if earlier is not None and earlier.exists() and not new_key:
+        raise KeyFileError(
+            f"the pseudonymisation key file {path} is missing, but {earlier.parent} holds "
+            f"data ingested earlier with a key. A new key gives every household a new "
+            f"pseudonym: this quarter's rows would not link to any earlier household. "
+            f"Restore the key file from your backup (or set POVDYN_KEY_FILE to where it "
+            f"is). To start afresh on purpose — all pseudonyms change and earlier processed "
+            f"data is replaced — run `povdyn ingest --new-key`.")
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     # create with 0600 from the start (no window where others could read it)

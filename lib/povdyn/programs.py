@@ -30,13 +30,24 @@ methods.md, "Model (programme) effectiveness". Design of the analysis file
   present), number of poor reviews among t0-1 and t0-2, region (national runs), and the
   cohort (baseline year) so the comparison stays within cohort.
 * Estimand and estimator: ATT on sustained exit (a difference in probabilities, in
-  percentage points when x100), doubly robust AIPW by default (povdyn.effects;
-  influence-function SEs clustered by household), propensity trimming [0.01, 0.99].
-  The naive difference (supported minus unsupported mean) is shown beside it.
+  percentage points when x100), doubly robust AIPW by default (povdyn.effects),
+  propensity trimming [0.01, 0.99]; the treated households the trimming drops are
+  counted (``n_trimmed_treated``): the effect is then that on the remaining supported
+  households. The naive difference (supported minus unsupported mean) is shown beside it.
+* Inference is clustered by **commune**: communes decide to adopt a model, so the
+  households of a commune share that decision and local conditions, and their outcomes
+  are correlated. Influence-function SEs are summed within communes (the household's
+  first recorded commune; by household only when the register has no commune column;
+  column ``cluster`` says which).
 
 Multiple testing: Holm step-down adjusted p-values across the models evaluated
-(``p_adjusted``); a model is called **effective** only if its Holm-adjusted p < alpha and
-the estimate is positive. **Fading**: the latest cohort with enough treated households
+(``p_adjusted``; statsmodels ``multipletests``); a model is called **effective** only if
+its Holm-adjusted p < alpha and the estimate is positive. Beside it, the Romano–Wolf
+step-down p-value (``p_romano_wolf``, :func:`romano_wolf`) over the family of every
+model x outcome (sustained exit within k; out of poverty at the first review), from a
+bootstrap that resamples communes; it uses the correlation between the tests, so it is
+never less powerful than Holm over the same family (``evaluation.multiple_testing``
+has both for every test). **Fading**: the latest cohort with enough treated households
 is compared with the earlier cohorts pooled; z = (recent - early) / sqrt(se_r^2 + se_e^2),
 one-sided test "recent smaller", Holm-adjusted across models; fading if that adjusted
 p < alpha and the early cohorts' effect is positive with p < alpha. (Shared control
@@ -53,8 +64,10 @@ households in the analysis file / (ATT x n_treated), reported when ATT > 0.
 
 Event study (per model): adoption is staggered across communes and years, so the
 figure uses Callaway–Sant'Anna group-time effects (povdyn.staggered) on a commune-year
-panel: unit = commune (the household's first recorded commune), cohort = the first year
-M started in the commune, outcome = the commune's poor share at each annual review,
+panel: unit = commune (the household's first recorded commune), cohort = the year the
+commune adopted M, from the commune adoption register (``adoption=``; the first year any
+household of the commune got M's support when no register is given — that year depends
+on poverty itself, so its pre-trend test can reject for a null model), outcome = the commune's poor share at each annual review,
 weighted by households, not-yet-treated comparisons, varying base period, cells with
 at least 10 adopting communes, only the
 review years under the same poverty standard as the latest review (a change of
@@ -70,7 +83,7 @@ import numpy as np
 import pandas as pd
 
 from . import periods as _periods
-from .effects import estimate_effect
+from .effects import e_values_for_difference, estimate_effect
 from .errors import EstimationError, SchemaError
 
 VERDICT_VI = {
@@ -105,6 +118,9 @@ class ProgramEvaluation:
     balance: {program: balance DataFrame of the pooled estimate}.
     analysis_files: {program: the analysis file used}.
     design: the design in words (module docstring summary).
+    multiple_testing: the family of tests (every model x outcome: sustained exit within
+        k, exit at the first review) with p_value, p_holm (Holm over the family) and
+        p_romano_wolf (Romano–Wolf step-down, bootstrap resampling communes).
     """
 
     table: pd.DataFrame
@@ -116,6 +132,8 @@ class ProgramEvaluation:
     overlap: dict = field(default_factory=dict, repr=False)
     design: str = ""
     settings: dict = field(default_factory=dict)
+    multiple_testing: pd.DataFrame | None = None
+    event_study_cohort: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -175,20 +193,81 @@ def _support_years(support) -> pd.DataFrame:
 
 
 def holm(p_values) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values (NaN stays NaN)."""
+    """Holm (1979) step-down adjusted p-values (statsmodels ``multipletests``, method
+    "holm"); NaN stays NaN."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(p_values, float)
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
-    q = p[ok]
-    m = len(q)
-    order = np.argsort(q)
-    adj = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, (m - rank) * q[i])
-        adj[i] = min(1.0, running)
-    out[ok] = adj
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
     return out
+
+
+def romano_wolf(estimates, se, cluster_sums, n, n_boot: int = 999, seed: int = 0) -> np.ndarray:
+    """Romano & Wolf (2005, Econometrica 73:1237; 2016) step-down adjusted p-values for
+    the two-sided hypotheses estimate_k = 0, k = 1..m, controlling the family-wise error
+    rate while using the dependence between the estimates (so it is at least as powerful
+    as Holm, often more when the estimates are correlated).
+
+    The joint distribution of the t-statistics is bootstrapped by resampling clusters
+    (communes) with replacement, applied to each estimator's influence function (its
+    linearisation): ``cluster_sums`` is a G x m array, the influence function of estimate k
+    summed within each of the G clusters (0 where a cluster has no unit of that estimate),
+    ``n[k]`` its number of units, so that a replicate's deviation is
+    sum_c (w_c - 1) S_ck / n_k with multinomial counts w. With t*_bk = deviation / se_k and
+    hypotheses ordered by |t| (largest first), the adjusted p of the j-th is
+    max over i <= j of (1 + #{b: max_{l >= i} |t*_bl| >= |t_i|}) / (1 + B)."""
+    est = np.asarray(estimates, float)
+    se = np.asarray(se, float)
+    S = np.asarray(cluster_sums, float)
+    n = np.asarray(n, float)
+    m = len(est)
+    if m == 0:
+        return np.array([])
+    G = S.shape[0]
+    rng = np.random.default_rng(seed)
+    W = rng.multinomial(G, np.full(G, 1.0 / G), size=n_boot).astype(float) - 1.0
+    T_star = np.abs((W @ S) / n / se)  # B x m
+    t = np.abs(est / se)
+    order = np.argsort(-t, kind="stable")
+    A = T_star[:, order]
+    tail_max = np.maximum.accumulate(A[:, ::-1], axis=1)[:, ::-1]
+    p_step = (1 + (tail_max >= t[order][None, :]).sum(axis=0)) / (1 + n_boot)
+    p_adj = np.empty(m)
+    p_adj[order] = np.maximum.accumulate(p_step)
+    return np.minimum(p_adj, 1.0)
+
+
+def _family_member(code, outcome, res, af) -> dict:
+    """One test of the multiple-testing family: estimate, SE and the influence function
+    summed within clusters (communes)."""
+    member = dict(program=code, outcome=outcome, estimate=res.estimate, se=res.se, p_value=res.p_value,
+                  sums=None, n=0)
+    if res.influence is not None:
+        kept = ~res.overlap.scores["trimmed"].to_numpy()
+        labels = af[_cluster_column(af)].to_numpy()[kept]
+        member["sums"] = pd.Series(res.influence).groupby(labels).sum()
+        member["n"] = int(kept.sum())
+    return member
+
+
+def _multiple_testing(family: list[dict], n_boot: int = 999, seed: int = 0) -> pd.DataFrame:
+    """Holm and Romano–Wolf adjusted p-values over the whole family of tests."""
+    cols = ["program", "outcome", "estimate", "se", "p_value", "p_holm", "p_romano_wolf"]
+    if not family:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame([{k: v for k, v in f.items() if k not in ("sums", "n")} for f in family])
+    out["p_holm"] = holm(out["p_value"])
+    out["p_romano_wolf"] = np.nan
+    usable = [i for i, f in enumerate(family) if f["sums"] is not None and f["se"] > 0]
+    if usable:
+        S = pd.concat([family[i]["sums"] for i in usable], axis=1).fillna(0.0)
+        out.loc[usable, "p_romano_wolf"] = romano_wolf(
+            out.loc[usable, "estimate"], out.loc[usable, "se"], S.to_numpy(),
+            [family[i]["n"] for i in usable], n_boot=n_boot, seed=seed)
+    return out[cols]
 
 
 # --------------------------------------------------------------------------- analysis file
@@ -221,6 +300,7 @@ class _Prepared:
     covs: pd.DataFrame  # baseline covariates indexed by (household_id, year)
     place: pd.DataFrame | None  # household -> commune key and province (first recorded)
     commune_year: pd.DataFrame | None  # commune key, year, poor_rate, households
+    province_column: str | None = None  # the province column in the commune key
 
 
 def _prepare(ann: pd.DataFrame) -> _Prepared:
@@ -242,7 +322,7 @@ def _prepare(ann: pd.DataFrame) -> _Prepared:
                         .reset_index())
         commune_year["province"] = commune_year["commune_key"].map(
             place.drop_duplicates("commune_key").set_index("commune_key")["province"])
-    return _Prepared(status, poor, home, covs, place, commune_year)
+    return _Prepared(status, poor, home, covs, place, commune_year, prov_col)
 
 
 def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 2,
@@ -309,6 +389,11 @@ def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 
             "exit_duration": first_exit[keep.to_numpy()],
             "exit_event": exited[keep.to_numpy()].astype(int),
         })
+        # secondary outcome of the multiple-testing family: not poor at the first review
+        part["exit_next"] = ((part["exit_event"] == 1) & (part["exit_duration"] == 1)).astype(int)
+        if prep.place is not None:
+            # programmes are adopted by communes: the commune is the cluster for inference
+            part["commune"] = prep.place["commune_key"].reindex(ids).to_numpy()
         part["amount_vnd"] = np.where(part.treated == 1, amount_m.reindex(ids).to_numpy(), np.nan)
         # poor reviews in the two years before baseline (duration proxy)
         prior = [y for y in (t0 - 1, t0 - 2) if y in poor.columns]
@@ -329,9 +414,16 @@ def _usable(af: pd.DataFrame, candidates: list[str]) -> list[str]:
     return out
 
 
-def _estimate(af, covariates, method, cluster=True):
+def _cluster_column(af: pd.DataFrame) -> str:
+    """Communes adopt programmes, so errors are correlated within a commune: inference
+    clusters by commune when the register has one, else by household."""
+    return "commune" if "commune" in af and af["commune"].notna().all() else "household_id"
+
+
+def _estimate(af, covariates, method, cluster=True, outcome="sustained_exit"):
     """estimate_effect with a fallback ladder when a covariate separates the groups:
-    drop region, then the cohort dummies. Returns (result, covariates used, note)."""
+    drop region, then the cohort dummies. SEs clustered by commune (:func:`_cluster_column`).
+    Returns (result, covariates used, note)."""
     ladders = [covariates, [c for c in covariates if c != "region"],
                [c for c in covariates if c not in ("region", "cohort_cat")]]
     last = None
@@ -339,8 +431,8 @@ def _estimate(af, covariates, method, cluster=True):
         if i and cov == ladders[i - 1]:
             continue
         try:
-            res = estimate_effect(af, "treated", "sustained_exit", cov, method=method,
-                                  cluster="household_id" if cluster else None)
+            res = estimate_effect(af, "treated", outcome, cov, method=method,
+                                  cluster=_cluster_column(af) if cluster else None)
             note = "" if i == 0 else f" (covariates reduced to {cov} after: {last})"
             return res, cov, note
         except EstimationError as exc:
@@ -349,22 +441,77 @@ def _estimate(af, covariates, method, cluster=True):
 
 
 # --------------------------------------------------------------------------- event study
-def commune_event_panel(ann, support: pd.DataFrame, program: str) -> pd.DataFrame:
+ADOPTION_COLUMNS = ("province_2025", "commune", "program", "adoption_year")
+
+
+def load_adoption(source) -> pd.DataFrame:
+    """The commune programme adoption register (a DataFrame, or a csv/parquet path): one
+    row per commune and programme with ``commune``, ``province_2025`` (or ``province``),
+    ``program`` and ``adoption_year`` (the year the commune adopted the programme; empty
+    = never). The synthetic register writes it (``povdyn.synth`` ``.adoption``)."""
+    df = _to_frame(source).copy()
+    if "province_2025" not in df and "province" in df:
+        df["province_2025"] = df["province"]
+    missing = [c for c in ADOPTION_COLUMNS if c not in df]
+    if missing:
+        raise SchemaError(f"adoption register has no column(s) {missing}; needs {list(ADOPTION_COLUMNS)}")
+    df["adoption_year"] = pd.to_numeric(df["adoption_year"], errors="coerce")
+    return df
+
+
+ADOPTION_FILES = ("adoption.parquet", "adoption.csv")
+
+
+def find_adoption(*folders) -> pd.DataFrame | None:
+    """The commune adoption register from the first of ``folders`` holding
+    adoption.parquet or adoption.csv (e.g. the processed data folder, then the raw one);
+    None when there is none (the event study then falls back to the first support)."""
+    for folder in folders:
+        if folder is None:
+            continue
+        for name in ADOPTION_FILES:
+            path = Path(folder) / name
+            if path.exists():
+                return load_adoption(path)
+    return None
+
+
+def commune_event_panel(ann, support: pd.DataFrame, program: str, adoption=None) -> pd.DataFrame:
     """Commune-year panel for the event study: poor share among observed households,
-    households observed, and the first year ``program`` started in the commune (0 = never).
+    households observed, and the commune's cohort ``first_year`` (0 = never adopted).
     A commune is (commune name, province); each household counts in its first recorded
-    commune. Communes are limited to provinces where the model operates."""
+    commune. Communes are limited to provinces where the model operates.
+
+    Cohort: with ``adoption`` (:func:`load_adoption`), the year the commune *adopted* the
+    programme — a decision taken before any household's outcome, so the pre-trend test
+    can hold. Without it, the first year any household of the commune got support: that
+    year depends on poverty itself (support goes to households still poor), so the
+    placebo cells can reject even for a null programme (issue 14 §3); the column
+    ``cohort_source`` says which was used. Two communes sharing a name in one 2025
+    province form one key and take the earlier adoption year."""
     prep = ann if isinstance(ann, _Prepared) else _prepare(ann)
     if prep.commune_year is None:
         raise SchemaError("panel has no 'commune' column: the event study needs it")
     if "start_year" not in support:
         support = _support_years(support)
-    sup_m = support[support.program == program].join(prep.place, on="household_id")
-    adopt = sup_m.groupby("commune_key")["start_year"].min()
     cp = prep.commune_year
-    cp = cp[cp["province"].isin(set(sup_m["province"].dropna()))].copy()
+    if adoption is not None:
+        ad = load_adoption(adoption)
+        ad = ad[ad["program"] == program]
+        prov = ad["province_2025"] if prep.province_column == "province_2025" or "province" not in ad else ad["province"]
+        key = ad["commune"].astype(str) + (", " + prov.astype(str) if prep.province_column else "")
+        adopt = ad.assign(commune_key=key).dropna(subset=["adoption_year"]).groupby("commune_key")["adoption_year"].min()
+        provinces = set(cp.loc[cp["commune_key"].isin(adopt.index), "province"].dropna())
+        source = "commune adoption date"
+    else:
+        sup_m = support[support.program == program].join(prep.place, on="household_id")
+        adopt = sup_m.groupby("commune_key")["start_year"].min()
+        provinces = set(sup_m["province"].dropna())
+        source = "first support in the commune"
+    cp = cp[cp["province"].isin(provinces)].copy()
     cp["first_year"] = cp["commune_key"].map(adopt).fillna(0).astype(int)
     cp["weight"] = cp.groupby("commune_key")["households"].transform("mean")
+    cp["cohort_source"] = source
     return cp.rename(columns={"commune_key": "commune"}).reset_index(drop=True)
 
 
@@ -383,6 +530,9 @@ def evaluate_programs(
     min_treated: int = MIN_TREATED,
     event_study: bool = True,
     standard: str = "national",
+    adoption=None,
+    n_boot: int = 999,
+    seed: int = 0,
 ) -> ProgramEvaluation:
     """Evaluate every support model on the register (design in the module docstring).
 
@@ -390,7 +540,10 @@ def evaluate_programs(
     within: k, the number of annual reviews the exit must last. region: None/"national"
     for all, else a value of ``region``, ``province_2025`` or ``province``. period: only
     reviews up to this period are used (e.g. "2025Q4"). programs: codes to evaluate
-    (default: all in the support records). Returns a :class:`ProgramEvaluation`.
+    (default: all in the support records). adoption: the commune adoption register
+    (:func:`load_adoption`), the event-study cohort; without it the cohort is the
+    commune's first support (flagged). n_boot, seed: Romano–Wolf bootstrap (resampling
+    communes). Returns a :class:`ProgramEvaluation`.
     """
     ann = annual_reviews(panel, until=period)
     sup = _support_years(support)
@@ -408,7 +561,7 @@ def evaluate_programs(
     base_covs = ["log_income", "household_size", "ethnic_minority", "urban", "deprivations",
                  "poor_before", "region", "cohort_cat"]
 
-    rows, cohort_rows, es, tw, bal, files, overlaps = [], [], {}, {}, {}, {}, {}
+    rows, cohort_rows, es, tw, bal, files, overlaps, family, es_cohort = [], [], {}, {}, {}, {}, {}, [], {}
     prep = _prepare(ann)
     same_standard_years = _years_under_latest_standard(sorted(ann["year"].unique()), standard)
     for code in codes:
@@ -422,7 +575,8 @@ def evaluate_programs(
                    n_control=int((af["treated"] == 0).sum()) if len(af) else 0,
                    naive=np.nan, early_estimate=np.nan, early_se=np.nan, recent_estimate=np.nan,
                    recent_se=np.nan, recent_cohort=np.nan, fading_z=np.nan, fading_p=np.nan,
-                   total_cost_vnd=np.nan, note="", **{f"n_{k}": v for k, v in counts.items()})
+                   total_cost_vnd=np.nan, note="", n_trimmed_treated=0, n_trimmed_control=0, treated_mean=np.nan,
+                   cluster="", **{f"n_{k}": v for k, v in counts.items()})
         if row["n_treated"] < min_treated or row["n_control"] < min_treated:
             row["note"] = f"only {row['n_treated']} treated / {row['n_control']} comparable households"
             rows.append(row)
@@ -438,7 +592,16 @@ def evaluate_programs(
         row.update(estimate=res.estimate, se=res.se, ci_low=res.ci_low, ci_high=res.ci_high,
                    p_value=res.p_value, n_treated=res.n_treated, n_control=res.n_control,
                    naive=res.naive, note=note.strip(),
+                   n_trimmed_treated=res.overlap.n_trimmed_treated,
+                   n_trimmed_control=res.overlap.n_trimmed_control, cluster=_cluster_column(af),
+                   treated_mean=res.treated_mean,
                    total_cost_vnd=float(af.loc[af.treated == 1, "amount_vnd"].sum(min_count=1)))
+        family.append(_family_member(code, "sustained_exit", res, af))
+        try:  # secondary outcome of the family: out of poverty at the first review
+            res_next, _, _ = _estimate(af, used, method, outcome="exit_next")
+            family.append(_family_member(code, "exit_next", res_next, af))
+        except EstimationError:
+            pass
         bal[code] = res.balance
         overlaps[code] = res.overlap
         # effect by adoption cohort
@@ -473,13 +636,14 @@ def evaluate_programs(
         row.update(_exit_hazard(af, [c for c in used if c not in ("region", "cohort_cat")]))
         if event_study and "commune" in ann:
             try:
-                cp = commune_event_panel(prep, sup, code)
+                cp = commune_event_panel(prep, sup, code, adoption=adoption)
                 cp = cp[cp["year"].isin(same_standard_years)]
                 # cells with fewer than 10 adopting communes are skipped: influence-function
                 # SEs from a handful of units are unreliable
                 es[code] = _staggered().group_time_att(cp, "commune", "year", "first_year", "poor_rate",
                                                        weight="weight", min_units=10)
                 tw[code] = _staggered().twfe_event_study(cp, "commune", "year", "first_year", "poor_rate")
+                es_cohort[code] = str(cp["cohort_source"].iloc[0]) if len(cp) else ""
             except EstimationError:
                 pass
         rows.append(row)
@@ -491,6 +655,9 @@ def evaluate_programs(
                                                                    "note"])
     table["p_adjusted"] = holm(table["p_value"])
     table["fading_p_adjusted"] = holm(table["fading_p"])
+    multiple = _multiple_testing(family, n_boot=n_boot, seed=seed)
+    primary = multiple[multiple["outcome"] == "sustained_exit"].set_index("program")
+    table["p_romano_wolf"] = table["program"].map(primary["p_romano_wolf"]) if len(primary) else np.nan
     # simultaneous (Bonferroni) intervals over the models with an estimate, for the forest plot
     m = int(table["estimate"].notna().sum())
     if m:
@@ -512,6 +679,13 @@ def evaluate_programs(
     table["reason"] = reasons
     table["reason_vi"] = reasons_vi
     table["cost_per_sustained_exit"] = cpe
+    ev_pairs = [e_values_for_difference(r.treated_mean, r.estimate, r.ci_low, r.ci_high)
+                if np.isfinite(r.estimate) and np.isfinite(r.treated_mean) else (np.nan, np.nan)
+                for r in table.itertuples()]
+    table["e_value"] = [a for a, _ in ev_pairs]
+    table["e_value_ci"] = [b for _, b in ev_pairs]
+    table["sensitivity"] = [sensitivity_text(r, "en") for r in table.itertuples()]
+    table["sensitivity_vi"] = [sensitivity_text(r, "vi") for r in table.itertuples()]
     first = ["program", "program_vi", "program_en", "estimate", "se", "ci_low", "ci_high", "p_value",
              "p_adjusted", "n_treated", "n_control", "naive", "verdict", "verdict_vi", "reason",
              "cost_per_sustained_exit"]
@@ -520,6 +694,7 @@ def evaluate_programs(
                                                  "p_value", "n_treated", "n_control", "naive"])
     return ProgramEvaluation(
         table=table, cohorts=cohorts, event_study=es, twfe=tw, balance=bal, analysis_files=files,
+        multiple_testing=multiple, event_study_cohort=es_cohort,
         overlap=overlaps, design=__doc__.split("Design of the analysis file")[1].split("Multiple testing")[0].strip("-\n "),
         settings=dict(within=within, region=region, alpha=alpha, method=method, period=period,
                       controls=controls, min_treated=min_treated),
@@ -536,7 +711,7 @@ def _exit_hazard(af: pd.DataFrame, covariates: list[str]) -> dict:
         from .survival import hazard_model
 
         res = hazard_model(af, "exit_duration", "exit_event", ["treated", *covariates], kind="cloglog",
-                           cluster="household_id")
+                           cluster=_cluster_column(af))
         b, se = float(res.params["treated"]), float(res.bse["treated"])
         out.update(exit_hazard_ratio=np.exp(b), exit_hazard_ci_low=np.exp(b - 1.96 * se),
                    exit_hazard_ci_high=np.exp(b + 1.96 * se))
@@ -565,6 +740,76 @@ def _staggered():
     return staggered
 
 
+def format_p(p: float, lang: str = "vi", adjustment: str | None = None) -> str:
+    """A p-value for free text: "p (Holm) < 0,001" / "p (Holm) = 0,012" in Vietnamese
+    (decimal comma), "Holm p < 0.001" / "Holm p = 0.012" in English; three decimals
+    below 0.1 (so 0.0497 reads 0,050, not a rounded 0,05), two above, "< 0,001" below
+    0.001; empty for NaN."""
+    if p is None or not np.isfinite(p):
+        return ""
+    if p < 0.001:
+        num, op = "0.001", "<"
+    elif p < 0.1:
+        num, op = f"{p:.3f}", "="
+    else:
+        num, op = f"{p:.2f}", "="
+    if lang == "vi":
+        return f"p{f' ({adjustment})' if adjustment else ''} {op} {num.replace('.', ',')}"
+    return f"{adjustment + ' ' if adjustment else ''}p {op} {num}"
+
+
+def _fmt_number(x: float, lang: str, digits: int = 1) -> str:
+    text = f"{x:.{digits}f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def sensitivity_text(r, lang: str = "vi") -> str:
+    """The E-value of a model's effect in plain words (VanderWeele & Ding 2017;
+    povdyn.effects.e_values_for_difference): how strongly an unmeasured factor would have
+    to be tied to both getting support and sustained exit (as a risk ratio, each) to
+    explain the effect away, and to make it no longer significant."""
+    e, e_ci = getattr(r, "e_value", np.nan), getattr(r, "e_value_ci", np.nan)
+    if not np.isfinite(e) or not np.isfinite(r.estimate):
+        return ""
+    direction_en = "explain away" if r.estimate > 0 else "explain away (the negative)"
+    if lang == "vi":
+        head = (f"Để xoá bỏ tác động này, một yếu tố chưa quan sát được phải làm khả năng được hỗ trợ "
+                f"và khả năng thoát nghèo bền vững cùng tăng gấp {_fmt_number(e, 'vi')} lần")
+        tail = ("; tác động hiện đã chưa khác 0 về mặt thống kê" if e_ci <= 1
+                else f" (gấp {_fmt_number(e_ci, 'vi')} lần để tác động không còn ý nghĩa thống kê)")
+        return head + tail + "."
+    head = (f"To {direction_en} this effect, an unmeasured factor would have to multiply both the chance "
+            f"of support and the chance of a sustained exit by {_fmt_number(e, 'en')}")
+    tail = ("; the effect is already not statistically different from zero" if e_ci <= 1
+            else f" ({_fmt_number(e_ci, 'en')} to make it no longer significant)")
+    return head + tail + "."
+
+
+def pretrend_text(result, cohort_source: str = "", lang: str = "vi", alpha: float = 0.05) -> str:
+    """The joint pre-trend test of a commune event study (povdyn.staggered
+    ``result.pretrend``: Wald test that every placebo ATT(g, t) before adoption is 0) in
+    words, with how the cohort was defined, to print beside the figure."""
+    pt = result.pretrend
+    p, dof = pt.get("p_value", np.nan), pt.get("df", 0)
+    adoption = cohort_source == "commune adoption date"
+    if lang == "vi":
+        cohort = ("nhóm xã theo năm xã áp dụng mô hình" if adoption else
+                  "nhóm xã theo năm hộ đầu tiên được hỗ trợ (phụ thuộc vào tình trạng nghèo, dễ bác bỏ sai)")
+        if not dof or not np.isfinite(p):
+            return f"Kiểm định xu hướng trước: không đủ kỳ trước khi áp dụng để kiểm định ({cohort})."
+        verdict = ("bác bỏ giả định xu hướng song song — đọc tác động thận trọng" if p < alpha
+                   else "không bác bỏ giả định xu hướng song song")
+        return f"Kiểm định xu hướng trước (chung, {dof} ô trước khi áp dụng): {format_p(p, 'vi')}, {verdict} ({cohort})."
+    cohort = ("communes grouped by the year they adopted the model" if adoption else
+              "communes grouped by their first supported household's year (depends on poverty; "
+              "prone to false rejections)")
+    if not dof or not np.isfinite(p):
+        return f"Pre-trend test: not enough periods before adoption to test ({cohort})."
+    verdict = ("parallel pre-trends rejected — read the effects with caution" if p < alpha
+               else "parallel pre-trends not rejected")
+    return f"Joint pre-trend test ({dof} placebo cells): {format_p(p, 'en')}, {verdict} ({cohort})."
+
+
 def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
     """Verdict and its reason in English and Vietnamese (rules in the module docstring)."""
     def vi(x):
@@ -575,16 +820,18 @@ def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
                 (f"fewer than {min_treated} supported or comparable poor households "
                  f"({int(r.n_treated)} supported); {r.note}").strip("; "),
                 f"ít hơn {min_treated} hộ nghèo được hỗ trợ hoặc hộ so sánh ({int(r.n_treated)} hộ được hỗ trợ)")
-    pp = f"{100 * r.estimate:+.1f} points (95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}), Holm p = {r.p_adjusted:.3g}"
-    pp_vi = f"{vi(r.estimate)} điểm % (KTC 95% {vi(r.ci_low)} đến {vi(r.ci_high)}), p Holm = {r.p_adjusted:.3g}"
+    pp = (f"{100 * r.estimate:+.1f} points (95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}), "
+          f"{format_p(r.p_adjusted, 'en', 'Holm')}")
+    pp_vi = (f"{vi(r.estimate)} điểm % (KTC 95% {vi(r.ci_low)} đến {vi(r.ci_high)}), "
+             f"{format_p(r.p_adjusted, 'vi', 'Holm')}")
     early_p = r.get("early_p", np.nan)
     if (np.isfinite(r.fading_p_adjusted) and r.fading_p_adjusted < alpha and r.early_estimate > 0
             and np.isfinite(early_p) and early_p < alpha):
         return ("fading",
                 f"earlier cohorts {100 * r.early_estimate:+.1f} points, cohort {int(r.recent_cohort)} "
-                f"{100 * r.recent_estimate:+.1f} points; drop significant (Holm p = {r.fading_p_adjusted:.3g}); overall {pp}",
+                f"{100 * r.recent_estimate:+.1f} points; drop significant, {format_p(r.fading_p_adjusted, 'en', 'Holm')}; overall {pp}",
                 f"các đợt trước {vi(r.early_estimate)} điểm %, đợt {int(r.recent_cohort)} {vi(r.recent_estimate)} "
-                f"điểm %; mức giảm có ý nghĩa (p Holm = {r.fading_p_adjusted:.3g}); chung {pp_vi}")
+                f"điểm %; mức giảm có ý nghĩa, {format_p(r.fading_p_adjusted, 'vi', 'Holm')}; chung {pp_vi}")
     if r.p_adjusted < alpha and r.estimate > 0:
         return "effective", f"sustained exit {pp}", f"thoát nghèo bền vững {pp_vi}"
     if r.p_adjusted < alpha and r.estimate < 0:
@@ -606,13 +853,21 @@ REPORT_COLUMNS = {
     "cost": {"vi": "Chi phí / 1 hộ thoát nghèo bền vững thêm (triệu đồng)",
              "en": "Cost per additional sustained exit (million VND)"},
     "reason": {"vi": "Lý do", "en": "Reason"},
+    "p_romano_wolf": {"vi": "p hiệu chỉnh (Romano–Wolf)", "en": "Romano–Wolf p"},
+    "n_trimmed_treated": {"vi": "Hộ được hỗ trợ bị loại do không có hộ so sánh tương đồng",
+                          "en": "Supported households left out (no comparable households)"},
+    "e_value": {"vi": "Độ vững trước yếu tố chưa quan sát (E-value)",
+                "en": "Robustness to unmeasured factors (E-value)"},
 }
 
 
 def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
     """Reader-facing version of ``evaluation.table`` (or of a table): model name,
-    effect and 95% CI in percentage points, Holm p, naive difference, counts, verdict,
-    cost per additional sustained exit (million VND), reason; headers in ``lang``."""
+    effect and 95% CI in percentage points, Holm and Romano–Wolf p, naive difference,
+    counts (with the supported households the trimming left out), verdict, cost per
+    additional sustained exit (million VND), reason, and the E-value in plain words;
+    headers in ``lang``. Count columns (n_treated, n_control, n_trimmed_treated) must go
+    through small-cell suppression before publication."""
     t = evaluation.table if hasattr(evaluation, "table") else evaluation
     if lang not in ("vi", "en"):
         raise ValueError("lang must be 'vi' or 'en'")
@@ -627,16 +882,29 @@ def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
         L["estimate"]: t["estimate"].map(pts),
         L["ci"]: [("" if not np.isfinite(a) else f"{pts(a)} … {pts(b)}")
                   for a, b in zip(t["ci_low"], t["ci_high"])],
-        L["p_adjusted"]: t["p_adjusted"].map(lambda p: "" if not np.isfinite(p) else ("<0,001" if lang == "vi" else "<0.001") if p < 0.001 else f"{p:.3f}".replace(".", "," if lang == "vi" else ".")),
+        L["p_adjusted"]: t["p_adjusted"].map(lambda p: _p_cell(p, lang)),
+        L["p_romano_wolf"]: (t["p_romano_wolf"] if "p_romano_wolf" in t else pd.Series(np.nan, index=t.index)).map(
+            lambda p: _p_cell(p, lang)),
         L["naive"]: t["naive"].map(pts),
         L["n_treated"]: t["n_treated"],
+        L["n_trimmed_treated"]: t["n_trimmed_treated"] if "n_trimmed_treated" in t else 0,
         L["n_control"]: t["n_control"],
         L["verdict"]: t["verdict_vi" if lang == "vi" else "verdict_en"],
         L["cost"]: t["cost_per_sustained_exit"].map(
             lambda c: "" if not np.isfinite(c) else (f"{c / 1e6:.1f}".replace(".", ",") if lang == "vi" else f"{c / 1e6:,.1f}")),
         L["reason"]: t["reason_vi" if lang == "vi" else "reason"],
+        L["e_value"]: t["sensitivity_vi" if lang == "vi" else "sensitivity"] if "sensitivity" in t else "",
     })
     return out
+
+
+def _p_cell(p, lang):
+    """A p-value in a table cell: "<0,001" or three decimals (decimal comma in Vietnamese)."""
+    if not np.isfinite(p):
+        return ""
+    if p < 0.001:
+        return "<0,001" if lang == "vi" else "<0.001"
+    return f"{p:.3f}".replace(".", "," if lang == "vi" else ".")
 
 
 def cohort_table(evaluation, lang: str = "vi") -> pd.DataFrame:

@@ -17,24 +17,46 @@ Regions run in separate worker processes; each starts its own kernel on the curr
 interpreter over IPC sockets (no TCP ports, so parallel kernels never collide on
 "Address already in use"), with DuckDB limited to one thread and a non-interactive
 matplotlib backend (inline, never a GUI). A failing region is recorded and does not stop the others.
-Every file is written atomically (temporary file + rename).
+Every file is written atomically (temporary file + rename), with the mode any file the
+user writes gets (0o666 minus the umask).
+
+A run cannot lie about itself:
+
+* ``manifest.json`` and ``index.html`` are written when the run starts, with
+  ``"status": "running"``, and after every page; at the end the status is ``"complete"``
+  (every page rendered), ``"failed"`` (a page failed, or the run itself stopped on an
+  error) or ``"interrupted"`` (Ctrl-C / SIGTERM). The index shows an incomplete run as such.
+* Only one run at a time writes into an output folder (an ``fcntl.flock`` lock file,
+  ``OUT/.povdyn-report.lock``, released when the run ends): a second run fails at once.
+* Ctrl-C (SIGINT to the process group) or SIGTERM stops the batch: no new page starts,
+  the workers and their kernels are stopped, the page in progress is neither logged as a
+  failure nor is its previous good page deleted. Workers ignore SIGINT themselves; a
+  watcher thread in each ends it (and its kernel) when the parent stops the batch or dies
+  (SIGKILL included), so a killed parent leaves no worker writing pages behind it.
+* The engine a page's data really ran on is read back from the executed notebook (a
+  probe cell the runner appends, hidden from the page) into the manifest.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import html
 import json
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import unicodedata
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -69,13 +91,30 @@ def slugify(name: str) -> str:
     return text or "region"
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write a file via a temporary file in the same folder and a rename, so a reader
-    never sees half a file."""
+    never sees half a file. The file gets the mode of any file the user creates
+    (0o666 minus the umask, e.g. 0o644): mkstemp's private 0o600 would make pages
+    unreadable to the web server or colleague next to the parquet files ingest wrote."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
@@ -83,6 +122,48 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+LOCK_NAME = ".povdyn-report.lock"
+
+
+class ReportLocked(PovdynError):
+    """Another `povdyn report` is writing into the same output folder."""
+
+
+class RunLock:
+    """An exclusive lock on an output folder for the length of a run: ``fcntl.flock`` on
+    ``folder/.povdyn-report.lock`` (non-blocking, so a second run fails at once instead
+    of both writing pages, index and manifest over each other). The kernel releases the
+    lock when the file is closed or the process dies, so a crashed run never leaves a
+    stale lock behind. The file holds the owner's pid and start time for the message."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 500).decode("utf-8", "replace").strip() or "unknown process"
+            os.close(fd)
+            raise ReportLocked(
+                f"another `povdyn report` is already writing into {self.path.parent} ({holder}); "
+                "wait until it finishes, or pass another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, started {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n"
+                 .encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def data_fingerprint(data_dir: Path) -> dict:
@@ -141,15 +222,40 @@ def panel_path(data_dir: Path) -> Path:
     return path
 
 
+def _read_panel_columns(data_dir: Path, columns: list[str]) -> pd.DataFrame:
+    """Columns of the processed panel; an empty panel is an error saying so (a report of
+    nothing would otherwise fail later with an IndexError or render empty pages)."""
+    path = panel_path(data_dir)
+    frame = pd.read_parquet(path, columns=columns)
+    if frame.empty:
+        raise PovdynError(f"{path} has no rows, so there is no period and no region to report: "
+                          "check the raw files and `povdyn ingest`'s summary (quarantine.csv)")
+    return frame
+
+
+def parse_requested_period(period):
+    """A period as a user types it, read as ingest reads period cells: "2025Q3",
+    "Quý 3/2025", "Quý III năm 2025", "Q3/2025", 2024, "Năm 2024" -> canonical label."""
+    from .schema import period_value
+
+    value = period_value(period)
+    if value is None or not isinstance(value, (int, str)):
+        raise PeriodError(f"cannot read period {period!r}: use 'latest', a quarter "
+                          "(2025Q3, 'Quý 3/2025') or a year (2024)")
+    return value
+
+
 def resolve_period(data_dir: Path, period="latest"):
     """The report period in canonical form; "latest" = the last period in the panel.
     A period not in the data is an error listing the available ones."""
-    column = pd.read_parquet(panel_path(data_dir), columns=["period"])["period"]
-    available = sorted({_periods.parse_period(p) for p in pd.unique(column)}, key=lambda x: x[1])
+    column = _read_panel_columns(data_dir, ["period"])["period"]
+    available = sorted({_periods.parse_period(p) for p in pd.unique(column.dropna())}, key=lambda x: x[1])
+    if not available:
+        raise PovdynError(f"{panel_path(data_dir)} has no period values: nothing to report")
     labels_ = [_periods.label(f, i) for f, i in available]
     if period in (None, "latest"):
         return labels_[-1]
-    wanted = _periods.parse_period(period)
+    wanted = _periods.parse_period(parse_requested_period(period))
     if wanted not in available:
         raise PeriodError(f"period {period!r} is not in {data_dir}/panel.parquet; "
                           f"available: {labels_[0]} .. {labels_[-1]}")
@@ -161,13 +267,12 @@ def resolve_regions(data_dir: Path, regions="all") -> list[str]:
     a comma-separated string or a list of province names (spelled as in the data, or
     without diacritics: "ha noi" -> "Hà Nội"; a name that matches nothing is kept and
     fails in its own page, isolated from the others)."""
+    provinces = _read_panel_columns(data_dir, ["province_2025"])["province_2025"]
     if regions is None or regions == "all":
-        provinces = pd.read_parquet(panel_path(data_dir), columns=["province_2025"])["province_2025"]
         names = sorted(p for p in pd.unique(provinces.dropna()))
         return ["national", *names]
     if isinstance(regions, str):
         regions = [r.strip() for r in regions.split(",")]
-    provinces = pd.read_parquet(panel_path(data_dir), columns=["province_2025"])["province_2025"]
     known = {slugify(p): p for p in pd.unique(provinces.dropna())}
     out = []
     for r in regions:
@@ -183,9 +288,14 @@ def resolve_regions(data_dir: Path, regions="all") -> list[str]:
     return out
 
 
+PACKAGE_NOTEBOOKS = Path(__file__).parent / "notebooks"
+
+
 def template_notebook() -> Path:
-    """The report template: notebooks/quarterly_report.ipynb of the checkout."""
-    return settings().project_root / "notebooks" / REPORT_NOTEBOOK
+    """The report template shipped inside the package (package data), so `povdyn report`
+    works from any directory and from a non-editable install. In the checkout it is a
+    symlink to notebooks/quarterly_report.ipynb, the copy an analyst opens and edits."""
+    return PACKAGE_NOTEBOOKS / REPORT_NOTEBOOK
 
 
 # --------------------------------------------------------------------------- kernel
@@ -198,31 +308,80 @@ KERNEL_ARGV = [sys.executable, "-c",
                "-f", "{connection_file}"]
 
 
+IPC_DIR_ENV = "POVDYN_IPC_DIR"
+# Every kernel manager alive in this process, so a worker told to stop (SIGTERM, or its
+# parent died) can kill its kernels at once, without the asyncio shutdown path.
+_LIVE_MANAGERS: "weakref.WeakSet" = weakref.WeakSet()
+
+
 def _kernel_manager_class():
     """A KernelManager that runs ipykernel on this interpreter (sys.executable), so a
     fresh clone needs no kernelspec, and talks over IPC sockets in a private folder
     instead of TCP ports (parallel papermill runs otherwise sometimes die with ZMQ
-    "Address already in use")."""
+    "Address already in use"). The folder (sockets and connection file) lives under
+    $POVDYN_IPC_DIR when set (the run's own folder, removed by the parent at the end),
+    else the temp dir, and is removed when the kernel shuts down."""
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import KernelManager
 
     class LocalIPCKernelManager(KernelManager):
         def __init__(self, **kwargs):
-            socket_dir = tempfile.mkdtemp(prefix="povdyn-ipc-")
+            socket_dir = _socket_dir()
             kwargs.setdefault("transport", "ipc")
-            kwargs.setdefault("ip", os.path.join(socket_dir, "k" + uuid.uuid4().hex[:8]))
+            kwargs.setdefault("ip", os.path.join(socket_dir, "s"))
+            kwargs.setdefault("connection_file", os.path.join(socket_dir, "kernel.json"))
             super().__init__(**kwargs)
             self._socket_dir = socket_dir
             self._kernel_spec = KernelSpec(argv=KERNEL_ARGV,
                 display_name="povdyn (this interpreter)", language="python", env={},
             )
+            _LIVE_MANAGERS.add(self)
 
-        def cleanup_resources(self, restart=False):
-            super().cleanup_resources(restart=restart)
+        # jupyter_client 8 shuts down through the async method (the sync cleanup_resources
+        # is never called then), so the folder is removed here
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
             if not restart:
                 shutil.rmtree(self._socket_dir, ignore_errors=True)
 
+        def kill_now(self) -> None:
+            """SIGKILL the kernel's whole process group (a kernel is started as a session
+            leader, so this also ends what it started, e.g. a Spark JVM) and remove its
+            folder; safe to call from a signal handler."""
+            process = getattr(self.provisioner, "process", None) if self.provisioner else None
+            if process is not None and process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+
     return LocalIPCKernelManager
+
+
+# A Unix socket path holds at most 107 bytes; ZMQ adds "-<port>" to `ip`.
+_MAX_SOCKET_DIR = 90
+
+
+def _socket_dir() -> str:
+    """A new private folder for one kernel's sockets: inside the run's folder
+    ($POVDYN_IPC_DIR) when set, else in the temp dir; in /tmp when those paths are too
+    long for a socket (a deep TMPDIR fails with ZMQ "File name too long")."""
+    run_dir = os.environ.get(IPC_DIR_ENV)
+    if run_dir and os.path.isdir(run_dir) and len(run_dir) + 12 <= _MAX_SOCKET_DIR:
+        return tempfile.mkdtemp(prefix="k", dir=run_dir)
+    parent = tempfile.gettempdir()
+    if len(parent) + 20 > _MAX_SOCKET_DIR and os.path.isdir("/tmp"):
+        parent = "/tmp"
+    return tempfile.mkdtemp(prefix="povdyn-ipc-", dir=parent)
+
+
+def _kill_kernels_now() -> None:
+    for km in list(_LIVE_MANAGERS):
+        try:
+            km.kill_now()
+        except Exception:  # noqa: BLE001 - best effort while stopping
+            pass
 
 
 def _worker_init() -> None:
@@ -245,8 +404,9 @@ def _is_kernel_start_failure(exc: BaseException) -> bool:
 
 
 def execute_notebook(notebook, output, parameters: dict | None = None, timeout: int = 900, cwd=None) -> Path:
-    """Execute a notebook with papermill on this interpreter's kernel (IPC transport,
-    one DuckDB thread, inline figures), retrying once if the kernel fails to start.
+    """Execute a notebook (a path or a NotebookNode) with papermill on this interpreter's
+    kernel (IPC transport, one DuckDB thread, inline figures), retrying once if the kernel
+    fails to start.
     Writes the executed notebook to `output` and returns its path; a failing cell
     raises papermill's PapermillExecutionError (the output notebook is still written)."""
     _worker_init()
@@ -255,7 +415,8 @@ def execute_notebook(notebook, output, parameters: dict | None = None, timeout: 
     for attempt in (1, 2):
         try:
             pm.execute_notebook(
-                str(notebook), str(output), parameters=parameters or {},
+                notebook if not isinstance(notebook, (str, Path)) else str(notebook), str(output),
+                parameters=parameters or {},
                 kernel_manager_class=_kernel_manager_class(), kernel_name="python3", language="python",
                 progress_bar=False, log_output=False, cwd=str(cwd or Path(notebook).parent),
                 execution_timeout=timeout, start_timeout=120,
@@ -299,7 +460,8 @@ def _worker_kernel(cwd):
 
 def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, timeout: int = 900,
                              cwd=None) -> Path:
-    """Like execute_notebook, but in this process's reusable kernel: the namespace is
+    """Like execute_notebook (`notebook` a path or a NotebookNode read with papermill's
+    load_notebook_node), but in this process's reusable kernel: the namespace is
     reset before each notebook (%reset -f), parameters are injected as papermill does
     (a cell tagged "injected-parameters"), the executed notebook is written to `output`
     even when a cell fails (then nbclient's CellExecutionError is raised). After a
@@ -311,8 +473,12 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    cwd = Path(cwd or Path(notebook).parent)
-    nb = load_notebook_node(str(notebook))  # as papermill reads it (every cell gets metadata.tags)
+    if isinstance(notebook, (str, Path)):
+        cwd = Path(cwd or Path(notebook).parent)
+        nb = load_notebook_node(str(notebook))  # as papermill reads it (every cell gets metadata.tags)
+    else:
+        cwd = Path(cwd or Path.cwd())
+        nb = nbformat.from_dict(notebook)
     nb = parameterize_notebook(nb, parameters or {}, kernel_name="python3", language="python")
     km = _worker_kernel(cwd)
     kc = km.client()
@@ -339,12 +505,75 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
     return Path(output)
 
 
+PROBE_TAG = "povdyn-engine-probe"
+PROBE_MARK = "POVDYN_PAGE_ENGINE "
+
+
+def page_engines(namespace: dict) -> dict:
+    """Which engine the page's data actually ran on, read from a kernel namespace: the
+    `engine` of every povdyn Panel in it (directly, or as the `.panel` of a page-data
+    object) and the backend of every Ibis table; with Spark, the master it ran on.
+    Returns {"engines": sorted names, "spark_master": str | None}."""
+    from .panel import Panel
+
+    engines = set()
+    for value in list(namespace.values()):
+        for candidate in (value, getattr(value, "panel", None) if not isinstance(value, type) else None):
+            if isinstance(candidate, Panel):
+                engines.add(candidate.engine)
+        if "ibis" in sys.modules:
+            import ibis.expr.types as ir
+
+            if isinstance(value, ir.Table):
+                try:
+                    from .engine import backend_name
+
+                    engines.add(backend_name(value._find_backend()))
+                except Exception:  # noqa: BLE001 - an unbound table has no engine
+                    pass
+    master = None
+    if "spark" in engines:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        master = session.sparkContext.master if session is not None else None
+    return {"engines": sorted(engines), "spark_master": master}
+
+
+def _probe_cell():
+    """The cell the runner appends to every page (tagged remove_cell, so it never shows
+    on the page): it prints which engine the page's data ran on, read back by
+    execute_region into the manifest. Part of the executed notebook, not of the template."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(
+        "# added by `povdyn report` (not in the template): the engine this page ran on\n"
+        "import json as _json, povdyn.report as _report\n"
+        f"print({PROBE_MARK!r} + _json.dumps(_report.page_engines(globals())))\n"
+        "del _json, _report")
+    cell.metadata["tags"] = ["remove_cell", PROBE_TAG]
+    return cell
+
+
+def _read_probe(nb) -> dict | None:
+    for cell in nb.cells:
+        if PROBE_TAG in cell.get("metadata", {}).get("tags", []):
+            for output in cell.get("outputs", []):
+                text = output.get("text", "")
+                if output.get("output_type") == "stream" and PROBE_MARK in text:
+                    return json.loads(text.split(PROBE_MARK, 1)[1].strip())
+    return None
+
+
 def execute_region(job: dict) -> dict:
     """Run the report notebook for one region and export its page (runs in a worker).
 
-    Returns a result dict: region, slug, ok, seconds, notebook, html, log, error."""
+    Returns a result dict: region, slug, ok, seconds, notebook, html, log, error, engine
+    (the engine the page's data ran on, read back from the executed notebook) and
+    spark_master. A page that ran on another engine than job["engine"] fails."""
     _worker_init()
     import nbformat
+    from papermill.iorw import load_notebook_node
 
     started = time.perf_counter()
     out_dir = Path(job["out_dir"])
@@ -354,12 +583,15 @@ def execute_region(job: dict) -> dict:
     log_path = out_dir / "logs" / f"{slug}.log"
     nb_path.parent.mkdir(parents=True, exist_ok=True)
     result = dict(region=job["region"], slug=slug, ok=False, notebook=str(nb_path.relative_to(out_dir)),
-                  html=None, log=None, error=None)
+                  html=None, log=None, error=None, engine=None, spark_master=None)
     tmp_nb = nb_path.with_name(f".{slug}.{uuid.uuid4().hex[:8]}.ipynb")
     error = None
     run = execute_in_worker_kernel if job.get("reuse_kernel", True) else execute_notebook
     try:
-        run(job["template"], tmp_nb, job["parameters"], timeout=job.get("timeout", 900), cwd=job.get("cwd"))
+        template = load_notebook_node(str(job["template"]))
+        template.cells.append(_probe_cell())
+        run(template, tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
+            cwd=job.get("cwd") or str(Path(job["template"]).parent))
     except KeyboardInterrupt:
         raise  # Ctrl-C stops the batch; it is not a failure of this region
     except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
@@ -369,6 +601,14 @@ def execute_region(job: dict) -> dict:
             os.replace(tmp_nb, nb_path)
         if error is None:
             nb = nbformat.read(nb_path, as_version=4)
+            used = _read_probe(nb) or {}
+            engines = used.get("engines") or []
+            result.update(engine=engines[0] if len(engines) == 1 else (engines or None),
+                          spark_master=used.get("spark_master"))
+            wanted = job.get("engine")
+            if wanted and engines and engines != [wanted]:
+                raise PovdynError(f"engine={wanted!r} was asked, but the page's data ran on "
+                                  f"{', '.join(engines)}")
             page = export_html(nb, title=job["title"], lang=job["lang"], footer=job["footer"])
             atomic_write(html_path, page)
             result.update(ok=True, html=html_path.name)
@@ -388,6 +628,127 @@ def execute_region(job: dict) -> dict:
                       error=_ANSI.sub("", summary).strip()[:2000])
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
+
+
+# --------------------------------------------------------------------------- worker processes
+def _stop_watcher(stop, parent_pid: int) -> None:
+    """Start the thread that ends this worker when the batch stops (the parent sets
+    `stop`) or the parent dies, however it dies (SIGKILL included: then os.getppid()
+    changes): it kills the worker's kernels at once and leaves without writing anything,
+    so the page in progress is neither logged as a failure nor replaces (or deletes) its
+    previous good page. A thread, not a signal handler: the main thread may sit in a
+    C call (ZMQ poll) for a long time, and Python runs signal handlers only there."""
+    def watch():
+        while not stop.wait(0.2):
+            if os.getppid() != parent_pid:
+                break
+        _kill_kernels_now()
+        os._exit(143)
+
+    threading.Thread(target=watch, name="povdyn-stop-watcher", daemon=True).start()
+
+
+def _worker_main(inbox, outbox, stop, parent_pid: int, env: dict) -> None:
+    """A report worker: renders the jobs the parent sends one at a time (None = stop)
+    in one reused kernel. Ctrl-C is the parent's to handle, so SIGINT is ignored here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _stop_watcher(stop, parent_pid)
+    _worker_init()
+    os.environ.update(env)
+    try:
+        while True:
+            job = inbox.get()
+            if job is None:
+                break
+            outbox.put(("done", job["slug"], execute_region(job)))
+    finally:
+        _shutdown_kernel()
+
+
+class _Interrupted(Exception):
+    """The batch was stopped by SIGINT/SIGTERM."""
+
+
+def _dead_worker_result(job: dict, exitcode, run_dir: Path) -> dict:
+    text = f"the worker rendering this page died (exit code {exitcode}), e.g. killed or out of memory"
+    log = Path(job["out_dir"]) / "logs" / f"{job['slug']}.log"
+    atomic_write(log, text + "\n")
+    return dict(region=job["region"], slug=job["slug"], ok=False, notebook=None, html=None,
+                log=str(log.relative_to(run_dir)), error=text, seconds=0.0, engine=None, spark_master=None)
+
+
+def _run_jobs(jobs: list[dict], workers: int, env: dict, run_dir: Path, on_result) -> None:
+    """Render `jobs` on `workers` spawned processes, handing each worker one job at a time
+    (so a stop never finds queued pages to drain) and calling on_result(result) as pages
+    finish. A worker that dies fails its page only, and a new worker takes over. SIGINT or
+    SIGTERM raises _Interrupted after every worker (and so every kernel) is stopped."""
+    ctx = get_context("spawn")
+    outbox = ctx.Queue()
+    stop = ctx.Event()
+    pending = deque(jobs)
+    slots: dict[int, dict] = {}
+    done: set[str] = set()
+
+    def start(wid: int) -> None:
+        inbox = ctx.Queue()
+        process = ctx.Process(target=_worker_main, args=(inbox, outbox, stop, os.getpid(), env),
+                              name=f"povdyn-report-worker-{wid}")
+        process.start()
+        slots[wid] = dict(process=process, inbox=inbox, job=None)
+
+    def feed(wid: int) -> None:
+        job = pending.popleft() if pending else None
+        slots[wid]["job"] = job
+        slots[wid]["inbox"].put(job)
+
+    def on_signal(signum, frame):
+        raise _Interrupted(signal.Signals(signum).name)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        for wid in range(workers):
+            start(wid)
+            feed(wid)
+        while len(done) < len(jobs):
+            try:
+                _, slug, res = outbox.get(timeout=0.5)
+            except queue.Empty:
+                for wid, slot in list(slots.items()):
+                    job = slot["job"]
+                    if job is not None and not slot["process"].is_alive():
+                        done.add(job["slug"])
+                        on_result(_dead_worker_result(job, slot["process"].exitcode, run_dir))
+                        start(wid)
+                        feed(wid)
+                continue
+            wid = next((w for w, slot in slots.items() if slot["job"] and slot["job"]["slug"] == slug), None)
+            if slug in done:
+                continue
+            done.add(slug)
+            on_result(res)
+            if wid is not None:
+                feed(wid)
+    except KeyboardInterrupt as exc:  # SIGINT before our handler was installed
+        raise _Interrupted("SIGINT") from exc
+    finally:
+        if in_main:  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if any(slot["job"] is not None for slot in slots.values()):
+            stop.set()  # workers still holding a job kill their kernels and leave at once
+        for slot in slots.values():
+            slot["process"].join(timeout=10)
+            if slot["process"].is_alive():
+                slot["process"].kill()
+                slot["process"].join(timeout=5)
+            slot["inbox"].cancel_join_thread()
+        outbox.cancel_join_thread()
+        if in_main:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -444,30 +805,47 @@ def footer_html(fingerprint: str, generated: str, lang: str = "vi") -> str:
 
 
 # --------------------------------------------------------------------------- run
+RUN_STATUSES = ("running", "complete", "failed", "interrupted")
+
+
 @dataclass
 class ReportRun:
-    """Outcome of run_report. `failed`: regions whose page could not be made;
-    `pages`: {region: html path}; `index_path`, `manifest_path`; `results`: one dict
-    per region (ok, seconds, log, error)."""
+    """Outcome of run_report. `status`: "complete" (every page rendered), "failed" (a
+    page failed) or "interrupted"; `failed`: regions whose page could not be made;
+    `not_rendered`: regions an interrupted run never finished; `pages`: {region: html
+    path}; `index_path`, `manifest_path`; `results`: one dict per finished region (ok,
+    seconds, log, error, engine)."""
 
     period: str
     out_dir: Path
     index_path: Path
     manifest_path: Path
+    status: str = "complete"
     pages: dict = field(default_factory=dict)
     failed: list = field(default_factory=list)
+    not_rendered: list = field(default_factory=list)
     results: list = field(default_factory=list)
     seconds: float = 0.0
 
     def __str__(self) -> str:
-        lines = [f"povdyn report {self.period}: {len(self.pages)} page(s) in {self.seconds:.1f} s, "
-                 f"{len(self.failed)} failed", f"  index:    {self.index_path}",
-                 f"  manifest: {self.manifest_path}"]
+        lines = [f"povdyn report {self.period} ({self.status}): {len(self.pages)} page(s) in "
+                 f"{self.seconds:.1f} s, {len(self.failed)} failed"
+                 + (f", {len(self.not_rendered)} not rendered" if self.not_rendered else ""),
+                 f"  index:    {self.index_path}", f"  manifest: {self.manifest_path}"]
         for r in self.results:
             if not r["ok"]:
                 lines.append(f"  FAILED {r['region']}: {r['error'].splitlines()[0] if r['error'] else ''}"
                              f" (log: {self.out_dir / r['log']})")
         return "\n".join(lines)
+
+
+class ReportInterrupted(KeyboardInterrupt):
+    """run_report was stopped by Ctrl-C or SIGTERM; `.run` is the ReportRun written
+    (status "interrupted") before the interrupt is passed on."""
+
+    def __init__(self, run: ReportRun):
+        super().__init__(f"povdyn report {run.period} interrupted")
+        self.run = run
 
 
 HEADLINE_CSV = "headline.csv"
@@ -486,8 +864,15 @@ def _headline_for_index(data_dir: Path, period, regions: list[str], lang: str,
             atomic_write(Path(run_dir) / HEADLINE_CSV, table.to_csv(index=False).encode("utf-8-sig"))
         return to_html(table), None
     except Exception as exc:  # noqa: BLE001 - the index is still useful without it
-        note = html.escape(label("pending", lang))
-        return f'<p class="pending">{note}</p>', f"{type(exc).__name__}: {exc}"
+        return _pending_html(lang), f"{type(exc).__name__}: {exc}"
+
+
+def _pending_html(lang: str) -> str:
+    return f'<p class="pending">{html.escape(label("pending", lang))}</p>'
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def run_report(
@@ -502,18 +887,31 @@ def run_report(
     standard: str = "national",
     within: int = 2,
     engine: str | None = None,
+    spark_master: str | None = None,
+    register: str | None = None,
     timeout: int = 900,
     reuse_kernels: bool = True,
 ) -> ReportRun:
     """Render the report for `regions` at `period` (see the module docstring).
 
-    period: "latest" or a period label; regions: "all", "national", a comma-separated
-    string or a list; workers: parallel processes; out_dir: default settings().reports_dir;
-    data_dir: default settings().processed_dir; lang: "vi" or "en"; notebook: template
-    (default notebooks/quarterly_report.ipynb); reuse_kernels: each worker keeps one
-    kernel for all its pages (namespace reset between pages) instead of papermill's
-    kernel per page. Returns a ReportRun (``.failed`` lists
-    the regions that failed; each has a log under out_dir/<period>/logs/)."""
+    period: "latest" or a period as ingest reads it ("2025Q3", "Quý 3/2025", 2024);
+    regions: "all", "national", a comma-separated string or a list; workers: parallel
+    processes; out_dir: default settings().reports_dir; data_dir: default
+    settings().processed_dir; lang: "vi" or "en"; notebook: template (default the report
+    notebook shipped in the package); engine: "duckdb" or "spark" (default
+    settings().engine), given to every page as its `engine` parameter and as the default
+    engine of its kernel; spark_master: the Spark master URL (e.g. "spark://host:7077";
+    default $SPARK_MASTER or local[2]); register: "lists" or "full" overrides the register
+    kind ingest recorded (the pages' `register` parameter); reuse_kernels: each worker
+    keeps one kernel for all its pages (namespace reset between pages) instead of
+    papermill's kernel per page.
+
+    Returns a ReportRun (``.failed`` lists the regions that failed; each has a log under
+    out_dir/<period>/logs/). Raises ReportLocked when another run writes into out_dir,
+    and ReportInterrupted (a KeyboardInterrupt) after writing an "interrupted" manifest
+    and index when stopped by Ctrl-C or SIGTERM."""
+    from .engine import engine_name
+
     started = time.perf_counter()
     cfg = settings()
     data_dir = Path(data_dir or cfg.processed_dir).resolve()
@@ -523,121 +921,194 @@ def run_report(
         raise PovdynError(f"report notebook {template} not found")
     if lang not in ("vi", "en"):
         raise PovdynError(f"lang={lang!r}: use 'vi' or 'en'")
+    engine = engine_name(engine)
+    if register not in (None, "lists", "full"):
+        raise PovdynError(f"register={register!r}: use 'lists' or 'full'")
     period = resolve_period(data_dir, period)
     region_list = resolve_regions(data_dir, regions)
-    run_dir = out_root / str(period)
-    (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-    fingerprint = data_fingerprint(data_dir)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    footer = footer_html(fingerprint["sha256"], generated, lang)
-    template_hash = hashlib.sha256(template.read_bytes()).hexdigest()
 
-    jobs, slugs = [], set()
-    for region in region_list:
-        slug = slugify(region)
-        while slug in slugs:
-            slug += "-x"
-        slugs.add(slug)
-        title = f"{label('report_title', lang)} — {label('national', lang) if region == 'national' else region} — {period}"
-        params = dict(region=region, period=str(period), standard=standard, within=int(within),
-                      engine=engine or cfg.engine, data_dir=str(data_dir), lang=lang)
-        jobs.append(dict(region=region, slug=slug, out_dir=str(run_dir), template=str(template),
-                         parameters=params, title=title, lang=lang, footer=footer,
-                         cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels))
+    with RunLock(out_root):
+        run_dir = out_root / str(period)
+        (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+        fingerprint = data_fingerprint(data_dir)
+        generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        footer = footer_html(fingerprint["sha256"], generated, lang)
+        template_hash = hashlib.sha256(template.read_bytes()).hexdigest()
 
-    results = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+        jobs, slugs = [], set()
+        for region in region_list:
+            slug = slugify(region)
+            while slug in slugs:
+                slug += "-x"
+            slugs.add(slug)
+            title = (f"{label('report_title', lang)} — "
+                     f"{label('national', lang) if region == 'national' else region} — {period}")
+            params = dict(region=region, period=str(period), standard=standard, within=int(within),
+                          engine=engine, data_dir=str(data_dir), lang=lang)
+            if register is not None:
+                params["register"] = register
+            jobs.append(dict(region=region, slug=slug, out_dir=str(run_dir), template=str(template),
+                             parameters=params, title=title, lang=lang, footer=footer, engine=engine,
+                             cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels))
+        workers = max(1, min(int(workers), len(jobs)))
+        state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
+                     finished_utc=None)
 
-        bar = tqdm(total=len(jobs), desc=f"report {period}", unit="page")
-    workers = max(1, min(int(workers), len(jobs)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_worker_init) as pool:
-        futures = {pool.submit(execute_region, job): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                res = future.result()
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            except BaseException as exc:  # noqa: BLE001 - a dead worker fails its region only
-                text = f"{type(exc).__name__}: {exc}"
-                log = Path(job["out_dir"]) / "logs" / f"{job['slug']}.log"
-                atomic_write(log, text + "\n")
-                res = dict(region=job["region"], slug=job["slug"], ok=False, notebook=None, html=None,
-                           log=str(log.relative_to(run_dir)), error=text, seconds=0.0)
-            results.append(res)
+        def publish(headline: str | None = None) -> tuple[Path, Path]:
+            """Write the manifest and the index as they stand (at the start, after every
+            page, at the end), so neither ever describes another run than this one."""
+            seconds = round(time.perf_counter() - started, 2)
+            results = [state["results"].get(r) for r in region_list]
+            engines = sorted({e for r in results if r for e in
+                              ([r["engine"]] if isinstance(r.get("engine"), str) else (r.get("engine") or []))})
+            manifest = {
+                "status": state["status"],
+                "period": str(period),
+                "parameters": dict(regions=region_list, workers=workers, reuse_kernels=reuse_kernels,
+                                   lang=lang, standard=standard, within=int(within), engine=engine,
+                                   spark_master=spark_master, register=register, min_cell=cfg.min_cell,
+                                   data_dir=str(data_dir), out_dir=str(out_root)),
+                "engines_used": engines,
+                "template": {"path": str(template), "sha256": template_hash},
+                "data": fingerprint,
+                "packages": package_versions(),
+                "git_commit": commit,
+                "generated_utc": generated,
+                "started_utc": state["started_utc"],
+                "finished_utc": state["finished_utc"],
+                "seconds_total": seconds,
+                "index_headline_error": state["headline_error"],
+                "regions": [_manifest_region(region, slug, r) for region, slug, r in
+                            zip(region_list, [j["slug"] for j in jobs], results)],
+            }
+            manifest_path = run_dir / "manifest.json"
+            atomic_write(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+            index_path = run_dir / "index.html"
+            rows = [r or dict(region=region, ok=False, state="waiting" if state["status"] == "running"
+                              else "not_rendered", seconds=0.0)
+                    for region, r in zip(region_list, results)]
+            atomic_write(index_path, render_index(period, rows, headline or _pending_html(lang), footer,
+                                                  lang, status=state["status"],
+                                                  download=(run_dir / HEADLINE_CSV).exists()))
+            return index_path, manifest_path
+
+        commit = git_commit(cfg.project_root)
+        # the previous run's download belongs to another run (maybe other data)
+        (run_dir / HEADLINE_CSV).unlink(missing_ok=True)
+        publish()
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(jobs), desc=f"report {period}", unit="page")
+
+        def on_result(res: dict) -> None:
+            state["results"][res["region"]] = res
             if bar is not None:
                 bar.update(1)
                 if not res["ok"]:
                     bar.write(f"failed: {res['region']} (log: {run_dir / res['log']})")
-    if bar is not None:
-        bar.close()
-    order = {r: i for i, r in enumerate(region_list)}
-    results.sort(key=lambda r: order[r["region"]])
+            publish()
 
-    # the template must be unchanged by the run (reports are immutable outputs)
-    if hashlib.sha256(template.read_bytes()).hexdigest() != template_hash:
-        raise PovdynError(f"the template notebook {template} changed during the run")
+        ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
+        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir}
+        if spark_master:
+            env["SPARK_MASTER"] = spark_master
+        interrupted = False
+        try:
+            _run_jobs(jobs, workers, env, run_dir, on_result)
+        except _Interrupted:
+            interrupted = True
+        except BaseException:
+            state.update(status="failed", finished_utc=_utc_now())
+            publish()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            shutil.rmtree(ipc_dir, ignore_errors=True)
+            _remove_partial_files(run_dir)
 
-    headline_html, headline_error = _headline_for_index(data_dir, period, region_list, lang, run_dir)
-    index_path = run_dir / "index.html"
-    atomic_write(index_path, render_index(period, results, headline_html, footer, lang))
-    seconds = round(time.perf_counter() - started, 2)
-    manifest = {
-        "period": str(period),
-        "parameters": dict(regions=region_list, workers=workers, reuse_kernels=reuse_kernels,
-                           lang=lang, standard=standard,
-                           within=int(within), engine=engine or cfg.engine, min_cell=cfg.min_cell,
-                           data_dir=str(data_dir), out_dir=str(out_root)),
-        "template": {"path": str(template), "sha256": template_hash},
-        "data": fingerprint,
-        "packages": package_versions(),
-        "git_commit": git_commit(cfg.project_root),
-        "generated_utc": generated,
-        "seconds_total": seconds,
-        "index_headline_error": headline_error,
-        "regions": [{k: r.get(k) for k in ("region", "slug", "ok", "seconds", "notebook",
-                                            "html", "log", "error")} for r in results],
-    }
-    manifest_path = run_dir / "manifest.json"
-    atomic_write(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
-    return ReportRun(
-        period=str(period), out_dir=run_dir, index_path=index_path, manifest_path=manifest_path,
-        pages={r["region"]: run_dir / r["html"] for r in results if r["ok"]},
-        failed=[r["region"] for r in results if not r["ok"]], results=results, seconds=seconds,
-    )
+        results = [state["results"][r] for r in region_list if r in state["results"]]
+        headline = None
+        if interrupted:
+            state["status"] = "interrupted"
+        else:
+            # the template must be unchanged by the run (reports are immutable outputs)
+            if hashlib.sha256(template.read_bytes()).hexdigest() != template_hash:
+                state.update(status="failed", finished_utc=_utc_now())
+                publish()
+                raise PovdynError(f"the template notebook {template} changed during the run")
+            headline, state["headline_error"] = _headline_for_index(data_dir, period, region_list, lang,
+                                                                    run_dir)
+            state["status"] = "complete" if all(r["ok"] for r in results) else "failed"
+        state["finished_utc"] = _utc_now()
+        index_path, manifest_path = publish(headline)
+        run = ReportRun(
+            period=str(period), out_dir=run_dir, index_path=index_path, manifest_path=manifest_path,
+            status=state["status"], pages={r["region"]: run_dir / r["html"] for r in results if r["ok"]},
+            failed=[r["region"] for r in results if not r["ok"]],
+            not_rendered=[r for r in region_list if r not in state["results"]],
+            results=results, seconds=round(time.perf_counter() - started, 2),
+        )
+    if interrupted:
+        raise ReportInterrupted(run)
+    return run
 
 
-def render_index(period, results: list[dict], headline_html: str, footer: str, lang: str = "vi") -> str:
-    """The index page: headline table of every region and links to every page (failed
-    regions link to their log). Rendered from templates/site_index.html.j2."""
+def _manifest_region(region: str, slug: str, result: dict | None) -> dict:
+    if result is None:
+        return dict(region=region, slug=slug, ok=False, state="not_rendered")
+    out = {k: result.get(k) for k in ("region", "slug", "ok", "seconds", "notebook", "html", "log",
+                                       "error", "engine", "spark_master")}
+    out["state"] = "ok" if result["ok"] else "failed"
+    return out
+
+
+def _remove_partial_files(run_dir: Path) -> None:
+    """Temporary files a stopped worker left half-written (atomic writes in progress)."""
+    for pattern in (".*.tmp", "notebooks/.*.ipynb", "notebooks/.*.tmp", "logs/.*.tmp"):
+        for path in run_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def render_index(period, results: list[dict], headline_html: str, footer: str, lang: str = "vi",
+                 status: str = "complete", download: bool | None = None) -> str:
+    """The index page: the run's status, the headline table of every region and links to
+    every page (failed regions link to their log; regions an incomplete run did not
+    render are listed without a link). Rendered from templates/site_index.html.j2."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     tpl = env.get_template("site_index.html.j2")
-    rows = [dict(name=label("national", lang) if r["region"] == "national" else r["region"], ok=r["ok"],
-                 href=r.get("html"), log_href=r.get("log"), link_text=label("page", lang),
-                 seconds=float(r.get("seconds") or 0.0)) for r in results]
-    ok = sum(r["ok"] for r in results)
-    vi = lang == "vi"
+    rows = []
+    for r in results:
+        state = r.get("state") or ("ok" if r["ok"] else "failed")
+        rows.append(dict(name=label("national", lang) if r["region"] == "national" else r["region"],
+                         ok=r["ok"], state=state, href=r.get("html"), log_href=r.get("log"),
+                         link_text=label("page", lang), seconds=float(r.get("seconds") or 0.0)))
+    counts = dict(ok=sum(r["ok"] for r in rows), total=len(rows),
+                  failed=sum(r["state"] == "failed" for r in rows),
+                  done=sum(r["state"] in ("ok", "failed") for r in rows))
     page = tpl.render(
         lang=lang,
         title=f"{label('index_title', lang)} — {period}",
-        subtitle=(f"{ok}/{len(results)} trang báo cáo đã tạo." if vi
-                  else f"{ok}/{len(results)} pages rendered."),
-        headline_heading="Các chỉ tiêu chính theo địa phương" if vi else "Headline figures by region",
+        status=status,
+        subtitle=label(f"run_{status}", lang).format(**counts),
+        headline_heading=label("index_headline", lang),
         headline_table=_markup(headline_html),
         suppression_note=label("suppression_note", lang).format(min_cell=settings().min_cell),
-        download_text="Tải bảng (CSV)" if vi else "Download the table (CSV)", download_href=HEADLINE_CSV,
-        pages_heading="Trang báo cáo" if vi else "Report pages",
-        region_heading="Địa phương" if vi else "Region",
+        download_text=label("index_download", lang),
+        download_href=HEADLINE_CSV if (status in ("complete", "failed") if download is None else download)
+        else None,
+        pages_heading=label("index_pages", lang),
+        region_heading=label("index_region", lang),
         page_heading=label("page", lang),
-        seconds_heading="Thời gian chạy (giây)" if vi else "Run time (s)",
+        seconds_heading=label("index_seconds", lang),
         failed_text=label("failed", lang), log_text=label("log", lang),
+        not_rendered_text=label("not_rendered", lang), waiting_text=label("waiting", lang),
         rows=rows, css=_markup(_css()), footer=_markup(footer),
     )
     return page

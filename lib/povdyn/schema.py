@@ -79,6 +79,8 @@ PANEL_COLUMNS = [
     *DEPRIVATION_COLUMNS, *DEPRIVATION_COLUMNS_2027, "weight", "removal_reason",
 ]
 REQUIRED_SUPPORT_COLUMNS = ["household_id", "program", "start_period"]
+REQUIRED_TOTALS_COLUMNS = ["province", "period", "households_total"]
+TOTALS_COLUMNS = ["province", "province_2025", "commune", "period", "households"]
 SUPPORT_COLUMNS = ["household_id", "program", "start_period", "end_period", "amount_vnd"]
 # Direct identifiers: recognised so that ingest can drop them (privacy.IDENTIFIER_COLUMNS)
 IDENTIFIER_HEADERS = ["head_name", "id_card", "phone", "address"]
@@ -91,6 +93,10 @@ _ALIASES: dict[str, list[str]] = {
     "household_id": ["Mã hộ", "Mã hộ gia đình", "Mã số hộ", "Mã HGĐ", "Household ID", "HH ID"],
     "period": ["Năm", "Kỳ", "Kỳ rà soát", "Năm rà soát", "Kỳ báo cáo", "Period", "Year"],
     "_quarter": ["Quý"],  # a separate quarter column, combined with Năm into "YYYYQn"
+    "_row_number": ["STT", "Số TT", "Số thứ tự", "TT"],  # list templates' running number
+    # household totals table (denominators, issue 10 §2): Tỉnh, Xã, Năm/Kỳ, Tổng số hộ
+    "households_total": ["Tổng số hộ", "Tổng số hộ dân cư", "Tổng số hộ gia đình",
+                         "Tổng số hộ dân", "Số hộ dân cư", "Total households", "Households total"],
     "status": ["Phân loại hộ", "Phân loại", "Tình trạng", "Tình trạng hộ", "Xếp loại hộ",
                "Kết quả rà soát", "Status"],
     "province": ["Tỉnh", "Tỉnh/Thành phố", "Tỉnh/TP", "Tỉnh thành", "Tên tỉnh", "Province"],
@@ -184,7 +190,10 @@ def _canonical_header(header: str) -> str | None:
                 return hit
     for alias in _PREFIX_ALIASES:
         if key.startswith(alias + " "):
-            return HEADER_ALIASES[alias]
+            hit = HEADER_ALIASES[alias]
+            if hit == "households_total" and "ngheo" in key:
+                return None  # "Tổng số hộ nghèo" counts poor households, not all of them
+            return hit
     return None
 
 
@@ -208,12 +217,15 @@ def map_headers(columns: Iterable) -> dict:
 
 
 def file_kind(canonical_columns: Iterable[str]) -> str | None:
-    """'register', 'support' or None, recognised from the (canonical) headers."""
+    """'register', 'support', 'totals' or None, recognised from the (canonical) headers.
+    A totals table (Tỉnh, Xã, Năm, Tổng số hộ) has no household id."""
     cols = set(canonical_columns)
     if "household_id" in cols and "program" in cols:
         return "support"
     if "household_id" in cols and ({"period", "status"} & cols):
         return "register"
+    if "household_id" not in cols and "households_total" in cols and "province" in cols:
+        return "totals"
     return None
 
 
@@ -224,15 +236,34 @@ _INVALID = object()
 _BLANK_WORDS = {"", "-", "--", "nan", "none", "null", "na", "n a", "nat"}
 
 
+_BLANK_SYMBOLS = {"", "-", "--", "—", "–", "…", "..."}
+
+
 def is_blank(value) -> bool:
+    """None, NaN, empty or a placeholder ("-", "—", "NA", "null"). A cell of symbols or
+    letters from other scripts ("✓", "٣") is never blank: folding would erase it."""
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float) and np.isnan(value):
         return True
     if isinstance(value, str):
         s = value.strip()
-        return len(s) <= 4 and (s in ("", "-", "--") or fold(s) in _BLANK_WORDS)
+        if len(s) > 4:
+            return False
+        return s in _BLANK_SYMBOLS or (s.isascii() and fold(s) in _BLANK_WORDS)
     return False
+
+
+_UNICODE_DIGIT = re.compile(r"\d")  # str patterns: every script's decimal digits
+
+
+def clean_text(value: str) -> str:
+    """NFC form with every decimal digit as ASCII ("٣" -> "3"): the spelling parsers read.
+    Windows-1258 exports and some Mac software write tones as combining marks (NFD)."""
+    text = unicodedata.normalize("NFC", value)
+    if text.isascii():
+        return text
+    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), m.group())), text)
 
 
 def _map_uniques(series: pd.Series, func: Callable) -> tuple[np.ndarray, np.ndarray]:
@@ -292,7 +323,11 @@ _REMOVAL_TABLE = _fold_table({
 })
 _TRUE = {"co", "x", "1", "true", "yes", "y", "dung", "v", "t"}
 _FALSE = {"khong", "0", "false", "no", "n", "sai", "f"}
-_MARKS = {"x", "v", "✓", "✔", "☑"}
+_MARKS = {"x", "v", "✓", "✔", "☑", "✅"}  # "marked" = yes
+
+
+def _is_mark(value) -> bool:
+    return isinstance(value, str) and value.strip().lower() in _MARKS
 
 
 def parse_status(series: pd.Series):
@@ -318,7 +353,7 @@ def _bool_value(value):
     if isinstance(value, (int, float, np.integer, np.floating)):
         return bool(value) if value in (0, 1) else _INVALID
     s = str(value).strip()
-    if s in _MARKS:
+    if _is_mark(s):
         return True
     key = fold(s)
     if key in _TRUE:
@@ -335,8 +370,7 @@ def parse_bool(series: pd.Series):
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     results = [_bool_value(u) for u in uniques]
     non_blank = [u for u, r in zip(uniques, results) if r is not None]
-    marks_only = bool(non_blank) and all(isinstance(u, str) and u.strip() in _MARKS
-                                         for u in non_blank)
+    marks_only = bool(non_blank) and all(_is_mark(u) for u in non_blank)
     blank_value = False if marks_only else None  # x-marked columns: blank means "no"
     table = np.array([blank_value if r is None else (None if r is _INVALID else r)
                       for r in results] + [blank_value], dtype=object)
@@ -359,7 +393,7 @@ def parse_number_text(value) -> float | None | object:
         return _INVALID
     if isinstance(value, (int, float, np.integer, np.floating)):
         return float(value)
-    s = str(value).replace("\u00a0", " ").strip().lower()
+    s = clean_text(str(value)).replace("\u00a0", " ").strip().lower()
     s = s.replace("đồng", "").replace("vnđ", "").replace("vnd", "").replace("đ", "")
     s = s.replace(" ", "")
     s = s.rstrip(".") if not re.search(r"\d\.$", s) else s
@@ -491,6 +525,7 @@ def period_value(value):
         return _INVALID
     candidate = value
     if isinstance(value, str):
+        value = candidate = clean_text(value)
         key = fold(value)
         m = _VN_QUARTER.match(key)
         if m:
@@ -588,8 +623,8 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
     programme names/codes to codes (support rolls only; None = accept any text).
     Identifier columns (head_name, id_card, phone, address) are passed through unchecked.
     """
-    if kind not in ("register", "support"):
-        raise ValueError("kind must be 'register' or 'support'")
+    if kind not in ("register", "support", "totals"):
+        raise ValueError("kind must be 'register', 'support' or 'totals'")
     n = len(df)
     # (rows, "column: what is wrong", raw cells to quote or None)
     problems: list[tuple[np.ndarray, str, pd.Series | None]] = []
@@ -600,10 +635,14 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
         if mask.any():
             problems.append((mask, message, raw))
 
-    required = REQUIRED_PANEL_COLUMNS if kind == "register" else REQUIRED_SUPPORT_COLUMNS
+    required = {"register": REQUIRED_PANEL_COLUMNS, "support": REQUIRED_SUPPORT_COLUMNS,
+                "totals": REQUIRED_TOTALS_COLUMNS}[kind]
     missing = [col for col in required if col not in df.columns]
     if missing:
         raise SchemaError(f"required column(s) {missing} missing")
+    if kind == "totals":
+        _check_totals(df, out, flag)
+        return _good_and_rejected(df, out, problems)
 
     ids, bad = _household_ids(df["household_id"])
     flag(bad, "household_id: unreadable id (a yes/no value)")  # never quote raw ids
@@ -694,6 +733,33 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
             flag(~bad & (values < 0), "amount_vnd: must be zero or more", df["amount_vnd"])
             out["amount_vnd"] = values
 
+    return _good_and_rejected(df, out, problems)
+
+
+def _check_totals(df: pd.DataFrame, out: dict, flag: Callable) -> None:
+    """Household totals (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ): province and period required,
+    commune blank for a province-level total, households a whole number of at least 1."""
+    provinces, _ = _text(df["province"])
+    flag(pd.isna(provinces), "province: blank")
+    out["province"] = provinces
+    if "commune" in df.columns:
+        out["commune"] = _text(df["commune"])[0]
+    periods, bad = parse_period_column(df["period"])
+    flag(bad, "period: not a year (2024) or quarter (2025Q3, Quý 3/2025)", df["period"])
+    flag(pd.isna(periods) & ~bad, "period: blank")
+    out["period"] = periods
+    raw = df["households_total"]
+    values, bad = parse_number(raw)
+    flag(bad, "households_total: not a number", raw)
+    flag(~bad & np.isnan(values), "households_total: blank")
+    ok = ~bad & ~np.isnan(values)
+    flag(ok & ((values < 1) | (np.mod(values, 1) != 0)),
+         "households_total: must be a whole number of households, at least 1", raw)
+    out["households_total"] = values
+
+
+def _good_and_rejected(df: pd.DataFrame, out: dict, problems: list):
+    n = len(df)
     rejected_mask = np.zeros(n, dtype=bool)
     for mask, _, _ in problems:
         rejected_mask |= mask
@@ -760,7 +826,7 @@ def canonical_dtypes(df: pd.DataFrame) -> pd.DataFrame:
             if df[col].dtype == bool or (df[col].dtype == "boolean" and df[col].isna().any()):
                 continue  # already canonical
             df[col] = _bool_array(df[col].to_numpy(dtype=object), index=df.index)
-        elif col == "household_size":
+        elif col in ("household_size", "households_total"):
             df[col] = pd.to_numeric(df[col]).astype("Int64")
         elif col in ("income_pc_month", "weight", "amount_vnd"):
             df[col] = pd.to_numeric(df[col]).astype("float64")
@@ -780,6 +846,34 @@ def column_order(columns: Iterable[str], kind: str = "register") -> list[str]:
     deps = sorted(c for c in cols if c.startswith("dep_") and c not in first)
     rest = [c for c in cols if c not in first and c not in deps]
     return first + deps + rest
+
+
+# ---------------------------------------------------------------------------------
+# Spreadsheets povdyn writes: no formula injection
+# ---------------------------------------------------------------------------------
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d[\d.,]*$")
+
+
+def spreadsheet_safe(value):
+    """A text cell as Excel or LibreOffice may open it: text starting with = + - @ (or a
+    tab, a carriage return, or their full-width forms) gets a leading apostrophe, so
+    "=HYPERLINK(...)" or "=cmd|' /C calc'!A0" shows as text instead of running. Plain
+    numbers ("-5", "+84") and non-text values pass unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` with every text cell passed through spreadsheet_safe: use it on
+    every csv/xlsx written for people to open (quarantine.csv, headline tables)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(spreadsheet_safe)
+    return out
 
 
 # ---------------------------------------------------------------------------------

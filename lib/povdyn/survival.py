@@ -69,28 +69,20 @@ def _as_list(by) -> list[str]:
     return list(by)
 
 
-def _load(source, frequency=None, absent_means="missing"):
-    """A Panel from povdyn.panel.load_panel when it exists; a plain read of a path
-    otherwise (full panel, as recorded)."""
-    try:
-        from .panel import load_panel
-    except ImportError:  # the loader module is optional for this module
-        load_panel = None
-    if load_panel is not None:
-        return load_panel(source, absent_means=absent_means, frequency=frequency)
-    if frequency is not None or absent_means != "missing":
-        raise SchemaError("frequency= and absent_means= need povdyn.panel.load_panel, which is not installed")
-    if isinstance(source, pd.DataFrame):
-        return source
-    p = Path(source)
-    if p.is_dir() or p.suffix.lower() == ".parquet":
-        return pd.read_parquet(p)
-    if p.suffix.lower() == ".csv":
-        return pd.read_csv(p)
-    raise SchemaError(f"{p}: cannot read a panel from this file (use .parquet or .csv)")
+def _load(source, frequency=None, absent_means=None):
+    """A Panel from povdyn.load_panel (the recorded register kind unless
+    ``absent_means`` says otherwise)."""
+    from .panel import load_panel
+
+    return load_panel(source, absent_means=absent_means, frequency=frequency)
 
 
-def panel_frame(panel, by=None, frequency=None, absent_means="missing") -> tuple[pd.DataFrame, str]:
+def _ever_poor(table):
+    """Rows of households poor in some period: the only ones with spells."""
+    return table.household_id.isin(table.filter(table.status == "poor").household_id)
+
+
+def panel_frame(panel, by=None, frequency=None, absent_means=None) -> tuple[pd.DataFrame, str]:
     """The panel as a pandas DataFrame with an int ``period_index`` column, and its
     frequency ("year" or "quarter").
 
@@ -102,7 +94,7 @@ def panel_frame(panel, by=None, frequency=None, absent_means="missing") -> tuple
     goes through ``povdyn.load_panel`` (which needs its validation columns, e.g. province)."""
     by = _as_list(by)
     freq = None
-    if isinstance(panel, (str, os.PathLike)) or frequency is not None or absent_means != "missing":
+    if isinstance(panel, (str, os.PathLike)) or frequency is not None or absent_means is not None:
         panel = _load(panel, frequency=frequency, absent_means=absent_means)
     if not isinstance(panel, pd.DataFrame):
         if not hasattr(panel, "to_pandas"):
@@ -110,7 +102,12 @@ def panel_frame(panel, by=None, frequency=None, absent_means="missing") -> tuple
                 f"survival: expected a Panel, a pandas DataFrame or a path, got {type(panel).__name__}"
             )
         freq = getattr(panel, "frequency", None)
-        panel = panel.to_pandas()
+        if hasattr(panel, "table"):  # an engine-side Panel: only the spells' households
+            cols = [c for c in ("household_id", "period", "status", "removal_reason", *by)
+                    if c in panel.columns]
+            panel = panel.to_pandas(columns=cols, where=_ever_poor)
+        else:
+            panel = panel.to_pandas()
     needed = ["household_id", "period", "status", *by]
     missing = [c for c in needed if c not in panel.columns]
     if missing:
@@ -232,7 +229,7 @@ def _spell_table(runs: pd.DataFrame, by: list[str], poor_state: bool) -> pd.Data
     return out[list(dict.fromkeys(cols))]
 
 
-def exit_spells(panel, by=None, frequency=None, absent_means="missing") -> pd.DataFrame:
+def exit_spells(panel, by=None, frequency=None, absent_means=None) -> pd.DataFrame:
     """Spells out of poverty, one row per exit (methods.md, "Survival and hazard").
 
     An exit at t (poor at t−1, near-poor or non-poor at t, consecutive periods) starts a
@@ -251,7 +248,7 @@ def exit_spells(panel, by=None, frequency=None, absent_means="missing") -> pd.Da
     return _spell_table(_runs(frame, by, freq), by, poor_state=False)
 
 
-def poverty_spells(panel, by=None, frequency=None, absent_means="missing") -> pd.DataFrame:
+def poverty_spells(panel, by=None, frequency=None, absent_means=None) -> pd.DataFrame:
     """Spells in poverty, one row per run of consecutive poor periods (methods.md,
     "Survival and hazard").
 
@@ -358,7 +355,7 @@ def survival_after_exit(
     n_boot: int = 200,
     seed: int = 0,
     frequency: str | None = None,
-    absent_means: str = "missing",
+    absent_means: str | None = None,
 ) -> pd.DataFrame:
     """Kaplan–Meier survival after exit from poverty, or in poverty (methods.md,
     "Survival and hazard").

@@ -1,22 +1,14 @@
-"""Tables for the report pages and notebooks, built from the library's metrics.
+"""The tables a reviewer reads, and the page sections built from them.
 
-Nothing here defines a flow metric: exits, entries, relapses and transitions come from
-``povdyn.dynamics`` (methods.md, "Flow metrics"). This module only picks the periods a
-page shows, puts counts beside rates, computes changes, applies small-cell suppression
-(``povdyn.privacy.suppress_small_cells``: every table a reviewer sees passes through it)
-and labels columns in Vietnamese or English.
-
-The one stock measure defined here is the **status share** at a period t (methods.md,
-"All rates come with counts"): poor rate = poor households at t / households on the
-register with a status at t (removal rows have no status and are not counted), with a
-Wilson 95% interval; the same for near-poor.
+Each table takes the page's numbers (``povdyn.pagedata``), applies small-cell
+suppression (``povdyn.privacy.suppress_small_cells``: every table a reviewer sees
+passes through it), formats numbers (``povdyn.formatting``) and labels columns in
+Vietnamese or English (``povdyn.labels``). For the notebooks this module also
+re-exports the page data and display helpers, so a page needs ``from povdyn import
+tables`` only. Layout of the page layer: see ``povdyn.pagedata``.
 """
 from __future__ import annotations
 
-import html as _html
-import re
-import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,270 +16,15 @@ import pandas as pd
 
 from . import periods as _periods
 from .config import settings
-from .errors import PovdynError
-from .labels import label
+from .display import heading, note, optional_section, pending, show, title  # noqa: F401
+from .formatting import (_num, fmt_change, fmt_count, fmt_decimal, fmt_interval, fmt_pct,  # noqa: F401
+                         hide_small_numbers, to_html)
+from .labels import group_label, label  # noqa: F401 (group_label: re-exported)
+from .pagedata import (PageData, _at, annual_review_rows, _data, _norm, _pkey, flows, group_rates, headline_values,  # noqa: F401
+                       metric, page_data, page_numbers, province_rates, removals, same_period_last_year,
+                       select_region, status_shares)
 
-STATUSES = ("poor", "near_poor", "non_poor")
-
-
-# --------------------------------------------------------------------------- data
-def load_frame(data_dir=None) -> pd.DataFrame:
-    """The processed panel (data_dir/panel.parquet; default settings().processed_dir) as
-    a pandas DataFrame with canonical periods."""
-    path = Path(data_dir or settings().processed_dir)
-    if path.is_dir():
-        path = path / "panel.parquet"
-    if not path.exists():
-        raise PovdynError(f"{path} not found: run `povdyn ingest` first or set data_dir")
-    df = pd.read_parquet(path)
-    df["period"] = _periods.canonical(df["period"]).to_numpy()
-    return df
-
-
-def _norm(text) -> str:
-    from .report import slugify
-
-    return slugify(unicodedata.normalize("NFC", str(text)))
-
-
-@dataclass
-class PageData:
-    """The data of one report page: the region's rows as a pandas DataFrame (`frame`, for
-    counts by status and for modules that work in pandas) and as a povdyn Panel (`panel`,
-    an Ibis table read straight from parquet, for the flow metrics: far faster than
-    handing the engine a large DataFrame), plus a cache of metric results."""
-
-    frame: pd.DataFrame
-    panel: object
-    region: str = "national"
-    cache: dict = field(default_factory=dict, repr=False)
-    panels: dict = field(default_factory=dict, repr=False)
-
-    def panel_for(self, by) -> object:
-        """The Panel to run a metric grouped by `by` on: one view of the same table per
-        grouping, so that each keeps its own engine-side household pivot (povdyn.dynamics
-        caches one pivot per Panel) and a page switching between groupings never
-        rebuilds or drops one another uses."""
-        import dataclasses
-
-        if not dataclasses.is_dataclass(self.panel) or not hasattr(self.panel, "_histories"):
-            return self.panel
-        key = repr(by)
-        if key not in self.panels:
-            self.panels[key] = dataclasses.replace(self.panel, _histories={})
-        return self.panels[key]
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-
-def page_data(data_dir=None, region: str = "national") -> PageData:
-    """Load the processed panel once for a page, restricted to `region` (see
-    select_region), both in pandas and as an engine-side Panel. A province page reads
-    (and validates) only its own rows."""
-    from .engine import connect
-    from .panel import load_panel
-
-    path = Path(data_dir or settings().processed_dir)
-    if path.is_dir():
-        path = path / "panel.parquet"
-    if not path.exists():
-        raise PovdynError(f"{path} not found: run `povdyn ingest` first or set data_dir")
-    if region in (None, "national", "all"):
-        return PageData(frame=load_frame(path), panel=load_panel(path), region="national")
-    col = "province_2025"
-    names_present = pd.read_parquet(path, columns=[col])[col].dropna().unique()
-    names = list(pd.unique(select_region(pd.DataFrame({col: names_present}), region)[col]))
-    frame = pd.read_parquet(path, filters=[(col, "in", names)])
-    frame["period"] = _periods.canonical(frame["period"]).to_numpy()
-    table = connect().read_parquet(str(path))
-    panel = load_panel(table.filter(table[col].isin(names)))
-    return PageData(frame=frame, panel=panel, region=region)
-
-
-def _frame(data) -> pd.DataFrame:
-    return data.frame if isinstance(data, PageData) else data
-
-
-def select_region(df: pd.DataFrame, region: str = "national") -> pd.DataFrame:
-    """Rows of one report region: "national" = all rows; otherwise households whose
-    2025 province (province_2025) is `region` (diacritics and case ignored). Unknown
-    names are an error listing the provinces present."""
-    if region in (None, "national", "all"):
-        return df
-    col = "province_2025" if "province_2025" in df.columns else "province"
-    names = pd.Series(pd.unique(df[col].dropna()))
-    wanted = _norm(region)
-    match = names[names.map(_norm) == wanted]
-    if match.empty:
-        raise PovdynError(f"region {region!r} matches no {col} in the panel; "
-                          f"known: {', '.join(sorted(map(str, names)))}")
-    return df[df[col].isin(set(match))]
-
-
-def same_period_last_year(period):
-    """The period one year before (4 quarters, or 1 year)."""
-    freq, _ = _periods.parse_period(period)
-    return _periods.shift(period, -4 if freq == "quarter" else -1)
-
-
-def _pkey(p):
-    return _periods.parse_period(p)[1]
-
-
-def _at(table: pd.DataFrame, period, col="period") -> pd.DataFrame:
-    if table is None or table.empty:
-        return table
-    key = _pkey(period)
-    return table[table[col].map(_pkey) == key]
-
-
-# --------------------------------------------------------------------------- stock measures
-def wilson(count, n, z: float = 1.959963984540054):
-    """Wilson score interval for count/n (arrays). NaN where n = 0."""
-    count = np.asarray(count, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = count / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return centre - half, centre + half
-
-
-def status_shares(df: pd.DataFrame, by=None) -> pd.DataFrame:
-    """Households by status at each period, and the poor and near-poor rates (module
-    docstring) with Wilson 95% intervals. Columns: [*by, period, households, poor,
-    near_poor, non_poor, poor_rate, poor_ci_low, poor_ci_high, near_poor_rate,
-    near_poor_ci_low, near_poor_ci_high]. Rates are fractions."""
-    by = [by] if isinstance(by, str) else list(by or [])
-    df = _frame(df)
-    obs = df[df["status"].isin(STATUSES)]
-    counts = (obs.groupby([*by, "period", "status"], observed=True).size()
-              .unstack("status", fill_value=0).reindex(columns=list(STATUSES), fill_value=0)
-              .reset_index())
-    counts.columns.name = None
-    counts["households"] = counts[list(STATUSES)].sum(axis=1)
-    for s in ("poor", "near_poor"):
-        counts[f"{s}_rate"] = counts[s] / counts["households"]
-        lo, hi = wilson(counts[s], counts["households"])
-        counts[f"{s}_ci_low"], counts[f"{s}_ci_high"] = lo, hi
-    counts = counts.sort_values([*by, "period"], key=lambda c: c.map(_pkey) if c.name == "period" else c)
-    return counts[[*by, "period", "households", *STATUSES, "poor_rate", "poor_ci_low", "poor_ci_high",
-                   "near_poor_rate", "near_poor_ci_low", "near_poor_ci_high"]].reset_index(drop=True)
-
-
-def removals(df: pd.DataFrame, by=None) -> pd.DataFrame:
-    """Households removed from the register at each period (death, migration, merger,
-    split): attrition, never exits (methods.md). Columns [*by, period, removals]."""
-    by = [by] if isinstance(by, str) else list(by or [])
-    df = _frame(df)
-    if "removal_reason" not in df.columns:
-        return pd.DataFrame(columns=[*by, "period", "removals"])
-    rem = df[df["removal_reason"].notna()]
-    return rem.groupby([*by, "period"], observed=True).size().rename("removals").reset_index()
-
-
-# --------------------------------------------------------------------------- headline
-def _dyn():
-    from . import dynamics
-
-    return dynamics
-
-
-_CACHE: dict = {}
-
-
-def metric(name: str, data, **kwargs) -> pd.DataFrame:
-    """povdyn.dynamics.<name>(data, **kwargs), computed once per page data and arguments
-    (a page asks for the same exit rates for its headline, trend and groups).
-
-    `data`: a PageData (the metric runs on its engine-side Panel; cached in it) or a
-    pandas DataFrame (cached under a weak reference, so a new frame never gets an old
-    result; do not modify the frame in place after the call)."""
-    import weakref
-
-    key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
-    if isinstance(data, PageData):
-        if key not in data.cache:
-            data.cache[key] = getattr(_dyn(), name)(data.panel_for(kwargs.get("by")), **kwargs)
-        return data.cache[key].copy()
-    key = (*key, id(data))
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is data:
-        return hit[1].copy()
-    result = getattr(_dyn(), name)(data, **kwargs)
-    if len(_CACHE) > 256:
-        _CACHE.clear()
-    _CACHE[key] = (weakref.ref(data), result)
-    return result.copy()
-
-
-def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
-    """Numeric headline figures at `period`, the previous period and the same period a
-    year earlier. One row per indicator: key, kind ("rate" or "count"), and for each of
-    "", "prev_", "year_": numerator, denominator, rate, ci_low, ci_high (fractions).
-
-    Indicators: poor_rate, near_poor_rate (status shares); exit_rate, to_near_poor,
-    to_non_poor (exit_rates from poor); near_poor_exit_rate (exit_rates from near-poor);
-    relapses, new_poor (entries); removals; relapse_rate (relapse_rates of the exit
-    cohort `within` periods before, the latest fully followed one)."""
-    dyn = _dyn()
-    period = _periods.canonical([period])[0]
-    periods = {"": period, "prev_": _periods.shift(period, -1), "year_": same_period_last_year(period)}
-    shares = status_shares(df)
-    ex = metric("exit_rates", df)
-    ex_np = metric("exit_rates", df, from_status="near_poor")
-    en = metric("entries", df)
-    rel = metric("relapse_rates", df, within=within)
-    rem = removals(df)
-
-    def pick(table, p, col="period"):
-        row = _at(table, p, col)
-        return None if row is None or row.empty else row.iloc[0]
-
-    rows = {k: {"key": k} for k in ["poor_rate", "near_poor_rate", "exit_rate", "to_near_poor", "to_non_poor",
-                                    "near_poor_exit_rate", "relapses", "new_poor", "removals", "relapse_rate"]}
-    for prefix, p in periods.items():
-        def put(key, num, den, rate=np.nan, lo=np.nan, hi=np.nan):
-            rows[key].update({f"{prefix}numerator": num, f"{prefix}denominator": den, f"{prefix}rate": rate,
-                              f"{prefix}ci_low": lo, f"{prefix}ci_high": hi})
-
-        s = pick(shares, p)
-        for st in ("poor", "near_poor"):
-            if s is None:
-                put(f"{st}_rate", np.nan, np.nan)
-            else:
-                put(f"{st}_rate", s[st], s["households"], s[f"{st}_rate"], s[f"{st}_ci_low"], s[f"{st}_ci_high"])
-        e = pick(ex, p)
-        if e is None:
-            for k in ("exit_rate", "to_near_poor", "to_non_poor"):
-                put(k, np.nan, np.nan)
-        else:
-            put("exit_rate", e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
-            for k in ("to_near_poor", "to_non_poor"):
-                lo, hi = wilson(e[k], e["at_risk"])
-                put(k, e[k], e["at_risk"], e[k] / e["at_risk"] if e["at_risk"] else np.nan, float(lo), float(hi))
-        e = pick(ex_np, p)
-        put("near_poor_exit_rate", *((e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
-                                     if e is not None else (np.nan, np.nan)))
-        n = pick(en, p)
-        # entries() lists only periods with entries: a period on the register with a
-        # period before it and no row there had none
-        observed = s is not None and pick(shares, _periods.shift(p, -1)) is not None
-        zero = 0 if observed else np.nan
-        put("relapses", n["relapsed"] if n is not None else zero, np.nan)
-        put("new_poor", n["new_poor"] if n is not None else zero, np.nan)
-        r = pick(rem, p)
-        put("removals", r["removals"] if r is not None else 0, np.nan)
-        cohort = _periods.shift(p, -within)
-        r = pick(rel, cohort, "exit_period")
-        put("relapse_rate", *((r["relapsed"], r["followed"], r["rate"], r["ci_low"], r["ci_high"])
-                              if r is not None else (np.nan, np.nan)))
-    out = pd.DataFrame(list(rows.values()))
-    out["kind"] = np.where(out["key"].isin(["relapses", "new_poor", "removals"]), "count", "rate")
-    out.attrs.update(period=period, previous=periods["prev_"], last_year=periods["year_"], within=within)
-    return out
+STOCK_KEYS = ("poor_rate", "near_poor_rate")  # headline rows that are stocks, not flows
 
 
 def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
@@ -295,7 +32,9 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
     (denominator), rate %, 95% interval, change vs previous period and vs the same period
     last year (points for rates, households for counts). Small cells suppressed: a
     count below min_cell shows "<10"; a rate, interval or change resting on any such
-    count shows "—"."""
+    count shows "—". On quarterly data the flows are compared with the same quarter a
+    year earlier only (their "vs previous period" is blank; ``attrs["note"]`` says why,
+    and ``show`` prints it under the table)."""
     from .privacy import suppress_small_cells
 
     values = headline_values(df, period, within)
@@ -321,11 +60,17 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
                     "change_year_": basis_year},
     )
     sup["denominator"] = sup["denominator"].where(sup["denominator"] != big, np.nan)
-    vi = lang == "vi"
-    labels_ = {"relapse_rate": (f"{label('relapse_rate', lang)} "
-                                f"({'trong' if vi else 'within'} {within} "
-                                f"{'kỳ sau khi thoát, nhóm thoát nghèo kỳ' if vi else 'periods, exits of'} "
-                                f"{_periods.shift(values.attrs['period'], -within)})")}
+    quarterly = _periods.parse_period(values.attrs["period"])[0] == "quarter"
+    if quarterly:
+        # a flow into the annual-review quarter is not comparable with one into an ad-hoc
+        # quarter (issue 15 §5): flows are compared with the same quarter a year earlier
+        flow = ~sup["key"].isin(STOCK_KEYS)
+        sup["change_prev_"] = sup["change_prev_"].astype(object).where(~flow, None)
+    from .labels import text
+
+    labels_ = {"relapse_rate": text("relapse_rate_row", lang, name=label("relapse_rate", lang),
+                                    within=within,
+                                    cohort=_periods.shift(values.attrs["period"], -within))}
     out = pd.DataFrame({
         label("indicator", lang): [labels_.get(k, label(k, lang)) for k in sup["key"]],
         label("numerator", lang): [fmt_count(v, lang) for v in sup["numerator"]],
@@ -336,10 +81,11 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
         label("vs_last_year", lang): [fmt_change(v, k, lang) for v, k in zip(sup["change_year_"], sup["kind"])],
     })
     out.attrs.update(values.attrs)
+    if quarterly:
+        out.attrs["note"] = label("quarterly_flows_note", lang)
     return out
 
 
-# --------------------------------------------------------------------------- many regions
 def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
     """One row per report region (national and/or provinces) with poor and near-poor
     households and rates, exits and exit rate (95% interval), relapses and newly poor at
@@ -347,11 +93,11 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
     path/folder (read as national PageData)."""
     from .privacy import suppress_small_cells
 
-    if isinstance(panel, (PageData, pd.DataFrame)):
-        df = panel
+    if isinstance(panel, (PageData, pd.DataFrame)) or not isinstance(panel, (str, Path)):
+        df = _data(panel)
     else:
         df = page_data(Path(panel).parent if Path(panel).suffix else panel, "national")
-    col = "province_2025" if "province_2025" in _frame(df).columns else "province"
+    col = "province_2025" if "province_2025" in df.panel.columns else "province"
     rows = []
     provinces = [r for r in regions if r != "national"]
     parts = []
@@ -388,7 +134,7 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
                     "rate": ("at_risk", "exits"), "ci_low": ("at_risk", "exits"), "ci_high": ("at_risk", "exits")},
     )
     return pd.DataFrame({
-        ("Địa phương" if lang == "vi" else "Region"): [label("national", lang) if r == "national" else r
+        label("place", lang): [label("national", lang) if r == "national" else r
                                                         for r in sup["region"]],
         label("households", lang): [fmt_count(v, lang) for v in sup["households"]],
         label("poor_households", lang): [fmt_count(v, lang) for v in sup["poor"]],
@@ -403,20 +149,6 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
     })
 
 
-def group_rates(df: pd.DataFrame, period, by: str, min_cell: int | None = None) -> pd.DataFrame:
-    """Poor rate and exit rate at `period` by one grouping column (area,
-    ethnic_minority): numeric, with a `suppressed` flag on groups whose denominators or
-    numerators are below min_cell (plots leave them out; tables show "<10")."""
-    min_cell = settings().min_cell if min_cell is None else min_cell
-    sh = _at(status_shares(df, by=by), period)
-    ex = _at(metric("exit_rates", df, by=by), period)
-    m = sh.merge(ex[[by, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=by, how="left")
-    m = m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
-    m["poor_suppressed"] = (m["households"] < min_cell) | (m["poor"] < min_cell)
-    m["exit_suppressed"] = (m["at_risk"].fillna(0) < min_cell) | (m["exits"].fillna(0) < min_cell)
-    return m
-
-
 def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
     """Urban/rural and ethnic-minority breakdown at `period` for reviewers: households,
     poor households and rate, exits and exit rate with intervals; small cells suppressed."""
@@ -424,7 +156,7 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
 
     parts = []
     for by in ("area", "ethnic_minority"):
-        if by not in _frame(df).columns:
+        if by not in _data(df).panel.columns:
             continue
         g = group_rates(df, period, by, min_cell)
         g["group"] = [group_label(by, v, lang) for v in g[by]]
@@ -454,145 +186,62 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
     })
 
 
-def group_label(by: str, value, lang: str = "vi") -> str:
-    if by == "ethnic_minority":
-        return label("em_yes" if bool(value) else "em_no", lang)
-    return label(str(value), lang)
+def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi") -> dict:
+    """The page's "models that work" section: povdyn.programs.evaluate_programs on the
+    page's panel and the support records beside it; shows the suppressed table and the
+    forest plot and returns them ({"table", "figure", "evaluation"}). No support file,
+    or no supported household in the region, is NotEnoughDataError."""
+    from . import programs
+    from .errors import NotEnoughDataError
+    from .plots import show as show_figure
+    from .plots import effects
+
+    data = _data(data)
+    path = Path(data_dir) / "support.parquet"
+    if not path.exists():
+        raise NotEnoughDataError(f"no support records: {path} does not exist")
+    support = pd.read_parquet(path)
+    households = data.panel.table.select("household_id").distinct()
+    listed = data.panel.con.execute(households.filter(
+        households.household_id.isin(support["household_id"].astype(str).unique().tolist())).count())
+    if not listed:
+        raise NotEnoughDataError("no household of this region received a programme's support")
+    evaluation = programs.evaluate_programs(annual_review_rows(data.panel), support, within=within,
+                                            region=None, period=period, event_study=False)
+    note("programs", lang)
+    shown = suppress_counts(programs.report_table(evaluation, lang=lang), ["n_treated", "n_control"],
+                            lang, text_columns=["reason"])
+    show(shown)
+    figure = effects.forest(mask_small(evaluation.table, ["n_treated", "n_control"]), lang=lang)
+    show_figure(figure)
+    return {"table": shown, "figure": figure, "evaluation": evaluation}
 
 
-# --------------------------------------------------------------------------- formatting
-def _num(v):
-    if v is None or isinstance(v, str):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(f) else f
+def deprivation_section(data, period, lang: str = "vi") -> dict:
+    """The page's multidimensional-deprivation section (povdyn.deprivation): the
+    suppressed Alkire-Foster and fragile-exit tables and the contributions figure,
+    shown and returned ({"tables", "figure"}). A panel without deprivation indicators
+    (lists) says so; no household at the period is NotEnoughDataError."""
+    from . import deprivation
+    from .errors import NotEnoughDataError
+    from .plots import deprivation as deprivation_charts
+    from .plots import show as show_figure
 
-
-def fmt_count(v, lang: str = "vi") -> str:
-    """1234567 -> "1.234.567" (vi) / "1,234,567" (en); suppressed text kept; NaN -> ""."""
-    if isinstance(v, str):
-        return v
-    f = _num(v)
-    if f is None:
-        return ""
-    s = f"{int(round(f)):,}"
-    return s.replace(",", ".") if lang == "vi" else s
-
-
-def fmt_pct(v, lang: str = "vi", digits: int = 2) -> str:
-    """A fraction as a percentage: 0.0403 -> "4,03" (vi) / "4.03" (en)."""
-    if isinstance(v, str):
-        return v
-    f = _num(v)
-    if f is None:
-        return ""
-    s = f"{100 * f:.{digits}f}"
-    return s.replace(".", ",") if lang == "vi" else s
-
-
-def fmt_interval(lo, hi, lang: str = "vi") -> str:
-    if isinstance(lo, str) or isinstance(hi, str):
-        return lo if isinstance(lo, str) else hi
-    if _num(lo) is None or _num(hi) is None:
-        return ""
-    return f"{fmt_pct(lo, lang)} – {fmt_pct(hi, lang)}"
-
-
-def fmt_change(v, kind: str, lang: str = "vi") -> str:
-    """A change: points for rates ("+0,25 điểm"), households for counts ("−120")."""
-    if isinstance(v, str):
-        return v
-    f = _num(v)
-    if f is None:
-        return ""
-    sign = "+" if f > 0 else ("−" if f < 0 else "±")
-    if kind == "rate":
-        s = f"{abs(f):.2f}"
-        s = s.replace(".", ",") if lang == "vi" else s
-        return f"{sign}{s}\u00a0{label('points', lang)}".replace(" ", "\u00a0")  # never wrapped
-    return f"{sign}{fmt_count(abs(f), lang)}"
-
-
-def to_html(table: pd.DataFrame, caption: str | None = None) -> str:
-    """A plain HTML table (no index, escaped text) for report pages and the index."""
-    head = "".join(f"<th>{_html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in table.itertuples(index=False))
-    cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""
-    return f'<table class="povdyn-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def show(table: pd.DataFrame, caption: str | None = None):
-    """Display a (suppressed, labelled) table in a notebook as plain HTML."""
-    from IPython.display import HTML, display
-
-    display(HTML(to_html(table, caption)))
-
-
-def pending(section: str, lang: str = "vi"):
-    """Display a clear "being updated" note for a section whose module is not there yet."""
-    from IPython.display import HTML, display
-
-    text = (f"{label('pending', lang)}: {section}." if lang == "vi" else f"{label('pending', lang)}: {section}.")
-    display(HTML(f'<p class="pending">{_html.escape(text)}</p>'))
-
-
-# --------------------------------------------------------------------------- page helpers
-def heading(key: str, lang: str = "vi", level: int = 2):
-    """Display a section heading (a Markdown heading, so it enters the table of contents)."""
-    from IPython.display import Markdown, display
-
-    from .labels import section
-
-    display(Markdown("#" * level + " " + section(key, lang)))
-
-
-def note(key: str, lang: str = "vi", **fields):
-    """Display a short explanatory paragraph of the report (labels.TEXTS)."""
-    from IPython.display import Markdown, display
-
-    from .labels import text
-
-    display(Markdown(text(key, lang, **fields)))
-
-
-def title(region: str, period, lang: str = "vi"):
-    """Display the page title and introduction for a region and period."""
-    from IPython.display import Markdown, display
-
-    from .labels import region_label, text
-
-    name = region_label(region, lang)
-    display(Markdown(f"# {label('report_title', lang)}: {name}, {period}\n\n"
-                     + text("intro", lang, region=name, period=period)))
-
-
-def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.DataFrame:
-    """Per province (province_2025) at `period`: households, poor, poor_rate (+ Wilson
-    interval), at_risk, exits, exit_rate (+ interval). Numeric, for the ranking plots
-    (which leave out provinces with small counts)."""
-    col = "province_2025" if "province_2025" in _frame(df).columns else "province"
-    sh = _at(status_shares(df, by=col), period)
-    ex = _at(metric("exit_rates", df, by=col), period)
-    m = sh.merge(ex[[col, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=col, how="left")
-    return m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
-
-
-def optional_section(run, section_name: str, lang: str = "vi"):
-    """Run a section that rests on another module (programmes, deprivations). If the
-    module is missing or cannot produce the section for this region, show a clear
-    "pending" note instead of an error (the reason goes to the log, not the page)."""
-    import sys
-
-    try:
-        return run()
-    except Exception as exc:  # noqa: BLE001 - a pending section must not sink the page
-        print(f"section {section_name!r} not available: {type(exc).__name__}: {exc}", file=sys.stderr)
-        pending(section_name, lang)
-        return None
+    data = _data(data)
+    if not any(c.startswith("dep_") for c in data.panel.columns):
+        note("deprivation_needs_indicators", lang)
+        return {"tables": [], "figure": None}
+    t = data.panel.table
+    if not data.panel.execute(t.filter((t.period_index == _pkey(period)) & t.status.notnull()).count()):
+        raise NotEnoughDataError(f"no household with a status at {period}")
+    summary = deprivation.deprivation_summary(data.panel, period, region=None, lang=lang)
+    note("deprivation", lang)
+    shown = deprivation_tables(summary, lang=lang)
+    for table in shown:
+        show(table)
+    figure = deprivation_charts.contributions(summary, lang=lang)
+    show_figure(figure)
+    return {"tables": shown, "figure": figure}
 
 
 def suppressed_rates(table: pd.DataFrame, lang: str = "vi", count_cols=("at_risk", "exits", "to_near_poor", "to_non_poor"),
@@ -607,8 +256,11 @@ def suppressed_rates(table: pd.DataFrame, lang: str = "vi", count_cols=("at_risk
     sup = suppress_small_cells(table, count_cols=count_cols, rate_cols=["rate", "ci_low", "ci_high"],
                                min_cell=min_cell, rate_basis={c: basis for c in ("rate", "ci_low", "ci_high")})
     out = pd.DataFrame({label(period_col, lang): sup[period_col].astype(str)})
+    # exit_rates(from_status="near_poor") has `falls`: its population at risk is near-poor
+    near_poor = "falls" in table.columns
     for c in count_cols:
-        out[label(c, lang)] = [fmt_count(v, lang) for v in sup[c]]
+        key = "at_risk_near_poor" if (c == "at_risk" and near_poor) else c
+        out[label(key, lang)] = [fmt_count(v, lang) for v in sup[c]]
     out[label("rate", lang) + " (%)"] = [fmt_pct(v, lang) for v in sup["rate"]]
     out[label("ci95", lang)] = [fmt_interval(a, b, lang) for a, b in zip(sup["ci_low"], sup["ci_high"])]
     return out
@@ -636,10 +288,7 @@ def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: in
     from .privacy import suppress_small_cells
 
     min_cell = settings().min_cell if min_cell is None else min_cell
-    try:
-        from .programs import REPORT_COLUMNS
-    except ImportError:
-        REPORT_COLUMNS = {}
+    from .programs import REPORT_COLUMNS
 
     def resolve(cols):
         out = []
@@ -656,21 +305,6 @@ def suppress_counts(table: pd.DataFrame, columns, lang: str = "vi", min_cell: in
 
 
 # a count written in a text: a whole number followed by "hộ" / "household(s)"
-_COUNT_IN_TEXT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d{3})*)(\s*(?:hộ|households?)\b)")
-
-
-def hide_small_numbers(text, min_cell: int | None = None):
-    """Replace every household count below min_cell written in a text ("5 hộ",
-    "8 households") by "<10"; other numbers (effects, p-values, years) are left alone."""
-    if not isinstance(text, str):
-        return text
-    min_cell = settings().min_cell if min_cell is None else min_cell
-
-    def sub(m):
-        value = int(m.group(1).replace(".", "").replace(",", ""))
-        return (f"<{min_cell}" if value < min_cell else m.group(1)) + m.group(2)
-
-    return _COUNT_IN_TEXT.sub(sub, text)
 
 
 def mask_small(table: pd.DataFrame, columns, min_cell: int | None = None) -> pd.DataFrame:
@@ -707,8 +341,6 @@ def deprivation_tables(summary: dict, lang: str = "vi", min_cell: int | None = N
         for c in counts:
             shown[c] = [fmt_count(v, lang) for v in sup[c]]
         for c in rates:
-            shown[c] = [v if isinstance(v, str) else ("" if _num(v) is None else
-                        (f"{float(v):.2f}".replace(".", ",") if lang == "vi" else f"{float(v):.2f}"))
-                        for v in sup[c]]
+            shown[c] = [fmt_decimal(v, lang) for v in sup[c]]
         out.append(shown)
     return out

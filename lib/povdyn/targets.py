@@ -8,17 +8,18 @@ written relapse target "100% of exited households do not relapse" as a relapse c
 province; an empty value means "no target".
 
 **Progress** (``progress_table``): the actual annual change is the status share at the
-report period minus the share at the same period a year earlier (methods.md shares, in
-percentage points), with a 95% interval from the two Wilson standard errors combined as
+report period minus the share at the same period a year earlier (``povdyn.stocks``
+shares, in percentage points; on lists over the household totals), with a 95% interval from the two Wilson standard errors combined as
 if independent (households are in both years, which makes the true interval narrower:
 the stated one is conservative). A reduction target is met when the fall is at least
 the target. The relapse ceiling compares ``relapse_rates`` (within k) of the latest fully
 followed exit cohort.
 
 **Projection** (``project`` / ``projection``): a Markov chain on the three statuses with
-the annual transition matrix estimated from the households observed at the same
-quarter of two consecutive years (poor / near-poor / not poor; removals and arrivals are
-left out, so the projection describes the households on the register now). Share at
+the annual transition matrix estimated at the same quarter of two consecutive years: the
+poor and near-poor rows from the households observed at both, the not-poor row as a
+stock-flow row (``annual_transition_counts``) that a list register with household
+totals gives exactly as a full panel does. Share at
 year y = start share · P^(y − year of the report period). Uncertainty: parametric
 (multinomial) bootstrap of the transition counts — each row of counts is redrawn as
 Multinomial(n_i, p̂_i), the start distribution as Multinomial(N, start share), and the
@@ -39,6 +40,23 @@ from .labels import label
 STATES = ("poor", "near_poor", "non_poor")
 TARGETS_FILE = Path(__file__).parent / "data" / "targets.csv"
 INDICATORS = ("poor_rate_reduction", "near_poor_rate_reduction", "em_poor_rate_reduction", "relapse_ceiling")
+
+
+def _panel_of(data):
+    """The Panel behind a page's data (``povdyn.pagedata.PageData``: its un-grouped view,
+    whose household pivot the page's other metrics share) or anything
+    ``povdyn.stocks.as_panel`` reads."""
+    from .stocks import as_panel
+
+    if hasattr(data, "panel_for"):
+        return data.panel_for(None)
+    return as_panel(data)
+
+
+def _year_before(period):
+    """The same period a year earlier (4 quarters or 1 year)."""
+    freq, _ = _periods.parse_period(period)
+    return _periods.shift(period, -4 if freq == "quarter" else -1)
 
 
 # --------------------------------------------------------------------------- targets
@@ -81,42 +99,54 @@ def _change(shares_now, shares_then, col):
     return fall, fall - 1.96 * se, fall + 1.96 * se
 
 
-def progress_values(df: pd.DataFrame, period, region: str = "national", within: int = 2,
+def progress_values(df, period, region: str = "national", within: int = 2,
                     targets_path=None, min_cell: int | None = None) -> pd.DataFrame:
     """Numeric plan-vs-actual rows: indicator, target, actual, ci_low, ci_high,
     numerator/denominator counts behind the actual, status ("on_track", "off_track",
-    "not_assessable", or "no_target")."""
-    from .tables import _frame, metric, same_period_last_year, status_shares
+    "not_assessable", "needs_totals" (a list register without the household totals a
+    rate needs) or "no_target"). `df`: PageData, Panel, DataFrame or path.
+
+    The ethnic-minority rate is read from the stock shares grouped by
+    ``ethnic_minority`` (a blank cell is its own group, never counted as either): on a
+    list register totals are not kept by ethnicity, so that rate -- and its target --
+    needs totals."""
+    from .dynamics import relapse_rates
+    from .stocks import status_shares
 
     min_cell = settings().min_cell if min_cell is None else min_cell
+    panel = _panel_of(df)
     tg = targets_for(region, targets_path)
     period = _periods.canonical([period])[0]
-    before = same_period_last_year(period)
+    before = _year_before(period)
     key = lambda p: _periods.parse_period(p)[1]  # noqa: E731
     rows = []
 
-    def share_rows(frame):
-        s = status_shares(frame)
-        s = s.assign(n=s["households"]).set_index(s["period"].map(key))
+    def share_rows(shares):
+        s = shares.assign(n=shares["households"]).set_index(shares["period"].map(key))
         return s.loc[key(period)] if key(period) in s.index else None, \
             s.loc[key(before)] if key(before) in s.index else None
 
-    frame = _frame(df)
-    groups = [("poor_rate_reduction", frame, "poor_rate", "poor"),
-              ("near_poor_rate_reduction", frame, "near_poor_rate", "near_poor")]
-    if "ethnic_minority" in frame.columns:
-        groups.append(("em_poor_rate_reduction", frame[frame["ethnic_minority"].astype(bool)], "poor_rate", "poor"))
-    for ind, frame, col, count_col in groups:
-        now, then = share_rows(frame)
+    overall = status_shares(panel)
+    groups = [("poor_rate_reduction", overall, "poor_rate", "poor"),
+              ("near_poor_rate_reduction", overall, "near_poor_rate", "near_poor")]
+    if "ethnic_minority" in panel.columns:
+        by_em = status_shares(panel, by="ethnic_minority")
+        em = by_em[by_em["ethnic_minority"].map(lambda v: (not pd.isna(v)) and bool(v))]
+        groups.append(("em_poor_rate_reduction", em.drop(columns="ethnic_minority"), "poor_rate", "poor"))
+    for ind, shares, col, count_col in groups:
+        now, then = share_rows(shares)
         row = dict(indicator=ind, target=tg.get(ind, np.nan), actual=np.nan, ci_low=np.nan, ci_high=np.nan,
-                   numerator=np.nan, denominator=np.nan)
+                   numerator=np.nan, denominator=np.nan, rates_known=True)
         if now is not None and then is not None:
-            row.update(numerator=min(now[count_col], then[count_col]), denominator=min(now["n"], then["n"]))
-            row["actual"], row["ci_low"], row["ci_high"] = _change(now, then, col)
+            if not (np.isfinite(now["n"]) and np.isfinite(then["n"])):
+                row["rates_known"] = False
+            else:
+                row.update(numerator=min(now[count_col], then[count_col]), denominator=min(now["n"], then["n"]))
+                row["actual"], row["ci_low"], row["ci_high"] = _change(now, then, col)
         rows.append(row)
-    rel = metric("relapse_rates", df, within=within)
+    rel = relapse_rates(panel, within=within)
     row = dict(indicator="relapse_ceiling", target=tg.get("relapse_ceiling", np.nan), actual=np.nan,
-               ci_low=np.nan, ci_high=np.nan, numerator=np.nan, denominator=np.nan)
+               ci_low=np.nan, ci_high=np.nan, numerator=np.nan, denominator=np.nan, rates_known=True)
     cohort = _periods.shift(period, -within)
     r = rel[rel["exit_period"].map(key) == key(cohort)]
     if len(r):
@@ -129,6 +159,8 @@ def progress_values(df: pd.DataFrame, period, region: str = "national", within: 
     def status(r):
         if not np.isfinite(r.target):
             return "no_target"
+        if not r.rates_known:
+            return "needs_totals"
         # a verdict on a suppressed figure would reveal it (e.g. "0 relapses")
         if not np.isfinite(r.actual) or not (r.denominator >= min_cell) or not (r.numerator >= min_cell):
             return "not_assessable"
@@ -137,30 +169,29 @@ def progress_values(df: pd.DataFrame, period, region: str = "national", within: 
         return "on_track" if r.actual >= r.target else "off_track"
 
     out["status"] = [status(r) for r in out.itertuples(index=False)]
-    return out
+    return out.drop(columns="rates_known")
 
 
 def progress_table(df: pd.DataFrame, period, region: str = "national", within: int = 2, lang: str = "vi",
                    targets_path=None, min_cell: int | None = None) -> pd.DataFrame:
     """Plan vs actual for reviewers (labels in `lang`, small cells suppressed: an actual
     resting on fewer than min_cell households shows "—")."""
+    from .formatting import fmt_count, fmt_decimal
     from .privacy import suppress_small_cells
-    from .tables import fmt_count
 
     v = progress_values(df, period, region, within, targets_path, min_cell)
     sup = suppress_small_cells(v, count_cols=["denominator", "numerator"], rate_cols=["actual", "ci_low", "ci_high"],
                                min_cell=min_cell,
                                rate_basis={c: ("denominator", "numerator") for c in ("actual", "ci_low", "ci_high")})
-    dec = (lambda x: f"{x:.2f}".replace(".", ",")) if lang == "vi" else (lambda x: f"{x:.2f}")
-
     def num(x):
         if isinstance(x, str):
             return x
-        return "" if not np.isfinite(x) else dec(x).replace("-", "−")
+        return "" if not np.isfinite(x) else fmt_decimal(x, lang)
 
     status_text = {"on_track": label("on_track", lang), "off_track": label("off_track", lang),
                    "not_assessable": label("not_assessable", lang),
-                   "no_target": "Chưa đặt mục tiêu" if lang == "vi" else "No target set"}
+                   "needs_totals": label("needs_totals", lang),
+                   "no_target": label("no_target", lang)}
     return pd.DataFrame({
         label("indicator", lang): [label(i, lang) for i in sup["indicator"]],
         label("target", lang): [num(x) for x in v["target"]],
@@ -168,7 +199,7 @@ def progress_table(df: pd.DataFrame, period, region: str = "national", within: i
         label("ci95", lang): [("—" if isinstance(a, str) else ("" if not np.isfinite(a) else f"{num(a)} – {num(b)}"))
                               for a, b in zip(sup["ci_low"], sup["ci_high"])],
         label("households", lang): [fmt_count(x, lang) for x in sup["denominator"]],
-        ("Đánh giá" if lang == "vi" else "Assessment"): [status_text[s] for s in v["status"]],
+        label("assessment", lang): [status_text[s] for s in v["status"]],
     })
 
 
@@ -227,45 +258,57 @@ def bootstrap_projection(counts, start_counts, horizons, n_boot: int = 1000, see
 
 
 def annual_transition_counts(df, period) -> tuple[np.ndarray, np.ndarray]:
-    """(3x3 counts of status a year before -> status at `period`, start counts at
-    `period`) among households observed with a status at both. Uses
-    povdyn.transition_matrix on the snapshots of the report period's quarter (annual
-    steps). `df`: a pandas panel or povdyn.tables.PageData (runs in the engine)."""
-    from . import dynamics
-    from .tables import PageData, _frame
+    """(3x3 counts from status a year before to status at `period`, start counts at
+    `period`) for the projection (module docstring), computed in the engine on the
+    snapshots of the report period's quarter (annual steps).
 
+    Rows poor and near-poor: households with that status a year before and a status at
+    `period` (povdyn.transition_matrix on the annual snapshots). Row not poor: a
+    stock-flow row, the same on both register kinds -- households poor (near-poor) at
+    `period` that were neither poor nor near-poor a year before (not poor, or not yet on
+    the register) against the not-poor households a year before (households - poor -
+    near-poor of ``povdyn.stocks.status_shares``, so on lists the household totals);
+    the rest stay not poor. Start counts: poor, near-poor and not-poor households at
+    `period`. A list register without totals for both reviews has no not-poor stock:
+    an EstimationError says the totals are needed."""
+    from . import dynamics
+    from .panel import load_panel
+    from .stocks import status_shares
+
+    panel = _panel_of(df)
     freq, idx = _periods.parse_period(period)
     target = idx // 4 if freq == "quarter" else idx
-    if isinstance(df, PageData):
-        from .panel import load_panel
-
-        t = df.panel.table
-        if freq == "quarter":
-            t = t.filter((t.period_index % 4) == idx % 4)
-            t = t.mutate(period=(t.period_index // 4).cast("int64")).drop("period_index")
-        t = t.filter(t.period <= target) if freq == "quarter" else t.filter(t.period_index <= target)
-        tm = dynamics.transition_matrix(load_panel(t), per_period=True)
-    else:
-        frame = df
-        if freq == "quarter":
-            keys = df["period"].map(lambda p: _periods.parse_period(p)[1])
-            frame = df[keys % 4 == idx % 4].copy()
-            frame["period"] = (keys[keys % 4 == idx % 4] // 4).astype("int64")
-        frame = frame[frame["period"].map(lambda p: _periods.parse_period(p)[1]) <= target]
-        tm = dynamics.transition_matrix(frame, per_period=True)
+    t = panel.table
+    if freq == "quarter":
+        t = t.filter((t.period_index % 4) == idx % 4)
+        t = t.mutate(period=(t.period_index // 4).cast("int64")).drop("period_index")
+    t = t.filter(t.period <= target) if freq == "quarter" else t.filter(t.period_index <= target)
+    annual = load_panel(t, register="full")  # already read as its kind: absence is known
+    tm = dynamics.transition_matrix(annual, per_period=True)
     long = transition_counts_long(tm)
-    if "period" in long.columns:
-        long = long[long["period"].map(lambda p: _periods.parse_period(p)[1]) == target]
+    long = long[long["period"].map(lambda p: _periods.parse_period(p)[1]) == target]
     C = np.zeros((3, 3))
     for r in long.itertuples(index=False):
-        if r.from_status in STATES and r.to_status in STATES:
+        if r.from_status in ("poor", "near_poor") and r.to_status in STATES:
             C[STATES.index(r.from_status), STATES.index(r.to_status)] += r.count
+    shares = status_shares(panel)
+    shares = shares.set_index(shares["period"].map(lambda p: _periods.parse_period(p)[1]))
+    key_now, key_then = idx, _periods.parse_period(_year_before(period))[1]
+    if key_now not in shares.index or key_then not in shares.index:
+        raise EstimationError(f"no households at {period} or a year before: cannot project")
+    now, then = shares.loc[key_now], shares.loc[key_then]
+    if not (np.isfinite(now["households"]) and np.isfinite(then["households"])):
+        raise EstimationError("the projection needs the number of not-poor households, which a "
+                              "list register only has with the household totals of both reviews")
+    for j, st in enumerate(("poor", "near_poor")):
+        C[2, j] = now[st] - C[0, j] - C[1, j]
+    C[2, 2] = then["non_poor"] - C[2, 0] - C[2, 1]
     if C.sum() == 0:
         raise EstimationError(f"no household is observed both a year before and at {period}: "
                               "cannot estimate an annual transition matrix")
-    frame = _frame(df)
-    at = frame[frame["period"].map(lambda p: _periods.parse_period(p)[1]) == idx]
-    start = np.array([(at["status"] == s).sum() for s in STATES], dtype=float)
+    if (C < 0).any():
+        raise EstimationError(f"inconsistent counts for the projection at {period}: {C.tolist()}")
+    start = np.array([now["poor"], now["near_poor"], now["non_poor"]], dtype=float)
     return C, start
 
 
@@ -291,7 +334,7 @@ def transition_counts_long(tm) -> pd.DataFrame:
     raise EstimationError(f"cannot read transition_matrix output with columns {list(df.columns)}")
 
 
-def projection(df: pd.DataFrame, period, years=(2025, 2030), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def projection(df, period, years=(2025, 2030), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Projected poor / near-poor / not-poor shares at the end of each year in `years`
     (start = the report period) with bootstrap intervals: [year, years, status, share,
     ci_low, ci_high]. Years before the report period's year are left out."""
@@ -311,7 +354,7 @@ def projection_table(df: pd.DataFrame, period, years=(2025, 2030), lang: str = "
     projection rests on the whole transition table; when any of its rows has fewer
     than min_cell households the table says it cannot be shown. `proj`: an existing
     projection(df, period, years) to reuse."""
-    from .tables import fmt_pct
+    from .formatting import fmt_pct
 
     min_cell = settings().min_cell if min_cell is None else min_cell
     p = projection(df, period, years, n_boot=n_boot) if proj is None else proj

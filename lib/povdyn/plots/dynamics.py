@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..config import settings
-from ..labels import label
+from ..labels import group_label, label
 
 STATES = ("poor", "near_poor", "non_poor")
 COLORS = {"poor": "#c0392b", "near_poor": "#e69f00", "non_poor": "#2a9d8f", "exit": "#0b6e4f",
@@ -85,10 +85,12 @@ def trends(shares: pd.DataFrame, exits: pd.DataFrame | None = None, lang: str = 
     x = np.arange(len(periods))
     ax = axes[0]
     for st in ("poor", "near_poor"):
-        ok = shares[st].to_numpy() >= min_cell
-        y = shares[f"{st}_rate"].where(ok)
-        ax.plot(x, y, color=COLORS[st], lw=2, marker="o", ms=3.5, label=label(f"{st}_rate", lang))
-        ax.fill_between(x, shares[f"{st}_ci_low"].where(ok), shares[f"{st}_ci_high"].where(ok),
+        # a rate is drawn only where it is known (a list register has rates at the annual
+        # reviews only, where household totals exist) and rests on enough households
+        ok = (shares[st].to_numpy() >= min_cell) & shares[f"{st}_rate"].notna().to_numpy()
+        ax.plot(x[ok], shares[f"{st}_rate"][ok], color=COLORS[st], lw=2, marker="o", ms=3.5,
+                label=label(f"{st}_rate", lang))
+        ax.fill_between(x[ok], shares[f"{st}_ci_low"][ok].astype(float), shares[f"{st}_ci_high"][ok].astype(float),
                         color=COLORS[st], alpha=0.15, lw=0)
     ax.set_title(label("poor_rate", lang) + " · " + label("near_poor_rate", lang).lower())
     ax.yaxis.set_major_formatter(pct_formatter(lang))
@@ -148,8 +150,7 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
                     ",", "." if lang == "vi" else ",")
                 color = "white" if share[i, j] > 0.6 else "#1f2933"
             ax.text(j, i, text, ha="center", va="center", fontsize=9.5, color=color)
-    ax.set_title(title or ("Chuyển dịch giữa các nhóm so với kỳ trước" if lang == "vi"
-                           else "Flows between statuses since the previous period"))
+    ax.set_title(title or label("title_flows", lang))
     cb = fig.colorbar(im, ax=ax, shrink=0.8, format=pct_formatter(lang, 0))
     cb.set_label(label("share", lang))
     return fig
@@ -174,8 +175,7 @@ def survival(km: pd.DataFrame, by: str | None = None, lang: str = "vi", min_cell
         s = np.r_[1.0, g["survival"].to_numpy()]
         lo = np.r_[1.0, g["ci_low"].to_numpy()]
         hi = np.r_[1.0, g["ci_high"].to_numpy()]
-        lab = None if name is None else (label("em_yes" if name is True else "em_no", lang)
-                                         if by == "ethnic_minority" else label(str(name), lang))
+        lab = None if name is None else group_label(by, name, lang)
         color = palette[k % len(palette)]
         ax.step(t, s, where="post", color=color, lw=2, label=lab)
         ax.fill_between(t, lo, hi, step="post", color=color, alpha=0.15, lw=0)
@@ -184,8 +184,7 @@ def survival(km: pd.DataFrame, by: str | None = None, lang: str = "vi", min_cell
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(label("time_quarter" if unit == "quarter" else "time_year", lang))
     ax.set_ylabel(label("survival", lang))
-    ax.set_title("Thoát nghèo bền vững: tỷ lệ hộ chưa tái nghèo" if lang == "vi"
-                 else "Sustained exit: share of exited households not poor again")
+    ax.set_title(label("title_survival", lang))
     if by:
         ax.legend(loc="lower left")
     return fig
@@ -194,13 +193,22 @@ def survival(km: pd.DataFrame, by: str | None = None, lang: str = "vi", min_cell
 # --------------------------------------------------------------------------- provinces
 def provinces_ranked(table: pd.DataFrame, value: str = "rate", lang: str = "vi", name_col: str = "province_2025",
                      national: float | None = None, title: str | None = None, count_cols=("at_risk", "exits"),
-                     min_cell: int | None = None) -> Figure:
+                     min_cell: int | None = None, metric: str | None = None) -> Figure:
     """Provinces ranked by a rate with 95% intervals (dot and whisker), optional
     national reference line. table: one row per province with `value`, ci_low, ci_high
     and the counts in `count_cols` (rows with a count below min_cell are left out and
-    listed in a note)."""
+    listed in a note). ``metric``: a rate of ``povdyn.tables.province_rates`` --
+    "poor_rate" (counts households, poor) or "exit_rate" (at_risk, exits) -- read with
+    its own interval columns, counts and title (no renaming needed)."""
     min_cell = settings().min_cell if min_cell is None else min_cell
     t = table.copy()
+    if metric is not None:
+        prefix = metric[: -len("rate")]  # "poor_" / "exit_"
+        t = t.rename(columns={metric: "rate", f"{prefix}ci_low": "ci_low", f"{prefix}ci_high": "ci_high"})
+        value = "rate"
+        count_cols = {"poor_rate": ("households", "poor"), "near_poor_rate": ("households", "near_poor"),
+                      "exit_rate": ("at_risk", "exits")}.get(metric, count_cols)
+        title = title or label(metric, lang)
     small = np.zeros(len(t), bool)
     for c in count_cols:
         if c in t.columns:
@@ -211,8 +219,7 @@ def provinces_ranked(table: pd.DataFrame, value: str = "rate", lang: str = "vi",
         fig, ax = _fig(8.0, 1.2)
         ax.axis("off")
         ax.set_title(title or label("exit_rate", lang))
-        ax.text(0.5, 0.3, ("Không tỉnh nào đủ {m} hộ để hiển thị." if lang == "vi"
-                           else "No province has the {m} households needed to show it.").format(m=min_cell),
+        ax.text(0.5, 0.3, label("no_province_large_enough", lang).format(m=min_cell),
                 ha="center", va="center", color=COLORS["muted"], transform=ax.transAxes)
         return fig
     fig, ax = _fig(8.0, max(3.0, 0.27 * len(t) + 1.2))
@@ -229,42 +236,56 @@ def provinces_ranked(table: pd.DataFrame, value: str = "rate", lang: str = "vi",
     ax.set_title(title or label("exit_rate", lang))
     ax.set_ylim(-0.7, len(t) - 0.1)
     if left_out:
-        _note(fig, ("Không hiển thị (dưới {m} hộ): " if lang == "vi" else "Not shown (fewer than {m} households): ")
-              .format(m=min_cell) + ", ".join(map(str, left_out)))
+        _note(fig, label("not_shown_small", lang).format(m=min_cell) + ", ".join(map(str, left_out)))
     return fig
 
 
 # --------------------------------------------------------------------------- groups
 def groups(rates: dict[str, pd.DataFrame], lang: str = "vi") -> Figure:
-    """Poor rate and exit rate by urban/rural and by ethnic minority (bars with 95%
-    intervals). rates: {by: povdyn.tables.group_rates(df, period, by)}; groups flagged
-    as suppressed are left out."""
-    from ..tables import group_label
+    """Poor rate and exit rate by urban/rural and by ethnic minority: bars with 95%
+    intervals, one panel per rate (seaborn.objects: a faceted group comparison is what
+    it is made for). rates: {by: povdyn.tables.group_rates(df, period, by)}; a group
+    flagged as suppressed, or whose rate is unknown (lists without totals by group),
+    has no bar and shows "—"."""
+    import seaborn as sns
+    import seaborn.objects as so
 
-    fig, axes = _fig(10.0, 3.6, ncols=2)
-    items = []
+    rows = []
     for by, g in rates.items():
         for r in g.itertuples(index=False):
-            items.append((group_label(by, getattr(r, by), lang), r))
-    names = [n for n, _ in items]
-    y = np.arange(len(items))
-    for ax, (key, lo, hi, flag, title, color) in zip(axes, [
-            ("poor_rate", "poor_ci_low", "poor_ci_high", "poor_suppressed", label("poor_rate", lang), COLORS["poor"]),
-            ("exit_rate", "exit_ci_low", "exit_ci_high", "exit_suppressed", label("exit_rate", lang), COLORS["exit"])]):
-        vals = np.array([np.nan if getattr(r, flag) else getattr(r, key) for _, r in items], float)
-        los = np.array([np.nan if getattr(r, flag) else getattr(r, lo) for _, r in items], float)
-        his = np.array([np.nan if getattr(r, flag) else getattr(r, hi) for _, r in items], float)
-        ax.barh(y, np.nan_to_num(vals), color=color, alpha=0.8, height=0.6)
-        ax.errorbar(vals, y, xerr=[vals - los, his - vals], fmt="none", ecolor="#1f2933", elinewidth=1.3, capsize=3)
-        for yi, v in zip(y, vals):
-            if not np.isfinite(v):
-                ax.text(0, yi, " —", va="center", color=COLORS["muted"])
-        ax.set_yticks(y, names)
-        ax.set_axisbelow(True)
-        ax.invert_yaxis()
-        ax.xaxis.set_major_formatter(pct_formatter(lang, 1))
-        ax.grid(axis="y", visible=False)
-        ax.set_title(title)
+            name = group_label(by, getattr(r, by), lang)
+            for key, lo, hi, flag in (("poor_rate", "poor_ci_low", "poor_ci_high", "poor_suppressed"),
+                                      ("exit_rate", "exit_ci_low", "exit_ci_high", "exit_suppressed")):
+                hidden = bool(getattr(r, flag))
+                rows.append({"measure": label(key, lang), "group": name,
+                             "value": np.nan if hidden else getattr(r, key),
+                             "low": np.nan if hidden else getattr(r, lo),
+                             "high": np.nan if hidden else getattr(r, hi)})
+    long = pd.DataFrame(rows, columns=["measure", "group", "value", "low", "high"])
+    for c in ("value", "low", "high"):
+        long[c] = pd.to_numeric(long[c], errors="coerce")
+    measures = [label("poor_rate", lang), label("exit_rate", lang)]
+    _style()
+    fig = Figure(figsize=(10.0, 3.6), layout="constrained")
+    theme = {**sns.axes_style("whitegrid"), "font.family": "sans-serif", "font.sans-serif": FONT,
+             "axes.spines.top": False, "axes.spines.right": False}
+    (so.Plot(long, y="group", x="value", color="measure")
+     .facet(col="measure", order=measures).share(x=False)
+     .add(so.Bar(alpha=0.8, width=0.6), legend=False)
+     .add(so.Range(color="#1f2933", linewidth=1.3), xmin="low", xmax="high", legend=False)
+     .scale(x=so.Continuous().label(like=pct_formatter(lang, 1)),
+            color={measures[0]: COLORS["poor"], measures[1]: COLORS["exit"]})
+     .label(x="", y="", title=str)
+     .theme(theme)
+     .on(fig).plot())
+    order = list(dict.fromkeys(long["group"]))
+    for ax, measure in zip(fig.axes, measures):
+        values = long[long["measure"] == measure].set_index("group")["value"]
+        if not np.isfinite(values.to_numpy(float)).any():
+            ax.set_xlim(0, 0.05)  # no rate known: an empty 0-5% axis, not a negative one
+        for i, name in enumerate(order):
+            if not np.isfinite(values.get(name, np.nan)):
+                ax.text(0, i, " —", va="center", color=COLORS["muted"])
     return fig
 
 
@@ -281,18 +302,19 @@ def projection(shares: pd.DataFrame, proj: pd.DataFrame, lang: str = "vi") -> Fi
     # projected year, taken at the same quarter as the report period) at its year + 0.75
     xs = np.array([i // 4 + (i % 4) / 4 if f == "quarter" else i + 0.75 for f, i in years])
     for st in ("poor", "near_poor"):
-        ax.plot(xs, shares[f"{st}_rate"], color=COLORS[st], lw=2, label=label(f"{st}_rate", lang))
+        known = shares[f"{st}_rate"].notna().to_numpy()  # lists: the reviews only
+        observed = shares[f"{st}_rate"][known]
+        ax.plot(xs[known], observed, color=COLORS[st], lw=2, label=label(f"{st}_rate", lang))
         p = proj[proj["status"] == st]
         px = p["year"].to_numpy(float) + 0.75
         ax.errorbar(px, p["share"], yerr=[p["share"] - p["ci_low"], p["ci_high"] - p["share"]], fmt="D",
                     color=COLORS[st], ms=6, capsize=4, ls=":")
-        if len(xs):
-            ax.plot([xs[-1], px[-1]], [shares[f"{st}_rate"].iloc[-1], p["share"].iloc[-1]], ls=":",
+        if known.any():
+            ax.plot([xs[known][-1], px[-1]], [observed.iloc[-1], p["share"].iloc[-1]], ls=":",
                     color=COLORS[st], lw=1.2)
     ax.yaxis.set_major_formatter(pct_formatter(lang))
     ax.set_ylim(bottom=0)
-    ax.set_title("Dự báo tỷ lệ hộ nghèo, cận nghèo (chuỗi Markov)" if lang == "vi"
-                 else "Projected poor and near-poor rates (Markov chain)")
+    ax.set_title(label("title_projection", lang))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="best")
     return fig

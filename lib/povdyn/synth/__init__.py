@@ -7,12 +7,18 @@ No real register is available, so every test, notebook and the demo run on this 
 It behaves like the registers the offices keep (issue 3 §4):
 
 Geography. The 63 pre-2025 provinces (``data/provinces_2025.csv``) with rough 2019
-household shares, each with communes named like real ones ("Xã Tân Lập", "Phường Hòa
-Bình"; deterministic). A commune is a ward (phường, urban) or a commune (xã, rural), and
-its households take that area. Ethnic-minority shares by province follow the census
-shape (highest in the Northern Midlands and Mountains and the Central Highlands).
-``province`` is the name as recorded: the old 63 before 2025Q3, the 34 new names from
-2025Q3 on (the 2025 reform); ``province_2025`` and ``region`` are on every row of
+household shares, each with real communes of that province and their districts, taken
+from the official 2025 crosswalk (``povdyn.geo.commune_crosswalk_2025``; deterministic):
+whole groups of old communes that merged into one 2025 commune, and a commune that was
+split, in every province that has one. A ward (phường) or town (thị trấn) is urban, a
+commune (xã) rural, and its households take that area; commune weights are scaled so
+that urban communes hold the province's urban share. Ethnic-minority shares by province
+follow the census shape (highest in the Northern Midlands and Mountains and the Central
+Highlands). ``province``, ``district`` and ``commune`` are the names as recorded: the
+old 63 provinces with their districts and communes before 2025Q3; from 2025Q3 on the
+34 new provinces, no district, and the household's 2025 commune (a split commune's
+households go to its main successor with odds ``SPLIT_MAIN_SHARES`` : 1 against each
+other piece). ``province_2025`` and ``region`` are on every row of
 ``SynthRegister.panel``.
 
 Income (VND per person per month, as the review records it; rounded to 1,000 VND):

@@ -155,6 +155,7 @@ class SynthRegister:
     support: pd.DataFrame
     truth: dict
     raw_panel: pd.DataFrame | None = None
+    adoption: pd.DataFrame | None = None  # commune programme adoption dates (adoption_frame)
     truth_risk: pd.DataFrame | None = None  # goes to truth_risk.parquet (see risk_truth_frame)
 
 
@@ -185,12 +186,19 @@ class DemoSummary:
 class _Geo:
     provinces: pd.DataFrame  # old_code, old_province, province_2025, region, weight, ...
     commune_province: np.ndarray  # commune -> province row
-    commune_name: np.ndarray  # object
+    commune_name: np.ndarray  # object: real pre-reform name ("Phường 12", "Xã Tân Phú")
     commune_urban: np.ndarray  # bool
     commune_weight: np.ndarray  # within-province sampling weight (normalised)
     commune_start: np.ndarray  # first commune index of each province
     commune_count: np.ndarray
     adoption: dict  # program -> int array over communes (0 = never)
+    commune_district: np.ndarray = None  # object: its pre-reform district ("Quận 11")
+    # the 2025 unit(s) of each commune: pieces piece_start[c] .. +piece_count[c]; a split
+    # commune's households go to its pieces with probabilities piece_cum (cumulative)
+    piece_start: np.ndarray = None
+    piece_count: np.ndarray = None
+    piece_name: np.ndarray = None  # object: 2025 commune names
+    piece_cum: np.ndarray = None
 
 
 def _provinces() -> pd.DataFrame:
@@ -204,25 +212,83 @@ def _provinces() -> pd.DataFrame:
     return p.reset_index(drop=True)
 
 
+# a split commune's households: the main successor takes this many shares, other pieces 1
+SPLIT_MAIN_SHARES = 2.0
+
+
+def _pick_communes(units: pd.DataFrame, n_c: int, rng) -> pd.DataFrame:
+    """n_c real old communes of one province, chosen so that the register holds real
+    merges and splits: whole groups of old communes that merged into one 2025 commune
+    (in random order), one split commune first when the province has any, and at least
+    one urban (Phường, Thị trấn) and one rural (Xã) commune when it has both."""
+    one = units.drop_duplicates("unit", keep="first")
+    chosen: list = []
+    split = one[one["split"]]
+    if len(split):
+        chosen.append(split.index[rng.integers(len(split))])
+    groups = one.groupby("commune_code", sort=True).indices
+    keys = list(groups)
+    taken = set(chosen)
+    for g in rng.permutation(len(keys)):
+        if len(chosen) >= n_c:
+            break
+        for idx in one.index[groups[keys[g]]]:
+            if idx not in taken and len(chosen) < n_c:
+                chosen.append(idx)
+                taken.add(idx)
+    urban = one["old_commune"].str.startswith(("Phường", "Thị trấn"))
+    for want in (True, False):
+        if (urban == want).any() and not (urban.loc[chosen] == want).any():
+            chosen[-1 if len(chosen) >= n_c else len(chosen):] = [urban[urban == want].index[0]]
+    return one.loc[chosen]
+
+
 def _geography(households: int, seed: int) -> _Geo:
+    """Communes of the synthetic register: real pre-reform communes and wards (with
+    their districts) of each old province, from the official crosswalk
+    (``povdyn.geo.commune_crosswalk_2025``), and the real 2025 units they went to, so
+    every test and the demo report cross the July 2025 reform through real merges and
+    splits. Urban = a ward (Phường) or town (Thị trấn); within a province, commune
+    weights are drawn at random and scaled so that urban communes hold the province's
+    urban share of households (the calibration targets)."""
+    from ..geo import commune_crosswalk_2025
+
     rng = np.random.default_rng(np.random.SeedSequence([seed, 10**9 + 1]))
     prov = _provinces()
-    names_all = [f"{a} {b}" for a in _SYL1 for b in _SYL2 if a != b]
-    cp, cn, cu, cw, start, count = [], [], [], [], [], []
+    crosswalk = commune_crosswalk_2025()
+    crosswalk["unit"] = crosswalk["old_commune_code"].fillna("island " + crosswalk["old_commune"])
+    by_province = dict(tuple(crosswalk.groupby("old_province", sort=False)))
+    names_2025 = crosswalk["commune_2025"].to_numpy()
+    main_2025 = crosswalk["main_successor"].to_numpy()
+    pieces_of = {unit: (names_2025[rows], main_2025[rows])
+                 for unit, rows in crosswalk.groupby("unit", sort=False).indices.items()}
+    cp, cn, cd, cu, cw, start, count = [], [], [], [], [], [], []
+    piece_start, piece_count, piece_name, piece_cum = [], [], [], []
     for i, row in prov.iterrows():
+        units = by_province[row.old_province]
         n_c = int(np.clip(round(households * row.weight / 150), 3, 300))
+        picked = _pick_communes(units, min(n_c, units["unit"].nunique()), rng)
+        n_c = len(picked)
         start.append(len(cp))
         count.append(n_c)
-        order = rng.permutation(len(names_all))[:n_c]
-        urban = rng.random(n_c) < row.urban_share
-        if not urban.any():
-            urban[0] = row.urban_share > 0.15
+        urban = picked["old_commune"].str.startswith(("Phường", "Thị trấn")).to_numpy()
         weight = rng.gamma(2.0, 1.0, n_c)
-        for j in range(n_c):
-            cp.append(i)
-            cn.append(("Phường " if urban[j] else "Xã ") + names_all[order[j]])
-            cu.append(bool(urban[j]))
+        if urban.any() and (~urban).any():
+            weight = np.where(urban, row.urban_share * weight / weight[urban].sum(),
+                              (1 - row.urban_share) * weight / weight[~urban].sum())
         cw.extend(weight / weight.sum())
+        for unit, name, district, is_urban in zip(picked["unit"], picked["old_commune"],
+                                                  picked["old_district"], urban):
+            cp.append(i)
+            cn.append(name)
+            cd.append(district)
+            cu.append(bool(is_urban))
+            names, main = pieces_of[unit]
+            shares = np.where(main & (len(names) > 1), SPLIT_MAIN_SHARES, 1.0)
+            piece_start.append(len(piece_name))
+            piece_count.append(len(names))
+            piece_name.extend(names)
+            piece_cum.extend(np.cumsum(shares) / shares.sum())
     commune_province = np.array(cp)
     n_comm = len(cp)
     adoption = {}
@@ -234,7 +300,25 @@ def _geography(households: int, seed: int) -> _Geo:
         year = rng.choice([2022, 2023, 2024], n_comm)
         adoption[code] = np.where(adopt, year, 0)
     return _Geo(prov, commune_province, np.array(cn, dtype=object), np.array(cu),
-                np.array(cw), np.array(start), np.array(count), adoption)
+                np.array(cw), np.array(start), np.array(count), adoption,
+                commune_district=np.array(cd, dtype=object),
+                piece_start=np.array(piece_start), piece_count=np.array(piece_count),
+                piece_name=np.array(piece_name, dtype=object), piece_cum=np.array(piece_cum))
+
+
+def _commune_2025_piece(geo: _Geo, comm: np.ndarray, hh_number: np.ndarray) -> np.ndarray:
+    """Index into geo.piece_name of each household's 2025 commune. A split commune's
+    household goes to a piece by a fixed fraction of its number (golden-ratio sequence):
+    deterministic, the same in every chunk and period, no draw from the simulation's
+    random streams."""
+    u = np.modf(np.asarray(hh_number, np.float64) * 0.6180339887498949)[0]
+    first = geo.piece_start[comm]
+    n = geo.piece_count[comm]
+    offset = np.zeros(len(comm), np.int64)
+    last = len(geo.piece_cum) - 1
+    for k in range(1, int(n.max()) if len(n) else 1):
+        offset += (n > k) & (u > geo.piece_cum[np.minimum(first + k - 1, last)])
+    return first + offset
 
 
 # ---------------------------------------------------------------- one chunk of households
@@ -741,7 +825,12 @@ def _table(sim: dict, rows: dict, ident: dict, geo: _Geo, frequency: str):
         "province": names.take(pa.array(p + n_prov * (q >= REFORM_Q))),
         "province_2025": pa.array(list(prov.province_2025), pa.string()).take(pa.array(p)),
         "region": pa.array(list(prov.region), pa.string()).take(pa.array(p)),
-        "commune": pa.array(geo.commune_name, pa.string()).take(pa.array(sim["comm"][hh])),
+        "district": pa.array(list(geo.commune_district) + [None], pa.string()).take(
+            pa.array(np.where(q >= REFORM_Q, len(geo.commune_district), sim["comm"][hh]))),
+        "commune": pa.array(list(geo.commune_name) + list(geo.piece_name), pa.string()).take(
+            pa.array(np.where(q >= REFORM_Q, len(geo.commune_name)
+                              + _commune_2025_piece(geo, sim["comm"][hh], sim["hh_number"][hh]),
+                              sim["comm"][hh]))),
         "area": pa.array(["rural", "urban"], pa.string()).take(pa.array(sim["urban"][hh].astype(np.int8))),
         "ethnic_minority": pa.array(sim["eth"][hh]),
         "meritorious": pa.array(sim["merit"][hh]),
@@ -968,7 +1057,27 @@ def generate(households: int, seed: int, frequency: str = "quarter") -> SynthReg
     support = pd.concat(sups, ignore_index=True) if len(sups) > 1 else sups[0]
     truth = _truth(tcounts, households, seed, frequency, _calibration_table(ccounts))
     truth_risk = pd.concat(risks, ignore_index=True) if len(risks) > 1 else risks[0]
-    return SynthRegister(panel=panel, support=support, truth=truth, truth_risk=truth_risk)
+    return SynthRegister(panel=panel, support=support, truth=truth, adoption=adoption_frame(geo),
+                         truth_risk=truth_risk)
+
+
+def adoption_frame(geo: _Geo) -> pd.DataFrame:
+    """The commune programme adoption register: one row per commune and programme with
+    province (pre-2025 name), province_2025, commune, program and adoption_year (the year
+    the commune adopted the programme; <NA> = never). Adoption years are drawn at random
+    per commune in ``_geography`` (independent of the communes' poverty trends), which
+    is what the commune event study needs as its cohort (povdyn.programs)."""
+    prov = geo.provinces.iloc[geo.commune_province]
+    parts = []
+    for code, years in geo.adoption.items():
+        parts.append(pd.DataFrame({
+            "province": prov["old_province"].to_numpy(), "province_2025": prov["province_2025"].to_numpy(),
+            "commune": geo.commune_name, "program": code,
+            "adoption_year": pd.array(np.where(years > 0, years, 0), dtype="Int64"),
+        }))
+    out = pd.concat(parts, ignore_index=True)
+    out.loc[out["adoption_year"] == 0, "adoption_year"] = pd.NA
+    return out
 
 
 def risk_truth_frame(sim: dict, frequency: str) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..geo import is_post_merger
 from .simulate import (QUARTERS, DemoSummary, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
                _check_args, _chunks, _geography, _table, _identifiers, _rows, _simulate_chunk,
                _support_frame, _truth, _truth_counts, risk_truth_frame)
@@ -113,10 +114,15 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     support.parquet; fmt="xlsx" -> one workbook per province.
     style="lists": the list-based register offices keep — only poor / near-poor rows per
     review plus removal rows with a reason, Vietnamese headers and values ("Hộ nghèo",
-    "1.500.000"); csv (one file) or xlsx (one workbook per province, a sheet per review).
+    "1.500.000"); csv (one file) or xlsx: the official list template, one workbook per
+    commune per year under danh_sach/<province>/ (title block with merged cells, STT
+    column, no period column — the year is in the title, the quarter in the sheet name —
+    and a signature footer). Beside the lists goes the household totals table
+    (tong_so_ho.csv / .xlsx: Tỉnh, Xã, Năm, Tổng số hộ): the households with a status at
+    each annual review in the full panel of the same seed, per commune.
     Files an earlier write_demo left in `out_dir` (register*, support*, danh_sach*,
-    ho_tro.csv, truth.json) are removed first, so a folder never holds two demos.
-    Deterministic: same arguments, same bytes."""
+    ho_tro.csv, tong_so_ho*, truth.json) are removed first, so a folder never holds two
+    demos. Deterministic: same arguments, same bytes."""
     _check_args(households, frequency)
     if style not in ("full", "lists"):
         raise ValueError(f"style must be 'full' or 'lists', not {style!r}")
@@ -142,6 +148,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     csv_path = out / f"{names[style]}.csv"
     csv_tmp = csv_path.with_name(csv_path.name + ".tmp")
     per_province = {}  # xlsx: province -> list of frames (small registers only)
+    totals = {}  # lists: (province as written, commune, year) -> households at the review
     if fmt == "parquet":
         reg_dir = out / "register"
         reg_dir.mkdir(exist_ok=True)
@@ -158,6 +165,8 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
             _add(ccounts, _calibration_counts(sim, geo))
             risks.append(risk_truth_frame(sim, frequency))
             del sim, rows, ident
+            if style == "lists":
+                _add_totals(totals, table, frequency)
             if fmt == "parquet":  # Arrow all the way: no Python objects per row
                 summary.rows += table.num_rows
                 part = reg_dir / f"part-{c:05d}.parquet"
@@ -200,9 +209,22 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     if fmt == "csv":
         os.replace(csv_tmp, csv_path)
         summary.files.append(csv_path)
+    elif fmt == "xlsx" and style == "lists":
+        # 2025 province -> every commune as recorded, listed households or not, with the
+        # eras it is recorded in: its pre-reform name before 2025Q3, its 2025 name after
+        communes = {}
+        for c, (name, i) in enumerate(zip(geo.commune_name, geo.commune_province)):
+            eras = communes.setdefault(geo.provinces.province_2025.iloc[i], {})
+            eras.setdefault(name, set()).add("pre")
+            first = geo.piece_start[c]
+            for piece in geo.piece_name[first:first + geo.piece_count[c]]:
+                eras.setdefault(piece, set()).add("post")
+        summary.files.extend(_write_list_templates(out, per_province, communes, frequency))
     elif fmt == "xlsx":
         periods = list(YEARS) if frequency == "year" else [_standard_period(q) for q in QUARTERS]
         summary.files.extend(_write_xlsx(out, per_province, style, frequency, periods))
+    if style == "lists":
+        summary.files.append(_write_totals(out, totals, fmt))
     support = pd.concat(supports, ignore_index=True)
     summary.support_rows = len(support)
     sup_name = "support" if style == "full" else "ho_tro"
@@ -231,7 +253,8 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
 # would otherwise be ingested twice
 _OWN_OUTPUTS = ("register.csv", "support.csv", "support.parquet", "truth.json", "truth_risk.parquet", "ho_tro.csv",
                 "danh_sach_ho_ngheo_can_ngheo.csv", "register_*.xlsx", "danh_sach_*.xlsx",
-                "register/part-*.parquet")
+                "register/part-*.parquet", "tong_so_ho.csv", "tong_so_ho.xlsx",
+                "danh_sach/*/*.xlsx")
 
 
 def _remove_previous_outputs(out: Path) -> None:
@@ -239,6 +262,150 @@ def _remove_previous_outputs(out: Path) -> None:
         for f in out.glob(pattern):
             if f.is_file():
                 f.unlink()
+    lists = out / "danh_sach"
+    if lists.is_dir():
+        for folder in sorted(lists.iterdir(), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if not any(lists.iterdir()):
+            lists.rmdir()
+
+
+# ----------------------------------------------------------- household totals (issue 10 §2)
+TOTALS_HEADERS = ["Tỉnh", "Xã", "Năm", "Tổng số hộ"]
+
+
+def _add_totals(acc: dict, table, frequency: str) -> None:
+    """Count, in one chunk of the full panel, the households with a status at each annual
+    review (Q4 on a quarterly register) per (province as written, commune, year)."""
+    import pyarrow.compute as pc
+
+    period = table["period"]
+    if frequency == "quarter":
+        at_review = pc.ends_with(period, "Q4")
+        year = pc.cast(pc.utf8_slice_codeunits(period, 0, 4), pa.int64())
+    else:
+        at_review = pc.is_valid(period)
+        year = period
+    keep = pc.and_(at_review, pc.is_valid(table["status"]))
+    part = pa.table({"province": table["province"], "commune": table["commune"], "year": year})
+    counts = part.filter(keep).group_by(["province", "commune", "year"]).aggregate([([], "count_all")])
+    for prov, comm, yr, n in zip(*(counts[c].to_pylist() for c in
+                                   ("province", "commune", "year", "count_all"))):
+        acc[(prov, comm, yr)] = acc.get((prov, comm, yr), 0) + n
+
+
+def _write_totals(out: Path, totals: dict, fmt: str) -> Path:
+    rows = [[prov, comm, year, n] for (prov, comm, year), n in sorted(totals.items())]
+    frame = pd.DataFrame(rows, columns=TOTALS_HEADERS)
+    if fmt == "xlsx":
+        from openpyxl import Workbook
+
+        path = out / "tong_so_ho.xlsx"
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("Tổng số hộ")
+        ws.append(TOTALS_HEADERS)
+        for row in rows:
+            ws.append(row)
+
+        def save(p, wb=wb):
+            wb.save(p)
+            _fix_zip_times(p)
+
+        _atomic(path, save)
+        return path
+    path = out / "tong_so_ho.csv"
+    _atomic(path, lambda p: p.write_bytes(_csv_bytes(frame, header=True)))
+    return path
+
+
+# ------------------------------------------------------ official list templates (issue 10 §4)
+_TEMPLATE_COLUMNS = ["Mã hộ", "Họ tên chủ hộ", "Số CCCD", "Số điện thoại", "Địa chỉ",
+                     "Phân loại hộ", "Tỉnh", "Xã", "Khu vực", "Số nhân khẩu",
+                     "Thu nhập bình quân", "Dân tộc thiểu số", "Người có công",
+                     "Lý do ra khỏi danh sách"]
+
+
+def _safe_name(text: str) -> str:
+    return str(text).replace(" ", "_").replace("/", "-")
+
+
+def _write_list_templates(out: Path, per_province: dict, communes: dict,
+                          frequency: str) -> list:
+    """danh_sach/<province>/<commune>_<year>.xlsx, as a commune's office signs them: one
+    workbook per commune per year (a sheet per quarter on a quarterly register, named
+    "Quý n-YYYY"; one sheet "Danh sách" on an annual one), every commune and year written
+    even when nobody is listed (header and footer only)."""
+    period_col = "Năm" if frequency == "year" else "Kỳ"
+    files = []
+    empty = pd.DataFrame(columns=_TEMPLATE_COLUMNS + [period_col])
+    for prov in sorted(communes):
+        df = pd.concat(per_province[prov], ignore_index=False).sort_index() \
+            if prov in per_province else empty
+        folder = out / "danh_sach" / _safe_name(prov)
+        folder.mkdir(parents=True, exist_ok=True)
+        by_commune = dict(tuple(df.groupby("Xã", sort=True))) if len(df) else {}
+        for commune in sorted(communes[prov]):
+            rows = by_commune.get(commune, df.iloc[0:0])
+            eras = communes[prov][commune]
+            for year in YEARS:
+                if frequency == "year":
+                    if ("post" if is_post_merger(year) else "pre") not in eras:
+                        continue
+                    sheets = [("Danh sách", rows[rows[period_col] == year])]
+                else:
+                    sheets = [(f"Quý {q}-{year}", rows[rows[period_col] == f"{year}Q{q}"])
+                              for q in (1, 2, 3, 4) if f"{year}Q{q}" in _QUARTER_LABELS
+                              and ("post" if is_post_merger(f"{year}Q{q}") else "pre") in eras]
+                    if not sheets:
+                        continue
+                path = folder / f"{_safe_name(commune)}_{year}.xlsx"
+                _atomic(path, lambda p, c=commune, y=year, sh=sheets, pv=prov:
+                        _save_template(p, pv, c, y, sh))
+                files.append(path)
+    return files
+
+
+_QUARTER_LABELS = {_standard_period(q) for q in QUARTERS}
+
+
+def _save_template(path: Path, province: str, commune: str, year: int, sheets: list) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    width = 1 + len(_TEMPLATE_COLUMNS)
+    bold = Font(bold=True)
+    for name, rows in sheets:
+        ws = wb.create_sheet(name)
+        ws.append([f"ỦY BAN NHÂN DÂN {commune.upper()}"] + [None] * 6
+                  + ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"])
+        ws.append([f"TỈNH {province.upper()}"] + [None] * 6 + ["Độc lập - Tự do - Hạnh phúc"])
+        ws.append([])
+        ws.append([f"DANH SÁCH HỘ NGHÈO, HỘ CẬN NGHÈO NĂM {year}"])
+        ws.append([f"(Kèm theo Quyết định số 125/QĐ-UBND ngày 15/12/{year} của Ủy ban "
+                   f"nhân dân {commune})"])
+        ws.append([])
+        for r in (1, 2):  # the issuing office (left) and the national motto (right)
+            ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=6)
+            ws.merge_cells(start_row=r, start_column=8, end_row=r, end_column=width)
+        for r in (4, 5):  # the list's title across the whole table
+            ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=width)
+        ws.cell(4, 1).font = bold
+        ws.cell(4, 1).alignment = Alignment(horizontal="center")
+        ws.append(["STT"] + _TEMPLATE_COLUMNS)
+        for i, row in enumerate(rows[_TEMPLATE_COLUMNS].itertuples(index=False), 1):
+            ws.append([i] + [_cell(v) for v in row])
+        ws.append([])
+        ws.append([None] * 9 + [f"{commune}, ngày 15 tháng 12 năm {year}"])
+        ws.append([None, "Người lập biểu"] + [None] * 7 + ["TM. ỦY BAN NHÂN DÂN"])
+        ws.append([None, "(Ký, ghi rõ họ tên)"] + [None] * 7 + ["CHỦ TỊCH"])
+        ws.append([])
+        ws.append([])
+        ws.append([None, "Lò Thị Mai"] + [None] * 7 + ["Hoàng Văn Thắng"])
+    wb.save(path)
+    _fix_zip_times(path)
 
 
 def _sheet_name(period) -> str:
@@ -277,6 +444,10 @@ def _write_xlsx(out: Path, per_province: dict, style: str, frequency: str, perio
 def _cell(v):
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
+    if isinstance(v, str):  # openpyxl writes "=..." as a formula
+        from ..schema import spreadsheet_safe
+
+        return spreadsheet_safe(v)
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
     if isinstance(v, np.integer):

@@ -1,0 +1,335 @@
+"""Page data: the numbers a report page publishes, from the engine-side Panel.
+
+The page layer in three parts (architecture.md, "present" and "pages"):
+
+* ``povdyn.pagedata`` (here): which panel a page reads (``page_data``: register kind,
+  household totals, region), the metric results it needs, cached per page
+  (``metric``), and the numeric tables behind each section -- headline figures, groups,
+  provinces, flows, ``page_numbers`` (every published number, used to prove that list
+  and full registers publish the same report). Numbers only: no labels, no formatting.
+* ``povdyn.formatting``: numbers to Vietnamese / English text (pure functions).
+* ``povdyn.display``: showing tables, headings and notes in a notebook.
+* ``povdyn.tables``: the tables a reviewer reads (labelled, suppressed, formatted) and
+  the page sections; it re-exports the three modules above for the notebooks.
+
+Nothing here defines a metric: flows come from ``povdyn.dynamics``, stock shares from
+``povdyn.stocks`` (methods.md), targets and projections from ``povdyn.targets``.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import periods as _periods
+from .config import settings
+from .errors import PovdynError
+from .intervals import wilson_interval
+
+def _norm(text) -> str:
+    from .geo import normalise_name
+
+    return normalise_name(unicodedata.normalize("NFC", str(text)))
+
+
+@dataclass
+class PageData:
+    """The data of one report page: the region's engine-side ``Panel`` (register kind,
+    household totals and region restriction included; nothing is pulled into pandas
+    here) and a cache of metric results."""
+
+    panel: object
+    region: str = "national"
+    cache: dict = field(default_factory=dict, repr=False)
+    panels: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def register(self) -> str:
+        return self.panel.register
+
+    @property
+    def rates_known(self) -> bool:
+        """Stock rates can be published (a full panel, or lists with household totals)."""
+        from .stocks import has_rates
+
+        return has_rates(self.panel)
+
+    def panel_for(self, by) -> object:
+        """The Panel to run a metric grouped by `by` on: one view of the same table per
+        grouping, so that each keeps its own engine-side household pivot (povdyn.dynamics
+        caches one pivot per Panel) and a page switching between groupings never
+        rebuilds or drops one another uses."""
+        import dataclasses
+
+        key = repr(by)
+        if key not in self.panels:
+            self.panels[key] = dataclasses.replace(self.panel, _histories={})
+        return self.panels[key]
+
+    def __len__(self) -> int:
+        return len(self.panel)
+
+
+def page_data(data_dir=None, region: str = "national", register: str | None = None,
+              engine: str | None = None) -> PageData:
+    """The processed panel of a page (data_dir/panel.parquet; default
+    settings().processed_dir) as an engine-side Panel restricted to `region`
+    (``Panel.region``: diacritics and case ignored, unknown names listed). `register`:
+    None = the kind ingest recorded, or "lists" / "full"; the household totals beside
+    the panel come with it (povdyn.panel)."""
+    from .panel import load_panel
+
+    path = Path(data_dir or settings().processed_dir)
+    if path.is_dir() and (path / "panel.parquet").exists():
+        path = path / "panel.parquet"
+    if not path.exists():
+        raise PovdynError(f"{path} not found: run `povdyn ingest` first or set data_dir")
+    panel = load_panel(path, register=register, engine=engine)
+    if not panel.periods:
+        raise PovdynError(f"{path}: the panel has no rows; run `povdyn ingest` on the registers "
+                          "in data/raw/ (see data/raw/README.md)")
+    region = "national" if region in (None, "national", "all") else region
+    return PageData(panel=panel.region(region), region=region)
+
+
+def _data(data) -> PageData:
+    """PageData as it is; a Panel, DataFrame or path as national PageData."""
+    if isinstance(data, PageData):
+        return data
+    from .stocks import as_panel
+
+    return PageData(panel=as_panel(data))
+
+
+def select_region(df: pd.DataFrame, region: str = "national") -> pd.DataFrame:
+    """Rows of a pandas panel for one report region (as ``Panel.region``, for frames)."""
+    if region in (None, "national", "all"):
+        return df
+    col = "province_2025" if "province_2025" in df.columns else "province"
+    names = pd.Series(pd.unique(df[col].dropna()))
+    wanted = _norm(region)
+    match = names[names.map(_norm) == wanted]
+    if match.empty:
+        raise PovdynError(f"region {region!r} matches no {col} in the panel; "
+                          f"known: {', '.join(sorted(map(str, names)))}")
+    return df[df[col].isin(set(match))]
+
+
+def same_period_last_year(period):
+    """The period one year before (4 quarters, or 1 year)."""
+    freq, _ = _periods.parse_period(period)
+    return _periods.shift(period, -4 if freq == "quarter" else -1)
+
+
+def _pkey(p):
+    return _periods.parse_period(p)[1]
+
+
+def _at(table: pd.DataFrame, period, col="period") -> pd.DataFrame:
+    if table is None or table.empty:
+        return table
+    key = _pkey(period)
+    return table[table[col].map(_pkey) == key]
+
+
+def status_shares(data, by=None) -> pd.DataFrame:
+    """povdyn.stocks.status_shares of the page's panel (cached per page): households by
+    status and the poor / near-poor rates with their intervals; on lists the
+    denominators are the household totals (NaN where none is known)."""
+    from .stocks import status_shares as shares
+
+    data = _data(data)
+    key = ("status_shares", repr(by))
+    if key not in data.cache:
+        data.cache[key] = shares(data.panel, by=by)
+    return data.cache[key].copy()
+
+
+def removals(data, by=None) -> pd.DataFrame:
+    """Households taken off the poor and near-poor lists at each period for death,
+    migration, merger or split (povdyn.stocks.removals_from_lists)."""
+    from .stocks import removals_from_lists
+
+    data = _data(data)
+    key = ("removals", repr(by))
+    if key not in data.cache:
+        data.cache[key] = removals_from_lists(data.panel_for(by), by=by)
+    return data.cache[key].copy()
+
+
+def _dyn():
+    from . import dynamics
+
+    return dynamics
+
+
+def metric(name: str, data, **kwargs) -> pd.DataFrame:
+    """povdyn.dynamics.<name>(panel, **kwargs), computed once per page data and
+    arguments (a page asks for the same exit rates for its headline, trend and groups).
+    `data`: a PageData (cached in it), or a Panel / DataFrame / path."""
+    data = _data(data)
+    key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    if key not in data.cache:
+        data.cache[key] = getattr(_dyn(), name)(data.panel_for(kwargs.get("by")), **kwargs)
+    return data.cache[key].copy()
+
+
+def headline_values(df: pd.DataFrame, period, within: int = 2) -> pd.DataFrame:
+    """Numeric headline figures at `period`, the previous period and the same period a
+    year earlier. One row per indicator: key, kind ("rate" or "count"), and for each of
+    "", "prev_", "year_": numerator, denominator, rate, ci_low, ci_high (fractions).
+
+    Indicators: poor_rate, near_poor_rate (status shares); exit_rate, to_near_poor,
+    to_non_poor (exit_rates from poor); near_poor_exit_rate (exit_rates from near-poor);
+    relapses, new_poor (entries); removals; relapse_rate (relapse_rates of the exit
+    cohort `within` periods before, the latest fully followed one)."""
+    df = _data(df)
+    period = _periods.canonical([period])[0]
+    periods = {"": period, "prev_": _periods.shift(period, -1), "year_": same_period_last_year(period)}
+    shares = status_shares(df)
+    ex = metric("exit_rates", df)
+    ex_np = metric("exit_rates", df, from_status="near_poor")
+    en = metric("entries", df)
+    rel = metric("relapse_rates", df, within=within)
+    rem = removals(df)
+
+    def pick(table, p, col="period"):
+        row = _at(table, p, col)
+        return None if row is None or row.empty else row.iloc[0]
+
+    rows = {k: {"key": k} for k in ["poor_rate", "near_poor_rate", "exit_rate", "to_near_poor", "to_non_poor",
+                                    "near_poor_exit_rate", "relapses", "new_poor", "removals", "relapse_rate"]}
+    for prefix, p in periods.items():
+        def put(key, num, den, rate=np.nan, lo=np.nan, hi=np.nan):
+            rows[key].update({f"{prefix}numerator": num, f"{prefix}denominator": den, f"{prefix}rate": rate,
+                              f"{prefix}ci_low": lo, f"{prefix}ci_high": hi})
+
+        s = pick(shares, p)
+        for st in ("poor", "near_poor"):
+            if s is None:
+                put(f"{st}_rate", np.nan, np.nan)
+            else:
+                put(f"{st}_rate", s[st], s["households"], s[f"{st}_rate"], s[f"{st}_ci_low"], s[f"{st}_ci_high"])
+        e = pick(ex, p)
+        if e is None:
+            for k in ("exit_rate", "to_near_poor", "to_non_poor"):
+                put(k, np.nan, np.nan)
+        else:
+            put("exit_rate", e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
+            for k in ("to_near_poor", "to_non_poor"):
+                lo, hi = wilson_interval(e[k], e["at_risk"])
+                put(k, e[k], e["at_risk"], e[k] / e["at_risk"] if e["at_risk"] else np.nan, float(lo), float(hi))
+        e = pick(ex_np, p)
+        put("near_poor_exit_rate", *((e["exits"], e["at_risk"], e["rate"], e["ci_low"], e["ci_high"])
+                                     if e is not None else (np.nan, np.nan)))
+        n = pick(en, p)
+        # entries() lists only periods with entries: a period on the register with a
+        # period before it and no row there had none
+        observed = s is not None and pick(shares, _periods.shift(p, -1)) is not None
+        zero = 0 if observed else np.nan
+        put("relapses", n["relapsed"] if n is not None else zero, np.nan)
+        put("new_poor", n["new_poor"] if n is not None else zero, np.nan)
+        r = pick(rem, p)
+        put("removals", r["removals"] if r is not None else 0, np.nan)
+        cohort = _periods.shift(p, -within)
+        r = pick(rel, cohort, "exit_period")
+        put("relapse_rate", *((r["relapsed"], r["followed"], r["rate"], r["ci_low"], r["ci_high"])
+                              if r is not None else (np.nan, np.nan)))
+    out = pd.DataFrame(list(rows.values()))
+    out["kind"] = np.where(out["key"].isin(["relapses", "new_poor", "removals"]), "count", "rate")
+    out.attrs.update(period=period, previous=periods["prev_"], last_year=periods["year_"], within=within)
+    return out
+
+
+def group_rates(df: pd.DataFrame, period, by: str, min_cell: int | None = None) -> pd.DataFrame:
+    """Poor rate and exit rate at `period` by one grouping column (area,
+    ethnic_minority): numeric, with a `suppressed` flag on groups whose denominators or
+    numerators are below min_cell (plots leave them out; tables show "<10")."""
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    sh = _at(status_shares(df, by=by), period)
+    ex = _at(metric("exit_rates", df, by=by), period)
+    m = sh.merge(ex[[by, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=by, how="left")
+    m = m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
+    m["poor_suppressed"] = (m["households"] < min_cell) | (m["poor"] < min_cell)
+    m["exit_suppressed"] = (m["at_risk"].fillna(0) < min_cell) | (m["exits"].fillna(0) < min_cell)
+    return m
+
+
+def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.DataFrame:
+    """Per province (province_2025) at `period`: households, poor, poor_rate (+ Wilson
+    interval), at_risk, exits, exit_rate (+ interval). Numeric, for the ranking plots
+    (which leave out provinces with small counts)."""
+    df = _data(df)
+    col = "province_2025" if "province_2025" in df.panel.columns else "province"
+    sh = _at(status_shares(df, by=col), period)
+    ex = _at(metric("exit_rates", df, by=col), period)
+    m = sh.merge(ex[[col, "at_risk", "exits", "rate", "ci_low", "ci_high"]], on=col, how="left")
+    return m.rename(columns={"rate": "exit_rate", "ci_low": "exit_ci_low", "ci_high": "exit_ci_high"})
+
+
+def flows(data, period) -> pd.DataFrame:
+    """The flows section: ``povdyn.transition_matrix`` into `period` (long form: from,
+    to, count, share). On a list register the row of households not poor at t-1 is left
+    out (NaN): a list does not hold the households that were not poor, so where they
+    went is unknown; the poor and near-poor rows are exact."""
+    data = _data(data)
+    moves = metric("transition_matrix", data, per_period=True)
+    moves = moves[moves["period"].map(_pkey) == _pkey(period)].reset_index(drop=True)
+    if data.register == "lists":
+        unknown = moves["from_status"] == "non_poor"
+        moves["count"] = moves["count"].astype("float64").where(~unknown)
+        moves["share"] = moves["share"].where(~unknown)
+    return moves
+
+
+def annual_review_rows(panel):
+    """The Panel view a programme evaluation reads: the rows with a status at the annual
+    reviews (Q4 of a quarterly panel; every row of an annual one) -- all that
+    ``povdyn.programs.annual_reviews`` keeps, so a quarter of the rows leave the engine."""
+    from dataclasses import replace
+
+    t = panel.table.filter(panel.table.status.notnull())
+    if panel.frequency == "quarter":
+        t = t.filter(t.period_index % 4 == 3)
+    return replace(panel, table=t, _histories={})
+
+
+def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200) -> dict:
+    """Every number a report page publishes, by section, as numeric tables (before
+    labels, formatting and suppression): headline, targets, projection, trends (stock
+    shares and exit rates), flows, survival, provinces (national page), groups, and --
+    given the support records -- programmes; deprivation when the panel has the
+    indicators. A section that cannot be computed for this register is None (the page
+    says why: ``rates_need_totals`` / ``deprivation_needs_indicators``)."""
+    from . import survival, targets
+
+    data = _data(data)
+    out = {
+        "headline": headline_values(data, period, within),
+        "targets": targets.progress_values(data, period, region=data.region, within=within),
+        "projection": (targets.projection(data, period, n_boot=n_boot) if data.rates_known else None),
+        "trend_shares": status_shares(data),
+        "trend_exits": metric("exit_rates", data),
+        "relapse": metric("relapse_rates", data, within=within),
+        "flows": flows(data, period),
+        "survival": survival.survival_after_exit(data.panel),
+        "groups": {by: group_rates(data, period, by) for by in ("area", "ethnic_minority")
+                   if by in data.panel.columns},
+        "provinces": province_rates(data, period) if data.region == "national" else None,
+    }
+    if support is not None:
+        from . import programs
+
+        out["programmes"] = programs.evaluate_programs(
+            annual_review_rows(data.panel), support, within=within, region=None, period=period, event_study=False).table
+    has_indicators = any(c.startswith("dep_") for c in data.panel.columns)
+    if has_indicators:
+        from . import deprivation
+
+        out["deprivation"] = deprivation.deprivation_summary(data.panel, period, region=None)
+    else:
+        out["deprivation"] = None
+    return out

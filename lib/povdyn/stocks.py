@@ -1,0 +1,189 @@
+"""Stock measures: households by status at a period, and the poor / near-poor rates.
+
+methods.md, "The register panel" and "All rates come with counts": the **poor rate** at a
+period t is the number of poor households at t over the number of all households of the
+area at t; the same for near-poor. Counted in the engine (one grouped aggregation);
+only the small table comes back.
+
+Which households make the denominator depends on the register kind (``Panel.register``,
+methods.md "Many real registers list only poor and near-poor households"):
+
+* **full** panel: the households on the register with a status at t (removal rows have
+  no status and are not counted);
+* **lists**: a list holds only poor and near-poor households, so the denominator is the
+  **household total** of the area at that review (``Panel.totals``, "tổng số hộ dân cư"
+  of the annual review), and not-poor households = total - poor - near-poor. Where no
+  total covers a cell (a quarter between reviews, a province without a total, a group
+  such as urban/rural that totals are not kept for) the rate is unknown: ``households``
+  and the rates are NaN, never a rate over the listed households. A total smaller than
+  the households listed in its area is an error (it cannot be the area's total).
+
+Totals are kept per commune or per province; a province's total at a review is its
+province-level row when there is one, else the sum of its communes' rows. A national
+(or grouped) total exists at t only when every province with listed households at t has
+a total at t.
+
+**Interval** (``stock_interval``, the same function for both register kinds, so the two
+reports agree wherever their counts agree): the households at a review are a census of
+the area, not a sample, so the rate has no sampling error. What a reviewer compares
+(two years, two provinces, a target) is the underlying propensity of a household to be
+poor, of which this year's count is one realisation: each household poor with
+probability p, independently. Its 95% interval is the Wilson score interval with the
+census count as n -- methods.md's "Wilson for a single proportion" -- which is narrow
+for a province of 100,000 households and honest for a commune of 300. It is not widened
+by a finite-population correction (that would give a zero-width interval for a census)
+and not clustered (each household is counted once in a stock).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import SchemaError
+from .intervals import wilson_interval
+from .panel import Panel, load_panel
+from .periods import label
+
+STATUSES = ("poor", "near_poor", "non_poor")
+# the columns household totals are kept by (totals.parquet)
+TOTAL_LEVELS = ("province_2025", "province", "commune")
+COLUMNS = ["households", *STATUSES, "poor_rate", "poor_ci_low", "poor_ci_high",
+           "near_poor_rate", "near_poor_ci_low", "near_poor_ci_high"]
+
+
+def as_panel(panel, engine=None) -> Panel:
+    """The one adapter of the metric layer: a Panel as it is (with its register kind,
+    totals and region), or a DataFrame, an Ibis table or a path read by
+    ``povdyn.load_panel`` (which also finds the recorded kind and the totals)."""
+    if isinstance(panel, Panel):
+        return panel if engine is None else load_panel(panel, engine=engine)
+    return load_panel(panel, engine=engine)
+
+
+def stock_interval(count, households):
+    """95% interval of a stock rate count / households (module docstring: Wilson score
+    interval with the census count as n). Arrays in, (low, high) out; NaN where the
+    number of households is unknown or 0."""
+    n = np.asarray(households, dtype=float)
+    low, high = wilson_interval(np.asarray(count, dtype=float), np.nan_to_num(n, nan=0.0))
+    return np.where(np.isfinite(n), low, np.nan), np.where(np.isfinite(n), high, np.nan)
+
+
+def has_rates(panel) -> bool:
+    """Whether stock rates can be published: always on a full panel; on lists only with
+    household totals."""
+    panel = as_panel(panel)
+    return panel.register == "full" or panel.totals is not None
+
+
+def _unit(panel: Panel) -> str:
+    """The province column that links listed households to their totals."""
+    for col in ("province_2025", "province"):
+        if col in panel.columns and (panel.totals is None or col in panel.totals.columns):
+            return col
+    raise SchemaError("household totals need a province column in the panel "
+                      "(province_2025 or province)")
+
+
+def _totals_by_unit(panel: Panel, unit: str) -> pd.DataFrame:
+    """[unit, period_index, households]: each province's total at each review -- its
+    province-level row(s), else the sum of its communes."""
+    tot = panel.execute(panel.totals)
+    tot = tot[tot[unit].notna()]
+    level = tot["commune"].isna()
+    # a province given by its own rows for a review does not add its communes again
+    has_own = tot[level].groupby([unit, "period_index"]).size()
+    own_key = pd.MultiIndex.from_frame(tot[[unit, "period_index"]])
+    use = level | ~own_key.isin(has_own.index)
+    return (tot[use].groupby([unit, "period_index"], as_index=False)["households"].sum())
+
+
+def status_shares(panel, by=None, engine=None) -> pd.DataFrame:
+    """Households by status at each period and the poor / near-poor rates (module
+    docstring), computed in the engine.
+
+    Returns [*by, period, households, poor, near_poor, non_poor, poor_rate, poor_ci_low,
+    poor_ci_high, near_poor_rate, near_poor_ci_low, near_poor_ci_high]; rates are
+    fractions. ``by``: grouping columns read at t. On a list register ``households``
+    and ``non_poor`` come from the totals and are NaN where none covers the cell;
+    ``attrs["denominator"]`` says "register" or "totals"."""
+    panel = as_panel(panel, engine)
+    by = [by] if isinstance(by, str) else list(by or [])
+    for col in by:
+        if col not in panel.columns:
+            raise SchemaError(f"by: the panel has no column {col!r}")
+    lists = panel.register == "lists"
+    unit = _unit(panel) if lists and panel.totals is not None else None
+    keys = list(dict.fromkeys([*by, *([unit] if unit else []), "period_index"]))
+    t = panel.table.filter(panel.table.status.notnull())
+    counted = panel.execute(t.group_by(keys).aggregate(
+        **{s: (t.status == s).cast("int64").sum() for s in STATUSES}))
+    for s in STATUSES:
+        counted[s] = counted[s].astype("int64")
+    if not lists:
+        counted["households"] = counted[list(STATUSES)].sum(axis=1).astype("float64")
+    elif unit is None or not set(by) <= {unit}:
+        counted["households"] = np.nan  # no totals for this grouping: rates unknown
+    else:
+        counted = _with_totals(panel, counted, unit, by)
+    if lists:
+        counted["non_poor"] = counted["households"] - counted["poor"] - counted["near_poor"]
+    out = counted.groupby([*by, "period_index"], as_index=False, dropna=False).agg(
+        **{c: (c, "sum") for c in ("poor", "near_poor")},
+        non_poor=("non_poor", lambda v: v.sum(min_count=len(v))),
+        households=("households", lambda v: v.sum(min_count=len(v))))
+    for s in ("poor", "near_poor"):
+        n = out["households"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"{s}_rate"] = np.where(n > 0, out[s] / n, np.nan)
+        out[f"{s}_ci_low"], out[f"{s}_ci_high"] = stock_interval(out[s], n)
+    out = out.sort_values([*by, "period_index"], kind="stable")
+    out.insert(len(by), "period", [label(panel.frequency, int(i)) for i in out["period_index"]])
+    out = out[[*by, "period", *COLUMNS]].reset_index(drop=True)
+    out.attrs["denominator"] = "totals" if lists else "register"
+    return out
+
+
+def _with_totals(panel: Panel, counted: pd.DataFrame, unit: str, by: list[str]) -> pd.DataFrame:
+    """Listed counts per (unit, period) joined with the unit's total; every review with a
+    total keeps its provinces even when none of their households is listed. A period
+    where some province with listed households has no total gets NaN households."""
+    tot = _totals_by_unit(panel, unit)
+    tot = tot[tot["period_index"].isin(panel.period_indices)]
+    merged = counted.merge(tot, on=[unit, "period_index"], how="outer")
+    for s in ("poor", "near_poor", "non_poor"):
+        merged[s] = merged[s].fillna(0).astype("int64")
+    merged["households"] = merged["households"].astype("float64")
+    listed = merged["poor"] + merged["near_poor"]
+    bad = merged[merged["households"].notna() & (merged["households"] < listed)]
+    if len(bad):
+        r = bad.iloc[0]
+        raise SchemaError(
+            f"household totals: {r[unit]} at {label(panel.frequency, int(r['period_index']))} "
+            f"has a total of {int(r['households'])} households but {int(listed.loc[r.name])} "
+            "poor and near-poor households are listed there; a total counts every household "
+            "of the area, so it cannot be smaller")
+    if not by:
+        # a total for the whole area exists only if every listed province has one
+        complete = merged.groupby("period_index")["households"].transform(lambda v: v.notna().all())
+        merged.loc[~complete, "households"] = np.nan
+    return merged
+
+
+def removals_from_lists(panel, by=None, engine=None) -> pd.DataFrame:
+    """Households taken off the poor and near-poor lists at t for death, migration,
+    merger or split: poor or near-poor at t-1 with their removal row at t (methods.md:
+    attrition, never exits). The same on a full panel and on lists, which record a
+    removal only for a listed household. Columns [*by, period, removals]; ``by`` read
+    at t-1."""
+    from .dynamics import exit_rates
+
+    panel = as_panel(panel, engine)
+    by = [by] if isinstance(by, str) else list(by or [])
+    parts = [exit_rates(panel, by=by or None, from_status=s)[[*by, "period", "removed"]]
+             for s in ("poor", "near_poor")]
+    both = pd.concat(parts, ignore_index=True)
+    if not len(both):
+        return pd.DataFrame(columns=[*by, "period", "removals"])
+    out = both.groupby([*by, "period"], as_index=False, sort=False)["removed"].sum()
+    return out.rename(columns={"removed": "removals"})
