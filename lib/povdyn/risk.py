@@ -947,8 +947,13 @@ def _raw_codes(path: Path, canonical_header) -> list:
         raise SchemaError(f"{path}: no such file")
     frames = []
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str)
-        frames = list(sheets.values())
+        # offices' workbooks often have title rows above the header: the header is the
+        # first of the top 30 rows with a household-code column
+        for sheet in pd.read_excel(path, sheet_name=None, dtype=str, header=None).values():
+            for i in range(min(30, len(sheet))):
+                if any(canonical_header(v) == "household_id" for v in sheet.iloc[i] if isinstance(v, str)):
+                    frames.append(pd.DataFrame(sheet.iloc[i + 1:].to_numpy(), columns=list(sheet.iloc[i])))
+                    break
     elif path.suffix.lower() in (".csv", ".tsv"):
         frames = [pd.read_csv(path, dtype=str, sep="\t" if path.suffix.lower() == ".tsv" else ",",
                               usecols=lambda c: canonical_header(c) == "household_id",
