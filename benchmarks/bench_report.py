@@ -1,6 +1,7 @@
 """The full report batch: nation + 34 provinces on the demo register, 2 workers.
 
-    .venv/bin/python benchmarks/bench_report.py [--data-dir DIR] [--workers 2] [--regions all]
+    flock /tmp/povdyn-heavy.lock .venv/bin/python benchmarks/bench_report.py \
+        [--data-dir DIR] [--workers 2] [--regions all] [--engine duckdb]
 
 Without --data-dir it writes the synthetic demo register (60,000 households, quarterly
 2021Q4-2025Q4) and ingests it in a temp folder first (not timed). Then it times
@@ -27,6 +28,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--regions", default="all")
     parser.add_argument("--out", help="reports folder (default: a temp folder)")
+    parser.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
+    parser.add_argument("--target", type=float, default=60.0, help="seconds the batch should stay under")
     args = parser.parse_args(argv)
 
     from povdyn.report import run_report
@@ -48,13 +51,18 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     t = time.perf_counter()
     run = run_report(period="latest", regions=args.regions, workers=args.workers, out_dir=out,
-                     data_dir=data_dir, progress=True)
+                     data_dir=data_dir, engine=args.engine, progress=True)
     seconds = time.perf_counter() - t
     load_after = os.getloadavg()
     print(run)
     pages = sorted(run.results, key=lambda r: -r["seconds"])
     result = {
         "seconds_total": round(seconds, 1),
+        "target_seconds": args.target,
+        "within_target": seconds < args.target,
+        "status": run.status,
+        "engine": args.engine,
+        "pages_seconds_sum": round(sum(r["seconds"] for r in run.results), 1),
         "pages": len(run.pages),
         "failed": run.failed,
         "workers": args.workers,

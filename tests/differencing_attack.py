@@ -138,3 +138,39 @@ def small_recovered(published: Mapping, truth: Mapping, relations: Iterable, sha
     found = attack(published, relations, shares, share_decimals)
     return {k: v for k, v in found.items()
             if truth[k] < min_cell and abs(v - truth[k]) < 0.5}
+
+
+def bounds_attack(published: Mapping, marks: Mapping, relations: Iterable, min_cell: int = 10) -> dict:
+    """Hidden cells pinned to one integer by the relations and what the labels say
+    ("<10": 0..min_cell-1; "x": at least min_cell; every count >= 0): the least and
+    greatest value of each hidden cell are two linear programmes. Slow (two LPs per
+    cell): for small tables."""
+    from scipy.optimize import linprog
+
+    hidden = [k for k, v in published.items() if _unknown(v)]
+    position = {c: j for j, c in enumerate(hidden)}
+    rows, rhs = [], []
+    for total, parts in _as_relations(relations):
+        row = np.zeros(len(hidden))
+        b = 0.0
+        for sign, cell in [(-1.0, total)] + [(1.0, p) for p in parts]:
+            if cell in position:
+                row[position[cell]] += sign
+            else:
+                b -= sign * published[cell]
+        if row.any():
+            rows.append(row)
+            rhs.append(b)
+    if not rows:
+        return {}
+    bounds = [(0, min_cell - 1) if str(marks.get(c, "")).startswith("<") else
+              (min_cell, None) if marks.get(c) == "x" else (0, None) for c in hidden]
+    pinned = {}
+    for cell in hidden:
+        objective = np.zeros(len(hidden))
+        objective[position[cell]] = 1.0
+        low = linprog(objective, A_eq=np.array(rows), b_eq=np.array(rhs), bounds=bounds, method="highs")
+        high = linprog(-objective, A_eq=np.array(rows), b_eq=np.array(rhs), bounds=bounds, method="highs")
+        if low.status == 0 and high.status == 0 and np.floor(-high.fun + 1e-6) - np.ceil(low.fun - 1e-6) < 1:
+            pinned[cell] = float(np.round(low.fun))
+    return pinned

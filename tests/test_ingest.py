@@ -821,7 +821,7 @@ def test_fault_a_failed_run_never_leaves_ok_outputs(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise MemoryError("planted failure while writing the panel")
 
-    monkeypatch.setattr(ingest_module, "_finish_panel", boom)
+    monkeypatch.setattr(ingest_module, "_finish_support", boom)
     with pytest.raises(MemoryError):
         ingest(raw, out, progress=False)
     saved = json.loads((out / "ingest_summary.json").read_text())

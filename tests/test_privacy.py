@@ -261,3 +261,88 @@ def test_suppress_table_rates_follow_hidden_counts_and_min_cell(monkeypatch):
                                      rate_basis={"rate": ("at_risk", "exits")})
     assert out.loc["rural", "exits"] == "<5" and out.loc["urban", "exits"] == "x"
     assert out["rate"].tolist()[1:] == ["—", "—"] and out.loc["all", "rate"] == pytest.approx(0.24)
+
+
+def test_page_tables_suppressed_together():
+    """A page: headline (exits and their two destinations, households, poor) and a
+    group table (urban / rural) whose parts add up to the headline. Suppressing each
+    table alone leaves the urban exits = headline exits − rural exits; the page-wide
+    call closes it."""
+    headline = pd.DataFrame({"numerator": [300, 40, 22, 18]},
+                            index=["households", "exits", "to_near_poor", "to_non_poor"])
+    groups = pd.DataFrame({"households": [120, 180], "exits": [6, 34]}, index=["urban", "rural"])
+    groups["exit_rate"] = groups["exits"] / 40
+    tables = {"headline": suppression.PageTable(headline, ["numerator"],
+                                                row_totals={"exits": ["to_near_poor", "to_non_poor"]}),
+              "groups": suppression.PageTable(groups, ["households", "exits"], ["exit_rate"],
+                                              rate_basis={"exit_rate": "exits"})}
+    links = [(("headline", "households", "numerator"), [("groups", "urban", "households"),
+                                                        ("groups", "rural", "households")]),
+             (("headline", "exits", "numerator"), [("groups", "urban", "exits"),
+                                                   ("groups", "rural", "exits")])]
+    truth = {**_cells(headline, ["numerator"], "headline"), **_cells(groups, ["households", "exits"], "groups")}
+    rels = [r for name, t in tables.items() for r in suppression.table_relations(
+        t.frame, t.count_cols, name, t.row_totals, t.col_totals)] + links
+    alone = {**attacker.published_cells(suppression.suppress_table(headline, ["numerator"], row_totals={
+        "exits": ["to_near_poor", "to_non_poor"]}), ["numerator"], "headline"),
+        **attacker.published_cells(suppression.suppress_table(groups, ["households", "exits"]),
+                                   ["households", "exits"], "groups")}
+    assert attacker.small_recovered(alone, truth, rels) == {("groups", "urban", "exits"): 6.0}
+    page = suppression.suppress_page(tables, links, min_cell=10)
+    published = {**attacker.published_cells(page["headline"], ["numerator"], "headline"),
+                 **attacker.published_cells(page["groups"], ["households", "exits"], "groups")}
+    assert attacker.attack(published, rels) == {}
+    assert page["groups"].loc["rural", "exits"] == "x" and page["groups"].loc["urban", "exit_rate"] == "—"
+    assert page["headline"].loc["exits", "numerator"] == 40   # the headline total stays
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_linked_tables_leak_nothing(seed):
+    """Random tables shaped like commune tables (communes x counts, a total column, the
+    province row), many small cells: the attacker finds something after cell-only
+    suppression and nothing after linked suppression."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 40))
+    counts = pd.DataFrame(rng.negative_binomial(1, 0.06, (n, 4)), columns=list("abcd"),
+                          index=[f"Xã {i}" for i in range(n)])
+    counts["total"] = counts.sum(axis=1)
+    counts.loc["province"] = counts.sum()
+    cols = list("abcd") + ["total"]
+    rels = suppression.table_relations(counts, cols, row_totals={"province": list(counts.index[:-1])},
+                                       col_totals={"total": list("abcd")})
+    truth = _cells(counts, cols)
+    assert attacker.small_recovered(_cell_only(counts, cols), truth, rels)
+    status = suppression.linked_suppression(suppression.table_cells(counts, cols), rels, min_cell=10)
+    out = suppression.render(counts, status, cols)
+    assert attacker.attack(attacker.published_cells(out, cols), rels) == {}
+    marks = {(None, r, c): out.at[r, c] for c in cols for r in out.index}
+    assert attacker.bounds_attack(attacker.published_cells(out, cols), marks, rels) == {}
+    # no complement is wasted: showing any one secondary cell again gives a small one
+    # back, by subtraction or by the bounds the labels give
+    published = {k: (None if status[k] else v) for k, v in truth.items()}
+    values = suppression.table_cells(counts, cols)
+    for cell in status.index[status == "secondary"]:
+        found = attacker.attack({**published, cell: truth[cell]}, rels)
+        shown_again = status.copy()
+        shown_again[cell] = ""
+        assert any(status[k] == "primary" for k in found) or \
+            suppression.pinned_cells(values, shown_again, rels, 10), cell
+
+
+def test_labels_bounds_cannot_pin_a_small_count():
+    """68 = 9 + 9 + 50: the two 9s marked "<10" solve to nothing by subtraction, but
+    both lie in 0..9 and add to 18, so both are 9. The bounds step hides a third cell."""
+    df = pd.DataFrame({"n": [68, 9, 9, 50]}, index=["all", "a", "b", "c"])
+    rels = suppression.table_relations(df, ["n"], row_totals={"all": ["a", "b", "c"]})
+    values = suppression.table_cells(df, ["n"])
+    naive = suppression.linked_suppression(values, rels, min_cell=10, interval_check=False)
+    shown = suppression.render(df, naive, ["n"])
+    marks = {(None, r, "n"): v for r, v in shown["n"].items()}
+    assert attacker.attack(attacker.published_cells(shown, ["n"]), rels) == {}   # no subtraction
+    assert attacker.bounds_attack(attacker.published_cells(shown, ["n"]), marks, rels) == {
+        (None, "a", "n"): 9.0, (None, "b", "n"): 9.0}
+    status = suppression.linked_suppression(values, rels, min_cell=10)
+    out = suppression.render(df, status, ["n"])
+    marks = {(None, r, "n"): v for r, v in out["n"].items()}
+    assert out["n"].tolist() == [68, "<10", "<10", "x"]
+    assert attacker.bounds_attack(attacker.published_cells(out, ["n"]), marks, rels) == {}

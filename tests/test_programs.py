@@ -447,6 +447,8 @@ def test_p_values_in_free_text_use_vietnamese_decimals(simulated):
     assert "Romano–Wolf" in " ".join(t.columns)
     en = report_table(ev, "en")
     assert en["Robustness to unmeasured factors (E-value)"].str.contains("unmeasured factor").any()
+    left_out = en["Supported households left out (no comparable households)"]
+    assert all(v == "<10" or int(v) >= 10 for v in left_out)  # small cells hidden, zero too
 
 
 def test_pretrend_result_is_stated_beside_the_figure(synth_eval_adoption):

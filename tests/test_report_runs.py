@@ -48,7 +48,8 @@ def _slow_template(path: Path) -> Path:
         "import os, time, json, pathlib\n"
         "marks = pathlib.Path(os.environ['POVDYN_TEST_MARKS'])\n"
         "(marks / f'{region}.json').write_text(json.dumps({'kernel': os.getpid(), 'worker': os.getppid(),"
-        " 'time': time.time()}))\n"
+        " 'time': time.time(), 'register': globals().get('register'), 'engine': engine,"
+        " 'default_engine': os.environ.get('POVDYN_ENGINE')}))\n"
         "time.sleep(float(os.environ.get('POVDYN_TEST_PAGE_SECONDS', '0')))")
     body = nbformat.v4.new_code_cell("print('page of', region)")
     nb.cells = [nbformat.v4.new_markdown_cell("# Test page"), params, record, body]
@@ -102,8 +103,12 @@ def test_ctrl_c_stops_the_batch_and_says_so_and_a_second_run_is_refused(setup, t
     marks.mkdir()
     short_tmp = Path(tempfile.mkdtemp(prefix="pvt-", dir="/tmp"))  # short enough for sockets inside
     env = {"POVDYN_TEST_MARKS": str(marks), "POVDYN_TEST_PAGE_SECONDS": "0", "TMPDIR": str(short_tmp)}
-    first = _cli(_batch_args(data, out, template), env)
+    first = _cli(_batch_args(data, out, template) + ["--register", "lists", "--engine", "duckdb"], env)
     assert first.wait(timeout=300) == 0, first.stderr.read()
+    # every page got the register and engine parameters, and its kernel the default engine
+    for mark in marks.iterdir():
+        params = json.loads(mark.read_text())
+        assert (params["register"], params["engine"], params["default_engine"]) == ("lists", "duckdb", "duckdb")
     assert not list(short_tmp.glob("povdyn-ipc-*")), "ipc folders left in the temp directory"
     run_dir = out / "2025Q4"
     good = {p.name: p.read_bytes() for p in run_dir.glob("*.html") if p.name != "index.html"}
@@ -190,6 +195,10 @@ def test_report_from_another_directory_on_a_non_editable_install(setup, tmp_path
     elsewhere, tmp = tmp_path / "elsewhere", tmp_path / "tmp"
     elsewhere.mkdir()
     tmp.mkdir()
+    # the user's own repository: its commit must not be recorded as povdyn's
+    subprocess.run(["git", "init", "-q", str(elsewhere)], check=True)
+    subprocess.run(["git", "-c", "user.name=u", "-c", "user.email=u@example.org", "commit", "-q",
+                    "--allow-empty", "-m", "theirs"], cwd=elsewhere, check=True)
     env = {**os.environ, "PYTHONPATH": str(build / "lib"), "POVDYN_ROOT": str(elsewhere), "TMPDIR": str(tmp)}
     done = subprocess.run([sys.executable, "-m", "povdyn.cli", "-q", "report", "--regions", "Hà Nội",
                            "--workers", "1", "--data-dir", str(data), "--out", "reports"],
@@ -198,6 +207,7 @@ def test_report_from_another_directory_on_a_non_editable_install(setup, tmp_path
     manifest = json.loads((elsewhere / "reports" / "2025Q4" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["template"]["path"].startswith(str(build / "lib"))
+    assert manifest["git_commit"] is None  # an installed package has no commit to record
     assert (elsewhere / "reports" / "2025Q4" / "ha-noi.html").exists()
     assert not list(tmp.glob("povdyn-ipc-*")), "ipc folders left in the temp directory"
 

@@ -125,7 +125,9 @@ def test_survival_after_exit_hand_km():
     # t=0: at risk 9, 0 events, 3 censored, S=1
     # t=1: at risk 6, 1 event, 3 censored, S=5/6, Greenwood sum 1/(6*5)
     # t=2: at risk 2, 1 event, 1 censored, S=5/12, Greenwood sum 1/30 + 1/(2*1)
-    km = survival_after_exit(hand_panel())
+    # H1 has two spells: the default interval is household-clustered; Greenwood on request
+    assert survival_after_exit(hand_panel()).attrs["ci"] == "cluster"
+    km = survival_after_exit(hand_panel(), ci="greenwood")
     assert list(km.columns) == ["kind", "time", "at_risk", "events", "censored", "survival", "se", "ci_low", "ci_high"]
     assert km["time"].tolist() == [0, 1, 2]
     assert km["at_risk"].tolist() == [9, 6, 2]
@@ -612,3 +614,154 @@ def test_demo_register_survival_one_review_after_exit(demo_register):
     planted = demo_register.truth["calibration"]["relapse_share_of_exits"].values()
     assert row["at_risk"] == sum(v["exits_followed"] for v in planted)
     assert row["events"] == sum(v["relapsed"] for v in planted)
+
+
+# --------------------------------------------------------------------------- issue 14 §5
+def _competing_sample(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    t1, t2, c = rng.exponential(3, n), rng.exponential(5, n), rng.exponential(6, n)
+    T = np.minimum.reduce([t1, t2, c])
+    cause = np.where(T == t1, 1, np.where(T == t2, 2, 0))
+    return T, cause
+
+
+def test_aalen_johansen_matches_lifelines():
+    """Cumulative incidence, its variance and its interval equal lifelines'
+    AalenJohansenFitter on continuous times (no ties, so lifelines does not jitter)."""
+    import warnings
+
+    from lifelines import AalenJohansenFitter
+
+    from povdyn.survival import cumulative_incidence
+
+    T, cause = _competing_sample()
+    ours = cumulative_incidence(T, np.where(cause == 0, None, cause.astype(str)))
+    for k in (1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            aj = AalenJohansenFitter(calculate_variance=True).fit(T, cause, event_of_interest=k)
+        o = ours[ours.cause == str(k)]
+        ref = aj.cumulative_density_.iloc[1:, 0].to_numpy()  # lifelines adds time 0
+        assert np.allclose(o.cif.to_numpy(), ref, atol=1e-12)
+        var = aj.variance_.to_numpy()[1:]
+        ok = np.isfinite(var)
+        assert np.allclose(o.se.to_numpy()[ok] ** 2, var[ok], rtol=1e-10, atol=1e-15)
+        ci = np.sort(aj.confidence_interval_.to_numpy()[1:], axis=1)
+        ok = np.isfinite(ci).all(axis=1) & (o.cif.to_numpy() > 0)
+        assert np.allclose(o[["ci_low", "ci_high"]].to_numpy()[ok], ci[ok], atol=1e-10)
+
+
+def test_cumulative_incidence_with_ties_adds_up_and_reduces_to_km():
+    """With tied discrete times (no jitter): the causes' incidences add up to 1 - KM of
+    any event; with a single cause the incidence is exactly 1 - Kaplan–Meier."""
+    from povdyn.survival import cumulative_incidence, kaplan_meier
+
+    T, cause = _competing_sample(600, seed=3)
+    T = np.ceil(T)
+    labels = np.where(cause == 0, None, np.where(cause == 1, "relapse", "removal"))
+    ci = cumulative_incidence(T, labels)
+    total = ci.groupby("time")["cif"].sum()
+    km_any = kaplan_meier(T, (cause > 0).astype(int)).set_index("time")["survival"]
+    assert np.allclose(total.to_numpy(), 1 - km_any.reindex(total.index).to_numpy(), atol=1e-12)
+    single = cumulative_incidence(T, np.where(cause == 1, "relapse", None))
+    km_1 = kaplan_meier(T, (cause == 1).astype(int)).set_index("time")["survival"]
+    assert np.allclose(single.cif.to_numpy(), 1 - km_1.reindex(single.time).to_numpy(), atol=1e-12)
+    # with competing removals, 1 - KM (removals censored) overstates relapse
+    km_censor = kaplan_meier(T, (cause == 1).astype(int)).set_index("time")["survival"]
+    rel = ci[ci.cause == "relapse"].set_index("time")["cif"]
+    assert (rel.to_numpy() <= 1 - km_censor.reindex(rel.index).to_numpy() + 1e-12).all()
+    assert rel.iloc[-1] < 1 - km_censor.iloc[-1] - 0.02
+
+
+def test_relapse_or_removal_on_a_hand_panel():
+    """Four exits in 2022: A relapses in 2023, B is removed (migration) in 2023, C stays out
+    to 2024 (censored), D relapses in 2024. At time 1 the risk set is 4: relapse
+    incidence 1/4, removal 1/4; at time 2 the risk set is C and D: S(1) = 1/2, D relapses:
+    relapse incidence 1/4 + 1/2 * 1/2 = 1/2."""
+    from povdyn.survival import relapse_or_removal
+
+    rows = []
+    for hh, path in {"A": ["poor", "non_poor", "poor", "poor"], "B": ["poor", "near_poor", None, None],
+                     "C": ["poor", "non_poor", "non_poor", "non_poor"], "D": ["poor", "non_poor", "non_poor", "poor"]}.items():
+        for year, st in zip(range(2021, 2025), path):
+            if st is None and hh == "B" and year == 2023:
+                rows.append((hh, year, None, "migration"))
+            elif st is not None:
+                rows.append((hh, year, st, None))
+    panel = pd.DataFrame(rows, columns=["household_id", "period", "status", "removal_reason"])
+    out = relapse_or_removal(panel).set_index(["cause", "time"])
+    assert out.loc[("relapse", 1), "cif"] == pytest.approx(0.25)
+    assert out.loc[("removal", 1), "cif"] == pytest.approx(0.25)
+    assert out.loc[("relapse", 2), "cif"] == pytest.approx(0.5)
+    assert out.loc[("removal", 2), "cif"] == pytest.approx(0.25)
+
+
+def test_proportional_hazards_test_matches_lifelines_on_rossi():
+    """Scaled-Schoenfeld test (Grambsch–Therneau, old R cox.zph) equals lifelines'
+    proportional_hazard_test on the Rossi recidivism data for the km, identity and log
+    time transforms (Efron ties). Age and work experience violate PH (p < 0.01 / 0.05)."""
+    from lifelines import CoxPHFitter
+    from lifelines.datasets import load_rossi
+    from lifelines.statistics import proportional_hazard_test
+
+    from povdyn.survival import proportional_hazards_test
+
+    rossi = load_rossi()
+    cov = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
+    cph = CoxPHFitter().fit(rossi, "week", "arrest")
+    for transform in ("km", "identity", "log"):
+        ref = proportional_hazard_test(cph, rossi, time_transform=transform).summary["test_statistic"]
+        ours = proportional_hazards_test(rossi, "week", "arrest", cov, transform=transform).set_index("covariate")
+        assert np.allclose(ours.loc[cov, "chi2"].to_numpy(), ref.loc[cov].to_numpy(), rtol=1e-6)
+    km = proportional_hazards_test(rossi, "week", "arrest", cov).set_index("covariate")
+    assert km.loc["age", "p"] < 0.01 and km.loc["wexp", "p"] < 0.05 and km.loc["fin", "p"] > 0.5
+    assert km.loc["GLOBAL", "df"] == 7
+
+
+def test_stratified_cox_matches_lifelines():
+    """A stratified Cox model (wexp, which fails the PH test, as strata) equals lifelines'
+    CoxPHFitter(strata=...) coefficients and SEs."""
+    from lifelines import CoxPHFitter
+    from lifelines.datasets import load_rossi
+
+    from povdyn.survival import hazard_model
+
+    rossi = load_rossi()
+    cov = ["fin", "age", "race", "mar", "paro", "prio"]
+    ref = CoxPHFitter().fit(rossi, "week", "arrest", strata=["wexp"])
+    ours = hazard_model(rossi, "week", "arrest", cov, strata="wexp")
+    assert np.allclose(ours.params.loc[cov].to_numpy(), ref.params_.loc[cov].to_numpy(), atol=1e-7)
+    assert np.allclose(ours.bse.loc[cov].to_numpy(), ref.standard_errors_.loc[cov].to_numpy(), rtol=1e-6)
+    plain = hazard_model(rossi, "week", "arrest", cov + ["wexp"])
+    assert not np.allclose(plain.params.loc[cov].to_numpy(), ours.params.loc[cov].to_numpy(), atol=1e-3)
+
+
+def test_km_household_clustered_interval():
+    """The clustered (infinitesimal jackknife) variance equals Greenwood with one spell
+    per household; duplicating every spell inside its household leaves the clustered SE
+    unchanged while Greenwood (treating the copies as independent) shrinks by sqrt(2);
+    the household bootstrap agrees with the analytic clustered SE."""
+    from povdyn.survival import kaplan_meier
+
+    rng = np.random.default_rng(0)
+    n = 500
+    d, e = rng.integers(1, 8, n), rng.binomial(1, 0.6, n)
+    hh = np.arange(n).astype(str)
+    greenwood = kaplan_meier(d, e)
+    clustered = kaplan_meier(d, e, ci="cluster", cluster=hh)
+    assert np.allclose(greenwood.se, clustered.se, rtol=1e-10)
+    dd, ee, hh2 = np.r_[d, d], np.r_[e, e], np.r_[hh, hh]
+    dup = kaplan_meier(dd, ee, ci="cluster", cluster=hh2)
+    assert np.allclose(dup.se, clustered.se, rtol=1e-10)
+    assert np.allclose(kaplan_meier(dd, ee).se * np.sqrt(2), greenwood.se, rtol=1e-2)
+    boot = kaplan_meier(dd, ee, ci="cluster_bootstrap", cluster=hh2, n_boot=400)
+    assert np.allclose(boot.se, dup.se, rtol=0.15)
+
+
+def test_survival_after_exit_clusters_by_household_when_spells_repeat(demo_register):
+    from povdyn.survival import exit_spells, survival_after_exit
+
+    spells = exit_spells(demo_register.panel)
+    out = survival_after_exit(demo_register.panel)
+    repeats = spells["household_id"].duplicated().any()
+    assert out.attrs["ci"] == ("cluster" if repeats else "greenwood")

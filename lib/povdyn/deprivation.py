@@ -276,9 +276,8 @@ def _frame(panel, extra=(), province_2025: str | None = None) -> pd.DataFrame:
     if isinstance(panel, pd.DataFrame):
         df = panel
     else:
-        if not hasattr(panel, "table"):
-            from .panel import load_panel
-            panel = load_panel(panel)
+        from .panel import as_panel
+        panel = as_panel(panel)
         cols = [c for c in panel.columns
                 if c in _COLUMNS or c.startswith("dep_") or c in extra]
         table = panel.table

@@ -35,7 +35,6 @@ import itertools
 import os
 import weakref
 from functools import reduce
-from pathlib import Path
 
 import ibis
 import numpy as np
@@ -43,7 +42,7 @@ import pandas as pd
 
 from .errors import SchemaError
 from .intervals import proportion_interval
-from .panel import Panel, load_panel
+from .panel import Panel, as_panel
 from .periods import label
 
 POOR, NEAR_POOR, NON_POOR, REMOVED = 1, 2, 3, 0
@@ -62,14 +61,8 @@ def _as_list(by) -> list[str]:
 
 
 def _panel(panel, engine=None) -> Panel:
-    """A Panel from a Panel, a DataFrame, an Ibis table or a path."""
-    if isinstance(panel, Panel):  # keep its own reading (absent_means, frequency)
-        return load_panel(panel, absent_means=panel.absent_means,
-                          frequency=panel.requested_frequency, engine=engine)
-    if isinstance(panel, (pd.DataFrame, ibis.Table, str, Path)):
-        return load_panel(panel, engine=engine)
-    raise SchemaError(f"expected a Panel, a pandas DataFrame, an Ibis table or a path, "
-                      f"got {type(panel).__name__}")
+    """A Panel from a Panel, a DataFrame, an Ibis table or a path (povdyn.panel.as_panel)."""
+    return as_panel(panel, engine)
 
 
 def _check_columns(panel: Panel, by: list[str], weight: str | None):

@@ -63,12 +63,7 @@ FIRST_NEW_QUARTER = "2025Q3"
 FIRST_NEW_YEAR = 2025
 
 
-def fold(text) -> str:
-    """Lower case, no diacritics (NFD, combining marks removed, đ -> d), single spaces."""
-    s = unicodedata.normalize("NFD", str(text))
-    s = "".join(ch for ch in s if unicodedata.category(ch) != "Mn")
-    s = s.replace("đ", "d").replace("Đ", "D").lower()
-    return " ".join(s.split())
+from .text import fold  # noqa: E402 - the one name-folding helper (povdyn.text)
 
 
 def normalise_name(s) -> str:

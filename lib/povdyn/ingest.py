@@ -44,8 +44,23 @@ Rules (issue 3 §5):
   (privacy.pseudonymise; the same ones in the support rolls), names / ID-card numbers /
   phones / addresses are dropped, and columns the schema does not know are not copied
   (they could hold anything). The quarantine carries the same pseudonyms, never raw ids.
-* Writes are atomic (temp file + os.replace) and deterministic: sorted rows, no
-  timestamps, so the same input gives the same bytes.
+* Writes are atomic (temp file + os.replace) and deterministic: sorted rows, fixed row
+  groups, no timestamps, so the same input gives the same bytes. While ingest runs, and
+  after it fails, ingest_summary.json says "ok": false and why.
+* Memory does not grow with the register (issue 11 §1): a csv is streamed in 16 MB
+  blocks (a scan pass for the row count, footer and mark columns, then pieces of
+  CHUNK_ROWS rows); each piece is checked in pandas and its good rows are spilled to
+  parquet in a scratch folder beside the outputs. The steps across all rows (period
+  frequency, exact duplicates, conflicts, register kind, sorting, writing panel.parquet
+  and quarantine.csv) run in DuckDB with a memory limit (INGEST_MEMORY, spilling to
+  disk) and stream out in record batches. Programme rolls and totals tables are small
+  and stay in pandas. No SQL is built from paths or user text: files are passed through
+  DuckDB's API, and only povdyn's own canonical column names reach SQL (_ident_sql).
+* Key: privacy.load_key. A missing key file while OUT holds earlier data is an error
+  (a new key would unlink every household from earlier quarters); `--new-key` starts
+  afresh on purpose. An empty or short key is an error.
+* Spreadsheet safety: text cells starting with = + - @ in quarantine.csv get a leading
+  apostrophe (schema.spreadsheet_safe), so Excel shows them instead of running them.
 * List-based registers (poor / near-poor rows only) are written as they are: reading
   absence as "not poor" is load_panel's job (absent_means="non_poor"), which it does when
   the recorded register kind is "lists" (register_kinds / classify_kind for the rule).
@@ -59,6 +74,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -271,6 +287,55 @@ class RawTable:
     title: list[str] = field(default_factory=list)  # text of the rows above the header
     footer_rows: int = 0  # signature footer rows cut from the end (not data)
     footer_blank_rows: int = 0  # blank lines inside that footer
+    first_row: int = 1  # row number of the first data row (streamed csv: rows is None)
+
+
+CSV_BLOCK_BYTES = 1 << 24
+MARK_UNIQUES = 20  # more distinct values than this: not a mark column
+
+
+class _CsvStream:
+    """A csv read twice in blocks, never whole: scan() counts rows, keeps the last
+    FOOTER_SEARCH_ROWS rows and the few distinct values of short-valued columns;
+    batches() reads it again, up to `limit` rows (the footer cut)."""
+
+    def __init__(self, open_stream, num_rows: int, tail: pa.Table, uniques: dict):
+        self.open_stream = open_stream
+        self.num_rows = num_rows
+        self.tail = tail
+        self.uniques = uniques  # column -> set of trimmed values, or None (too many)
+        self.limit = num_rows
+
+    @classmethod
+    def scan(cls, open_stream, names: list[str], mark_candidates: list[str]) -> "_CsvStream":
+        num_rows, tail, uniques = 0, [], {n: set() for n in mark_candidates}
+        kept = 0
+        for batch in open_stream():
+            num_rows += batch.num_rows
+            tail.append(batch)
+            kept += batch.num_rows
+            while len(tail) > 1 and kept - tail[0].num_rows >= FOOTER_SEARCH_ROWS:
+                kept -= tail.pop(0).num_rows
+            for name in mark_candidates:
+                seen = uniques[name]
+                if seen is None:
+                    continue
+                values = pc.unique(pc.utf8_trim_whitespace(batch.column(name))).to_pylist()
+                seen.update(values)
+                if len(seen) > MARK_UNIQUES:
+                    uniques[name] = None
+        schema_ = pa.schema([pa.field(n, pa.string()) for n in names])
+        table = pa.Table.from_batches(tail, schema=schema_) if tail else schema_.empty_table()
+        return cls(open_stream, num_rows, table.slice(max(0, table.num_rows - FOOTER_SEARCH_ROWS)),
+                   uniques)
+
+    def batches(self):
+        left = self.limit
+        for batch in self.open_stream():
+            if left <= 0:
+                break
+            yield batch.slice(0, left) if batch.num_rows > left else batch
+            left -= batch.num_rows
 
 
 class UnreadableFile(PovdynError):
@@ -314,6 +379,11 @@ def _header_rows(rows: list[list], h: int) -> tuple[list, int]:
     merged = [b if not schema.is_blank(b) and schema.canonical_header(b) else a
               for a, b in zip(header, below)]
     return merged, 2
+
+
+def _is_bool_header(header) -> bool:
+    name = None if header is None or schema.is_blank(header) else schema.canonical_header(header)
+    return name is not None and (name in schema.BOOL_COLUMNS or name.startswith("dep_"))
 
 
 def _title_lines(rows: list[list]) -> list[str]:
@@ -376,11 +446,14 @@ def cut_footer(raw: RawTable) -> RawTable:
     markers = {i for i, c in enumerate(raw.header)
                if c is not None and schema.canonical_header(c) in _DATA_MARKERS}
     data = raw.data
-    n = data.num_rows if isinstance(data, pa.Table) else len(data)
+    n = data.num_rows if isinstance(data, (pa.Table, _CsvStream)) else len(data)
     if n == 0 or not markers:
         return raw
     first = max(0, n - FOOTER_SEARCH_ROWS)
-    if isinstance(data, pa.Table):
+    if isinstance(data, _CsvStream):
+        tail = [list(r.values()) for r in data.tail.to_pylist()]
+        first = n - len(tail)
+    elif isinstance(data, pa.Table):
         tail = [list(r.values()) for r in data.slice(first).to_pylist()]
     else:
         tail = data.iloc[first:].values.tolist()
@@ -396,6 +469,9 @@ def cut_footer(raw: RawTable) -> RawTable:
     block = tail[start:]
     blank = sum(all(schema.is_blank(c) for c in cells) for cells in block)
     cut = first + start
+    if isinstance(data, _CsvStream):
+        data.limit = cut
+        return dataclasses.replace(raw, footer_rows=len(block) - blank, footer_blank_rows=blank)
     kept = data.slice(0, cut) if isinstance(data, pa.Table) else data.iloc[:cut]
     return dataclasses.replace(raw, data=kept, rows=raw.rows[:cut],
                                footer_rows=len(block) - blank, footer_blank_rows=blank)
@@ -492,24 +568,32 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
         fast_ok = False
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
+    def open_stream():
+        return pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
                 skip_rows=first_data, column_names=names,
                 encoding="utf8" if encoding.startswith("utf-8") else encoding,
-                block_size=1 << 24),
+                block_size=CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False,
                                               invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False,
                 quoted_strings_can_be_null=False),
         )
+
+    # first pass, streamed (memory holds one block): row count, the last rows (footer),
+    # the distinct values of short-valued columns (mark columns); any malformed line or
+    # bad byte sends the whole file to the exact path below instead
+    try:
+        # only yes/no columns can be "x"-marked columns (prepare_table)
+        mark_candidates = [n for n, h in zip(names, header) if _is_bool_header(h)]
+        stream = _CsvStream.scan(open_stream, names, mark_candidates)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         fast_ok, fast_error = False, exc
     if fast_ok:
-        rows_no = np.arange(table.num_rows, dtype="int64") + first_data + 1
-        return [RawTable(rel, None, header, table, rows_no, h + 1, malformed, title=title)]
+        return [RawTable(rel, None, header, stream, None, h + 1, malformed, title=title,
+                         first_row=first_data + 1)]
     # slow, exact path: malformed lines or quoted newlines; csv.reader tracks line numbers
     records, rows_no = [], []
     try:
@@ -597,13 +681,20 @@ def _mark_columns(data) -> frozenset:
     those, a blank cell means "no". Decided per table, before it is cut into pieces, so
     that the answer never depends on how the table was split or batched."""
     marks = []
-    for name in (data.column_names if isinstance(data, pa.Table) else data.columns):
-        column = data[name]
-        if isinstance(data, pa.Table):
+    if isinstance(data, _CsvStream):
+        columns = [name for name, seen in data.uniques.items() if seen is not None]
+    else:
+        columns = data.column_names if isinstance(data, pa.Table) else data.columns
+    for name in columns:
+        if isinstance(data, _CsvStream):
+            uniques = list(data.uniques[name])
+        elif isinstance(data, pa.Table):
+            column = data[name]
             if not pa.types.is_string(column.type):
                 continue
             uniques = pc.unique(pc.utf8_trim_whitespace(column)).to_pylist()
         else:
+            column = data[name]
             if column.dtype != object:
                 continue
             uniques = pd.unique(column)
@@ -623,6 +714,9 @@ def chunks(raw: RawTable, rows: int | None = None):
     rows = rows or CHUNK_ROWS
     raw = cut_footer(raw)
     raw = dataclasses.replace(raw, mark_columns=_mark_columns(raw.data))
+    if isinstance(raw.data, _CsvStream):
+        yield from _stream_chunks(raw, rows)
+        return
     if not isinstance(raw.data, pa.Table):
         yield raw
         return
@@ -634,6 +728,36 @@ def chunks(raw: RawTable, rows: int | None = None):
                                   malformed=raw.malformed if first else [],
                                   footer_rows=raw.footer_rows if first else 0,
                                   footer_blank_rows=raw.footer_blank_rows if first else 0)
+
+
+def _stream_chunks(raw: RawTable, rows: int):
+    """Pieces of `rows` rows of a streamed csv, read block by block (see chunks)."""
+    stream: _CsvStream = raw.data
+    pending, pending_rows, start = [], 0, 0
+
+    def piece(table: pa.Table, first: bool):
+        nonlocal start
+        numbers = np.arange(start, start + table.num_rows, dtype="int64") + raw.first_row
+        start += table.num_rows
+        return dataclasses.replace(raw, data=table.to_pandas(), rows=numbers,
+                                   malformed=raw.malformed if first else [],
+                                   footer_rows=raw.footer_rows if first else 0,
+                                   footer_blank_rows=raw.footer_blank_rows if first else 0)
+
+    first = True
+    for batch in stream.batches():
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        while pending_rows >= rows:
+            table = pa.Table.from_batches(pending)
+            yield piece(table.slice(0, rows), first)
+            first = False
+            rest = table.slice(rows)
+            pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+            pending = [b for t in pending for b in t.to_batches()]
+    if pending_rows or first:
+        table = pa.Table.from_batches(pending) if pending else stream.tail.slice(0, 0)
+        yield piece(table, first)
 
 
 def read_tables(path: Path, raw_dir: Path) -> list[RawTable]:
@@ -743,11 +867,19 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
 
 
 def _identifier_hash(cells: pd.DataFrame) -> np.ndarray:
-    """uint64 per row over the identifier cells as written (trimmed, NFC, blank = "")."""
-    text = pd.DataFrame({c: cells[c].map(lambda v: "" if schema.is_blank(v) else
-                                         unicodedata.normalize("NFC", str(v)).strip())
-                         for c in cells.columns})
-    return pd.util.hash_pandas_object(text, index=False).to_numpy()
+    """uint64 per row over the identifier cells as written (NFC, trimmed; blank = ""),
+    vectorised in Arrow (a Python call per cell costs seconds per million rows)."""
+    parts = {}
+    for i, col in enumerate(cells.columns):
+        values = cells[col].to_numpy(dtype=object)
+        try:
+            arr = pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers or dates from a workbook
+            arr = pa.array([None if schema.is_blank(v) else str(v) for v in values],
+                           type=pa.string())
+        arr = pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFC")).fill_null("")
+        parts[i] = arr.to_numpy(zero_copy_only=False)
+    return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy()
 
 
 def _table_period(raw: RawTable) -> tuple[object, str | None, str]:
@@ -913,7 +1045,7 @@ def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
     out = pd.DataFrame({"source_file": rows["_file"], "sheet": rows["_sheet"],
                         "row": rows["_row"], "reason": reason})
     for col in rows.columns:
-        if col not in _CARRIED and col != "province_2025":
+        if col not in _CARRIED and col not in _DERIVED and col != "province_2025":
             out[col] = rows[col].map(_raw_text)
     return out
 
@@ -973,6 +1105,270 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
 
 
 # ---------------------------------------------------------------------------------
+# The register on disk: bounded memory at any size (issue 11 §1)
+# ---------------------------------------------------------------------------------
+INGEST_MEMORY = "1GB"  # DuckDB's share; it spills to disk beyond this
+WRITE_BATCH_ROWS = 1 << 20  # rows per parquet row group of panel.parquet
+_DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
+_SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _ident_sql(name: str) -> str:
+    """A column name in SQL. Only povdyn's own canonical names reach SQL (dep_* names are
+    folded to [a-z0-9_]); anything else is refused rather than pasted."""
+    if not _SAFE_NAME.match(name):
+        raise PovdynError(f"internal: unexpected column name {name!r}")
+    return f'"{name}"'
+
+
+class _Spill:
+    """Checked register rows and quarantine rows as parquet parts in a scratch folder:
+    memory holds one batch at a time, DuckDB does the work across batches."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.parts = {"register": [], "quarantine": []}
+        for name in self.parts:
+            (root / name).mkdir(parents=True, exist_ok=True)
+
+    def _write(self, kind: str, frame: pd.DataFrame) -> None:
+        path = self.root / kind / f"part-{len(self.parts[kind]):06d}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+        self.parts[kind].append(path)
+
+    def add_register(self, good: pd.DataFrame) -> None:
+        if good.empty:
+            return
+        frame = good.copy()
+        codes, uniques = pd.factorize(frame["period"])
+        parsed = [parse_period(u) for u in uniques]
+        frame["period"] = np.array([str(u) for u in uniques], dtype=object)[codes]
+        frame["_order"] = np.array([i for _, i in parsed], dtype="int64")[codes]
+        frame["_is_quarter"] = np.array([f == "quarter" for f, _ in parsed], dtype=bool)[codes]
+        frame[_IDENT] = frame[_IDENT].astype("uint64")
+        frame["_exit"] = frame["_exit"].astype(bool)
+        self._write("register", frame)
+
+    def add_quarantine(self, frame: pd.DataFrame) -> None:
+        if frame is None or frame.empty:
+            return
+        out = pd.DataFrame(index=frame.index)
+        for col in frame.columns:
+            if col == "row":
+                out[col] = frame[col].astype("int64")
+            else:
+                out[col] = frame[col].map(lambda v: "" if schema.is_blank(v) and not
+                                          isinstance(v, str) else str(v)).astype(object)
+        self._write("quarantine", out)
+
+
+def _duckdb(scratch: Path):
+    import duckdb
+
+    from .config import settings
+
+    con = duckdb.connect(config={"memory_limit": INGEST_MEMORY,
+                                 "threads": max(1, settings().duckdb_threads),
+                                 "temp_directory": str(scratch / "duckdb"),
+                                 "preserve_insertion_order": True})
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:  # refused inside Jupyter kernels, where it is off
+        pass
+    return con
+
+
+def _view_columns(con, view: str) -> list[str]:
+    result = con.execute(f"SELECT * FROM {_ident_sql(view)} LIMIT 0")
+    names = [d[0] for d in result.description]
+    result.fetchall()  # finish the result: DuckDB refuses new work on a pending one
+    return names
+
+
+def _count_by_table(con, sql: str, params=()) -> Counter:
+    return Counter({(f, s): int(n) for f, s, n in con.execute(sql, params).fetchall()})
+
+
+@dataclass
+class _RegisterResult:
+    frequency: str | None = None
+    rows: int = 0
+    households: int = 0
+    periods: list = field(default_factory=list)
+    loaded: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    quarantine: list = field(default_factory=list)  # small pandas frames (odd periods, clashes)
+    kind: tuple = (None, {}, {}, [])
+    write: object = None  # callable(path, metadata) writing panel.parquet
+
+
+def _register_stage(con, spill: _Spill) -> _RegisterResult:
+    """Across all checked register rows, in DuckDB: the period frequency (rows of the
+    other frequency quarantined), exact duplicates dropped (first copy in file / sheet /
+    row order kept), conflicting copies of a household and period quarantined, the
+    register kind counted, and panel.parquet streamed out sorted by household and period.
+    Same rules as _period_frequency and _duplicates, which check the small tables."""
+    result = _RegisterResult()
+    if not spill.parts["register"]:
+        result.write = lambda path, metadata: _write_parquet(
+            _finish_panel(pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)),
+            path, metadata)
+        return result
+    con.read_parquet([str(p) for p in spill.parts["register"]],
+                     union_by_name=True).create_view("reg", replace=True)
+    columns = _view_columns(con, "reg")
+    n, n_quarter = con.execute("SELECT count(*), count(*) FILTER (WHERE _is_quarter) "
+                               "FROM reg").fetchall()[0]
+    quarterly = n_quarter * 2 > n
+    result.frequency = "quarter" if quarterly else "year"
+    if n_quarter not in (0, n):
+        odd = con.execute("SELECT * FROM reg WHERE _is_quarter <> ?", [quarterly]).df()
+        other = "a quarter" if not quarterly else "a year"
+        reason = (f"period: {other} in a register whose other rows are "
+                  f"{'quarterly' if quarterly else 'annual'}: " + odd["period"].astype(str))
+        result.quarantine.append(_as_quarantine(odd, reason))
+    data_cols = [c for c in columns if c not in _PROVENANCE and c not in _DERIVED]
+    partition = ", ".join(_ident_sql(c) for c in data_cols)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
+        f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg WHERE _is_quarter = ?",
+        [quarterly])
+    result.dropped = _count_by_table(
+        con, "SELECT _file, _sheet, count(*) FROM ranked WHERE _copy > 1 GROUP BY ALL")
+    con.execute("CREATE OR REPLACE TEMP TABLE firsts AS SELECT * EXCLUDE (_copy), count(*) OVER "
+                "(PARTITION BY household_id, period) AS _n FROM ranked WHERE _copy = 1")
+    con.execute("DROP TABLE ranked")
+    clash = con.execute("SELECT * EXCLUDE (_n) FROM firsts WHERE _n > 1").df()
+    if len(clash):
+        clash = clash.drop(columns=_DERIVED)
+        clash["period"] = schema._period_dtype(clash["period"].map(
+            lambda v: int(v) if not quarterly else v))
+        _, clash_q, _ = _duplicates(clash, ["household_id", "period"], True)
+        result.quarantine.append(clash_q)
+    result.loaded = _count_by_table(
+        con, "SELECT _file, _sheet, count(*) FROM firsts WHERE _n = 1 GROUP BY ALL")
+    result.rows, result.households = con.execute(
+        "SELECT count(*), count(DISTINCT household_id) FROM firsts WHERE _n = 1").fetchall()[0]
+    periods = con.execute("SELECT DISTINCT _order, period FROM firsts WHERE _n = 1 "
+                          "ORDER BY _order").fetchall()
+    result.periods = [p if quarterly else int(p) for _, p in periods]
+    cells = con.execute("""
+        SELECT province, source, what, count(*) AS n FROM (
+          SELECT province_2025 AS province,
+                 _file || CASE WHEN _sheet <> '' THEN ' [sheet ' || _sheet || ']' ELSE '' END
+                   AS source,
+                 CASE WHEN status = 'poor' THEN 'poor'
+                      WHEN status = 'near_poor' THEN 'near_poor'
+                      WHEN status = 'non_poor' AND (_exit OR coalesce(lag(status) OVER w
+                           IN ('poor', 'near_poor'), false)) THEN 'exit_marks'
+                      WHEN status = 'non_poor' THEN 'non_poor'
+                      ELSE 'removals' END AS what
+          FROM firsts WHERE _n = 1
+          WINDOW w AS (PARTITION BY household_id ORDER BY _order))
+        GROUP BY ALL""").df()
+    result.kind = decide_kinds(cells)
+    out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
+    nulls = dict(zip(out_cols, con.execute(
+        "SELECT " + ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
+        + " FROM firsts WHERE _n = 1").fetchall()[0]))
+    target = _panel_schema(out_cols, nulls, quarterly)
+    select = ", ".join(
+        _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
+        for c in out_cols)
+
+    def write(path: Path, metadata: dict) -> None:
+        schema_md = target.with_metadata({**(target.metadata or {}),
+                                          **{k.encode(): str(v).encode()
+                                             for k, v in metadata.items()}})
+
+        def stream(tmp):
+            reader = con.sql(f"SELECT {select} FROM firsts WHERE _n = 1 "
+                             "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
+            with pq.ParquetWriter(tmp, schema_md, compression="zstd",
+                                  write_statistics=True) as writer:
+                for table in _fixed_size_tables(reader, WRITE_BATCH_ROWS):
+                    writer.write_table(table.cast(schema_md), row_group_size=WRITE_BATCH_ROWS)
+
+        _atomic_write_bytes(path, stream)
+
+    result.write = write
+    return result
+
+
+def _fixed_size_tables(reader, rows: int):
+    """Tables of exactly `rows` rows (the last one shorter) from a stream of record
+    batches of any size: row groups, and so the file's bytes, must not depend on how
+    DuckDB's threads happened to cut its output."""
+    pending, count = [], 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending)
+
+
+def _panel_schema(columns: list[str], nulls: dict, quarterly: bool) -> pa.Schema:
+    """The Arrow schema (with pandas metadata) _finish_panel's canonical dtypes give:
+    strings, bool (nullable 'boolean' when a value is missing), Int64 household size,
+    float64 money and weights, int64 years or 'YYYYQn' text."""
+    dtypes = {}
+    for col in columns:
+        if col == "period":
+            dtypes[col] = "object" if quarterly else "int64"
+        elif col in schema.BOOL_COLUMNS or col.startswith("dep_"):
+            dtypes[col] = "boolean" if nulls.get(col) else "bool"
+        elif col in ("household_size",):
+            dtypes[col] = "Int64"
+        elif col in ("income_pc_month", "weight"):
+            dtypes[col] = "float64"
+        else:
+            dtypes[col] = "object"
+    empty = pd.DataFrame({c: pd.Series(["x"] if t == "object" else [], dtype=t).iloc[0:0]
+                          for c, t in dtypes.items()})
+    fields = [pa.field(c, pa.string() if t == "object" else
+                       pa.bool_() if t in ("bool", "boolean") else
+                       pa.int64() if t in ("int64", "Int64") else pa.float64())
+              for c, t in dtypes.items()]
+    return pa.Table.from_pandas(empty, schema=pa.schema(fields), preserve_index=False).schema
+
+
+def _write_quarantine_csv(con, spill: _Spill, path: Path) -> Counter:
+    """quarantine.csv from the spilled pieces, sorted by file, sheet and row, streamed;
+    returns the count per (file, sheet)."""
+    if not spill.parts["quarantine"]:
+        _write_csv(_empty(QUARANTINE_LEAD), path)
+        return Counter()
+    con.read_parquet([str(p) for p in spill.parts["quarantine"]],
+                     union_by_name=True).create_view("q", replace=True)
+    cols = _view_columns(con, "q")
+    value_cols = schema.column_order([c for c in cols if c not in QUARANTINE_LEAD])
+    select = ", ".join(
+        ["source_file", "sheet", "row", "reason"]
+        + [f"coalesce({_ident_sql(c)}, '') AS {_ident_sql(c)}" for c in value_cols])
+
+    def stream(tmp):
+        reader = con.sql(f"SELECT {select} FROM q ORDER BY source_file, sheet, row, "
+                         "reason").to_arrow_reader(WRITE_BATCH_ROWS)
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as handle:
+            first = True
+            for batch in reader:
+                frame = schema.neutralise_formulas(batch.to_pandas())
+                frame.to_csv(handle, index=False, header=first, lineterminator="\n")
+                first = False
+            if first:
+                pd.DataFrame(columns=QUARANTINE_LEAD + value_cols).to_csv(
+                    handle, index=False, lineterminator="\n")
+
+    _atomic_write_bytes(path, stream)
+    return _count_by_table(con, "SELECT source_file, sheet, count(*) FROM q GROUP BY ALL")
+
+
+# ---------------------------------------------------------------------------------
 # Register kind: lists or full panel (issue 10 §1)
 # ---------------------------------------------------------------------------------
 KIND_COUNTS = ("poor", "near_poor", "exit_marks", "non_poor", "removals")
@@ -1027,7 +1423,17 @@ def register_kinds(panel: pd.DataFrame) -> tuple[str | None, dict, dict, list[st
         [frame["status"] == "poor", frame["status"] == "near_poor",
          non_poor & (prev_listed | frame["exit"]), non_poor],
         ["poor", "near_poor", "exit_marks", "non_poor"], "removals")
-    cells = frame.groupby(["province", "source", "what"]).size().unstack(fill_value=0)
+    cells = frame.groupby(["province", "source", "what"]).size().rename("n").reset_index()
+    return decide_kinds(cells)
+
+
+def decide_kinds(cells: pd.DataFrame) -> tuple[str | None, dict, dict, list[str]]:
+    """register_kinds' decision from row counts: `cells` has columns province, source,
+    what (one of KIND_COUNTS) and n."""
+    if cells.empty:
+        return None, {}, {}, []
+    cells = cells.pivot_table(index=["province", "source"], columns="what", values="n",
+                              aggfunc="sum", fill_value=0)
     cells = cells.reindex(columns=list(KIND_COUNTS), fill_value=0)
     by_province, counts, errors, small_lists = {}, {}, [], []
     for province, block in cells.groupby(level="province", sort=True):
@@ -1223,10 +1629,24 @@ def ingest(raw_dir, out_dir, progress: bool = True, new_key: bool = False) -> In
 
 
 def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> IngestSummary:
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     key = load_key(processed_dir=out_dir, new_key=new_key)
+    # scratch space beside the outputs (same disk): spilled batches and DuckDB's temp
+    scratch = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out_dir))
+    try:
+        con = _duckdb(scratch)
+        try:
+            return _ingest_with(raw_dir, out_dir, progress, key, _Spill(scratch), con, started)
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill: _Spill,
+                 con, started: float) -> IngestSummary:
+    from tqdm.auto import tqdm
+
     programs = _load_programs()
     files, ignored = list_inputs(raw_dir)
     errors: list[str] = []
@@ -1235,8 +1655,7 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
                       "the register exports there")
 
     reports: list[TableReport] = []
-    goods = {"register": [], "support": [], "totals": []}
-    quarantines: list[pd.DataFrame] = []
+    goods = {"support": [], "totals": []}  # small tables stay in memory
     # Tables with the same kind and columns (e.g. the sheets of list workbooks) are
     # checked together: per-table overhead would dominate hundreds of small sheets.
     pending: dict[tuple, list[pd.DataFrame]] = {}
@@ -1249,8 +1668,11 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         if frames:
             good, quarantine = check_batch(pd.concat(frames, ignore_index=True),
                                            batch_key[0], key, programs)
-            goods[batch_key[0]].append(good)
-            quarantines.append(quarantine)
+            if batch_key[0] == "register":
+                spill.add_register(good)
+            else:
+                goods[batch_key[0]].append(good)
+            spill.add_quarantine(quarantine)
 
     for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
         rel = path.relative_to(raw_dir).as_posix()
@@ -1281,50 +1703,49 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
                     errors.append(f"{where}: {prepared.report.error}")
             if prepared.report.error:
                 continue
-            if prepared.malformed is not None:
-                quarantines.append(prepared.malformed)
+            spill.add_quarantine(prepared.malformed)
             batch_key = (prepared.report.kind, tuple(prepared.canon.columns))
             pending.setdefault(batch_key, []).append(prepared.canon)
             pending_rows[batch_key] = pending_rows.get(batch_key, 0) + len(prepared.canon)
             if pending_rows[batch_key] >= BATCH_ROWS:
                 flush(batch_key)
+        del tables
     for batch_key in sorted(pending, key=str):
         flush(batch_key)
 
-    panel = pd.concat(goods["register"], ignore_index=True) if goods["register"] else \
-        pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)
+    register = _register_stage(con, spill)
+    frequency = register.frequency
+    for frame in register.quarantine:
+        spill.add_quarantine(frame)
     support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
         pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
-    panel, odd_periods, frequency = _period_frequency(panel)
-    panel, panel_clash, panel_dropped = _duplicates(panel, ["household_id", "period"], True)
     support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
                                               identifiers=False)
-    quarantines += [odd_periods, panel_clash]
     totals = pd.concat(goods["totals"], ignore_index=True) if goods["totals"] else None
     totals_dropped = None
     if totals is not None:
         if "commune" not in totals.columns:
             totals["commune"] = None
-        totals, odd_totals = _totals_periods(totals, frequency if len(panel) else None)
+        totals, odd_totals = _totals_periods(totals, frequency if register.rows else None)
         totals, totals_clash, totals_dropped = _duplicates(
             totals, ["province", "commune", "period"], True,
             what="the same province, commune and period")
-        quarantines += [odd_totals, totals_clash]
-    register_kind, kind_by_province, kind_counts, kind_errors = register_kinds(panel)
+        spill.add_quarantine(odd_totals)
+        spill.add_quarantine(totals_clash)
+    register_kind, kind_by_province, kind_counts, kind_errors = register.kind
     errors += kind_errors
 
     # per-table accounting from provenance
-    def count(*frames: pd.DataFrame, file_col="_file", sheet_col="_sheet") -> Counter:
+    def count(*frames: pd.DataFrame) -> Counter:
         counter: Counter = Counter()
         for frame in frames:
-            if len(frame):
-                counter.update(zip(frame[file_col], frame[sheet_col]))
+            if frame is not None and len(frame):
+                counter.update(zip(frame["_file"], frame["_sheet"]))
         return counter
 
-    loaded = count(panel, support, *([totals] if totals is not None else []))
-    dropped = count(panel_dropped, support_dropped,
-                    *([totals_dropped] if totals_dropped is not None else []))
-    quarantined = count(*quarantines, file_col="source_file", sheet_col="sheet")
+    loaded = register.loaded + count(support, totals)
+    dropped = register.dropped + count(support_dropped, totals_dropped)
+    quarantined = _write_quarantine_csv(con, spill, out_dir / "quarantine.csv")
     for report in reports:
         if report.kind is None:
             continue
@@ -1333,17 +1754,9 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         report.duplicates_dropped = dropped[k]
         report.quarantined = quarantined[k]
 
-    panel_out = _finish_panel(panel)
     support_out = _finish_support(support)
-    quarantine = pd.concat([q for q in quarantines if len(q)], ignore_index=True) \
-        if any(len(q) for q in quarantines) else _empty(QUARANTINE_LEAD)
-    value_cols = schema.column_order([c for c in quarantine.columns if c not in QUARANTINE_LEAD])
-    quarantine = quarantine[QUARANTINE_LEAD + value_cols].fillna("")
-    quarantine["row"] = quarantine["row"].astype("int64") if len(quarantine) else quarantine["row"]
-    quarantine = quarantine.sort_values(["source_file", "sheet", "row"], kind="stable")
-
     register_tables = [t for t in reports if t.kind == "register"]
-    if files and panel_out.empty:
+    if files and not register.rows:
         if not register_tables:
             errors.append("no register among the inputs (a table with Mã hộ, Năm/Kỳ and Phân "
                           "loại hộ): nothing to report on")
@@ -1355,27 +1768,21 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         else:
             errors.append("no data rows loaded: every register row was quarantined (see "
                           "quarantine.csv for the reasons)")
-    periods = []
-    if len(panel_out):
-        freq, index = frequency_and_index(panel_out["period"])
-        periods = [p for _, p in sorted({(i, p) for i, p in zip(index, panel_out["period"])})]
     summary = IngestSummary(
         raw_dir=raw_dir, out_dir=out_dir, tables=reports, errors=errors,
-        ignored_files=ignored, panel_rows=len(panel_out), support_rows=len(support_out),
-        households=int(panel_out["household_id"].nunique()) if len(panel_out) else 0,
-        periods=periods, frequency=frequency if len(panel_out) else None,
+        ignored_files=ignored, panel_rows=register.rows, support_rows=len(support_out),
+        households=register.households, periods=register.periods,
+        frequency=frequency if register.rows else None,
         register_kind=register_kind, register_kind_by_province=kind_by_province,
         register_kind_counts=kind_counts,
         totals_rows=0 if totals is None else len(totals),
     )
-    _write_parquet(panel_out, out_dir / "panel.parquet",
-                   metadata={"povdyn.register_kind": register_kind or ""})
+    register.write(out_dir / "panel.parquet", {"povdyn.register_kind": register_kind or ""})
     if totals is not None:
         _write_parquet(_finish_totals(totals), out_dir / "totals.parquet")
     elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
         (out_dir / "totals.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
-    _write_csv(quarantine, out_dir / "quarantine.csv")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
     summary.seconds = time.perf_counter() - started
     return summary

@@ -235,6 +235,19 @@ def load_panel(source, absent_means: str | None = None, frequency: str | None = 
     return panel
 
 
+def as_panel(source, engine: str | None = None) -> Panel:
+    """The one adapter every public metric uses: a Panel as it is (its register kind,
+    totals, region and frequency kept; re-read only to move it to another ``engine``),
+    or a DataFrame, an Ibis table or a path read by ``load_panel`` (which finds the
+    recorded register kind and the totals beside a file)."""
+    if isinstance(source, Panel):
+        return source if engine is None else load_panel(source, engine=engine)
+    if isinstance(source, (pd.DataFrame, ibis.Table, str, Path)):
+        return load_panel(source, engine=engine)
+    raise SchemaError(f"expected a Panel, a pandas DataFrame, an Ibis table or a path, "
+                      f"got {type(source).__name__}")
+
+
 # --------------------------------------------------------------------------- register kind
 def _parquet_files(path: Path) -> list[Path]:
     return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]

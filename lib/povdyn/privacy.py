@@ -8,6 +8,9 @@
   street addresses) before anything is written to data/processed.
 * `suppress_small_cells` hides counts below `min_cell` (default 10) in every table a
   reviewer sees, and the rates and intervals that rest on such a count.
+* Where a table publishes a total and its parts, cell-by-cell hiding is undone by
+  subtraction: `povdyn.suppression` (`suppress_table`, `suppress_page`) adds the
+  complementary (secondary) suppression methods.md asks for.
 """
 from __future__ import annotations
 

@@ -98,6 +98,27 @@ VERDICT_EN = {
     "fading": "Fading",
     "insufficient_data": "Insufficient data",
 }
+# what the page says about the programme table's inference (reviewers read it)
+INFERENCE_NOTE = {
+    "vi": ("Sai số chuẩn tính theo cụm xã, vì xã là nơi quyết định áp dụng mô hình. Hộ được hỗ trợ "
+           "không có hộ so sánh tương đồng bị loại khỏi ước lượng và được đếm trong bảng; tác động là "
+           "tác động trên các hộ được hỗ trợ còn lại. Giá trị p đã hiệu chỉnh cho việc đánh giá nhiều "
+           "mô hình cùng lúc (Holm; Romano–Wolf bên cạnh). E-value cho biết một yếu tố chưa quan sát "
+           "phải mạnh đến mức nào mới xoá được kết luận."),
+    "en": ("Standard errors are clustered by commune, because communes decide to adopt a model. "
+           "Supported households without comparable unsupported ones are left out of the estimate "
+           "and counted in the table; the effect is that on the remaining supported households. "
+           "p-values are adjusted for evaluating several models at once (Holm; Romano–Wolf beside "
+           "it). The E-value says how strong an unmeasured factor would have to be to overturn the "
+           "verdict."),
+}
+
+
+def inference_note(lang: str = "vi") -> str:
+    """The sentence the page prints under the programme table (:data:`INFERENCE_NOTE`)."""
+    return INFERENCE_NOTE["vi" if lang == "vi" else "en"]
+
+
 MIN_TREATED = 50
 MIN_COHORT = 30
 
@@ -807,7 +828,8 @@ def pretrend_text(result, cohort_source: str = "", lang: str = "vi", alpha: floa
         return f"Pre-trend test: not enough periods before adoption to test ({cohort})."
     verdict = ("parallel pre-trends rejected — read the effects with caution" if p < alpha
                else "parallel pre-trends not rejected")
-    return f"Joint pre-trend test ({dof} placebo cells): {format_p(p, 'en')}, {verdict} ({cohort})."
+    cells = f"{dof} placebo cell{'s' if dof != 1 else ''}"
+    return f"Joint pre-trend test ({cells}): {format_p(p, 'en')}, {verdict} ({cohort})."
 
 
 def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
@@ -861,13 +883,15 @@ REPORT_COLUMNS = {
 }
 
 
-def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
+def report_table(evaluation, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
     """Reader-facing version of ``evaluation.table`` (or of a table): model name,
     effect and 95% CI in percentage points, Holm and Romano–Wolf p, naive difference,
     counts (with the supported households the trimming left out), verdict, cost per
     additional sustained exit (million VND), reason, and the E-value in plain words;
-    headers in ``lang``. Count columns (n_treated, n_control, n_trimmed_treated) must go
-    through small-cell suppression before publication."""
+    headers in ``lang``. The count of supported households left out by trimming is
+    small-cell suppressed here already (below ``min_cell``, default settings().min_cell,
+    it reads "<10"); n_treated and n_control must still go through
+    ``tables.suppress_counts`` before publication, as before."""
     t = evaluation.table if hasattr(evaluation, "table") else evaluation
     if lang not in ("vi", "en"):
         raise ValueError("lang must be 'vi' or 'en'")
@@ -887,7 +911,8 @@ def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
             lambda p: _p_cell(p, lang)),
         L["naive"]: t["naive"].map(pts),
         L["n_treated"]: t["n_treated"],
-        L["n_trimmed_treated"]: t["n_trimmed_treated"] if "n_trimmed_treated" in t else 0,
+        L["n_trimmed_treated"]: _suppressed(t["n_trimmed_treated"] if "n_trimmed_treated" in t
+                                            else pd.Series(0, index=t.index), min_cell),
         L["n_control"]: t["n_control"],
         L["verdict"]: t["verdict_vi" if lang == "vi" else "verdict_en"],
         L["cost"]: t["cost_per_sustained_exit"].map(
@@ -896,6 +921,14 @@ def report_table(evaluation, lang: str = "vi") -> pd.DataFrame:
         L["e_value"]: t["sensitivity_vi" if lang == "vi" else "sensitivity"] if "sensitivity" in t else "",
     })
     return out
+
+
+def _suppressed(counts: pd.Series, min_cell: int | None) -> pd.Series:
+    """Primary small-cell suppression of one count column (povdyn.privacy)."""
+    from .privacy import suppress_small_cells
+
+    frame = pd.DataFrame({"n": pd.to_numeric(counts, errors="coerce")})
+    return suppress_small_cells(frame, ["n"], min_cell=min_cell)["n"]
 
 
 def _p_cell(p, lang):

@@ -195,8 +195,14 @@ def package_versions() -> dict:
 
 
 def git_commit(root: Path | None = None) -> str | None:
-    """The checkout's commit (with "+dirty" when tracked files changed), or None."""
-    root = Path(root or settings().project_root)
+    """The commit of the povdyn checkout this code runs from (with "+dirty" when tracked
+    files changed), or None for an installed package: never the commit of whatever
+    repository the user happens to run the command in."""
+    if root is None:
+        root = Path(__file__).resolve().parents[2]
+        if not ((root / "lib" / "povdyn").is_dir() and (root / ".git").exists()):
+            return None
+    root = Path(root)
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
@@ -852,19 +858,49 @@ HEADLINE_CSV = "headline.csv"
 
 
 def _headline_for_index(data_dir: Path, period, regions: list[str], lang: str,
-                        run_dir: Path | None = None) -> tuple[str, str | None]:
+                        run_dir: Path | None = None, table=None) -> tuple[str, str | None]:
     """The index's headline table (HTML, small cells suppressed) or a pending note. The
     same suppressed table is written as run_dir/headline.csv (the download offered on
-    the index; UTF-8 with BOM so spreadsheet programs show the diacritics)."""
+    the index; UTF-8 with BOM so spreadsheet programs show the diacritics). `table`: the
+    result of _IndexHeadline when it was computed beside the pages."""
     try:
         from .tables import regions_overview, to_html
 
-        table = regions_overview(Path(data_dir) / "panel.parquet", period, regions, lang=lang)
+        if table is None:
+            table = regions_overview(Path(data_dir) / "panel.parquet", period, regions, lang=lang)
         if run_dir is not None:
             atomic_write(Path(run_dir) / HEADLINE_CSV, table.to_csv(index=False).encode("utf-8-sig"))
         return to_html(table), None
     except Exception as exc:  # noqa: BLE001 - the index is still useful without it
         return _pending_html(lang), f"{type(exc).__name__}: {exc}"
+
+
+class _IndexHeadline(threading.Thread):
+    """The index's headline table, computed in the parent while the workers render the
+    pages (the parent only waits for results; done afterwards it added 3-5 s to every
+    batch). Only the table is made here; the files are written after the batch, and
+    not at all when the run is interrupted."""
+
+    def __init__(self, data_dir: Path, period, regions: list[str], lang: str):
+        super().__init__(name="povdyn-index-headline", daemon=True)
+        self.args = (Path(data_dir) / "panel.parquet", period, regions)
+        self.lang = lang
+        self.table = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            from .tables import regions_overview
+
+            self.table = regions_overview(*self.args, lang=self.lang)
+        except BaseException as exc:  # noqa: BLE001 - reported in the manifest
+            self.error = exc
+
+    def result(self, data_dir: Path, period, regions: list[str], lang: str, run_dir: Path):
+        self.join()
+        if self.error is not None:
+            return _pending_html(lang), f"{type(self.error).__name__}: {self.error}"
+        return _headline_for_index(data_dir, period, regions, lang, run_dir, table=self.table)
 
 
 def _pending_html(lang: str) -> str:
@@ -951,6 +987,8 @@ def run_report(
                              parameters=params, title=title, lang=lang, footer=footer, engine=engine,
                              cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels))
         workers = max(1, min(int(workers), len(jobs)))
+        slug_of = {j["region"]: j["slug"] for j in jobs}
+        jobs = _largest_first(data_dir, jobs)
         state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
                      finished_utc=None)
 
@@ -971,15 +1009,15 @@ def run_report(
                 "engines_used": engines,
                 "template": {"path": str(template), "sha256": template_hash},
                 "data": fingerprint,
-                "packages": package_versions(),
+                "packages": versions,
                 "git_commit": commit,
                 "generated_utc": generated,
                 "started_utc": state["started_utc"],
                 "finished_utc": state["finished_utc"],
                 "seconds_total": seconds,
                 "index_headline_error": state["headline_error"],
-                "regions": [_manifest_region(region, slug, r) for region, slug, r in
-                            zip(region_list, [j["slug"] for j in jobs], results)],
+                "regions": [_manifest_region(region, slug_of[region], r) for region, r in
+                            zip(region_list, results)],
             }
             manifest_path = run_dir / "manifest.json"
             atomic_write(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
@@ -992,7 +1030,7 @@ def run_report(
                                                   download=(run_dir / HEADLINE_CSV).exists()))
             return index_path, manifest_path
 
-        commit = git_commit(cfg.project_root)
+        commit, versions = git_commit(), package_versions()
         # the previous run's download belongs to another run (maybe other data)
         (run_dir / HEADLINE_CSV).unlink(missing_ok=True)
         publish()
@@ -1016,6 +1054,8 @@ def run_report(
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
+        index_headline = _IndexHeadline(data_dir, period, region_list, lang)
+        index_headline.start()
         try:
             _run_jobs(jobs, workers, env, run_dir, on_result)
         except _Interrupted:
@@ -1040,8 +1080,8 @@ def run_report(
                 state.update(status="failed", finished_utc=_utc_now())
                 publish()
                 raise PovdynError(f"the template notebook {template} changed during the run")
-            headline, state["headline_error"] = _headline_for_index(data_dir, period, region_list, lang,
-                                                                    run_dir)
+            headline, state["headline_error"] = index_headline.result(data_dir, period, region_list, lang,
+                                                                      run_dir)
             state["status"] = "complete" if all(r["ok"] for r in results) else "failed"
         state["finished_utc"] = _utc_now()
         index_path, manifest_path = publish(headline)
@@ -1055,6 +1095,16 @@ def run_report(
     if interrupted:
         raise ReportInterrupted(run)
     return run
+
+
+def _largest_first(data_dir: Path, jobs: list[dict]) -> list[dict]:
+    """The order pages are handed to workers: the nation, then provinces by number of
+    rows, largest first, so the batch does not end waiting on one big page that started
+    last (the index keeps the order the user asked for)."""
+    sizes = _read_panel_columns(data_dir, ["province_2025"])["province_2025"].value_counts()
+    total = int(sizes.sum())
+    return sorted(jobs, key=lambda j: -(total + 1 if j["region"] == "national"
+                                        else int(sizes.get(j["region"], 0))))
 
 
 def _manifest_region(region: str, slug: str, result: dict | None) -> dict:

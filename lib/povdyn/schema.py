@@ -141,12 +141,7 @@ _ALIASES: dict[str, list[str]] = {
 }
 
 
-def fold(text) -> str:
-    """Case/diacritic/spacing-insensitive key: 'Mã  Hộ' -> 'ma ho', 'Đồng' -> 'dong'."""
-    s = str(text).replace("đ", "d").replace("Đ", "D")
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(c for c in s if not unicodedata.combining(c)).lower()
-    return re.sub(r"[^a-z0-9]+", " ", s).strip()
+from .text import fold_key as fold  # noqa: E402 - the one name-folding helper (povdyn.text)
 
 
 def _build_alias_table() -> dict[str, str]:

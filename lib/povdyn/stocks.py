@@ -41,7 +41,7 @@ import pandas as pd
 
 from .errors import SchemaError
 from .intervals import wilson_interval
-from .panel import Panel, load_panel
+from .panel import Panel, as_panel  # noqa: F401 (as_panel: the metrics' one adapter)
 from .periods import label
 
 STATUSES = ("poor", "near_poor", "non_poor")
@@ -49,15 +49,6 @@ STATUSES = ("poor", "near_poor", "non_poor")
 TOTAL_LEVELS = ("province_2025", "province", "commune")
 COLUMNS = ["households", *STATUSES, "poor_rate", "poor_ci_low", "poor_ci_high",
            "near_poor_rate", "near_poor_ci_low", "near_poor_ci_high"]
-
-
-def as_panel(panel, engine=None) -> Panel:
-    """The one adapter of the metric layer: a Panel as it is (with its register kind,
-    totals and region), or a DataFrame, an Ibis table or a path read by
-    ``povdyn.load_panel`` (which also finds the recorded kind and the totals)."""
-    if isinstance(panel, Panel):
-        return panel if engine is None else load_panel(panel, engine=engine)
-    return load_panel(panel, engine=engine)
 
 
 def stock_interval(count, households):

@@ -28,13 +28,20 @@ flows, communes against their province, across tables of one page). Then:
 4. **Rates and shares**: a rate, share or interval built on a hidden count is hidden
    (rate × denominator would give the count back, and count / rate the denominator).
 
+5. **Bounds**: the labels tell the reader that a "<10" cell lies in 0–9 and an "x"
+   cell is at least 10. A shown total 18 over two "<10" cells makes both 9. The range
+   each hidden cell can take is narrowed relation by relation (interval propagation);
+   when one integer is left for a small cell, one more cell of its relations is hidden
+   (as in step 3) and the loop goes on.
+6. **Prune**: the greedy steps can leave a complementary cell that later ones made
+   redundant; each is shown again (largest first) when the table stays safe without it.
+
 What this protects and what it does not: no hidden count can be computed exactly from
-the published counts, totals and shares by any sequence of additions and subtractions
-(exact linear disclosure). It does not give tau-argus's interval ("protection level")
-guarantee: with the knowledge that a hidden cell marked "<10" lies in 0–9, a hidden
-pair can sometimes be narrowed to a short range. Cells hidden only to protect others
-are shown as ``SUPPRESSED_SECONDARY`` ("x"), so that the page can say they are not
-small themselves.
+the published counts, totals and shares, by subtraction, by solving the relations
+together, or by the bounds the labels give. It does not give tau-argus's wider
+interval ("protection level") guarantee: a hidden small count can be narrowed to a
+range of a few values. Cells hidden only to protect others are shown as
+``SUPPRESSED_SECONDARY`` ("x"), so that the page can say they are not small themselves.
 
 Functions:
 
@@ -111,15 +118,69 @@ def determined_cells(hidden: Sequence[Hashable], relations: Sequence[Relation],
     return {cell for cell, is_free in zip(hidden, free) if not is_free}
 
 
+def pinned_cells(values: pd.Series, status: pd.Series, relations: Sequence[Relation],
+                 min_cell: int, rounds: int = 50) -> set:
+    """Primary cells that the published cells, the relations and what the labels say
+    pin to one integer: a primary cell ("<10") lies in 0..min_cell-1, a secondary one
+    ("x") is at least min_cell, an unpublished one at least 0. E.g. a shown total 18 of
+    two hidden parts marked "<10" makes both 9.
+
+    Interval propagation: each relation narrows the range of each of its unknown cells
+    (a part lies between the total's least value minus the others' greatest, and the
+    total's greatest minus the others' least; a total between the sums of its parts'
+    bounds), repeated until nothing narrows. The ranges are always valid, so a pinned
+    cell is truly pinned; a linear programme could narrow further in rare linked cases
+    (tests/differencing_attack.py checks that on small tables)."""
+    low: dict = {}
+    high: dict = {}
+    for cell in values.index:
+        mark = status.get(cell, "")
+        if mark == PRIMARY:
+            low[cell], high[cell] = 0.0, float(min_cell - 1)
+        elif mark == SECONDARY:
+            low[cell], high[cell] = float(min_cell), np.inf
+        elif pd.isna(values[cell]):
+            low[cell], high[cell] = 0.0, np.inf
+        else:
+            low[cell] = high[cell] = float(values[cell])
+    open_relations = [r for r in relations if any(low[c] != high[c] for c in r.cells)]
+    for _ in range(rounds):
+        changed = False
+        for rel in open_relations:
+            parts_low = sum(low[p] for p in rel.parts)
+            parts_high = sum(high[p] for p in rel.parts)
+            total = rel.total
+            candidates = [(total, parts_low, parts_high)]
+            for part in rel.parts:
+                others_low = parts_low - low[part]
+                others_high = parts_high - high[part] if np.isfinite(high[part]) else (
+                    sum(high[p] for p in rel.parts if p != part))
+                candidates.append((part, low[total] - others_high, high[total] - others_low))
+            for cell, new_low, new_high in candidates:
+                if low[cell] == high[cell]:
+                    continue
+                if new_low > low[cell] + 1e-9:
+                    low[cell] = np.ceil(new_low - 1e-9)
+                    changed = True
+                if new_high < high[cell] - 1e-9:
+                    high[cell] = np.floor(new_high + 1e-9)
+                    changed = True
+        if not changed:
+            break
+    return {c for c in status.index if status[c] == PRIMARY and high[c] - low[c] < 1}
+
+
 def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
-                       min_cell: int | None = None, hidden: Iterable = ()) -> pd.Series:
+                       min_cell: int | None = None, hidden: Iterable = (),
+                       interval_check: bool = True) -> pd.Series:
     """Status of each cell: "" (shown), "primary" (a count below ``min_cell``, or listed
     in ``hidden``) or "secondary" (hidden so that no primary cell can be worked out).
 
     ``values``: count of each cell (Series or mapping, keyed by any hashable cell key;
     missing values are cells that are not published). ``relations``: ``Relation`` or
     (total, parts) pairs. See the module docstring for the rule (methods.md,
-    Disclosure control)."""
+    Disclosure control). ``interval_check`` (default on) also closes the cases where
+    the labels' bounds pin a hidden small count (``pinned_cells``)."""
     values = pd.Series(values, dtype=float) if not isinstance(values, pd.Series) else values.astype(float)
     min_cell = settings().min_cell if min_cell is None else min_cell
     relations = _relations(relations)
@@ -179,22 +240,50 @@ def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
         hidden_now = [c for c in status.index if c in hidden_set and c not in unpublished]
         leaks = determined_cells(hidden_now + sorted(unpublished, key=str), relations)
         leaks -= unpublished
+        if not leaks and interval_check:
+            leaks = pinned_cells(values, status, relations, min_cell)
         if not leaks:
-            return status
-        # step 3: one more cell in a relation of each determined cell, smallest first
+            return _prune(values, status, relations, min_cell, unpublished, interval_check)
+        # step 3: one more cell in a relation of the smallest leaking cell
         progressed = False
+        touched: set = set()
         for cell in sorted(leaks, key=lambda c: values[c]):
-            if cell not in leaks:
-                continue
-            options = [best_candidate(relations[k]) for k in of_cell.get(cell, ())]
-            options = [o for o in options if o is not None]
+            mine = [k for k in of_cell.get(cell, ()) if k not in touched]
+            options = [(best_candidate(relations[k]), k) for k in mine]
+            options = [(o, k) for o, k in options if o is not None]
             if not options:
                 continue
-            hide(min(options, key=lambda c: (c in totals, values[c])))
+            chosen, _ = min(options, key=lambda ok: (ok[0] in totals, values[ok[0]]))
+            hide(chosen)
+            touched.update(of_cell.get(chosen, ()))
             progressed = True
-            break
+            break  # one new cell can free several leaking cells: check again
         if not progressed:  # pragma: no cover - every relation fully hidden already
             return status
+
+
+def _safe(values, status, relations, min_cell, unpublished, interval_check) -> bool:
+    """No primary cell comes back: no relation leaves one hidden count alone, none is
+    determined by all relations together, none is pinned by the labels' bounds."""
+    hidden = {c for c in status.index if status[c]} | unpublished
+    for rel in relations:
+        unknown = [c for c in rel.cells if c in hidden]
+        if len(unknown) == 1 and unknown[0] not in unpublished:
+            return False
+    order = [c for c in status.index if c in hidden and c not in unpublished]
+    if (determined_cells(order + sorted(unpublished, key=str), relations) - unpublished):
+        return False
+    return not (interval_check and pinned_cells(values, status, relations, min_cell))
+
+
+def _prune(values, status, relations, min_cell, unpublished, interval_check) -> pd.Series:
+    """Show again every complementary cell that is not needed (largest first): the
+    greedy steps can hide a cell that a later one made redundant."""
+    for cell in sorted(status.index[status == SECONDARY], key=lambda c: -values[c]):
+        status[cell] = ""
+        if not _safe(values, status, relations, min_cell, unpublished, interval_check):
+            status[cell] = SECONDARY
+    return status
 
 
 # ------------------------------------------------------------------ wide tables
@@ -279,3 +368,48 @@ def suppress_table(df: pd.DataFrame, count_cols: Sequence[str], rate_cols: Seque
                            relations=relations)
     status = linked_suppression(values, rels, min_cell=min_cell)
     return render(df, status, count_cols, rate_cols, rate_basis, min_cell=min_cell)
+
+
+# ------------------------------------------------------------------ a whole page
+
+@dataclass
+class PageTable:
+    """One table of a page, numeric, before suppression: its count and rate columns,
+    which rates rest on which counts, and its own total rows / total columns (see
+    ``table_relations``)."""
+
+    frame: pd.DataFrame
+    count_cols: Sequence[str]
+    rate_cols: Sequence[str] = ()
+    rate_basis: Mapping | None = None
+    row_totals: Mapping | None = None
+    col_totals: Mapping | None = None
+    relations: Sequence = ()
+
+
+def suppress_page(tables: Mapping[Hashable, PageTable], relations: Iterable = (),
+                  min_cell: int | None = None) -> dict:
+    """Every table of one page suppressed together, so that no hidden count comes back
+    from any table or any combination of them (module docstring).
+
+    ``tables``: {name: PageTable}. ``relations``: links between tables, as (total cell,
+    [part cells]) with cells written (table name, row label, column) — e.g. a province
+    page's headline poor households = the sum of its commune table's poor column, the
+    headline households = urban + rural of the group table, or the same count printed
+    in two tables (a relation with one part: the two cells are equal). Returns {name:
+    rendered table} as ``render`` makes them; ``result[name].attrs["status"]`` holds
+    the cell statuses of that table."""
+    values = pd.concat([table_cells(t.frame, list(t.count_cols), name) for name, t in tables.items()])
+    rels: list[Relation] = []
+    for name, t in tables.items():
+        rels += table_relations(t.frame, list(t.count_cols), name, t.row_totals, t.col_totals,
+                                t.relations)
+    rels += _relations(relations)
+    status = linked_suppression(values, rels, min_cell=min_cell)
+    out = {}
+    for name, t in tables.items():
+        rendered = render(t.frame, status, list(t.count_cols), list(t.rate_cols), t.rate_basis,
+                          table=name, min_cell=min_cell)
+        rendered.attrs["status"] = {k[1:]: v for k, v in status.items() if k[0] == name}
+        out[name] = rendered
+    return out

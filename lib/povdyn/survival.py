@@ -28,11 +28,21 @@ methods.md, "Survival and hazard":
   ``survfit(conf.type="log-log")``): θ = log(−log S), se_θ = sqrt(Σ…)/|log S|,
   interval exp(−exp(θ ± 1.96 se_θ)); it stays inside [0, 1]. Where S = 1 the interval is
   [1, 1]; where S = 0 it is undefined (NaN).
-* **Clustering caveat.** Spells of the same household are not independent (the same
+* **Clustering.** Spells of the same household are not independent (the same
   household exits, relapses and exits again). Greenwood treats spells as independent and
-  so understates the uncertainty when many households contribute several spells;
-  ``ci="cluster_bootstrap"`` resamples whole households instead (percentile interval,
-  ``se`` = bootstrap standard deviation).
+  so understates the uncertainty when many households contribute several spells; the
+  default of ``survival_after_exit`` (``ci="auto"``) is therefore the household-clustered
+  analytic interval (``ci="cluster"``: infinitesimal-jackknife variance summed within
+  households, equal to Greenwood when every household has one spell) wherever a
+  household has repeated spells. ``ci="cluster_bootstrap"`` resamples whole households.
+* **Competing events.** Removal from the register (death, migration, merger, split)
+  ends a spell out of poverty without a relapse being possible afterwards. Kaplan–Meier
+  censors removals (relapse risk "if nobody left"); ``relapse_or_removal`` gives the
+  Aalen–Johansen cumulative incidence of relapse and of removal, which add up with the
+  share still out of poverty and in the register to 1.
+* **Proportional hazards.** ``proportional_hazards_test`` is the scaled-Schoenfeld test
+  of Grambsch & Therneau (R ``cox.zph`` before survival 3.0); a covariate that fails it
+  can be a stratum (``hazard_model(..., strata=)``).
 * **Hazard models** (``hazard_model``) work on any DataFrame with one row per spell (or
   unit): Cox proportional hazards with Efron ties (statsmodels ``PHReg``), or a
   discrete-time hazard GLM (complementary log-log or logit link) on a person-period file
@@ -280,6 +290,37 @@ def _km_survival(at_risk, events):
     return np.cumprod(factor)
 
 
+def _km_cluster_variance(code, event, at_risk, events, cluster) -> np.ndarray:
+    """Cluster-robust variance of log S(t) at each distinct time: the influence of spell i
+    on log S(t) is -sum_{t_j <= t} (dN_i(t_j) - Y_i(t_j) d_j / n_j) / (n_j - d_j) (dN: its
+    event at t_j, Y: at risk at t_j); the influences are summed within clusters
+    (households) and Var log S(t) = sum_c (sum_{i in c} IF_i(t))^2. With one spell per
+    cluster the diagonal terms are Greenwood's d_j / (n_j (n_j - d_j)).
+
+    Computed per cluster with cumulative sums: a spell with time index k contributes
+    -c_j Y-terms for every j <= k and its event term at k, where
+    c_j = 1 / (n_j - d_j) and h_j = d_j / n_j."""
+    m = len(at_risk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(at_risk > events, 1.0 / (at_risk - events), 0.0)
+        h = np.where(at_risk > 0, events / np.where(at_risk > 0, at_risk, 1), 0.0)
+    # influence of one spell at its own time index k on log S(t) for t >= ... is a
+    # step function of t; summed within a cluster it is sum over the cluster's spells.
+    # Build, per cluster, the increments at each time index and cumulate over time.
+    groups, gcode = np.unique(cluster, return_inverse=True)
+    G = len(groups)
+    # increments: event term -c_k at t_k (if event); at-risk terms +c_j h_j for j <= k
+    inc = np.zeros((G, m))
+    np.add.at(inc, (gcode, code), -event * c[code])
+    # number of the cluster's spells at risk at j = those with code >= j (suffix count)
+    count = np.zeros((G, m))
+    np.add.at(count, (gcode, code), 1.0)
+    at_risk_g = count[:, ::-1].cumsum(axis=1)[:, ::-1]
+    inc += at_risk_g * (c * h)[None, :]
+    infl = np.cumsum(inc, axis=1)  # G x m: cluster influence on log S(t)
+    return (infl ** 2).sum(axis=0)
+
+
 def kaplan_meier(duration, event, ci="greenwood", cluster=None, n_boot=200, seed=0) -> pd.DataFrame:
     """Kaplan–Meier survival with Greenwood variance and a log(−log) 95% interval
     (methods.md, "Survival and hazard"; formulas in the module docstring).
@@ -288,6 +329,9 @@ def kaplan_meier(duration, event, ci="greenwood", cluster=None, n_boot=200, seed
     (spells with duration ≥ time), events, censored, survival, se, ci_low, ci_high.
     ``ci="cluster_bootstrap"`` resamples the ``cluster`` labels (e.g. household ids) with
     replacement ``n_boot`` times: percentile interval and bootstrap SD as ``se``.
+    ``ci="cluster"``: analytic household-clustered variance (:func:`_km_cluster_variance`,
+    the infinitesimal jackknife summed within clusters, as R ``survfit(..., id=,
+    robust=TRUE)``), same log(−log) interval as Greenwood.
     """
     d = np.asarray(duration, dtype=float)
     e = np.asarray(event, dtype=float)
@@ -317,7 +361,19 @@ def kaplan_meier(duration, event, ci="greenwood", cluster=None, n_boot=200, seed
     zero = surv <= 0.0
     ci_low[zero], ci_high[zero], se[zero] = np.nan, np.nan, np.nan
 
-    if ci == "cluster_bootstrap":
+    if ci == "cluster":
+        if cluster is None:
+            raise EstimationError("ci='cluster' needs cluster labels (e.g. household_id)")
+        var = _km_cluster_variance(code, e, at_risk, events, np.asarray(cluster).astype(str))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            se = surv * np.sqrt(var)
+            se_theta = np.sqrt(var) / np.abs(np.log(surv))
+            theta = np.log(-np.log(surv))
+            ci_low = np.exp(-np.exp(theta + _Z95 * se_theta))
+            ci_high = np.exp(-np.exp(theta - _Z95 * se_theta))
+        ci_low[one], ci_high[one], se[one] = 1.0, 1.0, 0.0
+        ci_low[zero], ci_high[zero], se[zero] = np.nan, np.nan, np.nan
+    elif ci == "cluster_bootstrap":
         if cluster is None:
             raise EstimationError("ci='cluster_bootstrap' needs cluster labels (e.g. household_id)")
         groups, gcode = np.unique(np.asarray(cluster).astype(str), return_inverse=True)
@@ -330,7 +386,7 @@ def kaplan_meier(duration, event, ci="greenwood", cluster=None, n_boot=200, seed
         se = reps.std(axis=0, ddof=1)
         ci_low, ci_high = np.quantile(reps, 0.025, axis=0), np.quantile(reps, 0.975, axis=0)
     elif ci != "greenwood":
-        raise EstimationError(f"ci={ci!r}: use 'greenwood' or 'cluster_bootstrap'")
+        raise EstimationError(f"ci={ci!r}: use 'greenwood', 'cluster' or 'cluster_bootstrap'")
 
     return pd.DataFrame(
         {
@@ -351,7 +407,7 @@ def survival_after_exit(
     by=None,
     kind: str = "relapse",
     include_left_censored: bool = True,
-    ci: str = "greenwood",
+    ci: str = "auto",
     n_boot: int = 200,
     seed: int = 0,
     frequency: str | None = None,
@@ -372,9 +428,12 @@ def survival_after_exit(
     ``.attrs["time_unit"]``). Intervals: Greenwood variance, log(−log) transform (as
     lifelines / R ``conf.type="log-log"``).
 
-    Caveat: a household that exits twice contributes two spells, and Greenwood treats them
-    as independent. With many repeat spells use ``ci="cluster_bootstrap"``, which
-    resamples households (``n_boot`` replicates, percentile interval, seed ``seed``).
+    Intervals: a household that exits twice contributes two spells, which are not
+    independent. ``ci="auto"`` (default) uses the household-clustered analytic interval
+    (``ci="cluster"``) when some household has more than one spell, Greenwood
+    otherwise (methods.md: cluster by household); ``out.attrs["ci"]`` says which.
+    ``ci="cluster_bootstrap"`` resamples households (``n_boot`` replicates, percentile
+    interval, seed ``seed``).
     """
     if kind not in KINDS:
         raise EstimationError(f"kind={kind!r}: use 'relapse' (time to poverty after exit) or 'exit' (time to exit after entering)")
@@ -384,6 +443,8 @@ def survival_after_exit(
     spells = _spell_table(runs, by, poor_state=(kind == "exit"))
     if not include_left_censored:
         spells = spells[~spells["left_censored"]]
+    if ci == "auto":
+        ci = "cluster" if spells["household_id"].duplicated().any() else "greenwood"
     parts = []
     groups = spells.groupby(by, dropna=False, sort=True) if by else [((), spells)]
     for key, g in groups:
@@ -402,6 +463,104 @@ def survival_after_exit(
     out.attrs["ci"] = ci
     out.attrs["spells"] = len(spells)
     out.attrs["households"] = int(spells["household_id"].nunique())
+    return out
+
+
+# --------------------------------------------------------------------------- competing risks
+def cumulative_incidence(duration, cause, alpha: float = 0.05) -> pd.DataFrame:
+    """Aalen–Johansen cumulative incidence functions for competing events (methods.md,
+    "Traps": attrition is censoring or a competing event).
+
+    ``cause``: per spell, 0 (or None/NaN) = censored, else the label of the event that
+    ended it (e.g. "relapse", "removal"). With S the Kaplan–Meier survival from *any*
+    event, n_j at risk and d_kj events of cause k at time t_j:
+    CIF_k(t) = sum_{t_j <= t} S(t_{j-1}) d_kj / n_j. Unlike 1 - KM with the other causes
+    censored, the CIFs of all causes add up to 1 - S, so removals are not counted as
+    households that would later have relapsed. Variance: the delta-method (Greenwood-type)
+    formula of Collett (2015, sec. 12.2; SAS PROC LIFETEST; lifelines'
+    AalenJohansenFitter), interval on the log(−log) scale.
+
+    Returns a long DataFrame [cause, time, at_risk, events, cif, se, ci_low, ci_high]
+    over every distinct time (ties handled exactly, no jitter)."""
+    d = np.asarray(duration, float)
+    raw = pd.Series(np.asarray(cause, dtype=object))
+    censored = raw.isna() | raw.isin([0, "0", False, ""])
+    labels = sorted({str(v) for v in raw[~censored]})
+    if not labels:
+        raise EstimationError("cause: no events (every spell is censored)")
+    if np.isnan(d).any() or (d < 0).any():
+        raise EstimationError("duration: missing or negative values; durations must be ≥ 0")
+    times, code = np.unique(d, return_inverse=True)
+    if np.all(times == np.round(times)):
+        times = times.astype("int64")
+    m = len(times)
+    any_event = (~censored).to_numpy(float)
+    at_risk, d_all, _ = _km_counts(code, any_event, np.ones_like(d), m)
+    surv = _km_survival(at_risk, d_all)
+    lag = np.r_[1.0, surv[:-1]]
+    z = stats.norm.ppf(1 - alpha / 2)
+    out = []
+    for k in labels:
+        is_k = (raw.astype(str) == k).to_numpy() & ~censored.to_numpy()
+        d_k = np.bincount(code, weights=is_k.astype(float), minlength=m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jump = np.where(at_risk > 0, lag * d_k / np.where(at_risk > 0, at_risk, 1), 0.0)
+        F = np.cumsum(jump)
+        # variance (Collett): sum_{j<=t} (F(t)-F(t_j))^2 d_j/(n_j(n_j-d_j))
+        #   + S(t_{j-1})^2 d_kj (n_j - d_kj)/n_j^3 - 2 (F(t)-F(t_j)) S(t_{j-1}) d_kj/n_j^2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(at_risk > d_all, d_all / (at_risk * (at_risk - d_all)), 0.0)
+            b = np.where(at_risk > 0, lag ** 2 * d_k * (at_risk - d_k) / at_risk ** 3, 0.0)
+            c = np.where(at_risk > 0, lag * d_k / at_risk ** 2, 0.0)
+        # expand (F_t - F_j)^2 a_j and (F_t - F_j) c_j with cumulative sums
+        A0, A1, A2 = np.cumsum(a), np.cumsum(a * F), np.cumsum(a * F ** 2)
+        C0, C1 = np.cumsum(c), np.cumsum(c * F)
+        var = F ** 2 * A0 - 2 * F * A1 + A2 + np.cumsum(b) - 2 * (F * C0 - C1)
+        var = np.maximum(var, 0.0)
+        se = np.sqrt(var)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta = np.log(-np.log(F))
+            se_theta = se / (F * np.abs(np.log(F)))
+            one, two = np.exp(-np.exp(theta + z * se_theta)), np.exp(-np.exp(theta - z * se_theta))
+        lo, hi = np.fmin(one, two), np.fmax(one, two)
+        lo[F <= 0], hi[F <= 0] = 0.0, 0.0
+        out.append(pd.DataFrame({"cause": k, "time": times, "at_risk": at_risk.astype("int64"),
+                                 "events": d_k.astype("int64"), "cif": F, "se": se, "ci_low": lo, "ci_high": hi}))
+    return pd.concat(out, ignore_index=True)
+
+
+def relapse_or_removal(panel, by=None, frequency=None, absent_means=None) -> pd.DataFrame:
+    """Cumulative incidence after an exit from poverty of the two competing fates:
+    **relapse** (poor again) and **removal** from the register (death, migration, merger,
+    split), by Aalen–Johansen (:func:`cumulative_incidence`) on the exit spells
+    (:func:`exit_spells`). A relapse counts at its spell duration; a removal at the
+    period it is recorded (one period after the last one observed out of poverty); other
+    ends (end of panel, gaps, missing status) censor. Kaplan–Meier with removals
+    censored (``survival_after_exit``) answers "relapse if nobody left the register";
+    this answers "what share relapsed, what share left, by d periods after exit".
+
+    Returns [*by, cause, time, at_risk, events, cif, se, ci_low, ci_high] with
+    ``attrs["time_unit"]``."""
+    by = _as_list(by)
+    frame, freq = panel_frame(panel, by, frequency, absent_means)
+    spells = _spell_table(_runs(frame, by, freq), by, poor_state=False)
+    removed = spells["censor_reason"].eq("removed").to_numpy()
+    spells = spells.assign(
+        _time=np.where(removed, spells["duration"] + 1, spells["duration"]),
+        _cause=np.where(spells["event"].eq(1), "relapse", np.where(removed, "removal", None)))
+    parts = []
+    groups = spells.groupby(by, dropna=False, sort=True) if by else [((), spells)]
+    for key, g in groups:
+        if g["_cause"].isna().all():
+            continue
+        t = cumulative_incidence(g["_time"], g["_cause"])
+        key = key if isinstance(key, tuple) else (key,)
+        for position, (c, v) in enumerate(zip(by, key)):
+            t.insert(position, c, v)
+        parts.append(t)
+    cols = [*by, "cause", "time", "at_risk", "events", "cif", "se", "ci_low", "ci_high"]
+    out = pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+    out.attrs["time_unit"] = freq
     return out
 
 
@@ -560,6 +719,93 @@ def _cox_score_residuals(time, status, X, beta, ties="efron") -> np.ndarray:
     return resid
 
 
+def _schoenfeld_efron(time, status, X, beta):
+    """Schoenfeld residuals of the events (Efron ties): for an event at t with d tied
+    events, x_i minus the average over the Efron sub-steps j = 0..d-1 of the risk-set
+    mean of x, where the tied units keep weight (1 - j/d). Returns (rows of the events,
+    residuals) in the order of ``np.flatnonzero(status == 1)``."""
+    time = np.asarray(time, float)
+    status = np.asarray(status, float)
+    r = np.exp(X @ beta)
+    dead = np.flatnonzero(status == 1)
+    out = np.zeros((len(dead), X.shape[1]))
+    for t in np.unique(time[dead]):
+        at_risk = time >= t
+        tied = (time == t) & (status == 1)
+        k = int(tied.sum())
+        s0, s1 = r[at_risk].sum(), (r[at_risk, None] * X[at_risk]).sum(0)
+        s0d, s1d = r[tied].sum(), (r[tied, None] * X[tied]).sum(0)
+        f = np.arange(k) / k
+        xbar = ((s1[None, :] - f[:, None] * s1d[None, :]) / (s0 - f * s0d)[:, None]).mean(0)
+        idx = np.searchsorted(dead, np.flatnonzero(tied))
+        out[idx] = X[tied] - xbar
+    return dead, out
+
+
+PH_TRANSFORMS = ("km", "rank", "identity", "log")
+
+
+def proportional_hazards_test(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str],
+                              transform: str = "km", strata: str | None = None) -> pd.DataFrame:
+    """Test of the proportional-hazards assumption of a Cox model from scaled Schoenfeld
+    residuals (Grambsch & Therneau 1994, Biometrika 81:515; the approximation of R
+    ``cox.zph`` before survival 3.0, and of lifelines' ``proportional_hazard_test``).
+
+    With s_k the Schoenfeld residual of the k-th event (Efron ties), V the covariance of
+    the coefficients, d the number of events and g_k a transform of the event time
+    ("km": 1 - Kaplan–Meier, R's default; "rank": average rank of the event times;
+    "identity"; "log"), u = sum_k (g_k - mean g) s_k and
+    per covariate j: chi2_j = d (V u)_j^2 / (V_jj sum_k (g_k - mean g)^2), 1 df;
+    global: chi2 = d u' V u / sum_k (g_k - mean g)^2, p df.
+    A small p says the covariate's effect changes with time since the start of the
+    spell: stratify on it (``hazard_model(..., strata=)``) or model the interaction.
+    With ``strata`` the model is stratified and residuals use within-stratum risk sets.
+
+    Returns a DataFrame [covariate, chi2, df, p] with a last row "GLOBAL"."""
+    if transform not in PH_TRANSFORMS:
+        raise EstimationError(f"transform must be one of {PH_TRANSFORMS}")
+    covariates = _as_list(covariates)
+    fit = hazard_model(df, duration, event, covariates, kind="cox", strata=strata)
+    d_, e_ = _check_duration_event(df, duration, event)
+    d_, e_ = np.asarray(d_, float), np.asarray(e_, float)
+    X = _design(df, covariates).to_numpy(float)
+    beta = fit.params.to_numpy()
+    V = np.asarray(fit.raw.cov_params())
+    if strata is None:
+        dead, resid = _schoenfeld_efron(d_, e_, X, beta)
+    else:
+        codes = pd.factorize(df[strata].astype(str))[0]
+        dead_all = np.flatnonzero(e_ == 1)
+        resid = np.zeros((len(dead_all), X.shape[1]))
+        for c in np.unique(codes):
+            rows = np.flatnonzero(codes == c)
+            dd, rr = _schoenfeld_efron(d_[rows], e_[rows], X[rows], beta)
+            resid[np.searchsorted(dead_all, rows[dd])] = rr
+        dead = dead_all
+    times = d_[dead]
+    if transform == "km":
+        km = kaplan_meier(d_, e_).set_index("time")["survival"]
+        g = 1 - km.reindex(times).to_numpy()
+    elif transform == "rank":
+        g = stats.rankdata(times)
+    elif transform == "log":
+        g = np.log(times)
+    else:
+        g = times
+    gc = g - g.mean()
+    n_events = len(dead)
+    u = gc @ resid
+    Vu = V @ u
+    denom = np.sum(gc ** 2)
+    chi2 = n_events * Vu ** 2 / (np.diag(V) * denom)
+    glob = float(n_events * u @ V @ u / denom)
+    out = pd.DataFrame({"covariate": fit.params.index, "chi2": chi2, "df": 1,
+                        "p": stats.chi2.sf(chi2, 1)})
+    out.loc[len(out)] = ["GLOBAL", glob, len(beta), float(stats.chi2.sf(glob, len(beta)))]
+    out.attrs["transform"] = transform
+    return out
+
+
 def person_period(df: pd.DataFrame, duration: str, event: str, id_col: str | None = None, time_col: str = "time") -> pd.DataFrame:
     """Expand one row per unit (spell) into one row per unit per period at risk
     (methods.md, "Survival and hazard": discrete-time hazard on a person-period file).
@@ -624,6 +870,7 @@ def hazard_model(
     ties: str = "efron",
     baseline: str = "dummies",
     spline_df: int = 4,
+    strata: str | None = None,
 ) -> HazardResult:
     """Fit a hazard model on any DataFrame with one row per unit (e.g. a spell table from
     ``exit_spells``) (methods.md, "Survival and hazard").
@@ -643,6 +890,11 @@ def hazard_model(
     default small-sample correction), by ``cluster`` when given, else by unit (row of
     ``df``), since a unit's person-periods are not independent observations.
 
+    ``strata`` (cox only): a column whose levels get their own baseline hazard (a
+    stratified Cox model: risk sets are formed within strata; the coefficients are
+    common). Use it for a covariate that fails the proportional-hazards check
+    (:func:`proportional_hazards_test`).
+
     Categorical covariates are expanded to dummies (first level = reference); missing
     covariate values are an error.
     """
@@ -661,12 +913,19 @@ def hazard_model(
             raise EstimationError(f"column {event!r}: no events, a Cox model cannot be fitted")
         exog = X.to_numpy(float)
         n_clusters = None
-        res = PHReg(d, exog, status=e, ties=ties).fit()
+        if strata is not None and strata not in df.columns:
+            raise EstimationError(f"strata column {strata!r} not in the data")
+        strata_codes = pd.factorize(df[strata].astype(str))[0] if strata is not None else None
+        res = PHReg(d, exog, status=e, ties=ties, strata=strata_codes).fit()
         cov = np.asarray(res.cov_params())
         if cluster is not None:
             # statsmodels' own robust covariance uses Breslow-type score residuals even
             # under Efron ties; ours follow the ties rule of the fit (as R and lifelines).
-            resid = _cox_score_residuals(d, e, exog, np.asarray(res.params), ties)
+            resid = np.zeros_like(exog)
+            for code in (np.unique(strata_codes) if strata_codes is not None else [None]):
+                rows = np.ones(len(d), bool) if code is None else strata_codes == code
+                resid[rows] = _cox_score_residuals(np.asarray(d)[rows], np.asarray(e)[rows], exog[rows],
+                                                   np.asarray(res.params), ties)
             codes = pd.factorize(df[cluster].astype(str))[0]
             n_clusters = _check_clusters(codes, cluster)
             summed = np.zeros((codes.max() + 1, exog.shape[1]))
