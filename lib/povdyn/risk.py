@@ -882,8 +882,10 @@ def watchlist(panel, as_of, province: str | None = None, within: int = 2, kind: 
     model = fit(panel, within=within, method=method, support=support)
     s = model.scores(as_of=as_of, lang=lang)
     if province:
-        want = str(province).strip().casefold()
-        mine = s["province_2025"].astype(str).str.casefold() == want
+        from .text import fold  # "Son La", "SƠN LA" and "Sơn La" are the same province
+
+        want = fold(str(province))
+        mine = s["province_2025"].astype(str).map(fold) == want
         if not mine.any():
             known = sorted(s["province_2025"].dropna().unique())
             raise SchemaError(f"no household of province {province!r} in the {kind} cohort at "
@@ -1024,7 +1026,9 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
         return {"text": msg[lang], "communes": pd.DataFrame(), "model": None}
     scores = model.scores(as_of=as_of, lang=lang)
     if region and region != "national":
-        scores = scores[scores["province_2025"].astype(str).str.casefold() == str(region).casefold()]
+        from .text import fold
+
+        scores = scores[scores["province_2025"].astype(str).map(fold) == fold(str(region))]
     v = model.validation.iloc[0]
     high = int((scores["risk_band"] == "high").sum())
     lo, hi = model.bands
