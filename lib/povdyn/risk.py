@@ -279,7 +279,8 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
     df["complete"] = df["period"] + within <= last
     # a follow-up that crosses a change of standard is not comparable (methods.md "Traps":
     # a new line is not an income change): such rows neither train nor validate
-    df["same_standard"] = df["period"].map(lambda y: _same_standard(int(y), within))
+    same = {y: _same_standard(int(y), within) for y in df["period"].unique()}  # few reviews
+    df["same_standard"] = df["period"].map(same).astype(bool)
     df = df.drop(columns=list(statuses.columns))
     if province and province != "province_2025":
         df = df.rename(columns={province: "province_2025"})
