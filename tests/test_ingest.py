@@ -102,7 +102,9 @@ def _pseudo(raw_id: str, key: str = KEY) -> str:
 
 
 def _hashes(out: Path) -> dict:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())}
+    """The outputs' hashes (the hidden .ingest-cache is ingest's own working data)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())
+            if not p.name.startswith(".")}
 
 
 def test_counts_balance_and_match_the_hand_count(ingested):
@@ -1048,3 +1050,95 @@ def test_property_a_bad_file_never_stops_the_others(bad_files):
     assert summary.balanced and saved["ok"] == summary.ok
     good = [t for t in summary.tables if t.source_file == "good.csv"]
     assert good[0].loaded == 2
+
+
+def test_streamed_csv_gives_the_same_result_in_tiny_blocks(tmp_path, monkeypatch):
+    """A csv is read in blocks, twice (scan, then pieces): outputs must not depend on the
+    block size, also with marks, a footer and duplicates spread over many blocks."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = ["Mã hộ,Năm,Phân loại hộ,Tỉnh,Dân tộc thiểu số,Họ tên chủ hộ"]
+    for i in range(300):  # rows 250-279 repeat rows 0-29 exactly, 280-299 change the name
+        j = i % 250
+        lines.append(f"S{j},2024,{'Hộ nghèo' if j % 3 else 'Hộ cận nghèo'},Hà Giang,"
+                     f"{'x' if j % 4 == 0 else ''},{NAMES[j % 9] if i < 280 else NAMES[j % 9 + 1 if j % 9 < 8 else 0]}")
+    lines += [",,,,,", ",,,,Hà Giang ngày 15 tháng 12 năm 2024,", ",Người lập biểu,,,CHỦ TỊCH,",
+              ",,,,,", ",Lò Thị Mai,,,Hoàng Văn Thắng,"]
+    (raw / "s.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    whole = ingest(raw, tmp_path / "whole", progress=False)
+    monkeypatch.setattr(ingest_module, "CSV_BLOCK_BYTES", 300)
+    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(ingest_module, "WRITE_BATCH_ROWS", 1 << 20)
+    pieces = ingest(raw, tmp_path / "pieces", progress=False)
+    assert whole.tables[0].footer_rows == pieces.tables[0].footer_rows == 3
+    assert whole.balanced and pieces.balanced
+    assert whole.tables[0].duplicates_dropped > 0 and whole.tables[0].quarantined > 0
+    assert _hashes(tmp_path / "whole") == _hashes(tmp_path / "pieces")
+    panel = pd.read_parquet(tmp_path / "whole" / "panel.parquet")
+    assert set(panel["ethnic_minority"]) == {True, False}  # x-marked column: blank = no
+
+
+# --- issue 11 §2: incremental quarters -----------------------------------------------
+def _quarter_csv(path: Path, quarter: str, rows: list[tuple[str, str]]) -> None:
+    lines = ["Mã hộ,Kỳ,Phân loại hộ,Tỉnh,Họ tên chủ hộ"]
+    lines += [f"{hh},{quarter},{status},Hà Giang,{NAMES[int(hh[1:]) % 9]}" for hh, status in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_incremental_reads_only_new_or_changed_files_and_equals_a_full_ingest(
+        tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _quarter_csv(raw / "q1.csv", "2024Q1", [(f"H{i}", "Hộ nghèo") for i in range(30)])
+    _quarter_csv(raw / "q2.csv", "2024Q2", [(f"H{i}", "Hộ cận nghèo") for i in range(30)])
+    (raw / "ho_tro.csv").write_text("Mã hộ,Chương trình,Kỳ bắt đầu\nH1,Tín dụng,2024Q1\n",
+                                    encoding="utf-8")
+    out = tmp_path / "out"
+    first = ingest(raw, out, progress=False)
+    assert first.ok and not first.reused_files
+    assert set(first.file_hashes) == {"q1.csv", "q2.csv", "ho_tro.csv"}
+
+    # a new quarter arrives: one exact copy of a q1 row (another file), one row that
+    # clashes with q2 (same household and period, other status)
+    _quarter_csv(raw / "q3.csv", "2024Q3", [(f"H{i}", "Hộ nghèo") for i in range(30)])
+    with open(raw / "q3.csv", "a", encoding="utf-8") as handle:
+        handle.write(f"H0,2024Q1,Hộ nghèo,Hà Giang,{NAMES[0]}\n")
+        handle.write(f"H1,2024Q2,Hộ nghèo,Hà Giang,{NAMES[1]}\n")
+    read = []
+    real_read = ingest_module.read_tables
+    monkeypatch.setattr(ingest_module, "read_tables",
+                        lambda path, root: read.append(path.name) or real_read(path, root))
+    again = ingest(raw, out, progress=False)
+    assert read == ["q3.csv"] and sorted(again.reused_files) == ["ho_tro.csv", "q1.csv", "q2.csv"]
+    assert "unchanged since the last run" in str(again)
+    full = ingest(raw, tmp_path / "full", progress=False)
+    assert _hashes(out) == _hashes(tmp_path / "full")
+    q3 = next(t for t in again.tables if t.source_file == "q3.csv")
+    q2 = next(t for t in again.tables if t.source_file == "q2.csv")
+    assert (q3.duplicates_dropped, q3.quarantined, q2.quarantined) == (1, 1, 1)
+    assert again.balanced and full.balanced
+
+    # a changed file is read again; a removed file's rows leave the panel
+    _quarter_csv(raw / "q1.csv", "2024Q1", [(f"H{i}", "Hộ nghèo") for i in range(20)])
+    (raw / "q2.csv").unlink()
+    read.clear()
+    third = ingest(raw, out, progress=False)
+    assert read == ["q1.csv"] and sorted(third.reused_files) == ["ho_tro.csv", "q3.csv"]
+    fresh = ingest(raw, tmp_path / "fresh", progress=False)
+    assert _hashes(out) == _hashes(tmp_path / "fresh")
+    panel = pd.read_parquet(out / "panel.parquet")
+    # q1 (20) + q3's quarter (30) + q3's 2024Q2 row, which no longer clashes with q2
+    assert panel["period"].value_counts().to_dict() == {"2024Q3": 30, "2024Q1": 20, "2024Q2": 1}
+
+
+def test_incremental_cache_is_dropped_when_the_key_changes(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _good_csv(raw / "a.csv")
+    out = tmp_path / "out"
+    ingest(raw, out, progress=False)
+    monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "another key, 16+ bytes")
+    again = ingest(raw, out, progress=False)
+    assert not again.reused_files
+    assert set(pd.read_parquet(out / "panel.parquet")["household_id"]) == \
+        {_pseudo("G1", "another key, 16+ bytes"), _pseudo("G2", "another key, 16+ bytes")}

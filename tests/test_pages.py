@@ -147,3 +147,40 @@ def test_a_page_on_spark_publishes_the_duckdb_numbers(spark_session, tmp_path):
                                       check_dtype=False, obj=key)
     for by in a["groups"]:
         pd.testing.assert_frame_equal(a["groups"][by], b["groups"][by], check_dtype=False, obj=by)
+
+
+@pytest.mark.parametrize("with_totals", [True, False])
+def test_the_report_page_renders_from_lists(tmp_path, with_totals):
+    """`povdyn demo --style lists` -> `povdyn ingest` -> the report notebook: the page
+    renders without an error; with the totals it prints rates, without them it says
+    that rates need the household totals and prints none."""
+    import json
+    from pathlib import Path
+
+    from povdyn.cli import main as cli
+    from povdyn.labels import text
+    from povdyn.report import execute_notebook
+
+    assert cli(["-q", "demo", "--households", "3000", "--seed", "8", "--style", "lists",
+                "--out", str(tmp_path / "raw")]) == 0
+    if not with_totals:
+        (tmp_path / "raw" / "tong_so_ho.csv").unlink()
+    assert cli(["-q", "ingest", str(tmp_path / "raw"), "--out", str(tmp_path / "processed")]) == 0
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "quarterly_report.ipynb"
+    out = tmp_path / "page.ipynb"
+    execute_notebook(notebook, out, dict(data_dir=str(tmp_path / "processed"), period="2025Q4", lang="en"))
+    page = json.loads(out.read_text(encoding="utf-8"))
+    outputs = [o for c in page["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    shown = json.dumps(outputs, ensure_ascii=False)
+    needs = text("rates_need_totals", "en")[:60]
+    assert (needs in shown) is (not with_totals)
+    assert "The data are poor and near-poor lists" in shown  # the methods note for lists
+
+
+def test_the_standard_parameter_flags_the_change_of_standard(register):
+    """`standard` is honoured: the page names the period where that standard changed --
+    the national one from the 2016-21 to the 2022-25 standard at 2022Q1 (Decree
+    07/2021), not the 2025 -> 2026 continuation (domain.md)."""
+    data = tables.PageData(panel=load_panel(register))
+    assert tables.standard_change_note(data, "national", "en") == ["2022Q1"]

@@ -70,6 +70,8 @@ def _watchlist(args) -> int:
     scores, model = watchlist(panel, as_of=args.as_of, province=args.province, within=args.within,
                               kind=args.kind, method=args.method, lang=args.lang)
     path = write_watchlist(scores, args.out, model=model, lang=args.lang, province=args.province)
+    for note in model.notes:
+        print(f"povdyn: warning: {note}", file=sys.stderr)
     counts = scores["risk_band"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
     print(f"watchlist -> {path}: {len(scores)} households in {scores['commune'].nunique()} communes "
           f"(high {counts['high']}, medium {counts['medium']}, low {counts['low']}); {model.summary()}")
@@ -175,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     wl.add_argument("--as-of", required=True, help="annual review, e.g. 2025Q4 or 2025")
     wl.add_argument("--province", required=True, help="province (2025 name)")
     wl.add_argument("--out", required=True, help="output .xlsx")
-    wl.add_argument("--within", type=int, default=2, help="reviews ahead")
+    wl.add_argument("--within", type=int, default=1,
+                    help="annual reviews ahead (2 needs two exit cohorts with complete 2-review "
+                    "follow-up and enough relapses to validate)")
     wl.add_argument("--kind", choices=["relapse", "entry"], default="relapse",
                     help="relapse: this review's exits; entry: near-poor households")
     wl.add_argument("--method", choices=["auto", "gbm", "logit"], default="auto")

@@ -25,6 +25,11 @@ def _num(v):
     return None if np.isnan(f) else f
 
 
+def decimal_comma(text: str, lang: str = "vi") -> str:
+    """A number already written with a decimal point, in the reader's convention."""
+    return text.replace(".", ",") if lang == "vi" else text
+
+
 def fmt_count(v, lang: str = "vi") -> str:
     """1234567 -> "1.234.567" (vi) / "1,234,567" (en); suppressed text kept; NaN -> ""."""
     if isinstance(v, str):

@@ -69,6 +69,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -77,6 +79,7 @@ import shutil
 import tempfile
 import time
 import unicodedata
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +154,8 @@ class IngestSummary:
     register_kind_by_province: dict = field(default_factory=dict)
     register_kind_counts: dict = field(default_factory=dict)
     totals_rows: int = 0
+    file_hashes: dict = field(default_factory=dict)
+    reused_files: list = field(default_factory=list)
     seconds: float = 0.0
 
     def _totals(self, kind: str) -> dict:
@@ -215,6 +220,7 @@ class IngestSummary:
             "periods": [str(p) for p in self.periods],
             "errors": self.errors,
             "ignored_files": self.ignored_files,
+            "file_sha256": self.file_hashes,
             "tables": [t.as_dict() for t in self.tables],
         }
 
@@ -259,6 +265,10 @@ class IngestSummary:
                 for k, v in sorted(sources.items())) + " (per table in ingest_summary.json)")
         if self.rows_quarantined:
             lines.append(f"  quarantined rows with reasons: {self.out_dir / 'quarantine.csv'}")
+        if self.reused_files:
+            lines.append(f"  unchanged since the last run (checked rows reused): "
+                         f"{len(self.reused_files)} file(s); read: "
+                         f"{len(self.file_hashes) - len(self.reused_files)} new or changed")
         if self.seconds:
             lines.append(f"  {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)")
         for name in self.ignored_files:
@@ -1125,9 +1135,12 @@ class _Spill:
     """Checked register rows and quarantine rows as parquet parts in a scratch folder:
     memory holds one batch at a time, DuckDB does the work across batches."""
 
+    KINDS = ("register", "quarantine", "support", "totals", "quarantine_run")
+
     def __init__(self, root: Path):
         self.root = root
-        self.parts = {"register": [], "quarantine": []}
+        self.parts = {kind: [] for kind in self.KINDS}
+        self.part_files: dict[Path, list[str]] = {}  # part -> source files of its rows
         for name in self.parts:
             (root / name).mkdir(parents=True, exist_ok=True)
 
@@ -1135,6 +1148,13 @@ class _Spill:
         path = self.root / kind / f"part-{len(self.parts[kind]):06d}.parquet"
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
         self.parts[kind].append(path)
+        file_col = "source_file" if kind.startswith("quarantine") else "_file"
+        self.part_files[path] = sorted(set(frame[file_col]))
+
+    def add_small(self, kind: str, good: pd.DataFrame) -> None:
+        """Checked rows of a programme roll or totals table (kept for the cache)."""
+        if len(good):
+            self._write(kind, good)
 
     def add_register(self, good: pd.DataFrame) -> None:
         if good.empty:
@@ -1149,7 +1169,9 @@ class _Spill:
         frame["_exit"] = frame["_exit"].astype(bool)
         self._write("register", frame)
 
-    def add_quarantine(self, frame: pd.DataFrame) -> None:
+    def add_quarantine(self, frame: pd.DataFrame, run_level: bool = False) -> None:
+        """Rejected rows. Those found by checks across the whole run (odd periods,
+        conflicts) are run_level: recomputed every run, never cached with a file."""
         if frame is None or frame.empty:
             return
         out = pd.DataFrame(index=frame.index)
@@ -1159,7 +1181,7 @@ class _Spill:
             else:
                 out[col] = frame[col].map(lambda v: "" if schema.is_blank(v) and not
                                           isinstance(v, str) else str(v)).astype(object)
-        self._write("quarantine", out)
+        self._write("quarantine_run" if run_level else "quarantine", out)
 
 
 def _duckdb(scratch: Path):
@@ -1256,20 +1278,120 @@ def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
     return unplaced
 
 
-def _register_stage(con, spill: _Spill) -> _RegisterResult:
+CACHE_VERSION = 1
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_fingerprint(key: bytes, programs) -> str:
+    """What cached checks depend on besides the file itself: the key (pseudonyms), the
+    programme table, and the code that checks (ingest, schema, geo): any change in them
+    and every file is read again."""
+    digest = hashlib.sha256(f"povdyn ingest cache {CACHE_VERSION}".encode())
+    digest.update(hmac.digest(key, b"povdyn ingest cache", hashlib.sha256))
+    digest.update(json.dumps(programs, sort_keys=True).encode())
+    here = Path(__file__).parent
+    for name in ("ingest.py", "schema.py", "geo.py", "periods.py", "privacy.py"):
+        if (here / name).exists():
+            digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+class _Cache:
+    """OUT/.ingest-cache: each raw file's checked rows (register, programme, totals and
+    quarantine parts) from earlier runs, keyed by its path and content hash (sha256), so
+    that a re-run reads only new or changed files (issue 11 §2). The checks across files
+    (frequency, duplicates, conflicts, kind) always run on all rows, so the outputs are
+    the same bytes as a full re-ingest; a removed file's rows simply are not read."""
+
+    KINDS = ("register", "quarantine", "support", "totals")
+
+    def __init__(self, out_dir: Path, fingerprint: str):
+        self.dir = out_dir / ".ingest-cache"
+        self.fingerprint = fingerprint
+        self.manifest: dict = {}
+        path = self.dir / "manifest.json"
+        if path.exists():
+            try:
+                manifest = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                manifest = {}
+            if manifest.get("fingerprint") == fingerprint:
+                self.manifest = manifest
+
+    def entry(self, rel: str, sha: str) -> dict | None:
+        entry = self.manifest.get("files", {}).get(rel)
+        return entry if entry and entry.get("sha256") == sha else None
+
+    def parts(self, kind: str, keep: set[str]) -> list[Path]:
+        return [self.dir / name for name, files in
+                sorted(self.manifest.get("parts", {}).get(kind, {}).items())
+                if keep & set(files) and (self.dir / name).exists()]
+
+    def save(self, files: dict, spill: "_Spill", keep: set[str]) -> None:
+        """Keep the parts still holding rows of current files, add this run's parts."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        parts = {}
+        for kind in self.KINDS:
+            kept = {name: names for name, names in
+                    self.manifest.get("parts", {}).get(kind, {}).items() if keep & set(names)}
+            for path in spill.parts[kind]:
+                name = f"{kind}-{uuid.uuid4().hex}.parquet"  # never an earlier part's name
+                os.replace(path, self.dir / name)
+                kept[name] = spill.part_files[path]
+            parts[kind] = kept
+        manifest = {"version": CACHE_VERSION, "fingerprint": self.fingerprint,
+                    "files": files, "parts": parts}
+        _write_json(manifest, self.dir / "manifest.json")
+        used = {name for kind in parts.values() for name in kind}
+        for stale in self.dir.glob("*.parquet"):
+            if stale.name not in used:
+                stale.unlink()
+
+
+def _union_view(con, view: str, new_parts: list[Path], cached_parts: list[Path],
+                file_col: str) -> bool:
+    """Create `view` over this run's parts and, from the cache, the rows of unchanged
+    files (temp table keep_files); False when there is nothing to read."""
+    pieces = []
+    if new_parts:
+        con.read_parquet([str(p) for p in new_parts],
+                         union_by_name=True).create_view(f"{view}_new", replace=True)
+        pieces.append(f"SELECT * FROM {_ident_sql(view + '_new')}")
+    if cached_parts:
+        con.read_parquet([str(p) for p in cached_parts],
+                         union_by_name=True).create_view(f"{view}_old", replace=True)
+        pieces.append(f"SELECT * FROM {_ident_sql(view + '_old')} "
+                      f"WHERE {_ident_sql(file_col)} IN (SELECT f FROM keep_files)")
+    if not pieces:
+        return False
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident_sql(view)} AS "
+                + " UNION ALL BY NAME ".join(pieces))
+    return True
+
+
+def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _RegisterResult:
     """Across all checked register rows, in DuckDB: the period frequency (rows of the
     other frequency quarantined), exact duplicates dropped (first copy in file / sheet /
     row order kept), conflicting copies of a household and period quarantined, the
     register kind counted, and panel.parquet streamed out sorted by household and period.
     Same rules as _period_frequency and _duplicates, which check the small tables."""
     result = _RegisterResult()
-    if not spill.parts["register"]:
+    has_rows = _union_view(con, "reg", spill.parts["register"],
+                           (cached or {}).get("register", []), "_file")
+    if has_rows:
+        has_rows = con.execute("SELECT count(*) FROM reg").fetchall()[0][0] > 0
+    if not has_rows:
         result.write = lambda path, metadata: _write_parquet(
             _finish_panel(pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)),
             path, metadata)
         return result
-    con.read_parquet([str(p) for p in spill.parts["register"]],
-                     union_by_name=True).create_view("reg", replace=True)
     columns = _view_columns(con, "reg")
     n, n_quarter = con.execute("SELECT count(*), count(*) FILTER (WHERE _is_quarter) "
                                "FROM reg").fetchall()[0]
@@ -1394,14 +1516,13 @@ def _panel_schema(columns: list[str], nulls: dict, quarterly: bool) -> pa.Schema
     return pa.Table.from_pandas(empty, schema=pa.schema(fields), preserve_index=False).schema
 
 
-def _write_quarantine_csv(con, spill: _Spill, path: Path) -> Counter:
+def _write_quarantine_csv(con, spill: _Spill, path: Path, cached: dict | None = None) -> Counter:
     """quarantine.csv from the spilled pieces, sorted by file, sheet and row, streamed;
     returns the count per (file, sheet)."""
-    if not spill.parts["quarantine"]:
+    if not _union_view(con, "q", spill.parts["quarantine"] + spill.parts["quarantine_run"],
+                       (cached or {}).get("quarantine", []), "source_file"):
         _write_csv(_empty(QUARANTINE_LEAD), path)
         return Counter()
-    con.read_parquet([str(p) for p in spill.parts["quarantine"]],
-                     union_by_name=True).create_view("q", replace=True)
     cols = _view_columns(con, "q")
     value_cols = schema.column_order([c for c in cols if c not in QUARANTINE_LEAD])
     select = ", ".join(
@@ -1713,6 +1834,10 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
 
     reports: list[TableReport] = []
     goods = {"support": [], "totals": []}  # small tables stay in memory
+    cache = _Cache(out_dir, _cache_fingerprint(key, programs))
+    entries: dict[str, dict] = {}  # this run's files: sha256, table reports, errors
+    spans: list[tuple[str, int, int]] = []  # file, its first report and first error
+    reused: list[str] = []
     # Tables with the same kind and columns (e.g. the sheets of list workbooks) are
     # checked together: per-table overhead would dominate hundreds of small sheets.
     pending: dict[tuple, list[pd.DataFrame]] = {}
@@ -1729,10 +1854,22 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
                 spill.add_register(good)
             else:
                 goods[batch_key[0]].append(good)
+                spill.add_small(batch_key[0], good)
             spill.add_quarantine(quarantine)
 
     for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
         rel = path.relative_to(raw_dir).as_posix()
+        sha = _file_sha256(path)
+        spans.append((rel, len(reports), len(errors)))
+        earlier = cache.entry(rel, sha)
+        if earlier is not None:  # unchanged since a run whose checked rows are cached
+            reports += [TableReport(**{**t, "loaded": 0, "quarantined": 0,
+                                       "duplicates_dropped": 0}) for t in earlier["reports"]]
+            errors += earlier["errors"]
+            entries[rel] = earlier
+            reused.append(rel)
+            continue
+        entries[rel] = {"sha256": sha}
         try:
             tables = read_tables(path, raw_dir)
         except UnreadableFile as exc:
@@ -1769,11 +1906,27 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         del tables
     for batch_key in sorted(pending, key=str):
         flush(batch_key)
+    # the reports and errors each file produced (for the cache)
+    for i, (rel, first_report, first_error) in enumerate(spans):
+        end_report, end_error = spans[i + 1][1:] if i + 1 < len(spans) else \
+            (len(reports), len(errors))
+        if "reports" not in entries[rel]:
+            entries[rel]["reports"] = reports[first_report:end_report]
+            entries[rel]["errors"] = errors[first_error:end_error]
 
-    register = _register_stage(con, spill)
+    keep = set(reused)  # cached rows still current: those of unchanged files
+    con.execute("CREATE OR REPLACE TEMP TABLE keep_files (f VARCHAR)")
+    if keep:
+        con.executemany("INSERT INTO keep_files VALUES (?)", [[f] for f in sorted(keep)])
+    cached = {kind: cache.parts(kind, keep) for kind in _Cache.KINDS}
+    for kind in ("support", "totals"):
+        for part in cached[kind]:
+            frame = pd.read_parquet(part)
+            goods[kind].append(frame[frame["_file"].isin(keep)])
+    register = _register_stage(con, spill, cached)
     frequency = register.frequency
     for frame in register.quarantine:
-        spill.add_quarantine(frame)
+        spill.add_quarantine(frame, run_level=True)
     support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
         pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
     support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
@@ -1787,8 +1940,8 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         totals, totals_clash, totals_dropped = _duplicates(
             totals, ["province", "commune", "period"], True,
             what="the same province, commune and period")
-        spill.add_quarantine(odd_totals)
-        spill.add_quarantine(totals_clash)
+        spill.add_quarantine(odd_totals, run_level=True)
+        spill.add_quarantine(totals_clash, run_level=True)
     register_kind, kind_by_province, kind_counts, kind_errors = register.kind
     errors += kind_errors
 
@@ -1802,7 +1955,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
 
     loaded = register.loaded + count(support, totals)
     dropped = register.dropped + count(support_dropped, totals_dropped)
-    quarantined = _write_quarantine_csv(con, spill, out_dir / "quarantine.csv")
+    quarantined = _write_quarantine_csv(con, spill, out_dir / "quarantine.csv", cached)
     for report in reports:
         if report.kind is None:
             continue
@@ -1833,6 +1986,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         register_kind=register_kind, register_kind_by_province=kind_by_province,
         register_kind_counts=kind_counts,
         totals_rows=0 if totals is None else len(totals),
+        file_hashes={rel: e["sha256"] for rel, e in entries.items()},
     )
     register.write(out_dir / "panel.parquet", {"povdyn.register_kind": register_kind or ""})
     if totals is not None:
@@ -1845,5 +1999,11 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     elif (out_dir / "communes_unplaced.csv").exists():  # an earlier run's listing
         (out_dir / "communes_unplaced.csv").unlink()
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
+    cache.save({rel: {"sha256": e["sha256"],
+                      "reports": [t.as_dict() if isinstance(t, TableReport) else t
+                                  for t in e["reports"]],
+                      "errors": list(e["errors"])} for rel, e in entries.items()},
+               spill, set(entries))
+    summary.reused_files = reused
     summary.seconds = time.perf_counter() - started
     return summary

@@ -217,6 +217,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Đóng góp của từng chiều thiếu hụt vào nghèo đa chiều tại kỳ báo cáo.",
         "en": "Contribution of each dimension to multidimensional poverty at the report period.",
     },
+    "standard_changed": {
+        "vi": ("Chuẩn nghèo ({standard}) thay đổi ở kỳ {periods}: số hộ thoát nghèo, tái nghèo và phát sinh "
+               "ở các kỳ này gồm cả thay đổi do áp dụng chuẩn mới, không chỉ do thu nhập thay đổi."),
+        "en": ("The poverty standard ({standard}) changed at {periods}: exits, relapses and newly poor "
+               "households in those periods include moves caused by the new standard, not only by income."),
+    },
     "relapse_rate_row": {
         "vi": "{name} (trong {within} kỳ sau khi thoát, nhóm thoát nghèo kỳ {cohort})",
         "en": "{name} (within {within} periods, exits of {cohort})",

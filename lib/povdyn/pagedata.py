@@ -14,6 +14,12 @@ The page layer in three parts (architecture.md, "present" and "pages"):
 
 Nothing here defines a metric: flows come from ``povdyn.dynamics``, stock shares from
 ``povdyn.stocks`` (methods.md), targets and projections from ``povdyn.targets``.
+
+Units, said once: metrics return rates and their intervals as **fractions** (0.0403),
+with canonical English column names (``rate``, ``ci_low``, ``poor_rate`` ...); percent
+and points appear only in formatted text (``povdyn.formatting``) and in the two
+presentation-ready summaries whose labelled columns say so (``targets.progress_values``
+changes in points, ``deprivation.deprivation_summary`` H, A, M0 in percent).
 """
 from __future__ import annotations
 

@@ -882,8 +882,10 @@ def watchlist(panel, as_of, province: str | None = None, within: int = 2, kind: 
     model = fit(panel, within=within, method=method, support=support)
     s = model.scores(as_of=as_of, lang=lang)
     if province:
-        want = str(province).strip().casefold()
-        mine = s["province_2025"].astype(str).str.casefold() == want
+        from .text import fold  # "Son La", "SƠN LA" and "Sơn La" are the same province
+
+        want = fold(str(province))
+        mine = s["province_2025"].astype(str).map(fold) == want
         if not mine.any():
             known = sorted(s["province_2025"].dropna().unique())
             raise SchemaError(f"no household of province {province!r} in the {kind} cohort at "
@@ -947,8 +949,13 @@ def _raw_codes(path: Path, canonical_header) -> list:
         raise SchemaError(f"{path}: no such file")
     frames = []
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str)
-        frames = list(sheets.values())
+        # offices' workbooks often have title rows above the header: the header is the
+        # first of the top 30 rows with a household-code column
+        for sheet in pd.read_excel(path, sheet_name=None, dtype=str, header=None).values():
+            for i in range(min(30, len(sheet))):
+                if any(canonical_header(v) == "household_id" for v in sheet.iloc[i] if isinstance(v, str)):
+                    frames.append(pd.DataFrame(sheet.iloc[i + 1:].to_numpy(), columns=list(sheet.iloc[i])))
+                    break
     elif path.suffix.lower() in (".csv", ".tsv"):
         frames = [pd.read_csv(path, dtype=str, sep="\t" if path.suffix.lower() == ".tsv" else ",",
                               usecols=lambda c: canonical_header(c) == "household_id",
@@ -1019,7 +1026,9 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
         return {"text": msg[lang], "communes": pd.DataFrame(), "model": None}
     scores = model.scores(as_of=as_of, lang=lang)
     if region and region != "national":
-        scores = scores[scores["province_2025"].astype(str).str.casefold() == str(region).casefold()]
+        from .text import fold
+
+        scores = scores[scores["province_2025"].astype(str).map(fold) == fold(str(region))]
     v = model.validation.iloc[0]
     high = int((scores["risk_band"] == "high").sum())
     lo, hi = model.bands

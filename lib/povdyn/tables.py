@@ -214,7 +214,25 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
     })
 
 
-def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi") -> dict:
+def standard_change_note(data, standard: str = "national", lang: str = "vi") -> list:
+    """Say on the page in which periods the poverty standard `standard` changed
+    (povdyn.standard_change.standard_changed; methods.md, "Traps": an exit caused by a
+    new standard is not an exit caused by income). Returns the periods (empty: nothing
+    shown)."""
+    from .labels import text
+    from .standard_change import standard_changed
+
+    flags = standard_changed(_data(data).panel.periods, standard=standard)
+    changed = [str(p) for p, c in zip(flags["period"], flags["standard_changed"]) if c is True]
+    if changed:
+        from IPython.display import Markdown, display
+
+        display(Markdown(text("standard_changed", lang, periods=", ".join(changed), standard=standard)))
+    return changed
+
+
+def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi",
+                       standard: str = "national") -> dict:
     """The page's "models that work" section: povdyn.programs.evaluate_programs on the
     page's panel and the support records beside it; shows the suppressed table and the
     forest plot and returns them ({"table", "figure", "evaluation"}). No support file,
@@ -235,14 +253,17 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
     if not listed:
         raise NotEnoughDataError("no household of this region received a programme's support")
     evaluation = programs.evaluate_programs(annual_review_rows(data.panel), support, within=within,
-                                            region=None, period=period, event_study=False)
+                                            region=None, period=period, event_study=False,
+                                            standard=standard)
     note("programs", lang)
-    shown = suppress_counts(programs.report_table(evaluation, lang=lang), ["n_treated", "n_control"],
-                            lang, text_columns=["reason"])
+    # every household count of the table (programs.REPORT_COLUMNS keys "n_*")
+    counts = [k for k in programs.REPORT_COLUMNS if k.startswith("n_")]
+    shown = suppress_counts(programs.report_table(evaluation, lang=lang), counts, lang,
+                            text_columns=["reason"])
     # the referee's caveats (commune clustering, trimming, multiple testing) under the table
     shown.attrs["note"] = programs.inference_note(lang)
     show(shown)
-    figure = effects.forest(mask_small(evaluation.table, ["n_treated", "n_control"]), lang=lang)
+    figure = effects.forest(mask_small(evaluation.table, counts), lang=lang)
     show_figure(figure)
     return {"table": shown, "figure": figure, "evaluation": evaluation}
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..formatting import fmt_count
 from ..deprivation import DIMENSION_LABELS, AFResult, dimension_of, indicator_label
 
 DIMENSION_COLOURS = {
@@ -147,7 +148,7 @@ def reclassification(table: pd.DataFrame, lang: str = "vi", ax=None, title: str 
     top = values.max() if values.size else 0
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(j, i, f"{int(values[i, j]):,}".replace(",", "." if lang == "vi" else ","),
+            ax.text(j, i, fmt_count(values[i, j], lang),
                     ha="center", va="center",
                     color="white" if top and np.log1p(values[i, j]) > np.log1p(top) * 0.6
                     else "black", fontsize=9)

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..config import settings
+from ..formatting import decimal_comma, fmt_count, fmt_pct
 from ..labels import group_label, label
 
 STATES = ("poor", "near_poor", "non_poor")
@@ -47,7 +48,7 @@ def pct_formatter(lang="vi", digits=1):
         s = f"{100 * x:.{digits}f}"
         if "." in s:
             s = s.rstrip("0").rstrip(".")
-        return (s.replace(".", ",") if lang == "vi" else s) + "%"
+        return decimal_comma(s, lang) + "%"
     return FuncFormatter(f)
 
 
@@ -127,22 +128,26 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
                 C[STATES.index(r.from_status), STATES.index(r.to_status)] += r.count
     else:
         C = np.asarray(counts, dtype=float)
+    unknown = ~np.isfinite(C)  # lists: where the not-poor households went is not known
+    C = np.where(unknown, 0.0, C)
     rows = C.sum(axis=1, keepdims=True)
     share = np.divide(C, rows, out=np.full_like(C, np.nan), where=rows > 0)
-    small = (C < min_cell) | (rows < min_cell)
+    small = ((C < min_cell) | (rows < min_cell)) & ~unknown
     # a shown share and count give the row total, and the total less the shown cells a
-    # hidden one: hide complements too (povdyn.suppression; methods.md Disclosure control)
+    # hidden one: hide complements too (povdyn.suppression; methods.md Disclosure control).
+    # A row with an unknown cell (lists) publishes no total, so it links nothing.
     from ..suppression import SECONDARY, SUPPRESSED_SECONDARY, linked_suppression
 
-    cells = {(i, j): C[i, j] for i in range(3) for j in range(3)}
-    cells.update({("row", i): (rows[i, 0] if rows[i, 0] >= min_cell else np.nan) for i in range(3)})
+    known_rows = [i for i in range(3) if not unknown[i].any()]
+    cells = {(i, j): C[i, j] for i in range(3) for j in range(3) if not unknown[i, j]}
+    cells.update({("row", i): (rows[i, 0] if rows[i, 0] >= min_cell else np.nan) for i in known_rows})
     status = linked_suppression(
-        pd.Series(cells, dtype=float), [(("row", i), [(i, j) for j in range(3)]) for i in range(3)],
+        pd.Series(cells, dtype=float), [(("row", i), [(i, j) for j in range(3)]) for i in known_rows],
         min_cell=min_cell, hidden=[k for k in cells if k[0] != "row" and small[k]],
-        shown=[("row", i) for i in range(3)])
-    secondary = np.array([[status[(i, j)] == SECONDARY for j in range(3)] for i in range(3)])
+        shown=[("row", i) for i in known_rows])
+    secondary = np.array([[status.get((i, j)) == SECONDARY for j in range(3)] for i in range(3)])
     small = small | secondary
-    shown = np.where(small, np.nan, share)
+    shown = np.where(small | unknown, np.nan, share)
     fig, ax = _fig(6.4, 4.2)
     im = ax.imshow(shown, cmap="Greens", vmin=0, vmax=1)
     ax.grid(False)
@@ -151,15 +156,15 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
     ax.set_yticks(range(3), names)
     ax.set_xlabel(label("to_status", lang))
     ax.set_ylabel(label("from_status", lang))
-    dec = "," if lang == "vi" else "."
     for i in range(3):
         for j in range(3):
-            if small[i, j]:
+            if unknown[i, j]:
+                text, color = "—", COLORS["muted"]
+            elif small[i, j]:
                 text = SUPPRESSED_SECONDARY if secondary[i, j] else f"<{min_cell}"
                 color = COLORS["muted"]
             else:
-                text = f"{100 * share[i, j]:.1f}%".replace(".", dec) + "\n" + f"{int(C[i, j]):,}".replace(
-                    ",", "." if lang == "vi" else ",")
+                text = f"{fmt_pct(share[i, j], lang, 1)}%\n{fmt_count(C[i, j], lang)}"
                 color = "white" if share[i, j] > 0.6 else "#1f2933"
             ax.text(j, i, text, ha="center", va="center", fontsize=9.5, color=color)
     ax.set_title(title or label("title_flows", lang))

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..formatting import fmt_count
+
 VERDICT_COLOURS = {
     "effective": "#1b7837",
     "fading": "#e08214",
@@ -136,7 +138,7 @@ def forest(table: pd.DataFrame, lang: str = "vi", scale: float = 100.0, show_nai
         label = str(r.get(verdict_col, ""))
         n = r.get("n_treated", np.nan)
         if np.isfinite(n):
-            label += f"  ({t['n']} {int(n):,})".replace(",", "." if lang == "vi" else ",")
+            label += f"  ({t['n']} {fmt_count(n, lang)})"
         ax.annotate(label, xy=(1.01, i), xycoords=("axes fraction", "data"), va="center", fontsize=8,
                     color=colour)
     ax.set_yticks(range(len(tab)))

@@ -56,15 +56,19 @@ recorded income is above the poverty line (fragile exits), remaining deprivation
 minority, rural area, region, the commune's own exposure (not in the register) and
 support received (protective in proportion to the programme's planted income effect, so
 the null programme stays null). A hit lowers that year's income by 15% or more and
-leaves the household short of work and food that year. The yearly permanent shock was
-lowered (sd 0.075 -> 0.058) and growth retuned so the calibration holds: at 300,000
-households (seed 2025, annual) poor 4.13 / 3.01 / 1.92 / 1.27 % and near-poor 3.47 / 2.48
-/ 1.80 / 1.83 % in 2022..2025, relapse at the next review 6.2% of 2023 exits and 5.1% of
-2024 exits. ``truth_risk.parquet`` (``SynthRegister.truth_risk``) gives, for each exit
-and each near-poor household at the 2022..2024 reviews, the true probability of being
-poor at one of the next 1 / 2 annual reviews, simulated from the household's state
-(400 futures with common random numbers); on 200,000 households its mean matches the
-realised rate of every cohort within sampling error.
+leaves the household short of work and food that year. From 2023 the deprivations
+evolve from the ones the review recorded (each deprived indicator resolves with chance
+0.2 a year, each other one starts with chance 0.005, plus the hardship's), so what the
+office sees at a review is the household's whole deprivation state; 2021-2022 keep the
+latent deprivation score. The yearly permanent shock was lowered (sd 0.075 -> 0.058)
+and growth retuned so the calibration holds: at 600,000 households (seed 2025, annual)
+poor 4.09 / 2.90 / 1.93 / 1.43 % and near-poor 3.55 / 2.72 / 1.96 / 1.82 % in
+2022..2025, relapse at the next review 4.4% of 2023 exits and 5.8% of 2024 exits.
+``truth_risk.parquet`` (``SynthRegister.truth_risk``) gives, for each exit and each
+near-poor household at the 2022..2024 reviews, the true probability of being poor at
+one of the next 1 / 2 annual reviews, simulated from the household's state (400 futures
+with common random numbers); its mean matches the realised rate of every cohort within
+sampling error (tests/test_risk.py).
 
 Reviews and snapshots. The annual review (Q4) classifies every household with
 :func:`povdyn.standards.classify` under the dated national standard (2021 under the
