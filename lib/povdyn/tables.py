@@ -128,6 +128,7 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
         m["region"] = "national" if not by else m[by]
         rows.append(m)
     allrows = pd.concat(rows, ignore_index=True)
+    n_provinces = int((allrows["region"] != "national").sum())  # before the regions are picked
     wanted = {("national" if r == "national" else _norm(r)): r for r in regions}
     allrows["_key"] = allrows["region"].map(lambda r: "national" if r == "national" else _norm(r))
     allrows = allrows[allrows["_key"].isin(wanted)]
@@ -135,10 +136,20 @@ def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | N
     allrows = allrows.sort_values("_key", key=lambda s: s.map(order))
     for c in ("at_risk", "exits", "relapsed", "new_poor"):
         allrows[c] = allrows[c].fillna(0)
-    sup = suppress_small_cells(
-        allrows, count_cols=["households", "poor", "near_poor", "at_risk", "exits", "relapsed", "new_poor"],
-        rate_cols=["poor_rate", "poor_ci_low", "poor_ci_high", "near_poor_rate", "rate", "ci_low", "ci_high"],
-        min_cell=min_cell,
+    # the national row is the sum of the provinces when every province is listed: then
+    # a hidden province comes back by subtraction unless a complement is hidden too
+    from .suppression import suppress_table
+
+    del suppress_small_cells
+    allrows = allrows.reset_index(drop=True)
+    provinces_rows = list(allrows.index[allrows["region"] != "national"])
+    national_rows = list(allrows.index[allrows["region"] == "national"])
+    every = bool(provinces_rows) and len(provinces_rows) == n_provinces
+    totals = {national_rows[0]: provinces_rows} if national_rows and every else None
+    sup = suppress_table(
+        allrows, ["households", "poor", "near_poor", "at_risk", "exits", "relapsed", "new_poor"],
+        ["poor_rate", "poor_ci_low", "poor_ci_high", "near_poor_rate", "rate", "ci_low", "ci_high"],
+        row_totals=totals, min_cell=min_cell,
         rate_basis={"poor_rate": ("households", "poor"), "poor_ci_low": ("households", "poor"),
                     "poor_ci_high": ("households", "poor"), "near_poor_rate": ("households", "near_poor"),
                     "rate": ("at_risk", "exits"), "ci_low": ("at_risk", "exits"), "ci_high": ("at_risk", "exits")},
