@@ -205,3 +205,27 @@ def test_recorded_register_kind_and_totals_beside_the_panel(tmp_path, kinds):
     assert json.loads((tmp_path / "b" / "ingest_summary.json").read_text())["register_kind"] == "lists"
     p = load_panel(tmp_path / "b" / "panel.parquet")
     assert p.register == "lists" and p.totals is None
+
+
+def test_annual_view_of_quarterly_lists_keeps_the_review_totals():
+    """Found when the relapse early warning (which works on annual reviews) read the
+    demo lists: load_panel(frequency="year") on a quarterly list register refused its
+    "YYYYQ4" household totals. The annual view takes each year's Q4 snapshot, so a Q4
+    total is that year's review total; totals of other quarters describe no review."""
+    from povdyn.stocks import status_shares
+
+    rows = []
+    for q, statuses in {"2024Q4": ["poor", "poor", "near_poor"], "2025Q2": ["poor", "near_poor"],
+                        "2025Q4": ["poor", "near_poor", "near_poor"]}.items():
+        rows += [{"household_id": f"H{i}", "period": q, "status": s, "province": "Điện Biên"}
+                 for i, s in enumerate(statuses)]
+    panel = pd.DataFrame(rows)
+    totals = pd.DataFrame({"province": ["Điện Biên"] * 3, "period": ["2024Q4", "2025Q2", "2025Q4"],
+                           "households": [40, 45, 50]})
+    quarterly = status_shares(load_panel(panel, register="lists", totals=totals))
+    annual = status_shares(load_panel(panel, register="lists", totals=totals, frequency="year"))
+    assert list(annual["period"]) == [2024, 2025]
+    assert list(annual["households"]) == [40, 50]  # the Q2 total is no review's total
+    q4 = quarterly[quarterly["period"].isin(["2024Q4", "2025Q4"])].reset_index(drop=True)
+    for col in ("poor", "near_poor", "poor_rate", "poor_ci_low", "near_poor_rate"):
+        assert np.allclose(annual[col].to_numpy(float), q4[col].to_numpy(float)), col

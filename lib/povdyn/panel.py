@@ -321,16 +321,26 @@ def _read_totals(totals, con, panel: Panel):
     if df["households"].isna().any() or (df["households"] < 0).any():
         raise SchemaError(f"{where}: column households must be a whole number >= 0 on every row")
     df["households"] = df["households"].astype("int64")
-    # a total given for a year is that year's annual review: Q4 on a quarterly panel
-    index = []
+    # a total given for a year is that year's annual review: Q4 on a quarterly panel; on
+    # an annual panel (or the annual view of a quarterly one) a Q4 total is that year's
+    # review and totals of other quarters describe no review, so they do not apply
+    index, keep = [], []
     for v in df["period"]:
         freq, i = parse_period(v)
         if freq == "year" and panel.frequency == "quarter":
             i = i * 4 + 3
         elif freq == "quarter" and panel.frequency == "year":
-            raise SchemaError(f"{where}: quarterly total {v!r} for an annual panel")
+            keep.append(i % 4 == 3)
+            index.append(int(i // 4))
+            continue
+        keep.append(True)
         index.append(int(i))
-    df["period_index"] = pd.Series(index, dtype="int64")
+    if len(df) and not any(keep):
+        raise SchemaError(f"{where}: no annual-review (Q4) total for an annual panel; "
+                          f"found only {sorted(set(map(str, df['period'])))[:5]}")
+    df["period_index"] = pd.Series(index, dtype="int64", index=df.index)
+    df = df[pd.Series(keep, index=df.index)].copy()
+    index = df["period_index"].tolist()
     df["period"] = [label(panel.frequency, i) for i in index]
     if panel.frequency == "year":
         df["period"] = df["period"].astype("int64")
