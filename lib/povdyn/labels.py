@@ -93,8 +93,15 @@ LABELS: dict[str, dict[str, str]] = {
     "data_fingerprint": {"vi": "Dấu vân tay dữ liệu", "en": "Data fingerprint"},
     "version": {"vi": "Phiên bản povdyn", "en": "povdyn version"},
     "suppression_note": {
-        "vi": "Ô có dưới {min_cell} hộ được ẩn (\"<{min_cell}\") và tỷ lệ dựa trên ô đó hiện \"—\".",
-        "en": "Cells with fewer than {min_cell} households are hidden (\"<{min_cell}\") and rates built on them show \"—\".",
+        "vi": ("Ô có dưới {min_cell} hộ được ẩn (\"<{min_cell}\"). Nơi bảng cũng in tổng số, một ô "
+               "khác được ẩn thêm (\"x\") để không ai suy ra được ô nhỏ bằng phép trừ, từ tỷ lệ đã in "
+               "hay từ khoảng giá trị của nhãn (ẩn bổ sung, methods.md \"Disclosure control\"). Tỷ lệ "
+               "dựa trên ô bị ẩn hiện \"—\"."),
+        "en": ("Cells with fewer than {min_cell} households are hidden (\"<{min_cell}\"). Where a "
+               "table also prints a total, a further cell is hidden (\"x\") so that no small cell can "
+               "be worked out by subtraction, from a printed share or from the labels' ranges "
+               "(secondary suppression, methods.md \"Disclosure control\"). Rates built on a hidden "
+               "cell show \"—\"."),
     },
 }
 
@@ -163,6 +170,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     "provinces": {"vi": "So sánh giữa các tỉnh, thành phố", "en": "Provinces compared"},
     "groups": {"vi": "Thành thị, nông thôn và hộ dân tộc thiểu số", "en": "Urban, rural and ethnic-minority households"},
     "programs": {"vi": "Mô hình giảm nghèo hiệu quả", "en": "Poverty-reduction models that work"},
+    "early_warning": {"vi": "Cảnh báo sớm tái nghèo", "en": "Relapse early warning"},
     "deprivation": {"vi": "Thiếu hụt đa chiều", "en": "Multidimensional deprivations"},
     "methods": {"vi": "Ghi chú phương pháp", "en": "Notes on methods"},
 }

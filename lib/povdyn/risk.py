@@ -37,6 +37,8 @@ A score guides outreach; it never takes anyone off support (README, notebook 05)
 """
 from __future__ import annotations
 
+import functools
+
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -974,18 +976,39 @@ def _raw_codes(path: Path, canonical_header) -> list:
 
 
 # =========================================================================== pages
-def band_counts_by_commune(scores: pd.DataFrame, min_cell: int | None = None) -> pd.DataFrame:
+def band_counts_by_commune(scores: pd.DataFrame, min_cell: int | None = None,
+                           top: int | None = None) -> pd.DataFrame:
     """Households per risk band in each commune (province_2025, commune, high, medium,
-    low, total), small cells suppressed with povdyn.privacy.suppress_small_cells
-    (a band count below ``min_cell`` shows as "<10"; the total is governed by itself)."""
-    from .privacy import suppress_small_cells
+    low, total), communes with the most high-risk households first (``top``: only that
+    many). Small cells suppressed with ``povdyn.suppression.suppress_table``: a band count
+    below ``min_cell`` shows as "<10", and since the row also prints its total, a second
+    band is hidden ("x") so the small one cannot be worked out by subtraction (methods.md,
+    Disclosure control). Rows are not summed anywhere on the page, so each row is
+    protected on its own."""
+    from .suppression import suppress_table
 
     keys = [c for c in ("province_2025", "commune") if c in scores.columns]
     counts = (scores.groupby(keys + ["risk_band"]).size().unstack("risk_band", fill_value=0)
               .reindex(columns=["high", "medium", "low"], fill_value=0).reset_index())
+    counts.columns.name = None
     counts["total"] = counts[["high", "medium", "low"]].sum(axis=1)
     counts = counts.sort_values(["high", "total"], ascending=False, kind="stable").reset_index(drop=True)
-    return suppress_small_cells(counts, count_cols=["total", "high", "medium", "low"], min_cell=min_cell)
+    if top is not None:
+        counts = counts.head(top)
+    if counts.empty:
+        return counts
+    return suppress_table(counts, ["total", "high", "medium", "low"],
+                          col_totals={"total": ["high", "medium", "low"]}, min_cell=min_cell)
+
+
+def band_table(counts: pd.DataFrame, lang: str = "vi") -> pd.DataFrame:
+    """``band_counts_by_commune`` with the reviewer's column names."""
+    names = {"province_2025": {"vi": "Tỉnh, thành phố", "en": "Province"},
+             "commune": {"vi": "Xã, phường", "en": "Commune"},
+             "total": {"vi": "Hộ thoát nghèo", "en": "Households that exited"}}
+    names.update({b: {k: f"{'Nguy cơ' if k == 'vi' else 'Risk'}: {v}" for k, v in t.items()}
+                  for b, t in BAND_TEXT.items()})
+    return counts.rename(columns={c: n[lang] for c, n in names.items()})
 
 
 def plot_calibration(model: RiskModel, ax=None, lang: str = "vi"):
@@ -1007,6 +1030,16 @@ def plot_calibration(model: RiskModel, ax=None, lang: str = "vi"):
     return ax
 
 
+@functools.lru_cache(maxsize=4)
+def _register_model(source: str, mtime_ns: int, within: int, method: str) -> RiskModel:
+    """The relapse model of one processed register, fitted once per process: the report's
+    worker kernels render many pages of the same register, and every page uses the same
+    whole-register model (keyed by the file's modification time, so new data refits)."""
+    from .panel import load_panel
+
+    return relapse_risk(load_panel(source), within=within, method=method)
+
+
 def early_warning_section(data_dir=None, as_of=None, region: str = "national", within: int = 1,
                           method: str = "auto", lang: str = "vi", min_cell: int | None = None) -> dict:
     """Everything the quarterly report's section "Cảnh báo sớm tái nghèo" shows, from the
@@ -1015,15 +1048,20 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
     per commune, suppressed), ``model``. ``region``: "national" or a province (2025
     name); the model is always fitted on the whole register (more cohorts, same rules).
     On too few events ``model`` is None and ``text`` says why."""
+    import sys
+
     from .config import settings
-    from .panel import load_panel
 
     data = Path(data_dir or settings().processed_dir)
-    panel = load_panel(data / "panel.parquet" if (data / "panel.parquet").exists() else data)
+    source = data / "panel.parquet" if (data / "panel.parquet").exists() else data
     try:
-        model = relapse_risk(panel, within=within, method=method)
+        model = _register_model(str(source.resolve()), source.stat().st_mtime_ns, within, method)
     except EstimationError as exc:
-        msg = {"vi": f"Chưa đủ dữ liệu để dự báo tái nghèo: {exc}", "en": f"Not enough data: {exc}"}
+        print(f"early warning: {exc}", file=sys.stderr)  # the details, in the page's log
+        msg = {"vi": ("Chưa đủ dữ liệu để dự báo tái nghèo: cần ít nhất 30 hộ tái nghèo (và 30 hộ "
+                      "không tái nghèo) trong các nhóm thoát nghèo đã được theo dõi đủ kỳ."),
+               "en": ("Not enough data to forecast relapse: at least 30 relapses (and 30 "
+                      "households without) are needed among exits with complete follow-up.")}
         return {"text": msg[lang], "communes": pd.DataFrame(), "model": None}
     scores = model.scores(as_of=as_of, lang=lang)
     if region and region != "national":
@@ -1044,4 +1082,5 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
                f"({model.method}) was validated on the {model.test_period} exits it had not seen: "
                f"AUC {v.auc:.2f}, calibration error (ECE) {v.ece:.3f}. {LIMITS_TEXT['en']}"),
     }[lang]
-    return {"text": text, "communes": band_counts_by_commune(scores, min_cell), "model": model}
+    communes = band_table(band_counts_by_commune(scores, min_cell, top=20), lang)
+    return {"text": text, "communes": communes, "model": model}
