@@ -763,6 +763,100 @@ def test_demo_lists_totals_are_the_full_panel_at_each_review(tmp_path):
     assert got.sum() > 600 * 3  # every household at each of 5 reviews, less entries/removals
 
 
+ADOPTION_CSV = """Tỉnh,Huyện,Xã,Chương trình,Năm áp dụng
+Hà Giang,Huyện Vị Xuyên,Xã Nà Sán,credit,2023
+Hà Giang,Huyện Vị Xuyên,Xã Nà Sán,credit,2023
+Hà Giang,Huyện Vị Xuyên,Xã Tân Lập,Phép thuật,2023
+Atlantis,Huyện Vị Xuyên,Xã Tân Lập,credit,2023
+Hà Giang,Huyện Vị Xuyên,,credit,2022
+Hà Giang,Huyện Vị Xuyên,Xã Bản Ngò,credit,năm ngoái
+Hà Giang,Huyện Vị Xuyên,Xã Bản Ngò,housing,20233
+Hà Giang,Huyện Vị Xuyên,Xã Bản Ngò,vocational_training,
+
+Hà Giang,Huyện Đồng Văn,Xã Lũng Cú,Tín dụng ưu đãi,2022
+Hà Giang,Huyện Đồng Văn,Xã Lũng Cú,credit,2024
+Tỉnh Hà Giang,Huyện Mèo Vạc,Xã Lũng Cú,Tín dụng ưu đãi,2024
+"""
+
+
+def test_adoption_register_validated_quarantined_and_written(tmp_path, monkeypatch):
+    """Issue 14 §3: the commune adoption register is its own kind of table; bad rows go
+    to the quarantine with file, row, column and reason, the rest load, rows balance."""
+    from povdyn.programs import find_adoption
+    from povdyn.schema import fold
+
+    monkeypatch.setattr(ingest_module, "_load_programs", lambda: {
+        "credit": "credit", fold("Tín dụng ưu đãi"): "credit", "housing": "housing",
+        fold("vocational_training"): "vocational_training"})
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "ap_dung_mo_hinh.csv").write_text(ADOPTION_CSV, encoding="utf-8")
+    _good_csv(raw / "lists.csv")
+    out = tmp_path / "out"
+    summary = ingest(raw, out, progress=False)
+    assert summary.ok, str(summary)
+    (t,) = [t for t in summary.tables if t.kind == "adoption"]
+    # by hand: rows 2 ok, 3 exact dup, 4 unknown programme, 5 unknown province, 6 no commune,
+    # 7 not a year, 8 year out of range, 9 blank year = never (ok), 10 blank line,
+    # 11/12 the same commune and programme with two years, 13 a same-named commune of
+    # another district (ok)
+    assert (t.rows_in, t.loaded, t.quarantined, t.duplicates_dropped, t.blank_rows) == \
+        (11, 3, 7, 1, 1)
+    assert summary.adoption["rows_in"] == 11 and summary.adoption_rows == 3
+    assert "commune adoption rows in 11 = loaded 3 + quarantined 7" in str(summary)
+    adoption = pd.read_parquet(out / "adoption.parquet")
+    assert list(adoption.columns) == ["province", "province_2025", "district", "commune", "program",
+                                      "adoption_year"]
+    assert adoption.astype(object).where(adoption.notna(), None).to_dict("records") == [
+        {"province": "Hà Giang", "province_2025": "Tuyên Quang", "district": "Huyện Mèo Vạc",
+         "commune": "Xã Lũng Cú", "program": "credit", "adoption_year": 2024},
+        {"province": "Hà Giang", "province_2025": "Tuyên Quang", "district": "Huyện Vị Xuyên",
+         "commune": "Xã Bản Ngò", "program": "vocational_training", "adoption_year": None},
+        {"province": "Hà Giang", "province_2025": "Tuyên Quang", "district": "Huyện Vị Xuyên",
+         "commune": "Xã Nà Sán", "program": "credit", "adoption_year": 2023}]
+    assert str(adoption["adoption_year"].dtype) == "Int64"
+    q = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
+    q = q[q["source_file"] == "ap_dung_mo_hinh.csv"].set_index("row")["reason"]
+    assert sorted(q.index, key=int) == ["4", "5", "6", "7", "8", "11", "12"]
+    assert q["4"].startswith("program: 'Phép thuật' unknown programme")
+    assert "not a known province" in q["5"]
+    assert q["6"] == "commune: blank"
+    assert q["7"].startswith("adoption_year: 'năm ngoái' not a year")
+    assert q["8"].startswith("adoption_year: '20233' must be a whole year")
+    assert "different values" in q["11"] and "row 12" in q["11"] and "row 11" in q["12"]
+    # the event study finds it in the processed folder, keyed on the 2025 province
+    found = find_adoption(out, raw)
+    assert found is not None and set(found["province_2025"]) == {"Tuyên Quang"}
+    # a later run without the register leaves no stale adoption.parquet behind
+    (raw / "ap_dung_mo_hinh.csv").unlink()
+    assert ingest(raw, out, progress=False).ok and not (out / "adoption.parquet").exists()
+
+
+def test_demo_adoption_register_ingests_to_the_planted_one(tmp_path):
+    """Planted truth: demo -> ingest gives generate()'s adoption register of the same
+    seed (the columns the event study joins on), from English (full) and Vietnamese
+    (lists) headers alike; an unchanged re-run reuses the cache and gives the same bytes."""
+    from povdyn.synth import generate, write_demo
+
+    truth = generate(households=600, seed=3, frequency="year").adoption
+    cols = ["province_2025", "district", "commune", "program", "adoption_year"]
+    expected = truth[cols].sort_values(cols[:-1]).reset_index(drop=True)
+    for style in ("full", "lists"):
+        write_demo(tmp_path / style, households=600, seed=3, style=style, frequency="year",
+                   progress=False)
+        out = tmp_path / f"out_{style}"
+        summary = ingest(tmp_path / style, out, progress=False)
+        assert summary.ok and summary.adoption["quarantined"] == 0, str(summary)
+        assert summary.adoption_rows == len(truth)
+        got = pd.read_parquet(out / "adoption.parquet")[cols]
+        pd.testing.assert_frame_equal(got.sort_values(cols[:-1]).reset_index(drop=True), expected,
+                                      check_dtype=False)
+        before = (out / "adoption.parquet").read_bytes()
+        again = ingest(tmp_path / style, out, progress=False)
+        assert again.reused_files and (out / "adoption.parquet").read_bytes() == before
+        assert again.adoption == summary.adoption
+
+
 def test_demo_list_templates_ingest_like_the_csv_lists(tmp_path, monkeypatch):
     """The office templates (xlsx, one workbook per commune per year) hold exactly the
     csv lists of the same seed: same panel, same totals, nothing quarantined, every

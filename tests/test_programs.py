@@ -451,6 +451,35 @@ def test_p_values_in_free_text_use_vietnamese_decimals(simulated):
     assert all(v == "<10" or int(v) >= 10 for v in left_out)  # small cells hidden, zero too
 
 
+def test_demo_ingest_path_uses_the_adoption_register_as_cohort(tmp_path):
+    """Issue 14 §3 on the `make report` path: povdyn demo -> povdyn ingest -> the
+    processed folder holds adoption.parquet, notebook 03's find_adoption picks it, and the
+    event study's cohorts are the planted adoption years (generate(), same seed), on the
+    same commune panel as the in-memory register."""
+    from povdyn.ingest import ingest
+    from povdyn.programs import _prepare, commune_event_panel, find_adoption
+    from povdyn.synth import generate, write_demo
+
+    write_demo(tmp_path / "raw", households=20_000, seed=5, frequency="year", progress=False)
+    assert ingest(tmp_path / "raw", tmp_path / "out", progress=False).ok
+    out = tmp_path / "out"
+    panel, support = pd.read_parquet(out / "panel.parquet"), pd.read_parquet(out / "support.parquet")
+    adoption = find_adoption(out)  # the processed folder alone: what ingest wrote
+    assert adoption is not None and (out / "adoption.parquet").exists()
+    code = "vocational_training"
+    ev = evaluate_programs(panel, support, within=2, adoption=adoption, by_cohort=False, programs=[code],
+                           n_boot=99)
+    assert ev.event_study_cohort[code] == "commune adoption date"
+    assert np.isfinite(ev.event_study[code].pretrend["p_value"])
+    reg = generate(households=20_000, seed=5, frequency="year")
+    ingested = commune_event_panel(_prepare(annual_reviews(panel)), support, code, adoption=adoption)
+    planted = commune_event_panel(_prepare(annual_reviews(reg.panel)), reg.support, code, adoption=reg.adoption)
+    both = ingested.merge(planted, on=["commune", "year"], suffixes=("", "_planted"), validate="1:1")
+    assert len(both) == len(ingested) == len(planted)
+    assert (both["first_year"] == both["first_year_planted"]).all() and (both["first_year"] > 0).sum() > 50
+    assert np.allclose(both["poor_rate"], both["poor_rate_planted"])
+
+
 def test_pretrend_result_is_stated_beside_the_figure(synth_eval_adoption):
     """The event study's joint pre-trend test is printed in words with the cohort
     definition (commune adoption date), Vietnamese decimals included."""

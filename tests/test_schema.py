@@ -85,6 +85,9 @@ def test_file_kind_by_headers():
     assert schema.file_kind(["household_id", "program", "start_period"]) == "support"
     assert schema.file_kind(["province", "income_pc_month"]) is None
     assert schema.file_kind(["province", "commune", "period", "households_total"]) == "totals"
+    adoption = [schema.canonical_header(h) for h in ("Tỉnh", "Huyện", "Xã", "Chương trình", "Năm áp dụng")]
+    assert schema.file_kind(adoption) == "adoption"
+    assert schema.file_kind(["household_id"] + adoption) == "support"  # a roll with a year column stays a roll
 
 
 @pytest.mark.parametrize("header, expected", [

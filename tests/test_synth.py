@@ -95,7 +95,24 @@ def test_same_bytes_on_disk(tmp_path):
         synth.write_demo(tmp_path / run, households=1_500, seed=5, progress=False)
         digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted((tmp_path / run).iterdir())})
     assert digests[0] == digests[1]
-    assert set(digests[0]) == {"register.csv", "support.csv", "truth.json", "truth_risk.parquet"}
+    assert set(digests[0]) == {"register.csv", "support.csv", "adoption.csv", "truth.json", "truth_risk.parquet"}
+
+
+def test_demo_writes_the_commune_adoption_register(tmp_path):
+    """Issue 14 §3: the adoption register the demo writes (English headers in the full
+    style, Vietnamese in the lists) is generate()'s planted adoption register of the
+    same seed: never-adopters blank, a row per commune and programme."""
+    truth = synth.generate(households=800, seed=4).adoption
+    synth.write_demo(tmp_path / "full", households=800, seed=4, progress=False)
+    synth.write_demo(tmp_path / "lists", households=800, seed=4, style="lists", progress=False)
+    full = pd.read_csv(tmp_path / "full" / "adoption.csv", dtype={"adoption_year": "Int64"})
+    assert list(full.columns) == ["province", "province_2025", "district", "commune", "program", "adoption_year"]
+    pd.testing.assert_frame_equal(full, truth[list(full.columns)], check_dtype=False)
+    lists = pd.read_csv(tmp_path / "lists" / "ap_dung_mo_hinh.csv", dtype=str, keep_default_na=False)
+    assert list(lists.columns) == ["Tỉnh", "Huyện", "Xã", "Chương trình", "Năm áp dụng"]
+    expected = truth["adoption_year"].astype(str).replace("<NA>", "").tolist()
+    assert lists["Năm áp dụng"].tolist() == expected and lists["Xã"].tolist() == truth["commune"].tolist()
+    assert (lists["Năm áp dụng"] == "").any() and set(lists["Năm áp dụng"]) - {""} <= {"2022", "2023", "2024"}
 
 
 def test_panel_columns_and_geography(reg):
@@ -310,4 +327,5 @@ def test_rewriting_a_folder_replaces_the_previous_demo(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     synth.write_demo(tmp_path, households=500, seed=1, style="lists", progress=False)
     assert not list((tmp_path / "register").glob("*.parquet"))
+    assert not (tmp_path / "adoption.parquet").exists() and (tmp_path / "ap_dung_mo_hinh.csv").exists()
     assert (tmp_path / "notes.txt").exists()  # files it does not own are left alone

@@ -10,6 +10,11 @@ csv / xlsx (every sheet) / parquet file under RAW_DIR, recursively, and writes
                          (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ) is among the inputs: province,
                          province_2025, commune (null: province total), period (the panel's
                          type; a year's total is its Q4 on a quarterly panel), households
+* `OUT/adoption.parquet` the commune programme adoption register, when one (Tỉnh, Xã,
+                         Chương trình, Năm áp dụng) is among the inputs: province,
+                         province_2025, district (null when not given), commune, program,
+                         adoption_year (<NA>: never); the
+                         event-study cohort (povdyn.programs.find_adoption)
 * `OUT/quarantine.csv`   every rejected row: source_file, sheet, row, reason, values
 * `OUT/ingest_summary.json` the counts below, per file and in total, and the register kind
                          (`register_kind`, `register_kind_by_province`, their counts).
@@ -154,6 +159,7 @@ class IngestSummary:
     register_kind_by_province: dict = field(default_factory=dict)
     register_kind_counts: dict = field(default_factory=dict)
     totals_rows: int = 0
+    adoption_rows: int = 0
     file_hashes: dict = field(default_factory=dict)
     reused_files: list = field(default_factory=list)
     seconds: float = 0.0
@@ -177,13 +183,16 @@ class IngestSummary:
         return self._totals("totals")
 
     @property
+    def adoption(self) -> dict:
+        return self._totals("adoption")
+
+    @property
     def rows_in(self) -> int:
-        return self.register["rows_in"] + self.support["rows_in"] + self.totals["rows_in"]
+        return sum(t.rows_in for t in self.tables if t.kind)
 
     @property
     def rows_quarantined(self) -> int:
-        return (self.register["quarantined"] + self.support["quarantined"]
-                + self.totals["quarantined"])
+        return sum(t.quarantined for t in self.tables if t.kind)
 
     @property
     def balanced(self) -> bool:
@@ -212,9 +221,11 @@ class IngestSummary:
             "register": self.register,
             "support": self.support,
             "totals": self.totals,
+            "adoption": self.adoption,
             "panel_rows": self.panel_rows,
             "support_rows": self.support_rows,
             "totals_rows": self.totals_rows,
+            "adoption_rows": self.adoption_rows,
             "households": self.households,
             "frequency": self.frequency,
             "periods": [str(p) for p in self.periods],
@@ -240,6 +251,9 @@ class IngestSummary:
             f"  household totals rows in {self.totals['rows_in']:,} = loaded "
             f"{self.totals['loaded']:,} + quarantined {self.totals['quarantined']:,} + exact "
             f"duplicates dropped {self.totals['duplicates_dropped']:,}",
+            f"  commune adoption rows in {self.adoption['rows_in']:,} = loaded "
+            f"{self.adoption['loaded']:,} + quarantined {self.adoption['quarantined']:,} + exact "
+            f"duplicates dropped {self.adoption['duplicates_dropped']:,}",
             f"  panel: {self.panel_rows:,} rows, {self.households:,} households, "
             f"{len(self.periods)} {self.frequency or ''} periods"
             + (f" ({self.periods[0]}–{self.periods[-1]})" if self.periods else ""),
@@ -251,10 +265,10 @@ class IngestSummary:
         if not self.totals_rows and self.register_kind == "lists":
             lines.append("  no household totals table (Tổng số hộ): reports show counts and "
                          "flows, not rates")
-        blank = r["blank_rows"] + s["blank_rows"] + self.totals["blank_rows"]
+        blank = sum(t.blank_rows for t in self.tables if t.kind)
         if blank:
             lines.append(f"  blank rows skipped: {blank:,}")
-        footer = r["footer_rows"] + s["footer_rows"] + self.totals["footer_rows"]
+        footer = sum(t.footer_rows for t in self.tables if t.kind)
         if footer:
             lines.append(f"  signature-footer rows skipped (not data): {footer:,}")
         sources = Counter((t.period_source or "").split(":")[0] for t in self.tables
@@ -956,9 +970,11 @@ def prepare_table(raw: RawTable) -> _Prepared:
     data, rows_no = raw.data.loc[~blank], raw.rows[~blank]
     if kind is None:
         if len(data) or raw.malformed:
-            report.error = ("not a register, programme roll or household totals table: need "
-                            "Mã hộ plus Năm/Kỳ or Phân loại hộ (register), Chương trình "
-                            "(programme roll), or Tỉnh and Tổng số hộ (totals); "
+            report.error = ("not a register, programme roll, household totals table or "
+                            "commune adoption register: need Mã hộ plus Năm/Kỳ or Phân loại hộ "
+                            "(register), Chương trình (programme roll), Tỉnh and Tổng số hộ "
+                            "(totals), or Chương trình and Năm áp dụng without Mã hộ "
+                            "(adoption); "
                             f"headers found: {headers_found}")
         return _Prepared(report)
     keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
@@ -979,7 +995,8 @@ def prepare_table(raw: RawTable) -> _Prepared:
         canon["_period_missing"] = missing_reason
     required = {"register": schema.REQUIRED_PANEL_COLUMNS,
                 "support": schema.REQUIRED_SUPPORT_COLUMNS,
-                "totals": schema.REQUIRED_TOTALS_COLUMNS}[kind]
+                "totals": schema.REQUIRED_TOTALS_COLUMNS,
+                "adoption": schema.REQUIRED_ADOPTION_COLUMNS}[kind]
     missing = [c for c in required if c not in canon.columns]
     if missing:
         report.error = f"{kind} without column(s) {missing}; headers found: {headers_found}"
@@ -1013,7 +1030,7 @@ def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
         why = canon.loc[rejected.index, "_period_missing"]
         rejected["reason"] = [r.replace("period: blank", w) if w else r
                               for r, w in zip(rejected["reason"], why)]
-    if kind in ("register", "totals") and len(good):
+    if kind in ("register", "totals", "adoption") and len(good):
         spelled, to_2025, unknown = _provinces(good["province"])
         if unknown:
             bad = good["province"].isin(list(unknown)).to_numpy()
@@ -1135,7 +1152,7 @@ class _Spill:
     """Checked register rows and quarantine rows as parquet parts in a scratch folder:
     memory holds one batch at a time, DuckDB does the work across batches."""
 
-    KINDS = ("register", "quarantine", "support", "totals", "quarantine_run")
+    KINDS = ("register", "quarantine", "support", "totals", "adoption", "quarantine_run")
 
     def __init__(self, root: Path):
         self.root = root
@@ -1310,7 +1327,7 @@ class _Cache:
     (frequency, duplicates, conflicts, kind) always run on all rows, so the outputs are
     the same bytes as a full re-ingest; a removed file's rows simply are not read."""
 
-    KINDS = ("register", "quarantine", "support", "totals")
+    KINDS = ("register", "quarantine", "support", "totals", "adoption")
 
     def __init__(self, out_dir: Path, fingerprint: str):
         self.dir = out_dir / ".ingest-cache"
@@ -1757,6 +1774,17 @@ def _finish_totals(totals: pd.DataFrame) -> pd.DataFrame:
     return out.iloc[order].reset_index(drop=True)
 
 
+def _finish_adoption(adoption: pd.DataFrame) -> pd.DataFrame:
+    """adoption.parquet: province (as written), province_2025, district (null when not
+    given), commune, program, adoption_year (Int64, <NA> = never), sorted."""
+    out = pd.DataFrame({col: adoption[col].astype(object).where(adoption[col].notna(), None)
+                        for col in schema.ADOPTION_COLUMNS[:-1]})
+    out["adoption_year"] = adoption["adoption_year"].astype("Int64")
+    order = np.lexsort([out[c].fillna("").to_numpy(dtype=str)
+                        for c in ("program", "commune", "district", "province", "province_2025")])
+    return out.iloc[order].reset_index(drop=True)
+
+
 def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
     if support.empty:
         frame = _empty(schema.SUPPORT_COLUMNS)
@@ -1833,7 +1861,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
                       "the register exports there")
 
     reports: list[TableReport] = []
-    goods = {"support": [], "totals": []}  # small tables stay in memory
+    goods = {"support": [], "totals": [], "adoption": []}  # small tables stay in memory
     cache = _Cache(out_dir, _cache_fingerprint(key, programs))
     entries: dict[str, dict] = {}  # this run's files: sha256, table reports, errors
     spans: list[tuple[str, int, int]] = []  # file, its first report and first error
@@ -1919,7 +1947,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     if keep:
         con.executemany("INSERT INTO keep_files VALUES (?)", [[f] for f in sorted(keep)])
     cached = {kind: cache.parts(kind, keep) for kind in _Cache.KINDS}
-    for kind in ("support", "totals"):
+    for kind in goods:
         for part in cached[kind]:
             frame = pd.read_parquet(part)
             goods[kind].append(frame[frame["_file"].isin(keep)])
@@ -1942,6 +1970,15 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
             what="the same province, commune and period")
         spill.add_quarantine(odd_totals, run_level=True)
         spill.add_quarantine(totals_clash, run_level=True)
+    adoption = pd.concat(goods["adoption"], ignore_index=True) if goods["adoption"] else None
+    adoption_dropped = None
+    if adoption is not None:
+        if "district" not in adoption.columns:
+            adoption["district"] = None
+        adoption, adoption_clash, adoption_dropped = _duplicates(
+            adoption, ["province", "district", "commune", "program"], True,
+            what="the same commune and programme")
+        spill.add_quarantine(adoption_clash, run_level=True)
     register_kind, kind_by_province, kind_counts, kind_errors = register.kind
     errors += kind_errors
 
@@ -1953,8 +1990,8 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
                 counter.update(zip(frame["_file"], frame["_sheet"]))
         return counter
 
-    loaded = register.loaded + count(support, totals)
-    dropped = register.dropped + count(support_dropped, totals_dropped)
+    loaded = register.loaded + count(support, totals, adoption)
+    dropped = register.dropped + count(support_dropped, totals_dropped, adoption_dropped)
     quarantined = _write_quarantine_csv(con, spill, out_dir / "quarantine.csv", cached)
     for report in reports:
         if report.kind is None:
@@ -1986,6 +2023,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         register_kind=register_kind, register_kind_by_province=kind_by_province,
         register_kind_counts=kind_counts,
         totals_rows=0 if totals is None else len(totals),
+        adoption_rows=0 if adoption is None else len(adoption),
         file_hashes={rel: e["sha256"] for rel, e in entries.items()},
     )
     register.write(out_dir / "panel.parquet", {"povdyn.register_kind": register_kind or ""})
@@ -1993,6 +2031,10 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         _write_parquet(_finish_totals(totals), out_dir / "totals.parquet")
     elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
         (out_dir / "totals.parquet").unlink()
+    if adoption is not None:
+        _write_parquet(_finish_adoption(adoption), out_dir / "adoption.parquet")
+    elif (out_dir / "adoption.parquet").exists():  # an earlier run's register, not this data's
+        (out_dir / "adoption.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
     if len(register.unplaced):  # names the 2025 map could not place (rows kept, "? name")
         _write_csv(register.unplaced, out_dir / "communes_unplaced.csv")

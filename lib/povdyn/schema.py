@@ -82,6 +82,10 @@ PANEL_COLUMNS = [
 REQUIRED_SUPPORT_COLUMNS = ["household_id", "program", "start_period"]
 REQUIRED_TOTALS_COLUMNS = ["province", "period", "households_total"]
 TOTALS_COLUMNS = ["province", "province_2025", "commune", "period", "households"]
+# commune programme adoption register (issue 14 §3): Tỉnh, Xã, Chương trình, Năm áp dụng
+REQUIRED_ADOPTION_COLUMNS = ["province", "commune", "program", "adoption_year"]
+ADOPTION_COLUMNS = ["province", "province_2025", "district", "commune", "program", "adoption_year"]
+ADOPTION_YEARS = (1990, 2100)  # a year outside this range is a typo, not an adoption date
 SUPPORT_COLUMNS = ["household_id", "program", "start_period", "end_period", "amount_vnd"]
 # Direct identifiers: recognised so that ingest can drop them (privacy.IDENTIFIER_COLUMNS)
 IDENTIFIER_HEADERS = ["head_name", "id_card", "phone", "address"]
@@ -98,6 +102,9 @@ _ALIASES: dict[str, list[str]] = {
     # household totals table (denominators, issue 10 §2): Tỉnh, Xã, Năm/Kỳ, Tổng số hộ
     "households_total": ["Tổng số hộ", "Tổng số hộ dân cư", "Tổng số hộ gia đình",
                          "Tổng số hộ dân", "Số hộ dân cư", "Total households", "Households total"],
+    # adoption register: the year the commune adopted the programme (blank: never)
+    "adoption_year": ["Năm áp dụng", "Năm áp dụng mô hình", "Năm triển khai", "Năm xã áp dụng",
+                      "Adoption year"],
     "status": ["Phân loại hộ", "Phân loại", "Tình trạng", "Tình trạng hộ", "Xếp loại hộ",
                "Kết quả rà soát", "Status"],
     "province": ["Tỉnh", "Tỉnh/Thành phố", "Tỉnh/TP", "Tỉnh thành", "Tên tỉnh", "Province"],
@@ -215,8 +222,9 @@ def map_headers(columns: Iterable) -> dict:
 
 
 def file_kind(canonical_columns: Iterable[str]) -> str | None:
-    """'register', 'support', 'totals' or None, recognised from the (canonical) headers.
-    A totals table (Tỉnh, Xã, Năm, Tổng số hộ) has no household id."""
+    """'register', 'support', 'totals', 'adoption' or None, recognised from the
+    (canonical) headers. A totals table (Tỉnh, Xã, Năm, Tổng số hộ) and an adoption
+    register (Tỉnh, Xã, Chương trình, Năm áp dụng) have no household id."""
     cols = set(canonical_columns)
     if "household_id" in cols and "program" in cols:
         return "support"
@@ -224,6 +232,8 @@ def file_kind(canonical_columns: Iterable[str]) -> str | None:
         return "register"
     if "household_id" not in cols and "households_total" in cols and "province" in cols:
         return "totals"
+    if "household_id" not in cols and {"adoption_year", "program"} <= cols:
+        return "adoption"
     return None
 
 
@@ -621,8 +631,8 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
     programme names/codes to codes (support rolls only; None = accept any text).
     Identifier columns (head_name, id_card, phone, address) are passed through unchecked.
     """
-    if kind not in ("register", "support", "totals"):
-        raise ValueError("kind must be 'register', 'support' or 'totals'")
+    if kind not in ("register", "support", "totals", "adoption"):
+        raise ValueError("kind must be 'register', 'support', 'totals' or 'adoption'")
     n = len(df)
     # (rows, "column: what is wrong", raw cells to quote or None)
     problems: list[tuple[np.ndarray, str, pd.Series | None]] = []
@@ -634,12 +644,15 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
             problems.append((mask, message, raw))
 
     required = {"register": REQUIRED_PANEL_COLUMNS, "support": REQUIRED_SUPPORT_COLUMNS,
-                "totals": REQUIRED_TOTALS_COLUMNS}[kind]
+                "totals": REQUIRED_TOTALS_COLUMNS, "adoption": REQUIRED_ADOPTION_COLUMNS}[kind]
     missing = [col for col in required if col not in df.columns]
     if missing:
         raise SchemaError(f"required column(s) {missing} missing")
     if kind == "totals":
         _check_totals(df, out, flag)
+        return _good_and_rejected(df, out, problems)
+    if kind == "adoption":
+        _check_adoption(df, out, flag, programs)
         return _good_and_rejected(df, out, problems)
 
     ids, bad = _household_ids(df["household_id"])
@@ -705,16 +718,7 @@ def check_rows(df: pd.DataFrame, kind: str = "register",
                      f"{col}: must be {'positive' if positive else 'zero or more'}", df[col])
                 out[col] = values
     else:
-        programs_raw = df["program"]
-        if programs is None:
-            values, _ = _text(programs_raw)
-            flag(pd.isna(values), "program: blank")
-        else:
-            values, bad = _map_uniques(programs_raw, _lookup(programs))
-            flag(bad, f"program: unknown programme (known codes: {', '.join(sorted(set(programs.values())))})",
-                 programs_raw)
-            flag(pd.isna(values) & ~bad, "program: blank")
-        out["program"] = values
+        out["program"] = _check_programs(df["program"], flag, programs)
         for col in ("start_period", "end_period"):
             if col in df.columns:
                 values, bad = _map_uniques(df[col], _support_period_value)
@@ -754,6 +758,42 @@ def _check_totals(df: pd.DataFrame, out: dict, flag: Callable) -> None:
     flag(ok & ((values < 1) | (np.mod(values, 1) != 0)),
          "households_total: must be a whole number of households, at least 1", raw)
     out["households_total"] = values
+
+
+def _check_programs(raw: pd.Series, flag: Callable, programs: dict[str, str] | None) -> np.ndarray:
+    """Programme codes (folded names mapped by `programs`; None = any text); unknown and
+    blank flagged."""
+    if programs is None:
+        values, _ = _text(raw)
+        flag(pd.isna(values), "program: blank")
+        return values
+    values, bad = _map_uniques(raw, _lookup(programs))
+    flag(bad, f"program: unknown programme (known codes: {', '.join(sorted(set(programs.values())))})", raw)
+    flag(pd.isna(values) & ~bad, "program: blank")
+    return values
+
+
+def _check_adoption(df: pd.DataFrame, out: dict, flag: Callable, programs) -> None:
+    """Commune adoption register (Tỉnh, [Huyện,] Xã, Chương trình, Năm áp dụng): province,
+    commune and a known programme required; the year a whole number in ADOPTION_YEARS,
+    blank meaning the commune never adopted the programme."""
+    provinces, _ = _text(df["province"])
+    flag(pd.isna(provinces), "province: blank")
+    out["province"] = provinces
+    communes, _ = _text(df["commune"])
+    flag(pd.isna(communes), "commune: blank")
+    if "district" in df.columns:  # pre-2025 registers: tells same-named communes apart
+        out["district"] = _text(df["district"])[0]
+    out["commune"] = communes
+    out["program"] = _check_programs(df["program"], flag, programs)
+    raw = df["adoption_year"]
+    values, bad = parse_number(raw)
+    flag(bad, "adoption_year: not a year (blank = never adopted)", raw)
+    ok = ~bad & ~np.isnan(values)
+    low, high = ADOPTION_YEARS
+    flag(ok & ((values < low) | (values > high) | (np.mod(values, 1) != 0)),
+         f"adoption_year: must be a whole year from {low} to {high} (blank = never adopted)", raw)
+    out["adoption_year"] = values
 
 
 def _good_and_rejected(df: pd.DataFrame, out: dict, problems: list):
@@ -824,7 +864,7 @@ def canonical_dtypes(df: pd.DataFrame) -> pd.DataFrame:
             if df[col].dtype == bool or (df[col].dtype == "boolean" and df[col].isna().any()):
                 continue  # already canonical
             df[col] = _bool_array(df[col].to_numpy(dtype=object), index=df.index)
-        elif col in ("household_size", "households_total"):
+        elif col in ("household_size", "households_total", "adoption_year"):
             df[col] = pd.to_numeric(df[col]).astype("Int64")
         elif col in ("income_pc_month", "weight", "amount_vnd"):
             df[col] = pd.to_numeric(df[col]).astype("float64")

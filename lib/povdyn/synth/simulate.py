@@ -1063,7 +1063,8 @@ def generate(households: int, seed: int, frequency: str = "quarter") -> SynthReg
 
 def adoption_frame(geo: _Geo) -> pd.DataFrame:
     """The commune programme adoption register: one row per commune and programme with
-    province (pre-2025 name), province_2025, commune, program and adoption_year (the year
+    province (pre-2025 name), province_2025, district (pre-2025: it tells same-named
+    communes of a province apart), commune, program and adoption_year (the year
     the commune adopted the programme; <NA> = never). Adoption years are drawn at random
     per commune in ``_geography`` (independent of the communes' poverty trends), which
     is what the commune event study needs as its cohort (povdyn.programs)."""
@@ -1072,7 +1073,7 @@ def adoption_frame(geo: _Geo) -> pd.DataFrame:
     for code, years in geo.adoption.items():
         parts.append(pd.DataFrame({
             "province": prov["old_province"].to_numpy(), "province_2025": prov["province_2025"].to_numpy(),
-            "commune": geo.commune_name, "program": code,
+            "district": geo.commune_district, "commune": geo.commune_name, "program": code,
             "adoption_year": pd.array(np.where(years > 0, years, 0), dtype="Int64"),
         }))
     out = pd.concat(parts, ignore_index=True)

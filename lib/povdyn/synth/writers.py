@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from ..geo import is_post_merger
 from .simulate import (QUARTERS, DemoSummary, YEARS, _standard_period, _add, _calibration_counts, _calibration_table,
                _check_args, _chunks, _geography, _table, _identifiers, _rows, _simulate_chunk,
-               _support_frame, _truth, _truth_counts, risk_truth_frame)
+               _support_frame, _truth, _truth_counts, adoption_frame, risk_truth_frame)
 
 # list style: Vietnamese headers as offices write them (mapped back by povdyn.schema)
 LIST_HEADERS = {
@@ -50,6 +50,8 @@ SUPPORT_HEADERS = {
     "end_period": "Kỳ kết thúc",
     "amount_vnd": "Số tiền hỗ trợ",
 }
+ADOPTION_HEADERS = {"province": "Tỉnh", "district": "Huyện", "commune": "Xã", "program": "Chương trình",
+                    "adoption_year": "Năm áp dụng"}
 STATUS_VI = {"poor": "Hộ nghèo", "near_poor": "Hộ cận nghèo"}
 AREA_VI = {"urban": "Thành thị", "rural": "Nông thôn"}
 REASON_VI = {"death": "Chết", "migration": "Chuyển đi", "merger": "Nhập hộ", "split": "Tách hộ"}
@@ -121,8 +123,14 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     and a signature footer). Beside the lists goes the household totals table
     (tong_so_ho.csv / .xlsx: Tỉnh, Xã, Năm, Tổng số hộ): the households with a status at
     each annual review in the full panel of the same seed, per commune.
+    Beside the programme roll goes the commune adoption register (adoption_frame: the
+    year each commune adopted each programme, blank = never; communes by their
+    pre-reform names and districts, as households are first recorded): adoption.csv
+    (province, province_2025, district, commune, program, adoption_year; adoption.parquet
+    with fmt="parquet"), or ap_dung_mo_hinh.csv with Vietnamese headers (Tỉnh, Huyện, Xã,
+    Chương trình, Năm áp dụng) in the list style.
     Files an earlier write_demo left in `out_dir` (register*, support*, danh_sach*,
-    ho_tro.csv, tong_so_ho*, truth.json) are removed first, so a folder never holds two
+    ho_tro.csv, tong_so_ho*, adoption*, ap_dung_mo_hinh.csv, truth.json) are removed first, so a folder never holds two
     demos. Deterministic: same arguments, same bytes."""
     _check_args(households, frequency)
     if style not in ("full", "lists"):
@@ -237,6 +245,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
         body = support if style == "full" else _support_vi(support)
         _atomic(path, lambda p: p.write_bytes(_csv_bytes(body, header=True)))
     summary.files.append(path)
+    summary.files.append(_write_adoption(out, adoption_frame(geo), style, fmt))
     truth = _truth(tcounts, households, seed, frequency, _calibration_table(ccounts))
     tpath = out / "truth.json"
     _atomic(tpath, lambda p: p.write_text(json.dumps(truth, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
@@ -255,7 +264,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
 _OWN_OUTPUTS = ("register.csv", "support.csv", "support.parquet", "truth.json", "truth_risk.parquet", "ho_tro.csv",
                 "danh_sach_ho_ngheo_can_ngheo.csv", "register_*.xlsx", "danh_sach_*.xlsx",
                 "register/part-*.parquet", "tong_so_ho.csv", "tong_so_ho.xlsx",
-                "danh_sach/*/*.xlsx")
+                "danh_sach/*/*.xlsx", "adoption.csv", "adoption.parquet", "ap_dung_mo_hinh.csv")
 
 
 def _remove_previous_outputs(out: Path) -> None:
@@ -270,6 +279,24 @@ def _remove_previous_outputs(out: Path) -> None:
                 folder.rmdir()
         if not any(lists.iterdir()):
             lists.rmdir()
+
+
+# ------------------------------------------------ commune adoption register (issue 14 §3)
+def _write_adoption(out: Path, adoption: pd.DataFrame, style: str, fmt: str) -> Path:
+    """The commune adoption register as offices would hand it over. The province is the
+    pre-reform one (the communes are pre-reform units); the full style adds
+    province_2025 like its register."""
+    if style == "lists":
+        path = out / "ap_dung_mo_hinh.csv"
+        body = adoption[list(ADOPTION_HEADERS)].rename(columns=ADOPTION_HEADERS)
+    else:
+        path = out / ("adoption.parquet" if fmt == "parquet" else "adoption.csv")
+        body = adoption[["province", "province_2025", "district", "commune", "program", "adoption_year"]]
+    if path.suffix == ".parquet":
+        _atomic(path, lambda p: body.to_parquet(p, index=False, engine="pyarrow"))
+    else:
+        _atomic(path, lambda p: p.write_bytes(_csv_bytes(body, header=True)))
+    return path
 
 
 # ----------------------------------------------------------- household totals (issue 10 §2)
