@@ -87,7 +87,7 @@ def test_truth_risk_file_beside_the_demo_and_not_ingested(tmp_path):
     assert truth.household_id.str.fullmatch(r"HH\d{8}").all()
     assert set(truth.period) <= {"2022Q4", "2023Q4", "2024Q4"}
     tables, _ = list_inputs(tmp_path)
-    assert [t.name for t in tables] == ["register.csv", "support.csv"]
+    assert [t.name for t in tables] == ["adoption.csv", "register.csv", "support.csv"]
 
 
 def test_model_recovers_the_oracle(reg, relapse_model):
