@@ -124,6 +124,57 @@ LABELS.update({
     "waiting": {"vi": "Đang chờ", "en": "Waiting"},
 })
 
+# relapse early warning (povdyn.risk): what an officer reads -- reason code -> text, band
+# names, the watchlist's headers and the limits of a score
+REASON_TEXT = {
+    "income_gap": {"vi": "Thu nhập chỉ vừa vượt chuẩn nghèo",
+                   "en": "Income only just above the poverty line"},
+    "income_change": {"vi": "Thu nhập vừa tăng đột ngột, có thể chưa bền vững",
+                      "en": "Income rose sharply this year and may not last"},
+    "dep_health_insurance": {"vi": "Chưa có bảo hiểm y tế", "en": "No health insurance"},
+    "housing": {"vi": "Nhà ở chưa kiên cố hoặc chật hẹp",
+                "en": "Poor-quality or cramped housing"},
+    "dep_dependants": {"vi": "Nhiều người phụ thuộc (trẻ em, người già, ốm đau)",
+                       "en": "Many dependants (children, elderly, sick)"},
+    "other_deprivations": {"vi": "Còn thiếu hụt dịch vụ xã hội cơ bản khác",
+                           "en": "Other basic services still lacking"},
+    "household_size": {"vi": "Hộ đông người", "en": "Large household"},
+    "area": {"vi": "Sống ở nông thôn", "en": "Lives in a rural area"},
+    "region": {"vi": "Vùng hay gặp thiên tai, rủi ro", "en": "Region exposed to shocks"},
+    "commune": {"vi": "Xã có nhiều hộ mới rơi vào nghèo",
+                "en": "Many households in the commune fell into poverty"},
+    "support": {"vi": "Chưa được hỗ trợ sinh kế hiệu quả",
+                "en": "No effective livelihood support yet"},
+    "to_near_poor": {"vi": "Mới thoát nghèo nhưng vẫn là hộ cận nghèo",
+                     "en": "Just exited but still near-poor"},
+    "poor_history": {"vi": "Đã nghèo nhiều năm trước đó", "en": "Poor for several earlier years"},
+    "meritorious": {"vi": "Hộ có công với cách mạng", "en": "Meritorious household"},
+    "ethnic_minority": {"vi": "Hộ dân tộc thiểu số", "en": "Ethnic-minority household"},
+}
+BAND_TEXT = {"high": {"vi": "Cao", "en": "High"}, "medium": {"vi": "Trung bình", "en": "Medium"},
+             "low": {"vi": "Thấp", "en": "Low"}}
+
+WATCHLIST_HEADERS = {
+    "household_id": {"vi": "Mã hộ (bí danh)", "en": "Household (pseudonym)"},
+    "commune": {"vi": "Xã/phường", "en": "Commune"},
+    "risk_band": {"vi": "Mức nguy cơ", "en": "Risk band"},
+    "risk_pct": {"vi": "Nguy cơ (%)", "en": "Risk (%)"},
+    "reason_1": {"vi": "Lý do 1", "en": "Reason 1"},
+    "reason_2": {"vi": "Lý do 2", "en": "Reason 2"},
+    "reason_3": {"vi": "Lý do 3", "en": "Reason 3"},
+    "local_code": {"vi": "Mã hộ tại địa phương", "en": "Local household code"},
+}
+
+LIMITS_TEXT = {
+    "vi": ("Điểm nguy cơ chỉ để ưu tiên thăm hỏi, tư vấn và hỗ trợ sớm. Không dùng điểm này để "
+           "đưa bất kỳ hộ nào ra khỏi danh sách hỗ trợ hay từ chối hỗ trợ. Điểm là xác suất ước "
+           "tính từ dữ liệu rà soát, có sai số; cán bộ xã cần kiểm tra thực tế."),
+    "en": ("The score only prioritises visits, advice and early support. It must never be used "
+           "to take a household off support or refuse support. It is an estimated probability "
+           "from review data and can be wrong; commune officers check on the ground."),
+}
+
+
 def label(key: str, lang: str = "vi") -> str:
     """The label of `key` in `lang` ("vi" or "en"); the key itself when unknown."""
     if lang not in LANGS:
