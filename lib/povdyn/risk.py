@@ -938,21 +938,28 @@ def band_counts_by_commune(scores: pd.DataFrame, min_cell: int | None = None,
     below ``min_cell`` shows as "<10", and since the row also prints its total, a second
     band is hidden ("x") so the small one cannot be worked out by subtraction (methods.md,
     Disclosure control). Rows are not summed anywhere on the page, so each row is
-    protected on its own."""
+    protected on its own. A commune with fewer than ``min_cell`` exits would show only
+    "<10" cells: it is left out, and ``attrs["not_shown"]`` says how many were."""
+    from .config import settings
     from .suppression import suppress_table
+
+    min_cell = settings().min_cell if min_cell is None else min_cell
 
     keys = [c for c in ("province_2025", "commune") if c in scores.columns]
     counts = (scores.groupby(keys + ["risk_band"]).size().unstack("risk_band", fill_value=0)
               .reindex(columns=["high", "medium", "low"], fill_value=0).reset_index())
     counts.columns.name = None
     counts["total"] = counts[["high", "medium", "low"]].sum(axis=1)
-    counts = counts.sort_values(["high", "total"], ascending=False, kind="stable").reset_index(drop=True)
+    small = counts["total"] < min_cell
+    # ordered by the published total only: an order by a hidden count would hint at it
+    counts = counts[~small].sort_values("total", ascending=False, kind="stable").reset_index(drop=True)
     if top is not None:
         counts = counts.head(top)
-    if counts.empty:
-        return counts
-    return suppress_table(counts, ["total", "high", "medium", "low"],
-                          col_totals={"total": ["high", "medium", "low"]}, min_cell=min_cell)
+    if len(counts):
+        counts = suppress_table(counts, ["total", "high", "medium", "low"],
+                                col_totals={"total": ["high", "medium", "low"]}, min_cell=min_cell)
+    counts.attrs["not_shown"] = int(small.sum())
+    return counts
 
 
 def band_table(counts: pd.DataFrame, lang: str = "vi") -> pd.DataFrame:
@@ -1005,6 +1012,7 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
     import sys
 
     from .config import settings
+    from .formatting import decimal_comma, fmt_count
 
     data = Path(data_dir or settings().processed_dir)
     source = data / "panel.parquet" if (data / "panel.parquet").exists() else data
@@ -1026,15 +1034,29 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
     high = int((scores["risk_band"] == "high").sum())
     lo, hi = model.bands
     when = scores.iloc[0]["exit_period"] if len(scores) else as_of
+    smallest = settings().min_cell if min_cell is None else min_cell
+
+    def count(n: int) -> str:  # a published count: small ones hidden, as in every table
+        return f"<{smallest}" if n < smallest else fmt_count(n, lang)
+
     text = {
-        "vi": (f"Trong {len(scores):,} hộ thoát nghèo ở kỳ rà soát {when}, {high:,} hộ có nguy cơ cao "
+        "vi": (f"Trong {count(len(scores))} hộ thoát nghèo ở kỳ rà soát {when}, {count(high)} hộ có nguy cơ cao "
                f"(≥ {hi:.0%}) nghèo lại trong {within} kỳ rà soát tới. Mô hình ({model.method}) được "
-               f"kiểm định trên nhóm thoát nghèo {model.test_period} mà mô hình chưa thấy: AUC {v.auc:.2f}, "
-               f"sai số hiệu chuẩn (ECE) {v.ece:.3f}. {LIMITS_TEXT['vi']}"),
-        "en": (f"Of {len(scores):,} households that exited poverty at the {when} review, {high:,} are at "
+               f"kiểm định trên nhóm thoát nghèo {model.test_period} mà mô hình chưa thấy: AUC "
+               f"{decimal_comma(f'{v.auc:.2f}')}, sai số hiệu chuẩn (ECE) {decimal_comma(f'{v.ece:.3f}')}. "
+               f"{LIMITS_TEXT['vi']}"),
+        "en": (f"Of {count(len(scores))} households that exited poverty at the {when} review, {count(high)} are at "
                f"high risk (>= {hi:.0%}) of being poor again within {within} reviews. The model "
                f"({model.method}) was validated on the {model.test_period} exits it had not seen: "
                f"AUC {v.auc:.2f}, calibration error (ECE) {v.ece:.3f}. {LIMITS_TEXT['en']}"),
     }[lang]
-    communes = band_table(band_counts_by_commune(scores, min_cell, top=20), lang)
+    counts = band_counts_by_commune(scores, min_cell, top=20)
+    communes = band_table(counts, lang)
+    if counts.attrs["not_shown"]:
+        communes.attrs["note"] = {
+            "vi": f"{fmt_count(counts.attrs['not_shown'], lang)} xã, phường có dưới {smallest} hộ "
+                  "thoát nghèo không được liệt kê (số quá nhỏ để công bố).",
+            "en": f"{fmt_count(counts.attrs['not_shown'], lang)} communes with fewer than {smallest} "
+                  "exiting households are not listed (too few to publish).",
+        }[lang]
     return {"text": text, "communes": communes, "model": model}
