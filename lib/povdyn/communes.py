@@ -62,9 +62,12 @@ FLOW_COLUMNS = [f"flow_{a}_{b}" for a in STATES for b in STATES]
 #: every count a province's pages publish per commune, at the report period
 COUNT_COLUMNS = ["households", "poor", "near_poor", "at_risk", "exits", "to_near_poor", "to_non_poor",
                  "np_at_risk", "np_exits", "relapses", "new_poor", "removals", "followed", "relapsed",
-                 *FLOW_COLUMNS]
+                 *FLOW_COLUMNS, "non_poor_row"]
+#: the flows chart's rows: their totals are printed in effect (a count and its share)
+FLOW_ROWS = {"poor": "at_risk", "near_poor": "np_at_risk", "non_poor": "non_poor_row"}
 #: the headline row, and its numerator / denominator columns (pagedata.headline_values keys)
 HEADLINE_CELLS = {
+    "households": ("households", None),  # the poor rate's denominator, as a row of its own
     "poor_rate": ("poor", "households"),
     "near_poor_rate": ("near_poor", "households"),
     "exit_rate": ("exits", "at_risk"),
@@ -250,6 +253,7 @@ def _counts_at(tables: dict, period, within: int, by: list[str]) -> pd.DataFrame
     for c in COUNT_COLUMNS:  # a flow with no event in a period is a zero, not unknown
         if c != "households":
             out[c] = out[c].fillna(0)
+    out["non_poor_row"] = out[[f"flow_non_poor_{b}" for b in STATES]].sum(axis=1)
     return out
 
 
@@ -294,8 +298,8 @@ def _relations(values: pd.DataFrame) -> list:
         # (the households poor / near-poor at t-1 still observed at t) is known: it is
         # the exit and near-poor exit denominators; the flows into a status add up to
         # the exits (poor -> near-poor / not poor are the exit destinations)
-        rels.append(Relation(cell("at_risk"), tuple(cell(f"flow_poor_{b}") for b in STATES)))
-        rels.append(Relation(cell("np_at_risk"), tuple(cell(f"flow_near_poor_{b}") for b in STATES)))
+        for origin, total in FLOW_ROWS.items():
+            rels.append(Relation(cell(total), tuple(cell(f"flow_{origin}_{b}") for b in STATES)))
         rels.append(Relation(cell("to_near_poor"), (cell("flow_poor_near_poor"),)))
         rels.append(Relation(cell("to_non_poor"), (cell("flow_poor_non_poor"),)))
     return rels
@@ -303,18 +307,14 @@ def _relations(values: pd.DataFrame) -> list:
 
 def _joint_status(values: pd.DataFrame, min_cell: int) -> pd.Series:
     """linked_suppression over every commune count of the province (module docstring).
-    Province counts at or above min_cell stay shown (the province page prints them);
-    the exit split of the province row is left to the rule, as the province headline
-    leaves it."""
+    Every province count of at least min_cell is taken as known to the reader (the
+    province page prints most of them; taking all as known is the safe side) and is
+    never chosen as a complement."""
     from .suppression import linked_suppression, table_cells
 
     cells = table_cells(values, COUNT_COLUMNS)
     rels = [r for r in _relations(values) if all(c in cells.index for c in r.cells)]
-    shown = [(None, PROVINCE, c) for c in COUNT_COLUMNS
-             if c not in ("exits", "to_near_poor", "to_non_poor", "flow_poor_near_poor", "flow_poor_non_poor")
-             and values.at[PROVINCE, c] >= min_cell]
-    # a flows row printed with shares reveals its total: the poor / near-poor at risk of
-    # every commune whose chart shows a share are fixed too
+    shown = [(None, PROVINCE, c) for c in COUNT_COLUMNS if values.at[PROVINCE, c] >= min_cell]
     return linked_suppression(cells, rels, min_cell=min_cell, shown=shown)
 
 
@@ -399,6 +399,9 @@ def headline_table(page: CommunePage, lang: str = "vi") -> pd.DataFrame:
     pc, commune = page.province, page.commune
     values = headline_values(page.data, page.period, pc.within).set_index("key")
     rows, hidden = [], []
+    values.loc["households"] = np.nan
+    values.loc["households", ["numerator", "year_numerator"]] = \
+        values.loc["poor_rate", ["denominator", "year_denominator"]].to_numpy()
     for key, (num_col, den_col) in HEADLINE_CELLS.items():
         v = values.loc[key]
         num_hidden = pc.hidden(commune, num_col)
@@ -537,3 +540,153 @@ def show_commune_table(data, period, within: int = 2, lang: str = "vi", data_dir
     display(Markdown(label("commune_table_note", lang).format(m=pc.min_cell, n=len(pc.communes))))
     display(HTML(commune_table_html(pc, lang)))
     return pc
+
+
+# --------------------------------------------------------------------------- the commune page
+def title(page: CommunePage, lang: str = "vi"):
+    """The page title (a Markdown heading) and, when the page hides figures, the one
+    sentence saying which and why."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"# {label('commune_report_title', lang)}: {page.commune} "
+                     f"({page.province.province}), {page.period}"))
+
+
+def show_headline(page: CommunePage, lang: str = "vi"):
+    """The headline table, or the sentence that nothing can be shown; under it the
+    sentence naming what is left out and why."""
+    from IPython.display import Markdown, display
+
+    from .display import show
+
+    table = headline_table(page, lang)
+    if len(table):
+        show(table)
+    else:
+        display(Markdown(label("commune_nothing_shown", lang).format(m=page.province.min_cell)))
+    sentence = hidden_sentence(table.attrs["hidden"], lang, page.province.min_cell)
+    if sentence:
+        display(Markdown(sentence))
+    return table
+
+
+def trend_tables(page: CommunePage) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The commune's stock shares and exit rates over the periods, for
+    ``plots.dynamics.trends``, with the report period's points left out where the
+    joint suppression hides their count or denominator (a rate beside a printed count
+    gives the other count back). The chart itself leaves out points on fewer than
+    min_cell households."""
+    from .pagedata import metric, status_shares
+
+    pc, c = page.province, page.commune
+    shares = status_shares(page.data)
+    exits = metric("exit_rates", page.data)
+    now = shares["period"].map(_pkey) == _pkey(page.period)
+    for st in ("poor", "near_poor"):
+        if pc.hidden(c, st) or pc.hidden(c, "households"):
+            shares[st] = shares[st].astype(float).where(~now, np.nan)
+    now = exits["period"].map(_pkey) == _pkey(page.period)
+    if pc.hidden(c, "exits") or pc.hidden(c, "at_risk"):
+        exits["exits"] = exits["exits"].astype(float).where(~now, np.nan)
+    return shares, exits
+
+
+def trend_drawable(shares: pd.DataFrame, exits: pd.DataFrame, min_cell: int) -> bool:
+    """Whether the trend chart has at least one point to draw."""
+    ok = any(((shares[st] >= min_cell) & shares[f"{st}_rate"].notna()).any() for st in ("poor", "near_poor"))
+    return bool(ok or ((exits["at_risk"].fillna(0) >= min_cell) & (exits["exits"].fillna(0) >= min_cell)).any())
+
+
+def show_trend(page: CommunePage, lang: str = "vi"):
+    """The trend chart across July 2025 (the commune's series has no break: module
+    docstring), or a sentence when no period has enough households."""
+    from IPython.display import Markdown, display
+
+    from .plots import dynamics as charts, show
+
+    shares, exits = trend_tables(page)
+    if trend_drawable(shares, exits, page.province.min_cell):
+        show(charts.trends(shares, exits, lang=lang, min_cell=page.province.min_cell))
+    else:
+        display(Markdown(label("commune_trend_hidden", lang).format(m=page.province.min_cell)))
+
+
+def flows_hidden(page: CommunePage) -> np.ndarray:
+    """3x3 cells of the flows chart to hide: those the joint suppression hides, and
+    whole rows whose total it hides (a printed share would give the total back)."""
+    pc, c = page.province, page.commune
+    out = np.zeros((3, 3), dtype=bool)
+    for i, a in enumerate(STATES):
+        row_hidden = pc.hidden(c, FLOW_ROWS[a])
+        for j, b in enumerate(STATES):
+            out[i, j] = row_hidden or pc.hidden(c, f"flow_{a}_{b}")
+    return out
+
+
+def show_flows(page: CommunePage, lang: str = "vi"):
+    """The flows chart with the joint suppression's cells hidden, or a sentence when
+    every cell is hidden."""
+    from IPython.display import Markdown, display
+
+    from .pagedata import flows
+    from .plots import dynamics as charts, show
+
+    pc = page.province
+    counts = flows(page.data, page.period)
+    hidden = flows_hidden(page)
+    matrix = np.zeros((3, 3))
+    for r in counts.itertuples(index=False):
+        if r.from_status in STATES and r.to_status in STATES:
+            matrix[STATES.index(r.from_status), STATES.index(r.to_status)] += r.count
+    if np.all(hidden | (matrix < pc.min_cell) | ~np.isfinite(matrix)):
+        display(Markdown(label("commune_flows_hidden", lang).format(m=pc.min_cell)))
+        return None
+    show(charts.flows(counts, lang=lang, min_cell=pc.min_cell, hidden=hidden))
+    return hidden
+
+
+#: targets rows and the joint cells their actual rests on
+TARGET_CELLS = {"poor_rate_reduction": ("poor", "households"),
+                "near_poor_rate_reduction": ("near_poor", "households"),
+                "relapse_ceiling": ("relapsed", "followed")}
+
+
+def targets_table(page: CommunePage, lang: str = "vi") -> pd.DataFrame:
+    """Plan vs actual for the commune (``targets.progress_table`` on the commune's
+    data) against the targets of its province (no commune targets exist yet on this
+    branch: ``province_target_used`` says so on the page). The households column is
+    left out (a count beside the province's parts), and an actual resting on a count
+    the joint suppression hides shows "—"."""
+    from . import targets
+
+    pc, c = page.province, page.commune
+    values = targets.progress_values(page.data, page.period, region=pc.province, within=pc.within,
+                                     min_cell=pc.min_cell)
+    table = targets.progress_table(page.data, page.period, region=pc.province, within=pc.within, lang=lang,
+                                   min_cell=pc.min_cell)
+    actual, ci, verdict = (label("actual", lang), label("ci95", lang), label("assessment", lang))
+    for i, ind in enumerate(values["indicator"]):
+        cells = TARGET_CELLS.get(ind)
+        if cells and any(pc.hidden(c, col) for col in cells):
+            table.loc[i, actual] = "—"
+            table.loc[i, ci] = "—"
+            if values.at[i, "status"] in ("on_track", "off_track"):
+                table.loc[i, verdict] = label("not_assessable", lang)
+    return table.drop(columns=[label("households", lang)])
+
+
+def show_targets(page: CommunePage, lang: str = "vi"):
+    from IPython.display import Markdown, display
+
+    from .display import show
+
+    display(Markdown(label("province_target_used", lang).format(province=page.province.province)))
+    show(targets_table(page, lang))
+
+
+def methods_note(lang: str = "vi"):
+    """The commune page's methods paragraph: 2025 communes across the reform and the
+    complementary suppression across the province's pages."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(label("commune_methods", lang).format(m=settings().min_cell)))
