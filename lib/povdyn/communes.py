@@ -548,8 +548,16 @@ def title(page: CommunePage, lang: str = "vi"):
     sentence saying which and why."""
     from IPython.display import Markdown, display
 
+    from IPython.display import HTML
+
+    from .report import slugify
+
     display(Markdown(f"# {label('commune_report_title', lang)}: {page.commune} "
                      f"({page.province.province}), {page.period}"))
+    # a link back to the province page, shown once that page exists (report.link_existing_pages)
+    display(HTML(f'<p><span class="povdyn-page-link povdyn-hidden-link" '
+                 f'data-povdyn-href="../{slugify(page.province.province)}.html">'
+                 f'{_html.escape(label("province_page", lang))}: {_html.escape(page.province.province)}</span></p>'))
 
 
 def show_headline(page: CommunePage, lang: str = "vi"):
