@@ -113,7 +113,10 @@ def determined_cells(hidden: Sequence[Hashable], relations: Sequence[Relation],
         return set()
     if not rows:
         return set()
-    basis = null_space(np.array(rows))
+    try:
+        basis = null_space(np.array(rows))
+    except np.linalg.LinAlgError:  # LAPACK's gesdd fails to converge on some 0/±1 matrices
+        basis = null_space(np.array(rows), lapack_driver="gesvd")
     free = np.abs(basis).max(axis=1) > tolerance if basis.size else np.zeros(len(hidden), bool)
     return {cell for cell, is_free in zip(hidden, free) if not is_free}
 
