@@ -421,3 +421,36 @@ GROUP_LABELS = {
     "stayed_poor": {"vi": "Hộ vẫn nghèo", "en": "Still poor"},
     "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor"},
 }
+
+# each office's own targets (povdyn.targets.targets_table)
+LABELS.update({
+    "target_poor_rate": {"vi": "Tỷ lệ hộ nghèo (%)", "en": "Poor rate (%)"},
+    "target_near_poor_rate": {"vi": "Tỷ lệ hộ cận nghèo (%)", "en": "Near-poor rate (%)"},
+    "target_relapse_rate": {"vi": "Tỷ lệ tái nghèo (% hộ thoát nghèo)", "en": "Relapse rate (% of exits)"},
+    "target_poor_households": {"vi": "Số hộ nghèo", "en": "Poor households"},
+    "target_near_poor_households": {"vi": "Số hộ cận nghèo", "en": "Near-poor households"},
+    "target_relapses": {"vi": "Số hộ tái nghèo", "en": "Relapsed households"},
+    "households_unit": {"vi": "hộ", "en": "households"},
+    "points_per_year": {"vi": "điểm %/năm", "en": "points/year"},
+    "percent_per_year": {"vi": "%/năm", "en": "%/year"},
+    "since": {"vi": "từ", "en": "from"},
+    "base_value": {"vi": "Kỳ gốc", "en": "Base"},
+    "planned": {"vi": "Kế hoạch kỳ này", "en": "Planned now"},
+    "target_source": {"vi": "Mục tiêu của", "en": "Target set by"},
+    "origin_national_default": {"vi": "Chương trình MTQG (mặc định toàn quốc)",
+                                "en": "National Target Program (national default)"},
+    "origin_national": {"vi": "Toàn quốc:", "en": "National:"},
+    "origin_province": {"vi": "Tỉnh/thành phố", "en": "Province"},
+    "origin_commune": {"vi": "Xã/phường", "en": "Commune"},
+    "row": {"vi": "dòng", "en": "row"},
+    "targets_local_note": {
+        "vi": ("Mỗi chỉ tiêu lấy mục tiêu của chính địa phương nếu có (xã/phường, rồi tỉnh/thành phố), "
+               "nếu không thì của cấp trên; cột cuối ghi mục tiêu lấy từ đâu. Kế hoạch kỳ này = giá trị "
+               "kỳ gốc cộng mức thay đổi kế hoạch theo số năm đã qua (hoặc mức trần); đạt khi thực hiện "
+               "không vượt kế hoạch. Không đánh giá khi chỉ tiêu dựa trên dưới {min_cell} hộ."),
+        "en": ("Each indicator takes the office's own target where it set one (commune, then province), "
+               "else the level above's; the last column says where it comes from. Planned now = the base "
+               "value plus the planned change for the years since (or the ceiling); on track when the "
+               "actual does not exceed the plan. No verdict rests on fewer than {min_cell} households."),
+    },
+})
