@@ -396,3 +396,24 @@ def test_progress_against_a_planted_fall_in_the_poor_rate():
     assert v.loc["near_poor_rate_reduction", "status"] == "no_target"
     lo, hi = v.loc["poor_rate_reduction", ["ci_low", "ci_high"]]
     assert lo < 3.0 < hi
+
+
+def test_demo_writes_the_example_beside_the_data_and_the_report_finds_it(tmp_path):
+    """`povdyn demo --out data/raw` writes data/targets.csv (not under raw/, which ingest
+    reads whole), never over an office's own file; a page on data/processed finds it."""
+    from povdyn import cli
+
+    raw = tmp_path / "data" / "raw"
+    assert cli.main(["--quiet", "demo", "--households", "300", "--seed", "1", "--out", str(raw)]) == 0
+    written = tmp_path / "data" / "targets.csv"
+    assert written.read_bytes() == targets.EXAMPLE_TARGETS_FILE.read_bytes()
+    assert not list(raw.rglob("targets*"))
+    processed = tmp_path / "data" / "processed"
+    processed.mkdir()
+    assert targets.local_targets_file(processed) == written
+    own = processed / "targets.csv"  # an office's file in the processed folder comes first
+    _write(own, "province,Hà Nội,,,poor_rate,points_per_year,-0.5,,,own")
+    assert targets.local_targets_file(processed) == own
+    written.write_text("level,indicator,kind,value\n", encoding="utf-8")
+    assert cli.main(["--quiet", "demo", "--households", "300", "--seed", "1", "--out", str(raw)]) == 0
+    assert written.read_text(encoding="utf-8") == "level,indicator,kind,value\n"

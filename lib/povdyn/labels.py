@@ -243,10 +243,11 @@ TEXTS: dict[str, dict[str, str]] = {
                "the register (death, migration, merger/split) are not counted as exits."),
     },
     "targets": {
-        "vi": ("Thực hiện = mức giảm tỷ lệ (điểm %) so với cùng kỳ năm trước; tỷ lệ tái nghèo tính "
-               "trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
-        "en": ("Actual = fall in the rate (points) since the same period last year; the relapse rate "
-               "is that of the exits followed for {within} periods."),
+        "vi": ("Thực hiện = giá trị của chỉ tiêu ở kỳ báo cáo; kỳ gốc mặc định là cùng kỳ năm trước. "
+               "Tỷ lệ và số hộ tái nghèo tính trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
+        "en": ("Actual = the indicator at the report period; the base is the same period last year "
+               "unless the target names one. Relapse rate and count are those of the exits followed "
+               "for {within} periods."),
     },
     "projection": {
         "vi": ("Dự báo theo chuỗi Markov với ma trận chuyển dịch hằng năm ước lượng từ dữ liệu (các hộ "
@@ -443,7 +444,10 @@ LABELS.update({
     "origin_province": {"vi": "Tỉnh/thành phố", "en": "Province"},
     "origin_commune": {"vi": "Xã/phường", "en": "Commune"},
     "row": {"vi": "dòng", "en": "row"},
-    "targets_local_note": {
+})
+
+TEXTS.update({
+    "targets_local": {
         "vi": ("Mỗi chỉ tiêu lấy mục tiêu của chính địa phương nếu có (xã/phường, rồi tỉnh/thành phố), "
                "nếu không thì của cấp trên; cột cuối ghi mục tiêu lấy từ đâu. Kế hoạch kỳ này = giá trị "
                "kỳ gốc cộng mức thay đổi kế hoạch theo số năm đã qua (hoặc mức trần); đạt khi thực hiện "
