@@ -23,6 +23,14 @@ def _demo(args) -> int:
         progress=not args.quiet,
     )
     print(summary)
+    # the example local targets (a few provinces and communes of the demo) go beside the
+    # data folder, not in it: ingest reads every table under it. Never over an office's file.
+    from .targets import LOCAL_TARGETS_NAME, write_example_targets
+
+    targets_csv = Path(args.out).resolve().parent / LOCAL_TARGETS_NAME
+    if not targets_csv.exists():
+        write_example_targets(targets_csv)
+        print(f"example targets file: {targets_csv} (povdyn.targets; the report reads it)")
     return 0
 
 

@@ -697,43 +697,47 @@ def show_flows(page: CommunePage, lang: str = "vi"):
     return hidden
 
 
-#: targets rows and the joint cells their actual rests on
-TARGET_CELLS = {"poor_rate_reduction": ("poor", "households"),
-                "near_poor_rate_reduction": ("near_poor", "households"),
-                "relapse_ceiling": ("relapsed", "followed")}
+#: the joint cells the actual of a whole-commune target rests on (targets.INDICATORS)
+TARGET_CELLS = {"poor_rate": ("poor", "households"), "near_poor_rate": ("near_poor", "households"),
+                "relapse_rate": ("relapsed", "followed"), "poor_households": ("poor",),
+                "near_poor_households": ("near_poor",), "relapses": ("relapsed",)}
 
 
-def targets_table(page: CommunePage, lang: str = "vi") -> pd.DataFrame:
-    """Plan vs actual for the commune (``targets.progress_table`` on the commune's
-    data) against the targets of its province (no commune targets exist yet on this
-    branch: ``province_target_used`` says so on the page). The households column is
-    left out (a count beside the province's parts), and an actual resting on a count
-    the joint suppression hides shows "—"."""
+def targets_table(page: CommunePage, targets_file=None, lang: str = "vi") -> pd.DataFrame:
+    """Plan vs actual for the commune: ``targets.progress_table`` on the commune's data,
+    with the targets that apply to it (its own, else its province's, else the
+    national ones; the last column says which). On top of that table's own
+    suppression, the commune's figures follow the province's joint suppression: the
+    households column is left out (counts beside the province's parts), an actual
+    resting on a count the joint suppression hides shows "—", and so do the base and
+    planned values of a count target (the planned count gives the base count back, a
+    part of the province's)."""
     from . import targets
 
     pc, c = page.province, page.commune
     table = targets.progress_table(page.data, page.period, region=pc.province, within=pc.within, lang=lang,
-                                   min_cell=pc.min_cell)
-    actual, ci, verdict = (label("actual", lang), label("ci95", lang), label("assessment", lang))
-    indicator_of = {label(i, lang): i for i in targets.INDICATORS}
+                                   targets_path=targets_file, min_cell=pc.min_cell, commune=c)
+    values = table.attrs.get("values")
+    actual, ci, verdict = label("actual", lang), label("ci95", lang), label("assessment", lang)
+    base, planned = label("base_value", lang), label("planned", lang)
     assessed = {label("on_track", lang), label("off_track", lang)}
-    for i, name in enumerate(table[label("indicator", lang)]):
-        cells = TARGET_CELLS.get(indicator_of.get(name))
-        if cells and any(pc.hidden(c, col) for col in cells):
-            table.loc[i, actual] = "—"
-            table.loc[i, ci] = "—"
+    for i, r in enumerate(values.to_dict("records") if values is not None else []):
+        counts = r["indicator"] in targets.COUNT_INDICATORS
+        cells = TARGET_CELLS.get(r["indicator"], ())
+        if (bool(r.get("group")) and counts) or any(pc.hidden(c, col) for col in cells):
+            table.loc[i, [actual, ci]] = "—"
             if table.loc[i, verdict] in assessed:
                 table.loc[i, verdict] = label("not_assessable", lang)
+        if counts and r["kind"] != "ceiling":
+            table.loc[i, [base, planned]] = "—"
     return table.drop(columns=[label("households", lang)])
 
 
-def show_targets(page: CommunePage, lang: str = "vi"):
-    from IPython.display import Markdown, display
+def show_targets(page: CommunePage, targets_file=None, lang: str = "vi"):
+    from .display import note, show
 
-    from .display import show
-
-    display(Markdown(label("province_target_used", lang).format(province=page.province.province)))
-    show(targets_table(page, lang))
+    note("targets_local", lang, min_cell=page.province.min_cell)
+    show(targets_table(page, targets_file, lang))
 
 
 def methods_note(lang: str = "vi"):

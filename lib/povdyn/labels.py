@@ -243,10 +243,11 @@ TEXTS: dict[str, dict[str, str]] = {
                "the register (death, migration, merger/split) are not counted as exits."),
     },
     "targets": {
-        "vi": ("Thực hiện = mức giảm tỷ lệ (điểm %) so với cùng kỳ năm trước; tỷ lệ tái nghèo tính "
-               "trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
-        "en": ("Actual = fall in the rate (points) since the same period last year; the relapse rate "
-               "is that of the exits followed for {within} periods."),
+        "vi": ("Thực hiện = giá trị của chỉ tiêu ở kỳ báo cáo; kỳ gốc mặc định là cùng kỳ năm trước. "
+               "Tỷ lệ và số hộ tái nghèo tính trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
+        "en": ("Actual = the indicator at the report period; the base is the same period last year "
+               "unless the target names one. Relapse rate and count are those of the exits followed "
+               "for {within} periods."),
     },
     "projection": {
         "vi": ("Dự báo theo chuỗi Markov với ma trận chuyển dịch hằng năm ước lượng từ dữ liệu (các hộ "
@@ -422,6 +423,42 @@ GROUP_LABELS = {
     "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor"},
 }
 
+# each office's own targets (povdyn.targets.targets_table)
+LABELS.update({
+    "target_poor_rate": {"vi": "Tỷ lệ hộ nghèo (%)", "en": "Poor rate (%)"},
+    "target_near_poor_rate": {"vi": "Tỷ lệ hộ cận nghèo (%)", "en": "Near-poor rate (%)"},
+    "target_relapse_rate": {"vi": "Tỷ lệ tái nghèo (% hộ thoát nghèo)", "en": "Relapse rate (% of exits)"},
+    "target_poor_households": {"vi": "Số hộ nghèo", "en": "Poor households"},
+    "target_near_poor_households": {"vi": "Số hộ cận nghèo", "en": "Near-poor households"},
+    "target_relapses": {"vi": "Số hộ tái nghèo", "en": "Relapsed households"},
+    "households_unit": {"vi": "hộ", "en": "households"},
+    "points_per_year": {"vi": "điểm %/năm", "en": "points/year"},
+    "percent_per_year": {"vi": "%/năm", "en": "%/year"},
+    "since": {"vi": "từ", "en": "from"},
+    "base_value": {"vi": "Kỳ gốc", "en": "Base"},
+    "planned": {"vi": "Kế hoạch kỳ này", "en": "Planned now"},
+    "target_source": {"vi": "Mục tiêu của", "en": "Target set by"},
+    "origin_national_default": {"vi": "Chương trình MTQG (mặc định toàn quốc)",
+                                "en": "National Target Program (national default)"},
+    "origin_national": {"vi": "Toàn quốc:", "en": "National:"},
+    "origin_province": {"vi": "Tỉnh/thành phố", "en": "Province"},
+    "origin_commune": {"vi": "Xã/phường", "en": "Commune"},
+    "row": {"vi": "dòng", "en": "row"},
+})
+
+TEXTS.update({
+    "targets_local": {
+        "vi": ("Mỗi chỉ tiêu lấy mục tiêu của chính địa phương nếu có (xã/phường, rồi tỉnh/thành phố), "
+               "nếu không thì của cấp trên; cột cuối ghi mục tiêu lấy từ đâu. Kế hoạch kỳ này = giá trị "
+               "kỳ gốc cộng mức thay đổi kế hoạch theo số năm đã qua (hoặc mức trần); đạt khi thực hiện "
+               "không vượt kế hoạch. Không đánh giá khi chỉ tiêu dựa trên dưới {min_cell} hộ."),
+        "en": ("Each indicator takes the office's own target where it set one (commune, then province), "
+               "else the level above's; the last column says where it comes from. Planned now = the base "
+               "value plus the planned change for the years since (or the ceiling); on track when the "
+               "actual does not exceed the plan. No verdict rests on fewer than {min_cell} households."),
+    },
+})
+
 # commune pages and the commune table of a province page (povdyn.communes)
 LABELS.update({
     "commune_2025": {"vi": "Xã, phường", "en": "Commune"},
@@ -455,12 +492,6 @@ LABELS.update({
     "commune_flows_hidden": {
         "vi": "Chuyển dịch không công bố được: các luồng của xã đều dưới {m} hộ hoặc phải ẩn để bảo vệ số nhỏ.",
         "en": "Flows cannot be published: the commune's flows are below {m} households or hidden to protect one.",
-    },
-    "province_target_used": {
-        "vi": ("Xã, phường này chưa có mục tiêu riêng: bảng so sánh số liệu của xã với mục tiêu của tỉnh "
-               "{province} (hoặc mục tiêu quốc gia khi tỉnh không đặt)."),
-        "en": ("This commune has no target of its own: the table compares the commune's figures with the "
-               "targets of {province} (or the national ones where the province sets none)."),
     },
     "commune_methods": {
         "vi": ("Xã, phường theo đơn vị hành chính sau sắp xếp (từ 1/7/2025). Số liệu trước tháng 7/2025 được "
