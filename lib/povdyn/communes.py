@@ -598,6 +598,8 @@ def title(page: CommunePage, lang: str = "vi"):
 
     display(Markdown(f"# {label('commune_report_title', lang)}: {page.commune} "
                      f"({page.province.province}), {page.period}"))
+    if not np.isfinite(page.province.values.at[page.commune, "households"]):
+        display(Markdown(label("commune_rates_need_totals", lang)))
     # a link back to the province page, shown once that page exists (report.link_existing_pages)
     display(HTML(f'<p><span class="povdyn-page-link povdyn-hidden-link" '
                  f'data-povdyn-href="../{slugify(page.province.province)}.html">'
