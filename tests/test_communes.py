@@ -314,3 +314,12 @@ def test_differencing_attack_recovers_no_small_commune_count(aggregates):
     marks = {k: pc.mark(k[1], k[2]) or ("" if v is not None or k[1] != communes.PROVINCE
                                         else "<10" if truth[k] < 10 else "x") for k, v in published.items()}
     assert attacker.bounds_attack(published, marks, relations) == {}
+
+
+def test_commune_level_names_a_province_without_communes(commune_data, tmp_path):
+    from povdyn.errors import PovdynError
+    from povdyn.report import run_report
+
+    with pytest.raises(PovdynError, match="Tỉnh Không Có"):
+        run_report(period=PERIOD, regions="Tỉnh Không Có", out_dir=tmp_path, data_dir=commune_data,
+                   progress=False, level="commune")
