@@ -323,3 +323,64 @@ def test_commune_level_names_a_province_without_communes(commune_data, tmp_path)
     with pytest.raises(PovdynError, match="Tỉnh Không Có"):
         run_report(period=PERIOD, regions="Tỉnh Không Có", out_dir=tmp_path, data_dir=commune_data,
                    progress=False, level="commune")
+
+
+def test_commune_batch_ctrl_c_and_lock_as_for_province_pages(commune_data, tmp_path):
+    """The commune level runs through the same batch machinery: a second run into the
+    same folder is refused, Ctrl-C stops it within seconds with an "interrupted"
+    commune manifest and index, and no page of the run is presented as rendered. The
+    pages are a slow stand-in notebook (it records its commune and waits)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('region = ""\ncommune = ""\nperiod = "2025Q4"\nwithin = 2\nengine = None\n'
+                                       'data_dir = None\nlang = "vi"')
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell("import os, pathlib, time\n"
+                                     "pathlib.Path(os.environ['MARKS'], commune).write_text(region)\n"
+                                     "time.sleep(120)")
+    nb.cells = [params, body]
+    template = tmp_path / "slow.ipynb"
+    nbformat.write(nb, template)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    out = tmp_path / "reports"
+    root = Path(__file__).resolve().parents[1]
+    short_tmp = Path(tempfile.mkdtemp(prefix="pvc-", dir="/tmp"))
+    env = {**os.environ, "PYTHONPATH": str(root / "lib"), "MARKS": str(marks), "TMPDIR": str(short_tmp)}
+    province = _smallest_province(commune_data)
+    args = [sys.executable, "-m", "povdyn.cli", "-q", "report", "--level", "commune", "--regions", province,
+            "--notebook", str(template), "--workers", "2", "--data-dir", str(commune_data), "--out", str(out),
+            "--period", PERIOD]
+    slow = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    end = time.monotonic() + 120
+    while len(list(marks.iterdir())) < 2 and time.monotonic() < end:
+        time.sleep(0.2)
+    assert len(list(marks.iterdir())) == 2, "two commune pages never started"
+    run_dir = out / PERIOD
+    assert json.loads((run_dir / "communes.json").read_text())["status"] == "running"
+    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2 and "already writing into" in second.stderr
+    os.killpg(slow.pid, signal.SIGINT)
+    started = time.monotonic()
+    assert slow.wait(timeout=60) == 130, slow.stderr.read()
+    assert time.monotonic() - started < 15
+    manifest = json.loads((run_dir / "communes.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert {r["state"] for r in manifest["regions"]} == {"not_rendered"}
+    assert "bị dừng giữa chừng" in (run_dir / "communes.html").read_text(encoding="utf-8")
+    assert not list(run_dir.rglob("*.log"))
+    assert [p.name for p in run_dir.rglob("*/*.html")] == ["index.html"]  # the province's index, no page
+    assert "bị dừng giữa chừng" in next(run_dir.rglob("*/index.html")).read_text(encoding="utf-8")
+    assert not [p for p in run_dir.rglob(".*") if p.name != ".povdyn-report.lock"], "partial files left"
+    assert not list(short_tmp.glob("povdyn-ipc-*"))
+    short_tmp.rmdir()
