@@ -112,7 +112,7 @@ def _demo_data(args, tmp: Path) -> Path:
     return tmp / "processed"
 
 
-def _page_profile(data_dir: Path, province: str, period: str, communes_: list[str]) -> dict:
+def _page_profile(data_dir: Path, province: str, period: str, n: int = 5) -> dict:
     """One commune page's parts, timed in this process (no kernel): the province's
     aggregates (once), then per page its data, headline, targets, trend and flows
     figures, and the nbconvert export of an executed page."""
@@ -132,7 +132,7 @@ def _page_profile(data_dir: Path, province: str, period: str, communes_: list[st
         out = {"aggregates_s": round(time.perf_counter() - t, 2), "aggregates_parts_s": pc.seconds}
         parts: dict = {}
         targets_file = local_targets_file(data_dir)
-        for name in communes_:
+        for name in pc.communes[:n]:
             t = time.perf_counter()
             page = communes.commune_page(data_dir, province, name, period)
             parts.setdefault("page_data", []).append(time.perf_counter() - t)
@@ -188,7 +188,6 @@ def _pandas_baseline(data_dir: Path, province: str, period: str) -> float:
 def commune_main(args) -> int:
     import pandas as pd
 
-    from povdyn import communes
     from povdyn.report import run_report
 
     tmp = Path(tempfile.mkdtemp(prefix="povdyn-bench-communes-"))
@@ -212,8 +211,7 @@ def commune_main(args) -> int:
     times = sorted(r["seconds"] for r in run.results)
     warm = times[:-args.workers] if len(times) > args.workers else times  # the slowest: first per worker
     period = run.period
-    profile = _page_profile(data_dir, province, period, communes.province_communes(
-        data_dir, province, period).communes[:5])
+    profile = _page_profile(data_dir, province, period)
     profile["export_s"] = _export_seconds(run.out_dir)
     pandas_s = _pandas_baseline(data_dir, province, period)
     per_page = statistics.mean(warm)
