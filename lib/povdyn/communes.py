@@ -169,8 +169,8 @@ def province_communes(data_dir=None, province: str = "", period=None, within: in
 
     min_cell = settings().min_cell if min_cell is None else int(min_cell)
     path = _panel_file(data_dir if data is None else (data_dir or settings().processed_dir))
-    if data is not None:
-        province = data.region
+    if data is not None:  # the page's own data: its region, register kind and engine
+        province, register, engine = data.region, data.register, data.panel.engine
     key = (_fingerprint(path), province, str(period), register, int(within), engine, min_cell)
     if key in _CACHE:
         return _CACHE[key]
