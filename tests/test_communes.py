@@ -384,3 +384,26 @@ def test_commune_batch_ctrl_c_and_lock_as_for_province_pages(commune_data, tmp_p
     assert not [p for p in run_dir.rglob(".*") if p.name != ".povdyn-report.lock"], "partial files left"
     assert not list(short_tmp.glob("povdyn-ipc-*"))
     short_tmp.rmdir()
+
+
+def test_page_links_follow_the_pages_that_exist(tmp_path):
+    """A province page rendered before its commune pages shows the names as text; the
+    commune run then turns them into links (relink_pages), and back into text if a
+    page is gone. Hidden links (the index's "communes" link) are links or nothing."""
+    from povdyn.report import link_existing_pages, relink_pages
+
+    page = ('<td><span class="povdyn-page-link" data-povdyn-href="ha-noi/xa-a.html">Xã A</span></td>'
+            '<span class="povdyn-page-link povdyn-hidden-link" data-povdyn-href="ha-noi/index.html">(x)</span>')
+    (tmp_path / "ha-noi.html").write_text(page, encoding="utf-8")
+    relink_pages(tmp_path)
+    assert "<a " not in (tmp_path / "ha-noi.html").read_text(encoding="utf-8")
+    (tmp_path / "ha-noi").mkdir()
+    (tmp_path / "ha-noi" / "xa-a.html").write_text("page", encoding="utf-8")
+    (tmp_path / "ha-noi" / "index.html").write_text("index", encoding="utf-8")
+    relink_pages(tmp_path)
+    linked = (tmp_path / "ha-noi.html").read_text(encoding="utf-8")
+    assert 'href="ha-noi/xa-a.html">Xã A</a>' in linked and 'href="ha-noi/index.html">(x)</a>' in linked
+    (tmp_path / "ha-noi" / "xa-a.html").unlink()
+    again = link_existing_pages(linked, tmp_path)
+    assert '<span class="povdyn-page-link" data-povdyn-href="ha-noi/xa-a.html">Xã A</span>' in again
+    assert link_existing_pages(again, tmp_path) == again
