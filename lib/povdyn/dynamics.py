@@ -31,6 +31,7 @@ Conventions used by every metric (the docstrings repeat them where they matter):
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import weakref
@@ -63,6 +64,17 @@ def _as_list(by) -> list[str]:
 def _panel(panel, engine=None) -> Panel:
     """A Panel from a Panel, a DataFrame, an Ibis table or a path (povdyn.panel.as_panel)."""
     return as_panel(panel, engine)
+
+
+def _remembered(metric):
+    """A public metric whose result is remembered by its Panel (``Panel.remembered``):
+    computed once per panel view and arguments. Same signature and docstring."""
+    @functools.wraps(metric)
+    def wrapper(panel, *args, engine: str | None = None, **kwargs):
+        panel = _panel(panel, engine)
+        key = (metric.__name__, repr(args), repr(sorted(kwargs.items())))
+        return panel.remembered(key, lambda: metric(panel, *args, **kwargs))
+    return wrapper
 
 
 def _check_columns(panel: Panel, by: list[str], weight: str | None):
@@ -403,6 +415,7 @@ def _prepare(panel, by, weight, engine):
 
 
 # =========================================================================== exits
+@_remembered
 def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = None,
                engine: str | None = None, pool_periods: bool = False) -> pd.DataFrame:
     """Exit rates per destination period t (methods.md, "Flow metrics").
@@ -460,6 +473,7 @@ def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = N
 
 
 # =========================================================================== entries
+@_remembered
 def entries(panel, by=None, weight: str | None = None, engine: str | None = None) -> pd.DataFrame:
     """Entries into poverty per period t (methods.md, "Flow metrics").
 
@@ -498,6 +512,7 @@ def entries(panel, by=None, weight: str | None = None, engine: str | None = None
 
 
 # =========================================================================== relapse
+@_remembered
 def relapse_rates(panel, within: int = 2, by=None, weight: str | None = None,
                   engine: str | None = None, pool_periods: bool = False) -> pd.DataFrame:
     """Relapse within k = ``within`` periods after an exit (methods.md, "Flow metrics").
@@ -574,6 +589,7 @@ def churn(panel, by=None, weight: str | None = None, engine: str | None = None) 
                                         "n_not_followed") if c in df.columns])
 
 
+@_remembered
 def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | None = None,
                          engine: str | None = None) -> pd.DataFrame:
     """Exit rate that requires ``periods_out`` consecutive periods out of poverty
@@ -616,6 +632,7 @@ def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | Non
 
 
 # =========================================================================== transitions
+@_remembered
 def transition_matrix(panel, by=None, weight: str | None = None, engine: str | None = None,
                       per_period: bool = False) -> pd.DataFrame:
     """Transition matrix (methods.md, "Flow metrics"): status at t-1 -> status at t over

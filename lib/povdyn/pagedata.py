@@ -326,7 +326,7 @@ def annual_review_rows(panel, support=None):
         ever_poor = t.filter(t.status == "poor").select("household_id")
         wanted = ibis.union(ever_poor, supported_households(support), distinct=True)
         t = t.semi_join(wanted, "household_id")
-    return replace(panel, table=t, _histories={})
+    return replace(panel, table=t, _histories={}, _results={})
 
 
 def supported_households(support):
