@@ -181,9 +181,15 @@ class _History:
             hist = hist.filter(hist._first_poor.notnull())
         elif ever == "near_poor":
             hist = hist.filter(hist._first_near.notnull())
-        dest = ibis.memtable({"_t": self.destinations,
-                              "_pos": [t - self.first for t in self.destinations]},
-                             schema=ibis.schema({"_t": "int64", "_pos": "int64"}))
+        # per destination t: its position, and the position of t + j for each offset j
+        # a metric reads (NULL outside the panel), so that a read is one shift
+        columns = {"_t": self.destinations, "_pos": [t - self.first for t in self.destinations]}
+        for j in self.offsets:
+            columns[self._at_name(j)] = [t - self.first + j if 0 <= t - self.first + j < self.span
+                                         else None for t in self.destinations]
+        dest = ibis.memtable(pd.DataFrame(columns).astype(
+            {c: "Int64" for c in columns if c not in ("_t", "_pos")}),
+            schema=ibis.schema({c: "int64" for c in columns}))
         self.table = hist.cross_join(dest)
         return self
 
@@ -239,15 +245,23 @@ class _History:
             return ibis.null(null_type)
         return ibis.cases(*branches, else_=ibis.null(null_type))
 
+    @property
+    def offsets(self) -> range:
+        """Offsets j of the periods t + j a metric can read (t - 1 up to the last period)."""
+        return range(-1, self.span)
+
+    @staticmethod
+    def _at_name(offset: int) -> str:
+        return f"_at_{'m' if offset < 0 else 'p'}{abs(offset)}"
+
     def _packed_at(self, column, bits: int, offset: int, null_type):
         """The ``bits``-wide field of period t + offset in a packed column, minus 1 (NULL
-        when the field is 0 -- no row there -- or t + offset is outside the panel)."""
-        position = self.table._pos + offset
-        inside = (position >= 0) & (position < self.span)
-        # clamped so that no row ever shifts by a negative or oversized amount
-        shift = (position.clip(lower=0, upper=self.span - 1) * bits).cast("int32")
-        field = ((column >> shift) & ((1 << bits) - 1)).nullif(0) - 1
-        return ibis.ifelse(inside, field, ibis.null(null_type)).cast(null_type)
+        when the field is 0 -- no row there -- or t + offset is outside the panel, where
+        the position column is NULL)."""
+        if offset not in self.offsets:
+            return ibis.null(null_type)
+        shift = (self.table[self._at_name(offset)] * bits).cast("int32")
+        return (((column >> shift) & ((1 << bits) - 1)).nullif(0) - 1).cast(null_type)
 
     def _code_in(self, p):
         if self.packed:

@@ -160,6 +160,20 @@ class Panel:
         return replace(self, table=table, totals=totals, region_name=match[0],
                        _histories={})
 
+    def cached(self) -> "Panel":
+        """This view with its rows held by the engine while the returned Panel lives:
+        a temporary table on DuckDB, a cached DataFrame on Spark (Ibis ``Table.cache``;
+        released when the Panel is garbage-collected). For a report page, which runs some
+        thirty queries over one region: each then reads the region's rows from memory,
+        not the parquet file through the region filter, the period parsing and (lists)
+        the expansion of absent households -- and each compiles from one table name
+        instead of that whole chain. Numbers do not change: the rows are the same."""
+        # Table.cache() would pick the backend from the expression, which for a table
+        # built on a DataFrame (an Ibis memtable) is Ibis' default connection, not
+        # this Panel's; the backend's own cache handler (what Table.cache() calls) is
+        # told which one. The household totals are a small in-memory table already.
+        return replace(self, table=self.con._cached_table(self.table), _histories={})
+
     def __len__(self) -> int:
         return int(self.execute(self.table.count()))
 
