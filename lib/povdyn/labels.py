@@ -444,6 +444,10 @@ LABELS.update({
     "origin_province": {"vi": "Tỉnh/thành phố", "en": "Province"},
     "origin_commune": {"vi": "Xã/phường", "en": "Commune"},
     "row": {"vi": "dòng", "en": "row"},
+    # entries by where the household was the period before (suppressed_counts)
+    "from_near_poor": {"vi": "Từ hộ cận nghèo", "en": "From near-poor"},
+    "from_non_poor": {"vi": "Từ hộ không nghèo", "en": "From not poor"},
+    "from_unobserved": {"vi": "Chưa có trong danh sách kỳ trước", "en": "Not on the previous register"},
 })
 
 TEXTS.update({
