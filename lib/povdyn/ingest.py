@@ -99,7 +99,8 @@ import pyarrow.parquet as pq
 from . import schema
 from .errors import PovdynError, SchemaError
 from .periods import frequency_and_index, parse_period
-from .privacy import IDENTIFIER_COLUMNS, load_key, pseudonymise
+from .privacy import (IDENTIFIER_COLUMNS, PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX, load_key,
+                      pseudonymise)
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet"}
 HEADER_SEARCH_ROWS = 30
@@ -316,6 +317,7 @@ class RawTable:
 
 CSV_BLOCK_BYTES = 1 << 24
 MARK_UNIQUES = 20  # more distinct values than this: not a mark column
+LOOKUP_UNIQUES = 200_000  # more distinct cells in a coded column: the file takes the pandas path
 
 
 class _CsvStream:
@@ -323,18 +325,38 @@ class _CsvStream:
     FOOTER_SEARCH_ROWS rows and the few distinct values of short-valued columns;
     batches() reads it again, up to `limit` rows (the footer cut)."""
 
-    def __init__(self, open_stream, num_rows: int, tail: pa.Table, uniques: dict):
+    def __init__(self, open_stream, num_rows: int, tail: pa.Table, uniques: dict,
+                 lookups: dict | None = None):
         self.open_stream = open_stream
         self.num_rows = num_rows
         self.tail = tail
         self.uniques = uniques  # column -> set of trimmed values, or None (too many)
+        # column -> Counter of raw cells (every cell, or for number columns the cells
+        # the Arrow fast path does not read), or None (more than LOOKUP_UNIQUES): what
+        # the engine path parses in Python, once per distinct value
+        self.lookups = lookups or {}
         self.limit = num_rows
 
     @classmethod
-    def scan(cls, open_stream, names: list[str], mark_candidates: list[str]) -> "_CsvStream":
+    def scan(cls, open_stream, names: list[str], mark_candidates: list[str],
+             lookups: dict | None = None) -> "_CsvStream":
         num_rows, tail, uniques = 0, [], {n: set() for n in mark_candidates}
+        lookups = lookups or {}
+        seen_lookups = {n: Counter() for n in lookups}
         kept = 0
         for batch in open_stream():
+            for name, how in lookups.items():
+                seen = seen_lookups[name]
+                if seen is None:
+                    continue
+                column = batch.column(name)
+                if how == "numbers":
+                    column = column.filter(pc.invert(schema.arrow_number_fast_path(column)[1]))
+                counts = pc.value_counts(column)
+                seen.update(dict(zip(counts.field("values").to_pylist(),
+                                     counts.field("counts").to_pylist())))
+                if len(seen) > LOOKUP_UNIQUES:
+                    seen_lookups[name] = None
             num_rows += batch.num_rows
             tail.append(batch)
             kept += batch.num_rows
@@ -351,7 +373,7 @@ class _CsvStream:
         schema_ = pa.schema([pa.field(n, pa.string()) for n in names])
         table = pa.Table.from_batches(tail, schema=schema_) if tail else schema_.empty_table()
         return cls(open_stream, num_rows, table.slice(max(0, table.num_rows - FOOTER_SEARCH_ROWS)),
-                   uniques)
+                   uniques, seen_lookups)
 
     def batches(self):
         left = self.limit
@@ -612,7 +634,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
     try:
         # only yes/no columns can be "x"-marked columns (prepare_table)
         mark_candidates = [n for n, h in zip(names, header) if _is_bool_header(h)]
-        stream = _CsvStream.scan(open_stream, names, mark_candidates)
+        stream = _CsvStream.scan(open_stream, names, mark_candidates, _lookup_columns(header))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         fast_ok, fast_error = False, exc
     if fast_ok:
@@ -890,9 +912,17 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
     return spelled, to_2025, unknown
 
 
+def _normalised_identifier(cells: pa.Array) -> pa.Array:
+    """An identifier cell as compared for duplicates: NFC, trimmed."""
+    return pc.utf8_trim_whitespace(pc.utf8_normalize(cells, "NFC"))
+
+
 def _identifier_hash(cells: pd.DataFrame) -> np.ndarray:
-    """uint64 per row over the identifier cells as written (NFC, trimmed; blank = ""),
-    vectorised in Arrow (a Python call per cell costs seconds per million rows)."""
+    """uint64 per row over the identifier cells as written (NFC, trimmed; blank = ""):
+    DuckDB's hash() of the normalised cells, the same function the engine path uses
+    (a Python call per cell costs seconds per million rows)."""
+    import duckdb
+
     parts = {}
     for i, col in enumerate(cells.columns):
         values = cells[col].to_numpy(dtype=object)
@@ -901,9 +931,16 @@ def _identifier_hash(cells: pd.DataFrame) -> np.ndarray:
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers or dates from a workbook
             arr = pa.array([None if schema.is_blank(v) else str(v) for v in values],
                            type=pa.string())
-        arr = pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFC")).fill_null("")
-        parts[i] = arr.to_numpy(zero_copy_only=False)
-    return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy()
+        parts[f"_id{i}"] = _normalised_identifier(arr).fill_null("")
+    table = pa.table(parts)  # noqa: F841 - read by the query below (replacement scan)
+    con = duckdb.connect()
+    try:
+        con.register("_ids", table)
+        hashed = con.execute(f"SELECT hash({', '.join(_ident_sql(c) for c in parts)}) "
+                             "FROM _ids").fetchnumpy()
+    finally:
+        con.close()
+    return next(iter(hashed.values())).astype("uint64")
 
 
 def _table_period(raw: RawTable) -> tuple[object, str | None, str]:
@@ -937,6 +974,20 @@ def _table_period(raw: RawTable) -> tuple[object, str | None, str]:
                         f"says {sh} ({raw.sheet!r})")
 
 
+def _column_names(header: list) -> tuple[dict[str, str], list[str]]:
+    """({positional name "c3": canonical name}, headers not recognised) for a table's
+    header; the first of two headers meaning the same column wins, STT is left out.
+    Raises SchemaError when two headers mean the same column (schema.map_headers)."""
+    mapping = schema.map_headers(c for c in header if c is not None)
+    position = {}
+    for i, name in enumerate(header):
+        if name in mapping and mapping[name] not in position.values():
+            position[f"c{i}"] = mapping[name]
+    ignored = [str(c) for c in header
+               if c is not None and not schema.is_blank(c) and c not in mapping]
+    return {c: name for c, name in position.items() if name != "_row_number"}, ignored
+
+
 @dataclass
 class _Prepared:
     """One table with canonical column names (raw values) and provenance columns,
@@ -953,17 +1004,10 @@ def prepare_table(raw: RawTable) -> _Prepared:
                          header_row=raw.header_row, footer_rows=raw.footer_rows)
     headers_found = [str(c) for c in raw.header if c is not None][:12]
     try:
-        mapping = schema.map_headers(c for c in raw.header if c is not None)
+        position, report.ignored_columns = _column_names(raw.header)
     except SchemaError as exc:
         report.error = str(exc)
         return _Prepared(report)
-    position = {}
-    for i, name in enumerate(raw.header):
-        if name in mapping and mapping[name] not in position.values():
-            position[f"c{i}"] = mapping[name]
-    report.ignored_columns = [str(c) for c in raw.header
-                              if c is not None and not schema.is_blank(c) and c not in mapping]
-    position = {c: name for c, name in position.items() if name != "_row_number"}  # STT
     kind = schema.file_kind(position.values())
     blank = _blank_rows(raw.data)
     report.blank_rows = int(blank.sum()) + raw.footer_blank_rows
@@ -1066,6 +1110,319 @@ def check_batch(canon: pd.DataFrame, kind: str, key: bytes,
 
 
 # ---------------------------------------------------------------------------------
+# Checking a csv register in the engine (issue 11 §1)
+# ---------------------------------------------------------------------------------
+# The per-row work of check_rows, as one DuckDB query over the csv's Arrow record
+# batches: coded columns (periods, statuses, provinces, communes, yes/no, household
+# size...) are parsed in Python once per DISTINCT cell by the very functions check_rows
+# uses (the scan pass collects the distinct cells) and joined back; high-cardinality
+# columns use vectorised expressions (ids trimmed in Arrow and pseudonymised with HMAC-
+# SHA256 written in SQL, numbers by schema.arrow_number_fast_path); a `_bad` flag marks
+# every row check_rows could reject. Those rows only (few) go through check_batch,
+# which formats their reasons and has the last word; the rest are written to the spill
+# as they come. Same outputs as the pandas path, byte for byte (tested).
+ENGINE_CHECKS = True  # False: every table takes the pandas path (tests compare the two)
+ENGINE_FETCH_ROWS = 1 << 17  # rows per record batch handed from DuckDB back to Python
+_CODED = {"period", "status", "removal_reason", "province", "region", "district", "commune",
+          "area", "household_size"}  # parsed once per distinct cell
+_NUMBERS = {"income_pc_month": "v < 0", "weight": "v <= 0"}  # fast path + distinct rest
+_RECORDED_ONLY = {"province_2025"}  # recomputed from province (check_batch)
+
+
+def _is_bool_column(name: str) -> bool:
+    return name in schema.BOOL_COLUMNS or name.startswith("dep_")
+
+
+def _lookup_columns(header: list) -> dict[str, str]:
+    """{positional column: "values" | "numbers"} whose distinct cells the csv scan
+    collects for the engine path (nothing when the header cannot be mapped)."""
+    try:
+        position, _ = _column_names(header)
+    except SchemaError:
+        return {}
+    out = {}
+    for c, name in position.items():
+        if name in _CODED or _is_bool_column(name):
+            out[c] = "values"
+        elif name in _NUMBERS:
+            out[c] = "numbers"
+    return out
+
+
+def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC's inner and outer padded keys (RFC 2104, SHA-256 block of 64 bytes), so that
+    SQL can compute privacy.pseudonymise's HMAC-SHA256 as sha256(opad || sha256(ipad || m))."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def _coded_lookup(name: str, cells: list, mark: bool) -> pa.Table:
+    """raw cell -> parsed value(s) and `bad` (check_rows would flag the row), computed
+    by check_rows' own parsers over the distinct cells."""
+    raw = pd.Series(cells, dtype=object)
+    out = {"raw": pa.array(cells, type=pa.string())}
+    if name == "period":
+        values, bad = schema.parse_period_column(raw)
+        parsed = [None if v is None else parse_period(v) for v in values]
+        out["v"] = pa.array([None if v is None else str(v) for v in values], pa.string())
+        out["o"] = pa.array([None if p is None else p[1] for p in parsed], pa.int64())
+        out["q"] = pa.array([None if p is None else p[0] == "quarter" for p in parsed], pa.bool_())
+        bad = bad | pd.isna(values)
+    elif name in ("status", "removal_reason", "area"):
+        parse = {"status": schema.parse_status, "removal_reason": schema.parse_removal_reason,
+                 "area": schema.parse_area}[name]
+        values, bad = parse(raw)
+        out["v"] = pa.array(list(values), pa.string())
+    elif name == "province":
+        values, _ = schema._text(raw)
+        spelled, to_2025, unknown = _provinces(pd.Series(values, dtype=object))
+        out["v"] = pa.array([spelled.get(v) for v in values], pa.string())
+        out["p2025"] = pa.array([to_2025.get(v) for v in values], pa.string())
+        bad = pd.isna(values) | np.array([v in unknown for v in values], dtype=bool)
+    elif name in ("region", "district", "commune"):
+        values, _ = schema._text(raw)
+        out["v"] = pa.array(list(values), pa.string())
+        bad = np.zeros(len(cells), dtype=bool)
+    elif name == "household_size":
+        values, bad = schema.parse_number(raw)
+        ok = ~bad & ~np.isnan(values)
+        bad = bad | (ok & ((values < 1) | (values > 100) | (np.mod(values, 1) != 0)))
+        out["v"] = pa.array(np.where(ok, values, 0).astype("int64"), pa.int64(),
+                            mask=~ok)
+    elif _is_bool_column(name):  # schema.parse_bool; in a marks-only column blank = "no"
+        results = [schema._bool_value(v) for v in raw]
+        bad = np.array([r is schema._INVALID for r in results], dtype=bool)
+        out["v"] = pa.array([None if r is schema._INVALID else (False if r is None and mark
+                                                                 else r)
+                             for r in results], pa.bool_())
+    else:  # _NUMBERS: the cells the Arrow fast path does not read
+        values, bad = schema.parse_number(raw)
+        ok = ~bad & ~np.isnan(values)
+        out["v"] = pa.array(values, pa.float64(), mask=~ok)
+    out["bad"] = pa.array(np.asarray(bad, dtype=bool))
+    return pa.table(out)
+
+
+def _data_cells(stream: _CsvStream) -> dict[str, list]:
+    """{column: distinct cells of the data rows} for the coded columns: the scan's
+    counts less the cells of the signature footer cut below the data (cut_footer)."""
+    cut = stream.limit - (stream.num_rows - stream.tail.num_rows)  # first footer row in tail
+    footer = stream.tail.slice(max(cut, 0))
+    out = {}
+    for c, counts in stream.lookups.items():
+        counts = Counter(counts)
+        if footer.num_rows and c in footer.column_names:
+            counts.subtract(Counter(footer.column(c).to_pylist()))
+        out[c] = [v for v, n in counts.items() if n > 0]
+    return out
+
+
+def _marks_only(cells: list) -> bool:
+    """schema.parse_bool's test: every non-blank cell is a mark."""
+    non_blank = [v for v in cells if schema._bool_value(v) is not None]
+    return bool(non_blank) and all(schema._is_mark(v) for v in non_blank)
+
+
+def _engine_eligible(raw: RawTable) -> bool:
+    if not ENGINE_CHECKS or not isinstance(raw.data, _CsvStream):
+        return False
+    try:
+        position, _ = _column_names(raw.header)
+    except SchemaError:
+        return False
+    names = set(position.values())
+    return (schema.file_kind(names) == "register" and "period" in names
+            and "_quarter" not in names
+            and all(v is not None for v in raw.data.lookups.values()))
+
+
+def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
+                           programs) -> TableReport:
+    """Check a streamed csv register in DuckDB (see the section comment); returns its
+    report (rows_in, blank and footer rows; loaded and quarantined come later, from
+    the spill, as for every table)."""
+    raw = cut_footer(raw)
+    stream: _CsvStream = raw.data
+    cells = _data_cells(stream)
+    report = TableReport(source_file=raw.source_file, sheet=raw.sheet,
+                         header_row=raw.header_row, footer_rows=raw.footer_rows,
+                         kind="register", period_source="column")
+    position, report.ignored_columns = _column_names(raw.header)
+    keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
+    # yes/no columns whose non-blank cells are all marks ("x", "✓"): blank means "no"
+    # (schema.parse_bool's rule, over the whole table's data rows)
+    marks = {c for c, name in keep.items() if _is_bool_column(name) and c in cells
+             and _marks_only(cells[c])}
+    ident_cols = [c for c, name in position.items() if name in IDENTIFIER_COLUMNS]
+    hid = next(c for c, name in keep.items() if name == "household_id")
+    numbers = [c for c, name in keep.items() if name in _NUMBERS]
+    all_cols = [f"c{i}" for i in range(len(raw.header))]
+    counts = {"rows": 0, "blank": 0}
+
+    def batches():
+        start = 0
+        for batch in stream.batches():
+            n = batch.num_rows
+            blank = None
+            for c in all_cols:  # a blank line: every cell empty or spaces (_blank_rows)
+                empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(batch.column(c))), 0)
+                blank = empty if blank is None else pc.and_(blank, empty)
+            arrays = {c: batch.column(c) for c in keep}
+            arrays["_hid"] = pc.utf8_trim_whitespace(batch.column(hid))
+            for c in numbers:
+                arrays[f"_n_{c}"], arrays[f"_f_{c}"] = schema.arrow_number_fast_path(
+                    batch.column(c))
+            for i, c in enumerate(ident_cols):  # normalised as _identifier_hash does
+                arrays[f"_id{i}"] = _normalised_identifier(batch.column(c))
+            arrays["_row"] = pa.array(np.arange(start, start + n, dtype="int64")
+                                      + raw.first_row)
+            start += n
+            out = pa.RecordBatch.from_pydict(arrays)
+            n_blank = (pc.sum(blank).as_py() or 0) if blank is not None else 0
+            if n_blank:
+                counts["blank"] += n_blank
+                out = out.filter(pc.invert(blank))
+            counts["rows"] += out.num_rows
+            yield out
+
+    pieces = batches()
+    first = next(pieces, None)
+    if first is None:  # a header and nothing else
+        report.blank_rows = raw.footer_blank_rows
+        return report
+
+    def every_batch():
+        yield first
+        yield from pieces
+
+    # coded columns: parsed once per distinct cell, joined back
+    joins, lookups = [], []
+    alias = {}
+    for c, name in keep.items():
+        if c not in cells or name in _RECORDED_ONLY:
+            continue
+        view = f"_lk_{c}"
+        con.register(view, _coded_lookup(name, sorted(stream.lookups[c]), c in marks))
+        lookups.append(view)
+        alias[name] = _ident_sql(f"l_{c}")
+        joins.append(f"LEFT JOIN {_ident_sql(view)} {alias[name]} "
+                     f"ON s.{_ident_sql(c)} = {alias[name]}.raw")
+
+    def bad(name):  # a cell the lookup does not know (never expected) is checked in Python
+        return f"coalesce({alias[name]}.bad, true)"
+
+    # household id: blank, or short without a digit (a placeholder such as "NA", "-"?)
+    terms = ["(s._hid = '' OR (length(s._hid) <= 4 AND NOT regexp_matches(s._hid, '[0-9]')))",
+             bad("period"), bad("status"), bad("province")]
+    select = [f"$prefix || left(sha256($opad || unhex(sha256($ipad || encode(s._hid)))), "
+              f"$hex_chars) AS household_id",
+              f"{alias['period']}.v AS period", f"{alias['period']}.o AS _order",
+              f"{alias['period']}.q AS _is_quarter"]
+    st = alias["status"]
+    if "removal_reason" in alias:  # check_rows: exits are non-poor rows, removals no status
+        rr = alias["removal_reason"]
+        exit_ = f"coalesce({rr}.v = $exit, false)"
+        removal = f"coalesce({rr}.v <> $exit, false)"
+        status = (f"CASE WHEN {removal} THEN NULL WHEN {exit_} AND {st}.v IS NULL "
+                  f"THEN 'non_poor' ELSE {st}.v END")
+        terms.append(bad("removal_reason"))
+        select.append(f"CASE WHEN {exit_} THEN NULL ELSE {rr}.v END AS removal_reason")
+    else:
+        exit_, removal, status = "false", "false", f"{st}.v"
+    terms.append(f"(({status}) IS NULL AND NOT {bad('status')} AND NOT {removal})")
+    select += [f"{status} AS status", f"{exit_} AS _exit",
+               f"{alias['province']}.v AS province",
+               f"{alias['province']}.p2025 AS province_2025"]
+    for c, name in keep.items():
+        if name in ("household_id", "period", "status", "removal_reason", "province"):
+            continue
+        if name in _NUMBERS:
+            fast, number = _ident_sql(f"_f_{c}"), _ident_sql(f"_n_{c}")
+            value = f"(CASE WHEN s.{fast} THEN s.{number} ELSE {alias[name]}.v END)"
+            select.append(f"{value} AS {_ident_sql(name)}")
+            terms.append(f"(NOT s.{fast} AND {bad(name)})")
+            terms.append(f"coalesce({_NUMBERS[name].replace('v', value)}, false)")
+        elif name in alias:
+            select.append(f"{alias[name]}.v AS {_ident_sql(name)}")
+            terms.append(bad(name))
+    ident = (f"hash({', '.join(_ident_sql(f'_id{i}') for i in range(len(ident_cols)))})"
+             if ident_cols else "0::UBIGINT")
+    select += ["$file AS _file", "'' AS _sheet", "s._row AS _row", f"{ident} AS {_IDENT}"]
+    raw_cols = [_ident_sql(f"_raw_{c}") for c in keep]
+    sql = (f"SELECT * EXCLUDE ({', '.join(raw_cols)}), "
+           + ", ".join(f"CASE WHEN _bad THEN {r} END AS {r}" for r in raw_cols)
+           + f" FROM (SELECT {', '.join(select)}, ({' OR '.join(terms)}) AS _bad, "
+           + ", ".join(f"s.{_ident_sql(c)} AS {r}" for c, r in zip(keep, raw_cols))
+           + f" FROM _src s {' '.join(joins)})")
+    params = {"file": raw.source_file, "exit": schema._EXIT, "prefix": PSEUDONYM_PREFIX,
+              "hex_chars": PSEUDONYM_HEX_CHARS}
+    params["ipad"], params["opad"] = _hmac_pads(key)
+    params = {k: v for k, v in params.items() if f"${k}" in sql}  # DuckDB refuses unused ones
+    con.register("_src", pa.RecordBatchReader.from_batches(first.schema, every_batch()))
+    try:
+        reader = con.sql(sql, params=params).to_arrow_reader(ENGINE_FETCH_ROWS)
+        _engine_collect(reader, keep, marks, spill, key, programs, raw.source_file)
+        del reader  # done: the connection takes new work
+    finally:
+        con.unregister("_src")
+        for view in lookups:
+            con.unregister(view)
+    report.rows_in = counts["rows"]
+    report.blank_rows = counts["blank"] + raw.footer_blank_rows
+    return report
+
+
+def _engine_collect(reader, keep: dict, marks, spill: "_Spill", key: bytes, programs,
+                    source_file: str) -> None:
+    """Good rows of the engine query straight to a spill part; rows flagged `_bad` back
+    into the shape prepare_table gives (raw cells under canonical names, provenance) and
+    through check_batch, BATCH_ROWS at a time: its verdict and reasons are the ones kept."""
+    raw_cols = {f"_raw_{c}": name for c, name in keep.items()}
+    good_cols = [n for n in reader.schema.names if n != "_bad" and n not in raw_cols]
+    path = spill.part_path("register")
+    writer, pending, pending_rows = None, [], 0
+
+    def check(frames):
+        canon = pd.concat(frames, ignore_index=True)
+        good, quarantine = check_batch(canon, "register", key, programs)
+        spill.add_register(good)
+        spill.add_quarantine(quarantine)
+
+    try:
+        for batch in reader:
+            flagged = batch.column("_bad")
+            good = batch.filter(pc.invert(flagged)).select(good_cols)
+            if good.num_rows:
+                if writer is None:
+                    writer = pq.ParquetWriter(path, good.schema)
+                writer.write_batch(good)
+            rejected = batch.filter(flagged)
+            if not rejected.num_rows:
+                continue
+            frame = rejected.select(list(raw_cols)).to_pandas().rename(columns=raw_cols)
+            for c, name in keep.items():  # prepare_table: "x"-marked columns, blank = "Không"
+                if c in marks and _is_bool_column(name):
+                    cells = frame[name]
+                    frame[name] = cells.where(cells.str.strip() != "", "Không")
+            for col in (_IDENT, "_file", "_sheet", "_row", "_exit"):
+                frame[col] = rejected.column(col).to_numpy(zero_copy_only=False)
+            pending.append(frame)
+            pending_rows += len(frame)
+            if pending_rows >= BATCH_ROWS:
+                check(pending)
+                pending, pending_rows = [], 0
+        if pending:
+            check(pending)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        spill.add_part("register", path, [source_file])
+
+
+# ---------------------------------------------------------------------------------
 # Checks across tables
 # ---------------------------------------------------------------------------------
 def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
@@ -1160,6 +1517,14 @@ class _Spill:
         self.part_files: dict[Path, list[str]] = {}  # part -> source files of its rows
         for name in self.parts:
             (root / name).mkdir(parents=True, exist_ok=True)
+
+    def part_path(self, kind: str) -> Path:
+        """A new part's path (written by the caller, then add_part)."""
+        return self.root / kind / f"part-{len(self.parts[kind]):06d}-{uuid.uuid4().hex[:8]}.parquet"
+
+    def add_part(self, kind: str, path: Path, files: list[str]) -> None:
+        self.parts[kind].append(path)
+        self.part_files[path] = sorted(files)
 
     def _write(self, kind: str, frame: pd.DataFrame) -> None:
         path = self.root / kind / f"part-{len(self.parts[kind]):06d}.parquet"
@@ -1257,38 +1622,38 @@ def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
 
     district = "district" if "district" in columns else "CAST(NULL AS VARCHAR) AS district"
     names = con.execute(f"SELECT DISTINCT province, {district}, commune, _order, period "
-                        "FROM firsts WHERE _n = 1").df()
+                        "FROM firsts").df()
     names["district"] = names["district"].astype(object).where(names["district"].notna(), None)
     mapped = commune_names_2025(names)
-    con.register("_names_2025", mapped[["province", "district", "commune", "_order",
-                                        "commune_2025", "commune_code", "commune_2025_basis",
-                                        "is_post_merger"]])
+    con.register("_names_2025_frame", mapped[[
+        "province", "district", "commune", "_order", "commune_2025", "commune_code",
+        "commune_2025_basis", "is_post_merger"]])
+    con.execute("CREATE OR REPLACE TEMP TABLE names_2025 AS SELECT * FROM _names_2025_frame")
+    con.unregister("_names_2025_frame")
     same_district = ("f.district IS NOT DISTINCT FROM m.district" if "district" in columns
                      else "m.district IS NULL")
+    join = (f"LEFT JOIN names_2025 m ON f.province IS NOT DISTINCT FROM m.province "
+            f"AND {same_district} AND f.commune IS NOT DISTINCT FROM m.commune "
+            "AND f._order = m._order")
+    # a household's own new commune: where it was first recorded after the reform
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE own_2025 AS
+        SELECT household_id, arg_min(m.commune_2025, f._order) AS own_c,
+               arg_min(m.commune_code, f._order) AS own_k
+        FROM firsts f {join}
+        WHERE coalesce(m.is_post_merger, false) AND m.commune_2025_basis = 'recorded'
+        GROUP BY household_id""")
     old = [c for c in COMMUNE_2025_COLUMNS if c in columns]
     exclude = f" EXCLUDE ({', '.join(old)})" if old else ""
+    own = "NOT coalesce(m.is_post_merger, false) AND o.own_k IS NOT NULL"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE firsts_2025 AS
-        WITH named AS (
-          SELECT f.*{exclude}, m.commune_2025 AS _c, m.commune_code AS _k,
-                 m.commune_2025_basis AS _b, coalesce(m.is_post_merger, false) AS _post
-          FROM firsts f LEFT JOIN _names_2025 m
-            ON f.province IS NOT DISTINCT FROM m.province AND {same_district}
-           AND f.commune IS NOT DISTINCT FROM m.commune AND f._order = m._order),
-        own AS (
-          SELECT household_id, arg_min(_c, _order) AS own_c, arg_min(_k, _order) AS own_k
-          FROM named WHERE _n = 1 AND _post AND _b = 'recorded' GROUP BY household_id)
-        SELECT n.* EXCLUDE (_c, _k, _b, _post),
-               CASE WHEN NOT n._post AND o.own_k IS NOT NULL THEN o.own_c ELSE n._c END
-                 AS commune_2025,
-               CASE WHEN NOT n._post AND o.own_k IS NOT NULL THEN o.own_k ELSE n._k END
-                 AS commune_code,
-               CASE WHEN NOT n._post AND o.own_k IS NOT NULL THEN 'household' ELSE n._b END
+        CREATE OR REPLACE TEMP VIEW firsts_2025 AS
+        SELECT f.*{exclude},
+               CASE WHEN {own} THEN o.own_c ELSE m.commune_2025 END AS commune_2025,
+               CASE WHEN {own} THEN o.own_k ELSE m.commune_code END AS commune_code,
+               CASE WHEN {own} THEN 'household' ELSE m.commune_2025_basis END
                  AS commune_2025_basis
-        FROM named n LEFT JOIN own o USING (household_id)""")
-    con.execute("DROP TABLE firsts")
-    con.execute("ALTER TABLE firsts_2025 RENAME TO firsts")
-    con.unregister("_names_2025")
+        FROM firsts f {join} LEFT JOIN own_2025 o USING (household_id)""")
     unplaced = pd.DataFrame(mapped.attrs.get("unmatched", []),
                             columns=["province", "district", "commune", "reason", "candidates"])
     unplaced["candidates"] = unplaced["candidates"].map(lambda c: "; ".join(c or []))
@@ -1422,16 +1787,26 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
         result.quarantine.append(_as_quarantine(odd, reason))
     data_cols = [c for c in columns if c not in _PROVENANCE and c not in _DERIVED]
     partition = ", ".join(_ident_sql(c) for c in data_cols)
+    # Copies of a household and period are rare: find their keys with one narrow
+    # aggregate, rank and compare only their rows, and read every other row straight
+    # from the spill (views, not copies of the register)
+    con.execute("CREATE OR REPLACE TEMP TABLE repeated AS SELECT household_id, period "
+                "FROM reg WHERE _is_quarter = ? GROUP BY ALL HAVING count(*) > 1", [quarterly])
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
-        f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg WHERE _is_quarter = ?",
-        [quarterly])
+        f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg "
+        "SEMI JOIN repeated USING (household_id, period) WHERE _is_quarter = ?", [quarterly])
     result.dropped = _count_by_table(
         con, "SELECT _file, _sheet, count(*) FROM ranked WHERE _copy > 1 GROUP BY ALL")
-    con.execute("CREATE OR REPLACE TEMP TABLE firsts AS SELECT * EXCLUDE (_copy), count(*) OVER "
-                "(PARTITION BY household_id, period) AS _n FROM ranked WHERE _copy = 1")
+    con.execute("CREATE OR REPLACE TEMP TABLE repeated_firsts AS SELECT * EXCLUDE (_copy), "
+                "count(*) OVER (PARTITION BY household_id, period) AS _n FROM ranked "
+                "WHERE _copy = 1")
     con.execute("DROP TABLE ranked")
-    clash = con.execute("SELECT * EXCLUDE (_n) FROM firsts WHERE _n > 1").df()
+    con.execute("CREATE OR REPLACE TEMP VIEW firsts AS "
+                "SELECT * FROM reg ANTI JOIN repeated USING (household_id, period) "
+                f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
+                "UNION ALL BY NAME SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n = 1")
+    clash = con.execute("SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n > 1").df()
     if len(clash):
         clash = clash.drop(columns=_DERIVED)
         clash["period"] = schema._period_dtype(clash["period"].map(
@@ -1439,10 +1814,10 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
         _, clash_q, _ = _duplicates(clash, ["household_id", "period"], True)
         result.quarantine.append(clash_q)
     result.loaded = _count_by_table(
-        con, "SELECT _file, _sheet, count(*) FROM firsts WHERE _n = 1 GROUP BY ALL")
+        con, "SELECT _file, _sheet, count(*) FROM firsts GROUP BY ALL")
     result.rows, result.households = con.execute(
-        "SELECT count(*), count(DISTINCT household_id) FROM firsts WHERE _n = 1").fetchall()[0]
-    periods = con.execute("SELECT DISTINCT _order, period FROM firsts WHERE _n = 1 "
+        "SELECT count(*), count(DISTINCT household_id) FROM firsts").fetchall()[0]
+    periods = con.execute("SELECT DISTINCT _order, period FROM firsts "
                           "ORDER BY _order").fetchall()
     result.periods = [p if quarterly else int(p) for _, p in periods]
     cells = con.execute("""
@@ -1456,17 +1831,19 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                            IN ('poor', 'near_poor'), false)) THEN 'exit_marks'
                       WHEN status = 'non_poor' THEN 'non_poor'
                       ELSE 'removals' END AS what
-          FROM firsts WHERE _n = 1
+          FROM firsts
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
         GROUP BY ALL""").df()
     result.kind = decide_kinds(cells)
+    loaded = "firsts"
     if "commune" in columns:
         result.unplaced = _communes_2025(con, columns)
         columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
+        loaded = "firsts_2025"
     out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
     nulls = dict(zip(out_cols, con.execute(
         "SELECT " + ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
-        + " FROM firsts WHERE _n = 1").fetchall()[0]))
+        + f" FROM {loaded}").fetchall()[0]))
     target = _panel_schema(out_cols, nulls, quarterly)
     select = ", ".join(
         _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
@@ -1478,7 +1855,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                                              for k, v in metadata.items()}})
 
         def stream(tmp):
-            reader = con.sql(f"SELECT {select} FROM firsts WHERE _n = 1 "
+            reader = con.sql(f"SELECT {select} FROM {loaded} "
                              "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
             with pq.ParquetWriter(tmp, schema_md, compression="zstd",
                                   write_statistics=True) as writer:
@@ -1908,7 +2285,12 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
             errors.append(f"{rel}: cannot read: {type(exc).__name__}: {exc}")
             reports.append(TableReport(source_file=rel, error=f"{type(exc).__name__}: {exc}"))
             continue
-        for raw in (piece for table in tables for piece in chunks(table)):
+        in_engine = [_engine_eligible(t) for t in tables]
+        for table, engine in zip(tables, in_engine):  # csv registers: checked in DuckDB
+            if engine:
+                reports.append(_engine_check_register(table, con, spill, key, programs))
+        for raw in (piece for table, engine in zip(tables, in_engine) if not engine
+                    for piece in chunks(table)):
             prepared = prepare_table(raw)
             table_key = (raw.source_file, raw.sheet)
             if table_key in seen:  # a further piece of a table already reported
