@@ -417,3 +417,33 @@ def test_demo_writes_the_example_beside_the_data_and_the_report_finds_it(tmp_pat
     written.write_text("level,indicator,kind,value\n", encoding="utf-8")
     assert cli.main(["--quiet", "demo", "--households", "300", "--seed", "1", "--out", str(raw)]) == 0
     assert written.read_text(encoding="utf-8") == "level,indicator,kind,value\n"
+
+
+def test_commune_page_prints_only_what_the_provinces_joint_suppression_allows(province_frame, tmp_path):
+    """A commune page (communes.targets_table calls this with the province's joint
+    suppression): its own target comes first; the actual resting on a count the joint
+    suppression hides is "—"; earlier-period counts (base, planned of a rate-of-change
+    target) and group counts are never printed there; verdicts stay."""
+    last = province_frame[province_frame["period"] == "2025Q4"]
+    province, commune = last.groupby(["province_2025", "commune"]).size().idxmax()
+    households = last.loc[(last["province_2025"] == province) & (last["commune"] == commune), "household_id"]
+    df = province_frame[province_frame["household_id"].isin(households)]
+    f = _write(tmp_path / "t.csv",
+               f"commune,{province},,{commune},near_poor_rate,points_per_year,-0.5,,,commune plan",
+               f"province,{province},,,poor_households,ceiling,0,area=rural,,province plan")
+    free = targets.targets_table(df, "2025Q4", province, commune, f, lang="en")
+    joint = targets.targets_table(df, "2025Q4", province, commune, f, lang="en",
+                                  unit_hidden=lambda col: col == "poor")
+    rows = dict(zip(joint["Indicator"], joint.index))
+    source = joint.at[rows["Near-poor rate (%)"], "Target set by"]
+    assert source.startswith(f"Commune {commune}, {province}")
+    poor = rows["Poor rate (%)"]
+    assert joint.at[poor, "Actual"] == "—" and joint.at[poor, "Households"] in ("x", f"<10")
+    assert joint.at[poor, "Base"] == "—" and joint.at[poor, "Planned now"] == "—"
+    assert joint.at[poor, "Assessment"] == free.at[poor, "Assessment"]
+    near = rows["Near-poor rate (%)"]
+    assert joint.at[near, "Actual"] == free.at[near, "Actual"]  # not hidden by the joint table
+    assert joint.at[near, "Base"] == "—"
+    rural = [i for i, name in enumerate(joint["Indicator"]) if name.startswith("Poor households")][0]
+    assert joint.at[rural, "Actual"] == "—"
+    assert joint.at[rural, "Planned now"] == "0"  # a ceiling gives nothing away
