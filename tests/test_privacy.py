@@ -400,6 +400,10 @@ def _page_cells(df, period, targets_file=None, region=None):
             shares.append((None if r is None else r / 100, ("g", g, n), ("g", g, d)))
     relations = [(("h", "exit_rate", "numerator"), [("h", "to_near_poor", "numerator"),
                                                     ("h", "to_non_poor", "numerator")])]
+    for k in keys:  # each rate's denominator = numerator + the rest (e.g. still poor)
+        published[("h", k, "rest")] = None
+        truth[("h", k, "rest")] = truth[("h", k, "denominator")] - truth[("h", k, "numerator")]
+        relations.append((("h", k, "denominator"), [("h", k, "numerator"), ("h", k, "rest")]))
     for breakdown in (names[:2], names[2:]):
         for tcol, total in (("households", ("h", "poor_rate", "denominator")),
                             ("poor", ("h", "poor_rate", "numerator")),
@@ -647,6 +651,24 @@ def test_a_peeled_cell_is_determined_when_the_rest_of_its_relation_is():
 def _rendered(shown, columns, period_col):
     """{(period, column): number or None} from a rendered vi table."""
     return {(p, c): _number(v) for c in columns for p, v in zip(shown[period_col], shown[c])}
+
+
+def test_headline_hides_exits_when_few_stay_poor():
+    """30 poor households at risk, 25 exits: printing both prints the 5 that stayed poor.
+    The headline hides the exits (and the rate) instead."""
+    from povdyn import tables
+
+    rows = []
+    for i in range(400):
+        before = "poor" if i < 30 else "non_poor"
+        after = "poor" if i < 5 else ("near_poor" if i < 20 else "non_poor")
+        for p, s in (("2024Q4", before), ("2025Q1", after)):
+            rows.append(dict(household_id=f"h{i}", period=p, status=s, province="Tỉnh A",
+                             province_2025="Tỉnh A", area="rural", ethnic_minority=False))
+    head = tables.headline(pd.DataFrame(rows), "2025Q1", lang="en").set_index("Indicator")
+    exit_row = head.loc[[i for i in head.index if i.startswith("Exit rate")][0]]
+    assert exit_row["Out of"] == "30"
+    assert exit_row["Households"] == "x" and exit_row["Rate (%)"] == "—"
 
 
 def test_exit_rate_table_by_period_hides_what_subtraction_gives_back():

@@ -55,15 +55,20 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
     # (povdyn.suppression: secondary suppression, methods.md Disclosure control)
     from .suppression import suppress_table
 
-    counts = ["numerator", "denominator", "prev_numerator", "year_numerator"]
+    counts = ["numerator", "denominator", "prev_numerator", "year_numerator", "rest"]
+    # a rate prints its numerator and denominator, and so the rest (at risk − exits =
+    # households still poor): an unprinted count that must not be small alone
+    t["rest"] = t["denominator"] - t["numerator"]
     keyed = t.set_index("key", drop=False)
     split = ({"exit_rate": ["to_near_poor", "to_non_poor"]}
              if {"exit_rate", "to_near_poor", "to_non_poor"} <= set(keyed.index) else {})
     relations = [((total, col), [(p, col) for p in parts]) for total, parts in split.items()
                  for col in ("numerator", "prev_numerator", "year_numerator")]
+    # the destinations' rows print the same households at risk: one count, three cells
+    relations += [((p, "denominator"), [(total, "denominator")]) for total, parts in split.items() for p in parts]
     sup = suppress_table(
         keyed, counts, ["rate", "ci_low", "ci_high", "change_prev_", "change_year_"],
-        relations=relations, min_cell=min_cell,
+        relations=relations, min_cell=min_cell, col_totals={"denominator": ["numerator", "rest"]},
         rate_basis={"rate": ("numerator", "denominator"), "ci_low": ("numerator", "denominator"),
                     "ci_high": ("numerator", "denominator"), "change_prev_": basis_prev,
                     "change_year_": basis_year},
