@@ -671,6 +671,27 @@ def test_headline_hides_exits_when_few_stay_poor():
     assert exit_row["Households"] == "x" and exit_row["Rate (%)"] == "—"
 
 
+def test_trends_chart_does_not_draw_a_rate_the_headline_hides():
+    """The same 25 exits of 30: the headline hides the exit rate; the trends chart drew
+    it (28 of 30 read off the chart gives the 5 still poor back). It is left out now."""
+    from povdyn import tables
+    from povdyn.plots import dynamics as charts
+
+    rows = []
+    for i in range(400):
+        before = "poor" if i < 30 else "non_poor"
+        after = "poor" if i < 5 else ("near_poor" if i < 20 else "non_poor")
+        for p, s in (("2024Q4", before), ("2025Q1", after)):
+            rows.append(dict(household_id=f"h{i}", period=p, status=s, province="Tỉnh A",
+                             province_2025="Tỉnh A", area="rural", ethnic_minority=False))
+    df = pd.DataFrame(rows)
+    shares, exits = tables.trend_data(df, "2025Q1")
+    assert exits["rate"].isna().all()
+    assert tables.metric("exit_rates", df)["rate"].notna().all()  # what the chart drew before
+    drawn = charts.trends(shares, exits).axes[1].lines[0].get_ydata()
+    assert np.isnan(np.asarray(drawn, dtype=float)).all()
+
+
 def test_exit_rate_table_by_period_hides_what_subtraction_gives_back():
     """Exits 25 of 30 at risk, 16 to near-poor: cell-only suppression printed 25 and 16,
     so the 9 exits above near-poor (25 − 16) and the 5 who stayed poor (30 − 25) came

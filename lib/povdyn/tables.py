@@ -96,9 +96,30 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
         label("vs_last_year", lang): [fmt_change(v, k, lang) for v, k in zip(sup["change_year_"], sup["kind"])],
     })
     out.attrs.update(values.attrs)
+    # rows whose rate the page hides (a chart drawing that rate would print it anyway)
+    out.attrs["hidden_rates"] = [k for k, r in zip(sup["key"], sup["rate"]) if isinstance(r, str)]
     if quarterly:
         out.attrs["note"] = label("quarterly_flows_note", lang)
     return out
+
+
+def trend_data(data, period, within: int = 2, min_cell: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stock shares, exit rates) by period for the trends chart, with the report
+    period's rates blanked where the headline hides them: a rate read off the chart
+    times the denominator the headline prints gives back a count it hid to protect
+    another (methods.md, Disclosure control)."""
+    shares = status_shares(data).copy()
+    exits = metric("exit_rates", data).copy()
+    hidden = set(headline(data, period, within=within, min_cell=min_cell).attrs["hidden_rates"])
+    now = _periods.canonical([period])[0]
+    for st in ("poor", "near_poor"):
+        if f"{st}_rate" in hidden:
+            at = shares["period"].astype(str) == str(now)
+            shares.loc[at, [f"{st}_rate", f"{st}_ci_low", f"{st}_ci_high"]] = np.nan
+    if "exit_rate" in hidden:
+        at = exits["period"].astype(str) == str(now)
+        exits.loc[at, ["rate", "ci_low", "ci_high"]] = np.nan
+    return shares, exits
 
 
 def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
