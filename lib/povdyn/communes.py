@@ -653,43 +653,26 @@ def show_flows(page: CommunePage, lang: str = "vi"):
     return hidden
 
 
-#: targets rows and the joint cells their actual rests on
-TARGET_CELLS = {"poor_rate_reduction": ("poor", "households"),
-                "near_poor_rate_reduction": ("near_poor", "households"),
-                "relapse_ceiling": ("relapsed", "followed")}
-
-
-def targets_table(page: CommunePage, lang: str = "vi") -> pd.DataFrame:
-    """Plan vs actual for the commune (``targets.progress_table`` on the commune's
-    data) against the targets of its province (no commune targets exist yet on this
-    branch: ``province_target_used`` says so on the page). The households column is
-    left out (a count beside the province's parts), and an actual resting on a count
-    the joint suppression hides shows "—"."""
+def targets_table(page: CommunePage, lang: str = "vi", targets_file=None) -> pd.DataFrame:
+    """Plan vs actual for the commune: its own targets, else its province's, else the
+    national ones, each saying where it comes from (``povdyn.targets.targets_table``;
+    ``targets_file``: the office's file, None = national defaults only). Counts and the
+    actuals resting on them are printed as the province's joint suppression allows
+    (``unit_hidden``); earlier-period and group counts are not printed. The households
+    column is left out (a count beside the province's parts)."""
     from . import targets
 
-    pc, c = page.province, page.commune
-    values = targets.progress_values(page.data, page.period, region=pc.province, within=pc.within,
-                                     min_cell=pc.min_cell)
-    table = targets.progress_table(page.data, page.period, region=pc.province, within=pc.within, lang=lang,
-                                   min_cell=pc.min_cell)
-    actual, ci, verdict = (label("actual", lang), label("ci95", lang), label("assessment", lang))
-    for i, ind in enumerate(values["indicator"]):
-        cells = TARGET_CELLS.get(ind)
-        if cells and any(pc.hidden(c, col) for col in cells):
-            table.loc[i, actual] = "—"
-            table.loc[i, ci] = "—"
-            if values.at[i, "status"] in ("on_track", "off_track"):
-                table.loc[i, verdict] = label("not_assessable", lang)
+    pc = page.province
+    table = targets.progress_table(page.data, page.period, region=pc.province, commune=page.commune,
+                                   within=pc.within, lang=lang, targets_path=targets_file,
+                                   min_cell=pc.min_cell, unit_hidden=lambda col: pc.hidden(page.commune, col))
     return table.drop(columns=[label("households", lang)])
 
 
-def show_targets(page: CommunePage, lang: str = "vi"):
-    from IPython.display import Markdown, display
-
+def show_targets(page: CommunePage, lang: str = "vi", targets_file=None):
     from .display import show
 
-    display(Markdown(label("province_target_used", lang).format(province=page.province.province)))
-    show(targets_table(page, lang))
+    show(targets_table(page, lang, targets_file))
 
 
 def methods_note(lang: str = "vi"):
