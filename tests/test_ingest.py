@@ -4,6 +4,7 @@ re-running gives identical bytes. Expected counts are worked out by hand below."
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import json
@@ -1236,3 +1237,86 @@ def test_incremental_cache_is_dropped_when_the_key_changes(tmp_path, monkeypatch
     assert not again.reused_files
     assert set(pd.read_parquet(out / "panel.parquet")["household_id"]) == \
         {_pseudo("G1", "another key, 16+ bytes"), _pseudo("G2", "another key, 16+ bytes")}
+
+
+# --- issue 11 §1: csv registers checked in the engine --------------------------------
+def _messy_register_lines() -> list[str]:
+    """A csv register with every kind of cell check_rows reads: Vietnamese and English
+    spellings, exits and removals, NFD text, ✓ marks in an x-marked column, other digit
+    scripts, every number format; one bad cell in every fifth row (each column in turn),
+    placeholder and short ids, exact copies, copies differing only in dropped
+    identifiers, formula-like text, blank lines and a signature footer."""
+    header = ("STT,Mã hộ,Kỳ,Phân loại hộ,Lý do,Tỉnh,Huyện,Xã,Khu vực,Dân tộc thiểu số,"
+              "Người có công,Số nhân khẩu,Thu nhập bình quân,Trọng số,Việc làm,Họ tên chủ hộ,"
+              "Số CCCD,Ghi chú")
+    nfd = functools.partial(unicodedata.normalize, "NFD")
+    good = {  # column position -> spellings that load
+        1: ["H{}", " H{} ", "h-{}", "{}"],
+        2: ["2024Q1", "Quý 2/2024", "Q3/2024", "Quý IV năm 2024", "quý ٣/2024"],
+        3: ["Hộ nghèo", "hộ cận nghèo", "Không nghèo", "Near-poor", "POOR", nfd("Hộ nghèo")],
+        4: ["", "", "", "", "Chết", "Thoát nghèo", "chuyen di", "Tách hộ"],
+        5: ["Hà Giang", "tỉnh Lai Châu", nfd("Điện Biên"), "ha giang", "Cà Mau"],
+        6: ["Huyện Thới Bình", "", "Quận 3"],
+        7: ["Xã Thới Bình", "Phường 12", nfd("Xã Tân Lập"), "", "Xã A"],
+        8: ["Thành thị", "nông thôn", "", "urban", "Rural"],
+        9: ["x", "", "✓", "", "☑", "", "X", ""],
+        10: ["Có", "Không", "", "1", "0", "yes", "No"],
+        11: ["4", "٣", "2", "", "5", "10"],
+        12: ["1.500.000", "1,5 triệu", nfd("1,5 triệu"), "2000000", "", "1.500.000 đ", "0",
+             "750.5"],
+        13: ["1", "", "1,5", "2", "1.25"],
+        14: ["Có", "Không", "", "x", "0"],
+        17: ["=HYPERLINK(\"http://x\")", "+84 912", "@cmd", "ghi chú", "", "-"],
+    }
+    bad = {1: ["", "NA", "-"], 2: ["", "2024Q5", "năm ngoái"], 3: ["", "Nghèo lắm"],
+           4: ["mất tích"], 5: ["Atlantis", ""], 8: ["trên núi"], 9: ["có lẽ"],
+           10: ["có lẽ"], 11: ["0", "101", "2.5", "năm"], 12: ["-5", "khoảng 1 triệu"],
+           13: ["0", "-1", "abc"], 14: ["?"]}
+    lines = [header]
+    bad_columns = sorted(bad)
+    for i in range(600):
+        cells = [str(i + 1)] + [""] * 17
+        for col, spellings in good.items():
+            cells[col] = spellings[(i // (col + 1)) % len(spellings)]
+        cells[1] = cells[1].format(i % 150)
+        cells[15], cells[16] = NAMES[i % 9], f"0012{i % 150:08d}"
+        if i % 5 == 0:
+            col = bad_columns[(i // 5) % len(bad_columns)]
+            cells[col] = bad[col][(i // (5 * len(bad_columns))) % len(bad[col])]
+        lines.append(",".join(f'"{c}"' if "," in c or '"' in c else c for c in cells))
+        if i % 50 == 1:
+            lines.append(lines[-1])  # an exact copy
+            lines.append(lines[-1].replace(NAMES[i % 9], NAMES[(i + 1) % 9]))  # ids differ
+        if i % 90 == 0:
+            lines.append(",," + "," * 15)  # a blank line
+    lines += [",,,,,,,,,,,,,,,,,", ",Người lập biểu,,,,,,,,,,,,,,,,",
+              ",,,,,,,,,Lò Thị Mai,,,,,,,,"]
+    return lines
+
+
+def test_engine_checks_give_the_pandas_path_bytes(tmp_path, monkeypatch):
+    """Checking a csv register in DuckDB (coded cells parsed once per distinct value,
+    HMAC in SQL, only flagged rows through check_batch) must not change one byte of any
+    output against check_rows in pandas, the reference, on a file with every kind of
+    cell; and the engine path must really have been taken."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "register.csv").write_text("\n".join(_messy_register_lines()) + "\n",
+                                      encoding="utf-8")
+    calls = []
+    engine = ingest_module._engine_check_register
+    monkeypatch.setattr(ingest_module, "_engine_check_register",
+                        lambda *a, **k: calls.append(1) or engine(*a, **k))
+    fast = ingest(raw, tmp_path / "engine", progress=False)
+    assert calls, "the csv register did not take the engine path"
+    monkeypatch.setattr(ingest_module, "ENGINE_CHECKS", False)
+    reference = ingest(raw, tmp_path / "pandas", progress=False)
+    assert len(calls) == 1
+    table = fast.tables[0]
+    assert table.quarantined > 50 and table.loaded > 50 and table.duplicates_dropped > 0
+    assert table.blank_rows > 0 and table.footer_rows > 0
+    assert fast.balanced and reference.balanced
+    assert _hashes(tmp_path / "engine") == _hashes(tmp_path / "pandas")
+    quarantine = (tmp_path / "engine" / "quarantine.csv").read_text(encoding="utf-8-sig")
+    assert "identifiers (name, ID card, phone or address) differ" in quarantine
+    assert "'=HYPERLINK" not in quarantine  # the note column is not a register column
