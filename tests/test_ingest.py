@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
-from povdyn import ingest as ingest_module
+import povdyn.ingest as ingest_module  # settings are patched in its modules (.run, .reading...)
 from povdyn.cli import main as cli_main
 from povdyn.ingest import ingest
 
@@ -87,7 +87,7 @@ def _make_raw(root: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _free_text_programmes(monkeypatch):
     """Programme names are free text here (the shipped programmes.csv is tested apart)."""
-    monkeypatch.setattr(ingest_module, "_load_programs", lambda: None)
+    monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
 
 
 @pytest.fixture()
@@ -316,7 +316,7 @@ def test_unrecognised_table_is_an_error_not_a_silent_skip(tmp_path):
 def test_known_programme_codes_when_the_programme_table_exists(tmp_path, monkeypatch):
     from povdyn.schema import fold
 
-    monkeypatch.setattr(ingest_module, "_load_programs",
+    monkeypatch.setattr(ingest_module.run, "_load_programs",
                         lambda: {"credit": "credit", fold("Tín dụng ưu đãi"): "credit"})
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -543,8 +543,9 @@ def test_results_do_not_depend_on_how_tables_are_cut(tmp_path, monkeypatch):
     must be byte-identical whatever the piece and batch sizes."""
     raw = _make_raw(tmp_path)
     ingest(raw, tmp_path / "whole", progress=False)
-    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(ingest_module, "BATCH_ROWS", 3)
+    monkeypatch.setattr(ingest_module.reading, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(ingest_module.run, "BATCH_ROWS", 3)
+    monkeypatch.setattr(ingest_module.engine_checks, "BATCH_ROWS", 3)
     summary = ingest(raw, tmp_path / "pieces", progress=False)
     assert summary.balanced
     whole, pieces = _hashes(tmp_path / "whole"), _hashes(tmp_path / "pieces")
@@ -786,7 +787,7 @@ def test_adoption_register_validated_quarantined_and_written(tmp_path, monkeypat
     from povdyn.programs import find_adoption
     from povdyn.schema import fold
 
-    monkeypatch.setattr(ingest_module, "_load_programs", lambda: {
+    monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: {
         "credit": "credit", fold("Tín dụng ưu đãi"): "credit", "housing": "housing",
         fold("vocational_training"): "vocational_training"})
     raw = tmp_path / "raw"
@@ -923,7 +924,7 @@ def test_fault_a_failed_run_never_leaves_ok_outputs(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise MemoryError("planted failure while writing the panel")
 
-    monkeypatch.setattr(ingest_module, "_finish_support", boom)
+    monkeypatch.setattr(ingest_module.run, "_finish_support", boom)
     with pytest.raises(MemoryError):
         ingest(raw, out, progress=False)
     saved = json.loads((out / "ingest_summary.json").read_text())
@@ -1161,9 +1162,9 @@ def test_streamed_csv_gives_the_same_result_in_tiny_blocks(tmp_path, monkeypatch
               ",,,,,", ",Lò Thị Mai,,,Hoàng Văn Thắng,"]
     (raw / "s.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     whole = ingest(raw, tmp_path / "whole", progress=False)
-    monkeypatch.setattr(ingest_module, "CSV_BLOCK_BYTES", 300)
-    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", 7)
-    monkeypatch.setattr(ingest_module, "WRITE_BATCH_ROWS", 1 << 20)
+    monkeypatch.setattr(ingest_module.reading, "CSV_BLOCK_BYTES", 300)
+    monkeypatch.setattr(ingest_module.reading, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(ingest_module.register, "WRITE_BATCH_ROWS", 1 << 20)
     pieces = ingest(raw, tmp_path / "pieces", progress=False)
     assert whole.tables[0].footer_rows == pieces.tables[0].footer_rows == 3
     assert whole.balanced and pieces.balanced
@@ -1200,8 +1201,8 @@ def test_incremental_reads_only_new_or_changed_files_and_equals_a_full_ingest(
         handle.write(f"H0,2024Q1,Hộ nghèo,Hà Giang,{NAMES[0]}\n")
         handle.write(f"H1,2024Q2,Hộ nghèo,Hà Giang,{NAMES[1]}\n")
     read = []
-    real_read = ingest_module.read_tables
-    monkeypatch.setattr(ingest_module, "read_tables",
+    real_read = ingest_module.run.read_tables
+    monkeypatch.setattr(ingest_module.run, "read_tables",
                         lambda path, root: read.append(path.name) or real_read(path, root))
     again = ingest(raw, out, progress=False)
     assert read == ["q3.csv"] and sorted(again.reused_files) == ["ho_tro.csv", "q1.csv", "q2.csv"]
@@ -1304,12 +1305,12 @@ def test_engine_checks_give_the_pandas_path_bytes(tmp_path, monkeypatch):
     (raw / "register.csv").write_text("\n".join(_messy_register_lines()) + "\n",
                                       encoding="utf-8")
     calls = []
-    engine = ingest_module._engine_check_register
-    monkeypatch.setattr(ingest_module, "_engine_check_register",
+    engine = ingest_module.run._engine_check_register
+    monkeypatch.setattr(ingest_module.run, "_engine_check_register",
                         lambda *a, **k: calls.append(1) or engine(*a, **k))
     fast = ingest(raw, tmp_path / "engine", progress=False)
     assert calls, "the csv register did not take the engine path"
-    monkeypatch.setattr(ingest_module, "ENGINE_CHECKS", False)
+    monkeypatch.setattr(ingest_module.engine_checks, "ENGINE_CHECKS", False)
     reference = ingest(raw, tmp_path / "pandas", progress=False)
     assert len(calls) == 1
     table = fast.tables[0]
