@@ -442,3 +442,85 @@ def test_flows_chart_labels_give_no_hidden_count_back():
     old_shares = [(counts[i, j] / counts[i].sum(), (i, j), ("row", i))
                   for i in range(3) for j in range(3) if counts[i, j] >= 10]
     assert (0, 2) in attacker.small_recovered(old, truth, rels, old_shares)
+
+
+def _null_space_rule(hidden, relations):
+    """The definition, by brute force: a hidden cell is determined when the null space
+    of the relations over the hidden cells has a zero row for it (scipy, dense)."""
+    from scipy.linalg import null_space
+
+    position = {c: j for j, c in enumerate(hidden)}
+    rows = []
+    for rel in relations:
+        row = np.zeros(len(hidden))
+        for sign, cell in [(-1.0, rel.total)] + [(1.0, p) for p in rel.parts]:
+            if cell in position:
+                row[position[cell]] += sign
+        if row.any():
+            rows.append(row)
+    if not rows:
+        return set()
+    basis = null_space(np.array(rows))
+    free = np.abs(basis).max(axis=1) > 1e-9 if basis.size else np.zeros(len(hidden), bool)
+    return {c for c, f in zip(hidden, free) if not f}
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_determined_cells_equals_the_null_space_rule(seed):
+    """The fast determination (peeling, blocks, economy SVD) against the definition on
+    random sparse systems: commune-like tables with some cells hidden, plus random
+    extra relations linking them."""
+    rng = np.random.default_rng(100 + seed)
+    n, k = int(rng.integers(3, 25)), int(rng.integers(2, 5))
+    cells = [(r, c) for r in range(n + 1) for c in range(k + 1)]
+    rels = [suppression.Relation((n, c), tuple((r, c) for r in range(n))) for c in range(k + 1)]
+    rels += [suppression.Relation((r, k), tuple((r, c) for c in range(k))) for r in range(n + 1)]
+    for _ in range(int(rng.integers(0, 4))):
+        picked = rng.choice(len(cells), size=3, replace=False)
+        rels.append(suppression.Relation(cells[picked[0]], (cells[picked[1]], cells[picked[2]])))
+    hidden = [c for c in cells if rng.random() < rng.uniform(0.1, 0.9)]
+    assert suppression.determined_cells(hidden, rels) == _null_space_rule(hidden, rels)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_provinces_are_solved_as_independent_blocks(seed):
+    """Communes of several provinces against their province totals (shown: printed on
+    the province pages) and a national total: suppressing all at once gives exactly
+    what suppressing each province alone gives, and the attacker recovers nothing."""
+    rng = np.random.default_rng(seed)
+    frames, rels, shown = [], [], []
+    for p in range(3):
+        n = int(rng.integers(5, 30))
+        t = pd.DataFrame(rng.negative_binomial(1, 0.06, (n, 3)), columns=list("abc"),
+                         index=[f"p{p} xã {i}" for i in range(n)]) + 1
+        t["total"] = t.sum(axis=1)
+        t.loc[f"p{p}"] = t.sum()
+        frames.append(t)
+        rels.append(suppression.table_relations(t, list(t.columns), table=p,
+                                                row_totals={f"p{p}": list(t.index[:-1])},
+                                                col_totals={"total": list("abc")}))
+        shown.append([(p, f"p{p}", c) for c in t.columns])
+    cols = list(frames[0].columns)
+    national = {("nat", c): float(sum(f.loc[f"p{p}", c] for p, f in enumerate(frames))) for c in cols}
+    national_rels = [suppression.Relation(("nat", c), tuple((p, f"p{p}", c) for p in range(3))) for c in cols]
+    values = pd.concat([suppression.table_cells(f, cols, table=p) for p, f in enumerate(frames)]
+                       + [pd.Series(national)])
+    together = suppression.linked_suppression(values, [r for rs in rels for r in rs] + national_rels,
+                                              min_cell=10, shown=[c for s in shown for c in s])
+    for p, f in enumerate(frames):
+        alone = suppression.linked_suppression(suppression.table_cells(f, cols, table=p), rels[p],
+                                               min_cell=10, shown=shown[p])
+        assert together[alone.index].tolist() == alone.tolist()
+        out = suppression.render(f, alone, cols, table=p)
+        truth = _cells(f, cols, table=p)
+        assert attacker.small_recovered(attacker.published_cells(out, cols, table=p), truth, rels[p]) == {}
+    assert (together == "primary").any() and (together == "secondary").any()
+
+
+def test_a_peeled_cell_is_determined_when_the_rest_of_its_relation_is():
+    """x + y = 20 (x in no other relation) and y + s = 15 with s shown: y = 15 − s, so
+    x = 20 − y too; z + w = 30 alone leaves both free."""
+    rels = [suppression.Relation("T1", ("x", "y")), suppression.Relation("T2", ("y", "s")),
+            suppression.Relation("T3", ("z", "w"))]
+    hidden = ["x", "y", "z", "w"]
+    assert suppression.determined_cells(hidden, rels) == {"x", "y"} == _null_space_rule(hidden, rels)

@@ -83,9 +83,9 @@ def _check_columns(panel: Panel, by: list[str], weight: str | None):
 class _History:
     """The one-row-per-household pivot of a panel (module docstring), and its view
     "relative to a destination period t": the pivot cross-joined with the list of
-    destination periods (column ``_t``), where ``code(-1)`` is the status at t-1,
-    ``code(0)`` at t, ``code(j)`` at t+j -- each a CASE over ``_t``. One scan of the
-    pivot serves every period, on DuckDB and on Spark alike.
+    destination periods (column ``_t``, and ``_pos`` = its position t - first period),
+    where ``code(-1)`` is the status at t-1, ``code(0)`` at t, ``code(j)`` at t+j. One
+    scan of the pivot serves every period, on DuckDB and on Spark alike.
 
     Layout: period p sits at position s = p - first period. When the panel spans at most
     20 periods, the status codes of all periods are packed in one BIGINT (3 bits per
@@ -93,7 +93,13 @@ class _History:
     makes the pivot ~40% cheaper; grouping codes likewise when they fit in 62 bits.
     Otherwise (and for weights) one FILTERed MAX per period. A household with two rows
     in a period is detected exactly from ``_present`` = SUM(1 << s): its number of set
-    bits is smaller than the row count iff two rows share a period."""
+    bits is smaller than the row count iff two rows share a period.
+
+    Reading a packed value at t + j is one shift by (``_pos`` + j) x bits -- a small
+    expression whatever the number of periods. (A CASE over every destination period
+    per read made each metric's expression grow with periods x reads, and compiling
+    those, not running them, was most of a report page's time.) Unpacked columns are
+    read with that CASE."""
 
     MAX_BITS = 62
 
@@ -175,7 +181,9 @@ class _History:
             hist = hist.filter(hist._first_poor.notnull())
         elif ever == "near_poor":
             hist = hist.filter(hist._first_near.notnull())
-        dest = ibis.memtable({"_t": self.destinations}, schema=ibis.schema({"_t": "int64"}))
+        dest = ibis.memtable({"_t": self.destinations,
+                              "_pos": [t - self.first for t in self.destinations]},
+                             schema=ibis.schema({"_t": "int64", "_pos": "int64"}))
         self.table = hist.cross_join(dest)
         return self
 
@@ -231,6 +239,16 @@ class _History:
             return ibis.null(null_type)
         return ibis.cases(*branches, else_=ibis.null(null_type))
 
+    def _packed_at(self, column, bits: int, offset: int, null_type):
+        """The ``bits``-wide field of period t + offset in a packed column, minus 1 (NULL
+        when the field is 0 -- no row there -- or t + offset is outside the panel)."""
+        position = self.table._pos + offset
+        inside = (position >= 0) & (position < self.span)
+        # clamped so that no row ever shifts by a negative or oversized amount
+        shift = (position.clip(lower=0, upper=self.span - 1) * bits).cast("int32")
+        field = ((column >> shift) & ((1 << bits) - 1)).nullif(0) - 1
+        return ibis.ifelse(inside, field, ibis.null(null_type)).cast(null_type)
+
     def _code_in(self, p):
         if self.packed:
             return self._field(self.table._codes, 3, p - self.first).cast("int8")
@@ -245,6 +263,8 @@ class _History:
     def code(self, offset: int):
         """Status code at t + offset: 1 poor, 2 near-poor, 3 non-poor, 0 removal row,
         NULL not observed (or no such period in the panel)."""
+        if self.packed:
+            return self._packed_at(self.table._codes, 3, offset, "int8")
         return self._at(offset, self._code_in, "int8")
 
     def is_(self, offset: int, *codes):
@@ -258,7 +278,9 @@ class _History:
         """Grouping columns and weight read at t + offset, under their plain names."""
         out = {}
         for b in self.by:
-            out[b] = self._at(offset, lambda p, b=b: self._key_in(b, p), "int32")
+            bits = self.key_bits(self.dictionaries[b], self.span)
+            out[b] = (self._packed_at(self.table[f"_keys_{b}"], bits, offset, "int32") if bits
+                      else self._at(offset, lambda p, b=b: self._key_in(b, p), "int32"))
         out["_w"] = (self._at(offset, lambda p: self.table[self.w(p)], "float64").fill_null(0.0)
                      if self.weight else ibis.literal(1.0))
         return out

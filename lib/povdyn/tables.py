@@ -247,12 +247,13 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
     if not path.exists():
         raise NotEnoughDataError(f"no support records: {path} does not exist")
     support = pd.read_parquet(path)
-    households = data.panel.table.select("household_id").distinct()
-    listed = data.panel.con.execute(households.filter(
-        households.household_id.isin(support["household_id"].astype(str).unique().tolist())).count())
+    from .pagedata import supported_households
+
+    listed = data.panel.execute(data.panel.table.select("household_id").semi_join(
+        supported_households(support), "household_id").count())
     if not listed:
         raise NotEnoughDataError("no household of this region received a programme's support")
-    evaluation = programs.evaluate_programs(annual_review_rows(data.panel), support, within=within,
+    evaluation = programs.evaluate_programs(annual_review_rows(data.panel, support), support, within=within,
                                             region=None, period=period, event_study=False,
                                             standard=standard)
     note("programs", lang)
