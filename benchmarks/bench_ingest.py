@@ -42,6 +42,24 @@ DEPS = ["dep_employment", "dep_dependants", "dep_nutrition", "dep_health_insuran
         "dep_water", "dep_latrine", "dep_telecom", "dep_info_devices"]
 
 
+_UNITS = None
+
+
+def _units() -> pd.DataFrame:
+    """Real pre-2025 communes (province, district, commune) of PROVINCES, from the
+    crosswalk ingest uses: an office's register names real units, and the 2025 commune
+    step then does its real work (unknown names cost a fuzzy search each)."""
+    global _UNITS
+    if _UNITS is None:
+        from povdyn.geo import commune_crosswalk_2025
+
+        units = commune_crosswalk_2025()
+        units = units[units["old_province"].isin(PROVINCES)].drop_duplicates(
+            ["old_province", "old_district", "old_commune"])
+        _UNITS = units[["old_province", "old_district", "old_commune"]].reset_index(drop=True)
+    return _UNITS
+
+
 def _register_frame(rng, first_household: int, households: int) -> pd.DataFrame:
     hh = np.tile(np.arange(first_household, first_household + households), 4)
     quarter = np.repeat(np.arange(4), households)
@@ -59,8 +77,9 @@ def _register_frame(rng, first_household: int, households: int) -> pd.DataFrame:
         "Địa chỉ": pd.Series(hh % 500).map("Thôn {}".format),
         "Kỳ": np.array(["2024Q1", "2024Q2", "2024Q3", "2024Q4"])[quarter],
         "Phân loại hộ": status,
-        "Tỉnh": np.array(PROVINCES)[hh % len(PROVINCES)],
-        "Xã": pd.Series(hh % 300).map("Xã {}".format),
+        "Tỉnh": _units()["old_province"].to_numpy()[hh % len(_units())],
+        "Huyện": _units()["old_district"].to_numpy()[hh % len(_units())],
+        "Xã": _units()["old_commune"].to_numpy()[hh % len(_units())],
         "Khu vực": np.where(hh % 3 == 0, "Thành thị", "Nông thôn"),
         "Số nhân khẩu": rng.integers(1, 9, n),
         "Thu nhập bình quân": income_text,
