@@ -96,12 +96,22 @@ LABELS: dict[str, dict[str, str]] = {
         "vi": ("Ô có dưới {min_cell} hộ được ẩn (\"<{min_cell}\"). Nơi bảng cũng in tổng số, một ô "
                "khác được ẩn thêm (\"x\") để không ai suy ra được ô nhỏ bằng phép trừ, từ tỷ lệ đã in "
                "hay từ khoảng giá trị của nhãn (ẩn bổ sung, methods.md \"Disclosure control\"). Tỷ lệ "
-               "dựa trên ô bị ẩn hiện \"—\"."),
+               "dựa trên ô bị ẩn hiện \"—\". Quy tắc áp dụng cho mọi quan hệ tổng – thành phần trên "
+               "trang: số kỳ này, số kỳ trước và cột \"so với cùng kỳ năm trước\" (kỳ này − kỳ trước = "
+               "mức thay đổi, nên số kỳ trước cũng là một ô được bảo vệ), phần còn lại mà một tổng để lộ "
+               "(số hộ chưa thoát nghèo = số hộ nghèo kỳ trước − số thoát nghèo), và bảng mục tiêu (giá "
+               "trị kỳ gốc và kế hoạch để lộ số kỳ gốc; số của một nhóm hộ để lộ phần còn lại của địa "
+               "phương)."),
         "en": ("Cells with fewer than {min_cell} households are hidden (\"<{min_cell}\"). Where a "
                "table also prints a total, a further cell is hidden (\"x\") so that no small cell can "
                "be worked out by subtraction, from a printed share or from the labels' ranges "
                "(secondary suppression, methods.md \"Disclosure control\"). Rates built on a hidden "
-               "cell show \"—\"."),
+               "cell show \"—\". The rule covers every total and its parts on the page: this period's "
+               "counts, earlier periods' counts and the \"vs same period last year\" column (this "
+               "period − last year = change, so last year's count is a protected cell too), the rest a "
+               "total leaves unprinted (households still poor = poor last period − exits), and the "
+               "targets table (a base value and its plan give the base count back; a group's count "
+               "gives back the rest of its unit)."),
     },
 }
 
@@ -243,10 +253,11 @@ TEXTS: dict[str, dict[str, str]] = {
                "the register (death, migration, merger/split) are not counted as exits."),
     },
     "targets": {
-        "vi": ("Thực hiện = mức giảm tỷ lệ (điểm %) so với cùng kỳ năm trước; tỷ lệ tái nghèo tính "
-               "trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
-        "en": ("Actual = fall in the rate (points) since the same period last year; the relapse rate "
-               "is that of the exits followed for {within} periods."),
+        "vi": ("Thực hiện = giá trị của chỉ tiêu ở kỳ báo cáo; kỳ gốc mặc định là cùng kỳ năm trước. "
+               "Tỷ lệ và số hộ tái nghèo tính trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
+        "en": ("Actual = the indicator at the report period; the base is the same period last year "
+               "unless the target names one. Relapse rate and count are those of the exits followed "
+               "for {within} periods."),
     },
     "projection": {
         "vi": ("Dự báo theo chuỗi Markov với ma trận chuyển dịch hằng năm ước lượng từ dữ liệu (các hộ "
@@ -421,3 +432,101 @@ GROUP_LABELS = {
     "stayed_poor": {"vi": "Hộ vẫn nghèo", "en": "Still poor"},
     "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor"},
 }
+
+# each office's own targets (povdyn.targets.targets_table)
+LABELS.update({
+    "target_poor_rate": {"vi": "Tỷ lệ hộ nghèo (%)", "en": "Poor rate (%)"},
+    "target_near_poor_rate": {"vi": "Tỷ lệ hộ cận nghèo (%)", "en": "Near-poor rate (%)"},
+    "target_relapse_rate": {"vi": "Tỷ lệ tái nghèo (% hộ thoát nghèo)", "en": "Relapse rate (% of exits)"},
+    "target_poor_households": {"vi": "Số hộ nghèo", "en": "Poor households"},
+    "target_near_poor_households": {"vi": "Số hộ cận nghèo", "en": "Near-poor households"},
+    "target_relapses": {"vi": "Số hộ tái nghèo", "en": "Relapsed households"},
+    "households_unit": {"vi": "hộ", "en": "households"},
+    "points_per_year": {"vi": "điểm %/năm", "en": "points/year"},
+    "percent_per_year": {"vi": "%/năm", "en": "%/year"},
+    "since": {"vi": "từ", "en": "from"},
+    "base_value": {"vi": "Kỳ gốc", "en": "Base"},
+    "planned": {"vi": "Kế hoạch kỳ này", "en": "Planned now"},
+    "target_source": {"vi": "Mục tiêu của", "en": "Target set by"},
+    "origin_national_default": {"vi": "Chương trình MTQG (mặc định toàn quốc)",
+                                "en": "National Target Program (national default)"},
+    "origin_national": {"vi": "Toàn quốc:", "en": "National:"},
+    "origin_province": {"vi": "Tỉnh/thành phố", "en": "Province"},
+    "origin_commune": {"vi": "Xã/phường", "en": "Commune"},
+    "row": {"vi": "dòng", "en": "row"},
+    # entries by where the household was the period before (suppressed_counts)
+    "from_near_poor": {"vi": "Từ hộ cận nghèo", "en": "From near-poor"},
+    "from_non_poor": {"vi": "Từ hộ không nghèo", "en": "From not poor"},
+    "from_unobserved": {"vi": "Chưa có trong danh sách kỳ trước", "en": "Not on the previous register"},
+})
+
+TEXTS.update({
+    "targets_local": {
+        "vi": ("Mỗi chỉ tiêu lấy mục tiêu của chính địa phương nếu có (xã/phường, rồi tỉnh/thành phố), "
+               "nếu không thì của cấp trên; cột cuối ghi mục tiêu lấy từ đâu. Kế hoạch kỳ này = giá trị "
+               "kỳ gốc cộng mức thay đổi kế hoạch theo số năm đã qua (hoặc mức trần); đạt khi thực hiện "
+               "không vượt kế hoạch. Không đánh giá khi chỉ tiêu dựa trên dưới {min_cell} hộ."),
+        "en": ("Each indicator takes the office's own target where it set one (commune, then province), "
+               "else the level above's; the last column says where it comes from. Planned now = the base "
+               "value plus the planned change for the years since (or the ceiling); on track when the "
+               "actual does not exceed the plan. No verdict rests on fewer than {min_cell} households."),
+    },
+})
+
+# commune pages and the commune table of a province page (povdyn.communes)
+LABELS.update({
+    "commune_2025": {"vi": "Xã, phường", "en": "Commune"},
+    "communes_link": {"vi": "Các xã, phường", "en": "Communes"},
+    "communes_index_title": {"vi": "Trang xã, phường", "en": "Commune pages"},
+    "province_page": {"vi": "Trang của tỉnh", "en": "Province page"},
+    "commune_report_title": {"vi": "Báo cáo biến động hộ nghèo cấp xã", "en": "Commune poverty dynamics report"},
+    "commune_hidden": {
+        "vi": ("Trang này không công bố {names}: các số này dựa trên dưới {m} hộ, hoặc được ẩn để không "
+               "ai suy ra được một số dưới {m} hộ bằng phép trừ từ số liệu của tỉnh và của các xã khác."),
+        "en": ("This page does not publish {names}: these figures rest on fewer than {m} households, or are "
+               "hidden so that no count below {m} can be worked out by subtraction from the province's and "
+               "the other communes' figures."),
+    },
+    "commune_nothing_shown": {
+        "vi": "Xã, phường này có dưới {m} hộ trong một số nhóm nên không có chỉ tiêu nào công bố được ở kỳ này.",
+        "en": "This commune is too small for any headline figure to be published at this period.",
+    },
+    "commune_table_note": {
+        "vi": ("{n} xã, phường của tỉnh, xếp theo tỷ lệ hộ nghèo (cao trước), rồi tỷ lệ thoát nghèo và tái "
+               "nghèo; khoảng tin cậy Wilson 95%. Số dưới {m} hộ hiện \"<{m}\", số được ẩn để bảo vệ số nhỏ "
+               "hiện \"x\"; các xã không công bố được tỷ lệ đứng cuối, theo tên. Tên xã dẫn tới trang của xã."),
+        "en": ("The province's {n} communes, ranked by poor rate (highest first), then exit and relapse rates; "
+               "Wilson 95% intervals. Counts below {m} show \"<{m}\", counts hidden to protect a small one \"x\"; "
+               "communes whose rates cannot be shown come last, by name. Each name links to the commune's page."),
+    },
+    "commune_trend_hidden": {
+        "vi": "Xu hướng không vẽ được: mỗi kỳ có dưới {m} hộ nghèo, cận nghèo hoặc thoát nghèo.",
+        "en": "No trend can be drawn: every period has fewer than {m} poor, near-poor or exiting households.",
+    },
+    "commune_flows_hidden": {
+        "vi": "Chuyển dịch không công bố được: các luồng của xã đều dưới {m} hộ hoặc phải ẩn để bảo vệ số nhỏ.",
+        "en": "Flows cannot be published: the commune's flows are below {m} households or hidden to protect one.",
+    },
+    "province_target_used": {
+        "vi": ("Xã, phường này chưa có mục tiêu riêng: bảng so sánh số liệu của xã với mục tiêu của tỉnh "
+               "{province} (hoặc mục tiêu quốc gia khi tỉnh không đặt)."),
+        "en": ("This commune has no target of its own: the table compares the commune's figures with the "
+               "targets of {province} (or the national ones where the province sets none)."),
+    },
+    "commune_methods": {
+        "vi": ("Xã, phường theo đơn vị hành chính sau sắp xếp (từ 1/7/2025). Số liệu trước tháng 7/2025 được "
+               "quy về xã mới theo bảng chuyển đổi chính thức (gói vietnamadminunits); hộ có mặt sau cải cách "
+               "giữ xã mới của chính hộ, nên chuỗi số liệu không bị đứt. Bảo mật: số dưới {m} hộ bị ẩn, và "
+               "thêm các số khác của xã hoặc của các xã cùng tỉnh khi cần, để không số nhỏ nào suy ra được bằng "
+               "phép trừ giữa trang xã, bảng xã và trang tỉnh (ẩn bổ sung, như tau-argus / sdcMicro)."),
+        "en": ("Communes are the units after the reform (from 1 July 2025). Rows before July 2025 are placed in "
+               "their new commune through the official crosswalk (vietnamadminunits); a household seen after "
+               "the reform keeps its own new commune, so the series has no break. Confidentiality: counts below "
+               "{m} are hidden, and further counts of the commune or of other communes of the province where "
+               "needed, so that no small count can be worked out by subtraction between the commune pages, the "
+               "commune table and the province page (complementary suppression, as tau-argus / sdcMicro do)."),
+    },
+})
+SECTIONS.update({
+    "communes": {"vi": "Các xã, phường", "en": "Communes"},
+})

@@ -114,12 +114,14 @@ def trends(shares: pd.DataFrame, exits: pd.DataFrame | None = None, lang: str = 
 
 
 # --------------------------------------------------------------------------- flows
-def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | None = None) -> Figure:
+def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | None = None,
+          hidden=None) -> Figure:
     """Flows between statuses from the previous period to this one: a 3x3 heatmap of
     row shares (how households of each status at t−1 are distributed at t), each cell
     annotated with its share and household count; counts below min_cell show "<10" and
     their share is hidden. counts: 3x3 array (STATES order) or a long DataFrame
-    [from_status, to_status, count]."""
+    [from_status, to_status, count]. hidden: a 3x3 bool array of further cells to hide
+    ("x"), decided by a suppression across tables (a commune page: povdyn.communes)."""
     min_cell = settings().min_cell if min_cell is None else min_cell
     if isinstance(counts, pd.DataFrame):
         C = np.zeros((3, 3))
@@ -133,6 +135,7 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
     rows = C.sum(axis=1, keepdims=True)
     share = np.divide(C, rows, out=np.full_like(C, np.nan), where=rows > 0)
     small = ((C < min_cell) | (rows < min_cell)) & ~unknown
+    forced = np.zeros_like(small) if hidden is None else (np.asarray(hidden, dtype=bool) & ~unknown & ~small)
     # a shown share and count give the row total, and the total less the shown cells a
     # hidden one: hide complements too (povdyn.suppression; methods.md Disclosure control).
     # A row with an unknown cell (lists) publishes no total, so it links nothing.
@@ -143,9 +146,9 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
     cells.update({("row", i): (rows[i, 0] if rows[i, 0] >= min_cell else np.nan) for i in known_rows})
     status = linked_suppression(
         pd.Series(cells, dtype=float), [(("row", i), [(i, j) for j in range(3)]) for i in known_rows],
-        min_cell=min_cell, hidden=[k for k in cells if k[0] != "row" and small[k]],
+        min_cell=min_cell, hidden=[k for k in cells if k[0] != "row" and (small[k] or forced[k])],
         shown=[("row", i) for i in known_rows])
-    secondary = np.array([[status.get((i, j)) == SECONDARY for j in range(3)] for i in range(3)])
+    secondary = np.array([[status.get((i, j)) == SECONDARY for j in range(3)] for i in range(3)]) | forced
     small = small | secondary
     shown = np.where(small | unknown, np.nan, share)
     fig, ax = _fig(6.4, 4.2)
