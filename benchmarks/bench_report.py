@@ -137,7 +137,7 @@ def _page_profile(data_dir: Path, province: str, period: str, n: int = 5) -> dic
             page = communes.commune_page(data_dir, province, name, period)
             parts.setdefault("page_data", []).append(time.perf_counter() - t)
             for key, run in (("headline", lambda: communes.headline_table(page)),
-                             ("targets", lambda: communes.targets_table(page, targets_file)),
+                             ("targets", lambda: communes.targets_table(page, targets_file=targets_file)),
                              ("trend", lambda: communes.show_trend(page)),
                              ("flows", lambda: communes.show_flows(page))):
                 t = time.perf_counter()

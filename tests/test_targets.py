@@ -417,3 +417,63 @@ def test_demo_writes_the_example_beside_the_data_and_the_report_finds_it(tmp_pat
     written.write_text("level,indicator,kind,value\n", encoding="utf-8")
     assert cli.main(["--quiet", "demo", "--households", "300", "--seed", "1", "--out", str(raw)]) == 0
     assert written.read_text(encoding="utf-8") == "level,indicator,kind,value\n"
+
+
+def test_commune_page_prints_only_what_the_provinces_joint_suppression_allows(province_frame, tmp_path):
+    """A commune page (communes.targets_table calls this with the province's joint
+    suppression): its own target comes first; the actual resting on a count the joint
+    suppression hides is "—"; earlier-period counts (base, planned of a rate-of-change
+    target) and group counts are never printed there; verdicts stay."""
+    last = province_frame[province_frame["period"] == "2025Q4"]
+    province, commune = last.groupby(["province_2025", "commune"]).size().idxmax()
+    households = last.loc[(last["province_2025"] == province) & (last["commune"] == commune), "household_id"]
+    df = province_frame[province_frame["household_id"].isin(households)]
+    f = _write(tmp_path / "t.csv",
+               f"commune,{province},,{commune},near_poor_rate,points_per_year,-0.5,,,commune plan",
+               f"province,{province},,,poor_households,ceiling,0,area=rural,,province plan")
+    free = targets.targets_table(df, "2025Q4", province, commune, f, lang="en")
+    joint = targets.targets_table(df, "2025Q4", province, commune, f, lang="en",
+                                  unit_hidden=lambda col: col == "poor")
+    rows = dict(zip(joint["Indicator"], joint.index))
+    source = joint.at[rows["Near-poor rate (%)"], "Target set by"]
+    assert source.startswith(f"Commune {commune}, {province}")
+    poor = rows["Poor rate (%)"]
+    assert joint.at[poor, "Actual"] == "—" and joint.at[poor, "Households"] in ("x", f"<10")
+    assert joint.at[poor, "Base"] == "—" and joint.at[poor, "Planned now"] == "—"
+    assert joint.at[poor, "Assessment"] == free.at[poor, "Assessment"]
+    near = rows["Near-poor rate (%)"]
+    assert joint.at[near, "Actual"] == free.at[near, "Actual"]  # not hidden by the joint table
+    assert joint.at[near, "Base"] == "—"
+    rural = [i for i, name in enumerate(joint["Indicator"]) if name.startswith("Poor households")][0]
+    assert joint.at[rural, "Actual"] == "—"
+    assert joint.at[rural, "Planned now"] == "0"  # a ceiling gives nothing away
+
+
+def test_lists_with_totals_give_the_full_panels_plan_vs_actual(province_frame, tmp_path):
+    """The same households as an office's lists (poor / near-poor rows only) with the
+    household totals of each annual review: rate and count targets come out as on the
+    full panel; a rate target by group needs totals kept by group (none are), while a
+    count by group does not."""
+    from povdyn.panel import load_panel
+
+    full = province_frame
+    lists = full[full["status"].isin(["poor", "near_poor"]) | full["removal_reason"].notna()]
+    reviews = full[full["period"].str.endswith("Q4") & full["status"].notna()]
+    totals = reviews.groupby(["province_2025", "period"]).size().rename("households").reset_index()
+    f = _write(tmp_path / "t.csv",
+               "national,,,,near_poor_rate,points_per_year,-0.2,,,a",
+               "national,,,,near_poor_households,percent_per_year,-10,,,b",
+               "national,,,,poor_households,ceiling,0,meritorious=true,,c",
+               "national,,,,near_poor_rate,points_per_year,-0.2,area=urban,,d")
+    applicable = targets.applicable_targets(f, None)
+    on_full = targets.plan_vs_actual(load_panel(full), applicable, "2025Q4").set_index(["indicator", "kind", "group"])
+    on_lists = targets.plan_vs_actual(load_panel(lists, register="lists", totals=totals), applicable,
+                                      "2025Q4").set_index(["indicator", "kind", "group"])
+    same = [("poor_rate", "points_per_year", ""), ("near_poor_rate", "points_per_year", ""),
+            ("near_poor_households", "percent_per_year", ""), ("poor_households", "ceiling", "meritorious=true")]
+    columns = ["base", "planned", "actual", "ci_low", "ci_high", "actual_change", "count", "households", "status"]
+    pd.testing.assert_frame_equal(on_lists.loc[same, columns], on_full.loc[same, columns])
+    assert on_full.loc[("poor_rate", "points_per_year", "ethnic_minority=true"), "status"] != "needs_totals"
+    for group in ("ethnic_minority=true", "area=urban"):
+        ind = "poor_rate" if group.startswith("ethnic") else "near_poor_rate"
+        assert on_lists.loc[(ind, "points_per_year", group), "status"] == "needs_totals"

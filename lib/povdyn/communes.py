@@ -699,47 +699,26 @@ def show_flows(page: CommunePage, lang: str = "vi"):
     return hidden
 
 
-#: the joint cells the actual of a whole-commune target rests on (targets.INDICATORS)
-TARGET_CELLS = {"poor_rate": ("poor", "households"), "near_poor_rate": ("near_poor", "households"),
-                "relapse_rate": ("relapsed", "followed"), "poor_households": ("poor",),
-                "near_poor_households": ("near_poor",), "relapses": ("relapsed",)}
-
-
-def targets_table(page: CommunePage, targets_file=None, lang: str = "vi") -> pd.DataFrame:
-    """Plan vs actual for the commune: ``targets.progress_table`` on the commune's data,
-    with the targets that apply to it (its own, else its province's, else the
-    national ones; the last column says which). On top of that table's own
-    suppression, the commune's figures follow the province's joint suppression: the
-    households column is left out (counts beside the province's parts), an actual
-    resting on a count the joint suppression hides shows "—", and so do the base and
-    planned values of a count target (the planned count gives the base count back, a
-    part of the province's)."""
+def targets_table(page: CommunePage, lang: str = "vi", targets_file=None) -> pd.DataFrame:
+    """Plan vs actual for the commune: its own targets, else its province's, else the
+    national ones, each saying where it comes from (``povdyn.targets.targets_table``;
+    ``targets_file``: the office's file, None = national defaults only). Counts and the
+    actuals resting on them are printed as the province's joint suppression allows
+    (``unit_hidden``); earlier-period and group counts are not printed. The households
+    column is left out (a count beside the province's parts)."""
     from . import targets
 
-    pc, c = page.province, page.commune
-    table = targets.progress_table(page.data, page.period, region=pc.province, within=pc.within, lang=lang,
-                                   targets_path=targets_file, min_cell=pc.min_cell, commune=c)
-    values = table.attrs.get("values")
-    actual, ci, verdict = label("actual", lang), label("ci95", lang), label("assessment", lang)
-    base, planned = label("base_value", lang), label("planned", lang)
-    assessed = {label("on_track", lang), label("off_track", lang)}
-    for i, r in enumerate(values.to_dict("records") if values is not None else []):
-        counts = r["indicator"] in targets.COUNT_INDICATORS
-        cells = TARGET_CELLS.get(r["indicator"], ())
-        if (bool(r.get("group")) and counts) or any(pc.hidden(c, col) for col in cells):
-            table.loc[i, [actual, ci]] = "—"
-            if table.loc[i, verdict] in assessed:
-                table.loc[i, verdict] = label("not_assessable", lang)
-        if counts and r["kind"] != "ceiling":
-            table.loc[i, [base, planned]] = "—"
+    pc = page.province
+    table = targets.progress_table(page.data, page.period, region=pc.province, commune=page.commune,
+                                   within=pc.within, lang=lang, targets_path=targets_file,
+                                   min_cell=pc.min_cell, unit_hidden=lambda col: pc.hidden(page.commune, col))
     return table.drop(columns=[label("households", lang)])
 
 
-def show_targets(page: CommunePage, targets_file=None, lang: str = "vi"):
-    from .display import note, show
+def show_targets(page: CommunePage, lang: str = "vi", targets_file=None):
+    from .display import show
 
-    note("targets_local", lang, min_cell=page.province.min_cell)
-    show(targets_table(page, targets_file, lang))
+    show(targets_table(page, lang, targets_file))
 
 
 def methods_note(lang: str = "vi"):

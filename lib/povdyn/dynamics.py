@@ -31,6 +31,7 @@ Conventions used by every metric (the docstrings repeat them where they matter):
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import weakref
@@ -63,6 +64,17 @@ def _as_list(by) -> list[str]:
 def _panel(panel, engine=None) -> Panel:
     """A Panel from a Panel, a DataFrame, an Ibis table or a path (povdyn.panel.as_panel)."""
     return as_panel(panel, engine)
+
+
+def _remembered(metric):
+    """A public metric whose result is remembered by its Panel (``Panel.remembered``):
+    computed once per panel view and arguments. Same signature and docstring."""
+    @functools.wraps(metric)
+    def wrapper(panel, *args, engine: str | None = None, **kwargs):
+        panel = _panel(panel, engine)
+        key = (metric.__name__, repr(args), repr(sorted(kwargs.items())))
+        return panel.remembered(key, lambda: metric(panel, *args, **kwargs))
+    return wrapper
 
 
 def _check_columns(panel: Panel, by: list[str], weight: str | None):
@@ -181,9 +193,15 @@ class _History:
             hist = hist.filter(hist._first_poor.notnull())
         elif ever == "near_poor":
             hist = hist.filter(hist._first_near.notnull())
-        dest = ibis.memtable({"_t": self.destinations,
-                              "_pos": [t - self.first for t in self.destinations]},
-                             schema=ibis.schema({"_t": "int64", "_pos": "int64"}))
+        # per destination t: its position, and the position of t + j for each offset j
+        # a metric reads (NULL outside the panel), so that a read is one shift
+        columns = {"_t": self.destinations, "_pos": [t - self.first for t in self.destinations]}
+        for j in self.offsets:
+            columns[self._at_name(j)] = [t - self.first + j if 0 <= t - self.first + j < self.span
+                                         else None for t in self.destinations]
+        dest = ibis.memtable(pd.DataFrame(columns).astype(
+            {c: "Int64" for c in columns if c not in ("_t", "_pos")}),
+            schema=ibis.schema({c: "int64" for c in columns}))
         self.table = hist.cross_join(dest)
         return self
 
@@ -239,15 +257,23 @@ class _History:
             return ibis.null(null_type)
         return ibis.cases(*branches, else_=ibis.null(null_type))
 
+    @property
+    def offsets(self) -> range:
+        """Offsets j of the periods t + j a metric can read (t - 1 up to the last period)."""
+        return range(-1, self.span)
+
+    @staticmethod
+    def _at_name(offset: int) -> str:
+        return f"_at_{'m' if offset < 0 else 'p'}{abs(offset)}"
+
     def _packed_at(self, column, bits: int, offset: int, null_type):
         """The ``bits``-wide field of period t + offset in a packed column, minus 1 (NULL
-        when the field is 0 -- no row there -- or t + offset is outside the panel)."""
-        position = self.table._pos + offset
-        inside = (position >= 0) & (position < self.span)
-        # clamped so that no row ever shifts by a negative or oversized amount
-        shift = (position.clip(lower=0, upper=self.span - 1) * bits).cast("int32")
-        field = ((column >> shift) & ((1 << bits) - 1)).nullif(0) - 1
-        return ibis.ifelse(inside, field, ibis.null(null_type)).cast(null_type)
+        when the field is 0 -- no row there -- or t + offset is outside the panel, where
+        the position column is NULL)."""
+        if offset not in self.offsets:
+            return ibis.null(null_type)
+        shift = (self.table[self._at_name(offset)] * bits).cast("int32")
+        return (((column >> shift) & ((1 << bits) - 1)).nullif(0) - 1).cast(null_type)
 
     def _code_in(self, p):
         if self.packed:
@@ -389,6 +415,7 @@ def _prepare(panel, by, weight, engine):
 
 
 # =========================================================================== exits
+@_remembered
 def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = None,
                engine: str | None = None, pool_periods: bool = False) -> pd.DataFrame:
     """Exit rates per destination period t (methods.md, "Flow metrics").
@@ -446,6 +473,7 @@ def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = N
 
 
 # =========================================================================== entries
+@_remembered
 def entries(panel, by=None, weight: str | None = None, engine: str | None = None) -> pd.DataFrame:
     """Entries into poverty per period t (methods.md, "Flow metrics").
 
@@ -484,6 +512,7 @@ def entries(panel, by=None, weight: str | None = None, engine: str | None = None
 
 
 # =========================================================================== relapse
+@_remembered
 def relapse_rates(panel, within: int = 2, by=None, weight: str | None = None,
                   engine: str | None = None, pool_periods: bool = False) -> pd.DataFrame:
     """Relapse within k = ``within`` periods after an exit (methods.md, "Flow metrics").
@@ -560,6 +589,7 @@ def churn(panel, by=None, weight: str | None = None, engine: str | None = None) 
                                         "n_not_followed") if c in df.columns])
 
 
+@_remembered
 def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | None = None,
                          engine: str | None = None) -> pd.DataFrame:
     """Exit rate that requires ``periods_out`` consecutive periods out of poverty
@@ -602,6 +632,7 @@ def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | Non
 
 
 # =========================================================================== transitions
+@_remembered
 def transition_matrix(panel, by=None, weight: str | None = None, engine: str | None = None,
                       per_period: bool = False) -> pd.DataFrame:
     """Transition matrix (methods.md, "Flow metrics"): status at t-1 -> status at t over

@@ -96,12 +96,22 @@ LABELS: dict[str, dict[str, str]] = {
         "vi": ("Ô có dưới {min_cell} hộ được ẩn (\"<{min_cell}\"). Nơi bảng cũng in tổng số, một ô "
                "khác được ẩn thêm (\"x\") để không ai suy ra được ô nhỏ bằng phép trừ, từ tỷ lệ đã in "
                "hay từ khoảng giá trị của nhãn (ẩn bổ sung, methods.md \"Disclosure control\"). Tỷ lệ "
-               "dựa trên ô bị ẩn hiện \"—\"."),
+               "dựa trên ô bị ẩn hiện \"—\". Quy tắc áp dụng cho mọi quan hệ tổng – thành phần trên "
+               "trang: số kỳ này, số kỳ trước và cột \"so với cùng kỳ năm trước\" (kỳ này − kỳ trước = "
+               "mức thay đổi, nên số kỳ trước cũng là một ô được bảo vệ), phần còn lại mà một tổng để lộ "
+               "(số hộ chưa thoát nghèo = số hộ nghèo kỳ trước − số thoát nghèo), và bảng mục tiêu (giá "
+               "trị kỳ gốc và kế hoạch để lộ số kỳ gốc; số của một nhóm hộ để lộ phần còn lại của địa "
+               "phương)."),
         "en": ("Cells with fewer than {min_cell} households are hidden (\"<{min_cell}\"). Where a "
                "table also prints a total, a further cell is hidden (\"x\") so that no small cell can "
                "be worked out by subtraction, from a printed share or from the labels' ranges "
                "(secondary suppression, methods.md \"Disclosure control\"). Rates built on a hidden "
-               "cell show \"—\"."),
+               "cell show \"—\". The rule covers every total and its parts on the page: this period's "
+               "counts, earlier periods' counts and the \"vs same period last year\" column (this "
+               "period − last year = change, so last year's count is a protected cell too), the rest a "
+               "total leaves unprinted (households still poor = poor last period − exits), and the "
+               "targets table (a base value and its plan give the base count back; a group's count "
+               "gives back the rest of its unit)."),
     },
 }
 
@@ -444,6 +454,10 @@ LABELS.update({
     "origin_province": {"vi": "Tỉnh/thành phố", "en": "Province"},
     "origin_commune": {"vi": "Xã/phường", "en": "Commune"},
     "row": {"vi": "dòng", "en": "row"},
+    # entries by where the household was the period before (suppressed_counts)
+    "from_near_poor": {"vi": "Từ hộ cận nghèo", "en": "From near-poor"},
+    "from_non_poor": {"vi": "Từ hộ không nghèo", "en": "From not poor"},
+    "from_unobserved": {"vi": "Chưa có trong danh sách kỳ trước", "en": "Not on the previous register"},
 })
 
 TEXTS.update({

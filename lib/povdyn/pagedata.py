@@ -98,7 +98,18 @@ def page_data(data_dir=None, region: str = "national", register: str | None = No
         raise PovdynError(f"{path}: the panel has no rows; run `povdyn ingest` on the registers "
                           "in data/raw/ (see data/raw/README.md)")
     region = "national" if region in (None, "national", "all") else region
-    return PageData(panel=panel.region(region), region=region)
+    panel = panel.region(region)
+    if region != "national" or len(panel) <= PAGE_CACHE_MAX_ROWS:
+        panel = panel.cached()
+    return PageData(panel=panel, region=region)
+
+
+# A page's rows are held in the engine (Panel.cached) up to this many: a province, or a
+# national register of a few million households. The 27M-household national register
+# (~133M rows) stays a scan of its parquet file: held whole it would take more memory
+# than the page's 6 GB budget, and its metrics each read it once through their cached
+# household pivot anyway.
+PAGE_CACHE_MAX_ROWS = 20_000_000
 
 
 def _data(data) -> PageData:
@@ -315,7 +326,7 @@ def annual_review_rows(panel, support=None):
         ever_poor = t.filter(t.status == "poor").select("household_id")
         wanted = ibis.union(ever_poor, supported_households(support), distinct=True)
         t = t.semi_join(wanted, "household_id")
-    return replace(panel, table=t, _histories={})
+    return replace(panel, table=t, _histories={}, _results={})
 
 
 def supported_households(support):

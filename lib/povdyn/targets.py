@@ -661,7 +661,8 @@ def _origin_text(r, lang) -> str:
 
 
 def targets_table(df, period, province=None, commune=None, targets_file=None, within: int = 2,
-                  lang: str = "vi", min_cell: int | None = None, applicable: pd.DataFrame | None = None) -> pd.DataFrame:
+                  lang: str = "vi", min_cell: int | None = None, applicable: pd.DataFrame | None = None,
+                  unit_hidden=None) -> pd.DataFrame:
     """Plan vs actual for reviewers: the targets that apply to the page
     (``applicable_targets(targets_file, province, commune)``, or ``applicable``), one
     row each with the indicator (and group), the target, the base value, the planned
@@ -669,7 +670,17 @@ def targets_table(df, period, province=None, commune=None, targets_file=None, wi
     verdict and where the target comes from (Vietnamese or English, ``lang``). Counts and
     everything resting on them are suppressed together (``suppress_plan_vs_actual``):
     hidden figures show "—", a count below min_cell "<10" and a count hidden to protect
-    another "x"."""
+    another "x".
+
+    ``unit_hidden``: for a page whose unit is one of several that add up to a total
+    published elsewhere (a commune of its province), a function of a count column
+    ("poor", "near_poor", "households", "relapsed", "followed") saying whether the
+    joint suppression across the province's pages hides the unit's count at `period`.
+    Such a page prints only those counts, and what rests on them, as that joint
+    suppression allows: an earlier period's count (the base, and the planned value of a
+    rate-of-change target, which gives the base back) and a group's count are parts of
+    the province's counts that no joint table covers, so they show "—"; the verdict
+    stays (it rests on counts of at least min_cell, and says no more than that)."""
     from .formatting import fmt_count, fmt_decimal
     from .suppression import PRIMARY, SECONDARY, SUPPRESSED_RATE, SUPPRESSED_SECONDARY
 
@@ -678,6 +689,15 @@ def targets_table(df, period, province=None, commune=None, targets_file=None, wi
         applicable = applicable_targets(targets_file, province, commune)
     pva = suppress_plan_vs_actual(plan_vs_actual(df, applicable, period, within, min_cell), min_cell)
     status = pva.attrs["status"]
+    if unit_hidden is not None:
+        for i, r in pva.iterrows():
+            cells = _cells_of(r)
+            own = [cells[k][0] for k in ("count", "households") if k in cells]
+            if r["group"] or any(unit_hidden(c) for c in own):
+                pva.loc[i, ["show_actual", "show_count", "show_change"]] = False
+                status[cells["count"]] = status.get(cells["count"]) or SECONDARY
+            if r["base_period"]:
+                pva.loc[i, ["show_base", "show_change"]] = False
     verdict = {s: label(s, lang) for s in ("on_track", "off_track", "not_assessable", "needs_totals")}
     rows = []
     for r in pva.to_dict("records"):
@@ -713,12 +733,15 @@ def targets_table(df, period, province=None, commune=None, targets_file=None, wi
 
 
 def progress_table(df, period, region: str = "national", within: int = 2, lang: str = "vi",
-                   targets_path=None, min_cell: int | None = None, commune=None) -> pd.DataFrame:
+                   targets_path=None, min_cell: int | None = None, commune=None,
+                   unit_hidden=None) -> pd.DataFrame:
     """The page's targets table (``targets_table``) for `region` (a province or
-    "national") and, on a commune page, its `commune`; ``targets_path``: the office's
-    targets file (None = national defaults only)."""
+    "national") and, on a commune page, its `commune` (with ``unit_hidden``: the joint
+    suppression of the province's communes); ``targets_path``: the office's targets file
+    (None = national defaults only)."""
     province = None if region in (None, "national") else region
-    return targets_table(df, period, province, commune, targets_path, within, lang, min_cell)
+    return targets_table(df, period, province, commune, targets_path, within, lang, min_cell,
+                         unit_hidden=unit_hidden)
 
 
 # --------------------------------------------------------------------------- projection

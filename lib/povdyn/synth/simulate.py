@@ -430,7 +430,32 @@ def _next_deprivations(deps_t, flip, hit):
     return nxt
 
 
-RISK_FUTURES = 400  # simulated futures per household-review for truth_risk
+RISK_FUTURES = 1000  # simulated futures per household-review for truth_risk
+
+
+def _risk_draws(futures: int) -> list[dict]:
+    """The futures' random draws for truth_risk, one dict per step ahead: permanent
+    income shock, measurement noise, the size of a hardship's income drop and the
+    deprivation uniforms. Latin-hypercube stratified (each margin takes every 1/R
+    quantile once, in an independent random order), because the same draws serve every
+    household (common random numbers): a plain sample's error would be shared by all of
+    them and bias the whole oracle. The hardship hit itself is not drawn (``_futures``
+    integrates it exactly)."""
+    from scipy.special import ndtri
+
+    cal, hz = CALIBRATION, HARDSHIP
+    rng = np.random.default_rng(np.random.SeedSequence([20251201, 12]))
+    R = futures
+
+    def strata(*shape):  # uniforms, one per 1/R stratum along the last axis, shuffled
+        mid = (np.arange(R) + 0.5) / R
+        return np.stack([rng.permutation(mid) for _ in range(int(np.prod(shape[:-1], dtype=int)))]
+                        ).reshape(shape)
+
+    return [dict(perm=cal["sd_shock"] * ndtri(strata(R)), noise=cal["sd_noise"] * ndtri(strata(R)),
+                 flip=strata(len(DEPS), R),
+                 drop=hz["drop_min"] - hz["drop_extra"] * np.log1p(-strata(R)))
+            for _ in range(2)]
 
 
 def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.DataFrame:
@@ -441,26 +466,22 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
     each household near-poor at t that did not just exit -- kind "entry" -- for the
     reviews t from which the simulation has a hardship year ahead (2022..2024).
     ``p_within_k`` = P(poor at any of the annual reviews t+1..t+k | everything the
-    generating process knows at t), NaN when t+k is after 2025. Computed by simulating
+    generating process knows at t), NaN when t+k is after 2025. Computed over
     ``futures`` futures of each household from its state at t with the generating
     process's own functions (permanent income shock, measurement noise, deprivation
-    noise, hardship, the same standard), with common random numbers: the same futures'
-    draws for every household, so probabilities differ only through the household's
-    state. The household's programme (decided from the lists by the office) is taken as
-    realised. Removals are independent of status, so the probability is also the one
-    among households still on the register (followed)."""
+    noise, the same standard); whether a hardship strikes is integrated exactly in each
+    future (``_futures``), the other draws are stratified and common to all households
+    (``_risk_draws``), so probabilities differ only through the household's state. The
+    household's programme (decided from the lists by the office) is taken as realised.
+    Removals are independent of status, so the probability is also the one among
+    households still on the register (followed)."""
     cal = CALIBRATION
     hz_state = sim["risk_state"]
     hardship = hz_state["hardship"]
     T = len(YEARS)
     st = sim["st1"]
     observed = np.stack([(sim["entry_q"] <= y * 4 + 3) & (sim["removal_q"] > y * 4 + 3) for y in YEARS], axis=1)
-    rng = np.random.default_rng(np.random.SeedSequence([20251201, 12]))  # the same futures everywhere
-    R = futures
-    draws = [dict(perm=rng.normal(0, cal["sd_shock"], R), noise=rng.normal(0, cal["sd_noise"], R),
-                  flip=rng.random((len(DEPS), R)), u=rng.random(R),
-                  drop=HARDSHIP["drop_min"] + rng.exponential(HARDSHIP["drop_extra"], R))
-             for _ in range(2)]
+    draws = _risk_draws(futures)
     growth = np.cumsum(cal["growth"])
     catch_up = cal["ethnic_catch_up"] * np.arange(T)
     out = []
@@ -470,8 +491,8 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
         near = observed[:, t] & (st[:, t] == 1) & ~exited
         for kind, mask in (("relapse", exited), ("entry", near)):
             rows = np.flatnonzero(mask)
-            for lo in range(0, len(rows), 2_000):
-                i = rows[lo:lo + 2_000]
+            for lo in range(0, len(rows), 1_000):
+                i = rows[lo:lo + 1_000]
                 p1, p2 = _futures(sim, hz_state, hardship, i, t, draws, growth, catch_up)
                 out.append(pd.DataFrame({"_hh": i, "_t": t, "kind": kind, "p_within_1": p1, "p_within_2": p2}))
     if not out:
@@ -482,37 +503,53 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
 
 
 def _futures(sim, state, hardship, i, t, draws, growth, catch_up):
-    """P(poor at t+1) and P(poor at t+1 or t+2) for households ``i`` from year index t."""
+    """P(poor at t+1) and P(poor at t+1 or t+2) for households ``i`` from year index t.
+
+    In every future each year is followed both with and without a hardship, weighted by
+    the hardship's chance in that branch (its chance at t+2 depends on the state the
+    branch reached at t+1): the hit is integrated exactly instead of drawn, which
+    removes most of the Monte Carlo error at the small probabilities that matter."""
     T = len(YEARS)
     urban = sim["urban"][i][:, None]
     eth = sim["eth"][i][:, None]
     fixed = hardship.fixed[i][:, None]
     effect = state["effect"][i]
     base = state["base"][i][:, None]
+
+    def ahead(y, income, deps, perm, d):
+        """Chance of a hardship in year y from the state of review y-1, and per branch
+        (no hit, hit): (poor at y, recorded income at y, deprivations at y)."""
+        chance = _expit(_Hardship.logit(fixed, urban, income, deps, y - 1, effect[:, y - 1][:, None]))
+        perm = perm + d["perm"][None, :]
+        level = base + perm + growth[y] + eth * catch_up[y] + effect[:, y][:, None] + d["noise"][None, :]
+        branches = []
+        calm = _next_deprivations(deps, d["flip"][:, None, :], False)
+        for hit in (False, True):
+            log_y = level - d["drop"][None, :] if hit else level
+            nxt = calm
+            if hit:  # a hardship adds its deprivations to the same draws
+                nxt = calm.copy()
+                nxt[[DEPS.index(c) for c in HARDSHIP["hits"]]] = True
+            income_y = np.round(np.exp(log_y), -3)
+            codes = _classify_codes(YEARS[y], np.broadcast_to(urban, income_y.shape), income_y,
+                                    nxt.sum(axis=0), nxt)
+            branches.append((codes == 0, income_y, nxt))
+        return chance, perm, branches
+
     income = sim["income"][i, t][:, None]
     deps = sim["deps"][:, i, t][:, :, None]
     perm = state["permanent"][i, t][:, None]
-    poor_any = None
-    result = []
-    for step in (1, 2):
-        y = t + step
-        if y > T - 1:
-            result.append(np.full(len(i), np.nan))
-            continue
-        d = draws[step - 1]
-        chance = _expit(_Hardship.logit(fixed, urban, income, deps, y - 1, effect[:, y - 1][:, None]))
-        hit = d["u"][None, :] < chance
-        perm = perm + d["perm"][None, :]
-        log_y = (base + perm + growth[y] + eth * catch_up[y] + effect[:, y][:, None] + d["noise"][None, :]
-                 - d["drop"][None, :] * hit)
-        deps = _next_deprivations(deps, d["flip"][:, None, :], hit[None])
-        income = np.round(np.exp(log_y), -3)
-        codes = _classify_codes(YEARS[y], np.broadcast_to(urban, income.shape), income,
-                                deps.sum(axis=0), deps)
-        poor = codes == 0
-        poor_any = poor if poor_any is None else (poor_any | poor)
-        result.append(poor_any.mean(axis=1))
-    return result[0], result[1]
+    c1, perm1, first = ahead(t + 1, income, deps, perm, draws[0])
+    p1 = ((1 - c1) * first[0][0] + c1 * first[1][0]).mean(axis=1)
+    if t + 2 > T - 1:
+        return p1, np.full(len(i), np.nan)
+    p2 = 0.0
+    for h1, weight in ((0, 1 - c1), (1, c1)):
+        poor1, income1, deps1 = first[h1]
+        c2, _, second = ahead(t + 2, income1, deps1, perm1, draws[1])
+        poor2 = (1 - c2) * second[0][0] + c2 * second[1][0]
+        p2 = p2 + weight * np.where(poor1, 1.0, poor2)
+    return p1, p2.mean(axis=1)
 
 
 def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, geo: _Geo) -> dict:
