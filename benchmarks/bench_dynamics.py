@@ -42,8 +42,15 @@ YEARS = (2021, 2022, 2023, 2024, 2025)
 
 
 # ============================================================================ data
-def write_panel(households: int, out: Path) -> Path:
-    """Write the synthetic annual panel (module docstring) as parquet, once."""
+def write_panel(households: int, out: Path, page: bool = False) -> Path:
+    """Write the synthetic annual panel (module docstring) as parquet, once.
+
+    ``page=True`` (benchmarks/bench_report.py, the national page at scale): ``out`` is a
+    processed folder with one ``panel.parquet`` file (not partitioned) that also has the
+    columns a report page groups by -- province_2025 (= province), commune and
+    commune_2025 (40 per province), area (30% urban) and ethnic_minority (15%), all fixed
+    per household, and household_size and income_pc_month (lower for the poor), which
+    the early warning reads."""
     done = out / "_SUCCESS"
     if done.exists():
         return out
@@ -63,6 +70,18 @@ def write_panel(households: int, out: Path) -> Path:
                 "generate_subscripts($1, 1) - 1 AS k)", [provinces])
     # u(h, salt): a deterministic uniform draw per household (and period)
     u = "(hash(h * 7919 + {salt}) % 1000000) / 1000000.0"
+    page_columns = ("prov.name AS province_2025, "
+                    "'Xã ' || CAST(h % 40 AS VARCHAR) AS commune, "
+                    "'Xã ' || CAST(h % 40 AS VARCHAR) AS commune_2025, "
+                    # income per person per month (VND) around the 2022-25 poverty line
+                    # (1.5M rural), lower for poorer statuses: the early-warning model's input
+                    "CAST(round(1500000 * (CASE WHEN r_keep < 0.8 AND r_class < 0.05 THEN 0.7 "
+                    "WHEN r_class < 0.09 THEN 1.05 ELSE 2.5 END) * (0.8 + 0.4 * r_new)) AS DOUBLE) "
+                    "AS income_pc_month, CAST(1 + h % 6 AS INT) AS household_size, "
+                    "CASE WHEN r_class * 7 % 1 < 0.3 THEN 'urban' ELSE 'rural' END AS area, "
+                    "r_class * 13 % 1 < 0.15 AS ethnic_minority," if page else "")
+    target = tmp / "panel.parquet" if page else tmp
+    partition = "" if page else "PARTITION_BY (period),"
     sql = f"""
     COPY (
       WITH hh AS (
@@ -95,10 +114,11 @@ def write_panel(households: int, out: Path) -> Path:
                   THEN (['death', 'migration', 'split', 'merger'])[1 + CAST(h % 4 AS INT)] END
                AS removal_reason,
              CAST(1 + h % 6 AS DOUBLE) AS weight,
+             {page_columns}
              period
       FROM hp JOIN prov ON hp.k = prov.k
       WHERE period = removed_in OR r_gap >= 0.03 OR period = 2021
-    ) TO '{tmp}' (FORMAT parquet, PARTITION_BY (period), ROW_GROUP_SIZE 1000000)
+    ) TO '{target}' (FORMAT parquet, {partition} ROW_GROUP_SIZE 1000000)
     """
     con.execute(sql)
     con.close()

@@ -20,6 +20,19 @@ headline, targets, trend, flows, nbconvert export) and the aggregates against a
 plain-pandas baseline (the same per-commune counts by groupby on the pulled rows), and
 an extrapolation to all 3,321 communes, labelled as such. ``--all-communes`` renders
 every commune instead (slow: run it under the heavy lock).
+
+At scale (issue 15 §4), each with the peak memory of the whole process tree (parent,
+workers, kernels), sampled every 0.5 s:
+
+* ``--scale national-27m``: the national page of a 27M-household annual register (5
+  reviews, ~133M rows; target < 10 min and < 6 GB on 2 cores);
+* ``--scale batch-2.7m``: nation + 34 provinces on 2.7M households x 5 reviews (target
+  < 15 min).
+
+Their registers are written once by DuckDB SQL (benchmarks/bench_dynamics.py
+``write_panel(page=True)``: status, removals, gaps, province, area, ethnic minority;
+no deprivation indicators, support records or incomes, so those sections say they have
+no data) under benchmarks/.cache/report/ (~2.5 GB at 27M: delete it afterwards).
 """
 from __future__ import annotations
 
@@ -27,9 +40,46 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "report"
+# --scale: households, regions, target seconds (issue 15 §4)
+SCALES = {"national-27m": (27_000_000, "national", 600.0),
+          "batch-2.7m": (2_700_000, "all", 900.0)}
+
+
+class _PeakMemory:
+    """Peak resident memory of this process and all its descendants (workers, kernels),
+    sampled every 0.5 s in a thread."""
+
+    def __init__(self):
+        import threading
+
+        import psutil
+
+        self.peak, self._stop = 0, threading.Event()
+        me = psutil.Process()
+
+        def sample():
+            while not self._stop.wait(0.5):
+                try:
+                    rss = me.memory_info().rss + sum(c.memory_info().rss
+                                                     for c in me.children(recursive=True))
+                except psutil.Error:
+                    continue
+                self.peak = max(self.peak, rss)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 1e9
 
 
 def main(argv=None) -> int:
@@ -43,9 +93,21 @@ def main(argv=None) -> int:
     parser.add_argument("--target", type=float, default=60.0, help="seconds the batch should stay under")
     parser.add_argument("--level", default="province", choices=["province", "commune"])
     parser.add_argument("--all-communes", action="store_true", help="--level commune: every commune")
+    parser.add_argument("--scale", choices=sorted(SCALES),
+                        help="the national page at 27M households or the batch at 2.7M (docstring)")
     args = parser.parse_args(argv)
     if args.level == "commune":
         return commune_main(args)
+    if args.scale:
+        households, regions, target = SCALES[args.scale]
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_dynamics import write_panel
+
+        t = time.perf_counter()
+        args.data_dir = str(write_panel(households, CACHE / args.scale, page=True))
+        print(f"register of {households:,} households x 5 reviews ready in "
+              f"{time.perf_counter() - t:.0f} s (not timed): {args.data_dir}", flush=True)
+        args.regions, args.target = regions, target
 
     from povdyn.report import run_report
 
@@ -64,10 +126,12 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else tmp / "reports"
 
     load_before = os.getloadavg()
+    peak = _PeakMemory()
     t = time.perf_counter()
     run = run_report(period="latest", regions=args.regions, workers=args.workers, out_dir=out,
                      data_dir=data_dir, engine=args.engine, progress=True)
     seconds = time.perf_counter() - t
+    peak_gb = peak.stop()
     load_after = os.getloadavg()
     print(run)
     pages = sorted(run.results, key=lambda r: -r["seconds"])
@@ -81,6 +145,8 @@ def main(argv=None) -> int:
         "pages": len(run.pages),
         "failed": run.failed,
         "workers": args.workers,
+        "scale": args.scale,
+        "peak_memory_gb": round(peak_gb, 2),
         "mean_page_seconds": round(statistics.mean(r["seconds"] for r in run.results), 1),
         "slowest": [(r["region"], r["seconds"]) for r in pages[:5]],
         "load_average_before": load_before,

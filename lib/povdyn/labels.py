@@ -530,3 +530,111 @@ LABELS.update({
 SECTIONS.update({
     "communes": {"vi": "Các xã, phường", "en": "Communes"},
 })
+
+# ---------------------------------------------------------------- programmes (povdyn.programs)
+# the programme table's columns (programs.REPORT_COLUMNS is this dictionary)
+PROGRAMME_COLUMNS = {
+    "name": {"vi": "Mô hình", "en": "Model"},
+    "estimate": {"vi": "Tác động (điểm %)", "en": "Effect (points)"},
+    "ci": {"vi": "KTC 95%", "en": "95% CI"},
+    "p_adjusted": {"vi": "p hiệu chỉnh (Holm)", "en": "Holm-adjusted p"},
+    "naive": {"vi": "So sánh thô (điểm %)", "en": "Naive difference (points)"},
+    "n_treated": {"vi": "Hộ được hỗ trợ", "en": "Supported households"},
+    "n_control": {"vi": "Hộ so sánh", "en": "Comparison households"},
+    "verdict": {"vi": "Đánh giá", "en": "Verdict"},
+    "cost": {"vi": "Chi phí / 1 hộ thoát nghèo bền vững thêm (triệu đồng)",
+             "en": "Cost per additional sustained exit (million VND)"},
+    "reason": {"vi": "Lý do", "en": "Reason"},
+    "p_romano_wolf": {"vi": "p hiệu chỉnh (Romano–Wolf)", "en": "Romano–Wolf p"},
+    "n_trimmed_treated": {"vi": "Hộ được hỗ trợ bị loại do không có hộ so sánh tương đồng",
+                          "en": "Supported households left out (no comparable households)"},
+    "e_value": {"vi": "Độ vững trước yếu tố chưa quan sát (E-value)",
+                "en": "Robustness to unmeasured factors (E-value)"},
+}
+TEXTS.update({
+    "programs_inference": {
+        "vi": ("Sai số chuẩn tính theo cụm xã, vì xã là nơi quyết định áp dụng mô hình. Hộ được hỗ trợ "
+               "không có hộ so sánh tương đồng bị loại khỏi ước lượng và được đếm trong bảng; tác động là "
+               "tác động trên các hộ được hỗ trợ còn lại. Giá trị p đã hiệu chỉnh cho việc đánh giá nhiều "
+               "mô hình cùng lúc (Holm; Romano–Wolf bên cạnh). E-value cho biết một yếu tố chưa quan sát "
+               "phải mạnh đến mức nào mới xoá được kết luận."),
+        "en": ("Standard errors are clustered by commune, because communes decide to adopt a model. "
+               "Supported households without comparable unsupported ones are left out of the estimate "
+               "and counted in the table; the effect is that on the remaining supported households. "
+               "p-values are adjusted for evaluating several models at once (Holm; Romano–Wolf beside "
+               "it). The E-value says how strong an unmeasured factor would have to be to overturn the "
+               "verdict."),
+    },
+    # a p-value in free text ({op} "<" or "=", {num} already in the reader's notation)
+    "p_value": {"vi": "p {op} {num}", "en": "p {op} {num}"},
+    "p_value_adjusted": {"vi": "p ({adjustment}) {op} {num}", "en": "{adjustment} p {op} {num}"},
+    "p_below": {"vi": "<0,001", "en": "<0.001"},
+    # E-value in words ({e}, {e_ci} already formatted; {direction}: English only)
+    "e_value_head": {
+        "vi": ("Để xoá bỏ tác động này, một yếu tố chưa quan sát được phải làm khả năng được hỗ trợ "
+               "và khả năng thoát nghèo bền vững cùng tăng gấp {e} lần"),
+        "en": ("To {direction} this effect, an unmeasured factor would have to multiply both the chance "
+               "of support and the chance of a sustained exit by {e}"),
+    },
+    "e_value_already_not_significant": {
+        "vi": "; tác động hiện đã chưa khác 0 về mặt thống kê",
+        "en": "; the effect is already not statistically different from zero",
+    },
+    "e_value_to_not_significant": {
+        "vi": " (gấp {e_ci} lần để tác động không còn ý nghĩa thống kê)",
+        "en": " ({e_ci} to make it no longer significant)",
+    },
+    "e_value_direction_positive": {"vi": "", "en": "explain away"},
+    "e_value_direction_negative": {"vi": "", "en": "explain away (the negative)"},
+    # the joint pre-trend test of a commune event study
+    "pretrend_cohort_adoption": {
+        "vi": "nhóm xã theo năm xã áp dụng mô hình",
+        "en": "communes grouped by the year they adopted the model",
+    },
+    "pretrend_cohort_first_support": {
+        "vi": "nhóm xã theo năm hộ đầu tiên được hỗ trợ (phụ thuộc vào tình trạng nghèo, dễ bác bỏ sai)",
+        "en": ("communes grouped by their first supported household's year (depends on poverty; "
+               "prone to false rejections)"),
+    },
+    "pretrend_untestable": {
+        "vi": "Kiểm định xu hướng trước: không đủ kỳ trước khi áp dụng để kiểm định ({cohort}).",
+        "en": "Pre-trend test: not enough periods before adoption to test ({cohort}).",
+    },
+    "pretrend_rejected": {
+        "vi": "bác bỏ giả định xu hướng song song — đọc tác động thận trọng",
+        "en": "parallel pre-trends rejected — read the effects with caution",
+    },
+    "pretrend_not_rejected": {
+        "vi": "không bác bỏ giả định xu hướng song song",
+        "en": "parallel pre-trends not rejected",
+    },
+    "pretrend_cells": {"vi": "chung, {dof} ô trước khi áp dụng", "en": "{dof} placebo cells"},
+    "pretrend_cell": {"vi": "chung, {dof} ô trước khi áp dụng", "en": "{dof} placebo cell"},
+    "pretrend_result": {
+        "vi": "Kiểm định xu hướng trước ({cells}): {p}, {verdict} ({cohort}).",
+        "en": "Joint pre-trend test ({cells}): {p}, {verdict} ({cohort}).",
+    },
+    # a model's verdict and its reason ({pp}: "+3,1 điểm % (KTC 95% ...), p (Holm) = ...")
+    "verdict_effect": {
+        "vi": "{estimate} điểm % (KTC 95% {low} đến {high}), {p}",
+        "en": "{estimate} points (95% CI {low} to {high}), {p}",
+    },
+    "verdict_insufficient": {
+        "vi": "ít hơn {min_treated} hộ nghèo được hỗ trợ hoặc hộ so sánh ({n_treated} hộ được hỗ trợ)",
+        "en": "fewer than {min_treated} supported or comparable poor households ({n_treated} supported)",
+    },
+    "verdict_fading": {
+        "vi": ("các đợt trước {early} điểm %, đợt {cohort} {recent} điểm %; mức giảm có ý nghĩa, {p}; "
+               "chung {pp}"),
+        "en": "earlier cohorts {early} points, cohort {cohort} {recent} points; drop significant, {p}; overall {pp}",
+    },
+    "verdict_effective": {"vi": "thoát nghèo bền vững {pp}", "en": "sustained exit {pp}"},
+    "verdict_lower": {
+        "vi": "tỷ lệ thoát nghèo bền vững của hộ được hỗ trợ thấp hơn: {pp}",
+        "en": "sustained exit lower among supported households: {pp}",
+    },
+    "verdict_not_distinguishable": {
+        "vi": "tác động chưa khác 0 sau hiệu chỉnh Holm: {pp}",
+        "en": "effect not distinguishable from zero after Holm adjustment: {pp}",
+    },
+})

@@ -165,6 +165,13 @@ def status_shares(data, by=None) -> pd.DataFrame:
     return data.cache[key].copy()
 
 
+def status_shares_at(data, period, by=None) -> pd.DataFrame:
+    """The rows of ``status_shares`` at `period`, matched as a period (an annual
+    register's periods are the ints 2021...; a page's `period` parameter is text such as
+    "2025" or "2025Q4", so a lookup by label would miss them)."""
+    return _at(status_shares(data, by=by), period).reset_index(drop=True)
+
+
 def removals(data, by=None) -> pd.DataFrame:
     """Households taken off the poor and near-poor lists at each period for death,
     migration, merger or split (povdyn.stocks.removals_from_lists)."""

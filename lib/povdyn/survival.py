@@ -22,6 +22,10 @@ methods.md, "Survival and hazard":
   followed) but enters no risk set.
 * Removals (death, migration, merger, split) are attrition: they censor, never end a
   spell with an event.
+* **Where spells are built.** By the panel's engine (DuckDB or Spark), with window
+  functions over each household's rows in period order (``_runs``); only the spells come
+  back to pandas, for the Kaplan–Meier, Aalen–Johansen and hazard fitters. A pandas
+  DataFrame is handed to DuckDB for the same query, so every input meets one definition.
 * **Kaplan–Meier** S(d) = Π_{j≤d} (1 − events_j / at_risk_j) with Greenwood variance
   Var S = S² Σ events_j / (at_risk_j (at_risk_j − events_j)). The 95% interval uses the
   log(−log) transform ("exponential Greenwood", as lifelines' KaplanMeierFitter and R's

@@ -22,7 +22,7 @@ from .formatting import (_num, fmt_change, fmt_count, fmt_decimal, fmt_interval,
 from .labels import group_label, label  # noqa: F401 (group_label: re-exported)
 from .pagedata import (PageData, _at, annual_review_rows, _data, _norm, _pkey, flows, group_rates, headline_values,  # noqa: F401
                        metric, page_data, page_numbers, province_rates, removals, same_period_last_year,
-                       select_region, status_shares)
+                       select_region, status_shares, status_shares_at)
 
 STOCK_KEYS = ("poor_rate", "near_poor_rate")  # headline rows that are stocks, not flows
 
