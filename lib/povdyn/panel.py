@@ -375,7 +375,12 @@ def _read_totals(totals, con, panel: Panel):
     df["period"] = [label(panel.frequency, i) for i in index]
     if panel.frequency == "year":
         df["period"] = df["period"].astype("int64")
-    df = df[["province", "province_2025", "commune", "period", "period_index", "households"]]
+    # the 2025 commune of each commune row, when ingest mapped it (stocks.commune_totals)
+    mapped = [c for c in ("commune_2025", "commune_code", "old_commune_code", "commune_2025_basis")
+              if c in df.columns]
+    df = df[["province", "province_2025", "commune", "period", "period_index", "households", *mapped]]
+    for c in mapped:
+        df[c] = df[c].astype(object).where(df[c].notna(), None).astype("string")
     return ibis.memtable(df)  # small: one row per commune and review
 
 
