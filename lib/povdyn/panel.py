@@ -42,7 +42,9 @@ source with neither is a full panel) unless ``register="lists"|"full"`` override
 
 **Household totals.** A poverty *rate* needs the number of all households, which a list
 does not contain. ``totals.parquet`` beside the panel (columns ``province``,
-``province_2025``, ``commune`` (null for a province total), ``period``, ``households``)
+``province_2025``, ``commune`` (null for a province total), ``period``, ``households``,
+and from ingest each commune row's ``commune_2025``, ``commune_code``,
+``old_commune_code`` and ``commune_2025_basis``: ingest.writing.totals_communes_2025)
 is attached as ``Panel.totals`` (an Ibis table on the panel's engine), or pass
 ``totals=`` (a path or DataFrame). ``povdyn.stocks.status_shares`` uses it as the
 denominator of list registers.
