@@ -182,3 +182,54 @@ def test_commune_page_says_why_a_commune_has_no_rate_at_a_review_its_totals_do_n
     shown = _title_text(page, monkeypatch)
     assert "do not give this commune's total in its 2025 boundaries" in shown
     assert communes.headline_table(page, "en").iloc[:, 3].isin(["—", ""]).all()
+
+
+def test_a_household_that_moved_across_the_reform_leaves_old_name_totals_without_a_rate(tmp_path):
+    """Planted: two 2025 communes X, Y, each made whole of old communes with unique
+    names. Five poor households; h3 lived in one of X's old communes in 2024 but is
+    recorded in Y in 2025, so ingest counts it in Y in 2024 too (its own link). The
+    2024 old-name totals then give X more households than listed (a rate, over X's
+    true total) and Y fewer than listed: Y has no 2024 rate instead of an error; the
+    2025 rows (2025 names) give both their rates."""
+    from povdyn import geo, load_panel
+    from povdyn.ingest.writing import totals_communes_2025
+
+    xw = geo.commune_crosswalk_2025()
+    unique_old = ~xw.duplicated(["old_province", "old_commune"], keep=False)
+    whole = xw.groupby("commune_code").filter(lambda d: (~d["split"]).all() and unique_old[d.index].all())
+    province = whole.groupby("old_province")["commune_code"].nunique().idxmax()
+    x_code, y_code = whole.loc[whole["old_province"] == province, "commune_code"].unique()[:2]
+    parts = {code: whole[whole["commune_code"] == code] for code in (x_code, y_code)}
+    p2025 = parts[x_code]["province_2025"].iloc[0]
+    name = {code: parts[code]["commune_2025"].iloc[0] for code in parts}
+    old_x = parts[x_code]["old_commune"].iloc[0]
+    rows = []
+    for h, c2024, c2025 in (("h1", x_code, x_code), ("h2", x_code, x_code), ("h3", y_code, y_code),
+                            ("h4", y_code, y_code), ("h5", y_code, y_code)):
+        rows += [dict(household_id=h, period="2024Q4", status="poor", province=province, province_2025=p2025,
+                      commune_2025=name[c2024]),
+                 dict(household_id=h, period="2025Q4", status="poor", province=p2025, province_2025=p2025,
+                      commune_2025=name[c2025])]
+    pd.DataFrame(rows).to_parquet(tmp_path / "panel.parquet")
+    # 2024 totals by old names: X's old communes 10 households each (h1, h2 and the
+    # mover h3 among them), Y's old communes 2 households in all (h4, h5)
+    old = [dict(province=province, province_2025=p2025, commune=o, period="2024Q4",
+                households=10 if code == x_code else (2 if i == 0 else 0))
+           for code in (x_code, y_code) for i, o in enumerate(parts[code]["old_commune"])]
+    new = [dict(province=p2025, province_2025=p2025, commune=name[code], period="2025Q4",
+                households=20 if code == x_code else 5) for code in (x_code, y_code)]
+    totals = pd.DataFrame(old + new)
+    mapped, unplaced = totals_communes_2025(totals)
+    assert unplaced.empty and set(mapped.loc[:len(old) - 1, "commune_2025_basis"]) == {"crosswalk"}
+    assert old_x in set(totals["commune"])
+    panel = load_panel(tmp_path / "panel.parquet", register="lists",
+                       totals=pd.concat([totals, mapped], axis=1))
+    out = status_shares(panel, by="commune_2025").set_index(["commune_2025", "period"])
+    n_x = len(parts[x_code]) * 10
+    assert out.loc[(name[x_code], "2024Q4"), "households"] == n_x
+    assert out.loc[(name[x_code], "2024Q4"), "poor_rate"] == pytest.approx(2 / n_x)
+    # Y: 2 households in its old-name totals, 3 listed (h3 by its own link): no rate
+    assert out.loc[(name[y_code], "2024Q4"), "poor"] == 3
+    assert np.isnan(out.loc[(name[y_code], "2024Q4"), "poor_rate"])
+    assert out.loc[(name[x_code], "2025Q4"), "poor_rate"] == pytest.approx(2 / 20)
+    assert out.loc[(name[y_code], "2025Q4"), "poor_rate"] == pytest.approx(3 / 5)
