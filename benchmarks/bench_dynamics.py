@@ -42,8 +42,15 @@ YEARS = (2021, 2022, 2023, 2024, 2025)
 
 
 # ============================================================================ data
-def write_panel(households: int, out: Path) -> Path:
-    """Write the synthetic annual panel (module docstring) as parquet, once."""
+def write_panel(households: int, out: Path, page: bool = False) -> Path:
+    """Write the synthetic annual panel (module docstring) as parquet, once.
+
+    ``page=True`` (benchmarks/bench_report.py, the national page at scale): ``out`` is a
+    processed folder with one ``panel.parquet`` file (not partitioned) that also has the
+    columns a report page groups by -- province_2025 (= province), commune and
+    commune_2025 (40 per province), area (30% urban) and ethnic_minority (15%), all fixed
+    per household, and household_size and income_pc_month (lower for the poor), which
+    the early warning reads."""
     done = out / "_SUCCESS"
     if done.exists():
         return out
@@ -63,6 +70,18 @@ def write_panel(households: int, out: Path) -> Path:
                 "generate_subscripts($1, 1) - 1 AS k)", [provinces])
     # u(h, salt): a deterministic uniform draw per household (and period)
     u = "(hash(h * 7919 + {salt}) % 1000000) / 1000000.0"
+    page_columns = ("prov.name AS province_2025, "
+                    "'Xã ' || CAST(h % 40 AS VARCHAR) AS commune, "
+                    "'Xã ' || CAST(h % 40 AS VARCHAR) AS commune_2025, "
+                    # income per person per month (VND) around the 2022-25 poverty line
+                    # (1.5M rural), lower for poorer statuses: the early-warning model's input
+                    "CAST(round(1500000 * (CASE WHEN r_keep < 0.8 AND r_class < 0.05 THEN 0.7 "
+                    "WHEN r_class < 0.09 THEN 1.05 ELSE 2.5 END) * (0.8 + 0.4 * r_new)) AS DOUBLE) "
+                    "AS income_pc_month, CAST(1 + h % 6 AS INT) AS household_size, "
+                    "CASE WHEN r_class * 7 % 1 < 0.3 THEN 'urban' ELSE 'rural' END AS area, "
+                    "r_class * 13 % 1 < 0.15 AS ethnic_minority," if page else "")
+    target = tmp / "panel.parquet" if page else tmp
+    partition = "" if page else "PARTITION_BY (period),"
     sql = f"""
     COPY (
       WITH hh AS (
@@ -95,10 +114,11 @@ def write_panel(households: int, out: Path) -> Path:
                   THEN (['death', 'migration', 'split', 'merger'])[1 + CAST(h % 4 AS INT)] END
                AS removal_reason,
              CAST(1 + h % 6 AS DOUBLE) AS weight,
+             {page_columns}
              period
       FROM hp JOIN prov ON hp.k = prov.k
       WHERE period = removed_in OR r_gap >= 0.03 OR period = 2021
-    ) TO '{tmp}' (FORMAT parquet, PARTITION_BY (period), ROW_GROUP_SIZE 1000000)
+    ) TO '{target}' (FORMAT parquet, {partition} ROW_GROUP_SIZE 1000000)
     """
     con.execute(sql)
     con.close()
@@ -150,6 +170,97 @@ def run_spark(path: str) -> dict:
             "entries": int(entry["entries"].sum())}
 
 
+# The same three metrics written by hand in DuckDB SQL (issue 15 §4: povdyn must stay
+# within 2x of this): one pass of window functions over each household's rows (LAG /
+# LEAD with the consecutive-period checks, first poor period), materialised once, then
+# one aggregation per metric -- what someone fluent in SQL would write for these
+# definitions (methods.md "Flow metrics"; removal rows are attrition, a gap breaks a
+# transition). Same thread and memory settings as povdyn's connection.
+HAND_SQL = """
+WITH rows AS MATERIALIZED (
+  SELECT household_id, CAST(period AS BIGINT) AS t, status, province,
+         removal_reason IS NOT NULL AS removed,
+         LAG(CAST(period AS BIGINT)) OVER h AS t_prev, LAG(status) OVER h AS s_prev,
+         LAG(province) OVER h AS province_prev,
+         LEAD(CAST(period AS BIGINT)) OVER h AS t_next1, LEAD(status) OVER h AS s_next1,
+         LEAD(CAST(period AS BIGINT), 2) OVER h AS t_next2, LEAD(status, 2) OVER h AS s_next2,
+         MIN(CASE WHEN status = 'poor' THEN CAST(period AS BIGINT) END)
+           OVER (PARTITION BY household_id) AS first_poor
+  FROM read_parquet('{glob}', hive_partitioning = true)
+  WINDOW h AS (PARTITION BY household_id ORDER BY CAST(period AS BIGINT))
+), exits AS (
+  SELECT province_prev AS province, t,
+         COUNT(*) FILTER (WHERE status IS NOT NULL) AS at_risk,
+         COUNT(*) FILTER (WHERE status IN ('near_poor', 'non_poor')) AS exits,
+         COUNT(*) FILTER (WHERE status = 'near_poor') AS to_near_poor,
+         COUNT(*) FILTER (WHERE status = 'non_poor') AS to_non_poor,
+         COUNT(*) FILTER (WHERE removed) AS removed
+  FROM rows WHERE t_prev = t - 1 AND s_prev = 'poor' GROUP BY ALL
+), relapse AS (
+  SELECT province, t, COUNT(*) AS exits,
+         COUNT(*) FILTER (WHERE followed) AS followed,
+         COUNT(*) FILTER (WHERE followed AND (s_next1 = 'poor' OR s_next2 = 'poor')) AS relapsed
+  FROM (SELECT *, t_next1 = t + 1 AND s_next1 IS NOT NULL
+                  AND t_next2 = t + 2 AND s_next2 IS NOT NULL AS followed
+        FROM rows WHERE t_prev = t - 1 AND s_prev = 'poor' AND status IN ('near_poor', 'non_poor'))
+  GROUP BY ALL
+), entries AS (
+  SELECT province, t, COUNT(*) AS entries, COUNT(*) FILTER (WHERE first_poor < t) AS relapsed
+  FROM rows
+  WHERE status = 'poor' AND t > {first}
+    AND NOT (t_prev IS NOT DISTINCT FROM t - 1 AND s_prev IS NOT DISTINCT FROM 'poor')
+  GROUP BY ALL
+)
+SELECT (SELECT SUM(at_risk) FROM exits), (SELECT SUM(exits) FROM exits),
+       (SELECT SUM(to_near_poor) FROM exits), (SELECT SUM(to_non_poor) FROM exits),
+       (SELECT SUM(removed) FROM exits),
+       (SELECT SUM(exits) FROM relapse), (SELECT SUM(relapsed) FROM relapse),
+       (SELECT SUM(entries) FROM entries),
+       (SELECT COUNT(*) FROM exits) + (SELECT COUNT(*) FROM relapse) + (SELECT COUNT(*) FROM entries)
+"""
+
+
+def run_sql(path: str) -> dict:
+    """exits + relapse (within 2) + entries by province and period in hand-written
+    DuckDB SQL (HAND_SQL), on a connection with povdyn's settings."""
+    import duckdb
+
+    t0 = time.perf_counter()
+    con = duckdb.connect(config={"threads": int(os.environ.get("POVDYN_DUCKDB_THREADS", "2")),
+                                 "memory_limit": os.environ.get("POVDYN_DUCKDB_MEMORY", "3GB")})
+    con.execute("SET enable_progress_bar = false")
+    glob = str(Path(path) / "**" / "*.parquet")
+    row = con.execute(HAND_SQL.format(glob=glob, first=min(YEARS))).fetchone()
+    keys = ["at_risk", "exits", "to_near_poor", "to_non_poor", "removed", "relapse_exits",
+            "relapsed", "entries", "cells"]
+    out = {k: int(v) for k, v in zip(keys, row)}
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+# Whole processes, imports included (issue 15 §4: exit rates by province on ~10M rows,
+# povdyn at least 5x faster than plain pandas doing the same, with less memory).
+PROCESS_POVDYN = """
+import sys, povdyn
+exits = povdyn.exit_rates(povdyn.load_panel(sys.argv[1]), by="province")
+print(int(exits["at_risk"].sum()), int(exits["exits"].sum()))
+"""
+PROCESS_PANDAS = """
+import sys
+import pandas as pd
+df = pd.read_parquet(sys.argv[1], columns=["household_id", "period", "status", "province"])
+df["period"] = df["period"].astype("int64")
+prev = df.assign(period=df["period"] + 1).rename(
+    columns={"status": "status_prev", "province": "province_prev"})
+m = df.merge(prev, on=["household_id", "period"])
+m = m[(m["status_prev"] == "poor") & m["status"].notna()]
+m["exit"] = m["status"].isin(["near_poor", "non_poor"])
+t = m.groupby(["province_prev", "period"])["exit"].agg(at_risk="size", exits="sum")
+t["rate"] = t["exits"] / t["at_risk"]
+print(int(t["at_risk"].sum()), int(t["exits"].sum()))
+"""
+
+
 def run_pandas(path: str) -> dict:
     """The straightforward pandas way to the same exit rates (by province, period t):
     poor at t-1, observed at t (previous row of the household AND period = t-1)."""
@@ -188,7 +299,11 @@ def measure(kind: str, path: Path, timeout: float = 1800) -> dict:
     """Run one measurement in a fresh process; peak RSS of it and its descendants."""
     import psutil
 
-    cmd = [sys.executable, __file__, "--child", kind, str(path)]
+    if kind in ("process_povdyn", "process_pandas"):
+        code = PROCESS_POVDYN if kind == "process_povdyn" else PROCESS_PANDAS
+        cmd = [sys.executable, "-c", code, str(path)]
+    else:
+        cmd = [sys.executable, __file__, "--child", kind, str(path)]
     # DuckDB gets 3 GB (it spills beyond): the process as a whole must stay under 4 GB
     env = dict(os.environ, POVDYN_DUCKDB_THREADS="2", POVDYN_DUCKDB_MEMORY="3GB",
                PYTHONWARNINGS="ignore")
@@ -209,7 +324,11 @@ def measure(kind: str, path: Path, timeout: float = 1800) -> dict:
     out, err = proc.communicate()
     if proc.returncode != 0:
         return {"error": err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"}
-    result = json.loads(out.strip().splitlines()[-1])
+    if kind.startswith("process_"):  # the whole process is the measurement
+        at_risk, exits = map(int, out.split())
+        result = {"seconds": time.time() - start, "at_risk": at_risk, "exits": exits}
+    else:
+        result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_gb"] = peak / 1e9
     result["wall_s"] = time.time() - start
     return result
@@ -225,7 +344,7 @@ def main(argv=None) -> int:
     if args.child:
         kind, path = args.child
         run = {"duckdb": run_duckdb, "duckdb_exits": lambda p: run_duckdb(p, exits_only=True),
-               "pandas": run_pandas, "spark": run_spark}[kind]
+               "pandas": run_pandas, "spark": run_spark, "sql": run_sql}[kind]
         print(json.dumps(run(path)))
         return 0
 
@@ -236,11 +355,12 @@ def main(argv=None) -> int:
         t = time.time()
         path = write_panel(SIZES[size], CACHE / f"panel_{size}")
         print(f"[{size}] data ready in {time.time() - t:.0f} s: {path}", flush=True)
-        plan = [("duckdb", "exits+relapse+entries")]
+        plan = [("sql", "exits+relapse+entries"), ("duckdb", "exits+relapse+entries")]
         if size in ("1M", "10M"):
             plan.append(("duckdb_exits", "exits only"))
             if not args.duckdb_only:
-                plan.append(("pandas", "exits only"))
+                plan += [("pandas", "exits only"), ("process_povdyn", "exits, whole process"),
+                         ("process_pandas", "exits, whole process")]
             if not (args.no_spark or args.duckdb_only):
                 plan.append(("spark", "exits+relapse+entries"))
         for kind, what in plan:
@@ -269,6 +389,25 @@ def main(argv=None) -> int:
         if full and "error" not in full:
             print(f"10M: pandas (exits only) / DuckDB (exits+relapse+entries) = "
                   f"{p['seconds'] / full['seconds']:.1f}x")
+    for size in args.sizes.split(","):
+        sql, dk = results.get((size, "sql")), results.get((size, "duckdb"))
+        if sql and dk and "error" not in sql and "error" not in dk:
+            keys = ["at_risk", "exits", "to_near_poor", "to_non_poor", "removed"]
+            same = all(sql[k] == dk[k] for k in keys) and (sql["relapse_exits"], sql["relapsed"],
+                                                            sql["entries"]) == (
+                dk["relapse_exits"], dk["relapsed"], dk["entries"])
+            print(f"{size}: povdyn (load_panel + exits + relapse + entries) / hand-written DuckDB "
+                  f"SQL = {dk['seconds']:.1f} s / {sql['seconds']:.1f} s = "
+                  f"{dk['seconds'] / sql['seconds']:.2f}x (target <= 2); peak {dk['peak_rss_gb']:.2f} vs "
+                  f"{sql['peak_rss_gb']:.2f} GB; totals {'IDENTICAL' if same else 'DIFFER'}")
+        pp, pd_ = results.get((size, "process_povdyn")), results.get((size, "process_pandas"))
+        if pp and pd_ and "error" not in pp and "error" not in pd_:
+            same = (pp["at_risk"], pp["exits"]) == (pd_["at_risk"], pd_["exits"])
+            print(f"{size}: whole process (python -c, imports included), exit rates by province: "
+                  f"pandas / povdyn = {pd_['seconds']:.1f} s / {pp['seconds']:.1f} s = "
+                  f"{pd_['seconds'] / pp['seconds']:.1f}x (target >= 5); peak memory pandas "
+                  f"{pd_['peak_rss_gb']:.2f} GB vs povdyn {pp['peak_rss_gb']:.2f} GB; counts "
+                  f"{'IDENTICAL' if same else 'DIFFER'}")
     big = results.get(("135M", "duckdb"))
     if big and "error" not in big:
         print(f"135M ({big['rows']:,} rows): {big['seconds']:.1f} s (target < 60), peak "

@@ -11,6 +11,14 @@ baseline fits in memory at 10M rows), and prints ingest time, pandas time, their
 After each size, one more quarter file is added and the incremental re-ingest timed.
 Then the xlsx readers on one workbook: python-calamine (what ingest uses) against
 openpyxl (target >= 5x). Not part of `make test`; wrap in flock /tmp/povdyn-heavy.lock.
+
+    .venv/bin/python benchmarks/bench_ingest.py --national [--national-households N]
+
+adds the national register (issue 11 §1, §2): `povdyn demo --households 27000000
+--frequency year --format csv` (about 133M rows, 42 GB of csv), `povdyn ingest` in a fresh
+process (time, peak memory, rows/s; targets < 15 min, < 4 GB), then one more review file
+of a quarter of the households and the incremental re-ingest (target < 3 min). It needs
+about 70 GB of free disk (csv, spill, cache, panel) and is not in the default run.
 """
 from __future__ import annotations
 
@@ -34,6 +42,24 @@ DEPS = ["dep_employment", "dep_dependants", "dep_nutrition", "dep_health_insuran
         "dep_water", "dep_latrine", "dep_telecom", "dep_info_devices"]
 
 
+_UNITS = None
+
+
+def _units() -> pd.DataFrame:
+    """Real pre-2025 communes (province, district, commune) of PROVINCES, from the
+    crosswalk ingest uses: an office's register names real units, and the 2025 commune
+    step then does its real work (unknown names cost a fuzzy search each)."""
+    global _UNITS
+    if _UNITS is None:
+        from povdyn.geo import commune_crosswalk_2025
+
+        units = commune_crosswalk_2025()
+        units = units[units["old_province"].isin(PROVINCES)].drop_duplicates(
+            ["old_province", "old_district", "old_commune"])
+        _UNITS = units[["old_province", "old_district", "old_commune"]].reset_index(drop=True)
+    return _UNITS
+
+
 def _register_frame(rng, first_household: int, households: int) -> pd.DataFrame:
     hh = np.tile(np.arange(first_household, first_household + households), 4)
     quarter = np.repeat(np.arange(4), households)
@@ -51,8 +77,9 @@ def _register_frame(rng, first_household: int, households: int) -> pd.DataFrame:
         "Địa chỉ": pd.Series(hh % 500).map("Thôn {}".format),
         "Kỳ": np.array(["2024Q1", "2024Q2", "2024Q3", "2024Q4"])[quarter],
         "Phân loại hộ": status,
-        "Tỉnh": np.array(PROVINCES)[hh % len(PROVINCES)],
-        "Xã": pd.Series(hh % 300).map("Xã {}".format),
+        "Tỉnh": _units()["old_province"].to_numpy()[hh % len(_units())],
+        "Huyện": _units()["old_district"].to_numpy()[hh % len(_units())],
+        "Xã": _units()["old_commune"].to_numpy()[hh % len(_units())],
         "Khu vực": np.where(hh % 3 == 0, "Thành thị", "Nông thôn"),
         "Số nhân khẩu": rng.integers(1, 9, n),
         "Thu nhập bình quân": income_text,
@@ -169,6 +196,43 @@ def time_ingest(raw: Path, out: Path, repeat: int, fresh: bool = True) -> dict:
             "ok": best["ok"]}
 
 
+_DEMO_CHILD = """
+import sys, time
+from povdyn.cli import main
+start = time.perf_counter()
+code = main(["demo", "--households", sys.argv[1], "--frequency", "year", "--format", "csv",
+             "--out", sys.argv[2]])
+print("demo_seconds", time.perf_counter() - start)
+sys.exit(code)
+"""
+
+
+def national(tmp: Path, households: int) -> dict:
+    """The national register through the user's path: demo csv, ingest, one more file."""
+    raw, out = tmp / "national_raw", tmp / "national_out"
+    done = subprocess.run([sys.executable, "-c", _DEMO_CHILD, str(households), str(raw)],
+                          check=True, capture_output=True, text=True)
+    demo_seconds = float(done.stdout.split("demo_seconds")[-1].split()[0])
+    size_gb = sum(p.stat().st_size for p in raw.iterdir()) / 1e9
+    print(f"national demo: {households:,} households, {size_gb:.1f} GB of csv in "
+          f"{demo_seconds:.0f} s", flush=True)
+    full = time_ingest(raw, out, 1)
+    print(f"national ingest: {full['rows_in']:,} rows in {full['seconds']} s "
+          f"({full['rows_per_second']:,} rows/s), peak {full['peak_rss_mb']} MB "
+          f"(targets: < 900 s, < 4096 MB); load {os.getloadavg()[0]:.1f}", flush=True)
+    # one more review arrives: a quarter of the households, the next year
+    added = write_register_csv(raw / "register_2026.csv", households // 4, seed=3, quarters=1,
+                               period="2026")
+    incremental = time_ingest(raw, out, 1, fresh=False)
+    print(f"national + one more file ({added:,} rows): incremental re-ingest "
+          f"{incremental['seconds']} s (target < 180 s), peak {incremental['peak_rss_mb']} MB",
+          flush=True)
+    return {"households": households, "csv_gb": round(size_gb, 1),
+            "demo_seconds": round(demo_seconds), "ingest": full,
+            "incremental_file_rows": added, "incremental": incremental,
+            "load": os.getloadavg()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000",
@@ -177,6 +241,10 @@ def main() -> None:
     parser.add_argument("--xlsx-rows", type=int, default=50_000,
                         help="rows of the workbook benchmark (two sheets); 0 to skip")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    parser.add_argument("--national", action="store_true",
+                        help="also the national register (27M households, ~70 GB of disk, "
+                             "about an hour on 2 cores)")
+    parser.add_argument("--national-households", type=int, default=27_000_000)
     args = parser.parse_args()
     os.environ.setdefault("POVDYN_PSEUDONYM_KEY", "benchmark-key-not-secret")
     tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
@@ -229,6 +297,10 @@ def main() -> None:
             print(f"xlsx {len(frame):,} rows: calamine {readers['calamine']['seconds']} s, "
                   f"openpyxl {readers['openpyxl']['seconds']} s, {speedup:.1f}x (target >= 5); "
                   f"whole ingest {results['xlsx']['ingest']['seconds']} s")
+        if args.national:
+            results["national"] = national(tmp, args.national_households)
+            shutil.rmtree(tmp / "national_raw", ignore_errors=True)
+            shutil.rmtree(tmp / "national_out", ignore_errors=True)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

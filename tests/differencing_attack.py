@@ -13,7 +13,11 @@ numerator cell, its denominator cell), it
    / share a hidden denominator, whenever the rounding of the printed share leaves one
    integer possible;
 3. solves all relations together (linear algebra): an unknown that is the same in every
-   solution is recovered.
+   solution is recovered;
+4. reads every printed change ("vs same period last year"): a count's change gives
+   this year − last year = change (a relation with a known constant), and a rate's
+   change in points gives last year's rate (rate − change), a share like the others
+   but twice as coarse (two printed roundings).
 
 ``attack`` returns every recovered hidden cell with its value; ``small_recovered``
 keeps those below the threshold — the disclosure the suppression must prevent.
@@ -54,14 +58,25 @@ def _as_relations(relations):
 
 
 def attack(published: Mapping, relations: Iterable, shares: Iterable = (),
-           share_decimals: int = 1) -> dict:
+           share_decimals: int = 1, changes: Iterable = (), rate_changes: Iterable = ()) -> dict:
     """Recovered hidden cells {key: value}. ``shares``: (printed share as a proportion
     or None if hidden, numerator key, denominator key); printed as a percentage with
-    ``share_decimals`` decimals."""
+    ``share_decimals`` decimals. ``changes``: (printed change of a count or None, this
+    period's cell, the earlier period's cell). ``rate_changes``: (printed change in
+    points or None, printed rate now as a proportion or None, the earlier period's
+    numerator cell, its denominator cell)."""
+    published = dict(published)
+    rels = _as_relations(relations)
+    for i, (change, now, then) in enumerate(changes):  # now = then + change
+        if not _unknown(change):
+            published[("_change", i)] = float(change)
+            rels.append((now, (then, ("_change", i))))
     known = {k: v for k, v in published.items() if not _unknown(v)}
     unknown = {k for k, v in published.items() if _unknown(v)}
-    rels = _as_relations(relations)
-    shares = [(s, n, d) for s, n, d in shares if not _unknown(s)]
+    half = 0.5 * 10.0 ** (-share_decimals) / 100
+    shares = [(s, n, d, half) for s, n, d in shares if not _unknown(s)]
+    shares += [(rate - change / 100, n, d, 2 * half) for change, rate, n, d in rate_changes
+               if not _unknown(change) and not _unknown(rate)]
     recovered: dict = {}
 
     def learn(key, value):
@@ -69,7 +84,6 @@ def attack(published: Mapping, relations: Iterable, shares: Iterable = (),
         unknown.discard(key)
         recovered[key] = value
 
-    half_width = 0.5 * 10.0 ** (-share_decimals) / 100  # rounding of a printed percentage
     progress = True
     while progress:
         progress = False
@@ -84,7 +98,7 @@ def attack(published: Mapping, relations: Iterable, shares: Iterable = (),
             else:
                 learn(m, known[total] - sum(known[p] for p in parts if p != m))
             progress = True
-        for share, num, den in shares:  # 2. share x total, count / share
+        for share, num, den, half_width in shares:  # 2. share x total, count / share
             if num in unknown and den in known:
                 if known[den] * 2 * half_width < 1:  # one integer fits the rounding
                     learn(num, round(share * known[den]))
@@ -100,7 +114,7 @@ def attack(published: Mapping, relations: Iterable, shares: Iterable = (),
             for key, value in found.items():
                 learn(key, value)
                 progress = True
-    return recovered
+    return {k: v for k, v in recovered.items() if not (isinstance(k, tuple) and k[:1] == ("_change",))}
 
 
 def _joint(known: dict, unknown: set, rels) -> dict:
@@ -132,10 +146,11 @@ def _joint(known: dict, unknown: set, rels) -> dict:
 
 
 def small_recovered(published: Mapping, truth: Mapping, relations: Iterable, shares: Iterable = (),
-                    min_cell: int = 10, share_decimals: int = 1) -> dict:
+                    min_cell: int = 10, share_decimals: int = 1, changes: Iterable = (),
+                    rate_changes: Iterable = ()) -> dict:
     """Recovered hidden cells whose true count is below ``min_cell`` (and the attack's
     value agrees with the truth): the disclosures."""
-    found = attack(published, relations, shares, share_decimals)
+    found = attack(published, relations, shares, share_decimals, changes, rate_changes)
     return {k: v for k, v in found.items()
             if truth[k] < min_cell and abs(v - truth[k]) < 0.5}
 

@@ -69,6 +69,11 @@ def test_duckdb_and_spark_give_identical_counts(spark_session, tmp_path):
     _same(dyn.relapse_rates(duck, within=2, weight="weight"),
           dyn.relapse_rates(spark, within=2, weight="weight"))
     _same(dyn.transition_matrix(duck), dyn.transition_matrix(spark))
+    # survival spells are built by window functions in the engine (issue 15 §4)
+    from povdyn.survival import exit_spells, poverty_spells
+
+    _same(exit_spells(duck, by="province"), exit_spells(spark, by="province"))
+    _same(poverty_spells(duck), poverty_spells(spark))
     # the list-based expansion runs engine-side too; a DuckDB Panel asked to run on
     # Spark is re-read there with the same options
     lists = df[df["status"].isin(["poor", "near_poor"]) | df["removal_reason"].notna()]

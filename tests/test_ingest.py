@@ -4,6 +4,7 @@ re-running gives identical bytes. Expected counts are worked out by hand below."
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import json
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
-from povdyn import ingest as ingest_module
+import povdyn.ingest as ingest_module  # settings are patched in its modules (.run, .reading...)
 from povdyn.cli import main as cli_main
 from povdyn.ingest import ingest
 
@@ -86,7 +87,7 @@ def _make_raw(root: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _free_text_programmes(monkeypatch):
     """Programme names are free text here (the shipped programmes.csv is tested apart)."""
-    monkeypatch.setattr(ingest_module, "_load_programs", lambda: None)
+    monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
 
 
 @pytest.fixture()
@@ -315,7 +316,7 @@ def test_unrecognised_table_is_an_error_not_a_silent_skip(tmp_path):
 def test_known_programme_codes_when_the_programme_table_exists(tmp_path, monkeypatch):
     from povdyn.schema import fold
 
-    monkeypatch.setattr(ingest_module, "_load_programs",
+    monkeypatch.setattr(ingest_module.run, "_load_programs",
                         lambda: {"credit": "credit", fold("Tín dụng ưu đãi"): "credit"})
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -542,8 +543,9 @@ def test_results_do_not_depend_on_how_tables_are_cut(tmp_path, monkeypatch):
     must be byte-identical whatever the piece and batch sizes."""
     raw = _make_raw(tmp_path)
     ingest(raw, tmp_path / "whole", progress=False)
-    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(ingest_module, "BATCH_ROWS", 3)
+    monkeypatch.setattr(ingest_module.reading, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(ingest_module.run, "BATCH_ROWS", 3)
+    monkeypatch.setattr(ingest_module.engine_checks, "BATCH_ROWS", 3)
     summary = ingest(raw, tmp_path / "pieces", progress=False)
     assert summary.balanced
     whole, pieces = _hashes(tmp_path / "whole"), _hashes(tmp_path / "pieces")
@@ -785,7 +787,7 @@ def test_adoption_register_validated_quarantined_and_written(tmp_path, monkeypat
     from povdyn.programs import find_adoption
     from povdyn.schema import fold
 
-    monkeypatch.setattr(ingest_module, "_load_programs", lambda: {
+    monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: {
         "credit": "credit", fold("Tín dụng ưu đãi"): "credit", "housing": "housing",
         fold("vocational_training"): "vocational_training"})
     raw = tmp_path / "raw"
@@ -922,7 +924,7 @@ def test_fault_a_failed_run_never_leaves_ok_outputs(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise MemoryError("planted failure while writing the panel")
 
-    monkeypatch.setattr(ingest_module, "_finish_support", boom)
+    monkeypatch.setattr(ingest_module.run, "_finish_support", boom)
     with pytest.raises(MemoryError):
         ingest(raw, out, progress=False)
     saved = json.loads((out / "ingest_summary.json").read_text())
@@ -1160,9 +1162,9 @@ def test_streamed_csv_gives_the_same_result_in_tiny_blocks(tmp_path, monkeypatch
               ",,,,,", ",Lò Thị Mai,,,Hoàng Văn Thắng,"]
     (raw / "s.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     whole = ingest(raw, tmp_path / "whole", progress=False)
-    monkeypatch.setattr(ingest_module, "CSV_BLOCK_BYTES", 300)
-    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", 7)
-    monkeypatch.setattr(ingest_module, "WRITE_BATCH_ROWS", 1 << 20)
+    monkeypatch.setattr(ingest_module.reading, "CSV_BLOCK_BYTES", 300)
+    monkeypatch.setattr(ingest_module.reading, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(ingest_module.register, "WRITE_BATCH_ROWS", 1 << 20)
     pieces = ingest(raw, tmp_path / "pieces", progress=False)
     assert whole.tables[0].footer_rows == pieces.tables[0].footer_rows == 3
     assert whole.balanced and pieces.balanced
@@ -1199,8 +1201,8 @@ def test_incremental_reads_only_new_or_changed_files_and_equals_a_full_ingest(
         handle.write(f"H0,2024Q1,Hộ nghèo,Hà Giang,{NAMES[0]}\n")
         handle.write(f"H1,2024Q2,Hộ nghèo,Hà Giang,{NAMES[1]}\n")
     read = []
-    real_read = ingest_module.read_tables
-    monkeypatch.setattr(ingest_module, "read_tables",
+    real_read = ingest_module.run.read_tables
+    monkeypatch.setattr(ingest_module.run, "read_tables",
                         lambda path, root: read.append(path.name) or real_read(path, root))
     again = ingest(raw, out, progress=False)
     assert read == ["q3.csv"] and sorted(again.reused_files) == ["ho_tro.csv", "q1.csv", "q2.csv"]
@@ -1236,3 +1238,86 @@ def test_incremental_cache_is_dropped_when_the_key_changes(tmp_path, monkeypatch
     assert not again.reused_files
     assert set(pd.read_parquet(out / "panel.parquet")["household_id"]) == \
         {_pseudo("G1", "another key, 16+ bytes"), _pseudo("G2", "another key, 16+ bytes")}
+
+
+# --- issue 11 §1: csv registers checked in the engine --------------------------------
+def _messy_register_lines() -> list[str]:
+    """A csv register with every kind of cell check_rows reads: Vietnamese and English
+    spellings, exits and removals, NFD text, ✓ marks in an x-marked column, other digit
+    scripts, every number format; one bad cell in every fifth row (each column in turn),
+    placeholder and short ids, exact copies, copies differing only in dropped
+    identifiers, formula-like text, blank lines and a signature footer."""
+    header = ("STT,Mã hộ,Kỳ,Phân loại hộ,Lý do,Tỉnh,Huyện,Xã,Khu vực,Dân tộc thiểu số,"
+              "Người có công,Số nhân khẩu,Thu nhập bình quân,Trọng số,Việc làm,Họ tên chủ hộ,"
+              "Số CCCD,Ghi chú")
+    nfd = functools.partial(unicodedata.normalize, "NFD")
+    good = {  # column position -> spellings that load
+        1: ["H{}", " H{} ", "h-{}", "{}"],
+        2: ["2024Q1", "Quý 2/2024", "Q3/2024", "Quý IV năm 2024", "quý ٣/2024"],
+        3: ["Hộ nghèo", "hộ cận nghèo", "Không nghèo", "Near-poor", "POOR", nfd("Hộ nghèo")],
+        4: ["", "", "", "", "Chết", "Thoát nghèo", "chuyen di", "Tách hộ"],
+        5: ["Hà Giang", "tỉnh Lai Châu", nfd("Điện Biên"), "ha giang", "Cà Mau"],
+        6: ["Huyện Thới Bình", "", "Quận 3"],
+        7: ["Xã Thới Bình", "Phường 12", nfd("Xã Tân Lập"), "", "Xã A"],
+        8: ["Thành thị", "nông thôn", "", "urban", "Rural"],
+        9: ["x", "", "✓", "", "☑", "", "X", ""],
+        10: ["Có", "Không", "", "1", "0", "yes", "No"],
+        11: ["4", "٣", "2", "", "5", "10"],
+        12: ["1.500.000", "1,5 triệu", nfd("1,5 triệu"), "2000000", "", "1.500.000 đ", "0",
+             "750.5"],
+        13: ["1", "", "1,5", "2", "1.25"],
+        14: ["Có", "Không", "", "x", "0"],
+        17: ["=HYPERLINK(\"http://x\")", "+84 912", "@cmd", "ghi chú", "", "-"],
+    }
+    bad = {1: ["", "NA", "-"], 2: ["", "2024Q5", "năm ngoái"], 3: ["", "Nghèo lắm"],
+           4: ["mất tích"], 5: ["Atlantis", ""], 8: ["trên núi"], 9: ["có lẽ"],
+           10: ["có lẽ"], 11: ["0", "101", "2.5", "năm"], 12: ["-5", "khoảng 1 triệu"],
+           13: ["0", "-1", "abc"], 14: ["?"]}
+    lines = [header]
+    bad_columns = sorted(bad)
+    for i in range(600):
+        cells = [str(i + 1)] + [""] * 17
+        for col, spellings in good.items():
+            cells[col] = spellings[(i // (col + 1)) % len(spellings)]
+        cells[1] = cells[1].format(i % 150)
+        cells[15], cells[16] = NAMES[i % 9], f"0012{i % 150:08d}"
+        if i % 5 == 0:
+            col = bad_columns[(i // 5) % len(bad_columns)]
+            cells[col] = bad[col][(i // (5 * len(bad_columns))) % len(bad[col])]
+        lines.append(",".join(f'"{c}"' if "," in c or '"' in c else c for c in cells))
+        if i % 50 == 1:
+            lines.append(lines[-1])  # an exact copy
+            lines.append(lines[-1].replace(NAMES[i % 9], NAMES[(i + 1) % 9]))  # ids differ
+        if i % 90 == 0:
+            lines.append(",," + "," * 15)  # a blank line
+    lines += [",,,,,,,,,,,,,,,,,", ",Người lập biểu,,,,,,,,,,,,,,,,",
+              ",,,,,,,,,Lò Thị Mai,,,,,,,,"]
+    return lines
+
+
+def test_engine_checks_give_the_pandas_path_bytes(tmp_path, monkeypatch):
+    """Checking a csv register in DuckDB (coded cells parsed once per distinct value,
+    HMAC in SQL, only flagged rows through check_batch) must not change one byte of any
+    output against check_rows in pandas, the reference, on a file with every kind of
+    cell; and the engine path must really have been taken."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "register.csv").write_text("\n".join(_messy_register_lines()) + "\n",
+                                      encoding="utf-8")
+    calls = []
+    engine = ingest_module.run._engine_check_register
+    monkeypatch.setattr(ingest_module.run, "_engine_check_register",
+                        lambda *a, **k: calls.append(1) or engine(*a, **k))
+    fast = ingest(raw, tmp_path / "engine", progress=False)
+    assert calls, "the csv register did not take the engine path"
+    monkeypatch.setattr(ingest_module.engine_checks, "ENGINE_CHECKS", False)
+    reference = ingest(raw, tmp_path / "pandas", progress=False)
+    assert len(calls) == 1
+    table = fast.tables[0]
+    assert table.quarantined > 50 and table.loaded > 50 and table.duplicates_dropped > 0
+    assert table.blank_rows > 0 and table.footer_rows > 0
+    assert fast.balanced and reference.balanced
+    assert _hashes(tmp_path / "engine") == _hashes(tmp_path / "pandas")
+    quarantine = (tmp_path / "engine" / "quarantine.csv").read_text(encoding="utf-8-sig")
+    assert "identifiers (name, ID card, phone or address) differ" in quarantine
+    assert "'=HYPERLINK" not in quarantine  # the note column is not a register column

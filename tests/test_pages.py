@@ -184,3 +184,18 @@ def test_the_standard_parameter_flags_the_change_of_standard(register):
     07/2021), not the 2025 -> 2026 continuation (domain.md)."""
     data = tables.PageData(panel=load_panel(register))
     assert tables.standard_change_note(data, "national", "en") == ["2022Q1"]
+
+
+def test_national_shares_at_an_annual_period_given_as_text():
+    """Found running the national page on an annual register (issue 15 §4, 27M
+    households x 5 reviews): the page's `period` parameter is text ("2025") while an
+    annual register's periods are ints, and the provinces cell's lookup of the national
+    poor rate by label failed with KeyError: '2025'."""
+    rows = [(f"h{i}", year, "poor" if (i + year) % 4 == 0 else "non_poor", "Lào Cai")
+            for i in range(40) for year in (2024, 2025)]
+    panel = load_panel(pd.DataFrame(rows, columns=["household_id", "period", "status", "province"]))
+    data = tables.PageData(panel=panel)
+    row = tables.status_shares_at(data, "2025")
+    assert len(row) == 1 and row["period"].iloc[0] == 2025
+    poor_2025 = sum(1 for _, year, status, _ in rows if year == 2025 and status == "poor")
+    assert row["poor"].iloc[0] == poor_2025 and row["households"].iloc[0] == 40

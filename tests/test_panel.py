@@ -157,3 +157,27 @@ def test_metrics_accept_paths(tmp_path):
         warnings.simplefilter("error", UserWarning)
         out = povdyn.exit_rates(path)
     assert out.set_index("period").loc["2024Q2", "at_risk"] == 1
+
+
+def test_cached_view_holds_the_same_rows_on_the_panels_own_engine():
+    """Panel.cached (a report page's rows held by the engine): a list register built from
+    a DataFrame -- an Ibis memtable, which Table.cache() alone would cache on Ibis'
+    default connection -- gives the same rows and flows from the cache, the cache lives
+    on the Panel's connection, and it is released with the Panel."""
+    import gc
+
+    from povdyn import dynamics
+
+    p = load_panel(quarterly(), absent_means="non_poor")
+    c = p.cached()
+    assert rows_of(c) == rows_of(p)
+    pd.testing.assert_frame_equal(dynamics.exit_rates(c), dynamics.exit_rates(p))
+    name = c.table.op().name
+
+    def temp_tables():
+        return {r[0] for r in p.con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+    assert name in temp_tables()
+    del c
+    gc.collect()
+    assert name not in temp_tables()

@@ -357,9 +357,22 @@ def _number(text):
     return float(text.replace(".", "").replace(",", "."))
 
 
-def _page_cells(df, period):
-    from povdyn import tables
+def _change_number(text):
+    """Rendered change ("+0,25 điểm", "−120", "±0") -> float; hidden or blank -> None."""
+    if not isinstance(text, str) or not text or text in ("x", "—") or text.startswith("<"):
+        return None
+    sign = -1.0 if text[0] == "−" else 1.0
+    return sign * _number(text.lstrip("+−±").split("\u00a0")[0])
 
+
+def _page_cells(df, period, targets_file=None, region=None):
+    """Every published cell of the headline (with both change columns: this period −
+    earlier period = change), the group table and the targets table of a page, the
+    relations between them and the printed shares."""
+    from povdyn import periods, tables, targets
+    from povdyn.panel import load_panel
+
+    df = tables.PageData(panel=load_panel(df))  # one engine-side panel, metrics cached as on a page
     head = tables.headline(df, period)
     groups = tables.group_table(df, period)
     keys = ["poor_rate", "near_poor_rate", "exit_rate", "to_near_poor", "to_non_poor"]
@@ -387,13 +400,71 @@ def _page_cells(df, period):
             shares.append((None if r is None else r / 100, ("g", g, n), ("g", g, d)))
     relations = [(("h", "exit_rate", "numerator"), [("h", "to_near_poor", "numerator"),
                                                     ("h", "to_non_poor", "numerator")])]
+    for k in keys:  # each rate's denominator = numerator + the rest (e.g. still poor)
+        published[("h", k, "rest")] = None
+        truth[("h", k, "rest")] = truth[("h", k, "denominator")] - truth[("h", k, "numerator")]
+        relations.append((("h", k, "denominator"), [("h", k, "numerator"), ("h", k, "rest")]))
     for breakdown in (names[:2], names[2:]):
         for tcol, total in (("households", ("h", "poor_rate", "denominator")),
                             ("poor", ("h", "poor_rate", "numerator")),
                             ("exits", ("h", "exit_rate", "numerator")),
                             ("at_risk", ("h", "exit_rate", "denominator"))):
             relations.append((total, [("g", g, tcol) for g in breakdown]))
-    return published, truth, relations, shares
+    # the change columns: the earlier periods' counts are cells the page gives away
+    changes, rate_changes = [], []
+    for change_col, pre in ((head.columns[5], "prev_"), (head.columns[6], "year_")):
+        for k in hv["key"]:
+            i = row[k]
+            for tcol in ("numerator", "denominator"):
+                published.setdefault(("h", k, tcol), _number(head.at[i, num if tcol == "numerator" else den]))
+                truth.setdefault(("h", k, tcol), float(hv.at[i, tcol]) if pd.notna(hv.at[i, tcol]) else 0.0)
+                then = ("h" + pre, k, tcol)
+                published[then] = None
+                truth[then] = float(hv.at[i, pre + tcol]) if pd.notna(hv.at[i, pre + tcol]) else 0.0
+            change = _change_number(head.at[i, change_col])
+            if hv.at[i, "kind"] == "count":
+                changes.append((change, ("h", k, "numerator"), ("h" + pre, k, "numerator")))
+            else:
+                r = _number(head.at[i, rate])
+                rate_changes.append((change, None if r is None else r / 100,
+                                     ("h" + pre, k, "numerator"), ("h" + pre, k, "denominator")))
+        relations.append((("h" + pre, "exit_rate", "numerator"), [("h" + pre, "to_near_poor", "numerator"),
+                                                                  ("h" + pre, "to_non_poor", "numerator")]))
+    # the targets table: actual and base of each target, as cells of the same counts
+    if targets_file is not None:
+        shown = targets.targets_table(df, period, region, targets_file=targets_file)
+        values = shown.attrs["values"]
+        year = periods.shift(period, -4)
+        measure = {"poor_rate": "poor_rate", "near_poor_rate": "near_poor_rate", "poor_households": "poor_rate",
+                   "near_poor_households": "near_poor_rate", "relapse_rate": "relapse_rate",
+                   "relapses": "relapse_rate"}
+        for i, v in values.iterrows():
+            m, grp = measure[v["indicator"]], v["group"]
+            base_text, actual_text, count_text = shown.iat[i, 2], shown.iat[i, 4], shown.iat[i, 6]
+            for when, count, households, text, pre in (("now", v["count"], v["households"], actual_text, ""),
+                                                       ("base", v["base_count"], v["base_households"], base_text,
+                                                        "year_")):
+                if when == "base" and v["base_period"] != year:
+                    continue
+                key = ("h" + pre, m, "numerator") if not grp else ("t" + pre, m, grp, "count")
+                den = ("h" + pre, m, "denominator") if not grp else ("t" + pre, m, grp, "households")
+                truth[key] = float(count) if pd.notna(count) else 0.0
+                truth[den] = float(households) if pd.notna(households) else 0.0
+                published.setdefault(key, None)
+                published.setdefault(den, None)
+                shown_value = _number(text)
+                if v["indicator"] in targets.RATE_INDICATORS:
+                    shares.append((None if shown_value is None else shown_value / 100, key, den))
+                elif shown_value is not None:
+                    published[key] = shown_value
+                if when == "now" and count_text not in ("", None) and _number(count_text.split("/")[0]) is not None:
+                    published[key] = _number(count_text.split("/")[0])
+                if grp and pd.notna(v["total_count" if when == "now" else "base_total_count"]):
+                    rest = ("t" + pre, m, "rest:" + grp, "count")
+                    published[rest] = None
+                    truth[rest] = float(v["total_count" if when == "now" else "base_total_count"] - (count or 0))
+                    relations.append((("h" + pre, m, "numerator"), [key, rest]))
+    return published, truth, relations, shares, changes, rate_changes
 
 
 @pytest.mark.parametrize("region", ["national", "Hà Giang"])
@@ -408,9 +479,58 @@ def test_demo_headline_and_group_table_leak_no_small_count(demo_register, region
     df = panel if region == "national" else panel[panel["province"].eq(region)
                                                   | panel["province_2025"].eq(region)]
     for period in ("2023Q4",):
-        published, truth, relations, shares = _page_cells(df, period)
+        published, truth, relations, shares, _, _ = _page_cells(df, period)
         assert any(v is None for v in published.values())        # something was hidden
         assert attacker.small_recovered(published, truth, relations, shares, share_decimals=2) == {}
+
+
+DEMO_TARGETS = """level,province,district,commune,indicator,kind,value,group,base_period,source
+national,,,,poor_households,ceiling,0,meritorious=true,,x
+national,,,,near_poor_households,percent_per_year,-10,,,x
+national,,,,near_poor_rate,points_per_year,-0.2,area=urban,,x
+national,,,,relapses,ceiling,0,,,x
+province,Sơn La,,,poor_rate,points_per_year,-2,ethnic_minority=true,,x
+province,Sơn La,,,poor_households,percent_per_year,-10,area=rural,,x
+"""
+
+
+@pytest.fixture(scope="module")
+def page_register():
+    """A demo register large enough (12,000 households) that a province page (Sơn La:
+    about 160 households, 24 poor) prints counts, rates and changes beside hidden ones."""
+    from povdyn.synth import generate
+
+    return generate(households=12_000, seed=7, frequency="quarter")
+
+
+@pytest.mark.parametrize("region", ["national", "Sơn La"])
+def test_demo_page_with_changes_and_targets_leaks_no_small_count(page_register, region, tmp_path):
+    """The headline with both change columns (this period − earlier period = change, for
+    counts and for rates in points), the group table and the targets table with local
+    targets by group, read together with every total − part, share × total and change:
+    no count below 10 comes back, on the national page and a province page."""
+    panel = page_register.panel.drop(columns=["head_name", "id_card", "phone", "address"])
+    df = panel if region == "national" else panel[panel["province_2025"].eq(region)]
+    targets_file = tmp_path / "targets.csv"
+    targets_file.write_text(DEMO_TARGETS, encoding="utf-8")
+    published, truth, relations, shares, changes, rate_changes = _page_cells(
+        df, "2025Q4", targets_file, None if region == "national" else region)
+    read = sum(c is not None for c, _, _ in changes) + sum(c is not None for c, *_ in rate_changes)
+    assert read >= 2                                           # the change columns are read
+    assert any(k[0] == "t" for k in truth)                     # and the targets' group cells
+    assert attacker.small_recovered(published, truth, relations, shares, share_decimals=2,
+                                    changes=changes, rate_changes=rate_changes) == {}
+
+
+def test_a_printed_change_gives_last_years_count_back():
+    """relapses 12 now, "+3" against last year: last year's 9 follows; the attacker reads
+    it, and a rate change in points gives last year's rate, then its count."""
+    published = {"now": 12.0, "then": None}
+    assert attacker.attack(published, [], changes=[(3.0, "now", "then")]) == {"then": 9.0}
+    assert attacker.attack(published, [], changes=[(None, "now", "then")]) == {}
+    published = {"n_then": None, "d_then": 150.0}
+    found = attacker.attack(published, [], rate_changes=[(-2.0, 0.04, "n_then", "d_then")], share_decimals=2)
+    assert found == {"n_then": 9.0}  # (4% + 2 points) x 150
 
 
 def test_flows_chart_labels_give_no_hidden_count_back():
@@ -442,3 +562,196 @@ def test_flows_chart_labels_give_no_hidden_count_back():
     old_shares = [(counts[i, j] / counts[i].sum(), (i, j), ("row", i))
                   for i in range(3) for j in range(3) if counts[i, j] >= 10]
     assert (0, 2) in attacker.small_recovered(old, truth, rels, old_shares)
+
+
+def _null_space_rule(hidden, relations):
+    """The definition, by brute force: a hidden cell is determined when the null space
+    of the relations over the hidden cells has a zero row for it (scipy, dense)."""
+    from scipy.linalg import null_space
+
+    position = {c: j for j, c in enumerate(hidden)}
+    rows = []
+    for rel in relations:
+        row = np.zeros(len(hidden))
+        for sign, cell in [(-1.0, rel.total)] + [(1.0, p) for p in rel.parts]:
+            if cell in position:
+                row[position[cell]] += sign
+        if row.any():
+            rows.append(row)
+    if not rows:
+        return set()
+    basis = null_space(np.array(rows))
+    free = np.abs(basis).max(axis=1) > 1e-9 if basis.size else np.zeros(len(hidden), bool)
+    return {c for c, f in zip(hidden, free) if not f}
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_determined_cells_equals_the_null_space_rule(seed):
+    """The fast determination (peeling, blocks, economy SVD) against the definition on
+    random sparse systems: commune-like tables with some cells hidden, plus random
+    extra relations linking them."""
+    rng = np.random.default_rng(100 + seed)
+    n, k = int(rng.integers(3, 25)), int(rng.integers(2, 5))
+    cells = [(r, c) for r in range(n + 1) for c in range(k + 1)]
+    rels = [suppression.Relation((n, c), tuple((r, c) for r in range(n))) for c in range(k + 1)]
+    rels += [suppression.Relation((r, k), tuple((r, c) for c in range(k))) for r in range(n + 1)]
+    for _ in range(int(rng.integers(0, 4))):
+        picked = rng.choice(len(cells), size=3, replace=False)
+        rels.append(suppression.Relation(cells[picked[0]], (cells[picked[1]], cells[picked[2]])))
+    hidden = [c for c in cells if rng.random() < rng.uniform(0.1, 0.9)]
+    assert suppression.determined_cells(hidden, rels) == _null_space_rule(hidden, rels)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_provinces_are_solved_as_independent_blocks(seed):
+    """Communes of several provinces against their province totals (shown: printed on
+    the province pages) and a national total: suppressing all at once gives exactly
+    what suppressing each province alone gives, and the attacker recovers nothing."""
+    rng = np.random.default_rng(seed)
+    frames, rels, shown = [], [], []
+    for p in range(3):
+        n = int(rng.integers(5, 30))
+        t = pd.DataFrame(rng.negative_binomial(1, 0.06, (n, 3)), columns=list("abc"),
+                         index=[f"p{p} xã {i}" for i in range(n)]) + 1
+        t["total"] = t.sum(axis=1)
+        t.loc[f"p{p}"] = t.sum()
+        frames.append(t)
+        rels.append(suppression.table_relations(t, list(t.columns), table=p,
+                                                row_totals={f"p{p}": list(t.index[:-1])},
+                                                col_totals={"total": list("abc")}))
+        shown.append([(p, f"p{p}", c) for c in t.columns])
+    cols = list(frames[0].columns)
+    national = {("nat", c): float(sum(f.loc[f"p{p}", c] for p, f in enumerate(frames))) for c in cols}
+    national_rels = [suppression.Relation(("nat", c), tuple((p, f"p{p}", c) for p in range(3))) for c in cols]
+    values = pd.concat([suppression.table_cells(f, cols, table=p) for p, f in enumerate(frames)]
+                       + [pd.Series(national)])
+    together = suppression.linked_suppression(values, [r for rs in rels for r in rs] + national_rels,
+                                              min_cell=10, shown=[c for s in shown for c in s])
+    for p, f in enumerate(frames):
+        alone = suppression.linked_suppression(suppression.table_cells(f, cols, table=p), rels[p],
+                                               min_cell=10, shown=shown[p])
+        assert together[alone.index].tolist() == alone.tolist()
+        out = suppression.render(f, alone, cols, table=p)
+        truth = _cells(f, cols, table=p)
+        assert attacker.small_recovered(attacker.published_cells(out, cols, table=p), truth, rels[p]) == {}
+    assert (together == "primary").any() and (together == "secondary").any()
+
+
+def test_a_peeled_cell_is_determined_when_the_rest_of_its_relation_is():
+    """x + y = 20 (x in no other relation) and y + s = 15 with s shown: y = 15 − s, so
+    x = 20 − y too; z + w = 30 alone leaves both free."""
+    rels = [suppression.Relation("T1", ("x", "y")), suppression.Relation("T2", ("y", "s")),
+            suppression.Relation("T3", ("z", "w"))]
+    hidden = ["x", "y", "z", "w"]
+    assert suppression.determined_cells(hidden, rels) == {"x", "y"} == _null_space_rule(hidden, rels)
+
+
+# ------------------------------------- the trends tables (notebooks 01 and 02)
+
+def _rendered(shown, columns, period_col):
+    """{(period, column): number or None} from a rendered vi table."""
+    return {(p, c): _number(v) for c in columns for p, v in zip(shown[period_col], shown[c])}
+
+
+def test_headline_hides_exits_when_few_stay_poor():
+    """30 poor households at risk, 25 exits: printing both prints the 5 that stayed poor.
+    The headline hides the exits (and the rate) instead."""
+    from povdyn import tables
+
+    rows = []
+    for i in range(400):
+        before = "poor" if i < 30 else "non_poor"
+        after = "poor" if i < 5 else ("near_poor" if i < 20 else "non_poor")
+        for p, s in (("2024Q4", before), ("2025Q1", after)):
+            rows.append(dict(household_id=f"h{i}", period=p, status=s, province="Tỉnh A",
+                             province_2025="Tỉnh A", area="rural", ethnic_minority=False))
+    head = tables.headline(pd.DataFrame(rows), "2025Q1", lang="en").set_index("Indicator")
+    exit_row = head.loc[[i for i in head.index if i.startswith("Exit rate")][0]]
+    assert exit_row["Out of"] == "30"
+    assert exit_row["Households"] == "x" and exit_row["Rate (%)"] == "—"
+
+
+def test_trends_chart_does_not_draw_a_rate_the_headline_hides():
+    """The same 25 exits of 30: the headline hides the exit rate; the trends chart drew
+    it (28 of 30 read off the chart gives the 5 still poor back). It is left out now."""
+    from povdyn import tables
+    from povdyn.plots import dynamics as charts
+
+    rows = []
+    for i in range(400):
+        before = "poor" if i < 30 else "non_poor"
+        after = "poor" if i < 5 else ("near_poor" if i < 20 else "non_poor")
+        for p, s in (("2024Q4", before), ("2025Q1", after)):
+            rows.append(dict(household_id=f"h{i}", period=p, status=s, province="Tỉnh A",
+                             province_2025="Tỉnh A", area="rural", ethnic_minority=False))
+    df = pd.DataFrame(rows)
+    shares, exits = tables.trend_data(df, "2025Q1")
+    assert exits["rate"].isna().all()
+    assert tables.metric("exit_rates", df)["rate"].notna().all()  # what the chart drew before
+    drawn = charts.trends(shares, exits).axes[1].lines[0].get_ydata()
+    assert np.isnan(np.asarray(drawn, dtype=float)).all()
+
+
+def test_exit_rate_table_by_period_hides_what_subtraction_gives_back():
+    """Exits 25 of 30 at risk, 16 to near-poor: cell-only suppression printed 25 and 16,
+    so the 9 exits above near-poor (25 − 16) and the 5 who stayed poor (30 − 25) came
+    back. The trends table now hides complements, and the attacker finds nothing on it
+    or on the demo's table."""
+    from povdyn import tables
+
+    t = pd.DataFrame({"period": ["2024Q4", "2025Q4"], "at_risk": [30, 200], "exits": [25, 60],
+                      "to_near_poor": [16, 31], "to_non_poor": [9, 29], "rate": [25 / 30, 0.3],
+                      "ci_low": [0.6, 0.24], "ci_high": [0.9, 0.37]})
+    counts = ["at_risk", "exits", "to_near_poor", "to_non_poor"]
+    shown = tables.suppressed_rates(t, lang="vi", min_cell=10)
+    labels = list(shown.columns[1:5])
+    published = _rendered(shown, labels, shown.columns[0])
+    truth = {(p, lab): float(t.at[i, c]) for i, p in enumerate(t["period"]) for lab, c in zip(labels, counts)}
+    relations = []
+    for p in t["period"]:
+        published[(p, "stayed")] = None
+        truth[(p, "stayed")] = truth[(p, labels[0])] - truth[(p, labels[1])]
+        relations += [((p, labels[1]), [(p, labels[2]), (p, labels[3])]),
+                      ((p, labels[0]), [(p, labels[1]), (p, "stayed")])]
+    assert attacker.small_recovered(published, truth, relations) == {}
+    assert published[("2025Q4", labels[1])] == 60  # a row with nothing small stays whole
+    cell_only = {k: (None if truth[k] < 10 or k[1] == "stayed" else truth[k]) for k in truth}
+    assert attacker.small_recovered(cell_only, truth, relations) == {
+        ("2024Q4", labels[3]): 9.0, ("2024Q4", "stayed"): 5.0}
+
+
+def test_relapse_and_entry_tables_of_the_demo_leak_nothing(page_register):
+    """Notebook 02's tables on the demo: relapse by exit cohort (exits = followed + not
+    followed, followed = relapsed + sustained) and entries (= relapsed + newly poor =
+    from near-poor + from not poor + not on the previous register)."""
+    from povdyn import tables
+    from povdyn.panel import load_panel
+
+    data = tables.PageData(panel=load_panel(page_register.panel))
+    rel = tables.metric("relapse_rates", data, within=2)
+    shown = tables.suppressed_rates(rel, lang="en", count_cols=["followed", "relapsed", "exits"],
+                                    period_col="exit_period")
+    cols = ["followed", "relapsed", "exits"]
+    published, truth, relations = {}, {}, []
+    for i, p in enumerate(rel["exit_period"]):
+        for j, c in enumerate(cols):
+            v = shown.iat[i, 1 + j]
+            published[(p, c)] = None if v in ("x", "—") or str(v).startswith("<") else float(str(v).replace(",", ""))
+            truth[(p, c)] = float(rel.at[i, c])
+        for rest, total, part in (("not_followed", "exits", "followed"), ("sustained", "followed", "relapsed")):
+            published[(p, rest)] = None
+            truth[(p, rest)] = truth[(p, total)] - truth[(p, part)]
+            relations.append(((p, total), [(p, part), (p, rest)]))
+    assert any(v is None for v in published.values()) and any(v is not None for v in published.values())
+    assert attacker.small_recovered(published, truth, relations) == {}
+
+    ent = tables.metric("entries", data)
+    shown = tables.suppressed_counts(ent, ["entries", "relapsed", "new_poor"], lang="en")
+    cols = ["entries", "relapsed", "new_poor", "from_near_poor", "from_non_poor", "from_unobserved"]
+    published = {(p, c): (None if str(v) in ("x", "—") or str(v).startswith("<") else float(str(v).replace(",", "")))
+                 for j, c in enumerate(cols) for p, v in zip(ent["period"], shown.iloc[:, 1 + j])}
+    truth = {(p, c): float(v) for c in cols for p, v in zip(ent["period"], ent[c])}
+    relations = [((p, "entries"), [(p, "relapsed"), (p, "new_poor")]) for p in ent["period"]]
+    relations += [((p, "entries"), [(p, c) for c in cols[3:]]) for p in ent["period"]]
+    assert all(published[k] is None for k in truth if truth[k] < 10)
+    assert attacker.small_recovered(published, truth, relations) == {}

@@ -23,6 +23,14 @@ def _demo(args) -> int:
         progress=not args.quiet,
     )
     print(summary)
+    # the example local targets (a few provinces and communes of the demo) go beside the
+    # data folder, not in it: ingest reads every table under it. Never over an office's file.
+    from .targets import LOCAL_TARGETS_NAME, write_example_targets
+
+    targets_csv = Path(args.out).resolve().parent / LOCAL_TARGETS_NAME
+    if not targets_csv.exists():
+        write_example_targets(targets_csv)
+        print(f"example targets file: {targets_csv} (povdyn.targets; the report reads it)")
     return 0
 
 
@@ -51,6 +59,7 @@ def _report(args) -> int:
             register=args.register,
             notebook=args.notebook,
             progress=not args.quiet,
+            level=args.level,
         )
     except ReportInterrupted as stop:
         print(stop.run, file=sys.stderr)
@@ -148,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--period", default="latest", help="e.g. 2025Q3; 'latest' = last period in the data")
     rep.add_argument("--regions", default="all", help="'all', 'national', or a comma-separated list of provinces")
+    rep.add_argument("--level", choices=["province", "commune"], default="province",
+                     help="'province': the nation and provinces; 'commune': one page per 2025 commune of "
+                          "each province in --regions, under <period>/<province>/")
     rep.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     rep.add_argument("--out", default=str(cfg.reports_dir), help="output folder")
     rep.add_argument("--data-dir", default=str(cfg.processed_dir), help="processed data folder")

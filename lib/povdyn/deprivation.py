@@ -269,10 +269,11 @@ _COLUMNS = ["household_id", "period", "period_index", "status", "area", "income_
             "province", "province_2025", "region", "ethnic_minority", "weight"]
 
 
-def _frame(panel, extra=(), province_2025: str | None = None) -> pd.DataFrame:
+def _frame(panel, extra=(), province_2025: str | None = None, rows=None) -> pd.DataFrame:
     """Canonical pandas panel (with int ``period_index``) from a Panel, DataFrame or path.
     For a Panel only the needed columns (and, given ``province_2025``, only that
-    province's rows) leave the engine."""
+    province's rows; given ``rows``, an Ibis predicate on the table, only those rows)
+    leave the engine."""
     if isinstance(panel, pd.DataFrame):
         df = panel
     else:
@@ -283,6 +284,8 @@ def _frame(panel, extra=(), province_2025: str | None = None) -> pd.DataFrame:
         table = panel.table
         if province_2025 is not None and "province_2025" in panel.columns:
             table = table.filter(table.province_2025 == province_2025)
+        if rows is not None:
+            table = table.filter(rows(table))
         df = panel.execute(table.select(cols))
     missing = [c for c in ("household_id", "period", "status") if c not in df.columns]
     if missing:
@@ -293,11 +296,26 @@ def _frame(panel, extra=(), province_2025: str | None = None) -> pd.DataFrame:
     return df
 
 
-def panel_frame(panel, region=None) -> pd.DataFrame:
+def panel_frame(panel, region=None, rows=None) -> pd.DataFrame:
     """The columns this module uses, as a pandas DataFrame with ``period_index``, for
     one region (None / "national": everyone; a province in any spelling -> its 2025
-    province; or a socio-economic region name). ``panel``: a Panel, DataFrame or path."""
-    return _select_region(_frame(panel, province_2025=_province_or_none(region)), region)
+    province; or a socio-economic region name). ``panel``: a Panel, DataFrame or path;
+    ``rows``: for a Panel, an Ibis predicate choosing the rows that leave the engine."""
+    return _select_region(_frame(panel, province_2025=_province_or_none(region), rows=rows), region)
+
+
+def _summary_rows(period, lookback: int):
+    """The rows ``deprivation_summary`` reads, as an Ibis predicate: every row at the
+    period t (the Alkire–Foster table, the trajectory groups and their deprivations),
+    the status rows at t − lookback (the previous status of each group) and the poor
+    rows before that (whether an entry is a relapse) -- not the other periods' rows,
+    which a national register has many millions of."""
+    _, t = parse_period(period)
+
+    def where(table):
+        idx = table.period_index
+        return (idx == t) | (idx == t - lookback) | ((idx < t - lookback) & (table.status == "poor"))
+    return where
 
 
 def _province_or_none(region) -> str | None:
@@ -525,7 +543,7 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     """
     from .labels import label
 
-    df = panel_frame(panel, region)
+    df = panel_frame(panel, region, rows=_summary_rows(period, lookback))
     _, t = parse_period(period)
     now = df[(df["period_index"] == t) & df["status"].notna()]
     if now.empty:

@@ -31,6 +31,7 @@ Conventions used by every metric (the docstrings repeat them where they matter):
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import weakref
@@ -65,6 +66,17 @@ def _panel(panel, engine=None) -> Panel:
     return as_panel(panel, engine)
 
 
+def _remembered(metric):
+    """A public metric whose result is remembered by its Panel (``Panel.remembered``):
+    computed once per panel view and arguments. Same signature and docstring."""
+    @functools.wraps(metric)
+    def wrapper(panel, *args, engine: str | None = None, **kwargs):
+        panel = _panel(panel, engine)
+        key = (metric.__name__, repr(args), repr(sorted(kwargs.items())))
+        return panel.remembered(key, lambda: metric(panel, *args, **kwargs))
+    return wrapper
+
+
 def _check_columns(panel: Panel, by: list[str], weight: str | None):
     reserved = {"household_id", "period", "period_index", "status", "removal_reason"}
     for col in by:
@@ -83,9 +95,9 @@ def _check_columns(panel: Panel, by: list[str], weight: str | None):
 class _History:
     """The one-row-per-household pivot of a panel (module docstring), and its view
     "relative to a destination period t": the pivot cross-joined with the list of
-    destination periods (column ``_t``), where ``code(-1)`` is the status at t-1,
-    ``code(0)`` at t, ``code(j)`` at t+j -- each a CASE over ``_t``. One scan of the
-    pivot serves every period, on DuckDB and on Spark alike.
+    destination periods (column ``_t``, and ``_pos`` = its position t - first period),
+    where ``code(-1)`` is the status at t-1, ``code(0)`` at t, ``code(j)`` at t+j. One
+    scan of the pivot serves every period, on DuckDB and on Spark alike.
 
     Layout: period p sits at position s = p - first period. When the panel spans at most
     20 periods, the status codes of all periods are packed in one BIGINT (3 bits per
@@ -93,7 +105,13 @@ class _History:
     makes the pivot ~40% cheaper; grouping codes likewise when they fit in 62 bits.
     Otherwise (and for weights) one FILTERed MAX per period. A household with two rows
     in a period is detected exactly from ``_present`` = SUM(1 << s): its number of set
-    bits is smaller than the row count iff two rows share a period."""
+    bits is smaller than the row count iff two rows share a period.
+
+    Reading a packed value at t + j is one shift by (``_pos`` + j) x bits -- a small
+    expression whatever the number of periods. (A CASE over every destination period
+    per read made each metric's expression grow with periods x reads, and compiling
+    those, not running them, was most of a report page's time.) Unpacked columns are
+    read with that CASE."""
 
     MAX_BITS = 62
 
@@ -175,7 +193,15 @@ class _History:
             hist = hist.filter(hist._first_poor.notnull())
         elif ever == "near_poor":
             hist = hist.filter(hist._first_near.notnull())
-        dest = ibis.memtable({"_t": self.destinations}, schema=ibis.schema({"_t": "int64"}))
+        # per destination t: its position, and the position of t + j for each offset j
+        # a metric reads (NULL outside the panel), so that a read is one shift
+        columns = {"_t": self.destinations, "_pos": [t - self.first for t in self.destinations]}
+        for j in self.offsets:
+            columns[self._at_name(j)] = [t - self.first + j if 0 <= t - self.first + j < self.span
+                                         else None for t in self.destinations]
+        dest = ibis.memtable(pd.DataFrame(columns).astype(
+            {c: "Int64" for c in columns if c not in ("_t", "_pos")}),
+            schema=ibis.schema({c: "int64" for c in columns}))
         self.table = hist.cross_join(dest)
         return self
 
@@ -231,6 +257,24 @@ class _History:
             return ibis.null(null_type)
         return ibis.cases(*branches, else_=ibis.null(null_type))
 
+    @property
+    def offsets(self) -> range:
+        """Offsets j of the periods t + j a metric can read (t - 1 up to the last period)."""
+        return range(-1, self.span)
+
+    @staticmethod
+    def _at_name(offset: int) -> str:
+        return f"_at_{'m' if offset < 0 else 'p'}{abs(offset)}"
+
+    def _packed_at(self, column, bits: int, offset: int, null_type):
+        """The ``bits``-wide field of period t + offset in a packed column, minus 1 (NULL
+        when the field is 0 -- no row there -- or t + offset is outside the panel, where
+        the position column is NULL)."""
+        if offset not in self.offsets:
+            return ibis.null(null_type)
+        shift = (self.table[self._at_name(offset)] * bits).cast("int32")
+        return (((column >> shift) & ((1 << bits) - 1)).nullif(0) - 1).cast(null_type)
+
     def _code_in(self, p):
         if self.packed:
             return self._field(self.table._codes, 3, p - self.first).cast("int8")
@@ -245,6 +289,8 @@ class _History:
     def code(self, offset: int):
         """Status code at t + offset: 1 poor, 2 near-poor, 3 non-poor, 0 removal row,
         NULL not observed (or no such period in the panel)."""
+        if self.packed:
+            return self._packed_at(self.table._codes, 3, offset, "int8")
         return self._at(offset, self._code_in, "int8")
 
     def is_(self, offset: int, *codes):
@@ -258,7 +304,9 @@ class _History:
         """Grouping columns and weight read at t + offset, under their plain names."""
         out = {}
         for b in self.by:
-            out[b] = self._at(offset, lambda p, b=b: self._key_in(b, p), "int32")
+            bits = self.key_bits(self.dictionaries[b], self.span)
+            out[b] = (self._packed_at(self.table[f"_keys_{b}"], bits, offset, "int32") if bits
+                      else self._at(offset, lambda p, b=b: self._key_in(b, p), "int32"))
         out["_w"] = (self._at(offset, lambda p: self.table[self.w(p)], "float64").fill_null(0.0)
                      if self.weight else ibis.literal(1.0))
         return out
@@ -367,6 +415,7 @@ def _prepare(panel, by, weight, engine):
 
 
 # =========================================================================== exits
+@_remembered
 def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = None,
                engine: str | None = None, pool_periods: bool = False) -> pd.DataFrame:
     """Exit rates per destination period t (methods.md, "Flow metrics").
@@ -424,6 +473,7 @@ def exit_rates(panel, by=None, from_status: str = "poor", weight: str | None = N
 
 
 # =========================================================================== entries
+@_remembered
 def entries(panel, by=None, weight: str | None = None, engine: str | None = None) -> pd.DataFrame:
     """Entries into poverty per period t (methods.md, "Flow metrics").
 
@@ -462,6 +512,7 @@ def entries(panel, by=None, weight: str | None = None, engine: str | None = None
 
 
 # =========================================================================== relapse
+@_remembered
 def relapse_rates(panel, within: int = 2, by=None, weight: str | None = None,
                   engine: str | None = None, pool_periods: bool = False) -> pd.DataFrame:
     """Relapse within k = ``within`` periods after an exit (methods.md, "Flow metrics").
@@ -538,6 +589,7 @@ def churn(panel, by=None, weight: str | None = None, engine: str | None = None) 
                                         "n_not_followed") if c in df.columns])
 
 
+@_remembered
 def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | None = None,
                          engine: str | None = None) -> pd.DataFrame:
     """Exit rate that requires ``periods_out`` consecutive periods out of poverty
@@ -580,6 +632,7 @@ def confirmed_exit_rates(panel, by=None, periods_out: int = 2, weight: str | Non
 
 
 # =========================================================================== transitions
+@_remembered
 def transition_matrix(panel, by=None, weight: str | None = None, engine: str | None = None,
                       per_period: bool = False) -> pd.DataFrame:
     """Transition matrix (methods.md, "Flow metrics"): status at t-1 -> status at t over

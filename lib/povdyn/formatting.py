@@ -30,26 +30,31 @@ def decimal_comma(text: str, lang: str = "vi") -> str:
     return text.replace(".", ",") if lang == "vi" else text
 
 
-def fmt_count(v, lang: str = "vi") -> str:
-    """1234567 -> "1.234.567" (vi) / "1,234,567" (en); suppressed text kept; NaN -> ""."""
+# English notation -> Vietnamese: "." and "," change roles ("1,234.5" -> "1.234,5")
+_VI_MARKS = str.maketrans({",": ".", ".": ","})
+
+
+def _formatted(v, lang: str, write) -> str:
+    """The shape every number formatter shares: suppressed text ("<10", "—") is kept,
+    a missing number (None, NaN) is "", and a number is ``write(number)`` -- written in
+    English notation -- with the thousands and decimal marks swapped for Vietnamese."""
     if isinstance(v, str):
         return v
     f = _num(v)
     if f is None:
         return ""
-    s = f"{int(round(f)):,}"
-    return s.replace(",", ".") if lang == "vi" else s
+    s = write(f)
+    return s.translate(_VI_MARKS) if lang == "vi" else s
+
+
+def fmt_count(v, lang: str = "vi") -> str:
+    """1234567 -> "1.234.567" (vi) / "1,234,567" (en); suppressed text kept; NaN -> ""."""
+    return _formatted(v, lang, lambda f: f"{int(round(f)):,}")
 
 
 def fmt_pct(v, lang: str = "vi", digits: int = 2) -> str:
     """A fraction as a percentage: 0.0403 -> "4,03" (vi) / "4.03" (en)."""
-    if isinstance(v, str):
-        return v
-    f = _num(v)
-    if f is None:
-        return ""
-    s = f"{100 * f:.{digits}f}"
-    return s.replace(".", ",") if lang == "vi" else s
+    return _formatted(v, lang, lambda f: f"{100 * f:.{digits}f}")
 
 
 def fmt_interval(lo, hi, lang: str = "vi") -> str:
@@ -78,13 +83,7 @@ def fmt_change(v, kind: str, lang: str = "vi") -> str:
 def fmt_decimal(v, lang: str = "vi", digits: int = 2) -> str:
     """A plain number (points, percent already scaled): 1.5 -> "1,50" (vi) / "1.50" (en),
     with a true minus sign; suppressed text kept; NaN -> ""."""
-    if isinstance(v, str):
-        return v
-    f = _num(v)
-    if f is None:
-        return ""
-    s = f"{f:.{digits}f}"
-    return (s.replace(".", ",") if lang == "vi" else s).replace("-", "−")
+    return _formatted(v, lang, lambda f: f"{f:.{digits}f}".replace("-", "−"))
 
 
 def to_html(table: pd.DataFrame, caption: str | None = None) -> str:

@@ -96,12 +96,22 @@ LABELS: dict[str, dict[str, str]] = {
         "vi": ("Ô có dưới {min_cell} hộ được ẩn (\"<{min_cell}\"). Nơi bảng cũng in tổng số, một ô "
                "khác được ẩn thêm (\"x\") để không ai suy ra được ô nhỏ bằng phép trừ, từ tỷ lệ đã in "
                "hay từ khoảng giá trị của nhãn (ẩn bổ sung, methods.md \"Disclosure control\"). Tỷ lệ "
-               "dựa trên ô bị ẩn hiện \"—\"."),
+               "dựa trên ô bị ẩn hiện \"—\". Quy tắc áp dụng cho mọi quan hệ tổng – thành phần trên "
+               "trang: số kỳ này, số kỳ trước và cột \"so với cùng kỳ năm trước\" (kỳ này − kỳ trước = "
+               "mức thay đổi, nên số kỳ trước cũng là một ô được bảo vệ), phần còn lại mà một tổng để lộ "
+               "(số hộ chưa thoát nghèo = số hộ nghèo kỳ trước − số thoát nghèo), và bảng mục tiêu (giá "
+               "trị kỳ gốc và kế hoạch để lộ số kỳ gốc; số của một nhóm hộ để lộ phần còn lại của địa "
+               "phương)."),
         "en": ("Cells with fewer than {min_cell} households are hidden (\"<{min_cell}\"). Where a "
                "table also prints a total, a further cell is hidden (\"x\") so that no small cell can "
                "be worked out by subtraction, from a printed share or from the labels' ranges "
                "(secondary suppression, methods.md \"Disclosure control\"). Rates built on a hidden "
-               "cell show \"—\"."),
+               "cell show \"—\". The rule covers every total and its parts on the page: this period's "
+               "counts, earlier periods' counts and the \"vs same period last year\" column (this "
+               "period − last year = change, so last year's count is a protected cell too), the rest a "
+               "total leaves unprinted (households still poor = poor last period − exits), and the "
+               "targets table (a base value and its plan give the base count back; a group's count "
+               "gives back the rest of its unit)."),
     },
 }
 
@@ -274,10 +284,11 @@ TEXTS: dict[str, dict[str, str]] = {
                "the register (death, migration, merger/split) are not counted as exits."),
     },
     "targets": {
-        "vi": ("Thực hiện = mức giảm tỷ lệ (điểm %) so với cùng kỳ năm trước; tỷ lệ tái nghèo tính "
-               "trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
-        "en": ("Actual = fall in the rate (points) since the same period last year; the relapse rate "
-               "is that of the exits followed for {within} periods."),
+        "vi": ("Thực hiện = giá trị của chỉ tiêu ở kỳ báo cáo; kỳ gốc mặc định là cùng kỳ năm trước. "
+               "Tỷ lệ và số hộ tái nghèo tính trên nhóm hộ thoát nghèo đã được theo dõi đủ {within} kỳ."),
+        "en": ("Actual = the indicator at the report period; the base is the same period last year "
+               "unless the target names one. Relapse rate and count are those of the exits followed "
+               "for {within} periods."),
     },
     "projection": {
         "vi": ("Dự báo theo chuỗi Markov với ma trận chuyển dịch hằng năm ước lượng từ dữ liệu (các hộ "
@@ -452,3 +463,209 @@ GROUP_LABELS = {
     "stayed_poor": {"vi": "Hộ vẫn nghèo", "en": "Still poor"},
     "new_poor": {"vi": "Hộ nghèo phát sinh", "en": "Newly poor"},
 }
+
+# each office's own targets (povdyn.targets.targets_table)
+LABELS.update({
+    "target_poor_rate": {"vi": "Tỷ lệ hộ nghèo (%)", "en": "Poor rate (%)"},
+    "target_near_poor_rate": {"vi": "Tỷ lệ hộ cận nghèo (%)", "en": "Near-poor rate (%)"},
+    "target_relapse_rate": {"vi": "Tỷ lệ tái nghèo (% hộ thoát nghèo)", "en": "Relapse rate (% of exits)"},
+    "target_poor_households": {"vi": "Số hộ nghèo", "en": "Poor households"},
+    "target_near_poor_households": {"vi": "Số hộ cận nghèo", "en": "Near-poor households"},
+    "target_relapses": {"vi": "Số hộ tái nghèo", "en": "Relapsed households"},
+    "households_unit": {"vi": "hộ", "en": "households"},
+    "points_per_year": {"vi": "điểm %/năm", "en": "points/year"},
+    "percent_per_year": {"vi": "%/năm", "en": "%/year"},
+    "since": {"vi": "từ", "en": "from"},
+    "base_value": {"vi": "Kỳ gốc", "en": "Base"},
+    "planned": {"vi": "Kế hoạch kỳ này", "en": "Planned now"},
+    "target_source": {"vi": "Mục tiêu của", "en": "Target set by"},
+    "origin_national_default": {"vi": "Chương trình MTQG (mặc định toàn quốc)",
+                                "en": "National Target Program (national default)"},
+    "origin_national": {"vi": "Toàn quốc:", "en": "National:"},
+    "origin_province": {"vi": "Tỉnh/thành phố", "en": "Province"},
+    "origin_commune": {"vi": "Xã/phường", "en": "Commune"},
+    "row": {"vi": "dòng", "en": "row"},
+    # entries by where the household was the period before (suppressed_counts)
+    "from_near_poor": {"vi": "Từ hộ cận nghèo", "en": "From near-poor"},
+    "from_non_poor": {"vi": "Từ hộ không nghèo", "en": "From not poor"},
+    "from_unobserved": {"vi": "Chưa có trong danh sách kỳ trước", "en": "Not on the previous register"},
+})
+
+TEXTS.update({
+    "targets_local": {
+        "vi": ("Mỗi chỉ tiêu lấy mục tiêu của chính địa phương nếu có (xã/phường, rồi tỉnh/thành phố), "
+               "nếu không thì của cấp trên; cột cuối ghi mục tiêu lấy từ đâu. Kế hoạch kỳ này = giá trị "
+               "kỳ gốc cộng mức thay đổi kế hoạch theo số năm đã qua (hoặc mức trần); đạt khi thực hiện "
+               "không vượt kế hoạch. Không đánh giá khi chỉ tiêu dựa trên dưới {min_cell} hộ."),
+        "en": ("Each indicator takes the office's own target where it set one (commune, then province), "
+               "else the level above's; the last column says where it comes from. Planned now = the base "
+               "value plus the planned change for the years since (or the ceiling); on track when the "
+               "actual does not exceed the plan. No verdict rests on fewer than {min_cell} households."),
+    },
+})
+
+# commune pages and the commune table of a province page (povdyn.communes)
+LABELS.update({
+    "commune_2025": {"vi": "Xã, phường", "en": "Commune"},
+    "communes_link": {"vi": "Các xã, phường", "en": "Communes"},
+    "communes_index_title": {"vi": "Trang xã, phường", "en": "Commune pages"},
+    "province_page": {"vi": "Trang của tỉnh", "en": "Province page"},
+    "commune_report_title": {"vi": "Báo cáo biến động hộ nghèo cấp xã", "en": "Commune poverty dynamics report"},
+    "commune_hidden": {
+        "vi": ("Trang này không công bố {names}: các số này dựa trên dưới {m} hộ, hoặc được ẩn để không "
+               "ai suy ra được một số dưới {m} hộ bằng phép trừ từ số liệu của tỉnh và của các xã khác."),
+        "en": ("This page does not publish {names}: these figures rest on fewer than {m} households, or are "
+               "hidden so that no count below {m} can be worked out by subtraction from the province's and "
+               "the other communes' figures."),
+    },
+    "commune_nothing_shown": {
+        "vi": "Xã, phường này có dưới {m} hộ trong một số nhóm nên không có chỉ tiêu nào công bố được ở kỳ này.",
+        "en": "This commune is too small for any headline figure to be published at this period.",
+    },
+    "commune_table_note": {
+        "vi": ("{n} xã, phường của tỉnh, xếp theo tỷ lệ hộ nghèo (cao trước), rồi tỷ lệ thoát nghèo và tái "
+               "nghèo; khoảng tin cậy Wilson 95%. Số dưới {m} hộ hiện \"<{m}\", số được ẩn để bảo vệ số nhỏ "
+               "hiện \"x\"; các xã không công bố được tỷ lệ đứng cuối, theo tên. Tên xã dẫn tới trang của xã."),
+        "en": ("The province's {n} communes, ranked by poor rate (highest first), then exit and relapse rates; "
+               "Wilson 95% intervals. Counts below {m} show \"<{m}\", counts hidden to protect a small one \"x\"; "
+               "communes whose rates cannot be shown come last, by name. Each name links to the commune's page."),
+    },
+    "commune_trend_hidden": {
+        "vi": "Xu hướng không vẽ được: mỗi kỳ có dưới {m} hộ nghèo, cận nghèo hoặc thoát nghèo.",
+        "en": "No trend can be drawn: every period has fewer than {m} poor, near-poor or exiting households.",
+    },
+    "commune_flows_hidden": {
+        "vi": "Chuyển dịch không công bố được: các luồng của xã đều dưới {m} hộ hoặc phải ẩn để bảo vệ số nhỏ.",
+        "en": "Flows cannot be published: the commune's flows are below {m} households or hidden to protect one.",
+    },
+    "commune_rates_need_totals": {
+        "vi": ("Sổ hộ nghèo, cận nghèo dạng danh sách không cho biết tổng số hộ dân cư của xã theo đơn vị sau "
+               "sắp xếp, nên trang này công bố số hộ nhưng chưa tính được tỷ lệ của xã."),
+        "en": ("A list register does not give the commune's total number of households in its 2025 boundaries, "
+               "so this page publishes counts but cannot compute the commune's rates."),
+    },
+    "commune_methods": {
+        "vi": ("Xã, phường theo đơn vị hành chính sau sắp xếp (từ 1/7/2025). Số liệu trước tháng 7/2025 được "
+               "quy về xã mới theo bảng chuyển đổi chính thức (gói vietnamadminunits); hộ có mặt sau cải cách "
+               "giữ xã mới của chính hộ, nên chuỗi số liệu không bị đứt. Bảo mật: số dưới {m} hộ bị ẩn, và "
+               "thêm các số khác của xã hoặc của các xã cùng tỉnh khi cần, để không số nhỏ nào suy ra được bằng "
+               "phép trừ giữa trang xã, bảng xã và trang tỉnh (ẩn bổ sung, như tau-argus / sdcMicro)."),
+        "en": ("Communes are the units after the reform (from 1 July 2025). Rows before July 2025 are placed in "
+               "their new commune through the official crosswalk (vietnamadminunits); a household seen after "
+               "the reform keeps its own new commune, so the series has no break. Confidentiality: counts below "
+               "{m} are hidden, and further counts of the commune or of other communes of the province where "
+               "needed, so that no small count can be worked out by subtraction between the commune pages, the "
+               "commune table and the province page (complementary suppression, as tau-argus / sdcMicro do)."),
+    },
+})
+SECTIONS.update({
+    "communes": {"vi": "Các xã, phường", "en": "Communes"},
+})
+
+# ---------------------------------------------------------------- programmes (povdyn.programs)
+# the programme table's columns (programs.REPORT_COLUMNS is this dictionary)
+PROGRAMME_COLUMNS = {
+    "name": {"vi": "Mô hình", "en": "Model"},
+    "estimate": {"vi": "Tác động (điểm %)", "en": "Effect (points)"},
+    "ci": {"vi": "KTC 95%", "en": "95% CI"},
+    "p_adjusted": {"vi": "p hiệu chỉnh (Holm)", "en": "Holm-adjusted p"},
+    "naive": {"vi": "So sánh thô (điểm %)", "en": "Naive difference (points)"},
+    "n_treated": {"vi": "Hộ được hỗ trợ", "en": "Supported households"},
+    "n_control": {"vi": "Hộ so sánh", "en": "Comparison households"},
+    "verdict": {"vi": "Đánh giá", "en": "Verdict"},
+    "cost": {"vi": "Chi phí / 1 hộ thoát nghèo bền vững thêm (triệu đồng)",
+             "en": "Cost per additional sustained exit (million VND)"},
+    "reason": {"vi": "Lý do", "en": "Reason"},
+    "p_romano_wolf": {"vi": "p hiệu chỉnh (Romano–Wolf)", "en": "Romano–Wolf p"},
+    "n_trimmed_treated": {"vi": "Hộ được hỗ trợ bị loại do không có hộ so sánh tương đồng",
+                          "en": "Supported households left out (no comparable households)"},
+    "e_value": {"vi": "Độ vững trước yếu tố chưa quan sát (E-value)",
+                "en": "Robustness to unmeasured factors (E-value)"},
+}
+TEXTS.update({
+    "programs_inference": {
+        "vi": ("Sai số chuẩn tính theo cụm xã, vì xã là nơi quyết định áp dụng mô hình. Hộ được hỗ trợ "
+               "không có hộ so sánh tương đồng bị loại khỏi ước lượng và được đếm trong bảng; tác động là "
+               "tác động trên các hộ được hỗ trợ còn lại. Giá trị p đã hiệu chỉnh cho việc đánh giá nhiều "
+               "mô hình cùng lúc (Holm; Romano–Wolf bên cạnh). E-value cho biết một yếu tố chưa quan sát "
+               "phải mạnh đến mức nào mới xoá được kết luận."),
+        "en": ("Standard errors are clustered by commune, because communes decide to adopt a model. "
+               "Supported households without comparable unsupported ones are left out of the estimate "
+               "and counted in the table; the effect is that on the remaining supported households. "
+               "p-values are adjusted for evaluating several models at once (Holm; Romano–Wolf beside "
+               "it). The E-value says how strong an unmeasured factor would have to be to overturn the "
+               "verdict."),
+    },
+    # a p-value in free text ({op} "<" or "=", {num} already in the reader's notation)
+    "p_value": {"vi": "p {op} {num}", "en": "p {op} {num}"},
+    "p_value_adjusted": {"vi": "p ({adjustment}) {op} {num}", "en": "{adjustment} p {op} {num}"},
+    "p_below": {"vi": "<0,001", "en": "<0.001"},
+    # E-value in words ({e}, {e_ci} already formatted; {direction}: English only)
+    "e_value_head": {
+        "vi": ("Để xoá bỏ tác động này, một yếu tố chưa quan sát được phải làm khả năng được hỗ trợ "
+               "và khả năng thoát nghèo bền vững cùng tăng gấp {e} lần"),
+        "en": ("To {direction} this effect, an unmeasured factor would have to multiply both the chance "
+               "of support and the chance of a sustained exit by {e}"),
+    },
+    "e_value_already_not_significant": {
+        "vi": "; tác động hiện đã chưa khác 0 về mặt thống kê",
+        "en": "; the effect is already not statistically different from zero",
+    },
+    "e_value_to_not_significant": {
+        "vi": " (gấp {e_ci} lần để tác động không còn ý nghĩa thống kê)",
+        "en": " ({e_ci} to make it no longer significant)",
+    },
+    "e_value_direction_positive": {"vi": "", "en": "explain away"},
+    "e_value_direction_negative": {"vi": "", "en": "explain away (the negative)"},
+    # the joint pre-trend test of a commune event study
+    "pretrend_cohort_adoption": {
+        "vi": "nhóm xã theo năm xã áp dụng mô hình",
+        "en": "communes grouped by the year they adopted the model",
+    },
+    "pretrend_cohort_first_support": {
+        "vi": "nhóm xã theo năm hộ đầu tiên được hỗ trợ (phụ thuộc vào tình trạng nghèo, dễ bác bỏ sai)",
+        "en": ("communes grouped by their first supported household's year (depends on poverty; "
+               "prone to false rejections)"),
+    },
+    "pretrend_untestable": {
+        "vi": "Kiểm định xu hướng trước: không đủ kỳ trước khi áp dụng để kiểm định ({cohort}).",
+        "en": "Pre-trend test: not enough periods before adoption to test ({cohort}).",
+    },
+    "pretrend_rejected": {
+        "vi": "bác bỏ giả định xu hướng song song — đọc tác động thận trọng",
+        "en": "parallel pre-trends rejected — read the effects with caution",
+    },
+    "pretrend_not_rejected": {
+        "vi": "không bác bỏ giả định xu hướng song song",
+        "en": "parallel pre-trends not rejected",
+    },
+    "pretrend_cells": {"vi": "chung, {dof} ô trước khi áp dụng", "en": "{dof} placebo cells"},
+    "pretrend_cell": {"vi": "chung, {dof} ô trước khi áp dụng", "en": "{dof} placebo cell"},
+    "pretrend_result": {
+        "vi": "Kiểm định xu hướng trước ({cells}): {p}, {verdict} ({cohort}).",
+        "en": "Joint pre-trend test ({cells}): {p}, {verdict} ({cohort}).",
+    },
+    # a model's verdict and its reason ({pp}: "+3,1 điểm % (KTC 95% ...), p (Holm) = ...")
+    "verdict_effect": {
+        "vi": "{estimate} điểm % (KTC 95% {low} đến {high}), {p}",
+        "en": "{estimate} points (95% CI {low} to {high}), {p}",
+    },
+    "verdict_insufficient": {
+        "vi": "ít hơn {min_treated} hộ nghèo được hỗ trợ hoặc hộ so sánh ({n_treated} hộ được hỗ trợ)",
+        "en": "fewer than {min_treated} supported or comparable poor households ({n_treated} supported)",
+    },
+    "verdict_fading": {
+        "vi": ("các đợt trước {early} điểm %, đợt {cohort} {recent} điểm %; mức giảm có ý nghĩa, {p}; "
+               "chung {pp}"),
+        "en": "earlier cohorts {early} points, cohort {cohort} {recent} points; drop significant, {p}; overall {pp}",
+    },
+    "verdict_effective": {"vi": "thoát nghèo bền vững {pp}", "en": "sustained exit {pp}"},
+    "verdict_lower": {
+        "vi": "tỷ lệ thoát nghèo bền vững của hộ được hỗ trợ thấp hơn: {pp}",
+        "en": "sustained exit lower among supported households: {pp}",
+    },
+    "verdict_not_distinguishable": {
+        "vi": "tác động chưa khác 0 sau hiệu chỉnh Holm: {pp}",
+        "en": "effect not distinguishable from zero after Holm adjustment: {pp}",
+    },
+})

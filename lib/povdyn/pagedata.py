@@ -98,7 +98,18 @@ def page_data(data_dir=None, region: str = "national", register: str | None = No
         raise PovdynError(f"{path}: the panel has no rows; run `povdyn ingest` on the registers "
                           "in data/raw/ (see data/raw/README.md)")
     region = "national" if region in (None, "national", "all") else region
-    return PageData(panel=panel.region(region), region=region)
+    panel = panel.region(region)
+    if region != "national" or len(panel) <= PAGE_CACHE_MAX_ROWS:
+        panel = panel.cached()
+    return PageData(panel=panel, region=region)
+
+
+# A page's rows are held in the engine (Panel.cached) up to this many: a province, or a
+# national register of a few million households. The 27M-household national register
+# (~133M rows) stays a scan of its parquet file: held whole it would take more memory
+# than the page's 6 GB budget, and its metrics each read it once through their cached
+# household pivot anyway.
+PAGE_CACHE_MAX_ROWS = 20_000_000
 
 
 def _data(data) -> PageData:
@@ -152,6 +163,13 @@ def status_shares(data, by=None) -> pd.DataFrame:
     if key not in data.cache:
         data.cache[key] = shares(data.panel, by=by)
     return data.cache[key].copy()
+
+
+def status_shares_at(data, period, by=None) -> pd.DataFrame:
+    """The rows of ``status_shares`` at `period`, matched as a period (an annual
+    register's periods are the ints 2021...; a page's `period` parameter is text such as
+    "2025" or "2025Q4", so a lookup by label would miss them)."""
+    return _at(status_shares(data, by=by), period).reset_index(drop=True)
 
 
 def removals(data, by=None) -> pd.DataFrame:
@@ -291,16 +309,42 @@ def flows(data, period) -> pd.DataFrame:
     return moves
 
 
-def annual_review_rows(panel):
+def annual_review_rows(panel, support=None):
     """The Panel view a programme evaluation reads: the rows with a status at the annual
     reviews (Q4 of a quarterly panel; every row of an annual one) -- all that
-    ``povdyn.programs.annual_reviews`` keeps, so a quarter of the rows leave the engine."""
+    ``povdyn.programs.annual_reviews`` keeps, so a quarter of the rows leave the engine.
+
+    Given the ``support`` records (a DataFrame with ``household_id``), only the
+    households the page's evaluation can use: those poor at some annual review (every
+    household of an analysis file, treated or control, is poor at its baseline review)
+    and those with a support record (they define the treated counts and the provinces
+    where a programme operates). Every number of the page's evaluation is the same as on
+    all rows; what is left out (households never poor and never supported, ~90% of a
+    national register) enters only the commune poverty rates of the event study, which
+    the page does not run (``event_study=False``) -- an event study needs all rows."""
     from dataclasses import replace
+
+    import ibis
 
     t = panel.table.filter(panel.table.status.notnull())
     if panel.frequency == "quarter":
         t = t.filter(t.period_index % 4 == 3)
-    return replace(panel, table=t, _histories={})
+    if support is not None:
+        ever_poor = t.filter(t.status == "poor").select("household_id")
+        wanted = ibis.union(ever_poor, supported_households(support), distinct=True)
+        t = t.semi_join(wanted, "household_id")
+    return replace(panel, table=t, _histories={}, _results={})
+
+
+def supported_households(support):
+    """The distinct household ids of support records as a small engine table (a join
+    instead of an ``isin`` list: a national register's list would be millions long and
+    slow to compile)."""
+    import ibis
+
+    ids = pd.unique(support["household_id"].dropna().astype(str))
+    return ibis.memtable(pd.DataFrame({"household_id": pd.Series(ids, dtype=object)}),
+                         schema=ibis.schema({"household_id": "string"}))
 
 
 def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200) -> dict:
@@ -330,7 +374,7 @@ def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200)
         from . import programs
 
         out["programmes"] = programs.evaluate_programs(
-            annual_review_rows(data.panel), support, within=within, region=None, period=period, event_study=False).table
+            annual_review_rows(data.panel, support), support, within=within, region=None, period=period, event_study=False).table
     has_indicators = any(c.startswith("dep_") for c in data.panel.columns)
     if has_indicators:
         from . import deprivation

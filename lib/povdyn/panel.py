@@ -100,6 +100,10 @@ class Panel:
     region_name: str | None = None
     # the metrics' household pivot, cached per (by, weight) (povdyn.dynamics._History)
     _histories: dict = field(default_factory=dict, repr=False)
+    # metric results already computed (Panel.remembered); shared by the views of the
+    # same rows (pagedata.PageData.panel_for); a view of other rows starts its own, so
+    # that no result keeps another view's (cached) table alive
+    _results: dict = field(default_factory=dict, repr=False)
 
     @property
     def engine(self) -> str:
@@ -133,6 +137,18 @@ class Panel:
         df = self.execute(t.order_by(["household_id", "period_index"]))
         return df.reset_index(drop=True)
 
+    def remembered(self, key, compute):
+        """``compute()`` once per result: a metric asked again with the same arguments
+        (``key``) on the same rows -- a report page reads the same exit rates for its
+        headline, removals and targets -- is not run again. Keyed by the view's rows
+        (its Ibis expression), totals, register kind and frequency as well, so views
+        with other rows never share a result. A copy is returned each time."""
+        full = (self.table.op(), None if self.totals is None else self.totals.op(),
+                self.register, self.frequency, key)
+        if full not in self._results:
+            self._results[full] = compute()
+        return self._results[full].copy()
+
     def region(self, name) -> "Panel":
         """The view of one report region: ``"national"`` (or None) is the whole register;
         any other name selects the households whose 2025 province (``province_2025``,
@@ -158,7 +174,22 @@ class Panel:
             tcol = col if col in totals.columns else "province"
             totals = totals.filter(totals[tcol].isin(match))
         return replace(self, table=table, totals=totals, region_name=match[0],
-                       _histories={})
+                       _histories={}, _results={})
+
+    def cached(self) -> "Panel":
+        """This view with its rows held by the engine while the returned Panel lives:
+        a temporary table on DuckDB, a cached DataFrame on Spark (Ibis ``Table.cache``;
+        released when the Panel is garbage-collected). For a report page, which runs some
+        thirty queries over one region: each then reads the region's rows from memory,
+        not the parquet file through the region filter, the period parsing and (lists)
+        the expansion of absent households -- and each compiles from one table name
+        instead of that whole chain. Numbers do not change: the rows are the same."""
+        # Table.cache() would pick the backend from the expression, which for a table
+        # built on a DataFrame (an Ibis memtable) is Ibis' default connection, not
+        # this Panel's; the backend's own cache handler (what Table.cache() calls) is
+        # told which one. The household totals are a small in-memory table already.
+        return replace(self, table=self.con._cached_table(self.table), _histories={},
+                       _results={})
 
     def __len__(self) -> int:
         return int(self.execute(self.table.count()))

@@ -85,6 +85,8 @@ import pandas as pd
 from . import periods as _periods
 from .effects import e_values_for_difference, estimate_effect
 from .errors import EstimationError, SchemaError
+from .formatting import _formatted, decimal_comma
+from .labels import PROGRAMME_COLUMNS, text
 
 VERDICT_VI = {
     "effective": "Hiệu quả",
@@ -98,25 +100,9 @@ VERDICT_EN = {
     "fading": "Fading",
     "insufficient_data": "Insufficient data",
 }
-# what the page says about the programme table's inference (reviewers read it)
-INFERENCE_NOTE = {
-    "vi": ("Sai số chuẩn tính theo cụm xã, vì xã là nơi quyết định áp dụng mô hình. Hộ được hỗ trợ "
-           "không có hộ so sánh tương đồng bị loại khỏi ước lượng và được đếm trong bảng; tác động là "
-           "tác động trên các hộ được hỗ trợ còn lại. Giá trị p đã hiệu chỉnh cho việc đánh giá nhiều "
-           "mô hình cùng lúc (Holm; Romano–Wolf bên cạnh). E-value cho biết một yếu tố chưa quan sát "
-           "phải mạnh đến mức nào mới xoá được kết luận."),
-    "en": ("Standard errors are clustered by commune, because communes decide to adopt a model. "
-           "Supported households without comparable unsupported ones are left out of the estimate "
-           "and counted in the table; the effect is that on the remaining supported households. "
-           "p-values are adjusted for evaluating several models at once (Holm; Romano–Wolf beside "
-           "it). The E-value says how strong an unmeasured factor would have to be to overturn the "
-           "verdict."),
-}
-
-
 def inference_note(lang: str = "vi") -> str:
-    """The sentence the page prints under the programme table (:data:`INFERENCE_NOTE`)."""
-    return INFERENCE_NOTE["vi" if lang == "vi" else "en"]
+    """The sentence the page prints under the programme table (labels ``programs_inference``)."""
+    return text("programs_inference", lang)
 
 
 MIN_TREATED = 50
@@ -774,14 +760,14 @@ def format_p(p: float, lang: str = "vi", adjustment: str | None = None) -> str:
         num, op = f"{p:.3f}", "="
     else:
         num, op = f"{p:.2f}", "="
-    if lang == "vi":
-        return f"p{f' ({adjustment})' if adjustment else ''} {op} {num.replace('.', ',')}"
-    return f"{adjustment + ' ' if adjustment else ''}p {op} {num}"
+    num = decimal_comma(num, lang)
+    if adjustment:
+        return text("p_value_adjusted", lang, adjustment=adjustment, op=op, num=num)
+    return text("p_value", lang, op=op, num=num)
 
 
 def _fmt_number(x: float, lang: str, digits: int = 1) -> str:
-    text = f"{x:.{digits}f}"
-    return text.replace(".", ",") if lang == "vi" else text
+    return decimal_comma(f"{x:.{digits}f}", lang)
 
 
 def sensitivity_text(r, lang: str = "vi") -> str:
@@ -792,17 +778,10 @@ def sensitivity_text(r, lang: str = "vi") -> str:
     e, e_ci = getattr(r, "e_value", np.nan), getattr(r, "e_value_ci", np.nan)
     if not np.isfinite(e) or not np.isfinite(r.estimate):
         return ""
-    direction_en = "explain away" if r.estimate > 0 else "explain away (the negative)"
-    if lang == "vi":
-        head = (f"Để xoá bỏ tác động này, một yếu tố chưa quan sát được phải làm khả năng được hỗ trợ "
-                f"và khả năng thoát nghèo bền vững cùng tăng gấp {_fmt_number(e, 'vi')} lần")
-        tail = ("; tác động hiện đã chưa khác 0 về mặt thống kê" if e_ci <= 1
-                else f" (gấp {_fmt_number(e_ci, 'vi')} lần để tác động không còn ý nghĩa thống kê)")
-        return head + tail + "."
-    head = (f"To {direction_en} this effect, an unmeasured factor would have to multiply both the chance "
-            f"of support and the chance of a sustained exit by {_fmt_number(e, 'en')}")
-    tail = ("; the effect is already not statistically different from zero" if e_ci <= 1
-            else f" ({_fmt_number(e_ci, 'en')} to make it no longer significant)")
+    direction = text("e_value_direction_positive" if r.estimate > 0 else "e_value_direction_negative", lang)
+    head = text("e_value_head", lang, e=_fmt_number(e, lang), direction=direction)
+    tail = (text("e_value_already_not_significant", lang) if e_ci <= 1
+            else text("e_value_to_not_significant", lang, e_ci=_fmt_number(e_ci, lang)))
     return head + tail + "."
 
 
@@ -813,74 +792,45 @@ def pretrend_text(result, cohort_source: str = "", lang: str = "vi", alpha: floa
     pt = result.pretrend
     p, dof = pt.get("p_value", np.nan), pt.get("df", 0)
     adoption = cohort_source == "commune adoption date"
-    if lang == "vi":
-        cohort = ("nhóm xã theo năm xã áp dụng mô hình" if adoption else
-                  "nhóm xã theo năm hộ đầu tiên được hỗ trợ (phụ thuộc vào tình trạng nghèo, dễ bác bỏ sai)")
-        if not dof or not np.isfinite(p):
-            return f"Kiểm định xu hướng trước: không đủ kỳ trước khi áp dụng để kiểm định ({cohort})."
-        verdict = ("bác bỏ giả định xu hướng song song — đọc tác động thận trọng" if p < alpha
-                   else "không bác bỏ giả định xu hướng song song")
-        return f"Kiểm định xu hướng trước (chung, {dof} ô trước khi áp dụng): {format_p(p, 'vi')}, {verdict} ({cohort})."
-    cohort = ("communes grouped by the year they adopted the model" if adoption else
-              "communes grouped by their first supported household's year (depends on poverty; "
-              "prone to false rejections)")
+    cohort = text("pretrend_cohort_adoption" if adoption else "pretrend_cohort_first_support", lang)
     if not dof or not np.isfinite(p):
-        return f"Pre-trend test: not enough periods before adoption to test ({cohort})."
-    verdict = ("parallel pre-trends rejected — read the effects with caution" if p < alpha
-               else "parallel pre-trends not rejected")
-    cells = f"{dof} placebo cell{'s' if dof != 1 else ''}"
-    return f"Joint pre-trend test ({cells}): {format_p(p, 'en')}, {verdict} ({cohort})."
+        return text("pretrend_untestable", lang, cohort=cohort)
+    verdict = text("pretrend_rejected" if p < alpha else "pretrend_not_rejected", lang)
+    cells = text("pretrend_cell" if dof == 1 else "pretrend_cells", lang, dof=dof)
+    return text("pretrend_result", lang, cells=cells, p=format_p(p, lang), verdict=verdict, cohort=cohort)
 
 
 def _verdict(r, alpha, min_treated) -> tuple[str, str, str]:
     """Verdict and its reason in English and Vietnamese (rules in the module docstring)."""
-    def vi(x):
-        return f"{100 * x:+.1f}".replace(".", ",")
+    def both(key, **fields):
+        return text(key, "en", **{k: v("en") if callable(v) else v for k, v in fields.items()}), \
+            text(key, "vi", **{k: v("vi") if callable(v) else v for k, v in fields.items()})
+
+    def points(x):  # a share as signed percentage points, in either language
+        return lambda lang: decimal_comma(f"{100 * x:+.1f}", lang)
 
     if not np.isfinite(r.estimate):
-        return ("insufficient_data",
-                (f"fewer than {min_treated} supported or comparable poor households "
-                 f"({int(r.n_treated)} supported); {r.note}").strip("; "),
-                f"ít hơn {min_treated} hộ nghèo được hỗ trợ hoặc hộ so sánh ({int(r.n_treated)} hộ được hỗ trợ)")
-    pp = (f"{100 * r.estimate:+.1f} points (95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}), "
-          f"{format_p(r.p_adjusted, 'en', 'Holm')}")
-    pp_vi = (f"{vi(r.estimate)} điểm % (KTC 95% {vi(r.ci_low)} đến {vi(r.ci_high)}), "
-             f"{format_p(r.p_adjusted, 'vi', 'Holm')}")
+        en, vi = both("verdict_insufficient", min_treated=min_treated, n_treated=int(r.n_treated))
+        return "insufficient_data", f"{en}; {r.note}".strip("; "), vi
+    pp = dict(zip(("en", "vi"), both("verdict_effect", estimate=points(r.estimate), low=points(r.ci_low),
+                                     high=points(r.ci_high),
+                                     p=lambda lang: format_p(r.p_adjusted, lang, "Holm"))))
     early_p = r.get("early_p", np.nan)
     if (np.isfinite(r.fading_p_adjusted) and r.fading_p_adjusted < alpha and r.early_estimate > 0
             and np.isfinite(early_p) and early_p < alpha):
-        return ("fading",
-                f"earlier cohorts {100 * r.early_estimate:+.1f} points, cohort {int(r.recent_cohort)} "
-                f"{100 * r.recent_estimate:+.1f} points; drop significant, {format_p(r.fading_p_adjusted, 'en', 'Holm')}; overall {pp}",
-                f"các đợt trước {vi(r.early_estimate)} điểm %, đợt {int(r.recent_cohort)} {vi(r.recent_estimate)} "
-                f"điểm %; mức giảm có ý nghĩa, {format_p(r.fading_p_adjusted, 'vi', 'Holm')}; chung {pp_vi}")
+        return ("fading", *both("verdict_fading", early=points(r.early_estimate), cohort=int(r.recent_cohort),
+                                recent=points(r.recent_estimate),
+                                p=lambda lang: format_p(r.fading_p_adjusted, lang, "Holm"),
+                                pp=lambda lang: pp[lang]))
     if r.p_adjusted < alpha and r.estimate > 0:
-        return "effective", f"sustained exit {pp}", f"thoát nghèo bền vững {pp_vi}"
+        return ("effective", *both("verdict_effective", pp=lambda lang: pp[lang]))
     if r.p_adjusted < alpha and r.estimate < 0:
-        return ("no_evidence", f"sustained exit lower among supported households: {pp}",
-                f"tỷ lệ thoát nghèo bền vững của hộ được hỗ trợ thấp hơn: {pp_vi}")
-    return ("no_evidence", f"effect not distinguishable from zero after Holm adjustment: {pp}",
-            f"tác động chưa khác 0 sau hiệu chỉnh Holm: {pp_vi}")
+        return ("no_evidence", *both("verdict_lower", pp=lambda lang: pp[lang]))
+    return ("no_evidence", *both("verdict_not_distinguishable", pp=lambda lang: pp[lang]))
 
 
-REPORT_COLUMNS = {
-    "name": {"vi": "Mô hình", "en": "Model"},
-    "estimate": {"vi": "Tác động (điểm %)", "en": "Effect (points)"},
-    "ci": {"vi": "KTC 95%", "en": "95% CI"},
-    "p_adjusted": {"vi": "p hiệu chỉnh (Holm)", "en": "Holm-adjusted p"},
-    "naive": {"vi": "So sánh thô (điểm %)", "en": "Naive difference (points)"},
-    "n_treated": {"vi": "Hộ được hỗ trợ", "en": "Supported households"},
-    "n_control": {"vi": "Hộ so sánh", "en": "Comparison households"},
-    "verdict": {"vi": "Đánh giá", "en": "Verdict"},
-    "cost": {"vi": "Chi phí / 1 hộ thoát nghèo bền vững thêm (triệu đồng)",
-             "en": "Cost per additional sustained exit (million VND)"},
-    "reason": {"vi": "Lý do", "en": "Reason"},
-    "p_romano_wolf": {"vi": "p hiệu chỉnh (Romano–Wolf)", "en": "Romano–Wolf p"},
-    "n_trimmed_treated": {"vi": "Hộ được hỗ trợ bị loại do không có hộ so sánh tương đồng",
-                          "en": "Supported households left out (no comparable households)"},
-    "e_value": {"vi": "Độ vững trước yếu tố chưa quan sát (E-value)",
-                "en": "Robustness to unmeasured factors (E-value)"},
-}
+# the programme table's column names (defined in povdyn.labels)
+REPORT_COLUMNS = PROGRAMME_COLUMNS
 
 
 def report_table(evaluation, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
@@ -898,11 +848,10 @@ def report_table(evaluation, lang: str = "vi", min_cell: int | None = None) -> p
     L = {k: v[lang] for k, v in REPORT_COLUMNS.items()}
 
     def pts(x):
-        text = "" if not np.isfinite(x) else f"{100 * x:+.1f}"
-        return text.replace(".", ",") if lang == "vi" else text
+        return "" if not np.isfinite(x) else decimal_comma(f"{100 * x:+.1f}", lang)
 
     out = pd.DataFrame({
-        L["name"]: t["program_vi" if lang == "vi" else "program_en"],
+        L["name"]: t[f"program_{lang}"],
         L["estimate"]: t["estimate"].map(pts),
         L["ci"]: [("" if not np.isfinite(a) else f"{pts(a)} … {pts(b)}")
                   for a, b in zip(t["ci_low"], t["ci_high"])],
@@ -914,11 +863,12 @@ def report_table(evaluation, lang: str = "vi", min_cell: int | None = None) -> p
         L["n_trimmed_treated"]: _suppressed(t["n_trimmed_treated"] if "n_trimmed_treated" in t
                                             else pd.Series(0, index=t.index), min_cell),
         L["n_control"]: t["n_control"],
-        L["verdict"]: t["verdict_vi" if lang == "vi" else "verdict_en"],
+        L["verdict"]: t[f"verdict_{lang}"],
+        # million VND with the reader's marks (povdyn.formatting)
         L["cost"]: t["cost_per_sustained_exit"].map(
-            lambda c: "" if not np.isfinite(c) else (f"{c / 1e6:.1f}".replace(".", ",") if lang == "vi" else f"{c / 1e6:,.1f}")),
-        L["reason"]: t["reason_vi" if lang == "vi" else "reason"],
-        L["e_value"]: t["sensitivity_vi" if lang == "vi" else "sensitivity"] if "sensitivity" in t else "",
+            lambda c: _formatted(c / 1e6, lang, lambda f: f"{f:,.1f}")),
+        L["reason"]: t[{"vi": "reason_vi", "en": "reason"}[lang]],
+        L["e_value"]: t[{"vi": "sensitivity_vi", "en": "sensitivity"}[lang]] if "sensitivity" in t else "",
     })
     return out
 
@@ -936,8 +886,8 @@ def _p_cell(p, lang):
     if not np.isfinite(p):
         return ""
     if p < 0.001:
-        return "<0,001" if lang == "vi" else "<0.001"
-    return f"{p:.3f}".replace(".", "," if lang == "vi" else ".")
+        return text("p_below", lang)
+    return decimal_comma(f"{p:.3f}", lang)
 
 
 def cohort_table(evaluation, lang: str = "vi") -> pd.DataFrame:
@@ -951,6 +901,6 @@ def cohort_table(evaluation, lang: str = "vi") -> pd.DataFrame:
     out = cohorts[columns].copy()
     for col in ("estimate", "ci_low", "ci_high", "naive"):
         out[col] = (100 * pd.to_numeric(out[col], errors="coerce")).round(1)
-    names = program_names().set_index("code")["name_vi" if lang == "vi" else "name_en"]
+    names = program_names().set_index("code")[f"name_{lang}"]
     out["program"] = out["program"].map(names).fillna(out["program"])
     return out.reset_index(drop=True)

@@ -590,7 +590,7 @@ def execute_region(job: dict) -> dict:
     nb_path.parent.mkdir(parents=True, exist_ok=True)
     result = dict(region=job["region"], slug=slug, ok=False, notebook=str(nb_path.relative_to(out_dir)),
                   html=None, log=None, error=None, engine=None, spark_master=None)
-    tmp_nb = nb_path.with_name(f".{slug}.{uuid.uuid4().hex[:8]}.ipynb")
+    tmp_nb = nb_path.with_name(f".{nb_path.stem}.{uuid.uuid4().hex[:8]}.ipynb")
     error = None
     run = execute_in_worker_kernel if job.get("reuse_kernel", True) else execute_notebook
     try:
@@ -616,8 +616,8 @@ def execute_region(job: dict) -> dict:
                 raise PovdynError(f"engine={wanted!r} was asked, but the page's data ran on "
                                   f"{', '.join(engines)}")
             page = export_html(nb, title=job["title"], lang=job["lang"], footer=job["footer"])
-            atomic_write(html_path, page)
-            result.update(ok=True, html=html_path.name)
+            atomic_write(html_path, link_existing_pages(page, html_path.parent))
+            result.update(ok=True, html=str(html_path.relative_to(out_dir)))
             if log_path.exists():
                 log_path.unlink()
     except BaseException as exc:  # noqa: BLE001
@@ -671,6 +671,32 @@ def _worker_main(inbox, outbox, stop, parent_pid: int, env: dict) -> None:
         _shutdown_kernel()
 
 
+def _next_job(pending: deque, slots: dict, wid: int):
+    """The next job for worker `wid`. Jobs of one group (the commune pages of a
+    province) share what their kernel computed once (povdyn.communes caches the
+    province's aggregates per process), so a worker stays on its group while it has
+    jobs; a free worker then takes the group with the most jobs that no other worker
+    is on (or, when every group is taken, the largest one). Jobs without a group
+    keep the given order."""
+    if not pending:
+        return None
+    if pending[0].get("group") is None:
+        return pending.popleft()
+    mine = slots.get(wid, {}).get("group")
+    counts: dict = {}
+    for job in pending:
+        counts[job["group"]] = counts.get(job["group"], 0) + 1
+    if mine not in counts:
+        taken = {slot.get("group") for w, slot in slots.items() if w != wid and slot.get("job") is not None}
+        free = [g for g in counts if g not in taken]
+        mine = max(free or counts, key=lambda g: counts[g])
+    for i, job in enumerate(pending):
+        if job["group"] == mine:
+            del pending[i]
+            return job
+    return pending.popleft()  # pragma: no cover - the group was counted above
+
+
 class _Interrupted(Exception):
     """The batch was stopped by SIGINT/SIGTERM."""
 
@@ -703,8 +729,10 @@ def _run_jobs(jobs: list[dict], workers: int, env: dict, run_dir: Path, on_resul
         slots[wid] = dict(process=process, inbox=inbox, job=None)
 
     def feed(wid: int) -> None:
-        job = pending.popleft() if pending else None
+        job = _next_job(pending, slots, wid)
         slots[wid]["job"] = job
+        if job is not None:
+            slots[wid]["group"] = job.get("group")
         slots[wid]["inbox"].put(job)
 
     def on_signal(signum, frame):
@@ -927,6 +955,7 @@ def run_report(
     register: str | None = None,
     timeout: int = 900,
     reuse_kernels: bool = True,
+    level: str = "province",
 ) -> ReportRun:
     """Render the report for `regions` at `period` (see the module docstring).
 
@@ -940,7 +969,15 @@ def run_report(
     default $SPARK_MASTER or local[2]); register: "lists" or "full" overrides the register
     kind ingest recorded (the pages' `register` parameter); reuse_kernels: each worker
     keeps one kernel for all its pages (namespace reset between pages) instead of
-    papermill's kernel per page.
+    papermill's kernel per page. level: "province" (the nation and provinces, as
+    above) or "commune": one page per 2025 commune of each province in `regions`
+    ("all" = every province) from the commune notebook, written to
+    ``<period>/<province>/<commune>.html``, with ``communes.html`` (provinces ->
+    communes), ``<province>/index.html`` per province and ``communes.json`` (the
+    manifest of the commune pages) beside the province run's index and manifest; the
+    pages of a province are handed to the same worker where possible, so its kernel
+    computes the province's commune aggregates once (povdyn.communes). At the end the
+    province pages and the index already in the folder link to the new commune pages.
 
     Returns a ReportRun (``.failed`` lists the regions that failed; each has a log under
     out_dir/<period>/logs/). Raises ReportLocked when another run writes into out_dir,
@@ -952,7 +989,10 @@ def run_report(
     cfg = settings()
     data_dir = Path(data_dir or cfg.processed_dir).resolve()
     out_root = Path(out_dir or cfg.reports_dir).resolve()
-    template = Path(notebook or template_notebook()).resolve()
+    if level not in LEVELS:
+        raise PovdynError(f"level={level!r}: use one of {', '.join(LEVELS)}")
+    communes_level = level == "commune"
+    template = Path(notebook or (COMMUNE_NOTEBOOK_PATH if communes_level else template_notebook())).resolve()
     if not template.exists():
         raise PovdynError(f"report notebook {template} not found")
     if lang not in ("vi", "en"):
@@ -962,6 +1002,19 @@ def run_report(
         raise PovdynError(f"register={register!r}: use 'lists' or 'full'")
     period = resolve_period(data_dir, period)
     region_list = resolve_regions(data_dir, regions)
+    if communes_level:
+        provinces = [r for r in region_list if r != "national"]
+        if not provinces:
+            raise PovdynError("--level commune needs provinces: 'all' or a list of province names")
+        pages = commune_pages(data_dir, provinces)
+        empty = [p for p in provinces if not any(q == p for q, _ in pages)]
+        if empty:
+            raise PovdynError(f"no commune of {', '.join(empty)} has a household on the register "
+                              f"(a province spelt as in the data? is {COMMUNE_COLUMN} in "
+                              f"{data_dir}/panel.parquet? if not, run `povdyn ingest` again)")
+        region_list = [f"{p}/{c}" for p, c in pages]
+    manifest_name, index_name = (("communes.json", "communes.html") if communes_level
+                                 else ("manifest.json", "index.html"))
 
     with RunLock(out_root):
         run_dir = out_root / str(period)
@@ -973,22 +1026,32 @@ def run_report(
 
         jobs, slugs = [], set()
         for region in region_list:
-            slug = slugify(region)
+            if communes_level:
+                province, commune = region.split("/", 1)
+                slug = f"{slugify(province)}/{slugify(commune)}"
+                title = f"{label('commune_report_title', lang)} — {commune} ({province}) — {period}"
+                params = dict(region=province, commune=commune, period=str(period), within=int(within),
+                              engine=engine, data_dir=str(data_dir), lang=lang)
+            else:
+                province = None
+                slug = slugify(region)
+                title = (f"{label('report_title', lang)} — "
+                         f"{label('national', lang) if region == 'national' else region} — {period}")
+                params = dict(region=region, period=str(period), standard=standard, within=int(within),
+                              engine=engine, data_dir=str(data_dir), lang=lang)
             while slug in slugs:
                 slug += "-x"
             slugs.add(slug)
-            title = (f"{label('report_title', lang)} — "
-                     f"{label('national', lang) if region == 'national' else region} — {period}")
-            params = dict(region=region, period=str(period), standard=standard, within=int(within),
-                          engine=engine, data_dir=str(data_dir), lang=lang)
             if register is not None:
                 params["register"] = register
             jobs.append(dict(region=region, slug=slug, out_dir=str(run_dir), template=str(template),
                              parameters=params, title=title, lang=lang, footer=footer, engine=engine,
-                             cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels))
+                             cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels,
+                             group=province))
         workers = max(1, min(int(workers), len(jobs)))
         slug_of = {j["region"]: j["slug"] for j in jobs}
-        jobs = _largest_first(data_dir, jobs)
+        if not communes_level:
+            jobs = _largest_first(data_dir, jobs)
         state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
                      finished_utc=None)
 
@@ -1002,6 +1065,7 @@ def run_report(
             manifest = {
                 "status": state["status"],
                 "period": str(period),
+                "level": level,
                 "parameters": dict(regions=region_list, workers=workers, reuse_kernels=reuse_kernels,
                                    lang=lang, standard=standard, within=int(within), engine=engine,
                                    spark_master=spark_master, register=register, min_cell=cfg.min_cell,
@@ -1019,20 +1083,26 @@ def run_report(
                 "regions": [_manifest_region(region, slug_of[region], r) for region, r in
                             zip(region_list, results)],
             }
-            manifest_path = run_dir / "manifest.json"
+            manifest_path = run_dir / manifest_name
             atomic_write(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
-            index_path = run_dir / "index.html"
+            index_path = run_dir / index_name
             rows = [r or dict(region=region, ok=False, state="waiting" if state["status"] == "running"
                               else "not_rendered", seconds=0.0)
                     for region, r in zip(region_list, results)]
-            atomic_write(index_path, render_index(period, rows, headline or _pending_html(lang), footer,
-                                                  lang, status=state["status"],
-                                                  download=(run_dir / HEADLINE_CSV).exists()))
+            if communes_level:
+                atomic_write(index_path, link_existing_pages(
+                    render_commune_index(period, rows, footer, lang, status=state["status"]), run_dir))
+            else:
+                atomic_write(index_path, link_existing_pages(
+                    render_index(period, rows, headline or _pending_html(lang), footer, lang,
+                                 status=state["status"], download=(run_dir / HEADLINE_CSV).exists()),
+                    run_dir))
             return index_path, manifest_path
 
         commit, versions = git_commit(), package_versions()
-        # the previous run's download belongs to another run (maybe other data)
-        (run_dir / HEADLINE_CSV).unlink(missing_ok=True)
+        if not communes_level:
+            # the previous run's download belongs to another run (maybe other data)
+            (run_dir / HEADLINE_CSV).unlink(missing_ok=True)
         publish()
 
         bar = None
@@ -1054,8 +1124,9 @@ def run_report(
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
-        index_headline = _IndexHeadline(data_dir, period, region_list, lang)
-        index_headline.start()
+        index_headline = None if communes_level else _IndexHeadline(data_dir, period, region_list, lang)
+        if index_headline is not None:
+            index_headline.start()
         try:
             _run_jobs(jobs, workers, env, run_dir, on_result)
         except _Interrupted:
@@ -1080,11 +1151,16 @@ def run_report(
                 state.update(status="failed", finished_utc=_utc_now())
                 publish()
                 raise PovdynError(f"the template notebook {template} changed during the run")
-            headline, state["headline_error"] = index_headline.result(data_dir, period, region_list, lang,
-                                                                      run_dir)
+            if index_headline is not None:
+                headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
+                                                                          lang, run_dir)
             state["status"] = "complete" if all(r["ok"] for r in results) else "failed"
         state["finished_utc"] = _utc_now()
         index_path, manifest_path = publish(headline)
+        if communes_level:
+            _write_province_indexes(run_dir, period, region_list, state["results"], footer, lang,
+                                    state["status"])
+        relink_pages(run_dir)
         run = ReportRun(
             period=str(period), out_dir=run_dir, index_path=index_path, manifest_path=manifest_path,
             status=state["status"], pages={r["region"]: run_dir / r["html"] for r in results if r["ok"]},
@@ -1095,6 +1171,127 @@ def run_report(
     if interrupted:
         raise ReportInterrupted(run)
     return run
+
+
+LEVELS = ("province", "commune")
+COMMUNE_NOTEBOOK = "commune_report.ipynb"
+COMMUNE_NOTEBOOK_PATH = PACKAGE_NOTEBOOKS / COMMUNE_NOTEBOOK
+COMMUNE_COLUMN = "commune_2025"
+
+
+def commune_pages(data_dir: Path, provinces: list[str]) -> list[tuple[str, str]]:
+    """(province, commune) of every 2025 commune with a household on the register in
+    each of `provinces` (names as resolve_regions gives them), provinces in the given
+    order, communes sorted; one DuckDB scan of two columns, never the register in
+    pandas."""
+    import duckdb
+
+    path = panel_path(data_dir)
+    con = duckdb.connect()
+    try:
+        columns = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
+        if COMMUNE_COLUMN not in columns:
+            return []
+        found = con.execute(
+            f"SELECT DISTINCT province_2025, {COMMUNE_COLUMN} FROM read_parquet(?) "
+            f"WHERE {COMMUNE_COLUMN} IS NOT NULL AND province_2025 IS NOT NULL", [str(path)]).fetchall()
+    finally:
+        con.close()
+    by_province: dict = {}
+    for province, commune in found:
+        by_province.setdefault(province, []).append(commune)
+    return [(p, c) for p in provinces for c in sorted(by_province.get(p, []))]
+
+
+_PAGE_LINK = re.compile(r'<(?:span|a) class="povdyn-page-link(?P<hide> povdyn-hidden-link)?" '
+                        r'data-povdyn-href="(?P<href>[^"]+)"(?: href="[^"]*")?>(?P<text>.*?)</(?:span|a)>', re.S)
+
+
+def link_existing_pages(page: str, base: Path) -> str:
+    """Turn the page-link markers a page or index carries (``<span class="povdyn-page-link"
+    data-povdyn-href="...">``: a commune name in a province's commune table, a province's
+    communes on the index) into links when the target page exists under `base`, and
+    back into plain text when it does not (a run of the other level may come first or
+    later). Hidden markers (``povdyn-hidden-link``) show only as links."""
+    base = Path(base)
+
+    def sub(m):
+        href, hide, text = m.group("href"), m.group("hide") or "", m.group("text")
+        target = (base / href.split("#", 1)[0]).resolve()
+        if target.is_file():
+            return f'<a class="povdyn-page-link{hide}" data-povdyn-href="{href}" href="{href}">{text}</a>'
+        return f'<span class="povdyn-page-link{hide}" data-povdyn-href="{href}">{text}</span>'
+
+    return _PAGE_LINK.sub(sub, page)
+
+
+def relink_pages(run_dir: Path) -> None:
+    """Re-link the pages already in a run folder (province pages, the indexes) to the
+    pages that exist now; files are rewritten (atomically) only when a link changed."""
+    run_dir = Path(run_dir)
+    for path in sorted(run_dir.glob("*.html")) + sorted(run_dir.glob("*/index.html")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if "povdyn-page-link" not in text:
+            continue
+        new = link_existing_pages(text, path.parent)
+        if new != text:
+            atomic_write(path, new)
+
+
+def render_commune_index(period, results: list[dict], footer: str, lang: str = "vi",
+                         status: str = "complete", prefix: str = "") -> str:
+    """The index of a commune run: for each province, a link to its page (when it
+    exists) and its communes, each linking to its page (or its log when it failed).
+    `results` as run_report keeps them (region "province/commune"); `prefix`: the path
+    from the index's folder to the run folder ("../" for a province's own index)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    tpl = env.get_template("communes_index.html.j2")
+    groups: dict = {}
+    for r in results:
+        province, commune = r["region"].split("/", 1)
+        state = r.get("state") or ("ok" if r["ok"] else "failed")
+        groups.setdefault(province, []).append(dict(
+            name=commune, ok=r["ok"], state=state, href=prefix + r["html"] if r.get("html") else None,
+            log_href=prefix + r["log"] if r.get("log") else None, seconds=float(r.get("seconds") or 0.0)))
+    provinces = [dict(name=p, slug=slugify(p), page_href=f"{prefix}{slugify(p)}.html",
+                      index_href=f"{prefix}{slugify(p)}/index.html", communes=rows)
+                 for p, rows in groups.items()]
+    counts = dict(ok=sum(r["ok"] for r in results), total=len(results),
+                  failed=sum((r.get("state") or ("ok" if r["ok"] else "failed")) == "failed" for r in results),
+                  done=sum((r.get("state") or ("ok" if r["ok"] else "failed")) in ("ok", "failed")
+                           for r in results))
+    return tpl.render(
+        lang=lang, title=f"{label('communes_index_title', lang)} — {period}", status=status,
+        subtitle=label(f"run_{status}", lang).format(**counts), provinces=provinces,
+        province_page_text=label("province_page", lang), commune_heading=label("commune_2025", lang),
+        page_heading=label("page", lang), seconds_heading=label("index_seconds", lang),
+        link_text=label("page", lang), failed_text=label("failed", lang), log_text=label("log", lang),
+        not_rendered_text=label("not_rendered", lang), waiting_text=label("waiting", lang),
+        suppression_note=label("suppression_note", lang).format(min_cell=settings().min_cell),
+        back_href=f"{prefix}index.html", back_text=label("index_title", lang),
+        css=_markup(_css()), footer=_markup(footer))
+
+
+def _write_province_indexes(run_dir: Path, period, region_list: list[str], results: dict, footer: str,
+                            lang: str, status: str) -> None:
+    """<province>/index.html: the commune index of one province (linked from the run's
+    index and from communes.html)."""
+    groups: dict = {}
+    for region in region_list:
+        r = results.get(region)
+        row = dict(r) if r else dict(region=region, ok=False, state="not_rendered", seconds=0.0)
+        row["region"] = region
+        groups.setdefault(region.split("/", 1)[0], []).append(row)
+    for province, rows in groups.items():
+        folder = run_dir / slugify(province)
+        page = render_commune_index(period, rows, footer, lang, status=status, prefix="../")
+        atomic_write(folder / "index.html", link_existing_pages(page, folder))
 
 
 def _largest_first(data_dir: Path, jobs: list[dict]) -> list[dict]:
@@ -1118,7 +1315,9 @@ def _manifest_region(region: str, slug: str, result: dict | None) -> dict:
 
 def _remove_partial_files(run_dir: Path) -> None:
     """Temporary files a stopped worker left half-written (atomic writes in progress)."""
-    for pattern in (".*.tmp", "notebooks/.*.ipynb", "notebooks/.*.tmp", "logs/.*.tmp"):
+    for pattern in (".*.tmp", "notebooks/.*.ipynb", "notebooks/.*.tmp", "logs/.*.tmp",
+                    # commune pages: one folder per province
+                    "*/.*.tmp", "notebooks/*/.*.ipynb", "notebooks/*/.*.tmp", "logs/*/.*.tmp"):
         for path in run_dir.glob(pattern):
             path.unlink(missing_ok=True)
 
@@ -1138,7 +1337,8 @@ def render_index(period, results: list[dict], headline_html: str, footer: str, l
         state = r.get("state") or ("ok" if r["ok"] else "failed")
         rows.append(dict(name=label("national", lang) if r["region"] == "national" else r["region"],
                          ok=r["ok"], state=state, href=r.get("html"), log_href=r.get("log"),
-                         link_text=label("page", lang), seconds=float(r.get("seconds") or 0.0)))
+                         link_text=label("page", lang), seconds=float(r.get("seconds") or 0.0),
+                         communes_href=None if r["region"] == "national" else f"{slugify(r['region'])}/index.html"))
     counts = dict(ok=sum(r["ok"] for r in rows), total=len(rows),
                   failed=sum(r["state"] == "failed" for r in rows),
                   done=sum(r["state"] in ("ok", "failed") for r in rows))
@@ -1159,7 +1359,7 @@ def render_index(period, results: list[dict], headline_html: str, footer: str, l
         seconds_heading=label("index_seconds", lang),
         failed_text=label("failed", lang), log_text=label("log", lang),
         not_rendered_text=label("not_rendered", lang), waiting_text=label("waiting", lang),
-        rows=rows, css=_markup(_css()), footer=_markup(footer),
+        rows=rows, css=_markup(_css()), footer=_markup(footer), communes_text=label("communes_link", lang),
     )
     return page
 

@@ -446,9 +446,21 @@ def _arrow_numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(values, handled) for an all-string column: plain integers, plain decimals and
     "1.500.000" / "1,500,000" groups are converted by pyarrow; `handled` marks them."""
     import pyarrow as pa
+
+    numbers, handled = arrow_number_fast_path(
+        pa.array(text.to_numpy(dtype=object), type=pa.string()))
+    return numbers.to_numpy(zero_copy_only=False), handled.to_numpy(zero_copy_only=False)
+
+
+def arrow_number_fast_path(arr):
+    """(float64 values, handled) Arrow arrays for an Arrow string array: the formats
+    parse_number converts at C speed (plain integers and decimals, "1.500.000" and
+    "1,500,000" groups, whitespace trimmed); the rest (handled False) must go through
+    parse_number_text. The one definition of that split, for pandas and engine paths."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pc.utf8_trim_whitespace(pa.array(text.to_numpy(dtype=object), type=pa.string()))
+    arr = pc.utf8_trim_whitespace(arr)
     is_int = pc.match_substring_regex(arr, _ARROW_INT)
     is_dec = pc.and_(pc.match_substring_regex(arr, _ARROW_DECIMAL),
                      pc.invert(pc.match_substring_regex(arr, _ARROW_GROUP_LIKE)))
@@ -459,7 +471,7 @@ def _arrow_numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     handled = pc.or_(pc.or_(is_int, is_dec), pc.or_(is_dot, is_comma))
     handled = pc.fill_null(handled, False)
     numbers = pc.cast(pc.if_else(handled, cleaned, pa.scalar("0")), pa.float64())
-    return numbers.to_numpy(zero_copy_only=False), handled.to_numpy(zero_copy_only=False)
+    return numbers, handled
 
 
 def parse_number(series: pd.Series):

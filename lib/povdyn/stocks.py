@@ -97,7 +97,15 @@ def status_shares(panel, by=None, engine=None) -> pd.DataFrame:
     poor_ci_high, near_poor_rate, near_poor_ci_low, near_poor_ci_high]; rates are
     fractions. ``by``: grouping columns read at t. On a list register ``households``
     and ``non_poor`` come from the totals and are NaN where none covers the cell;
-    ``attrs["denominator"]`` says "register" or "totals"."""
+    ``attrs["denominator"]`` says "register" or "totals".
+    The result is remembered by the Panel (``Panel.remembered``): a page asks for the
+    same shares in several sections."""
+    panel = as_panel(panel, engine)
+    return panel.remembered(("status_shares", repr(by)), lambda: _status_shares(panel, by))
+
+
+def _status_shares(panel, by=None, engine=None) -> pd.DataFrame:
+    """The computation behind ``status_shares``."""
     panel = as_panel(panel, engine)
     by = [by] if isinstance(by, str) else list(by or [])
     for col in by:

@@ -22,6 +22,10 @@ methods.md, "Survival and hazard":
   followed) but enters no risk set.
 * Removals (death, migration, merger, split) are attrition: they censor, never end a
   spell with an event.
+* **Where spells are built.** By the panel's engine (DuckDB or Spark), with window
+  functions over each household's rows in period order (``_runs``); only the spells come
+  back to pandas, for the Kaplan–Meier, Aalen–Johansen and hazard fitters. A pandas
+  DataFrame is handed to DuckDB for the same query, so every input meets one definition.
 * **Kaplan–Meier** S(d) = Π_{j≤d} (1 − events_j / at_risk_j) with Greenwood variance
   Var S = S² Σ events_j / (at_risk_j (at_risk_j − events_j)). The 95% interval uses the
   log(−log) transform ("exponential Greenwood", as lifelines' KaplanMeierFitter and R's
@@ -58,6 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import ibis
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -152,77 +157,113 @@ def panel_frame(panel, by=None, frequency=None, absent_means=None) -> tuple[pd.D
 
 
 # --------------------------------------------------------------------------- spells
-def _runs(frame: pd.DataFrame, by: list[str], freq: str) -> pd.DataFrame:
+def _spell_source(panel, by: list[str], frequency=None, absent_means=None):
+    """(Ibis table of the rows spells are made of, its backend, frequency).
+
+    An engine-side Panel (or a path, read by ``povdyn.load_panel``) stays in its engine:
+    only the households poor in some period -- the only ones with spells -- and the
+    columns spells need. A DataFrame (or anything with ``to_pandas``) is checked by
+    ``panel_frame`` and handed to DuckDB as an in-memory table, so that every input goes
+    through the one definition of spells, ``_runs``."""
+    if isinstance(panel, (str, os.PathLike)) or frequency is not None or absent_means is not None:
+        panel = _load(panel, frequency=frequency, absent_means=absent_means)
+    if hasattr(panel, "table") and hasattr(panel, "con"):
+        missing = [c for c in ("household_id", "period_index", "status", *by) if c not in panel.columns]
+        if missing:
+            raise SchemaError(f"panel has no column(s) {missing}; present: {list(panel.columns)}. "
+                              "Use the canonical names (household_id, period, status) or povdyn.load_panel.")
+        t = panel.table
+        t = t.filter(_ever_poor(t))
+        removal = t.removal_reason if "removal_reason" in t.columns else ibis.null(str)
+        t = t.select("household_id", "period_index", *by, status=t.status.cast(str),
+                     removal_reason=removal.cast(str))
+        return t, panel.con, panel.frequency
+    from .engine import connect
+
+    frame, freq = panel_frame(panel, by)
+    if "removal_reason" not in frame.columns:
+        frame = frame.assign(removal_reason=None)
+    keep = list(dict.fromkeys(["household_id", "period_index", "status", *by, "removal_reason"]))
+    frame = frame[keep].astype({"household_id": str, "period_index": "int64"})
+    for c in ("status", "removal_reason"):
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+    t = ibis.memtable(frame)
+    t = t.mutate(status=t.status.cast(str), removal_reason=t.removal_reason.cast(str))
+    return t, connect("duckdb"), freq
+
+
+def _runs(table, con, by: list[str], freq: str, poor=None) -> pd.DataFrame:
     """Maximal runs of consecutive observed periods of one household in the same state
-    (poor vs not poor), with how each run starts and ends. Vectorised (no per-household
-    Python loop) so it scales to national panels."""
-    cols = ["household_id", "period_index", "status", *by]
-    if "removal_reason" in frame.columns:
-        cols.append("removal_reason")
-    f = frame[list(dict.fromkeys(cols))].sort_values(
-        ["household_id", "period_index"], kind="mergesort"
-    ).reset_index(drop=True)
-    n = len(f)
-    hh = f["household_id"].to_numpy()
-    t = f["period_index"].to_numpy(dtype="int64")
-    status = f["status"].to_numpy(dtype=object)
-    observed = f["status"].notna().to_numpy()
-    poor = (f["status"] == "poor").to_numpy(dtype=bool)
-    removal = (
-        f["removal_reason"].notna().to_numpy() if "removal_reason" in f.columns else np.zeros(n, bool)
-    )
+    (poor vs not poor), with how each run starts and ends (module docstring), computed
+    by the engine with window functions over each household's rows in period order;
+    only the runs come back (``poor=True`` / ``False``: only runs in / out of poverty).
 
-    # link[i]: row i-1 is the same household, the period just before, and observed
-    link = np.zeros(n, dtype=bool)
-    if n > 1:
-        link[1:] = (hh[1:] == hh[:-1]) & (t[1:] - t[:-1] == 1) & observed[:-1]
-    prev_poor = np.zeros(n, dtype=bool)
-    prev_poor[1:] = poor[:-1]
-    continues = link & observed & (poor == prev_poor)
-    starts = np.flatnonzero(observed & ~continues)
-    # the run of a start row ends just before the next start row or unobserved row
-    breaks = np.flatnonzero(~(observed & continues))  # rows that do not continue a run
-    pos = np.searchsorted(breaks, starts, side="right")
-    ends = np.where(pos < len(breaks), breaks[np.minimum(pos, len(breaks) - 1)] - 1, n - 1)
+    A row *continues* a run when the household's previous row is the period just before,
+    observed, and in the same state; every other observed row starts a run, and an
+    unobserved row (removal, missing status) belongs to none. A run ends at its last
+    row; the row after it (if any) says how: the next period observed (in the other
+    state) is an event, otherwise the run is censored at the end of the panel, a
+    removal, a gap, a missing status, or the household's last row (not observed)."""
+    t = table
+    w = ibis.window(group_by="household_id", order_by="period_index")
+    t = t.mutate(_obs=t.status.notnull(), _poor=(t.status == "poor").fill_null(False))
+    t = t.mutate(_prev_t=t.period_index.lag().over(w), _prev_obs=t._obs.lag().over(w),
+                 _prev_poor=t._poor.lag().over(w),
+                 _next_t=t.period_index.lead().over(w), _next_status=t.status.lead().over(w),
+                 _next_reason=t.removal_reason.lead().over(w))
+    link = ((t._prev_t == t.period_index - 1) & t._prev_obs).fill_null(False)
+    continues = link & t._obs & (t._poor == t._prev_poor).fill_null(False)
+    t = t.mutate(_link=link, _break=~continues)
+    t = t.mutate(_next_break=t._break.lead().over(w))
+    running = ibis.cumulative_window(group_by="household_id", order_by="period_index")
+    t = t.mutate(_run=t._break.cast("int64").sum().over(running))
+    starts = t.filter(t._obs & t._break)
+    if poor is not None:
+        starts = starts.filter(starts._poor == poor)
+    starts = starts.select("household_id", "_run", *by, start_index=starts.period_index,
+                           poor=starts._poor, start_status=starts.status, known_start=starts._link)
+    ends = t.filter(t._obs & t._next_break.fill_null(True))
+    ends = ends.select(_h=ends.household_id, _r=ends._run, last_index=ends.period_index,
+                       _next_t=ends._next_t, _next_status=ends._next_status,
+                       _next_reason=ends._next_reason)
+    runs = starts.join(ends, [starts.household_id == ends._h, starts._run == ends._r])
+    panel_last = con.execute(table.period_index.max())
+    next_same = runs._next_t.notnull()
+    next_consecutive = next_same & (runs._next_t == runs.last_index + 1)
+    event = next_consecutive & runs._next_status.notnull()
+    removed = next_consecutive & runs._next_reason.notnull() & ~event
+    reason = ibis.cases(
+        (event, ibis.null(str)),
+        (~next_same & (runs.last_index == int(panel_last if pd.notna(panel_last) else 0)), "end_of_panel"),
+        (~next_same, "not_observed"),
+        (~next_consecutive, "gap"),
+        (removed, "removed"),
+        else_="missing_status")
+    runs = runs.select(
+        "household_id", "start_index", "last_index", "poor", "start_status", "known_start",
+        event=event.cast("int64"),
+        end_status=ibis.ifelse(event, runs._next_status, ibis.null(str)),
+        censor_reason=reason,
+        removal_reason=ibis.ifelse(removed, runs._next_reason, ibis.null(str)),
+        **{c: runs[c] for c in by})
+    out = con.execute(runs.order_by(["household_id", "start_index"])).reset_index(drop=True)
+    for c in ("start_status", "end_status", "censor_reason", "removal_reason"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    out["poor"] = out["poor"].astype(bool)
+    out["known_start"] = out["known_start"].astype(bool)
+    out["event"] = out["event"].astype("int64")
+    out["duration"] = out["last_index"] - out["start_index"] + out["event"]
+    labels = {int(i): label(freq, int(i)) for i in pd.unique(pd.concat([out["start_index"], out["last_index"]]))}
+    out["start_period"] = out["start_index"].map(labels)
+    out["last_period_in_state"] = out["last_index"].map(labels)
+    return out
 
-    nxt = ends + 1
-    has_next = nxt < n
-    nxt_c = np.minimum(nxt, n - 1)
-    next_same = has_next & (hh[nxt_c] == hh[ends])
-    next_consecutive = next_same & (t[nxt_c] - t[ends] == 1)
-    event = next_consecutive & observed[nxt_c]
-    panel_last = t.max() if n else 0
-    reason = np.full(len(starts), None, dtype=object)
-    reason[~event & ~next_same & (t[ends] == panel_last)] = "end_of_panel"
-    reason[~event & ~next_same & (t[ends] != panel_last)] = "not_observed"
-    reason[~event & next_same & ~next_consecutive] = "gap"
-    removed = ~event & next_consecutive & removal[nxt_c]
-    reason[removed] = "removed"
-    reason[~event & next_consecutive & ~removal[nxt_c]] = "missing_status"
 
-    runs = pd.DataFrame(
-        {
-            "household_id": hh[starts],
-            "start_index": t[starts],
-            "last_index": t[ends],
-            "poor": poor[starts],
-            "start_status": status[starts],
-            "known_start": link[starts],
-            "event": event.astype("int64"),
-            "end_status": np.where(event, status[nxt_c], None),
-            "censor_reason": reason,
-            "removal_reason": np.where(
-                removed, f["removal_reason"].to_numpy(dtype=object)[nxt_c] if removal.any() else None, None
-            ),
-        }
-    )
-    for c in by:
-        runs[c] = f[c].to_numpy()[starts]
-    runs["duration"] = runs["last_index"] - runs["start_index"] + runs["event"]
-    labels = {int(i): label(freq, int(i)) for i in np.unique(t)}
-    runs["start_period"] = runs["start_index"].map(labels)
-    runs["last_period_in_state"] = runs["last_index"].map(labels)
-    return runs
+def _spells(panel, by, frequency, absent_means, poor_state: bool):
+    """(spell table, frequency) of exit spells (``poor_state=False``) or poverty spells."""
+    by = _as_list(by)
+    table, con, freq = _spell_source(panel, by, frequency, absent_means)
+    return _spell_table(_runs(table, con, by, freq, poor=poor_state), by, poor_state), freq
 
 
 def _spell_table(runs: pd.DataFrame, by: list[str], poor_state: bool) -> pd.DataFrame:
@@ -253,9 +294,7 @@ def exit_spells(panel, by=None, frequency=None, absent_means=None) -> pd.DataFra
     end_status, censor_reason, removal_reason, left_censored (always False here),
     start_index. ``frequency`` / ``absent_means``: as in ``survival_after_exit``.
     """
-    by = _as_list(by)
-    frame, freq = panel_frame(panel, by, frequency, absent_means)
-    return _spell_table(_runs(frame, by, freq), by, poor_state=False)
+    return _spells(panel, by, frequency, absent_means, poor_state=False)[0]
 
 
 def poverty_spells(panel, by=None, frequency=None, absent_means=None) -> pd.DataFrame:
@@ -270,9 +309,7 @@ def poverty_spells(panel, by=None, frequency=None, absent_means=None) -> pd.Data
     start is not observed and the duration is a residual one. Same columns as
     ``exit_spells``.
     """
-    by = _as_list(by)
-    frame, freq = panel_frame(panel, by, frequency, absent_means)
-    return _spell_table(_runs(frame, by, freq), by, poor_state=True)
+    return _spells(panel, by, frequency, absent_means, poor_state=True)[0]
 
 
 # --------------------------------------------------------------------------- Kaplan–Meier
@@ -438,9 +475,7 @@ def survival_after_exit(
     if kind not in KINDS:
         raise EstimationError(f"kind={kind!r}: use 'relapse' (time to poverty after exit) or 'exit' (time to exit after entering)")
     by = _as_list(by)
-    frame, freq = panel_frame(panel, by, frequency, absent_means)
-    runs = _runs(frame, by, freq)
-    spells = _spell_table(runs, by, poor_state=(kind == "exit"))
+    spells, freq = _spells(panel, by, frequency, absent_means, poor_state=(kind == "exit"))
     if not include_left_censored:
         spells = spells[~spells["left_censored"]]
     if ci == "auto":
@@ -542,8 +577,7 @@ def relapse_or_removal(panel, by=None, frequency=None, absent_means=None) -> pd.
     Returns [*by, cause, time, at_risk, events, cif, se, ci_low, ci_high] with
     ``attrs["time_unit"]``."""
     by = _as_list(by)
-    frame, freq = panel_frame(panel, by, frequency, absent_means)
-    spells = _spell_table(_runs(frame, by, freq), by, poor_state=False)
+    spells, freq = _spells(panel, by, frequency, absent_means, poor_state=False)
     removed = spells["censor_reason"].eq("removed").to_numpy()
     spells = spells.assign(
         _time=np.where(removed, spells["duration"] + 1, spells["duration"]),

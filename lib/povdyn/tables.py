@@ -22,7 +22,7 @@ from .formatting import (_num, fmt_change, fmt_count, fmt_decimal, fmt_interval,
 from .labels import group_label, label  # noqa: F401 (group_label: re-exported)
 from .pagedata import (PageData, _at, annual_review_rows, _data, _norm, _pkey, flows, group_rates, headline_values,  # noqa: F401
                        metric, page_data, page_numbers, province_rates, removals, same_period_last_year,
-                       select_region, status_shares)
+                       select_region, status_shares, status_shares_at)
 
 STOCK_KEYS = ("poor_rate", "near_poor_rate")  # headline rows that are stocks, not flows
 
@@ -55,15 +55,20 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
     # (povdyn.suppression: secondary suppression, methods.md Disclosure control)
     from .suppression import suppress_table
 
-    counts = ["numerator", "denominator", "prev_numerator", "year_numerator"]
+    counts = ["numerator", "denominator", "prev_numerator", "year_numerator", "rest"]
+    # a rate prints its numerator and denominator, and so the rest (at risk − exits =
+    # households still poor): an unprinted count that must not be small alone
+    t["rest"] = t["denominator"] - t["numerator"]
     keyed = t.set_index("key", drop=False)
     split = ({"exit_rate": ["to_near_poor", "to_non_poor"]}
              if {"exit_rate", "to_near_poor", "to_non_poor"} <= set(keyed.index) else {})
     relations = [((total, col), [(p, col) for p in parts]) for total, parts in split.items()
                  for col in ("numerator", "prev_numerator", "year_numerator")]
+    # the destinations' rows print the same households at risk: one count, three cells
+    relations += [((p, "denominator"), [(total, "denominator")]) for total, parts in split.items() for p in parts]
     sup = suppress_table(
         keyed, counts, ["rate", "ci_low", "ci_high", "change_prev_", "change_year_"],
-        relations=relations, min_cell=min_cell,
+        relations=relations, min_cell=min_cell, col_totals={"denominator": ["numerator", "rest"]},
         rate_basis={"rate": ("numerator", "denominator"), "ci_low": ("numerator", "denominator"),
                     "ci_high": ("numerator", "denominator"), "change_prev_": basis_prev,
                     "change_year_": basis_year},
@@ -91,9 +96,30 @@ def headline(df: pd.DataFrame, period, within: int = 2, lang: str = "vi", min_ce
         label("vs_last_year", lang): [fmt_change(v, k, lang) for v, k in zip(sup["change_year_"], sup["kind"])],
     })
     out.attrs.update(values.attrs)
+    # rows whose rate the page hides (a chart drawing that rate would print it anyway)
+    out.attrs["hidden_rates"] = [k for k, r in zip(sup["key"], sup["rate"]) if isinstance(r, str)]
     if quarterly:
         out.attrs["note"] = label("quarterly_flows_note", lang)
     return out
+
+
+def trend_data(data, period, within: int = 2, min_cell: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stock shares, exit rates) by period for the trends chart, with the report
+    period's rates blanked where the headline hides them: a rate read off the chart
+    times the denominator the headline prints gives back a count it hid to protect
+    another (methods.md, Disclosure control)."""
+    shares = status_shares(data).copy()
+    exits = metric("exit_rates", data).copy()
+    hidden = set(headline(data, period, within=within, min_cell=min_cell).attrs["hidden_rates"])
+    now = _periods.canonical([period])[0]
+    for st in ("poor", "near_poor"):
+        if f"{st}_rate" in hidden:
+            at = shares["period"].astype(str) == str(now)
+            shares.loc[at, [f"{st}_rate", f"{st}_ci_low", f"{st}_ci_high"]] = np.nan
+    if "exit_rate" in hidden:
+        at = exits["period"].astype(str) == str(now)
+        exits.loc[at, ["rate", "ci_low", "ci_high"]] = np.nan
+    return shares, exits
 
 
 def regions_overview(panel, period, regions, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
@@ -247,12 +273,13 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
     if not path.exists():
         raise NotEnoughDataError(f"no support records: {path} does not exist")
     support = pd.read_parquet(path)
-    households = data.panel.table.select("household_id").distinct()
-    listed = data.panel.con.execute(households.filter(
-        households.household_id.isin(support["household_id"].astype(str).unique().tolist())).count())
+    from .pagedata import supported_households
+
+    listed = data.panel.execute(data.panel.table.select("household_id").semi_join(
+        supported_households(support), "household_id").count())
     if not listed:
         raise NotEnoughDataError("no household of this region received a programme's support")
-    evaluation = programs.evaluate_programs(annual_review_rows(data.panel), support, within=within,
+    evaluation = programs.evaluate_programs(annual_review_rows(data.panel, support), support, within=within,
                                             region=None, period=period, event_study=False,
                                             standard=standard)
     note("programs", lang)
@@ -295,17 +322,54 @@ def deprivation_section(data, period, lang: str = "vi") -> dict:
     return {"tables": shown, "figure": figure}
 
 
+def _derived_rests(table: pd.DataFrame, count_cols) -> tuple[pd.DataFrame, list, dict]:
+    """The counts a rate or count table gives away without printing them, and the
+    relations that tie them to the printed ones (methods.md, Disclosure control: a total
+    and its parts): exits = to near-poor + to non-poor; at risk = exits + those who
+    stayed (at risk − exits); exits = followed + not followed; followed = relapsed +
+    sustained; entries = relapsed + newly poor. Returns (frame with the unprinted rests
+    as "_rest_*" columns, their names, {total column: [part columns]})."""
+    frame = table.reset_index(drop=True).copy()
+    have = set(count_cols)
+    derived, col_totals = [], {}
+
+    def rest(total, part):
+        name = f"_rest_{total}_{part}"
+        frame[name] = pd.to_numeric(frame[total], errors="coerce") - pd.to_numeric(frame[part], errors="coerce")
+        derived.append(name)
+        return name
+
+    if {"exits", "to_near_poor", "to_non_poor"} <= have:
+        col_totals["exits"] = ["to_near_poor", "to_non_poor"]
+    if {"at_risk", "exits"} <= have:
+        col_totals["at_risk"] = ["exits", rest("at_risk", "exits")]
+    if {"exits", "followed"} <= have and "exits" not in col_totals:
+        col_totals["exits"] = ["followed", rest("exits", "followed")]
+    if {"followed", "relapsed"} <= have:
+        col_totals["followed"] = ["relapsed", rest("followed", "relapsed")]
+    if {"entries", "relapsed", "new_poor"} <= have:
+        col_totals["entries"] = ["relapsed", "new_poor"]
+    sources = ["from_near_poor", "from_non_poor", "from_unobserved"]
+    if {"entries", *sources} <= have:  # entries by where they came from: a second split
+        col_totals[("entries", "by_source")] = sources
+    return frame, derived, col_totals
+
+
 def suppressed_rates(table: pd.DataFrame, lang: str = "vi", count_cols=("at_risk", "exits", "to_near_poor", "to_non_poor"),
                      period_col: str = "period", min_cell: int | None = None) -> pd.DataFrame:
     """A rate table from povdyn.dynamics (exit_rates, relapse_rates, ...) ready to show:
-    period, counts, rate and interval in percent, small cells suppressed. The rate rests
-    on the first two counts (denominator, numerator)."""
-    from .privacy import suppress_small_cells
+    period, counts, rate and interval in percent. The rate rests on the first two counts
+    (denominator, numerator). Small cells are hidden together with the cells that would
+    give them back by subtraction (``povdyn.suppression.suppress_table``): the parts of
+    each total on a row, and the rest a total leaves unprinted (``_derived_rests``: 30
+    at risk and 25 exits would print the 5 who stayed poor)."""
+    from .suppression import suppress_table
 
     count_cols = [c for c in count_cols if c in table.columns]
     basis = tuple(count_cols[:2])
-    sup = suppress_small_cells(table, count_cols=count_cols, rate_cols=["rate", "ci_low", "ci_high"],
-                               min_cell=min_cell, rate_basis={c: basis for c in ("rate", "ci_low", "ci_high")})
+    frame, derived, col_totals = _derived_rests(table, count_cols)
+    sup = suppress_table(frame, count_cols + derived, ["rate", "ci_low", "ci_high"], col_totals=col_totals,
+                         min_cell=min_cell, rate_basis={c: basis for c in ("rate", "ci_low", "ci_high")})
     out = pd.DataFrame({label(period_col, lang): sup[period_col].astype(str)})
     # exit_rates(from_status="near_poor") has `falls`: its population at risk is near-poor
     near_poor = "falls" in table.columns
@@ -318,12 +382,23 @@ def suppressed_rates(table: pd.DataFrame, lang: str = "vi", count_cols=("at_risk
 
 
 def suppressed_counts(table: pd.DataFrame, count_cols, lang: str = "vi", min_cell: int | None = None) -> pd.DataFrame:
-    """A count table ready to show: counts below min_cell as "<10", numbers formatted,
-    headers labelled."""
-    from .privacy import suppress_small_cells
+    """A count table ready to show: counts below min_cell as "<10", and the cells that
+    would give them back by subtraction as "x" (entries = relapsed + newly poor:
+    ``_derived_rests``), numbers formatted, headers labelled."""
+    from .suppression import suppress_table
 
-    count_cols = [c for c in count_cols if c in table.columns]
-    sup = suppress_small_cells(table, count_cols=count_cols, min_cell=min_cell)
+    # every other household count the table holds is printed too (entries by origin)
+    count_cols = [c for c in count_cols if c in table.columns] + [
+        c for c in table.columns if c not in count_cols and "period" not in c and c != "year"
+        and pd.api.types.is_integer_dtype(table[c])]
+    frame, derived, col_totals = _derived_rests(table, count_cols)
+    relations = []
+    for total, parts in list(col_totals.items()):
+        if isinstance(total, tuple):  # a second split of the same total column
+            del col_totals[total]
+            relations += [((row, total[0]), [(row, p) for p in parts]) for row in frame.index]
+    sup = suppress_table(frame, count_cols + derived, col_totals=col_totals, relations=relations,
+                         min_cell=min_cell)
     out = pd.DataFrame({label(c, lang): (sup[c].astype(str) if c not in count_cols
                                          else [fmt_count(v, lang) for v in sup[c]])
                         for c in table.columns})

@@ -1,19 +1,68 @@
-"""Plan versus actual, and where the current dynamics lead (2025, 2030).
+"""Each office's own targets, plan vs actual, and where the current dynamics lead.
 
-Targets (``data/targets.csv``; columns scope, indicator, value, unit, source) hold the
-national defaults from the National Target Program (domain.md): poor rate −1 point a
-year (the lower end of "−1 to −1.5"), ethnic-minority poor rate −3 points a year, and the
-written relapse target "100% of exited households do not relapse" as a relapse ceiling of
-0% of exits. A row whose scope is a province name overrides the national value for that
-province; an empty value means "no target".
+**Targets files.** A targets file is a csv (utf-8) with one row per target:
 
-**Progress** (``progress_table``): the actual annual change is the status share at the
-report period minus the share at the same period a year earlier (``povdyn.stocks``
-shares, in percentage points; on lists over the household totals), with a 95% interval from the two Wilson standard errors combined as
-if independent (households are in both years, which makes the true interval narrower:
-the stated one is conservative). A reduction target is met when the fall is at least
-the target. The relapse ceiling compares ``relapse_rates`` (within k) of the latest fully
-followed exit cohort.
+=============  ==========================================================================
+column         meaning
+=============  ==========================================================================
+level          ``national``, ``province`` or ``commune``: whose plan the row is
+province       the province (2025 name, or a pre-reform name: provinces merged whole, so
+               ``povdyn.geo.province_2025`` maps it). Blank on national rows.
+district       optional, commune rows written with pre-reform names only (the old
+               district, to tell apart old communes of the same name)
+commune        commune rows: the 2025 commune or ward, or the pre-reform commune, mapped
+               through the official crosswalk ``povdyn.geo.commune_2025``
+indicator      what is measured (all "lower is better"): ``poor_rate``,
+               ``near_poor_rate`` (status shares, percent: ``povdyn.stocks``),
+               ``poor_households``, ``near_poor_households`` (counts at the review),
+               ``relapse_rate`` (percent of the exits followed ``within`` periods that
+               were poor again: ``povdyn.relapse_rates``), ``relapses`` (that count)
+kind           ``points_per_year`` (a rate changes by ``value`` points a year: -0.15 =
+               falls by 0.15 points), ``percent_per_year`` (a count changes by ``value``
+               percent a year: -10 = near-poor households down 10% a year),
+               ``ceiling`` (the indicator stays at or below ``value``: 0 poor
+               households among meritorious families; "100% of exits do not relapse"
+               = ``relapses`` ceiling 0 or ``relapse_rate`` ceiling 0)
+value          the number (points, percent, households or percent of exits)
+group          optional: the households the target is about, ``column=value`` (e.g.
+               ``meritorious=true``, ``area=urban``, ``ethnic_minority=true``); several
+               joined by ``;``. Blank = all households of the unit.
+base_period    optional, rate-of-change kinds: the period the plan starts from ("2024",
+               "2024Q4"; a year on a quarterly register means that year's quarter of the
+               report period). Blank = the same period a year before the report period.
+source         free text: the plan the target comes from
+=============  ==========================================================================
+
+Rate points, ``points_per_year`` and ``percent_per_year`` pair only with rate indicators
+(``*_rate``) and count indicators respectively; ``ceiling`` with either. Every error
+(unknown column value, unknown or ambiguous place name, a split old commune, the same
+target twice for one unit) names the file, the row (as a spreadsheet numbers it) and, for
+names, the candidates.
+
+**Which targets apply** (``applicable_targets``): for a page of a commune, targets are
+taken commune → province → national, per (indicator, kind, group): a commune's own
+poor-rate target replaces its province's, which replaces the national one, and a target
+its office did not set comes from the level above. The national defaults
+(``data/targets.csv``, the National Target Program, domain.md: poor rate −1 point a year
+(the lower end of "−1 to −1.5"), ethnic-minority poor rate −3 points a year, "100% of
+exited households do not relapse" as a relapse-rate ceiling of 0) are always the last
+fallback; a national row in the office's own file replaces the shipped one. Each row
+says where it came from: file, row, level and the unit's 2025 name.
+
+**Plan vs actual** (``plan_vs_actual``), computed in the engine with the same
+definitions as the page: ``actual`` is the indicator at the report period (for relapse:
+the exit cohort ``within`` periods earlier, the latest fully followed). ``planned`` is
+the plan's value at the report period: base + value × years (points), base × (1 +
+value/100)^years (percent), or the ceiling; ``base`` is the indicator at the base
+period and years = (report period − base period) in years. A target is **met**
+(``on_track``) when actual ≤ planned. ``actual_change`` is the change per year since the
+base (points, or percent for counts) with, for rates, a 95% interval from the two Wilson
+standard errors combined as if independent (households are in both years, which makes
+the true interval narrower: the stated one is conservative). On a list register rates
+need the household totals (``needs_totals`` otherwise; totals are not kept by group, so
+a rate target by group needs a full panel); counts are the same on both kinds. No
+verdict rests on fewer than ``min_cell`` households (``not_assessable``): "met, ceiling
+0" would print a hidden count.
 
 **Projection** (``project`` / ``projection``): a Markov chain on the three statuses with
 the annual transition matrix estimated at the same quarter of two consecutive years: the
@@ -27,6 +76,7 @@ Multinomial(n_i, p̂_i), the start distribution as Multinomial(N, start share), 
 """
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +89,21 @@ from .labels import label
 
 STATES = ("poor", "near_poor", "non_poor")
 TARGETS_FILE = Path(__file__).parent / "data" / "targets.csv"
-INDICATORS = ("poor_rate_reduction", "near_poor_rate_reduction", "em_poor_rate_reduction", "relapse_ceiling")
+EXAMPLE_TARGETS_FILE = Path(__file__).parent / "data" / "targets_demo.csv"
+LOCAL_TARGETS_NAME = "targets.csv"
+
+RATE_INDICATORS = ("poor_rate", "near_poor_rate", "relapse_rate")
+COUNT_INDICATORS = ("poor_households", "near_poor_households", "relapses")
+INDICATORS = RATE_INDICATORS + COUNT_INDICATORS
+KINDS = ("points_per_year", "percent_per_year", "ceiling")
+LEVELS = ("national", "province", "commune")
+COLUMNS = ("level", "province", "district", "commune", "indicator", "kind", "value", "group",
+           "base_period", "source")
+# the legacy page rows (progress_values): national-programme indicators by their old names
+LEGACY = {("poor_rate", "points_per_year", ""): "poor_rate_reduction",
+          ("near_poor_rate", "points_per_year", ""): "near_poor_rate_reduction",
+          ("poor_rate", "points_per_year", "ethnic_minority=true"): "em_poor_rate_reduction",
+          ("relapse_rate", "ceiling", ""): "relapse_ceiling"}
 
 
 def _panel_of(data):
@@ -59,148 +123,625 @@ def _year_before(period):
     return _periods.shift(period, -4 if freq == "quarter" else -1)
 
 
-# --------------------------------------------------------------------------- targets
-def load_targets(path=None) -> pd.DataFrame:
-    """The targets table (scope, indicator, value, unit, source); value is float (NaN =
-    no target). Unknown indicators are an error naming the row."""
-    path = Path(path or TARGETS_FILE)
-    t = pd.read_csv(path, dtype={"scope": str, "indicator": str, "unit": str, "source": str})
-    for col in ("scope", "indicator", "value"):
-        if col not in t.columns:
-            raise PovdynError(f"{path}: column {col!r} missing (need scope, indicator, value)")
-    bad = ~t["indicator"].isin(INDICATORS)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 2
-        raise PovdynError(f"{path}, row {row}: unknown indicator {t.loc[bad, 'indicator'].iloc[0]!r}; "
-                          f"use one of {list(INDICATORS)}")
-    t["value"] = pd.to_numeric(t["value"], errors="coerce")
+# --------------------------------------------------------------------------- targets files
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
+
+
+def _clean(v) -> str:
+    return "" if _blank(v) else str(v).strip()
+
+
+def parse_group(text) -> tuple[tuple[str, str], ...]:
+    """``"meritorious=true; area=urban"`` -> (("area", "urban"), ("meritorious", "true")),
+    sorted, values lower-cased (booleans as "true"/"false")."""
+    out = []
+    for part in _clean(text).split(";"):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ValueError(f"group {part.strip()!r}: write column=value (e.g. meritorious=true)")
+        col, val = (s.strip() for s in part.split("=", 1))
+        if not col or not val:
+            raise ValueError(f"group {part.strip()!r}: write column=value (e.g. meritorious=true)")
+        out.append((col, _group_value(val)))
+    return tuple(sorted(out))
+
+
+def _group_value(v) -> str:
+    """One spelling per value: booleans (True, 1, "có", "yes") -> "true"/"false", else the
+    folded text."""
+    from .text import fold_key
+
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    s = fold_key(str(v)) if not _blank(v) else ""
+    if s in ("true", "1", "yes", "co", "x"):
+        return "true"
+    if s in ("false", "0", "no", "khong"):
+        return "false"
+    return s
+
+
+def group_text(group) -> str:
+    """The canonical ``col=value;col=value`` text of a group ("" = all households)."""
+    return ";".join(f"{c}={v}" for c, v in (parse_group(group) if isinstance(group, str) else group))
+
+
+def _close(name, candidates, n=5) -> list[str]:
+    from .geo import normalise_name
+
+    keyed = {normalise_name(c): c for c in candidates}
+    hits = difflib.get_close_matches(normalise_name(name), list(keyed), n=n, cutoff=0.6)
+    return [keyed[h] for h in hits]
+
+
+def read_targets(path) -> pd.DataFrame:
+    """A targets file (module docstring) read and checked: one row per target with its
+    2025 ``province_2025`` / ``commune_2025`` / ``commune_code``, canonical ``group``,
+    float ``value``, and where it came from (``origin_file``, ``origin_row`` as a
+    spreadsheet numbers it, ``origin_level``, ``origin_name``). Any problem is a
+    ``PovdynError`` naming the file and row (and the candidates for a place name)."""
+    from .geo import commune_2025, new_provinces, old_provinces, province_2025
+
+    path = Path(path)
+    if not path.exists():
+        raise PovdynError(f"targets file {path} not found")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise PovdynError(f"{path}: not a readable csv (utf-8, comma-separated; quote a text "
+                          f"with commas): {e}") from None
+    raw.columns = [c.strip().lower() for c in raw.columns]
+    need = ("level", "indicator", "kind", "value")
+    missing = [c for c in need if c not in raw.columns]
+    if missing:
+        raise PovdynError(f"{path}: column(s) {missing} missing; a targets file has columns "
+                          f"{', '.join(COLUMNS)} (povdyn.targets)")
+    unknown_cols = [c for c in raw.columns if c not in COLUMNS]
+    if unknown_cols:
+        raise PovdynError(f"{path}: unknown column(s) {unknown_cols}; use {', '.join(COLUMNS)}")
+    for c in COLUMNS:
+        if c not in raw.columns:
+            raw[c] = ""
+    raw = raw[list(COLUMNS)].map(_clean)
+
+    def fail(i, msg):
+        raise PovdynError(f"{path}, row {i + 2}: {msg}")
+
+    rows = []
+    for i, r in raw.iterrows():
+        if not any(r.values):
+            continue  # an empty line
+        level, ind, kind = r["level"].lower(), r["indicator"], r["kind"]
+        if level not in LEVELS:
+            fail(i, f"level {r['level']!r}: use one of {list(LEVELS)}")
+        if ind not in INDICATORS:
+            fail(i, f"unknown indicator {ind!r}; use one of {list(INDICATORS)}")
+        if kind not in KINDS:
+            fail(i, f"unknown kind {kind!r}; use one of {list(KINDS)}")
+        if kind == "points_per_year" and ind not in RATE_INDICATORS:
+            fail(i, f"points_per_year needs a rate indicator ({', '.join(RATE_INDICATORS)}), not {ind!r}")
+        if kind == "percent_per_year" and ind not in COUNT_INDICATORS:
+            fail(i, f"percent_per_year needs a count indicator ({', '.join(COUNT_INDICATORS)}), not {ind!r}")
+        try:
+            value = float(r["value"].replace(",", ".")) if r["value"] else np.nan
+        except ValueError:
+            fail(i, f"value {r['value']!r} is not a number")
+        if not np.isfinite(value):
+            fail(i, "value is empty: a target needs a number (leave the row out for no target)")
+        if kind == "ceiling" and value < 0:
+            fail(i, f"a ceiling cannot be negative ({value})")
+        if kind == "percent_per_year" and value <= -100:
+            fail(i, f"a count cannot fall by {-value}% a year")
+        try:
+            group = group_text(r["group"])
+        except ValueError as e:
+            fail(i, str(e))
+        if r["base_period"]:
+            if kind == "ceiling":
+                fail(i, "a ceiling has no base_period")
+            try:
+                _periods.parse_period(r["base_period"])
+            except Exception:
+                fail(i, f"base_period {r['base_period']!r} is not a period (2024, 2024Q4)")
+        if level == "national" and (r["province"] or r["commune"] or r["district"]):
+            fail(i, "a national row names no province or commune")
+        if level != "national" and not r["province"]:
+            fail(i, f"a {level} row needs its province")
+        if level == "province" and (r["commune"] or r["district"]):
+            fail(i, "a province row names no commune or district (use level commune)")
+        if level == "commune" and not r["commune"]:
+            fail(i, "a commune row needs its commune")
+        rows.append(dict(level=level, province=r["province"], district=r["district"], commune=r["commune"],
+                         indicator=ind, kind=kind, value=value, group=group, base_period=r["base_period"],
+                         source=r["source"], origin_row=i + 2))
+    t = pd.DataFrame(rows, columns=["level", "province", "district", "commune", "indicator", "kind", "value",
+                                    "group", "base_period", "source", "origin_row"])
+    t["province_2025"] = None
+    t["commune_2025"] = None
+    t["commune_code"] = None
+    local = t["level"] != "national"
+    if local.any():
+        p = province_2025(t.loc[local, "province"], errors="coerce")
+        for i in p.index[p.isna()]:
+            name = t.at[i, "province"]
+            close = _close(name, list(new_provinces()) + list(old_provinces()))
+            raise PovdynError(f"{path}, row {t.at[i, 'origin_row']}: unknown province {name!r}; "
+                              f"closest: {', '.join(close) if close else 'none'}")
+        t.loc[local, "province_2025"] = p
+    communes = t["level"] == "commune"
+    if communes.any():
+        q = t.loc[communes, ["province", "district", "commune"]].replace("", None)
+        placed = commune_2025(q, period_col=None)
+        problems = {(u["province"], u.get("district"), u["commune"]): u for u in placed.attrs.get("unmatched", [])}
+        for i, g in placed.groupby(level=0, sort=False):
+            row = t.at[i, "origin_row"]
+            where = ", ".join(x for x in (t.at[i, "commune"], t.at[i, "district"], t.at[i, "province"]) if x)
+            if g["match"].isin(["ambiguous", "unmatched"]).any():
+                info = next((u for k, u in problems.items() if k[0] == q.at[i, "province"]
+                             and k[2] == q.at[i, "commune"]), None)
+                cands = "; ".join(info["candidates"]) if info and info.get("candidates") else "none"
+                reason = info["reason"] if info else g["match"].iloc[0]
+                raise PovdynError(f"{path}, row {row}: commune {where!r}: {reason}; candidates: {cands}")
+            if len(g) > 1:
+                raise PovdynError(f"{path}, row {row}: the pre-reform commune {where!r} was split between "
+                                  f"{'; '.join(g['commune_2025'])}: a target cannot be shared out; write "
+                                  "the row for the 2025 commune(s)")
+            t.at[i, "province_2025"] = g["province_2025"].iloc[0]
+            t.at[i, "commune_2025"] = g["commune_2025"].iloc[0]
+            t.at[i, "commune_code"] = g["commune_code"].iloc[0]
+    t["origin_file"] = str(path)
+    t["origin_level"] = t["level"]
+    t["origin_name"] = np.where(t["level"] == "national", "national",
+                                np.where(t["level"] == "commune", t["commune_2025"].astype(str) + ", "
+                                         + t["province_2025"].astype(str), t["province_2025"].astype(str)))
+    key = ["level", "province_2025", "commune_2025", "indicator", "kind", "group"]
+    dup = t.duplicated(key, keep=False)
+    if dup.any():
+        first = t[dup].iloc[0]
+        same = t[dup & (t[key].fillna("").eq(first[key].fillna("")).all(axis=1))]
+        raise PovdynError(f"{path}, rows {', '.join(map(str, same['origin_row']))}: the same target "
+                          f"({first['indicator']}, {first['kind']}{', ' + first['group'] if first['group'] else ''}) "
+                          f"twice for {first['origin_name']} (a pre-reform name and its 2025 name, "
+                          "or two old provinces merged into one?)")
     return t
 
 
-def targets_for(region: str = "national", path=None) -> dict[str, float]:
-    """{indicator: value} for a region: national defaults, overridden by rows whose
-    scope is the region's name (case and diacritics as written in the file)."""
-    t = load_targets(path)
-    out = {ind: np.nan for ind in INDICATORS}
-    for scope in ("national", region):
-        rows = t[t["scope"].str.strip() == scope]
-        for r in rows.itertuples(index=False):
-            out[r.indicator] = r.value
+def load_targets(path=None) -> pd.DataFrame:
+    """The national defaults shipped with povdyn (``data/targets.csv``) or the targets
+    file at ``path``, read and checked (``read_targets``)."""
+    return read_targets(path or TARGETS_FILE)
+
+
+def local_targets_file(data_dir=None) -> Path | None:
+    """The office's own targets file for a report on the processed data in `data_dir`:
+    ``targets.csv`` in that folder, else ``targets.csv`` beside it (the project's
+    ``data/targets.csv``, next to ``raw/`` and ``processed/``, where ``povdyn demo``
+    writes the example: ingest reads every table under ``raw/``, so the file cannot sit
+    there). None when there is none (the national targets only)."""
+    base = Path(data_dir or settings().processed_dir)
+    if base.is_file():
+        base = base.parent
+    for candidate in (base / LOCAL_TARGETS_NAME, base.parent / LOCAL_TARGETS_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def write_example_targets(path) -> Path:
+    """Copy the example targets file (a few provinces and communes of the demo register
+    filled in) to `path` (a file, or a folder: ``targets.csv`` in it); atomic."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / LOCAL_TARGETS_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".targets-", suffix=".csv")
+    with os.fdopen(fd, "wb") as f:
+        f.write(EXAMPLE_TARGETS_FILE.read_bytes())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return path
+
+
+def applicable_targets(targets_file=None, province=None, commune=None) -> pd.DataFrame:
+    """The targets that apply to a page (module docstring, "Which targets apply"): for
+    ``commune`` (its 2025 name) of ``province``, or for ``province``, or for the nation
+    (``province`` None or "national"). ``targets_file``: the office's file (or a list of
+    files, later ones first-hand), None = the national defaults only.
+
+    Per (indicator, kind, group) the most local row wins: commune, then province, then
+    national (a national row of the office's file before the shipped one). Returns one
+    row per target with indicator, kind, value, group, base_period, source and where it
+    came from: origin_file, origin_row, origin_level, origin_name."""
+    from .geo import normalise_name
+
+    files = [] if targets_file is None else (
+        [targets_file] if isinstance(targets_file, (str, Path)) else list(targets_file))
+    tables = [load_targets(TARGETS_FILE)] + [read_targets(f) for f in files]
+    # rank: more local first; among national rows, the office's file before the shipped one
+    ranked = []
+    for order, t in enumerate(tables):
+        t = t.copy()
+        t["_file_order"] = order
+        ranked.append(t)
+    t = pd.concat(ranked, ignore_index=True)
+    is_national = province is None or normalise_name(province) in ("national", "toan quoc", "ca nuoc")
+    if commune is not None and is_national:
+        raise PovdynError("applicable_targets: a commune needs its province")
+    keep = t["level"] == "national"
+    if not is_national:
+        keep |= (t["level"] == "province") & (t["province_2025"].map(
+            lambda v: normalise_name(v) if v else "") == normalise_name(province))
+        if commune is not None:
+            keep |= ((t["level"] == "commune")
+                     & (t["province_2025"].map(lambda v: normalise_name(v) if v else "") == normalise_name(province))
+                     & (t["commune_2025"].map(lambda v: normalise_name(v) if v else "") == normalise_name(commune)))
+    t = t[keep].copy()
+    t["_rank"] = t["level"].map({"commune": 0, "province": 1, "national": 2})
+    t = t.sort_values(["_rank", "_file_order"], ascending=[True, False], kind="stable")
+    t = t.drop_duplicates(["indicator", "kind", "group"], keep="first")
+    order = {k: i for i, k in enumerate(INDICATORS)}
+    t = t.assign(_ind=t["indicator"].map(order)).sort_values(["_ind", "kind", "group"], kind="stable")
+    cols = ["indicator", "kind", "value", "group", "base_period", "source", "origin_file", "origin_row",
+            "origin_level", "origin_name"]
+    return t[cols].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- plan vs actual
+def _indicator_series(panel, indicator: str, group: str, within: int, cache: dict) -> pd.DataFrame:
+    """The indicator per period for the households of `group` (engine-side metrics):
+    indexed by period key, columns value (percent for rates, households for counts),
+    count, households (the denominator; NaN for counts), ci_low, ci_high (rates). For
+    relapse the period is the cohort's exit period + ``within`` (when it is known).
+    None when the panel has no column the group names."""
+    from .dynamics import relapse_rates
+    from .stocks import status_shares
+
+    spec = parse_group(group)
+    cols = [c for c, _ in spec]
+    if any(c not in panel.columns for c in cols):
+        return None
+    relapse = indicator in ("relapse_rate", "relapses")
+    key = (relapse, tuple(cols))
+    if key not in cache:
+        if relapse:
+            cache[key] = relapse_rates(panel, within=within, by=cols or None)
+        else:
+            cache[key] = status_shares(panel, by=cols or None)
+    t = cache[key]
+    for col, want in spec:
+        t = t[t[col].map(lambda v: (not pd.isna(v)) and _group_value(v) == want)]
+    if relapse:
+        idx = t["exit_period"].map(lambda p: _periods.parse_period(p)[1] + within)
+        out = pd.DataFrame({"count": t["relapsed"].to_numpy(float), "households": t["followed"].to_numpy(float),
+                            "rate": t["rate"].to_numpy(float), "ci_low": t["ci_low"].to_numpy(float),
+                            "ci_high": t["ci_high"].to_numpy(float)}, index=idx.to_numpy())
+    else:
+        st = "poor" if indicator in ("poor_rate", "poor_households") else "near_poor"
+        idx = t["period"].map(lambda p: _periods.parse_period(p)[1])
+        out = pd.DataFrame({"count": t[st].to_numpy(float), "households": t["households"].to_numpy(float),
+                            "rate": t[f"{st}_rate"].to_numpy(float), "ci_low": t[f"{st}_ci_low"].to_numpy(float),
+                            "ci_high": t[f"{st}_ci_high"].to_numpy(float)}, index=idx.to_numpy())
+    out = out.groupby(level=0).sum(min_count=1) if out.index.has_duplicates else out
+    if indicator in RATE_INDICATORS:
+        out["value"] = out["rate"] * 100
+        out["ci_low"], out["ci_high"] = out["ci_low"] * 100, out["ci_high"] * 100
+    else:
+        out["value"] = out["count"]
+        out["ci_low"] = out["ci_high"] = np.nan
+        out["households"] = np.nan
     return out
 
 
-# --------------------------------------------------------------------------- progress
-def _change(shares_now, shares_then, col):
-    """Fall in a share (points) between two periods with a conservative 95% interval."""
-    p1, n1 = float(shares_now[col]), float(shares_now["n"])
-    p0, n0 = float(shares_then[col]), float(shares_then["n"])
-    fall = (p0 - p1) * 100
-    se = np.sqrt(p0 * (1 - p0) / n0 + p1 * (1 - p1) / n1) * 100
-    return fall, fall - 1.96 * se, fall + 1.96 * se
+def _base_period(period, base, frequency):
+    """The plan's base period on the register's frequency (module docstring)."""
+    if not base:
+        return _year_before(period)
+    bfreq, bidx = _periods.parse_period(base)
+    pfreq, pidx = _periods.parse_period(period)
+    if bfreq == pfreq:
+        return _periods.label(bfreq, bidx)
+    if bfreq == "year" and pfreq == "quarter":
+        return _periods.label("quarter", bidx * 4 + pidx % 4)
+    return _periods.label("year", bidx // 4)  # a quarter on a yearly register: its year
+
+
+def plan_vs_actual(df, applicable: pd.DataFrame, period, within: int = 2,
+                   min_cell: int | None = None) -> pd.DataFrame:
+    """Plan vs actual for each row of ``applicable`` (``applicable_targets``) on the page
+    data `df` (PageData, Panel, DataFrame or path; full panel, or lists with their
+    household totals) at `period` (module docstring, "Plan vs actual").
+
+    Returns the target columns plus: period, base_period, base (the indicator at the
+    base period), planned, actual, ci_low, ci_high (of the actual rate), actual_change
+    (per year: points, or percent for counts), change_ci_low, change_ci_high (rates),
+    count / households (the counts the actual rests on), base_count / base_households,
+    group_count (the group's complement is the unit's count less it: for suppression)
+    and status: "on_track" (actual <= planned), "off_track", "not_assessable" (a figure
+    below min_cell households, a group column the register lacks, no data at the
+    periods), "needs_totals" (a rate on a list register without the totals it needs)."""
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    panel = _panel_of(df)
+    period = _periods.canonical([period])[0]
+    freq, now_key = _periods.parse_period(period)
+    per_year = 4 if freq == "quarter" else 1
+    cache: dict = {}
+    rows = []
+    for tg in applicable.to_dict("records"):
+        row = dict(tg, period=period, base_period=None, base=np.nan, planned=np.nan, actual=np.nan,
+                   ci_low=np.nan, ci_high=np.nan, actual_change=np.nan, change_ci_low=np.nan,
+                   change_ci_high=np.nan, count=np.nan, households=np.nan, base_count=np.nan,
+                   base_households=np.nan, total_count=np.nan, base_total_count=np.nan, status="not_assessable")
+        series = _indicator_series(panel, tg["indicator"], tg["group"], within, cache)
+        rate = tg["indicator"] in RATE_INDICATORS
+        if series is None or now_key not in series.index:
+            rows.append(row)
+            continue
+        now = series.loc[now_key]
+        row.update(actual=now["value"], ci_low=now["ci_low"], ci_high=now["ci_high"], count=now["count"],
+                   households=now["households"])
+        if tg["group"]:  # the whole unit's count: group + the rest (for suppression)
+            whole = _indicator_series(panel, tg["indicator"], "", within, cache)
+            if now_key in whole.index:
+                row["total_count"] = whole.loc[now_key, "count"]
+        checks = [now["count"]] + ([now["households"]] if rate else [])
+        if tg["kind"] == "ceiling":
+            row["planned"] = tg["value"]
+        else:
+            base = _base_period(period, tg["base_period"], freq)
+            base_key = _periods.parse_period(base)[1]
+            row["base_period"] = base
+            years = (now_key - base_key) / per_year
+            if years <= 0 or base_key not in series.index:
+                rows.append(row)
+                continue
+            then = series.loc[base_key]
+            row.update(base=then["value"], base_count=then["count"], base_households=then["households"])
+            if tg["group"] and base_key in whole.index:
+                row["base_total_count"] = whole.loc[base_key, "count"]
+            checks += [then["count"]] + ([then["households"]] if rate else [])
+            if rate:
+                row["planned"] = max(then["value"] + tg["value"] * years, 0.0)  # a rate stops at 0
+                if np.isfinite(now["households"]) and np.isfinite(then["households"]):
+                    p1, n1, p0, n0 = now["rate"], now["households"], then["rate"], then["households"]
+                    change = (p1 - p0) * 100 / years
+                    se = np.sqrt(p0 * (1 - p0) / n0 + p1 * (1 - p1) / n1) * 100 / years if n0 > 0 and n1 > 0 else np.nan
+                    row.update(actual_change=change, change_ci_low=change - 1.96 * se,
+                               change_ci_high=change + 1.96 * se)
+            else:
+                row["planned"] = then["value"] * (1 + tg["value"] / 100) ** years
+                if then["value"] > 0:
+                    row["actual_change"] = ((now["value"] / then["value"]) ** (1 / years) - 1) * 100
+        if rate and not all(np.isfinite(c) for c in checks):
+            row["status"] = "needs_totals"
+        elif not all(np.isfinite(c) and c >= min_cell for c in checks):
+            row["status"] = "not_assessable"  # a verdict on a hidden figure would reveal it
+        elif np.isfinite(row["actual"]) and np.isfinite(row["planned"]):
+            row["status"] = "on_track" if row["actual"] <= row["planned"] + 1e-12 else "off_track"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def progress_values(df, period, region: str = "national", within: int = 2,
                     targets_path=None, min_cell: int | None = None) -> pd.DataFrame:
-    """Numeric plan-vs-actual rows: indicator, target, actual, ci_low, ci_high,
-    numerator/denominator counts behind the actual, status ("on_track", "off_track",
-    "not_assessable", "needs_totals" (a list register without the household totals a
-    rate needs) or "no_target"). `df`: PageData, Panel, DataFrame or path.
+    """The national programme's four page rows (their earlier names), from
+    ``plan_vs_actual`` on the targets that apply to `region`: indicator
+    (poor_rate_reduction, near_poor_rate_reduction, em_poor_rate_reduction,
+    relapse_ceiling), target (fall in points a year, or the relapse ceiling in percent),
+    actual (the fall in points since a year before, or the relapse rate), ci_low,
+    ci_high, numerator / denominator (the smaller counts it rests on) and status
+    ("no_target" where none applies). ``targets_path``: the office's targets file."""
+    applicable = applicable_targets(targets_path, None if region in (None, "national") else region)
+    pva = plan_vs_actual(df, applicable, period, within, min_cell)
+    rows = []
+    for key, name in LEGACY.items():
+        hit = pva[(pva["indicator"] == key[0]) & (pva["kind"] == key[1]) & (pva["group"] == key[2])]
+        row = dict(indicator=name, target=np.nan, actual=np.nan, ci_low=np.nan, ci_high=np.nan,
+                   numerator=np.nan, denominator=np.nan, status="no_target")
+        if len(hit):
+            r = hit.iloc[0]
+            row["status"] = r["status"]
+            if key[1] == "ceiling":
+                row.update(target=r["value"], actual=r["actual"], ci_low=r["ci_low"], ci_high=r["ci_high"],
+                           numerator=r["count"], denominator=r["households"])
+            else:
+                row.update(target=-r["value"], actual=-r["actual_change"], ci_low=-r["change_ci_high"],
+                           ci_high=-r["change_ci_low"], numerator=np.fmin(r["count"], r["base_count"]),
+                           denominator=np.fmin(r["households"], r["base_households"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
-    The ethnic-minority rate is read from the stock shares grouped by
-    ``ethnic_minority`` (a blank cell is its own group, never counted as either): on a
-    list register totals are not kept by ethnicity, so that rate -- and its target --
-    needs totals."""
-    from .dynamics import relapse_rates
-    from .stocks import status_shares
+
+def _cells_of(r) -> dict:
+    """The published counts a plan-vs-actual row rests on, as cells shared between rows
+    (the same count printed twice is one cell): {role: (measure, group, period)}."""
+    ind = r["indicator"]
+    measure = ("relapsed", "followed") if ind in ("relapse_rate", "relapses") else (
+        ("poor", "households") if ind.startswith("poor") else ("near_poor", "households"))
+    rate = ind in RATE_INDICATORS
+    out = {"count": (measure[0], r["group"], r["period"])}
+    if rate:
+        out["households"] = (measure[1], r["group"], r["period"])
+    if r["base_period"]:
+        out["base_count"] = (measure[0], r["group"], r["base_period"])
+        if rate:
+            out["base_households"] = (measure[1], r["group"], r["base_period"])
+    return out
+
+
+def suppress_plan_vs_actual(pva: pd.DataFrame, min_cell: int | None = None) -> pd.DataFrame:
+    """Which figures of a plan-vs-actual table may be printed (methods.md, Disclosure
+    control; ``povdyn.suppression``). Every count a row rests on is a published cell,
+    printed or not: the actual and its households, and the base, since the planned value
+    gives it back (base × (1 − 10%) = planned). The unit's own counts are printed
+    elsewhere on the page (the headline and its change since last year), so they are
+    taken as shown. A row about a group publishes the group's count beside the unit's,
+    so the rest of the unit (unit − group) is a cell too: a small rest hides the group's
+    count (secondary), as the group table does. Returns boolean columns show_actual, show_base (base and
+    planned), show_change, show_count (counts) and the cell statuses in
+    ``attrs["status"]``."""
+    from .suppression import Relation, linked_suppression
 
     min_cell = settings().min_cell if min_cell is None else min_cell
-    panel = _panel_of(df)
-    tg = targets_for(region, targets_path)
-    period = _periods.canonical([period])[0]
-    before = _year_before(period)
-    key = lambda p: _periods.parse_period(p)[1]  # noqa: E731
-    rows = []
+    values: dict = {}
+    relations: list = []
+    fixed: set = set()
+    cells = [_cells_of(r) for r in pva.to_dict("records")]
+    for r, c in zip(pva.to_dict("records"), cells):
+        for role, key in c.items():
+            values[key] = r[role]
+        if r["group"]:
+            for role, total in (("count", "total_count"), ("base_count", "base_total_count")):
+                if role not in c or not np.isfinite(r[total]):
+                    continue
+                measure, group, per = c[role]
+                whole, rest = (measure, "", per), (measure, "rest:" + group, per)
+                values[rest] = r[total] - r[role]
+                if whole not in values or pd.isna(values[whole]):
+                    values[whole] = r[total]
+                    fixed.add(whole)
+                relations.append(Relation(whole, (c[role], rest)))
+    # the unit's own counts (no group) are on the page anyway (headline, and its change
+    # since last year): never hidden here to protect a group, only when small themselves
+    fixed |= {key for key in values if key[1] == ""}
+    status = linked_suppression(pd.Series(values, dtype=float, index=pd.Index(list(values), tupleize_cols=False)),
+                                relations, min_cell=min_cell, shown=fixed) if values else pd.Series(dtype=object)
 
-    def share_rows(shares):
-        s = shares.assign(n=shares["households"]).set_index(shares["period"].map(key))
-        return s.loc[key(period)] if key(period) in s.index else None, \
-            s.loc[key(before)] if key(before) in s.index else None
+    def ok(c, roles):
+        return all(status.get(c[k], "") == "" and np.isfinite(values[c[k]]) for k in roles if k in c)
 
-    overall = status_shares(panel)
-    groups = [("poor_rate_reduction", overall, "poor_rate", "poor"),
-              ("near_poor_rate_reduction", overall, "near_poor_rate", "near_poor")]
-    if "ethnic_minority" in panel.columns:
-        by_em = status_shares(panel, by="ethnic_minority")
-        em = by_em[by_em["ethnic_minority"].map(lambda v: (not pd.isna(v)) and bool(v))]
-        groups.append(("em_poor_rate_reduction", em.drop(columns="ethnic_minority"), "poor_rate", "poor"))
-    for ind, shares, col, count_col in groups:
-        now, then = share_rows(shares)
-        row = dict(indicator=ind, target=tg.get(ind, np.nan), actual=np.nan, ci_low=np.nan, ci_high=np.nan,
-                   numerator=np.nan, denominator=np.nan, rates_known=True)
-        if now is not None and then is not None:
-            if not (np.isfinite(now["n"]) and np.isfinite(then["n"])):
-                row["rates_known"] = False
-            else:
-                row.update(numerator=min(now[count_col], then[count_col]), denominator=min(now["n"], then["n"]))
-                row["actual"], row["ci_low"], row["ci_high"] = _change(now, then, col)
-        rows.append(row)
-    rel = relapse_rates(panel, within=within)
-    row = dict(indicator="relapse_ceiling", target=tg.get("relapse_ceiling", np.nan), actual=np.nan,
-               ci_low=np.nan, ci_high=np.nan, numerator=np.nan, denominator=np.nan, rates_known=True)
-    cohort = _periods.shift(period, -within)
-    r = rel[rel["exit_period"].map(key) == key(cohort)]
-    if len(r):
-        r = r.iloc[0]
-        row.update(actual=100 * r["rate"], ci_low=100 * r["ci_low"], ci_high=100 * r["ci_high"],
-                   numerator=r["relapsed"], denominator=r["followed"])
-    rows.append(row)
-    out = pd.DataFrame(rows)
-
-    def status(r):
-        if not np.isfinite(r.target):
-            return "no_target"
-        if not r.rates_known:
-            return "needs_totals"
-        # a verdict on a suppressed figure would reveal it (e.g. "0 relapses")
-        if not np.isfinite(r.actual) or not (r.denominator >= min_cell) or not (r.numerator >= min_cell):
-            return "not_assessable"
-        if r.indicator == "relapse_ceiling":
-            return "on_track" if r.actual <= r.target else "off_track"
-        return "on_track" if r.actual >= r.target else "off_track"
-
-    out["status"] = [status(r) for r in out.itertuples(index=False)]
-    return out.drop(columns="rates_known")
+    out = pva.copy()
+    out["show_actual"] = [ok(c, ("count", "households")) for c in cells]
+    out["show_base"] = [ok(c, ("base_count", "base_households")) for c in cells]
+    out["show_change"] = out["show_actual"] & out["show_base"]
+    out["show_count"] = out["show_actual"]
+    out.attrs["status"] = dict(status.items())
+    return out
 
 
-def progress_table(df: pd.DataFrame, period, region: str = "national", within: int = 2, lang: str = "vi",
-                   targets_path=None, min_cell: int | None = None) -> pd.DataFrame:
-    """Plan vs actual for reviewers (labels in `lang`, small cells suppressed: an actual
-    resting on fewer than min_cell households shows "—")."""
+def _target_text(r, lang) -> str:
     from .formatting import fmt_count, fmt_decimal
-    from .privacy import suppress_small_cells
 
-    v = progress_values(df, period, region, within, targets_path, min_cell)
-    sup = suppress_small_cells(v, count_cols=["denominator", "numerator"], rate_cols=["actual", "ci_low", "ci_high"],
-                               min_cell=min_cell,
-                               rate_basis={c: ("denominator", "numerator") for c in ("actual", "ci_low", "ci_high")})
-    def num(x):
-        if isinstance(x, str):
-            return x
-        return "" if not np.isfinite(x) else fmt_decimal(x, lang)
+    v = r["value"]
+    if r["kind"] == "ceiling":
+        unit = label("households_unit", lang) if r["indicator"] in COUNT_INDICATORS else "%"
+        amount = fmt_count(v, lang) if r["indicator"] in COUNT_INDICATORS else fmt_decimal(v, lang)
+        return f"≤ {amount} {unit}".replace(" %", "%")
+    unit = label("points_per_year", lang) if r["kind"] == "points_per_year" else label("percent_per_year", lang)
+    sign = "+" if v > 0 else ""
+    since = f" ({label('since', lang)} {r['base_period']})" if r.get("base_period") else ""
+    return f"{sign}{fmt_decimal(v, lang)} {unit}{since}"
 
-    status_text = {"on_track": label("on_track", lang), "off_track": label("off_track", lang),
-                   "not_assessable": label("not_assessable", lang),
-                   "needs_totals": label("needs_totals", lang),
-                   "no_target": label("no_target", lang)}
-    return pd.DataFrame({
-        label("indicator", lang): [label(i, lang) for i in sup["indicator"]],
-        label("target", lang): [num(x) for x in v["target"]],
-        label("actual", lang): [num(x) for x in sup["actual"]],
-        label("ci95", lang): [("—" if isinstance(a, str) else ("" if not np.isfinite(a) else f"{num(a)} – {num(b)}"))
-                              for a, b in zip(sup["ci_low"], sup["ci_high"])],
-        label("households", lang): [fmt_count(x, lang) for x in sup["denominator"]],
-        label("assessment", lang): [status_text[s] for s in v["status"]],
-    })
+
+def _indicator_text(r, lang) -> str:
+    from .labels import group_label
+
+    name = label(f"target_{r['indicator']}", lang)
+    if not r["group"]:
+        return name
+    parts = []
+    for col, val in parse_group(r["group"]):
+        value = True if val == "true" else False if val == "false" else val
+        parts.append(label(col, lang) if value is True and col != "ethnic_minority"
+                     else group_label(col, value, lang))
+    return f"{name} — {', '.join(parts)}"
+
+
+def _origin_text(r, lang) -> str:
+    name = Path(str(r["origin_file"])).name
+    if r["origin_level"] == "national" and Path(str(r["origin_file"])) == TARGETS_FILE:
+        return label("origin_national_default", lang)
+    where = {"national": label("national", lang), "province": r["origin_name"],
+             "commune": r["origin_name"]}[r["origin_level"]]
+    return f"{label('origin_' + r['origin_level'], lang)} {where} ({name}, {label('row', lang)} {r['origin_row']})"
+
+
+def targets_table(df, period, province=None, commune=None, targets_file=None, within: int = 2,
+                  lang: str = "vi", min_cell: int | None = None, applicable: pd.DataFrame | None = None,
+                  unit_hidden=None) -> pd.DataFrame:
+    """Plan vs actual for reviewers: the targets that apply to the page
+    (``applicable_targets(targets_file, province, commune)``, or ``applicable``), one
+    row each with the indicator (and group), the target, the base value, the planned
+    value at `period`, the actual with its 95% interval, the households it rests on, the
+    verdict and where the target comes from (Vietnamese or English, ``lang``). Counts and
+    everything resting on them are suppressed together (``suppress_plan_vs_actual``):
+    hidden figures show "—", a count below min_cell "<10" and a count hidden to protect
+    another "x".
+
+    ``unit_hidden``: for a page whose unit is one of several that add up to a total
+    published elsewhere (a commune of its province), a function of a count column
+    ("poor", "near_poor", "households", "relapsed", "followed") saying whether the
+    joint suppression across the province's pages hides the unit's count at `period`.
+    Such a page prints only those counts, and what rests on them, as that joint
+    suppression allows: an earlier period's count (the base, and the planned value of a
+    rate-of-change target, which gives the base back) and a group's count are parts of
+    the province's counts that no joint table covers, so they show "—"; the verdict
+    stays (it rests on counts of at least min_cell, and says no more than that)."""
+    from .formatting import fmt_count, fmt_decimal
+    from .suppression import PRIMARY, SECONDARY, SUPPRESSED_RATE, SUPPRESSED_SECONDARY
+
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    if applicable is None:
+        applicable = applicable_targets(targets_file, province, commune)
+    pva = suppress_plan_vs_actual(plan_vs_actual(df, applicable, period, within, min_cell), min_cell)
+    status = pva.attrs["status"]
+    if unit_hidden is not None:
+        for i, r in pva.iterrows():
+            cells = _cells_of(r)
+            own = [cells[k][0] for k in ("count", "households") if k in cells]
+            if r["group"] or any(unit_hidden(c) for c in own):
+                pva.loc[i, ["show_actual", "show_count", "show_change"]] = False
+                status[cells["count"]] = status.get(cells["count"]) or SECONDARY
+            if r["base_period"]:
+                pva.loc[i, ["show_base", "show_change"]] = False
+    verdict = {s: label(s, lang) for s in ("on_track", "off_track", "not_assessable", "needs_totals")}
+    rows = []
+    for r in pva.to_dict("records"):
+        rate = r["indicator"] in RATE_INDICATORS
+        num = (lambda x: fmt_decimal(x, lang)) if rate else (lambda x: fmt_count(round(x, 1) if np.isfinite(x) else x, lang))
+        cells = _cells_of(r)
+        mark = status.get(cells["count"], "")
+        count = (f"<{min_cell}" if mark == PRIMARY else SUPPRESSED_SECONDARY if mark == SECONDARY
+                 else fmt_count(r["count"], lang))
+        if rate and r["show_count"] and np.isfinite(r["households"]):
+            count = f"{count}/{fmt_count(r['households'], lang)}"
+        hidden = SUPPRESSED_RATE
+        rows.append({
+            label("indicator", lang): _indicator_text(r, lang),
+            label("target", lang): _target_text(r, lang),
+            label("base_value", lang): (("" if not np.isfinite(r["base"]) else num(r["base"]))
+                                        if r["show_base"] or not r["base_period"] else hidden),
+            label("planned", lang): ((num(r["planned"]) if np.isfinite(r["planned"]) else "")
+                                     if r["show_base"] or r["kind"] == "ceiling" else hidden),
+            label("actual", lang): (num(r["actual"]) if np.isfinite(r["actual"]) else "") if r["show_actual"] else hidden,
+            label("ci95", lang): ((f"{fmt_decimal(r['ci_low'], lang)} – {fmt_decimal(r['ci_high'], lang)}"
+                                   if rate and np.isfinite(r["ci_low"]) else "")
+                                  if r["show_actual"] else hidden),
+            label("households", lang): count if np.isfinite(r["count"]) else "",
+            label("assessment", lang): verdict[r["status"]],
+            label("target_source", lang): _origin_text(r, lang),
+        })
+    out = pd.DataFrame(rows, columns=[label(k, lang) for k in ("indicator", "target", "base_value", "planned", "actual",
+                                                               "ci95", "households", "assessment", "target_source")])
+    out.attrs["values"] = pva
+    return out
+
+
+
+def progress_table(df, period, region: str = "national", within: int = 2, lang: str = "vi",
+                   targets_path=None, min_cell: int | None = None, commune=None,
+                   unit_hidden=None) -> pd.DataFrame:
+    """The page's targets table (``targets_table``) for `region` (a province or
+    "national") and, on a commune page, its `commune` (with ``unit_hidden``: the joint
+    suppression of the province's communes); ``targets_path``: the office's targets file
+    (None = national defaults only)."""
+    province = None if region in (None, "national") else region
+    return targets_table(df, period, province, commune, targets_path, within, lang, min_cell,
+                         unit_hidden=unit_hidden)
 
 
 # --------------------------------------------------------------------------- projection

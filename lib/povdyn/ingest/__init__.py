@@ -1,0 +1,97 @@
+"""Ingest: raw register exports -> validated, pseudonymised parquet. Nothing is lost.
+
+`ingest(raw_dir, out_dir)` (CLI: `povdyn ingest RAW_DIR --out OUT_DIR`) reads every
+csv / xlsx (every sheet) / parquet file under RAW_DIR, recursively, and writes
+
+* `OUT/panel.parquet`    the household-period panel (canonical columns, schema.py), with
+                         key-value metadata `povdyn.register_kind` ("lists" / "full")
+* `OUT/support.parquet`  programme rolls (household_id, program, start_period, ...)
+* `OUT/totals.parquet`   household totals per commune and review, when a totals table
+                         (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ) is among the inputs: province,
+                         province_2025, commune (null: province total), period (the panel's
+                         type; a year's total is its Q4 on a quarterly panel), households
+* `OUT/adoption.parquet` the commune programme adoption register, when one (Tỉnh, Xã,
+                         Chương trình, Năm áp dụng) is among the inputs: province,
+                         province_2025, district (null when not given), commune, program,
+                         adoption_year (<NA>: never); the
+                         event-study cohort (povdyn.programs.find_adoption)
+* `OUT/quarantine.csv`   every rejected row: source_file, sheet, row, reason, values
+* `OUT/ingest_summary.json` the counts below, per file and in total, and the register kind
+                         (`register_kind`, `register_kind_by_province`, their counts).
+
+Rules (issue 3 §5):
+
+* A table is a register or a programme roll by its headers (schema.file_kind). Title
+  rows above the header are skipped: the header is the row, among the first 30, with
+  the most recognised column names. A list sheet without a period column takes its
+  period from the title above the header ("DANH SÁCH ... NĂM 2025") or the sheet name
+  ("2024", "2025Q3", "Quý 3/2025"); the summary says which (`period_source`), and rows
+  with no period anywhere are quarantined with that reason. An `STT` column is ignored.
+* The signature footer of official lists ("Người lập biểu", "(Ký, ghi rõ họ tên)", "Chủ
+  tịch UBND xã", the date line, signers' names) is not data: from the first such row
+  below the last data row to the end, rows are skipped and counted as `footer_rows`,
+  like blank rows (cut_footer).
+* Bad rows go to the quarantine with a reason naming the column; the rest load.
+  For every table, rows in = rows loaded + rows quarantined + exact duplicates dropped
+  (blank lines are counted apart). Row numbers are those a spreadsheet shows (header
+  = its own row number, e.g. row 1); for parquet inputs, the 1-based record number.
+* Duplicates of a household and period: an exact duplicate (every value equal) is
+  dropped and counted; otherwise every copy is quarantined, the reason naming the
+  columns that differ and where the other copies are. Rows whose period frequency
+  differs from most of the register (a year among quarters) are quarantined too.
+* `province` keeps the unit as recorded, in its canonical spelling ("Tỉnh Hà Giang",
+  "ha giang" -> "Hà Giang"); `province_2025` is the province in force since July 2025
+  (povdyn.geo, exact: provinces merged whole). An unknown province name sends the row
+  to quarantine.
+* A file that cannot be read (corrupt, wrong format, not a register) is reported by
+  name; the others still load, and the summary is not ok (the CLI exits 1).
+* Direct identifiers never reach OUT: household ids become keyed pseudonyms
+  (privacy.pseudonymise; the same ones in the support rolls), names / ID-card numbers /
+  phones / addresses are dropped, and columns the schema does not know are not copied
+  (they could hold anything). The quarantine carries the same pseudonyms, never raw ids.
+* Writes are atomic (temp file + os.replace) and deterministic: sorted rows, fixed row
+  groups, no timestamps, so the same input gives the same bytes. While ingest runs, and
+  after it fails, ingest_summary.json says "ok": false and why.
+* Memory does not grow with the register (issue 11 §1): a csv is streamed in 16 MB
+  blocks, read twice. The scan pass counts rows, keeps the last rows (footer) and the
+  distinct cells of the coded columns (period, status, province, commune, yes/no,
+  household size...). A csv register is then checked in DuckDB (engine_checks): coded
+  cells are parsed once per distinct value by check_rows' own parsers and joined back,
+  ids pseudonymised with HMAC-SHA256 written in SQL, numbers read by Arrow; rows any
+  check could reject are flagged and only they go through check_batch, which words the
+  reasons. Other tables (workbooks, parquet, programme rolls, totals, csv files with
+  malformed lines or other encodings) are checked in pandas in pieces of CHUNK_ROWS
+  rows. Checked rows wait in parquet parts in a scratch folder beside the outputs. The
+  steps across all rows (period frequency, exact duplicates, conflicts, register kind,
+  sorting, writing panel.parquet and quarantine.csv) run in DuckDB with a memory limit
+  (INGEST_MEMORY, spilling to disk) and stream out in record batches. No SQL is built
+  from paths or user text: files and values are passed through DuckDB's API and
+  parameters, and only povdyn's own canonical column names reach SQL (_ident_sql).
+* Key: privacy.load_key. A missing key file while OUT holds earlier data is an error
+  (a new key would unlink every household from earlier quarters); `--new-key` starts
+  afresh on purpose. An empty or short key is an error.
+* Spreadsheet safety: text cells starting with = + - @ in quarantine.csv get a leading
+  apostrophe (schema.spreadsheet_safe), so Excel shows them instead of running them.
+* List-based registers (poor / near-poor rows only) are written as they are: reading
+  absence as "not poor" is load_panel's job (absent_means="non_poor"), which it does when
+  the recorded register kind is "lists" (register_kinds / classify_kind for the rule).
+
+Modules: reading (raw tables), checking (one table in pandas, the reference),
+engine_checks (a csv register in DuckDB), register (checks across all rows, spill,
+panel.parquet and quarantine.csv), kinds (lists or full panel), writing, cache
+(incremental runs), summary, run (the command).
+"""
+from __future__ import annotations
+
+from .checking import check_batch, prepare_table
+from .kinds import (FULL_PANEL_MIN_NON_POOR_SHARE, KIND_COUNTS, LIST_MIN_ROWS, classify_kind,
+                    decide_kinds, register_kinds)
+from .reading import RawTable, UnreadableFile, chunks, cut_footer, list_inputs, read_tables, \
+    title_period
+from .run import ingest
+from .summary import IngestSummary, TableReport
+
+__all__ = ["FULL_PANEL_MIN_NON_POOR_SHARE", "KIND_COUNTS", "LIST_MIN_ROWS", "IngestSummary",
+           "RawTable", "TableReport", "UnreadableFile", "check_batch", "chunks",
+           "classify_kind", "cut_footer", "decide_kinds", "ingest", "list_inputs",
+           "prepare_table", "read_tables", "register_kinds", "title_period"]

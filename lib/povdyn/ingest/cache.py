@@ -1,0 +1,95 @@
+"""OUT/.ingest-cache: checked rows of unchanged files reused by the next run (issue 11 §2)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import uuid
+from pathlib import Path
+
+from .writing import _write_json
+
+
+CACHE_VERSION = 1
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_fingerprint(key: bytes, programs) -> str:
+    """What cached checks depend on besides the file itself: the key (pseudonyms), the
+    programme table, the code that checks (this package, schema, geo...) and the DuckDB
+    version (its hash() gives the identifier hash): any change in them and every file is
+    read again."""
+    import duckdb
+
+    digest = hashlib.sha256(f"povdyn ingest cache {CACHE_VERSION}".encode())
+    digest.update(hmac.digest(key, b"povdyn ingest cache", hashlib.sha256))
+    digest.update(json.dumps(programs, sort_keys=True).encode())
+    digest.update(duckdb.__version__.encode())
+    here = Path(__file__).resolve().parent
+    sources = sorted(here.glob("*.py")) + [here.parent / name for name in (
+        "schema.py", "geo.py", "periods.py", "privacy.py")]
+    for path in sources:
+        if path.exists():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class _Cache:
+    """OUT/.ingest-cache: each raw file's checked rows (register, programme, totals and
+    quarantine parts) from earlier runs, keyed by its path and content hash (sha256), so
+    that a re-run reads only new or changed files (issue 11 §2). The checks across files
+    (frequency, duplicates, conflicts, kind) always run on all rows, so the outputs are
+    the same bytes as a full re-ingest; a removed file's rows simply are not read."""
+
+    KINDS = ("register", "quarantine", "support", "totals", "adoption")
+
+    def __init__(self, out_dir: Path, fingerprint: str):
+        self.dir = out_dir / ".ingest-cache"
+        self.fingerprint = fingerprint
+        self.manifest: dict = {}
+        path = self.dir / "manifest.json"
+        if path.exists():
+            try:
+                manifest = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                manifest = {}
+            if manifest.get("fingerprint") == fingerprint:
+                self.manifest = manifest
+
+    def entry(self, rel: str, sha: str) -> dict | None:
+        entry = self.manifest.get("files", {}).get(rel)
+        return entry if entry and entry.get("sha256") == sha else None
+
+    def parts(self, kind: str, keep: set[str]) -> list[Path]:
+        return [self.dir / name for name, files in
+                sorted(self.manifest.get("parts", {}).get(kind, {}).items())
+                if keep & set(files) and (self.dir / name).exists()]
+
+    def save(self, files: dict, spill: "_Spill", keep: set[str]) -> None:
+        """Keep the parts still holding rows of current files, add this run's parts."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        parts = {}
+        for kind in self.KINDS:
+            kept = {name: names for name, names in
+                    self.manifest.get("parts", {}).get(kind, {}).items() if keep & set(names)}
+            for path in spill.parts[kind]:
+                name = f"{kind}-{uuid.uuid4().hex}.parquet"  # never an earlier part's name
+                os.replace(path, self.dir / name)
+                kept[name] = spill.part_files[path]
+            parts[kind] = kept
+        manifest = {"version": CACHE_VERSION, "fingerprint": self.fingerprint,
+                    "files": files, "parts": parts}
+        _write_json(manifest, self.dir / "manifest.json")
+        used = {name for kind in parts.values() for name in kind}
+        for stale in self.dir.glob("*.parquet"):
+            if stale.name not in used:
+                stale.unlink()

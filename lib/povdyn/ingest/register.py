@@ -1,0 +1,480 @@
+"""The checks across all rows, in DuckDB with a memory limit: period frequency, exact
+duplicates, conflicts, register kind counts, the 2025 commune, and panel.parquet and
+quarantine.csv streamed out sorted (issue 11 §1); rows wait in parquet spill parts."""
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import schema
+from ..periods import parse_period
+from .checking import QUARANTINE_LEAD, _CARRIED, _IDENT, _PROVENANCE, _ident_sql, _raw_text
+from .kinds import decide_kinds
+from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _write_parquet
+
+
+def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
+    out = pd.DataFrame({"source_file": rows["_file"], "sheet": rows["_sheet"],
+                        "row": rows["_row"], "reason": reason})
+    for col in rows.columns:
+        if col not in _CARRIED and col not in _DERIVED and col != "province_2025":
+            out[col] = rows[col].map(_raw_text)
+    return out
+
+
+def _period_frequency(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """Quarantine rows whose period frequency is not that of most rows."""
+    if panel.empty:
+        return panel, panel.iloc[0:0], None
+    codes, uniques = pd.factorize(panel["period"])
+    is_quarter = np.array([parse_period(u)[0] == "quarter" for u in uniques], dtype=bool)[codes]
+    main = "quarter" if is_quarter.sum() * 2 > len(panel) else "year"
+    odd = is_quarter if main == "year" else ~is_quarter
+    if not odd.any():
+        return panel, panel.iloc[0:0], main
+    other = "a quarter" if main == "year" else "a year"
+    reason = (f"period: {other} in a register whose other rows are "
+              f"{'annual' if main == 'year' else 'quarterly'}: "
+              + panel.loc[odd, "period"].astype(str))
+    return panel.loc[~odd], _as_quarantine(panel.loc[odd], reason), main
+
+
+def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
+                what: str = "the same household and period", identifiers: bool = True):
+    """(kept, quarantine rows, dropped provenance) for duplicated keys.
+
+    Exact duplicates (same values in every data column) keep their first copy in file /
+    sheet / row order; if `conflicts`, copies of a key that still differ are all
+    quarantined with a reason naming the columns that differ and the other copies."""
+    # canonical order: a reason must not depend on the column order of the files
+    data_cols = schema.column_order([c for c in frame.columns if c not in _PROVENANCE
+                                     and (identifiers or c != _IDENT)])
+    frame = frame.sort_values(_PROVENANCE, kind="stable")
+    exact = frame.duplicated(data_cols, keep="first")
+    dropped = frame.loc[exact, _PROVENANCE]
+    frame = frame.loc[~exact]
+    if not conflicts:
+        return frame, frame.iloc[0:0], dropped
+    clash = frame.duplicated(key, keep=False)
+    if not clash.any():
+        return frame, frame.iloc[0:0], dropped
+    clashing = frame.loc[clash]
+    reasons = {}
+    for _, group in clashing.groupby(key, sort=False, dropna=False):
+        differ = [c for c in data_cols if c not in key and c != "province_2025"
+                  and group[c].astype(str).nunique(dropna=False) > 1]
+        for idx, row in group.iterrows():
+            others = group.drop(index=idx)
+            where = ", ".join(f"{f}{'[' + s + ']' if s else ''} row {r}" for f, s, r in
+                              zip(others["_file"], others["_sheet"], others["_row"]))
+            detail = "; ".join(
+                "identifiers (name, ID card, phone or address) differ" if c == _IDENT else
+                f"{c} {_raw_text(row[c])!r} vs {', '.join(repr(_raw_text(v)) for v in others[c])}"
+                for c in differ[:4])
+            reasons[idx] = (f"{'+'.join(key)}: {what} appear "
+                            f"again with different values ({detail}) at {where}")
+    reason = pd.Series(reasons).reindex(clashing.index)
+    return frame.loc[~clash], _as_quarantine(clashing, reason), dropped
+
+
+INGEST_MEMORY = "1GB"  # DuckDB's share; it spills to disk beyond this
+WRITE_BATCH_ROWS = 1 << 20  # rows per parquet row group of panel.parquet
+_DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
+
+
+class _Spill:
+    """Checked register rows and quarantine rows as parquet parts in a scratch folder:
+    memory holds one batch at a time, DuckDB does the work across batches."""
+
+    KINDS = ("register", "quarantine", "support", "totals", "adoption", "quarantine_run")
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.parts = {kind: [] for kind in self.KINDS}
+        self.part_files: dict[Path, list[str]] = {}  # part -> source files of its rows
+        for name in self.parts:
+            (root / name).mkdir(parents=True, exist_ok=True)
+
+    def part_path(self, kind: str) -> Path:
+        """A new part's path (written by the caller, then add_part)."""
+        return self.root / kind / f"part-{len(self.parts[kind]):06d}-{uuid.uuid4().hex[:8]}.parquet"
+
+    def add_part(self, kind: str, path: Path, files: list[str]) -> None:
+        self.parts[kind].append(path)
+        self.part_files[path] = sorted(files)
+
+    def _write(self, kind: str, frame: pd.DataFrame) -> None:
+        path = self.root / kind / f"part-{len(self.parts[kind]):06d}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+        self.parts[kind].append(path)
+        file_col = "source_file" if kind.startswith("quarantine") else "_file"
+        self.part_files[path] = sorted(set(frame[file_col]))
+
+    def add_small(self, kind: str, good: pd.DataFrame) -> None:
+        """Checked rows of a programme roll or totals table (kept for the cache)."""
+        if len(good):
+            self._write(kind, good)
+
+    def add_register(self, good: pd.DataFrame) -> None:
+        if good.empty:
+            return
+        frame = good.copy()
+        codes, uniques = pd.factorize(frame["period"])
+        parsed = [parse_period(u) for u in uniques]
+        frame["period"] = np.array([str(u) for u in uniques], dtype=object)[codes]
+        frame["_order"] = np.array([i for _, i in parsed], dtype="int64")[codes]
+        frame["_is_quarter"] = np.array([f == "quarter" for f, _ in parsed], dtype=bool)[codes]
+        frame[_IDENT] = frame[_IDENT].astype("uint64")
+        frame["_exit"] = frame["_exit"].astype(bool)
+        self._write("register", frame)
+
+    def add_quarantine(self, frame: pd.DataFrame, run_level: bool = False) -> None:
+        """Rejected rows. Those found by checks across the whole run (odd periods,
+        conflicts) are run_level: recomputed every run, never cached with a file."""
+        if frame is None or frame.empty:
+            return
+        out = pd.DataFrame(index=frame.index)
+        for col in frame.columns:
+            if col == "row":
+                out[col] = frame[col].astype("int64")
+            else:
+                out[col] = frame[col].map(lambda v: "" if schema.is_blank(v) and not
+                                          isinstance(v, str) else str(v)).astype(object)
+        self._write("quarantine_run" if run_level else "quarantine", out)
+
+
+def _duckdb(scratch: Path):
+    import duckdb
+
+    from ..config import settings
+
+    con = duckdb.connect(config={"memory_limit": INGEST_MEMORY,
+                                 "threads": max(1, settings().duckdb_threads),
+                                 "temp_directory": str(scratch / "duckdb"),
+                                 "preserve_insertion_order": True})
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:  # refused inside Jupyter kernels, where it is off
+        pass
+    return con
+
+
+def _view_columns(con, view: str) -> list[str]:
+    result = con.execute(f"SELECT * FROM {_ident_sql(view)} LIMIT 0")
+    names = [d[0] for d in result.description]
+    result.fetchall()  # finish the result: DuckDB refuses new work on a pending one
+    return names
+
+
+def _count_by_table(con, sql: str, params=()) -> Counter:
+    return Counter({(f, s): int(n) for f, s, n in con.execute(sql, params).fetchall()})
+
+
+@dataclass
+class _RegisterResult:
+    frequency: str | None = None
+    rows: int = 0
+    households: int = 0
+    periods: list = field(default_factory=list)
+    loaded: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    quarantine: list = field(default_factory=list)  # small pandas frames (odd periods, clashes)
+    kind: tuple = (None, {}, {}, [])
+    write: object = None  # callable(path, metadata) writing panel.parquet
+    unplaced: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["province", "district", "commune", "reason", "candidates"]))
+
+
+COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
+
+
+def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
+    """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
+    (province, district, commune, period) names of the checked rows are mapped in
+    pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
+    back in DuckDB; a household's rows before July 2025 then take the commune it was
+    first recorded in after it (geo.panel_commune_2025 is the same rule in pandas).
+    Returns the names that could not be placed (rows kept with "? name")."""
+    from ..geo import commune_names_2025
+
+    district = "district" if "district" in columns else "CAST(NULL AS VARCHAR) AS district"
+    names = con.execute(f"SELECT DISTINCT province, {district}, commune, _order, period "
+                        "FROM firsts ORDER BY ALL").df()
+    names["district"] = names["district"].astype(object).where(names["district"].notna(), None)
+    mapped = commune_names_2025(names)
+    con.register("_names_2025_frame", mapped[[
+        "province", "district", "commune", "_order", "commune_2025", "commune_code",
+        "commune_2025_basis", "is_post_merger"]])
+    con.execute("CREATE OR REPLACE TEMP TABLE names_2025 AS SELECT * FROM _names_2025_frame")
+    con.unregister("_names_2025_frame")
+    same_district = ("f.district IS NOT DISTINCT FROM m.district" if "district" in columns
+                     else "m.district IS NULL")
+    join = (f"LEFT JOIN names_2025 m ON f.province IS NOT DISTINCT FROM m.province "
+            f"AND {same_district} AND f.commune IS NOT DISTINCT FROM m.commune "
+            "AND f._order = m._order")
+    # a household's own new commune: where it was first recorded after the reform
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE own_2025 AS
+        SELECT household_id, arg_min(m.commune_2025, f._order) AS own_c,
+               arg_min(m.commune_code, f._order) AS own_k
+        FROM firsts f {join}
+        WHERE coalesce(m.is_post_merger, false) AND m.commune_2025_basis = 'recorded'
+        GROUP BY household_id""")
+    old = [c for c in COMMUNE_2025_COLUMNS if c in columns]
+    exclude = f" EXCLUDE ({', '.join(old)})" if old else ""
+    own = "NOT coalesce(m.is_post_merger, false) AND o.own_k IS NOT NULL"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW firsts_2025 AS
+        SELECT f.*{exclude},
+               CASE WHEN {own} THEN o.own_c ELSE m.commune_2025 END AS commune_2025,
+               CASE WHEN {own} THEN o.own_k ELSE m.commune_code END AS commune_code,
+               CASE WHEN {own} THEN 'household' ELSE m.commune_2025_basis END
+                 AS commune_2025_basis
+        FROM firsts f {join} LEFT JOIN own_2025 o USING (household_id)""")
+    unplaced = pd.DataFrame(mapped.attrs.get("unmatched", []),
+                            columns=["province", "district", "commune", "reason", "candidates"])
+    unplaced["candidates"] = unplaced["candidates"].map(lambda c: "; ".join(c or []))
+    return unplaced
+
+
+def _union_view(con, view: str, new_parts: list[Path], cached_parts: list[Path],
+                file_col: str) -> bool:
+    """Create `view` over this run's parts and, from the cache, the rows of unchanged
+    files (temp table keep_files); False when there is nothing to read."""
+    pieces = []
+    if new_parts:
+        con.read_parquet([str(p) for p in new_parts],
+                         union_by_name=True).create_view(f"{view}_new", replace=True)
+        pieces.append(f"SELECT * FROM {_ident_sql(view + '_new')}")
+    if cached_parts:
+        con.read_parquet([str(p) for p in cached_parts],
+                         union_by_name=True).create_view(f"{view}_old", replace=True)
+        pieces.append(f"SELECT * FROM {_ident_sql(view + '_old')} "
+                      f"WHERE {_ident_sql(file_col)} IN (SELECT f FROM keep_files)")
+    if not pieces:
+        return False
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident_sql(view)} AS "
+                + " UNION ALL BY NAME ".join(pieces))
+    return True
+
+
+def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _RegisterResult:
+    """Across all checked register rows, in DuckDB: the period frequency (rows of the
+    other frequency quarantined), exact duplicates dropped (first copy in file / sheet /
+    row order kept), conflicting copies of a household and period quarantined, the
+    register kind counted, and panel.parquet streamed out sorted by household and period.
+    Same rules as _period_frequency and _duplicates, which check the small tables."""
+    result = _RegisterResult()
+    has_rows = _union_view(con, "reg_parts", spill.parts["register"],
+                           (cached or {}).get("register", []), "_file")
+    if has_rows:
+        # engine parts hold every row of their file, flagged ones with their raw cells
+        # (_engine_check_register): those were re-checked into parts of their own
+        extra = [c for c in _view_columns(con, "reg_parts")
+                 if c == "_bad" or c.startswith("_raw_")]
+        exclude = f" EXCLUDE ({', '.join(_ident_sql(c) for c in extra)})" if extra else ""
+        flagged = " WHERE NOT coalesce(_bad, false)" if "_bad" in extra else ""
+        con.execute(f"CREATE OR REPLACE TEMP VIEW reg AS SELECT *{exclude} FROM reg_parts"
+                    + flagged)
+        has_rows = con.execute("SELECT count(*) FROM reg").fetchall()[0][0] > 0
+    if not has_rows:
+        result.write = lambda path, metadata: _write_parquet(
+            _finish_panel(pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)),
+            path, metadata)
+        return result
+    columns = _view_columns(con, "reg")
+    n, n_quarter = con.execute("SELECT count(*), count(*) FILTER (WHERE _is_quarter) "
+                               "FROM reg").fetchall()[0]
+    quarterly = n_quarter * 2 > n
+    result.frequency = "quarter" if quarterly else "year"
+    if n_quarter not in (0, n):
+        odd = con.execute("SELECT * FROM reg WHERE _is_quarter <> ?", [quarterly]).df()
+        other = "a quarter" if not quarterly else "a year"
+        reason = (f"period: {other} in a register whose other rows are "
+                  f"{'quarterly' if quarterly else 'annual'}: " + odd["period"].astype(str))
+        result.quarantine.append(_as_quarantine(odd, reason))
+    data_cols = [c for c in columns if c not in _PROVENANCE and c not in _DERIVED]
+    partition = ", ".join(_ident_sql(c) for c in data_cols)
+    # Copies of a household and period are rare: find their keys with one narrow
+    # aggregate, rank and compare only their rows, and read every other row straight
+    # from the spill (views, not copies of the register)
+    con.execute("CREATE OR REPLACE TEMP TABLE repeated AS SELECT household_id, period "
+                "FROM reg WHERE _is_quarter = ? GROUP BY ALL HAVING count(*) > 1", [quarterly])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
+        f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg "
+        "SEMI JOIN repeated USING (household_id, period) WHERE _is_quarter = ?", [quarterly])
+    result.dropped = _count_by_table(
+        con, "SELECT _file, _sheet, count(*) FROM ranked WHERE _copy > 1 GROUP BY ALL")
+    con.execute("CREATE OR REPLACE TEMP TABLE repeated_firsts AS SELECT * EXCLUDE (_copy), "
+                "count(*) OVER (PARTITION BY household_id, period) AS _n FROM ranked "
+                "WHERE _copy = 1")
+    con.execute("DROP TABLE ranked")
+    con.execute("CREATE OR REPLACE TEMP VIEW firsts AS "
+                "SELECT * FROM reg ANTI JOIN repeated USING (household_id, period) "
+                f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
+                "UNION ALL BY NAME SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n = 1")
+    clash = con.execute("SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n > 1").df()
+    if len(clash):
+        clash = clash.drop(columns=_DERIVED)
+        clash["period"] = schema._period_dtype(clash["period"].map(
+            lambda v: int(v) if not quarterly else v))
+        _, clash_q, _ = _duplicates(clash, ["household_id", "period"], True)
+        result.quarantine.append(clash_q)
+    result.loaded = _count_by_table(
+        con, "SELECT _file, _sheet, count(*) FROM firsts GROUP BY ALL")
+    result.rows, result.households = con.execute(
+        "SELECT count(*), count(DISTINCT household_id) FROM firsts").fetchall()[0]
+    periods = con.execute("SELECT DISTINCT _order, period FROM firsts "
+                          "ORDER BY _order").fetchall()
+    result.periods = [p if quarterly else int(p) for _, p in periods]
+    cells = con.execute("""
+        SELECT province, source, what, count(*) AS n FROM (
+          SELECT province_2025 AS province,
+                 _file || CASE WHEN _sheet <> '' THEN ' [sheet ' || _sheet || ']' ELSE '' END
+                   AS source,
+                 CASE WHEN status = 'poor' THEN 'poor'
+                      WHEN status = 'near_poor' THEN 'near_poor'
+                      WHEN status = 'non_poor' AND (_exit OR coalesce(lag(status) OVER w
+                           IN ('poor', 'near_poor'), false)) THEN 'exit_marks'
+                      WHEN status = 'non_poor' THEN 'non_poor'
+                      ELSE 'removals' END AS what
+          FROM firsts
+          WINDOW w AS (PARTITION BY household_id ORDER BY _order))
+        GROUP BY ALL""").df()
+    result.kind = decide_kinds(cells)
+    loaded = "firsts"
+    if "commune" in columns:
+        result.unplaced = _communes_2025(con, columns)
+        columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
+        loaded = "firsts_2025"
+    out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
+    nulls = dict(zip(out_cols, con.execute(
+        "SELECT " + ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
+        + f" FROM {loaded}").fetchall()[0]))
+    target = _panel_schema(out_cols, nulls, quarterly)
+    select = ", ".join(
+        _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
+        for c in out_cols)
+
+    def write(path: Path, metadata: dict) -> None:
+        schema_md = target.with_metadata({**(target.metadata or {}),
+                                          **{k.encode(): str(v).encode()
+                                             for k, v in metadata.items()}})
+
+        def stream(tmp):
+            reader = con.sql(f"SELECT {select} FROM {loaded} "
+                             "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
+            with pq.ParquetWriter(tmp, schema_md, compression="zstd",
+                                  write_statistics=True) as writer:
+                for table in _fixed_size_tables(reader, WRITE_BATCH_ROWS):
+                    writer.write_table(table.cast(schema_md), row_group_size=WRITE_BATCH_ROWS)
+
+        _atomic_write_bytes(path, stream)
+
+    result.write = write
+    return result
+
+
+def _fixed_size_tables(reader, rows: int):
+    """Tables of exactly `rows` rows (the last one shorter) from a stream of record
+    batches of any size: row groups, and so the file's bytes, must not depend on how
+    DuckDB's threads happened to cut its output."""
+    pending, count = [], 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending)
+
+
+def _panel_schema(columns: list[str], nulls: dict, quarterly: bool) -> pa.Schema:
+    """The Arrow schema (with pandas metadata) _finish_panel's canonical dtypes give:
+    strings, bool (nullable 'boolean' when a value is missing), Int64 household size,
+    float64 money and weights, int64 years or 'YYYYQn' text."""
+    dtypes = {}
+    for col in columns:
+        if col == "period":
+            dtypes[col] = "object" if quarterly else "int64"
+        elif col in schema.BOOL_COLUMNS or col.startswith("dep_"):
+            dtypes[col] = "boolean" if nulls.get(col) else "bool"
+        elif col in ("household_size",):
+            dtypes[col] = "Int64"
+        elif col in ("income_pc_month", "weight"):
+            dtypes[col] = "float64"
+        else:
+            dtypes[col] = "object"
+    empty = pd.DataFrame({c: pd.Series(["x"] if t == "object" else [], dtype=t).iloc[0:0]
+                          for c, t in dtypes.items()})
+    fields = [pa.field(c, pa.string() if t == "object" else
+                       pa.bool_() if t in ("bool", "boolean") else
+                       pa.int64() if t in ("int64", "Int64") else pa.float64())
+              for c, t in dtypes.items()]
+    return pa.Table.from_pandas(empty, schema=pa.schema(fields), preserve_index=False).schema
+
+
+def _write_quarantine_csv(con, spill: _Spill, path: Path, cached: dict | None = None) -> Counter:
+    """quarantine.csv from the spilled pieces, sorted by file, sheet and row, streamed;
+    returns the count per (file, sheet)."""
+    if not _union_view(con, "q", spill.parts["quarantine"] + spill.parts["quarantine_run"],
+                       (cached or {}).get("quarantine", []), "source_file"):
+        _write_csv(_empty(QUARANTINE_LEAD), path)
+        return Counter()
+    cols = _view_columns(con, "q")
+    value_cols = schema.column_order([c for c in cols if c not in QUARANTINE_LEAD])
+    select = ", ".join(
+        ["source_file", "sheet", "row", "reason"]
+        + [f"coalesce({_ident_sql(c)}, '') AS {_ident_sql(c)}" for c in value_cols])
+
+    def stream(tmp):
+        reader = con.sql(f"SELECT {select} FROM q ORDER BY source_file, sheet, row, "
+                         "reason").to_arrow_reader(WRITE_BATCH_ROWS)
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as handle:
+            first = True
+            for batch in reader:
+                frame = schema.neutralise_formulas(batch.to_pandas())
+                frame.to_csv(handle, index=False, header=first, lineterminator="\n")
+                first = False
+            if first:
+                pd.DataFrame(columns=QUARANTINE_LEAD + value_cols).to_csv(
+                    handle, index=False, lineterminator="\n")
+
+    _atomic_write_bytes(path, stream)
+    return _count_by_table(con, "SELECT source_file, sheet, count(*) FROM q GROUP BY ALL")
+
+
+def _totals_periods(totals: pd.DataFrame, frequency: str | None):
+    """(rows whose period fits the register, quarantine rows). A total counted at a year's
+    review is that year on an annual register and its Q4 on a quarterly one; a total for a
+    quarter other than Q4 cannot stand for an annual review."""
+    if totals.empty:
+        return totals, totals.iloc[0:0]
+    labels = totals["period"].astype(object)
+    is_year = np.array([isinstance(v, (int, np.integer)) for v in labels])
+    if frequency is None:
+        frequency = "year" if is_year.all() else "quarter"
+    if frequency == "quarter":
+        converted = [f"{v}Q4" if y else v for v, y in zip(labels, is_year)]
+        bad = np.zeros(len(totals), dtype=bool)
+    else:
+        q4 = np.array([not y and str(v).endswith("Q4") for v, y in zip(labels, is_year)])
+        converted = [int(str(v)[:4]) if q else v for v, q in zip(labels, q4)]
+        bad = ~is_year & ~q4
+    totals = totals.assign(period=pd.Series(converted, index=totals.index, dtype=object))
+    if not bad.any():
+        return totals, totals.iloc[0:0]
+    reason = ("period: a total for " + totals.loc[bad, "period"].astype(str)
+              + " on an annual register: totals count households at the annual review (Q4)")
+    return totals.loc[~bad], _as_quarantine(totals.loc[bad], reason)

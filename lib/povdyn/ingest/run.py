@@ -1,0 +1,280 @@
+"""The ingest command: read every file, check it (engine or pandas path), run the checks
+across tables, write the outputs, mark a failed run as not ok."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from .. import schema
+from ..errors import PovdynError
+from ..privacy import load_key
+from .cache import _Cache, _cache_fingerprint, _file_sha256
+from .checking import BATCH_ROWS, _CARRIED, _load_programs, check_batch, prepare_table
+from .engine_checks import _engine_check_register, _engine_eligible
+from .reading import UnreadableFile, chunks, list_inputs, read_tables
+from .register import (_Spill, _duckdb, _duplicates, _register_stage, _totals_periods,
+                       _write_quarantine_csv)
+from .summary import IngestSummary, TableReport
+from .writing import (_finish_adoption, _finish_support, _finish_totals, _write_csv, _write_json,
+                      _write_parquet)
+
+
+def _write_failed_summary(raw_dir: Path, out_dir: Path, message: str, state: str) -> None:
+    """Mark out_dir's outputs as not ok before a run and after a failed one: earlier
+    outputs must never stay behind looking like a good result of this run."""
+    _write_json({"ok": False, "state": state, "raw_dir": str(raw_dir), "errors": [message]},
+                out_dir / "ingest_summary.json")
+
+
+def ingest(raw_dir, out_dir, progress: bool = True, new_key: bool = False) -> IngestSummary:
+    """Validate raw registers, programme rolls and household totals, quarantine bad
+    rows, pseudonymise, and write panel.parquet, support.parquet, totals.parquet,
+    quarantine.csv and ingest_summary.json to out_dir (module docstring for the rules).
+    Returns the IngestSummary.
+
+    While it runs, and if it fails with an exception, ingest_summary.json says
+    "ok": false and why. `new_key`: create a new pseudonymisation key although out_dir
+    holds earlier data (privacy.load_key; all pseudonyms change)."""
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        message = (f"raw folder {raw_dir} does not exist: run `povdyn demo` or copy the "
+                   "register exports there")
+        if out_dir.is_dir():
+            _write_failed_summary(raw_dir, out_dir, message, "failed")
+        raise PovdynError(message)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_failed_summary(raw_dir, out_dir, "ingest started and has not finished (still "
+                          "running, or stopped before writing its results)", "running")
+    try:
+        return _ingest(raw_dir, out_dir, progress, new_key)
+    except BaseException as exc:
+        _write_failed_summary(raw_dir, out_dir, f"ingest failed: {type(exc).__name__}: {exc}",
+                              "failed")
+        raise
+
+
+def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> IngestSummary:
+    started = time.perf_counter()
+    key = load_key(processed_dir=out_dir, new_key=new_key)
+    # scratch space beside the outputs (same disk): spilled batches and DuckDB's temp
+    scratch = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out_dir))
+    try:
+        con = _duckdb(scratch)
+        try:
+            return _ingest_with(raw_dir, out_dir, progress, key, _Spill(scratch), con, started)
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill: _Spill,
+                 con, started: float) -> IngestSummary:
+    from tqdm.auto import tqdm
+
+    programs = _load_programs()
+    files, ignored = list_inputs(raw_dir)
+    errors: list[str] = []
+    if not files:
+        errors.append(f"no csv, xlsx or parquet files in {raw_dir}: run `povdyn demo` or copy "
+                      "the register exports there")
+
+    reports: list[TableReport] = []
+    goods = {"support": [], "totals": [], "adoption": []}  # small tables stay in memory
+    cache = _Cache(out_dir, _cache_fingerprint(key, programs))
+    entries: dict[str, dict] = {}  # this run's files: sha256, table reports, errors
+    spans: list[tuple[str, int, int]] = []  # file, its first report and first error
+    reused: list[str] = []
+    # Tables with the same kind and columns (e.g. the sheets of list workbooks) are
+    # checked together: per-table overhead would dominate hundreds of small sheets.
+    pending: dict[tuple, list[pd.DataFrame]] = {}
+    seen: dict[tuple, TableReport] = {}
+    pending_rows: dict[tuple, int] = {}
+
+    def flush(batch_key):
+        frames = pending.pop(batch_key, [])
+        pending_rows.pop(batch_key, None)
+        if frames:
+            good, quarantine = check_batch(pd.concat(frames, ignore_index=True),
+                                           batch_key[0], key, programs)
+            if batch_key[0] == "register":
+                spill.add_register(good)
+            else:
+                goods[batch_key[0]].append(good)
+                spill.add_small(batch_key[0], good)
+            spill.add_quarantine(quarantine)
+
+    for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
+        rel = path.relative_to(raw_dir).as_posix()
+        sha = _file_sha256(path)
+        spans.append((rel, len(reports), len(errors)))
+        earlier = cache.entry(rel, sha)
+        if earlier is not None:  # unchanged since a run whose checked rows are cached
+            reports += [TableReport(**{**t, "loaded": 0, "quarantined": 0,
+                                       "duplicates_dropped": 0}) for t in earlier["reports"]]
+            errors += earlier["errors"]
+            entries[rel] = earlier
+            reused.append(rel)
+            continue
+        entries[rel] = {"sha256": sha}
+        try:
+            tables = read_tables(path, raw_dir)
+        except UnreadableFile as exc:
+            errors.append(f"{rel}: cannot read: {exc}")
+            reports.append(TableReport(source_file=rel, error=str(exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - whatever breaks one file must not stop the others
+            errors.append(f"{rel}: cannot read: {type(exc).__name__}: {exc}")
+            reports.append(TableReport(source_file=rel, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        in_engine = [_engine_eligible(t) for t in tables]
+        for table, engine in zip(tables, in_engine):  # csv registers: checked in DuckDB
+            if engine:
+                reports.append(_engine_check_register(table, con, spill, key, programs))
+        for raw in (piece for table, engine in zip(tables, in_engine) if not engine
+                    for piece in chunks(table)):
+            prepared = prepare_table(raw)
+            table_key = (raw.source_file, raw.sheet)
+            if table_key in seen:  # a further piece of a table already reported
+                first = seen[table_key]
+                if first.error:
+                    continue
+                first.rows_in += prepared.report.rows_in
+                first.blank_rows += prepared.report.blank_rows
+            else:
+                seen[table_key] = prepared.report
+                reports.append(prepared.report)
+                if prepared.report.error:
+                    where = rel + (f" [sheet {raw.sheet}]" if raw.sheet else "")
+                    errors.append(f"{where}: {prepared.report.error}")
+            if prepared.report.error:
+                continue
+            spill.add_quarantine(prepared.malformed)
+            batch_key = (prepared.report.kind, tuple(prepared.canon.columns))
+            pending.setdefault(batch_key, []).append(prepared.canon)
+            pending_rows[batch_key] = pending_rows.get(batch_key, 0) + len(prepared.canon)
+            if pending_rows[batch_key] >= BATCH_ROWS:
+                flush(batch_key)
+        del tables
+    for batch_key in sorted(pending, key=str):
+        flush(batch_key)
+    # the reports and errors each file produced (for the cache)
+    for i, (rel, first_report, first_error) in enumerate(spans):
+        end_report, end_error = spans[i + 1][1:] if i + 1 < len(spans) else \
+            (len(reports), len(errors))
+        if "reports" not in entries[rel]:
+            entries[rel]["reports"] = reports[first_report:end_report]
+            entries[rel]["errors"] = errors[first_error:end_error]
+
+    keep = set(reused)  # cached rows still current: those of unchanged files
+    con.execute("CREATE OR REPLACE TEMP TABLE keep_files (f VARCHAR)")
+    if keep:
+        con.executemany("INSERT INTO keep_files VALUES (?)", [[f] for f in sorted(keep)])
+    cached = {kind: cache.parts(kind, keep) for kind in _Cache.KINDS}
+    for kind in goods:
+        for part in cached[kind]:
+            frame = pd.read_parquet(part)
+            goods[kind].append(frame[frame["_file"].isin(keep)])
+    register = _register_stage(con, spill, cached)
+    frequency = register.frequency
+    for frame in register.quarantine:
+        spill.add_quarantine(frame, run_level=True)
+    support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
+        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
+    support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
+                                              identifiers=False)
+    totals = pd.concat(goods["totals"], ignore_index=True) if goods["totals"] else None
+    totals_dropped = None
+    if totals is not None:
+        if "commune" not in totals.columns:
+            totals["commune"] = None
+        totals, odd_totals = _totals_periods(totals, frequency if register.rows else None)
+        totals, totals_clash, totals_dropped = _duplicates(
+            totals, ["province", "commune", "period"], True,
+            what="the same province, commune and period")
+        spill.add_quarantine(odd_totals, run_level=True)
+        spill.add_quarantine(totals_clash, run_level=True)
+    adoption = pd.concat(goods["adoption"], ignore_index=True) if goods["adoption"] else None
+    adoption_dropped = None
+    if adoption is not None:
+        if "district" not in adoption.columns:
+            adoption["district"] = None
+        adoption, adoption_clash, adoption_dropped = _duplicates(
+            adoption, ["province", "district", "commune", "program"], True,
+            what="the same commune and programme")
+        spill.add_quarantine(adoption_clash, run_level=True)
+    register_kind, kind_by_province, kind_counts, kind_errors = register.kind
+    errors += kind_errors
+
+    # per-table accounting from provenance
+    def count(*frames: pd.DataFrame) -> Counter:
+        counter: Counter = Counter()
+        for frame in frames:
+            if frame is not None and len(frame):
+                counter.update(zip(frame["_file"], frame["_sheet"]))
+        return counter
+
+    loaded = register.loaded + count(support, totals, adoption)
+    dropped = register.dropped + count(support_dropped, totals_dropped, adoption_dropped)
+    quarantined = _write_quarantine_csv(con, spill, out_dir / "quarantine.csv", cached)
+    for report in reports:
+        if report.kind is None:
+            continue
+        k = (report.source_file, report.sheet or "")
+        report.loaded = loaded[k]
+        report.duplicates_dropped = dropped[k]
+        report.quarantined = quarantined[k]
+
+    support_out = _finish_support(support)
+    register_tables = [t for t in reports if t.kind == "register"]
+    if files and not register.rows:
+        if not register_tables:
+            errors.append("no register among the inputs (a table with Mã hộ, Năm/Kỳ and Phân "
+                          "loại hộ): nothing to report on")
+        elif not sum(t.rows_in for t in register_tables):
+            names = ", ".join(t.source_file + (f" [{t.sheet}]" if t.sheet else "")
+                              for t in register_tables[:5])
+            errors.append(f"no data rows: the register table(s) have a header but no rows "
+                          f"({names}{', ...' if len(register_tables) > 5 else ''})")
+        else:
+            errors.append("no data rows loaded: every register row was quarantined (see "
+                          "quarantine.csv for the reasons)")
+    summary = IngestSummary(
+        raw_dir=raw_dir, out_dir=out_dir, tables=reports, errors=errors,
+        ignored_files=ignored, panel_rows=register.rows, support_rows=len(support_out),
+        households=register.households, periods=register.periods,
+        frequency=frequency if register.rows else None,
+        register_kind=register_kind, register_kind_by_province=kind_by_province,
+        register_kind_counts=kind_counts,
+        totals_rows=0 if totals is None else len(totals),
+        adoption_rows=0 if adoption is None else len(adoption),
+        file_hashes={rel: e["sha256"] for rel, e in entries.items()},
+    )
+    register.write(out_dir / "panel.parquet", {"povdyn.register_kind": register_kind or ""})
+    if totals is not None:
+        _write_parquet(_finish_totals(totals), out_dir / "totals.parquet")
+    elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
+        (out_dir / "totals.parquet").unlink()
+    if adoption is not None:
+        _write_parquet(_finish_adoption(adoption), out_dir / "adoption.parquet")
+    elif (out_dir / "adoption.parquet").exists():  # an earlier run's register, not this data's
+        (out_dir / "adoption.parquet").unlink()
+    _write_parquet(support_out, out_dir / "support.parquet")
+    if len(register.unplaced):  # names the 2025 map could not place (rows kept, "? name")
+        _write_csv(register.unplaced, out_dir / "communes_unplaced.csv")
+    elif (out_dir / "communes_unplaced.csv").exists():  # an earlier run's listing
+        (out_dir / "communes_unplaced.csv").unlink()
+    _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
+    cache.save({rel: {"sha256": e["sha256"],
+                      "reports": [t.as_dict() if isinstance(t, TableReport) else t
+                                  for t in e["reports"]],
+                      "errors": list(e["errors"])} for rel, e in entries.items()},
+               spill, set(entries))
+    summary.reused_files = reused
+    summary.seconds = time.perf_counter() - started
+    return summary

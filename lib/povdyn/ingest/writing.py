@@ -1,0 +1,108 @@
+"""Writing outputs atomically (temp file + os.replace) and the small tables' final form."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import schema
+from ..periods import frequency_and_index
+from .checking import _CARRIED
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        if path.is_dir():  # an older run wrote a dataset folder here
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_parquet(df: pd.DataFrame, path: Path, metadata: dict | None = None) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}),
+             **{k.encode(): str(v).encode() for k, v in metadata.items()}})
+    _atomic_write_bytes(path, lambda tmp: pq.write_table(
+        table, tmp, compression="zstd", write_statistics=True))
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    """A csv for people to open in Excel: formula-like cells neutralised (schema.
+    spreadsheet_safe), BOM so Excel reads UTF-8."""
+    safe = schema.neutralise_formulas(df)
+    _atomic_write_bytes(path, lambda tmp: safe.to_csv(tmp, index=False, encoding="utf-8-sig",
+                                                      lineterminator="\n"))
+
+
+def _write_json(data: dict, path: Path) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False, default=str) + "\n"
+    _atomic_write_bytes(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _finish_panel(panel: pd.DataFrame) -> pd.DataFrame:
+    if panel.empty:
+        return _empty(schema.REQUIRED_PANEL_COLUMNS + ["province_2025"])
+    panel = panel.drop(columns=_CARRIED)
+    panel = schema.canonical_dtypes(panel)
+    _, index = frequency_and_index(panel["period"])
+    panel = panel.assign(_order=index).sort_values(["household_id", "_order"], kind="stable")
+    panel = panel.drop(columns="_order")
+    return panel[schema.column_order(panel.columns)].reset_index(drop=True)
+
+
+def _finish_totals(totals: pd.DataFrame) -> pd.DataFrame:
+    """totals.parquet: province (as written), province_2025, commune (null for a province
+    total), period (the panel's type), households (int64), sorted."""
+    if "commune" not in totals.columns:
+        totals = totals.assign(commune=None)
+    out = pd.DataFrame({
+        "province": totals["province"].astype(object),
+        "province_2025": totals["province_2025"].astype(object),
+        "commune": totals["commune"].astype(object).where(totals["commune"].notna(), None),
+        "period": schema._period_dtype(totals["period"].astype(object)),
+        "households": totals["households_total"].astype("int64"),
+    })
+    order = np.lexsort([out["period"].astype(str).to_numpy(),
+                        out["commune"].fillna("").to_numpy(dtype=str),
+                        out["province"].to_numpy(dtype=str),
+                        out["province_2025"].to_numpy(dtype=str)])
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _finish_adoption(adoption: pd.DataFrame) -> pd.DataFrame:
+    """adoption.parquet: province (as written), province_2025, district (null when not
+    given), commune, program, adoption_year (Int64, <NA> = never), sorted."""
+    out = pd.DataFrame({col: adoption[col].astype(object).where(adoption[col].notna(), None)
+                        for col in schema.ADOPTION_COLUMNS[:-1]})
+    out["adoption_year"] = adoption["adoption_year"].astype("Int64")
+    order = np.lexsort([out[c].fillna("").to_numpy(dtype=str)
+                        for c in ("program", "commune", "district", "province", "province_2025")])
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
+    if support.empty:
+        frame = _empty(schema.SUPPORT_COLUMNS)
+        frame["amount_vnd"] = frame["amount_vnd"].astype("float64")
+        return frame
+    support = schema.canonical_dtypes(support.drop(columns=_CARRIED))
+    order = [c for c in schema.SUPPORT_COLUMNS if c in support.columns]
+    sort_key = support[order].astype(str)
+    support = support.iloc[np.lexsort([sort_key[c].to_numpy() for c in reversed(order)])]
+    return support[schema.column_order(support.columns, "support")].reset_index(drop=True)
