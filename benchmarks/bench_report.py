@@ -1,4 +1,5 @@
-"""The full report batch: nation + 34 provinces on the demo register, 2 workers.
+"""The full report batch: nation + 34 provinces on the demo register, 2 workers; with
+--level commune, the commune pages of the demo's largest province (issue 13 §2).
 
     flock /tmp/povdyn-heavy.lock .venv/bin/python benchmarks/bench_report.py \
         [--data-dir DIR] [--workers 2] [--regions all] [--engine duckdb]
@@ -9,6 +10,16 @@ Without --data-dir it writes the synthetic demo register (60,000 households, qua
 index, manifest) and prints wall seconds, the slowest pages and the mean page time,
 plus the machine's load average (the figure is only meaningful on an idle machine).
 Writes the numbers to <out>/bench_report.json. Not part of `make test`.
+
+``--level commune`` (default --households 200000, so that the largest demo province has
+about 100 communes; --regions "largest" picks it): times `run_report(level="commune")`
+for that province's communes on --workers, prints the wall time against the 5-minute
+target, the page times (first page per worker, which computes the province's
+aggregates, and the others), a profile of one page's parts in this process (aggregates,
+headline, targets, trend, flows, nbconvert export) and the aggregates against a
+plain-pandas baseline (the same per-commune counts by groupby on the pulled rows), and
+an extrapolation to all 3,321 communes, labelled as such. ``--all-communes`` renders
+every commune instead (slow: run it under the heavy lock).
 
 At scale (issue 15 §4), each with the peak memory of the whole process tree (parent,
 workers, kernels), sampled every 0.5 s:
@@ -80,9 +91,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="reports folder (default: a temp folder)")
     parser.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
     parser.add_argument("--target", type=float, default=60.0, help="seconds the batch should stay under")
+    parser.add_argument("--level", default="province", choices=["province", "commune"])
+    parser.add_argument("--all-communes", action="store_true", help="--level commune: every commune")
     parser.add_argument("--scale", choices=sorted(SCALES),
                         help="the national page at 27M households or the batch at 2.7M (docstring)")
     args = parser.parse_args(argv)
+    if args.level == "commune":
+        return commune_main(args)
     if args.scale:
         households, regions, target = SCALES[args.scale]
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -139,6 +154,159 @@ def main(argv=None) -> int:
         "cpus": os.cpu_count(),
     }
     (run.out_dir / "bench_report.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0 if not run.failed else 1
+
+
+# ----------------------------------------------------------------------------- commune pages
+COMMUNES_2025 = 3321  # communes and wards after the reform (povdyn.geo.communes_2025)
+
+
+def _demo_data(args, tmp: Path) -> Path:
+    if args.data_dir:
+        return Path(args.data_dir)
+    from povdyn.ingest import ingest
+    from povdyn.synth import write_demo
+
+    households = args.households if args.households != 60_000 else 200_000
+    t = time.perf_counter()
+    write_demo(tmp / "raw", households=households, seed=2025, progress=False)
+    summary = ingest(tmp / "raw", tmp / "processed", progress=False)
+    assert summary.ok, str(summary)
+    print(f"demo register ({households:,} households) written and ingested in {time.perf_counter() - t:.1f} s "
+          "(not timed)")
+    return tmp / "processed"
+
+
+def _page_profile(data_dir: Path, province: str, period: str, n: int = 5) -> dict:
+    """One commune page's parts, timed in this process (no kernel): the province's
+    aggregates (once), then per page its data, headline, targets, trend and flows
+    figures, and the nbconvert export of an executed page."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from IPython import display as ipd
+
+    from povdyn import communes
+    from povdyn.targets import local_targets_file
+
+    shown = ipd.display
+    ipd.display = lambda *a, **k: None  # figures and tables are built, not shown
+    try:
+        t = time.perf_counter()
+        pc = communes.province_communes(data_dir, province, period)
+        out = {"aggregates_s": round(time.perf_counter() - t, 2), "aggregates_parts_s": pc.seconds}
+        parts: dict = {}
+        targets_file = local_targets_file(data_dir)
+        for name in pc.communes[:n]:
+            t = time.perf_counter()
+            page = communes.commune_page(data_dir, province, name, period)
+            parts.setdefault("page_data", []).append(time.perf_counter() - t)
+            for key, run in (("headline", lambda: communes.headline_table(page)),
+                             ("targets", lambda: communes.targets_table(page, targets_file=targets_file)),
+                             ("trend", lambda: communes.show_trend(page)),
+                             ("flows", lambda: communes.show_flows(page))):
+                t = time.perf_counter()
+                run()
+                parts.setdefault(key, []).append(time.perf_counter() - t)
+        out["page_parts_mean_s"] = {k: round(statistics.mean(v), 3) for k, v in parts.items()}
+    finally:
+        ipd.display = shown
+    return out
+
+
+def _export_seconds(run_dir: Path, n: int = 3) -> float:
+    """Mean seconds of the reviewer's-page export of executed commune notebooks."""
+    import nbformat
+
+    from povdyn.report import export_html
+
+    books = sorted((run_dir / "notebooks").rglob("*.ipynb"))[:n]
+    times = []
+    for book in books:
+        nb = nbformat.read(book, as_version=4)
+        t = time.perf_counter()
+        export_html(nb, title="bench", lang="vi", footer="")
+        times.append(time.perf_counter() - t)
+    return round(statistics.mean(times), 3) if times else float("nan")
+
+
+def _pandas_baseline(data_dir: Path, province: str, period: str) -> float:
+    """Plain pandas: the province's rows pulled, then per commune the households by
+    status at the period and the exits from poor into it (a part of what the engine
+    aggregates compute), for a ratio printed beside them."""
+    import pandas as pd
+
+    t = time.perf_counter()
+    rows = pd.read_parquet(data_dir / "panel.parquet", columns=["household_id", "period", "status", "province_2025",
+                                                                "commune_2025"],
+                           filters=[("province_2025", "==", province)])
+    periods = sorted(rows["period"].unique())
+    before = periods[periods.index(period) - 1]
+    now = rows[rows["period"] == period]
+    now.groupby(["commune_2025", "status"]).size()
+    prev = rows[(rows["period"] == before) & (rows["status"] == "poor")][["household_id"]]
+    moved = prev.merge(now, on="household_id")
+    moved.groupby("commune_2025")["status"].apply(lambda s: (s != "poor").sum())
+    return time.perf_counter() - t
+
+
+def commune_main(args) -> int:
+    import pandas as pd
+
+    from povdyn.report import run_report
+
+    tmp = Path(tempfile.mkdtemp(prefix="povdyn-bench-communes-"))
+    data_dir = _demo_data(args, tmp)
+    out = Path(args.out) if args.out else tmp / "reports"
+    places = pd.read_parquet(data_dir / "panel.parquet", columns=["province_2025", "commune_2025"]).drop_duplicates()
+    per_province = places.dropna().groupby("province_2025")["commune_2025"].nunique().sort_values()
+    province = per_province.index[-1] if args.regions in ("all", "largest") else args.regions
+    regions = "all" if args.all_communes else province
+    n_pages = int(per_province.sum() if args.all_communes else per_province[province])
+    print(f"{n_pages} commune pages ({'all provinces' if args.all_communes else province}), "
+          f"{args.workers} workers")
+
+    load_before = os.getloadavg()
+    t = time.perf_counter()
+    run = run_report(period="latest", regions=regions, workers=args.workers, out_dir=out, data_dir=data_dir,
+                     engine=args.engine, progress=True, level="commune")
+    seconds = time.perf_counter() - t
+    load_after = os.getloadavg()
+    print(run)
+    times = sorted(r["seconds"] for r in run.results)
+    warm = times[:-args.workers] if len(times) > args.workers else times  # the slowest: first per worker
+    period = run.period
+    profile = _page_profile(data_dir, province, period)
+    profile["export_s"] = _export_seconds(run.out_dir)
+    pandas_s = _pandas_baseline(data_dir, province, period)
+    per_page = statistics.mean(warm)
+    aggregates = profile["aggregates_s"]
+    n_provinces = int(len(per_province))
+    extrapolated = (COMMUNES_2025 * per_page + n_provinces * aggregates) / args.workers
+    result = {
+        "level": "commune",
+        "pages": len(run.pages),
+        "failed": run.failed,
+        "status": run.status,
+        "seconds_total": round(seconds, 1),
+        "target_seconds": 300.0,
+        "within_target": seconds < 300.0 and not run.failed,
+        "workers": args.workers,
+        "page_seconds_median": round(statistics.median(times), 2),
+        "page_seconds_mean_without_first_per_worker": round(per_page, 2),
+        "page_seconds_first_per_worker": times[-args.workers:],
+        "profile_in_process": profile,
+        "aggregates_vs_plain_pandas": {"engine_aggregates_s": aggregates, "pandas_part_s": round(pandas_s, 2),
+                                       "ratio": round(aggregates / pandas_s, 2) if pandas_s else None},
+        "EXTRAPOLATED_all_3321_communes_minutes": round(extrapolated / 60, 1),
+        "extrapolation_basis": (f"({COMMUNES_2025} pages x {per_page:.2f} s + {n_provinces} provinces x "
+                                f"{aggregates:.1f} s aggregates) / {args.workers} workers; not measured"),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "cpus": os.cpu_count(),
+    }
+    (run.out_dir / "bench_report_communes.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0 if not run.failed else 1
 

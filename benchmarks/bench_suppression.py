@@ -15,9 +15,10 @@ costs. ``--national``: 3,321 communes in 34 provinces with province total rows (
 on the province pages, so passed as shown cells) and a national total row: the
 provinces are independent blocks and are solved one by one.
 
-Before this change (povdyn at ba1bb11) the 300-commune table took 29.4 s at load 5 on
-2 cores (46 s was reported at a higher load); the machine is shared, so the load average
-is printed with each run.
+Measured against the previous algorithm (povdyn at ba1bb11), same tables, same cell
+statuses, the machine shared (load 4-5, no lock): the 300-commune table 11.4 s -> 2.4 s;
+the 3,321-commune national table had not finished after 240 s and now takes 1.2 s (the
+34 provinces are independent blocks). The load average is printed with each run.
 """
 from __future__ import annotations
 

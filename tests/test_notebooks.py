@@ -33,6 +33,14 @@ def executed(tmp_path_factory):
     for nb in NOTEBOOKS:
         lang = "en" if nb.stem == "quarterly_report" else "vi"
         jobs[nb.name] = (str(nb), str(out / nb.name), dict(data_dir=str(data), period="2025Q4", lang=lang))
+        if nb.stem == "commune_report":  # its register needs the 2025 communes ingest adds
+            import pandas as pd
+
+            with_communes = write_small_register(tmp_path_factory.mktemp("nb_communes"), households=1200,
+                                                 seed=5, tiny=False, communes=True)
+            rows = pd.read_parquet(with_communes / "panel.parquet", columns=["province_2025", "commune_2025"])
+            province, commune = rows.value_counts().index[0]
+            jobs[nb.name][2].update(data_dir=str(with_communes), region=province, commune=commune)
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
         errors = dict(zip(jobs, pool.map(_run, jobs.values())))
     return out, errors

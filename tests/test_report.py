@@ -24,14 +24,20 @@ BOGUS = "Tỉnh Không Tồn Tại"
 
 
 # --------------------------------------------------------------------------- data
-def write_small_register(out: Path, households: int = 1500, seed: int = 11, tiny: bool = True) -> Path:
+def write_small_register(out: Path, households: int = 1500, seed: int = 11, tiny: bool = True,
+                         communes: bool = False) -> Path:
     """A small synthetic register written as processed parquet (identifiers dropped,
-    ids pseudonymised) plus, when `tiny`, a planted province of 6 households."""
+    ids pseudonymised) plus, when `tiny`, a planted province of 6 households; with
+    `communes`, the 2025 commune of every row as ingest adds it (geo.panel_commune_2025)."""
     from povdyn.privacy import drop_identifiers, pseudonymise
     from povdyn.synth import generate
 
     reg = generate(households=households, seed=seed, frequency="quarter")
     panel = drop_identifiers(reg.panel)
+    if communes:
+        from povdyn.geo import panel_commune_2025
+
+        panel = panel.join(panel_commune_2025(panel))
     if tiny:
         first = panel[panel["household_id"].isin(panel["household_id"].drop_duplicates().iloc[:TINY_HOUSEHOLDS])]
         planted = first.copy()

@@ -141,6 +141,7 @@ class ProvinceCommunes:
     values: pd.DataFrame
     status: pd.Series
     min_cell: int
+    province_shown: set = field(default_factory=set)
     seconds: dict = field(default_factory=dict)
 
     @property
@@ -168,8 +169,8 @@ def province_communes(data_dir=None, province: str = "", period=None, within: in
 
     min_cell = settings().min_cell if min_cell is None else int(min_cell)
     path = _panel_file(data_dir if data is None else (data_dir or settings().processed_dir))
-    if data is not None:
-        province = data.region
+    if data is not None:  # the page's own data: its region, register kind and engine
+        province, register, engine = data.region, data.register, data.panel.engine
     key = (_fingerprint(path), province, str(period), register, int(within), engine, min_cell)
     if key in _CACHE:
         return _CACHE[key]
@@ -188,10 +189,12 @@ def province_communes(data_dir=None, province: str = "", period=None, within: in
     seconds = {"queries": round(time.perf_counter() - started, 3)}
     values = _period_values(data, metrics, period, within)
     t0 = time.perf_counter()
-    status = _joint_status(values, min_cell)
+    shown = province_published(data, values, period, within, min_cell)
+    status = _joint_status(values, min_cell, shown)
     seconds["suppression"] = round(time.perf_counter() - t0, 3)
     out = ProvinceCommunes(province=data.region, period=period, within=int(within), data=data,
                            metrics=metrics, values=values, status=status, min_cell=min_cell,
+                           province_shown=shown,
                            seconds=seconds)
     while len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -305,16 +308,50 @@ def _relations(values: pd.DataFrame) -> list:
     return rels
 
 
-def _joint_status(values: pd.DataFrame, min_cell: int) -> pd.Series:
+def province_published(data, values: pd.DataFrame, period, within: int, min_cell: int) -> set[str]:
+    """The count columns whose province value the province page prints: its headline
+    (``tables.headline``, with that table's own suppression) and its flows chart
+    (``plots.dynamics.flow_cells``: a cell printed with its share also prints its row's
+    total)."""
+    from .pagedata import headline_values
+    from .plots.dynamics import flow_cells
+    from .tables import headline
+
+    keys = list(headline_values(data, period, within)["key"])
+    table = headline(data, period, within=within, min_cell=min_cell)
+    shown = set()
+    for i, key in enumerate(keys):
+        if key not in HEADLINE_CELLS:
+            continue
+        num_col, den_col = HEADLINE_CELLS[key]
+        for pos, col in ((1, num_col), (2, den_col)):
+            text = str(table.iat[i, pos])
+            if col is not None and text and text[0].isdigit():
+                shown.add(col)
+    if "poor" in shown or "near_poor" in shown:
+        row = keys.index("poor_rate")
+        if str(table.iat[row, 2])[:1].isdigit():
+            shown.add("households")
+    matrix = np.array([[values.at[PROVINCE, f"flow_{a}_{b}"] for b in STATES] for a in STATES], dtype=float)
+    _, _, small, secondary, unknown = flow_cells(matrix, min_cell)
+    printed = ~(small | secondary | unknown)
+    for i, a in enumerate(STATES):
+        for j, b in enumerate(STATES):
+            if printed[i, j]:
+                shown.update({f"flow_{a}_{b}", FLOW_ROWS[a]})
+    return shown
+
+
+def _joint_status(values: pd.DataFrame, min_cell: int, province_shown: set) -> pd.Series:
     """linked_suppression over every commune count of the province (module docstring).
-    Every province count of at least min_cell is taken as known to the reader (the
-    province page prints most of them; taking all as known is the safe side) and is
-    never chosen as a complement."""
+    The province counts its page prints (``province_published``) stay shown and are
+    never chosen as complements; the others are cells like any other (the rule may
+    take one as a complement, which costs nothing: the province page hides it anyway)."""
     from .suppression import linked_suppression, table_cells
 
     cells = table_cells(values, COUNT_COLUMNS)
     rels = [r for r in _relations(values) if all(c in cells.index for c in r.cells)]
-    shown = [(None, PROVINCE, c) for c in COUNT_COLUMNS if values.at[PROVINCE, c] >= min_cell]
+    shown = [(None, PROVINCE, c) for c in COUNT_COLUMNS if c in province_shown and values.at[PROVINCE, c] >= min_cell]
     return linked_suppression(cells, rels, min_cell=min_cell, shown=shown)
 
 
@@ -531,11 +568,18 @@ def text_relapse(pc: ProvinceCommunes, lang: str = "vi") -> str:
                 cohort=_periods.shift(pc.period, -pc.within)) + " (%)"
 
 
-def show_commune_table(data, period, within: int = 2, lang: str = "vi", data_dir=None):
-    """The province page's commune section: a sentence and the table (display in a
-    notebook). `data`: the province page's PageData (its cached metrics are reused)."""
+def commune_section(data, period, within: int = 2, lang: str = "vi", data_dir=None):
+    """The province page's commune section: heading, a sentence and the table (display
+    in a notebook); nothing when the panel has no 2025 communes (a register ingested
+    before the crosswalk). `data`: the province page's PageData (its cached metrics
+    are reused)."""
     from IPython.display import HTML, Markdown, display
 
+    from .display import heading
+
+    if COMMUNE not in data.panel.columns:
+        return None
+    heading("communes", lang)
     pc = province_communes(data_dir, period=period, within=within, data=data)
     display(Markdown(label("commune_table_note", lang).format(m=pc.min_cell, n=len(pc.communes))))
     display(HTML(commune_table_html(pc, lang)))
@@ -554,6 +598,8 @@ def title(page: CommunePage, lang: str = "vi"):
 
     display(Markdown(f"# {label('commune_report_title', lang)}: {page.commune} "
                      f"({page.province.province}), {page.period}"))
+    if not np.isfinite(page.province.values.at[page.commune, "households"]):
+        display(Markdown(label("commune_rates_need_totals", lang)))
     # a link back to the province page, shown once that page exists (report.link_existing_pages)
     display(HTML(f'<p><span class="povdyn-page-link povdyn-hidden-link" '
                  f'data-povdyn-href="../{slugify(page.province.province)}.html">'

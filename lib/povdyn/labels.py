@@ -507,11 +507,11 @@ LABELS.update({
         "vi": "Chuyển dịch không công bố được: các luồng của xã đều dưới {m} hộ hoặc phải ẩn để bảo vệ số nhỏ.",
         "en": "Flows cannot be published: the commune's flows are below {m} households or hidden to protect one.",
     },
-    "province_target_used": {
-        "vi": ("Xã, phường này chưa có mục tiêu riêng: bảng so sánh số liệu của xã với mục tiêu của tỉnh "
-               "{province} (hoặc mục tiêu quốc gia khi tỉnh không đặt)."),
-        "en": ("This commune has no target of its own: the table compares the commune's figures with the "
-               "targets of {province} (or the national ones where the province sets none)."),
+    "commune_rates_need_totals": {
+        "vi": ("Sổ hộ nghèo, cận nghèo dạng danh sách không cho biết tổng số hộ dân cư của xã theo đơn vị sau "
+               "sắp xếp, nên trang này công bố số hộ nhưng chưa tính được tỷ lệ của xã."),
+        "en": ("A list register does not give the commune's total number of households in its 2025 boundaries, "
+               "so this page publishes counts but cannot compute the commune's rates."),
     },
     "commune_methods": {
         "vi": ("Xã, phường theo đơn vị hành chính sau sắp xếp (từ 1/7/2025). Số liệu trước tháng 7/2025 được "

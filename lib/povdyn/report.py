@@ -1007,9 +1007,11 @@ def run_report(
         if not provinces:
             raise PovdynError("--level commune needs provinces: 'all' or a list of province names")
         pages = commune_pages(data_dir, provinces)
-        if not pages:
-            raise PovdynError(f"no commune of {', '.join(provinces)} has a household on the register "
-                              f"(is {COMMUNE_COLUMN} in {data_dir}/panel.parquet? run `povdyn ingest` again)")
+        empty = [p for p in provinces if not any(q == p for q, _ in pages)]
+        if empty:
+            raise PovdynError(f"no commune of {', '.join(empty)} has a household on the register "
+                              f"(a province spelt as in the data? is {COMMUNE_COLUMN} in "
+                              f"{data_dir}/panel.parquet? if not, run `povdyn ingest` again)")
         region_list = [f"{p}/{c}" for p, c in pages]
     manifest_name, index_name = (("communes.json", "communes.html") if communes_level
                                  else ("manifest.json", "index.html"))
@@ -1313,7 +1315,9 @@ def _manifest_region(region: str, slug: str, result: dict | None) -> dict:
 
 def _remove_partial_files(run_dir: Path) -> None:
     """Temporary files a stopped worker left half-written (atomic writes in progress)."""
-    for pattern in (".*.tmp", "notebooks/.*.ipynb", "notebooks/.*.tmp", "logs/.*.tmp"):
+    for pattern in (".*.tmp", "notebooks/.*.ipynb", "notebooks/.*.tmp", "logs/.*.tmp",
+                    # commune pages: one folder per province
+                    "*/.*.tmp", "notebooks/*/.*.ipynb", "notebooks/*/.*.tmp", "logs/*/.*.tmp"):
         for path in run_dir.glob(pattern):
             path.unlink(missing_ok=True)
 

@@ -114,14 +114,12 @@ def trends(shares: pd.DataFrame, exits: pd.DataFrame | None = None, lang: str = 
 
 
 # --------------------------------------------------------------------------- flows
-def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | None = None,
-          hidden=None) -> Figure:
-    """Flows between statuses from the previous period to this one: a 3x3 heatmap of
-    row shares (how households of each status at t−1 are distributed at t), each cell
-    annotated with its share and household count; counts below min_cell show "<10" and
-    their share is hidden. counts: 3x3 array (STATES order) or a long DataFrame
-    [from_status, to_status, count]. hidden: a 3x3 bool array of further cells to hide
-    ("x"), decided by a suppression across tables (a commune page: povdyn.communes)."""
+def flow_cells(counts, min_cell: int | None = None, hidden=None):
+    """The numbers and marks of the flows chart (``flows``): the 3x3 counts C, row
+    shares, ``small`` (below min_cell, "<10"), ``secondary`` (hidden to protect a small
+    cell of its row, or given in `hidden`: "x") and ``unknown`` (lists: not known).
+    Exposed so that a suppression across pages (povdyn.communes) knows which counts a
+    flows chart publishes."""
     min_cell = settings().min_cell if min_cell is None else min_cell
     if isinstance(counts, pd.DataFrame):
         C = np.zeros((3, 3))
@@ -139,7 +137,7 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
     # a shown share and count give the row total, and the total less the shown cells a
     # hidden one: hide complements too (povdyn.suppression; methods.md Disclosure control).
     # A row with an unknown cell (lists) publishes no total, so it links nothing.
-    from ..suppression import SECONDARY, SUPPRESSED_SECONDARY, linked_suppression
+    from ..suppression import SECONDARY, linked_suppression
 
     known_rows = [i for i in range(3) if not unknown[i].any()]
     cells = {(i, j): C[i, j] for i in range(3) for j in range(3) if not unknown[i, j]}
@@ -149,6 +147,21 @@ def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | No
         min_cell=min_cell, hidden=[k for k in cells if k[0] != "row" and (small[k] or forced[k])],
         shown=[("row", i) for i in known_rows])
     secondary = np.array([[status.get((i, j)) == SECONDARY for j in range(3)] for i in range(3)]) | forced
+    return C, share, small, secondary, unknown
+
+
+def flows(counts, lang: str = "vi", min_cell: int | None = None, title: str | None = None,
+          hidden=None) -> Figure:
+    """Flows between statuses from the previous period to this one: a 3x3 heatmap of
+    row shares (how households of each status at t−1 are distributed at t), each cell
+    annotated with its share and household count; counts below min_cell show "<10" and
+    their share is hidden. counts: 3x3 array (STATES order) or a long DataFrame
+    [from_status, to_status, count]. hidden: a 3x3 bool array of further cells to hide
+    ("x"), decided by a suppression across tables (a commune page: povdyn.communes)."""
+    from ..suppression import SUPPRESSED_SECONDARY
+
+    min_cell = settings().min_cell if min_cell is None else min_cell
+    C, share, small, secondary, unknown = flow_cells(counts, min_cell, hidden)
     small = small | secondary
     shown = np.where(small | unknown, np.nan, share)
     fig, ax = _fig(6.4, 4.2)
