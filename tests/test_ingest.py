@@ -730,7 +730,19 @@ def test_household_totals_validated_quarantined_and_written(tmp_path):
     assert (t.rows_in, t.loaded, t.quarantined, t.duplicates_dropped, t.blank_rows) == \
         (9, 2, 6, 1, 1)
     totals = pd.read_parquet(tmp_path / "out" / "totals.parquet")
-    assert list(totals.columns) == ["province", "province_2025", "commune", "period", "households"]
+    assert list(totals.columns) == ["province", "province_2025", "commune", "period", "households",
+                                    "commune_2025", "commune_code", "old_commune_code",
+                                    "commune_2025_basis"]
+    # a commune row gets its 2025 commune as the register's rows of that commune do
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    commune_row = totals[totals["commune"].notna()].iloc[0]
+    # (Nà Sán is not a commune of Hà Giang: both are the explicit unknown, and listed)
+    assert commune_row["commune_2025"] == panel["commune_2025"].iloc[0] == "? Xã Nà Sán"
+    assert commune_row["commune_2025_basis"] == "unmatched" and commune_row["commune_code"] is None
+    unplaced = pd.read_csv(tmp_path / "out" / "communes_unplaced.csv")
+    assert sorted(unplaced.loc[unplaced["commune"] == "Xã Nà Sán", "table"]) == ["household totals", "register"]
+    assert totals.loc[totals["commune"].isna(), ["commune_2025", "commune_2025_basis"]].isna().all().all()
+    totals = totals.iloc[:, :5]
     assert totals.to_dict("records") == [
         {"province": "Hà Giang", "province_2025": "Tuyên Quang", "commune": None,
          "period": "2024Q4", "households": 12500},   # a year's total = its Q4 review

@@ -599,7 +599,10 @@ def title(page: CommunePage, lang: str = "vi"):
     display(Markdown(f"# {label('commune_report_title', lang)}: {page.commune} "
                      f"({page.province.province}), {page.period}"))
     if not np.isfinite(page.province.values.at[page.commune, "households"]):
-        display(Markdown(label("commune_rates_need_totals", lang)))
+        # no totals at all, or totals that do not cover this commune (stocks.commune_totals)
+        has_totals = getattr(page.province.data.panel, "totals", None) is not None
+        display(Markdown(label("commune_total_not_covered" if has_totals else "commune_rates_need_totals",
+                               lang)))
     # a link back to the province page, shown once that page exists (report.link_existing_pages)
     display(HTML(f'<p><span class="povdyn-page-link povdyn-hidden-link" '
                  f'data-povdyn-href="../{slugify(page.province.province)}.html">'

@@ -544,6 +544,16 @@ LABELS.update({
         "en": ("A list register does not give the commune's total number of households in its 2025 boundaries, "
                "so this page publishes counts but cannot compute the commune's rates."),
     },
+    "commune_total_not_covered": {
+        "vi": ("Bảng tổng số hộ dân cư không đủ để tính tổng số hộ của xã theo đơn vị sau sắp xếp ở kỳ này "
+               "(thiếu dòng của một xã cũ, tên xã cũ không khớp danh mục, hoặc xã cũ bị chia cho nhiều xã mới "
+               "mà không có số hộ của từng phần), nên trang này công bố số hộ nhưng chưa tính được tỷ lệ "
+               "của xã."),
+        "en": ("The household totals do not give this commune's total in its 2025 boundaries at this review "
+               "(an old commune's row is missing, an old name is not in the official list, or an old commune "
+               "was split between new ones and the pieces' household counts are not known), so this page "
+               "publishes counts but cannot compute the commune's rates."),
+    },
     "commune_methods": {
         "vi": ("Xã, phường theo đơn vị hành chính sau sắp xếp (từ 1/7/2025). Số liệu trước tháng 7/2025 được "
                "quy về xã mới theo bảng chuyển đổi chính thức (gói vietnamadminunits); hộ có mặt sau cải cách "

@@ -42,7 +42,9 @@ source with neither is a full panel) unless ``register="lists"|"full"`` override
 
 **Household totals.** A poverty *rate* needs the number of all households, which a list
 does not contain. ``totals.parquet`` beside the panel (columns ``province``,
-``province_2025``, ``commune`` (null for a province total), ``period``, ``households``)
+``province_2025``, ``commune`` (null for a province total), ``period``, ``households``,
+and from ingest each commune row's ``commune_2025``, ``commune_code``,
+``old_commune_code`` and ``commune_2025_basis``: ingest.writing.totals_communes_2025)
 is attached as ``Panel.totals`` (an Ibis table on the panel's engine), or pass
 ``totals=`` (a path or DataFrame). ``povdyn.stocks.status_shares`` uses it as the
 denominator of list registers.
@@ -375,7 +377,12 @@ def _read_totals(totals, con, panel: Panel):
     df["period"] = [label(panel.frequency, i) for i in index]
     if panel.frequency == "year":
         df["period"] = df["period"].astype("int64")
-    df = df[["province", "province_2025", "commune", "period", "period_index", "households"]]
+    # the 2025 commune of each commune row, when ingest mapped it (stocks.commune_totals)
+    mapped = [c for c in ("commune_2025", "commune_code", "old_commune_code", "commune_2025_basis")
+              if c in df.columns]
+    df = df[["province", "province_2025", "commune", "period", "period_index", "households", *mapped]]
+    for c in mapped:
+        df[c] = df[c].astype(object).where(df[c].notna(), None).astype("string")
     return ibis.memtable(df)  # small: one row per commune and review
 
 

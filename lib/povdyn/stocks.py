@@ -23,6 +23,19 @@ province-level row when there is one, else the sum of its communes' rows. A nati
 (or grouped) total exists at t only when every province with listed households at t has
 a total at t.
 
+**Commune totals** (``commune_totals``; rates grouped by ``commune_2025``). Offices
+write their communes' totals under the names in force at the review: old communes
+before July 2025, 2025 communes after. Ingest maps each row to its 2025 commune as it
+maps the register (``ingest.writing.totals_communes_2025``). A 2025 commune's total at
+a review is its own row when one names it; else the sum of its old communes' rows, and
+only when a row exists for every old commune the official crosswalk puts (wholly) into
+it. An old commune split between several 2025 communes has no household count per
+piece, and methods.md does not let a rate rest on a weighted split total unsaid: the
+2025 communes that received a piece get no total at that review (rate NaN, as where no
+total exists), never a total divided by equal weights. An old name that could not be
+placed (listed in communes_unplaced.csv) covers no commune, so the communes it might
+belong to lack one of their old communes and stay NaN too.
+
 **Interval** (``stock_interval``, the same function for both register kinds, so the two
 reports agree wherever their counts agree): the households at a review are a census of
 the area, not a sample, so the rate has no sampling error. What a reviewer compares
@@ -89,6 +102,47 @@ def _totals_by_unit(panel: Panel, unit: str) -> pd.DataFrame:
     return (tot[use].groupby([unit, "period_index"], as_index=False)["households"].sum())
 
 
+COMMUNE = "commune_2025"
+
+
+def commune_totals(panel: Panel, unit: str) -> pd.DataFrame:
+    """[unit, commune_2025, period_index, households]: each 2025 commune's household
+    total at each review where its rows cover it (module docstring, "Commune totals");
+    a commune and review missing here has no total. Empty when the totals carry no 2025
+    commune (written by an ingest before the mapping)."""
+    from .geo import commune_crosswalk_2025
+
+    columns = [unit, COMMUNE, "period_index", "households"]
+    tot = panel.execute(panel.totals)
+    if "commune_code" not in tot.columns:
+        return pd.DataFrame(columns=columns)
+    tot = tot[tot[unit].notna() & tot["commune"].notna()].copy()
+    basis = tot["commune_2025_basis"].astype(object)
+    own = tot[basis == "recorded"]
+    named = own.groupby([unit, "commune_code", "period_index"], as_index=False).agg(
+        **{COMMUNE: (COMMUNE, "first"), "households": ("households", "sum")})
+    # the old communes each 2025 commune is made of (a split one is in several)
+    parts = commune_crosswalk_2025()[["commune_code", "old_commune_code"]].astype(str)
+    needed = parts.groupby("commune_code")["old_commune_code"].agg(frozenset)
+    whole = tot[basis == "crosswalk"]
+    summed = whole.groupby([unit, "commune_code", "period_index"], as_index=False).agg(
+        **{COMMUNE: (COMMUNE, "first"), "households": ("households", "sum")})
+    whole_codes = (whole.assign(old_commune_code=whole["old_commune_code"].astype(str))
+                   .groupby([unit, "commune_code", "period_index"])["old_commune_code"].agg(frozenset))
+    # a split old commune is needed but never whole: its 2025 communes stay uncovered
+    covered = [needed.get(str(code), frozenset()) <= whole_codes.get((u, code, i), frozenset())
+               for u, code, i in zip(summed[unit], summed["commune_code"], summed["period_index"])]
+    summed = summed[np.array(covered, dtype=bool)]
+    # a commune named at a review is taken from its own row, not from old names
+    own_keys = pd.MultiIndex.from_frame(named[[unit, "commune_code", "period_index"]])
+    summed = summed[~pd.MultiIndex.from_frame(summed[[unit, "commune_code", "period_index"]])
+                    .isin(own_keys)]
+    out = pd.concat([named, summed], ignore_index=True)[columns]
+    out["households"] = out["households"].astype("float64")
+    out["period_index"] = out["period_index"].astype("int64")
+    return out
+
+
 def status_shares(panel, by=None, engine=None) -> pd.DataFrame:
     """Households by status at each period and the poor / near-poor rates (module
     docstring), computed in the engine.
@@ -121,10 +175,12 @@ def _status_shares(panel, by=None, engine=None) -> pd.DataFrame:
         counted[s] = counted[s].astype("int64")
     if not lists:
         counted["households"] = counted[list(STATUSES)].sum(axis=1).astype("float64")
-    elif unit is None or not set(by) <= {unit}:
-        counted["households"] = np.nan  # no totals for this grouping: rates unknown
-    else:
+    elif unit is not None and set(by) <= {unit}:
         counted = _with_totals(panel, counted, unit, by)
+    elif unit is not None and COMMUNE in by and set(by) <= {unit, COMMUNE}:
+        counted = _with_totals(panel, counted, unit, by, commune_totals(panel, unit))
+    else:
+        counted["households"] = np.nan  # no totals for this grouping: rates unknown
     if lists:
         counted["non_poor"] = counted["households"] - counted["poor"] - counted["near_poor"]
     out = counted.groupby([*by, "period_index"], as_index=False, dropna=False).agg(
@@ -143,13 +199,21 @@ def _status_shares(panel, by=None, engine=None) -> pd.DataFrame:
     return out
 
 
-def _with_totals(panel: Panel, counted: pd.DataFrame, unit: str, by: list[str]) -> pd.DataFrame:
-    """Listed counts per (unit, period) joined with the unit's total; every review with a
-    total keeps its provinces even when none of their households is listed. A period
-    where some province with listed households has no total gets NaN households."""
-    tot = _totals_by_unit(panel, unit)
+def _with_totals(panel: Panel, counted: pd.DataFrame, unit: str, by: list[str],
+                 tot: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Listed counts per (unit, period) -- or per (unit, commune, period) with ``tot``
+    from ``commune_totals`` -- joined with the area's total; every review with a total
+    keeps its areas even when none of their households is listed. A period where some
+    province with listed households has no total gets NaN households."""
+    keys = [unit, "period_index"]
+    if tot is None:
+        tot = _totals_by_unit(panel, unit)
+    else:
+        keys = [unit, COMMUNE, "period_index"]
+        # only the communes of the panel's view (a province page's panel holds one province)
+        tot = tot[tot[unit].isin(counted[unit].dropna().unique())]
     tot = tot[tot["period_index"].isin(panel.period_indices)]
-    merged = counted.merge(tot, on=[unit, "period_index"], how="outer")
+    merged = counted.merge(tot, on=keys, how="outer")
     for s in ("poor", "near_poor", "non_poor"):
         merged[s] = merged[s].fillna(0).astype("int64")
     merged["households"] = merged["households"].astype("float64")
@@ -158,10 +222,15 @@ def _with_totals(panel: Panel, counted: pd.DataFrame, unit: str, by: list[str]) 
     if len(bad):
         r = bad.iloc[0]
         raise SchemaError(
-            f"household totals: {r[unit]} at {label(panel.frequency, int(r['period_index']))} "
+            f"household totals: {r[COMMUNE] + ', ' if COMMUNE in keys else ''}{r[unit]} at {label(panel.frequency, int(r['period_index']))} "
             f"has a total of {int(r['households'])} households but {int(listed.loc[r.name])} "
             "poor and near-poor households are listed there; a total counts every household "
             "of the area, so it cannot be smaller")
+    if COMMUNE in keys and unit not in by:
+        # a 2025 commune name used in several provinces: the rows grouped under it mix
+        # communes whose totals are not all known (one may list no household at t)
+        shared = merged.groupby(COMMUNE)[unit].transform("nunique") > 1
+        merged.loc[shared, "households"] = np.nan
     if not by:
         # a total for the whole area exists only if every listed province has one
         complete = merged.groupby("period_index")["households"].transform(lambda v: v.notna().all())

@@ -9,7 +9,10 @@ csv / xlsx (every sheet) / parquet file under RAW_DIR, recursively, and writes
 * `OUT/totals.parquet`   household totals per commune and review, when a totals table
                          (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ) is among the inputs: province,
                          province_2025, commune (null: province total), period (the panel's
-                         type; a year's total is its Q4 on a quarterly panel), households
+                         type; a year's total is its Q4 on a quarterly panel), households,
+                         and each commune row's 2025 commune (commune_2025, commune_code,
+                         old_commune_code, commune_2025_basis: writing.totals_communes_2025;
+                         names it cannot place go to communes_unplaced.csv)
 * `OUT/adoption.parquet` the commune programme adoption register, when one (Tỉnh, Xã,
                          Chương trình, Năm áp dụng) is among the inputs: province,
                          province_2025, district (null when not given), commune, program,

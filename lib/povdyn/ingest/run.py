@@ -256,8 +256,12 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         file_hashes={rel: e["sha256"] for rel, e in entries.items()},
     )
     register.write(out_dir / "panel.parquet", {"povdyn.register_kind": register_kind or ""})
+    unplaced = register.unplaced.assign(table="register")
     if totals is not None:
-        _write_parquet(_finish_totals(totals), out_dir / "totals.parquet")
+        totals_out = _finish_totals(totals)
+        unplaced = pd.concat([unplaced, pd.DataFrame(totals_out.attrs.pop("unplaced"), columns=list(
+            register.unplaced.columns)).assign(table="household totals")], ignore_index=True)
+        _write_parquet(totals_out, out_dir / "totals.parquet")
     elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
         (out_dir / "totals.parquet").unlink()
     if adoption is not None:
@@ -265,8 +269,8 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     elif (out_dir / "adoption.parquet").exists():  # an earlier run's register, not this data's
         (out_dir / "adoption.parquet").unlink()
     _write_parquet(support_out, out_dir / "support.parquet")
-    if len(register.unplaced):  # names the 2025 map could not place (rows kept, "? name")
-        _write_csv(register.unplaced, out_dir / "communes_unplaced.csv")
+    if len(unplaced):  # names the 2025 map could not place (rows kept, "? name")
+        _write_csv(unplaced, out_dir / "communes_unplaced.csv")
     elif (out_dir / "communes_unplaced.csv").exists():  # an earlier run's listing
         (out_dir / "communes_unplaced.csv").unlink()
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")

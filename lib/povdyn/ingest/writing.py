@@ -68,7 +68,9 @@ def _finish_panel(panel: pd.DataFrame) -> pd.DataFrame:
 
 def _finish_totals(totals: pd.DataFrame) -> pd.DataFrame:
     """totals.parquet: province (as written), province_2025, commune (null for a province
-    total), period (the panel's type), households (int64), sorted."""
+    total), period (the panel's type), households (int64), sorted; then each commune
+    row's 2025 commune (``totals_communes_2025``; its unplaced names in
+    ``attrs["unplaced"]``)."""
     if "commune" not in totals.columns:
         totals = totals.assign(commune=None)
     out = pd.DataFrame({
@@ -82,7 +84,63 @@ def _finish_totals(totals: pd.DataFrame) -> pd.DataFrame:
                         out["commune"].fillna("").to_numpy(dtype=str),
                         out["province"].to_numpy(dtype=str),
                         out["province_2025"].to_numpy(dtype=str)])
-    return out.iloc[order].reset_index(drop=True)
+    out = out.iloc[order].reset_index(drop=True)
+    mapped, unplaced = totals_communes_2025(out)
+    out = pd.concat([out, mapped], axis=1)
+    out.attrs["unplaced"] = unplaced.to_dict("records")  # plain records: attrs survive concat
+    return out
+
+
+#: what totals_communes_2025 adds to totals.parquet
+TOTALS_2025_COLUMNS = ["commune_2025", "commune_code", "old_commune_code", "commune_2025_basis"]
+
+
+def totals_communes_2025(totals: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The 2025 commune of each commune row of the household totals, mapped as ingest
+    maps the register (``povdyn.geo.commune_2025``: a 2025 name maps to itself, a
+    pre-reform name through the official crosswalk; the row's period says which).
+    Returns (columns ``TOTALS_2025_COLUMNS`` aligned with ``totals``' rows, the names
+    that could not be placed).
+
+    ``commune_2025_basis``: "recorded" (a 2025 name), "crosswalk" (an old commune that
+    went whole into one 2025 commune), "split" (an old commune split between several:
+    ``commune_2025`` and ``commune_code`` stay empty, ``old_commune_code`` says which),
+    "ambiguous" / "unmatched" (``commune_2025`` = "? name", listed in the second frame
+    and in communes_unplaced.csv). A split commune's total is never divided by weights:
+    the crosswalk has no household counts of the pieces, and methods.md does not let a
+    rate rest on a weighted denominator unsaid, so the 2025 communes that received a
+    piece have no total at that review (``povdyn.stocks.commune_totals``). A province
+    row (no commune) gets empty columns."""
+    from ..geo import UNKNOWN_COMMUNE_PREFIX, commune_2025
+
+    out = pd.DataFrame({c: pd.Series([None] * len(totals), dtype=object, index=totals.index)
+                        for c in TOTALS_2025_COLUMNS})
+    unplaced = pd.DataFrame(columns=["province", "district", "commune", "reason", "candidates"])
+    rows = totals[totals["commune"].notna()]
+    if not len(rows):
+        return out, unplaced
+    names = rows[["province", "commune", "period"]].copy()
+    names["period"] = names["period"].astype(object)
+    mapped = commune_2025(names)
+    pieces = mapped.groupby(level=0).size()
+    first = mapped[~mapped.index.duplicated(keep="first")]
+    split = pieces.reindex(first.index) > 1
+    basis = first["match"].map({"2025": "recorded", "ambiguous": "ambiguous",
+                                "unmatched": "unmatched"}).fillna("crosswalk")
+    basis = basis.where(~split, "split")
+    placed = basis.isin(["recorded", "crosswalk"])
+    out.loc[first.index, "commune_2025"] = first["commune_2025"].where(
+        placed | first["commune_2025"].astype(str).str.startswith(UNKNOWN_COMMUNE_PREFIX), None)
+    out.loc[first.index, "commune_code"] = first["commune_code"].where(placed, None)
+    out.loc[first.index, "old_commune_code"] = first["old_commune_code"]
+    out.loc[first.index, "commune_2025_basis"] = basis
+    problems = mapped.attrs.get("unmatched", [])
+    if problems:
+        unplaced = pd.DataFrame(problems).reindex(columns=unplaced.columns)
+        unplaced["candidates"] = unplaced["candidates"].map(lambda c: "; ".join(c or []))
+    for col in TOTALS_2025_COLUMNS:
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out, unplaced
 
 
 def _finish_adoption(adoption: pd.DataFrame) -> pd.DataFrame:
