@@ -433,7 +433,7 @@ def _page_cells(df, period, targets_file=None, region=None):
     # the targets table: actual and base of each target, as cells of the same counts
     if targets_file is not None:
         shown = targets.targets_table(df, period, region, targets_file=targets_file)
-        values = shown.attrs["values"]
+        values = pd.DataFrame(shown.attrs["values"])
         year = periods.shift(period, -4)
         measure = {"poor_rate": "poor_rate", "near_poor_rate": "near_poor_rate", "poor_households": "poor_rate",
                    "near_poor_households": "near_poor_rate", "relapse_rate": "relapse_rate",

@@ -314,7 +314,7 @@ def test_group_count_is_protected_when_the_rest_of_the_unit_is_small(tmp_path):
     applicable = targets.applicable_targets(f, None)
     applicable = applicable[applicable["indicator"] == "poor_households"]
     shown = targets.targets_table(df, "2025Q4", applicable=applicable, lang="en", min_cell=10)
-    values = shown.attrs["values"]
+    values = pd.DataFrame(shown.attrs["values"])
     assert values["count"].iloc[0] == 16 and values["total_count"].iloc[0] == 25
     assert shown["Households"].iloc[0] == "x"
     assert shown["Actual"].iloc[0] == "—"
@@ -477,3 +477,13 @@ def test_lists_with_totals_give_the_full_panels_plan_vs_actual(province_frame, t
     for group in ("ethnic_minority=true", "area=urban"):
         ind = "poor_rate" if group.startswith("ethnic") else "near_poor_rate"
         assert on_lists.loc[(ind, "points_per_year", group), "status"] == "needs_totals"
+
+
+def test_the_targets_table_prints_and_concatenates(province_frame):
+    """Found when printing the table in a terminal: pandas compares attrs when it joins
+    frames, and a DataFrame kept in attrs made that comparison raise."""
+    shown = targets.targets_table(province_frame, "2025Q4")
+    joined = pd.concat([shown.iloc[:, :3], shown.iloc[:, 3:]], axis=1)
+    assert joined.shape == shown.shape
+    with pd.option_context("display.width", 60):
+        assert "Tỷ lệ" in repr(shown)

@@ -184,6 +184,37 @@ LIMITS_TEXT = {
            "from review data and can be wrong; commune officers check on the ground."),
 }
 
+# the early warning's other texts (povdyn.risk: watchlist notes, calibration plot, band
+# table, the report paragraph); {placeholders} are filled with str.format
+EARLY_WARNING_TEXT = {
+    "notes_sheet": {"vi": "Ghi chú", "en": "Notes"},
+    "province_line": {"vi": "Tỉnh/thành: {province}", "en": "Province: {province}"},
+    "bands_line": {"vi": "Mức nguy cơ: Cao khi nguy cơ ≥ {hi}; Trung bình khi {lo} – {hi}; Thấp khi dưới {lo}.",
+                   "en": "Bands: High when risk >= {hi}; Medium {lo}-{hi}; Low below {lo}."},
+    "axis_predicted": {"vi": "Nguy cơ dự báo", "en": "Predicted risk"},
+    "axis_observed": {"vi": "Tỷ lệ thực tế nghèo lại", "en": "Observed share poor again"},
+    "col_province": {"vi": "Tỉnh, thành phố", "en": "Province"},
+    "col_commune": {"vi": "Xã, phường", "en": "Commune"},
+    "col_exits": {"vi": "Hộ thoát nghèo", "en": "Households that exited"},
+    "col_band": {"vi": "Nguy cơ: {band}", "en": "Risk: {band}"},
+    "too_few": {"vi": ("Chưa đủ dữ liệu để dự báo tái nghèo: cần ít nhất {min_events} hộ tái nghèo (và "
+                       "{min_events} hộ không tái nghèo) trong các nhóm thoát nghèo đã được theo dõi đủ kỳ."),
+                "en": ("Not enough data to forecast relapse: at least {min_events} relapses (and "
+                       "{min_events} households without) are needed among exits with complete follow-up.")},
+    "paragraph": {
+        "vi": ("Trong {exits} hộ thoát nghèo ở kỳ rà soát {when}, {high} hộ có nguy cơ cao (≥ {hi}) nghèo "
+               "lại trong {within} kỳ rà soát tới. Mô hình ({method}) được kiểm định trên nhóm thoát "
+               "nghèo {test_period} mà mô hình chưa thấy: AUC {auc}, sai số hiệu chuẩn (ECE) {ece}. {limits}"),
+        "en": ("Of {exits} households that exited poverty at the {when} review, {high} are at high risk "
+               "(>= {hi}) of being poor again within {within} reviews. The model ({method}) was validated "
+               "on the {test_period} exits it had not seen: AUC {auc}, calibration error (ECE) {ece}. {limits}"),
+    },
+    "communes_not_listed": {
+        "vi": "{n} xã, phường có dưới {smallest} hộ thoát nghèo không được liệt kê (số quá nhỏ để công bố).",
+        "en": "{n} communes with fewer than {smallest} exiting households are not listed (too few to publish).",
+    },
+}
+
 
 def label(key: str, lang: str = "vi") -> str:
     """The label of `key` in `lang` ("vi" or "en"); the key itself when unknown."""

@@ -727,7 +727,8 @@ def targets_table(df, period, province=None, commune=None, targets_file=None, wi
         })
     out = pd.DataFrame(rows, columns=[label(k, lang) for k in ("indicator", "target", "base_value", "planned", "actual",
                                                                "ci95", "households", "assessment", "target_source")])
-    out.attrs["values"] = pva
+    # plain lists, not a DataFrame: pandas compares attrs when it concatenates (printing)
+    out.attrs["values"] = pva.to_dict("list")
     return out
 
 
