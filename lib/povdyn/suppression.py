@@ -143,7 +143,7 @@ def determined_cells(hidden: Sequence[Hashable], relations: Sequence[Relation],
             holders[other].discard(i)
             if len(holders[other]) == 1:
                 queue.append(other)
-    determined = _determined_core([rows[i] for i in range(len(rows)) if alive[i]], len(hidden),
+    determined = _determined_core([rows[i] for i in range(len(rows)) if alive[i]],
                                   tolerance)
     for i, j in reversed(peeled):
         if all(other in determined for other in rows[i] if other != j):
@@ -151,34 +151,44 @@ def determined_cells(hidden: Sequence[Hashable], relations: Sequence[Relation],
     return {hidden[j] for j in determined}
 
 
-def _determined_core(rows: list, n_cells: int, tolerance: float) -> set:
+def _linked_groups(items, cells_of) -> list[list]:
+    """``items`` grouped so that two items sharing a cell (directly, or through other
+    items) are in one group (union-find over the cells); groups and their members keep
+    the order of first appearance."""
+    parent: dict = {}
+
+    def find(c):
+        root = c
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(c, c) != root:
+            parent[c], c = root, parent[c]
+        return root
+
+    items = list(items)
+    for item in items:
+        cells = cells_of(item)
+        root = find(cells[0])
+        for c in cells[1:]:
+            other = find(c)
+            if other != root:
+                parent[other] = root
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(find(cells_of(item)[0]), []).append(item)
+    return list(groups.values())
+
+
+def _determined_core(rows: list, tolerance: float) -> set:
     """Positions determined by the equations ``rows`` ({position: coefficient}), solved
     by blocks of linked cells (``determined_cells``)."""
     from scipy.linalg import qr
 
     if not rows:
         return set()
-    # blocks: hidden cells linked through the relations (union-find)
-    parent = list(range(n_cells))
-
-    def find(j):
-        while parent[j] != j:
-            parent[j] = parent[parent[j]]
-            j = parent[j]
-        return j
-
-    for entries in rows:
-        cols = list(entries)
-        root = find(cols[0])
-        for j in cols[1:]:
-            other = find(j)
-            if other != root:
-                parent[other] = root
-    blocks: dict = {}
-    for i, entries in enumerate(rows):
-        blocks.setdefault(find(next(iter(entries))), []).append(i)
     out = set()
-    for members in blocks.values():
+    # blocks: hidden cells linked through the relations
+    for members in _linked_groups(range(len(rows)), lambda i: list(rows[i])):
         cols = sorted({j for i in members for j in rows[i]})
         local = {j: k for k, j in enumerate(cols)}
         a = np.zeros((len(members), len(cols)))
@@ -291,33 +301,13 @@ def linked_suppression(values: Mapping | pd.Series, relations: Iterable,
     unpublished = {c for c, v in val.items() if v != v}
     fixed = set(shown)
     constant = {c for c in fixed if status.get(c) == "" and c not in unpublished}
-    # blocks of cells that may be hidden, linked by relations (union-find)
-    parent: dict = {}
+    # blocks of cells that may be hidden, linked by relations; a relation of constants
+    # only constrains nothing that could be hidden
+    def variable(rel):
+        return [c for c in rel.cells if c not in constant]
 
-    def find(c):
-        root = c
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while parent.get(c, c) != root:
-            parent[c], c = root, parent[c]
-        return root
-
-    live = []
-    for rel in relations:
-        variable = [c for c in rel.cells if c not in constant]
-        if not variable:
-            continue  # only constants: it constrains nothing that could be hidden
-        live.append(rel)
-        root = find(variable[0])
-        for c in variable[1:]:
-            other = find(c)
-            if other != root:
-                parent[other] = root
-    by_block: dict = {}
-    for rel in live:
-        first = next(c for c in rel.cells if c not in constant)
-        by_block.setdefault(find(first), []).append(rel)
-    for block_relations in by_block.values():
+    live = [rel for rel in relations if variable(rel)]
+    for block_relations in _linked_groups(live, variable):
         _solve_block(val, status, block_relations, min_cell, unpublished, fixed, interval_check)
     return pd.Series([status[c] for c in index], index=index, dtype=object)
 
