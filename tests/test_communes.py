@@ -14,32 +14,15 @@ import pandas as pd
 import pytest
 
 from povdyn import communes, pagedata
+from test_report import write_small_register
 
 PERIOD = "2025Q4"
 
 
-def write_commune_register(out: Path, households: int = 3000, seed: int = 11) -> Path:
-    """The synthetic register as ingest leaves it: identifiers dropped, ids
-    pseudonymised, the 2025 commune of every row (povdyn.geo.panel_commune_2025)."""
-    from povdyn import geo
-    from povdyn.privacy import drop_identifiers, pseudonymise
-    from povdyn.synth import generate
-
-    reg = generate(households=households, seed=seed, frequency="quarter")
-    panel = drop_identifiers(reg.panel)
-    panel = panel.join(geo.panel_commune_2025(panel))
-    panel["household_id"] = pseudonymise(panel["household_id"], "test-key")
-    support = reg.support.copy()
-    support["household_id"] = pseudonymise(support["household_id"], "test-key")
-    out.mkdir(parents=True, exist_ok=True)
-    panel.to_parquet(out / "panel.parquet", index=False)
-    support.to_parquet(out / "support.parquet", index=False)
-    return out
-
-
 @pytest.fixture(scope="module")
 def commune_data(tmp_path_factory):
-    return write_commune_register(tmp_path_factory.mktemp("communes") / "processed")
+    return write_small_register(tmp_path_factory.mktemp("communes") / "processed", households=3000, tiny=False,
+                                communes=True)
 
 
 @pytest.fixture(scope="module")

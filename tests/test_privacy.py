@@ -653,11 +653,8 @@ def _rendered(shown, columns, period_col):
     return {(p, c): _number(v) for c in columns for p, v in zip(shown[period_col], shown[c])}
 
 
-def test_headline_hides_exits_when_few_stay_poor():
-    """30 poor households at risk, 25 exits: printing both prints the 5 that stayed poor.
-    The headline hides the exits (and the rate) instead."""
-    from povdyn import tables
-
+def _few_stay_poor() -> pd.DataFrame:
+    """400 households, 30 poor at 2024Q4; at 2025Q1 25 of them have exited and 5 stay poor."""
     rows = []
     for i in range(400):
         before = "poor" if i < 30 else "non_poor"
@@ -665,7 +662,15 @@ def test_headline_hides_exits_when_few_stay_poor():
         for p, s in (("2024Q4", before), ("2025Q1", after)):
             rows.append(dict(household_id=f"h{i}", period=p, status=s, province="Tỉnh A",
                              province_2025="Tỉnh A", area="rural", ethnic_minority=False))
-    head = tables.headline(pd.DataFrame(rows), "2025Q1", lang="en").set_index("Indicator")
+    return pd.DataFrame(rows)
+
+
+def test_headline_hides_exits_when_few_stay_poor():
+    """30 poor households at risk, 25 exits: printing both prints the 5 that stayed poor.
+    The headline hides the exits (and the rate) instead."""
+    from povdyn import tables
+
+    head = tables.headline(_few_stay_poor(), "2025Q1", lang="en").set_index("Indicator")
     exit_row = head.loc[[i for i in head.index if i.startswith("Exit rate")][0]]
     assert exit_row["Out of"] == "30"
     assert exit_row["Households"] == "x" and exit_row["Rate (%)"] == "—"
@@ -677,14 +682,7 @@ def test_trends_chart_does_not_draw_a_rate_the_headline_hides():
     from povdyn import tables
     from povdyn.plots import dynamics as charts
 
-    rows = []
-    for i in range(400):
-        before = "poor" if i < 30 else "non_poor"
-        after = "poor" if i < 5 else ("near_poor" if i < 20 else "non_poor")
-        for p, s in (("2024Q4", before), ("2025Q1", after)):
-            rows.append(dict(household_id=f"h{i}", period=p, status=s, province="Tỉnh A",
-                             province_2025="Tỉnh A", area="rural", ethnic_minority=False))
-    df = pd.DataFrame(rows)
+    df = _few_stay_poor()
     shares, exits = tables.trend_data(df, "2025Q1")
     assert exits["rate"].isna().all()
     assert tables.metric("exit_rates", df)["rate"].notna().all()  # what the chart drew before
