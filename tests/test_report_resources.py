@@ -1,5 +1,6 @@
-"""What a report run gives each page's kernel (issue 15 §4): DuckDB threads shared out
-among the workers that really run at once, so a lone page gets every core."""
+"""What a report run gives each page's kernel (issue 15 §4): DuckDB threads and memory
+shared out among the workers that really run at once, so a lone page gets every core,
+and no kernel's DuckDB grows to 80% of the machine (its default)."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,8 @@ import os
 import nbformat
 import pytest
 
-from povdyn.report import _worker_init, duckdb_threads_per_worker, run_report
+from povdyn.errors import PovdynError
+from povdyn.report import _worker_init, duckdb_memory_per_worker, duckdb_threads_per_worker, run_report
 from test_report import write_small_register
 
 
@@ -38,15 +40,38 @@ def test_worker_init_keeps_the_threads_the_run_set(monkeypatch):
     assert os.environ["POVDYN_DUCKDB_THREADS"] == "1"
 
 
-PROBE = "from povdyn.engine import connect\n" \
-        "print('THREADS', connect().raw_sql(\"SELECT current_setting('threads')\").fetchone()[0])"
+@pytest.mark.parametrize("workers, pages, budget, limit", [
+    (1, 1, "3GB", "2861MiB"),     # 3e9 bytes
+    (2, 35, "3GB", "1430MiB"),
+    (2, 1, "4GiB", "4096MiB"),    # a lone page has the whole budget
+    (2, 35, "300MB", "256MiB"),   # never below 256 MiB
+    (3, 3, "1500 mb", "476MiB"),
+])
+def test_memory_per_worker_shares_the_run_budget(workers, pages, budget, limit):
+    assert duckdb_memory_per_worker(workers, pages, budget=budget) == limit
 
 
-def test_a_lone_page_runs_its_engine_on_every_core(tmp_path, monkeypatch):
+def test_memory_budget_spelt_wrong_is_an_error():
+    with pytest.raises(PovdynError, match="3GB"):
+        duckdb_memory_per_worker(1, 1, budget="three gigabytes")
+
+
+PROBE = ("from povdyn.engine import connect\n"
+         "cursor = connect().raw_sql(\"SELECT current_setting('threads'), current_setting('memory_limit')\")\n"
+         "print('THREADS', *cursor.fetchone(), sep='|')\n"
+         "cursor.close()")
+
+
+def test_a_lone_page_runs_its_engine_on_every_core_within_the_run_budget(tmp_path, monkeypatch):
     """End to end through the workers and their kernel: a report of one region with the
     default 2 workers; the page's DuckDB connection has as many threads as the machine
-    has usable cores (it had 1 whatever the machine)."""
-    monkeypatch.setenv("POVDYN_DUCKDB_THREADS", "1")  # the parent's own setting is not the page's
+    has usable cores (it had 1 whatever the machine) and the run's whole memory budget
+    (it had POVDYN_DUCKDB_MEMORY, whatever the run)."""
+    import duckdb
+
+    monkeypatch.setenv("POVDYN_DUCKDB_THREADS", "1")  # the parent's own settings are not the page's
+    monkeypatch.setenv("POVDYN_DUCKDB_MEMORY", "4GB")
+    monkeypatch.setenv("POVDYN_REPORT_MEMORY", "1GB")  # 10**9 bytes = 953 MiB
     data = write_small_register(tmp_path / "processed", households=200, tiny=False)
     template = tmp_path / "probe.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)]), template)
@@ -56,4 +81,6 @@ def test_a_lone_page_runs_its_engine_on_every_core(tmp_path, monkeypatch):
     nb = nbformat.read(run.out_dir / "notebooks" / "national.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for cell in nb.cells if "THREADS" in cell.source
                       for o in cell.outputs if o.get("output_type") == "stream")
-    assert printed.split() == ["THREADS", str(_usable_cores())]
+    shown = duckdb.connect(config={"memory_limit": "953MiB"}).execute(
+        "SELECT current_setting('memory_limit')").fetchone()[0]
+    assert printed.strip().split("|") == ["THREADS", str(_usable_cores()), shown]

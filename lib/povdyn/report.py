@@ -411,6 +411,28 @@ def duckdb_threads_per_worker(workers: int, pages: int, cores: int | None = None
     return max(1, int(cores or 1) // max(1, min(int(workers), int(pages))))
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.I)
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def duckdb_memory_per_worker(workers: int, pages: int, budget: str | None = None) -> str:
+    """DuckDB ``memory_limit`` for each report worker's kernel: the run's budget
+    (``budget``, default settings().report_memory, env POVDYN_REPORT_MEMORY, "3GB")
+    split among the workers that really run at once, at least 256 MB each. Beyond it
+    DuckDB spills to its temp directory (in the system temp dir: TMPDIR) instead of
+    growing; without a limit it may take 80% of the machine's memory per kernel. The
+    default leaves room, within 6 GB for the whole run at 27M households, for each
+    page's pandas results and the processes themselves."""
+    text = budget or settings().report_memory
+    found = _SIZE.match(str(text))
+    if not found:
+        raise PovdynError(f"memory {text!r}: write it as DuckDB does, e.g. 3GB or 1500MB")
+    total = float(found.group(1)) * _UNITS[(found.group(2) or "").upper()]
+    share = int(total // max(1, min(int(workers), int(pages))))
+    return f"{max(share // 2**20, 256)}MiB"
+
+
 def _worker_init() -> None:
     """Environment every kernel inherits: DuckDB threads as the run set them
     (run_report passes duckdb_threads_per_worker in the workers' environment; one thread
@@ -1143,11 +1165,16 @@ def run_report(
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
         env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir,
-               "POVDYN_DUCKDB_THREADS": str(duckdb_threads_per_worker(workers, len(jobs)))}
+               "POVDYN_DUCKDB_THREADS": str(duckdb_threads_per_worker(workers, len(jobs))),
+               "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(workers, len(jobs))}
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
-        index_headline = None if communes_level else _IndexHeadline(data_dir, period, region_list, lang)
+        # beside the pages, except for a lone page: that one has every core and the
+        # run's memory, and the headline (another pass over the same register here)
+        # would only compete with it; it is then computed after the page
+        index_headline = (None if communes_level or len(jobs) == 1
+                          else _IndexHeadline(data_dir, period, region_list, lang))
         if index_headline is not None:
             index_headline.start()
         try:
@@ -1177,6 +1204,9 @@ def run_report(
             if index_headline is not None:
                 headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
                                                                           lang, run_dir)
+            elif not communes_level:
+                headline, state["headline_error"] = _headline_for_index(data_dir, period, region_list, lang,
+                                                                        run_dir)
             state["status"] = "complete" if all(r["ok"] for r in results) else "failed"
         state["finished_utc"] = _utc_now()
         index_path, manifest_path = publish(headline)
