@@ -84,3 +84,20 @@ def test_a_lone_page_runs_its_engine_on_every_core_within_the_run_budget(tmp_pat
     shown = duckdb.connect(config={"memory_limit": "953MiB"}).execute(
         "SELECT current_setting('memory_limit')").fetchone()[0]
     assert printed.strip().split("|") == ["THREADS", str(_usable_cores()), shown]
+
+
+def test_one_exporter_per_worker_gives_each_page_its_own_title_and_footer():
+    """Pages exported one after another by the worker's one exporter equal pages from a
+    fresh exporter: nothing of one page (title, language, footer) stays in the next."""
+    from povdyn import report
+
+    cell = nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/html": "<h2>Tỷ lệ thoát nghèo</h2><p>12,5%</p>"})])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Mục A"), cell])
+    first = report.export_html(nb, title="Trang Một", lang="vi", footer="chân-một")
+    second = report.export_html(nb, title="Page Two", lang="en", footer="footer-two")
+    report._EXPORTER.clear()
+    fresh = report.export_html(nb, title="Page Two", lang="en", footer="footer-two")
+    assert second == fresh
+    assert "Page Two" in second and "footer-two" in second and "Trang Một" not in second
+    assert "chân-một" in first and 'lang="vi"' in first and 'lang="en"' in second

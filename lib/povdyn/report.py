@@ -849,23 +849,36 @@ def table_of_contents(page: str, lang: str = "vi") -> str:
             f'<h2>{html.escape(label("contents", lang))}</h2><ol>' + "".join(items) + "</ol></nav>")
 
 
+_EXPORTER: dict = {}
+
+
+def _exporter():
+    """One nbconvert exporter per process: a worker exports every page it renders with
+    the same template, and building the exporter (loading and compiling the Jinja
+    templates) cost about as much as the export itself. Everything that differs
+    between pages goes in through ``resources``."""
+    if "html" not in _EXPORTER:
+        from nbconvert import HTMLExporter
+        from nbconvert.preprocessors import TagRemovePreprocessor
+
+        exporter = HTMLExporter(
+            template_name=TEMPLATE_NAME,
+            extra_template_basedirs=[str(TEMPLATES_DIR)],
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        )
+        remover = TagRemovePreprocessor(remove_cell_tags={"parameters", "injected-parameters", "remove_cell"},
+                                        remove_all_outputs_tags={"remove_output"})
+        exporter.register_preprocessor(remover, enabled=True)
+        _EXPORTER["html"] = exporter
+    return _EXPORTER["html"]
+
+
 def export_html(nb, title: str, lang: str = "vi", footer: str = "") -> str:
     """The reviewer's page of an executed notebook: povdyn offline template, inputs and
     prompts excluded, stderr/tracebacks dropped, a table of contents, the footer.
     Raises PovdynError if the page would load anything over http(s)."""
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
-
-    exporter = HTMLExporter(
-        template_name=TEMPLATE_NAME,
-        extra_template_basedirs=[str(TEMPLATES_DIR)],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-    )
-    remover = TagRemovePreprocessor(remove_cell_tags={"parameters", "injected-parameters", "remove_cell"},
-                                    remove_all_outputs_tags={"remove_output"})
-    exporter.register_preprocessor(remover, enabled=True)
     resources = {"povdyn": {"lang": lang, "title": title, "css": _css(), "footer": footer}}
-    page, _ = exporter.from_notebook_node(nb, resources=resources)
+    page, _ = _exporter().from_notebook_node(nb, resources=resources)
     page = page.replace("<!--POVDYN-TOC-->", table_of_contents(page, lang), 1)
     found = external_urls(page)
     if found:
