@@ -419,7 +419,8 @@ _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
 def duckdb_memory_per_worker(workers: int, pages: int, budget: str | None = None) -> str:
     """DuckDB ``memory_limit`` for each report worker's kernel: the run's budget
     (``budget``, default settings().report_memory, env POVDYN_REPORT_MEMORY, "3GB")
-    split among the workers that really run at once, at least 256 MB each. Beyond it
+    split among the workers that really run at once, at least 256 MB each (run_report
+    counts the index headline it computes beside the pages as one more worker). Beyond it
     DuckDB spills to its temp directory (in the system temp dir: TMPDIR) instead of
     growing; without a limit it may take 80% of the machine's memory per kernel. The
     default leaves room, within 6 GB for the whole run at 27M households, for each
@@ -966,18 +967,21 @@ class _IndexHeadline(threading.Thread):
     batch). Only the table is made here; the files are written after the batch, and
     not at all when the run is interrupted."""
 
-    def __init__(self, data_dir: Path, period, regions: list[str], lang: str):
+    def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB"):
         super().__init__(name="povdyn-index-headline", daemon=True)
         self.args = (Path(data_dir) / "panel.parquet", period, regions)
         self.lang = lang
+        self.memory = memory  # DuckDB's, here: one thread and a worker's share of the budget
         self.table = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
+            from .engine import duckdb_limits
             from .tables import regions_overview
 
-            self.table = regions_overview(*self.args, lang=self.lang)
+            with duckdb_limits(threads=1, memory=self.memory):
+                self.table = regions_overview(*self.args, lang=self.lang)
         except BaseException as exc:  # noqa: BLE001 - reported in the manifest
             self.error = exc
 
@@ -1177,17 +1181,19 @@ def run_report(
             publish()
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
+        # the index headline is computed beside the pages, except for a lone page: that
+        # one has every core and the run's memory, and the headline (another pass over
+        # the same register here) would only compete with it; it then comes after
+        headline_beside = not communes_level and len(jobs) > 1
+        sharing = workers + int(headline_beside)  # what the DuckDB memory budget is split among
         env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir,
                "POVDYN_DUCKDB_THREADS": str(duckdb_threads_per_worker(workers, len(jobs))),
-               "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(workers, len(jobs))}
+               "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(sharing, sharing)}
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
-        # beside the pages, except for a lone page: that one has every core and the
-        # run's memory, and the headline (another pass over the same register here)
-        # would only compete with it; it is then computed after the page
-        index_headline = (None if communes_level or len(jobs) == 1
-                          else _IndexHeadline(data_dir, period, region_list, lang))
+        index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"])
+                          if headline_beside else None)
         if index_headline is not None:
             index_headline.start()
         try:
@@ -1217,9 +1223,12 @@ def run_report(
             if index_headline is not None:
                 headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
                                                                           lang, run_dir)
-            elif not communes_level:
-                headline, state["headline_error"] = _headline_for_index(data_dir, period, region_list, lang,
-                                                                        run_dir)
+            elif not communes_level:  # a lone page's run: the headline now has the machine
+                from .engine import duckdb_limits
+
+                with duckdb_limits(threads=duckdb_threads_per_worker(1, 1), memory=duckdb_memory_per_worker(1, 1)):
+                    headline, state["headline_error"] = _headline_for_index(data_dir, period, region_list, lang,
+                                                                            run_dir)
             state["status"] = "complete" if all(r["ok"] for r in results) else "failed"
         state["finished_utc"] = _utc_now()
         index_path, manifest_path = publish(headline)
