@@ -1381,3 +1381,22 @@ def test_one_pass_csv_or_its_exact_rereading_gives_the_pandas_path_bytes(
     assert _hashes(tmp_path / "engine") == _hashes(tmp_path / "pandas")
     panel = pd.read_parquet(tmp_path / "engine" / "panel.parquet")
     assert set(panel["ethnic_minority"]) == {True, False}  # marks: blank means "no"
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)
+                | st.lists(st.sampled_from(["Nguyễn", "Văn", "ệ", "e\u0302\u0323", "\u1100",
+                                            "\u1161", "\u212b", "A\u030a", " ", "x"]), max_size=6)
+                .map("".join), min_size=1, max_size=8))
+def test_identifiers_normalised_only_where_nfc_changes_them(cells):
+    """Identifier cells are NFC-normalised only when they hold a character that can
+    change under NFC (a quick check): the result must equal normalising every cell."""
+    import pyarrow.compute as pc
+
+    from povdyn.ingest.checking import _normalised_identifier
+
+    arr = pa.array(cells, pa.string())
+    every = pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFC")).to_pylist()
+    assert _normalised_identifier(arr).to_pylist() == every
+    assert every == [unicodedata.normalize("NFC", c).strip() for c in cells] or any(
+        c != c.strip() for c in cells)  # Arrow and Python may differ on odd white space
