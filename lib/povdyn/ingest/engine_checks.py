@@ -381,7 +381,11 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
             path.unlink(missing_ok=True)  # the first rows told another story than the file
             return None
         spill.add_part("register", path, [raw.source_file])
-        flagged = con.read_parquet(str(path)).filter("_bad").to_arrow_reader(BATCH_ROWS)
+        # only the columns the re-check reads: the part's checked values stay on disk
+        needed = [_ident_sql(f"_raw_{c}") for c in keep] + [
+            _ident_sql(c) for c in (_IDENT, "_file", "_sheet", "_row", "_exit")]
+        flagged = con.read_parquet(str(path)).filter("_bad").select(
+            ", ".join(needed)).to_arrow_reader(BATCH_ROWS)
         _engine_recheck(flagged, keep, marks, spill, key, programs)
         del flagged  # done: the connection takes new work
     finally:
