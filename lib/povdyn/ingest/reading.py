@@ -1,6 +1,8 @@
-"""Reading raw tables: csv (streamed in blocks, encoding decided on the whole file),
-every sheet of a workbook (python-calamine), parquet; the header row and title above it,
-the signature footer below the data, "x"-marked columns, and the pieces pandas checks."""
+"""Reading raw tables: csv (streamed in blocks: a register in one pass by the engine
+path, _LazyCsv; otherwise, or when that pass cannot finish, a scan first and the
+encoding decided on the whole file), every sheet of a workbook (python-calamine),
+parquet; the header row and title above it, the signature footer below the data,
+"x"-marked columns, and the pieces pandas checks."""
 from __future__ import annotations
 
 import csv
