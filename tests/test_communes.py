@@ -390,3 +390,41 @@ def test_page_links_follow_the_pages_that_exist(tmp_path):
     again = link_existing_pages(linked, tmp_path)
     assert '<span class="povdyn-page-link" data-povdyn-href="ha-noi/xa-a.html">Xã A</span>' in again
     assert link_existing_pages(again, tmp_path) == again
+
+
+def test_all_communes_register_covers_every_2025_commune_of_a_province():
+    """`write_demo(all_communes=True)` (the register of the all-3,321-pages run): every
+    2025 commune that a province's old communes went to (the official crosswalk) has
+    households at the last period, old names before July 2025 and new ones after.
+    Only that province's households are simulated (they are a run of consecutive
+    household numbers), so the test is small; the default demo samples communes and
+    misses some (the control)."""
+    from povdyn.geo import commune_crosswalk_2025
+    from povdyn.synth import simulate
+
+    households, seed = 120_000, 2025
+    geo = simulate._geography(households, seed, all_communes=True)
+    crosswalk = commune_crosswalk_2025()
+    units = crosswalk.groupby("old_province")["old_commune"].nunique()
+    old_province = units[crosswalk[crosswalk["split"]]["old_province"].unique()].idxmin()  # small, with a split
+    i = int(np.flatnonzero(geo.provinces["old_province"].to_numpy() == old_province)[0])
+    numbers = np.arange(1, households + 1)
+    mine = numbers[geo.commune_province[simulate._all_communes_commune(geo, numbers, households)] == i]
+    assert len(mine) == mine[-1] - mine[0] + 1  # one run of numbers
+    sim = simulate._simulate_chunk(0, int(mine[0]), len(mine), households, seed, geo)
+    panel = simulate._frame(sim, simulate._rows(sim, geo, "quarter"), simulate._identifiers(sim, geo, seed, 0),
+                            geo, "quarter")
+    expected = set(crosswalk.loc[crosswalk["old_province"] == old_province, "commune_2025"])
+    last = panel[(panel["period"] == "2025Q4") & panel["status"].notna()]
+    assert set(last["commune"]) == expected
+    assert last.groupby("commune").size().min() >= simulate.ALL_COMMUNES_MIN_PER_PIECE // 2
+    before = panel[panel["period"] == "2025Q2"]
+    old = crosswalk.loc[crosswalk["old_province"] == old_province]
+    assert set(before["province"]) == {old_province} and before["district"].notna().all()
+    assert set(zip(before["district"], before["commune"])) == set(zip(old["old_district"], old["old_commune"]))
+    # the default demo of the same size samples communes: it misses some of them
+    sampled = simulate._geography(households, seed)
+    s, c = sampled.commune_start[i], sampled.commune_count[i]
+    pieces = {sampled.piece_name[k] for j in range(s, s + c)
+              for k in range(sampled.piece_start[j], sampled.piece_start[j] + sampled.piece_count[j])}
+    assert pieces < expected

@@ -21,6 +21,7 @@ def _demo(args) -> int:
         fmt=args.format,
         frequency=args.frequency,
         progress=not args.quiet,
+        all_communes=args.all_communes,
     )
     print(summary)
     # the example local targets (a few provinces and communes of the demo) go beside the
@@ -131,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "table tong_so_ho")
     demo.add_argument("--frequency", choices=["quarter", "year"], default="quarter",
                       help="quarterly snapshots or annual reviews only")
+    demo.add_argument("--all-communes", action="store_true",
+                      help="every old commune, so that all 3,321 communes and wards of 2025 have "
+                      "households (the demo otherwise samples communes; needs --households of "
+                      "about 111,000 or more, e.g. 400000)")
     demo.set_defaults(func=_demo)
 
     ing = sub.add_parser(
