@@ -122,6 +122,42 @@ def test_small_commune_page_names_what_it_hides(commune_data, largest, aggregate
         assert (key in hidden) == aggregates.hidden(page.commune, num)
 
 
+def test_commune_targets_from_the_province_tables_equal_the_communes_own(commune_data, largest, aggregates,
+                                                                         tmp_path, monkeypatch):
+    """A commune page's plan vs actual reads its province's metric tables grouped by
+    commune (computed once per province): the table equals plan vs actual run on the
+    commune's own households (targets.progress_table, no shared tables) for targets of
+    every kind, with and without groups, at commune, province and national level; and
+    once the province's tables exist a page's targets run no engine query."""
+    from povdyn import targets
+    from povdyn.labels import label
+    from povdyn.panel import Panel
+
+    sizes = aggregates.values.loc[aggregates.communes, "households"].sort_values()
+    big, small = sizes.index[-1], sizes.index[0]
+    f = tmp_path / "targets.csv"
+    f.write_text("level,province,district,commune,indicator,kind,value,group,base_period,source\n"
+                 f"province,{largest},,,poor_rate,points_per_year,-0.5,,,plan\n"
+                 f"province,{largest},,,relapses,ceiling,3,ethnic_minority=true,,plan\n"
+                 f"commune,{largest},,{big},near_poor_households,percent_per_year,-10,meritorious=true,,plan\n"
+                 f"commune,{largest},,{big},poor_households,ceiling,5,area=urban,,plan\n", encoding="utf-8")
+    for commune in (big, small):
+        page = communes.commune_page(commune_data, largest, commune, PERIOD)
+        got = communes.targets_table(page, targets_file=f)
+        want = targets.progress_table(page.data, PERIOD, region=largest, commune=commune, within=aggregates.within,
+                                      targets_path=f, min_cell=aggregates.min_cell,
+                                      unit_hidden=lambda col: aggregates.hidden(commune, col))
+        assert len(got) >= 4
+        pd.testing.assert_frame_equal(got, want.drop(columns=[label("households")]))
+        pd.testing.assert_frame_equal(pd.DataFrame(got.attrs["values"]), pd.DataFrame(want.attrs["values"]))
+    queries = []
+    real = Panel.execute
+    monkeypatch.setattr(Panel, "execute", lambda self, *a, **k: queries.append(1) or real(self, *a, **k))
+    page = communes.commune_page(commune_data, largest, sizes.index[len(sizes) // 2], PERIOD)
+    communes.targets_table(page, targets_file=f)
+    assert not queries
+
+
 # --------------------------------------------------------------------------- the batch runner
 def test_jobs_of_a_province_stay_on_one_worker():
     """A free worker keeps to its province while that province has pages; a new worker

@@ -176,7 +176,27 @@ def _close(name, candidates, n=5) -> list[str]:
     return [keyed[h] for h in hits]
 
 
+_READ: dict = {}
+
+
 def read_targets(path) -> pd.DataFrame:
+    """``_read_targets``, kept per file version (path, size, modification time): every
+    page of a report reads the same files, and checking the place names of a file
+    through the crosswalk costs more than a commune page's table."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return _read_targets(path)  # the error names the file
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _READ:
+        if len(_READ) >= 8:
+            _READ.pop(next(iter(_READ)))
+        _READ[key] = _read_targets(path)
+    return _READ[key].copy()
+
+
+def _read_targets(path) -> pd.DataFrame:
     """A targets file (module docstring) read and checked: one row per target with its
     2025 ``province_2025`` / ``commune_2025`` / ``commune_code``, canonical ``group``,
     float ``value``, and where it came from (``origin_file``, ``origin_row`` as a
@@ -392,29 +412,42 @@ def applicable_targets(targets_file=None, province=None, commune=None) -> pd.Dat
 
 
 # --------------------------------------------------------------------------- plan vs actual
+def series_key(indicator: str, group: str) -> tuple[bool, tuple[str, ...]]:
+    """Which metric table an indicator of `group` is read from: (relapse?, the group's
+    columns); the key of ``plan_vs_actual``'s `series` tables."""
+    return indicator in ("relapse_rate", "relapses"), tuple(c for c, _ in parse_group(group))
+
+
+def series_table(panel, key: tuple[bool, tuple[str, ...]], within: int, by_first=()) -> pd.DataFrame:
+    """The metric table behind ``series_key`` `key`: ``dynamics.relapse_rates`` or
+    ``stocks.status_shares`` grouped by the group's columns (after `by_first`: the
+    commune pages compute a province's communes at once, by_first=("commune_2025",))."""
+    from .dynamics import relapse_rates
+    from .stocks import status_shares
+
+    by = [*by_first, *key[1]] or None
+    return relapse_rates(panel, within=within, by=by) if key[0] else status_shares(panel, by=by)
+
+
 def _indicator_series(panel, indicator: str, group: str, within: int, cache: dict) -> pd.DataFrame:
     """The indicator per period for the households of `group` (engine-side metrics):
     indexed by period key, columns value (percent for rates, households for counts),
     count, households (the denominator; NaN for counts), ci_low, ci_high (rates). For
     relapse the period is the cohort's exit period + ``within`` (when it is known).
-    None when the panel has no column the group names."""
-    from .dynamics import relapse_rates
-    from .stocks import status_shares
-
+    None when the panel has no column the group names. `cache`: {series_key: table}."""
     spec = parse_group(group)
     cols = [c for c, _ in spec]
     if any(c not in panel.columns for c in cols):
         return None
     relapse = indicator in ("relapse_rate", "relapses")
-    key = (relapse, tuple(cols))
+    key = series_key(indicator, group)
     if key not in cache:
-        if relapse:
-            cache[key] = relapse_rates(panel, within=within, by=cols or None)
-        else:
-            cache[key] = status_shares(panel, by=cols or None)
+        cache[key] = series_table(panel, key, within)
     t = cache[key]
     for col, want in spec:
-        t = t[t[col].map(lambda v: (not pd.isna(v)) and _group_value(v) == want)]
+        # a boolean array, not the mapped Series: mapping an empty table gives an object
+        # Series, which pandas reads as column labels (the relapse columns then vanish)
+        t = t[t[col].map(lambda v: (not pd.isna(v)) and _group_value(v) == want).to_numpy(bool)]
     if relapse:
         idx = t["exit_period"].map(lambda p: _periods.parse_period(p)[1] + within)
         out = pd.DataFrame({"count": t["relapsed"].to_numpy(float), "households": t["followed"].to_numpy(float),
@@ -451,7 +484,7 @@ def _base_period(period, base, frequency):
 
 
 def plan_vs_actual(df, applicable: pd.DataFrame, period, within: int = 2,
-                   min_cell: int | None = None) -> pd.DataFrame:
+                   min_cell: int | None = None, series: dict | None = None) -> pd.DataFrame:
     """Plan vs actual for each row of ``applicable`` (``applicable_targets``) on the page
     data `df` (PageData, Panel, DataFrame or path; full panel, or lists with their
     household totals) at `period` (module docstring, "Plan vs actual").
@@ -463,13 +496,17 @@ def plan_vs_actual(df, applicable: pd.DataFrame, period, within: int = 2,
     group_count (the group's complement is the unit's count less it: for suppression)
     and status: "on_track" (actual <= planned), "off_track", "not_assessable" (a figure
     below min_cell households, a group column the register lacks, no data at the
-    periods), "needs_totals" (a rate on a list register without the totals it needs)."""
+    periods), "needs_totals" (a rate on a list register without the totals it needs).
+
+    `series`: metric tables already computed for `df`'s households, {``series_key``:
+    ``series_table``} (a commune page passes its slice of its province's tables); the
+    others are computed here."""
     min_cell = settings().min_cell if min_cell is None else min_cell
     panel = _panel_of(df)
     period = _periods.canonical([period])[0]
     freq, now_key = _periods.parse_period(period)
     per_year = 4 if freq == "quarter" else 1
-    cache: dict = {}
+    cache: dict = dict(series or {})
     rows = []
     for tg in applicable.to_dict("records"):
         row = dict(tg, period=period, base_period=None, base=np.nan, planned=np.nan, actual=np.nan,
@@ -662,7 +699,7 @@ def _origin_text(r, lang) -> str:
 
 def targets_table(df, period, province=None, commune=None, targets_file=None, within: int = 2,
                   lang: str = "vi", min_cell: int | None = None, applicable: pd.DataFrame | None = None,
-                  unit_hidden=None) -> pd.DataFrame:
+                  unit_hidden=None, series: dict | None = None) -> pd.DataFrame:
     """Plan vs actual for reviewers: the targets that apply to the page
     (``applicable_targets(targets_file, province, commune)``, or ``applicable``), one
     row each with the indicator (and group), the target, the base value, the planned
@@ -680,14 +717,15 @@ def targets_table(df, period, province=None, commune=None, targets_file=None, wi
     suppression allows: an earlier period's count (the base, and the planned value of a
     rate-of-change target, which gives the base back) and a group's count are parts of
     the province's counts that no joint table covers, so they show "—"; the verdict
-    stays (it rests on counts of at least min_cell, and says no more than that)."""
+    stays (it rests on counts of at least min_cell, and says no more than that).
+    ``series``: as for ``plan_vs_actual``."""
     from .formatting import fmt_count, fmt_decimal
     from .suppression import PRIMARY, SECONDARY, SUPPRESSED_RATE, SUPPRESSED_SECONDARY
 
     min_cell = settings().min_cell if min_cell is None else min_cell
     if applicable is None:
         applicable = applicable_targets(targets_file, province, commune)
-    pva = suppress_plan_vs_actual(plan_vs_actual(df, applicable, period, within, min_cell), min_cell)
+    pva = suppress_plan_vs_actual(plan_vs_actual(df, applicable, period, within, min_cell, series), min_cell)
     status = pva.attrs["status"]
     if unit_hidden is not None:
         for i, r in pva.iterrows():
