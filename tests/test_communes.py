@@ -193,11 +193,70 @@ def commune_run(commune_data, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("commune-reports")
     province = _smallest_province(commune_data)
+    targets = _office_targets(commune_data, province, tmp_path_factory.mktemp("office") / "ke_hoach.csv")
     run = run_report(period=PERIOD, regions=province, workers=1, out_dir=out, data_dir=commune_data,
-                     progress=False, level="commune")
+                     progress=False, level="commune", targets=targets)
     province_run = run_report(period=PERIOD, regions=province, workers=1, out_dir=out, data_dir=commune_data,
-                              progress=False)
+                              progress=False, targets=targets)
     return run, province_run, province
+
+
+def _office_targets(data: Path, province: str, path: Path) -> Path:
+    """An office's targets file outside the data folder (`povdyn report --targets`): a
+    province target and one for the province's first commune."""
+    first = sorted(pd.read_parquet(data / "panel.parquet", columns=["province_2025", "commune_2025"])
+                   .query("province_2025 == @province")["commune_2025"].unique())[0]
+    path.write_text("level,province,district,commune,indicator,kind,value,group,base_period,source\n"
+                    f"province,{province},,,near_poor_rate,points_per_year,-0.7,,,province plan\n"
+                    f"commune,{province},,{first},poor_households,ceiling,4,,,commune plan\n", encoding="utf-8")
+    return path
+
+
+def test_targets_option_reaches_every_page_and_the_manifest(commune_run):
+    """`povdyn report --targets PATH` (a file outside the data folder): every commune
+    page and the province page read it (the commune's own target on its page, the
+    province's target on the others and on the province page), and both manifests
+    record the file and its sha256."""
+    import hashlib
+    import json
+
+    from bs4 import BeautifulSoup
+    from povdyn.report import slugify
+
+    run, province_run, province = commune_run
+    for manifest in ("communes.json", "manifest.json"):
+        params = json.loads((run.out_dir / manifest).read_text())["parameters"]
+        path = Path(params["targets_file"])
+        assert path.name == "ke_hoach.csv" and params["targets_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    names = sorted(r["region"].split("/", 1)[1] for r in run.results)
+    for i, c in enumerate(names):
+        text = BeautifulSoup((run.out_dir / slugify(province) / f"{slugify(c)}.html").read_text(encoding="utf-8"),
+                             "html.parser").get_text(" ")
+        assert "ke_hoach.csv" in text
+        assert (f"{c}, {province} (ke_hoach.csv" in text) == (i == 0)  # the commune's own target
+        assert f"{province} (ke_hoach.csv, dòng 2)" in text  # the province's, as the fallback
+    page = BeautifulSoup((run.out_dir / f"{slugify(province)}.html").read_text(encoding="utf-8"), "html.parser")
+    assert f"{province} (ke_hoach.csv, dòng 2)" in page.get_text(" ")
+
+
+def test_targets_option_checks_the_file_before_any_page(commune_data, tmp_path, capsys):
+    """A missing or invalid --targets file stops the run at once, naming the file (and
+    the row and column), before any page or folder is written."""
+    from povdyn.cli import main
+
+    province = _smallest_province(commune_data)
+    out = tmp_path / "reports"
+    args = ["report", "--level", "commune", "--regions", province, "--data-dir", str(commune_data), "--out", str(out),
+            "--workers", "1", "--period", PERIOD]
+    assert main([*args, "--targets", str(tmp_path / "missing.csv")]) == 2
+    assert f"targets file {tmp_path / 'missing.csv'} not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("level,province,district,commune,indicator,kind,value,group,base_period,source\n"
+                   f"province,{province},,,poor_rate,points_per_year,-1,,,ok\n"
+                   f"province,{province},,,poor_rate,ceiling,mười,,,typo\n", encoding="utf-8")
+    assert main([*args, "--targets", str(bad)]) == 2
+    assert "bad.csv, row 3: value 'mười' is not a number (column value)" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_commune_pages_index_and_manifest(commune_run, commune_data):

@@ -61,6 +61,7 @@ def _report(args) -> int:
             notebook=args.notebook,
             progress=not args.quiet,
             level=args.level,
+            targets=args.targets,
         )
     except ReportInterrupted as stop:
         print(stop.run, file=sys.stderr)
@@ -180,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "absent from a list are not poor; 'full' = every household is listed")
     rep.add_argument("--notebook", default=None,
                      help="report template notebook (default: the one shipped with povdyn)")
+    rep.add_argument("--targets", default=None, metavar="PATH",
+                     help="the office's targets csv (povdyn.targets), given to every page (province "
+                     "and commune) and recorded in the manifest; checked before any page starts "
+                     "(default: targets.csv in or beside --data-dir, else the national targets)")
     rep.set_defaults(func=_report)
 
     wl = sub.add_parser(

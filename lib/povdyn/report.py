@@ -23,7 +23,8 @@ user writes gets (0o666 minus the umask).
 A run cannot lie about itself:
 
 * ``manifest.json`` and ``index.html`` are written when the run starts, with
-  ``"status": "running"``, and after every page; at the end the status is ``"complete"``
+  ``"status": "running"``, and as pages finish (every ``PUBLISH_EVERY_SECONDS`` and
+  after a failed page); at the end the status is ``"complete"``
   (every page rendered), ``"failed"`` (a page failed, or the run itself stopped on an
   error) or ``"interrupted"`` (Ctrl-C / SIGTERM). The index shows an incomplete run as such.
 * Only one run at a time writes into an output folder (an ``fcntl.flock`` lock file,
@@ -844,22 +845,28 @@ def table_of_contents(page: str, lang: str = "vi") -> str:
             f'<h2>{html.escape(label("contents", lang))}</h2><ol>' + "".join(items) + "</ol></nav>")
 
 
+_EXPORTER: dict = {}
+
+
 def export_html(nb, title: str, lang: str = "vi", footer: str = "") -> str:
     """The reviewer's page of an executed notebook: povdyn offline template, inputs and
     prompts excluded, stderr/tracebacks dropped, a table of contents, the footer.
     Raises PovdynError if the page would load anything over http(s)."""
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
+    exporter = _EXPORTER.get("html")
+    if exporter is None:  # one per process: building it (templates, jinja) costs more than a small page
+        from nbconvert import HTMLExporter
+        from nbconvert.preprocessors import TagRemovePreprocessor
 
-    exporter = HTMLExporter(
-        template_name=TEMPLATE_NAME,
-        extra_template_basedirs=[str(TEMPLATES_DIR)],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-    )
-    remover = TagRemovePreprocessor(remove_cell_tags={"parameters", "injected-parameters", "remove_cell"},
-                                    remove_all_outputs_tags={"remove_output"})
-    exporter.register_preprocessor(remover, enabled=True)
-    resources = {"povdyn": {"lang": lang, "title": title, "css": _css(), "footer": footer}}
+        exporter = HTMLExporter(
+            template_name=TEMPLATE_NAME,
+            extra_template_basedirs=[str(TEMPLATES_DIR)],
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        )
+        remover = TagRemovePreprocessor(remove_cell_tags={"parameters", "injected-parameters", "remove_cell"},
+                                        remove_all_outputs_tags={"remove_output"})
+        exporter.register_preprocessor(remover, enabled=True)
+        _EXPORTER.update(html=exporter, css=_css())
+    resources = {"povdyn": {"lang": lang, "title": title, "css": _EXPORTER["css"], "footer": footer}}
     page, _ = exporter.from_notebook_node(nb, resources=resources)
     page = page.replace("<!--POVDYN-TOC-->", table_of_contents(page, lang), 1)
     found = external_urls(page)
@@ -995,6 +1002,7 @@ def run_report(
     timeout: int = 900,
     reuse_kernels: bool = True,
     level: str = "province",
+    targets=None,
 ) -> ReportRun:
     """Render the report for `regions` at `period` (see the module docstring).
 
@@ -1017,6 +1025,11 @@ def run_report(
     pages of a province are handed to the same worker where possible, so its kernel
     computes the province's commune aggregates once (povdyn.communes). At the end the
     province pages and the index already in the folder link to the new commune pages.
+    targets: the office's targets file (povdyn.targets), given to every page as its
+    ``targets_file``; default the targets.csv found in or beside data_dir
+    (``targets.local_targets_file``), else the national targets only. The file is read
+    and checked before any page starts (PovdynError naming file, row and column) and
+    recorded in the manifest with its sha256.
 
     Returns a ReportRun (``.failed`` lists the regions that failed; each has a log under
     out_dir/<period>/logs/). Raises ReportLocked when another run writes into out_dir,
@@ -1039,6 +1052,7 @@ def run_report(
     engine = engine_name(engine)
     if register not in (None, "lists", "full"):
         raise PovdynError(f"register={register!r}: use 'lists' or 'full'")
+    targets_path = _checked_targets(targets, data_dir)
     period = resolve_period(data_dir, period)
     region_list = resolve_regions(data_dir, regions)
     if communes_level:
@@ -1083,6 +1097,8 @@ def run_report(
             slugs.add(slug)
             if register is not None:
                 params["register"] = register
+            if targets_path is not None:
+                params["targets_file"] = str(targets_path)
             jobs.append(dict(region=region, slug=slug, out_dir=str(run_dir), template=str(template),
                              parameters=params, title=title, lang=lang, footer=footer, engine=engine,
                              cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels,
@@ -1092,11 +1108,11 @@ def run_report(
         if not communes_level:
             jobs = _largest_first(data_dir, jobs)
         state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
-                     finished_utc=None)
+                     finished_utc=None, published=0.0)
 
         def publish(headline: str | None = None) -> tuple[Path, Path]:
-            """Write the manifest and the index as they stand (at the start, after every
-            page, at the end), so neither ever describes another run than this one."""
+            """Write the manifest and the index as they stand (at the start, as pages
+            finish, at the end), so neither ever describes another run than this one."""
             seconds = round(time.perf_counter() - started, 2)
             results = [state["results"].get(r) for r in region_list]
             engines = sorted({e for r in results if r for e in
@@ -1108,7 +1124,10 @@ def run_report(
                 "parameters": dict(regions=region_list, workers=workers, reuse_kernels=reuse_kernels,
                                    lang=lang, standard=standard, within=int(within), engine=engine,
                                    spark_master=spark_master, register=register, min_cell=cfg.min_cell,
-                                   data_dir=str(data_dir), out_dir=str(out_root)),
+                                   data_dir=str(data_dir), out_dir=str(out_root),
+                                   targets_file=None if targets_path is None else str(targets_path),
+                                   targets_sha256=None if targets_path is None else
+                                   hashlib.sha256(targets_path.read_bytes()).hexdigest()),
                 "engines_used": engines,
                 "template": {"path": str(template), "sha256": template_hash},
                 "data": fingerprint,
@@ -1156,7 +1175,11 @@ def run_report(
                 bar.update(1)
                 if not res["ok"]:
                     bar.write(f"failed: {res['region']} (log: {run_dir / res['log']})")
-            publish()
+            # the index and manifest list every page: rewriting them after each of 3,321
+            # commune pages cost the parent ~0.1 s a page, taken from the workers' cores
+            if not res["ok"] or time.perf_counter() - state["published"] >= PUBLISH_EVERY_SECONDS:
+                publish()
+                state["published"] = time.perf_counter()
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
         env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir}
@@ -1212,7 +1235,29 @@ def run_report(
     return run
 
 
+def _checked_targets(targets, data_dir: Path) -> Path | None:
+    """The targets file every page of a run reads (run_report's `targets`, else the one
+    in or beside data_dir, else None), read and checked once before any page starts."""
+    from .targets import local_targets_file, read_targets
+
+    if targets is not None:
+        path = Path(targets).expanduser().resolve()
+        if not path.is_file():
+            raise PovdynError(f"targets file {path} not found (--targets: a csv with columns level, province, "
+                              "district, commune, indicator, kind, value, group, base_period, source)")
+    else:
+        path = local_targets_file(data_dir)
+        if path is None:
+            return None
+        path = path.resolve()
+    read_targets(path)  # a PovdynError names the file, row and column
+    return path
+
+
 LEVELS = ("province", "commune")
+# while pages are rendered, the index and manifest are rewritten at most this often
+# (and after a failed page); always at the start and the end
+PUBLISH_EVERY_SECONDS = 2.0
 COMMUNE_NOTEBOOK = "commune_report.ipynb"
 COMMUNE_NOTEBOOK_PATH = PACKAGE_NOTEBOOKS / COMMUNE_NOTEBOOK
 COMMUNE_COLUMN = "commune_2025"

@@ -226,8 +226,8 @@ def _read_targets(path) -> pd.DataFrame:
             raw[c] = ""
     raw = raw[list(COLUMNS)].map(_clean)
 
-    def fail(i, msg):
-        raise PovdynError(f"{path}, row {i + 2}: {msg}")
+    def fail(i, column, msg):
+        raise PovdynError(f"{path}, row {i + 2}: {msg} (column {column})")
 
     rows = []
     for i, r in raw.iterrows():
@@ -235,44 +235,45 @@ def _read_targets(path) -> pd.DataFrame:
             continue  # an empty line
         level, ind, kind = r["level"].lower(), r["indicator"], r["kind"]
         if level not in LEVELS:
-            fail(i, f"level {r['level']!r}: use one of {list(LEVELS)}")
+            fail(i, "level", f"level {r['level']!r}: use one of {list(LEVELS)}")
         if ind not in INDICATORS:
-            fail(i, f"unknown indicator {ind!r}; use one of {list(INDICATORS)}")
+            fail(i, "indicator", f"unknown indicator {ind!r}; use one of {list(INDICATORS)}")
         if kind not in KINDS:
-            fail(i, f"unknown kind {kind!r}; use one of {list(KINDS)}")
+            fail(i, "kind", f"unknown kind {kind!r}; use one of {list(KINDS)}")
         if kind == "points_per_year" and ind not in RATE_INDICATORS:
-            fail(i, f"points_per_year needs a rate indicator ({', '.join(RATE_INDICATORS)}), not {ind!r}")
+            fail(i, "indicator", f"points_per_year needs a rate indicator ({', '.join(RATE_INDICATORS)}), not {ind!r}")
         if kind == "percent_per_year" and ind not in COUNT_INDICATORS:
-            fail(i, f"percent_per_year needs a count indicator ({', '.join(COUNT_INDICATORS)}), not {ind!r}")
+            fail(i, "indicator",
+                 f"percent_per_year needs a count indicator ({', '.join(COUNT_INDICATORS)}), not {ind!r}")
         try:
             value = float(r["value"].replace(",", ".")) if r["value"] else np.nan
         except ValueError:
-            fail(i, f"value {r['value']!r} is not a number")
+            fail(i, "value", f"value {r['value']!r} is not a number")
         if not np.isfinite(value):
-            fail(i, "value is empty: a target needs a number (leave the row out for no target)")
+            fail(i, "value", "value is empty: a target needs a number (leave the row out for no target)")
         if kind == "ceiling" and value < 0:
-            fail(i, f"a ceiling cannot be negative ({value})")
+            fail(i, "value", f"a ceiling cannot be negative ({value})")
         if kind == "percent_per_year" and value <= -100:
-            fail(i, f"a count cannot fall by {-value}% a year")
+            fail(i, "value", f"a count cannot fall by {-value}% a year")
         try:
             group = group_text(r["group"])
         except ValueError as e:
-            fail(i, str(e))
+            fail(i, "group", str(e))
         if r["base_period"]:
             if kind == "ceiling":
-                fail(i, "a ceiling has no base_period")
+                fail(i, "base_period", "a ceiling has no base_period")
             try:
                 _periods.parse_period(r["base_period"])
             except Exception:
-                fail(i, f"base_period {r['base_period']!r} is not a period (2024, 2024Q4)")
+                fail(i, "base_period", f"base_period {r['base_period']!r} is not a period (2024, 2024Q4)")
         if level == "national" and (r["province"] or r["commune"] or r["district"]):
-            fail(i, "a national row names no province or commune")
+            fail(i, "province", "a national row names no province or commune")
         if level != "national" and not r["province"]:
-            fail(i, f"a {level} row needs its province")
+            fail(i, "province", f"a {level} row needs its province")
         if level == "province" and (r["commune"] or r["district"]):
-            fail(i, "a province row names no commune or district (use level commune)")
+            fail(i, "commune", "a province row names no commune or district (use level commune)")
         if level == "commune" and not r["commune"]:
-            fail(i, "a commune row needs its commune")
+            fail(i, "commune", "a commune row needs its commune")
         rows.append(dict(level=level, province=r["province"], district=r["district"], commune=r["commune"],
                          indicator=ind, kind=kind, value=value, group=group, base_period=r["base_period"],
                          source=r["source"], origin_row=i + 2))
@@ -288,7 +289,7 @@ def _read_targets(path) -> pd.DataFrame:
             name = t.at[i, "province"]
             close = _close(name, list(new_provinces()) + list(old_provinces()))
             raise PovdynError(f"{path}, row {t.at[i, 'origin_row']}: unknown province {name!r}; "
-                              f"closest: {', '.join(close) if close else 'none'}")
+                              f"closest: {', '.join(close) if close else 'none'} (column province)")
         t.loc[local, "province_2025"] = p
     communes = t["level"] == "commune"
     if communes.any():
@@ -303,7 +304,8 @@ def _read_targets(path) -> pd.DataFrame:
                              and k[2] == q.at[i, "commune"]), None)
                 cands = "; ".join(info["candidates"]) if info and info.get("candidates") else "none"
                 reason = info["reason"] if info else g["match"].iloc[0]
-                raise PovdynError(f"{path}, row {row}: commune {where!r}: {reason}; candidates: {cands}")
+                raise PovdynError(f"{path}, row {row}: commune {where!r}: {reason}; candidates: {cands} "
+                                  "(columns province, district, commune)")
             if len(g) > 1:
                 raise PovdynError(f"{path}, row {row}: the pre-reform commune {where!r} was split between "
                                   f"{'; '.join(g['commune_2025'])}: a target cannot be shared out; write "
