@@ -11,6 +11,8 @@ baseline fits in memory at 10M rows), and prints ingest time, pandas time, their
 After each size, one more quarter file is added and the incremental re-ingest timed.
 Then the xlsx readers on one workbook: python-calamine (what ingest uses) against
 openpyxl (target >= 5x). Not part of `make test`; wrap in flock /tmp/povdyn-heavy.lock.
+The default run took 5 min 35 s (2 cores, load about 2); the raw csv files are built
+and written with Arrow (10M rows in 23 s; pandas' to_csv took 187 s).
 
     .venv/bin/python benchmarks/bench_ingest.py --national [--national-households N]
 

@@ -1400,3 +1400,17 @@ def test_identifiers_normalised_only_where_nfc_changes_them(cells):
     assert _normalised_identifier(arr).to_pylist() == every
     assert every == [unicodedata.normalize("NFC", c).strip() for c in cells] or any(
         c != c.strip() for c in cells)  # Arrow and Python may differ on odd white space
+
+
+@pytest.mark.parametrize("header,missing", [("Mã hộ,Năm,Phân loại hộ", "province"),
+                                            ("Mã hộ,Năm,Tỉnh", "status")])
+def test_csv_register_without_a_required_column_names_it(tmp_path, header, missing):
+    """A csv register without its province (or status) column used to stop the whole
+    ingest with KeyError in the engine path; it must be that file's named error."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "r.csv").write_text(header + "\nA1,2024,Hộ nghèo\n", encoding="utf-8")
+    _good_csv(raw / "ok.csv")
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert not summary.ok and summary.panel_rows == 2  # the other file still loads
+    assert any("r.csv" in e and missing in e for e in summary.errors)

@@ -23,7 +23,8 @@ user writes gets (0o666 minus the umask).
 A run cannot lie about itself:
 
 * ``manifest.json`` and ``index.html`` are written when the run starts, with
-  ``"status": "running"``, and after every page; at the end the status is ``"complete"``
+  ``"status": "running"``, and as pages finish (every ``PUBLISH_EVERY_SECONDS`` and
+  after a failed page); at the end the status is ``"complete"``
   (every page rendered), ``"failed"`` (a page failed, or the run itself stopped on an
   error) or ``"interrupted"`` (Ctrl-C / SIGTERM). The index shows an incomplete run as such.
 * Only one run at a time writes into an output folder (an ``fcntl.flock`` lock file,
@@ -483,6 +484,12 @@ _KERNEL: dict = {}
 
 
 def _shutdown_kernel() -> None:
+    kc = _KERNEL.pop("kc", None)
+    if kc is not None:
+        try:
+            kc.stop_channels()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
     km = _KERNEL.pop("km", None)
     if km is not None:
         try:
@@ -501,6 +508,17 @@ def _worker_kernel(cwd):
     km = _kernel_manager_class()(kernel_name="python3")
     km.start_kernel(cwd=str(cwd))
     _KERNEL["km"] = km
+    # one client for the kernel's life: jupyter_client's wait_for_ready ends by waiting
+    # 0.2 s for IOPub to fall silent, so a new client per page (ours and nbclient's)
+    # cost 0.4 s of every commune page
+    kc = km.client()
+    kc.start_channels()
+    _KERNEL["kc"] = kc
+    try:
+        kc.wait_for_ready(timeout=120)
+    except BaseException:
+        _shutdown_kernel()
+        raise
     if not _KERNEL.get("finalizer"):
         from multiprocessing import util
 
@@ -509,14 +527,37 @@ def _worker_kernel(cwd):
     return km
 
 
+# freeze_heap: a full collection every this many pages (the others scan only new objects)
+FULL_COLLECTION_EVERY = 50
+
+
+def _reset_code(freeze_heap: bool) -> str:
+    """What the kernel runs before each page: figures closed and `%reset -f` (every
+    name of the previous page gone). `%reset -f` ends with a full garbage collection,
+    0.2-0.4 s with a warm heap (imports, a province's aggregates); with freeze_heap the
+    objects alive after it are frozen (gc.freeze), so the next page's collection scans
+    only what that page made, and every FULL_COLLECTION_EVERY pages the heap is thawed
+    and collected whole (a province's aggregates dropped from the cache are freed)."""
+    code = "import matplotlib.pyplot as _plt; _plt.close('all'); del _plt\n"
+    if freeze_heap:
+        _KERNEL["pages"] = _KERNEL.get("pages", 0) + 1
+        if _KERNEL["pages"] % FULL_COLLECTION_EVERY == 0:
+            code += "import gc as _gc; _gc.unfreeze(); del _gc\n"
+    code += "%reset -f\n"
+    if freeze_heap:
+        code += "import gc as _gc; _gc.freeze(); del _gc\n"
+    return code
+
+
 def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, timeout: int = 900,
-                             cwd=None) -> Path:
+                             cwd=None, freeze_heap: bool = False) -> Path:
     """Like execute_notebook (`notebook` a path or a NotebookNode read with papermill's
     load_notebook_node), but in this process's reusable kernel: the namespace is
     reset before each notebook (%reset -f), parameters are injected as papermill does
     (a cell tagged "injected-parameters"), the executed notebook is written to `output`
     even when a cell fails (then nbclient's CellExecutionError is raised). After a
-    timeout or any kernel trouble the kernel is shut down, so the next page starts clean."""
+    timeout or any kernel trouble the kernel is shut down, so the next page starts clean.
+    freeze_heap: see _reset_code (commune pages: many small pages per kernel)."""
     _worker_init()
     import nbformat
     from nbclient import NotebookClient
@@ -532,16 +573,15 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
         nb = nbformat.from_dict(notebook)
     nb = parameterize_notebook(nb, parameters or {}, kernel_name="python3", language="python")
     km = _worker_kernel(cwd)
-    kc = km.client()
-    kc.start_channels()
+    kc = _KERNEL["kc"]
     try:
-        kc.wait_for_ready(timeout=120)
-        kc.execute_interactive("%reset -f\nimport matplotlib.pyplot as _plt; _plt.close('all'); del _plt",
-                               store_history=False, timeout=60)
-    finally:
-        kc.stop_channels()
+        kc.execute_interactive(_reset_code(freeze_heap), store_history=False, timeout=60)
+    except BaseException:
+        _shutdown_kernel()
+        raise
     client = NotebookClient(nb, km=km, kernel_name="python3", timeout=timeout, allow_errors=False,
                             resources={"metadata": {"path": str(cwd)}})
+    client.kc = kc  # the worker's client, ready: nbclient then neither makes nor stops one
     try:
         client.execute()
     except CellExecutionError:
@@ -550,8 +590,6 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
         _shutdown_kernel()
         raise
     finally:
-        if client.kc is not None:
-            client.kc.stop_channels()
         atomic_write(Path(output), nbformat.writes(nb))
     return Path(output)
 
@@ -637,12 +675,14 @@ def execute_region(job: dict) -> dict:
                   html=None, log=None, error=None, engine=None, spark_master=None)
     tmp_nb = nb_path.with_name(f".{nb_path.stem}.{uuid.uuid4().hex[:8]}.ipynb")
     error = None
-    run = execute_in_worker_kernel if job.get("reuse_kernel", True) else execute_notebook
+    reuse = job.get("reuse_kernel", True)
     try:
         template = load_notebook_node(str(job["template"]))
         template.cells.append(_probe_cell())
-        run(template, tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
-            cwd=job.get("cwd") or str(Path(job["template"]).parent))
+        (execute_in_worker_kernel if reuse else execute_notebook)(
+            template, tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
+            cwd=job.get("cwd") or str(Path(job["template"]).parent),
+            **({"freeze_heap": job.get("group") is not None} if reuse else {}))
     except KeyboardInterrupt:
         raise  # Ctrl-C stops the batch; it is not a failure of this region
     except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
@@ -1017,6 +1057,7 @@ def run_report(
     timeout: int = 900,
     reuse_kernels: bool = True,
     level: str = "province",
+    targets=None,
 ) -> ReportRun:
     """Render the report for `regions` at `period` (see the module docstring).
 
@@ -1039,6 +1080,11 @@ def run_report(
     pages of a province are handed to the same worker where possible, so its kernel
     computes the province's commune aggregates once (povdyn.communes). At the end the
     province pages and the index already in the folder link to the new commune pages.
+    targets: the office's targets file (povdyn.targets), given to every page as its
+    ``targets_file``; default the targets.csv found in or beside data_dir
+    (``targets.local_targets_file``), else the national targets only. The file is read
+    and checked before any page starts (PovdynError naming file, row and column) and
+    recorded in the manifest with its sha256.
 
     Returns a ReportRun (``.failed`` lists the regions that failed; each has a log under
     out_dir/<period>/logs/). Raises ReportLocked when another run writes into out_dir,
@@ -1061,6 +1107,7 @@ def run_report(
     engine = engine_name(engine)
     if register not in (None, "lists", "full"):
         raise PovdynError(f"register={register!r}: use 'lists' or 'full'")
+    targets_path = _checked_targets(targets, data_dir)
     period = resolve_period(data_dir, period)
     region_list = resolve_regions(data_dir, regions)
     if communes_level:
@@ -1105,6 +1152,8 @@ def run_report(
             slugs.add(slug)
             if register is not None:
                 params["register"] = register
+            if targets_path is not None:
+                params["targets_file"] = str(targets_path)
             jobs.append(dict(region=region, slug=slug, out_dir=str(run_dir), template=str(template),
                              parameters=params, title=title, lang=lang, footer=footer, engine=engine,
                              cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels,
@@ -1114,11 +1163,11 @@ def run_report(
         if not communes_level:
             jobs = _largest_first(data_dir, jobs)
         state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
-                     finished_utc=None)
+                     finished_utc=None, published=0.0)
 
         def publish(headline: str | None = None) -> tuple[Path, Path]:
-            """Write the manifest and the index as they stand (at the start, after every
-            page, at the end), so neither ever describes another run than this one."""
+            """Write the manifest and the index as they stand (at the start, as pages
+            finish, at the end), so neither ever describes another run than this one."""
             seconds = round(time.perf_counter() - started, 2)
             results = [state["results"].get(r) for r in region_list]
             engines = sorted({e for r in results if r for e in
@@ -1130,7 +1179,10 @@ def run_report(
                 "parameters": dict(regions=region_list, workers=workers, reuse_kernels=reuse_kernels,
                                    lang=lang, standard=standard, within=int(within), engine=engine,
                                    spark_master=spark_master, register=register, min_cell=cfg.min_cell,
-                                   data_dir=str(data_dir), out_dir=str(out_root)),
+                                   data_dir=str(data_dir), out_dir=str(out_root),
+                                   targets_file=None if targets_path is None else str(targets_path),
+                                   targets_sha256=None if targets_path is None else
+                                   hashlib.sha256(targets_path.read_bytes()).hexdigest()),
                 "engines_used": engines,
                 "template": {"path": str(template), "sha256": template_hash},
                 "data": fingerprint,
@@ -1178,7 +1230,11 @@ def run_report(
                 bar.update(1)
                 if not res["ok"]:
                     bar.write(f"failed: {res['region']} (log: {run_dir / res['log']})")
-            publish()
+            # the index and manifest list every page: rewriting them after each of 3,321
+            # commune pages cost the parent ~0.1 s a page, taken from the workers' cores
+            if not res["ok"] or time.perf_counter() - state["published"] >= PUBLISH_EVERY_SECONDS:
+                publish()
+                state["published"] = time.perf_counter()
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
         # the index headline is computed beside the pages, except for a lone page: that
@@ -1248,7 +1304,29 @@ def run_report(
     return run
 
 
+def _checked_targets(targets, data_dir: Path) -> Path | None:
+    """The targets file every page of a run reads (run_report's `targets`, else the one
+    in or beside data_dir, else None), read and checked once before any page starts."""
+    from .targets import local_targets_file, read_targets
+
+    if targets is not None:
+        path = Path(targets).expanduser().resolve()
+        if not path.is_file():
+            raise PovdynError(f"targets file {path} not found (--targets: a csv with columns level, province, "
+                              "district, commune, indicator, kind, value, group, base_period, source)")
+    else:
+        path = local_targets_file(data_dir)
+        if path is None:
+            return None
+        path = path.resolve()
+    read_targets(path)  # a PovdynError names the file, row and column
+    return path
+
+
 LEVELS = ("province", "commune")
+# while pages are rendered, the index and manifest are rewritten at most this often
+# (and after a failed page); always at the start and the end
+PUBLISH_EVERY_SECONDS = 2.0
 COMMUNE_NOTEBOOK = "commune_report.ipynb"
 COMMUNE_NOTEBOOK_PATH = PACKAGE_NOTEBOOKS / COMMUNE_NOTEBOOK
 COMMUNE_COLUMN = "commune_2025"
