@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 PROVINCES = ["Hà Giang", "Điện Biên", "Lai Châu", "Hà Nội", "Nghệ An", "Đắk Lắk",
              "Cà Mau", "An Giang", "Thanh Hóa", "Bình Dương"]
@@ -60,55 +63,90 @@ def _units() -> pd.DataFrame:
     return _UNITS
 
 
-def _register_frame(rng, first_household: int, households: int) -> pd.DataFrame:
+def _thousands(values: np.ndarray) -> pa.Array:
+    """Whole numbers >= 0 written the Vietnamese way, "1.523.000" (dots between
+    thousands), vectorised in Arrow: formatting value by value in Python took most of
+    the csv writing. Every number is written as four zero-padded groups, then the
+    leading zeros and dots are cut (down to the first digit that is not, or the last)."""
+    values = np.asarray(values, dtype="int64")
+    groups = [pc.utf8_lpad(pa.array(values // 1000 ** k % 1000).cast(pa.string()), 3, "0")
+              for k in (3, 2, 1, 0)]
+    padded = pc.binary_join_element_wise(*groups, ".")
+    return pc.replace_substring_regex(padded, pattern=r"^[0.]*(\d)", replacement=r"\1")
+
+
+def _prefixed(prefix: str, values: np.ndarray, width: int = 0) -> pa.Array:
+    """prefix + the number (zero-padded to `width`), as "HH{:08d}".format would give."""
+    text = pa.array(values).cast(pa.string())
+    if width:
+        text = pc.utf8_lpad(text, width, "0")
+    return pc.binary_join_element_wise(prefix, text, "")
+
+
+def _register_frame(rng, first_household: int, households: int) -> pa.Table:
     hh = np.tile(np.arange(first_household, first_household + households), 4)
     quarter = np.repeat(np.arange(4), households)
     n = len(hh)
     income = (rng.lognormal(14.6, 0.5, n) // 1000 * 1000).astype("int64")
-    income_text = pd.Series(income).map("{:,}".format).str.replace(",", ".", regex=False)
     status = np.where(income < 1_500_000, "Hộ nghèo",
-                      np.where(income < 2_250_000, "Hộ cận nghèo", "Không nghèo"))
-    frame = pd.DataFrame({
-        "STT": np.arange(1, n + 1),
-        "Mã hộ": pd.Series(hh).map("HH{:08d}".format),
-        "Họ tên chủ hộ": pd.Series(hh % 997).map("Nguyễn Văn {}".format),
-        "Số CCCD": pd.Series(hh).map("0012{:08d}".format),
-        "Số điện thoại": pd.Series(hh).map("09{:08d}".format),
-        "Địa chỉ": pd.Series(hh % 500).map("Thôn {}".format),
-        "Kỳ": np.array(["2024Q1", "2024Q2", "2024Q3", "2024Q4"])[quarter],
+                      np.where(income < 2_250_000, "Hộ cận nghèo", "Không nghèo")).astype(object)
+    size = rng.integers(1, 9, n)
+    units = _units()
+    columns = {
+        "STT": pa.array(np.arange(1, n + 1)),
+        "Mã hộ": _prefixed("HH", hh, 8),
+        "Họ tên chủ hộ": _prefixed("Nguyễn Văn ", hh % 997),
+        "Số CCCD": _prefixed("0012", hh, 8),
+        "Số điện thoại": _prefixed("09", hh, 8),
+        "Địa chỉ": _prefixed("Thôn ", hh % 500),
+        "Kỳ": pa.array(np.array(["2024Q1", "2024Q2", "2024Q3", "2024Q4"], dtype=object)[quarter]),
         "Phân loại hộ": status,
-        "Tỉnh": _units()["old_province"].to_numpy()[hh % len(_units())],
-        "Huyện": _units()["old_district"].to_numpy()[hh % len(_units())],
-        "Xã": _units()["old_commune"].to_numpy()[hh % len(_units())],
-        "Khu vực": np.where(hh % 3 == 0, "Thành thị", "Nông thôn"),
-        "Số nhân khẩu": rng.integers(1, 9, n),
-        "Thu nhập bình quân": income_text,
-        "Dân tộc thiểu số": np.where(hh % 5 == 0, "x", ""),
-    })
+        "Tỉnh": units["old_province"].to_numpy()[hh % len(units)],
+        "Huyện": units["old_district"].to_numpy()[hh % len(units)],
+        "Xã": units["old_commune"].to_numpy()[hh % len(units)],
+        "Khu vực": np.where(hh % 3 == 0, "Thành thị", "Nông thôn").astype(object),
+        "Số nhân khẩu": pa.array(size),
+        "Thu nhập bình quân": _thousands(income).to_numpy(zero_copy_only=False).astype(object),
+        "Dân tộc thiểu số": np.where(hh % 5 == 0, "x", "").astype(object),
+    }
     for dep in DEPS:
-        frame[dep] = (rng.random(n) < 0.15).astype(int)
+        columns[dep] = pa.array((rng.random(n) < 0.15).astype("int64"))
     bad = rng.choice(n, size=n // 1000, replace=False)
-    frame.loc[bad[: len(bad) // 2], "Phân loại hộ"] = "Nghèo lắm"
-    frame.loc[bad[len(bad) // 2:], "Thu nhập bình quân"] = "khoảng 1 triệu"
-    return frame
+    columns["Phân loại hộ"][bad[: len(bad) // 2]] = "Nghèo lắm"
+    columns["Thu nhập bình quân"][bad[len(bad) // 2:]] = "khoảng 1 triệu"
+    return pa.table({k: v if isinstance(v, pa.Array) else pa.array(v, pa.string())
+                     for k, v in columns.items()})
 
 
 def write_register_csv(path: Path, rows: int, seed: int = 1, quarters: int = 4,
                        period: str | None = None) -> int:
     """A quarterly register export with `rows` rows (households x 4 quarters), written in
     pieces of 250k households (bounded memory), plus 100 exact duplicate rows.
-    quarters=1, period="2025Q1": one more quarter of the same households."""
+    quarters=1, period="2025Q1": one more quarter of the same households.
+
+    Built and written with Arrow (the same bytes pandas' to_csv gave, several times
+    faster: 10M rows took 187 s through pandas): no generated cell holds a separator or
+    a quote, so nothing needs quoting (pyarrow refuses a cell that would)."""
     rng = np.random.default_rng(seed)
     households, step, written = rows // quarters, 250_000, 0
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    options = pacsv.WriteOptions(quoting_style="none", include_header=False)
+    with open(path, "wb") as handle:
+        writer = None
         for first in range(0, households, step):
-            frame = _register_frame(rng, first, min(step, households - first))
+            table = _register_frame(rng, first, min(step, households - first))
             if period is not None:  # one quarter only, relabelled
-                frame = frame[frame["Kỳ"] == "2024Q1"].assign(**{"Kỳ": period})
+                table = table.filter(pc.equal(table["Kỳ"], "2024Q1"))
+                table = table.set_column(table.schema.get_field_index("Kỳ"), "Kỳ",
+                                         pa.array([period] * table.num_rows, pa.string()))
             if first == 0:
-                frame = pd.concat([frame, frame.iloc[:100]], ignore_index=True)
-            frame.to_csv(handle, index=False, header=first == 0, lineterminator="\n")
-            written += len(frame)
+                table = pa.concat_tables([table, table.slice(0, 100)])
+                handle.write((",".join(table.column_names) + "\n").encode())
+            if writer is None:
+                writer = pacsv.CSVWriter(handle, table.schema, write_options=options)
+            writer.write_table(table)
+            written += table.num_rows
+        if writer is not None:
+            writer.close()
     return written
 
 

@@ -54,24 +54,37 @@ SCALES = {"national-27m": (27_000_000, "national", 600.0),
 
 class _PeakMemory:
     """Peak resident memory of this process and all its descendants (workers, kernels),
-    sampled every 0.5 s in a thread."""
+    sampled every 0.5 s in a thread; also the peaks of this process alone and of the
+    kernels alone, and when the peak happened (to set against the page's cell times)."""
 
     def __init__(self):
         import threading
 
         import psutil
 
-        self.peak, self._stop = 0, threading.Event()
+        self.peak, self.parent_peak, self.kernel_peak, self.peak_at = 0, 0, 0, None
+        self._stop = threading.Event()
         me = psutil.Process()
 
         def sample():
             while not self._stop.wait(0.5):
                 try:
-                    rss = me.memory_info().rss + sum(c.memory_info().rss
-                                                     for c in me.children(recursive=True))
+                    parent = me.memory_info().rss
+                    kernels = others = 0
+                    for child in me.children(recursive=True):
+                        try:
+                            rss = child.memory_info().rss
+                            kernel = "ipykernel" in " ".join(child.cmdline())
+                        except psutil.Error:
+                            continue
+                        kernels, others = (kernels + rss, others) if kernel else (kernels, others + rss)
                 except psutil.Error:
                     continue
-                self.peak = max(self.peak, rss)
+                total = parent + kernels + others
+                if total > self.peak:
+                    self.peak, self.peak_at = total, time.time()
+                self.parent_peak = max(self.parent_peak, parent)
+                self.kernel_peak = max(self.kernel_peak, kernels)
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
@@ -80,6 +93,28 @@ class _PeakMemory:
         self._stop.set()
         self._thread.join()
         return self.peak / 1e9
+
+
+def _cell_times(notebook: Path, peak_at: float | None) -> list[str]:
+    """Seconds of each code cell of an executed page (nbclient's timing metadata), the
+    cell running when the memory peaked marked."""
+    from datetime import datetime
+
+    import nbformat
+
+    def stamp(text):
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    lines = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type != "code" or "shell.execute_reply" not in timing:
+            continue
+        start, end = stamp(timing["iopub.execute_input"]), stamp(timing["shell.execute_reply"])
+        mark = "  <- memory peak" if peak_at is not None and start <= peak_at <= end + 0.5 else ""
+        first = next((line for line in cell.source.splitlines() if line and not line.startswith("#")), "")
+        lines.append(f"{end - start:8.1f} s  {first[:70]}{mark}")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -153,8 +188,14 @@ def main(argv=None) -> int:
         "load_average_after": load_after,
         "cpus": os.cpu_count(),
     }
+    result.update(parent_peak_memory_gb=round(peak.parent_peak / 1e9, 2),
+                  kernels_peak_memory_gb=round(peak.kernel_peak / 1e9, 2))
     (run.out_dir / "bench_report.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
     print(json.dumps(result, ensure_ascii=False, indent=2))
+    national = run.out_dir / "notebooks" / "national.ipynb"
+    if args.scale and national.exists():
+        print("national page, seconds per cell:")
+        print("\n".join(_cell_times(national, peak.peak_at)))
     return 0 if not run.failed else 1
 
 

@@ -9,6 +9,7 @@
 | engine             | POVDYN_ENGINE           | duckdb                     |
 | duckdb_threads     | POVDYN_DUCKDB_THREADS   | 2                          |
 | duckdb_memory      | POVDYN_DUCKDB_MEMORY    | 4GB                        |
+| report_memory      | POVDYN_REPORT_MEMORY    | 3GB (DuckDB, a report run) |
 | min_cell           | POVDYN_MIN_CELL         | 10 (small-cell suppression)|
 | key_file           | POVDYN_KEY_FILE         | <root>/.povdyn_key         |
 | pseudonym_key      | POVDYN_PSEUDONYM_KEY    | read from key_file         |
@@ -40,6 +41,9 @@ class Settings:
     engine: str
     duckdb_threads: int
     duckdb_memory: str
+    # DuckDB memory of a whole `povdyn report` run, shared by its running workers' kernels
+    # (report.duckdb_memory_per_worker); the rest of a 6 GB budget is their pandas/Python
+    report_memory: str
     min_cell: int
     key_file: Path
 
@@ -56,6 +60,7 @@ def settings() -> Settings:
         engine=env("POVDYN_ENGINE", "duckdb"),
         duckdb_threads=int(env("POVDYN_DUCKDB_THREADS", "2")),
         duckdb_memory=env("POVDYN_DUCKDB_MEMORY", "4GB"),
+        report_memory=env("POVDYN_REPORT_MEMORY", "3GB"),
         min_cell=int(env("POVDYN_MIN_CELL", "10")),
         key_file=Path(env("POVDYN_KEY_FILE", root / ".povdyn_key")),
     )

@@ -228,15 +228,26 @@ def panel_path(data_dir: Path) -> Path:
     return path
 
 
-def _read_panel_columns(data_dir: Path, columns: list[str]) -> pd.DataFrame:
-    """Columns of the processed panel; an empty panel is an error saying so (a report of
-    nothing would otherwise fail later with an IndexError or render empty pages)."""
+def _panel_value_counts(data_dir: Path, column: str) -> pd.Series:
+    """Rows of the processed panel per value of `column` (nulls left out), counted by
+    DuckDB: the parent of a report run never holds a column of the register (at 27M
+    households, one string column in pandas is gigabytes beside the pages' kernels). An
+    empty panel is an error saying so (a report of nothing would otherwise fail later
+    with an IndexError or render empty pages)."""
+    import duckdb
+
     path = panel_path(data_dir)
-    frame = pd.read_parquet(path, columns=columns)
-    if frame.empty:
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        rows = con.execute(f'SELECT "{column}", count(*) FROM read_parquet(?) GROUP BY ALL',
+                           [str(path)]).fetchall()
+    finally:
+        con.close()
+    if not rows:
         raise PovdynError(f"{path} has no rows, so there is no period and no region to report: "
                           "check the raw files and `povdyn ingest`'s summary (quarantine.csv)")
-    return frame
+    return pd.Series({value: n for value, n in rows if value is not None}, dtype="int64")
 
 
 def parse_requested_period(period):
@@ -254,8 +265,8 @@ def parse_requested_period(period):
 def resolve_period(data_dir: Path, period="latest"):
     """The report period in canonical form; "latest" = the last period in the panel.
     A period not in the data is an error listing the available ones."""
-    column = _read_panel_columns(data_dir, ["period"])["period"]
-    available = sorted({_periods.parse_period(p) for p in pd.unique(column.dropna())}, key=lambda x: x[1])
+    values = _panel_value_counts(data_dir, "period").index
+    available = sorted({_periods.parse_period(p) for p in values}, key=lambda x: x[1])
     if not available:
         raise PovdynError(f"{panel_path(data_dir)} has no period values: nothing to report")
     labels_ = [_periods.label(f, i) for f, i in available]
@@ -273,13 +284,13 @@ def resolve_regions(data_dir: Path, regions="all") -> list[str]:
     a comma-separated string or a list of province names (spelled as in the data, or
     without diacritics: "ha noi" -> "Hà Nội"; a name that matches nothing is kept and
     fails in its own page, isolated from the others)."""
-    provinces = _read_panel_columns(data_dir, ["province_2025"])["province_2025"]
+    provinces = list(_panel_value_counts(data_dir, "province_2025").index)
     if regions is None or regions == "all":
-        names = sorted(p for p in pd.unique(provinces.dropna()))
+        names = sorted(provinces)
         return ["national", *names]
     if isinstance(regions, str):
         regions = [r.strip() for r in regions.split(",")]
-    known = {slugify(p): p for p in pd.unique(provinces.dropna())}
+    known = {slugify(p): p for p in provinces}
     out = []
     for r in regions:
         r = unicodedata.normalize("NFC", str(r).strip())
@@ -390,11 +401,44 @@ def _kill_kernels_now() -> None:
             pass
 
 
+def duckdb_threads_per_worker(workers: int, pages: int, cores: int | None = None) -> int:
+    """DuckDB threads for each report worker's kernel: the machine's usable cores shared
+    among the workers that really run at once, max(1, cores // min(workers, pages)). A
+    lone page (``--regions national``) gets every core; two workers on two cores get one
+    each, so parallel pages do not fight over the cores."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, int(cores or 1) // max(1, min(int(workers), int(pages))))
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.I)
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def duckdb_memory_per_worker(workers: int, pages: int, budget: str | None = None) -> str:
+    """DuckDB ``memory_limit`` for each report worker's kernel: the run's budget
+    (``budget``, default settings().report_memory, env POVDYN_REPORT_MEMORY, "3GB")
+    split among the workers that really run at once, at least 256 MB each. Beyond it
+    DuckDB spills to its temp directory (in the system temp dir: TMPDIR) instead of
+    growing; without a limit it may take 80% of the machine's memory per kernel. The
+    default leaves room, within 6 GB for the whole run at 27M households, for each
+    page's pandas results and the processes themselves."""
+    text = budget or settings().report_memory
+    found = _SIZE.match(str(text))
+    if not found:
+        raise PovdynError(f"memory {text!r}: write it as DuckDB does, e.g. 3GB or 1500MB")
+    total = float(found.group(1)) * _UNITS[(found.group(2) or "").upper()]
+    share = int(total // max(1, min(int(workers), int(pages))))
+    return f"{max(share // 2**20, 256)}MiB"
+
+
 def _worker_init() -> None:
-    """Environment every kernel inherits: one DuckDB thread per kernel (the workers run
-    in parallel), a non-interactive matplotlib backend (the inline one: plain "Agg"
-    would stop figures from reaching the notebook's outputs), no progress bars."""
-    os.environ["POVDYN_DUCKDB_THREADS"] = "1"
+    """Environment every kernel inherits: DuckDB threads as the run set them
+    (run_report passes duckdb_threads_per_worker in the workers' environment; one thread
+    when nothing set them), a non-interactive matplotlib backend (the inline one: plain
+    "Agg" would stop figures from reaching the notebook's outputs), no progress bars."""
+    os.environ.setdefault("POVDYN_DUCKDB_THREADS", "1")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     os.environ["TQDM_DISABLE"] = "1"
@@ -411,7 +455,7 @@ def _is_kernel_start_failure(exc: BaseException) -> bool:
 
 def execute_notebook(notebook, output, parameters: dict | None = None, timeout: int = 900, cwd=None) -> Path:
     """Execute a notebook (a path or a NotebookNode) with papermill on this interpreter's
-    kernel (IPC transport, one DuckDB thread, inline figures), retrying once if the kernel
+    kernel (IPC transport, DuckDB threads as _worker_init leaves them, inline figures), retrying once if the kernel
     fails to start.
     Writes the executed notebook to `output` and returns its path; a failing cell
     raises papermill's PapermillExecutionError (the output notebook is still written)."""
@@ -805,23 +849,36 @@ def table_of_contents(page: str, lang: str = "vi") -> str:
             f'<h2>{html.escape(label("contents", lang))}</h2><ol>' + "".join(items) + "</ol></nav>")
 
 
+_EXPORTER: dict = {}
+
+
+def _exporter():
+    """One nbconvert exporter per process: a worker exports every page it renders with
+    the same template, and building the exporter (loading and compiling the Jinja
+    templates) cost about as much as the export itself. Everything that differs
+    between pages goes in through ``resources``."""
+    if "html" not in _EXPORTER:
+        from nbconvert import HTMLExporter
+        from nbconvert.preprocessors import TagRemovePreprocessor
+
+        exporter = HTMLExporter(
+            template_name=TEMPLATE_NAME,
+            extra_template_basedirs=[str(TEMPLATES_DIR)],
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        )
+        remover = TagRemovePreprocessor(remove_cell_tags={"parameters", "injected-parameters", "remove_cell"},
+                                        remove_all_outputs_tags={"remove_output"})
+        exporter.register_preprocessor(remover, enabled=True)
+        _EXPORTER["html"] = exporter
+    return _EXPORTER["html"]
+
+
 def export_html(nb, title: str, lang: str = "vi", footer: str = "") -> str:
     """The reviewer's page of an executed notebook: povdyn offline template, inputs and
     prompts excluded, stderr/tracebacks dropped, a table of contents, the footer.
     Raises PovdynError if the page would load anything over http(s)."""
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
-
-    exporter = HTMLExporter(
-        template_name=TEMPLATE_NAME,
-        extra_template_basedirs=[str(TEMPLATES_DIR)],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-    )
-    remover = TagRemovePreprocessor(remove_cell_tags={"parameters", "injected-parameters", "remove_cell"},
-                                    remove_all_outputs_tags={"remove_output"})
-    exporter.register_preprocessor(remover, enabled=True)
     resources = {"povdyn": {"lang": lang, "title": title, "css": _css(), "footer": footer}}
-    page, _ = exporter.from_notebook_node(nb, resources=resources)
+    page, _ = _exporter().from_notebook_node(nb, resources=resources)
     page = page.replace("<!--POVDYN-TOC-->", table_of_contents(page, lang), 1)
     found = external_urls(page)
     if found:
@@ -1120,11 +1177,17 @@ def run_report(
             publish()
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
-        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir}
+        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir,
+               "POVDYN_DUCKDB_THREADS": str(duckdb_threads_per_worker(workers, len(jobs))),
+               "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(workers, len(jobs))}
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
-        index_headline = None if communes_level else _IndexHeadline(data_dir, period, region_list, lang)
+        # beside the pages, except for a lone page: that one has every core and the
+        # run's memory, and the headline (another pass over the same register here)
+        # would only compete with it; it is then computed after the page
+        index_headline = (None if communes_level or len(jobs) == 1
+                          else _IndexHeadline(data_dir, period, region_list, lang))
         if index_headline is not None:
             index_headline.start()
         try:
@@ -1154,6 +1217,9 @@ def run_report(
             if index_headline is not None:
                 headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
                                                                           lang, run_dir)
+            elif not communes_level:
+                headline, state["headline_error"] = _headline_for_index(data_dir, period, region_list, lang,
+                                                                        run_dir)
             state["status"] = "complete" if all(r["ok"] for r in results) else "failed"
         state["finished_utc"] = _utc_now()
         index_path, manifest_path = publish(headline)
@@ -1298,7 +1364,7 @@ def _largest_first(data_dir: Path, jobs: list[dict]) -> list[dict]:
     """The order pages are handed to workers: the nation, then provinces by number of
     rows, largest first, so the batch does not end waiting on one big page that started
     last (the index keeps the order the user asked for)."""
-    sizes = _read_panel_columns(data_dir, ["province_2025"])["province_2025"].value_counts()
+    sizes = _panel_value_counts(data_dir, "province_2025")
     total = int(sizes.sum())
     return sorted(jobs, key=lambda j: -(total + 1 if j["region"] == "national"
                                         else int(sizes.get(j["region"], 0))))

@@ -56,15 +56,19 @@ Rules (issue 3 §5):
   groups, no timestamps, so the same input gives the same bytes. While ingest runs, and
   after it fails, ingest_summary.json says "ok": false and why.
 * Memory does not grow with the register (issue 11 §1): a csv is streamed in 16 MB
-  blocks, read twice. The scan pass counts rows, keeps the last rows (footer) and the
-  distinct cells of the coded columns (period, status, province, commune, yes/no,
-  household size...). A csv register is then checked in DuckDB (engine_checks): coded
-  cells are parsed once per distinct value by check_rows' own parsers and joined back,
-  ids pseudonymised with HMAC-SHA256 written in SQL, numbers read by Arrow; rows any
-  check could reject are flagged and only they go through check_batch, which words the
-  reasons. Other tables (workbooks, parquet, programme rolls, totals, csv files with
-  malformed lines or other encodings) are checked in pandas in pieces of CHUNK_ROWS
-  rows. Checked rows wait in parquet parts in a scratch folder beside the outputs. The
+  blocks. A csv register is read once and checked in DuckDB as it streams
+  (engine_checks): coded cells (period, status, province, commune, yes/no, household
+  size...) are parsed once per distinct value by check_rows' own parsers as they first
+  appear, ids pseudonymised with HMAC-SHA256 written in SQL, numbers read by Arrow; the
+  last rows are held back until the end, where the signature footer is cut from them;
+  rows any check could reject are flagged and only they go through check_batch, which
+  words the reasons. That one pass guesses UTF-8 from the file's head and which yes/no
+  columns are "x"-marked from the first rows: when a later byte, a malformed line, a
+  column with too many distinct cells or the rest of the file says otherwise, the file
+  is read again the exact way (a scan pass first: rows, footer, distinct cells; the
+  encoding decided on the whole file). Other tables (workbooks, parquet, programme
+  rolls, totals, csv files with malformed lines or other encodings) are checked in
+  pandas in pieces of CHUNK_ROWS rows. Checked rows wait in parquet parts in a scratch folder beside the outputs. The
   steps across all rows (period frequency, exact duplicates, conflicts, register kind,
   sorting, writing panel.parquet and quarantine.csv) run in DuckDB with a memory limit
   (INGEST_MEMORY, spilling to disk) and stream out in record batches. No SQL is built

@@ -2,6 +2,7 @@
 query over the csv's Arrow record batches; only flagged rows go back through check_batch."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 
@@ -16,14 +17,17 @@ from ..periods import parse_period
 from ..privacy import IDENTIFIER_COLUMNS, PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 from .checking import (BATCH_ROWS, _IDENT, _ident_sql, _identifier_hash_sql,
                        _normalised_identifier, _provinces, check_batch)
-from .reading import RawTable, _CsvStream, _column_names, _is_bool_column, cut_footer
+from .reading import (FOOTER_SEARCH_ROWS, LOOKUP_UNIQUES, RawTable, _CsvStream, _LazyCsv,
+                      _column_names, _engine_register_header, _is_bool_column,
+                      _lookup_columns, cut_footer)
 from .summary import TableReport
 
 
 # The per-row work of check_rows, as one DuckDB query over the csv's Arrow record
-# batches: coded columns (periods, statuses, provinces, communes, yes/no, household
-# size...) are parsed in Python once per DISTINCT cell by the very functions check_rows
-# uses (the scan pass collects the distinct cells) and joined back; high-cardinality
+# batches, read from the file in one pass: coded columns (periods, statuses, provinces,
+# communes, yes/no, household size...) are parsed in Python once per DISTINCT cell by
+# the very functions check_rows uses (_Lookup: new cells parsed as they first appear)
+# and looked up per batch in Arrow; high-cardinality
 # columns use vectorised expressions (ids trimmed in Arrow and pseudonymised with HMAC-
 # SHA256 written in SQL, numbers by schema.arrow_number_fast_path); a `_bad` flag marks
 # every row check_rows could reject. Those rows only (few) go through check_batch,
@@ -112,131 +116,241 @@ def _marks_only(cells: list) -> bool:
 
 
 def _engine_eligible(raw: RawTable) -> bool:
-    if not ENGINE_CHECKS or not isinstance(raw.data, _CsvStream):
+    if not ENGINE_CHECKS:
         return False
-    try:
-        position, _ = _column_names(raw.header)
-    except SchemaError:
+    if isinstance(raw.data, _LazyCsv):
+        return True  # the header was checked when it was read (_engine_register_header)
+    if not isinstance(raw.data, _CsvStream) or not _engine_register_header(raw.header):
         return False
-    names = set(position.values())
-    return (schema.file_kind(names) == "register" and "period" in names
-            and "_quarter" not in names
-            and all(v is not None for v in raw.data.lookups.values()))
+    return all(v is not None for v in raw.data.lookups.values())
+
+
+class _OnePassFailed(Exception):
+    """The one-pass reading of a csv (_LazyCsv) cannot finish: read it the exact way."""
+
+
+class _Lookup:
+    """The parsed values of one coded column, filled as new distinct cells come (each
+    parsed once, by _coded_lookup, i.e. check_rows' own parsers), and looked up per
+    batch in Arrow. For a yes/no column it also follows whether every non-blank cell
+    seen so far is a mark (schema.parse_bool's "x"-marked rule)."""
+
+    def __init__(self, name: str, limit: int | None):
+        self.name, self.limit = name, limit
+        self.pieces: list[pa.Table] = []
+        self.columns: dict[str, pa.Array] = {}
+        self.keys = pa.array([], pa.string())
+        self.size = 0
+        self.non_blank = False  # yes/no columns: a non-blank cell seen
+        self.all_marks = True  # ... and all of those were marks
+        self._add([])  # the columns, empty
+
+    def _add(self, cells: list) -> None:
+        self.pieces.append(_coded_lookup(self.name, cells, False))
+        table = pa.concat_tables(self.pieces).combine_chunks()
+        self.pieces = [table]
+        self.columns = {n: table.column(n).chunk(0) if table.column(n).num_chunks == 1
+                        else table.column(n).combine_chunks() for n in table.column_names}
+        self.keys = self.columns.pop("raw")
+        self.size = table.num_rows
+        if self.limit is not None and self.size > self.limit:
+            raise _OnePassFailed(f"more than {self.limit:,} distinct cells in a "
+                                 f"{self.name} column")
+        if _is_bool_column(self.name):
+            for cell in cells:
+                if schema._bool_value(cell) is not None:
+                    self.non_blank = True
+                    self.all_marks = self.all_marks and schema._is_mark(cell)
+
+    @property
+    def marks_only(self) -> bool:
+        return self.non_blank and self.all_marks
+
+    def take(self, column: pa.Array) -> dict[str, pa.Array]:
+        """The parsed columns (v, bad, ...) for each cell of `column`."""
+        index = pc.index_in(column, value_set=self.keys)
+        if index.null_count > column.null_count:
+            new = pc.unique(column.filter(pc.and_(pc.is_null(index), pc.is_valid(column))))
+            self._add(new.to_pylist())
+            index = pc.index_in(column, value_set=self.keys)
+        return {name: values.take(index) for name, values in self.columns.items()}
+
+
+def _held_back(raw: RawTable, state: dict):
+    """The data batches of a one-pass csv (_LazyCsv): the last FOOTER_SEARCH_ROWS rows
+    are held back until the end, where the signature footer is cut from them
+    (cut_footer on those rows); state gets footer_rows and footer_blank_rows."""
+    lazy: _LazyCsv = raw.data
+    pending, held, passed = [], 0, 0
+    for batch in lazy.open_stream():
+        pending.append(batch)
+        held += batch.num_rows
+        while len(pending) > 1 and held - pending[0].num_rows >= FOOTER_SEARCH_ROWS:
+            first = pending.pop(0)
+            held -= first.num_rows
+            passed += first.num_rows
+            yield first
+    empty = lazy.empty_batch
+    tail = pa.Table.from_batches(pending, schema=empty.schema)
+    stream = _CsvStream(None, passed + tail.num_rows,
+                        tail.slice(max(0, tail.num_rows - FOOTER_SEARCH_ROWS)), {})
+    cut = cut_footer(dataclasses.replace(raw, data=stream))
+    state["footer_rows"], state["footer_blank_rows"] = cut.footer_rows, cut.footer_blank_rows
+    yield from tail.slice(0, max(0, stream.limit - passed)).to_batches()
 
 
 def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
-                           programs) -> TableReport:
-    """Check a streamed csv register in DuckDB (see the section comment); returns its
-    report (rows_in, blank and footer rows; loaded and quarantined come later, from
-    the spill, as for every table)."""
-    raw = cut_footer(raw)
-    stream: _CsvStream = raw.data
-    cells = _data_cells(stream)
-    report = TableReport(source_file=raw.source_file, sheet=raw.sheet,
-                         header_row=raw.header_row, footer_rows=raw.footer_rows,
-                         kind="register", period_source="column")
-    position, report.ignored_columns = _column_names(raw.header)
+                           programs) -> TableReport | None:
+    """Check a csv register in DuckDB (see the section comment); returns its report
+    (rows_in, blank and footer rows; loaded and quarantined come later, from the spill,
+    as for every table). A _LazyCsv is read in one pass: the footer is found in the
+    rows held back at the end, the coded columns' lookups grow as cells come, and a
+    guess is made from the first rows about which yes/no columns are "x"-marked (blank
+    means "no" there). None when that pass cannot finish or a guess was wrong: nothing
+    of the file is kept, and the caller reads it again (_LazyCsv.rescan). A scanned
+    _CsvStream (what rescan gives) knows its footer and marks and always finishes."""
+    one_pass = isinstance(raw.data, _LazyCsv)
+    state = {"footer_rows": raw.footer_rows, "footer_blank_rows": raw.footer_blank_rows}
+    if one_pass:
+        source = _held_back(raw, state)
+        known_marks = None
+    else:
+        raw = cut_footer(raw)
+        state = {"footer_rows": raw.footer_rows, "footer_blank_rows": raw.footer_blank_rows}
+        cells = _data_cells(raw.data)
+        source = raw.data.batches()
+    position, ignored_columns = _column_names(raw.header)
     keep = {c: name for c, name in position.items() if name not in IDENTIFIER_COLUMNS}
-    # yes/no columns whose non-blank cells are all marks ("x", "✓"): blank means "no"
-    # (schema.parse_bool's rule, over the whole table's data rows)
-    marks = {c for c, name in keep.items() if _is_bool_column(name) and c in cells
-             and _marks_only(cells[c])}
+    coded = {c: how for c, how in _lookup_columns(raw.header).items()
+             if c in keep and keep[c] not in _RECORDED_ONLY}
+    if not one_pass:
+        # yes/no columns whose non-blank cells are all marks ("x", "✓"): blank means "no"
+        # (schema.parse_bool's rule, over the whole table's data rows)
+        known_marks = {c for c in coded if _is_bool_column(keep[c]) and c in cells
+                       and _marks_only(cells[c])}
+    lookups = {c: _Lookup(keep[c], LOOKUP_UNIQUES if one_pass else None) for c in coded}
+    guess: dict[str, bool] = {}  # yes/no column -> read as "x"-marked
     ident_cols = [c for c, name in position.items() if name in IDENTIFIER_COLUMNS]
     hid = next(c for c, name in keep.items() if name == "household_id")
     numbers = [c for c, name in keep.items() if name in _NUMBERS]
     all_cols = [f"c{i}" for i in range(len(raw.header))]
     counts = {"rows": 0, "blank": 0}
+    failure: list[BaseException] = []
 
     def batches():
         start = 0
-        for batch in stream.batches():
-            n = batch.num_rows
-            arrays = {c: batch.column(c) for c in keep}
-            arrays["_hid"] = pc.utf8_trim_whitespace(batch.column(hid))
-            # a blank line: every cell empty or spaces (_blank_rows); only a row without
-            # a household id can be one, so the other cells are looked at only there
-            blank = pc.equal(pc.utf8_length(arrays["_hid"]), 0)
-            if pc.any(blank).as_py():
-                for c in all_cols:
-                    if c != hid:
-                        cells = pc.if_else(blank, batch.column(c), "")
-                        empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(cells)), 0)
-                        blank = pc.and_(blank, empty)
-            for c in numbers:
-                arrays[f"_n_{c}"], arrays[f"_f_{c}"] = schema.arrow_number_fast_path(
-                    batch.column(c))
-            for i, c in enumerate(ident_cols):  # normalised as _identifier_hash does
-                arrays[f"_id{i}"] = _normalised_identifier(batch.column(c))
-            arrays["_row"] = pa.array(np.arange(start, start + n, dtype="int64")
-                                      + raw.first_row)
-            start += n
-            out = pa.RecordBatch.from_pydict(arrays)
-            n_blank = pc.sum(blank).as_py() or 0
-            if n_blank:
-                counts["blank"] += n_blank
-                out = out.filter(pc.invert(blank))
-            counts["rows"] += out.num_rows
-            yield out
+        try:
+            for batch in source:
+                n = batch.num_rows
+                arrays = {c: batch.column(c) for c in keep}
+                arrays["_hid"] = pc.utf8_trim_whitespace(batch.column(hid))
+                # a blank line: every cell empty or spaces (_blank_rows); only a row
+                # without a household id can be one, so the other cells are looked at
+                # only there
+                blank = pc.equal(pc.utf8_length(arrays["_hid"]), 0)
+                if pc.any(blank).as_py():
+                    for c in all_cols:
+                        if c != hid:
+                            cells = pc.if_else(blank, batch.column(c), "")
+                            empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(cells)), 0)
+                            blank = pc.and_(blank, empty)
+                fast = {}
+                for c in numbers:
+                    arrays[f"_n_{c}"], fast[c] = schema.arrow_number_fast_path(batch.column(c))
+                    arrays[f"_f_{c}"] = fast[c]
+                for c, how in coded.items():
+                    column = batch.column(c)
+                    if how == "numbers":  # the cells the Arrow fast path does not read
+                        column = pc.if_else(fast[c], pa.scalar(None, pa.string()), column)
+                    parsed = lookups[c].take(column)
+                    if _is_bool_column(keep[c]):
+                        if c not in guess:  # from the first rows (checked at the end)
+                            guess[c] = (lookups[c].marks_only if known_marks is None
+                                        else c in known_marks)
+                        value = parsed["v"]
+                        arrays[f"_v_{c}"] = pc.fill_null(value, False) if guess[c] else value
+                    else:
+                        arrays[f"_v_{c}"] = parsed["v"]
+                    arrays[f"_bad_{c}"] = parsed["bad"]
+                    for extra in ("o", "q", "p2025"):
+                        if extra in parsed:
+                            arrays[f"_{extra}_{c}"] = parsed[extra]
+                for i, c in enumerate(ident_cols):  # normalised as _identifier_hash does
+                    arrays[f"_id{i}"] = _normalised_identifier(batch.column(c))
+                arrays["_row"] = pa.array(np.arange(start, start + n, dtype="int64")
+                                          + raw.first_row)
+                start += n
+                out = pa.RecordBatch.from_pydict(arrays)
+                n_blank = pc.sum(blank).as_py() or 0
+                if n_blank:
+                    counts["blank"] += n_blank
+                    out = out.filter(pc.invert(blank))
+                counts["rows"] += out.num_rows
+                yield out
+        except (pa.ArrowInvalid, UnicodeDecodeError, _OnePassFailed) as exc:
+            if not one_pass:
+                raise
+            failure.append(exc)
+            raise _OnePassFailed(str(exc)) from exc
 
     pieces = batches()
-    first = next(pieces, None)
+    try:
+        first = next(pieces, None)
+    except _OnePassFailed:
+        return None
+    report = TableReport(source_file=raw.source_file, sheet=raw.sheet,
+                         header_row=raw.header_row, kind="register", period_source="column",
+                         ignored_columns=ignored_columns)
     if first is None:  # a header and nothing else
-        report.blank_rows = raw.footer_blank_rows
+        report.footer_rows = state["footer_rows"]
+        report.blank_rows = state["footer_blank_rows"]
         return report
 
     def every_batch():
         yield first
         yield from pieces
 
-    # coded columns: parsed once per distinct cell, joined back
-    joins, lookups = [], []
-    alias = {}
-    for c, name in keep.items():
-        if c not in cells or name in _RECORDED_ONLY:
-            continue
-        view = f"_lk_{c}"
-        con.register(view, _coded_lookup(name, sorted(stream.lookups[c]), c in marks))
-        lookups.append(view)
-        alias[name] = _ident_sql(f"l_{c}")
-        joins.append(f"LEFT JOIN {_ident_sql(view)} {alias[name]} "
-                     f"ON s.{_ident_sql(c)} = {alias[name]}.raw")
+    def v(c, field="v"):
+        return f"s.{_ident_sql(f'_{field}_{c}')}"
+
+    col = {name: c for c, name in keep.items()}
 
     def bad(name):  # a cell the lookup does not know (never expected) is checked in Python
-        return f"coalesce({alias[name]}.bad, true)"
+        return f"coalesce({v(col[name], 'bad')}, true)"
 
     # household id: blank, or short without a digit (a placeholder such as "NA", "-"?)
     terms = ["(s._hid = '' OR (length(s._hid) <= 4 AND NOT regexp_matches(s._hid, '[0-9]')))",
              bad("period"), bad("status"), bad("province")]
     select = [f"$prefix || left(sha256($opad || unhex(sha256($ipad || encode(s._hid)))), "
               f"$hex_chars) AS household_id",
-              f"{alias['period']}.v AS period", f"{alias['period']}.o AS _order",
-              f"{alias['period']}.q AS _is_quarter"]
-    st = alias["status"]
-    if "removal_reason" in alias:  # check_rows: exits are non-poor rows, removals no status
-        rr = alias["removal_reason"]
-        exit_ = f"coalesce({rr}.v = $exit, false)"
-        removal = f"coalesce({rr}.v <> $exit, false)"
-        status = (f"CASE WHEN {removal} THEN NULL WHEN {exit_} AND {st}.v IS NULL "
-                  f"THEN 'non_poor' ELSE {st}.v END")
+              f"{v(col['period'])} AS period", f"{v(col['period'], 'o')} AS _order",
+              f"{v(col['period'], 'q')} AS _is_quarter"]
+    st = v(col["status"])
+    if "removal_reason" in col:  # check_rows: exits are non-poor rows, removals no status
+        rr = v(col["removal_reason"])
+        exit_ = f"coalesce({rr} = $exit, false)"
+        removal = f"coalesce({rr} <> $exit, false)"
+        status = (f"CASE WHEN {removal} THEN NULL WHEN {exit_} AND {st} IS NULL "
+                  f"THEN 'non_poor' ELSE {st} END")
         terms.append(bad("removal_reason"))
-        select.append(f"CASE WHEN {exit_} THEN NULL ELSE {rr}.v END AS removal_reason")
+        select.append(f"CASE WHEN {exit_} THEN NULL ELSE {rr} END AS removal_reason")
     else:
-        exit_, removal, status = "false", "false", f"{st}.v"
+        exit_, removal, status = "false", "false", st
     terms.append(f"(({status}) IS NULL AND NOT {bad('status')} AND NOT {removal})")
     select += [f"{status} AS status", f"{exit_} AS _exit",
-               f"{alias['province']}.v AS province",
-               f"{alias['province']}.p2025 AS province_2025"]
+               f"{v(col['province'])} AS province",
+               f"{v(col['province'], 'p2025')} AS province_2025"]
     for c, name in keep.items():
         if name in ("household_id", "period", "status", "removal_reason", "province"):
             continue
         if name in _NUMBERS:
             fast, number = _ident_sql(f"_f_{c}"), _ident_sql(f"_n_{c}")
-            value = f"(CASE WHEN s.{fast} THEN s.{number} ELSE {alias[name]}.v END)"
+            value = f"(CASE WHEN s.{fast} THEN s.{number} ELSE {v(c)} END)"
             select.append(f"{value} AS {_ident_sql(name)}")
             terms.append(f"(NOT s.{fast} AND {bad(name)})")
             terms.append(f"coalesce({_NUMBERS[name].replace('v', value)}, false)")
-        elif name in alias:
-            select.append(f"{alias[name]}.v AS {_ident_sql(name)}")
+        elif c in coded:
+            select.append(f"{v(c)} AS {_ident_sql(name)}")
             terms.append(bad(name))
     ident = _identifier_hash_sql([f"_id{i}" for i in range(len(ident_cols))])
     select += ["$file AS _file", "'' AS _sheet", "s._row AS _row", f"{ident} AS {_IDENT}"]
@@ -245,7 +359,7 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
            + ", ".join(f"CASE WHEN _bad THEN {r} END AS {r}" for r in raw_cols)
            + f" FROM (SELECT {', '.join(select)}, ({' OR '.join(terms)}) AS _bad, "
            + ", ".join(f"s.{_ident_sql(c)} AS {r}" for c, r in zip(keep, raw_cols))
-           + f" FROM _src s {' '.join(joins)})")
+           + " FROM _src s)")
     params = {"file": raw.source_file, "exit": schema._EXIT, "prefix": PSEUDONYM_PREFIX,
               "hex_chars": PSEUDONYM_HEX_CHARS}
     params["ipad"], params["opad"] = _hmac_pads(key)
@@ -255,17 +369,30 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     try:
         # every row to the spill part, written by DuckDB's parallel parquet writer; the
         # register stage reads only the rows not flagged (_register_view)
-        con.sql(sql, params=params).write_parquet(str(path), compression="lz4")
+        try:
+            con.sql(sql, params=params).write_parquet(str(path), compression="lz4")
+        except Exception:
+            if failure:  # the one pass could not finish: nothing of it is kept
+                path.unlink(missing_ok=True)
+                return None
+            raise
+        marks = {c for c in guess if guess[c]}
+        if one_pass and any(guess[c] != lookups[c].marks_only for c in guess):
+            path.unlink(missing_ok=True)  # the first rows told another story than the file
+            return None
         spill.add_part("register", path, [raw.source_file])
-        flagged = con.read_parquet(str(path)).filter("_bad").to_arrow_reader(BATCH_ROWS)
+        # only the columns the re-check reads: the part's checked values stay on disk
+        needed = [_ident_sql(f"_raw_{c}") for c in keep] + [
+            _ident_sql(c) for c in (_IDENT, "_file", "_sheet", "_row", "_exit")]
+        flagged = con.read_parquet(str(path)).filter("_bad").select(
+            ", ".join(needed)).to_arrow_reader(BATCH_ROWS)
         _engine_recheck(flagged, keep, marks, spill, key, programs)
         del flagged  # done: the connection takes new work
     finally:
         con.unregister("_src")
-        for view in lookups:
-            con.unregister(view)
     report.rows_in = counts["rows"]
-    report.blank_rows = counts["blank"] + raw.footer_blank_rows
+    report.footer_rows = state["footer_rows"]
+    report.blank_rows = counts["blank"] + state["footer_blank_rows"]
     return report
 
 

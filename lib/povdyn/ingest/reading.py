@@ -1,6 +1,8 @@
-"""Reading raw tables: csv (streamed in blocks, encoding decided on the whole file),
-every sheet of a workbook (python-calamine), parquet; the header row and title above it,
-the signature footer below the data, "x"-marked columns, and the pieces pandas checks."""
+"""Reading raw tables: csv (streamed in blocks: a register in one pass by the engine
+path, _LazyCsv; otherwise, or when that pass cannot finish, a scan first and the
+encoding decided on the whole file), every sheet of a workbook (python-calamine),
+parquet; the header row and title above it, the signature footer below the data,
+"x"-marked columns, and the pieces pandas checks."""
 from __future__ import annotations
 
 import csv
@@ -113,6 +115,39 @@ class _CsvStream:
                 break
             yield batch.slice(0, left) if batch.num_rows > left else batch
             left -= batch.num_rows
+
+
+class _LazyCsv:
+    """A csv register read in ONE pass by the engine path (engine_checks): nothing is
+    scanned ahead, the signature footer is found in the rows held back at the end, and
+    the encoding was guessed from the head (UTF-8). If that pass cannot finish (a
+    malformed line or a byte that is not UTF-8, more distinct cells than a lookup takes,
+    a guess about "x"-marked columns that the whole file contradicts), `rescan()` reads
+    the file the exact way: the encoding decided on the whole file, a scan, then the
+    engine path with what the scan found, or the pandas path."""
+
+    def __init__(self, open_stream, names: list[str], rescan):
+        self.open_stream = open_stream
+        self.names = names
+        self.rescan = rescan  # () -> list[RawTable], read as _read_csv(lazy=False) does
+
+    @property
+    def empty_batch(self) -> pa.RecordBatch:
+        schema_ = pa.schema([pa.field(n, pa.string()) for n in self.names])
+        return pa.RecordBatch.from_pylist([], schema=schema_)
+
+
+def _engine_register_header(header: list) -> bool:
+    """A header the engine path checks: a register with every required column and a
+    period column of its own (a separate quarter column, or a period from the title or
+    sheet name, takes the pandas path)."""
+    try:
+        position, _ = _column_names(header)
+    except SchemaError:
+        return False
+    names = set(position.values())
+    return (schema.file_kind(names) == "register" and "_quarter" not in names
+            and set(schema.REQUIRED_PANEL_COLUMNS) <= names)
 
 
 class UnreadableFile(PovdynError):
@@ -257,6 +292,25 @@ def cut_footer(raw: RawTable) -> RawTable:
 ENCODING_BLOCK = 1 << 24
 
 
+def _head_encoding(path: Path) -> str | None:
+    """The encoding by BOM, or 'utf-8' when the first megabyte is valid UTF-8 (cut at a
+    line end); None when the whole file must decide (_detect_encoding). A guess for the
+    one-pass engine path only: pyarrow checks every later byte as it parses, and any
+    invalid one sends the file back to the exact reading (_LazyCsv.rescan)."""
+    with open(path, "rb") as handle:
+        head = handle.read(ENCODING_BLOCK >> 4)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        return None
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    cut = head.rfind(b"\n") + 1 if len(head) == ENCODING_BLOCK >> 4 else len(head)
+    try:
+        head[:cut].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return "utf-8"
+
+
 def _detect_encoding(path: Path) -> str:
     """'utf-16', 'utf-8-sig' (by BOM), 'utf-8' or 'cp1258', from the WHOLE file.
 
@@ -312,12 +366,16 @@ def _undecodable(record: list[str]) -> str | None:
     return None
 
 
-def _read_csv(path: Path, rel: str) -> list[RawTable]:
+def _read_csv(path: Path, rel: str, lazy: bool = True) -> list[RawTable]:
+    """The table of a csv. lazy: a register the engine path checks comes back unread
+    (_LazyCsv: one pass, encoding guessed from the head); otherwise the file is scanned
+    first (_CsvStream), or read whole by the exact path when pyarrow cannot parse it."""
     # Python's csv refuses fields over 131,072 characters by default; pyarrow has no such
     # limit, and a long note must not stop the file (it is an ignored column, or the row
     # is checked like any other)
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-    encoding = _detect_encoding(path)
+    guessed = _head_encoding(path) if lazy else None
+    encoding = guessed or _detect_encoding(path)
     with open(path, encoding=encoding, errors="surrogateescape", newline="") as handle:
         head_text = "".join(line for _, line in zip(range(HEADER_SEARCH_ROWS), handle))
     best = None  # (score, delimiter, header index, rows)
@@ -345,7 +403,7 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
         fast_ok = False
         return "skip"
 
-    def open_stream():
+    def open_stream(on_invalid=invalid):
         return pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
@@ -353,11 +411,20 @@ def _read_csv(path: Path, rel: str) -> list[RawTable]:
                 encoding="utf8" if encoding.startswith("utf-8") else encoding,
                 block_size=CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False,
-                                              invalid_row_handler=invalid),
+                                              invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False,
                 quoted_strings_can_be_null=False),
         )
+
+    if lazy and encoding.startswith("utf-8") and _engine_register_header(header):
+        # one pass: a malformed line stops it (pyarrow raises) and the file is read again
+        stream = _LazyCsv(lambda: open_stream(lambda _row: "error"), names,
+                          lambda: _read_csv(path, rel, lazy=False))
+        return [RawTable(rel, None, header, stream, None, h + 1, malformed, title=title,
+                         first_row=first_data + 1)]
+    if guessed == "utf-8" and _detect_encoding(path) != "utf-8":
+        return _read_csv(path, rel, lazy=False)  # the head was not the whole story
 
     # first pass, streamed (memory holds one block): row count, the last rows (footer),
     # the distinct values of short-valued columns (mark columns); any malformed line or

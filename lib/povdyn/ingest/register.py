@@ -85,7 +85,8 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
 
 
 INGEST_MEMORY = "1GB"  # DuckDB's share; it spills to disk beyond this
-WRITE_BATCH_ROWS = 1 << 20  # rows per parquet row group of panel.parquet
+WRITE_BATCH_ROWS = 1 << 18  # rows per parquet row group of panel.parquet (and per write batch:
+# with 1M the Arrow batches in flight took some 300 MB beside DuckDB's own memory)
 _DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
 
 

@@ -16,7 +16,7 @@ from ..privacy import load_key
 from .cache import _Cache, _cache_fingerprint, _file_sha256
 from .checking import BATCH_ROWS, _CARRIED, _load_programs, check_batch, prepare_table
 from .engine_checks import _engine_check_register, _engine_eligible
-from .reading import UnreadableFile, chunks, list_inputs, read_tables
+from .reading import UnreadableFile, _LazyCsv, chunks, list_inputs, read_tables
 from .register import (_Spill, _duckdb, _duplicates, _register_stage, _totals_periods,
                        _write_quarantine_csv)
 from .summary import IngestSummary, TableReport
@@ -73,6 +73,24 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs) -> list:
+    """Check the one-pass csv registers (_LazyCsv) in the engine, appending their
+    reports; returns the tables still to check: the others, and those read again the
+    exact way because their one pass could not finish (engine_checks)."""
+    rest = []
+    for table in tables:
+        if not isinstance(table.data, _LazyCsv):
+            rest.append(table)
+            continue
+        report = (_engine_check_register(table, con, spill, key, programs)
+                  if _engine_eligible(table) else None)
+        if report is None:
+            rest += table.data.rescan()
+        else:
+            reports.append(report)
+    return rest
+
+
 def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill: _Spill,
                  con, started: float) -> IngestSummary:
     from tqdm.auto import tqdm
@@ -124,6 +142,8 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         entries[rel] = {"sha256": sha}
         try:
             tables = read_tables(path, raw_dir)
+            if any(isinstance(t.data, _LazyCsv) for t in tables):  # csv registers: one pass
+                tables = _one_pass(tables, reports, con, spill, key, programs)
         except UnreadableFile as exc:
             errors.append(f"{rel}: cannot read: {exc}")
             reports.append(TableReport(source_file=rel, error=str(exc)))

@@ -1,0 +1,103 @@
+"""What a report run gives each page's kernel (issue 15 §4): DuckDB threads and memory
+shared out among the workers that really run at once, so a lone page gets every core,
+and no kernel's DuckDB grows to 80% of the machine (its default)."""
+from __future__ import annotations
+
+import os
+
+import nbformat
+import pytest
+
+from povdyn.errors import PovdynError
+from povdyn.report import _worker_init, duckdb_memory_per_worker, duckdb_threads_per_worker, run_report
+from test_report import write_small_register
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+@pytest.mark.parametrize("workers, pages, cores, threads", [
+    (1, 1, 2, 2),    # one page, one worker: every core
+    (2, 1, 2, 2),    # `--regions national` with the default 2 workers: one runs, it gets both
+    (2, 35, 2, 1),   # the batch on 2 cores: one each
+    (4, 35, 2, 1),   # more workers than cores: never 0
+    (3, 3, 8, 2),
+    (2, 5, 1, 1),
+])
+def test_threads_per_worker_share_the_cores_among_running_workers(workers, pages, cores, threads):
+    assert duckdb_threads_per_worker(workers, pages, cores=cores) == threads
+
+
+def test_worker_init_keeps_the_threads_the_run_set(monkeypatch):
+    for name in ("MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION", "TQDM_DISABLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("POVDYN_DUCKDB_THREADS", "2")
+    _worker_init()
+    assert os.environ["POVDYN_DUCKDB_THREADS"] == "2"
+    monkeypatch.delenv("POVDYN_DUCKDB_THREADS")
+    _worker_init()  # nothing set: one thread, as for parallel pages
+    assert os.environ["POVDYN_DUCKDB_THREADS"] == "1"
+
+
+@pytest.mark.parametrize("workers, pages, budget, limit", [
+    (1, 1, "3GB", "2861MiB"),     # 3e9 bytes
+    (2, 35, "3GB", "1430MiB"),
+    (2, 1, "4GiB", "4096MiB"),    # a lone page has the whole budget
+    (2, 35, "300MB", "256MiB"),   # never below 256 MiB
+    (3, 3, "1500 mb", "476MiB"),
+])
+def test_memory_per_worker_shares_the_run_budget(workers, pages, budget, limit):
+    assert duckdb_memory_per_worker(workers, pages, budget=budget) == limit
+
+
+def test_memory_budget_spelt_wrong_is_an_error():
+    with pytest.raises(PovdynError, match="3GB"):
+        duckdb_memory_per_worker(1, 1, budget="three gigabytes")
+
+
+PROBE = ("from povdyn.engine import connect\n"
+         "cursor = connect().raw_sql(\"SELECT current_setting('threads'), current_setting('memory_limit')\")\n"
+         "print('THREADS', *cursor.fetchone(), sep='|')\n"
+         "cursor.close()")
+
+
+def test_a_lone_page_runs_its_engine_on_every_core_within_the_run_budget(tmp_path, monkeypatch):
+    """End to end through the workers and their kernel: a report of one region with the
+    default 2 workers; the page's DuckDB connection has as many threads as the machine
+    has usable cores (it had 1 whatever the machine) and the run's whole memory budget
+    (it had POVDYN_DUCKDB_MEMORY, whatever the run)."""
+    import duckdb
+
+    monkeypatch.setenv("POVDYN_DUCKDB_THREADS", "1")  # the parent's own settings are not the page's
+    monkeypatch.setenv("POVDYN_DUCKDB_MEMORY", "4GB")
+    monkeypatch.setenv("POVDYN_REPORT_MEMORY", "1GB")  # 10**9 bytes = 953 MiB
+    data = write_small_register(tmp_path / "processed", households=200, tiny=False)
+    template = tmp_path / "probe.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)]), template)
+    run = run_report(regions="national", workers=2, out_dir=tmp_path / "reports", data_dir=data,
+                     notebook=template, progress=False)
+    assert run.status == "complete", run
+    nb = nbformat.read(run.out_dir / "notebooks" / "national.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for cell in nb.cells if "THREADS" in cell.source
+                      for o in cell.outputs if o.get("output_type") == "stream")
+    shown = duckdb.connect(config={"memory_limit": "953MiB"}).execute(
+        "SELECT current_setting('memory_limit')").fetchone()[0]
+    assert printed.strip().split("|") == ["THREADS", str(_usable_cores()), shown]
+
+
+def test_one_exporter_per_worker_gives_each_page_its_own_title_and_footer():
+    """Pages exported one after another by the worker's one exporter equal pages from a
+    fresh exporter: nothing of one page (title, language, footer) stays in the next."""
+    from povdyn import report
+
+    cell = nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/html": "<h2>Tỷ lệ thoát nghèo</h2><p>12,5%</p>"})])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Mục A"), cell])
+    first = report.export_html(nb, title="Trang Một", lang="vi", footer="chân-một")
+    second = report.export_html(nb, title="Page Two", lang="en", footer="footer-two")
+    report._EXPORTER.clear()
+    fresh = report.export_html(nb, title="Page Two", lang="en", footer="footer-two")
+    assert second == fresh
+    assert "Page Two" in second and "footer-two" in second and "Trang Một" not in second
+    assert "chân-một" in first and 'lang="vi"' in first and 'lang="en"' in second
