@@ -12,7 +12,7 @@ import pytest
 import povdyn
 from povdyn import synth
 from povdyn.errors import EstimationError
-from povdyn.risk import _add_support, _support_table, cohort_frame, entry_risk, relapse_risk, score_metrics
+from povdyn.risk import _add_support, _Design, _support_table, cohort_frame, entry_risk, relapse_risk, score_metrics
 
 N = 80_000
 IDENT = ["head_name", "id_card", "phone", "address"]
@@ -142,6 +142,11 @@ def test_hazard_learns_from_every_household_at_risk(panel):
     assert len(rel) == (f.row_kind == "relapse").sum()
     later = f[f.period >= 2023]
     assert later.prev2_status.notna().mean() > 0.9 and later.prev2_income.notna().mean() > 0.9
+    # trained on the 2022 rows alone (as relapse within 2 is validated), the income two
+    # reviews back is never known: the design leaves it out instead of failing to bin it
+    design = _Design("relapse", True).fit(f[f.period == 2022])
+    assert "income_gap_2_back" not in design.columns and "prev_status=poor" in design.columns
+    assert list(design.matrix(later).columns) == design.columns
 
 
 def test_no_leakage_from_later_reviews(reg, tmp_path):

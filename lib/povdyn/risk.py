@@ -434,7 +434,10 @@ class _Design:
         self.programs = (sorted(set(frame["support_program"].dropna()) - {"none"})
                          if "support_program" in frame else [])
         self.deps = [d for d in DEPS if d in frame.columns]
-        self.columns = list(self.matrix(frame).columns)
+        full = self.matrix(frame)
+        # a column never observed in the training rows (the income two reviews back when
+        # only the first cohorts train) carries nothing, and boosting cannot bin it
+        self.columns = [c for c in full.columns if full[c].notna().any()]
         return self
 
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
