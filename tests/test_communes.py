@@ -122,6 +122,42 @@ def test_small_commune_page_names_what_it_hides(commune_data, largest, aggregate
         assert (key in hidden) == aggregates.hidden(page.commune, num)
 
 
+def test_commune_targets_from_the_province_tables_equal_the_communes_own(commune_data, largest, aggregates,
+                                                                         tmp_path, monkeypatch):
+    """A commune page's plan vs actual reads its province's metric tables grouped by
+    commune (computed once per province): the table equals plan vs actual run on the
+    commune's own households (targets.progress_table, no shared tables) for targets of
+    every kind, with and without groups, at commune, province and national level; and
+    once the province's tables exist a page's targets run no engine query."""
+    from povdyn import targets
+    from povdyn.labels import label
+    from povdyn.panel import Panel
+
+    sizes = aggregates.values.loc[aggregates.communes, "households"].sort_values()
+    big, small = sizes.index[-1], sizes.index[0]
+    f = tmp_path / "targets.csv"
+    f.write_text("level,province,district,commune,indicator,kind,value,group,base_period,source\n"
+                 f"province,{largest},,,poor_rate,points_per_year,-0.5,,,plan\n"
+                 f"province,{largest},,,relapses,ceiling,3,ethnic_minority=true,,plan\n"
+                 f"commune,{largest},,{big},near_poor_households,percent_per_year,-10,meritorious=true,,plan\n"
+                 f"commune,{largest},,{big},poor_households,ceiling,5,area=urban,,plan\n", encoding="utf-8")
+    for commune in (big, small):
+        page = communes.commune_page(commune_data, largest, commune, PERIOD)
+        got = communes.targets_table(page, targets_file=f)
+        want = targets.progress_table(page.data, PERIOD, region=largest, commune=commune, within=aggregates.within,
+                                      targets_path=f, min_cell=aggregates.min_cell,
+                                      unit_hidden=lambda col: aggregates.hidden(commune, col))
+        assert len(got) >= 4
+        pd.testing.assert_frame_equal(got, want.drop(columns=[label("households")]))
+        pd.testing.assert_frame_equal(pd.DataFrame(got.attrs["values"]), pd.DataFrame(want.attrs["values"]))
+    queries = []
+    real = Panel.execute
+    monkeypatch.setattr(Panel, "execute", lambda self, *a, **k: queries.append(1) or real(self, *a, **k))
+    page = communes.commune_page(commune_data, largest, sizes.index[len(sizes) // 2], PERIOD)
+    communes.targets_table(page, targets_file=f)
+    assert not queries
+
+
 # --------------------------------------------------------------------------- the batch runner
 def test_jobs_of_a_province_stay_on_one_worker():
     """A free worker keeps to its province while that province has pages; a new worker
@@ -157,11 +193,70 @@ def commune_run(commune_data, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("commune-reports")
     province = _smallest_province(commune_data)
+    targets = _office_targets(commune_data, province, tmp_path_factory.mktemp("office") / "ke_hoach.csv")
     run = run_report(period=PERIOD, regions=province, workers=1, out_dir=out, data_dir=commune_data,
-                     progress=False, level="commune")
+                     progress=False, level="commune", targets=targets)
     province_run = run_report(period=PERIOD, regions=province, workers=1, out_dir=out, data_dir=commune_data,
-                              progress=False)
+                              progress=False, targets=targets)
     return run, province_run, province
+
+
+def _office_targets(data: Path, province: str, path: Path) -> Path:
+    """An office's targets file outside the data folder (`povdyn report --targets`): a
+    province target and one for the province's first commune."""
+    first = sorted(pd.read_parquet(data / "panel.parquet", columns=["province_2025", "commune_2025"])
+                   .query("province_2025 == @province")["commune_2025"].unique())[0]
+    path.write_text("level,province,district,commune,indicator,kind,value,group,base_period,source\n"
+                    f"province,{province},,,near_poor_rate,points_per_year,-0.7,,,province plan\n"
+                    f"commune,{province},,{first},poor_households,ceiling,4,,,commune plan\n", encoding="utf-8")
+    return path
+
+
+def test_targets_option_reaches_every_page_and_the_manifest(commune_run):
+    """`povdyn report --targets PATH` (a file outside the data folder): every commune
+    page and the province page read it (the commune's own target on its page, the
+    province's target on the others and on the province page), and both manifests
+    record the file and its sha256."""
+    import hashlib
+    import json
+
+    from bs4 import BeautifulSoup
+    from povdyn.report import slugify
+
+    run, province_run, province = commune_run
+    for manifest in ("communes.json", "manifest.json"):
+        params = json.loads((run.out_dir / manifest).read_text())["parameters"]
+        path = Path(params["targets_file"])
+        assert path.name == "ke_hoach.csv" and params["targets_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    names = sorted(r["region"].split("/", 1)[1] for r in run.results)
+    for i, c in enumerate(names):
+        text = BeautifulSoup((run.out_dir / slugify(province) / f"{slugify(c)}.html").read_text(encoding="utf-8"),
+                             "html.parser").get_text(" ")
+        assert "ke_hoach.csv" in text
+        assert (f"{c}, {province} (ke_hoach.csv" in text) == (i == 0)  # the commune's own target
+        assert f"{province} (ke_hoach.csv, dòng 2)" in text  # the province's, as the fallback
+    page = BeautifulSoup((run.out_dir / f"{slugify(province)}.html").read_text(encoding="utf-8"), "html.parser")
+    assert f"{province} (ke_hoach.csv, dòng 2)" in page.get_text(" ")
+
+
+def test_targets_option_checks_the_file_before_any_page(commune_data, tmp_path, capsys):
+    """A missing or invalid --targets file stops the run at once, naming the file (and
+    the row and column), before any page or folder is written."""
+    from povdyn.cli import main
+
+    province = _smallest_province(commune_data)
+    out = tmp_path / "reports"
+    args = ["report", "--level", "commune", "--regions", province, "--data-dir", str(commune_data), "--out", str(out),
+            "--workers", "1", "--period", PERIOD]
+    assert main([*args, "--targets", str(tmp_path / "missing.csv")]) == 2
+    assert f"targets file {tmp_path / 'missing.csv'} not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("level,province,district,commune,indicator,kind,value,group,base_period,source\n"
+                   f"province,{province},,,poor_rate,points_per_year,-1,,,ok\n"
+                   f"province,{province},,,poor_rate,ceiling,mười,,,typo\n", encoding="utf-8")
+    assert main([*args, "--targets", str(bad)]) == 2
+    assert "bad.csv, row 3: value 'mười' is not a number (column value)" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_commune_pages_index_and_manifest(commune_run, commune_data):
@@ -390,3 +485,41 @@ def test_page_links_follow_the_pages_that_exist(tmp_path):
     again = link_existing_pages(linked, tmp_path)
     assert '<span class="povdyn-page-link" data-povdyn-href="ha-noi/xa-a.html">Xã A</span>' in again
     assert link_existing_pages(again, tmp_path) == again
+
+
+def test_all_communes_register_covers_every_2025_commune_of_a_province():
+    """`write_demo(all_communes=True)` (the register of the all-3,321-pages run): every
+    2025 commune that a province's old communes went to (the official crosswalk) has
+    households at the last period, old names before July 2025 and new ones after.
+    Only that province's households are simulated (they are a run of consecutive
+    household numbers), so the test is small; the default demo samples communes and
+    misses some (the control)."""
+    from povdyn.geo import commune_crosswalk_2025
+    from povdyn.synth import simulate
+
+    households, seed = 120_000, 2025
+    geo = simulate._geography(households, seed, all_communes=True)
+    crosswalk = commune_crosswalk_2025()
+    units = crosswalk.groupby("old_province")["old_commune"].nunique()
+    old_province = units[crosswalk[crosswalk["split"]]["old_province"].unique()].idxmin()  # small, with a split
+    i = int(np.flatnonzero(geo.provinces["old_province"].to_numpy() == old_province)[0])
+    numbers = np.arange(1, households + 1)
+    mine = numbers[geo.commune_province[simulate._all_communes_commune(geo, numbers, households)] == i]
+    assert len(mine) == mine[-1] - mine[0] + 1  # one run of numbers
+    sim = simulate._simulate_chunk(0, int(mine[0]), len(mine), households, seed, geo)
+    panel = simulate._frame(sim, simulate._rows(sim, geo, "quarter"), simulate._identifiers(sim, geo, seed, 0),
+                            geo, "quarter")
+    expected = set(crosswalk.loc[crosswalk["old_province"] == old_province, "commune_2025"])
+    last = panel[(panel["period"] == "2025Q4") & panel["status"].notna()]
+    assert set(last["commune"]) == expected
+    assert last.groupby("commune").size().min() >= simulate.ALL_COMMUNES_MIN_PER_PIECE // 2
+    before = panel[panel["period"] == "2025Q2"]
+    old = crosswalk.loc[crosswalk["old_province"] == old_province]
+    assert set(before["province"]) == {old_province} and before["district"].notna().all()
+    assert set(zip(before["district"], before["commune"])) == set(zip(old["old_district"], old["old_commune"]))
+    # the default demo of the same size samples communes: it misses some of them
+    sampled = simulate._geography(households, seed)
+    s, c = sampled.commune_start[i], sampled.commune_count[i]
+    pieces = {sampled.piece_name[k] for j in range(s, s + c)
+              for k in range(sampled.piece_start[j], sampled.piece_start[j] + sampled.piece_count[j])}
+    assert pieces < expected

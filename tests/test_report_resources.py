@@ -58,8 +58,7 @@ def test_memory_budget_spelt_wrong_is_an_error():
 
 PROBE = ("from povdyn.engine import connect\n"
          "cursor = connect().raw_sql(\"SELECT current_setting('threads'), current_setting('memory_limit')\")\n"
-         "print('THREADS', *cursor.fetchone(), sep='|')\n"
-         "cursor.close()")
+         "print('THREADS', *cursor.fetchall()[0], sep='|')")
 
 
 def test_a_lone_page_runs_its_engine_on_every_core_within_the_run_budget(tmp_path, monkeypatch):
@@ -101,3 +100,52 @@ def test_one_exporter_per_worker_gives_each_page_its_own_title_and_footer():
     assert second == fresh
     assert "Page Two" in second and "footer-two" in second and "Trang Một" not in second
     assert "chân-một" in first and 'lang="vi"' in first and 'lang="en"' in second
+
+
+def test_a_batch_shares_cores_and_memory_with_the_index_headline(tmp_path, monkeypatch):
+    """Two pages on 2 workers: each kernel has cores // 2 threads and a third of the
+    budget (the third third is the index headline's, computed in the parent beside them)."""
+    import duckdb
+
+    monkeypatch.setenv("POVDYN_REPORT_MEMORY", "3000MiB")
+    data = write_small_register(tmp_path / "processed", households=200, tiny=True)
+    template = tmp_path / "probe.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)]), template)
+    from test_report import TINY_PROVINCE
+
+    run = run_report(regions=["national", TINY_PROVINCE], workers=2, out_dir=tmp_path / "reports",
+                     data_dir=data, notebook=template, progress=False)
+    assert run.status == "complete", run
+    shown = duckdb.connect(config={"memory_limit": "1000MiB"}).execute(
+        "SELECT current_setting('memory_limit')").fetchone()[0]
+    for book in (run.out_dir / "notebooks").glob("*.ipynb"):
+        nb = nbformat.read(book, as_version=4)
+        printed = "".join(o.get("text", "") for cell in nb.cells if "THREADS" in cell.source
+                          for o in cell.outputs if o.get("output_type") == "stream")
+        assert printed.strip().split("|") == ["THREADS", str(max(1, _usable_cores() // 2)), shown]
+
+
+def test_duckdb_limits_hold_in_their_block_and_thread_only(monkeypatch):
+    import threading
+
+    from povdyn import engine
+    from povdyn.engine import connect, duckdb_limits
+
+    monkeypatch.setenv("POVDYN_DUCKDB_THREADS", "1")
+    monkeypatch.setenv("POVDYN_DUCKDB_MEMORY", "1GB")
+
+    def limits():  # (raw_sql gives the connection itself: read to the end, never closed)
+        return tuple(connect().raw_sql("SELECT current_setting('threads'), "
+                                       "current_setting('memory_limit')").fetchall()[0])
+
+    outside = limits()
+    seen = {}
+    with duckdb_limits(threads=2, memory="700MiB"):
+        inside = limits()
+        # another thread keeps the settings (a DuckDB connection is not for sharing
+        # across threads, so the limits in force there are read, not a connection used)
+        other = threading.Thread(target=lambda: seen.update(other=engine._LIMITS.get()))
+        other.start()
+        other.join()
+    assert inside == (2, "700.0 MiB")
+    assert outside == (1, "953.6 MiB") and limits() == outside and seen["other"] is None

@@ -21,6 +21,7 @@ def _demo(args) -> int:
         fmt=args.format,
         frequency=args.frequency,
         progress=not args.quiet,
+        all_communes=args.all_communes,
     )
     print(summary)
     # the example local targets (a few provinces and communes of the demo) go beside the
@@ -60,6 +61,7 @@ def _report(args) -> int:
             notebook=args.notebook,
             progress=not args.quiet,
             level=args.level,
+            targets=args.targets,
         )
     except ReportInterrupted as stop:
         print(stop.run, file=sys.stderr)
@@ -131,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "table tong_so_ho")
     demo.add_argument("--frequency", choices=["quarter", "year"], default="quarter",
                       help="quarterly snapshots or annual reviews only")
+    demo.add_argument("--all-communes", action="store_true",
+                      help="every old commune, so that all 3,321 communes and wards of 2025 have "
+                      "households (the demo otherwise samples communes; needs --households of "
+                      "about 111,000 or more, e.g. 400000)")
     demo.set_defaults(func=_demo)
 
     ing = sub.add_parser(
@@ -175,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "absent from a list are not poor; 'full' = every household is listed")
     rep.add_argument("--notebook", default=None,
                      help="report template notebook (default: the one shipped with povdyn)")
+    rep.add_argument("--targets", default=None, metavar="PATH",
+                     help="the office's targets csv (povdyn.targets), given to every page (province "
+                     "and commune) and recorded in the manifest; checked before any page starts "
+                     "(default: targets.csv in or beside --data-dir, else the national targets)")
     rep.set_defaults(func=_report)
 
     wl = sub.add_parser(

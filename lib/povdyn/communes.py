@@ -143,6 +143,8 @@ class ProvinceCommunes:
     min_cell: int
     province_shown: set = field(default_factory=set)
     seconds: dict = field(default_factory=dict)
+    # the targets' metric tables grouped by commune (``target_series``), filled on demand
+    targets: dict = field(default_factory=dict)
 
     @property
     def communes(self) -> list[str]:
@@ -712,10 +714,41 @@ def targets_table(page: CommunePage, lang: str = "vi", targets_file=None) -> pd.
     from . import targets
 
     pc = page.province
-    table = targets.progress_table(page.data, page.period, region=pc.province, commune=page.commune,
-                                   within=pc.within, lang=lang, targets_path=targets_file,
-                                   min_cell=pc.min_cell, unit_hidden=lambda col: pc.hidden(page.commune, col))
+    applicable = targets.applicable_targets(targets_file, pc.province, page.commune)
+    table = targets.targets_table(page.data, page.period, pc.province, page.commune, within=pc.within, lang=lang,
+                                  min_cell=pc.min_cell, applicable=applicable,
+                                  unit_hidden=lambda col: pc.hidden(page.commune, col),
+                                  series=target_series(page, applicable))
     return table.drop(columns=[label("households", lang)])
+
+
+def target_series(page: CommunePage, applicable: pd.DataFrame) -> dict:
+    """The metric tables plan vs actual reads for `applicable` on the commune's
+    households ({``targets.series_key``: table}), sliced from its province's tables
+    grouped by commune: each is computed once per province (the ungrouped ones are the
+    commune aggregates themselves), so a commune page's targets ask the engine nothing."""
+    from . import targets
+
+    pc = page.province
+    keys = set()
+    for indicator, group in zip(applicable["indicator"], applicable["group"]):
+        key = targets.series_key(indicator, group)
+        if all(c in pc.data.panel.columns for c in key[1]):
+            keys |= {key, (key[0], ())}  # a group's row also reads the whole unit's count
+    out = {}
+    for key in keys:
+        if key not in pc.targets:
+            if not key[1]:  # the commune aggregates (_grouped_metrics)
+                metric = _metric_key("relapse_rates", within=pc.within) if key[0] else ("status_shares", repr(None))
+                pc.targets[key] = pc.metrics[metric]
+            else:
+                by = [COMMUNE, *key[1]]
+                pc.targets[key] = targets.series_table(pc.data.panel_for(by), key, pc.within, by_first=(COMMUNE,))
+        table = pc.targets[key]
+        part = table[table[COMMUNE] == page.commune].drop(columns=COMMUNE).reset_index(drop=True)
+        part.attrs.update(table.attrs)
+        out[key] = part
+    return out
 
 
 def show_targets(page: CommunePage, lang: str = "vi", targets_file=None):

@@ -15,6 +15,8 @@ come back to pandas.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import contextvars
 import os
 import shutil
 import tempfile
@@ -42,6 +44,22 @@ def engine_name(engine=None) -> str:
     return name
 
 
+_LIMITS: contextvars.ContextVar = contextvars.ContextVar("povdyn_duckdb_limits", default=None)
+
+
+@contextlib.contextmanager
+def duckdb_limits(threads: int, memory: str):
+    """Inside the block, in this thread only, connect() gives a DuckDB connection with
+    these threads and memory limit instead of settings()'s: e.g. the index headline a
+    report run computes in its parent beside the pages, which must not take the cores
+    and memory the pages' kernels were given."""
+    token = _LIMITS.set((int(threads), str(memory)))
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
 def connect(engine=None):
     """An Ibis backend: DuckDB (default, from settings().engine) or Spark."""
     name = engine_name(engine)
@@ -54,15 +72,15 @@ def connect(engine=None):
             _SPARK.update(con=con, session=key)
         return con
     s = settings()
-    key = (s.duckdb_threads, s.duckdb_memory)
+    threads, memory = _LIMITS.get() or (s.duckdb_threads, s.duckdb_memory)
+    key = (threads, memory)
     con = _DUCKDB.get(key)
     if con is None:
         # spills go to a folder of this process's own in the system temp dir (never the
         # working directory, never shared), passed as a setting, not pasted into SQL
         spill = tempfile.mkdtemp(prefix="povdyn_duckdb_")
         atexit.register(shutil.rmtree, spill, ignore_errors=True)
-        con = ibis.duckdb.connect(threads=s.duckdb_threads, memory_limit=s.duckdb_memory,
-                                  temp_directory=spill)
+        con = ibis.duckdb.connect(threads=threads, memory_limit=memory, temp_directory=spill)
         try:
             con.raw_sql("SET enable_progress_bar = false")
         except duckdb.InvalidInputException:

@@ -23,7 +23,8 @@ user writes gets (0o666 minus the umask).
 A run cannot lie about itself:
 
 * ``manifest.json`` and ``index.html`` are written when the run starts, with
-  ``"status": "running"``, and after every page; at the end the status is ``"complete"``
+  ``"status": "running"``, and as pages finish (every ``PUBLISH_EVERY_SECONDS`` and
+  after a failed page); at the end the status is ``"complete"``
   (every page rendered), ``"failed"`` (a page failed, or the run itself stopped on an
   error) or ``"interrupted"`` (Ctrl-C / SIGTERM). The index shows an incomplete run as such.
 * Only one run at a time writes into an output folder (an ``fcntl.flock`` lock file,
@@ -419,7 +420,8 @@ _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
 def duckdb_memory_per_worker(workers: int, pages: int, budget: str | None = None) -> str:
     """DuckDB ``memory_limit`` for each report worker's kernel: the run's budget
     (``budget``, default settings().report_memory, env POVDYN_REPORT_MEMORY, "3GB")
-    split among the workers that really run at once, at least 256 MB each. Beyond it
+    split among the workers that really run at once, at least 256 MB each (run_report
+    counts the index headline it computes beside the pages as one more worker). Beyond it
     DuckDB spills to its temp directory (in the system temp dir: TMPDIR) instead of
     growing; without a limit it may take 80% of the machine's memory per kernel. The
     default leaves room, within 6 GB for the whole run at 27M households, for each
@@ -482,6 +484,12 @@ _KERNEL: dict = {}
 
 
 def _shutdown_kernel() -> None:
+    kc = _KERNEL.pop("kc", None)
+    if kc is not None:
+        try:
+            kc.stop_channels()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
     km = _KERNEL.pop("km", None)
     if km is not None:
         try:
@@ -500,6 +508,17 @@ def _worker_kernel(cwd):
     km = _kernel_manager_class()(kernel_name="python3")
     km.start_kernel(cwd=str(cwd))
     _KERNEL["km"] = km
+    # one client for the kernel's life: jupyter_client's wait_for_ready ends by waiting
+    # 0.2 s for IOPub to fall silent, so a new client per page (ours and nbclient's)
+    # cost 0.4 s of every commune page
+    kc = km.client()
+    kc.start_channels()
+    _KERNEL["kc"] = kc
+    try:
+        kc.wait_for_ready(timeout=120)
+    except BaseException:
+        _shutdown_kernel()
+        raise
     if not _KERNEL.get("finalizer"):
         from multiprocessing import util
 
@@ -508,14 +527,37 @@ def _worker_kernel(cwd):
     return km
 
 
+# freeze_heap: a full collection every this many pages (the others scan only new objects)
+FULL_COLLECTION_EVERY = 50
+
+
+def _reset_code(freeze_heap: bool) -> str:
+    """What the kernel runs before each page: figures closed and `%reset -f` (every
+    name of the previous page gone). `%reset -f` ends with a full garbage collection,
+    0.2-0.4 s with a warm heap (imports, a province's aggregates); with freeze_heap the
+    objects alive after it are frozen (gc.freeze), so the next page's collection scans
+    only what that page made, and every FULL_COLLECTION_EVERY pages the heap is thawed
+    and collected whole (a province's aggregates dropped from the cache are freed)."""
+    code = "import matplotlib.pyplot as _plt; _plt.close('all'); del _plt\n"
+    if freeze_heap:
+        _KERNEL["pages"] = _KERNEL.get("pages", 0) + 1
+        if _KERNEL["pages"] % FULL_COLLECTION_EVERY == 0:
+            code += "import gc as _gc; _gc.unfreeze(); del _gc\n"
+    code += "%reset -f\n"
+    if freeze_heap:
+        code += "import gc as _gc; _gc.freeze(); del _gc\n"
+    return code
+
+
 def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, timeout: int = 900,
-                             cwd=None) -> Path:
+                             cwd=None, freeze_heap: bool = False) -> Path:
     """Like execute_notebook (`notebook` a path or a NotebookNode read with papermill's
     load_notebook_node), but in this process's reusable kernel: the namespace is
     reset before each notebook (%reset -f), parameters are injected as papermill does
     (a cell tagged "injected-parameters"), the executed notebook is written to `output`
     even when a cell fails (then nbclient's CellExecutionError is raised). After a
-    timeout or any kernel trouble the kernel is shut down, so the next page starts clean."""
+    timeout or any kernel trouble the kernel is shut down, so the next page starts clean.
+    freeze_heap: see _reset_code (commune pages: many small pages per kernel)."""
     _worker_init()
     import nbformat
     from nbclient import NotebookClient
@@ -531,16 +573,15 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
         nb = nbformat.from_dict(notebook)
     nb = parameterize_notebook(nb, parameters or {}, kernel_name="python3", language="python")
     km = _worker_kernel(cwd)
-    kc = km.client()
-    kc.start_channels()
+    kc = _KERNEL["kc"]
     try:
-        kc.wait_for_ready(timeout=120)
-        kc.execute_interactive("%reset -f\nimport matplotlib.pyplot as _plt; _plt.close('all'); del _plt",
-                               store_history=False, timeout=60)
-    finally:
-        kc.stop_channels()
+        kc.execute_interactive(_reset_code(freeze_heap), store_history=False, timeout=60)
+    except BaseException:
+        _shutdown_kernel()
+        raise
     client = NotebookClient(nb, km=km, kernel_name="python3", timeout=timeout, allow_errors=False,
                             resources={"metadata": {"path": str(cwd)}})
+    client.kc = kc  # the worker's client, ready: nbclient then neither makes nor stops one
     try:
         client.execute()
     except CellExecutionError:
@@ -549,8 +590,6 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
         _shutdown_kernel()
         raise
     finally:
-        if client.kc is not None:
-            client.kc.stop_channels()
         atomic_write(Path(output), nbformat.writes(nb))
     return Path(output)
 
@@ -636,12 +675,14 @@ def execute_region(job: dict) -> dict:
                   html=None, log=None, error=None, engine=None, spark_master=None)
     tmp_nb = nb_path.with_name(f".{nb_path.stem}.{uuid.uuid4().hex[:8]}.ipynb")
     error = None
-    run = execute_in_worker_kernel if job.get("reuse_kernel", True) else execute_notebook
+    reuse = job.get("reuse_kernel", True)
     try:
         template = load_notebook_node(str(job["template"]))
         template.cells.append(_probe_cell())
-        run(template, tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
-            cwd=job.get("cwd") or str(Path(job["template"]).parent))
+        (execute_in_worker_kernel if reuse else execute_notebook)(
+            template, tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
+            cwd=job.get("cwd") or str(Path(job["template"]).parent),
+            **({"freeze_heap": job.get("group") is not None} if reuse else {}))
     except KeyboardInterrupt:
         raise  # Ctrl-C stops the batch; it is not a failure of this region
     except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
@@ -966,18 +1007,21 @@ class _IndexHeadline(threading.Thread):
     batch). Only the table is made here; the files are written after the batch, and
     not at all when the run is interrupted."""
 
-    def __init__(self, data_dir: Path, period, regions: list[str], lang: str):
+    def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB"):
         super().__init__(name="povdyn-index-headline", daemon=True)
         self.args = (Path(data_dir) / "panel.parquet", period, regions)
         self.lang = lang
+        self.memory = memory  # DuckDB's, here: one thread and a worker's share of the budget
         self.table = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
+            from .engine import duckdb_limits
             from .tables import regions_overview
 
-            self.table = regions_overview(*self.args, lang=self.lang)
+            with duckdb_limits(threads=1, memory=self.memory):
+                self.table = regions_overview(*self.args, lang=self.lang)
         except BaseException as exc:  # noqa: BLE001 - reported in the manifest
             self.error = exc
 
@@ -1013,6 +1057,7 @@ def run_report(
     timeout: int = 900,
     reuse_kernels: bool = True,
     level: str = "province",
+    targets=None,
 ) -> ReportRun:
     """Render the report for `regions` at `period` (see the module docstring).
 
@@ -1035,6 +1080,11 @@ def run_report(
     pages of a province are handed to the same worker where possible, so its kernel
     computes the province's commune aggregates once (povdyn.communes). At the end the
     province pages and the index already in the folder link to the new commune pages.
+    targets: the office's targets file (povdyn.targets), given to every page as its
+    ``targets_file``; default the targets.csv found in or beside data_dir
+    (``targets.local_targets_file``), else the national targets only. The file is read
+    and checked before any page starts (PovdynError naming file, row and column) and
+    recorded in the manifest with its sha256.
 
     Returns a ReportRun (``.failed`` lists the regions that failed; each has a log under
     out_dir/<period>/logs/). Raises ReportLocked when another run writes into out_dir,
@@ -1057,6 +1107,7 @@ def run_report(
     engine = engine_name(engine)
     if register not in (None, "lists", "full"):
         raise PovdynError(f"register={register!r}: use 'lists' or 'full'")
+    targets_path = _checked_targets(targets, data_dir)
     period = resolve_period(data_dir, period)
     region_list = resolve_regions(data_dir, regions)
     if communes_level:
@@ -1101,6 +1152,8 @@ def run_report(
             slugs.add(slug)
             if register is not None:
                 params["register"] = register
+            if targets_path is not None:
+                params["targets_file"] = str(targets_path)
             jobs.append(dict(region=region, slug=slug, out_dir=str(run_dir), template=str(template),
                              parameters=params, title=title, lang=lang, footer=footer, engine=engine,
                              cwd=str(template.parent), timeout=timeout, reuse_kernel=reuse_kernels,
@@ -1110,11 +1163,11 @@ def run_report(
         if not communes_level:
             jobs = _largest_first(data_dir, jobs)
         state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
-                     finished_utc=None)
+                     finished_utc=None, published=0.0)
 
         def publish(headline: str | None = None) -> tuple[Path, Path]:
-            """Write the manifest and the index as they stand (at the start, after every
-            page, at the end), so neither ever describes another run than this one."""
+            """Write the manifest and the index as they stand (at the start, as pages
+            finish, at the end), so neither ever describes another run than this one."""
             seconds = round(time.perf_counter() - started, 2)
             results = [state["results"].get(r) for r in region_list]
             engines = sorted({e for r in results if r for e in
@@ -1126,7 +1179,10 @@ def run_report(
                 "parameters": dict(regions=region_list, workers=workers, reuse_kernels=reuse_kernels,
                                    lang=lang, standard=standard, within=int(within), engine=engine,
                                    spark_master=spark_master, register=register, min_cell=cfg.min_cell,
-                                   data_dir=str(data_dir), out_dir=str(out_root)),
+                                   data_dir=str(data_dir), out_dir=str(out_root),
+                                   targets_file=None if targets_path is None else str(targets_path),
+                                   targets_sha256=None if targets_path is None else
+                                   hashlib.sha256(targets_path.read_bytes()).hexdigest()),
                 "engines_used": engines,
                 "template": {"path": str(template), "sha256": template_hash},
                 "data": fingerprint,
@@ -1174,20 +1230,26 @@ def run_report(
                 bar.update(1)
                 if not res["ok"]:
                     bar.write(f"failed: {res['region']} (log: {run_dir / res['log']})")
-            publish()
+            # the index and manifest list every page: rewriting them after each of 3,321
+            # commune pages cost the parent ~0.1 s a page, taken from the workers' cores
+            if not res["ok"] or time.perf_counter() - state["published"] >= PUBLISH_EVERY_SECONDS:
+                publish()
+                state["published"] = time.perf_counter()
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
+        # the index headline is computed beside the pages, except for a lone page: that
+        # one has every core and the run's memory, and the headline (another pass over
+        # the same register here) would only compete with it; it then comes after
+        headline_beside = not communes_level and len(jobs) > 1
+        sharing = workers + int(headline_beside)  # what the DuckDB memory budget is split among
         env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir,
                "POVDYN_DUCKDB_THREADS": str(duckdb_threads_per_worker(workers, len(jobs))),
-               "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(workers, len(jobs))}
+               "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(sharing, sharing)}
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
-        # beside the pages, except for a lone page: that one has every core and the
-        # run's memory, and the headline (another pass over the same register here)
-        # would only compete with it; it is then computed after the page
-        index_headline = (None if communes_level or len(jobs) == 1
-                          else _IndexHeadline(data_dir, period, region_list, lang))
+        index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"])
+                          if headline_beside else None)
         if index_headline is not None:
             index_headline.start()
         try:
@@ -1217,9 +1279,12 @@ def run_report(
             if index_headline is not None:
                 headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
                                                                           lang, run_dir)
-            elif not communes_level:
-                headline, state["headline_error"] = _headline_for_index(data_dir, period, region_list, lang,
-                                                                        run_dir)
+            elif not communes_level:  # a lone page's run: the headline now has the machine
+                from .engine import duckdb_limits
+
+                with duckdb_limits(threads=duckdb_threads_per_worker(1, 1), memory=duckdb_memory_per_worker(1, 1)):
+                    headline, state["headline_error"] = _headline_for_index(data_dir, period, region_list, lang,
+                                                                            run_dir)
             state["status"] = "complete" if all(r["ok"] for r in results) else "failed"
         state["finished_utc"] = _utc_now()
         index_path, manifest_path = publish(headline)
@@ -1239,7 +1304,29 @@ def run_report(
     return run
 
 
+def _checked_targets(targets, data_dir: Path) -> Path | None:
+    """The targets file every page of a run reads (run_report's `targets`, else the one
+    in or beside data_dir, else None), read and checked once before any page starts."""
+    from .targets import local_targets_file, read_targets
+
+    if targets is not None:
+        path = Path(targets).expanduser().resolve()
+        if not path.is_file():
+            raise PovdynError(f"targets file {path} not found (--targets: a csv with columns level, province, "
+                              "district, commune, indicator, kind, value, group, base_period, source)")
+    else:
+        path = local_targets_file(data_dir)
+        if path is None:
+            return None
+        path = path.resolve()
+    read_targets(path)  # a PovdynError names the file, row and column
+    return path
+
+
 LEVELS = ("province", "commune")
+# while pages are rendered, the index and manifest are rewritten at most this often
+# (and after a failed page); always at the start and the end
+PUBLISH_EVERY_SECONDS = 2.0
 COMMUNE_NOTEBOOK = "commune_report.ipynb"
 COMMUNE_NOTEBOOK_PATH = PACKAGE_NOTEBOOKS / COMMUNE_NOTEBOOK
 COMMUNE_COLUMN = "commune_2025"

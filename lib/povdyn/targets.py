@@ -176,7 +176,27 @@ def _close(name, candidates, n=5) -> list[str]:
     return [keyed[h] for h in hits]
 
 
+_READ: dict = {}
+
+
 def read_targets(path) -> pd.DataFrame:
+    """``_read_targets``, kept per file version (path, size, modification time): every
+    page of a report reads the same files, and checking the place names of a file
+    through the crosswalk costs more than a commune page's table."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return _read_targets(path)  # the error names the file
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _READ:
+        if len(_READ) >= 8:
+            _READ.pop(next(iter(_READ)))
+        _READ[key] = _read_targets(path)
+    return _READ[key].copy()
+
+
+def _read_targets(path) -> pd.DataFrame:
     """A targets file (module docstring) read and checked: one row per target with its
     2025 ``province_2025`` / ``commune_2025`` / ``commune_code``, canonical ``group``,
     float ``value``, and where it came from (``origin_file``, ``origin_row`` as a
@@ -206,8 +226,8 @@ def read_targets(path) -> pd.DataFrame:
             raw[c] = ""
     raw = raw[list(COLUMNS)].map(_clean)
 
-    def fail(i, msg):
-        raise PovdynError(f"{path}, row {i + 2}: {msg}")
+    def fail(i, column, msg):
+        raise PovdynError(f"{path}, row {i + 2}: {msg} (column {column})")
 
     rows = []
     for i, r in raw.iterrows():
@@ -215,44 +235,45 @@ def read_targets(path) -> pd.DataFrame:
             continue  # an empty line
         level, ind, kind = r["level"].lower(), r["indicator"], r["kind"]
         if level not in LEVELS:
-            fail(i, f"level {r['level']!r}: use one of {list(LEVELS)}")
+            fail(i, "level", f"level {r['level']!r}: use one of {list(LEVELS)}")
         if ind not in INDICATORS:
-            fail(i, f"unknown indicator {ind!r}; use one of {list(INDICATORS)}")
+            fail(i, "indicator", f"unknown indicator {ind!r}; use one of {list(INDICATORS)}")
         if kind not in KINDS:
-            fail(i, f"unknown kind {kind!r}; use one of {list(KINDS)}")
+            fail(i, "kind", f"unknown kind {kind!r}; use one of {list(KINDS)}")
         if kind == "points_per_year" and ind not in RATE_INDICATORS:
-            fail(i, f"points_per_year needs a rate indicator ({', '.join(RATE_INDICATORS)}), not {ind!r}")
+            fail(i, "indicator", f"points_per_year needs a rate indicator ({', '.join(RATE_INDICATORS)}), not {ind!r}")
         if kind == "percent_per_year" and ind not in COUNT_INDICATORS:
-            fail(i, f"percent_per_year needs a count indicator ({', '.join(COUNT_INDICATORS)}), not {ind!r}")
+            fail(i, "indicator",
+                 f"percent_per_year needs a count indicator ({', '.join(COUNT_INDICATORS)}), not {ind!r}")
         try:
             value = float(r["value"].replace(",", ".")) if r["value"] else np.nan
         except ValueError:
-            fail(i, f"value {r['value']!r} is not a number")
+            fail(i, "value", f"value {r['value']!r} is not a number")
         if not np.isfinite(value):
-            fail(i, "value is empty: a target needs a number (leave the row out for no target)")
+            fail(i, "value", "value is empty: a target needs a number (leave the row out for no target)")
         if kind == "ceiling" and value < 0:
-            fail(i, f"a ceiling cannot be negative ({value})")
+            fail(i, "value", f"a ceiling cannot be negative ({value})")
         if kind == "percent_per_year" and value <= -100:
-            fail(i, f"a count cannot fall by {-value}% a year")
+            fail(i, "value", f"a count cannot fall by {-value}% a year")
         try:
             group = group_text(r["group"])
         except ValueError as e:
-            fail(i, str(e))
+            fail(i, "group", str(e))
         if r["base_period"]:
             if kind == "ceiling":
-                fail(i, "a ceiling has no base_period")
+                fail(i, "base_period", "a ceiling has no base_period")
             try:
                 _periods.parse_period(r["base_period"])
             except Exception:
-                fail(i, f"base_period {r['base_period']!r} is not a period (2024, 2024Q4)")
+                fail(i, "base_period", f"base_period {r['base_period']!r} is not a period (2024, 2024Q4)")
         if level == "national" and (r["province"] or r["commune"] or r["district"]):
-            fail(i, "a national row names no province or commune")
+            fail(i, "province", "a national row names no province or commune")
         if level != "national" and not r["province"]:
-            fail(i, f"a {level} row needs its province")
+            fail(i, "province", f"a {level} row needs its province")
         if level == "province" and (r["commune"] or r["district"]):
-            fail(i, "a province row names no commune or district (use level commune)")
+            fail(i, "commune", "a province row names no commune or district (use level commune)")
         if level == "commune" and not r["commune"]:
-            fail(i, "a commune row needs its commune")
+            fail(i, "commune", "a commune row needs its commune")
         rows.append(dict(level=level, province=r["province"], district=r["district"], commune=r["commune"],
                          indicator=ind, kind=kind, value=value, group=group, base_period=r["base_period"],
                          source=r["source"], origin_row=i + 2))
@@ -268,7 +289,7 @@ def read_targets(path) -> pd.DataFrame:
             name = t.at[i, "province"]
             close = _close(name, list(new_provinces()) + list(old_provinces()))
             raise PovdynError(f"{path}, row {t.at[i, 'origin_row']}: unknown province {name!r}; "
-                              f"closest: {', '.join(close) if close else 'none'}")
+                              f"closest: {', '.join(close) if close else 'none'} (column province)")
         t.loc[local, "province_2025"] = p
     communes = t["level"] == "commune"
     if communes.any():
@@ -283,7 +304,8 @@ def read_targets(path) -> pd.DataFrame:
                              and k[2] == q.at[i, "commune"]), None)
                 cands = "; ".join(info["candidates"]) if info and info.get("candidates") else "none"
                 reason = info["reason"] if info else g["match"].iloc[0]
-                raise PovdynError(f"{path}, row {row}: commune {where!r}: {reason}; candidates: {cands}")
+                raise PovdynError(f"{path}, row {row}: commune {where!r}: {reason}; candidates: {cands} "
+                                  "(columns province, district, commune)")
             if len(g) > 1:
                 raise PovdynError(f"{path}, row {row}: the pre-reform commune {where!r} was split between "
                                   f"{'; '.join(g['commune_2025'])}: a target cannot be shared out; write "
@@ -392,29 +414,42 @@ def applicable_targets(targets_file=None, province=None, commune=None) -> pd.Dat
 
 
 # --------------------------------------------------------------------------- plan vs actual
+def series_key(indicator: str, group: str) -> tuple[bool, tuple[str, ...]]:
+    """Which metric table an indicator of `group` is read from: (relapse?, the group's
+    columns); the key of ``plan_vs_actual``'s `series` tables."""
+    return indicator in ("relapse_rate", "relapses"), tuple(c for c, _ in parse_group(group))
+
+
+def series_table(panel, key: tuple[bool, tuple[str, ...]], within: int, by_first=()) -> pd.DataFrame:
+    """The metric table behind ``series_key`` `key`: ``dynamics.relapse_rates`` or
+    ``stocks.status_shares`` grouped by the group's columns (after `by_first`: the
+    commune pages compute a province's communes at once, by_first=("commune_2025",))."""
+    from .dynamics import relapse_rates
+    from .stocks import status_shares
+
+    by = [*by_first, *key[1]] or None
+    return relapse_rates(panel, within=within, by=by) if key[0] else status_shares(panel, by=by)
+
+
 def _indicator_series(panel, indicator: str, group: str, within: int, cache: dict) -> pd.DataFrame:
     """The indicator per period for the households of `group` (engine-side metrics):
     indexed by period key, columns value (percent for rates, households for counts),
     count, households (the denominator; NaN for counts), ci_low, ci_high (rates). For
     relapse the period is the cohort's exit period + ``within`` (when it is known).
-    None when the panel has no column the group names."""
-    from .dynamics import relapse_rates
-    from .stocks import status_shares
-
+    None when the panel has no column the group names. `cache`: {series_key: table}."""
     spec = parse_group(group)
     cols = [c for c, _ in spec]
     if any(c not in panel.columns for c in cols):
         return None
     relapse = indicator in ("relapse_rate", "relapses")
-    key = (relapse, tuple(cols))
+    key = series_key(indicator, group)
     if key not in cache:
-        if relapse:
-            cache[key] = relapse_rates(panel, within=within, by=cols or None)
-        else:
-            cache[key] = status_shares(panel, by=cols or None)
+        cache[key] = series_table(panel, key, within)
     t = cache[key]
     for col, want in spec:
-        t = t[t[col].map(lambda v: (not pd.isna(v)) and _group_value(v) == want)]
+        # a boolean array, not the mapped Series: mapping an empty table gives an object
+        # Series, which pandas reads as column labels (the relapse columns then vanish)
+        t = t[t[col].map(lambda v: (not pd.isna(v)) and _group_value(v) == want).to_numpy(bool)]
     if relapse:
         idx = t["exit_period"].map(lambda p: _periods.parse_period(p)[1] + within)
         out = pd.DataFrame({"count": t["relapsed"].to_numpy(float), "households": t["followed"].to_numpy(float),
@@ -451,7 +486,7 @@ def _base_period(period, base, frequency):
 
 
 def plan_vs_actual(df, applicable: pd.DataFrame, period, within: int = 2,
-                   min_cell: int | None = None) -> pd.DataFrame:
+                   min_cell: int | None = None, series: dict | None = None) -> pd.DataFrame:
     """Plan vs actual for each row of ``applicable`` (``applicable_targets``) on the page
     data `df` (PageData, Panel, DataFrame or path; full panel, or lists with their
     household totals) at `period` (module docstring, "Plan vs actual").
@@ -463,13 +498,17 @@ def plan_vs_actual(df, applicable: pd.DataFrame, period, within: int = 2,
     group_count (the group's complement is the unit's count less it: for suppression)
     and status: "on_track" (actual <= planned), "off_track", "not_assessable" (a figure
     below min_cell households, a group column the register lacks, no data at the
-    periods), "needs_totals" (a rate on a list register without the totals it needs)."""
+    periods), "needs_totals" (a rate on a list register without the totals it needs).
+
+    `series`: metric tables already computed for `df`'s households, {``series_key``:
+    ``series_table``} (a commune page passes its slice of its province's tables); the
+    others are computed here."""
     min_cell = settings().min_cell if min_cell is None else min_cell
     panel = _panel_of(df)
     period = _periods.canonical([period])[0]
     freq, now_key = _periods.parse_period(period)
     per_year = 4 if freq == "quarter" else 1
-    cache: dict = {}
+    cache: dict = dict(series or {})
     rows = []
     for tg in applicable.to_dict("records"):
         row = dict(tg, period=period, base_period=None, base=np.nan, planned=np.nan, actual=np.nan,
@@ -662,7 +701,7 @@ def _origin_text(r, lang) -> str:
 
 def targets_table(df, period, province=None, commune=None, targets_file=None, within: int = 2,
                   lang: str = "vi", min_cell: int | None = None, applicable: pd.DataFrame | None = None,
-                  unit_hidden=None) -> pd.DataFrame:
+                  unit_hidden=None, series: dict | None = None) -> pd.DataFrame:
     """Plan vs actual for reviewers: the targets that apply to the page
     (``applicable_targets(targets_file, province, commune)``, or ``applicable``), one
     row each with the indicator (and group), the target, the base value, the planned
@@ -680,14 +719,15 @@ def targets_table(df, period, province=None, commune=None, targets_file=None, wi
     suppression allows: an earlier period's count (the base, and the planned value of a
     rate-of-change target, which gives the base back) and a group's count are parts of
     the province's counts that no joint table covers, so they show "—"; the verdict
-    stays (it rests on counts of at least min_cell, and says no more than that)."""
+    stays (it rests on counts of at least min_cell, and says no more than that).
+    ``series``: as for ``plan_vs_actual``."""
     from .formatting import fmt_count, fmt_decimal
     from .suppression import PRIMARY, SECONDARY, SUPPRESSED_RATE, SUPPRESSED_SECONDARY
 
     min_cell = settings().min_cell if min_cell is None else min_cell
     if applicable is None:
         applicable = applicable_targets(targets_file, province, commune)
-    pva = suppress_plan_vs_actual(plan_vs_actual(df, applicable, period, within, min_cell), min_cell)
+    pva = suppress_plan_vs_actual(plan_vs_actual(df, applicable, period, within, min_cell, series), min_cell)
     status = pva.attrs["status"]
     if unit_hidden is not None:
         for i, r in pva.iterrows():

@@ -199,6 +199,9 @@ class _Geo:
     piece_count: np.ndarray = None
     piece_name: np.ndarray = None  # object: 2025 commune names
     piece_cum: np.ndarray = None
+    # all_communes: household number h (1..households) lives in commune
+    # searchsorted(commune_cum, (h - 0.5) / households) instead of a random draw
+    commune_cum: np.ndarray = None
 
 
 def _provinces() -> pd.DataFrame:
@@ -243,14 +246,26 @@ def _pick_communes(units: pd.DataFrame, n_c: int, rng) -> pd.DataFrame:
     return one.loc[chosen]
 
 
-def _geography(households: int, seed: int) -> _Geo:
+# all_communes: the fewest original households each 2025 piece of an old commune gets
+# (a split commune's least piece takes 1/(pieces + 1) of the commune's households)
+ALL_COMMUNES_MIN_PER_PIECE = 10
+
+
+def _geography(households: int, seed: int, all_communes: bool = False) -> _Geo:
     """Communes of the synthetic register: real pre-reform communes and wards (with
     their districts) of each old province, from the official crosswalk
     (``povdyn.geo.commune_crosswalk_2025``), and the real 2025 units they went to, so
     every test and the demo report cross the July 2025 reform through real merges and
     splits. Urban = a ward (Phường) or town (Thị trấn); within a province, commune
     weights are drawn at random and scaled so that urban communes hold the province's
-    urban share of households (the calibration targets)."""
+    urban share of households (the calibration targets).
+
+    all_communes: every old commune of every province (all 3,321 2025 communes), and
+    households laid out by number instead of drawn (``commune_cum``): each commune's
+    share is its province's population share times its weight in the province, but at
+    least ``ALL_COMMUNES_MIN_PER_PIECE`` households per 2025 piece, so that every 2025
+    commune has households at every period (about 111,000 households at least; fewer
+    is an error that says how many)."""
     from ..geo import commune_crosswalk_2025
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 10**9 + 1]))
@@ -266,7 +281,8 @@ def _geography(households: int, seed: int) -> _Geo:
     piece_start, piece_count, piece_name, piece_cum = [], [], [], []
     for i, row in prov.iterrows():
         units = by_province[row.old_province]
-        n_c = int(np.clip(round(households * row.weight / 150), 3, 300))
+        n_c = (units["unit"].nunique() if all_communes
+               else int(np.clip(round(households * row.weight / 150), 3, 300)))
         picked = _pick_communes(units, min(n_c, units["unit"].nunique()), rng)
         n_c = len(picked)
         start.append(len(cp))
@@ -299,11 +315,48 @@ def _geography(households: int, seed: int) -> _Geo:
             adopt &= coastal
         year = rng.choice([2022, 2023, 2024], n_comm)
         adoption[code] = np.where(adopt, year, 0)
-    return _Geo(prov, commune_province, np.array(cn, dtype=object), np.array(cu),
-                np.array(cw), np.array(start), np.array(count), adoption,
-                commune_district=np.array(cd, dtype=object),
-                piece_start=np.array(piece_start), piece_count=np.array(piece_count),
-                piece_name=np.array(piece_name, dtype=object), piece_cum=np.array(piece_cum))
+    geo = _Geo(prov, commune_province, np.array(cn, dtype=object), np.array(cu),
+               np.array(cw), np.array(start), np.array(count), adoption,
+               commune_district=np.array(cd, dtype=object),
+               piece_start=np.array(piece_start), piece_count=np.array(piece_count),
+               piece_name=np.array(piece_name, dtype=object), piece_cum=np.array(piece_cum))
+    if all_communes:
+        geo.commune_cum = _all_communes_layout(geo, households)
+    return geo
+
+
+def _all_communes_layout(geo: _Geo, households: int) -> np.ndarray:
+    """Cumulative household shares of the communes (``_Geo.commune_cum``): province
+    population share x commune weight, raised to the floor of
+    ``ALL_COMMUNES_MIN_PER_PIECE`` households per 2025 piece (split communes' pieces are
+    unequal: pieces + 1 floors), then normalised."""
+    share = geo.provinces.weight.to_numpy()[geo.commune_province] * geo.commune_weight
+    pieces = geo.piece_count.astype(float)
+    floor = ALL_COMMUNES_MIN_PER_PIECE * np.where(pieces > 1, pieces + 1, 1) / households
+    if floor.sum() > 1:
+        raise ValueError(f"all_communes needs at least {int(np.ceil(floor.sum() * households)):,} households "
+                         f"({ALL_COMMUNES_MIN_PER_PIECE} per 2025 piece of each of the {len(floor):,} old "
+                         f"communes), not {households:,}")
+    # raise the small communes to the floor and take the households they gain from the
+    # others in proportion, until none is under it
+    fixed = np.zeros(len(share), bool)
+    out = share / share.sum()
+    for _ in range(50):
+        low = ~fixed & (out < floor)
+        if not low.any():
+            break
+        fixed |= low
+        free = 1 - floor[fixed].sum()
+        out = np.where(fixed, floor, share * free / share[~fixed].sum())
+    return np.cumsum(out) / out.sum()
+
+
+def _all_communes_commune(geo: _Geo, hh_number: np.ndarray, households: int) -> np.ndarray:
+    """The commune of each original household number (1..households) under
+    all_communes: consecutive numbers fill one commune after another
+    (``_Geo.commune_cum``), so every commune gets its share whatever the chunking."""
+    at = (np.asarray(hh_number, np.float64) - 0.5) / households
+    return np.minimum(np.searchsorted(geo.commune_cum, at, side="right"), len(geo.commune_cum) - 1)
 
 
 def _commune_2025_piece(geo: _Geo, comm: np.ndarray, hh_number: np.ndarray) -> np.ndarray:
@@ -584,6 +637,9 @@ def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, ge
         s, c = geo.commune_start[i], geo.commune_count[i]
         cdf = np.cumsum(geo.commune_weight[s:s + c])
         comm[m] = s + np.minimum(np.searchsorted(cdf, u[m] * cdf[-1]), c - 1)
+    if geo.commune_cum is not None:  # all_communes: laid out by household number
+        comm = _all_communes_commune(geo, first_id + np.arange(n, dtype=np.int64), total)
+        p_idx = geo.commune_province[comm]
     region = prov.region.to_numpy()[p_idx]
     eth = rng.random(n) < prov.ethnic_share.to_numpy()[p_idx]
     size = np.clip(rng.poisson(np.where(eth, 3.6, 2.7), n) + 1, 1, 12)
@@ -1083,7 +1139,7 @@ def _chunks(households: int):
         yield c, start, min(CHUNK, households - start)
 
 
-def generate(households: int, seed: int, frequency: str = "quarter") -> SynthRegister:
+def generate(households: int, seed: int, frequency: str = "quarter", all_communes: bool = False) -> SynthRegister:
     """Generate a synthetic register in memory (see the module docstring).
 
     ``.panel``: canonical columns (household_id, period, status, province, province_2025,
@@ -1093,9 +1149,10 @@ def generate(households: int, seed: int, frequency: str = "quarter") -> SynthReg
     period. ``.support``: household_id, program, start_period, end_period, amount_vnd.
     ``.truth``: planted effects, realised ATTs and the calibration table.
     For registers beyond a few million households use :func:`povdyn.synth.write_demo` with
-    fmt="parquet" (streams chunk by chunk)."""
+    fmt="parquet" (streams chunk by chunk). all_communes: every 2025 commune has
+    households (``_geography``)."""
     _check_args(households, frequency)
-    geo = _geography(households, seed)
+    geo = _geography(households, seed, all_communes)
     frames, sups, tcounts, ccounts, risks = [], [], {}, {}, []
     for c, start, n in _chunks(households):
         sim = _simulate_chunk(c, start + 1, n, households, seed, geo)

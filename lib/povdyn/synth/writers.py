@@ -108,7 +108,8 @@ def _csv_bytes(df: pd.DataFrame, header: bool) -> bytes:
 
 
 def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str = "full",
-               fmt: str = "csv", frequency: str = "quarter", progress: bool = True) -> DemoSummary:
+               fmt: str = "csv", frequency: str = "quarter", progress: bool = True,
+               all_communes: bool = False) -> DemoSummary:
     """Write a synthetic register to `out_dir` with ``truth.json`` beside it.
 
     style="full": every household in every snapshot, canonical English headers;
@@ -131,7 +132,10 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     Chương trình, Năm áp dụng) in the list style.
     Files an earlier write_demo left in `out_dir` (register*, support*, danh_sach*,
     ho_tro.csv, tong_so_ho*, adoption*, ap_dung_mo_hinh.csv, truth.json) are removed first, so a folder never holds two
-    demos. Deterministic: same arguments, same bytes."""
+    demos. Deterministic: same arguments, same bytes.
+    all_communes: every old commune, so every one of the 3,321 2025 communes has
+    households at every period (``simulate._geography``; at least ~111,000 households),
+    for the all-communes report run."""
     _check_args(households, frequency)
     if style not in ("full", "lists"):
         raise ValueError(f"style must be 'full' or 'lists', not {style!r}")
@@ -143,7 +147,7 @@ def write_demo(out_dir, households: int = 60_000, seed: int = 2025, style: str =
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _remove_previous_outputs(out)
-    geo = _geography(households, seed)
+    geo = _geography(households, seed, all_communes)
     summary = DemoSummary(out_dir=out, households=households, style=style, fmt=fmt, frequency=frequency)
     tcounts, ccounts = {}, {}
     supports, risks = [], []
