@@ -217,7 +217,8 @@ def load_panel(source, absent_means: str | None = None, frequency: str | None = 
     ``"lists"`` / ``"full"`` override it. ``absent_means`` is the older spelling of the
     same choice ("non_poor" = lists, "missing" = full); giving both in contradiction is
     an error. ``totals``: a path or DataFrame of household totals; None = the
-    ``totals.parquet`` beside a parquet panel, if there is one; False = none."""
+    ``totals.parquet`` beside a parquet panel, if there is one; False = none. ``source``
+    may be ingest's output folder (its ``panel.parquet`` is read)."""
     if register is not None and register not in REGISTERS:
         raise SchemaError(f"register={register!r}: use 'full' (every household in every "
                           "period) or 'lists' (poor and near-poor lists plus removals)")
@@ -232,6 +233,10 @@ def load_panel(source, absent_means: str | None = None, frequency: str | None = 
     if frequency not in (None, "year", "quarter"):
         raise PeriodError(f"frequency={frequency!r}: use None (as recorded), 'year' or 'quarter'")
 
+    if isinstance(source, (str, Path)) and (Path(source) / "panel.parquet").is_file():
+        # an ingest output folder holds support, totals and adoption tables beside the
+        # panel: read its panel (and the totals and register kind recorded with it)
+        source = Path(source) / "panel.parquet"
     if isinstance(source, Panel):
         register = register or source.register
         same_engine = engine is None or engine_name(engine) == source.engine
