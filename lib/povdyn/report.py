@@ -17,6 +17,10 @@ Regions run in separate worker processes; each starts its own kernel on the curr
 interpreter over IPC sockets (no TCP ports, so parallel kernels never collide on
 "Address already in use"), with DuckDB limited to one thread and a non-interactive
 matplotlib backend (inline, never a GUI). A failing region is recorded and does not stop the others.
+The early-warning section's model (one fit over the whole register, the same for every
+page) is fitted once per run in the parent, beside the first pages, and handed to every
+page (pickled into the run's private temporary folder; ``fit_risk_model``,
+``handed_risk_model``); a fit that fails stops the run and fails its pages, naming why.
 Every file is written atomically (temporary file + rename), with the mode any file the
 user writes gets (0o666 minus the umask).
 
@@ -1007,8 +1011,10 @@ class _IndexHeadline(threading.Thread):
     batch). Only the table is made here; the files are written after the batch, and
     not at all when the run is interrupted."""
 
-    def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB"):
+    def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB",
+                 after: threading.Thread | None = None):
         super().__init__(name="povdyn-index-headline", daemon=True)
+        self.after = after  # the early-warning fit: run one after the other, in one share
         self.args = (Path(data_dir) / "panel.parquet", period, regions)
         self.lang = lang
         self.memory = memory  # DuckDB's, here: one thread and a worker's share of the budget
@@ -1016,6 +1022,8 @@ class _IndexHeadline(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        if self.after is not None:
+            self.after.join()
         try:
             from .engine import duckdb_limits
             from .tables import regions_overview
@@ -1030,6 +1038,131 @@ class _IndexHeadline(threading.Thread):
         if self.error is not None:
             return _pending_html(lang), f"{type(self.error).__name__}: {self.error}"
         return _headline_for_index(data_dir, period, regions, lang, run_dir, table=self.table)
+
+
+# The report's early-warning section (the template's call to risk.early_warning_section):
+# relapse within one review, method "auto", fitted on the whole register.
+EARLY_WARNING_WITHIN = 1
+EARLY_WARNING_METHOD = "auto"
+RISK_MODEL_FILE = "early-warning-model.pickle"
+RISK_MODEL_PARAMETER = "risk_model"  # the template's parameter that receives its path
+
+
+def _panel_key(data_dir) -> list:
+    """The register a model was fitted on: the panel file's resolved path and mtime."""
+    source = panel_path(data_dir).resolve()
+    return [str(source), source.stat().st_mtime_ns]
+
+
+def fit_risk_model(data_dir, out: Path, engine: str | None = None, spark_master: str | None = None) -> dict:
+    """Fit the early-warning model of the register in data_dir exactly as a page's section
+    would (``risk.relapse_risk`` on ``load_panel(panel.parquet)`` on the run's engine,
+    relapse within EARLY_WARNING_WITHIN, method EARLY_WARNING_METHOD) and write the
+    outcome, pickled, atomically to `out` for handed_risk_model: {"panel": _panel_key,
+    "within", "model"}, or "too_few" (EstimationError's message: the section says there
+    are too few events) or "error" (any other failure: the pages fail, naming it).
+    DuckDB connections made here use the limits the caller set (engine.duckdb_limits).
+    Returns the outcome written."""
+    import pickle
+
+    from .errors import EstimationError
+    from .panel import load_panel
+    from .risk import relapse_risk
+
+    outcome: dict = {"panel": _panel_key(data_dir), "within": EARLY_WARNING_WITHIN}
+    previous_master = os.environ.get("SPARK_MASTER")
+    try:
+        if spark_master:
+            os.environ["SPARK_MASTER"] = spark_master
+        panel = load_panel(panel_path(data_dir), engine=engine)
+        outcome["model"] = relapse_risk(panel, within=EARLY_WARNING_WITHIN, method=EARLY_WARNING_METHOD)
+    except EstimationError as exc:
+        outcome["too_few"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - handed to the pages, which fail naming it
+        outcome["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    finally:
+        if spark_master:
+            if previous_master is None:
+                os.environ.pop("SPARK_MASTER", None)
+            else:
+                os.environ["SPARK_MASTER"] = previous_master
+    atomic_write(Path(out), pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+    return outcome
+
+
+def handed_risk_model(path, data_dir, timeout: float = 900.0):
+    """The early-warning model `povdyn report` fitted once for the run (fit_risk_model),
+    for a page's ``risk.early_warning_section(model=...)``; waits until the parent has
+    written it (the pages start while it is being fitted). None when `path` is None or
+    its run is over (the run's folder is gone: an executed page run again by hand), and
+    when the fit found too few events: the section then fits here and says so. Raises
+    PovdynError when the run's fit failed, or when the model belongs to another register
+    than data_dir's, so that no page shows a section it could not compute."""
+    import pickle
+
+    if path is None:
+        return None
+    path = Path(path)
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if not path.parent.is_dir():
+            return None
+        if time.monotonic() > deadline:
+            raise PovdynError(f"the early-warning model of this run ({path}) was not ready after {timeout:.0f} s")
+        time.sleep(0.05)
+    with open(path, "rb") as handle:
+        outcome = pickle.load(handle)
+    if "error" in outcome:
+        raise PovdynError(f"the early-warning model of this run could not be fitted: {outcome['error']}")
+    if outcome["panel"] != _panel_key(data_dir):
+        raise PovdynError(f"the early-warning model handed to this page was fitted on {outcome['panel'][0]} "
+                          f"as it was then, not on {panel_path(data_dir)} now")
+    return outcome.get("model")
+
+
+def _template_takes(template: Path, parameter: str) -> bool:
+    """Whether the notebook's parameters cell defines `parameter` (a custom template
+    without the early-warning section gets no model fitted for it)."""
+    nb = json.loads(Path(template).read_text(encoding="utf-8"))
+    pattern = re.compile(rf"^{re.escape(parameter)}\s*=", re.M)
+    return any("parameters" in cell.get("metadata", {}).get("tags", [])
+               and pattern.search("".join(cell.get("source", ""))) for cell in nb.get("cells", []))
+
+
+def _fit_record(fit: "_RiskModelFit") -> dict:
+    """The manifest's note of the run's early-warning fit."""
+    outcome = fit.outcome
+    kind = next((k for k in ("model", "too_few", "error") if k in outcome), None)
+    return {"fitted": "once for the run, in the parent", "seconds": fit.seconds, "outcome": kind,
+            "detail": outcome.get("too_few") or outcome.get("error")}
+
+
+class _RiskModelFit(threading.Thread):
+    """fit_risk_model in the parent, beside the first pages (which wait for it only when
+    they reach their early-warning section), with DuckDB limited to one thread and
+    `memory` (the share the index headline, computed after it in the same slot, gets)."""
+
+    def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str):
+        super().__init__(name="povdyn-risk-model", daemon=True)
+        self.args = (data_dir, out, engine, spark_master)
+        self.memory = memory
+        self.outcome: dict = {}
+        self.seconds: float | None = None
+
+    def run(self) -> None:
+        from .engine import duckdb_limits
+
+        started = time.perf_counter()
+        try:
+            with duckdb_limits(threads=1, memory=self.memory):
+                self.outcome = fit_risk_model(*self.args)
+        except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
+            self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
+        self.seconds = round(time.perf_counter() - started, 2)
+
+    @property
+    def error(self) -> str | None:
+        return self.outcome.get("error")
 
 
 def _pending_html(lang: str) -> str:
@@ -1162,7 +1295,8 @@ def run_report(
         slug_of = {j["region"]: j["slug"] for j in jobs}
         if not communes_level:
             jobs = _largest_first(data_dir, jobs)
-        state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
+        state = dict(status="running", results={}, headline_error=None, early_warning_fit=None,
+                     started_utc=_utc_now(),
                      finished_utc=None, published=0.0)
 
         def publish(headline: str | None = None) -> tuple[Path, Path]:
@@ -1193,6 +1327,7 @@ def run_report(
                 "finished_utc": state["finished_utc"],
                 "seconds_total": seconds,
                 "index_headline_error": state["headline_error"],
+                "early_warning_fit": state["early_warning_fit"],
                 "regions": [_manifest_region(region, slug_of[region], r) for region, r in
                             zip(region_list, results)],
             }
@@ -1224,6 +1359,8 @@ def run_report(
 
             bar = tqdm(total=len(jobs), desc=f"report {period}", unit="page")
 
+        risk_fit: _RiskModelFit | None = None
+
         def on_result(res: dict) -> None:
             state["results"][res["region"]] = res
             if bar is not None:
@@ -1235,6 +1372,11 @@ def run_report(
             if not res["ok"] or time.perf_counter() - state["published"] >= PUBLISH_EVERY_SECONDS:
                 publish()
                 state["published"] = time.perf_counter()
+            if risk_fit is not None and risk_fit.error:
+                # every page needs the model: the run stops here (its pages fail naming it)
+                state["early_warning_fit"] = _fit_record(risk_fit)
+                raise PovdynError(f"the early-warning model could not be fitted for this run, so no page "
+                                  f"can show its section: {risk_fit.error}")
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
         # the index headline is computed beside the pages, except for a lone page: that
@@ -1248,7 +1390,18 @@ def run_report(
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
-        index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"])
+        # the early-warning model: fitted once for the run, here, beside the first pages
+        # (a fit per worker kernel cost 5.7 s of each worker on the demo), then the index
+        # headline in the same share of the budget; a lone page fits its own, as it has
+        # every core and the run's memory
+        if headline_beside and _template_takes(template, RISK_MODEL_PARAMETER):
+            model_path = Path(ipc_dir) / RISK_MODEL_FILE
+            for job in jobs:
+                job["parameters"][RISK_MODEL_PARAMETER] = str(model_path)
+            risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master, memory=env["POVDYN_DUCKDB_MEMORY"])
+            risk_fit.start()
+        index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"],
+                                         after=risk_fit)
                           if headline_beside else None)
         if index_headline is not None:
             index_headline.start()
@@ -1279,6 +1432,9 @@ def run_report(
             if index_headline is not None:
                 headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
                                                                           lang, run_dir)
+            if risk_fit is not None:
+                risk_fit.join()
+                state["early_warning_fit"] = _fit_record(risk_fit)
             elif not communes_level:  # a lone page's run: the headline now has the machine
                 from .engine import duckdb_limits
 
