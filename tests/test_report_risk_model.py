@@ -162,3 +162,34 @@ def test_the_fit_writes_too_few_for_a_small_register(small_register, tmp_path):
     outcome = fit_risk_model(small_register, tmp_path / RISK_MODEL_FILE)
     assert "too_few" in outcome and "model" not in outcome
     assert handed_risk_model(tmp_path / RISK_MODEL_FILE, small_register) is None
+
+
+class _ScoredModel:
+    """Stands in for a RiskModel: counts what it scores."""
+    calls: list = []
+
+    def scores(self, as_of=None, lang="vi", reasons=3):
+        import pandas as pd
+
+        self.calls.append((as_of, lang))
+        return pd.DataFrame({"risk": [0.5], "as_of": [as_of]})
+
+
+def test_the_run_period_is_scored_once_in_the_parent(tmp_path, small_register):
+    """The pages read the scores the parent computed for the run's period (a copy each:
+    a page filters its region); other periods are scored by the model as usual."""
+    import pandas as pd
+
+    Model = _ScoredModel
+    parent = Model().scores("2025Q4", "vi")
+    path = tmp_path / RISK_MODEL_FILE
+    _outcome(path, panel=report._panel_key(small_register), within=1, model=Model(),
+             scores={report._score_key("2025Q4", "vi"): parent})
+    model = handed_risk_model(path, small_register)
+    Model.calls.clear()
+    first = model.scores(as_of="2025Q4", lang="vi")
+    first.loc[0, "risk"] = 0.0  # a page's changes stay on its copy
+    pd.testing.assert_frame_equal(model.scores(as_of="2025Q4", lang="vi"), parent)
+    assert Model.calls == []
+    model.scores(as_of="2024Q4", lang="vi")
+    assert Model.calls == [("2024Q4", "vi")]

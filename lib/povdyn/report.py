@@ -531,21 +531,26 @@ def _worker_kernel(cwd):
     return km
 
 
-# freeze_heap: a full collection every this many pages (the others scan only new objects)
+# freeze_heap: a full collection every this many pages (the others scan only new
+# objects): commune pages are many and small; a province page leaves more behind (its
+# commune aggregates, kept in a per-process cache) and a worker renders a few dozen
 FULL_COLLECTION_EVERY = 50
+PROVINCE_FULL_COLLECTION_EVERY = 10
 
 
-def _reset_code(freeze_heap: bool) -> str:
+def _reset_code(freeze_heap: bool, full_collection_every: int = FULL_COLLECTION_EVERY) -> str:
     """What the kernel runs before each page: figures closed and `%reset -f` (every
     name of the previous page gone). `%reset -f` ends with a full garbage collection,
-    0.2-0.4 s with a warm heap (imports, a province's aggregates); with freeze_heap the
-    objects alive after it are frozen (gc.freeze), so the next page's collection scans
-    only what that page made, and every FULL_COLLECTION_EVERY pages the heap is thawed
-    and collected whole (a province's aggregates dropped from the cache are freed)."""
+    0.2-0.4 s with a warm heap (imports, a province's aggregates) on commune pages and
+    0.3-1.1 s on the demo's province pages; with freeze_heap the objects alive after it
+    are frozen (gc.freeze), so the next page's collections (this one, and the automatic
+    ones while the page runs) scan only what that page made, and every
+    `full_collection_every` pages the heap is thawed and collected whole (a province's
+    aggregates dropped from the cache are freed)."""
     code = "import matplotlib.pyplot as _plt; _plt.close('all'); del _plt\n"
     if freeze_heap:
         _KERNEL["pages"] = _KERNEL.get("pages", 0) + 1
-        if _KERNEL["pages"] % FULL_COLLECTION_EVERY == 0:
+        if _KERNEL["pages"] % full_collection_every == 0:
             code += "import gc as _gc; _gc.unfreeze(); del _gc\n"
     code += "%reset -f\n"
     if freeze_heap:
@@ -554,14 +559,15 @@ def _reset_code(freeze_heap: bool) -> str:
 
 
 def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, timeout: int = 900,
-                             cwd=None, freeze_heap: bool = False) -> Path:
+                             cwd=None, freeze_heap: bool = False,
+                             full_collection_every: int = FULL_COLLECTION_EVERY) -> Path:
     """Like execute_notebook (`notebook` a path or a NotebookNode read with papermill's
     load_notebook_node), but in this process's reusable kernel: the namespace is
     reset before each notebook (%reset -f), parameters are injected as papermill does
     (a cell tagged "injected-parameters"), the executed notebook is written to `output`
     even when a cell fails (then nbclient's CellExecutionError is raised). After a
     timeout or any kernel trouble the kernel is shut down, so the next page starts clean.
-    freeze_heap: see _reset_code (commune pages: many small pages per kernel)."""
+    freeze_heap, full_collection_every: see _reset_code (report workers freeze)."""
     _worker_init()
     import nbformat
     from nbclient import NotebookClient
@@ -579,7 +585,7 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
     km = _worker_kernel(cwd)
     kc = _KERNEL["kc"]
     try:
-        kc.execute_interactive(_reset_code(freeze_heap), store_history=False, timeout=60)
+        kc.execute_interactive(_reset_code(freeze_heap, full_collection_every), store_history=False, timeout=60)
     except BaseException:
         _shutdown_kernel()
         raise
@@ -686,7 +692,8 @@ def execute_region(job: dict) -> dict:
         (execute_in_worker_kernel if reuse else execute_notebook)(
             template, tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
             cwd=job.get("cwd") or str(Path(job["template"]).parent),
-            **({"freeze_heap": job.get("group") is not None} if reuse else {}))
+            **(dict(freeze_heap=True, full_collection_every=FULL_COLLECTION_EVERY if job.get("group") is not None
+                    else PROVINCE_FULL_COLLECTION_EVERY) if reuse else {}))
     except KeyboardInterrupt:
         raise  # Ctrl-C stops the batch; it is not a failure of this region
     except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
@@ -1054,13 +1061,16 @@ def _panel_key(data_dir) -> list:
     return [str(source), source.stat().st_mtime_ns]
 
 
-def fit_risk_model(data_dir, out: Path, engine: str | None = None, spark_master: str | None = None) -> dict:
+def fit_risk_model(data_dir, out: Path, engine: str | None = None, spark_master: str | None = None,
+                   score_at: tuple = ()) -> dict:
     """Fit the early-warning model of the register in data_dir exactly as a page's section
     would (``risk.relapse_risk`` on ``load_panel(panel.parquet)`` on the run's engine,
     relapse within EARLY_WARNING_WITHIN, method EARLY_WARNING_METHOD) and write the
     outcome, pickled, atomically to `out` for handed_risk_model: {"panel": _panel_key,
-    "within", "model"}, or "too_few" (EstimationError's message: the section says there
-    are too few events) or "error" (any other failure: the pages fail, naming it).
+    "within", "model", "scores"}, or "too_few" (EstimationError's message: the section
+    says there are too few events) or "error" (any other failure: the pages fail, naming
+    it). ``score_at``: (period, lang) pairs whose scores every page reads (the whole
+    cohort, each page keeps its region's rows): computed here once, not on every page.
     DuckDB connections made here use the limits the caller set (engine.duckdb_limits).
     Returns the outcome written."""
     import pickle
@@ -1075,7 +1085,10 @@ def fit_risk_model(data_dir, out: Path, engine: str | None = None, spark_master:
         if spark_master:
             os.environ["SPARK_MASTER"] = spark_master
         panel = load_panel(panel_path(data_dir), engine=engine)
-        outcome["model"] = relapse_risk(panel, within=EARLY_WARNING_WITHIN, method=EARLY_WARNING_METHOD)
+        model = relapse_risk(panel, within=EARLY_WARNING_WITHIN, method=EARLY_WARNING_METHOD)
+        outcome["scores"] = {_score_key(as_of, lang): model.scores(as_of=as_of, lang=lang)
+                             for as_of, lang in score_at}
+        outcome["model"] = model
     except EstimationError as exc:
         outcome["too_few"] = str(exc)
     except Exception as exc:  # noqa: BLE001 - handed to the pages, which fail naming it
@@ -1117,7 +1130,26 @@ def handed_risk_model(path, data_dir, timeout: float = 900.0):
     if outcome["panel"] != _panel_key(data_dir):
         raise PovdynError(f"the early-warning model handed to this page was fitted on {outcome['panel'][0]} "
                           f"as it was then, not on {panel_path(data_dir)} now")
-    return outcome.get("model")
+    model = outcome.get("model")
+    if model is not None and outcome.get("scores"):
+        _score_once(model, outcome["scores"])
+    return model
+
+
+def _score_key(as_of, lang: str, reasons: int = 3) -> tuple:
+    return (str(as_of), lang, int(reasons))
+
+
+def _score_once(model, scored: dict) -> None:
+    """Let `model.scores` return the tables fit_risk_model computed for the same
+    arguments (a copy: the section filters it), and score as usual otherwise."""
+    score = model.scores
+
+    def scores(as_of=None, lang: str = "vi", reasons: int = 3):
+        found = scored.get(_score_key(as_of, lang, reasons))
+        return found.copy() if found is not None else score(as_of=as_of, lang=lang, reasons=reasons)
+
+    model.scores = scores
 
 
 def _template_takes(template: Path, parameter: str) -> bool:
@@ -1142,9 +1174,10 @@ class _RiskModelFit(threading.Thread):
     they reach their early-warning section), with DuckDB limited to one thread and
     `memory` (the share the index headline, computed after it in the same slot, gets)."""
 
-    def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str):
+    def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str,
+                 score_at: tuple = ()):
         super().__init__(name="povdyn-risk-model", daemon=True)
-        self.args = (data_dir, out, engine, spark_master)
+        self.args = (data_dir, out, engine, spark_master, score_at)
         self.memory = memory
         self.outcome: dict = {}
         self.seconds: float | None = None
@@ -1398,7 +1431,8 @@ def run_report(
             model_path = Path(ipc_dir) / RISK_MODEL_FILE
             for job in jobs:
                 job["parameters"][RISK_MODEL_PARAMETER] = str(model_path)
-            risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master, memory=env["POVDYN_DUCKDB_MEMORY"])
+            risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master, memory=env["POVDYN_DUCKDB_MEMORY"],
+                                     score_at=((str(period), lang),))
             risk_fit.start()
         index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"],
                                          after=risk_fit)
