@@ -172,6 +172,9 @@ def test_the_fit_writes_too_few_for_a_small_register(small_register, tmp_path):
     outcome = fit_risk_model(small_register, tmp_path / RISK_MODEL_FILE)
     assert "too_few" in outcome and "model" not in outcome
     assert handed_risk_model(tmp_path / RISK_MODEL_FILE, small_register) is None
+    # a run that ended before its fit removed its temporary folder: nothing is left behind
+    fit_risk_model(small_register, tmp_path / "povdyn-ipc-run-gone" / RISK_MODEL_FILE)
+    assert not (tmp_path / "povdyn-ipc-run-gone").exists()
 
 
 class _ScoredModel:

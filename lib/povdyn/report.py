@@ -110,13 +110,15 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
+def atomic_write(path: Path, data: str | bytes, make_folder: bool = True) -> None:
     """Write a file via a temporary file in the same folder and a rename, so a reader
     never sees half a file. The file gets the mode of any file the user creates
     (0o666 minus the umask, e.g. 0o644): mkstemp's private 0o600 would make pages
-    unreadable to the web server or colleague next to the parquet files ingest wrote."""
+    unreadable to the web server or colleague next to the parquet files ingest wrote.
+    make_folder=False: a missing folder is FileNotFoundError (it is not made again)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
@@ -1099,7 +1101,12 @@ def fit_risk_model(data_dir, out: Path, engine: str | None = None, spark_master:
                 os.environ.pop("SPARK_MASTER", None)
             else:
                 os.environ["SPARK_MASTER"] = previous_master
-    atomic_write(Path(out), pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+    try:
+        # into the run's temporary folder only: after a run that ended before its fit did
+        # (every page failed early, Ctrl-C) the folder is gone and must stay gone
+        atomic_write(Path(out), pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL), make_folder=False)
+    except FileNotFoundError:
+        pass
     return outcome
 
 
