@@ -43,3 +43,29 @@ def test_a_metric_asked_again_in_another_spelling_is_not_run_again(monkeypatch):
     assert len(queries) == asked
     other = povdyn.exit_rates(panel, from_status="near_poor")  # other arguments: computed
     assert len(queries) > asked and not other.equals(first)
+
+
+def test_the_rows_are_checked_for_duplicates_once_whatever_the_grouping(monkeypatch, tmp_path):
+    """Each grouping of a page (none, area, ethnic minority, commune) builds its own
+    household pivot; the check that no household has two rows in a period runs on the
+    first only. A duplicate is still found, whichever grouping comes first."""
+    import dataclasses
+
+    import pytest
+
+    from povdyn import dynamics
+    from povdyn.errors import SchemaError
+
+    checks = []
+    plain = dynamics._History._check_duplicates
+    monkeypatch.setattr(dynamics._History, "_check_duplicates",
+                        lambda self, history: checks.append(self.by) or plain(self, history))
+    panel = povdyn.load_panel(_small_panel())
+    for by in (None, "area", "province"):
+        povdyn.exit_rates(dataclasses.replace(panel, _histories={}), by=by)
+    assert checks == [[]]
+    rows = _small_panel()
+    pd.concat([rows, rows.iloc[:1]], ignore_index=True).to_parquet(tmp_path / "panel.parquet")
+    twice = povdyn.load_panel(tmp_path / "panel.parquet")  # parquet: checked by the metrics' pass
+    with pytest.raises(SchemaError, match="more than one row"):
+        povdyn.exit_rates(twice, by="area")

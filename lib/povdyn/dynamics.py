@@ -179,7 +179,12 @@ class _History:
                 if weight:
                     aggs[self.w(p)] = t[weight].cast("float64").max(where=here)
             table = _materialise(panel, t.group_by("household_id").aggregate(**aggs))
-            self._check_duplicates(table)
+            # the rows are checked once, whatever the grouping: the views of one page's
+            # rows (one per grouping, pagedata.PageData.panel_for) share their results
+            checked = (panel.table.op(), "no household with two rows in a period")
+            if checked not in panel._results:
+                self._check_duplicates(table)
+                panel._results[checked] = True
             cached = panel._histories[key] = (table, dictionaries)
         self.history, self.dictionaries = cached
         self.span = span
