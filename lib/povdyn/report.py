@@ -18,9 +18,9 @@ interpreter over IPC sockets (no TCP ports, so parallel kernels never collide on
 "Address already in use"), with DuckDB limited to one thread and a non-interactive
 matplotlib backend (inline, never a GUI). A failing region is recorded and does not stop the others.
 The early-warning section's model (one fit over the whole register, the same for every
-page) is fitted once per run in the parent, before the pages start, and handed to every
+page) is fitted once per run in the parent, beside the first pages, and handed to every
 page (pickled into the run's private temporary folder; ``fit_risk_model``,
-``handed_risk_model``); a fit that fails stops the run before any page, naming why.
+``handed_risk_model``); a fit that fails stops the run and fails its pages, naming why.
 Every file is written atomically (temporary file + rename), with the mode any file the
 user writes gets (0o666 minus the umask).
 
@@ -1020,8 +1020,10 @@ class _IndexHeadline(threading.Thread):
     batch). Only the table is made here; the files are written after the batch, and
     not at all when the run is interrupted."""
 
-    def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB"):
+    def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB",
+                 after: threading.Thread | None = None):
         super().__init__(name="povdyn-index-headline", daemon=True)
+        self.after = after  # the early-warning fit: run one after the other, in one share
         self.args = (Path(data_dir) / "panel.parquet", period, regions)
         self.lang = lang
         self.memory = memory  # DuckDB's, here: one thread and a worker's share of the budget
@@ -1029,6 +1031,8 @@ class _IndexHeadline(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        if self.after is not None:
+            self.after.join()
         try:
             from .engine import duckdb_limits
             from .tables import regions_overview
@@ -1109,7 +1113,7 @@ def fit_risk_model(data_dir, out: Path, engine: str | None = None, spark_master:
 def handed_risk_model(path, data_dir, timeout: float = 900.0):
     """The early-warning model `povdyn report` fitted once for the run (fit_risk_model),
     for a page's ``risk.early_warning_section(model=...)``; waits until the parent has
-    written it (a run writes it before its pages start). None when `path` is None or
+    written it (the pages start while it is being fitted). None when `path` is None or
     its run is over (the run's folder is gone: an executed page run again by hand), and
     when the fit found too few events: the section then fits here and says so. Raises
     PovdynError when the run's fit failed, or when the model belongs to another register
@@ -1173,16 +1177,15 @@ def _fit_record(fit: "_RiskModelFit") -> dict:
 
 
 class _RiskModelFit(threading.Thread):
-    """fit_risk_model in the parent before the pages start, with DuckDB limited to
-    `threads` and `memory` (engine.duckdb_limits). A thread, so that the main thread
-    waiting for it still sees Ctrl-C; one that outlives its run (interrupted) writes
-    nothing."""
+    """fit_risk_model in the parent, beside the first pages (which wait for it only when
+    they reach their early-warning section), with DuckDB limited to one thread and
+    `memory` (the share the index headline, computed after it in the same slot, gets)."""
 
-    def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, threads: int,
-                 memory: str, score_at: tuple = ()):
+    def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str,
+                 score_at: tuple = ()):
         super().__init__(name="povdyn-risk-model", daemon=True)
         self.args = (data_dir, out, engine, spark_master, score_at)
-        self.threads, self.memory = threads, memory
+        self.memory = memory
         self.outcome: dict = {}
         self.seconds: float | None = None
 
@@ -1191,7 +1194,7 @@ class _RiskModelFit(threading.Thread):
 
         started = time.perf_counter()
         try:
-            with duckdb_limits(threads=self.threads, memory=self.memory):
+            with duckdb_limits(threads=1, memory=self.memory):
                 self.outcome = fit_risk_model(*self.args)
         except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
             self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
@@ -1409,6 +1412,11 @@ def run_report(
             if not res["ok"] or time.perf_counter() - state["published"] >= PUBLISH_EVERY_SECONDS:
                 publish()
                 state["published"] = time.perf_counter()
+            if risk_fit is not None and risk_fit.error:
+                # every page needs the model: the run stops here (its pages fail naming it)
+                state["early_warning_fit"] = _fit_record(risk_fit)
+                raise PovdynError(f"the early-warning model could not be fitted for this run, so no page "
+                                  f"can show its section: {risk_fit.error}")
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
         # the index headline is computed beside the pages, except for a lone page: that
@@ -1422,34 +1430,23 @@ def run_report(
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
-        # the early-warning model: fitted once for the run, here, before the pages start,
-        # with every core and the run's whole memory budget (nothing else runs yet). A fit
-        # in each worker's kernel cost each worker 5.7 s on the demo; one fitted here beside
-        # the pages (a share of the cores) took 16-20 s there, and each worker's first page
-        # waited for it. A lone page fits its own: it has the machine anyway.
+        # the early-warning model: fitted once for the run, here, beside the first pages
+        # (a fit per worker kernel cost 5.7 s of each worker on the demo), then the index
+        # headline in the same share of the budget; a lone page fits its own, as it has
+        # every core and the run's memory
         if headline_beside and _template_takes(template, RISK_MODEL_PARAMETER):
             model_path = Path(ipc_dir) / RISK_MODEL_FILE
             for job in jobs:
                 job["parameters"][RISK_MODEL_PARAMETER] = str(model_path)
-            risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master,
-                                     threads=duckdb_threads_per_worker(1, 1), memory=duckdb_memory_per_worker(1, 1),
+            risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master, memory=env["POVDYN_DUCKDB_MEMORY"],
                                      score_at=((str(period), lang),))
-        index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"])
+            risk_fit.start()
+        index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"],
+                                         after=risk_fit)
                           if headline_beside else None)
+        if index_headline is not None:
+            index_headline.start()
         try:
-            if risk_fit is not None:
-                risk_fit.start()
-                try:
-                    risk_fit.join()
-                except KeyboardInterrupt:
-                    raise _Interrupted("SIGINT") from None
-                state["early_warning_fit"] = _fit_record(risk_fit)
-                if risk_fit.error:
-                    # every page needs the model: no page starts, and the run says why
-                    raise PovdynError(f"the early-warning model could not be fitted for this run, so no page "
-                                      f"can show its section: {risk_fit.error}")
-            if index_headline is not None:
-                index_headline.start()
             _run_jobs(jobs, workers, env, run_dir, on_result)
         except _Interrupted:
             interrupted = True
@@ -1476,7 +1473,9 @@ def run_report(
             if index_headline is not None:
                 headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
                                                                           lang, run_dir)
-
+            if risk_fit is not None:
+                risk_fit.join()
+                state["early_warning_fit"] = _fit_record(risk_fit)
             elif not communes_level:  # a lone page's run: the headline now has the machine
                 from .engine import duckdb_limits
 
