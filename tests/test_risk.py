@@ -366,3 +366,32 @@ def test_relapse_cohort_and_outcomes_on_office_lists_equal_the_full_panel(tmp_pa
     # methods.md: on lists, absence means not poor, so a household the full panel does
     # not see at the next review counts as followed (and not relapsed) on lists
     assert (lists["followed"] | ~full["followed"]).all()
+
+
+def test_platt_recalibration_brings_over_spread_scores_to_slope_one():
+    """Planted: scores whose log-odds are twice the true log-odds (over-spread: slope
+    0.5 against outcomes drawn from the truth). Platt recalibration fitted on one cohort
+    brings the next cohort's slope to 1 and its ECE down to the truth's; an intercept
+    shift is removed too (calibration="temporal" applies exactly this map)."""
+    from povdyn.risk import PlattRecalibration, calibration_slope_intercept, expected_calibration_error
+
+    rng = np.random.default_rng(7)
+
+    def cohort(n=40_000):
+        true_logit = -3.0 + rng.normal(0, 1, n)
+        y = rng.random(n) < 1 / (1 + np.exp(-true_logit))
+        over = 1 / (1 + np.exp(-(2 * true_logit + 2.5)))  # too spread, and shifted
+        return y, over, 1 / (1 + np.exp(-true_logit))
+
+    y_a, over_a, _ = cohort()
+    y_b, over_b, truth_b = cohort()
+    slope_raw, _ = calibration_slope_intercept(y_b, over_b)
+    assert 0.4 < slope_raw < 0.6
+    recal = PlattRecalibration(over_a, y_a)
+    assert recal.slope == pytest.approx(0.5, abs=0.05)
+    slope, intercept = calibration_slope_intercept(y_b, recal(over_b))
+    assert slope == pytest.approx(1.0, abs=0.08) and abs(intercept) < 0.08
+    assert expected_calibration_error(y_b, recal(over_b)) < expected_calibration_error(y_b, truth_b) + 0.003
+    assert expected_calibration_error(y_b, over_b) > 0.02
+    with pytest.raises(EstimationError, match="needs events and non-events"):
+        PlattRecalibration(over_a[:50], np.zeros(50))
