@@ -48,6 +48,9 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
     m = fit(panel, within=within, support=reg.support, method=method, use_ethnicity=use_ethnicity,
             calibration=calibration)
     seconds = time.perf_counter() - t
+    if m.test_scores is None:  # too few events to validate at this size
+        print(f"{kind} within {within} {method}: not validated: {m.notes}", flush=True)
+        return None
     truth = reg.truth_risk[reg.truth_risk.kind == kind]
     test = m.test_scores.merge(truth, on=["household_id", "period"], validate="one_to_one")
     model = score_metrics(test.event, test.risk)
@@ -133,12 +136,14 @@ def slope_interval(y, p, draws: int = 200, seed: int = 0) -> tuple[float, float]
     from sklearn.linear_model import LogisticRegression
 
     y = np.asarray(y, float)
-    lp = np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6)))[:, None]
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    lp = np.log(p / (1 - p))[:, None]
     rng = np.random.default_rng(seed)
     slopes = []
     for _ in range(draws):
         i = rng.integers(0, len(y), len(y))
-        slopes.append(LogisticRegression(C=1e6).fit(lp[i], y[i]).coef_[0, 0])
+        if 0 < y[i].sum() < len(i):
+            slopes.append(LogisticRegression(C=1e6).fit(lp[i], y[i]).coef_[0, 0])
     return float(np.quantile(slopes, 0.025)), float(np.quantile(slopes, 0.975))
 
 
@@ -152,9 +157,10 @@ def capture_ratio_interval(y, score, oracle, draws: int = 200, seed: int = 0) ->
     boot = []
     for _ in range(draws):
         i = rng.integers(0, len(y), len(y))
-        boot.append(top_decile_capture(y[i], score[i]) / top_decile_capture(y[i], oracle[i]))
+        caught = top_decile_capture(y[i], oracle[i])
+        boot.append(top_decile_capture(y[i], score[i]) / caught if caught > 0 else np.nan)
     return (top_decile_capture(y, score) / top_decile_capture(y, oracle),
-            float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975)))
+            float(np.nanquantile(boot, 0.025)), float(np.nanquantile(boot, 0.975)))
 
 
 def group_gap_interval(test, score, draws: int = 200, seed: int = 0) -> tuple[float, float, float]:
@@ -223,7 +229,10 @@ def main(argv=None) -> int:
             # of standard: no earlier cohort to recalibrate on out of time
             runs = [("gbm", c) for c in calibrations if not (c == "temporal" and within > 1)] + [("logit", "none")]
             for method, calibration in runs:
-                rows.append(quality(panel, reg, kind, within, method, calibration=calibration))
+                row = quality(panel, reg, kind, within, method, calibration=calibration)
+                if row is None:
+                    continue
+                rows.append(row)
                 print(pd.DataFrame(rows[-1:]).round(4).to_string(index=False),
                       f"load {os.getloadavg()[0]:.1f}", flush=True)  # each row as it comes
         if not args.speed_only and not args.quality_only:
