@@ -339,22 +339,31 @@ def test_spark_builds_the_same_cohort_as_duckdb(spark_session, tmp_path):
     pd.testing.assert_frame_equal(fits["duckdb"].scores(as_of=2025), fits["spark"].scores(as_of=2025))
 
 
-def test_relapse_cohort_and_outcomes_on_office_lists_equal_the_full_panel(tmp_path):
+@pytest.fixture(scope="module")
+def lists_and_full(tmp_path_factory):
+    """The same households written as office lists and as a full panel (`povdyn demo
+    --style lists|full`, same seed) and ingested: {"lists": Panel, "full": Panel}."""
+    from povdyn.cli import main as cli
+
+    tmp = tmp_path_factory.mktemp("lists")
+    panels = {}
+    for style in ("lists", "full"):
+        raw, out = tmp / f"raw_{style}", tmp / style
+        assert cli(["-q", "demo", "--households", "6000", "--seed", "23", "--style", style,
+                    "--frequency", "year", "--out", str(raw)]) == 0
+        assert cli(["-q", "ingest", str(raw), "--out", str(out)]) == 0
+        panels[style] = povdyn.load_panel(out)
+    return panels
+
+
+def test_relapse_cohort_and_outcomes_on_office_lists_equal_the_full_panel(lists_and_full):
     """Offices keep poor/near-poor lists, not a full panel. The same households written
     both ways (`povdyn demo --style lists|full`, same seed) and ingested give the same
     relapse cohort (household x exit review), the same follow-up and the same events:
     the counts the report's early-warning section publishes do not depend on the
     register kind. (Features differ: on lists an exited household's income at the exit
     review is not recorded, which is why the section prints its own validation.)"""
-    from povdyn.cli import main as cli
-
-    panels = {}
-    for style in ("lists", "full"):
-        raw, out = tmp_path / f"raw_{style}", tmp_path / style
-        assert cli(["-q", "demo", "--households", "6000", "--seed", "23", "--style", style,
-                    "--frequency", "year", "--out", str(raw)]) == 0
-        assert cli(["-q", "ingest", str(raw), "--out", str(out)]) == 0
-        panels[style] = povdyn.load_panel(out)
+    panels = lists_and_full
     cols = ["household_id", "period", "followed", "event"]
     frames = {style: cohort_frame(p, kind="relapse", within=1)[0][cols]
               .sort_values(["household_id", "period"]).reset_index(drop=True)
@@ -395,3 +404,36 @@ def test_platt_recalibration_brings_over_spread_scores_to_slope_one():
     assert expected_calibration_error(y_b, over_b) > 0.02
     with pytest.raises(EstimationError, match="needs events and non-events"):
         PlattRecalibration(over_a[:50], np.zeros(50))
+
+
+def test_lists_model_uses_only_what_the_lists_hold(lists_and_full):
+    """On office lists a household that exits to non-poor leaves the lists: its income and
+    deprivations at the exit review are not recorded (the panel's stand-in row only
+    carries its last listed values). The model must not read those carried values as
+    the exit review's: they are missing, no non-poor household counts as near the line,
+    and what the lists do hold -- the income at the last listed review, the near-poor
+    list at the exit, reviews on the lists, earlier exits -- is what it learns from."""
+    from povdyn.risk import DEPS
+
+    lists, full = lists_and_full["lists"], lists_and_full["full"]
+    f, info = cohort_frame(lists, "at_risk", 1)
+    assert info["register"] == "lists" and cohort_frame(full, "relapse", 1)[1]["register"] == "full"
+    assert set(f.row_kind) == {"relapse", "entry"}  # no margin rows on lists
+    deps = [d for d in DEPS if d in f.columns]
+    gone = f[(f.row_kind == "relapse") & (f.status == "non_poor")]
+    stayed = f[(f.row_kind == "relapse") & (f.status == "near_poor")]
+    assert len(gone) > 20 and len(stayed) > 20
+    assert gone.income_pc_month.isna().all() and gone[deps].isna().all().all()
+    assert stayed.income_pc_month.notna().all()
+    # what the lists hold equals what the full panel recorded for the same household-review
+    g = cohort_frame(full, "relapse", 1)[0]
+    both = gone.merge(g, on=["household_id", "period"], suffixes=("", "_full"), validate="one_to_one")
+    assert len(both) == len(gone)
+    assert np.allclose(both.prev_income, both.prev_income_full)
+    assert (both.poor_reviews_before == both.poor_reviews_before_full).all()
+    assert (both.listed_reviews_before <= both.period - 2021).all() and (both.exits_before >= 0).all()
+    m = relapse_risk(lists, within=1, method="logit", min_events=5)
+    assert m.register == "lists"
+    X = m._design.matrix(m._frame[m._frame.status == "non_poor"])
+    assert {"income_gap_1_back", "listed_reviews_before", "exits_before"} <= set(X.columns)
+    assert X.income_gap.isna().all() and X.income_gap_1_back.notna().all()

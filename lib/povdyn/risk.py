@@ -282,7 +282,15 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
               "at_risk": ["poor", "near_poor"]}[kind]
     listed = t.status.isin(origin)
     margin = None
-    if kind == "at_risk":  # also the non-poor households within the income margin
+    # office lists (``p.register == "lists"``): a household absent from the lists is not
+    # poor, and the panel stands in a non_poor row for it that carries its last listed
+    # row's values (``panel._expand_lists``). Its income and deprivations at that review
+    # are not recorded, so they are set missing here, and no non-poor household is
+    # known to be near the line (no margin rows); what the lists hold -- the income and
+    # deprivations at the last listed review, reviews on the lists, earlier exits -- is
+    # what the model sees (``_Design(lists=True)``)
+    lists = p.absent_means == "non_poor"
+    if kind == "at_risk" and not lists:  # also the non-poor households within the income margin
         margin = (t.status == "non_poor") & (t.income_pc_month.cast("float64") < _line_expr(t, p, AT_RISK_MARGIN))
         listed = listed | margin
     ever = t.filter(listed).select("household_id").distinct()
@@ -290,10 +298,26 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
     if margin is not None:
         sub = sub.mutate(_margin=(sub.status == "non_poor")
                          & (sub.income_pc_month.cast("float64") < _line_expr(sub, p, AT_RISK_MARGIN)))
+    if lists:
+        unrecorded = sub.status == "non_poor"
+        sub = sub.mutate(**{c: ibis.ifelse(unrecorded, ibis.null(sub[c].type()), sub[c])
+                            for c in ("income_pc_month", *deps)})
     poor_flag = (sub.status == "poor").cast("int64").fill_null(0)
+    on_list = sub.status.isin(["poor", "near_poor"]).cast("int64").fill_null(0)
     running = ibis.cumulative_window(group_by="household_id", order_by="period_index")
-    sub = sub.mutate(_poor_before=poor_flag.sum().over(running) - poor_flag)
-    cur = sub.select("household_id", "status", "income_pc_month", "_poor_before", *deps, *carried,
+    in_order = ibis.window(group_by="household_id", order_by="period_index")
+    sub = sub.mutate(_poor_before=poor_flag.sum().over(running) - poor_flag,
+                     _listed_before=on_list.sum().over(running) - on_list,
+                     _lag_status=sub.status.lag().over(in_order),
+                     _lag_index=sub.period_index.lag().over(in_order))
+    # an exit: poor at the review before (consecutive) and not poor now
+    exit_flag = ((sub._lag_status == "poor") & (sub._lag_index == sub.period_index - 1)
+                 & sub.status.isin(["near_poor", "non_poor"])).cast("int64").fill_null(0)
+    sub = sub.mutate(_exit_flag=exit_flag)
+    sub = sub.mutate(_exits_before=sub._exit_flag.sum().over(running) - sub._exit_flag)
+    sub = sub.drop("_lag_status", "_lag_index", "_exit_flag")
+    cur = sub.select("household_id", "status", "income_pc_month", "_poor_before", "_listed_before",
+                     "_exits_before", *deps, *carried,
                      *(["_margin"] if margin is not None else []), _pi=sub.period_index)
     prev = sub.select(_h0=sub.household_id, _p0=sub.period_index + 1, prev_status=sub.status,
                       prev_income=sub.income_pc_month, **{f"prev_{d}": sub[d] for d in deps})
@@ -322,7 +346,8 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
         expr = expr.left_join(nxt, [expr.household_id == nxt[f"_h{j}"], expr._pi == nxt[f"_p{j}"]])
         expr = expr.drop(f"_h{j}", f"_p{j}")
     df = p.execute(expr)
-    df = df.rename(columns={"_pi": "period", "_poor_before": "poor_reviews_before"})
+    df = df.rename(columns={"_pi": "period", "_poor_before": "poor_reviews_before",
+                            "_listed_before": "listed_reviews_before", "_exits_before": "exits_before"})
     last = max(p.period_indices)
     statuses = df[[f"s{j}" for j in range(1, within + 1)]]
     df["followed"] = statuses.notna().all(axis=1)
@@ -338,7 +363,7 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
     if province and province != "province_2025":
         df = df.rename(columns={province: "province_2025"})
     info = {"last_review": int(last), "deps": deps, "province": province,
-            "frequency": recorded, "panel": p}
+            "frequency": recorded, "panel": p, "register": "lists" if lists else "full"}
     if "commune" in df.columns and province:
         df = df.merge(_commune_context(p, province), how="left",
                       left_on=["province_2025", "commune", "period"],
@@ -452,6 +477,10 @@ class _Design:
     deps: list = field(default_factory=list)
     columns: list = field(default_factory=list)
     reason_of: dict = field(default_factory=dict)
+    # office lists (``cohort_frame``'s info["register"]): also the income gap at the
+    # previous review (on lists the last listed one before an exit to non-poor, whose
+    # own income is not recorded), reviews on the lists and earlier exits
+    lists: bool = False
 
     def fit(self, frame: pd.DataFrame) -> "_Design":
         self.regions = sorted(frame["region"].dropna().unique()) if "region" in frame else []
@@ -508,6 +537,17 @@ class _Design:
             with np.errstate(divide="ignore", invalid="ignore"):
                 X["income_gap_2_back"] = np.log(np.where(prev2 > 0, prev2, np.nan) / _line(before, urban))
             reason["income_gap_2_back"] = "income_change"
+        if self.lists:
+            prev1 = frame["prev_income"].astype(float).to_numpy() if "prev_income" in frame else np.full(len(frame), np.nan)
+            period = frame["period"].to_numpy()
+            before = np.where(np.isnan(prev1), period, period - 1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                X["income_gap_1_back"] = np.log(np.where(prev1 > 0, prev1, np.nan) / _line(before, urban))
+            reason["income_gap_1_back"] = "poor_history"
+            for col in ("listed_reviews_before", "exits_before"):
+                if col in frame:
+                    X[col] = frame[col].astype(float).to_numpy()
+                    reason[col] = "poor_history"
         for col, code in (("household_size", "household_size"), ("meritorious", "meritorious")):
             if col in frame:
                 X[col] = frame[col].astype(float).to_numpy()
@@ -753,6 +793,7 @@ class RiskModel:
     drivers: pd.DataFrame = field(repr=False, default=None)
     notes: list = field(default_factory=list)
     calibration_method: str = "none"  # how boosting's probabilities are calibrated (CALIBRATIONS)
+    register: str = "full"  # the register kind it was trained on: "full" panel or office "lists"
 
     def band(self, risk) -> np.ndarray:
         """'high' when risk >= bands[1], 'medium' when >= bands[0], else 'low'."""
@@ -901,7 +942,8 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
     # the hazard file: every known review ahead of every cohort up to train_until, also of
     # cohorts whose whole follow-up is not complete yet (more cohorts teach the model)
     periods = _person_periods(both[both["period"] <= (limit if limit is not None else last)], within, last)
-    design = _Design(kind, use_ethnicity).fit(periods)
+    lists = info["register"] == "lists"
+    design = _Design(kind, use_ethnicity, lists=lists).fit(periods)
     # out-of-time validation: the latest complete cohort after train_until when there is
     # one, else the latest training cohort with the earlier ones as training data (their
     # known reviews ahead; never a row of the test cohort or after it)
@@ -928,7 +970,7 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
                      "cohorts with enough events); do not hand it to officers as it is")
     else:
         test = usable[usable["period"] == test_period]
-        vdesign = _Design(kind, use_ethnicity).fit(val_periods)
+        vdesign = _Design(kind, use_ethnicity, lists=lists).fit(val_periods)
         for m in ("gbm", "logit"):
             if method != "auto" and m != method:
                 continue
@@ -936,7 +978,7 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
             if calibration == "temporal" and m == "gbm":
                 hazard.recalibration = _temporal_recalibration(
                     m, val_periods, usable[usable["period"] < test_period], kind, within,
-                    use_ethnicity, min_events, notes)
+                    use_ethnicity, min_events, notes, lists)
             risk = hazard.predict(vdesign.matrix(test))
             scored = test.assign(risk=risk, event=test["event"].astype(float))
             per_method[m] = scored
@@ -950,7 +992,7 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
     fitted = _Hazard(chosen, periods, design.matrix(periods), within, kind, calibration)
     if calibration == "temporal" and chosen == "gbm":
         fitted.recalibration = _temporal_recalibration(chosen, periods, train, kind, within,
-                                                       use_ethnicity, min_events, notes)
+                                                       use_ethnicity, min_events, notes, lists)
     if test_period is not None:
         scored = per_method[chosen]
         validation = validation_metrics(scored)
@@ -969,13 +1011,14 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
                       calibration=calib, bands=tuple(bands or BANDS[kind]),
                       use_ethnicity=use_ethnicity, test_scores=scored, _design=design,
                       _fitted=fitted, _frame=frame, _reference=reference, notes=notes,
-                      frequency=info["frequency"], calibration_method=calibration)
+                      frequency=info["frequency"], calibration_method=calibration,
+                      register=info["register"])
     model.drivers = _drivers(model, usable[usable["period"] == (test_period or train_cohorts[-1])])
     return model
 
 
 def _temporal_recalibration(method, periods, usable, kind, within, use_ethnicity, min_events,
-                            notes) -> PlattRecalibration | None:
+                            notes, lists=False) -> PlattRecalibration | None:
     """Platt recalibration fitted out of time (calibration="temporal"): a second hazard
     learns from the reviews ahead of cohorts before C, the latest cohort in ``usable``
     (complete, followed rows of the model's kind), and scores cohort C; the Platt fit of
@@ -995,7 +1038,7 @@ def _temporal_recalibration(method, periods, usable, kind, within, use_ethnicity
                      f"{learn} falls into poverty and cohort {int(C)} {calibrate} events (at least "
                      f"{min_events} of each needed); scores not recalibrated")
         return None
-    design = _Design(kind, use_ethnicity).fit(earlier)
+    design = _Design(kind, use_ethnicity, lists=lists).fit(earlier)
     aux = _Hazard(method, earlier, design.matrix(earlier), within, kind)
     return PlattRecalibration(aux.predict(design.matrix(rows)), rows["event"].to_numpy(float))
 
