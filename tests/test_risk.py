@@ -117,6 +117,7 @@ def test_model_recovers_the_oracle(reg, relapse_model):
 
 def test_gbm_and_logit_side_by_side_and_auto_choice(relapse_model):
     m = relapse_model
+    assert m.register == "full" and "full register" in m.register_text("en")
     assert set(m.comparison.method) == {"gbm", "logit"}
     best = m.comparison.sort_values("brier").iloc[0].method
     assert m.method == best
@@ -434,6 +435,9 @@ def test_lists_model_uses_only_what_the_lists_hold(lists_and_full):
     assert (both.listed_reviews_before <= both.period - 2021).all() and (both.exits_before >= 0).all()
     m = relapse_risk(lists, within=1, method="logit", min_events=5)
     assert m.register == "lists"
+    # the report section and notebook 05 say which register kind the score learned from
+    assert "poor and near-poor lists" in m.register_text("en") and "weak (AUC " in m.register_text("en")
+    assert "danh sách hộ nghèo, cận nghèo" in m.register_text("vi")
     X = m._design.matrix(m._frame[m._frame.status == "non_poor"])
     assert {"income_gap_1_back", "listed_reviews_before", "exits_before"} <= set(X.columns)
     assert X.income_gap.isna().all() and X.income_gap_1_back.notna().all()

@@ -867,6 +867,15 @@ class RiskModel:
         names = np.array(codes, dtype=object)[order]
         return np.where(picked >= 0.005, names, None)
 
+    def register_text(self, lang: str = "vi") -> str:
+        """Which register kind the score learned from, and (on office lists) how weak it
+        is, in words for reviewers (labels.EARLY_WARNING_TEXT)."""
+        from .formatting import decimal_comma
+
+        auc = self.validation.iloc[0].get("auc", np.nan) if len(self.validation) else np.nan
+        auc = "?" if pd.isna(auc) else decimal_comma(f"{auc:.2f}", lang)
+        return TEXT[f"register_{self.register}"][lang].format(auc=auc)
+
     def summary(self) -> str:
         if self.test_period is None:
             return (f"{self.kind} risk within {self.within} review(s), {self.method}; trained on "
@@ -1355,6 +1364,7 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
         exits=count(len(scores)), when=when, high=count(high), hi=f"{hi:.0%}", within=within,
         method=model.method, test_period=model.test_period, limits=LIMITS_TEXT[lang],
         auc=decimal_comma(auc, lang), ece=decimal_comma(ece, lang))
+    text = f"{text} {model.register_text(lang)}"
     counts = band_counts_by_commune(scores, min_cell, top=20)
     communes = band_table(counts, lang)
     if counts.attrs["not_shown"]:
