@@ -151,13 +151,13 @@ class _Spill:
         self._write("quarantine_run" if run_level else "quarantine", out)
 
 
-def _duckdb(scratch: Path):
+def _duckdb(scratch: Path, memory: str | None = None, threads: int | None = None):
     import duckdb
 
     from ..config import settings
 
-    con = duckdb.connect(config={"memory_limit": INGEST_MEMORY,
-                                 "threads": max(1, settings().duckdb_threads),
+    con = duckdb.connect(config={"memory_limit": memory or INGEST_MEMORY,
+                                 "threads": threads or max(1, settings().duckdb_threads),
                                  "temp_directory": str(scratch / "duckdb"),
                                  "preserve_insertion_order": True})
     try:

@@ -16,6 +16,7 @@ from ..privacy import load_key
 from .cache import _Cache, _cache_fingerprint, _file_sha256
 from .checking import BATCH_ROWS, _CARRIED, _load_programs, check_batch, prepare_table
 from .engine_checks import _engine_check_register, _engine_eligible
+from .parallel import RangeChecker
 from .reading import UnreadableFile, _LazyCsv, chunks, list_inputs, read_tables
 from .register import (_Spill, _duckdb, _duplicates, _register_stage, _totals_periods,
                        _write_quarantine_csv)
@@ -65,15 +66,19 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
     scratch = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out_dir))
     try:
         con = _duckdb(scratch)
+        ranges = RangeChecker()  # large csv files: byte ranges on every core
         try:
-            return _ingest_with(raw_dir, out_dir, progress, key, _Spill(scratch), con, started)
+            return _ingest_with(raw_dir, out_dir, progress, key, _Spill(scratch), con, started,
+                                ranges)
         finally:
+            ranges.close()
             con.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs) -> list:
+def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs,
+              ranges: RangeChecker) -> list:
     """Check the one-pass csv registers (_LazyCsv) in the engine, appending their
     reports; returns the tables still to check: the others, and those read again the
     exact way because their one pass could not finish (engine_checks)."""
@@ -82,8 +87,12 @@ def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs) -> 
         if not isinstance(table.data, _LazyCsv):
             rest.append(table)
             continue
-        report = (_engine_check_register(table, con, spill, key, programs)
-                  if _engine_eligible(table) else None)
+        report = None
+        if _engine_eligible(table):
+            # a large file in byte ranges on every core; False: not one to cut
+            report = ranges.check(table, spill, key, programs)
+            if report is False:
+                report = _engine_check_register(table, con, spill, key, programs)
         if report is None:
             rest += table.data.rescan()
         else:
@@ -92,7 +101,7 @@ def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs) -> 
 
 
 def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill: _Spill,
-                 con, started: float) -> IngestSummary:
+                 con, started: float, ranges: RangeChecker) -> IngestSummary:
     from tqdm.auto import tqdm
 
     programs = _load_programs()
@@ -143,7 +152,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         try:
             tables = read_tables(path, raw_dir)
             if any(isinstance(t.data, _LazyCsv) for t in tables):  # csv registers: one pass
-                tables = _one_pass(tables, reports, con, spill, key, programs)
+                tables = _one_pass(tables, reports, con, spill, key, programs, ranges)
         except UnreadableFile as exc:
             errors.append(f"{rel}: cannot read: {exc}")
             reports.append(TableReport(source_file=rel, error=str(exc)))
