@@ -99,12 +99,13 @@ def _data_start(path: Path, skip_records: int, delimiter: str, encoding: str = "
     return offset if len(records) == skip_records else None
 
 
-def _cut(path: Path, start: int, first_row: int, target: int):
+def _cut(path: Path, start: int, first_row: int, target: int, digest=None):
     """The file from `start` on, cut into ranges of about `target` bytes at line ends,
     read once in order (the workers then read their range from the page cache). The
     last range is never shorter than FOOTER_SEARCH_ROWS lines: the ranges before it are
     merged into it as needed. Yields each _Range (index 0) once the lines after it show
-    that it cannot be part of the last one."""
+    that it cannot be part of the last one. `digest` (a hashlib object) is fed the
+    whole file on the way."""
     from collections import deque
 
     size = path.stat().st_size
@@ -116,8 +117,12 @@ def _cut(path: Path, start: int, first_row: int, target: int):
 
     range_start, lines, lines_before, position = start, 0, 0, start
     with open(path, "rb") as handle:
-        handle.seek(start)
+        head = handle.read(start)
+        if digest is not None:
+            digest.update(head)
         while block := handle.read(_SCAN_BYTES):
+            if digest is not None:
+                digest.update(block)
             cut = block.rfind(b"\n") if position + len(block) - range_start >= target else -1
             if cut >= 0 and position + cut + 1 < size:
                 lines += block.count(b"\n", 0, cut + 1)
@@ -384,6 +389,7 @@ class RangeChecker:
     def __init__(self, workers: int | None = None):
         self.workers = workers or ingest_workers()
         self._pool: _WorkerPool | None = None
+        self.sha256: dict[Path, str] = {}  # file -> content hash, of files cut whole
 
     def close(self) -> None:
         if self._pool is not None:
@@ -400,7 +406,7 @@ class RangeChecker:
             self._pool = _WorkerPool(self.workers)
         if self._pool is None or not _worth_cutting(raw, self.workers):
             return False
-        return _check_in_ranges(raw, spill, key, programs, self._pool)
+        return _check_in_ranges(raw, spill, key, programs, self._pool, self.sha256)
 
 
 def _worth_cutting(raw: RawTable, workers: int) -> bool:
@@ -411,7 +417,10 @@ def _worth_cutting(raw: RawTable, workers: int) -> bool:
                 or lazy.path.stat().st_size < PARALLEL_MIN_BYTES)
 
 
-def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPool):
+def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPool,
+                     hashes: dict):
+    import hashlib
+
     from . import engine_checks, reading
 
     lazy: _LazyCsv = raw.data
@@ -427,10 +436,13 @@ def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPo
                 marks=marks, key=key, programs=programs, scratch=scratch,
                 block_bytes=reading.CSV_BLOCK_BYTES, lookup_uniques=engine_checks.LOOKUP_UNIQUES)
 
+    digest = hashlib.sha256()
+
     def jobs():
-        for i, rng in enumerate(_cut(lazy.path, start, raw.first_row, RANGE_BYTES)):
+        for i, rng in enumerate(_cut(lazy.path, start, raw.first_row, RANGE_BYTES, digest)):
             yield _Job(range=_Range(i, rng.start, rng.end, rng.first_row, rng.lines, rng.last),
                        **base)
+        hashes[lazy.path] = digest.hexdigest()  # every byte was read
 
     results = pool.run(jobs())
     failed = next((r["failed"] for r in results.values() if "failed" in r), None)

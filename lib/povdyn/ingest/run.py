@@ -18,8 +18,8 @@ from .checking import BATCH_ROWS, _CARRIED, _load_programs, check_batch, prepare
 from .engine_checks import _engine_check_register, _engine_eligible
 from .parallel import RangeChecker
 from .reading import UnreadableFile, _LazyCsv, chunks, list_inputs, read_tables
-from .register import (_Spill, _duckdb, _duplicates, _register_stage, _totals_periods,
-                       _write_quarantine_csv)
+from .register import (_Spill, _duckdb, _duplicates, _log_stage, _register_stage,
+                       _totals_periods, _write_quarantine_csv)
 from .summary import IngestSummary, TableReport
 from .writing import (_finish_adoption, _finish_support, _finish_totals, _write_csv, _write_json,
                       _write_parquet)
@@ -104,6 +104,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
                  con, started: float, ranges: RangeChecker) -> IngestSummary:
     from tqdm.auto import tqdm
 
+    _log_stage("start", start=True)
     programs = _load_programs()
     files, ignored = list_inputs(raw_dir)
     errors: list[str] = []
@@ -138,9 +139,11 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
 
     for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
         rel = path.relative_to(raw_dir).as_posix()
-        sha = _file_sha256(path)
+        # a file the cache has never seen is hashed after it is read: a large csv's
+        # hash is then taken by the pass that cuts it into ranges (no extra read)
+        sha = _file_sha256(path) if cache.knows(rel) else None
         spans.append((rel, len(reports), len(errors)))
-        earlier = cache.entry(rel, sha)
+        earlier = cache.entry(rel, sha) if sha is not None else None
         if earlier is not None:  # unchanged since a run whose checked rows are cached
             reports += [TableReport(**{**t, "loaded": 0, "quarantined": 0,
                                        "duplicates_dropped": 0}) for t in earlier["reports"]]
@@ -165,6 +168,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         for table, engine in zip(tables, in_engine):  # csv registers: checked in DuckDB
             if engine:
                 reports.append(_engine_check_register(table, con, spill, key, programs))
+        _log_stage(f"{rel}: read and checked")
         for raw in (piece for table, engine in zip(tables, in_engine) if not engine
                     for piece in chunks(table)):
             prepared = prepare_table(raw)
@@ -192,6 +196,11 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         del tables
     for batch_key in sorted(pending, key=str):
         flush(batch_key)
+    for rel, entry in entries.items():
+        if entry["sha256"] is None:
+            entry["sha256"] = ranges.sha256.pop(raw_dir / rel, None) or \
+                _file_sha256(raw_dir / rel)
+    _log_stage("content hashes")
     # the reports and errors each file produced (for the cache)
     for i, (rel, first_report, first_error) in enumerate(spans):
         end_report, end_error = spans[i + 1][1:] if i + 1 < len(spans) else \
@@ -302,12 +311,14 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         _write_csv(unplaced, out_dir / "communes_unplaced.csv")
     elif (out_dir / "communes_unplaced.csv").exists():  # an earlier run's listing
         (out_dir / "communes_unplaced.csv").unlink()
+    _log_stage("support, totals, adoption written")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
     cache.save({rel: {"sha256": e["sha256"],
                       "reports": [t.as_dict() if isinstance(t, TableReport) else t
                                   for t in e["reports"]],
                       "errors": list(e["errors"])} for rel, e in entries.items()},
                spill, set(entries))
+    _log_stage("cache saved")
     summary.reused_files = reused
     summary.seconds = time.perf_counter() - started
     return summary
