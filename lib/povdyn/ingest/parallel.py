@@ -444,7 +444,18 @@ def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPo
                        **base)
         hashes[lazy.path] = digest.hexdigest()  # every byte was read
 
-    results = pool.run(jobs())
+    # the parent waits while the workers check: it builds the 2025 commune index that
+    # the register stage needs next (pure Python, several seconds) meanwhile
+    import threading
+
+    from ..geo import _commune_index
+
+    warm = threading.Thread(target=_commune_index, daemon=True, name="povdyn-geo-index")
+    warm.start()
+    try:
+        results = pool.run(jobs())
+    finally:
+        warm.join()
     failed = next((r["failed"] for r in results.values() if "failed" in r), None)
     if failed is None and sorted(results) != list(range(len(results))):
         raise RuntimeError("a csv range has no result")  # never expected: not silently

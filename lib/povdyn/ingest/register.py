@@ -101,7 +101,7 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
     return frame.loc[~clash], _as_quarantine(clashing, reason), dropped
 
 
-INGEST_MEMORY = "1GB"  # DuckDB's share; it spills to disk beyond this
+INGEST_MEMORY = "1GB"  # DuckDB's share (POVDYN_INGEST_MEMORY); it spills to disk beyond this
 WRITE_BATCH_ROWS = 1 << 18  # rows per parquet row group of panel.parquet (and per write batch:
 # with 1M the Arrow batches in flight took some 300 MB beside DuckDB's own memory)
 _DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
@@ -173,7 +173,10 @@ def _duckdb(scratch: Path, memory: str | None = None, threads: int | None = None
 
     from ..config import settings
 
-    con = duckdb.connect(config={"memory_limit": memory or INGEST_MEMORY,
+    import os
+
+    con = duckdb.connect(config={"memory_limit": memory or os.environ.get(
+                                     "POVDYN_INGEST_MEMORY") or INGEST_MEMORY,
                                  "threads": threads or max(1, settings().duckdb_threads),
                                  "temp_directory": str(scratch / "duckdb"),
                                  "preserve_insertion_order": True})
