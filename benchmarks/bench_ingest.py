@@ -7,7 +7,10 @@ incomes, x marks, direct identifiers, 0.1% broken rows, a few exact duplicates),
 times, each in a fresh process, `povdyn.ingest.ingest` and a plain
 `pandas.read_csv(dtype=str)` of the same file (read in 1M-row chunks so that the
 baseline fits in memory at 10M rows), and prints ingest time, pandas time, their ratio
-(target <= 1.5) and both peak memories (ingest's must be flat between sizes, <= 2 GB).
+(target <= 1.5) and both peak memories (ingest's must be flat between sizes, <= 2 GB;
+for ingest the whole process tree, its worker processes included, sampled every 0.2 s;
+the ingest process's own VmHWM is kept as parent_peak_rss_mb). CPU seconds include the
+workers'.
 After each size, one more quarter file is added and the incremental re-ingest timed.
 Then the xlsx readers on one workbook: python-calamine (what ingest uses) against
 openpyxl (target >= 5x). Not part of `make test`; wrap in flock /tmp/povdyn-heavy.lock.
@@ -21,6 +24,9 @@ adds the national register (issue 11 §1, §2): `povdyn demo --households 270000
 process (time, peak memory, rows/s; targets < 15 min, < 4 GB), then one more review file
 of a quarter of the households and the incremental re-ingest (target < 3 min). It needs
 about 70 GB of free disk (csv, spill, cache, panel) and is not in the default run.
+`--national-raw RAW` reuses a demo already written there (its added file is removed
+after); `--sizes "" --xlsx-rows 0` skips the other parts. POVDYN_INGEST_TIMING=1 prints
+ingest's stage times (stderr passes through).
 """
 from __future__ import annotations
 
