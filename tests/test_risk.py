@@ -271,6 +271,7 @@ def test_watchlist_and_relink_round_trip(tmp_path, monkeypatch):
     sheets = {ws.title: list(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
     wb.close()
     assert list(sheets)[0] == "Ghi chú" and len(sheets) >= 2
+    assert any("sổ hộ đầy đủ" in str(r[0]) for r in sheets["Ghi chú"])  # the register kind it learned from
     listed = [r for name, rows in sheets.items() if name != "Ghi chú" for r in rows[1:]]
     assert listed and all(str(r[0]).startswith("h_") for r in listed)
     assert all(rows[0][:4] == ("Mã hộ (bí danh)", "Xã/phường", "Mức nguy cơ", "Nguy cơ (%)")

@@ -1145,6 +1145,7 @@ def write_watchlist(scores: pd.DataFrame, out, model: RiskModel | None = None, l
         lo, hi = model.bands
         notes.append([TEXT["bands_line"][lang].format(lo=f"{lo:.0%}", hi=f"{hi:.0%}")])
         notes.append([neutralise(model.summary())])
+        notes.append([neutralise(model.register_text(lang))])  # full register or lists (how weak)
     communes = sorted(scores["commune"].fillna("").unique())
     names = _sheet_names(communes)
     for commune in communes:
