@@ -16,6 +16,9 @@ PROCESSED ?= data/processed
 WORKERS ?= 2
 PERIOD ?= latest
 PYTEST_ARGS ?=
+# test processes (pytest-xdist); whole test files go to one process, so module fixtures
+# (demo registers, a shared report run) are built once per file. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
 
 .PHONY: setup report demo ingest test browser lab bench lock clean help
 
@@ -44,7 +47,7 @@ report: ingest  ## build everything and render the quarterly report under report
 	$(BIN)/povdyn report --period $(PERIOD) --workers $(WORKERS) --data-dir $(PROCESSED) --out reports
 
 test: $(STAMP) browser  ## run the test suite (benchmarks excluded)
-	$(BIN)/python -m pytest -m "not benchmark" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not benchmark" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 browser:  ## Debian chromium + chromedriver for the report page test (installed when missing)
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \

@@ -32,6 +32,7 @@ Conventions used by every metric (the docstrings repeat them where they matter):
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import os
 import weakref
@@ -68,11 +69,21 @@ def _panel(panel, engine=None) -> Panel:
 
 def _remembered(metric):
     """A public metric whose result is remembered by its Panel (``Panel.remembered``):
-    computed once per panel view and arguments. Same signature and docstring."""
+    computed once per panel view and arguments. Same signature and docstring. The key is
+    the arguments as the metric reads them (defaults filled in, ``by`` as a list): a
+    page's headline asks ``exit_rates(panel)`` and its removals ``exit_rates(panel,
+    by=None, from_status="poor")``, the same table, which was computed twice."""
+    signature = inspect.signature(metric)
+
     @functools.wraps(metric)
     def wrapper(panel, *args, engine: str | None = None, **kwargs):
         panel = _panel(panel, engine)
-        key = (metric.__name__, repr(args), repr(sorted(kwargs.items())))
+        bound = signature.bind(panel, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = {k: v for k, v in bound.arguments.items() if k not in ("panel", "engine")}
+        if "by" in arguments:
+            arguments["by"] = _as_list(arguments["by"])
+        key = (metric.__name__, repr(sorted(arguments.items())))
         return panel.remembered(key, lambda: metric(panel, *args, **kwargs))
     return wrapper
 

@@ -17,6 +17,10 @@ Regions run in separate worker processes; each starts its own kernel on the curr
 interpreter over IPC sockets (no TCP ports, so parallel kernels never collide on
 "Address already in use"), with DuckDB limited to one thread and a non-interactive
 matplotlib backend (inline, never a GUI). A failing region is recorded and does not stop the others.
+The early-warning section's model (one fit over the whole register, the same for every
+page) is fitted once per run in the parent, beside the first pages, and handed to every
+page (pickled into the run's private temporary folder; ``fit_risk_model``,
+``handed_risk_model``); a fit that fails stops the run and fails its pages, naming why.
 Every file is written atomically (temporary file + rename), with the mode any file the
 user writes gets (0o666 minus the umask).
 
@@ -106,13 +110,15 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
+def atomic_write(path: Path, data: str | bytes, make_folder: bool = True) -> None:
     """Write a file via a temporary file in the same folder and a rename, so a reader
     never sees half a file. The file gets the mode of any file the user creates
     (0o666 minus the umask, e.g. 0o644): mkstemp's private 0o600 would make pages
-    unreadable to the web server or colleague next to the parquet files ingest wrote."""
+    unreadable to the web server or colleague next to the parquet files ingest wrote.
+    make_folder=False: a missing folder is FileNotFoundError (it is not made again)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
@@ -527,21 +533,26 @@ def _worker_kernel(cwd):
     return km
 
 
-# freeze_heap: a full collection every this many pages (the others scan only new objects)
+# freeze_heap: a full collection every this many pages (the others scan only new
+# objects): commune pages are many and small; a province page leaves more behind (its
+# commune aggregates, kept in a per-process cache) and a worker renders a few dozen
 FULL_COLLECTION_EVERY = 50
+PROVINCE_FULL_COLLECTION_EVERY = 10
 
 
-def _reset_code(freeze_heap: bool) -> str:
+def _reset_code(freeze_heap: bool, full_collection_every: int = FULL_COLLECTION_EVERY) -> str:
     """What the kernel runs before each page: figures closed and `%reset -f` (every
     name of the previous page gone). `%reset -f` ends with a full garbage collection,
-    0.2-0.4 s with a warm heap (imports, a province's aggregates); with freeze_heap the
-    objects alive after it are frozen (gc.freeze), so the next page's collection scans
-    only what that page made, and every FULL_COLLECTION_EVERY pages the heap is thawed
-    and collected whole (a province's aggregates dropped from the cache are freed)."""
+    0.2-0.4 s with a warm heap (imports, a province's aggregates) on commune pages and
+    0.3-1.1 s on the demo's province pages; with freeze_heap the objects alive after it
+    are frozen (gc.freeze), so the next page's collections (this one, and the automatic
+    ones while the page runs) scan only what that page made, and every
+    `full_collection_every` pages the heap is thawed and collected whole (a province's
+    aggregates dropped from the cache are freed)."""
     code = "import matplotlib.pyplot as _plt; _plt.close('all'); del _plt\n"
     if freeze_heap:
         _KERNEL["pages"] = _KERNEL.get("pages", 0) + 1
-        if _KERNEL["pages"] % FULL_COLLECTION_EVERY == 0:
+        if _KERNEL["pages"] % full_collection_every == 0:
             code += "import gc as _gc; _gc.unfreeze(); del _gc\n"
     code += "%reset -f\n"
     if freeze_heap:
@@ -550,14 +561,15 @@ def _reset_code(freeze_heap: bool) -> str:
 
 
 def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, timeout: int = 900,
-                             cwd=None, freeze_heap: bool = False) -> Path:
+                             cwd=None, freeze_heap: bool = False,
+                             full_collection_every: int = FULL_COLLECTION_EVERY) -> Path:
     """Like execute_notebook (`notebook` a path or a NotebookNode read with papermill's
     load_notebook_node), but in this process's reusable kernel: the namespace is
     reset before each notebook (%reset -f), parameters are injected as papermill does
     (a cell tagged "injected-parameters"), the executed notebook is written to `output`
     even when a cell fails (then nbclient's CellExecutionError is raised). After a
     timeout or any kernel trouble the kernel is shut down, so the next page starts clean.
-    freeze_heap: see _reset_code (commune pages: many small pages per kernel)."""
+    freeze_heap, full_collection_every: see _reset_code (report workers freeze)."""
     _worker_init()
     import nbformat
     from nbclient import NotebookClient
@@ -575,7 +587,7 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
     km = _worker_kernel(cwd)
     kc = _KERNEL["kc"]
     try:
-        kc.execute_interactive(_reset_code(freeze_heap), store_history=False, timeout=60)
+        kc.execute_interactive(_reset_code(freeze_heap, full_collection_every), store_history=False, timeout=60)
     except BaseException:
         _shutdown_kernel()
         raise
@@ -682,7 +694,8 @@ def execute_region(job: dict) -> dict:
         (execute_in_worker_kernel if reuse else execute_notebook)(
             template, tmp_nb, job["parameters"], timeout=job.get("timeout", 900),
             cwd=job.get("cwd") or str(Path(job["template"]).parent),
-            **({"freeze_heap": job.get("group") is not None} if reuse else {}))
+            **(dict(freeze_heap=True, full_collection_every=FULL_COLLECTION_EVERY if job.get("group") is not None
+                    else PROVINCE_FULL_COLLECTION_EVERY) if reuse else {}))
     except KeyboardInterrupt:
         raise  # Ctrl-C stops the batch; it is not a failure of this region
     except BaseException as exc:  # noqa: BLE001 - every failure is isolated and logged
@@ -1007,8 +1020,10 @@ class _IndexHeadline(threading.Thread):
     batch). Only the table is made here; the files are written after the batch, and
     not at all when the run is interrupted."""
 
-    def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB"):
+    def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB",
+                 after: threading.Thread | None = None):
         super().__init__(name="povdyn-index-headline", daemon=True)
+        self.after = after  # the early-warning fit: run one after the other, in one share
         self.args = (Path(data_dir) / "panel.parquet", period, regions)
         self.lang = lang
         self.memory = memory  # DuckDB's, here: one thread and a worker's share of the budget
@@ -1016,6 +1031,8 @@ class _IndexHeadline(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        if self.after is not None:
+            self.after.join()
         try:
             from .engine import duckdb_limits
             from .tables import regions_overview
@@ -1030,6 +1047,162 @@ class _IndexHeadline(threading.Thread):
         if self.error is not None:
             return _pending_html(lang), f"{type(self.error).__name__}: {self.error}"
         return _headline_for_index(data_dir, period, regions, lang, run_dir, table=self.table)
+
+
+# The report's early-warning section (the template's call to risk.early_warning_section):
+# relapse within one review, method "auto", fitted on the whole register.
+EARLY_WARNING_WITHIN = 1
+EARLY_WARNING_METHOD = "auto"
+RISK_MODEL_FILE = "early-warning-model.pickle"
+RISK_MODEL_PARAMETER = "risk_model"  # the template's parameter that receives its path
+
+
+def _panel_key(data_dir) -> list:
+    """The register a model was fitted on: the panel file's resolved path and mtime."""
+    source = panel_path(data_dir).resolve()
+    return [str(source), source.stat().st_mtime_ns]
+
+
+def fit_risk_model(data_dir, out: Path, engine: str | None = None, spark_master: str | None = None,
+                   score_at: tuple = ()) -> dict:
+    """Fit the early-warning model of the register in data_dir exactly as a page's section
+    would (``risk.relapse_risk`` on ``load_panel(panel.parquet)`` on the run's engine,
+    relapse within EARLY_WARNING_WITHIN, method EARLY_WARNING_METHOD) and write the
+    outcome, pickled, atomically to `out` for handed_risk_model: {"panel": _panel_key,
+    "within", "model", "scores"}, or "too_few" (EstimationError's message: the section
+    says there are too few events) or "error" (any other failure: the pages fail, naming
+    it). ``score_at``: (period, lang) pairs whose scores every page reads (the whole
+    cohort, each page keeps its region's rows): computed here once, not on every page.
+    DuckDB connections made here use the limits the caller set (engine.duckdb_limits).
+    Returns the outcome written."""
+    import pickle
+
+    from .errors import EstimationError
+    from .panel import load_panel
+    from .risk import relapse_risk
+
+    outcome: dict = {"panel": _panel_key(data_dir), "within": EARLY_WARNING_WITHIN}
+    previous_master = os.environ.get("SPARK_MASTER")
+    try:
+        if spark_master:
+            os.environ["SPARK_MASTER"] = spark_master
+        panel = load_panel(panel_path(data_dir), engine=engine)
+        model = relapse_risk(panel, within=EARLY_WARNING_WITHIN, method=EARLY_WARNING_METHOD)
+        outcome["scores"] = {_score_key(as_of, lang): model.scores(as_of=as_of, lang=lang)
+                             for as_of, lang in score_at}
+        outcome["model"] = model
+    except EstimationError as exc:
+        outcome["too_few"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - handed to the pages, which fail naming it
+        outcome["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    finally:
+        if spark_master:
+            if previous_master is None:
+                os.environ.pop("SPARK_MASTER", None)
+            else:
+                os.environ["SPARK_MASTER"] = previous_master
+    try:
+        # into the run's temporary folder only: after a run that ended before its fit did
+        # (every page failed early, Ctrl-C) the folder is gone and must stay gone
+        atomic_write(Path(out), pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL), make_folder=False)
+    except FileNotFoundError:
+        pass
+    return outcome
+
+
+def handed_risk_model(path, data_dir, timeout: float = 900.0):
+    """The early-warning model `povdyn report` fitted once for the run (fit_risk_model),
+    for a page's ``risk.early_warning_section(model=...)``; waits until the parent has
+    written it (the pages start while it is being fitted). None when `path` is None or
+    its run is over (the run's folder is gone: an executed page run again by hand), and
+    when the fit found too few events: the section then fits here and says so. Raises
+    PovdynError when the run's fit failed, or when the model belongs to another register
+    than data_dir's, so that no page shows a section it could not compute."""
+    import pickle
+
+    if path is None:
+        return None
+    path = Path(path)
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if not path.parent.is_dir():
+            return None
+        if time.monotonic() > deadline:
+            raise PovdynError(f"the early-warning model of this run ({path}) was not ready after {timeout:.0f} s")
+        time.sleep(0.05)
+    with open(path, "rb") as handle:
+        outcome = pickle.load(handle)
+    if "error" in outcome:
+        raise PovdynError(f"the early-warning model of this run could not be fitted: {outcome['error']}")
+    if outcome["panel"] != _panel_key(data_dir):
+        raise PovdynError(f"the early-warning model handed to this page was fitted on {outcome['panel'][0]} "
+                          f"as it was then, not on {panel_path(data_dir)} now")
+    model = outcome.get("model")
+    if model is not None and outcome.get("scores"):
+        _score_once(model, outcome["scores"])
+    return model
+
+
+def _score_key(as_of, lang: str, reasons: int = 3) -> tuple:
+    return (str(as_of), lang, int(reasons))
+
+
+def _score_once(model, scored: dict) -> None:
+    """Let `model.scores` return the tables fit_risk_model computed for the same
+    arguments (a copy: the section filters it), and score as usual otherwise."""
+    score = model.scores
+
+    def scores(as_of=None, lang: str = "vi", reasons: int = 3):
+        found = scored.get(_score_key(as_of, lang, reasons))
+        return found.copy() if found is not None else score(as_of=as_of, lang=lang, reasons=reasons)
+
+    model.scores = scores
+
+
+def _template_takes(template: Path, parameter: str) -> bool:
+    """Whether the notebook's parameters cell defines `parameter` (a custom template
+    without the early-warning section gets no model fitted for it)."""
+    nb = json.loads(Path(template).read_text(encoding="utf-8"))
+    pattern = re.compile(rf"^{re.escape(parameter)}\s*=", re.M)
+    return any("parameters" in cell.get("metadata", {}).get("tags", [])
+               and pattern.search("".join(cell.get("source", ""))) for cell in nb.get("cells", []))
+
+
+def _fit_record(fit: "_RiskModelFit") -> dict:
+    """The manifest's note of the run's early-warning fit."""
+    outcome = fit.outcome
+    kind = next((k for k in ("model", "too_few", "error") if k in outcome), None)
+    return {"fitted": "once for the run, in the parent", "seconds": fit.seconds, "outcome": kind,
+            "detail": outcome.get("too_few") or outcome.get("error")}
+
+
+class _RiskModelFit(threading.Thread):
+    """fit_risk_model in the parent, beside the first pages (which wait for it only when
+    they reach their early-warning section), with DuckDB limited to one thread and
+    `memory` (the share the index headline, computed after it in the same slot, gets)."""
+
+    def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str,
+                 score_at: tuple = ()):
+        super().__init__(name="povdyn-risk-model", daemon=True)
+        self.args = (data_dir, out, engine, spark_master, score_at)
+        self.memory = memory
+        self.outcome: dict = {}
+        self.seconds: float | None = None
+
+    def run(self) -> None:
+        from .engine import duckdb_limits
+
+        started = time.perf_counter()
+        try:
+            with duckdb_limits(threads=1, memory=self.memory):
+                self.outcome = fit_risk_model(*self.args)
+        except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
+            self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
+        self.seconds = round(time.perf_counter() - started, 2)
+
+    @property
+    def error(self) -> str | None:
+        return self.outcome.get("error")
 
 
 def _pending_html(lang: str) -> str:
@@ -1162,7 +1335,8 @@ def run_report(
         slug_of = {j["region"]: j["slug"] for j in jobs}
         if not communes_level:
             jobs = _largest_first(data_dir, jobs)
-        state = dict(status="running", results={}, headline_error=None, started_utc=_utc_now(),
+        state = dict(status="running", results={}, headline_error=None, early_warning_fit=None,
+                     started_utc=_utc_now(),
                      finished_utc=None, published=0.0)
 
         def publish(headline: str | None = None) -> tuple[Path, Path]:
@@ -1193,6 +1367,7 @@ def run_report(
                 "finished_utc": state["finished_utc"],
                 "seconds_total": seconds,
                 "index_headline_error": state["headline_error"],
+                "early_warning_fit": state["early_warning_fit"],
                 "regions": [_manifest_region(region, slug_of[region], r) for region, r in
                             zip(region_list, results)],
             }
@@ -1224,6 +1399,8 @@ def run_report(
 
             bar = tqdm(total=len(jobs), desc=f"report {period}", unit="page")
 
+        risk_fit: _RiskModelFit | None = None
+
         def on_result(res: dict) -> None:
             state["results"][res["region"]] = res
             if bar is not None:
@@ -1235,6 +1412,11 @@ def run_report(
             if not res["ok"] or time.perf_counter() - state["published"] >= PUBLISH_EVERY_SECONDS:
                 publish()
                 state["published"] = time.perf_counter()
+            if risk_fit is not None and risk_fit.error:
+                # every page needs the model: the run stops here (its pages fail naming it)
+                state["early_warning_fit"] = _fit_record(risk_fit)
+                raise PovdynError(f"the early-warning model could not be fitted for this run, so no page "
+                                  f"can show its section: {risk_fit.error}")
 
         ipc_dir = tempfile.mkdtemp(prefix="povdyn-ipc-run-")
         # the index headline is computed beside the pages, except for a lone page: that
@@ -1248,7 +1430,19 @@ def run_report(
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
-        index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"])
+        # the early-warning model: fitted once for the run, here, beside the first pages
+        # (a fit per worker kernel cost 5.7 s of each worker on the demo), then the index
+        # headline in the same share of the budget; a lone page fits its own, as it has
+        # every core and the run's memory
+        if headline_beside and _template_takes(template, RISK_MODEL_PARAMETER):
+            model_path = Path(ipc_dir) / RISK_MODEL_FILE
+            for job in jobs:
+                job["parameters"][RISK_MODEL_PARAMETER] = str(model_path)
+            risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master, memory=env["POVDYN_DUCKDB_MEMORY"],
+                                     score_at=((str(period), lang),))
+            risk_fit.start()
+        index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"],
+                                         after=risk_fit)
                           if headline_beside else None)
         if index_headline is not None:
             index_headline.start()
@@ -1279,6 +1473,9 @@ def run_report(
             if index_headline is not None:
                 headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
                                                                           lang, run_dir)
+            if risk_fit is not None:
+                risk_fit.join()
+                state["early_warning_fit"] = _fit_record(risk_fit)
             elif not communes_level:  # a lone page's run: the headline now has the machine
                 from .engine import duckdb_limits
 

@@ -1171,12 +1171,15 @@ def _register_model(source: str, mtime_ns: int, within: int, method: str) -> Ris
 
 
 def early_warning_section(data_dir=None, as_of=None, region: str = "national", within: int = 1,
-                          method: str = "auto", lang: str = "vi", min_cell: int | None = None) -> dict:
+                          method: str = "auto", lang: str = "vi", min_cell: int | None = None,
+                          model: RiskModel | None = None) -> dict:
     """Everything the quarterly report's section "Cảnh báo sớm tái nghèo" shows, from the
     processed folder: ``text`` (one paragraph: cohort size, households in the high band,
     the out-of-time validation and the limits of the score), ``communes`` (band counts
     per commune, suppressed), ``model``. ``region``: "national" or a province (2025
     name); the model is always fitted on the whole register (more cohorts, same rules).
+    ``model``: that relapse model when the caller fitted it already (``povdyn report``
+    fits it once per run and hands it to every page); None: fitted here, once per process.
     On too few events ``model`` is None and ``text`` says why."""
     import sys
 
@@ -1185,8 +1188,12 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
 
     data = Path(data_dir or settings().processed_dir)
     source = data / "panel.parquet" if (data / "panel.parquet").exists() else data
+    if model is not None and (model.kind, model.within) != ("relapse", within):
+        raise SchemaError(f"the model handed to the section is {model.kind} within {model.within}; "
+                          f"the section shows relapse within {within}")
     try:
-        model = _register_model(str(source.resolve()), source.stat().st_mtime_ns, within, method)
+        if model is None:
+            model = _register_model(str(source.resolve()), source.stat().st_mtime_ns, within, method)
     except EstimationError as exc:
         print(f"early warning: {exc}", file=sys.stderr)  # the details, in the page's log
         return {"text": TEXT["too_few"][lang].format(min_events=MIN_EVENTS), "communes": pd.DataFrame(),

@@ -9,6 +9,7 @@ tables`` only. Layout of the page layer: see ``povdyn.pagedata``.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -240,16 +241,25 @@ def group_table(df: pd.DataFrame, period, lang: str = "vi", min_cell: int | None
     })
 
 
+@functools.lru_cache(maxsize=32)
+def _changed_periods(periods: tuple, standard: str) -> tuple:
+    """The periods whose standard differs from the previous one's (standard_changed),
+    worked out once per process: every page of a run has the same periods, and reading
+    the dated standards for each of them took about 0.2 s a page."""
+    from .standard_change import standard_changed
+
+    flags = standard_changed(periods, standard=standard)
+    return tuple(str(p) for p, c in zip(flags["period"], flags["standard_changed"]) if c is True)
+
+
 def standard_change_note(data, standard: str = "national", lang: str = "vi") -> list:
     """Say on the page in which periods the poverty standard `standard` changed
     (povdyn.standard_change.standard_changed; methods.md, "Traps": an exit caused by a
     new standard is not an exit caused by income). Returns the periods (empty: nothing
     shown)."""
     from .labels import text
-    from .standard_change import standard_changed
 
-    flags = standard_changed(_data(data).panel.periods, standard=standard)
-    changed = [str(p) for p, c in zip(flags["period"], flags["standard_changed"]) if c is True]
+    changed = list(_changed_periods(tuple(_data(data).panel.periods), standard))
     if changed:
         from IPython.display import Markdown, display
 
