@@ -42,7 +42,8 @@ from .reading import FOOTER_SEARCH_ROWS, RawTable, _LazyCsv
 from .summary import TableReport
 
 PARALLEL_MIN_BYTES = 96 << 20  # smaller csv files: one pass in the parent (spawning costs ~2 s)
-RANGE_BYTES = 512 << 20  # a range's size; several per worker, so that a slow one evens out
+RANGE_BYTES = 512 << 20  # the largest range; a file gets at least 4 ranges per worker (so
+MIN_RANGE_BYTES = 32 << 20  # that a slow one evens out), none smaller than this
 WORKER_MEMORY = "512MB"  # DuckDB's share in each worker (it spills beyond it)
 _SCAN_BYTES = 1 << 24  # the parent reads the file in blocks of this size to cut it
 
@@ -279,6 +280,7 @@ class _WorkerPool:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([package_root] + [
             p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        self.size = n
         self.processes = [subprocess.Popen([sys.executable, "-m", "povdyn.ingest._range_worker"],
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                            env=env) for _ in range(n)]
@@ -439,7 +441,9 @@ def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPo
     digest = hashlib.sha256()
 
     def jobs():
-        for i, rng in enumerate(_cut(lazy.path, start, raw.first_row, RANGE_BYTES, digest)):
+        size = lazy.path.stat().st_size
+        target = min(RANGE_BYTES, max(MIN_RANGE_BYTES, size // (4 * pool.size)))
+        for i, rng in enumerate(_cut(lazy.path, start, raw.first_row, target, digest)):
             yield _Job(range=_Range(i, rng.start, rng.end, rng.first_row, rng.lines, rng.last),
                        **base)
         hashes[lazy.path] = digest.hexdigest()  # every byte was read

@@ -196,6 +196,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         del tables
     for batch_key in sorted(pending, key=str):
         flush(batch_key)
+    ranges.close()  # the workers' memory is free before the steps across all rows
     for rel, entry in entries.items():
         if entry["sha256"] is None:
             entry["sha256"] = ranges.sha256.pop(raw_dir / rel, None) or \
