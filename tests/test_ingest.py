@@ -7,6 +7,7 @@ import csv
 import functools
 import hashlib
 import hmac
+import io
 import json
 import os
 import tempfile
@@ -1414,3 +1415,122 @@ def test_csv_register_without_a_required_column_names_it(tmp_path, header, missi
     summary = ingest(raw, tmp_path / "out", progress=False)
     assert not summary.ok and summary.panel_rows == 2  # the other file still loads
     assert any("r.csv" in e and missing in e for e in summary.errors)
+
+
+# --- issue 11 §1: a large csv register checked in byte ranges on every core -----------
+def _ranged_register(prefix: str, change=None) -> str:
+    """The messy register with this file's own household ids (a prefix before ids with a
+    digit: placeholders stay placeholders), an x-marked column that is marks-only over
+    the whole file, and `change(row index, cells)` applied to its data rows."""
+    rows = list(csv.reader(_messy_register_lines()))
+    for i, cells in enumerate(rows[1:-3]):
+        if any(ch.isdigit() for ch in cells[1]):
+            cells[1] = prefix + cells[1]
+        if cells[9] == "có lẽ":  # the one non-mark of the x-marked column
+            cells[9] = ""
+        if change is not None:
+            change(i, cells)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def test_byte_ranges_on_worker_processes_give_the_pandas_path_bytes(tmp_path, monkeypatch):
+    """A large csv register is cut at line ends into byte ranges, each checked by the one
+    pass in a worker process of its own (row numbers from the lines before it, the footer
+    in the last range, the x-marked columns decided for the whole file). Every output
+    equals the pandas path's, byte for byte. A file the ranges cannot read exactly (a
+    quoted line end, a late cell contradicting the first rows' x-mark guess, a malformed
+    line in a later range) is read again the exact way, with the same bytes."""
+    def quoted_line_end(i, cells):
+        if i == 450:
+            cells[17] = "ghi chú\ndòng hai"
+
+    def mark_contradicted(i, cells):
+        if i == 520:
+            cells[9] = "Có"
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    files = {"a_ranges.csv": _ranged_register("A"),
+             "b_quoted_line_end.csv": _ranged_register("B", quoted_line_end),
+             "c_mark_contradicted.csv": _ranged_register("C", mark_contradicted),
+             "d_malformed_late.csv": "\n".join(
+                 (lines := _ranged_register("D").split("\n"))[:500] + ["D7,2024Q1"]
+                 + lines[500:])}
+    for name, text in files.items():
+        (raw / name).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(ingest_module.parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(ingest_module.parallel, "RANGE_BYTES", 12_000)  # ~5 ranges a file
+    monkeypatch.setattr(ingest_module.parallel, "_SCAN_BYTES", 1000)
+    monkeypatch.setattr(ingest_module.reading, "CSV_BLOCK_BYTES", 2000)  # given to workers
+    monkeypatch.setenv("POVDYN_INGEST_WORKERS", "2")
+    checked = {}
+    check = ingest_module.parallel._check_in_ranges
+    monkeypatch.setattr(ingest_module.parallel, "_check_in_ranges", lambda raw_, *a: (
+        checked.__setitem__(raw_.source_file, check(raw_, *a)) or checked[raw_.source_file]))
+    exact_reads = []
+    read_csv = ingest_module.reading._read_csv
+    monkeypatch.setattr(ingest_module.reading, "_read_csv", lambda path, rel, lazy=True: (
+        exact_reads.append(rel) if not lazy else None) or read_csv(path, rel, lazy))
+    ranged = ingest(raw, tmp_path / "ranges", progress=False)
+    assert sorted(checked) == sorted(files)
+    assert checked["a_ranges.csv"].rows_in > 600 and checked["a_ranges.csv"].footer_rows == 2
+    assert {f for f, report in checked.items() if report is None} == set(exact_reads) == {
+        "b_quoted_line_end.csv", "c_mark_contradicted.csv", "d_malformed_late.csv"}
+    monkeypatch.setattr(ingest_module.engine_checks, "ENGINE_CHECKS", False)
+    reference = ingest(raw, tmp_path / "pandas", progress=False)
+    assert ranged.balanced and reference.balanced and ranged.panel_rows > 1000
+    assert _hashes(tmp_path / "ranges") == _hashes(tmp_path / "pandas")
+    quarantine = pd.read_csv(tmp_path / "ranges" / "quarantine.csv", dtype=str)
+    assert set(quarantine["source_file"]) == set(files)
+    assert (quarantine["row"].astype(int) > 500).any()  # row numbers of the later ranges
+
+
+def test_byte_ranges_cut_at_line_ends_and_keep_the_footer_whole(tmp_path, monkeypatch):
+    """The ranges cover the data exactly once, start after a line end, number their
+    first row from the lines before them, and the last one is long enough for the
+    footer search."""
+    from povdyn.ingest.parallel import _cut, _data_start
+
+    monkeypatch.setattr(ingest_module.parallel, "_SCAN_BYTES", 97)
+    lines = ["TITLE", "Mã hộ,Năm", "\"a\nb\",c"] + [f"H{i},{2020 + i % 5}" for i in range(700)]
+    path = tmp_path / "r.csv"
+    path.write_bytes("\n".join(lines).encode("utf-8"))  # no line end after the last line
+    assert _data_start(path, 2, ",") == len("TITLE\nMã hộ,Năm\n".encode("utf-8"))
+    assert _data_start(path, 3, ",") is None  # the third record spans two lines
+    start = _data_start(path, 2, ",")
+    ranges = list(_cut(path, start, 3, 500))
+    assert ranges[0].start == start and ranges[-1].end == path.stat().st_size
+    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:]))
+    data = path.read_bytes()
+    assert all(data[r.start - 1:r.start] == b"\n" for r in ranges)
+    assert [r.first_row for r in ranges] == [3 + sum(r.lines for r in ranges[:i])
+                                              for i in range(len(ranges))]
+    assert sum(r.lines for r in ranges) == data[start:].count(b"\n")
+    assert ranges[-1].last and not any(r.last for r in ranges[:-1])
+    assert ranges[-1].lines > ingest_module.reading.FOOTER_SEARCH_ROWS and len(ranges) > 5
+
+
+def test_footer_text_under_an_x_marked_column_does_not_unmark_it(tmp_path, monkeypatch):
+    """Found when comparing the byte ranges with the pandas path: a signer's name in the
+    footer, under an "x"-marked column, made the streamed csv's pandas path decide that
+    the column was not x-marked, so its blanks became unknown when the file was checked
+    together with another file of the same columns (the footer is not data: workbooks
+    and the engine path already left it out)."""
+    header = "Mã hộ,Năm,Phân loại hộ,Tỉnh,Dân tộc thiểu số"
+    marked = [header] + [f"H{i},2024,Hộ nghèo,Hà Giang,{'x' if i % 2 else ''}"
+                         for i in range(40)] + [",Người lập biểu,,,", ",,,,Lò Thị Mai"]
+    spelled = [header] + [f"G{i},2024,Hộ nghèo,Hà Giang,{'Có' if i % 2 else ''}"
+                          for i in range(10)]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "marked.csv").write_text("\n".join(marked) + "\n", encoding="utf-8")
+    (raw / "spelled.csv").write_text("\n".join(spelled) + "\n", encoding="utf-8")
+    monkeypatch.setattr(ingest_module.engine_checks, "ENGINE_CHECKS", False)
+    summary = ingest(raw, tmp_path / "out", progress=False)
+    assert summary.tables[0].footer_rows == 2
+    panel = pd.read_parquet(tmp_path / "out" / "panel.parquet")
+    marked_rows = panel[panel["household_id"].isin({_pseudo(f"H{i}") for i in range(40)})]
+    assert marked_rows["ethnic_minority"].value_counts(dropna=False).to_dict() == {
+        True: 20, False: 20}

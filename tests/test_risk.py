@@ -117,6 +117,7 @@ def test_model_recovers_the_oracle(reg, relapse_model):
 
 def test_gbm_and_logit_side_by_side_and_auto_choice(relapse_model):
     m = relapse_model
+    assert m.register == "full" and "full register" in m.register_text("en")
     assert set(m.comparison.method) == {"gbm", "logit"}
     best = m.comparison.sort_values("brier").iloc[0].method
     assert m.method == best
@@ -149,7 +150,7 @@ def test_hazard_learns_from_every_household_at_risk(panel):
     assert list(design.matrix(later).columns) == design.columns
 
 
-def test_no_leakage_from_later_reviews(reg, tmp_path):
+def test_no_leakage_from_later_reviews(reg, panel, tmp_path):
     """Scores at review R with a model trained on cohorts whose follow-up ends by R do
     not change when every later review is scrambled (statuses, incomes, deprivations
     shuffled across households)."""
@@ -163,9 +164,7 @@ def test_no_leakage_from_later_reviews(reg, tmp_path):
     for c in cols:
         scrambled.iloc[idx, scrambled.columns.get_loc(c)] = base[c].to_numpy()[rng.permutation(idx)]
     assert not scrambled.equals(base)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    pa_, pb_ = _parquet(base, tmp_path / "a"), _parquet(scrambled, tmp_path / "b")
+    pa_, pb_ = panel, _parquet(scrambled, tmp_path)  # panel: the same register, unscrambled
     # (the scorer is beside the point here -- the features are -- so the faster logit)
     a = relapse_risk(pa_, within=1, train_until=R - 1, support=reg.support, method="logit")
     b = relapse_risk(pb_, within=1, train_until=R - 1, support=reg.support, method="logit")
@@ -262,15 +261,17 @@ def test_watchlist_and_relink_round_trip(tmp_path, monkeypatch):
 
     monkeypatch.setenv("POVDYN_PSEUDONYM_KEY", "office-key-round-trip")
     raw, processed, office = tmp_path / "raw", tmp_path / "processed", tmp_path / "office"
-    synth.write_demo(raw, households=40_000, seed=8, frequency="year", progress=False)
+    synth.write_demo(raw, households=30_000, seed=8, frequency="year", progress=False)
     assert ingest(raw, processed, progress=False).ok
     watch = office / "ds.xlsx"
+    # (the scorer is beside the point here, so the faster logit)
     assert main(["-q", "watchlist", "--as-of", "2025Q4", "--province", "Sơn La", "--within", "1",
-                 "--out", str(watch), "--data-dir", str(processed)]) == 0
+                 "--method", "logit", "--out", str(watch), "--data-dir", str(processed)]) == 0
     wb = load_workbook(watch, read_only=True)
     sheets = {ws.title: list(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
     wb.close()
     assert list(sheets)[0] == "Ghi chú" and len(sheets) >= 2
+    assert any("sổ hộ đầy đủ" in str(r[0]) for r in sheets["Ghi chú"])  # the register kind it learned from
     listed = [r for name, rows in sheets.items() if name != "Ghi chú" for r in rows[1:]]
     assert listed and all(str(r[0]).startswith("h_") for r in listed)
     assert all(rows[0][:4] == ("Mã hộ (bí danh)", "Xã/phường", "Mức nguy cơ", "Nguy cơ (%)")
@@ -339,22 +340,31 @@ def test_spark_builds_the_same_cohort_as_duckdb(spark_session, tmp_path):
     pd.testing.assert_frame_equal(fits["duckdb"].scores(as_of=2025), fits["spark"].scores(as_of=2025))
 
 
-def test_relapse_cohort_and_outcomes_on_office_lists_equal_the_full_panel(tmp_path):
+@pytest.fixture(scope="module")
+def lists_and_full(tmp_path_factory):
+    """The same households written as office lists and as a full panel (`povdyn demo
+    --style lists|full`, same seed) and ingested: {"lists": Panel, "full": Panel}."""
+    from povdyn.cli import main as cli
+
+    tmp = tmp_path_factory.mktemp("lists")
+    panels = {}
+    for style in ("lists", "full"):
+        raw, out = tmp / f"raw_{style}", tmp / style
+        assert cli(["-q", "demo", "--households", "6000", "--seed", "23", "--style", style,
+                    "--frequency", "year", "--out", str(raw)]) == 0
+        assert cli(["-q", "ingest", str(raw), "--out", str(out)]) == 0
+        panels[style] = povdyn.load_panel(out)
+    return panels
+
+
+def test_relapse_cohort_and_outcomes_on_office_lists_equal_the_full_panel(lists_and_full):
     """Offices keep poor/near-poor lists, not a full panel. The same households written
     both ways (`povdyn demo --style lists|full`, same seed) and ingested give the same
     relapse cohort (household x exit review), the same follow-up and the same events:
     the counts the report's early-warning section publishes do not depend on the
     register kind. (Features differ: on lists an exited household's income at the exit
     review is not recorded, which is why the section prints its own validation.)"""
-    from povdyn.cli import main as cli
-
-    panels = {}
-    for style in ("lists", "full"):
-        raw, out = tmp_path / f"raw_{style}", tmp_path / style
-        assert cli(["-q", "demo", "--households", "6000", "--seed", "23", "--style", style,
-                    "--frequency", "year", "--out", str(raw)]) == 0
-        assert cli(["-q", "ingest", str(raw), "--out", str(out)]) == 0
-        panels[style] = povdyn.load_panel(out)
+    panels = lists_and_full
     cols = ["household_id", "period", "followed", "event"]
     frames = {style: cohort_frame(p, kind="relapse", within=1)[0][cols]
               .sort_values(["household_id", "period"]).reset_index(drop=True)
@@ -366,3 +376,68 @@ def test_relapse_cohort_and_outcomes_on_office_lists_equal_the_full_panel(tmp_pa
     # methods.md: on lists, absence means not poor, so a household the full panel does
     # not see at the next review counts as followed (and not relapsed) on lists
     assert (lists["followed"] | ~full["followed"]).all()
+
+
+def test_platt_recalibration_brings_over_spread_scores_to_slope_one():
+    """Planted: scores whose log-odds are twice the true log-odds (over-spread: slope
+    0.5 against outcomes drawn from the truth). Platt recalibration fitted on one cohort
+    brings the next cohort's slope to 1 and its ECE down to the truth's; an intercept
+    shift is removed too (calibration="temporal" applies exactly this map)."""
+    from povdyn.risk import PlattRecalibration, calibration_slope_intercept, expected_calibration_error
+
+    rng = np.random.default_rng(7)
+
+    def cohort(n=40_000):
+        true_logit = -3.0 + rng.normal(0, 1, n)
+        y = rng.random(n) < 1 / (1 + np.exp(-true_logit))
+        over = 1 / (1 + np.exp(-(2 * true_logit + 2.5)))  # too spread, and shifted
+        return y, over, 1 / (1 + np.exp(-true_logit))
+
+    y_a, over_a, _ = cohort()
+    y_b, over_b, truth_b = cohort()
+    slope_raw, _ = calibration_slope_intercept(y_b, over_b)
+    assert 0.4 < slope_raw < 0.6
+    recal = PlattRecalibration(over_a, y_a)
+    assert recal.slope == pytest.approx(0.5, abs=0.05)
+    slope, intercept = calibration_slope_intercept(y_b, recal(over_b))
+    assert slope == pytest.approx(1.0, abs=0.08) and abs(intercept) < 0.08
+    assert expected_calibration_error(y_b, recal(over_b)) < expected_calibration_error(y_b, truth_b) + 0.003
+    assert expected_calibration_error(y_b, over_b) > 0.02
+    with pytest.raises(EstimationError, match="needs events and non-events"):
+        PlattRecalibration(over_a[:50], np.zeros(50))
+
+
+def test_lists_model_uses_only_what_the_lists_hold(lists_and_full):
+    """On office lists a household that exits to non-poor leaves the lists: its income and
+    deprivations at the exit review are not recorded (the panel's stand-in row only
+    carries its last listed values). The model must not read those carried values as
+    the exit review's: they are missing, no non-poor household counts as near the line,
+    and what the lists do hold -- the income at the last listed review, the near-poor
+    list at the exit, reviews on the lists, earlier exits -- is what it learns from."""
+    from povdyn.risk import DEPS
+
+    lists, full = lists_and_full["lists"], lists_and_full["full"]
+    f, info = cohort_frame(lists, "at_risk", 1)
+    assert info["register"] == "lists" and cohort_frame(full, "relapse", 1)[1]["register"] == "full"
+    assert set(f.row_kind) == {"relapse", "entry"}  # no margin rows on lists
+    deps = [d for d in DEPS if d in f.columns]
+    gone = f[(f.row_kind == "relapse") & (f.status == "non_poor")]
+    stayed = f[(f.row_kind == "relapse") & (f.status == "near_poor")]
+    assert len(gone) > 20 and len(stayed) > 20
+    assert gone.income_pc_month.isna().all() and gone[deps].isna().all().all()
+    assert stayed.income_pc_month.notna().all()
+    # what the lists hold equals what the full panel recorded for the same household-review
+    g = cohort_frame(full, "relapse", 1)[0]
+    both = gone.merge(g, on=["household_id", "period"], suffixes=("", "_full"), validate="one_to_one")
+    assert len(both) == len(gone)
+    assert np.allclose(both.prev_income, both.prev_income_full)
+    assert (both.poor_reviews_before == both.poor_reviews_before_full).all()
+    assert (both.listed_reviews_before <= both.period - 2021).all() and (both.exits_before >= 0).all()
+    m = relapse_risk(lists, within=1, method="logit", min_events=5)
+    assert m.register == "lists"
+    # the report section and notebook 05 say which register kind the score learned from
+    assert "poor and near-poor lists" in m.register_text("en") and "weak (AUC " in m.register_text("en")
+    assert "danh sách hộ nghèo, cận nghèo" in m.register_text("vi")
+    X = m._design.matrix(m._frame[m._frame.status == "non_poor"])
+    assert {"income_gap_1_back", "listed_reviews_before", "exits_before"} <= set(X.columns)
+    assert X.income_gap.isna().all() and X.income_gap_1_back.notna().all()

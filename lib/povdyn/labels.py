@@ -213,6 +213,19 @@ EARLY_WARNING_TEXT = {
         "vi": "{n} xã, phường có dưới {smallest} hộ thoát nghèo không được liệt kê (số quá nhỏ để công bố).",
         "en": "{n} communes with fewer than {smallest} exiting households are not listed (too few to publish).",
     },
+    # which register kind the score learned from (RiskModel.register), and how weak it is
+    "register_full": {
+        "vi": "Điểm nguy cơ học từ sổ hộ đầy đủ (mọi hộ ở mọi kỳ rà soát, có thu nhập cả khi hộ không nghèo).",
+        "en": "The score learned from a full register (every household at every review, with its income also when not poor).",
+    },
+    "register_lists": {
+        "vi": ("Điểm nguy cơ học từ danh sách hộ nghèo, cận nghèo: hộ thoát nghèo ra khỏi danh sách thì không có "
+               "thu nhập ở kỳ thoát, nên điểm này yếu (AUC {auc}; 0,5 là đoán ngẫu nhiên). Chỉ dùng làm gợi ý "
+               "để thăm hỏi, không dùng để xếp hạng hộ."),
+        "en": ("The score learned from poor and near-poor lists: a household that leaves the lists has no income "
+               "recorded at its exit review, so this score is weak (AUC {auc}; 0.5 is a coin toss). Use it only "
+               "as a hint for visits, not to rank households."),
+    },
 }
 
 

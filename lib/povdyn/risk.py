@@ -33,11 +33,13 @@ ahead already known -- so the latest cohorts teach the first review even before 
 whole follow-up is complete -- and P(within k) = 1 - prod_j (1 - h_j). Fresh exits,
 near-poor households and non-poor households within ``AT_RISK_MARGIN`` of the line face
 the same yearly hazard, so the hazard is learned from all of them
-(``cohort_frame(kind="at_risk")``; ``row_kind`` and the features tell them apart) and then
-recalibrated on the model's own kind of rows (see ``_fit``). Two scorers side by side:
+(``cohort_frame(kind="at_risk")``; ``row_kind`` and the features tell them apart); a
+model's validation and scores use its own kind of rows only (see ``_fit``). Two scorers
+side by side:
 gradient boosting (scikit-learn ``HistGradientBoostingClassifier``, small trees, monotone
-in income margin and deprivations, then Platt scaling on predictions for unseen
-households) and a regularised (L2) logistic regression with spline terms for income.
+in income margin and deprivations; its own log-loss probabilities, with Platt scaling in
+period or out of time as options compared in ``CALIBRATIONS``) and a regularised (L2)
+logistic regression with spline terms for income.
 ``method="auto"`` keeps the one with the lower out-of-time Brier score
 (``RiskModel.comparison`` shows both).
 
@@ -85,6 +87,34 @@ COMMUNE_PRIOR = 200  # empirical-Bayes weight (households) of the national fall 
 # log margin of the poverty line (below 1.35 times the line): they face the same yearly
 # chance of falling into poverty as fresh exits at the same income (``_fit``)
 AT_RISK_MARGIN = 0.3
+
+# How boosting's probabilities are calibrated (``relapse_risk(calibration=...)``):
+#   "none"     -- the booster's own probabilities: it is fitted by log-loss (with early
+#                 stopping) on every household at risk, with the row's kind among its
+#                 features, so its probabilities are calibrated for each kind as fitted;
+#   "platt"    -- plus Platt scaling fitted on held-out households of the model's own kind
+#                 in the training cohorts (the behaviour before this was measured);
+#   "temporal" -- plus Platt scaling fitted out of time: a model of the cohorts before the
+#                 latest training cohort scores that cohort, and its outcomes set the
+#                 scaling (``_temporal_recalibration``).
+# "none" is the default because it was the best calibrated out of time. On three
+# synthetic registers of 300,000 households (seeds 1, 2, 2025; relapse and entry within
+# 1 and 2; 12 test cohorts of 100-300 events) the mean |calibration slope - 1| was 0.075
+# for "none", 0.136 for in-period Platt, 0.147 for temporal Platt (within 1 only, 6
+# cohorts; "none" 0.071 on the same six), and the mean ECE 0.0107, 0.0136 and 0.0147
+# (isotonic, intercept-only and slope-shrunk variants were no better: 0.075-0.083 and
+# 0.013-0.015; the oracle's own 0.044 and 0.0062). A scaling fitted on a few hundred
+# events adds more noise than the miscalibration it removes, and the miscalibration that
+# remains out of time is a shift of level from one cohort to the next (relapse in 2024
+# higher than the 2022-2023 cohorts predict in two of three registers), which the
+# previous cohort's shift does not predict. AUC and ranking are the same in all three.
+# At 600,000 households (benchmarks/bench_risk.py, seed 2025) "none" against last stop's
+# in-period Platt: slope 1.09 / 1.12 (relapse within 1), 0.98 / 1.26 (within 2), 1.17 /
+# 1.22 (entry within 1), 1.07 / 1.14 (within 2); ECE 0.0106 / 0.0063, 0.0128 / 0.0182,
+# 0.0029 / 0.0043, 0.0042 / 0.0052. "temporal" there: 1.16 and ECE 0.0189 (relapse within
+# 1), 0.94 and 0.0034 (entry within 1); within 2 it cannot be validated (its test cohort is
+# the first one after the 2021 -> 2022 change of standard: no earlier cohort).
+CALIBRATIONS = ("none", "platt", "temporal")
 
 # reasons never shown to officers: a protected attribute is not something to act on
 HIDDEN_REASONS = {"ethnic_minority", "cohort"}  # cohort: the same for everyone on one list
@@ -258,7 +288,15 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
               "at_risk": ["poor", "near_poor"]}[kind]
     listed = t.status.isin(origin)
     margin = None
-    if kind == "at_risk":  # also the non-poor households within the income margin
+    # office lists (``p.register == "lists"``): a household absent from the lists is not
+    # poor, and the panel stands in a non_poor row for it that carries its last listed
+    # row's values (``panel._expand_lists``). Its income and deprivations at that review
+    # are not recorded, so they are set missing here, and no non-poor household is
+    # known to be near the line (no margin rows); what the lists hold -- the income and
+    # deprivations at the last listed review, reviews on the lists, earlier exits -- is
+    # what the model sees (``_Design(lists=True)``)
+    lists = p.absent_means == "non_poor"
+    if kind == "at_risk" and not lists:  # also the non-poor households within the income margin
         margin = (t.status == "non_poor") & (t.income_pc_month.cast("float64") < _line_expr(t, p, AT_RISK_MARGIN))
         listed = listed | margin
     ever = t.filter(listed).select("household_id").distinct()
@@ -266,10 +304,26 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
     if margin is not None:
         sub = sub.mutate(_margin=(sub.status == "non_poor")
                          & (sub.income_pc_month.cast("float64") < _line_expr(sub, p, AT_RISK_MARGIN)))
+    if lists:
+        unrecorded = sub.status == "non_poor"
+        sub = sub.mutate(**{c: ibis.ifelse(unrecorded, ibis.null(sub[c].type()), sub[c])
+                            for c in ("income_pc_month", *deps)})
     poor_flag = (sub.status == "poor").cast("int64").fill_null(0)
+    on_list = sub.status.isin(["poor", "near_poor"]).cast("int64").fill_null(0)
     running = ibis.cumulative_window(group_by="household_id", order_by="period_index")
-    sub = sub.mutate(_poor_before=poor_flag.sum().over(running) - poor_flag)
-    cur = sub.select("household_id", "status", "income_pc_month", "_poor_before", *deps, *carried,
+    in_order = ibis.window(group_by="household_id", order_by="period_index")
+    sub = sub.mutate(_poor_before=poor_flag.sum().over(running) - poor_flag,
+                     _listed_before=on_list.sum().over(running) - on_list,
+                     _lag_status=sub.status.lag().over(in_order),
+                     _lag_index=sub.period_index.lag().over(in_order))
+    # an exit: poor at the review before (consecutive) and not poor now
+    exit_flag = ((sub._lag_status == "poor") & (sub._lag_index == sub.period_index - 1)
+                 & sub.status.isin(["near_poor", "non_poor"])).cast("int64").fill_null(0)
+    sub = sub.mutate(_exit_flag=exit_flag)
+    sub = sub.mutate(_exits_before=sub._exit_flag.sum().over(running) - sub._exit_flag)
+    sub = sub.drop("_lag_status", "_lag_index", "_exit_flag")
+    cur = sub.select("household_id", "status", "income_pc_month", "_poor_before", "_listed_before",
+                     "_exits_before", *deps, *carried,
                      *(["_margin"] if margin is not None else []), _pi=sub.period_index)
     prev = sub.select(_h0=sub.household_id, _p0=sub.period_index + 1, prev_status=sub.status,
                       prev_income=sub.income_pc_month, **{f"prev_{d}": sub[d] for d in deps})
@@ -298,7 +352,8 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
         expr = expr.left_join(nxt, [expr.household_id == nxt[f"_h{j}"], expr._pi == nxt[f"_p{j}"]])
         expr = expr.drop(f"_h{j}", f"_p{j}")
     df = p.execute(expr)
-    df = df.rename(columns={"_pi": "period", "_poor_before": "poor_reviews_before"})
+    df = df.rename(columns={"_pi": "period", "_poor_before": "poor_reviews_before",
+                            "_listed_before": "listed_reviews_before", "_exits_before": "exits_before"})
     last = max(p.period_indices)
     statuses = df[[f"s{j}" for j in range(1, within + 1)]]
     df["followed"] = statuses.notna().all(axis=1)
@@ -314,7 +369,7 @@ def cohort_frame(panel, kind: str = "relapse", within: int = 2, engine=None) -> 
     if province and province != "province_2025":
         df = df.rename(columns={province: "province_2025"})
     info = {"last_review": int(last), "deps": deps, "province": province,
-            "frequency": recorded, "panel": p}
+            "frequency": recorded, "panel": p, "register": "lists" if lists else "full"}
     if "commune" in df.columns and province:
         df = df.merge(_commune_context(p, province), how="left",
                       left_on=["province_2025", "commune", "period"],
@@ -428,6 +483,10 @@ class _Design:
     deps: list = field(default_factory=list)
     columns: list = field(default_factory=list)
     reason_of: dict = field(default_factory=dict)
+    # office lists (``cohort_frame``'s info["register"]): also the income gap at the
+    # previous review (on lists the last listed one before an exit to non-poor, whose
+    # own income is not recorded), reviews on the lists and earlier exits
+    lists: bool = False
 
     def fit(self, frame: pd.DataFrame) -> "_Design":
         self.regions = sorted(frame["region"].dropna().unique()) if "region" in frame else []
@@ -484,6 +543,17 @@ class _Design:
             with np.errstate(divide="ignore", invalid="ignore"):
                 X["income_gap_2_back"] = np.log(np.where(prev2 > 0, prev2, np.nan) / _line(before, urban))
             reason["income_gap_2_back"] = "income_change"
+        if self.lists:
+            prev1 = frame["prev_income"].astype(float).to_numpy() if "prev_income" in frame else np.full(len(frame), np.nan)
+            period = frame["period"].to_numpy()
+            before = np.where(np.isnan(prev1), period, period - 1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                X["income_gap_1_back"] = np.log(np.where(prev1 > 0, prev1, np.nan) / _line(before, urban))
+            reason["income_gap_1_back"] = "poor_history"
+            for col in ("listed_reviews_before", "exits_before"):
+                if col in frame:
+                    X[col] = frame[col].astype(float).to_numpy()
+                    reason[col] = "poor_history"
         for col, code in (("household_size", "household_size"), ("meritorious", "meritorious")):
             if col in frame:
                 X[col] = frame[col].astype(float).to_numpy()
@@ -560,15 +630,54 @@ def _logit_model(columns: list[str]):
     return make_pipeline(pre, LogisticRegression(C=0.1, max_iter=3000))
 
 
+class PlattRecalibration:
+    """Platt recalibration (methods.md, "Early warning"): logit p' = a + b * logit(p),
+    with a and b the maximum-likelihood logistic fit of outcomes ``y`` on the log-odds
+    of scores ``p`` that did not learn from those outcomes. Called on scores, returns the
+    recalibrated probabilities. Scores spread too far (slope b < 1) are pulled in, too
+    narrow ones (b > 1) pushed out; a = 0, b = 1 leaves them as they are."""
+
+    def __init__(self, p, y):
+        from sklearn.linear_model import LogisticRegression
+
+        y = np.asarray(y, float)
+        if y.min() == y.max():
+            raise EstimationError("Platt recalibration needs events and non-events; got only "
+                                  f"{'events' if y.min() else 'non-events'} ({len(y)} rows)")
+        fit = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)
+        self.intercept, self.slope = float(fit.intercept_[0]), float(fit.coef_[0, 0])
+
+    def __call__(self, p) -> np.ndarray:
+        return 1 / (1 + np.exp(-(self.intercept + self.slope * _logit(p))))
+
+    def __repr__(self) -> str:
+        return f"PlattRecalibration(intercept={self.intercept:.3f}, slope={self.slope:.3f})"
+
+
 class _Fitted:
-    """One fitted scorer: ``predict(X)`` -> calibrated probabilities."""
+    """One fitted scorer: ``predict(X)`` -> probabilities. ``platt``: gradient boosting
+    followed by Platt scaling on held-out predictions (below); otherwise the booster's
+    own probabilities (log-loss, early stopping), see ``CALIBRATIONS``."""
 
     def __init__(self, method: str, X: pd.DataFrame, y: np.ndarray, households: np.ndarray,
-                 calibrate_on: np.ndarray | None = None):
+                 calibrate_on: np.ndarray | None = None, platt: bool = False):
         self.method = method
+        self.calibrator = None
         if method == "logit":
             self.model = _logit_model(list(X.columns)).fit(X, y)
-            self.calibrator = None
+            return
+        if not platt:
+            # the booster's own probabilities. Below 100,000 rows three boosters, each
+            # fitted without one third of the households, are averaged (bagging steadies a
+            # small file: at 60,000 households, relapse within 1, out-of-time AUC 0.777
+            # against 0.761 from one booster on every row); above, one booster on every row
+            cols = list(X.columns)
+            if len(y) >= 100_000:
+                self.models = [_gbm(len(y), cols).fit(X, y)]
+            else:
+                fold = _household_fold(households, 3)
+                self.models = [_gbm(int((fold != k).sum()), cols, seed=k).fit(X[fold != k], y[fold != k])
+                               for k in range(3)]
             return
         # gradient boosting + Platt scaling fitted on predictions for households the
         # booster did not see (folds by household). Below 100,000 rows: three boosters,
@@ -577,8 +686,6 @@ class _Fitted:
         # fourth fit on everything. Above: one held-out fifth (one fit).
         # ``calibrate_on``: the rows the probabilities are for (the model's own kind of
         # cohort rows); the boosters learn from all rows, the scaling only from these.
-        from sklearn.linear_model import LogisticRegression
-
         n = len(y)
         cols = list(X.columns)
         own = np.ones(n, bool) if calibrate_on is None else np.asarray(calibrate_on, bool)
@@ -596,13 +703,13 @@ class _Fitted:
                 self.models.append(_gbm(int((~part).sum()), cols, seed=k).fit(X[~part], y[~part]))
                 raw[part] = self.models[-1].predict_proba(X[part])[:, 1]
             raw, target = raw[own], y[own]
-        self.calibrator = LogisticRegression(C=1e6).fit(_logit(raw)[:, None], target)
+        self.calibrator = PlattRecalibration(raw, target)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        if self.calibrator is None:
+        if self.method == "logit":
             return self.model.predict_proba(X)[:, 1]
         p = np.mean([m.predict_proba(X)[:, 1] for m in self.models], axis=0)
-        return self.calibrator.predict_proba(_logit(p)[:, None])[:, 1]
+        return p if self.calibrator is None else self.calibrator(p)
 
 
 def _household_fold(households: np.ndarray, k: int) -> np.ndarray:
@@ -639,12 +746,14 @@ class _Hazard:
     person-period compose into a calibrated probability."""
 
     def __init__(self, method: str, periods: pd.DataFrame, X: pd.DataFrame, within: int,
-                 kind: str | None = None):
+                 kind: str | None = None, calibration: str = "none"):
         self.method, self.within = method, within
         own = (periods["row_kind"] == kind).to_numpy() if kind and "row_kind" in periods else None
         self.fitted = _Fitted(method, self._with_step(X, periods["step"].to_numpy()),
                               periods["event"].to_numpy(float), periods["household_id"].to_numpy(),
-                              calibrate_on=own)
+                              calibrate_on=own, platt=calibration == "platt")
+        # set by ``_fit`` for calibration="temporal": a PlattRecalibration of P(within k)
+        self.recalibration = None
 
     def _with_step(self, X: pd.DataFrame, step) -> pd.DataFrame:
         return X.assign(step=np.broadcast_to(np.asarray(step, float), len(X))) if self.within > 1 else X
@@ -653,7 +762,7 @@ class _Hazard:
         stay = np.ones(len(X))
         for j in range(1, self.within + 1):
             stay *= 1 - self.fitted.predict(self._with_step(X, j))
-        return 1 - stay
+        return 1 - stay if self.recalibration is None else self.recalibration(1 - stay)
 
 
 # =========================================================================== the model
@@ -689,6 +798,8 @@ class RiskModel:
     frequency: str = "year"
     drivers: pd.DataFrame = field(repr=False, default=None)
     notes: list = field(default_factory=list)
+    calibration_method: str = "none"  # how boosting's probabilities are calibrated (CALIBRATIONS)
+    register: str = "full"  # the register kind it was trained on: "full" panel or office "lists"
 
     def band(self, risk) -> np.ndarray:
         """'high' when risk >= bands[1], 'medium' when >= bands[0], else 'low'."""
@@ -762,6 +873,15 @@ class RiskModel:
         names = np.array(codes, dtype=object)[order]
         return np.where(picked >= 0.005, names, None)
 
+    def register_text(self, lang: str = "vi") -> str:
+        """Which register kind the score learned from, and (on office lists) how weak it
+        is, in words for reviewers (labels.EARLY_WARNING_TEXT)."""
+        from .formatting import decimal_comma
+
+        auc = self.validation.iloc[0].get("auc", np.nan) if len(self.validation) else np.nan
+        auc = "?" if pd.isna(auc) else decimal_comma(f"{auc:.2f}", lang)
+        return TEXT[f"register_{self.register}"][lang].format(auc=auc)
+
     def summary(self) -> str:
         if self.test_period is None:
             return (f"{self.kind} risk within {self.within} review(s), {self.method}; trained on "
@@ -778,7 +898,8 @@ class RiskModel:
 
 def relapse_risk(panel, within: int = 2, train_until=None, method: str = "auto", support=None,
                  use_ethnicity: bool = True, engine=None, min_events: int = MIN_EVENTS,
-                 bands: tuple | None = None) -> RiskModel:
+                 bands: tuple | None = None,
+                 calibration: str = "none") -> RiskModel:
     """Relapse early warning (module docstring; methods.md "Early warning"): the
     probability that a household which exited poverty at an annual review is poor again
     at one of the next ``within`` annual reviews.
@@ -788,35 +909,39 @@ def relapse_risk(panel, within: int = 2, train_until=None, method: str = "auto",
     "logit" or "auto" (the lower out-of-time Brier score). ``support``: support records
     (DataFrame or parquet path; default support.parquet beside the panel file).
     ``use_ethnicity``: use ethnic minority as a feature (notebook 05 shows both).
+    ``calibration``: how boosting's probabilities are calibrated (``CALIBRATIONS``;
+    "none", the default, was chosen by out-of-time comparison).
     Raises EstimationError when the training cohorts hold fewer than ``min_events``
     events or non-events."""
     return _fit("relapse", panel, within, train_until, method, support, use_ethnicity, engine,
-                min_events, bands)
+                min_events, bands, calibration)
 
 
 def entry_risk(panel, within: int = 1, train_until=None, method: str = "auto", support=None,
                use_ethnicity: bool = True, engine=None, min_events: int = MIN_EVENTS,
-               bands: tuple | None = None) -> RiskModel:
+               bands: tuple | None = None,
+               calibration: str = "none") -> RiskModel:
     """Entry early warning: the probability that a household near-poor at an annual
     review (and not just out of poverty) is poor at one of the next ``within`` annual
     reviews. Arguments as ``relapse_risk``."""
     return _fit("entry", panel, within, train_until, method, support, use_ethnicity, engine,
-                min_events, bands)
+                min_events, bands, calibration)
 
 
 def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engine, min_events,
-         bands) -> RiskModel:
+         bands, calibration="none") -> RiskModel:
     if method not in ("auto", "gbm", "logit"):
         raise SchemaError(f"method={method!r}: use 'gbm', 'logit' or 'auto'")
+    if calibration not in CALIBRATIONS:
+        raise SchemaError(f"calibration={calibration!r}: use one of {sorted(CALIBRATIONS)}")
     # One yearly hazard of falling into poverty drives fresh exits, near-poor households
     # and non-poor households just above the line alike; the model learns it from all of
     # them (``cohort_frame(kind="at_risk")``: many times the events of one kind's cohorts),
     # with whether and how the household just exited, its history and its income margin
     # as features. On the synthetic register, 600,000 households, relapse within 1 (test
     # 2024, trained on 2022-2023): AUC 0.779 from exits alone, 0.786 with the near-poor
-    # rows, 0.793 with the margin rows too (oracle 0.829). The probability is then
-    # recalibrated on the rows of the model's own kind only (``_Fitted``), and validation
-    # and scores use only those rows.
+    # rows, 0.793 with the margin rows too (oracle 0.829). Validation and scores use
+    # only the rows of the model's own kind.
     both, info = cohort_frame(panel, "at_risk", within, engine)
     both = _add_support(both, _support_table(support, panel, info))
     frame = both[both["row_kind"] == kind].reset_index(drop=True)
@@ -832,7 +957,8 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
     # the hazard file: every known review ahead of every cohort up to train_until, also of
     # cohorts whose whole follow-up is not complete yet (more cohorts teach the model)
     periods = _person_periods(both[both["period"] <= (limit if limit is not None else last)], within, last)
-    design = _Design(kind, use_ethnicity).fit(periods)
+    lists = info["register"] == "lists"
+    design = _Design(kind, use_ethnicity, lists=lists).fit(periods)
     # out-of-time validation: the latest complete cohort after train_until when there is
     # one, else the latest training cohort with the earlier ones as training data (their
     # known reviews ahead; never a row of the test cohort or after it)
@@ -859,11 +985,15 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
                      "cohorts with enough events); do not hand it to officers as it is")
     else:
         test = usable[usable["period"] == test_period]
-        vdesign = _Design(kind, use_ethnicity).fit(val_periods)
+        vdesign = _Design(kind, use_ethnicity, lists=lists).fit(val_periods)
         for m in ("gbm", "logit"):
             if method != "auto" and m != method:
                 continue
-            hazard = _Hazard(m, val_periods, vdesign.matrix(val_periods), within, kind)
+            hazard = _Hazard(m, val_periods, vdesign.matrix(val_periods), within, kind, calibration)
+            if calibration == "temporal" and m == "gbm":
+                hazard.recalibration = _temporal_recalibration(
+                    m, val_periods, usable[usable["period"] < test_period], kind, within,
+                    use_ethnicity, min_events, notes, lists)
             risk = hazard.predict(vdesign.matrix(test))
             scored = test.assign(risk=risk, event=test["event"].astype(float))
             per_method[m] = scored
@@ -874,7 +1004,10 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
                   if len(comparison) else "gbm")
     else:
         chosen = method
-    fitted = _Hazard(chosen, periods, design.matrix(periods), within, kind)
+    fitted = _Hazard(chosen, periods, design.matrix(periods), within, kind, calibration)
+    if calibration == "temporal" and chosen == "gbm":
+        fitted.recalibration = _temporal_recalibration(chosen, periods, train, kind, within,
+                                                       use_ethnicity, min_events, notes, lists)
     if test_period is not None:
         scored = per_method[chosen]
         validation = validation_metrics(scored)
@@ -893,9 +1026,36 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
                       calibration=calib, bands=tuple(bands or BANDS[kind]),
                       use_ethnicity=use_ethnicity, test_scores=scored, _design=design,
                       _fitted=fitted, _frame=frame, _reference=reference, notes=notes,
-                      frequency=info["frequency"])
+                      frequency=info["frequency"], calibration_method=calibration,
+                      register=info["register"])
     model.drivers = _drivers(model, usable[usable["period"] == (test_period or train_cohorts[-1])])
     return model
+
+
+def _temporal_recalibration(method, periods, usable, kind, within, use_ethnicity, min_events,
+                            notes, lists=False) -> PlattRecalibration | None:
+    """Platt recalibration fitted out of time (calibration="temporal"): a second hazard
+    learns from the reviews ahead of cohorts before C, the latest cohort in ``usable``
+    (complete, followed rows of the model's kind), and scores cohort C; the Platt fit of
+    C's outcomes on those scores then recalibrates the model, which learned from cohorts
+    up to C and scores the next. The test cohort never enters (``usable`` ends before
+    it). None, with a note, when no earlier cohort has enough events."""
+    cohorts = sorted(usable["period"].unique())
+    if not cohorts:
+        notes.append("calibration='temporal': no complete cohort to recalibrate on; scores not recalibrated")
+        return None
+    C = cohorts[-1]
+    earlier = periods[periods["period"] < C]
+    rows = usable[usable["period"] == C]
+    learn, calibrate = int(earlier["event"].sum()), int(rows["event"].sum())
+    if min(learn, len(earlier) - learn, calibrate, len(rows) - calibrate) < min_events:
+        notes.append(f"calibration='temporal': the reviews ahead of cohorts before {int(C)} hold "
+                     f"{learn} falls into poverty and cohort {int(C)} {calibrate} events (at least "
+                     f"{min_events} of each needed); scores not recalibrated")
+        return None
+    design = _Design(kind, use_ethnicity, lists=lists).fit(earlier)
+    aux = _Hazard(method, earlier, design.matrix(earlier), within, kind)
+    return PlattRecalibration(aux.predict(design.matrix(rows)), rows["event"].to_numpy(float))
 
 
 def _drivers(model: RiskModel, rows: pd.DataFrame) -> pd.DataFrame:
@@ -985,6 +1145,7 @@ def write_watchlist(scores: pd.DataFrame, out, model: RiskModel | None = None, l
         lo, hi = model.bands
         notes.append([TEXT["bands_line"][lang].format(lo=f"{lo:.0%}", hi=f"{hi:.0%}")])
         notes.append([neutralise(model.summary())])
+        notes.append([neutralise(model.register_text(lang))])  # full register or lists (how weak)
     communes = sorted(scores["commune"].fillna("").unique())
     names = _sheet_names(communes)
     for commune in communes:
@@ -1217,6 +1378,7 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
         exits=count(len(scores)), when=when, high=count(high), hi=f"{hi:.0%}", within=within,
         method=model.method, test_period=model.test_period, limits=LIMITS_TEXT[lang],
         auc=decimal_comma(auc, lang), ece=decimal_comma(ece, lang))
+    text = f"{text} {model.register_text(lang)}"
     counts = band_counts_by_commune(scores, min_cell, top=20)
     communes = band_table(counts, lang)
     if counts.attrs["not_shown"]:

@@ -66,7 +66,10 @@ Rules (issue 3 §5):
   columns are "x"-marked from the first rows: when a later byte, a malformed line, a
   column with too many distinct cells or the rest of the file says otherwise, the file
   is read again the exact way (a scan pass first: rows, footer, distinct cells; the
-  encoding decided on the whole file). Other tables (workbooks, parquet, programme
+  encoding decided on the whole file). A csv register of PARALLEL_MIN_BYTES or more is
+  cut at line ends into byte ranges that worker processes check with that same pass,
+  one per core (parallel.py: POVDYN_INGEST_WORKERS); a file the ranges cannot read
+  exactly (a quoted line end...) is read again the exact way. Other tables (workbooks, parquet, programme
   rolls, totals, csv files with malformed lines or other encodings) are checked in
   pandas in pieces of CHUNK_ROWS rows. Checked rows wait in parquet parts in a scratch folder beside the outputs. The
   steps across all rows (period frequency, exact duplicates, conflicts, register kind,
@@ -84,7 +87,8 @@ Rules (issue 3 §5):
   the recorded register kind is "lists" (register_kinds / classify_kind for the rule).
 
 Modules: reading (raw tables), checking (one table in pandas, the reference),
-engine_checks (a csv register in DuckDB), register (checks across all rows, spill,
+engine_checks (a csv register in DuckDB), parallel (a large csv in byte ranges on
+worker processes), register (checks across all rows, spill,
 panel.parquet and quarantine.csv), kinds (lists or full panel), writing, cache
 (incremental runs), summary, run (the command).
 """

@@ -65,6 +65,10 @@ class _Cache:
             if manifest.get("fingerprint") == fingerprint:
                 self.manifest = manifest
 
+    def knows(self, rel: str) -> bool:
+        """An earlier run cached a file at this path (its hash decides if it is reused)."""
+        return rel in self.manifest.get("files", {})
+
     def entry(self, rel: str, sha: str) -> dict | None:
         entry = self.manifest.get("files", {}).get(rel)
         return entry if entry and entry.get("sha256") == sha else None

@@ -181,6 +181,10 @@ def _held_back(raw: RawTable, state: dict):
     are held back until the end, where the signature footer is cut from them
     (cut_footer on those rows); state gets footer_rows and footer_blank_rows."""
     lazy: _LazyCsv = raw.data
+    if not lazy.hold_back:  # a byte range before the last (parallel.py): no footer here
+        state["footer_rows"], state["footer_blank_rows"] = 0, 0
+        yield from lazy.open_stream()
+        return
     pending, held, passed = [], 0, 0
     for batch in lazy.open_stream():
         pending.append(batch)
@@ -253,7 +257,7 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     state = {"footer_rows": raw.footer_rows, "footer_blank_rows": raw.footer_blank_rows}
     if one_pass:
         source = _held_back(raw, state)
-        known_marks = None
+        known_marks = raw.data.marks  # decided for the whole file (parallel.py), or None
     else:
         raw = cut_footer(raw)
         state = {"footer_rows": raw.footer_rows, "footer_blank_rows": raw.footer_blank_rows}
@@ -417,7 +421,10 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                 return None
             raise
         marks = {c for c in guess if guess[c]}
-        if one_pass and any(guess[c] != lookups[c].marks_only for c in guess):
+        if one_pass and known_marks is not None:  # a byte range: the caller compares
+            raw.data.marks_seen = {c: (lookups[c].non_blank, lookups[c].all_marks)
+                                   for c in coded if _is_bool_column(keep[c])}
+        elif one_pass and any(guess[c] != lookups[c].marks_only for c in guess):
             path.unlink(missing_ok=True)  # the first rows told another story than the file
             return None
         spill.add_part("register", path, [raw.source_file])

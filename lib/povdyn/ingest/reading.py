@@ -63,7 +63,9 @@ class _CsvStream:
         self.open_stream = open_stream
         self.num_rows = num_rows
         self.tail = tail
-        self.uniques = uniques  # column -> set of trimmed values, or None (too many)
+        # column -> Counter of trimmed values (footer rows included: _mark_columns takes
+        # them out), or None (too many)
+        self.uniques = uniques
         # column -> Counter of raw cells (every cell, or for number columns the cells
         # the Arrow fast path does not read), or None (more than LOOKUP_UNIQUES): what
         # the engine path parses in Python, once per distinct value
@@ -73,7 +75,7 @@ class _CsvStream:
     @classmethod
     def scan(cls, open_stream, names: list[str], mark_candidates: list[str],
              lookups: dict | None = None) -> "_CsvStream":
-        num_rows, tail, uniques = 0, [], {n: set() for n in mark_candidates}
+        num_rows, tail, uniques = 0, [], {n: Counter() for n in mark_candidates}
         lookups = lookups or {}
         seen_lookups = {n: Counter() for n in lookups}
         kept = 0
@@ -99,9 +101,11 @@ class _CsvStream:
                 seen = uniques[name]
                 if seen is None:
                     continue
-                values = pc.unique(pc.utf8_trim_whitespace(batch.column(name))).to_pylist()
-                seen.update(values)
-                if len(seen) > MARK_UNIQUES:
+                counts = pc.value_counts(pc.utf8_trim_whitespace(batch.column(name)))
+                seen.update(dict(zip(counts.field("values").to_pylist(),
+                                     counts.field("counts").to_pylist())))
+                # the footer's cells come out later (at most FOOTER_SEARCH_ROWS of them)
+                if len(seen) > MARK_UNIQUES + FOOTER_SEARCH_ROWS:
                     uniques[name] = None
         schema_ = pa.schema([pa.field(n, pa.string()) for n in names])
         table = pa.Table.from_batches(tail, schema=schema_) if tail else schema_.empty_table()
@@ -126,10 +130,20 @@ class _LazyCsv:
     the file the exact way: the encoding decided on the whole file, a scan, then the
     engine path with what the scan found, or the pandas path."""
 
-    def __init__(self, open_stream, names: list[str], rescan):
+    def __init__(self, open_stream, names: list[str], rescan, path: Path | None = None,
+                 delimiter: str = ",", skip_records: int = 0):
         self.open_stream = open_stream
         self.names = names
         self.rescan = rescan  # () -> list[RawTable], read as _read_csv(lazy=False) does
+        # where the data starts, for reading byte ranges of the file in parallel
+        # (parallel.py): the file, its delimiter, the csv records above the data
+        self.path, self.delimiter, self.skip_records = path, delimiter, skip_records
+        # a byte range's reading (parallel.py): the last range alone holds back rows to
+        # find the footer; "x"-marked columns are decided for the whole file (marks) and
+        # each range says what it saw (marks_seen: column -> (non-blank seen, all marks))
+        self.hold_back = True
+        self.marks: set | None = None
+        self.marks_seen: dict | None = None
 
     @property
     def empty_batch(self) -> pa.RecordBatch:
@@ -420,7 +434,8 @@ def _read_csv(path: Path, rel: str, lazy: bool = True) -> list[RawTable]:
     if lazy and encoding.startswith("utf-8") and _engine_register_header(header):
         # one pass: a malformed line stops it (pyarrow raises) and the file is read again
         stream = _LazyCsv(lambda: open_stream(lambda _row: "error"), names,
-                          lambda: _read_csv(path, rel, lazy=False))
+                          lambda: _read_csv(path, rel, lazy=False), path=path,
+                          delimiter=delimiter, skip_records=first_data)
         return [RawTable(rel, None, header, stream, None, h + 1, malformed, title=title,
                          first_row=first_data + 1)]
     if guessed == "utf-8" and _detect_encoding(path) != "utf-8":
@@ -525,13 +540,18 @@ def _mark_columns(data) -> frozenset:
     those, a blank cell means "no". Decided per table, before it is cut into pieces, so
     that the answer never depends on how the table was split or batched."""
     marks = []
+    footer = None
     if isinstance(data, _CsvStream):
         columns = [name for name, seen in data.uniques.items() if seen is not None]
+        footer = data.tail.slice(max(0, data.limit - (data.num_rows - data.tail.num_rows)))
     else:
         columns = data.column_names if isinstance(data, pa.Table) else data.columns
     for name in columns:
-        if isinstance(data, _CsvStream):
-            uniques = list(data.uniques[name])
+        if isinstance(data, _CsvStream):  # the data rows' values: the footer's taken out
+            counts = Counter(data.uniques[name])
+            if footer is not None and footer.num_rows:
+                counts.subtract(Counter(pc.utf8_trim_whitespace(footer.column(name)).to_pylist()))
+            uniques = [v for v, n in counts.items() if n > 0]
         elif isinstance(data, pa.Table):
             column = data[name]
             if not pa.types.is_string(column.type):

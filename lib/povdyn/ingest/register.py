@@ -20,6 +20,23 @@ from .kinds import decide_kinds
 from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _write_parquet
 
 
+_STAGE_CLOCK = [0.0]
+
+
+def _log_stage(label: str, start: bool = False) -> None:
+    """With POVDYN_INGEST_TIMING=1, print each stage's seconds to stderr (where the time
+    of a large ingest goes; benchmarks/bench_ingest.py --national)."""
+    import os
+    import sys
+    import time
+
+    now = time.perf_counter()
+    if os.environ.get("POVDYN_INGEST_TIMING") and not start:
+        print(f"ingest stage: {label}: {now - _STAGE_CLOCK[0]:.1f} s", file=sys.stderr,
+              flush=True)
+    _STAGE_CLOCK[0] = now
+
+
 def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
     out = pd.DataFrame({"source_file": rows["_file"], "sheet": rows["_sheet"],
                         "row": rows["_row"], "reason": reason})
@@ -84,7 +101,7 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
     return frame.loc[~clash], _as_quarantine(clashing, reason), dropped
 
 
-INGEST_MEMORY = "1GB"  # DuckDB's share; it spills to disk beyond this
+INGEST_MEMORY = "1GB"  # DuckDB's share (POVDYN_INGEST_MEMORY); it spills to disk beyond this
 WRITE_BATCH_ROWS = 1 << 18  # rows per parquet row group of panel.parquet (and per write batch:
 # with 1M the Arrow batches in flight took some 300 MB beside DuckDB's own memory)
 _DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
@@ -151,13 +168,16 @@ class _Spill:
         self._write("quarantine_run" if run_level else "quarantine", out)
 
 
-def _duckdb(scratch: Path):
+def _duckdb(scratch: Path, memory: str | None = None, threads: int | None = None):
     import duckdb
 
     from ..config import settings
 
-    con = duckdb.connect(config={"memory_limit": INGEST_MEMORY,
-                                 "threads": max(1, settings().duckdb_threads),
+    import os
+
+    con = duckdb.connect(config={"memory_limit": memory or os.environ.get(
+                                     "POVDYN_INGEST_MEMORY") or INGEST_MEMORY,
+                                 "threads": threads or max(1, settings().duckdb_threads),
                                  "temp_directory": str(scratch / "duckdb"),
                                  "preserve_insertion_order": True})
     try:
@@ -290,6 +310,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
             _finish_panel(pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)),
             path, metadata)
         return result
+    _log_stage("register views")
     columns = _view_columns(con, "reg")
     n, n_quarter = con.execute("SELECT count(*), count(*) FILTER (WHERE _is_quarter) "
                                "FROM reg").fetchall()[0]
@@ -318,6 +339,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                 "count(*) OVER (PARTITION BY household_id, period) AS _n FROM ranked "
                 "WHERE _copy = 1")
     con.execute("DROP TABLE ranked")
+    _log_stage("frequency, repeated household-periods, exact copies")
     con.execute("CREATE OR REPLACE TEMP VIEW firsts AS "
                 "SELECT * FROM reg ANTI JOIN repeated USING (household_id, period) "
                 f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
@@ -333,6 +355,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
         con, "SELECT _file, _sheet, count(*) FROM firsts GROUP BY ALL")
     result.rows, result.households = con.execute(
         "SELECT count(*), count(DISTINCT household_id) FROM firsts").fetchall()[0]
+    _log_stage("conflicts, rows loaded per file, households")
     periods = con.execute("SELECT DISTINCT _order, period FROM firsts "
                           "ORDER BY _order").fetchall()
     result.periods = [p if quarterly else int(p) for _, p in periods]
@@ -351,16 +374,19 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
         GROUP BY ALL""").df()
     result.kind = decide_kinds(cells)
+    _log_stage("periods, register kind counts")
     loaded = "firsts"
     if "commune" in columns:
         result.unplaced = _communes_2025(con, columns)
         columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
         loaded = "firsts_2025"
+    _log_stage("2025 communes")
     out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
     nulls = dict(zip(out_cols, con.execute(
         "SELECT " + ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
         + f" FROM {loaded}").fetchall()[0]))
     target = _panel_schema(out_cols, nulls, quarterly)
+    _log_stage("null counts")
     select = ", ".join(
         _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
         for c in out_cols)
@@ -379,6 +405,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                     writer.write_table(table.cast(schema_md), row_group_size=WRITE_BATCH_ROWS)
 
         _atomic_write_bytes(path, stream)
+        _log_stage("panel.parquet sorted and written")
 
     result.write = write
     return result
@@ -453,7 +480,9 @@ def _write_quarantine_csv(con, spill: _Spill, path: Path, cached: dict | None = 
                     handle, index=False, lineterminator="\n")
 
     _atomic_write_bytes(path, stream)
-    return _count_by_table(con, "SELECT source_file, sheet, count(*) FROM q GROUP BY ALL")
+    counts = _count_by_table(con, "SELECT source_file, sheet, count(*) FROM q GROUP BY ALL")
+    _log_stage("quarantine.csv")
+    return counts
 
 
 def _totals_periods(totals: pd.DataFrame, frequency: str | None):

@@ -16,9 +16,10 @@ from ..privacy import load_key
 from .cache import _Cache, _cache_fingerprint, _file_sha256
 from .checking import BATCH_ROWS, _CARRIED, _load_programs, check_batch, prepare_table
 from .engine_checks import _engine_check_register, _engine_eligible
+from .parallel import RangeChecker
 from .reading import UnreadableFile, _LazyCsv, chunks, list_inputs, read_tables
-from .register import (_Spill, _duckdb, _duplicates, _register_stage, _totals_periods,
-                       _write_quarantine_csv)
+from .register import (_Spill, _duckdb, _duplicates, _log_stage, _register_stage,
+                       _totals_periods, _write_quarantine_csv)
 from .summary import IngestSummary, TableReport
 from .writing import (_finish_adoption, _finish_support, _finish_totals, _write_csv, _write_json,
                       _write_parquet)
@@ -65,15 +66,19 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
     scratch = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out_dir))
     try:
         con = _duckdb(scratch)
+        ranges = RangeChecker()  # large csv files: byte ranges on every core
         try:
-            return _ingest_with(raw_dir, out_dir, progress, key, _Spill(scratch), con, started)
+            return _ingest_with(raw_dir, out_dir, progress, key, _Spill(scratch), con, started,
+                                ranges)
         finally:
+            ranges.close()
             con.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs) -> list:
+def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs,
+              ranges: RangeChecker) -> list:
     """Check the one-pass csv registers (_LazyCsv) in the engine, appending their
     reports; returns the tables still to check: the others, and those read again the
     exact way because their one pass could not finish (engine_checks)."""
@@ -82,8 +87,12 @@ def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs) -> 
         if not isinstance(table.data, _LazyCsv):
             rest.append(table)
             continue
-        report = (_engine_check_register(table, con, spill, key, programs)
-                  if _engine_eligible(table) else None)
+        report = None
+        if _engine_eligible(table):
+            # a large file in byte ranges on every core; False: not one to cut
+            report = ranges.check(table, spill, key, programs)
+            if report is False:
+                report = _engine_check_register(table, con, spill, key, programs)
         if report is None:
             rest += table.data.rescan()
         else:
@@ -92,9 +101,10 @@ def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs) -> 
 
 
 def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill: _Spill,
-                 con, started: float) -> IngestSummary:
+                 con, started: float, ranges: RangeChecker) -> IngestSummary:
     from tqdm.auto import tqdm
 
+    _log_stage("start", start=True)
     programs = _load_programs()
     files, ignored = list_inputs(raw_dir)
     errors: list[str] = []
@@ -129,9 +139,11 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
 
     for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
         rel = path.relative_to(raw_dir).as_posix()
-        sha = _file_sha256(path)
+        # a file the cache has never seen is hashed after it is read: a large csv's
+        # hash is then taken by the pass that cuts it into ranges (no extra read)
+        sha = _file_sha256(path) if cache.knows(rel) else None
         spans.append((rel, len(reports), len(errors)))
-        earlier = cache.entry(rel, sha)
+        earlier = cache.entry(rel, sha) if sha is not None else None
         if earlier is not None:  # unchanged since a run whose checked rows are cached
             reports += [TableReport(**{**t, "loaded": 0, "quarantined": 0,
                                        "duplicates_dropped": 0}) for t in earlier["reports"]]
@@ -143,7 +155,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         try:
             tables = read_tables(path, raw_dir)
             if any(isinstance(t.data, _LazyCsv) for t in tables):  # csv registers: one pass
-                tables = _one_pass(tables, reports, con, spill, key, programs)
+                tables = _one_pass(tables, reports, con, spill, key, programs, ranges)
         except UnreadableFile as exc:
             errors.append(f"{rel}: cannot read: {exc}")
             reports.append(TableReport(source_file=rel, error=str(exc)))
@@ -156,6 +168,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         for table, engine in zip(tables, in_engine):  # csv registers: checked in DuckDB
             if engine:
                 reports.append(_engine_check_register(table, con, spill, key, programs))
+        _log_stage(f"{rel}: read and checked")
         for raw in (piece for table, engine in zip(tables, in_engine) if not engine
                     for piece in chunks(table)):
             prepared = prepare_table(raw)
@@ -183,6 +196,12 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         del tables
     for batch_key in sorted(pending, key=str):
         flush(batch_key)
+    ranges.close()  # the workers' memory is free before the steps across all rows
+    for rel, entry in entries.items():
+        if entry["sha256"] is None:
+            entry["sha256"] = ranges.sha256.pop(raw_dir / rel, None) or \
+                _file_sha256(raw_dir / rel)
+    _log_stage("content hashes")
     # the reports and errors each file produced (for the cache)
     for i, (rel, first_report, first_error) in enumerate(spans):
         end_report, end_error = spans[i + 1][1:] if i + 1 < len(spans) else \
@@ -293,12 +312,14 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         _write_csv(unplaced, out_dir / "communes_unplaced.csv")
     elif (out_dir / "communes_unplaced.csv").exists():  # an earlier run's listing
         (out_dir / "communes_unplaced.csv").unlink()
+    _log_stage("support, totals, adoption written")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
     cache.save({rel: {"sha256": e["sha256"],
                       "reports": [t.as_dict() if isinstance(t, TableReport) else t
                                   for t in e["reports"]],
                       "errors": list(e["errors"])} for rel, e in entries.items()},
                spill, set(entries))
+    _log_stage("cache saved")
     summary.reused_files = reused
     summary.seconds = time.perf_counter() - started
     return summary

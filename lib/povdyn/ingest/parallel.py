@@ -1,0 +1,490 @@
+"""One large csv register checked on every core (issue 11 §1): the file is cut into byte
+ranges at line ends, each range is read and checked by engine_checks' one pass in a
+worker process of its own, and the parent adopts the workers' spill parts; the checks
+across rows (register.py) then run once over all of them, as for any file.
+
+Every output stays the same bytes as the one pass over the whole file (tests compare
+them), because a range is only ever a run of whole csv records:
+
+* The parent reads the file once, in order, counting line ends: a range starts after a
+  line end and knows how many lines come before it, so its rows get the row numbers the
+  whole file gives them (the file's data start at `skip_records` records; the header's
+  lines must be one record each).
+* A worker checks that its range held exactly one csv record per line (records ==
+  line ends, plus an unterminated last line). A quoted field holding a line end, or a
+  lone carriage return, breaks that equality somewhere, and then no range is kept: the
+  file is read again the exact way (_LazyCsv.rescan), like any one pass that cannot
+  finish.
+* The signature footer is looked for in the last range only, which is never shorter
+  than the rows the footer search looks at (FOOTER_SEARCH_ROWS).
+* Which yes/no columns are "x"-marked (blank means "no") is guessed by the parent from
+  the first rows, given to every worker, and compared at the end with what all ranges
+  saw together (engine_checks: the whole-file rule); a wrong guess sends the file back
+  to the exact reading.
+* Coded cells are parsed by the same functions in every worker (a value depends on the
+  cell alone), ids are pseudonymised with the same key, rows flagged by a worker go
+  through check_batch there (its verdict does not depend on the batch), and every step
+  after this one sorts by file, sheet and row or by household and period.
+
+Workers are plain subprocesses (_WorkerPool), one DuckDB connection each with one thread and WORKER_MEMORY, spilling into the run's scratch
+folder. Files smaller than PARALLEL_MIN_BYTES, or a machine with one core, keep the
+one pass in the parent."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .reading import FOOTER_SEARCH_ROWS, RawTable, _LazyCsv
+from .summary import TableReport
+
+PARALLEL_MIN_BYTES = 96 << 20  # smaller csv files: one pass in the parent (spawning costs ~2 s)
+RANGE_BYTES = 512 << 20  # the largest range; a file gets at least 4 ranges per worker (so
+MIN_RANGE_BYTES = 32 << 20  # that a slow one evens out), none smaller than this
+WORKER_MEMORY = "512MB"  # DuckDB's share in each worker (it spills beyond it)
+_SCAN_BYTES = 1 << 24  # the parent reads the file in blocks of this size to cut it
+
+
+def ingest_workers() -> int:
+    """Worker processes for one large csv (POVDYN_INGEST_WORKERS, default: the cores
+    this process may use)."""
+    env = os.environ.get("POVDYN_INGEST_WORKERS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class _Range:
+    index: int
+    start: int  # byte offsets [start, end) in the file
+    end: int
+    first_row: int  # row number (as a spreadsheet shows it) of the range's first line
+    lines: int  # line ends in the range (records, if each record is one line)
+    last: bool
+
+
+def _data_start(path: Path, skip_records: int, delimiter: str, encoding: str = "utf-8"):
+    """The byte offset after the first `skip_records` lines, or None when those lines
+    are not exactly `skip_records` csv records (a quoted line end in the title or header:
+    then the file is read in one pass)."""
+    offset, lines = 0, 0
+    with open(path, "rb") as handle:
+        head = b""
+        while lines < skip_records:
+            block = handle.read(1 << 16)
+            if not block:
+                return None
+            head += block
+            while lines < skip_records:
+                found = head.find(b"\n", offset)
+                if found < 0:
+                    break
+                offset, lines = found + 1, lines + 1
+    text = head[:offset]
+    # one record a line: no lone carriage return, no quoted field open at a line end
+    if b"\r" in text.replace(b"\r\n", b"") or any(
+            line.count(b'"') % 2 for line in text.split(b"\n")):
+        return None
+    try:
+        records = list(csv.reader(io.StringIO(text.decode(encoding, errors="replace"),
+                                              newline=""), delimiter=delimiter))
+    except csv.Error:
+        return None
+    return offset if len(records) == skip_records else None
+
+
+def _cut(path: Path, start: int, first_row: int, target: int, digest=None):
+    """The file from `start` on, cut into ranges of about `target` bytes at line ends,
+    read once in order (the workers then read their range from the page cache). The
+    last range is never shorter than FOOTER_SEARCH_ROWS lines: the ranges before it are
+    merged into it as needed. Yields each _Range (index 0) once the lines after it show
+    that it cannot be part of the last one. `digest` (a hashlib object) is fed the
+    whole file on the way."""
+    from collections import deque
+
+    size = path.stat().st_size
+    held: deque = deque()  # ranges cut, whose lines after them are still too few
+
+    def merged(first: _Range, second: _Range) -> _Range:
+        return _Range(0, first.start, second.end, first.first_row, first.lines + second.lines,
+                      second.last)
+
+    range_start, lines, lines_before, position = start, 0, 0, start
+    with open(path, "rb") as handle:
+        head = handle.read(start)
+        if digest is not None:
+            digest.update(head)
+        while block := handle.read(_SCAN_BYTES):
+            if digest is not None:
+                digest.update(block)
+            cut = block.rfind(b"\n") if position + len(block) - range_start >= target else -1
+            if cut >= 0 and position + cut + 1 < size:
+                lines += block.count(b"\n", 0, cut + 1)
+                held.append(_Range(0, range_start, position + cut + 1,
+                                   first_row + lines_before, lines, False))
+                lines_before += lines
+                range_start, lines = position + cut + 1, block.count(b"\n", cut + 1)
+                while len(held) > 1 and sum(r.lines for r in list(held)[1:]) > FOOTER_SEARCH_ROWS:
+                    yield held.popleft()
+            else:
+                lines += block.count(b"\n")
+            position += len(block)
+    last = _Range(0, range_start, size, first_row + lines_before, lines, True)
+    while held and last.lines <= FOOTER_SEARCH_ROWS:
+        last = merged(held.pop(), last)
+    yield from held
+    yield last
+
+
+class _ByteRange(io.RawIOBase):
+    """The bytes [start, end) of a file, as a file of their own (what pyarrow reads)."""
+
+    def __init__(self, path: Path, start: int, end: int):
+        super().__init__()
+        self._handle = open(path, "rb")
+        self._handle.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        got = self._handle.readinto(memoryview(buffer)[:n])
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs to check one range (pickled to it)."""
+    range: _Range
+    path: Path
+    source_file: str
+    header: list
+    header_row: int
+    names: list
+    delimiter: str
+    marks: frozenset
+    key: bytes
+    programs: object
+    scratch: Path
+    block_bytes: int
+    lookup_uniques: int
+
+
+def _open_range(job: _Job):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    return pacsv.open_csv(
+        _ByteRange(job.path, job.range.start, job.range.end),
+        read_options=pacsv.ReadOptions(column_names=job.names, block_size=job.block_bytes,
+                                       encoding="utf8"),
+        parse_options=pacsv.ParseOptions(delimiter=job.delimiter, ignore_empty_lines=False,
+                                          invalid_row_handler=lambda _row: "error"),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in job.names}, strings_can_be_null=False,
+            quoted_strings_can_be_null=False))
+
+
+def _ends_unterminated(path: Path, rng: _Range) -> bool:
+    """The range (the file's end) has a last line without a line end."""
+    if rng.end == rng.start:
+        return False
+    with open(path, "rb") as handle:
+        handle.seek(rng.end - 1)
+        return handle.read(1) != b"\n"
+
+
+def _check_range(job: _Job) -> dict:
+    """In a worker: engine_checks' one pass over one range, into a spill of its own.
+    Returns the range's counts, what it saw of the yes/no columns and its parts, or
+    {"failed": why} when the pass could not finish or a record spanned lines."""
+    from . import engine_checks
+    from .register import _Spill, _duckdb
+
+    engine_checks.LOOKUP_UNIQUES = job.lookup_uniques  # the parent's settings (tests)
+    root = job.scratch / f"range-{job.range.index:05d}"
+    root.mkdir(parents=True, exist_ok=True)
+    spill = _Spill(root)
+    lazy = _LazyCsv(lambda: _open_range(job), job.names, None)
+    lazy.hold_back = job.range.last
+    lazy.marks = set(job.marks)
+    raw = RawTable(job.source_file, None, job.header, lazy, None, job.header_row,
+                   first_row=job.range.first_row)
+    con = _duckdb(root, memory=WORKER_MEMORY, threads=1)
+    try:
+        report = engine_checks._engine_check_register(raw, con, spill, job.key, job.programs)
+    finally:
+        con.close()
+    if report is None:
+        return {"failed": "the one pass over a range could not finish"}
+    records = report.rows_in + report.blank_rows + report.footer_rows
+    lines = job.range.lines + (1 if job.range.last and _ends_unterminated(job.path, job.range)
+                               else 0)
+    if records != lines:
+        return {"failed": f"{records} csv records on {lines} lines (a quoted line end)"}
+    return {"report": report.as_dict(), "marks_seen": lazy.marks_seen or {},
+            "parts": {kind: [(str(p), spill.part_files[p]) for p in paths]
+                      for kind, paths in spill.parts.items()}}
+
+
+def _first_marks(raw: RawTable) -> frozenset:
+    """The yes/no columns whose non-blank cells in the first block are all marks: the
+    guess the one pass makes from its first rows (engine_checks), for every range."""
+    from .engine_checks import _Lookup, _RECORDED_ONLY
+    from .reading import _column_names, _is_bool_column
+    from ..privacy import IDENTIFIER_COLUMNS
+
+    position, _ = _column_names(raw.header)
+    first = next(iter(raw.data.open_stream()), None)
+    if first is None:
+        return frozenset()
+    marks = set()
+    for c, name in position.items():
+        if name in IDENTIFIER_COLUMNS or name in _RECORDED_ONLY or not _is_bool_column(name):
+            continue
+        lookup = _Lookup(name, None)
+        lookup.take(first.column(c))
+        if lookup.marks_only:
+            marks.add(c)
+    return frozenset(marks)
+
+
+class _WorkerPool:
+    """`n` worker processes (`python -m povdyn.ingest._range_worker`), each fed one
+    pickled _Job at a time through its stdin and answering on its stdout, by one thread
+    of the parent each. Plain subprocesses rather than multiprocessing: spawn would
+    import the caller's main script again in every worker (breaking a script without an
+    `if __name__ == "__main__"` guard), and fork would copy the parent's DuckDB threads."""
+
+    def __init__(self, n: int):
+        import subprocess
+        import sys
+
+        package_root = str(Path(__file__).resolve().parents[2])  # povdyn's own lib folder
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([package_root] + [
+            p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        self.size = n
+        self.processes = [subprocess.Popen([sys.executable, "-m", "povdyn.ingest._range_worker"],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           env=env) for _ in range(n)]
+
+    @staticmethod
+    def _ask(process, job: "_Job"):
+        import pickle
+
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        process.stdin.write(len(payload).to_bytes(8, "little") + payload)
+        process.stdin.flush()
+        size = process.stdout.read(8)
+        if len(size) < 8:
+            raise RuntimeError(f"an ingest worker stopped (exit code {process.wait()})")
+        status, value = pickle.loads(process.stdout.read(int.from_bytes(size, "little")))
+        if status != "ok":
+            raise RuntimeError(f"an ingest worker failed on a csv range:\n{value}")
+        return value
+
+    def run(self, jobs) -> dict[int, dict]:
+        """{range index: result} for every job of the iterable `jobs` (consumed as the
+        workers take them, at most two waiting per worker); stops taking new ones after
+        a range failed. A worker's exception is raised here."""
+        import queue
+        import threading
+
+        waiting: queue.Queue = queue.Queue(maxsize=2 * len(self.processes))
+        results: dict[int, dict] = {}
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def serve(process):
+            while True:
+                job = waiting.get()
+                if job is None:
+                    return
+                if stop.is_set():
+                    continue
+                try:
+                    results[job.range.index] = result = self._ask(process, job)
+                except BaseException as exc:  # noqa: BLE001 - raised in the parent below
+                    errors.append(exc)
+                    stop.set()
+                    continue
+                if "failed" in result:
+                    stop.set()
+
+        threads = [threading.Thread(target=serve, args=(p,), daemon=True,
+                                    name="povdyn-ingest-range") for p in self.processes]
+        for thread in threads:
+            thread.start()
+        try:
+            for job in jobs:
+                if stop.is_set():
+                    break
+                waiting.put(job)
+        finally:
+            for _ in threads:
+                waiting.put(None)
+            for thread in threads:
+                thread.join()
+        if errors:
+            raise errors[0]
+        return results
+
+    def close(self) -> None:
+        for process in self.processes:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except Exception:  # noqa: BLE001 - a worker that hangs is stopped
+                process.kill()
+                process.wait()
+
+
+def serve_worker() -> None:
+    """A worker's loop (python -m povdyn.ingest._range_worker): a job in, its result out,
+    until stdin closes. Stray prints of libraries go to stderr, not into the answers."""
+    import pickle
+    import sys
+    import traceback
+
+    source = sys.stdin.buffer
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    while True:
+        size = source.read(8)
+        if len(size) < 8:
+            return
+        job = pickle.loads(source.read(int.from_bytes(size, "little")))
+        try:
+            answer = ("ok", _check_range(job))
+        except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+            answer = ("error", traceback.format_exc())
+        payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.write(len(payload).to_bytes(8, "little") + payload)
+        answers.flush()
+
+
+class RangeChecker:
+    """Large csv registers of one ingest run checked in byte ranges (module docstring);
+    the worker processes start with the first such file and serve every later one."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or ingest_workers()
+        self._pool: _WorkerPool | None = None
+        self.sha256: dict[Path, str] = {}  # file -> content hash, of files cut whole
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def check(self, raw: RawTable, spill, key: bytes, programs) -> TableReport | None | bool:
+        """Check a one-pass csv register (_LazyCsv) in byte ranges. Returns its report;
+        None when the one pass cannot finish (the caller reads the file again the exact
+        way, as after engine_checks' one pass); False when the file is not one to cut
+        (small, one core, a quoted line end above the data): the caller then makes the
+        one pass itself."""
+        if self._pool is None and _worth_cutting(raw, self.workers):
+            self._pool = _WorkerPool(self.workers)
+        if self._pool is None or not _worth_cutting(raw, self.workers):
+            return False
+        return _check_in_ranges(raw, spill, key, programs, self._pool, self.sha256)
+
+
+def _worth_cutting(raw: RawTable, workers: int) -> bool:
+    from . import engine_checks
+
+    lazy: _LazyCsv = raw.data
+    return not (workers < 2 or lazy.path is None or not engine_checks.ENGINE_CHECKS
+                or lazy.path.stat().st_size < PARALLEL_MIN_BYTES)
+
+
+def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPool,
+                     hashes: dict):
+    import hashlib
+
+    from . import engine_checks, reading
+
+    lazy: _LazyCsv = raw.data
+    start = _data_start(lazy.path, lazy.skip_records, lazy.delimiter)
+    if start is None:
+        return False
+
+    marks = _first_marks(raw)
+    scratch = spill.root / f"ranges-{os.getpid()}-{id(raw):x}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    base = dict(path=lazy.path, source_file=raw.source_file, header=list(raw.header),
+                header_row=raw.header_row, names=list(lazy.names), delimiter=lazy.delimiter,
+                marks=marks, key=key, programs=programs, scratch=scratch,
+                block_bytes=reading.CSV_BLOCK_BYTES, lookup_uniques=engine_checks.LOOKUP_UNIQUES)
+
+    digest = hashlib.sha256()
+
+    def jobs():
+        size = lazy.path.stat().st_size
+        target = min(RANGE_BYTES, max(MIN_RANGE_BYTES, size // (4 * pool.size)))
+        for i, rng in enumerate(_cut(lazy.path, start, raw.first_row, target, digest)):
+            yield _Job(range=_Range(i, rng.start, rng.end, rng.first_row, rng.lines, rng.last),
+                       **base)
+        hashes[lazy.path] = digest.hexdigest()  # every byte was read
+
+    # the parent waits while the workers check: it builds the 2025 commune index that
+    # the register stage needs next (pure Python, several seconds) meanwhile
+    import threading
+
+    from ..geo import _commune_index
+
+    warm = threading.Thread(target=_commune_index, daemon=True, name="povdyn-geo-index")
+    warm.start()
+    try:
+        results = pool.run(jobs())
+    finally:
+        warm.join()
+    failed = next((r["failed"] for r in results.values() if "failed" in r), None)
+    if failed is None and sorted(results) != list(range(len(results))):
+        raise RuntimeError("a csv range has no result")  # never expected: not silently
+    if failed is None:  # the yes/no columns as the whole file has them
+        seen: dict[str, list] = {}
+        for r in results.values():
+            for c, (non_blank, all_marks) in r["marks_seen"].items():
+                seen.setdefault(c, []).append((non_blank, all_marks))
+        whole = {c for c, states in seen.items()
+                 if any(n for n, _ in states) and all(a for _, a in states)}
+        if whole != set(marks) & set(seen):
+            failed = "the first rows' guess of the x-marked columns"
+    if failed is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        return None
+    report = None
+    for i in sorted(results):
+        part = TableReport(**results[i]["report"])
+        for kind, paths in results[i]["parts"].items():
+            for path, files in paths:
+                spill.add_part(kind, Path(path), files)
+        if report is None:
+            report = part
+        else:
+            report.rows_in += part.rows_in
+            report.blank_rows += part.blank_rows
+            report.footer_rows += part.footer_rows
+    return report
