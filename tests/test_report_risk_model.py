@@ -206,3 +206,21 @@ def test_the_run_period_is_scored_once_in_the_parent(tmp_path, small_register):
     assert Model.calls == []
     model.scores(as_of="2024Q4", lang="vi")
     assert Model.calls == [("2024Q4", "vi")]
+
+
+def test_a_model_without_out_of_time_validation_gives_a_section_that_says_so(tmp_path):
+    """Found by the report's engineer: 30,000 annual households (seed 11) have enough
+    relapses to fit but none left for an out-of-time test, and the page failed with
+    AttributeError 'auc'. The section must publish the scores and say plainly that the
+    model is not validated, never quote an AUC it does not have."""
+    from povdyn.risk import early_warning_section
+    from povdyn.synth import generate
+
+    reg = generate(households=30_000, seed=11, frequency="year")
+    reg.panel.drop(columns=["head_name", "id_card", "phone", "address"]).to_parquet(tmp_path / "panel.parquet",
+                                                                                    index=False)
+    reg.support.to_parquet(tmp_path / "support.parquet", index=False)
+    for lang, words in (("en", "not been validated out of time"), ("vi", "chưa được kiểm định")):
+        section = early_warning_section(tmp_path, within=1, lang=lang)
+        assert section["model"] is not None and section["model"].test_period is None
+        assert words in section["text"] and "AUC" not in section["text"]

@@ -209,6 +209,18 @@ EARLY_WARNING_TEXT = {
                "(>= {hi}) of being poor again within {within} reviews. The model ({method}) was validated "
                "on the {test_period} exits it had not seen: AUC {auc}, calibration error (ECE) {ece}. {limits}"),
     },
+    # the same paragraph when no exit cohort with complete follow-up is left for an
+    # out-of-time test (RiskModel.test_period is None): no AUC is quoted
+    "paragraph_unvalidated": {
+        "vi": ("Trong {exits} hộ thoát nghèo ở kỳ rà soát {when}, {high} hộ có nguy cơ cao (≥ {hi}) nghèo "
+               "lại trong {within} kỳ rà soát tới. Mô hình ({method}) chưa được kiểm định trên nhóm thoát "
+               "nghèo mà mô hình chưa thấy (dữ liệu chưa có nhóm nào đủ thời gian theo dõi), nên chưa đo được "
+               "điểm số đáng tin đến đâu. {limits}"),
+        "en": ("Of {exits} households that exited poverty at the {when} review, {high} are at high risk "
+               "(>= {hi}) of being poor again within {within} reviews. The model ({method}) has not been "
+               "validated out of time (no exit cohort with complete follow-up is left beyond those it "
+               "learned from), so how far the score can be trusted is not measured. {limits}"),
+    },
     "communes_not_listed": {
         "vi": "{n} xã, phường có dưới {smallest} hộ thoát nghèo không được liệt kê (số quá nhỏ để công bố).",
         "en": "{n} communes with fewer than {smallest} exiting households are not listed (too few to publish).",

@@ -1364,7 +1364,6 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
         from .text import fold
 
         scores = scores[scores["province_2025"].astype(str).map(fold) == fold(str(region))]
-    v = model.validation.iloc[0]
     high = int((scores["risk_band"] == "high").sum())
     lo, hi = model.bands
     when = scores.iloc[0]["exit_period"] if len(scores) else as_of
@@ -1373,12 +1372,17 @@ def early_warning_section(data_dir=None, as_of=None, region: str = "national", w
     def count(n: int) -> str:  # a published count: small ones hidden, as in every table
         return f"<{smallest}" if n < smallest else fmt_count(n, lang)
 
-    auc, ece = f"{v.auc:.2f}", f"{v.ece:.3f}"
-    text = TEXT["paragraph"][lang].format(
-        exits=count(len(scores)), when=when, high=count(high), hi=f"{hi:.0%}", within=within,
-        method=model.method, test_period=model.test_period, limits=LIMITS_TEXT[lang],
-        auc=decimal_comma(auc, lang), ece=decimal_comma(ece, lang))
-    text = f"{text} {model.register_text(lang)}"
+    figures = dict(exits=count(len(scores)), when=when, high=count(high), hi=f"{hi:.0%}", within=within,
+                   method=model.method, limits=LIMITS_TEXT[lang])
+    if model.test_period is None:  # no cohort left to test on: say so, quote no AUC
+        text = TEXT["paragraph_unvalidated"][lang].format(**figures)
+    else:
+        v = model.validation.iloc[0]
+        text = TEXT["paragraph"][lang].format(
+            **figures, test_period=model.test_period,
+            auc=decimal_comma(f"{v.auc:.2f}", lang), ece=decimal_comma(f"{v.ece:.3f}", lang))
+    if model.test_period is not None or model.register == "full":  # the lists' sentence quotes the AUC
+        text = f"{text} {model.register_text(lang)}"
     counts = band_counts_by_commune(scores, min_cell, top=20)
     communes = band_table(counts, lang)
     if counts.attrs["not_shown"]:
