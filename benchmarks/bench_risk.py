@@ -52,7 +52,8 @@ from povdyn.risk import (_Design, _Hazard, _add_support, _support_table, calibra
 IDENT = ["head_name", "id_card", "phone", "address"]
 
 
-def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibration="none") -> dict:
+def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibration="none",
+            hidden: pd.DataFrame | None = None) -> dict:
     fit = relapse_risk if kind == "relapse" else entry_risk
     t = time.perf_counter()
     m = fit(panel, within=within, support=reg.support, method=method, use_ethnicity=use_ethnicity,
@@ -72,7 +73,7 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
     # the ceiling depends on the features and cohorts, not on the scorer: once per kind and k
     key = (kind, within, use_ethnicity)
     if key not in _CEILINGS:
-        _CEILINGS[key] = ceiling(m, reg, kind, within, test)
+        _CEILINGS[key] = ceiling(m, reg, kind, within, test, hidden)
     ceil = _CEILINGS[key]
     model_gap, model_lo, model_hi = group_gap_interval(test, "risk")
     oracle_gap, oracle_lo, oracle_hi = group_gap_interval(test, f"p_within_{within}")
@@ -101,6 +102,9 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
         "gap_ci": f"{model_gap:.3f} [{model_lo:.3f}, {model_hi:.3f}]",
         "oracle_gap_ci": f"{oracle_gap:.3f} [{oracle_lo:.3f}, {oracle_hi:.3f}]",
         "ceiling_auc": ceil["with_history"], "ceiling_auc_no_history": ceil["without_history"],
+        **{f"ceiling_auc_with_{name}": ceil[f"with_{name}"] for name in HIDDEN if f"with_{name}" in ceil},
+        **{f"ceiling_top10_ratio_with_{name}": ceil[f"top10_with_{name}"] / oracle["top_decile_capture"]
+           for name in HIDDEN if f"with_{name}" in ceil},
         "seconds": seconds,
     }
 
@@ -108,37 +112,95 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
 _CEILINGS: dict = {}
 HISTORY = ("prev_dep_employment", "prev_dep_nutrition", "prev_status=poor", "prev_status=near_poor",
            "prev2_status=poor", "prev2_status=near_poor", "income_gap_2_back")
+# what the generating process knows at the review and the register does not
+# (``oracle_knowledge``), added to the ceiling's features one at a time and together
+HIDDEN = {"true income": ["true_gap"], "commune exposure": ["commune_exposure"],
+          "support ahead": ["support_ahead"],
+          "all three": ["true_gap", "commune_exposure", "support_ahead"]}
 
 
-def ceiling(m, reg, kind, within, test) -> dict:
+def ceiling(m, reg, kind, within, test, hidden: pd.DataFrame | None = None) -> dict:
     """The best AUC a model of the register's information can reach: a boosting
     regression of the oracle's own log-odds on the model's features (no outcome noise to
-    learn from), fitted on the training cohorts' rows of this kind and scored on the
-    test cohort (AUC against the realised outcomes). With and without the history
-    features (``HISTORY``: statuses one and two reviews back, income two back, hardship
-    marks at t-1). ``scores``: the ceiling's test-cohort scores with history (for its
-    top-decile capture)."""
+    learn from), cross-fitted by household: five folds of households over every cohort
+    of this kind that the oracle covers (the test cohort's included -- it learns no
+    outcome, only what the features say about the true probability), each test
+    household scored by the fold that did not see it; AUC against the realised outcomes.
+    With and without the history features (``HISTORY``: statuses one and two reviews
+    back, income two back, hardship marks at t-1). ``scores``: the test-cohort scores
+    with history (for its top-decile capture). ``hidden`` (``oracle_knowledge``): also
+    the ceiling with each of what the oracle knows and the register does not
+    (``HIDDEN``) added to the features: ``with_<name>`` AUC and ``top10_<name>``
+    capture."""
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.metrics import roc_auc_score
 
+    from povdyn.risk import _household_fold
+
     truth = reg.truth_risk[reg.truth_risk.kind == kind]
     col = f"p_within_{within}"
-    rows = m._frame[m._frame.period < m.test_period].merge(truth, on=["household_id", "period"])
-    rows = rows[rows[col].notna()]
+    rows = m._frame.merge(truth, on=["household_id", "period"])
+    rows = rows[rows[col].notna()].reset_index(drop=True)
+    if hidden is not None:
+        rows = rows.merge(hidden, on=["household_id", "period"], how="left", validate="one_to_one")
     design = _Design(kind, True).fit(rows)
-    p = rows[col].clip(1e-5, 1 - 1e-5)
+    p = rows[col].clip(1e-5, 1 - 1e-5).to_numpy()
     target = np.log(p / (1 - p))
+    fold = _household_fold(rows["household_id"].to_numpy(), 5)
+    is_test = (rows["period"] == m.test_period).to_numpy()
+    order = test.set_index("household_id").index
+    y = rows.loc[is_test].set_index("household_id").loc[order, "event"].to_numpy(float)
+    base = design.matrix(rows)
+    variants = {"with_history": base, "without_history": base.drop(columns=[c for c in HISTORY if c in base])}
+    for name, cols in (HIDDEN.items() if hidden is not None else ()):
+        variants[f"with_{name}"] = base.assign(**{c: rows[c].to_numpy(float) for c in cols})
     out = {}
-    for name, drop in (("with_history", ()), ("without_history", HISTORY)):
-        X = design.matrix(rows).drop(columns=[c for c in drop if c in design.columns])
-        reg_ = HistGradientBoostingRegressor(max_iter=400, learning_rate=0.08, max_leaf_nodes=31,
-                                             min_samples_leaf=40, random_state=0).fit(X, target)
-        Xt = design.matrix(test).drop(columns=[c for c in drop if c in design.columns])
-        scores = reg_.predict(Xt)
-        out[name] = float(roc_auc_score(test.event, scores))
+    for name, X in variants.items():
+        scores = np.empty(len(rows))
+        for k in range(5):
+            fit = HistGradientBoostingRegressor(max_iter=400, learning_rate=0.08, max_leaf_nodes=31,
+                                                min_samples_leaf=40, random_state=0)
+            fit.fit(X[fold != k], target[fold != k])
+            scores[fold == k] = fit.predict(X[fold == k])
+        s = pd.Series(scores[is_test], index=rows.loc[is_test, "household_id"]).loc[order].to_numpy()
+        out[name] = float(roc_auc_score(y, s))
+        out[f"top10_{name}"] = top_decile_capture(y, s)
         if name == "with_history":
-            out["scores"] = scores
+            out["scores"] = s
     return out
+
+
+def oracle_knowledge(households: int, seed: int) -> pd.DataFrame:
+    """What the generating process knows at each annual review t (2022-2024) and the
+    register does not (povdyn.synth.simulate, ``_risk_truth``), per household and review:
+    ``true_gap`` -- the household's true log income level at t (no measurement noise, no
+    hardship drop of year t) minus the log poverty line of t; ``commune_exposure`` -- its
+    commune's planted hardship shock (HARDSHIP "sd_commune"); ``support_ahead`` -- the
+    planted income effect of support in force at t+1 (the oracle takes the office's
+    later decisions as realised). The same chunks as ``synth.generate`` (same seed) are
+    simulated again; nothing of this enters the register."""
+    from povdyn.risk import _line
+    from povdyn.synth import simulate as S
+
+    geo = S._geography(households, seed)
+    shock = np.random.default_rng(np.random.SeedSequence([seed, 10**9 + 12])).normal(
+        0, S.HARDSHIP["sd_commune"], len(geo.commune_name))
+    growth = np.cumsum(S.CALIBRATION["growth"])
+    catch_up = S.CALIBRATION["ethnic_catch_up"] * np.arange(len(S.YEARS))
+    parts = []
+    for c, start, n in S._chunks(households):
+        sim = S._simulate_chunk(c, start + 1, n, households, seed, geo)
+        state = sim["risk_state"]
+        ids = S._hh_ids(sim["hh_number"]).to_pandas().to_numpy()
+        for t in range(S.YEARS.index(2022), len(S.YEARS) - 1):
+            level = (state["base"] + state["permanent"][:, t] + growth[t] + sim["eth"] * catch_up[t]
+                     + state["effect"][:, t])
+            line = _line(np.full(len(level), S.YEARS[t]), sim["urban"])
+            parts.append(pd.DataFrame({"household_id": ids, "period": S.YEARS[t],
+                                       "true_gap": level - np.log(line),
+                                       "commune_exposure": shock[sim["comm"]],
+                                       "support_ahead": state["effect"][:, t + 1]}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def slope_interval(y, p, draws: int = 200, seed: int = 0) -> tuple[float, float]:
@@ -220,6 +282,11 @@ def main(argv=None) -> int:
     ap.add_argument("--calibrations", default="none,platt,temporal",
                     help="gbm calibrations to compare (povdyn.risk.CALIBRATIONS), comma-separated")
     ap.add_argument("--quality-only", action="store_true", help="only the table of gbm and logit (skip the run without ethnic minority, the cohort-file and 1M-row timings)")
+    ap.add_argument("--oracle-knows", action="store_true",
+                    help="also the ceiling with what the oracle knows and the register does not "
+                         "(true income, commune exposure, support ahead; simulated again)")
+    ap.add_argument("--kinds", default="relapse1,relapse2,entry1,entry2",
+                    help="which kinds and horizons, e.g. relapse1,entry1")
     args = ap.parse_args(argv)
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average, {os.cpu_count()} cores)")
     t = time.perf_counter()
@@ -234,12 +301,18 @@ def main(argv=None) -> int:
 
         rows = []
         calibrations = args.calibrations.split(",")
-        for kind, within in [] if args.speed_only else (("relapse", 1), ("relapse", 2), ("entry", 1), ("entry", 2)):
+        hidden = None
+        if args.oracle_knows and not args.speed_only:
+            t = time.perf_counter()
+            hidden = oracle_knowledge(args.households, args.seed)
+            print(f"what the oracle knows: simulated again in {time.perf_counter() - t:.1f} s", flush=True)
+        combos = [(k[:-1], int(k[-1])) for k in args.kinds.split(",")]
+        for kind, within in [] if args.speed_only else combos:
             # within 2 validates on the first complete cohort after the 2021->2022 change
             # of standard: no earlier cohort to recalibrate on out of time
             runs = [("gbm", c) for c in calibrations if not (c == "temporal" and within > 1)] + [("logit", "none")]
             for method, calibration in runs:
-                row = quality(panel, reg, kind, within, method, calibration=calibration)
+                row = quality(panel, reg, kind, within, method, calibration=calibration, hidden=hidden)
                 if row is None:
                     continue
                 rows.append(row)
