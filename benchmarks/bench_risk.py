@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/bench_risk.py                       # 600k households, 1M-row timing
     .venv/bin/python benchmarks/bench_risk.py --households 300000 --fit-rows 200000
     .venv/bin/python benchmarks/bench_risk.py --quality-only --calibrations none,temporal
+    .venv/bin/python benchmarks/bench_risk.py --quality-only --calibrations none --no-logit \
+        --kinds relapse1,entry1 --oracle-knows   # where the gap to the oracle lives
 
 Quality: a synthetic register (annual reviews) is written to parquet and loaded; for
 relapse within 1 and 2 reviews and entry within 1 the model is fitted with method="auto"
@@ -20,7 +22,10 @@ interval and the slope the TRUE probabilities get on the same households
 shares of the oracle's, each with a bootstrap interval (``top10_ratio``,
 ``ceiling_top10_ratio``): when the ceiling's own share is below 0.9, the 90% target is
 above what the register reveals; and the group gap with its interval beside the
-oracle's own.
+oracle's own. ``--oracle-knows``: the ceiling again with each of what the oracle knows
+and the register does not added to its features (the true income behind the recorded
+one, the commune's hardship exposure, support in force the next year;
+``oracle_knowledge``), one at a time and together -- where the rest of the gap lives.
 
 Speed: the relapse cohort file is resampled to --fit-rows rows (1M by default) and the
 chosen scorer is fitted and scores every row (with reasons for the high band). Beside
@@ -285,6 +290,7 @@ def main(argv=None) -> int:
     ap.add_argument("--oracle-knows", action="store_true",
                     help="also the ceiling with what the oracle knows and the register does not "
                          "(true income, commune exposure, support ahead; simulated again)")
+    ap.add_argument("--no-logit", action="store_true", help="boosting only (skip the logit beside it)")
     ap.add_argument("--kinds", default="relapse1,relapse2,entry1,entry2",
                     help="which kinds and horizons, e.g. relapse1,entry1")
     args = ap.parse_args(argv)
@@ -310,7 +316,8 @@ def main(argv=None) -> int:
         for kind, within in [] if args.speed_only else combos:
             # within 2 validates on the first complete cohort after the 2021->2022 change
             # of standard: no earlier cohort to recalibrate on out of time
-            runs = [("gbm", c) for c in calibrations if not (c == "temporal" and within > 1)] + [("logit", "none")]
+            runs = [("gbm", c) for c in calibrations if not (c == "temporal" and within > 1)]
+            runs += [] if args.no_logit else [("logit", "none")]
             for method, calibration in runs:
                 row = quality(panel, reg, kind, within, method, calibration=calibration, hidden=hidden)
                 if row is None:
