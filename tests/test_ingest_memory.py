@@ -62,8 +62,9 @@ def _hashes(out: Path) -> dict:
 
 
 def test_outputs_do_not_depend_on_how_many_key_slices(tmp_path, monkeypatch):
-    """The key checks cut into many slices of the hash range give the same bytes as one
-    pass: exact copies, conflicts, households and the panel."""
+    """The key checks cut into many slices of the hash range, and panel.parquet sorted in
+    many ranges of household_id, give the same bytes as one pass: exact copies,
+    conflicts, households and the panel."""
     monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
     raw = _make_raw(tmp_path)
     ingest(raw, tmp_path / "one", progress=False)
@@ -71,6 +72,8 @@ def test_outputs_do_not_depend_on_how_many_key_slices(tmp_path, monkeypatch):
     # 7 slices of a register of a dozen rows: most are empty, some hold one key's copies
     monkeypatch.setattr(ingest_module.register, "_key_buckets",
                         lambda con, rows: asked.append(rows) or 7)
+    # and panel.parquet sorted in ranges of household_id of about 2 rows each
+    monkeypatch.setattr(ingest_module.register, "SORT_ROWS_PER_MB", 0.004)
     summary = ingest(raw, tmp_path / "sliced", progress=False)
     assert summary.balanced and asked
     assert _hashes(tmp_path / "one") == _hashes(tmp_path / "sliced")

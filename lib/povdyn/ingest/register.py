@@ -3,6 +3,8 @@ duplicates, conflicts, register kind counts, the 2025 commune, and panel.parquet
 quarantine.csv streamed out sorted (issue 11 §1); rows wait in parquet spill parts."""
 from __future__ import annotations
 
+import math
+import shutil
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -456,31 +458,81 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                                           **{k.encode(): str(v).encode()
                                              for k, v in metadata.items()}})
 
-        # the rows with their 2025 commune (joins) go to a scratch part unsorted, then that
-        # part alone is sorted: DuckDB spills a lone sort, not one sharing memory with the
-        # joins' hash tables (together, 2M rows did not fit in 256 MB; the national
-        # register's 133M rows would not fit in 1 GB)
-        unsorted = spill.root / f"panel-unsorted-{uuid.uuid4().hex}.parquet"
-        con.sql(f"SELECT {select}, _order FROM {loaded}").write_parquet(str(unsorted))
-        con.read_parquet(str(unsorted)).create_view("panel_unsorted", replace=True)
-        _log_stage("panel rows with their 2025 commune (unsorted part)")
+        # the rows with their 2025 commune (joins) go to scratch parts unsorted, one per
+        # range of household_id; each part is then sorted alone, in household order. DuckDB
+        # spills a lone sort of a bounded part, not one sharing memory with the joins' hash
+        # tables or one of any size (2M rows did not fit in 256 MB with the joins, 24M
+        # alone did not either; the national register has 133M)
+        folder = spill.root / f"panel-{uuid.uuid4().hex}"
+        parts = _household_range_parts(con, f"SELECT {select}, _order FROM {loaded}",
+                                       result.rows, folder)
+        _log_stage("panel rows with their 2025 commune (unsorted parts)")
+        columns_sql = ", ".join(_ident_sql(c) for c in out_cols)
+
+        def sorted_batches():
+            for part in parts:
+                yield from con.read_parquet(str(part)).query(
+                    "panel_part", f"SELECT {columns_sql} FROM panel_part "
+                    "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
 
         def stream(tmp):
-            reader = con.sql(f"SELECT {', '.join(_ident_sql(c) for c in out_cols)} "
-                             "FROM panel_unsorted ORDER BY household_id, _order"
-                             ).to_arrow_reader(WRITE_BATCH_ROWS)
             with pq.ParquetWriter(tmp, schema_md, compression="zstd",
                                   write_statistics=True) as writer:
-                for table in _fixed_size_tables(reader, WRITE_BATCH_ROWS):
+                for table in _fixed_size_tables(sorted_batches(), WRITE_BATCH_ROWS):
                     writer.write_table(table.cast(schema_md), row_group_size=WRITE_BATCH_ROWS)
 
         _atomic_write_bytes(path, stream)
-        con.execute("DROP VIEW panel_unsorted")
-        unsorted.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
         _log_stage("panel.parquet sorted and written")
 
     result.write = write
     return result
+
+
+SORT_ROWS_PER_MB = 8_000  # rows DuckDB sorts alone per MB of its limit's half (2M
+# wide rows needed 256 MB with the fixed costs; 8M fitted in 256 MB, 24M did not)
+
+
+def _case_search(column_sql: str, bounds: list, lo: int, hi: int) -> tuple[str, list]:
+    """SQL (and its parameters) giving the index i in [lo, hi] of the range of `column_sql`
+    among sorted `bounds` (range i: bounds[i-1] <= value < bounds[i]), by binary search:
+    log2(ranges) comparisons per row."""
+    if lo == hi:
+        return str(int(lo)), []
+    mid = (lo + hi + 1) // 2
+    left, left_params = _case_search(column_sql, bounds, lo, mid - 1)
+    right, right_params = _case_search(column_sql, bounds, mid, hi)
+    return (f"CASE WHEN {column_sql} < ? THEN {left} ELSE {right} END",
+            [bounds[mid - 1]] + left_params + right_params)
+
+
+def _household_range_parts(con, query: str, rows: int, folder: Path) -> list[Path]:
+    """Write the rows of `query` to parquet parts, one per range of household_id, small
+    enough for DuckDB to sort each within its memory limit; returned in household order
+    (a household's rows are all in one part; NULL ids, sorted last, in the last part)."""
+    budget_mb = max(1, _memory_limit_bytes(con) // 2 // (1 << 20))
+    ranges = max(1, math.ceil(rows / (budget_mb * SORT_ROWS_PER_MB)))
+    if ranges == 1:
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / "part.parquet"
+        con.sql(query).write_parquet(str(part))
+        return [part]
+    sample = sorted({v for (v,) in con.execute(
+        "SELECT household_id FROM firsts WHERE household_id IS NOT NULL "
+        f"USING SAMPLE reservoir({int(ranges * 64)} ROWS) REPEATABLE (11)").fetchall()})
+    bounds = sorted({sample[len(sample) * i // ranges] for i in range(1, ranges)}) if sample \
+        else []
+    which, params = _case_search("household_id", bounds, 0, len(bounds))
+    which = f"CASE WHEN household_id IS NULL THEN {len(bounds)} ELSE {which} END"
+    per_range = max(2048, rows // max(1, ranges) // 8)  # rows a range holds before a flush
+    con.execute(f"SET partitioned_write_flush_threshold = {int(per_range)}")
+    con.execute(f"SET partitioned_write_max_open_files = {int(len(bounds) + 1)}")
+    con.sql(f"SELECT *, {which} AS _range FROM ({query})", params=params).write_parquet(
+        str(folder), partition_by=["_range"])
+    con.execute("RESET partitioned_write_flush_threshold")
+    con.execute("RESET partitioned_write_max_open_files")
+    return [folder / f"_range={i}" / "*.parquet" for i in range(len(bounds) + 1)
+            if (folder / f"_range={i}").exists()]
 
 
 def _fixed_size_tables(reader, rows: int):
