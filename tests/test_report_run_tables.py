@@ -1,0 +1,108 @@
+"""The run-wide tables of a report run (issue 15 §4, the demo batch in under a minute):
+the metric tables every province page computed for itself are computed once for the
+whole register, grouped by province, and each page reads its rows. A page's published
+numbers must be the ones it computes on its own region: headline, groups and the
+communes' metrics are compared here, through the files the parent writes and the pages
+read (povdyn.report.write_run_tables / handed_run_tables)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from povdyn import pagedata
+from povdyn.panel import Panel
+from povdyn.report import handed_run_tables, write_run_tables
+
+PERIOD = "2025Q4"
+
+
+@pytest.fixture(scope="module")
+def register_dir(tmp_path_factory, demo_register):
+    folder = tmp_path_factory.mktemp("run-tables")
+    frame = demo_register.panel.assign(commune_2025=demo_register.panel["commune"])
+    frame.to_parquet(folder / "panel.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def handed(register_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ipc") / "run-tables"
+    outcome = write_run_tables(register_dir, out, within=2, engine="duckdb")
+    assert "tables" in outcome, outcome
+    return handed_run_tables(out, register_dir, timeout=5)
+
+
+def _provinces(register_dir, n=3):
+    counts = pd.read_parquet(register_dir / "panel.parquet", columns=["province_2025"]).value_counts()
+    return [name for (name,), _ in counts.iloc[[0, len(counts) // 2, -1]].items()][:n]
+
+
+def test_a_province_page_publishes_the_same_numbers_from_the_run_wide_tables(register_dir, handed, monkeypatch):
+    from povdyn import communes
+
+    asked = []
+    plain = Panel.execute
+    for region in _provinces(register_dir):
+        own = pagedata.page_data(register_dir, region)
+        seeded = pagedata.page_data(register_dir, region, run_tables=handed)
+        assert pagedata.seed_page(pagedata.page_data(register_dir, region), handed) == len(handed)
+
+        def counted(self, expr, *args, **kwargs):
+            asked.append(expr)
+            return plain(self, expr, *args, **kwargs)
+
+        # the page's own numbers, then the same from its slices (no flow query asked)
+        expected = dict(headline=pagedata.headline_values(own, PERIOD),
+                        area=pagedata.group_rates(own, PERIOD, "area"),
+                        minority=pagedata.group_rates(own, PERIOD, "ethnic_minority"),
+                        communes=communes._grouped_metrics(own, within=2))
+        monkeypatch.setattr(Panel, "execute", counted)
+        got = dict(headline=pagedata.headline_values(seeded, PERIOD),
+                   area=pagedata.group_rates(seeded, PERIOD, "area"),
+                   minority=pagedata.group_rates(seeded, PERIOD, "ethnic_minority"),
+                   communes=communes._grouped_metrics(seeded, within=2))
+        monkeypatch.setattr(Panel, "execute", plain)
+        for name in ("headline", "area", "minority"):
+            pd.testing.assert_frame_equal(got[name], expected[name], check_exact=True, obj=f"{region} {name}")
+        assert got["communes"].keys() == expected["communes"].keys()
+        for key, table in expected["communes"].items():
+            pd.testing.assert_frame_equal(got["communes"][key], table, check_exact=True, obj=f"{region} {key}")
+            assert got["communes"][key].attrs == table.attrs
+        assert pagedata.status_shares(seeded).attrs == pagedata.status_shares(own).attrs
+    assert asked == []
+
+
+def test_a_slice_of_another_province_would_be_caught(register_dir, handed):
+    """The comparison above can fail: a page handed its neighbour's rows publishes
+    other numbers."""
+    first, second = _provinces(register_dir, 2)
+    own = pagedata.page_data(register_dir, first)
+    col = pagedata.region_column(own.panel.columns)
+    other_name = pagedata.page_data(register_dir, second).panel.region_name
+    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace(
+        {other_name: own.panel.region_name, own.panel.region_name: other_name})}))
+        for name, kwargs, by, table in handed]
+    wrong = pagedata.page_data(register_dir, first, run_tables=swapped)
+    assert not pagedata.headline_values(wrong, PERIOD).equals(pagedata.headline_values(own, PERIOD))
+
+
+def test_households_in_two_provinces_leave_the_pages_to_compute_their_own(register_dir, tmp_path):
+    frame = pd.read_parquet(register_dir / "panel.parquet")
+    moved = frame["household_id"] == frame["household_id"].iloc[0]
+    provinces = frame["province_2025"].unique()
+    frame.loc[moved & (frame["period"] == frame.loc[moved, "period"].max()), "province_2025"] = (
+        provinces[1] if frame.loc[moved, "province_2025"].iloc[0] == provinces[0] else provinces[0])
+    frame.to_parquet(tmp_path / "panel.parquet", index=False)
+    outcome = write_run_tables(tmp_path, tmp_path / "run-tables", engine="duckdb")
+    assert "more than one province_2025" in outcome["skipped"]
+    assert handed_run_tables(tmp_path / "run-tables", tmp_path, timeout=5) == []
+
+
+def test_a_failed_computation_fails_the_pages_naming_it(tmp_path):
+    from povdyn.errors import PovdynError
+
+    (tmp_path / "panel.parquet").write_bytes(b"not a parquet file")
+    outcome = write_run_tables(tmp_path, tmp_path / "run-tables", engine="duckdb")
+    assert "error" in outcome
+    with pytest.raises(PovdynError, match="run-wide tables of this run could not be computed"):
+        handed_run_tables(tmp_path / "run-tables", tmp_path, timeout=5)
