@@ -106,3 +106,16 @@ def test_a_failed_computation_fails_the_pages_naming_it(tmp_path):
     assert "error" in outcome
     with pytest.raises(PovdynError, match="run-wide tables of this run could not be computed"):
         handed_run_tables(tmp_path / "run-tables", tmp_path, timeout=5)
+
+
+def test_the_index_headline_from_the_run_tables_panel_is_the_same(register_dir, tmp_path):
+    """The parent's index headline reads the province results the run-wide tables left
+    on their Panel; its table is the one computed afresh from the register."""
+    from povdyn.tables import regions_overview
+
+    keep = {}
+    write_run_tables(register_dir, tmp_path / "run-tables", engine="duckdb", keep=keep)
+    regions = ["national", *_provinces(register_dir)]
+    fresh = regions_overview(register_dir / "panel.parquet", PERIOD, regions)
+    reused = regions_overview(pagedata.PageData(panel=keep["panel"]), PERIOD, regions)
+    pd.testing.assert_frame_equal(reused, fresh, check_exact=True)

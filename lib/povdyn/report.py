@@ -1021,9 +1021,11 @@ class _IndexHeadline(threading.Thread):
     not at all when the run is interrupted."""
 
     def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB",
-                 after: threading.Thread | None = None):
+                 after: threading.Thread | None = None, run_tables: "_RunTables | None" = None):
         super().__init__(name="povdyn-index-headline", daemon=True)
         self.after = after  # the early-warning fit: run one after the other, in one share
+        # the run-wide tables' Panel: its results by province are the headline's
+        self.run_tables = run_tables
         self.args = (Path(data_dir) / "panel.parquet", period, regions)
         self.lang = lang
         self.memory = memory  # DuckDB's, here: one thread and a worker's share of the budget
@@ -1037,8 +1039,15 @@ class _IndexHeadline(threading.Thread):
             from .engine import duckdb_limits
             from .tables import regions_overview
 
+            source = self.args[0]
+            if self.run_tables is not None:
+                self.run_tables.join()
+                if "panel" in self.run_tables.kept:
+                    from .pagedata import PageData
+
+                    source = PageData(panel=self.run_tables.kept.pop("panel"))
             with duckdb_limits(threads=1, memory=self.memory):
-                self.table = regions_overview(*self.args, lang=self.lang)
+                self.table = regions_overview(source, *self.args[1:], lang=self.lang)
         except BaseException as exc:  # noqa: BLE001 - reported in the manifest
             self.error = exc
 
@@ -1167,7 +1176,7 @@ RUN_TABLES_PARAMETER = "run_tables"
 
 
 def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = None,
-                     register: str | None = None) -> dict:
+                     register: str | None = None, keep: dict | None = None) -> dict:
     """Compute the run-wide tables of the register in data_dir
     (``pagedata.run_wide_tables`` on ``load_panel(panel.parquet)`` with the run's engine
     and register kind) and write them into the folder `out` as one pickle each (not
@@ -1178,7 +1187,8 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     "skipped" (why the slices would not be the pages' own numbers: the pages compute
     their own) or "error" (any failure: the run and its province pages fail naming it).
     DuckDB connections made here use the limits the caller set (engine.duckdb_limits).
-    Returns the outcome written."""
+    ``keep``: a dict that receives the Panel the tables were computed on ("panel"), whose
+    remembered results the index headline reuses. Returns the outcome written."""
     import pickle
 
     from .pagedata import run_wide_tables
@@ -1189,6 +1199,8 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     try:
         panel = load_panel(panel_path(data_dir), engine=engine, register=register)
         tables, skipped = run_wide_tables(panel, within=within)
+        if keep is not None:
+            keep["panel"] = panel
         if skipped:
             outcome["skipped"] = skipped
         else:
@@ -1256,6 +1268,7 @@ class _RunTables(threading.Thread):
         self.memory = memory
         self.outcome: dict = {}
         self.seconds: float | None = None
+        self.kept: dict = {}  # the whole-register Panel, for the index headline
 
     def run(self) -> None:
         from .engine import duckdb_limits
@@ -1263,7 +1276,7 @@ class _RunTables(threading.Thread):
         started = time.perf_counter()
         try:
             with duckdb_limits(threads=1, memory=self.memory):
-                self.outcome = write_run_tables(*self.args)
+                self.outcome = write_run_tables(*self.args, keep=self.kept)
         except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
             self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
         self.seconds = round(time.perf_counter() - started, 2)
@@ -1584,7 +1597,7 @@ def run_report(
                                      score_at=((str(period), lang),), after=run_tables)
             risk_fit.start()
         index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"],
-                                         after=risk_fit or run_tables)
+                                         after=risk_fit or run_tables, run_tables=run_tables)
                           if headline_beside else None)
         if index_headline is not None:
             index_headline.start()
