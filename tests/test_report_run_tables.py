@@ -119,3 +119,25 @@ def test_the_index_headline_from_the_run_tables_panel_is_the_same(register_dir, 
     fresh = regions_overview(register_dir / "panel.parquet", PERIOD, regions)
     reused = regions_overview(pagedata.PageData(panel=keep["panel"]), PERIOD, regions)
     pd.testing.assert_frame_equal(reused, fresh, check_exact=True)
+
+
+def test_a_run_of_some_provinces_computes_theirs_only_and_the_same_numbers(register_dir, tmp_path):
+    chosen = _provinces(register_dir, 2)
+    keep = {}
+    outcome = write_run_tables(register_dir, tmp_path / "run-tables", engine="duckdb", keep=keep,
+                               regions=["national", *chosen])
+    handed = handed_run_tables(tmp_path / "run-tables", register_dir, timeout=5)
+    col = pagedata.region_column(keep["panel"].columns)
+    assert "tables" in outcome and {v for *_, t in handed for v in t[col].unique()} == set(chosen)
+    for region in chosen:
+        own = pagedata.page_data(register_dir, region)
+        seeded = pagedata.page_data(register_dir, region, run_tables=handed)
+        pd.testing.assert_frame_equal(pagedata.headline_values(seeded, PERIOD),
+                                      pagedata.headline_values(own, PERIOD), check_exact=True)
+    # the index headline's national row still counts every province
+    from povdyn.tables import regions_overview
+
+    regions = ["national", *chosen]
+    pd.testing.assert_frame_equal(regions_overview(pagedata.PageData(panel=keep["panel"]), PERIOD, regions),
+                                  regions_overview(register_dir / "panel.parquet", PERIOD, regions),
+                                  check_exact=True)

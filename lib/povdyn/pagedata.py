@@ -24,7 +24,7 @@ changes in points, ``deprivation.deprivation_summary`` H, A, M0 in percent).
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -431,11 +431,13 @@ def region_column(columns) -> str:
     return "province_2025" if "province_2025" in columns else "province"
 
 
-def run_wide_tables(panel, within: int = 2) -> tuple[list[tuple[str, dict, list, pd.DataFrame]], str | None]:
+def run_wide_tables(panel, within: int = 2, regions=None) -> tuple[list[tuple[str, dict, list, pd.DataFrame]], str | None]:
     """Every result of ``run_wide_requests`` for the whole register, grouped by province
     first (``region_column``): one engine query per metric instead of one per metric and
-    province page. Returns (tables, None), or ([], reason) when the slices would not be
-    the province pages' own numbers, which then compute their own:
+    province page. ``regions``: the run's regions (names as ``Panel.region`` reads
+    them); only their provinces' rows are read (None: every province). Returns (tables,
+    None), or ([], reason) when the slices would not be the province pages' own numbers,
+    which then compute their own:
 
     * a list register (``register="lists"``): its stock denominators come from the
       household totals per province, which a grouping by province joins differently;
@@ -452,6 +454,13 @@ def run_wide_tables(panel, within: int = 2) -> tuple[list[tuple[str, dict, list,
         return [], "the panel has no province column"
     if panel.register != "full":
         return [], f"a {panel.register} register (stock denominators from the household totals)"
+    if regions is not None:
+        wanted = {_norm(r) for r in regions if r not in (None, "national", "all")}
+        known = panel.execute(panel.table.select(col).distinct())[col].dropna().tolist()
+        if any(_norm(v) not in wanted for v in known):  # a view of their rows (the Panel
+            # given keeps its own results: a national table read from it stays national)
+            panel = replace(panel, table=panel.table.filter(panel.table[col].isin(
+                [v for v in known if _norm(v) in wanted])), _histories={}, _results={})
     t = panel.table
     movers = panel.execute(t.filter(t[col].notnull()).group_by("household_id")
                            .aggregate(n=t[col].nunique()).filter(lambda x: x.n > 1).count())

@@ -1176,7 +1176,7 @@ RUN_TABLES_PARAMETER = "run_tables"
 
 
 def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = None,
-                     register: str | None = None, keep: dict | None = None) -> dict:
+                     register: str | None = None, keep: dict | None = None, regions=None) -> dict:
     """Compute the run-wide tables of the register in data_dir
     (``pagedata.run_wide_tables`` on ``load_panel(panel.parquet)`` with the run's engine
     and register kind) and write them into the folder `out` as one pickle each (not
@@ -1188,7 +1188,8 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     their own) or "error" (any failure: the run and its province pages fail naming it).
     DuckDB connections made here use the limits the caller set (engine.duckdb_limits).
     ``keep``: a dict that receives the Panel the tables were computed on ("panel"), whose
-    remembered results the index headline reuses. Returns the outcome written."""
+    remembered results the index headline reuses. ``regions``: the run's regions (only
+    their provinces are computed; None: all). Returns the outcome written."""
     import pickle
 
     from .pagedata import run_wide_tables
@@ -1198,7 +1199,7 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     outcome: dict = {"panel": _panel_key(data_dir), "within": int(within)}
     try:
         panel = load_panel(panel_path(data_dir), engine=engine, register=register)
-        tables, skipped = run_wide_tables(panel, within=within)
+        tables, skipped = run_wide_tables(panel, within=within, regions=regions)
         if keep is not None:
             keep["panel"] = panel
         if skipped:
@@ -1262,9 +1263,11 @@ class _RunTables(threading.Thread):
     national page renders (the province pages wait for it when they load their data),
     with DuckDB limited to one thread and `memory`."""
 
-    def __init__(self, data_dir: Path, out: Path, within: int, engine: str, register: str | None, memory: str):
+    def __init__(self, data_dir: Path, out: Path, within: int, engine: str, register: str | None, memory: str,
+                 regions: list[str]):
         super().__init__(name="povdyn-run-tables", daemon=True)
         self.args = (data_dir, out, within, engine, register)
+        self.regions = regions
         self.memory = memory
         self.outcome: dict = {}
         self.seconds: float | None = None
@@ -1276,7 +1279,7 @@ class _RunTables(threading.Thread):
         started = time.perf_counter()
         try:
             with duckdb_limits(threads=1, memory=self.memory):
-                self.outcome = write_run_tables(*self.args, keep=self.kept)
+                self.outcome = write_run_tables(*self.args, keep=self.kept, regions=self.regions)
         except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
             self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
         self.seconds = round(time.perf_counter() - started, 2)
@@ -1587,7 +1590,7 @@ def run_report(
                 if job["region"] != "national":
                     job["parameters"][RUN_TABLES_PARAMETER] = str(tables_dir)
             run_tables = _RunTables(data_dir, tables_dir, int(within), engine, register,
-                                    memory=env["POVDYN_DUCKDB_MEMORY"])
+                                    memory=env["POVDYN_DUCKDB_MEMORY"], regions=region_list)
             run_tables.start()
         if headline_beside and _template_takes(template, RISK_MODEL_PARAMETER):
             model_path = Path(ipc_dir) / RISK_MODEL_FILE
