@@ -141,3 +141,43 @@ def test_a_run_of_some_provinces_computes_theirs_only_and_the_same_numbers(regis
     pd.testing.assert_frame_equal(regions_overview(pagedata.PageData(panel=keep["panel"]), PERIOD, regions),
                                   regions_overview(register_dir / "panel.parquet", PERIOD, regions),
                                   check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def data_template(tmp_path_factory):
+    """The report template cut down to its parameters and the cell that reads the page's
+    data (where a province page receives its rows of the run-wide tables)."""
+    import nbformat
+
+    from povdyn import report
+
+    nb = nbformat.read(report.template_notebook(), as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    data = [c for c in nb.cells if "handed_run_tables(run_tables" in c.source]
+    assert len(params) == 1 and len(data) == 1, "the template lost its parameters or data cell"
+    nb.cells = [params[0], data[0]]
+    path = tmp_path_factory.mktemp("template") / "data.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_failed_computation_fails_the_run_and_its_province_pages(register_dir, data_template, tmp_path,
+                                                                  monkeypatch):
+    import json
+
+    from povdyn.errors import PovdynError
+    from povdyn.report import run_report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("planted failure of the run-wide tables")
+
+    monkeypatch.setattr(pagedata, "run_wide_tables", broken)  # the parent's computation only
+    with pytest.raises(PovdynError, match="planted failure of the run-wide tables"):
+        run_report(period="latest", regions=["national", *_provinces(register_dir, 1)], workers=1,
+                   out_dir=tmp_path, data_dir=register_dir, notebook=data_template, progress=False)
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "failed"
+    assert manifest["run_tables"]["outcome"] == "error"
+    pages = {p.name for p in run_dir.glob("*.html")}
+    assert not pages - {"index.html", "national.html"}  # no province page looks fine
