@@ -181,3 +181,11 @@ def test_a_failed_computation_fails_the_run_and_its_province_pages(register_dir,
     assert manifest["run_tables"]["outcome"] == "error"
     pages = {p.name for p in run_dir.glob("*.html")}
     assert not pages - {"index.html", "national.html"}  # no province page looks fine
+
+
+def test_a_list_register_leaves_the_pages_to_compute_their_own(register_dir, tmp_path):
+    """On lists the stock denominators are the household totals, joined per province:
+    a grouping by province would not be the page's own computation."""
+    outcome = write_run_tables(register_dir, tmp_path / "run-tables", engine="duckdb", register="lists")
+    assert "lists register" in outcome["skipped"]
+    assert handed_run_tables(tmp_path / "run-tables", register_dir, timeout=5) == []
