@@ -98,6 +98,16 @@ def test_households_in_two_provinces_leave_the_pages_to_compute_their_own(regist
     assert handed_run_tables(tmp_path / "run-tables", tmp_path, timeout=5) == []
 
 
+def test_a_household_without_a_province_in_some_rows_leaves_the_pages_to_compute_their_own(register_dir,
+                                                                                          tmp_path):
+    frame = pd.read_parquet(register_dir / "panel.parquet")
+    first = frame["household_id"] == frame["household_id"].iloc[0]
+    frame.loc[first & (frame["period"] == frame.loc[first, "period"].min()), "province_2025"] = None
+    frame.to_parquet(tmp_path / "panel.parquet", index=False)
+    outcome = write_run_tables(tmp_path, tmp_path / "run-tables", engine="duckdb")
+    assert "1 households are recorded in more than one province_2025 (or in one and none)" == outcome["skipped"]
+
+
 def test_a_failed_computation_fails_the_pages_naming_it(tmp_path):
     from povdyn.errors import PovdynError
 

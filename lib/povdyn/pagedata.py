@@ -441,8 +441,9 @@ def run_wide_tables(panel, within: int = 2, regions=None) -> tuple[list[tuple[st
 
     * a list register (``register="lists"``): its stock denominators come from the
       household totals per province, which a grouping by province joins differently;
-    * a household recorded in two provinces: a province page reads only its rows in that
-      province, a grouping reads each household's province at each period.
+    * a household recorded in two provinces (or in one and, in some rows, none): a
+      province page reads only its rows in that province, a grouping reads each
+      household's province at each period.
 
     Each table's rows of one province, the province column dropped, are what that page
     would compute (tested in tests/test_report_run_tables.py)."""
@@ -462,10 +463,13 @@ def run_wide_tables(panel, within: int = 2, regions=None) -> tuple[list[tuple[st
             panel = replace(panel, table=panel.table.filter(panel.table[col].isin(
                 [v for v in known if _norm(v) in wanted])), _histories={}, _results={})
     t = panel.table
-    movers = panel.execute(t.filter(t[col].notnull()).group_by("household_id")
-                           .aggregate(n=t[col].nunique()).filter(lambda x: x.n > 1).count())
+    # a household with a blank province in some rows and one in others moves too: the
+    # province page does not see its blank rows, a grouping counts them under none
+    movers = panel.execute(t.group_by("household_id")
+                           .aggregate(n=t[col].nunique(), blank=t[col].isnull().any())
+                           .filter(lambda x: (x.n > 1) | ((x.n == 1) & x.blank)).count())
     if int(movers):
-        return [], f"{int(movers)} households are recorded in more than one {col}"
+        return [], f"{int(movers)} households are recorded in more than one {col} (or in one and none)"
     out = []
     for name, kwargs, by in run_wide_requests(panel.columns, within):
         grouped = [col, *by]
