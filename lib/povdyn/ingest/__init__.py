@@ -74,7 +74,13 @@ Rules (issue 3 §5):
   pandas in pieces of CHUNK_ROWS rows. Checked rows wait in parquet parts in a scratch folder beside the outputs. The
   steps across all rows (period frequency, exact duplicates, conflicts, register kind,
   sorting, writing panel.parquet and quarantine.csv) run in DuckDB with a memory limit
-  (INGEST_MEMORY, spilling to disk) and stream out in record batches. No SQL is built
+  (INGEST_MEMORY, POVDYN_INGEST_MEMORY; spilling to disk) and stream out in record
+  batches. DuckDB's own spilling is not enough at every size (one GROUP BY household_id,
+  period over the national register's 133M rows ran out of 1 GB; a lone sort of 24M
+  rows ran out of 256 MB), so memory is bounded by cutting the work: groupings and
+  windows by household run in slices of the hash range sized from the limit
+  (register._key_buckets), and panel.parquet is sorted in ranges of household_id, one
+  parquet part each (register._household_range_parts). No SQL is built
   from paths or user text: files and values are passed through DuckDB's API and
   parameters, and only povdyn's own canonical column names reach SQL (_ident_sql).
 * Key: privacy.load_key. A missing key file while OUT holds earlier data is an error

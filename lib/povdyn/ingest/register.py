@@ -3,6 +3,8 @@ duplicates, conflicts, register kind counts, the 2025 commune, and panel.parquet
 quarantine.csv streamed out sorted (issue 11 §1); rows wait in parquet spill parts."""
 from __future__ import annotations
 
+import math
+import shutil
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -216,7 +218,7 @@ class _RegisterResult:
 COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
 
 
-def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
+def _communes_2025(con, columns: list[str], rows: int) -> pd.DataFrame:
     """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
     (province, district, commune, period) names of the checked rows are mapped in
     pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
@@ -241,13 +243,20 @@ def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
             f"AND {same_district} AND f.commune IS NOT DISTINCT FROM m.commune "
             "AND f._order = m._order")
     # a household's own new commune: where it was first recorded after the reform
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE own_2025 AS
+    # one group per household: in slices of the hash range (memory, _key_buckets)
+    own_query = f"""
         SELECT household_id, arg_min(m.commune_2025, f._order) AS own_c,
                arg_min(m.commune_code, f._order) AS own_k
         FROM firsts f {join}
         WHERE coalesce(m.is_post_merger, false) AND m.commune_2025_basis = 'recorded'
-        GROUP BY household_id""")
+          AND hash(household_id) % {{buckets}} = {{bucket}}
+        GROUP BY household_id"""
+    buckets = _key_buckets(con, rows)
+    con.execute("CREATE OR REPLACE TEMP TABLE own_2025 AS "
+                + own_query.format(buckets=int(buckets), bucket=0))
+    for bucket in range(1, buckets):
+        con.execute("INSERT INTO own_2025 " + own_query.format(buckets=int(buckets),
+                                                               bucket=int(bucket)))
     old = [c for c in COMMUNE_2025_COLUMNS if c in columns]
     exclude = f" EXCLUDE ({', '.join(old)})" if old else ""
     own = "NOT coalesce(m.is_post_merger, false) AND o.own_k IS NOT NULL"
@@ -284,6 +293,53 @@ def _union_view(con, view: str, new_parts: list[Path], cached_parts: list[Path],
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident_sql(view)} AS "
                 + " UNION ALL BY NAME ".join(pieces))
     return True
+
+
+KEY_BYTES_PER_ROW = 48  # DuckDB memory per row when grouping by (household_id, period):
+# measured about 24 bytes (2M rows needed 48 MB; its aggregate does not spill enough to
+# stay under the limit), doubled for longer codes; the limit's half is left for the rest
+
+
+def _memory_limit_bytes(con) -> int:
+    """DuckDB's memory limit in bytes, as it reports it ("953.6 MiB")."""
+    text = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    number, unit = text.split()
+    scale = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}[unit]
+    return int(float(number) * scale)
+
+
+def _key_buckets(con, rows: int) -> int:
+    """How many slices (by a hash of the key) a grouping over `rows` rows needs to stay
+    within half of DuckDB's memory limit: at 133M rows (the national register) one
+    GROUP BY household_id, period ran out of a 1 GB limit."""
+    budget = max(1, _memory_limit_bytes(con) // 2)
+    return max(1, -(-rows * KEY_BYTES_PER_ROW // budget))
+
+
+def _repeated_keys(con, rows: int, quarterly: bool) -> None:
+    """Temp table `repeated`: the (household_id, period) keys held by more than one row
+    of the main frequency. A key's copies share its hash, so each slice of the hash
+    range is grouped on its own: memory stays within the limit at any register size."""
+    buckets = _key_buckets(con, rows)
+    con.execute("CREATE OR REPLACE TEMP TABLE repeated AS SELECT household_id, period "
+                "FROM reg LIMIT 0")
+    for bucket in range(buckets):
+        # integers written into the SQL (not parameters): DuckDB then pushes the slice
+        # filter into the scan, 5x faster
+        con.execute("INSERT INTO repeated SELECT household_id, period FROM reg "
+                    f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
+                    f"AND hash(household_id, period) % {int(buckets)} = {int(bucket)} "
+                    "GROUP BY ALL HAVING count(*) > 1")
+
+
+def _distinct_households(con, view: str, rows: int) -> int:
+    """count(DISTINCT household_id) over `view`, summed over slices of the hash range
+    (a household falls in one slice), within the memory limit at any size."""
+    buckets = _key_buckets(con, rows)
+    return sum(con.execute(f"SELECT count(DISTINCT household_id) FROM {_ident_sql(view)} "
+                           f"WHERE hash(household_id) % {int(buckets)} = {int(bucket)}"
+                           ).fetchall()[0][0] for bucket in range(buckets))
 
 
 def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _RegisterResult:
@@ -327,8 +383,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
     # Copies of a household and period are rare: find their keys with one narrow
     # aggregate, rank and compare only their rows, and read every other row straight
     # from the spill (views, not copies of the register)
-    con.execute("CREATE OR REPLACE TEMP TABLE repeated AS SELECT household_id, period "
-                "FROM reg WHERE _is_quarter = ? GROUP BY ALL HAVING count(*) > 1", [quarterly])
+    _repeated_keys(con, n, quarterly)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
         f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg "
@@ -353,13 +408,15 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
         result.quarantine.append(clash_q)
     result.loaded = _count_by_table(
         con, "SELECT _file, _sheet, count(*) FROM firsts GROUP BY ALL")
-    result.rows, result.households = con.execute(
-        "SELECT count(*), count(DISTINCT household_id) FROM firsts").fetchall()[0]
+    result.rows = sum(result.loaded.values())
+    result.households = _distinct_households(con, "firsts", n)
     _log_stage("conflicts, rows loaded per file, households")
     periods = con.execute("SELECT DISTINCT _order, period FROM firsts "
                           "ORDER BY _order").fetchall()
     result.periods = [p if quarterly else int(p) for _, p in periods]
-    cells = con.execute("""
+    # the previous review's status is a window over each household's rows: computed in
+    # slices of the hash range (a household falls in one), counts summed
+    kind_query = """
         SELECT province, source, what, count(*) AS n FROM (
           SELECT province_2025 AS province,
                  _file || CASE WHEN _sheet <> '' THEN ' [sheet ' || _sheet || ']' ELSE '' END
@@ -370,45 +427,113 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                            IN ('poor', 'near_poor'), false)) THEN 'exit_marks'
                       WHEN status = 'non_poor' THEN 'non_poor'
                       ELSE 'removals' END AS what
-          FROM firsts
+          FROM firsts WHERE hash(household_id) % {buckets} = {bucket}
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
-        GROUP BY ALL""").df()
+        GROUP BY ALL"""
+    buckets = _key_buckets(con, n)
+    cells = pd.concat([con.execute(kind_query.format(buckets=int(buckets), bucket=int(b))).df()
+                       for b in range(buckets)], ignore_index=True)
+    cells = (cells.groupby(["province", "source", "what"], dropna=False, sort=True)["n"]
+             .sum().reset_index())
     result.kind = decide_kinds(cells)
     _log_stage("periods, register kind counts")
     loaded = "firsts"
     if "commune" in columns:
-        result.unplaced = _communes_2025(con, columns)
+        result.unplaced = _communes_2025(con, columns, n)
         columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
         loaded = "firsts_2025"
     _log_stage("2025 communes")
     out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
-    nulls = dict(zip(out_cols, con.execute(
-        "SELECT " + ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
-        + f" FROM {loaded}").fetchall()[0]))
-    target = _panel_schema(out_cols, nulls, quarterly)
-    _log_stage("null counts")
     select = ", ".join(
         _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
         for c in out_cols)
 
     def write(path: Path, metadata: dict) -> None:
+        # the rows with their 2025 commune (joins) go to scratch parts unsorted, one per
+        # range of household_id; each part is then sorted alone, in household order. DuckDB
+        # spills a lone sort of a bounded part, not one sharing memory with the joins' hash
+        # tables or one of any size (2M rows did not fit in 256 MB with the joins, 24M
+        # alone did not either; the national register has 133M)
+        folder = spill.root / f"panel-{uuid.uuid4().hex}"
+        parts = _household_range_parts(con, f"SELECT {select}, _order FROM {loaded}",
+                                       result.rows, folder)
+        _log_stage("panel rows with their 2025 commune (unsorted parts)")
+        # null counts (the schema's nullability) from the parts: a scan of parquet, not
+        # a third pass through the joins (307 s of the national register's ingest)
+        nulls = dict(zip(out_cols, con.read_parquet([str(p) for p in parts]).aggregate(
+            ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
+        ).fetchall()[0]))
+        target = _panel_schema(out_cols, nulls, quarterly)
         schema_md = target.with_metadata({**(target.metadata or {}),
                                           **{k.encode(): str(v).encode()
                                              for k, v in metadata.items()}})
+        _log_stage("null counts")
+        columns_sql = ", ".join(_ident_sql(c) for c in out_cols)
+
+        def sorted_batches():
+            for part in parts:
+                yield from con.read_parquet(str(part)).query(
+                    "panel_part", f"SELECT {columns_sql} FROM panel_part "
+                    "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
 
         def stream(tmp):
-            reader = con.sql(f"SELECT {select} FROM {loaded} "
-                             "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
             with pq.ParquetWriter(tmp, schema_md, compression="zstd",
                                   write_statistics=True) as writer:
-                for table in _fixed_size_tables(reader, WRITE_BATCH_ROWS):
+                for table in _fixed_size_tables(sorted_batches(), WRITE_BATCH_ROWS):
                     writer.write_table(table.cast(schema_md), row_group_size=WRITE_BATCH_ROWS)
 
         _atomic_write_bytes(path, stream)
+        shutil.rmtree(folder, ignore_errors=True)
         _log_stage("panel.parquet sorted and written")
 
     result.write = write
     return result
+
+
+SORT_ROWS_PER_MB = 8_000  # rows DuckDB sorts alone per MB of its limit's half (2M
+# wide rows needed 256 MB with the fixed costs; 8M fitted in 256 MB, 24M did not)
+
+
+def _case_search(column_sql: str, bounds: list, lo: int, hi: int) -> tuple[str, list]:
+    """SQL (and its parameters) giving the index i in [lo, hi] of the range of `column_sql`
+    among sorted `bounds` (range i: bounds[i-1] <= value < bounds[i]), by binary search:
+    log2(ranges) comparisons per row."""
+    if lo == hi:
+        return str(int(lo)), []
+    mid = (lo + hi + 1) // 2
+    left, left_params = _case_search(column_sql, bounds, lo, mid - 1)
+    right, right_params = _case_search(column_sql, bounds, mid, hi)
+    return (f"CASE WHEN {column_sql} < ? THEN {left} ELSE {right} END",
+            [bounds[mid - 1]] + left_params + right_params)
+
+
+def _household_range_parts(con, query: str, rows: int, folder: Path) -> list[Path]:
+    """Write the rows of `query` to parquet parts, one per range of household_id, small
+    enough for DuckDB to sort each within its memory limit; returned in household order
+    (a household's rows are all in one part; NULL ids, sorted last, in the last part)."""
+    budget_mb = max(1, _memory_limit_bytes(con) // 2 // (1 << 20))
+    ranges = max(1, math.ceil(rows / (budget_mb * SORT_ROWS_PER_MB)))
+    if ranges == 1:
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / "part.parquet"
+        con.sql(query).write_parquet(str(part))
+        return [part]
+    sample = sorted({v for (v,) in con.execute(
+        "SELECT household_id FROM firsts WHERE household_id IS NOT NULL "
+        f"USING SAMPLE reservoir({int(ranges * 64)} ROWS) REPEATABLE (11)").fetchall()})
+    bounds = sorted({sample[len(sample) * i // ranges] for i in range(1, ranges)}) if sample \
+        else []
+    which, params = _case_search("household_id", bounds, 0, len(bounds))
+    which = f"CASE WHEN household_id IS NULL THEN {len(bounds)} ELSE {which} END"
+    per_range = max(2048, rows // max(1, ranges) // 8)  # rows a range holds before a flush
+    con.execute(f"SET partitioned_write_flush_threshold = {int(per_range)}")
+    con.execute(f"SET partitioned_write_max_open_files = {int(len(bounds) + 1)}")
+    con.sql(f"SELECT *, {which} AS _range FROM ({query})", params=params).write_parquet(
+        str(folder), partition_by=["_range"])
+    con.execute("RESET partitioned_write_flush_threshold")
+    con.execute("RESET partitioned_write_max_open_files")
+    return [folder / f"_range={i}" / "*.parquet" for i in range(len(bounds) + 1)
+            if (folder / f"_range={i}").exists()]
 
 
 def _fixed_size_tables(reader, rows: int):
