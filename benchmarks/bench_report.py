@@ -202,6 +202,8 @@ def main(argv=None) -> int:
     if args.scale and national.exists():
         print("national page, seconds per cell:")
         print("\n".join(_cell_times(national, peak.peak_at)))
+    if not any(tmp.iterdir()):  # nothing written there (--data-dir and --out given)
+        tmp.rmdir()
     return 0 if not run.failed else 1
 
 

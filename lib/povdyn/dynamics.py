@@ -75,16 +75,20 @@ def _remembered(metric):
     by=None, from_status="poor")``, the same table, which was computed twice."""
     signature = inspect.signature(metric)
 
-    @functools.wraps(metric)
-    def wrapper(panel, *args, engine: str | None = None, **kwargs):
-        panel = _panel(panel, engine)
-        bound = signature.bind(panel, *args, **kwargs)
+    def result_key(*args, **kwargs) -> tuple:
+        """The key of this metric's result for these arguments (without the panel)."""
+        bound = signature.bind(None, *args, **kwargs)
         bound.apply_defaults()
         arguments = {k: v for k, v in bound.arguments.items() if k not in ("panel", "engine")}
         if "by" in arguments:
             arguments["by"] = _as_list(arguments["by"])
-        key = (metric.__name__, repr(sorted(arguments.items())))
-        return panel.remembered(key, lambda: metric(panel, *args, **kwargs))
+        return (metric.__name__, repr(sorted(arguments.items())))
+
+    @functools.wraps(metric)
+    def wrapper(panel, *args, engine: str | None = None, **kwargs):
+        panel = _panel(panel, engine)
+        return panel.remembered(result_key(*args, **kwargs), lambda: metric(panel, *args, **kwargs))
+    wrapper.result_key = result_key
     return wrapper
 
 

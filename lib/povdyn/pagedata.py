@@ -24,7 +24,7 @@ changes in points, ``deprivation.deprivation_summary`` H, A, M0 in percent).
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -80,12 +80,14 @@ class PageData:
 
 
 def page_data(data_dir=None, region: str = "national", register: str | None = None,
-              engine: str | None = None) -> PageData:
+              engine: str | None = None, run_tables=None) -> PageData:
     """The processed panel of a page (data_dir/panel.parquet; default
     settings().processed_dir) as an engine-side Panel restricted to `region`
     (``Panel.region``: diacritics and case ignored, unknown names listed). `register`:
     None = the kind ingest recorded, or "lists" / "full"; the household totals beside
-    the panel come with it (povdyn.panel)."""
+    the panel come with it (povdyn.panel). `run_tables`: the run-wide tables of a
+    report run (``run_wide_tables``), whose rows of the region the page's metrics then
+    read (``seed_page``)."""
     from .panel import load_panel
 
     path = Path(data_dir or settings().processed_dir)
@@ -101,7 +103,10 @@ def page_data(data_dir=None, region: str = "national", register: str | None = No
     panel = panel.region(region)
     if region != "national" or len(panel) <= PAGE_CACHE_MAX_ROWS:
         panel = panel.cached()
-    return PageData(panel=panel, region=region)
+    data = PageData(panel=panel, region=region)
+    if run_tables:
+        seed_page(data, run_tables)
+    return data
 
 
 # A page's rows are held in the engine (Panel.cached) up to this many: a province, or a
@@ -383,3 +388,117 @@ def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200)
     else:
         out["deprivation"] = None
     return out
+
+
+# ----------------------------------------------------------------------- run-wide tables
+# The metric results a province page computes that are its slice of one grouped answer
+# for the whole register: (metric, its arguments as the page asks, the page's grouping).
+# Computed once per report run by province (run_wide_tables) instead of once per page;
+# every province page then starts with its rows of them (seed_page). Groupings: none
+# (headline, trends, targets, flows), area and ethnic minority (groups section), the
+# 2025 commune (communes section, povdyn.communes._grouped_metrics).
+RUN_WIDE_GROUPINGS = ([], ["area"], ["ethnic_minority"], ["commune_2025"])
+
+
+def run_wide_requests(columns, within: int = 2) -> list[tuple[str, dict, list]]:
+    """The (metric, keyword arguments, grouping) a province page asks for and
+    run_wide_tables can compute for every province at once; groupings the panel lacks
+    are left out."""
+    out = []
+    for by in RUN_WIDE_GROUPINGS:
+        if not set(by) <= set(columns):
+            continue
+        out += [("status_shares", {}, by), ("exit_rates", {}, by)]
+        if by in ([], ["commune_2025"]):
+            out += [("exit_rates", {"from_status": "near_poor"}, by), ("entries", {}, by),
+                    ("relapse_rates", {"within": int(within)}, by),
+                    ("transition_matrix", {"per_period": True}, by)]
+    return out
+
+
+def _request_key(name: str, kwargs: dict, by: list) -> tuple:
+    """The key a Panel remembers this result under (Panel.remembered)."""
+    from . import dynamics
+    from .stocks import status_shares_key
+
+    if name == "status_shares":
+        return status_shares_key(by)
+    return getattr(dynamics, name).result_key(by=by, **kwargs)
+
+
+def region_column(columns) -> str:
+    """The column a report region is a value of (as ``Panel.region``)."""
+    return "province_2025" if "province_2025" in columns else "province"
+
+
+def run_wide_tables(panel, within: int = 2, regions=None) -> tuple[list[tuple[str, dict, list, pd.DataFrame]], str | None]:
+    """Every result of ``run_wide_requests`` for the whole register, grouped by province
+    first (``region_column``): one engine query per metric instead of one per metric and
+    province page. ``regions``: the run's regions (names as ``Panel.region`` reads
+    them); only their provinces' rows are read (None: every province). Returns (tables,
+    None), or ([], reason) when the slices would not be the province pages' own numbers,
+    which then compute their own:
+
+    * a list register (``register="lists"``): its stock denominators come from the
+      household totals per province, which a grouping by province joins differently;
+    * a household recorded in two provinces (or in one and, in some rows, none): a
+      province page reads only its rows in that province, a grouping reads each
+      household's province at each period.
+
+    Each table's rows of one province, the province column dropped, are what that page
+    would compute (tested in tests/test_report_run_tables.py)."""
+    from . import dynamics
+    from .stocks import status_shares
+
+    col = region_column(panel.columns)
+    if col not in panel.columns:
+        return [], "the panel has no province column"
+    if panel.register != "full":
+        return [], f"a {panel.register} register (stock denominators from the household totals)"
+    if regions is not None:
+        wanted = {_norm(r) for r in regions if r not in (None, "national", "all")}
+        known = panel.execute(panel.table.select(col).distinct())[col].dropna().tolist()
+        if any(_norm(v) not in wanted for v in known):  # a view of their rows (the Panel
+            # given keeps its own results: a national table read from it stays national)
+            panel = replace(panel, table=panel.table.filter(panel.table[col].isin(
+                [v for v in known if _norm(v) in wanted])), _histories={}, _results={})
+    t = panel.table
+    # a household with a blank province in some rows and one in others moves too: the
+    # province page does not see its blank rows, a grouping counts them under none
+    movers = panel.execute(t.group_by("household_id")
+                           .aggregate(n=t[col].nunique(), blank=t[col].isnull().any())
+                           .filter(lambda x: (x.n > 1) | ((x.n == 1) & x.blank)).count())
+    if int(movers):
+        return [], f"{int(movers)} households are recorded in more than one {col} (or in one and none)"
+    out = []
+    for name, kwargs, by in run_wide_requests(panel.columns, within):
+        grouped = [col, *by]
+        if name == "status_shares":
+            result = status_shares(panel, by=grouped)
+        else:
+            result = getattr(dynamics, name)(panel, by=grouped, **kwargs)
+        out.append((name, kwargs, by, result))
+    return out, None
+
+
+def seed_page(data: PageData, tables) -> int:
+    """Give a province page's panel its rows of the run-wide tables (run_wide_tables),
+    so that its metrics read them instead of asking the engine; returns how many were
+    handed. Nothing is handed to the national page, or when the region's name matches
+    more than one spelling in the tables (``Panel.region`` then selects them all)."""
+    if data.region == "national" or not tables:
+        return 0
+    col = region_column(data.panel.columns)
+    seeded = 0
+    for name, kwargs, by, table in tables:
+        names = pd.Series(pd.unique(table[col].dropna()))
+        match = names[names.map(_norm) == _norm(data.region)]
+        if len(match) > 1 or (len(match) == 1 and match.iloc[0] != data.panel.region_name):
+            return seeded
+        if not len(match):  # no row of the region in this table: the page computes it
+            continue
+        rows = table[table[col] == match.iloc[0]].drop(columns=col).reset_index(drop=True)
+        rows.attrs = dict(table.attrs)
+        data.panel.remember(_request_key(name, kwargs, by), rows)
+        seeded += 1
+    return seeded

@@ -145,11 +145,20 @@ class Panel:
         headline, removals and targets -- is not run again. Keyed by the view's rows
         (its Ibis expression), totals, register kind and frequency as well, so views
         with other rows never share a result. A copy is returned each time."""
-        full = (self.table.op(), None if self.totals is None else self.totals.op(),
-                self.register, self.frequency, key)
+        full = self._result_key(key)
         if full not in self._results:
             self._results[full] = compute()
         return self._results[full].copy()
+
+    def remember(self, key, result) -> None:
+        """Hand this view a result computed elsewhere, under the key ``remembered`` uses:
+        a report page's slice of the run-wide tables (povdyn.pagedata.run_wide_tables),
+        which are the same numbers computed once for every province."""
+        self._results[self._result_key(key)] = result
+
+    def _result_key(self, key) -> tuple:
+        return (self.table.op(), None if self.totals is None else self.totals.op(),
+                self.register, self.frequency, key)
 
     def region(self, name) -> "Panel":
         """The view of one report region: ``"national"`` (or None) is the whole register;

@@ -353,6 +353,9 @@ def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 
         m_provinces = set(home.reindex(first_m.index).dropna())
     counts = dict(treated_records=int(len(first_m)), treated_not_poor_at_baseline=0,
                   censored_treated=0, censored_controls=0, cohorts_without_followup=0)
+    # households' first start of another programme (the same for every cohort)
+    other_first = (support[support.program != program].groupby("household_id")["start_year"].min()
+                   .reindex(poor.index) if controls == "unsupported" else None)
     parts = []
     for s in sorted(first_m.unique()):
         t0 = s - 1
@@ -373,9 +376,7 @@ def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 
         if controls == "unsupported":
             # clean contrast "M vs no support": nobody (treated or control) had another
             # programme start at or before the start year s
-            other = support[support.program != program].groupby("household_id")["start_year"].min()
-            other = other.reindex(poor.index)
-            clean = other.isna() | (other > s)
+            clean = other_first.isna() | (other_first > s)
             is_t = is_t & clean
             is_c = ~is_t & clean & (later_m.isna() | (later_m > s))
         elif controls == "not_this_program":

@@ -1021,9 +1021,11 @@ class _IndexHeadline(threading.Thread):
     not at all when the run is interrupted."""
 
     def __init__(self, data_dir: Path, period, regions: list[str], lang: str, memory: str = "1GB",
-                 after: threading.Thread | None = None):
+                 after: threading.Thread | None = None, run_tables: "_RunTables | None" = None):
         super().__init__(name="povdyn-index-headline", daemon=True)
         self.after = after  # the early-warning fit: run one after the other, in one share
+        # the run-wide tables' Panel: its results by province are the headline's
+        self.run_tables = run_tables
         self.args = (Path(data_dir) / "panel.parquet", period, regions)
         self.lang = lang
         self.memory = memory  # DuckDB's, here: one thread and a worker's share of the budget
@@ -1037,8 +1039,15 @@ class _IndexHeadline(threading.Thread):
             from .engine import duckdb_limits
             from .tables import regions_overview
 
+            source = self.args[0]
+            if self.run_tables is not None:
+                self.run_tables.join()
+                if "panel" in self.run_tables.kept:
+                    from .pagedata import PageData
+
+                    source = PageData(panel=self.run_tables.kept.pop("panel"))
             with duckdb_limits(threads=1, memory=self.memory):
-                self.table = regions_overview(*self.args, lang=self.lang)
+                self.table = regions_overview(source, *self.args[1:], lang=self.lang)
         except BaseException as exc:  # noqa: BLE001 - reported in the manifest
             self.error = exc
 
@@ -1159,6 +1168,134 @@ def _score_once(model, scored: dict) -> None:
     model.scores = scores
 
 
+# The run-wide tables (pagedata.run_wide_tables): computed once for the run in the
+# parent, handed to the province pages through the template's parameter `run_tables`.
+RUN_TABLES_DIR = "run-tables"
+RUN_TABLES_INDEX = "index.json"
+RUN_TABLES_PARAMETER = "run_tables"
+
+
+def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = None,
+                     register: str | None = None, keep: dict | None = None, regions=None) -> dict:
+    """Compute the run-wide tables of the register in data_dir
+    (``pagedata.run_wide_tables`` on ``load_panel(panel.parquet)`` with the run's engine
+    and register kind) and write them into the folder `out` as one pickle each (not
+    parquet: it turns an all-missing column's pd.NA into None and drops ``attrs``, and
+    the pages must read exactly what they would compute), then ``index.json``
+    (atomically, last: a page that sees it finds every file):
+    {"panel": _panel_key, "within", "tables": [{"file", "name", "kwargs", "by"}]}, or
+    "skipped" (why the slices would not be the pages' own numbers: the pages compute
+    their own) or "error" (any failure: the run and its province pages fail naming it).
+    DuckDB connections made here use the limits the caller set (engine.duckdb_limits).
+    ``keep``: a dict that receives the Panel the tables were computed on ("panel"), whose
+    remembered results the index headline reuses. ``regions``: the run's regions (only
+    their provinces are computed; None: all). Returns the outcome written."""
+    import pickle
+
+    from .pagedata import run_wide_tables
+    from .panel import load_panel
+
+    out = Path(out)
+    outcome: dict = {"panel": _panel_key(data_dir), "within": int(within)}
+    try:
+        panel = load_panel(panel_path(data_dir), engine=engine, register=register)
+        tables, skipped = run_wide_tables(panel, within=within, regions=regions)
+        if keep is not None:
+            keep["panel"] = panel
+        if skipped:
+            outcome["skipped"] = skipped
+        else:
+            out.mkdir(exist_ok=True)
+            entries = []
+            for number, (name, kwargs, by, table) in enumerate(tables):
+                file = f"{number:02d}-{name}.pickle"
+                (out / file).write_bytes(pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL))
+                entries.append({"file": file, "name": name, "kwargs": kwargs, "by": by})
+            outcome["tables"] = entries
+    except FileNotFoundError as exc:
+        if not out.parent.is_dir():  # the run ended first (its temporary folder is gone)
+            return {"error": "the run ended before its tables were written"}
+        outcome = {**outcome, "error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - handed to the pages, which fail naming it
+        outcome.pop("tables", None)
+        outcome["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    try:
+        out.mkdir(exist_ok=True)
+        atomic_write(out / RUN_TABLES_INDEX, json.dumps(outcome, ensure_ascii=False), make_folder=False)
+    except FileNotFoundError:
+        pass
+    return outcome
+
+
+def handed_run_tables(path, data_dir, timeout: float = 900.0):
+    """The run-wide tables `povdyn report` computed once for the run (write_run_tables),
+    for ``pagedata.page_data(run_tables=...)``: a list of (metric, kwargs, grouping,
+    table). Waits until the parent has written them. None when `path` is None or its run
+    is over (an executed page run again by hand), and [] when they were skipped: the
+    page then computes its own. Raises PovdynError when the run's computation failed or
+    the tables belong to another register than data_dir's, so that no page shows
+    numbers it could not compute."""
+    import pickle
+
+    if path is None:
+        return None
+    folder = Path(path)
+    index = folder / RUN_TABLES_INDEX
+    deadline = time.monotonic() + timeout
+    while not index.exists():
+        if not folder.parent.is_dir():
+            return None
+        if time.monotonic() > deadline:
+            raise PovdynError(f"the run-wide tables of this run ({folder}) were not ready after {timeout:.0f} s")
+        time.sleep(0.05)
+    outcome = json.loads(index.read_text(encoding="utf-8"))
+    if "error" in outcome:
+        raise PovdynError(f"the run-wide tables of this run could not be computed: {outcome['error']}")
+    if outcome["panel"] != _panel_key(data_dir):
+        raise PovdynError(f"the run-wide tables handed to this page were computed on {outcome['panel'][0]} "
+                          f"as it was then, not on {panel_path(data_dir)} now")
+    return [(e["name"], e["kwargs"], e["by"], pickle.loads((folder / e["file"]).read_bytes()))
+            for e in outcome.get("tables", [])]
+
+
+class _RunTables(threading.Thread):
+    """write_run_tables in the parent, while the workers start their kernels and the
+    national page renders (the province pages wait for it when they load their data),
+    with DuckDB limited to one thread and `memory`."""
+
+    def __init__(self, data_dir: Path, out: Path, within: int, engine: str, register: str | None, memory: str,
+                 regions: list[str]):
+        super().__init__(name="povdyn-run-tables", daemon=True)
+        self.args = (data_dir, out, within, engine, register)
+        self.regions = regions
+        self.memory = memory
+        self.outcome: dict = {}
+        self.seconds: float | None = None
+        self.kept: dict = {}  # the whole-register Panel, for the index headline
+
+    def run(self) -> None:
+        from .engine import duckdb_limits
+
+        started = time.perf_counter()
+        try:
+            with duckdb_limits(threads=1, memory=self.memory):
+                self.outcome = write_run_tables(*self.args, keep=self.kept, regions=self.regions)
+        except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
+            self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
+        self.seconds = round(time.perf_counter() - started, 2)
+
+    @property
+    def error(self) -> str | None:
+        return self.outcome.get("error")
+
+    def record(self) -> dict:
+        """The manifest's note of the run-wide tables."""
+        kind = next((k for k in ("tables", "skipped", "error") if k in self.outcome), None)
+        return {"computed": "once for the run, in the parent", "seconds": self.seconds, "outcome": kind,
+                "tables": len(self.outcome.get("tables", [])),
+                "detail": self.outcome.get("skipped") or self.outcome.get("error")}
+
+
 def _template_takes(template: Path, parameter: str) -> bool:
     """Whether the notebook's parameters cell defines `parameter` (a custom template
     without the early-warning section gets no model fitted for it)."""
@@ -1182,8 +1319,9 @@ class _RiskModelFit(threading.Thread):
     `memory` (the share the index headline, computed after it in the same slot, gets)."""
 
     def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str,
-                 score_at: tuple = ()):
+                 score_at: tuple = (), after: threading.Thread | None = None):
         super().__init__(name="povdyn-risk-model", daemon=True)
+        self.after = after  # the run-wide tables: the province pages wait for them first
         self.args = (data_dir, out, engine, spark_master, score_at)
         self.memory = memory
         self.outcome: dict = {}
@@ -1192,6 +1330,8 @@ class _RiskModelFit(threading.Thread):
     def run(self) -> None:
         from .engine import duckdb_limits
 
+        if self.after is not None:
+            self.after.join()
         started = time.perf_counter()
         try:
             with duckdb_limits(threads=1, memory=self.memory):
@@ -1335,7 +1475,7 @@ def run_report(
         slug_of = {j["region"]: j["slug"] for j in jobs}
         if not communes_level:
             jobs = _largest_first(data_dir, jobs)
-        state = dict(status="running", results={}, headline_error=None, early_warning_fit=None,
+        state = dict(status="running", results={}, headline_error=None, early_warning_fit=None, run_tables=None,
                      started_utc=_utc_now(),
                      finished_utc=None, published=0.0)
 
@@ -1368,6 +1508,7 @@ def run_report(
                 "seconds_total": seconds,
                 "index_headline_error": state["headline_error"],
                 "early_warning_fit": state["early_warning_fit"],
+                "run_tables": state["run_tables"],
                 "regions": [_manifest_region(region, slug_of[region], r) for region, r in
                             zip(region_list, results)],
             }
@@ -1400,6 +1541,7 @@ def run_report(
             bar = tqdm(total=len(jobs), desc=f"report {period}", unit="page")
 
         risk_fit: _RiskModelFit | None = None
+        run_tables: _RunTables | None = None
 
         def on_result(res: dict) -> None:
             state["results"][res["region"]] = res
@@ -1412,6 +1554,11 @@ def run_report(
             if not res["ok"] or time.perf_counter() - state["published"] >= PUBLISH_EVERY_SECONDS:
                 publish()
                 state["published"] = time.perf_counter()
+            if run_tables is not None and run_tables.error:
+                # the province pages read their numbers from them: the run stops here
+                state["run_tables"] = run_tables.record()
+                raise PovdynError(f"the run-wide tables could not be computed for this run, so no "
+                                  f"province page can show its numbers: {run_tables.error}")
             if risk_fit is not None and risk_fit.error:
                 # every page needs the model: the run stops here (its pages fail naming it)
                 state["early_warning_fit"] = _fit_record(risk_fit)
@@ -1434,15 +1581,26 @@ def run_report(
         # (a fit per worker kernel cost 5.7 s of each worker on the demo), then the index
         # headline in the same share of the budget; a lone page fits its own, as it has
         # every core and the run's memory
+        # the metric tables every province page slices (pagedata.run_wide_tables): once
+        # for the run, here, while the kernels start and the national page renders
+        if (headline_beside and engine == "duckdb"
+                and _template_takes(template, RUN_TABLES_PARAMETER)):
+            tables_dir = Path(ipc_dir) / RUN_TABLES_DIR
+            for job in jobs:
+                if job["region"] != "national":
+                    job["parameters"][RUN_TABLES_PARAMETER] = str(tables_dir)
+            run_tables = _RunTables(data_dir, tables_dir, int(within), engine, register,
+                                    memory=env["POVDYN_DUCKDB_MEMORY"], regions=region_list)
+            run_tables.start()
         if headline_beside and _template_takes(template, RISK_MODEL_PARAMETER):
             model_path = Path(ipc_dir) / RISK_MODEL_FILE
             for job in jobs:
                 job["parameters"][RISK_MODEL_PARAMETER] = str(model_path)
             risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master, memory=env["POVDYN_DUCKDB_MEMORY"],
-                                     score_at=((str(period), lang),))
+                                     score_at=((str(period), lang),), after=run_tables)
             risk_fit.start()
         index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"],
-                                         after=risk_fit)
+                                         after=risk_fit or run_tables, run_tables=run_tables)
                           if headline_beside else None)
         if index_headline is not None:
             index_headline.start()
@@ -1473,6 +1631,9 @@ def run_report(
             if index_headline is not None:
                 headline, state["headline_error"] = index_headline.result(data_dir, period, region_list,
                                                                           lang, run_dir)
+            if run_tables is not None:
+                run_tables.join()
+                state["run_tables"] = run_tables.record()
             if risk_fit is not None:
                 risk_fit.join()
                 state["early_warning_fit"] = _fit_record(risk_fit)

@@ -158,7 +158,13 @@ def status_shares(panel, by=None, engine=None) -> pd.DataFrame:
     The result is remembered by the Panel (``Panel.remembered``): a page asks for the
     same shares in several sections."""
     panel = as_panel(panel, engine)
-    return panel.remembered(("status_shares", repr(by)), lambda: _status_shares(panel, by))
+    return panel.remembered(status_shares_key(by), lambda: _status_shares(panel, by))
+
+
+def status_shares_key(by=None) -> tuple:
+    """The key ``status_shares`` remembers its result under: ``by`` as a list, so that
+    "area" and ["area"] (a page asks both) are one result."""
+    return ("status_shares", repr([by] if isinstance(by, str) else list(by or [])))
 
 
 def _status_shares(panel, by=None, engine=None) -> pd.DataFrame:

@@ -16,7 +16,8 @@ def show(fig, dpi: int = 110):
     from IPython.display import Image, display
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if _may_overflow(fig) else None,
+                facecolor="white")
     display(Image(data=buffer.getvalue(), format="png"))
     try:
         import matplotlib.pyplot as plt
@@ -24,3 +25,18 @@ def show(fig, dpi: int = 110):
         plt.close(fig)
     except Exception:  # noqa: BLE001 - closing is best effort
         pass
+
+
+def _may_overflow(fig) -> bool:
+    """Whether parts of the figure may lie outside its canvas, so that the PNG must be
+    cropped to what is drawn (``bbox_inches="tight"``: one more pass of text layout, a
+    third of a figure's cost). A constrained-layout figure (povdyn.plots.dynamics)
+    keeps its titles, tick labels, legends and colour bars inside the canvas; only a
+    note placed below it (``dynamics._note``) falls outside. Figures laid out otherwise
+    (``tight_layout``, legends and labels anchored outside the axes: programme effects,
+    deprivation) are always cropped."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        return True
+    return any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in (text.get_position() for text in fig.texts))

@@ -72,8 +72,15 @@ def contributions(data, lang: str = "vi", ax=None, title: str | None = None):
     of ``deprivation_summary`` (or that dict itself), or an ``AFResult``."""
     text = TEXT[lang]
     table = _contribution_table(data, lang)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 0.38 * len(table) + 1.6))
+    own_figure = ax is None
+    if own_figure:
+        # constrained layout, without pyplot: laid out once as it is drawn, and saved at its
+        # own size (povdyn.plots.show), where tight_layout and a cropped save cost three
+        # passes of text layout
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(8, 0.38 * len(table) + 1.6), layout="constrained")
+        ax = fig.subplots()
     else:
         fig = ax.figure
     values = table["contribution_pct"].fillna(0).to_numpy()
@@ -89,7 +96,8 @@ def contributions(data, lang: str = "vi", ax=None, title: str | None = None):
     ax.legend(handles, [DIMENSION_LABELS[d][lang] for d in seen], fontsize=8,
               loc="lower right", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    if not own_figure:
+        fig.tight_layout()
     return fig
 
 

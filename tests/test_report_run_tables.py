@@ -1,0 +1,201 @@
+"""The run-wide tables of a report run (issue 15 §4, the demo batch in under a minute):
+the metric tables every province page computed for itself are computed once for the
+whole register, grouped by province, and each page reads its rows. A page's published
+numbers must be the ones it computes on its own region: headline, groups and the
+communes' metrics are compared here, through the files the parent writes and the pages
+read (povdyn.report.write_run_tables / handed_run_tables)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from povdyn import pagedata
+from povdyn.panel import Panel
+from povdyn.report import handed_run_tables, write_run_tables
+
+PERIOD = "2025Q4"
+
+
+@pytest.fixture(scope="module")
+def register_dir(tmp_path_factory, demo_register):
+    folder = tmp_path_factory.mktemp("run-tables")
+    frame = demo_register.panel.assign(commune_2025=demo_register.panel["commune"])
+    frame.to_parquet(folder / "panel.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def handed(register_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ipc") / "run-tables"
+    outcome = write_run_tables(register_dir, out, within=2, engine="duckdb")
+    assert "tables" in outcome, outcome
+    return handed_run_tables(out, register_dir, timeout=5)
+
+
+def _provinces(register_dir, n=3):
+    counts = pd.read_parquet(register_dir / "panel.parquet", columns=["province_2025"]).value_counts()
+    return [name for (name,), _ in counts.iloc[[0, len(counts) // 2, -1]].items()][:n]
+
+
+def test_a_province_page_publishes_the_same_numbers_from_the_run_wide_tables(register_dir, handed, monkeypatch):
+    from povdyn import communes
+
+    asked = []
+    plain = Panel.execute
+    for region in _provinces(register_dir):
+        own = pagedata.page_data(register_dir, region)
+        seeded = pagedata.page_data(register_dir, region, run_tables=handed)
+        assert pagedata.seed_page(pagedata.page_data(register_dir, region), handed) == len(handed)
+
+        def counted(self, expr, *args, **kwargs):
+            asked.append(expr)
+            return plain(self, expr, *args, **kwargs)
+
+        # the page's own numbers, then the same from its slices (no flow query asked)
+        expected = dict(headline=pagedata.headline_values(own, PERIOD),
+                        area=pagedata.group_rates(own, PERIOD, "area"),
+                        minority=pagedata.group_rates(own, PERIOD, "ethnic_minority"),
+                        communes=communes._grouped_metrics(own, within=2))
+        monkeypatch.setattr(Panel, "execute", counted)
+        got = dict(headline=pagedata.headline_values(seeded, PERIOD),
+                   area=pagedata.group_rates(seeded, PERIOD, "area"),
+                   minority=pagedata.group_rates(seeded, PERIOD, "ethnic_minority"),
+                   communes=communes._grouped_metrics(seeded, within=2))
+        monkeypatch.setattr(Panel, "execute", plain)
+        for name in ("headline", "area", "minority"):
+            pd.testing.assert_frame_equal(got[name], expected[name], check_exact=True, obj=f"{region} {name}")
+        assert got["communes"].keys() == expected["communes"].keys()
+        for key, table in expected["communes"].items():
+            pd.testing.assert_frame_equal(got["communes"][key], table, check_exact=True, obj=f"{region} {key}")
+            assert got["communes"][key].attrs == table.attrs
+        assert pagedata.status_shares(seeded).attrs == pagedata.status_shares(own).attrs
+    assert asked == []
+
+
+def test_a_slice_of_another_province_would_be_caught(register_dir, handed):
+    """The comparison above can fail: a page handed its neighbour's rows publishes
+    other numbers."""
+    first, second = _provinces(register_dir, 2)
+    own = pagedata.page_data(register_dir, first)
+    col = pagedata.region_column(own.panel.columns)
+    other_name = pagedata.page_data(register_dir, second).panel.region_name
+    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace(
+        {other_name: own.panel.region_name, own.panel.region_name: other_name})}))
+        for name, kwargs, by, table in handed]
+    wrong = pagedata.page_data(register_dir, first, run_tables=swapped)
+    assert not pagedata.headline_values(wrong, PERIOD).equals(pagedata.headline_values(own, PERIOD))
+
+
+def test_households_in_two_provinces_leave_the_pages_to_compute_their_own(register_dir, tmp_path):
+    frame = pd.read_parquet(register_dir / "panel.parquet")
+    moved = frame["household_id"] == frame["household_id"].iloc[0]
+    provinces = frame["province_2025"].unique()
+    frame.loc[moved & (frame["period"] == frame.loc[moved, "period"].max()), "province_2025"] = (
+        provinces[1] if frame.loc[moved, "province_2025"].iloc[0] == provinces[0] else provinces[0])
+    frame.to_parquet(tmp_path / "panel.parquet", index=False)
+    outcome = write_run_tables(tmp_path, tmp_path / "run-tables", engine="duckdb")
+    assert "more than one province_2025" in outcome["skipped"]
+    assert handed_run_tables(tmp_path / "run-tables", tmp_path, timeout=5) == []
+
+
+def test_a_household_without_a_province_in_some_rows_leaves_the_pages_to_compute_their_own(register_dir,
+                                                                                          tmp_path):
+    frame = pd.read_parquet(register_dir / "panel.parquet")
+    first = frame["household_id"] == frame["household_id"].iloc[0]
+    frame.loc[first & (frame["period"] == frame.loc[first, "period"].min()), "province_2025"] = None
+    frame.to_parquet(tmp_path / "panel.parquet", index=False)
+    outcome = write_run_tables(tmp_path, tmp_path / "run-tables", engine="duckdb")
+    assert "1 households are recorded in more than one province_2025 (or in one and none)" == outcome["skipped"]
+
+
+def test_a_failed_computation_fails_the_pages_naming_it(tmp_path):
+    from povdyn.errors import PovdynError
+
+    (tmp_path / "panel.parquet").write_bytes(b"not a parquet file")
+    outcome = write_run_tables(tmp_path, tmp_path / "run-tables", engine="duckdb")
+    assert "error" in outcome
+    with pytest.raises(PovdynError, match="run-wide tables of this run could not be computed"):
+        handed_run_tables(tmp_path / "run-tables", tmp_path, timeout=5)
+
+
+def test_the_index_headline_from_the_run_tables_panel_is_the_same(register_dir, tmp_path):
+    """The parent's index headline reads the province results the run-wide tables left
+    on their Panel; its table is the one computed afresh from the register."""
+    from povdyn.tables import regions_overview
+
+    keep = {}
+    write_run_tables(register_dir, tmp_path / "run-tables", engine="duckdb", keep=keep)
+    regions = ["national", *_provinces(register_dir)]
+    fresh = regions_overview(register_dir / "panel.parquet", PERIOD, regions)
+    reused = regions_overview(pagedata.PageData(panel=keep["panel"]), PERIOD, regions)
+    pd.testing.assert_frame_equal(reused, fresh, check_exact=True)
+
+
+def test_a_run_of_some_provinces_computes_theirs_only_and_the_same_numbers(register_dir, tmp_path):
+    chosen = _provinces(register_dir, 2)
+    keep = {}
+    outcome = write_run_tables(register_dir, tmp_path / "run-tables", engine="duckdb", keep=keep,
+                               regions=["national", *chosen])
+    handed = handed_run_tables(tmp_path / "run-tables", register_dir, timeout=5)
+    col = pagedata.region_column(keep["panel"].columns)
+    assert "tables" in outcome and {v for *_, t in handed for v in t[col].unique()} == set(chosen)
+    for region in chosen:
+        own = pagedata.page_data(register_dir, region)
+        seeded = pagedata.page_data(register_dir, region, run_tables=handed)
+        pd.testing.assert_frame_equal(pagedata.headline_values(seeded, PERIOD),
+                                      pagedata.headline_values(own, PERIOD), check_exact=True)
+    # the index headline's national row still counts every province
+    from povdyn.tables import regions_overview
+
+    regions = ["national", *chosen]
+    pd.testing.assert_frame_equal(regions_overview(pagedata.PageData(panel=keep["panel"]), PERIOD, regions),
+                                  regions_overview(register_dir / "panel.parquet", PERIOD, regions),
+                                  check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def data_template(tmp_path_factory):
+    """The report template cut down to its parameters and the cell that reads the page's
+    data (where a province page receives its rows of the run-wide tables)."""
+    import nbformat
+
+    from povdyn import report
+
+    nb = nbformat.read(report.template_notebook(), as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    data = [c for c in nb.cells if "handed_run_tables(run_tables" in c.source]
+    assert len(params) == 1 and len(data) == 1, "the template lost its parameters or data cell"
+    nb.cells = [params[0], data[0]]
+    path = tmp_path_factory.mktemp("template") / "data.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_failed_computation_fails_the_run_and_its_province_pages(register_dir, data_template, tmp_path,
+                                                                  monkeypatch):
+    import json
+
+    from povdyn.errors import PovdynError
+    from povdyn.report import run_report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("planted failure of the run-wide tables")
+
+    monkeypatch.setattr(pagedata, "run_wide_tables", broken)  # the parent's computation only
+    with pytest.raises(PovdynError, match="planted failure of the run-wide tables"):
+        run_report(period="latest", regions=["national", *_provinces(register_dir, 1)], workers=1,
+                   out_dir=tmp_path, data_dir=register_dir, notebook=data_template, progress=False)
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "failed"
+    assert manifest["run_tables"]["outcome"] == "error"
+    pages = {p.name for p in run_dir.glob("*.html")}
+    assert not pages - {"index.html", "national.html"}  # no province page looks fine
+
+
+def test_a_list_register_leaves_the_pages_to_compute_their_own(register_dir, tmp_path):
+    """On lists the stock denominators are the household totals, joined per province:
+    a grouping by province would not be the page's own computation."""
+    outcome = write_run_tables(register_dir, tmp_path / "run-tables", engine="duckdb", register="lists")
+    assert "lists register" in outcome["skipped"]
+    assert handed_run_tables(tmp_path / "run-tables", register_dir, timeout=5) == []
