@@ -1119,6 +1119,32 @@ def fit_risk_model(data_dir, out: Path, engine: str | None = None, spark_master:
     return outcome
 
 
+def _await_run_file(path: Path, run_dir: Path, what: str, timeout: float) -> bool:
+    """Wait until the parent of a report run has written `path` (pages start while it
+    computes). False when the run is over (`run_dir` is gone: an executed page run again
+    by hand); PovdynError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if not run_dir.is_dir():
+            return False
+        if time.monotonic() > deadline:
+            raise PovdynError(f"{what} ({path}) was not ready after {timeout:.0f} s")
+        time.sleep(0.05)
+    return True
+
+
+def _checked_outcome(outcome: dict, what: str, data_dir) -> dict:
+    """A run-level outcome the parent handed to a page, refused when the parent's
+    computation failed or it belongs to another register than data_dir's, so that no
+    page shows numbers it could not compute."""
+    if "error" in outcome:
+        raise PovdynError(f"{what} could not be computed: {outcome['error']}")
+    if outcome["panel"] != _panel_key(data_dir):
+        raise PovdynError(f"{what} was computed on {outcome['panel'][0]} as it was then, "
+                          f"not on {panel_path(data_dir)} now")
+    return outcome
+
+
 def handed_risk_model(path, data_dir, timeout: float = 900.0):
     """The early-warning model `povdyn report` fitted once for the run (fit_risk_model),
     for a page's ``risk.early_warning_section(model=...)``; waits until the parent has
@@ -1132,20 +1158,11 @@ def handed_risk_model(path, data_dir, timeout: float = 900.0):
     if path is None:
         return None
     path = Path(path)
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if not path.parent.is_dir():
-            return None
-        if time.monotonic() > deadline:
-            raise PovdynError(f"the early-warning model of this run ({path}) was not ready after {timeout:.0f} s")
-        time.sleep(0.05)
+    what = "the early-warning model of this run"
+    if not _await_run_file(path, path.parent, what, timeout):
+        return None
     with open(path, "rb") as handle:
-        outcome = pickle.load(handle)
-    if "error" in outcome:
-        raise PovdynError(f"the early-warning model of this run could not be fitted: {outcome['error']}")
-    if outcome["panel"] != _panel_key(data_dir):
-        raise PovdynError(f"the early-warning model handed to this page was fitted on {outcome['panel'][0]} "
-                          f"as it was then, not on {panel_path(data_dir)} now")
+        outcome = _checked_outcome(pickle.load(handle), what, data_dir)
     model = outcome.get("model")
     if model is not None and outcome.get("scores"):
         _score_once(model, outcome["scores"])
@@ -1241,45 +1258,40 @@ def handed_run_tables(path, data_dir, timeout: float = 900.0):
         return None
     folder = Path(path)
     index = folder / RUN_TABLES_INDEX
-    deadline = time.monotonic() + timeout
-    while not index.exists():
-        if not folder.parent.is_dir():
-            return None
-        if time.monotonic() > deadline:
-            raise PovdynError(f"the run-wide tables of this run ({folder}) were not ready after {timeout:.0f} s")
-        time.sleep(0.05)
-    outcome = json.loads(index.read_text(encoding="utf-8"))
-    if "error" in outcome:
-        raise PovdynError(f"the run-wide tables of this run could not be computed: {outcome['error']}")
-    if outcome["panel"] != _panel_key(data_dir):
-        raise PovdynError(f"the run-wide tables handed to this page were computed on {outcome['panel'][0]} "
-                          f"as it was then, not on {panel_path(data_dir)} now")
+    what = "the run-wide tables of this run"
+    if not _await_run_file(index, folder.parent, what, timeout):
+        return None
+    outcome = _checked_outcome(json.loads(index.read_text(encoding="utf-8")), what, data_dir)
     return [(e["name"], e["kwargs"], e["by"], pickle.loads((folder / e["file"]).read_bytes()))
             for e in outcome.get("tables", [])]
 
 
-class _RunTables(threading.Thread):
-    """write_run_tables in the parent, while the workers start their kernels and the
-    national page renders (the province pages wait for it when they load their data),
-    with DuckDB limited to one thread and `memory`."""
+class _ParentStep(threading.Thread):
+    """One run-level computation in the parent, beside the pages (which wait for its
+    file only when they need it), with DuckDB limited to one thread and `memory`.
+    Subclasses give `compute()`; its outcome dict (or {"error": ...}) and seconds are
+    kept for the manifest, and an exception never escapes the thread."""
 
-    def __init__(self, data_dir: Path, out: Path, within: int, engine: str, register: str | None, memory: str,
-                 regions: list[str]):
-        super().__init__(name="povdyn-run-tables", daemon=True)
-        self.args = (data_dir, out, within, engine, register)
-        self.regions = regions
+    after: "threading.Thread | None" = None
+
+    def __init__(self, name: str, memory: str):
+        super().__init__(name=name, daemon=True)
         self.memory = memory
         self.outcome: dict = {}
         self.seconds: float | None = None
-        self.kept: dict = {}  # the whole-register Panel, for the index headline
+
+    def compute(self) -> dict:
+        raise NotImplementedError
 
     def run(self) -> None:
         from .engine import duckdb_limits
 
+        if self.after is not None:
+            self.after.join()
         started = time.perf_counter()
         try:
             with duckdb_limits(threads=1, memory=self.memory):
-                self.outcome = write_run_tables(*self.args, keep=self.kept, regions=self.regions)
+                self.outcome = self.compute()
         except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
             self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
         self.seconds = round(time.perf_counter() - started, 2)
@@ -1287,6 +1299,22 @@ class _RunTables(threading.Thread):
     @property
     def error(self) -> str | None:
         return self.outcome.get("error")
+
+
+class _RunTables(_ParentStep):
+    """write_run_tables in the parent, while the workers start their kernels and the
+    national page renders (the province pages wait for it when they load their data),
+    with DuckDB limited to one thread and `memory`."""
+
+    def __init__(self, data_dir: Path, out: Path, within: int, engine: str, register: str | None, memory: str,
+                 regions: list[str]):
+        super().__init__("povdyn-run-tables", memory)
+        self.args = (data_dir, out, within, engine, register)
+        self.regions = regions
+        self.kept: dict = {}  # the whole-register Panel, for the index headline
+
+    def compute(self) -> dict:
+        return write_run_tables(*self.args, keep=self.kept, regions=self.regions)
 
     def record(self) -> dict:
         """The manifest's note of the run-wide tables."""
@@ -1313,36 +1341,19 @@ def _fit_record(fit: "_RiskModelFit") -> dict:
             "detail": outcome.get("too_few") or outcome.get("error")}
 
 
-class _RiskModelFit(threading.Thread):
+class _RiskModelFit(_ParentStep):
     """fit_risk_model in the parent, beside the first pages (which wait for it only when
     they reach their early-warning section), with DuckDB limited to one thread and
     `memory` (the share the index headline, computed after it in the same slot, gets)."""
 
     def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str,
                  score_at: tuple = (), after: threading.Thread | None = None):
-        super().__init__(name="povdyn-risk-model", daemon=True)
+        super().__init__("povdyn-risk-model", memory)
         self.after = after  # the run-wide tables: the province pages wait for them first
         self.args = (data_dir, out, engine, spark_master, score_at)
-        self.memory = memory
-        self.outcome: dict = {}
-        self.seconds: float | None = None
 
-    def run(self) -> None:
-        from .engine import duckdb_limits
-
-        if self.after is not None:
-            self.after.join()
-        started = time.perf_counter()
-        try:
-            with duckdb_limits(threads=1, memory=self.memory):
-                self.outcome = fit_risk_model(*self.args)
-        except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
-            self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
-        self.seconds = round(time.perf_counter() - started, 2)
-
-    @property
-    def error(self) -> str | None:
-        return self.outcome.get("error")
+    def compute(self) -> dict:
+        return fit_risk_model(*self.args)
 
 
 def _pending_html(lang: str) -> str:
