@@ -80,7 +80,9 @@ Rules (issue 3 §5):
   rows ran out of 256 MB), so memory is bounded by cutting the work: groupings and
   windows by household run in slices of the hash range sized from the limit
   (register._key_buckets), and panel.parquet is sorted in ranges of household_id, one
-  parquet part each (register._household_range_parts). No SQL is built
+  parquet part each (register._household_range_parts); a household's own 2025 commune
+  is a window inside its part, not a join of every row with every household (that
+  join spilled 28 GB on the national register). No SQL is built
   from paths or user text: files and values are passed through DuckDB's API and
   parameters, and only povdyn's own canonical column names reach SQL (_ident_sql).
 * Key: privacy.load_key. A missing key file while OUT holds earlier data is an error

@@ -218,12 +218,13 @@ class _RegisterResult:
 COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
 
 
-def _communes_2025(con, columns: list[str], rows: int) -> pd.DataFrame:
+def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
     """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
     (province, district, commune, period) names of the checked rows are mapped in
     pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
-    back in DuckDB; a household's rows before July 2025 then take the commune it was
-    first recorded in after it (geo.panel_commune_2025 is the same rule in pandas).
+    back in DuckDB (view firsts_2025); a household's rows before July 2025 then take
+    the commune it was first recorded in after it, inside each household-range part
+    (_own_commune_2025_sql; geo.panel_commune_2025 is the same rule in pandas).
     Returns the names that could not be placed (rows kept with "? name")."""
     from ..geo import commune_names_2025
 
@@ -242,36 +243,49 @@ def _communes_2025(con, columns: list[str], rows: int) -> pd.DataFrame:
     join = (f"LEFT JOIN names_2025 m ON f.province IS NOT DISTINCT FROM m.province "
             f"AND {same_district} AND f.commune IS NOT DISTINCT FROM m.commune "
             "AND f._order = m._order")
-    # a household's own new commune: where it was first recorded after the reform
-    # one group per household: in slices of the hash range (memory, _key_buckets)
-    own_query = f"""
-        SELECT household_id, arg_min(m.commune_2025, f._order) AS own_c,
-               arg_min(m.commune_code, f._order) AS own_k
-        FROM firsts f {join}
-        WHERE coalesce(m.is_post_merger, false) AND m.commune_2025_basis = 'recorded'
-          AND hash(household_id) % {{buckets}} = {{bucket}}
-        GROUP BY household_id"""
-    buckets = _key_buckets(con, rows)
-    con.execute("CREATE OR REPLACE TEMP TABLE own_2025 AS "
-                + own_query.format(buckets=int(buckets), bucket=0))
-    for bucket in range(1, buckets):
-        con.execute("INSERT INTO own_2025 " + own_query.format(buckets=int(buckets),
-                                                               bucket=int(bucket)))
+    # only the names' own mapping here (a join with a small table); a household's own
+    # new commune is a window over its rows, taken inside each household-range part
+    # (_own_commune_2025_sql): a join of every row with a table of every household
+    # spilled 28 GB on the national register (133M rows x 27M households)
     old = [c for c in COMMUNE_2025_COLUMNS if c in columns]
     exclude = f" EXCLUDE ({', '.join(old)})" if old else ""
-    own = "NOT coalesce(m.is_post_merger, false) AND o.own_k IS NOT NULL"
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW firsts_2025 AS
-        SELECT f.*{exclude},
-               CASE WHEN {own} THEN o.own_c ELSE m.commune_2025 END AS commune_2025,
-               CASE WHEN {own} THEN o.own_k ELSE m.commune_code END AS commune_code,
-               CASE WHEN {own} THEN 'household' ELSE m.commune_2025_basis END
-                 AS commune_2025_basis
-        FROM firsts f {join} LEFT JOIN own_2025 o USING (household_id)""")
+        SELECT f.*{exclude}, m.commune_2025 AS _name_commune_2025,
+               m.commune_code AS _name_commune_code,
+               m.commune_2025_basis AS _name_commune_2025_basis,
+               coalesce(m.is_post_merger, false) AS _name_is_post_merger
+        FROM firsts f {join}""")
     unplaced = pd.DataFrame(mapped.attrs.get("unmatched", []),
                             columns=["province", "district", "commune", "reason", "candidates"])
     unplaced["candidates"] = unplaced["candidates"].map(lambda c: "; ".join(c or []))
     return unplaced
+
+
+NAME_2025_COLUMNS = ["_name_commune_2025", "_name_commune_code", "_name_commune_2025_basis",
+                     "_name_is_post_merger"]  # the names' own mapping, per row (firsts_2025)
+
+
+def _own_commune_2025_sql(table: str) -> str:
+    """SELECT over `table` (rows of firsts_2025 holding all rows of their households)
+    with the 2025 commune columns in place of the names' mapping: a household's rows
+    before July 2025 take the commune it was first recorded in after it (basis
+    'household'), as geo.panel_commune_2025 does in pandas; rows without a household id
+    keep their names' mapping (they belong to no household)."""
+    first_after = ("FILTER (WHERE _name_is_post_merger "
+                   "AND _name_commune_2025_basis = 'recorded') OVER own")
+    own = ("household_id IS NOT NULL AND NOT _name_is_post_merger "
+           "AND _own_code IS NOT NULL")
+    return f"""
+        SELECT * EXCLUDE ({', '.join(NAME_2025_COLUMNS)}, _own_commune, _own_code),
+               CASE WHEN {own} THEN _own_commune ELSE _name_commune_2025 END
+                 AS commune_2025,
+               CASE WHEN {own} THEN _own_code ELSE _name_commune_code END AS commune_code,
+               CASE WHEN {own} THEN 'household' ELSE _name_commune_2025_basis END
+                 AS commune_2025_basis
+        FROM (SELECT *, arg_min(_name_commune_2025, _order) {first_after} AS _own_commune,
+                     arg_min(_name_commune_code, _order) {first_after} AS _own_code
+              FROM {table} WINDOW own AS (PARTITION BY household_id))"""
 
 
 def _union_view(con, view: str, new_parts: list[Path], cached_parts: list[Path],
@@ -437,31 +451,37 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
              .sum().reset_index())
     result.kind = decide_kinds(cells)
     _log_stage("periods, register kind counts")
-    loaded = "firsts"
-    if "commune" in columns:
-        result.unplaced = _communes_2025(con, columns, n)
+    loaded, part_rows = "firsts", "{part}"
+    with_communes = "commune" in columns
+    if with_communes:
+        result.unplaced = _communes_2025(con, columns)
         columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
-        loaded = "firsts_2025"
+        loaded, part_rows = "firsts_2025", f"({_own_commune_2025_sql('{part}')})"
     _log_stage("2025 communes")
     out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
+    # the parts hold the names' mapping; the 2025 commune columns are made from it
+    # part by part, when each is sorted
+    stored = [c for c in out_cols if not (with_communes and c in COMMUNE_2025_COLUMNS)]
     select = ", ".join(
         _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
-        for c in out_cols)
+        for c in stored + (NAME_2025_COLUMNS if with_communes else []))
 
     def write(path: Path, metadata: dict) -> None:
-        # the rows with their 2025 commune (joins) go to scratch parts unsorted, one per
-        # range of household_id; each part is then sorted alone, in household order. DuckDB
-        # spills a lone sort of a bounded part, not one sharing memory with the joins' hash
+        # the rows with their names' 2025 commune (a join with a small table) go to
+        # scratch parts unsorted, one per range of household_id; each part then gets its
+        # households' own 2025 commune and is sorted alone, in household order. DuckDB
+        # spills a lone sort of a bounded part, not one sharing memory with a join's hash
         # tables or one of any size (2M rows did not fit in 256 MB with the joins, 24M
         # alone did not either; the national register has 133M)
         folder = spill.root / f"panel-{uuid.uuid4().hex}"
         parts = _household_range_parts(con, f"SELECT {select}, _order FROM {loaded}",
                                        result.rows, folder)
-        _log_stage("panel rows with their 2025 commune (unsorted parts)")
+        _log_stage("panel rows with their names' 2025 commune (unsorted parts)")
         # null counts (the schema's nullability) from the parts: a scan of parquet, not
         # a third pass through the joins (307 s of the national register's ingest)
-        nulls = dict(zip(out_cols, con.read_parquet([str(p) for p in parts]).aggregate(
-            ", ".join(f"count(*) - count({_ident_sql(c)})" for c in out_cols)
+        # (the 2025 commune columns are text: their null counts do not change the schema)
+        nulls = dict(zip(stored, con.read_parquet([str(p) for p in parts]).aggregate(
+            ", ".join(f"count(*) - count({_ident_sql(c)})" for c in stored)
         ).fetchall()[0]))
         target = _panel_schema(out_cols, nulls, quarterly)
         schema_md = target.with_metadata({**(target.metadata or {}),
@@ -472,8 +492,9 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
 
         def sorted_batches():
             for part in parts:
+                rows_sql = part_rows.replace("{part}", "panel_part")
                 yield from con.read_parquet(str(part)).query(
-                    "panel_part", f"SELECT {columns_sql} FROM panel_part "
+                    "panel_part", f"SELECT {columns_sql} FROM {rows_sql} "
                     "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
 
         def stream(tmp):
