@@ -218,14 +218,15 @@ class _RegisterResult:
 COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
 
 
-def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
+def _communes_2025(con, columns: list[str]) -> tuple[pd.DataFrame, bool]:
     """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
     (province, district, commune, period) names of the checked rows are mapped in
     pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
     back in DuckDB (view firsts_2025); a household's rows before July 2025 then take
     the commune it was first recorded in after it, inside each household-range part
     (_own_commune_2025_sql; geo.panel_commune_2025 is the same rule in pandas).
-    Returns the names that could not be placed (rows kept with "? name")."""
+    Returns the names that could not be placed (rows kept with "? name") and whether
+    any row is recorded in a new commune (else no household has one of its own)."""
     from ..geo import commune_names_2025
 
     district = "district" if "district" in columns else "CAST(NULL AS VARCHAR) AS district"
@@ -259,19 +260,27 @@ def _communes_2025(con, columns: list[str]) -> pd.DataFrame:
     unplaced = pd.DataFrame(mapped.attrs.get("unmatched", []),
                             columns=["province", "district", "commune", "reason", "candidates"])
     unplaced["candidates"] = unplaced["candidates"].map(lambda c: "; ".join(c or []))
-    return unplaced
+    recorded_after = mapped["is_post_merger"].eq(True) & (
+        mapped["commune_2025_basis"] == "recorded")
+    return unplaced, bool(recorded_after.any())
 
 
 NAME_2025_COLUMNS = ["_name_commune_2025", "_name_commune_code", "_name_commune_2025_basis",
                      "_name_is_post_merger"]  # the names' own mapping, per row (firsts_2025)
 
 
-def _own_commune_2025_sql(table: str) -> str:
+def _own_commune_2025_sql(table: str, any_recorded_after: bool = True) -> str:
     """SELECT over `table` (rows of firsts_2025 holding all rows of their households)
     with the 2025 commune columns in place of the names' mapping: a household's rows
     before July 2025 take the commune it was first recorded in after it (basis
     'household'), as geo.panel_commune_2025 does in pandas; rows without a household id
-    keep their names' mapping (they belong to no household)."""
+    keep their names' mapping (they belong to no household). Without any row recorded in
+    a new commune (`any_recorded_after` False) no household has a commune of its own and
+    the window is left out."""
+    if not any_recorded_after:
+        return (f"SELECT * EXCLUDE ({', '.join(NAME_2025_COLUMNS)}), "
+                "_name_commune_2025 AS commune_2025, _name_commune_code AS commune_code, "
+                f"_name_commune_2025_basis AS commune_2025_basis FROM {table}")
     first_after = ("FILTER (WHERE _name_is_post_merger "
                    "AND _name_commune_2025_basis = 'recorded') OVER own")
     own = ("household_id IS NOT NULL AND NOT _name_is_post_merger "
@@ -454,9 +463,10 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
     loaded, part_rows = "firsts", "{part}"
     with_communes = "commune" in columns
     if with_communes:
-        result.unplaced = _communes_2025(con, columns)
+        result.unplaced, any_recorded_after = _communes_2025(con, columns)
         columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
-        loaded, part_rows = "firsts_2025", f"({_own_commune_2025_sql('{part}')})"
+        loaded = "firsts_2025"
+        part_rows = f"({_own_commune_2025_sql('{part}', any_recorded_after)})"
     _log_stage("2025 communes")
     out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
     # the parts hold the names' mapping; the 2025 commune columns are made from it
