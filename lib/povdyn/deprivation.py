@@ -41,6 +41,7 @@ from . import standards
 from .errors import SchemaError
 # display names live with every other vi/en text in povdyn.labels
 from .labels import DIMENSION_LABELS, GROUP_LABELS, INDICATOR_LABELS  # noqa: F401
+from .panel import as_list
 from .periods import frequency_and_index, parse_period
 
 _TOL = 1e-9
@@ -209,7 +210,7 @@ def alkire_foster(df: pd.DataFrame, indicators, weights=None, k: float = 1 / 3, 
     missing indicator value are left out and counted (``n_excluded``). Returns an
     ``AFResult`` (``r.table``, ``r.indicators``, ``r["H"]`` for overall figures).
     """
-    by = [by] if isinstance(by, str) else list(by or [])
+    by = as_list(by)
     indicators, weights = _check_inputs(df, indicators, weights, k, weight, by, cluster)
     wvec = np.array([weights[c] for c in indicators])
     raw = df[indicators]

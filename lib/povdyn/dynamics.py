@@ -44,7 +44,7 @@ import pandas as pd
 
 from .errors import SchemaError
 from .intervals import proportion_interval
-from .panel import Panel, as_panel
+from .panel import Panel, as_list, as_panel
 from .periods import label
 
 POOR, NEAR_POOR, NON_POOR, REMOVED = 1, 2, 3, 0
@@ -54,12 +54,6 @@ OBSERVED = (POOR, NEAR_POOR, NON_POOR)
 
 
 # =========================================================================== input
-def _as_list(by) -> list[str]:
-    if by is None:
-        return []
-    if isinstance(by, str):
-        return [by]
-    return list(by)
 
 
 def _panel(panel, engine=None) -> Panel:
@@ -81,7 +75,7 @@ def _remembered(metric):
         bound.apply_defaults()
         arguments = {k: v for k, v in bound.arguments.items() if k not in ("panel", "engine")}
         if "by" in arguments:
-            arguments["by"] = _as_list(arguments["by"])
+            arguments["by"] = as_list(arguments["by"])
         return (metric.__name__, repr(sorted(arguments.items())))
 
     @functools.wraps(metric)
@@ -429,7 +423,7 @@ def _empty(by, period_col, columns) -> pd.DataFrame:
 
 def _prepare(panel, by, weight, engine):
     panel = _panel(panel, engine)
-    by = _as_list(by)
+    by = as_list(by)
     _check_columns(panel, by, weight)
     return panel, by, _History(panel, by, weight)
 
@@ -592,7 +586,7 @@ def sustained_exits(panel, within: int = 2, by=None, weight: str | None = None,
         return df.drop(columns=["relapsed", "not_followed"])
     df["rate"] = 1 - df["rate"]
     df["ci_low"], df["ci_high"] = 1 - df["ci_high"], 1 - df["ci_low"]
-    keep = [*_as_list(by), "exit_period", "exits", "followed", "sustained", "rate", "ci_low",
+    keep = [*as_list(by), "exit_period", "exits", "followed", "sustained", "rate", "ci_low",
             "ci_high"] + [c for c in df.columns if c.startswith("n_")]
     return df[keep]
 

@@ -77,6 +77,16 @@ SUMMARY_FILE = "ingest_summary.json"
 _names = itertools.count()
 
 
+def as_list(by) -> list[str]:
+    """A grouping argument as a list of column names: None is [], a name is [name]
+    (so that "area" and ["area"] are one grouping, and one remembered result)."""
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return list(by)
+
+
 @dataclass
 class Panel:
     """A validated household-period panel held as an Ibis table.

@@ -57,7 +57,7 @@ import pandas as pd
 
 from .errors import SchemaError
 from .intervals import wilson_interval
-from .panel import Panel, as_panel  # noqa: F401 (as_panel: the metrics' one adapter)
+from .panel import Panel, as_list, as_panel  # noqa: F401 (as_panel: the metrics' one adapter)
 from .periods import label
 
 STATUSES = ("poor", "near_poor", "non_poor")
@@ -164,13 +164,13 @@ def status_shares(panel, by=None, engine=None) -> pd.DataFrame:
 def status_shares_key(by=None) -> tuple:
     """The key ``status_shares`` remembers its result under: ``by`` as a list, so that
     "area" and ["area"] (a page asks both) are one result."""
-    return ("status_shares", repr([by] if isinstance(by, str) else list(by or [])))
+    return ("status_shares", repr(as_list(by)))
 
 
 def _status_shares(panel, by=None, engine=None) -> pd.DataFrame:
     """The computation behind ``status_shares``."""
     panel = as_panel(panel, engine)
-    by = [by] if isinstance(by, str) else list(by or [])
+    by = as_list(by)
     for col in by:
         if col not in panel.columns:
             raise SchemaError(f"by: the panel has no column {col!r}")
@@ -267,7 +267,7 @@ def removals_from_lists(panel, by=None, engine=None) -> pd.DataFrame:
     from .dynamics import exit_rates
 
     panel = as_panel(panel, engine)
-    by = [by] if isinstance(by, str) else list(by or [])
+    by = as_list(by)
     parts = [exit_rates(panel, by=by or None, from_status=s)[[*by, "period", "removed"]]
              for s in ("poor", "near_poor")]
     both = pd.concat(parts, ignore_index=True)

@@ -68,6 +68,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import EstimationError, SchemaError
+from .panel import as_list
 from .periods import frequency_and_index, label
 
 STATUSES = ("poor", "near_poor", "non_poor")
@@ -76,12 +77,6 @@ _Z95 = float(stats.norm.ppf(0.975))
 
 
 # --------------------------------------------------------------------------- input
-def _as_list(by) -> list[str]:
-    if by is None:
-        return []
-    if isinstance(by, str):
-        return [by]
-    return list(by)
 
 
 def _load(source, frequency=None, absent_means=None):
@@ -107,7 +102,7 @@ def panel_frame(panel, by=None, frequency=None, absent_means=None) -> tuple[pd.D
     ``frequency`` ("year": each year's last quarterly snapshot) or
     ``absent_means="non_poor"`` (list-based register) is asked for; then it, like a path,
     goes through ``povdyn.load_panel`` (which needs its validation columns, e.g. province)."""
-    by = _as_list(by)
+    by = as_list(by)
     freq = None
     if isinstance(panel, (str, os.PathLike)) or frequency is not None or absent_means is not None:
         panel = _load(panel, frequency=frequency, absent_means=absent_means)
@@ -261,7 +256,7 @@ def _runs(table, con, by: list[str], freq: str, poor=None) -> pd.DataFrame:
 
 def _spells(panel, by, frequency, absent_means, poor_state: bool):
     """(spell table, frequency) of exit spells (``poor_state=False``) or poverty spells."""
-    by = _as_list(by)
+    by = as_list(by)
     table, con, freq = _spell_source(panel, by, frequency, absent_means)
     return _spell_table(_runs(table, con, by, freq, poor=poor_state), by, poor_state), freq
 
@@ -474,7 +469,7 @@ def survival_after_exit(
     """
     if kind not in KINDS:
         raise EstimationError(f"kind={kind!r}: use 'relapse' (time to poverty after exit) or 'exit' (time to exit after entering)")
-    by = _as_list(by)
+    by = as_list(by)
     spells, freq = _spells(panel, by, frequency, absent_means, poor_state=(kind == "exit"))
     if not include_left_censored:
         spells = spells[~spells["left_censored"]]
@@ -576,7 +571,7 @@ def relapse_or_removal(panel, by=None, frequency=None, absent_means=None) -> pd.
 
     Returns [*by, cause, time, at_risk, events, cif, se, ci_low, ci_high] with
     ``attrs["time_unit"]``."""
-    by = _as_list(by)
+    by = as_list(by)
     spells, freq = _spells(panel, by, frequency, absent_means, poor_state=False)
     removed = spells["censor_reason"].eq("removed").to_numpy()
     spells = spells.assign(
@@ -798,7 +793,7 @@ def proportional_hazards_test(df: pd.DataFrame, duration: str, event: str, covar
     Returns a DataFrame [covariate, chi2, df, p] with a last row "GLOBAL"."""
     if transform not in PH_TRANSFORMS:
         raise EstimationError(f"transform must be one of {PH_TRANSFORMS}")
-    covariates = _as_list(covariates)
+    covariates = as_list(covariates)
     fit = hazard_model(df, duration, event, covariates, kind="cox", strata=strata)
     d_, e_ = _check_duration_event(df, duration, event)
     d_, e_ = np.asarray(d_, float), np.asarray(e_, float)
@@ -932,7 +927,7 @@ def hazard_model(
     Categorical covariates are expanded to dummies (first level = reference); missing
     covariate values are an error.
     """
-    covariates = _as_list(covariates)
+    covariates = as_list(covariates)
     if kind not in ("cox", "cloglog", "logit"):
         raise EstimationError(f"kind={kind!r}: use 'cox', 'cloglog' or 'logit'")
     if cluster is not None and cluster not in df.columns:
