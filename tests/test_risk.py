@@ -407,33 +407,49 @@ def test_platt_recalibration_brings_over_spread_scores_to_slope_one():
         PlattRecalibration(over_a[:50], np.zeros(50))
 
 
-def test_large_file_booster_stops_on_households_it_did_not_learn_from(monkeypatch):
-    """On a hazard file of 100,000 rows or more the booster's rounds are chosen on a
+def test_large_file_boosters_stop_on_households_they_did_not_learn_from(monkeypatch):
+    """On a hazard file of 100,000 rows or more each booster's rounds are chosen on a
     held-out fifth of the households: every household's rows (one per cohort and review
     ahead) fall wholly on the learning side or wholly on the stopping side, never on
     both (a random fifth of the rows would put a household's other rows beside its
-    held-out ones), and the trees have ``LARGE_FILE_LEAVES`` leaves."""
+    held-out ones). Below ``AVERAGED_FILE_ROWS`` rows two boosters, each stopped on a
+    different fifth, with ``LARGE_FILE_LEAVES`` leaves, their probabilities averaged;
+    at or above it one (the time budget)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from povdyn.risk import LARGE_FILE_LEAVES, _Fitted
+    from povdyn.risk import AVERAGED_FILE_ROWS, LARGE_FILE_LEAVES, _Fitted
 
-    seen = {}
+    calls = []
 
-    def spy(self, X, y, sample_weight=None, **kw):  # record what the booster is given
-        seen.update(learn=X.index.to_numpy(), val=None if kw.get("X_val") is None else kw["X_val"].index.to_numpy(),
-                    leaves=self.max_leaf_nodes)
+    def spy(self, X, y, sample_weight=None, **kw):  # record what each booster is given
+        calls.append(dict(learn=X.index.to_numpy(), val=None if kw.get("X_val") is None else kw["X_val"].index.to_numpy(),
+                          leaves=self.max_leaf_nodes))
         return self
 
     monkeypatch.setattr(HistGradientBoostingClassifier, "fit", spy)
     rng = np.random.default_rng(3)
     households = np.repeat([f"H{i:06d}" for i in range(40_000)], 3)  # three rows each
     X = pd.DataFrame({"income_gap": rng.normal(0, 1, len(households))})
-    _Fitted("gbm", X, (rng.random(len(X)) < 0.05).astype(float), households)
-    assert seen["val"] is not None, "the rounds must be chosen on held-out households"
-    learn, val = set(households[seen["learn"]]), set(households[seen["val"]])
-    assert not learn & val
-    assert len(learn | val) == 40_000 and 0.17 < len(val) / 40_000 < 0.23
-    assert seen["leaves"] == LARGE_FILE_LEAVES
+    fitted = _Fitted("gbm", X, (rng.random(len(X)) < 0.05).astype(float), households)
+    assert len(calls) == len(fitted.models) == 2
+    held_out = []
+    for seen in calls:
+        assert seen["val"] is not None, "the rounds must be chosen on held-out households"
+        learn, val = set(households[seen["learn"]]), set(households[seen["val"]])
+        assert not learn & val
+        assert len(learn | val) == 40_000 and 0.17 < len(val) / 40_000 < 0.23
+        assert seen["leaves"] == LARGE_FILE_LEAVES
+        held_out.append(val)
+    assert not held_out[0] & held_out[1]  # each stopped on a different fifth
+    p = np.array([0.1, 0.3])
+    monkeypatch.setattr(HistGradientBoostingClassifier, "predict_proba",
+                        lambda self, X: np.column_stack([1 - p, p]) if self is fitted.models[0]
+                        else np.column_stack([p, 1 - p]))
+    assert np.allclose(fitted.predict(X.iloc[:2]), [0.5, 0.5])  # the boosters' mean
+    calls.clear()
+    many = np.repeat(np.arange(AVERAGED_FILE_ROWS // 2 + 1), 2)
+    _Fitted("gbm", pd.DataFrame({"income_gap": np.zeros(len(many))}), (many % 20 == 0).astype(float), many)
+    assert len(calls) == 1 and calls[0]["val"] is not None
 
 
 def test_lists_model_uses_only_what_the_lists_hold(lists_and_full):

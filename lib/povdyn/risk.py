@@ -611,7 +611,7 @@ MONOTONE = {"income_gap": -1, "dep_count": 1, "dep_health_insurance": 1, "dep_ho
             "dep_housing_area": 1, "dep_dependants": 1}
 
 
-# Trees of one booster on a large hazard file (``_stopped_booster``: 100,000
+# Trees of one booster on a large hazard file (``_stopped_boosters``: 100,000
 # person-periods or more); a smaller file's booster keeps 4 leaves. Measured at 600,000
 # households (seed 2025, out of time, same cohorts; benchmarks/bench_risk.py): 8 leaves
 # against 4, relapse within 1 AUC 0.7977 / 0.7944 (paired bootstrap of the difference
@@ -625,8 +625,25 @@ MONOTONE = {"income_gap": -1, "dep_count": 1, "dep_health_insurance": 1, "dep_ho
 # resampled exits: 32.7 against 26.9 s of CPU for 500 rounds), and a file of resampled
 # rows, whose duplicates fall on both sides of the stopping split, never stops early.
 LARGE_FILE_LEAVES = 8
+# Below this many rows a large file's model is two such boosters, stopped on the first
+# and the second fifth of the households, their probabilities averaged; at or above it
+# one (the first fifth): two cost twice one, and 1M exits must be fitted and scored in
+# under 2 minutes (one booster: 103.6 s). Which fifth is held out moved a single
+# booster's scores: 1,200,000 households (seed 2025, hazard files of 351,050 and 356,230
+# rows, out of time), fifth 1 / fifth 2 / both averaged -- relapse within 1 AUC 0.7658 /
+# 0.7681 / 0.7683, mean squared distance from the planted truth 27.2 / 26.6 / 26.7e-4;
+# entry within 1 AUC 0.8103 / 0.8096 / 0.8111, distance 1.69 / 1.70 / 1.62e-4; relapse
+# within 2 AUC 0.7600 / 0.7654 / 0.7635, distance 31.3 / 31.7 / 30.7e-4, ECE 0.0181 /
+# 0.0183 / 0.0183. Two boosters at twice the learning rate and half the rounds (the cost
+# of one) were worse: distance 27.5, 1.63 and 33.2e-4. The rule (two boosters below
+# 500,000 rows) and its test were then fixed before a second register was looked at:
+# seed 2026, 1,200,000 households, the first fifth alone / the average -- relapse within
+# 1 AUC 0.7689 / 0.7721, distance 29.1 / 26.2e-4, ECE 0.0183 / 0.0154 (the second fifth
+# alone 0.0123); entry within 1 AUC 0.8167 / 0.8172, distance 1.99 / 1.81e-4; relapse
+# within 2 AUC 0.7533 / 0.7559, distance 26.1 / 24.1e-4, ECE 0.0140 / 0.0123.
+AVERAGED_FILE_ROWS = 500_000
 
-# A hazard file below 100,000 rows (``_stopped_booster``): rounds chosen on a held-out
+# A hazard file below 100,000 rows (``_stopped_boosters``): rounds chosen on a held-out
 # fifth of the households, then one 4-leaf booster refitted on every household with them,
 # at twice the learning rate the three averaged boosters it replaces used (0.03), so
 # about half the rounds. Measured against those three (each fitted without a third of
@@ -649,7 +666,7 @@ def _gbm(n: int, columns: list[str], seed: int = 0, leaves: int = 4):
     """Gradient boosting sized to the data: small trees (``leaves``), a slow learning
     rate, large leaves, monotone in income margin and deprivations (``MONOTONE``), and as
     many rounds as held-out data supports (early stopping: a random fifth of the rows
-    unless ``fit`` is given ``X_val``, as ``_stopped_booster`` does)."""
+    unless ``fit`` is given ``X_val``, as ``_stopped_boosters`` does)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(learning_rate=0.05 if n >= 200_000 else 0.03,
@@ -719,8 +736,8 @@ class _Fitted:
             # the booster's own probabilities: its rounds are chosen where its log-loss
             # on a held-out fifth of the households stops falling (a household's rows of
             # several cohorts all fall on one side, which a random fifth of the rows does
-            # not ensure), see ``_stopped_booster``
-            self.models = [_stopped_booster(X, y, households)]
+            # not ensure), see ``_stopped_boosters``
+            self.models = _stopped_boosters(X, y, households)
             return
         # gradient boosting + Platt scaling fitted on predictions for households the
         # booster did not see (folds by household). Below 100,000 rows: three boosters,
@@ -755,29 +772,36 @@ class _Fitted:
         return p if self.calibrator is None else self.calibrator(p)
 
 
-def _stopped_booster(X: pd.DataFrame, y: np.ndarray, households: np.ndarray):
-    """One gradient booster (``_gbm``) whose number of rounds is chosen by early stopping
-    on households it does not learn from: it learns from four fifths of the households
+def _stopped_boosters(X: pd.DataFrame, y: np.ndarray, households: np.ndarray) -> list:
+    """Gradient boosters (``_gbm``) whose numbers of rounds are chosen by early stopping on
+    households they do not learn from: each learns from four fifths of the households
     (``_household_fold``) and stops when its log-loss on the other fifth has not fallen
-    for ``n_iter_no_change`` rounds.
+    for ``n_iter_no_change`` rounds. Their probabilities are averaged (``_Fitted``).
 
-    A hazard file of 100,000 rows or more keeps that booster (``LARGE_FILE_LEAVES``
-    leaves). A smaller one -- the report's 60,000-household demo has about 25,000
-    person-periods and 400 falls into poverty -- cannot spare a fifth of its few events:
-    the rounds found there (the stopping round minus the patience) are refitted on every
-    household (4 leaves, ``SMALL_FILE_LEARNING_RATE``, whose comment gives the
-    comparison with the three averaged boosters this replaced)."""
+    A hazard file of 100,000 rows or more keeps the stopped boosters (``LARGE_FILE_LEAVES``
+    leaves): two, stopped on the first and the second fifth, below
+    ``AVERAGED_FILE_ROWS`` rows, one above (the time budget). A smaller one -- the report's
+    60,000-household demo has about 25,000 person-periods and 400 falls into poverty --
+    cannot spare a fifth of its few events: the rounds found on the first fifth (the
+    stopping round minus the patience) are refitted on every household (4 leaves,
+    ``SMALL_FILE_LEARNING_RATE``, whose comment gives the comparison with the three
+    averaged boosters this replaced), one booster."""
     cols = list(X.columns)
-    held = _household_fold(households, 5) == 0
+    fold = _household_fold(households, 5)
     if len(y) >= 100_000:
-        booster = _gbm(int((~held).sum()), cols, leaves=LARGE_FILE_LEAVES)
-        return booster.fit(X[~held], y[~held], X_val=X[held], y_val=y[held])
+        boosters = []
+        for k in (0, 1) if len(y) < AVERAGED_FILE_ROWS else (0,):
+            held = fold == k
+            booster = _gbm(int((~held).sum()), cols, leaves=LARGE_FILE_LEAVES)
+            boosters.append(booster.fit(X[~held], y[~held], X_val=X[held], y_val=y[held]))
+        return boosters
+    held = fold == 0
     stopped = _gbm(int((~held).sum()), cols).set_params(learning_rate=SMALL_FILE_LEARNING_RATE)
     stopped.fit(X[~held], y[~held], X_val=X[held], y_val=y[held])
     rounds = max(1, stopped.n_iter_ - stopped.n_iter_no_change)
     refit = _gbm(len(y), cols).set_params(learning_rate=SMALL_FILE_LEARNING_RATE, early_stopping=False,
                                           max_iter=rounds)
-    return refit.fit(X, y)
+    return [refit.fit(X, y)]
 
 
 def _household_fold(households: np.ndarray, k: int) -> np.ndarray:
