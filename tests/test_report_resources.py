@@ -153,3 +153,40 @@ def test_duckdb_limits_hold_in_their_block_and_thread_only(monkeypatch):
         other.join()
     assert inside == (2, "700.0 MiB")
     assert outside == (1, "953.6 MiB") and limits() == outside and seen["other"] is None
+
+
+def test_report_worker_validates_notebooks_without_building_the_iri_grammar(tmp_path):
+    """A report worker keeps jsonschema from importing rfc3987_syntax (an Earley parser
+    built at import, 1.8 s a worker) and still reads, validates and writes notebooks."""
+    import subprocess
+    import sys
+
+    book = tmp_path / "page.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), book)
+    code = ("import sys; from povdyn.report import _skip_iri_grammar; _skip_iri_grammar(); "
+            "import nbformat, jsonschema._format; "
+            f"nb = nbformat.read({str(book)!r}, as_version=4); nbformat.validate(nb); nbformat.writes(nb); "
+            "print('LOADED' if sys.modules.get('rfc3987_syntax') else 'SKIPPED')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "SKIPPED"
+
+
+def test_a_warmed_worker_renders_its_first_page_in_the_kernel_it_launched(tmp_path):
+    """_warm_worker launches the worker's kernel before any job and runs the warm-up code
+    in it; the first page then runs in that same kernel (the warm-up's imports and
+    names are there before %reset clears the names, and the page's cells run)."""
+    from povdyn import report
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("region = 'x'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import os, sys; print('PID', os.getpid(), 'WARM' if 'fractions' in sys.modules else 'COLD')")])
+    source = tmp_path / "t.ipynb"
+    nbformat.write(nb, source)
+    try:
+        report._warm_worker(dict(cwd=str(tmp_path), reuse_kernel=True, code="import fractions"))
+        launched = report._KERNEL["km"].provisioner.process.pid
+        out = report.execute_in_worker_kernel(source, tmp_path / "out.ipynb", {"region": "y"})
+        printed = nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"].split()
+    finally:
+        report._shutdown_kernel()
+    assert printed == ["PID", str(launched), "WARM"]

@@ -504,9 +504,10 @@ def _shutdown_kernel() -> None:
             pass
 
 
-def _worker_kernel(cwd):
-    """This worker's kernel, started once and reused for every page it renders (saves
-    the kernel start and the imports, several seconds a page); restarted if it died."""
+def _launch_worker_kernel(cwd):
+    """Start this worker's kernel process without waiting for it to answer: a worker
+    launches it before its first job, so that the kernel boots (ipykernel, DuckDB) while
+    the worker imports what it renders and exports pages with."""
     km = _KERNEL.get("km")
     if km is not None and km.is_alive():
         return km
@@ -514,6 +515,16 @@ def _worker_kernel(cwd):
     km = _kernel_manager_class()(kernel_name="python3")
     km.start_kernel(cwd=str(cwd))
     _KERNEL["km"] = km
+    return km
+
+
+def _worker_kernel(cwd):
+    """This worker's kernel, started once and reused for every page it renders (saves
+    the kernel start and the imports, several seconds a page); restarted if it died."""
+    km = _KERNEL.get("km")
+    if km is not None and km.is_alive() and "kc" in _KERNEL:
+        return km
+    km = _launch_worker_kernel(cwd)
     # one client for the kernel's life: jupyter_client's wait_for_ready ends by waiting
     # 0.2 s for IOPub to fall silent, so a new client per page (ours and nbclient's)
     # cost 0.4 s of every commune page
@@ -752,14 +763,55 @@ def _stop_watcher(stop, parent_pid: int) -> None:
     threading.Thread(target=watch, name="povdyn-stop-watcher", daemon=True).start()
 
 
-def _worker_main(inbox, outbox, stop, parent_pid: int, env: dict) -> None:
+def _skip_iri_grammar() -> None:
+    """Keep jsonschema from importing rfc3987_syntax in this process: nbformat imports
+    jsonschema, whose optional checker of the "iri" string format builds an Earley
+    parser of RFC 3987 at import -- 1.8 s of CPU in each report worker, before its first
+    page. Notebook validation never checks that format (the nbformat schemas have no
+    "iri" field), so nothing a worker does changes. Only report workers call this (a
+    process of ours): elsewhere jsonschema keeps the checker."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+# What a worker's kernel imports while the worker waits for its first page's cells:
+# the report template's own imports (the cost is the same, paid before the page
+# instead of in its first cell, beside the worker's imports)
+KERNEL_WARMUP = ("import povdyn, povdyn.tables, povdyn.targets, povdyn.report, povdyn.plots.dynamics, "
+                 "povdyn.plots.effects, povdyn.plots.deprivation, seaborn.objects")
+
+
+def _warm_worker(warm: dict | None) -> None:
+    """Before its first job: launch the worker's kernel, import the page-rendering
+    modules here meanwhile, then let the kernel import the template's modules without
+    waiting for them (the first page's first request queues behind them)."""
+    if not warm or not warm.get("reuse_kernel", True):
+        return
+    try:
+        _launch_worker_kernel(warm["cwd"])
+        import nbformat  # noqa: F401
+        from nbclient import NotebookClient  # noqa: F401
+        from papermill.iorw import load_notebook_node  # noqa: F401
+
+        _exporter()
+        _worker_kernel(warm["cwd"])
+        if warm.get("code"):
+            _KERNEL["kc"].execute(warm["code"], silent=True, store_history=False)
+    except Exception:  # noqa: BLE001 - the first page starts its own kernel and reports
+        _shutdown_kernel()  # what goes wrong there, with its usual retry and log
+
+
+def _worker_main(inbox, outbox, stop, parent_pid: int, env: dict, warm: dict | None = None) -> None:
     """A report worker: renders the jobs the parent sends one at a time (None = stop)
-    in one reused kernel. Ctrl-C is the parent's to handle, so SIGINT is ignored here."""
+    in one reused kernel, launched and warmed before the first job (``warm``: the jobs'
+    cwd, reuse_kernel and the code to import, see _warm_worker). Ctrl-C is the parent's
+    to handle, so SIGINT is ignored here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _stop_watcher(stop, parent_pid)
+    _skip_iri_grammar()
     _worker_init()
     os.environ.update(env)
     try:
+        _warm_worker(warm)
         while True:
             job = inbox.get()
             if job is None:
@@ -818,10 +870,13 @@ def _run_jobs(jobs: list[dict], workers: int, env: dict, run_dir: Path, on_resul
     pending = deque(jobs)
     slots: dict[int, dict] = {}
     done: set[str] = set()
+    first = jobs[0] if jobs else {}
+    warm = dict(cwd=first.get("cwd") or str(Path(first.get("template", ".")).parent),
+                reuse_kernel=first.get("reuse_kernel", True), code=KERNEL_WARMUP) if jobs else None
 
     def start(wid: int) -> None:
         inbox = ctx.Queue()
-        process = ctx.Process(target=_worker_main, args=(inbox, outbox, stop, os.getpid(), env),
+        process = ctx.Process(target=_worker_main, args=(inbox, outbox, stop, os.getpid(), env, warm),
                               name=f"povdyn-report-worker-{wid}")
         process.start()
         slots[wid] = dict(process=process, inbox=inbox, job=None)
