@@ -32,6 +32,15 @@ def handed(register_dir, tmp_path_factory):
     return handed_run_tables(out, register_dir, timeout=5)
 
 
+@pytest.fixture(scope="module")
+def handed_with_period(register_dir, tmp_path_factory):
+    """The run-wide tables of a run at PERIOD: also the projection's annual transitions."""
+    out = tmp_path_factory.mktemp("ipc-period") / "run-tables"
+    outcome = write_run_tables(register_dir, out, within=2, engine="duckdb", period=PERIOD)
+    assert "tables" in outcome, outcome
+    return handed_run_tables(out, register_dir, timeout=5)
+
+
 def _provinces(register_dir, n=3):
     counts = pd.read_parquet(register_dir / "panel.parquet", columns=["province_2025"]).value_counts()
     return [name for (name,), _ in counts.iloc[[0, len(counts) // 2, -1]].items()][:n]
@@ -199,3 +208,61 @@ def test_a_list_register_leaves_the_pages_to_compute_their_own(register_dir, tmp
     outcome = write_run_tables(register_dir, tmp_path / "run-tables", engine="duckdb", register="lists")
     assert "lists register" in outcome["skipped"]
     assert handed_run_tables(tmp_path / "run-tables", register_dir, timeout=5) == []
+
+
+def test_the_projection_reads_its_annual_transitions_from_the_run_wide_tables(register_dir, handed_with_period,
+                                                                              monkeypatch):
+    """With the report period, the run-wide tables hold the projection's annual
+    transitions by province: a province page's projection (counts, start, shares and
+    bootstrap intervals) is the one it computes on its own, and no transition query is
+    asked. A page whose annual snapshots hold other years than the whole register's
+    computes its own (its key differs)."""
+    from povdyn import targets
+
+    assert any(name == "annual_transitions" for name, *_ in handed_with_period)
+    asked = []
+    plain = Panel.execute
+
+    def counted(self, expr, *args, **kwargs):
+        asked.append(expr)
+        return plain(self, expr, *args, **kwargs)
+
+    for region in _provinces(register_dir):
+        own = pagedata.page_data(register_dir, region)
+        seeded = pagedata.page_data(register_dir, region, run_tables=handed_with_period)
+        expected = targets.projection(own, PERIOD, n_boot=200)
+        monkeypatch.setattr(Panel, "execute", counted)
+        got = targets.projection(seeded, PERIOD, n_boot=200)
+        monkeypatch.setattr(Panel, "execute", plain)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=region)
+        assert (got.attrs["counts"] == expected.attrs["counts"]).all()
+    assert asked == []
+    # the slice is keyed by the years the snapshots hold: another year set misses it
+    region = _provinces(register_dir)[0]
+    seeded = pagedata.page_data(register_dir, region, run_tables=handed_with_period)
+    years = targets.annual_snapshots(seeded.panel, PERIOD).period_indices
+    other = targets.annual_transitions_key(PERIOD, years[1:])
+    assert other != targets.annual_transitions_key(PERIOD, years)
+
+
+def test_a_neighbours_annual_transitions_would_change_the_projection(register_dir, handed_with_period):
+    """The comparison above can fail: a page handed its neighbour's annual transitions
+    projects other shares, or finds counts that do not fit its own stocks."""
+    from povdyn import targets
+    from povdyn.errors import EstimationError
+
+    tables = handed_with_period
+    first, second = _provinces(register_dir, 2)
+    own = pagedata.page_data(register_dir, first)
+    col = pagedata.region_column(own.panel.columns)
+    other_name = pagedata.page_data(register_dir, second).panel.region_name
+    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace(
+        {other_name: own.panel.region_name, own.panel.region_name: other_name})}))
+        for name, kwargs, by, table in tables if name == "annual_transitions"]
+    wrong = pagedata.page_data(register_dir, first, run_tables=swapped)
+    try:
+        counts = targets.annual_transition_counts(wrong, PERIOD)[0]
+    except EstimationError as exc:  # the neighbour's moves do not fit this page's stocks
+        assert "inconsistent counts" in str(exc)
+        return
+    assert not (counts == targets.annual_transition_counts(own, PERIOD)[0]).all()

@@ -400,11 +400,12 @@ def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200)
 RUN_WIDE_GROUPINGS = ([], ["area"], ["ethnic_minority"], ["commune_2025"])
 
 
-def run_wide_requests(columns, within: int = 2) -> list[tuple[str, dict, list]]:
+def run_wide_requests(columns, within: int = 2, period=None) -> list[tuple[str, dict, list]]:
     """The (metric, keyword arguments, grouping) a province page asks for and
     run_wide_tables can compute for every province at once; groupings the panel lacks
-    are left out."""
-    out = []
+    are left out. With the report `period`, also the annual transitions of the
+    projection (``targets.annual_transitions``)."""
+    out = [("annual_transitions", {"period": str(period)}, [])] if period is not None else []
     for by in RUN_WIDE_GROUPINGS:
         if not set(by) <= set(columns):
             continue
@@ -423,6 +424,10 @@ def _request_key(name: str, kwargs: dict, by: list) -> tuple:
 
     if name == "status_shares":
         return status_shares_key(by)
+    if name == "annual_transitions":
+        from .targets import annual_transitions_key
+
+        return annual_transitions_key(kwargs["period"], kwargs["period_indices"])
     return getattr(dynamics, name).result_key(by=by, **kwargs)
 
 
@@ -431,11 +436,13 @@ def region_column(columns) -> str:
     return "province_2025" if "province_2025" in columns else "province"
 
 
-def run_wide_tables(panel, within: int = 2, regions=None) -> tuple[list[tuple[str, dict, list, pd.DataFrame]], str | None]:
+def run_wide_tables(panel, within: int = 2, regions=None,
+                    period=None) -> tuple[list[tuple[str, dict, list, pd.DataFrame]], str | None]:
     """Every result of ``run_wide_requests`` for the whole register, grouped by province
     first (``region_column``): one engine query per metric instead of one per metric and
     province page. ``regions``: the run's regions (names as ``Panel.region`` reads
-    them); only their provinces' rows are read (None: every province). Returns (tables,
+    them); only their provinces' rows are read (None: every province). ``period``: the
+    report period, for the projection's annual transitions. Returns (tables,
     None), or ([], reason) when the slices would not be the province pages' own numbers,
     which then compute their own:
 
@@ -471,10 +478,16 @@ def run_wide_tables(panel, within: int = 2, regions=None) -> tuple[list[tuple[st
     if int(movers):
         return [], f"{int(movers)} households are recorded in more than one {col} (or in one and none)"
     out = []
-    for name, kwargs, by in run_wide_requests(panel.columns, within):
+    for name, kwargs, by in run_wide_requests(panel.columns, within, period):
         grouped = [col, *by]
         if name == "status_shares":
             result = status_shares(panel, by=grouped)
+        elif name == "annual_transitions":
+            from .targets import annual_snapshots, annual_transitions
+
+            annual = annual_snapshots(panel, kwargs["period"])
+            result = annual_transitions(annual, by=grouped)
+            kwargs = {**kwargs, "period_indices": list(annual.period_indices)}
         else:
             result = getattr(dynamics, name)(panel, by=grouped, **kwargs)
         out.append((name, kwargs, by, result))

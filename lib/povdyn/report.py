@@ -1248,7 +1248,8 @@ RUN_TABLES_PARAMETER = "run_tables"
 
 
 def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = None,
-                     register: str | None = None, keep: dict | None = None, regions=None) -> dict:
+                     register: str | None = None, keep: dict | None = None, regions=None,
+                     period=None) -> dict:
     """Compute the run-wide tables of the register in data_dir
     (``pagedata.run_wide_tables`` on ``load_panel(panel.parquet)`` with the run's engine
     and register kind) and write them into the folder `out` as one pickle each (not
@@ -1261,7 +1262,8 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     DuckDB connections made here use the limits the caller set (engine.duckdb_limits).
     ``keep``: a dict that receives the Panel the tables were computed on ("panel"), whose
     remembered results the index headline reuses. ``regions``: the run's regions (only
-    their provinces are computed; None: all). Returns the outcome written."""
+    their provinces are computed; None: all). ``period``: the report period (the
+    projection's annual transitions are computed for it). Returns the outcome written."""
     import pickle
 
     from .pagedata import run_wide_tables
@@ -1271,7 +1273,7 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     outcome: dict = {"panel": _panel_key(data_dir), "within": int(within)}
     try:
         panel = load_panel(panel_path(data_dir), engine=engine, register=register)
-        tables, skipped = run_wide_tables(panel, within=within, regions=regions)
+        tables, skipped = run_wide_tables(panel, within=within, regions=regions, period=period)
         if keep is not None:
             keep["panel"] = panel
         if skipped:
@@ -1362,14 +1364,15 @@ class _RunTables(_ParentStep):
     with DuckDB limited to one thread and `memory`."""
 
     def __init__(self, data_dir: Path, out: Path, within: int, engine: str, register: str | None, memory: str,
-                 regions: list[str]):
+                 regions: list[str], period=None):
         super().__init__("povdyn-run-tables", memory)
         self.args = (data_dir, out, within, engine, register)
         self.regions = regions
+        self.period = period
         self.kept: dict = {}  # the whole-register Panel, for the index headline
 
     def compute(self) -> dict:
-        return write_run_tables(*self.args, keep=self.kept, regions=self.regions)
+        return write_run_tables(*self.args, keep=self.kept, regions=self.regions, period=self.period)
 
     def record(self) -> dict:
         """The manifest's note of the run-wide tables."""
@@ -1656,7 +1659,7 @@ def run_report(
                 if job["region"] != "national":
                     job["parameters"][RUN_TABLES_PARAMETER] = str(tables_dir)
             run_tables = _RunTables(data_dir, tables_dir, int(within), engine, register,
-                                    memory=env["POVDYN_DUCKDB_MEMORY"], regions=region_list)
+                                    memory=env["POVDYN_DUCKDB_MEMORY"], regions=region_list, period=period)
             run_tables.start()
         if headline_beside and _template_takes(template, RISK_MODEL_PARAMETER):
             model_path = Path(ipc_dir) / RISK_MODEL_FILE
