@@ -174,12 +174,14 @@ def test_report_worker_validates_notebooks_without_building_the_iri_grammar(tmp_
 def test_a_warmed_worker_renders_its_first_page_in_the_kernel_it_launched(tmp_path):
     """_warm_worker launches the worker's kernel before any job and runs the warm-up code
     in it; the first page then runs in that same kernel (the warm-up's imports and
-    names are there before %reset clears the names, and the page's cells run)."""
+    names are there before %reset clears the names, and the page's cells run). The
+    kernel keeps no input history (no history.sqlite written cell by cell)."""
     from povdyn import report
 
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("region = 'x'", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("import os, sys; print('PID', os.getpid(), 'WARM' if 'fractions' in sys.modules else 'COLD')")])
+        nbformat.v4.new_code_cell("import os, sys; print('PID', os.getpid(), 'WARM' if 'fractions' in sys.modules "
+                                  "else 'COLD', type(get_ipython().history_manager.db).__name__)")])
     source = tmp_path / "t.ipynb"
     nbformat.write(nb, source)
     try:
@@ -189,4 +191,4 @@ def test_a_warmed_worker_renders_its_first_page_in_the_kernel_it_launched(tmp_pa
         printed = nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"].split()
     finally:
         report._shutdown_kernel()
-    assert printed == ["PID", str(launched), "WARM"]
+    assert printed == ["PID", str(launched), "WARM", "DummyDB"]

@@ -326,10 +326,12 @@ def template_notebook() -> Path:
 # The kernel imports duckdb before ipykernel: DuckDB 2 decides at import whether it runs
 # inside Jupyter, and there refuses `SET enable_progress_bar = false` unless ipywidgets is
 # installed ("required package 'ipywidgets' is missing"). Imported first, it behaves as in
-# a script, so povdyn.engine.connect works unchanged in report kernels.
+# a script, so povdyn.engine.connect works unchanged in report kernels. No input history:
+# a report kernel's cells are the template's, and IPython's history thread wrote each
+# one to the shared history.sqlite while the next waited on its lock (0.1 s a page).
 KERNEL_ARGV = [sys.executable, "-c",
                "import duckdb; from ipykernel import kernelapp; kernelapp.launch_new_instance()",
-               "-f", "{connection_file}"]
+               "-f", "{connection_file}", "--HistoryManager.enabled=False"]
 
 
 IPC_DIR_ENV = "POVDYN_IPC_DIR"
