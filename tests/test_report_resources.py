@@ -192,3 +192,40 @@ def test_a_warmed_worker_renders_its_first_page_in_the_kernel_it_launched(tmp_pa
     finally:
         report._shutdown_kernel()
     assert printed == ["PID", str(launched), "WARM", "DummyDB"]
+
+
+def test_parent_steps_running_at_once_query_on_connections_of_their_own():
+    """The run-wide tables and the early-warning fit run at the same time in the parent:
+    each names its connection (duckdb_limits(connection=...)), so neither finds the other's
+    busy (DuckDB refuses a call on a connection busy with another thread's)."""
+    import threading
+
+    from povdyn.engine import connect, duckdb_limits
+
+    with duckdb_limits(threads=1, memory="500MiB", connection="povdyn-run-tables"):
+        tables = connect()
+    with duckdb_limits(threads=1, memory="500MiB", connection="povdyn-risk-model"):
+        fit = connect()
+    with duckdb_limits(threads=1, memory="500MiB"):
+        plain = connect()
+    assert len({id(tables), id(fit), id(plain)}) == 3
+    with duckdb_limits(threads=1, memory="500MiB", connection="povdyn-run-tables"):
+        assert connect() is tables
+
+    started, errors = threading.Barrier(2), []
+
+    def query(name):
+        try:
+            with duckdb_limits(threads=1, memory="500MiB", connection=name):
+                con = connect()
+                started.wait()
+                con.raw_sql("SELECT sum(range % 7) FROM range(30000000)").fetchall()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    steps = [threading.Thread(target=query, args=(n,)) for n in ("povdyn-run-tables", "povdyn-risk-model")]
+    for step in steps:
+        step.start()
+    for step in steps:
+        step.join()
+    assert errors == []

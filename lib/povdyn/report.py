@@ -1349,7 +1349,8 @@ class _ParentStep(threading.Thread):
             self.after.join()
         started = time.perf_counter()
         try:
-            with duckdb_limits(threads=1, memory=self.memory):
+            # a connection of its own: the run-wide tables and the fit run at the same time
+            with duckdb_limits(threads=1, memory=self.memory, connection=self.name):
                 self.outcome = self.compute()
         except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
             self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
@@ -1409,7 +1410,7 @@ class _RiskModelFit(_ParentStep):
     def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str,
                  score_at: tuple = (), after: threading.Thread | None = None):
         super().__init__("povdyn-risk-model", memory)
-        self.after = after  # the run-wide tables: the province pages wait for them first
+        self.after = after  # a step to wait for first (run_report starts the fit at once)
         self.args = (data_dir, out, engine, spark_master, score_at)
 
     def compute(self) -> dict:
@@ -1641,7 +1642,12 @@ def run_report(
         # one has every core and the run's memory, and the headline (another pass over
         # the same register here) would only compete with it; it then comes after
         headline_beside = not communes_level and len(jobs) > 1
-        sharing = workers + int(headline_beside)  # what the DuckDB memory budget is split among
+        tables_beside = (headline_beside and engine == "duckdb"
+                         and _template_takes(template, RUN_TABLES_PARAMETER))
+        fit_beside = headline_beside and _template_takes(template, RISK_MODEL_PARAMETER)
+        # what the DuckDB memory budget is split among: the workers, the index headline
+        # and, while both run at once, the run-wide tables beside the early-warning fit
+        sharing = workers + int(headline_beside) + int(tables_beside and fit_beside)
         env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir,
                "POVDYN_DUCKDB_THREADS": str(duckdb_threads_per_worker(workers, len(jobs))),
                "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(sharing, sharing)}
@@ -1653,9 +1659,11 @@ def run_report(
         # headline in the same share of the budget; a lone page fits its own, as it has
         # every core and the run's memory
         # the metric tables every province page slices (pagedata.run_wide_tables): once
-        # for the run, here, while the kernels start and the national page renders
-        if (headline_beside and engine == "duckdb"
-                and _template_takes(template, RUN_TABLES_PARAMETER)):
+        # for the run, here, while the kernels start and the national page renders.
+        # The fit starts beside them, not after: every page waits for the model at its
+        # early-warning section, and with the fit after the tables both workers sat
+        # waiting for it while only the fit ran (5-9 s on the demo batch)
+        if tables_beside:
             tables_dir = Path(ipc_dir) / RUN_TABLES_DIR
             for job in jobs:
                 if job["region"] != "national":
@@ -1663,12 +1671,12 @@ def run_report(
             run_tables = _RunTables(data_dir, tables_dir, int(within), engine, register,
                                     memory=env["POVDYN_DUCKDB_MEMORY"], regions=region_list, period=period)
             run_tables.start()
-        if headline_beside and _template_takes(template, RISK_MODEL_PARAMETER):
+        if fit_beside:
             model_path = Path(ipc_dir) / RISK_MODEL_FILE
             for job in jobs:
                 job["parameters"][RISK_MODEL_PARAMETER] = str(model_path)
             risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master, memory=env["POVDYN_DUCKDB_MEMORY"],
-                                     score_at=((str(period), lang),), after=run_tables)
+                                     score_at=((str(period), lang),))
             risk_fit.start()
         index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"],
                                          after=risk_fit or run_tables, run_tables=run_tables)
