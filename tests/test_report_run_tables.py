@@ -172,7 +172,7 @@ def data_template(tmp_path_factory):
 
     nb = nbformat.read(report.template_notebook(), as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    data = [c for c in nb.cells if "handed_run_tables(run_tables" in c.source]
+    data = [c for c in nb.cells if "run_tables_handle(run_tables" in c.source]
     assert len(params) == 1 and len(data) == 1, "the template lost its parameters or data cell"
     nb.cells = [params[0], data[0]]
     path = tmp_path_factory.mktemp("template") / "data.ipynb"
@@ -266,3 +266,39 @@ def test_a_neighbours_annual_transitions_would_change_the_projection(register_di
         assert "inconsistent counts" in str(exc)
         return
     assert not (counts == targets.annual_transition_counts(own, PERIOD)[0]).all()
+
+
+def test_the_national_page_reads_its_provinces_from_the_run_wide_tables_when_it_needs_them(register_dir, handed,
+                                                                                          monkeypatch):
+    """The national page keeps the run-wide tables (a deferred handle, read only when its
+    provinces section needs them: waiting at its start would idle its worker) and its
+    by-province rates are the ones it computes itself, with no query asked; the same
+    tables with two provinces' rows swapped would be caught."""
+    asked = []
+    plain = Panel.execute
+
+    def counted(self, expr, *args, **kwargs):
+        asked.append(expr)
+        return plain(self, expr, *args, **kwargs)
+
+    opened = []
+
+    def handle():
+        opened.append(True)
+        return handed
+
+    own = pagedata.page_data(register_dir, "national")
+    seeded = pagedata.page_data(register_dir, "national", run_tables=handle)
+    assert opened == []  # not at the start of the page
+    expected = pagedata.province_rates(own, PERIOD)
+    monkeypatch.setattr(Panel, "execute", counted)
+    got = pagedata.province_rates(seeded, PERIOD)
+    monkeypatch.setattr(Panel, "execute", plain)
+    assert opened == [True] and asked == []
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    col = pagedata.region_column(own.panel.columns)
+    first, second = expected[col].iloc[0], expected[col].iloc[-1]
+    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace({first: second, second: first})}))
+               for name, kwargs, by, table in handed]
+    wrong = pagedata.province_rates(pagedata.page_data(register_dir, "national", run_tables=swapped), PERIOD)
+    assert not wrong.equals(expected)

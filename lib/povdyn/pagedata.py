@@ -51,6 +51,9 @@ class PageData:
     region: str = "national"
     cache: dict = field(default_factory=dict, repr=False)
     panels: dict = field(default_factory=dict, repr=False)
+    # the national page's run-wide tables, read when its provinces section needs them
+    # (seed_national): a callable (povdyn.report.run_tables_handle) or the tables
+    pending_tables: object = field(default=None, repr=False)
 
     @property
     def register(self) -> str:
@@ -86,8 +89,10 @@ def page_data(data_dir=None, region: str = "national", register: str | None = No
     (``Panel.region``: diacritics and case ignored, unknown names listed). `register`:
     None = the kind ingest recorded, or "lists" / "full"; the household totals beside
     the panel come with it (povdyn.panel). `run_tables`: the run-wide tables of a
-    report run (``run_wide_tables``), whose rows of the region the page's metrics then
-    read (``seed_page``)."""
+    report run (``run_wide_tables``), or a callable returning them
+    (``povdyn.report.run_tables_handle``), whose rows of the region the page's metrics
+    then read (``seed_page``); the national page keeps them for its provinces section
+    (``seed_national``), read only then."""
     from .panel import load_panel
 
     path = Path(data_dir or settings().processed_dir)
@@ -104,8 +109,10 @@ def page_data(data_dir=None, region: str = "national", register: str | None = No
     if region != "national" or len(panel) <= PAGE_CACHE_MAX_ROWS:
         panel = panel.cached()
     data = PageData(panel=panel, region=region)
-    if run_tables:
-        seed_page(data, run_tables)
+    if region == "national":
+        data.pending_tables = run_tables
+    elif run_tables:
+        seed_page(data, run_tables() if callable(run_tables) else run_tables)
     return data
 
 
@@ -292,6 +299,7 @@ def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.
     interval), at_risk, exits, exit_rate (+ interval). Numeric, for the ranking plots
     (which leave out provinces with small counts)."""
     df = _data(df)
+    seed_national(df)
     col = "province_2025" if "province_2025" in df.panel.columns else "province"
     sh = _at(status_shares(df, by=col), period)
     ex = _at(metric("exit_rates", df, by=col), period)
@@ -492,6 +500,26 @@ def run_wide_tables(panel, within: int = 2, regions=None,
             result = getattr(dynamics, name)(panel, by=grouped, **kwargs)
         out.append((name, kwargs, by, result))
     return out, None
+
+
+def seed_national(data: PageData) -> int:
+    """Give the national page's panel the by-province status shares and exit rates of
+    the run-wide tables (kept by ``page_data`` until now, then read: the provinces
+    section is the first to need them), which are its own ``province_rates`` inputs:
+    the same metric grouped by province over the same rows. Only a report run that
+    covers every province hands them (povdyn.report.run_report). Returns how many were
+    handed."""
+    pending, data.pending_tables = data.pending_tables, None
+    tables = pending() if callable(pending) else pending
+    if data.region != "national" or not tables:
+        return 0
+    col = region_column(data.panel.columns)
+    seeded = 0
+    for name, kwargs, by, table in tables:
+        if by == [] and not kwargs and name in ("status_shares", "exit_rates") and col in table.columns:
+            data.panel.remember(_request_key(name, kwargs, [col]), table)
+            seeded += 1
+    return seeded
 
 
 def seed_page(data: PageData, tables) -> int:

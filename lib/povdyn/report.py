@@ -44,6 +44,7 @@ A run cannot lie about itself:
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import html
 import json
@@ -1303,6 +1304,16 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     return outcome
 
 
+def run_tables_handle(path, data_dir, timeout: float = 900.0):
+    """handed_run_tables, deferred: a callable that waits for and reads the run-wide
+    tables when a page first needs them (None when `path` is None). A province page
+    needs them at once; the national page only for its provinces section, well after
+    the run-wide step is done -- waiting at its start would idle its worker."""
+    if path is None:
+        return None
+    return functools.partial(handed_run_tables, path, data_dir, timeout)
+
+
 def handed_run_tables(path, data_dir, timeout: float = 900.0):
     """The run-wide tables `povdyn report` computed once for the run (write_run_tables),
     for ``pagedata.page_data(run_tables=...)``: a list of (metric, kwargs, grouping,
@@ -1665,8 +1676,11 @@ def run_report(
         # waiting for it while only the fit ran (5-9 s on the demo batch)
         if tables_beside:
             tables_dir = Path(ipc_dir) / RUN_TABLES_DIR
+            # the national page reads the by-province tables for its provinces section
+            # when they cover every province (a run of some provinces computes theirs only)
+            every_province = set(resolve_regions(data_dir, "all")) <= set(region_list)
             for job in jobs:
-                if job["region"] != "national":
+                if job["region"] != "national" or every_province:
                     job["parameters"][RUN_TABLES_PARAMETER] = str(tables_dir)
             run_tables = _RunTables(data_dir, tables_dir, int(within), engine, register,
                                     memory=env["POVDYN_DUCKDB_MEMORY"], regions=region_list, period=period)
