@@ -617,6 +617,7 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
         raise
     finally:
         atomic_write(Path(output), nbformat.writes(nb))
+        _KERNEL["executed"] = nb  # what execute_region exports, without reading the file back
     return Path(output)
 
 
@@ -702,6 +703,7 @@ def execute_region(job: dict) -> dict:
     tmp_nb = nb_path.with_name(f".{nb_path.stem}.{uuid.uuid4().hex[:8]}.ipynb")
     error = None
     reuse = job.get("reuse_kernel", True)
+    _KERNEL.pop("executed", None)
     try:
         template = load_notebook_node(str(job["template"]))
         template.cells.append(_probe_cell())
@@ -718,7 +720,8 @@ def execute_region(job: dict) -> dict:
         if tmp_nb.exists():
             os.replace(tmp_nb, nb_path)
         if error is None:
-            nb = nbformat.read(nb_path, as_version=4)
+            # the executed notebook as the kernel left it (the file just written from it)
+            nb = _KERNEL.pop("executed", None) or nbformat.read(nb_path, as_version=4)
             used = _read_probe(nb) or {}
             engines = used.get("engines") or []
             result.update(engine=engines[0] if len(engines) == 1 else (engines or None),
