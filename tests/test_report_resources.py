@@ -105,15 +105,21 @@ def test_one_exporter_per_worker_gives_each_page_its_own_title_and_footer():
 def test_a_batch_shares_cores_and_memory_with_the_index_headline(tmp_path, monkeypatch):
     """Two pages on 2 workers: each kernel has cores // 2 threads and a third of the
     budget (the third third is the index headline's, computed in the parent beside them),
-    and the heap alive before the page is frozen (report._reset_code)."""
+    as many BLAS threads unless the caller set them, and the heap alive before the page
+    is frozen (report._reset_code)."""
     import duckdb
 
     monkeypatch.setenv("POVDYN_REPORT_MEMORY", "3000MiB")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # unset: the run shares them out
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # set by the caller: kept
     data = write_small_register(tmp_path / "processed", households=200, tiny=True)
     template = tmp_path / "probe.ipynb"
     frozen = "import gc\nprint('FROZEN', gc.get_freeze_count() > 0)"  # a page's collections skip the warm heap
+    blas = ("import os\nfrom povdyn.report import BLAS_THREAD_VARIABLES as names\n"
+            "print('BLAS', *(os.environ.get(n) for n in names[:2]))")
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE),
-                                                   nbformat.v4.new_code_cell(frozen)]), template)
+                                                   nbformat.v4.new_code_cell(frozen),
+                                                   nbformat.v4.new_code_cell(blas)]), template)
     from test_report import TINY_PROVINCE
 
     run = run_report(regions=["national", TINY_PROVINCE], workers=2, out_dir=tmp_path / "reports",
@@ -127,6 +133,8 @@ def test_a_batch_shares_cores_and_memory_with_the_index_headline(tmp_path, monke
                           for o in cell.outputs if o.get("output_type") == "stream")
         assert printed.strip().split("|") == ["THREADS", str(max(1, _usable_cores() // 2)), shown]
         assert "FROZEN True" in "".join(o.get("text", "") for cell in nb.cells for o in cell.outputs)
+        assert f"BLAS {max(1, _usable_cores() // 2)} 3" in "".join(o.get("text", "") for cell in nb.cells
+                                                                for o in cell.outputs)
 
 
 def test_duckdb_limits_hold_in_their_block_and_thread_only(monkeypatch):

@@ -336,6 +336,7 @@ KERNEL_ARGV = [sys.executable, "-c",
 
 
 IPC_DIR_ENV = "POVDYN_IPC_DIR"
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # Every kernel manager alive in this process, so a worker told to stop (SIGTERM, or its
 # parent died) can kill its kernels at once, without the asyncio shutdown path.
 _LIVE_MANAGERS: "weakref.WeakSet" = weakref.WeakSet()
@@ -1662,9 +1663,13 @@ def run_report(
         # what the DuckDB memory budget is split among: the workers, the index headline
         # and, while both run at once, the run-wide tables beside the early-warning fit
         sharing = workers + int(headline_beside) + int(tables_beside and fit_beside)
-        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir,
-               "POVDYN_DUCKDB_THREADS": str(duckdb_threads_per_worker(workers, len(jobs))),
+        threads = str(duckdb_threads_per_worker(workers, len(jobs)))
+        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir, "POVDYN_DUCKDB_THREADS": threads,
                "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(sharing, sharing)}
+        # the kernels' BLAS and OpenMP pools (numpy, the model fits) get the same share as
+        # DuckDB unless the caller chose (make sets 1): a pool per kernel as large as the
+        # machine spins its threads against the other kernels' on a small one
+        env.update({name: os.environ.get(name, threads) for name in BLAS_THREAD_VARIABLES})
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
