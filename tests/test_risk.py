@@ -470,3 +470,34 @@ def test_lists_model_uses_only_what_the_lists_hold(lists_and_full):
     X = m._design.matrix(m._frame[m._frame.status == "non_poor"])
     assert {"income_gap_1_back", "listed_reviews_before", "exits_before"} <= set(X.columns)
     assert X.income_gap.isna().all() and X.income_gap_1_back.notna().all()
+
+
+def test_small_file_rounds_chosen_on_held_out_households_then_refitted_on_all(monkeypatch):
+    """Below 100,000 hazard rows one booster is fitted twice, not three averaged: first on
+    four fifths of the households, stopping on the other fifth (households never on both
+    sides); then on every row, without early stopping, for the rounds found (the
+    stopping round minus the patience) -- one model scores."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from povdyn.risk import _Fitted
+
+    calls = []
+
+    def spy(self, X, y, sample_weight=None, **kw):  # record what each fit is given
+        calls.append(dict(learn=X.index.to_numpy(), val=None if kw.get("X_val") is None else kw["X_val"].index.to_numpy(),
+                          stop=self.early_stopping, rounds=self.max_iter, leaves=self.max_leaf_nodes))
+        self._predictors, self.n_features_in_ = [[None]] * 77, X.shape[1]  # n_iter_ = 77: where it stopped
+        return self
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", spy)
+    rng = np.random.default_rng(4)
+    households = np.repeat([f"H{i:05d}" for i in range(8_000)], 3)
+    X = pd.DataFrame({"income_gap": rng.normal(0, 1, len(households))})
+    fitted = _Fitted("gbm", X, (rng.random(len(X)) < 0.05).astype(float), households)
+    assert len(calls) == 2 and len(fitted.models) == 1
+    stop, refit = calls
+    assert stop["val"] is not None and stop["stop"]
+    learn, val = set(households[stop["learn"]]), set(households[stop["val"]])
+    assert not learn & val and len(learn | val) == 8_000 and 0.17 < len(val) / 8_000 < 0.23
+    assert refit["val"] is None and refit["stop"] is False and len(refit["learn"]) == len(X)
+    assert refit["rounds"] == 77 - 30 and refit["leaves"] == stop["leaves"] == 4
