@@ -298,9 +298,13 @@ def _own_commune_2025_sql(table: str, any_recorded_after: bool = True) -> str:
 
 
 def _union_view(con, view: str, new_parts: list[Path], cached_parts: list[Path],
-                file_col: str) -> bool:
+                file_col: str, whole: set[Path] = frozenset()) -> bool:
     """Create `view` over this run's parts and, from the cache, the rows of unchanged
-    files (temp table keep_files); False when there is nothing to read."""
+    files (temp table keep_files): cached parts in `whole` hold no other rows and are
+    read as they are, the others filtered row by row. False when there is nothing to
+    read."""
+    new_parts = list(new_parts) + [p for p in cached_parts if p in whole]
+    cached_parts = [p for p in cached_parts if p not in whole]
     pieces = []
     if new_parts:
         con.read_parquet([str(p) for p in new_parts],
@@ -373,7 +377,8 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
     Same rules as _period_frequency and _duplicates, which check the small tables."""
     result = _RegisterResult()
     has_rows = _union_view(con, "reg_parts", spill.parts["register"],
-                           (cached or {}).get("register", []), "_file")
+                           (cached or {}).get("register", []), "_file",
+                           (cached or {}).get("whole", frozenset()))
     if has_rows:
         # engine parts hold every row of their file, flagged ones with their raw cells
         # (_engine_check_register): those were re-checked into parts of their own
@@ -645,7 +650,8 @@ def _write_quarantine_csv(con, spill: _Spill, path: Path, cached: dict | None = 
     """quarantine.csv from the spilled pieces, sorted by file, sheet and row, streamed;
     returns the count per (file, sheet)."""
     if not _union_view(con, "q", spill.parts["quarantine"] + spill.parts["quarantine_run"],
-                       (cached or {}).get("quarantine", []), "source_file"):
+                       (cached or {}).get("quarantine", []), "source_file",
+                       (cached or {}).get("whole", frozenset())):
         _write_csv(_empty(QUARANTINE_LEAD), path)
         return Counter()
     cols = _view_columns(con, "q")
