@@ -547,6 +547,9 @@ SORT_WIDTH_PER_MEMORY = 6  # bytes of rows (_sort_row_bytes) DuckDB sorts alone,
 # sorted in 128 MB (7.5 bytes a byte), 3M did not (11); 6M sorted in 256 MB (11), 24M did
 # not (45). With each household's own 2025 commune (a window over its rows) about half:
 # 1M rows in 128 MB (3.7), not 2M (7.5); SORT_WIDTH_PER_MEMORY / 2 then.
+# In the whole ingest (the sort over the loaded rows and their names' 2025 commune): 10M
+# benchmark rows (4.8) and, with an added quarter, 12.5M (6.0) under 1 GB, parent peak
+# 1.58 GB; 2M under 256 MB (3.7, test_ingest_memory's benchmark test).
 
 
 def _sort_row_bytes(columns: list[str]) -> int:
