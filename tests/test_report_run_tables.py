@@ -46,6 +46,19 @@ def _provinces(register_dir, n=3):
     return [name for (name,), _ in counts.iloc[[0, len(counts) // 2, -1]].items()][:n]
 
 
+def _own_and_neighbours_page(register_dir, tables):
+    """The first province's page computing its own numbers, and the same page handed
+    `tables` with its rows and the second province's swapped."""
+    first, second = _provinces(register_dir, 2)
+    own = pagedata.page_data(register_dir, first)
+    col = pagedata.region_column(own.panel.columns)
+    other_name = pagedata.page_data(register_dir, second).panel.region_name
+    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace(
+        {other_name: own.panel.region_name, own.panel.region_name: other_name})}))
+        for name, kwargs, by, table in tables]
+    return own, pagedata.page_data(register_dir, first, run_tables=swapped)
+
+
 def test_a_province_page_publishes_the_same_numbers_from_the_run_wide_tables(register_dir, handed, monkeypatch):
     from povdyn import communes
 
@@ -84,14 +97,7 @@ def test_a_province_page_publishes_the_same_numbers_from_the_run_wide_tables(reg
 def test_a_slice_of_another_province_would_be_caught(register_dir, handed):
     """The comparison above can fail: a page handed its neighbour's rows publishes
     other numbers."""
-    first, second = _provinces(register_dir, 2)
-    own = pagedata.page_data(register_dir, first)
-    col = pagedata.region_column(own.panel.columns)
-    other_name = pagedata.page_data(register_dir, second).panel.region_name
-    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace(
-        {other_name: own.panel.region_name, own.panel.region_name: other_name})}))
-        for name, kwargs, by, table in handed]
-    wrong = pagedata.page_data(register_dir, first, run_tables=swapped)
+    own, wrong = _own_and_neighbours_page(register_dir, handed)
     assert not pagedata.headline_values(wrong, PERIOD).equals(pagedata.headline_values(own, PERIOD))
 
 
@@ -251,15 +257,8 @@ def test_a_neighbours_annual_transitions_would_change_the_projection(register_di
     from povdyn import targets
     from povdyn.errors import EstimationError
 
-    tables = handed_with_period
-    first, second = _provinces(register_dir, 2)
-    own = pagedata.page_data(register_dir, first)
-    col = pagedata.region_column(own.panel.columns)
-    other_name = pagedata.page_data(register_dir, second).panel.region_name
-    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace(
-        {other_name: own.panel.region_name, own.panel.region_name: other_name})}))
-        for name, kwargs, by, table in tables if name == "annual_transitions"]
-    wrong = pagedata.page_data(register_dir, first, run_tables=swapped)
+    own, wrong = _own_and_neighbours_page(
+        register_dir, [t for t in handed_with_period if t[0] == "annual_transitions"])
     try:
         counts = targets.annual_transition_counts(wrong, PERIOD)[0]
     except EstimationError as exc:  # the neighbour's moves do not fit this page's stocks
