@@ -123,6 +123,43 @@ def _cell_times(notebook: Path, peak_at: float | None) -> list[str]:
     return lines
 
 
+def _page_timeline(run_dir: Path, started: float) -> dict:
+    """From the executed pages' cell timings (nbclient metadata): when the first cell of
+    any page ran after the run started (workers and kernels starting), the province
+    pages' median and max seconds from first to last cell, and each section's median
+    seconds over the province pages (cells named by their first line)."""
+    from datetime import datetime
+
+    import nbformat
+
+    def stamp(text):
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    first_cell, spans, cells = [], [], {}
+    for book in sorted((run_dir / "notebooks").glob("*.ipynb")):
+        timed = [c for c in nbformat.read(book, as_version=4).cells if c.cell_type == "code"
+                 and "shell.execute_reply" in c.get("metadata", {}).get("execution", {})]
+        if not timed:
+            continue
+        begin = stamp(timed[0].metadata["execution"]["iopub.execute_input"])
+        end = stamp(timed[-1].metadata["execution"]["shell.execute_reply"])
+        first_cell.append(begin - started)
+        if book.stem == "national":
+            continue
+        spans.append(end - begin)
+        for i, cell in enumerate(timed):
+            timing = cell.metadata["execution"]
+            name = next((line for line in cell.source.splitlines() if line and not line.startswith("#")), "")
+            name = "parameters" if "injected-parameters" in cell.metadata.get("tags", []) else name[:48]
+            cells.setdefault((i, name), []).append(stamp(timing["shell.execute_reply"])
+                                                   - stamp(timing["iopub.execute_input"]))
+    return {"first_cell_after_s": round(min(first_cell), 1) if first_cell else None,
+            "province_page_cells_median_s": round(statistics.median(spans), 2) if spans else None,
+            "province_page_cells_max_s": round(max(spans), 2) if spans else None,
+            "province_cell_median_s": {f"{i:02d} {name}": round(statistics.median(v), 2)
+                                       for (i, name), v in sorted(cells.items())}}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="processed folder with panel.parquet (default: fresh demo)")
@@ -168,10 +205,12 @@ def main(argv=None) -> int:
 
     load_before = os.getloadavg()
     peak = _PeakMemory()
-    t = time.perf_counter()
+    t, wall_started = time.perf_counter(), time.time()
+    cpu_before = os.times()
     run = run_report(period="latest", regions=args.regions, workers=args.workers, out_dir=out,
                      data_dir=data_dir, engine=args.engine, progress=True)
     seconds = time.perf_counter() - t
+    cpu_after = os.times()
     peak_gb = peak.stop()
     load_after = os.getloadavg()
     print(run)
@@ -196,6 +235,19 @@ def main(argv=None) -> int:
     }
     result.update(parent_peak_memory_gb=round(peak.parent_peak / 1e9, 2),
                   kernels_peak_memory_gb=round(peak.kernel_peak / 1e9, 2))
+    # CPU seconds of the whole run: this process and every process it waited for (the
+    # workers, and through them their kernels); against 2 x wall on 2 cores
+    result["cpu_seconds"] = round(sum(cpu_after[:4]) - sum(cpu_before[:4]), 1)
+    manifest = json.loads(run.manifest_path.read_text(encoding="utf-8"))
+    result["run_wide_tables_s"] = (manifest.get("run_tables") or {}).get("seconds")
+    result["early_warning_fit_s"] = (manifest.get("early_warning_fit") or {}).get("seconds")
+    national_result = next((r for r in run.results if r["region"] == "national"), None)
+    result["national_page_s"] = national_result["seconds"] if national_result else None
+    provinces = [r["seconds"] for r in run.results if r["region"] != "national"]
+    if provinces:
+        result.update(province_page_median_s=round(statistics.median(provinces), 2),
+                      province_page_max_s=round(max(provinces), 2))
+    result.update(_page_timeline(run.out_dir, wall_started))
     (run.out_dir / "bench_report.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
     print(json.dumps(result, ensure_ascii=False, indent=2))
     national = run.out_dir / "notebooks" / "national.ipynb"

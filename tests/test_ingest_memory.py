@@ -9,6 +9,7 @@ import hashlib
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 import povdyn.ingest as ingest_module
@@ -73,7 +74,8 @@ def test_outputs_do_not_depend_on_how_many_key_slices(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest_module.register, "_key_buckets",
                         lambda con, rows: asked.append(rows) or 7)
     # and panel.parquet sorted in ranges of household_id of about 2 rows each
-    monkeypatch.setattr(ingest_module.register, "SORT_ROWS_PER_MB", 0.004)
+    monkeypatch.setattr(ingest_module.register, "_household_ranges",
+                        lambda con, rows, columns, window: max(1, rows // 2))
     summary = ingest(raw, tmp_path / "sliced", progress=False)
     assert summary.balanced and asked
     assert _hashes(tmp_path / "one") == _hashes(tmp_path / "sliced")
@@ -100,3 +102,35 @@ def test_two_million_rows_under_a_quarter_of_the_memory_give_the_same_bytes(tmp_
     summary = ingest(raw, tmp_path / "small", progress=False)
     assert summary.ok and summary.balanced
     assert _hashes(tmp_path / "default") == _hashes(tmp_path / "small")
+
+
+def test_panel_sorted_in_many_household_ranges_gives_the_bytes_of_one_sort(tmp_path,
+                                                                         monkeypatch):
+    """panel.parquet written in one sort of every row and through scratch parts of ~40
+    household ranges are the same bytes, on a demo register whose households have rows
+    before and after the July 2025 commune reform: each household's own 2025 commune is a
+    window over its rows, so a range bound that split a household, or parts read out of
+    order, would change the panel."""
+    from povdyn.synth import write_demo
+
+    monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
+    write_demo(tmp_path / "raw", households=300, seed=5, progress=False)
+    one = ingest(tmp_path / "raw", tmp_path / "one", progress=False)
+    cuts = []
+    real_parts = ingest_module.register._household_range_parts
+
+    def parts(*args, **kwargs):
+        made = real_parts(*args, **kwargs)
+        cuts.append(len(made))
+        return made
+
+    monkeypatch.setattr(ingest_module.register, "_household_range_parts", parts)
+    monkeypatch.setattr(ingest_module.register, "_household_ranges",
+                        lambda con, rows, columns, window: 40)
+    many = ingest(tmp_path / "raw", tmp_path / "many", progress=False)
+    assert one.ok and many.ok and one.panel_rows == many.panel_rows > 4000
+    assert cuts and cuts[0] > 30  # the scratch parts were really used
+    basis = pd.read_parquet(tmp_path / "one" / "panel.parquet",
+                            columns=["commune_2025_basis"])["commune_2025_basis"]
+    assert (basis == "household").sum() > 1000  # the window did its work
+    assert _hashes(tmp_path / "one") == _hashes(tmp_path / "many")

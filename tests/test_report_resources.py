@@ -105,15 +105,21 @@ def test_one_exporter_per_worker_gives_each_page_its_own_title_and_footer():
 def test_a_batch_shares_cores_and_memory_with_the_index_headline(tmp_path, monkeypatch):
     """Two pages on 2 workers: each kernel has cores // 2 threads and a third of the
     budget (the third third is the index headline's, computed in the parent beside them),
-    and the heap alive before the page is frozen (report._reset_code)."""
+    as many BLAS threads unless the caller set them, and the heap alive before the page
+    is frozen (report._reset_code)."""
     import duckdb
 
     monkeypatch.setenv("POVDYN_REPORT_MEMORY", "3000MiB")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # unset: the run shares them out
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # set by the caller: kept
     data = write_small_register(tmp_path / "processed", households=200, tiny=True)
     template = tmp_path / "probe.ipynb"
     frozen = "import gc\nprint('FROZEN', gc.get_freeze_count() > 0)"  # a page's collections skip the warm heap
+    blas = ("import os\nfrom povdyn.report import BLAS_THREAD_VARIABLES as names\n"
+            "print('BLAS', *(os.environ.get(n) for n in names[:2]))")
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE),
-                                                   nbformat.v4.new_code_cell(frozen)]), template)
+                                                   nbformat.v4.new_code_cell(frozen),
+                                                   nbformat.v4.new_code_cell(blas)]), template)
     from test_report import TINY_PROVINCE
 
     run = run_report(regions=["national", TINY_PROVINCE], workers=2, out_dir=tmp_path / "reports",
@@ -127,6 +133,8 @@ def test_a_batch_shares_cores_and_memory_with_the_index_headline(tmp_path, monke
                           for o in cell.outputs if o.get("output_type") == "stream")
         assert printed.strip().split("|") == ["THREADS", str(max(1, _usable_cores() // 2)), shown]
         assert "FROZEN True" in "".join(o.get("text", "") for cell in nb.cells for o in cell.outputs)
+        assert f"BLAS {max(1, _usable_cores() // 2)} 3" in "".join(o.get("text", "") for cell in nb.cells
+                                                                for o in cell.outputs)
 
 
 def test_duckdb_limits_hold_in_their_block_and_thread_only(monkeypatch):
@@ -153,3 +161,79 @@ def test_duckdb_limits_hold_in_their_block_and_thread_only(monkeypatch):
         other.join()
     assert inside == (2, "700.0 MiB")
     assert outside == (1, "953.6 MiB") and limits() == outside and seen["other"] is None
+
+
+def test_report_worker_validates_notebooks_without_building_the_iri_grammar(tmp_path):
+    """A report worker keeps jsonschema from importing rfc3987_syntax (an Earley parser
+    built at import, 1.8 s a worker) and still reads, validates and writes notebooks."""
+    import subprocess
+    import sys
+
+    book = tmp_path / "page.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), book)
+    code = ("import sys; from povdyn.report import _skip_iri_grammar; _skip_iri_grammar(); "
+            "import nbformat, jsonschema._format; "
+            f"nb = nbformat.read({str(book)!r}, as_version=4); nbformat.validate(nb); nbformat.writes(nb); "
+            "print('LOADED' if sys.modules.get('rfc3987_syntax') else 'SKIPPED')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "SKIPPED"
+
+
+def test_a_warmed_worker_renders_its_first_page_in_the_kernel_it_launched(tmp_path):
+    """_warm_worker launches the worker's kernel before any job and runs the warm-up code
+    in it; the first page then runs in that same kernel (the warm-up's imports and
+    names are there before %reset clears the names, and the page's cells run). The
+    kernel keeps no input history (no history.sqlite written cell by cell)."""
+    from povdyn import report
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("region = 'x'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import os, sys; print('PID', os.getpid(), 'WARM' if 'fractions' in sys.modules "
+                                  "else 'COLD', type(get_ipython().history_manager.db).__name__)")])
+    source = tmp_path / "t.ipynb"
+    nbformat.write(nb, source)
+    try:
+        report._warm_worker(dict(cwd=str(tmp_path), reuse_kernel=True, code="import fractions"))
+        launched = report._KERNEL["km"].provisioner.process.pid
+        out = report.execute_in_worker_kernel(source, tmp_path / "out.ipynb", {"region": "y"})
+        printed = nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"].split()
+    finally:
+        report._shutdown_kernel()
+    assert printed == ["PID", str(launched), "WARM", "DummyDB"]
+
+
+def test_parent_steps_running_at_once_query_on_connections_of_their_own():
+    """The run-wide tables and the early-warning fit run at the same time in the parent:
+    each names its connection (duckdb_limits(connection=...)), so neither finds the other's
+    busy (DuckDB refuses a call on a connection busy with another thread's)."""
+    import threading
+
+    from povdyn.engine import connect, duckdb_limits
+
+    with duckdb_limits(threads=1, memory="500MiB", connection="povdyn-run-tables"):
+        tables = connect()
+    with duckdb_limits(threads=1, memory="500MiB", connection="povdyn-risk-model"):
+        fit = connect()
+    with duckdb_limits(threads=1, memory="500MiB"):
+        plain = connect()
+    assert len({id(tables), id(fit), id(plain)}) == 3
+    with duckdb_limits(threads=1, memory="500MiB", connection="povdyn-run-tables"):
+        assert connect() is tables
+
+    started, errors = threading.Barrier(2), []
+
+    def query(name):
+        try:
+            with duckdb_limits(threads=1, memory="500MiB", connection=name):
+                con = connect()
+                started.wait()
+                con.raw_sql("SELECT sum(range % 7) FROM range(30000000)").fetchall()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    steps = [threading.Thread(target=query, args=(n,)) for n in ("povdyn-run-tables", "povdyn-risk-model")]
+    for step in steps:
+        step.start()
+    for step in steps:
+        step.join()
+    assert errors == []

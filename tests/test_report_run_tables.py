@@ -32,9 +32,31 @@ def handed(register_dir, tmp_path_factory):
     return handed_run_tables(out, register_dir, timeout=5)
 
 
+@pytest.fixture(scope="module")
+def handed_with_period(register_dir, tmp_path_factory):
+    """The run-wide tables of a run at PERIOD: also the projection's annual transitions."""
+    out = tmp_path_factory.mktemp("ipc-period") / "run-tables"
+    outcome = write_run_tables(register_dir, out, within=2, engine="duckdb", period=PERIOD)
+    assert "tables" in outcome, outcome
+    return handed_run_tables(out, register_dir, timeout=5)
+
+
 def _provinces(register_dir, n=3):
     counts = pd.read_parquet(register_dir / "panel.parquet", columns=["province_2025"]).value_counts()
     return [name for (name,), _ in counts.iloc[[0, len(counts) // 2, -1]].items()][:n]
+
+
+def _own_and_neighbours_page(register_dir, tables):
+    """The first province's page computing its own numbers, and the same page handed
+    `tables` with its rows and the second province's swapped."""
+    first, second = _provinces(register_dir, 2)
+    own = pagedata.page_data(register_dir, first)
+    col = pagedata.region_column(own.panel.columns)
+    other_name = pagedata.page_data(register_dir, second).panel.region_name
+    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace(
+        {other_name: own.panel.region_name, own.panel.region_name: other_name})}))
+        for name, kwargs, by, table in tables]
+    return own, pagedata.page_data(register_dir, first, run_tables=swapped)
 
 
 def test_a_province_page_publishes_the_same_numbers_from_the_run_wide_tables(register_dir, handed, monkeypatch):
@@ -75,14 +97,7 @@ def test_a_province_page_publishes_the_same_numbers_from_the_run_wide_tables(reg
 def test_a_slice_of_another_province_would_be_caught(register_dir, handed):
     """The comparison above can fail: a page handed its neighbour's rows publishes
     other numbers."""
-    first, second = _provinces(register_dir, 2)
-    own = pagedata.page_data(register_dir, first)
-    col = pagedata.region_column(own.panel.columns)
-    other_name = pagedata.page_data(register_dir, second).panel.region_name
-    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace(
-        {other_name: own.panel.region_name, own.panel.region_name: other_name})}))
-        for name, kwargs, by, table in handed]
-    wrong = pagedata.page_data(register_dir, first, run_tables=swapped)
+    own, wrong = _own_and_neighbours_page(register_dir, handed)
     assert not pagedata.headline_values(wrong, PERIOD).equals(pagedata.headline_values(own, PERIOD))
 
 
@@ -163,7 +178,7 @@ def data_template(tmp_path_factory):
 
     nb = nbformat.read(report.template_notebook(), as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    data = [c for c in nb.cells if "handed_run_tables(run_tables" in c.source]
+    data = [c for c in nb.cells if "run_tables_handle(run_tables" in c.source]
     assert len(params) == 1 and len(data) == 1, "the template lost its parameters or data cell"
     nb.cells = [params[0], data[0]]
     path = tmp_path_factory.mktemp("template") / "data.ipynb"
@@ -199,3 +214,90 @@ def test_a_list_register_leaves_the_pages_to_compute_their_own(register_dir, tmp
     outcome = write_run_tables(register_dir, tmp_path / "run-tables", engine="duckdb", register="lists")
     assert "lists register" in outcome["skipped"]
     assert handed_run_tables(tmp_path / "run-tables", register_dir, timeout=5) == []
+
+
+def test_the_projection_reads_its_annual_transitions_from_the_run_wide_tables(register_dir, handed_with_period,
+                                                                              monkeypatch):
+    """With the report period, the run-wide tables hold the projection's annual
+    transitions by province: a province page's projection (counts, start, shares and
+    bootstrap intervals) is the one it computes on its own, and no transition query is
+    asked. A page whose annual snapshots hold other years than the whole register's
+    computes its own (its key differs)."""
+    from povdyn import targets
+
+    assert any(name == "annual_transitions" for name, *_ in handed_with_period)
+    asked = []
+    plain = Panel.execute
+
+    def counted(self, expr, *args, **kwargs):
+        asked.append(expr)
+        return plain(self, expr, *args, **kwargs)
+
+    for region in _provinces(register_dir):
+        own = pagedata.page_data(register_dir, region)
+        seeded = pagedata.page_data(register_dir, region, run_tables=handed_with_period)
+        expected = targets.projection(own, PERIOD, n_boot=200)
+        monkeypatch.setattr(Panel, "execute", counted)
+        got = targets.projection(seeded, PERIOD, n_boot=200)
+        monkeypatch.setattr(Panel, "execute", plain)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=region)
+        assert (got.attrs["counts"] == expected.attrs["counts"]).all()
+    assert asked == []
+    # the slice is keyed by the years the snapshots hold: another year set misses it
+    region = _provinces(register_dir)[0]
+    seeded = pagedata.page_data(register_dir, region, run_tables=handed_with_period)
+    years = targets.annual_snapshots(seeded.panel, PERIOD).period_indices
+    other = targets.annual_transitions_key(PERIOD, years[1:])
+    assert other != targets.annual_transitions_key(PERIOD, years)
+
+
+def test_a_neighbours_annual_transitions_would_change_the_projection(register_dir, handed_with_period):
+    """The comparison above can fail: a page handed its neighbour's annual transitions
+    projects other shares, or finds counts that do not fit its own stocks."""
+    from povdyn import targets
+    from povdyn.errors import EstimationError
+
+    own, wrong = _own_and_neighbours_page(
+        register_dir, [t for t in handed_with_period if t[0] == "annual_transitions"])
+    try:
+        counts = targets.annual_transition_counts(wrong, PERIOD)[0]
+    except EstimationError as exc:  # the neighbour's moves do not fit this page's stocks
+        assert "inconsistent counts" in str(exc)
+        return
+    assert not (counts == targets.annual_transition_counts(own, PERIOD)[0]).all()
+
+
+def test_the_national_page_reads_its_provinces_from_the_run_wide_tables_when_it_needs_them(register_dir, handed,
+                                                                                          monkeypatch):
+    """The national page keeps the run-wide tables (a deferred handle, read only when its
+    provinces section needs them: waiting at its start would idle its worker) and its
+    by-province rates are the ones it computes itself, with no query asked; the same
+    tables with two provinces' rows swapped would be caught."""
+    asked = []
+    plain = Panel.execute
+
+    def counted(self, expr, *args, **kwargs):
+        asked.append(expr)
+        return plain(self, expr, *args, **kwargs)
+
+    opened = []
+
+    def handle():
+        opened.append(True)
+        return handed
+
+    own = pagedata.page_data(register_dir, "national")
+    seeded = pagedata.page_data(register_dir, "national", run_tables=handle)
+    assert opened == []  # not at the start of the page
+    expected = pagedata.province_rates(own, PERIOD)
+    monkeypatch.setattr(Panel, "execute", counted)
+    got = pagedata.province_rates(seeded, PERIOD)
+    monkeypatch.setattr(Panel, "execute", plain)
+    assert opened == [True] and asked == []
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    col = pagedata.region_column(own.panel.columns)
+    first, second = expected[col].iloc[0], expected[col].iloc[-1]
+    swapped = [(name, kwargs, by, table.assign(**{col: table[col].replace({first: second, second: first})}))
+               for name, kwargs, by, table in handed]
+    wrong = pagedata.province_rates(pagedata.page_data(register_dir, "national", run_tables=swapped), PERIOD)
+    assert not wrong.equals(expected)

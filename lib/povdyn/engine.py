@@ -29,7 +29,7 @@ from .errors import PovdynError
 
 ENGINES = ("duckdb", "spark")
 
-# One DuckDB connection per (threads, memory) setting: connecting is cheap, but a
+# One DuckDB connection per (threads, memory[, name]) setting: connecting is cheap, but a
 # long-lived connection keeps parquet views and memtables registered in one place.
 _DUCKDB: dict[tuple, object] = {}
 _SPARK: dict[str, object] = {}
@@ -48,12 +48,14 @@ _LIMITS: contextvars.ContextVar = contextvars.ContextVar("povdyn_duckdb_limits",
 
 
 @contextlib.contextmanager
-def duckdb_limits(threads: int, memory: str):
+def duckdb_limits(threads: int, memory: str, connection: str | None = None):
     """Inside the block, in this thread only, connect() gives a DuckDB connection with
     these threads and memory limit instead of settings()'s: e.g. the index headline a
     report run computes in its parent beside the pages, which must not take the cores
-    and memory the pages' kernels were given."""
-    token = _LIMITS.set((int(threads), str(memory)))
+    and memory the pages' kernels were given. ``connection``: a name for a connection of
+    its own -- threads that query at the same time need one each (DuckDB refuses a call
+    on a connection busy with another thread's)."""
+    token = _LIMITS.set((int(threads), str(memory)) + ((str(connection),) if connection else ()))
     try:
         yield
     finally:
@@ -72,8 +74,8 @@ def connect(engine=None):
             _SPARK.update(con=con, session=key)
         return con
     s = settings()
-    threads, memory = _LIMITS.get() or (s.duckdb_threads, s.duckdb_memory)
-    key = (threads, memory)
+    key = _LIMITS.get() or (s.duckdb_threads, s.duckdb_memory)
+    threads, memory = key[:2]
     con = _DUCKDB.get(key)
     if con is None:
         # spills go to a folder of this process's own in the system temp dir (never the

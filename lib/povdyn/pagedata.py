@@ -51,6 +51,9 @@ class PageData:
     region: str = "national"
     cache: dict = field(default_factory=dict, repr=False)
     panels: dict = field(default_factory=dict, repr=False)
+    # the national page's run-wide tables, read when its provinces section needs them
+    # (seed_national): a callable (povdyn.report.run_tables_handle) or the tables
+    pending_tables: object = field(default=None, repr=False)
 
     @property
     def register(self) -> str:
@@ -86,8 +89,10 @@ def page_data(data_dir=None, region: str = "national", register: str | None = No
     (``Panel.region``: diacritics and case ignored, unknown names listed). `register`:
     None = the kind ingest recorded, or "lists" / "full"; the household totals beside
     the panel come with it (povdyn.panel). `run_tables`: the run-wide tables of a
-    report run (``run_wide_tables``), whose rows of the region the page's metrics then
-    read (``seed_page``)."""
+    report run (``run_wide_tables``), or a callable returning them
+    (``povdyn.report.run_tables_handle``), whose rows of the region the page's metrics
+    then read (``seed_page``); the national page keeps them for its provinces section
+    (``seed_national``), read only then."""
     from .panel import load_panel
 
     path = Path(data_dir or settings().processed_dir)
@@ -104,8 +109,10 @@ def page_data(data_dir=None, region: str = "national", register: str | None = No
     if region != "national" or len(panel) <= PAGE_CACHE_MAX_ROWS:
         panel = panel.cached()
     data = PageData(panel=panel, region=region)
-    if run_tables:
-        seed_page(data, run_tables)
+    if region == "national":
+        data.pending_tables = run_tables
+    elif run_tables:
+        seed_page(data, run_tables() if callable(run_tables) else run_tables)
     return data
 
 
@@ -292,6 +299,7 @@ def province_rates(df: pd.DataFrame, period, min_cell: int | None = None) -> pd.
     interval), at_risk, exits, exit_rate (+ interval). Numeric, for the ranking plots
     (which leave out provinces with small counts)."""
     df = _data(df)
+    seed_national(df)
     col = "province_2025" if "province_2025" in df.panel.columns else "province"
     sh = _at(status_shares(df, by=col), period)
     ex = _at(metric("exit_rates", df, by=col), period)
@@ -400,11 +408,12 @@ def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200)
 RUN_WIDE_GROUPINGS = ([], ["area"], ["ethnic_minority"], ["commune_2025"])
 
 
-def run_wide_requests(columns, within: int = 2) -> list[tuple[str, dict, list]]:
+def run_wide_requests(columns, within: int = 2, period=None) -> list[tuple[str, dict, list]]:
     """The (metric, keyword arguments, grouping) a province page asks for and
     run_wide_tables can compute for every province at once; groupings the panel lacks
-    are left out."""
-    out = []
+    are left out. With the report `period`, also the annual transitions of the
+    projection (``targets.annual_transitions``)."""
+    out = [("annual_transitions", {"period": str(period)}, [])] if period is not None else []
     for by in RUN_WIDE_GROUPINGS:
         if not set(by) <= set(columns):
             continue
@@ -423,6 +432,10 @@ def _request_key(name: str, kwargs: dict, by: list) -> tuple:
 
     if name == "status_shares":
         return status_shares_key(by)
+    if name == "annual_transitions":
+        from .targets import annual_transitions_key
+
+        return annual_transitions_key(kwargs["period"], kwargs["period_indices"])
     return getattr(dynamics, name).result_key(by=by, **kwargs)
 
 
@@ -431,11 +444,13 @@ def region_column(columns) -> str:
     return "province_2025" if "province_2025" in columns else "province"
 
 
-def run_wide_tables(panel, within: int = 2, regions=None) -> tuple[list[tuple[str, dict, list, pd.DataFrame]], str | None]:
+def run_wide_tables(panel, within: int = 2, regions=None,
+                    period=None) -> tuple[list[tuple[str, dict, list, pd.DataFrame]], str | None]:
     """Every result of ``run_wide_requests`` for the whole register, grouped by province
     first (``region_column``): one engine query per metric instead of one per metric and
     province page. ``regions``: the run's regions (names as ``Panel.region`` reads
-    them); only their provinces' rows are read (None: every province). Returns (tables,
+    them); only their provinces' rows are read (None: every province). ``period``: the
+    report period, for the projection's annual transitions. Returns (tables,
     None), or ([], reason) when the slices would not be the province pages' own numbers,
     which then compute their own:
 
@@ -471,14 +486,40 @@ def run_wide_tables(panel, within: int = 2, regions=None) -> tuple[list[tuple[st
     if int(movers):
         return [], f"{int(movers)} households are recorded in more than one {col} (or in one and none)"
     out = []
-    for name, kwargs, by in run_wide_requests(panel.columns, within):
+    for name, kwargs, by in run_wide_requests(panel.columns, within, period):
         grouped = [col, *by]
         if name == "status_shares":
             result = status_shares(panel, by=grouped)
+        elif name == "annual_transitions":
+            from .targets import annual_snapshots, annual_transitions
+
+            annual = annual_snapshots(panel, kwargs["period"])
+            result = annual_transitions(annual, by=grouped)
+            kwargs = {**kwargs, "period_indices": list(annual.period_indices)}
         else:
             result = getattr(dynamics, name)(panel, by=grouped, **kwargs)
         out.append((name, kwargs, by, result))
     return out, None
+
+
+def seed_national(data: PageData) -> int:
+    """Give the national page's panel the by-province status shares and exit rates of
+    the run-wide tables (kept by ``page_data`` until now, then read: the provinces
+    section is the first to need them), which are its own ``province_rates`` inputs:
+    the same metric grouped by province over the same rows. Only a report run that
+    covers every province hands them (povdyn.report.run_report). Returns how many were
+    handed."""
+    pending, data.pending_tables = data.pending_tables, None
+    tables = pending() if callable(pending) else pending
+    if data.region != "national" or not tables:
+        return 0
+    col = region_column(data.panel.columns)
+    seeded = 0
+    for name, kwargs, by, table in tables:
+        if by == [] and not kwargs and name in ("status_shares", "exit_rates") and col in table.columns:
+            data.panel.remember(_request_key(name, kwargs, [col]), table)
+            seeded += 1
+    return seeded
 
 
 def seed_page(data: PageData, tables) -> int:

@@ -44,6 +44,7 @@ A run cannot lie about itself:
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import html
 import json
@@ -326,13 +327,16 @@ def template_notebook() -> Path:
 # The kernel imports duckdb before ipykernel: DuckDB 2 decides at import whether it runs
 # inside Jupyter, and there refuses `SET enable_progress_bar = false` unless ipywidgets is
 # installed ("required package 'ipywidgets' is missing"). Imported first, it behaves as in
-# a script, so povdyn.engine.connect works unchanged in report kernels.
+# a script, so povdyn.engine.connect works unchanged in report kernels. No input history:
+# a report kernel's cells are the template's, and IPython's history thread wrote each
+# one to the shared history.sqlite while the next waited on its lock (0.1 s a page).
 KERNEL_ARGV = [sys.executable, "-c",
                "import duckdb; from ipykernel import kernelapp; kernelapp.launch_new_instance()",
-               "-f", "{connection_file}"]
+               "-f", "{connection_file}", "--HistoryManager.enabled=False"]
 
 
 IPC_DIR_ENV = "POVDYN_IPC_DIR"
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # Every kernel manager alive in this process, so a worker told to stop (SIGTERM, or its
 # parent died) can kill its kernels at once, without the asyncio shutdown path.
 _LIVE_MANAGERS: "weakref.WeakSet" = weakref.WeakSet()
@@ -504,9 +508,10 @@ def _shutdown_kernel() -> None:
             pass
 
 
-def _worker_kernel(cwd):
-    """This worker's kernel, started once and reused for every page it renders (saves
-    the kernel start and the imports, several seconds a page); restarted if it died."""
+def _launch_worker_kernel(cwd):
+    """Start this worker's kernel process without waiting for it to answer: a worker
+    launches it before its first job, so that the kernel boots (ipykernel, DuckDB) while
+    the worker imports what it renders and exports pages with."""
     km = _KERNEL.get("km")
     if km is not None and km.is_alive():
         return km
@@ -514,6 +519,16 @@ def _worker_kernel(cwd):
     km = _kernel_manager_class()(kernel_name="python3")
     km.start_kernel(cwd=str(cwd))
     _KERNEL["km"] = km
+    return km
+
+
+def _worker_kernel(cwd):
+    """This worker's kernel, started once and reused for every page it renders (saves
+    the kernel start and the imports, several seconds a page); restarted if it died."""
+    km = _KERNEL.get("km")
+    if km is not None and km.is_alive() and "kc" in _KERNEL:
+        return km
+    km = _launch_worker_kernel(cwd)
     # one client for the kernel's life: jupyter_client's wait_for_ready ends by waiting
     # 0.2 s for IOPub to fall silent, so a new client per page (ours and nbclient's)
     # cost 0.4 s of every commune page
@@ -603,6 +618,7 @@ def execute_in_worker_kernel(notebook, output, parameters: dict | None = None, t
         raise
     finally:
         atomic_write(Path(output), nbformat.writes(nb))
+        _KERNEL["executed"] = nb  # what execute_region exports, without reading the file back
     return Path(output)
 
 
@@ -688,6 +704,7 @@ def execute_region(job: dict) -> dict:
     tmp_nb = nb_path.with_name(f".{nb_path.stem}.{uuid.uuid4().hex[:8]}.ipynb")
     error = None
     reuse = job.get("reuse_kernel", True)
+    _KERNEL.pop("executed", None)
     try:
         template = load_notebook_node(str(job["template"]))
         template.cells.append(_probe_cell())
@@ -704,7 +721,8 @@ def execute_region(job: dict) -> dict:
         if tmp_nb.exists():
             os.replace(tmp_nb, nb_path)
         if error is None:
-            nb = nbformat.read(nb_path, as_version=4)
+            # the executed notebook as the kernel left it (the file just written from it)
+            nb = _KERNEL.pop("executed", None) or nbformat.read(nb_path, as_version=4)
             used = _read_probe(nb) or {}
             engines = used.get("engines") or []
             result.update(engine=engines[0] if len(engines) == 1 else (engines or None),
@@ -752,14 +770,55 @@ def _stop_watcher(stop, parent_pid: int) -> None:
     threading.Thread(target=watch, name="povdyn-stop-watcher", daemon=True).start()
 
 
-def _worker_main(inbox, outbox, stop, parent_pid: int, env: dict) -> None:
+def _skip_iri_grammar() -> None:
+    """Keep jsonschema from importing rfc3987_syntax in this process: nbformat imports
+    jsonschema, whose optional checker of the "iri" string format builds an Earley
+    parser of RFC 3987 at import -- 1.8 s of CPU in each report worker, before its first
+    page. Notebook validation never checks that format (the nbformat schemas have no
+    "iri" field), so nothing a worker does changes. Only report workers call this (a
+    process of ours): elsewhere jsonschema keeps the checker."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+# What a worker's kernel imports while the worker waits for its first page's cells:
+# the report template's own imports (the cost is the same, paid before the page
+# instead of in its first cell, beside the worker's imports)
+KERNEL_WARMUP = ("import povdyn, povdyn.tables, povdyn.targets, povdyn.report, povdyn.plots.dynamics, "
+                 "povdyn.plots.effects, povdyn.plots.deprivation, seaborn.objects")
+
+
+def _warm_worker(warm: dict | None) -> None:
+    """Before its first job: launch the worker's kernel, import the page-rendering
+    modules here meanwhile, then let the kernel import the template's modules without
+    waiting for them (the first page's first request queues behind them)."""
+    if not warm or not warm.get("reuse_kernel", True):
+        return
+    try:
+        _launch_worker_kernel(warm["cwd"])
+        import nbformat  # noqa: F401
+        from nbclient import NotebookClient  # noqa: F401
+        from papermill.iorw import load_notebook_node  # noqa: F401
+
+        _exporter()
+        _worker_kernel(warm["cwd"])
+        if warm.get("code"):
+            _KERNEL["kc"].execute(warm["code"], silent=True, store_history=False)
+    except Exception:  # noqa: BLE001 - the first page starts its own kernel and reports
+        _shutdown_kernel()  # what goes wrong there, with its usual retry and log
+
+
+def _worker_main(inbox, outbox, stop, parent_pid: int, env: dict, warm: dict | None = None) -> None:
     """A report worker: renders the jobs the parent sends one at a time (None = stop)
-    in one reused kernel. Ctrl-C is the parent's to handle, so SIGINT is ignored here."""
+    in one reused kernel, launched and warmed before the first job (``warm``: the jobs'
+    cwd, reuse_kernel and the code to import, see _warm_worker). Ctrl-C is the parent's
+    to handle, so SIGINT is ignored here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _stop_watcher(stop, parent_pid)
+    _skip_iri_grammar()
     _worker_init()
     os.environ.update(env)
     try:
+        _warm_worker(warm)
         while True:
             job = inbox.get()
             if job is None:
@@ -818,10 +877,13 @@ def _run_jobs(jobs: list[dict], workers: int, env: dict, run_dir: Path, on_resul
     pending = deque(jobs)
     slots: dict[int, dict] = {}
     done: set[str] = set()
+    first = jobs[0] if jobs else {}
+    warm = dict(cwd=first.get("cwd") or str(Path(first.get("template", ".")).parent),
+                reuse_kernel=first.get("reuse_kernel", True), code=KERNEL_WARMUP) if jobs else None
 
     def start(wid: int) -> None:
         inbox = ctx.Queue()
-        process = ctx.Process(target=_worker_main, args=(inbox, outbox, stop, os.getpid(), env),
+        process = ctx.Process(target=_worker_main, args=(inbox, outbox, stop, os.getpid(), env, warm),
                               name=f"povdyn-report-worker-{wid}")
         process.start()
         slots[wid] = dict(process=process, inbox=inbox, job=None)
@@ -1193,7 +1255,8 @@ RUN_TABLES_PARAMETER = "run_tables"
 
 
 def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = None,
-                     register: str | None = None, keep: dict | None = None, regions=None) -> dict:
+                     register: str | None = None, keep: dict | None = None, regions=None,
+                     period=None) -> dict:
     """Compute the run-wide tables of the register in data_dir
     (``pagedata.run_wide_tables`` on ``load_panel(panel.parquet)`` with the run's engine
     and register kind) and write them into the folder `out` as one pickle each (not
@@ -1206,7 +1269,8 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     DuckDB connections made here use the limits the caller set (engine.duckdb_limits).
     ``keep``: a dict that receives the Panel the tables were computed on ("panel"), whose
     remembered results the index headline reuses. ``regions``: the run's regions (only
-    their provinces are computed; None: all). Returns the outcome written."""
+    their provinces are computed; None: all). ``period``: the report period (the
+    projection's annual transitions are computed for it). Returns the outcome written."""
     import pickle
 
     from .pagedata import run_wide_tables
@@ -1216,7 +1280,7 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     outcome: dict = {"panel": _panel_key(data_dir), "within": int(within)}
     try:
         panel = load_panel(panel_path(data_dir), engine=engine, register=register)
-        tables, skipped = run_wide_tables(panel, within=within, regions=regions)
+        tables, skipped = run_wide_tables(panel, within=within, regions=regions, period=period)
         if keep is not None:
             keep["panel"] = panel
         if skipped:
@@ -1242,6 +1306,16 @@ def write_run_tables(data_dir, out: Path, within: int = 2, engine: str | None = 
     except FileNotFoundError:
         pass
     return outcome
+
+
+def run_tables_handle(path, data_dir, timeout: float = 900.0):
+    """handed_run_tables, deferred: a callable that waits for and reads the run-wide
+    tables when a page first needs them (None when `path` is None). A province page
+    needs them at once; the national page only for its provinces section, well after
+    the run-wide step is done -- waiting at its start would idle its worker."""
+    if path is None:
+        return None
+    return functools.partial(handed_run_tables, path, data_dir, timeout)
 
 
 def handed_run_tables(path, data_dir, timeout: float = 900.0):
@@ -1290,7 +1364,8 @@ class _ParentStep(threading.Thread):
             self.after.join()
         started = time.perf_counter()
         try:
-            with duckdb_limits(threads=1, memory=self.memory):
+            # a connection of its own: the run-wide tables and the fit run at the same time
+            with duckdb_limits(threads=1, memory=self.memory, connection=self.name):
                 self.outcome = self.compute()
         except BaseException as exc:  # noqa: BLE001 - the outcome could not even be written
             self.outcome = {"error": f"{type(exc).__name__}: {exc}"}
@@ -1307,14 +1382,15 @@ class _RunTables(_ParentStep):
     with DuckDB limited to one thread and `memory`."""
 
     def __init__(self, data_dir: Path, out: Path, within: int, engine: str, register: str | None, memory: str,
-                 regions: list[str]):
+                 regions: list[str], period=None):
         super().__init__("povdyn-run-tables", memory)
         self.args = (data_dir, out, within, engine, register)
         self.regions = regions
+        self.period = period
         self.kept: dict = {}  # the whole-register Panel, for the index headline
 
     def compute(self) -> dict:
-        return write_run_tables(*self.args, keep=self.kept, regions=self.regions)
+        return write_run_tables(*self.args, keep=self.kept, regions=self.regions, period=self.period)
 
     def record(self) -> dict:
         """The manifest's note of the run-wide tables."""
@@ -1349,7 +1425,7 @@ class _RiskModelFit(_ParentStep):
     def __init__(self, data_dir: Path, out: Path, engine: str, spark_master: str | None, memory: str,
                  score_at: tuple = (), after: threading.Thread | None = None):
         super().__init__("povdyn-risk-model", memory)
-        self.after = after  # the run-wide tables: the province pages wait for them first
+        self.after = after  # a step to wait for first (run_report starts the fit at once)
         self.args = (data_dir, out, engine, spark_master, score_at)
 
     def compute(self) -> dict:
@@ -1581,10 +1657,19 @@ def run_report(
         # one has every core and the run's memory, and the headline (another pass over
         # the same register here) would only compete with it; it then comes after
         headline_beside = not communes_level and len(jobs) > 1
-        sharing = workers + int(headline_beside)  # what the DuckDB memory budget is split among
-        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir,
-               "POVDYN_DUCKDB_THREADS": str(duckdb_threads_per_worker(workers, len(jobs))),
+        tables_beside = (headline_beside and engine == "duckdb"
+                         and _template_takes(template, RUN_TABLES_PARAMETER))
+        fit_beside = headline_beside and _template_takes(template, RISK_MODEL_PARAMETER)
+        # what the DuckDB memory budget is split among: the workers, the index headline
+        # and, while both run at once, the run-wide tables beside the early-warning fit
+        sharing = workers + int(headline_beside) + int(tables_beside and fit_beside)
+        threads = str(duckdb_threads_per_worker(workers, len(jobs)))
+        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir, "POVDYN_DUCKDB_THREADS": threads,
                "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(sharing, sharing)}
+        # the kernels' BLAS and OpenMP pools (numpy, the model fits) get the same share as
+        # DuckDB unless the caller chose (make sets 1): a pool per kernel as large as the
+        # machine spins its threads against the other kernels' on a small one
+        env.update({name: os.environ.get(name, threads) for name in BLAS_THREAD_VARIABLES})
         if spark_master:
             env["SPARK_MASTER"] = spark_master
         interrupted = False
@@ -1593,22 +1678,27 @@ def run_report(
         # headline in the same share of the budget; a lone page fits its own, as it has
         # every core and the run's memory
         # the metric tables every province page slices (pagedata.run_wide_tables): once
-        # for the run, here, while the kernels start and the national page renders
-        if (headline_beside and engine == "duckdb"
-                and _template_takes(template, RUN_TABLES_PARAMETER)):
+        # for the run, here, while the kernels start and the national page renders.
+        # The fit starts beside them, not after: every page waits for the model at its
+        # early-warning section, and with the fit after the tables both workers sat
+        # waiting for it while only the fit ran (5-9 s on the demo batch)
+        if tables_beside:
             tables_dir = Path(ipc_dir) / RUN_TABLES_DIR
+            # the national page reads the by-province tables for its provinces section
+            # when they cover every province (a run of some provinces computes theirs only)
+            every_province = set(resolve_regions(data_dir, "all")) <= set(region_list)
             for job in jobs:
-                if job["region"] != "national":
+                if job["region"] != "national" or every_province:
                     job["parameters"][RUN_TABLES_PARAMETER] = str(tables_dir)
             run_tables = _RunTables(data_dir, tables_dir, int(within), engine, register,
-                                    memory=env["POVDYN_DUCKDB_MEMORY"], regions=region_list)
+                                    memory=env["POVDYN_DUCKDB_MEMORY"], regions=region_list, period=period)
             run_tables.start()
-        if headline_beside and _template_takes(template, RISK_MODEL_PARAMETER):
+        if fit_beside:
             model_path = Path(ipc_dir) / RISK_MODEL_FILE
             for job in jobs:
                 job["parameters"][RISK_MODEL_PARAMETER] = str(model_path)
             risk_fit = _RiskModelFit(data_dir, model_path, engine, spark_master, memory=env["POVDYN_DUCKDB_MEMORY"],
-                                     score_at=((str(period), lang),), after=run_tables)
+                                     score_at=((str(period), lang),))
             risk_fit.start()
         index_headline = (_IndexHeadline(data_dir, period, region_list, lang, memory=env["POVDYN_DUCKDB_MEMORY"],
                                          after=risk_fit or run_tables, run_tables=run_tables)

@@ -821,14 +821,16 @@ def bootstrap_projection(counts, start_counts, horizons, n_boot: int = 1000, see
     start = s / s.sum()
     rng = np.random.default_rng(seed)
     n_rows = C.sum(axis=1).astype(int)
-    draws = {h: np.empty((n_boot, len(s))) for h in horizons}
-    for b in range(n_boot):
-        Cb = np.vstack([rng.multinomial(n_rows[i], P[i]) if n_rows[i] > 0 else np.eye(len(s))[i]
-                        for i in range(len(s))])
-        Pb = row_shares(Cb)
-        sb = rng.multinomial(int(s.sum()), start) / s.sum()
-        for h in horizons:  # project() without its checks: Pb is row-stochastic by construction
-            draws[h][b] = sb @ np.linalg.matrix_power(Pb, int(h))
+    k = len(s)
+    # all n_boot replicates at once (a Python loop over draws cost a report page ~0.1 s):
+    # each row's counts redrawn from its multinomial, an unseen row kept as "stays put"
+    Cb = np.stack([rng.multinomial(n_rows[i], P[i], size=n_boot) if n_rows[i] > 0
+                   else np.tile(np.eye(k)[i], (n_boot, 1)) for i in range(k)], axis=1)
+    totals = Cb.sum(axis=2, keepdims=True)
+    Pb = np.where(totals > 0, Cb / np.where(totals > 0, totals, 1), np.eye(k))  # row_shares of each draw
+    sb = rng.multinomial(int(s.sum()), start, size=n_boot) / s.sum()
+    # project() without its checks: each Pb is row-stochastic by construction
+    draws = {h: np.einsum("bi,bij->bj", sb, np.linalg.matrix_power(Pb, int(h))) for h in horizons}
     a = (1 - level) / 2
     rows = []
     for h in horizons:
@@ -853,20 +855,16 @@ def annual_transition_counts(df, period) -> tuple[np.ndarray, np.ndarray]:
     the rest stay not poor. Start counts: poor, near-poor and not-poor households at
     `period`. A list register without totals for both reviews has no not-poor stock:
     an EstimationError says the totals are needed."""
-    from . import dynamics
-    from .panel import load_panel
     from .stocks import status_shares
 
     panel = _panel_of(df)
     freq, idx = _periods.parse_period(period)
     target = idx // 4 if freq == "quarter" else idx
-    t = panel.table
-    if freq == "quarter":
-        t = t.filter((t.period_index % 4) == idx % 4)
-        t = t.mutate(period=(t.period_index // 4).cast("int64")).drop("period_index")
-    t = t.filter(t.period <= target) if freq == "quarter" else t.filter(t.period_index <= target)
-    annual = load_panel(t, register="full")  # already read as its kind: absence is known
-    tm = dynamics.transition_matrix(annual, per_period=True)
+    annual = annual_snapshots(panel, period)
+    # remembered by the page's panel: a report run hands each province page its slice
+    # of the whole register's table (pagedata.run_wide_tables), computed once
+    tm = panel.remembered(annual_transitions_key(period, annual.period_indices),
+                          lambda: annual_transitions(annual))
     long = transition_counts_long(tm)
     long = long[long["period"].map(lambda p: _periods.parse_period(p)[1]) == target]
     C = np.zeros((3, 3))
@@ -892,6 +890,37 @@ def annual_transition_counts(df, period) -> tuple[np.ndarray, np.ndarray]:
         raise EstimationError(f"inconsistent counts for the projection at {period}: {C.tolist()}")
     start = np.array([now["poor"], now["near_poor"], now["non_poor"]], dtype=float)
     return C, start
+
+
+def annual_snapshots(panel, period):
+    """The Panel of the annual steps the projection reads: the snapshots of the report
+    period's quarter (every year of an annual panel) up to `period`, periods numbered by
+    year, read as a full register (absence on a list is already known here)."""
+    from .panel import load_panel
+
+    freq, idx = _periods.parse_period(period)
+    target = idx // 4 if freq == "quarter" else idx
+    t = panel.table
+    if freq == "quarter":
+        t = t.filter((t.period_index % 4) == idx % 4)
+        t = t.mutate(period=(t.period_index // 4).cast("int64")).drop("period_index")
+    t = t.filter(t.period <= target) if freq == "quarter" else t.filter(t.period_index <= target)
+    return load_panel(t, register="full")
+
+
+def annual_transitions(annual, by=None) -> pd.DataFrame:
+    """``povdyn.transition_matrix`` of ``annual_snapshots`` per year (by ``by``): the
+    annual transition counts of annual_transition_counts."""
+    from . import dynamics
+
+    return dynamics.transition_matrix(annual, by=by, per_period=True)
+
+
+def annual_transitions_key(period, period_indices) -> tuple:
+    """The key a page's Panel remembers ``annual_transitions`` under: the report period
+    and the years its annual snapshots hold (a province's slice of the whole register's
+    table is its own table only over the same years)."""
+    return ("annual_transitions", str(period), tuple(int(i) for i in period_indices))
 
 
 def transition_counts_long(tm) -> pd.DataFrame:

@@ -55,7 +55,7 @@ Rules (issue 3 §5):
 * Writes are atomic (temp file + os.replace) and deterministic: sorted rows, fixed row
   groups, no timestamps, so the same input gives the same bytes. While ingest runs, and
   after it fails, ingest_summary.json says "ok": false and why.
-* Memory does not grow with the register (issue 11 §1): a csv is streamed in 16 MB
+* Memory does not grow with the register (issue 11 §1): a csv is streamed in 4 MB
   blocks. A csv register is read once and checked in DuckDB as it streams
   (engine_checks): coded cells (period, status, province, commune, yes/no, household
   size...) are parsed once per distinct value by check_rows' own parsers as they first
@@ -69,7 +69,9 @@ Rules (issue 3 §5):
   encoding decided on the whole file). A csv register of PARALLEL_MIN_BYTES or more is
   cut at line ends into byte ranges that worker processes check with that same pass,
   one per core (parallel.py: POVDYN_INGEST_WORKERS); a file the ranges cannot read
-  exactly (a quoted line end...) is read again the exact way. Other tables (workbooks, parquet, programme
+  exactly (a quoted line end...) is read again the exact way. The workers run only
+  while the file is read (each DuckDB within WORKER_MEMORY), the steps across all rows
+  after them: the two never hold memory at once. Other tables (workbooks, parquet, programme
   rolls, totals, csv files with malformed lines or other encodings) are checked in
   pandas in pieces of CHUNK_ROWS rows. Checked rows wait in parquet parts in a scratch folder beside the outputs. The
   steps across all rows (period frequency, exact duplicates, conflicts, register kind,
@@ -79,10 +81,13 @@ Rules (issue 3 §5):
   period over the national register's 133M rows ran out of 1 GB; a lone sort of 24M
   rows ran out of 256 MB), so memory is bounded by cutting the work: groupings and
   windows by household run in slices of the hash range sized from the limit
-  (register._key_buckets), and panel.parquet is sorted in ranges of household_id, one
-  parquet part each (register._household_range_parts); a household's own 2025 commune
-  is a window inside its part, not a join of every row with every household (that
-  join spilled 28 GB on the national register). No SQL is built
+  (register._key_buckets). panel.parquet is one sort of every loaded row when DuckDB
+  sorts that many within its limit (register._household_ranges, from a measured sort of
+  the register's row width: 10M benchmark rows under the default 1 GB), else sorted in
+  ranges of household_id, one unsorted parquet part each first
+  (register._household_range_parts); a household's own 2025 commune is a window over
+  its rows in that sort, not a join of every row with every household (that join
+  spilled 28 GB on the national register). No SQL is built
   from paths or user text: files and values are passed through DuckDB's API and
   parameters, and only povdyn's own canonical column names reach SQL (_ident_sql).
 * Key: privacy.load_key. A missing key file while OUT holds earlier data is an error

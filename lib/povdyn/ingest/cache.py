@@ -22,6 +22,16 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _stat_signature(path: Path) -> list[int]:
+    """A file's size, modification and change times (ns) and inode. A file whose
+    signature is the one recorded beside its sha256 by the last run is not read again to
+    be hashed (git's rule for its index: every write moves the change time, which cannot
+    be set back by hand; hashing the national register's 42 GB took about a minute of
+    each incremental run)."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
 def _cache_fingerprint(key: bytes, programs) -> str:
     """What cached checks depend on besides the file itself: the key (pseudonyms), the
     programme table, the code that checks (this package, schema, geo...) and the DuckDB
@@ -69,6 +79,12 @@ class _Cache:
         """An earlier run cached a file at this path (its hash decides if it is reused)."""
         return rel in self.manifest.get("files", {})
 
+    def recorded_sha256(self, rel: str, signature: list[int]) -> str | None:
+        """The sha256 the last run recorded for this file if its _stat_signature is
+        still the one recorded with it (the file was not written since), else None."""
+        entry = self.manifest.get("files", {}).get(rel) or {}
+        return entry.get("sha256") if entry.get("stat") == signature else None
+
     def entry(self, rel: str, sha: str) -> dict | None:
         entry = self.manifest.get("files", {}).get(rel)
         return entry if entry and entry.get("sha256") == sha else None
@@ -77,6 +93,13 @@ class _Cache:
         return [self.dir / name for name, files in
                 sorted(self.manifest.get("parts", {}).get(kind, {}).items())
                 if keep & set(files) and (self.dir / name).exists()]
+
+    def whole_parts(self, keep: set[str]) -> set[Path]:
+        """The cached parts (of every kind) holding rows of files in `keep` only: read
+        whole, without a filter on each row's file name that every step over the cached
+        rows would otherwise evaluate (135M rows on the national register)."""
+        return {self.dir / name for kind in self.manifest.get("parts", {}).values()
+                for name, files in kind.items() if set(files) <= keep}
 
     def save(self, files: dict, spill: "_Spill", keep: set[str]) -> None:
         """Keep the parts still holding rows of current files, add this run's parts."""

@@ -44,7 +44,8 @@ from .summary import TableReport
 PARALLEL_MIN_BYTES = 96 << 20  # smaller csv files: one pass in the parent (spawning costs ~2 s)
 RANGE_BYTES = 512 << 20  # the largest range; a file gets at least 4 ranges per worker (so
 MIN_RANGE_BYTES = 32 << 20  # that a slow one evens out), none smaller than this
-WORKER_MEMORY = "512MB"  # DuckDB's share in each worker (it spills beyond it)
+WORKER_MEMORY = "256MB"  # DuckDB's share in each worker (POVDYN_INGEST_WORKER_MEMORY); a
+# worker streams its rows to parquet, and held the same ~520 MB at 128 MB as at 512 MB
 _SCAN_BYTES = 1 << 24  # the parent reads the file in blocks of this size to cut it
 
 
@@ -226,7 +227,8 @@ def _check_range(job: _Job) -> dict:
     lazy.marks = set(job.marks)
     raw = RawTable(job.source_file, None, job.header, lazy, None, job.header_row,
                    first_row=job.range.first_row)
-    con = _duckdb(root, memory=WORKER_MEMORY, threads=1)
+    con = _duckdb(root, memory=os.environ.get("POVDYN_INGEST_WORKER_MEMORY") or WORKER_MEMORY,
+                  threads=1)
     try:
         report = engine_checks._engine_check_register(raw, con, spill, job.key, job.programs)
     finally:

@@ -298,9 +298,13 @@ def _own_commune_2025_sql(table: str, any_recorded_after: bool = True) -> str:
 
 
 def _union_view(con, view: str, new_parts: list[Path], cached_parts: list[Path],
-                file_col: str) -> bool:
+                file_col: str, whole: set[Path] = frozenset()) -> bool:
     """Create `view` over this run's parts and, from the cache, the rows of unchanged
-    files (temp table keep_files); False when there is nothing to read."""
+    files (temp table keep_files): cached parts in `whole` hold no other rows and are
+    read as they are, the others filtered row by row. False when there is nothing to
+    read."""
+    new_parts = list(new_parts) + [p for p in cached_parts if p in whole]
+    cached_parts = [p for p in cached_parts if p not in whole]
     pieces = []
     if new_parts:
         con.read_parquet([str(p) for p in new_parts],
@@ -373,7 +377,8 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
     Same rules as _period_frequency and _duplicates, which check the small tables."""
     result = _RegisterResult()
     has_rows = _union_view(con, "reg_parts", spill.parts["register"],
-                           (cached or {}).get("register", []), "_file")
+                           (cached or {}).get("register", []), "_file",
+                           (cached or {}).get("whole", frozenset()))
     if has_rows:
         # engine parts hold every row of their file, flagged ones with their raw cells
         # (_engine_check_register): those were re-checked into parts of their own
@@ -429,8 +434,15 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
             lambda v: int(v) if not quarterly else v))
         _, clash_q, _ = _duplicates(clash, ["household_id", "period"], True)
         result.quarantine.append(clash_q)
-    result.loaded = _count_by_table(
-        con, "SELECT _file, _sheet, count(*) FROM firsts GROUP BY ALL")
+    # the rows loaded per table, and the yes/no columns' missing values (the panel's
+    # schema: bool, or nullable boolean) in the same pass over the loaded rows
+    yes_no = [c for c in columns if _is_yes_no(c)]
+    per_table = con.execute(
+        "SELECT _file, _sheet, count(*)"
+        + "".join(f", count(*) - count({_ident_sql(c)})" for c in yes_no)
+        + " FROM firsts GROUP BY ALL").fetchall()
+    result.loaded = Counter({(f, s): int(n) for f, s, n, *_ in per_table})
+    nulls = {c: sum(int(row[3 + i]) for row in per_table) for i, c in enumerate(yes_no)}
     result.rows = sum(result.loaded.values())
     result.households = _distinct_households(con, "firsts", n)
     _log_stage("conflicts, rows loaded per file, households")
@@ -461,51 +473,52 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
     result.kind = decide_kinds(cells)
     _log_stage("periods, register kind counts")
     loaded, part_rows = "firsts", "{part}"
-    with_communes = "commune" in columns
+    with_communes, own_window = "commune" in columns, False
     if with_communes:
         result.unplaced, any_recorded_after = _communes_2025(con, columns)
         columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
         loaded = "firsts_2025"
         part_rows = f"({_own_commune_2025_sql('{part}', any_recorded_after)})"
+        own_window = any_recorded_after
     _log_stage("2025 communes")
     out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
-    # the parts hold the names' mapping; the 2025 commune columns are made from it
-    # part by part, when each is sorted
+    # the rows sorted hold the names' mapping; the 2025 commune columns are made from it
+    # in the sort (of every row, or of each household-range part)
     stored = [c for c in out_cols if not (with_communes and c in COMMUNE_2025_COLUMNS)]
     select = ", ".join(
         _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
         for c in stored + (NAME_2025_COLUMNS if with_communes else []))
 
     def write(path: Path, metadata: dict) -> None:
-        # the rows with their names' 2025 commune (a join with a small table) go to
-        # scratch parts unsorted, one per range of household_id; each part then gets its
-        # households' own 2025 commune and is sorted alone, in household order. DuckDB
-        # spills a lone sort of a bounded part, not one sharing memory with a join's hash
-        # tables or one of any size (2M rows did not fit in 256 MB with the joins, 24M
-        # alone did not either; the national register has 133M)
-        folder = spill.root / f"panel-{uuid.uuid4().hex}"
-        parts = _household_range_parts(con, f"SELECT {select}, _order FROM {loaded}",
-                                       result.rows, folder)
-        _log_stage("panel rows with their names' 2025 commune (unsorted parts)")
-        # null counts (the schema's nullability) from the parts: a scan of parquet, not
-        # a third pass through the joins (307 s of the national register's ingest)
-        # (the 2025 commune columns are text: their null counts do not change the schema)
-        nulls = dict(zip(stored, con.read_parquet([str(p) for p in parts]).aggregate(
-            ", ".join(f"count(*) - count({_ident_sql(c)})" for c in stored)
-        ).fetchall()[0]))
         target = _panel_schema(out_cols, nulls, quarterly)
         schema_md = target.with_metadata({**(target.metadata or {}),
                                           **{k.encode(): str(v).encode()
                                              for k, v in metadata.items()}})
-        _log_stage("null counts")
         columns_sql = ", ".join(_ident_sql(c) for c in out_cols)
+        rows_query = f"SELECT {select}, _order FROM {loaded}"
+        ranges = _household_ranges(con, result.rows, out_cols, own_window)
+        folder = spill.root / f"panel-{uuid.uuid4().hex}"
+        if ranges == 1:
+            # one sort of every row, straight from the loaded rows (their names' 2025
+            # commune is a join with a small table): no scratch pass
+            con.execute(f"CREATE OR REPLACE TEMP VIEW panel_rows AS {rows_query}")
+            queries = [(None, part_rows.replace("{part}", "panel_rows"))]
+        else:
+            # more rows than one sort holds within the memory limit: the rows go to
+            # scratch parts unsorted, one per range of household_id; each part then gets
+            # its households' own 2025 commune and is sorted alone, in household order
+            # (DuckDB's lone sort does not spill without bound: 24M wide rows did not
+            # sort in 256 MB; the national register has 133M)
+            parts = _household_range_parts(con, rows_query, ranges, result.rows, folder)
+            _log_stage("panel rows with their names' 2025 commune (unsorted parts)")
+            queries = [(part, part_rows.replace("{part}", "panel_part")) for part in parts]
 
         def sorted_batches():
-            for part in parts:
-                rows_sql = part_rows.replace("{part}", "panel_part")
-                yield from con.read_parquet(str(part)).query(
-                    "panel_part", f"SELECT {columns_sql} FROM {rows_sql} "
-                    "ORDER BY household_id, _order").to_arrow_reader(WRITE_BATCH_ROWS)
+            for part, rows_sql in queries:
+                sql = f"SELECT {columns_sql} FROM {rows_sql} ORDER BY household_id, _order"
+                relation = con.sql(sql) if part is None else \
+                    con.read_parquet(str(part)).query("panel_part", sql)
+                yield from relation.to_arrow_reader(WRITE_BATCH_ROWS)
 
         def stream(tmp):
             with pq.ParquetWriter(tmp, schema_md, compression="zstd",
@@ -515,14 +528,46 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
 
         _atomic_write_bytes(path, stream)
         shutil.rmtree(folder, ignore_errors=True)
-        _log_stage("panel.parquet sorted and written")
+        _log_stage(f"panel.parquet sorted and written ({ranges} household range"
+                   f"{'s' if ranges > 1 else ''})")
 
     result.write = write
     return result
 
 
-SORT_ROWS_PER_MB = 8_000  # rows DuckDB sorts alone per MB of its limit's half (2M
-# wide rows needed 256 MB with the fixed costs; 8M fitted in 256 MB, 24M did not)
+def _is_yes_no(column: str) -> bool:
+    """A yes/no column of the panel (bool, or nullable boolean when a value is missing)."""
+    return column in schema.BOOL_COLUMNS or column.startswith("dep_")
+
+
+SORT_TEXT_BYTES = 40  # a text cell in DuckDB's sort: a 16-byte string header and its text
+SORT_WIDTH_PER_MEMORY = 6  # bytes of rows (_sort_row_bytes) DuckDB sorts alone, spilling,
+# per byte of its memory limit. Measured on the benchmark register's panel (bench_ingest.py,
+# 26 columns, 477 bytes a row by _sort_row_bytes), streamed out of parquet parts: 2M rows
+# sorted in 128 MB (7.5 bytes a byte), 3M did not (11); 6M sorted in 256 MB (11), 24M did
+# not (45). With each household's own 2025 commune (a window over its rows) about half:
+# 1M rows in 128 MB (3.7), not 2M (7.5); SORT_WIDTH_PER_MEMORY / 2 then.
+# In the whole ingest (the sort over the loaded rows and their names' 2025 commune): 10M
+# benchmark rows (4.8) and, with an added quarter, 12.5M (6.0) under 1 GB, parent peak
+# 1.58 GB; 2M under 256 MB (3.7, test_ingest_memory's benchmark test).
+
+
+def _sort_row_bytes(columns: list[str]) -> int:
+    """A panel row's bytes in DuckDB's sort, by the columns' types (_panel_schema): text
+    SORT_TEXT_BYTES (the period too), numbers 8, yes/no 1, and the period index (_order) 8."""
+    numbers = {"household_size", "income_pc_month", "weight"}  # period: counted as text
+    return 8 + sum(1 if _is_yes_no(c) else 8 if c in numbers else SORT_TEXT_BYTES
+                   for c in columns)
+
+
+def _household_ranges(con, rows: int, columns: list[str], window: bool) -> int:
+    """How many ranges of household_id panel.parquet is sorted in: one sort of every row
+    when DuckDB sorts them within its memory limit (SORT_WIDTH_PER_MEMORY; half as many
+    rows with the `window` giving each household its own 2025 commune), else ranges of
+    about equal rows, each sorted alone."""
+    per_memory = SORT_WIDTH_PER_MEMORY / (2 if window else 1)
+    fits = int(_memory_limit_bytes(con) * per_memory) // _sort_row_bytes(columns)
+    return max(1, math.ceil(rows / max(1, fits)))
 
 
 def _case_search(column_sql: str, bounds: list, lo: int, hi: int) -> tuple[str, list]:
@@ -538,17 +583,12 @@ def _case_search(column_sql: str, bounds: list, lo: int, hi: int) -> tuple[str, 
             [bounds[mid - 1]] + left_params + right_params)
 
 
-def _household_range_parts(con, query: str, rows: int, folder: Path) -> list[Path]:
-    """Write the rows of `query` to parquet parts, one per range of household_id, small
-    enough for DuckDB to sort each within its memory limit; returned in household order
-    (a household's rows are all in one part; NULL ids, sorted last, in the last part)."""
-    budget_mb = max(1, _memory_limit_bytes(con) // 2 // (1 << 20))
-    ranges = max(1, math.ceil(rows / (budget_mb * SORT_ROWS_PER_MB)))
-    if ranges == 1:
-        folder.mkdir(parents=True, exist_ok=True)
-        part = folder / "part.parquet"
-        con.sql(query).write_parquet(str(part))
-        return [part]
+def _household_range_parts(con, query: str, ranges: int, rows: int,
+                           folder: Path) -> list[Path]:
+    """Write the rows of `query` to parquet parts, one per range of household_id (about
+    `ranges` of them, of about equal rows: bounds from a sample of the `rows` loaded
+    rows); returned in household order (a household's rows are all in one part; NULL ids,
+    sorted last, in the last part)."""
     sample = sorted({v for (v,) in con.execute(
         "SELECT household_id FROM firsts WHERE household_id IS NOT NULL "
         f"USING SAMPLE reservoir({int(ranges * 64)} ROWS) REPEATABLE (11)").fetchall()})
@@ -592,7 +632,7 @@ def _panel_schema(columns: list[str], nulls: dict, quarterly: bool) -> pa.Schema
     for col in columns:
         if col == "period":
             dtypes[col] = "object" if quarterly else "int64"
-        elif col in schema.BOOL_COLUMNS or col.startswith("dep_"):
+        elif _is_yes_no(col):
             dtypes[col] = "boolean" if nulls.get(col) else "bool"
         elif col in ("household_size",):
             dtypes[col] = "Int64"
@@ -613,7 +653,8 @@ def _write_quarantine_csv(con, spill: _Spill, path: Path, cached: dict | None = 
     """quarantine.csv from the spilled pieces, sorted by file, sheet and row, streamed;
     returns the count per (file, sheet)."""
     if not _union_view(con, "q", spill.parts["quarantine"] + spill.parts["quarantine_run"],
-                       (cached or {}).get("quarantine", []), "source_file"):
+                       (cached or {}).get("quarantine", []), "source_file",
+                       (cached or {}).get("whole", frozenset())):
         _write_csv(_empty(QUARANTINE_LEAD), path)
         return Counter()
     cols = _view_columns(con, "q")

@@ -13,7 +13,7 @@ import pandas as pd
 from .. import schema
 from ..errors import PovdynError
 from ..privacy import load_key
-from .cache import _Cache, _cache_fingerprint, _file_sha256
+from .cache import _Cache, _cache_fingerprint, _file_sha256, _stat_signature
 from .checking import BATCH_ROWS, _CARRIED, _load_programs, check_batch, prepare_table
 from .engine_checks import _engine_check_register, _engine_eligible
 from .parallel import RangeChecker
@@ -141,17 +141,20 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         rel = path.relative_to(raw_dir).as_posix()
         # a file the cache has never seen is hashed after it is read: a large csv's
         # hash is then taken by the pass that cuts it into ranges (no extra read)
-        sha = _file_sha256(path) if cache.knows(rel) else None
+        # (one not written since the last run keeps the hash recorded then)
+        signature = _stat_signature(path)  # before reading: a write meanwhile moves it
+        sha = (cache.recorded_sha256(rel, signature) or _file_sha256(path)) \
+            if cache.knows(rel) else None
         spans.append((rel, len(reports), len(errors)))
         earlier = cache.entry(rel, sha) if sha is not None else None
         if earlier is not None:  # unchanged since a run whose checked rows are cached
             reports += [TableReport(**{**t, "loaded": 0, "quarantined": 0,
                                        "duplicates_dropped": 0}) for t in earlier["reports"]]
             errors += earlier["errors"]
-            entries[rel] = earlier
+            entries[rel] = {**earlier, "stat": signature}
             reused.append(rel)
             continue
-        entries[rel] = {"sha256": sha}
+        entries[rel] = {"sha256": sha, "stat": signature}
         try:
             tables = read_tables(path, raw_dir)
             if any(isinstance(t.data, _LazyCsv) for t in tables):  # csv registers: one pass
@@ -215,6 +218,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     if keep:
         con.executemany("INSERT INTO keep_files VALUES (?)", [[f] for f in sorted(keep)])
     cached = {kind: cache.parts(kind, keep) for kind in _Cache.KINDS}
+    cached["whole"] = cache.whole_parts(keep)
     for kind in goods:
         for part in cached[kind]:
             frame = pd.read_parquet(part)
@@ -314,7 +318,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         (out_dir / "communes_unplaced.csv").unlink()
     _log_stage("support, totals, adoption written")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
-    cache.save({rel: {"sha256": e["sha256"],
+    cache.save({rel: {"sha256": e["sha256"], "stat": e["stat"],
                       "reports": [t.as_dict() if isinstance(t, TableReport) else t
                                   for t in e["reports"]],
                       "errors": list(e["errors"])} for rel, e in entries.items()},
