@@ -1599,3 +1599,39 @@ def test_footer_text_under_an_x_marked_column_does_not_unmark_it(tmp_path, monke
     marked_rows = panel[panel["household_id"].isin({_pseudo(f"H{i}") for i in range(40)})]
     assert marked_rows["ethnic_minority"].value_counts(dropna=False).to_dict() == {
         True: 20, False: 20}
+
+
+def test_panel_batches_made_ahead_keep_order_errors_and_stop_early():
+    """panel.parquet's sorted batches are made in a thread while the previous one is
+    written (register._made_ahead): the order must be the producer's, an error in the
+    thread must reach the writer (not end the file short), and a writer that fails
+    midway must stop the thread rather than hang on it."""
+    import threading
+
+    from povdyn.ingest.register import _made_ahead
+
+    made_in = []
+
+    def numbers(n):
+        for i in range(n):
+            made_in.append(threading.current_thread().name)
+            yield i
+
+    assert list(_made_ahead(numbers(50))) == list(range(50))
+    assert set(made_in) == {"panel-batches"}  # made in the thread, not the caller's
+
+    def broken():
+        yield 1
+        raise ValueError("sort failed")
+
+    got = []
+    with pytest.raises(ValueError, match="sort failed"):
+        for item in _made_ahead(broken()):
+            got.append(item)
+    assert got == [1]
+
+    before = threading.active_count()
+    endless = _made_ahead(iter(int, 1))  # 0, 0, 0, ... forever
+    assert next(endless) == 0
+    endless.close()  # the writer stopped: the thread must end
+    assert threading.active_count() == before

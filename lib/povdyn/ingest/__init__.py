@@ -87,7 +87,9 @@ Rules (issue 3 §5):
   ranges of household_id, one unsorted parquet part each first
   (register._household_range_parts); a household's own 2025 commune is a window over
   its rows in that sort, not a join of every row with every household (that join
-  spilled 28 GB on the national register). No SQL is built
+  spilled 28 GB on the national register). The sorted batches are written by pyarrow
+  (zstd) while DuckDB makes the next one in a thread (register._made_ahead): the
+  same bytes, the two cores overlapped. No SQL is built
   from paths or user text: files and values are passed through DuckDB's API and
   parameters, and only povdyn's own canonical column names reach SQL (_ident_sql).
 * Key: privacy.load_key. A missing key file while OUT holds earlier data is an error

@@ -521,10 +521,14 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                 yield from relation.to_arrow_reader(WRITE_BATCH_ROWS)
 
         def stream(tmp):
+            # the next sorted batch is made by DuckDB in a thread while pyarrow compresses
+            # and writes this one (same batches, same order: the same bytes)
             with pq.ParquetWriter(tmp, schema_md, compression="zstd",
                                   write_statistics=True) as writer:
-                for table in _fixed_size_tables(sorted_batches(), WRITE_BATCH_ROWS):
-                    writer.write_table(table.cast(schema_md), row_group_size=WRITE_BATCH_ROWS)
+                tables = (table.cast(schema_md) for table in
+                          _fixed_size_tables(sorted_batches(), WRITE_BATCH_ROWS))
+                for table in _made_ahead(tables):
+                    writer.write_table(table, row_group_size=WRITE_BATCH_ROWS)
 
         _atomic_write_bytes(path, stream)
         shutil.rmtree(folder, ignore_errors=True)
@@ -533,6 +537,50 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
 
     result.write = write
     return result
+
+
+def _made_ahead(items):
+    """The items of an iterator in order, each next one made in a thread while the caller
+    works on the current one: panel.parquet's sorted batches come out of DuckDB while
+    pyarrow compresses and writes the one before (both release the GIL). At most one
+    item waits (memory: one write batch more). An error in the thread is raised here;
+    a caller that stops early stops the thread."""
+    import queue
+    import threading
+
+    finished = object()
+    waiting: queue.Queue = queue.Queue(maxsize=1)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not hand_over(item):
+                    return
+        except BaseException as exc:  # raised again in the caller's thread
+            failure.append(exc)
+        hand_over(finished)
+
+    worker = threading.Thread(target=produce, name="panel-batches", daemon=True)
+    worker.start()
+    try:
+        while (item := waiting.get()) is not finished:
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _is_yes_no(column: str) -> bool:
