@@ -517,3 +517,47 @@ def test_small_file_rounds_chosen_on_held_out_households_then_refitted_on_all(mo
     assert not learn & val and len(learn | val) == 8_000 and 0.17 < len(val) / 8_000 < 0.23
     assert refit["val"] is None and refit["stop"] is False and len(refit["learn"]) == len(X)
     assert refit["rounds"] == 77 - 30 and refit["leaves"] == stop["leaves"] == 4
+
+
+def test_validated_model_is_built_like_the_scoring_model(panel, reg, monkeypatch):
+    """The out-of-time validation fit learns from fewer rows than the final fit (no test
+    cohort), so with the size switches of ``_stopped_boosters`` between the two sizes
+    the validated model and the model that scores would be built differently (at
+    1,200,000 households the final relapse file, 491,251 rows, sat just under the
+    500,000 switch, its validation file at 351,050). Both must take the recipe of the
+    final file's size: here the switch is put between the two sizes."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    import povdyn.risk as risk
+    from povdyn.risk import _person_periods
+
+    both, info = cohort_frame(panel, "at_risk", 1)
+    periods = _person_periods(both, 1, info["last_review"])
+    final_rows = len(periods)
+    validation_rows = int((periods["period"] < info["last_review"] - 1).sum())  # test: latest complete cohort
+    assert validation_rows < final_rows
+    monkeypatch.setattr(risk, "LARGE_FILE_ROWS", 1)
+    monkeypatch.setattr(risk, "AVERAGED_FILE_ROWS", (validation_rows + final_rows) // 2)
+    fits = []  # (rows in the file, boosters built for it)
+    real = risk._stopped_boosters
+
+    def recording(X, y, households, recipe_rows=None):
+        boosters = real(X, y, households, recipe_rows)
+        fits.append((len(y), len(boosters)))
+        return boosters
+
+    def fit(self, X, y, sample_weight=None, **kw):  # no boosting: only the recipe matters here
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    monkeypatch.setattr(risk, "_stopped_boosters", recording)
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", fit)
+    def predict_proba(self, X):  # some spread, so that validation metrics are defined
+        p = 1 / (1 + np.exp(3 + np.nan_to_num(np.asarray(X, float)[:, 0])))
+        return np.column_stack([1 - p, p])
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "predict_proba", predict_proba)
+    relapse_risk(panel, within=1, support=reg.support, method="gbm")
+    sizes = sorted({n for n, _ in fits})
+    assert sizes == [validation_rows, final_rows]
+    assert {k for _, k in fits} == {1}  # the final file is above the switch: one booster each

@@ -630,6 +630,7 @@ MONOTONE = {"income_gap": -1, "dep_count": 1, "dep_health_insurance": 1, "dep_ho
 # 100 / 200 / 296: 0.7701 / 0.7715 / 0.7692 / 0.7658 (oracle 0.8135), while the held-out
 # fifth's own relapse rows (cohorts 2022-2023) reached AUC 0.802: the gap is out of time.
 LARGE_FILE_LEAVES = 8
+LARGE_FILE_ROWS = 100_000  # from here a hazard file's boosters keep LARGE_FILE_LEAVES (above)
 # Below this many rows a large file's model is two such boosters, stopped on the first
 # and the second fifth of the households, their probabilities averaged; at or above it
 # one (the first fifth): two cost twice one, and 1M exits must be fitted and scored in
@@ -731,7 +732,8 @@ class _Fitted:
     own probabilities (log-loss, early stopping), see ``CALIBRATIONS``."""
 
     def __init__(self, method: str, X: pd.DataFrame, y: np.ndarray, households: np.ndarray,
-                 calibrate_on: np.ndarray | None = None, platt: bool = False):
+                 calibrate_on: np.ndarray | None = None, platt: bool = False,
+                 recipe_rows: int | None = None):
         self.method = method
         self.calibrator = None
         if method == "logit":
@@ -742,7 +744,7 @@ class _Fitted:
             # on a held-out fifth of the households stops falling (a household's rows of
             # several cohorts all fall on one side, which a random fifth of the rows does
             # not ensure), see ``_stopped_boosters``
-            self.models = _stopped_boosters(X, y, households)
+            self.models = _stopped_boosters(X, y, households, recipe_rows)
             return
         # gradient boosting + Platt scaling fitted on predictions for households the
         # booster did not see (folds by household). Below 100,000 rows: three boosters,
@@ -777,7 +779,8 @@ class _Fitted:
         return p if self.calibrator is None else self.calibrator(p)
 
 
-def _stopped_boosters(X: pd.DataFrame, y: np.ndarray, households: np.ndarray) -> list:
+def _stopped_boosters(X: pd.DataFrame, y: np.ndarray, households: np.ndarray,
+                      recipe_rows: int | None = None) -> list:
     """Gradient boosters (``_gbm``) whose numbers of rounds are chosen by early stopping on
     households they do not learn from: each learns from four fifths of the households
     (``_household_fold``) and stops when its log-loss on the other fifth has not fallen
@@ -790,12 +793,20 @@ def _stopped_boosters(X: pd.DataFrame, y: np.ndarray, households: np.ndarray) ->
     cannot spare a fifth of its few events: the rounds found on the first fifth (the
     stopping round minus the patience) are refitted on every household (4 leaves,
     ``SMALL_FILE_LEARNING_RATE``, whose comment gives the comparison with the three
-    averaged boosters this replaced), one booster."""
+    averaged boosters this replaced), one booster.
+
+    ``recipe_rows``: the rows that choose among these three recipes (default: this
+    file's). ``_fit`` passes the final hazard file's rows to the validation fit too, so
+    the model validated out of time is built the way the model that scores is built --
+    its validation file, without the latest cohorts, is smaller and could otherwise fall
+    on the other side of a size switch (1,200,000 households, seed 2025: validation file
+    351,050 rows, final file 491,251, beside the 500,000 switch)."""
     cols = list(X.columns)
     fold = _household_fold(households, 5)
-    if len(y) >= 100_000:
+    rows = len(y) if recipe_rows is None else int(recipe_rows)
+    if rows >= LARGE_FILE_ROWS:
         boosters = []
-        for k in (0, 1) if len(y) < AVERAGED_FILE_ROWS else (0,):
+        for k in (0, 1) if rows < AVERAGED_FILE_ROWS else (0,):
             held = fold == k
             booster = _gbm(int((~held).sum()), cols, leaves=LARGE_FILE_LEAVES)
             boosters.append(booster.fit(X[~held], y[~held], X_val=X[held], y_val=y[held]))
@@ -843,12 +854,12 @@ class _Hazard:
     person-period compose into a calibrated probability."""
 
     def __init__(self, method: str, periods: pd.DataFrame, X: pd.DataFrame, within: int,
-                 kind: str | None = None, calibration: str = "none"):
+                 kind: str | None = None, calibration: str = "none", recipe_rows: int | None = None):
         self.method, self.within = method, within
         own = (periods["row_kind"] == kind).to_numpy() if kind and "row_kind" in periods else None
         self.fitted = _Fitted(method, self._with_step(X, periods["step"].to_numpy()),
                               periods["event"].to_numpy(float), periods["household_id"].to_numpy(),
-                              calibrate_on=own, platt=calibration == "platt")
+                              calibrate_on=own, platt=calibration == "platt", recipe_rows=recipe_rows)
         # set by ``_fit`` for calibration="temporal": a PlattRecalibration of P(within k)
         self.recalibration = None
 
@@ -1086,7 +1097,9 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
         for m in ("gbm", "logit"):
             if method != "auto" and m != method:
                 continue
-            hazard = _Hazard(m, val_periods, vdesign.matrix(val_periods), within, kind, calibration)
+            # built by the recipe of the final file's size (``_stopped_boosters``)
+            hazard = _Hazard(m, val_periods, vdesign.matrix(val_periods), within, kind, calibration,
+                             recipe_rows=len(periods))
             if calibration == "temporal" and m == "gbm":
                 hazard.recalibration = _temporal_recalibration(
                     m, val_periods, usable[usable["period"] < test_period], kind, within,
@@ -1101,7 +1114,8 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
                   if len(comparison) else "gbm")
     else:
         chosen = method
-    fitted = _Hazard(chosen, periods, design.matrix(periods), within, kind, calibration)
+    fitted = _Hazard(chosen, periods, design.matrix(periods), within, kind, calibration,
+                     recipe_rows=len(periods))
     if calibration == "temporal" and chosen == "gbm":
         fitted.recalibration = _temporal_recalibration(chosen, periods, train, kind, within,
                                                        use_ethnicity, min_events, notes, lists)
