@@ -7,13 +7,15 @@ and report workers leave through os._exit, so their atexit never ran and ~40 emp
 * A report run gives its kernels and workers a spill root inside the run's own temp
   folder, which the run removes when it ends: a batch leaves no spill folder.
 * A folder left by a process that no longer exists (killed, crashed) is removed by the
-  next connect, if it is empty; a live process's folder is never touched.
+  next connect: an empty one at once, one holding only DuckDB's temp files when they are
+  an hour old; anything else, and a live process's folder, is never touched.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -68,11 +70,19 @@ def test_a_dead_process_s_empty_spill_folder_goes_at_the_next_connect(tmp_path):
                           capture_output=True, text=True, check=True)
     dead_pid = int(gone.stdout)
     dead_empty = tmpdir / f"povdyn_duckdb_{dead_pid}_abc123"
-    dead_full = tmpdir / f"povdyn_duckdb_{dead_pid}_def456"
+    dead_other = tmpdir / f"povdyn_duckdb_{dead_pid}_def456"
+    dead_old_spill = tmpdir / f"povdyn_duckdb_{dead_pid}_jkl012"
+    dead_new_spill = tmpdir / f"povdyn_duckdb_{dead_pid}_mno345"
     live = tmpdir / f"povdyn_duckdb_{os.getpid()}_ghi789"  # this test's own process: alive
-    for folder in (dead_empty, dead_full, live):
+    for folder in (dead_empty, dead_other, dead_old_spill, dead_new_spill, live):
         folder.mkdir()
-    (dead_full / "spill.tmp").write_bytes(b"x")  # not empty: left alone (may not be ours to judge)
+    (dead_other / "notes.txt").write_bytes(b"x")  # not DuckDB's: not ours to judge
+    two_hours_ago = time.time() - 7200
+    for folder in (dead_old_spill, dead_new_spill):
+        for name in (f"duckdb_temp_{dead_pid}_0_owner", f"duckdb_temp_{dead_pid}_0_storage_S32K-0.tmp"):
+            (folder / name).write_bytes(b"")
+    for path in [*dead_old_spill.iterdir(), dead_old_spill]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
     code = ("from povdyn.engine import connect\n"
             "con = connect('duckdb')\n"
             "print(con.con.execute(\"SELECT current_setting('temp_directory')\").fetchone()[0])\n")
@@ -81,6 +91,6 @@ def test_a_dead_process_s_empty_spill_folder_goes_at_the_next_connect(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     own = Path(done.stdout.strip())
     assert own.name.startswith("povdyn_duckdb_")
-    assert not dead_empty.exists()
-    assert dead_full.exists() and live.exists()
+    assert not dead_empty.exists() and not dead_old_spill.exists()
+    assert dead_other.exists() and dead_new_spill.exists() and live.exists()
     assert not own.exists()  # removed at its own (normal) exit

@@ -20,6 +20,7 @@ import contextvars
 import os
 import shutil
 import tempfile
+import time
 
 import duckdb
 import ibis
@@ -96,13 +97,21 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+# DuckDB's own files in a spill folder: duckdb_temp_<pid>_<n>_owner (left after a spill)
+# and duckdb_temp_<pid>_<n>_storage_*.tmp (the spilled blocks)
+STALE_SPILL_SECONDS = 3600
+
+
 def _remove_dead_spill_folders(folder: str) -> None:
-    """Empty spill folders whose process is gone. Only empty ones: a process in another
-    pid namespace sharing this temp dir may look gone while it still spills there."""
+    """Spill folders whose process is gone: an empty one at once; one holding only
+    DuckDB's temp files once nothing in it changed for an hour. A process in another pid
+    namespace sharing this temp dir may look gone while it runs: an empty folder DuckDB
+    simply makes again, and an hour-old spill there is the one risk left."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return
+    now = time.time()
     for entry in entries:
         pid, sep, _ = entry.name[len(SPILL_PREFIX):].partition("_")
         if not (entry.name.startswith(SPILL_PREFIX) and sep and pid.isdigit()):
@@ -110,9 +119,20 @@ def _remove_dead_spill_folders(folder: str) -> None:
         if int(pid) == os.getpid() or _process_exists(int(pid)):
             continue
         try:
-            os.rmdir(entry.path)  # refuses a folder that is not empty, or not ours
-        except OSError:
-            pass
+            inside = list(os.scandir(entry.path))
+            if inside:
+                if not all(f.name.startswith("duckdb_temp_") and f.is_file(follow_symlinks=False)
+                           for f in inside):
+                    continue
+                newest = max([entry.stat(follow_symlinks=False).st_mtime]
+                             + [f.stat(follow_symlinks=False).st_mtime for f in inside])
+                if now - newest < STALE_SPILL_SECONDS:
+                    continue
+                for f in inside:
+                    os.unlink(f.path)
+            os.rmdir(entry.path)
+        except OSError:  # not ours, or changed meanwhile: left as it is
+            continue
 
 
 def connect(engine=None):
