@@ -525,23 +525,19 @@ def test_validated_model_is_built_like_the_scoring_model(panel, reg, monkeypatch
     the validated model and the model that scores would be built differently (at
     1,200,000 households the final relapse file, 491,251 rows, sat just under the
     500,000 switch, its validation file at 351,050). Both must take the recipe of the
-    final file's size: here the switch is put between the two sizes."""
+    final file's size: here the switch is put just above the validation file (fitted
+    first), so the final file is at or above it."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     import povdyn.risk as risk
-    from povdyn.risk import _person_periods
 
-    both, info = cohort_frame(panel, "at_risk", 1)
-    periods = _person_periods(both, 1, info["last_review"])
-    final_rows = len(periods)
-    validation_rows = int((periods["period"] < info["last_review"] - 1).sum())  # test: latest complete cohort
-    assert validation_rows < final_rows
     monkeypatch.setattr(risk, "LARGE_FILE_ROWS", 1)
-    monkeypatch.setattr(risk, "AVERAGED_FILE_ROWS", (validation_rows + final_rows) // 2)
     fits = []  # (rows in the file, boosters built for it)
     real = risk._stopped_boosters
 
     def recording(X, y, households, recipe_rows=None):
+        if not fits:  # the validation fit comes first: the switch just above its file
+            monkeypatch.setattr(risk, "AVERAGED_FILE_ROWS", len(y) + 1)
         boosters = real(X, y, households, recipe_rows)
         fits.append((len(y), len(boosters)))
         return boosters
@@ -550,14 +546,15 @@ def test_validated_model_is_built_like_the_scoring_model(panel, reg, monkeypatch
         self.n_features_in_ = X.shape[1]
         return self
 
-    monkeypatch.setattr(risk, "_stopped_boosters", recording)
-    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", fit)
     def predict_proba(self, X):  # some spread, so that validation metrics are defined
         p = 1 / (1 + np.exp(3 + np.nan_to_num(np.asarray(X, float)[:, 0])))
         return np.column_stack([1 - p, p])
 
+    monkeypatch.setattr(risk, "_stopped_boosters", recording)
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", fit)
     monkeypatch.setattr(HistGradientBoostingClassifier, "predict_proba", predict_proba)
     relapse_risk(panel, within=1, support=reg.support, method="gbm")
-    sizes = sorted({n for n, _ in fits})
-    assert sizes == [validation_rows, final_rows]
+    assert len(fits) == 2  # the validation fit, then the final fit
+    (validation_rows, _), (final_rows, _) = fits
+    assert validation_rows < final_rows
     assert {k for _, k in fits} == {1}  # the final file is above the switch: one booster each
