@@ -92,3 +92,30 @@ def test_nasty_csv_cells_keep_the_pandas_bytes_when_the_memo_starts_afresh(
     assert fast.balanced and reference.balanced and fast.panel_rows > 200
     assert fast.tables[0].quarantined > 50
     assert _hashes(tmp_path / "engine") == _hashes(tmp_path / "pandas")
+
+
+def test_identifiers_nfc_checked_once_per_distinct_non_ascii_cell(monkeypatch):
+    """The NFC check (a regex over a large character class, the cost) looks at each
+    distinct non-ASCII identifier cell once; ASCII cells and repeats are not looked at.
+    The result is still every cell NFC-normalised and trimmed."""
+    import unicodedata
+
+    import pyarrow.compute as pc
+
+    from povdyn.ingest import checking
+
+    pattern = checking._maybe_not_nfc()
+    looked_at = []
+    regex = pc.match_substring_regex
+    monkeypatch.setattr(pc, "match_substring_regex", lambda cells, p, **k: (
+        looked_at.extend(cells.to_pylist()) if p == pattern else None) or regex(cells, p, **k))
+    nfd = unicodedata.normalize("NFD", "Nguyễn Thị Ánh")
+    cells = ["Nguyễn Văn An", " 001200000001", nfd, "Nguyễn Văn An", None, nfd + " ",
+             "0912345678", "Trần Bình", nfd]
+    out = checking._normalised_identifier(pa.array(cells, pa.string()))
+    assert sorted(looked_at) == sorted(["Nguyễn Văn An", nfd, nfd + " ", "Trần Bình"])
+    assert out.to_pylist() == [None if c is None else unicodedata.normalize("NFC", c).strip()
+                               for c in cells]
+    looked_at.clear()
+    ascii_only = checking._normalised_identifier(pa.array(["0012 ", "0913"], pa.string()))
+    assert looked_at == [] and ascii_only.to_pylist() == ["0012", "0913"]
