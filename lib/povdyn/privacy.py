@@ -168,8 +168,12 @@ class Pseudonymiser:
         encoded = pc.dictionary_encode(cells)
         if isinstance(encoded, pa.ChunkedArray):
             encoded = encoded.combine_chunks()
-        made = pa.array([self(u) for u in encoded.dictionary.to_pylist()], pa.string())
-        return made.take(encoded.indices)
+        distinct = encoded.dictionary.to_pylist()
+        made = list(map(self._memo.get, distinct))  # C speed: most ids are known
+        for i, text in enumerate(distinct):
+            if made[i] is None:
+                made[i] = self(text)
+        return pa.array(made, pa.string()).take(encoded.indices)
 
 
 def pseudonymise(ids: pd.Series, key: bytes | str | None = None) -> pd.Series:
