@@ -282,13 +282,15 @@ def own_commune_changes(con, plan_: Plan) -> list[str]:
         "CREATE OR REPLACE TEMP TABLE own_affected AS SELECT DISTINCT household_id FROM "
         "firsts_2025 WHERE household_id IS NOT NULL AND _name_is_post_merger AND "
         f"_name_commune_2025_basis = 'recorded' AND _order IN ({orders})")
+    touched_files = [str(plan_.outputs[p]) for p in touched_post if p in plan_.outputs]
+    if touched_files:
+        con.read_parquet(touched_files).create_view("own_touched_files", replace=True)
+        con.execute("INSERT INTO own_affected SELECT DISTINCT household_id FROM "
+                    "own_touched_files WHERE commune_2025_basis = 'recorded' "
+                    "EXCEPT SELECT household_id FROM own_affected")
+    if not con.execute("SELECT count(*) FROM own_affected").fetchall()[0][0]:
+        return []  # no household recorded in a new commune in T, before or after
     if old_sql:
-        touched_files = [str(plan_.outputs[p]) for p in touched_post if p in plan_.outputs]
-        if touched_files:
-            con.read_parquet(touched_files).create_view("own_touched_files", replace=True)
-            con.execute("INSERT INTO own_affected SELECT DISTINCT household_id FROM "
-                        "own_touched_files WHERE commune_2025_basis = 'recorded' "
-                        "EXCEPT SELECT household_id FROM own_affected")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE own_old AS SELECT household_id, "
             f"arg_min(struct_pack(c := c, k := k), _order) FILTER (WHERE r) AS own "
