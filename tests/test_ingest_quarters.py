@@ -193,9 +193,12 @@ def test_a_period_inserted_before_the_last_changes_the_kind_after_it(
     assert again.balanced
 
 
-def test_a_first_post_merger_year_rewrites_the_years_before_it(demo_years, tmp_path):
+def test_a_first_post_merger_year_rewrites_the_years_before_it(demo_years, tmp_path,
+                                                               monkeypatch):
     """A household's rows before July 2025 take the commune it is first recorded in
-    after the mergers: when 2025 arrives, its earlier years' files change too."""
+    after the mergers: when 2025 arrives, its earlier years' files change too (patched:
+    only those households' rows, no new sort); when 2025 goes again, they go back to
+    their names' own mapping (worked on from their rows)."""
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year, rows in demo_years.items():
         if year != "2025":
@@ -203,11 +206,23 @@ def test_a_first_post_merger_year_rewrites_the_years_before_it(demo_years, tmp_p
     assert ingest(raw, out, progress=False).ok
     earlier = pd.read_parquet(out / "panel.parquet" / "period-2024.parquet")
     assert "household" not in set(earlier["commune_2025_basis"])
+    patched = []
+    real = by_period.patch_period
+    monkeypatch.setattr(by_period, "patch_period",
+                        lambda path, *rest: patched.append(path.name) or real(path, *rest))
     _write(raw, "y2025.csv", demo_years["2025"])
     assert ingest(raw, out, progress=False).ok
+    assert patched == [f"period-{y}.parquet" for y in ("2021", "2022", "2023", "2024")]
     assert _hashes(out) == _hashes(_full(raw, tmp_path))
     later = pd.read_parquet(out / "panel.parquet" / "period-2024.parquet")
     assert "household" in set(later["commune_2025_basis"])
+
+    (raw / "y2025.csv").unlink()
+    patched.clear()
+    assert ingest(raw, out, progress=False).ok
+    assert patched == [] and _hashes(out) == _hashes(_full(raw, tmp_path))
+    again = pd.read_parquet(out / "panel.parquet" / "period-2024.parquet")
+    assert again.equals(earlier)
 
 
 def test_a_failed_run_is_not_ok_and_the_next_one_starts_over(demo_years, tmp_path,

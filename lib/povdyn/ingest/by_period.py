@@ -32,8 +32,11 @@ minus the households of T's old rows found in no other period plus those of T's 
 rows found in no other period (an anti-join with the other periods' files). A
 household's own 2025 commune (its first commune recorded after the mergers) can change
 only for households with post-merger rows in T: where it does, the pre-merger periods
-holding their rows are rewritten too (added to T; W extended). Periods are written
-with the same sort and the same row groups as in a full run.
+holding their rows are rewritten too: those in W from their rows, those before W by
+patching their file (patch_period: the changed households' rows get the new commune,
+read and written row group by row group, no sort; when a household loses its own
+commune they are added to T and W extended instead). Periods are written with the
+same sort and the same row groups as in a full run.
 
 A full run is made instead when there is no usable manifest, when the period files are
 not those the manifest recorded (a failed or interrupted run, or a hand edit), when
@@ -307,7 +310,10 @@ def own_commune_changes(con, plan_: Plan) -> list[str]:
         new_parts.append(outside_sql)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE own_new AS SELECT household_id, "
-        "arg_min(struct_pack(c := c, k := k), _order) FILTER (WHERE r) AS own "
+        "arg_min(struct_pack(c := c, k := k), _order) FILTER (WHERE r) AS own, "
+        # as register._own_commune_2025_sql takes them (each its own arg_min)
+        "arg_min(c, _order) FILTER (WHERE r) AS own_commune, "
+        "arg_min(k, _order) FILTER (WHERE r) AS own_code "
         f"FROM ({' UNION ALL '.join(new_parts)}) SEMI JOIN own_affected USING (household_id) "
         "GROUP BY ALL", [str(plan_.outputs[p]) for p in outside])
     con.execute(
@@ -323,6 +329,62 @@ def own_commune_changes(con, plan_: Plan) -> list[str]:
                        "USING (household_id)").fetchall()[0][0]:
             found.append(label)
     return found
+
+
+def own_patch(con) -> pa.Table | None:
+    """After own_commune_changes: the changed households' new own 2025 commune
+    (household_id, commune_2025, commune_code; sorted), to patch into the rows of the
+    pre-merger period files outside W (patch_period); None when a household loses its
+    own commune (its rows then need their names' mapping: the periods are worked on)."""
+    lost = con.execute("SELECT count(*) FROM own_changed LEFT JOIN own_new USING "
+                       "(household_id) WHERE own_code IS NULL").fetchall()[0][0]
+    if lost:
+        return None
+    return con.sql("SELECT household_id, own_commune AS commune_2025, own_code AS "
+                   "commune_code FROM own_changed JOIN own_new USING (household_id) "
+                   "ORDER BY household_id").to_arrow_table()
+
+
+def patch_period(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
+    """Rewrite a pre-merger period file with the rows of the households in `patch` taking
+    their new own 2025 commune (basis 'household', as the full run's window gives them):
+    the file is read and written row group by row group in its order (no sort), the
+    same row groups, schema and compression as write_periods, so the bytes of a full
+    run. Returns the new file's signature."""
+    import pyarrow.compute as pc
+
+    # both sorted by household: each row group looks up only the patch's slice within
+    # its own household range (pseudonyms are ASCII hex: numpy's order is DuckDB's)
+    ids = np.asarray(patch.column("household_id").to_pylist(), dtype=object)
+    source = pq.ParquetFile(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=True) as out:
+            for group in range(source.num_row_groups):
+                table = source.read_row_group(group)
+                bounds = pc.min_max(table.column("household_id")).as_py()
+                low = int(np.searchsorted(ids, bounds["min"], side="left")) \
+                    if bounds["min"] is not None else 0
+                high = int(np.searchsorted(ids, bounds["max"], side="right")) \
+                    if bounds["max"] is not None else 0
+                if high > low:
+                    part = patch.slice(low, high - low)
+                    where = pc.index_in(table.column("household_id"),
+                                        value_set=part.column("household_id"))
+                    hit = pc.is_valid(where)
+                    for name in ("commune_2025", "commune_code"):
+                        new = pc.take(part.column(name), where)
+                        table = table.set_column(table.schema.get_field_index(name), name,
+                                                 pc.if_else(hit, new, table.column(name)))
+                    basis = table.schema.get_field_index("commune_2025_basis")
+                    table = table.set_column(basis, "commune_2025_basis", pc.if_else(
+                        hit, pa.scalar("household"), table.column(basis)))
+                out.write_table(table.cast(schema), row_group_size=PERIOD_ROW_GROUP_ROWS)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return signature(path)
 
 
 def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict,

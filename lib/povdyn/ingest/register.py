@@ -227,6 +227,8 @@ class _RegisterResult:
     period_quarantine: dict = field(default_factory=dict)  # label -> this run's run-level rows
     file_periods: dict = field(default_factory=dict)  # file -> {label: rows}
     rewrite: set = field(default_factory=set)  # the period files this run writes
+    patched: set = field(default_factory=set)  # the period files patched (by_period)
+    patch: object = None  # their households' new own 2025 commune (by_period.own_patch)
 
 
 COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
@@ -623,8 +625,11 @@ def _assemble(con, result: _RegisterResult, fresh: dict, plan_, columns, label_o
             found = by_period.own_commune_changes(con, plan_)
             outside = [p for p in found if p not in plan_.work]
             if outside:
-                raise by_period.WorkExtended(set(found))
-            rewrite |= set(found)
+                result.patch = by_period.own_patch(con)
+                if result.patch is None:
+                    raise by_period.WorkExtended(set(found))
+                result.patched = set(outside)
+            rewrite |= set(found) - result.patched
         result.households = by_period.households(con, plan_, touched_main | rewrite)
     else:
         result.households = _distinct_households(con, "firsts", result.rows)
@@ -700,12 +705,20 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
                                               schemas, labels, keep)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        sorted_files = len(written)
+        for label in sorted(result.patched):  # households with a new own 2025 commune
+            written[label] = by_period.patch_period(
+                panel_dir / by_period.period_file(label), result.patch,
+                _panel_schema(out_cols, merged[label].nulls, quarterly))
+        if result.patched:
+            _log_stage(f"panel.parquet: {len(result.patched)} earlier period file(s) patched "
+                       f"({result.patch.num_rows} households with a new own 2025 commune)")
         for label, entry in merged.items():  # kept in the manifest: the next run checks
             # that the files are still those (by_period.plan)
             entry.output = written[label] if label in written else \
                 by_period.signature(panel_dir / by_period.period_file(label)) \
                 if label in keep else None
-        _log_stage(f"panel.parquet: {len(written)} period file(s) sorted and written "
+        _log_stage(f"panel.parquet: {sorted_files} period file(s) sorted and written "
                    f"({ranges} household range{'s' if ranges != 1 else ''})")
 
     return write
