@@ -706,10 +706,16 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         sorted_files = len(written)
-        for label in sorted(result.patched):  # households with a new own 2025 commune
-            written[label] = by_period.patch_period(
-                panel_dir / by_period.period_file(label), result.patch,
-                _panel_schema(out_cols, merged[label].nulls, quarterly))
+        if result.patched:  # households with a new own 2025 commune: two files at a time
+            # (pyarrow reads, compresses and writes without the GIL)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                done = {label: pool.submit(
+                    by_period.patch_period, panel_dir / by_period.period_file(label),
+                    result.patch, _panel_schema(out_cols, merged[label].nulls, quarterly))
+                    for label in sorted(result.patched)}
+                written.update({label: future.result() for label, future in done.items()})
         if result.patched:
             _log_stage(f"panel.parquet: {len(result.patched)} earlier period file(s) patched "
                        f"({result.patch.num_rows} households with a new own 2025 commune)")
