@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings as hyp_settings, strategies 
 import povdyn.ingest as ingest_module  # settings are patched in its modules (.run, .reading...)
 from povdyn.cli import main as cli_main
 from povdyn.ingest import ingest
+from povdyn.panel import recorded_register
 
 KEY = "test-key-not-secret"  # conftest sets POVDYN_PSEUDONYM_KEY to this
 
@@ -105,8 +106,10 @@ def _pseudo(raw_id: str, key: str = KEY) -> str:
 
 def _hashes(out: Path) -> dict:
     """The outputs' hashes (the hidden .ingest-cache is ingest's own working data)."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())
-            if not p.name.startswith(".")}
+    # (panel.parquet is a folder of period files: each file's hash, by its path)
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(out).parts)}
 
 
 def test_counts_balance_and_match_the_hand_count(ingested):
@@ -187,7 +190,8 @@ def test_no_identifier_reaches_the_output(ingested):
         assert secret not in blob, secret
     for i in range(1, 10):
         assert f"HH0000000{i}" not in blob
-    for raw_bytes in (out / "panel.parquet").read_bytes(), (out / "support.parquet").read_bytes():
+    written = sorted((out / "panel.parquet").glob("*.parquet")) + [out / "support.parquet"]
+    for raw_bytes in (path.read_bytes() for path in written):
         for secret in NAMES[:3] + ID_CARDS[:3] + ["HH00000001"]:
             assert secret.encode() not in raw_bytes
 
@@ -227,11 +231,11 @@ def test_canonical_values_and_province_2025(ingested):
 def test_rerun_gives_identical_bytes(ingested):
     raw, out, _ = ingested
     before = _hashes(out)
-    assert set(before) == {"panel.parquet", "support.parquet", "quarantine.csv",
-                           "ingest_summary.json"}
+    assert {name.split("/")[0] for name in before} == {
+        "panel.parquet", "support.parquet", "quarantine.csv", "ingest_summary.json"}
     ingest(raw, out, progress=False)
     assert _hashes(out) == before
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
 def _cp1258(text: str) -> bytes:
@@ -656,8 +660,11 @@ def test_register_kind_lists_full_and_recorded(tmp_path):
         summary = ingest(tmp_path / style, tmp_path / f"out_{style}", progress=False)
         assert summary.ok, str(summary)
         saved = json.loads((tmp_path / f"out_{style}" / "ingest_summary.json").read_text())
-        meta = pq.read_schema(tmp_path / f"out_{style}" / "panel.parquet").metadata
-        assert meta[b"povdyn.register_kind"].decode() == saved["register_kind"]
+        recorded = json.loads((tmp_path / f"out_{style}" / "panel.parquet" / "_povdyn.json")
+                              .read_text(encoding="utf-8"))
+        assert recorded["register_kind"] == saved["register_kind"]
+        assert recorded_register(tmp_path / f"out_{style}" / "panel.parquet") == \
+            saved["register_kind"]
         assert set(saved["register_kind_by_province"].values()) == {saved["register_kind"]}
         kinds[style] = saved["register_kind"]
     assert kinds == {"full": "full", "lists": "lists"}

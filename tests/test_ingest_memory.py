@@ -58,8 +58,10 @@ def test_key_checks_stay_within_a_small_memory_limit(tmp_path):
 
 
 def _hashes(out: Path) -> dict:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())
-            if not p.name.startswith(".")}
+    # (panel.parquet is a folder of period files: each file's hash, by its path)
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(out).parts)}
 
 
 def test_outputs_do_not_depend_on_how_many_key_slices(tmp_path, monkeypatch):

@@ -34,10 +34,11 @@ by exactly 1 (povdyn.periods: 2025Q3 -> 2025*4+2). Removal rows (status NA,
 **Register kind** (issue 10, owners.md contract). A register is either a ``"full"``
 panel (every household in every period) or ``"lists"`` (only the poor and near-poor
 lists of each review, plus removals): ``"lists"`` means ``absent_means="non_poor"``.
-Ingest records the kind in the panel parquet's key-value metadata
-(``povdyn.register_kind``) and in ``ingest_summary.json`` beside it
-(``"register_kind"``); ``load_panel`` reads it (metadata first, then the summary; a
-source with neither is a full panel) unless ``register="lists"|"full"`` overrides it.
+Ingest records the kind in ``panel.parquet/_povdyn.json`` (the panel is a folder of
+one file per period, ingest.by_period) and in ``ingest_summary.json`` beside it
+(``"register_kind"``); ``load_panel`` reads it (that file, else a parquet file's
+key-value metadata ``povdyn.register_kind``, else the summary; a source with none is a
+full panel) unless ``register="lists"|"full"`` overrides it.
 ``Panel.register`` says which kind is in force.
 
 **Household totals.** A poverty *rate* needs the number of all households, which a list
@@ -72,6 +73,7 @@ REGISTERS = ("full", "lists")
 # the register kind's reading of an absent household (module docstring)
 ABSENT_MEANS_OF = {"full": "missing", "lists": "non_poor"}
 REGISTER_KIND_KEY = b"povdyn.register_kind"
+PANEL_KIND_FILE = "_povdyn.json"  # ingest's panel.parquet/ folder: its register kind
 TOTALS_FILE = "totals.parquet"
 SUMMARY_FILE = "ingest_summary.json"
 _names = itertools.count()
@@ -252,7 +254,7 @@ def load_panel(source, absent_means: str | None = None, frequency: str | None = 
     if frequency not in (None, "year", "quarter"):
         raise PeriodError(f"frequency={frequency!r}: use None (as recorded), 'year' or 'quarter'")
 
-    if isinstance(source, (str, Path)) and (Path(source) / "panel.parquet").is_file():
+    if isinstance(source, (str, Path)) and (Path(source) / "panel.parquet").exists():
         # an ingest output folder holds support, totals and adoption tables beside the
         # panel: read its panel (and the totals and register kind recorded with it)
         source = Path(source) / "panel.parquet"
@@ -318,6 +320,11 @@ def recorded_register(source) -> str:
     if not isinstance(source, (str, Path)):
         return "full"
     path = Path(source)
+    if path.is_dir() and (path / PANEL_KIND_FILE).is_file():  # ingest's period files
+        kind = json.loads((path / PANEL_KIND_FILE).read_text(encoding="utf-8")).get(
+            "register_kind")
+        if kind:
+            return _checked_kind(kind, path / PANEL_KIND_FILE)
     if path.suffix.lower() == ".parquet" or path.is_dir():
         import pyarrow.parquet as pq
 
@@ -326,12 +333,20 @@ def recorded_register(source) -> str:
             kind = meta.get(REGISTER_KIND_KEY)
             if kind is not None:
                 return _checked_kind(kind.decode(), f)
-    summary = (path if path.is_dir() else path.parent) / SUMMARY_FILE
-    if summary.exists():
+    for summary in _beside(path, SUMMARY_FILE):
         kind = json.loads(summary.read_text(encoding="utf-8")).get("register_kind")
         if kind is not None:
             return _checked_kind(kind, summary)
     return "full"
+
+
+def _beside(path: Path, name: str) -> list[Path]:
+    """The file `name` beside a panel: in its folder (a file's, or a folder of parquet
+    files given as the data folder), or beside ingest's panel.parquet/ folder."""
+    places = [path, path.parent] if path.is_dir() else [path.parent]
+    if path.is_dir() and path.suffix.lower() != ".parquet":
+        places = [path]
+    return [place / name for place in places if (place / name).is_file()][:1]
 
 
 def _checked_kind(kind: str, where) -> str:
@@ -348,9 +363,8 @@ TOTALS_COLUMNS = ("province", "province_2025", "commune", "period", "households"
 def _totals_beside(source):
     if not isinstance(source, (str, Path)):
         return None
-    path = Path(source)
-    candidate = (path if path.is_dir() else path.parent) / TOTALS_FILE
-    return candidate if candidate.exists() else None
+    found = _beside(Path(source), TOTALS_FILE)
+    return found[0] if found else None
 
 
 def _totals_frame(panel: Panel):

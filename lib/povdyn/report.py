@@ -175,16 +175,21 @@ class RunLock:
 
 
 def data_fingerprint(data_dir: Path) -> dict:
-    """SHA-256 of each parquet file in data_dir and one combined digest over
-    (file name, file digest) pairs in name order."""
+    """SHA-256 of each parquet file in data_dir (and in a folder of them such as
+    ingest's panel.parquet/ of period files, named "panel.parquet/period-2024.parquet")
+    and one combined digest over (file name, file digest) pairs in name order."""
     data_dir = Path(data_dir)
     files = {}
+    found = []
     for path in sorted(data_dir.glob("*.parquet")):
+        found += sorted(p for p in path.iterdir() if p.is_file()
+                        and not p.name.startswith((".", "_"))) if path.is_dir() else [path]
+    for path in found:
         digest = hashlib.sha256()
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-        files[path.name] = digest.hexdigest()
+        files[path.relative_to(data_dir).as_posix()] = digest.hexdigest()
     combined = hashlib.sha256()
     for name, digest in files.items():
         combined.update(f"{name}\0{digest}\n".encode())

@@ -3,8 +3,11 @@
 `ingest(raw_dir, out_dir)` (CLI: `povdyn ingest RAW_DIR --out OUT_DIR`) reads every
 csv / xlsx (every sheet) / parquet file under RAW_DIR, recursively, and writes
 
-* `OUT/panel.parquet`    the household-period panel (canonical columns, schema.py), with
-                         key-value metadata `povdyn.register_kind` ("lists" / "full")
+* `OUT/panel.parquet/`   the household-period panel (canonical columns, schema.py): a
+                         folder of one parquet file per period (`period-2024.parquet`,
+                         `period-2024Q3.parquet`), each sorted by household, and
+                         `_povdyn.json` with the register kind ("lists" / "full"); pandas,
+                         DuckDB, Spark and `povdyn.load_panel` read the folder (by_period)
 * `OUT/support.parquet`  programme rolls (household_id, program, start_period, ...)
 * `OUT/totals.parquet`   household totals per commune and review, when a totals table
                          (Tỉnh, Xã, Năm/Kỳ, Tổng số hộ) is among the inputs: province,
@@ -81,7 +84,8 @@ Rules (issue 3 §5):
   period over the national register's 133M rows ran out of 1 GB; a lone sort of 24M
   rows ran out of 256 MB), so memory is bounded by cutting the work: groupings and
   windows by household run in slices of the hash range sized from the limit
-  (register._key_buckets). panel.parquet is one sort of every loaded row when DuckDB
+  (register._key_buckets). panel.parquet's period files are one sort (by period, then
+  household) of every loaded row when DuckDB
   sorts that many within its limit (register._household_ranges, from a measured sort of
   the register's row width: 10M benchmark rows under the default 1 GB), else sorted in
   ranges of household_id, one unsorted parquet part each first
@@ -89,7 +93,9 @@ Rules (issue 3 §5):
   its rows in that sort, not a join of every row with every household (that join
   spilled 28 GB on the national register). The sorted batches are written by pyarrow
   (zstd) while DuckDB makes the next one in a thread (register._made_ahead): the
-  same bytes, the two cores overlapped. No SQL is built
+  same bytes, the two cores overlapped; by_period.write_periods cuts the stream into
+  the period files. An incremental run checks across rows only the periods its new,
+  changed or removed files touch and rewrites only those files (by_period). No SQL is built
   from paths or user text: files and values are passed through DuckDB's API and
   parameters, and only povdyn's own canonical column names reach SQL (_ident_sql).
 * Key: privacy.load_key. A missing key file while OUT holds earlier data is an error
@@ -104,8 +110,9 @@ Rules (issue 3 §5):
 Modules: reading (raw tables), checking (one table in pandas, the reference),
 engine_checks (a csv register in DuckDB), parallel (a large csv in byte ranges on
 worker processes), register (checks across all rows, spill,
-panel.parquet and quarantine.csv), kinds (lists or full panel), writing, cache
-(incremental runs), summary, run (the command).
+panel.parquet and quarantine.csv), by_period (panel.parquet's period files and the
+incremental run: an added quarter rewrites only the periods it can change), kinds
+(lists or full panel), writing, cache (incremental runs), summary, run (the command).
 """
 from __future__ import annotations
 

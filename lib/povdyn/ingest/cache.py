@@ -11,7 +11,7 @@ from pathlib import Path
 from .writing import _write_json
 
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: per-period results of the checks across rows (by_period)
 
 
 def _file_sha256(path: Path) -> str:
@@ -56,9 +56,10 @@ def _cache_fingerprint(key: bytes, programs) -> str:
 class _Cache:
     """OUT/.ingest-cache: each raw file's checked rows (register, programme, totals and
     quarantine parts) from earlier runs, keyed by its path and content hash (sha256), so
-    that a re-run reads only new or changed files (issue 11 §2). The checks across files
-    (frequency, duplicates, conflicts, kind) always run on all rows, so the outputs are
-    the same bytes as a full re-ingest; a removed file's rows simply are not read."""
+    that a re-run reads only new or changed files (issue 11 §2), and (manifest "run")
+    the per-period results of the checks across rows, so that those run only on the
+    periods the new, changed or removed files touch (by_period: the same bytes as a
+    full re-ingest); a removed file's rows simply are not read."""
 
     KINDS = ("register", "quarantine", "support", "totals", "adoption")
 
@@ -101,8 +102,17 @@ class _Cache:
         return {self.dir / name for kind in self.manifest.get("parts", {}).values()
                 for name, files in kind.items() if set(files) <= keep}
 
-    def save(self, files: dict, spill: "_Spill", keep: set[str]) -> None:
-        """Keep the parts still holding rows of current files, add this run's parts."""
+    def part_files(self, part: Path) -> list[str]:
+        """The files whose rows a cached part holds."""
+        for kind in self.manifest.get("parts", {}).values():
+            if part.name in kind:
+                return list(kind[part.name])
+        return []
+
+    def save(self, files: dict, spill: "_Spill", keep: set[str], run: dict | None = None) -> None:
+        """Keep the parts still holding rows of current files, add this run's parts;
+        `run`: the checks across register rows per period (ingest.by_period), whose
+        run-level quarantine rows of this run are moved here too."""
         self.dir.mkdir(parents=True, exist_ok=True)
         parts = {}
         for kind in self.KINDS:
@@ -113,10 +123,24 @@ class _Cache:
                 os.replace(path, self.dir / name)
                 kept[name] = spill.part_files[path]
             parts[kind] = kept
-        manifest = {"version": CACHE_VERSION, "fingerprint": self.fingerprint,
-                    "files": files, "parts": parts}
-        _write_json(manifest, self.dir / "manifest.json")
         used = {name for kind in parts.values() for name in kind}
+        if run is not None:
+            periods = {}
+            for label, entry in run["periods"].items():
+                if label in spill.period_quarantine:
+                    name = f"periodq-{uuid.uuid4().hex}.parquet"
+                    os.replace(spill.period_quarantine[label], self.dir / name)
+                    entry.quarantine = name
+                elif label not in spill.period_quarantine and entry.quarantine and \
+                        not (self.dir / entry.quarantine).exists():
+                    entry.quarantine = None
+                periods[label] = entry.as_dict()
+                if entry.quarantine:
+                    used.add(entry.quarantine)
+            run = {**run, "periods": periods}
+        manifest = {"version": CACHE_VERSION, "fingerprint": self.fingerprint,
+                    "files": files, "parts": parts, "run": run}
+        _write_json(manifest, self.dir / "manifest.json")
         for stale in self.dir.glob("*.parquet"):
             if stale.name not in used:
                 stale.unlink()

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from .. import schema
 from ..periods import parse_period
 from .checking import QUARANTINE_LEAD, _CARRIED, _IDENT, _PROVENANCE, _ident_sql, _raw_text
+from . import by_period
 from .kinds import decide_kinds
 from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _write_parquet
 
@@ -104,8 +105,9 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
 
 
 INGEST_MEMORY = "1GB"  # DuckDB's share (POVDYN_INGEST_MEMORY); it spills to disk beyond this
-WRITE_BATCH_ROWS = 1 << 18  # rows per parquet row group of panel.parquet (and per write batch:
-# with 1M the Arrow batches in flight took some 300 MB beside DuckDB's own memory)
+WRITE_BATCH_ROWS = 1 << 18  # rows per DuckDB batch read while writing panel.parquet's
+# period files (whose row groups are by_period.PERIOD_ROW_GROUP_ROWS) and quarantine.csv:
+# with 1M the Arrow batches in flight took some 300 MB beside DuckDB's own memory
 _DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
 
 
@@ -119,6 +121,7 @@ class _Spill:
         self.root = root
         self.parts = {kind: [] for kind in self.KINDS}
         self.part_files: dict[Path, list[str]] = {}  # part -> source files of its rows
+        self.period_quarantine: dict[str, Path] = {}  # label -> its run-level rows' part
         for name in self.parts:
             (root / name).mkdir(parents=True, exist_ok=True)
 
@@ -154,6 +157,14 @@ class _Spill:
         frame[_IDENT] = frame[_IDENT].astype("uint64")
         frame["_exit"] = frame["_exit"].astype(bool)
         self._write("register", frame)
+
+    def add_period_quarantine(self, label: str, frame: pd.DataFrame) -> None:
+        """A period's run-level quarantine rows (odd frequency, conflicts): cached with
+        the period (by_period), read again while the period is not worked on."""
+        before = len(self.parts["quarantine_run"])
+        self.add_quarantine(frame, run_level=True)
+        if len(self.parts["quarantine_run"]) > before:
+            self.period_quarantine[label] = self.parts["quarantine_run"][-1]
 
     def add_quarantine(self, frame: pd.DataFrame, run_level: bool = False) -> None:
         """Rejected rows. Those found by checks across the whole run (odd periods,
@@ -208,17 +219,22 @@ class _RegisterResult:
     periods: list = field(default_factory=list)
     loaded: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)
-    quarantine: list = field(default_factory=list)  # small pandas frames (odd periods, clashes)
     kind: tuple = (None, {}, {}, [])
-    write: object = None  # callable(path, metadata) writing panel.parquet
+    write: object = None  # callable(panel_dir) writing panel.parquet's period files
     unplaced: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["province", "district", "commune", "reason", "candidates"]))
+    period_results: dict = field(default_factory=dict)  # label -> by_period.PeriodResult
+    period_quarantine: dict = field(default_factory=dict)  # label -> this run's run-level rows
+    file_periods: dict = field(default_factory=dict)  # file -> {label: rows}
+    rewrite: set = field(default_factory=set)  # the period files this run writes
+    patched: set = field(default_factory=set)  # the period files patched (by_period)
+    patch: object = None  # their households' new own 2025 commune (by_period.own_patch)
 
 
 COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
 
 
-def _communes_2025(con, columns: list[str]) -> tuple[pd.DataFrame, bool]:
+def _communes_2025(con, columns: list[str]) -> tuple[dict, dict]:
     """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
     (province, district, commune, period) names of the checked rows are mapped in
     pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
@@ -233,7 +249,16 @@ def _communes_2025(con, columns: list[str]) -> tuple[pd.DataFrame, bool]:
     names = con.execute(f"SELECT DISTINCT province, {district}, commune, _order, period "
                         "FROM firsts ORDER BY ALL").df()
     names["district"] = names["district"].astype(object).where(names["district"].notna(), None)
-    mapped = commune_names_2025(names)
+    # mapped period by period: what a period's names could not place is kept with that
+    # period (by_period: an incremental run maps only the periods it works on)
+    pieces, unplaced_by_order, after_by_order = [], {}, {}
+    for order, group in names.groupby("_order", sort=True):
+        piece = commune_names_2025(group)
+        pieces.append(piece)
+        unplaced_by_order[int(order)] = _unplaced_records(piece.attrs.get("unmatched", []))
+        after_by_order[int(order)] = bool((piece["is_post_merger"].eq(True) & (
+            piece["commune_2025_basis"] == "recorded")).any())
+    mapped = pd.concat(pieces, ignore_index=True) if pieces else commune_names_2025(names)
     con.register("_names_2025_frame", mapped[[
         "province", "district", "commune", "_order", "commune_2025", "commune_code",
         "commune_2025_basis", "is_post_merger"]])
@@ -257,12 +282,28 @@ def _communes_2025(con, columns: list[str]) -> tuple[pd.DataFrame, bool]:
                m.commune_2025_basis AS _name_commune_2025_basis,
                coalesce(m.is_post_merger, false) AS _name_is_post_merger
         FROM firsts f {join}""")
-    unplaced = pd.DataFrame(mapped.attrs.get("unmatched", []),
-                            columns=["province", "district", "commune", "reason", "candidates"])
-    unplaced["candidates"] = unplaced["candidates"].map(lambda c: "; ".join(c or []))
-    recorded_after = mapped["is_post_merger"].eq(True) & (
-        mapped["commune_2025_basis"] == "recorded")
-    return unplaced, bool(recorded_after.any())
+    return unplaced_by_order, after_by_order
+
+
+UNPLACED_COLUMNS = ["province", "district", "commune", "reason", "candidates"]
+
+
+def _unplaced_records(unmatched: list) -> list:
+    frame = pd.DataFrame(unmatched, columns=UNPLACED_COLUMNS)
+    frame["candidates"] = frame["candidates"].map(lambda c: "; ".join(c or []))
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict("records")
+
+
+def _unplaced_frame(records: list) -> pd.DataFrame:
+    """The names the 2025 map could not place, over every period: each once, sorted (a
+    full and an incremental run list them alike)."""
+    frame = pd.DataFrame(records, columns=UNPLACED_COLUMNS)
+    if not len(frame):
+        return frame
+    frame = frame.drop_duplicates()
+    return frame.sort_values(UNPLACED_COLUMNS, key=lambda c: c.fillna("").astype(str),
+                             kind="stable").reset_index(drop=True)
 
 
 NAME_2025_COLUMNS = ["_name_commune_2025", "_name_commune_code", "_name_commune_2025_basis",
@@ -369,43 +410,72 @@ def _distinct_households(con, view: str, rows: int) -> int:
                            ).fetchall()[0][0] for bucket in range(buckets))
 
 
-def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _RegisterResult:
-    """Across all checked register rows, in DuckDB: the period frequency (rows of the
+def _register_stage(con, spill: _Spill, cached: dict | None = None,
+                    plan_: "by_period.Plan | None" = None) -> _RegisterResult:
+    """Across the checked register rows, in DuckDB: the period frequency (rows of the
     other frequency quarantined), exact duplicates dropped (first copy in file / sheet /
     row order kept), conflicting copies of a household and period quarantined, the
-    register kind counted, and panel.parquet streamed out sorted by household and period.
-    Same rules as _period_frequency and _duplicates, which check the small tables."""
+    register kind counted, and panel.parquet's period files streamed out sorted by
+    household (by_period). Same rules as _period_frequency and _duplicates, which check
+    the small tables. With `plan_` (an incremental run) only the rows of the plan's work
+    periods are read and checked; the other periods' results are the last run's
+    (by_period's docstring). Raises by_period.FullRunNeeded when the plan cannot give
+    a full run's result, by_period.WorkExtended when it needs more periods."""
     result = _RegisterResult()
+    fresh: dict[str, by_period.PeriodResult] = {}
+    if plan_ is not None and not plan_.work:  # nothing added, changed or removed
+        return _assemble(con, result, fresh, plan_, None, None)
     has_rows = _union_view(con, "reg_parts", spill.parts["register"],
                            (cached or {}).get("register", []), "_file",
                            (cached or {}).get("whole", frozenset()))
+    counts = []
     if has_rows:
         # engine parts hold every row of their file, flagged ones with their raw cells
         # (_engine_check_register): those were re-checked into parts of their own
         extra = [c for c in _view_columns(con, "reg_parts")
                  if c == "_bad" or c.startswith("_raw_")]
         exclude = f" EXCLUDE ({', '.join(_ident_sql(c) for c in extra)})" if extra else ""
-        flagged = " WHERE NOT coalesce(_bad, false)" if "_bad" in extra else ""
+        conditions = ["NOT coalesce(_bad, false)"] if "_bad" in extra else []
+        if plan_ is not None:
+            con.execute("CREATE OR REPLACE TEMP TABLE work_periods (p VARCHAR)")
+            con.executemany("INSERT INTO work_periods VALUES (?)", [[p] for p in plan_.work])
+            conditions.append("period IN (SELECT p FROM work_periods)")
         con.execute(f"CREATE OR REPLACE TEMP VIEW reg AS SELECT *{exclude} FROM reg_parts"
-                    + flagged)
-        has_rows = con.execute("SELECT count(*) FROM reg").fetchall()[0][0] > 0
-    if not has_rows:
-        result.write = lambda path, metadata: _write_parquet(
-            _finish_panel(pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)),
-            path, metadata)
+                    + (" WHERE " + " AND ".join(conditions) if conditions else ""))
+        # rows per file and period: the frequency, and (kept in the cache) which
+        # periods each file's rows touch
+        counts = con.execute("SELECT _file, period, _is_quarter, count(*) FROM reg "
+                             "GROUP BY ALL ORDER BY ALL").fetchall()
+    if not counts:
+        if plan_ is not None:
+            raise by_period.FullRunNeeded("no rows in the periods to work on")
+        result.write = lambda panel_dir: _write_empty_panel(panel_dir)
         return result
-    _log_stage("register views")
+    _log_stage("register views, rows per file and period")
     columns = _view_columns(con, "reg")
-    n, n_quarter = con.execute("SELECT count(*), count(*) FILTER (WHERE _is_quarter) "
-                               "FROM reg").fetchall()[0]
-    quarterly = n_quarter * 2 > n
+    if plan_ is None:
+        n = sum(c[3] for c in counts)
+        quarterly = sum(c[3] for c in counts if c[2]) * 2 > n
+        for f, p, _, rows in counts:
+            result.file_periods.setdefault(f, {})[p] = int(rows)
+    else:
+        quarterly = plan_.frequency == "quarter"
+        result.file_periods = plan_.file_periods
+        if by_period.register_columns(columns) != plan_.columns:
+            raise by_period.FullRunNeeded("the work periods' files lack some columns")
+        n = sum(c[3] for c in counts)
     result.frequency = "quarter" if quarterly else "year"
-    if n_quarter not in (0, n):
+    for f, p, is_quarter, _ in counts:
+        fresh.setdefault(p, by_period.PeriodResult())
+    quarantine: dict[str, list] = {}
+    if any(c[2] != quarterly for c in counts):
         odd = con.execute("SELECT * FROM reg WHERE _is_quarter <> ?", [quarterly]).df()
         other = "a quarter" if not quarterly else "a year"
         reason = (f"period: {other} in a register whose other rows are "
                   f"{'quarterly' if quarterly else 'annual'}: " + odd["period"].astype(str))
-        result.quarantine.append(_as_quarantine(odd, reason))
+        odd_q = _as_quarantine(odd, reason)
+        for label, piece in odd_q.groupby(odd["period"].astype(str).to_numpy(), sort=True):
+            quarantine.setdefault(label, []).append(piece)
     data_cols = [c for c in columns if c not in _PROVENANCE and c not in _DERIVED]
     partition = ", ".join(_ident_sql(c) for c in data_cols)
     # Copies of a household and period are rare: find their keys with one narrow
@@ -416,8 +486,9 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
         f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
         f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg "
         "SEMI JOIN repeated USING (household_id, period) WHERE _is_quarter = ?", [quarterly])
-    result.dropped = _count_by_table(
-        con, "SELECT _file, _sheet, count(*) FROM ranked WHERE _copy > 1 GROUP BY ALL")
+    for f, s, p, rows in con.execute("SELECT _file, _sheet, period, count(*) FROM ranked "
+                                     "WHERE _copy > 1 GROUP BY ALL ORDER BY ALL").fetchall():
+        fresh[p].dropped.append([f, s, int(rows)])
     con.execute("CREATE OR REPLACE TEMP TABLE repeated_firsts AS SELECT * EXCLUDE (_copy), "
                 "count(*) OVER (PARTITION BY household_id, period) AS _n FROM ranked "
                 "WHERE _copy = 1")
@@ -429,31 +500,45 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                 "UNION ALL BY NAME SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n = 1")
     clash = con.execute("SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n > 1").df()
     if len(clash):
+        labels = clash["period"].astype(str).to_numpy()
         clash = clash.drop(columns=_DERIVED)
         clash["period"] = schema._period_dtype(clash["period"].map(
             lambda v: int(v) if not quarterly else v))
         _, clash_q, _ = _duplicates(clash, ["household_id", "period"], True)
-        result.quarantine.append(clash_q)
-    # the rows loaded per table, and the yes/no columns' missing values (the panel's
-    # schema: bool, or nullable boolean) in the same pass over the loaded rows
+        by_label = pd.Series(labels, index=clash.index)
+        for label, piece in clash_q.groupby(by_label.reindex(clash_q.index).to_numpy(),
+                                            sort=True):
+            quarantine.setdefault(label, []).append(piece)
+    result.period_quarantine = {label: pd.concat(frames) for label, frames in
+                                quarantine.items()}
+    # the rows loaded per table and period, and the yes/no columns' missing values (each
+    # period file's schema: bool, or nullable boolean) in the same pass
     yes_no = [c for c in columns if _is_yes_no(c)]
     per_table = con.execute(
-        "SELECT _file, _sheet, count(*)"
+        "SELECT _file, _sheet, period"
         + "".join(f", count(*) - count({_ident_sql(c)})" for c in yes_no)
-        + " FROM firsts GROUP BY ALL").fetchall()
-    result.loaded = Counter({(f, s): int(n) for f, s, n, *_ in per_table})
-    nulls = {c: sum(int(row[3 + i]) for row in per_table) for i, c in enumerate(yes_no)}
-    result.rows = sum(result.loaded.values())
-    result.households = _distinct_households(con, "firsts", n)
-    _log_stage("conflicts, rows loaded per file, households")
-    periods = con.execute("SELECT DISTINCT _order, period FROM firsts "
-                          "ORDER BY _order").fetchall()
-    result.periods = [p if quarterly else int(p) for _, p in periods]
+        + ", count(*) FROM firsts GROUP BY ALL ORDER BY ALL").fetchall()
+    for f, s, p, *missing, rows in per_table:
+        entry = fresh[p]
+        entry.loaded.append([f, s, int(rows)])
+        for c, m in zip(yes_no, missing):
+            entry.nulls[c] = entry.nulls.get(c, 0) + int(m)
+    loaded_orders = con.execute("SELECT DISTINCT _order, period FROM firsts").fetchall()
+    label_of_order = {int(o): p for o, p in loaded_orders}
+    _log_stage("conflicts, rows loaded per file and period")
     # the previous review's status is a window over each household's rows: computed in
-    # slices of the hash range (a household falls in one), counts summed
-    kind_query = """
-        SELECT province, source, what, count(*) AS n FROM (
-          SELECT province_2025 AS province,
+    # slices of the hash range (a household falls in one), counts summed; in an
+    # incremental run each household's last row before the work periods comes from
+    # their files (prior_rows) and is counted in no period
+    rows_sql = ("SELECT household_id, _order, period, province_2025, _file, _sheet, status, "
+                "_exit, false AS _prior FROM firsts")
+    if plan_ is not None:
+        by_period.previous_rows(con, plan_)
+        rows_sql += (" UNION ALL SELECT household_id, _order, NULL, NULL, NULL, NULL, status, "
+                     "false, true FROM prior_rows")
+    kind_query = f"""
+        SELECT period, province, source, what, count(*) AS n FROM (
+          SELECT period, _prior, province_2025 AS province,
                  _file || CASE WHEN _sheet <> '' THEN ' [sheet ' || _sheet || ']' ELSE '' END
                    AS source,
                  CASE WHEN status = 'poor' THEN 'poor'
@@ -462,81 +547,187 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None) -> _Register
                            IN ('poor', 'near_poor'), false)) THEN 'exit_marks'
                       WHEN status = 'non_poor' THEN 'non_poor'
                       ELSE 'removals' END AS what
-          FROM firsts WHERE hash(household_id) % {buckets} = {bucket}
+          FROM ({rows_sql}) WHERE hash(household_id) % {{buckets}} = {{bucket}}
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
-        GROUP BY ALL"""
+        WHERE NOT _prior GROUP BY ALL"""
     buckets = _key_buckets(con, n)
-    cells = pd.concat([con.execute(kind_query.format(buckets=int(buckets), bucket=int(b))).df()
-                       for b in range(buckets)], ignore_index=True)
-    cells = (cells.groupby(["province", "source", "what"], dropna=False, sort=True)["n"]
-             .sum().reset_index())
-    result.kind = decide_kinds(cells)
-    _log_stage("periods, register kind counts")
-    loaded, part_rows = "firsts", "{part}"
-    with_communes, own_window = "commune" in columns, False
+    for b in range(buckets):
+        for p, province, source, what, rows in con.execute(
+                kind_query.format(buckets=int(buckets), bucket=int(b))).fetchall():
+            fresh[p].cells.append([province, source, what, int(rows)])
+    _log_stage("register kind counts")
+    with_communes = "commune" in columns
     if with_communes:
-        result.unplaced, any_recorded_after = _communes_2025(con, columns)
+        unplaced, after = _communes_2025(con, columns)
+        for order, records in unplaced.items():
+            fresh[label_of_order[order]].unplaced = records
+        for order, flag in after.items():
+            fresh[label_of_order[order]].recorded_after = flag
         columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
-        loaded = "firsts_2025"
-        part_rows = f"({_own_commune_2025_sql('{part}', any_recorded_after)})"
-        own_window = any_recorded_after
     _log_stage("2025 communes")
+    return _assemble(con, result, fresh, plan_, columns, label_of_order)
+
+
+def _write_empty_panel(panel_dir: Path) -> None:
+    """panel.parquet/ of a register without a loaded row: the canonical empty panel."""
+    from .writing import _prepare_panel_dir
+
+    _prepare_panel_dir(panel_dir)
+    for path in panel_dir.glob("period-*.parquet"):
+        path.unlink()
+    _write_parquet(_finish_panel(pd.DataFrame(columns=schema.REQUIRED_PANEL_COLUMNS + _CARRIED)),
+                   panel_dir / by_period.EMPTY_FILE)
+
+
+def _assemble(con, result: _RegisterResult, fresh: dict, plan_, columns, label_of_order):
+    """The run's results from this run's periods (`fresh`) and, in an incremental run,
+    the last run's for the others; the write step (only the periods whose rows changed:
+    all in a full run)."""
+    previous = plan_.previous["periods"] if plan_ is not None else {}
+    if plan_ is not None:
+        result.frequency = plan_.frequency
+        result.file_periods = plan_.file_periods
+    quarterly = result.frequency == "quarter"
+    current = {p for counts in result.file_periods.values() for p, n in counts.items() if n}
+    merged = {}
+    for label in sorted(current):
+        if label in fresh:
+            merged[label] = fresh[label]
+        elif label in previous:
+            merged[label] = by_period.PeriodResult(**previous[label])
+        else:  # a period no file had last time must be among the work periods
+            raise by_period.FullRunNeeded(f"period {label} has no result")
+    result.period_results = merged
+    for label, entry in merged.items():
+        result.loaded.update({(f, s): n for f, s, n in entry.loaded})
+        result.dropped.update({(f, s): n for f, s, n in entry.dropped})
+    main = sorted((p for p, e in merged.items() if e.loaded
+                   and by_period.is_quarter_label(p) == quarterly), key=by_period.order_of)
+    result.periods = [p if quarterly else int(p) for p in main]
+    result.rows = sum(n for e in merged.values() for _, _, n in e.loaded)
+    cells = pd.DataFrame([c for e in merged.values() for c in e.cells],
+                         columns=["province", "source", "what", "n"])
+    if len(cells):
+        cells = (cells.groupby(["province", "source", "what"], dropna=False, sort=True)["n"]
+                 .sum().reset_index())
+    result.kind = decide_kinds(cells)
+    result.unplaced = _unplaced_frame([r for e in merged.values() for r in e.unplaced])
+    any_recorded_after = any(e.recorded_after for e in merged.values())
+    if plan_ is not None and columns is None:  # nothing to work on: all carried
+        result.households = int(plan_.previous["households"])
+        result.write = lambda panel_dir: None
+        return result
+    touched_main = {p for p in (plan_.touched if plan_ is not None else current)
+                    if by_period.is_quarter_label(p) == quarterly}
+    rewrite = {p for p in touched_main if p in main}
+    if plan_ is not None:
+        if "commune" in columns:
+            found = by_period.own_commune_changes(con, plan_)
+            outside = [p for p in found if p not in plan_.work]
+            if outside:
+                result.patch = by_period.own_patch(con)
+                if result.patch is None:
+                    raise by_period.WorkExtended(set(found))
+                result.patched = set(outside)
+            rewrite |= set(found) - result.patched
+        result.households = by_period.households(con, plan_, touched_main | rewrite)
+    else:
+        result.households = _distinct_households(con, "firsts", result.rows)
+    _log_stage("households")
+    result.rewrite = rewrite
+    result.write = _period_writer(con, result, merged, columns, rewrite, set(main),
+                                  label_of_order, any_recorded_after, quarterly,
+                                  full=plan_ is None)
+    return result
+
+
+def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
+                   any_recorded_after, quarterly, full):
+    """The write step: panel.parquet/period-<label>.parquet for the periods in
+    `rewrite`, each sorted by household (by_period.write_periods); period files not in
+    `keep` are removed."""
+    with_communes = "commune" in columns
     out_cols = schema.column_order([c for c in columns if not c.startswith("_")])
-    # the rows sorted hold the names' mapping; the 2025 commune columns are made from it
-    # in the sort (of every row, or of each household-range part)
     stored = [c for c in out_cols if not (with_communes and c in COMMUNE_2025_COLUMNS)]
     select = ", ".join(
         _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
         for c in stored + (NAME_2025_COLUMNS if with_communes else []))
+    rewrite_orders = sorted(by_period.order_of(p) for p in rewrite)
+    # a household's own 2025 commune is a window over its rows: needed only when a
+    # pre-merger period is written (post-merger rows keep their names' mapping), over
+    # every row of the work periods (they hold every post-merger period then)
+    own_window = with_communes and any_recorded_after and any(
+        not by_period.is_post_merger(p) for p in rewrite)
+    loaded, part_rows = "firsts", "{part}"
+    if with_communes:
+        loaded = "firsts_2025"
+        part_rows = f"({_own_commune_2025_sql('{part}', own_window)})"
+    in_rewrite = f"_order IN ({', '.join(map(str, rewrite_orders)) or 'NULL'})"
+    rows_where = "" if full or own_window else f" WHERE {in_rewrite}"
+    out_where = f" WHERE {in_rewrite}" if own_window and not full else ""
+    sort_rows = sum(n for p in rewrite for _, _, n in merged[p].loaded) if not own_window \
+        else result.rows if full else con.execute(
+            f"SELECT count(*) FROM {loaded}").fetchall()[0][0]
 
-    def write(path: Path, metadata: dict) -> None:
-        target = _panel_schema(out_cols, nulls, quarterly)
-        schema_md = target.with_metadata({**(target.metadata or {}),
-                                          **{k.encode(): str(v).encode()
-                                             for k, v in metadata.items()}})
+    def write(panel_dir: Path) -> None:
+        from .writing import _prepare_panel_dir
+
+        _prepare_panel_dir(panel_dir)
+        schemas = {p: _panel_schema(out_cols, merged[p].nulls, quarterly) for p in rewrite}
         columns_sql = ", ".join(_ident_sql(c) for c in out_cols)
-        rows_query = f"SELECT {select}, _order FROM {loaded}"
-        ranges = _household_ranges(con, result.rows, out_cols, own_window)
-        folder = spill.root / f"panel-{uuid.uuid4().hex}"
-        if ranges == 1:
-            # one sort of every row, straight from the loaded rows (their names' 2025
-            # commune is a join with a small table): no scratch pass
+        rows_query = f"SELECT {select}, _order FROM {loaded}{rows_where}"
+        ranges = _household_ranges(con, sort_rows, out_cols, own_window) if rewrite else 0
+        folder = panel_dir.parent / f".panel-parts-{uuid.uuid4().hex}"
+        if ranges <= 1:
             con.execute(f"CREATE OR REPLACE TEMP VIEW panel_rows AS {rows_query}")
-            queries = [(None, part_rows.replace("{part}", "panel_rows"))]
+            queries = [(None, part_rows.replace("{part}", "panel_rows"))] if rewrite else []
         else:
             # more rows than one sort holds within the memory limit: the rows go to
             # scratch parts unsorted, one per range of household_id; each part then gets
-            # its households' own 2025 commune and is sorted alone, in household order
-            # (DuckDB's lone sort does not spill without bound: 24M wide rows did not
-            # sort in 256 MB; the national register has 133M)
-            parts = _household_range_parts(con, rows_query, ranges, result.rows, folder)
+            # its households' own 2025 commune and is sorted alone, in period and
+            # household order (DuckDB's lone sort does not spill without bound: 24M wide
+            # rows did not sort in 256 MB; the national register has 133M)
+            parts = _household_range_parts(con, rows_query, ranges, sort_rows, folder)
             _log_stage("panel rows with their names' 2025 commune (unsorted parts)")
             queries = [(part, part_rows.replace("{part}", "panel_part")) for part in parts]
 
         def sorted_batches():
             for part, rows_sql in queries:
-                sql = f"SELECT {columns_sql} FROM {rows_sql} ORDER BY household_id, _order"
+                sql = (f"SELECT {columns_sql}, _order FROM {rows_sql}{out_where} "
+                       "ORDER BY _order, household_id")
                 relation = con.sql(sql) if part is None else \
                     con.read_parquet(str(part)).query("panel_part", sql)
                 yield from relation.to_arrow_reader(WRITE_BATCH_ROWS)
 
-        def stream(tmp):
-            # the next sorted batch is made by DuckDB in a thread while pyarrow compresses
-            # and writes this one (same batches, same order: the same bytes)
-            with pq.ParquetWriter(tmp, schema_md, compression="zstd",
-                                  write_statistics=True) as writer:
-                tables = (table.cast(schema_md) for table in
-                          _fixed_size_tables(sorted_batches(), WRITE_BATCH_ROWS))
-                for table in _made_ahead(tables):
-                    writer.write_table(table, row_group_size=WRITE_BATCH_ROWS)
+        labels = {o: p for o, p in label_of_order.items() if p in rewrite}
+        try:
+            written = by_period.write_periods(panel_dir, _made_ahead(sorted_batches()),
+                                              schemas, labels, keep)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        sorted_files = len(written)
+        if result.patched:  # households with a new own 2025 commune: two files at a time
+            # (pyarrow reads, compresses and writes without the GIL)
+            from concurrent.futures import ThreadPoolExecutor
 
-        _atomic_write_bytes(path, stream)
-        shutil.rmtree(folder, ignore_errors=True)
-        _log_stage(f"panel.parquet sorted and written ({ranges} household range"
-                   f"{'s' if ranges > 1 else ''})")
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                done = {label: pool.submit(
+                    by_period.patch_period, panel_dir / by_period.period_file(label),
+                    result.patch, _panel_schema(out_cols, merged[label].nulls, quarterly))
+                    for label in sorted(result.patched)}
+                written.update({label: future.result() for label, future in done.items()})
+        if result.patched:
+            _log_stage(f"panel.parquet: {len(result.patched)} earlier period file(s) patched "
+                       f"({result.patch.num_rows} households with a new own 2025 commune)")
+        for label, entry in merged.items():  # kept in the manifest: the next run checks
+            # that the files are still those (by_period.plan)
+            entry.output = written[label] if label in written else \
+                by_period.signature(panel_dir / by_period.period_file(label)) \
+                if label in keep else None
+        _log_stage(f"panel.parquet: {sorted_files} period file(s) sorted and written "
+                   f"({ranges} household range{'s' if ranges != 1 else ''})")
 
-    result.write = write
-    return result
+    return write
 
 
 def _made_ahead(items):

@@ -18,8 +18,9 @@ from .checking import BATCH_ROWS, _CARRIED, _load_programs, check_batch, prepare
 from .engine_checks import _engine_check_register, _engine_eligible
 from .parallel import RangeChecker
 from .reading import UnreadableFile, _LazyCsv, chunks, list_inputs, read_tables
+from . import by_period
 from .register import (_Spill, _duckdb, _duplicates, _log_stage, _register_stage,
-                       _totals_periods, _write_quarantine_csv)
+                       _totals_periods, _view_columns, _write_quarantine_csv)
 from .summary import IngestSummary, TableReport
 from .writing import (_finish_adoption, _finish_support, _finish_totals, _write_csv, _write_json,
                       _write_parquet)
@@ -75,6 +76,91 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
             con.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _file_columns(spill: _Spill, cache: _Cache, keep: set) -> dict:
+    """file -> its register columns (by_period.register_columns of the parts holding its
+    rows): this run's parts, and for reused files what the manifest recorded (else
+    their cached parts' schemas)."""
+    import pyarrow.parquet as pq
+
+    columns: dict[str, set] = {}
+    recorded = cache.manifest.get("files", {})
+    unknown = {f for f in keep if "columns" not in recorded.get(f, {})}
+    parts = list(spill.parts["register"]) + [
+        p for p in cache.parts("register", unknown)] if unknown else list(spill.parts["register"])
+    for part in parts:
+        names = by_period.register_columns(pq.read_schema(part).names)
+        files = spill.part_files.get(part) or cache.part_files(part)
+        for f in files:
+            if f in keep and f not in unknown:
+                continue
+            columns.setdefault(f, set()).update(names)
+    for f in keep - unknown:
+        columns[f] = set(recorded[f]["columns"])
+    return {f: sorted(c) for f, c in columns.items()}
+
+
+def _new_file_periods(con, spill: _Spill) -> dict:
+    """file -> {period label: rows} of this run's register parts (flagged rows left out,
+    as in the register view)."""
+    if not spill.parts["register"]:
+        return {}
+    con.read_parquet([str(p) for p in spill.parts["register"]],
+                     union_by_name=True).create_view("new_reg_parts", replace=True)
+    where = " WHERE NOT coalesce(_bad, false)" if "_bad" in _view_columns(
+        con, "new_reg_parts") else ""
+    counts: dict[str, dict] = {}
+    for f, p, n in con.execute(f"SELECT _file, period, count(*) FROM new_reg_parts{where} "
+                               "GROUP BY ALL ORDER BY ALL").fetchall():
+        counts.setdefault(f, {})[p] = int(n)
+    return counts
+
+
+def _column_donors(plan: "by_period.Plan", cache: _Cache, keep: set, in_work: set) -> list:
+    """One cached part for each register column the work periods' files lack (a new
+    file with fewer columns than the register): its rows are outside the work periods
+    and filtered out, but the column, with its type, is in the register view as in a
+    full run (where it is null for that file's rows)."""
+    read = set(in_work) | {f for f in plan.file_columns if f not in keep}  # + this run's
+    have = set().union(set(), *(set(plan.file_columns[f]) for f in read))
+    donors = []
+    for column in sorted(set(plan.columns) - have):
+        for f in sorted(plan.file_columns):
+            if column in plan.file_columns[f] and f not in in_work:
+                found = [p for p in cache.parts("register", {f}) if p not in donors]
+                if found:
+                    donors.append(found[0])
+                    have |= set(plan.file_columns[f])
+                    break
+    return donors
+
+
+def _register_with_plan(con, spill: _Spill, cache: _Cache, keep: set, cached: dict,
+                        file_columns: dict, panel_dir):
+    """The checks across register rows: incremental (by_period.plan) when the last run
+    left what it needs, else over every row. Returns (result, plan or None)."""
+    plan = None
+    try:
+        if cache.manifest.get("run"):
+            new_files = {f: c for f, c in file_columns.items() if f not in keep}
+            plan = by_period.plan(con, _new_file_periods(con, spill), new_files,
+                                  cache.manifest, keep, panel_dir)
+        while plan is not None:
+            _log_stage(f"incremental: touched periods {sorted(plan.touched)}, work periods "
+                       f"{plan.work}")
+            in_work = {f for f in keep if set(plan.file_periods.get(f, {})) & set(plan.work)}
+            parts = cache.parts("register", in_work) + _column_donors(plan, cache, keep,
+                                                                      in_work)
+            try:
+                return _register_stage(con, spill, {**cached, "register": parts}, plan), plan
+            except by_period.WorkExtended as more:
+                plan.touched |= more.periods
+                plan.work = by_period.work_periods(plan.touched, plan.file_periods,
+                                                   plan.frequency)
+    except by_period.FullRunNeeded as reason:
+        _log_stage(f"full run: {reason}")
+    return _register_stage(con, spill, cached), None
 
 
 def _one_pass(tables: list, reports: list, con, spill, key: bytes, programs,
@@ -223,10 +309,18 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         for part in cached[kind]:
             frame = pd.read_parquet(part)
             goods[kind].append(frame[frame["_file"].isin(keep)])
-    register = _register_stage(con, spill, cached)
+    file_columns = _file_columns(spill, cache, keep)
+    register, plan = _register_with_plan(con, spill, cache, keep, cached, file_columns,
+                                         out_dir / "panel.parquet")
     frequency = register.frequency
-    for frame in register.quarantine:
-        spill.add_quarantine(frame, run_level=True)
+    period_parts = {}  # label -> the cached part of its run-level quarantine rows
+    for label, frame in register.period_quarantine.items():
+        spill.add_period_quarantine(label, frame)
+    for label, entry in register.period_results.items():
+        if label not in register.period_quarantine and entry.quarantine and plan is not None:
+            period_parts[label] = cache.dir / entry.quarantine
+    cached["quarantine"] = cached["quarantine"] + sorted(period_parts.values())
+    cached["whole"] = set(cached["whole"]) | set(period_parts.values())
     support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
         pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
     support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
@@ -298,7 +392,8 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         adoption_rows=0 if adoption is None else len(adoption),
         file_hashes={rel: e["sha256"] for rel, e in entries.items()},
     )
-    register.write(out_dir / "panel.parquet", {"povdyn.register_kind": register_kind or ""})
+    register.write(out_dir / "panel.parquet")
+    by_period.write_kind(out_dir / "panel.parquet", register_kind)
     unplaced = register.unplaced.assign(table="register")
     if totals is not None:
         totals_out = _finish_totals(totals)
@@ -321,8 +416,14 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     cache.save({rel: {"sha256": e["sha256"], "stat": e["stat"],
                       "reports": [t.as_dict() if isinstance(t, TableReport) else t
                                   for t in e["reports"]],
-                      "errors": list(e["errors"])} for rel, e in entries.items()},
-               spill, set(entries))
+                      "errors": list(e["errors"]),
+                      "periods": register.file_periods.get(rel, {}),
+                      "columns": file_columns.get(rel, [])} for rel, e in entries.items()},
+               spill, set(entries),
+               run={"frequency": frequency, "households": register.households,
+                    "columns": sorted(set().union(*file_columns.values()))
+                    if file_columns else [],
+                    "periods": register.period_results})
     _log_stage("cache saved")
     summary.reused_files = reused
     summary.seconds = time.perf_counter() - started

@@ -28,6 +28,14 @@ def _atomic_write_bytes(path: Path, write) -> None:
             tmp.unlink()
 
 
+def _prepare_panel_dir(panel_dir: Path) -> None:
+    """panel.parquet as a folder of period files (ingest.by_period); an older run's
+    single file there is removed."""
+    if panel_dir.is_file():
+        panel_dir.unlink()
+    panel_dir.mkdir(parents=True, exist_ok=True)
+
+
 def _write_parquet(df: pd.DataFrame, path: Path, metadata: dict | None = None) -> None:
     table = pa.Table.from_pandas(df, preserve_index=False)
     if metadata:

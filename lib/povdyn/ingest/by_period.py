@@ -1,0 +1,482 @@
+"""panel.parquet as one file per period, and the incremental run that rewrites only the
+periods an added, changed or removed file can change (issue 11 §2: one added quarter of
+the 27M-household register in minutes, not a full re-run).
+
+Design
+------
+Output. ``OUT/panel.parquet`` is a folder: one file per period of the register,
+``period-<label>.parquet`` (``period-2024.parquet``, ``period-2024Q3.parquet``), each
+sorted by household_id, in row groups of PERIOD_ROW_GROUP_ROWS rows, its yes/no columns
+``bool`` or nullable ``boolean`` by that period's own rows; ``_povdyn.json`` beside them
+records the register kind (file names starting with ``_`` or ``.`` are skipped by
+pyarrow, pandas, Spark and DuckDB's ``*.parquet`` glob). A file holds only what its
+period's rows and the household's own 2025 commune decide, so a full ingest and an
+incremental one write the same bytes, and an untouched period's file is left as it is
+(not rewritten: same inode and mtime). A register with no loaded row writes
+``part-empty.parquet`` (the canonical empty panel).
+
+Incremental run (``plan``; the last run's manifest in OUT/.ingest-cache holds, per
+period, the small results of the checks across rows: rows loaded, exact copies dropped
+per table, yes/no nulls, register kind counts, the run-level quarantine rows, names the
+2025 map could not place, and the signature of the period's file; per file, its rows per
+period and its columns). The touched periods T are those of the rows of new and changed
+files and of the earlier rows of changed and removed files. The checks across rows
+are per household-period (exact copies, conflicts) or need the previous row of a
+household (register kind), so they are run on the rows of the work periods W only:
+T's labels of the other frequency (quarantined whole) and every period of the main
+frequency from T's first on (the kind's lag), the rows read from this run's parts and
+the cached parts of files with rows there, filtered by period. The previous row of a
+household's first row in W is read from the files of the periods before W (newest
+first, only for households not found yet). The households count is the last count
+minus the households of T's old rows found in no other period plus those of T's new
+rows found in no other period (an anti-join with the other periods' files). A
+household's own 2025 commune (its first commune recorded after the mergers) can change
+only for households with post-merger rows in T: where it does, the pre-merger periods
+holding their rows are rewritten too: those in W from their rows, those before W by
+patching their file (patch_period: the changed households' rows get the new commune,
+read and written row group by row group, no sort; when a household loses its own
+commune they are added to T and W extended instead). Periods are written with the
+same sort and the same row groups as in a full run.
+
+A full run is made instead when there is no usable manifest, when the period files are
+not those the manifest recorded (a failed or interrupted run, or a hand edit), when
+the register's frequency or its set of columns changes, or when panel.parquet is still
+an older single file. The summary's counts are the cached ones plus W's.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..geo import is_post_merger
+from ..periods import parse_period
+
+PERIOD_ROW_GROUP_ROWS = 1 << 17  # rows per row group of a period file (the demux in
+# write_periods holds at most one such group per period being written)
+KIND_FILE = "_povdyn.json"
+EMPTY_FILE = "part-empty.parquet"
+
+
+def period_file(label: str) -> str:
+    """The name of a period's file inside panel.parquet/."""
+    return f"period-{label}.parquet"
+
+
+def label_of_file(name: str) -> str | None:
+    if name.startswith("period-") and name.endswith(".parquet"):
+        return name[len("period-"):-len(".parquet")]
+    return None
+
+
+def signature(path: Path) -> list[int] | None:
+    """Size, modification time (ns) and inode of a period file (None: no file)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def order_of(label: str) -> int:
+    return int(parse_period(label)[1])
+
+
+def is_quarter_label(label: str) -> bool:
+    return parse_period(label)[0] == "quarter"
+
+
+class FullRunNeeded(Exception):
+    """The incremental run cannot give a full run's bytes: make a full run."""
+
+
+class WorkExtended(Exception):
+    """Periods outside the work periods must be rewritten (a household's own 2025
+    commune changed): plan again with them among the touched periods."""
+
+    def __init__(self, periods: set):
+        super().__init__(f"also rewrite {sorted(periods)}")
+        self.periods = set(periods)
+
+
+@dataclass
+class Plan:
+    """What an incremental run takes from the last one and which periods it works on."""
+    previous: dict  # the last run's manifest "run" block
+    frequency: str
+    touched: set  # T: labels whose rows changed
+    work: list  # W: labels whose rows are checked across rows this run
+    outputs: dict  # label -> Path of the period file as the last run left it
+    file_periods: dict  # every current file -> {label: rows}
+    file_columns: dict  # every current file -> its register columns
+    columns: list  # the union over the current files
+
+    @property
+    def main_work(self) -> list[str]:
+        return [p for p in self.work if is_quarter_label(p) == (self.frequency == "quarter")]
+
+    def prior(self) -> list[str]:
+        """The main-frequency periods before W with a file, newest first."""
+        first = min((order_of(p) for p in self.main_work), default=None)
+        return sorted((p for p in self.outputs if first is not None and order_of(p) < first
+                       and is_quarter_label(p) == (self.frequency == "quarter")),
+                      key=order_of, reverse=True)
+
+
+def register_columns(names) -> list[str]:
+    """A part's register columns without the engine check's flag and raw cells."""
+    return sorted(c for c in names if c != "_bad" and not c.startswith("_raw_"))
+
+
+def plan(con, new_counts: dict, new_columns: dict, manifest: dict, keep: set,
+         panel_dir: Path) -> Plan:
+    """The incremental plan; FullRunNeeded (with the reason) when a full run is needed
+    (module docstring). `new_counts`:
+    file -> {label: rows} of this run's register parts; `new_columns`: file -> columns;
+    `keep`: the files reused from the cache."""
+    previous = manifest.get("run")
+    if not previous or not panel_dir.is_dir():
+        raise FullRunNeeded("no earlier per-period run to build on")
+    recorded = {label: entry for label, entry in previous["periods"].items()
+                if entry.get("output")}
+    present = {label_of_file(p.name) for p in panel_dir.glob("period-*.parquet")}
+    if present != set(recorded) or (panel_dir / EMPTY_FILE).exists():
+        raise FullRunNeeded("the period files are not those the last run wrote")
+    outputs = {}
+    for label, entry in recorded.items():
+        path = panel_dir / period_file(label)
+        if signature(path) != entry["output"]:
+            raise FullRunNeeded(f"{path.name} changed since the last run")
+        outputs[label] = path
+    files = manifest.get("files", {})
+    file_periods = {f: dict(files[f].get("periods", {})) for f in keep}
+    file_columns = {f: list(files[f].get("columns", [])) for f in keep}
+    if any("periods" not in files[f] for f in keep):
+        raise FullRunNeeded("the cache does not say which periods a file holds")
+    file_periods.update(new_counts)
+    file_columns.update(new_columns)
+    columns = sorted(set().union(*file_columns.values())) if file_columns else []
+    if columns != previous.get("columns"):
+        raise FullRunNeeded("the register's columns changed")
+    total = sum(n for counts in file_periods.values() for n in counts.values())
+    quarter = sum(n for counts in file_periods.values() for p, n in counts.items()
+                  if is_quarter_label(p))
+    if not total:
+        raise FullRunNeeded("no register rows")
+    frequency = "quarter" if quarter * 2 > total else "year"
+    if frequency != previous.get("frequency"):
+        raise FullRunNeeded("the register's frequency changed")
+    touched = {p for f, counts in new_counts.items() for p in counts}
+    for f, entry in files.items():
+        if f not in keep:  # changed or removed since the last run
+            touched |= set(entry.get("periods", {}))
+    return Plan(previous=previous, frequency=frequency, touched=touched,
+                work=work_periods(touched, file_periods, frequency), outputs=outputs,
+                file_periods=file_periods, file_columns=file_columns, columns=columns)
+
+
+def work_periods(touched: set, file_periods: dict, frequency: str) -> list[str]:
+    """W: the touched labels of the other frequency, and every current main-frequency
+    period from the first touched one on (a household's next row takes its register
+    kind from the row before it)."""
+    quarterly = frequency == "quarter"
+    current = {p for counts in file_periods.values() for p, n in counts.items() if n}
+    main_touched = [order_of(p) for p in touched if is_quarter_label(p) == quarterly]
+    odd = {p for p in touched if is_quarter_label(p) != quarterly}
+    later = {p for p in current if is_quarter_label(p) == quarterly and main_touched
+             and order_of(p) >= min(main_touched)}
+    return sorted(odd | later | {p for p in touched if is_quarter_label(p) == quarterly},
+                  key=lambda p: (is_quarter_label(p) != quarterly, order_of(p), p))
+
+
+def previous_rows(con, plan_: Plan) -> None:
+    """Temp table prior_rows (household_id, _order, status): for each household with a
+    row in W's main periods, its last row before W, from the period files (newest
+    first; each file is read only for the households not found in a later one)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE prior_need AS SELECT DISTINCT household_id "
+                "FROM firsts WHERE household_id IS NOT NULL")
+    con.execute("CREATE OR REPLACE TEMP TABLE prior_rows (household_id VARCHAR, "
+                "_order BIGINT, status VARCHAR)")
+    for label in plan_.prior():
+        if not con.execute("SELECT count(*) FROM prior_need").fetchall()[0][0]:
+            break
+        con.read_parquet(str(plan_.outputs[label])).create_view("prior_file", replace=True)
+        con.execute(f"INSERT INTO prior_rows SELECT household_id, {order_of(label)}, status "
+                    "FROM prior_file SEMI JOIN prior_need USING (household_id)")
+        con.execute("DELETE FROM prior_need WHERE household_id IN "
+                    f"(SELECT household_id FROM prior_rows WHERE _order = {order_of(label)})")
+
+
+def _not_elsewhere(con, table: str, files: list[Path]) -> int:
+    """How many ids of temp table `table` (household_id) are in none of `files`."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE elsewhere_left AS SELECT * FROM {table}")
+    for path in files:
+        if not con.execute("SELECT count(*) FROM elsewhere_left").fetchall()[0][0]:
+            return 0
+        con.read_parquet(str(path)).create_view("elsewhere_file", replace=True)
+        con.execute("DELETE FROM elsewhere_left WHERE household_id IN (SELECT household_id "
+                    "FROM elsewhere_file SEMI JOIN elsewhere_left USING (household_id))")
+    return con.execute("SELECT count(*) FROM elsewhere_left").fetchall()[0][0]
+
+
+def households(con, plan_: Plan, changed: set) -> int:
+    """The register's household count after the rows of the `changed` periods were
+    replaced: the last count, minus households that were only in the changed periods'
+    old rows, plus those only in their new rows (module docstring)."""
+    quarterly = plan_.frequency == "quarter"
+    changed = sorted(p for p in changed if is_quarter_label(p) == quarterly)
+    orders = ", ".join(str(order_of(p)) for p in changed) or "NULL"
+    con.execute("CREATE OR REPLACE TEMP TABLE hh_new AS SELECT DISTINCT household_id FROM "
+                f"firsts WHERE household_id IS NOT NULL AND _order IN ({orders})")
+    old_files = [plan_.outputs[p] for p in changed if p in plan_.outputs]
+    if old_files:
+        con.read_parquet([str(p) for p in old_files]).create_view("hh_old_files", replace=True)
+        con.execute("CREATE OR REPLACE TEMP TABLE hh_old AS SELECT DISTINCT household_id "
+                    "FROM hh_old_files WHERE household_id IS NOT NULL")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE hh_old (household_id VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE hh_gone AS SELECT * FROM hh_old "
+                "EXCEPT SELECT * FROM hh_new")
+    con.execute("CREATE OR REPLACE TEMP TABLE hh_added AS SELECT * FROM hh_new "
+                "EXCEPT SELECT * FROM hh_old")
+    # the others, the period before the changed ones first (most households are there)
+    others = sorted((p for p in plan_.outputs if p not in changed
+                     and is_quarter_label(p) == quarterly), key=order_of, reverse=True)
+    paths = [plan_.outputs[p] for p in others]
+    count = int(plan_.previous["households"])
+    count -= _not_elsewhere(con, "hh_gone", paths)
+    count += _not_elsewhere(con, "hh_added", paths)
+    for name in ("hh_new", "hh_old", "hh_gone", "hh_added", "elsewhere_left"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return count
+
+
+def own_commune_changes(con, plan_: Plan) -> list[str]:
+    """The pre-merger periods not in T that hold rows of households whose own 2025
+    commune (their first commune recorded after the mergers) this run changes: those
+    with post-merger rows in T, old or new, compared before and after."""
+    quarterly = plan_.frequency == "quarter"
+    touched_post = [p for p in plan_.touched
+                    if is_quarter_label(p) == quarterly and is_post_merger(p)]
+    pre_outside = [p for p in plan_.outputs if is_quarter_label(p) == quarterly
+                   and not is_post_merger(p) and p not in plan_.touched]
+    if not touched_post or not pre_outside:
+        return []
+    # (a pre-merger period in T puts every later period, so every post-merger one, in W)
+    post_out = [p for p in plan_.outputs if is_quarter_label(p) == quarterly
+                and is_post_merger(p)]
+    outside = [p for p in post_out if p not in plan_.work]
+
+    def from_files(labels):
+        return " UNION ALL ".join(
+            f"SELECT household_id, {order_of(p)} AS _order, commune_2025 AS c, "
+            f"commune_code AS k, commune_2025_basis = 'recorded' AS r "
+            f"FROM read_parquet(${i + 1})" for i, p in enumerate(labels))
+
+    orders = ", ".join(str(order_of(p)) for p in touched_post)
+    old_sql = from_files(post_out)
+    parameters = [str(plan_.outputs[p]) for p in post_out]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE own_affected AS SELECT DISTINCT household_id FROM "
+        "firsts_2025 WHERE household_id IS NOT NULL AND _name_is_post_merger AND "
+        f"_name_commune_2025_basis = 'recorded' AND _order IN ({orders})")
+    touched_files = [str(plan_.outputs[p]) for p in touched_post if p in plan_.outputs]
+    if touched_files:
+        con.read_parquet(touched_files).create_view("own_touched_files", replace=True)
+        con.execute("INSERT INTO own_affected SELECT DISTINCT household_id FROM "
+                    "own_touched_files WHERE commune_2025_basis = 'recorded' "
+                    "EXCEPT SELECT household_id FROM own_affected")
+    if not con.execute("SELECT count(*) FROM own_affected").fetchall()[0][0]:
+        return []  # no household recorded in a new commune in T, before or after
+    if old_sql:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE own_old AS SELECT household_id, "
+            f"arg_min(struct_pack(c := c, k := k), _order) FILTER (WHERE r) AS own "
+            f"FROM ({old_sql}) SEMI JOIN own_affected USING (household_id) GROUP BY ALL",
+            parameters)
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE own_old (household_id VARCHAR, "
+                    "own STRUCT(c VARCHAR, k VARCHAR))")
+    new_parts = [f"SELECT household_id, _order, _name_commune_2025 AS c, "
+                 f"_name_commune_code AS k, _name_commune_2025_basis = 'recorded' AS r "
+                 f"FROM firsts_2025 WHERE _name_is_post_merger"]
+    outside_sql = from_files(outside)
+    if outside_sql:
+        new_parts.append(outside_sql)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE own_new AS SELECT household_id, "
+        "arg_min(struct_pack(c := c, k := k), _order) FILTER (WHERE r) AS own, "
+        # as register._own_commune_2025_sql takes them (each its own arg_min)
+        "arg_min(c, _order) FILTER (WHERE r) AS own_commune, "
+        "arg_min(k, _order) FILTER (WHERE r) AS own_code "
+        f"FROM ({' UNION ALL '.join(new_parts)}) SEMI JOIN own_affected USING (household_id) "
+        "GROUP BY ALL", [str(plan_.outputs[p]) for p in outside])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE own_changed AS SELECT household_id FROM own_affected "
+        "LEFT JOIN own_old o USING (household_id) LEFT JOIN own_new n USING (household_id) "
+        "WHERE o.own IS DISTINCT FROM n.own")
+    if not con.execute("SELECT count(*) FROM own_changed").fetchall()[0][0]:
+        return []
+    found = []
+    for label in pre_outside:
+        con.read_parquet(str(plan_.outputs[label])).create_view("own_pre_file", replace=True)
+        if con.execute("SELECT count(*) FROM own_pre_file SEMI JOIN own_changed "
+                       "USING (household_id)").fetchall()[0][0]:
+            found.append(label)
+    return found
+
+
+def own_patch(con) -> pa.Table | None:
+    """After own_commune_changes: the changed households' new own 2025 commune
+    (household_id, commune_2025, commune_code; sorted), to patch into the rows of the
+    pre-merger period files outside W (patch_period); None when a household loses its
+    own commune (its rows then need their names' mapping: the periods are worked on)."""
+    lost = con.execute("SELECT count(*) FROM own_changed LEFT JOIN own_new USING "
+                       "(household_id) WHERE own_code IS NULL").fetchall()[0][0]
+    if lost:
+        return None
+    return con.sql("SELECT household_id, own_commune AS commune_2025, own_code AS "
+                   "commune_code FROM own_changed JOIN own_new USING (household_id) "
+                   "ORDER BY household_id").to_arrow_table()
+
+
+def patch_period(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
+    """Rewrite a pre-merger period file with the rows of the households in `patch` taking
+    their new own 2025 commune (basis 'household', as the full run's window gives them):
+    the file is read and written row group by row group in its order (no sort), the
+    same row groups, schema and compression as write_periods, so the bytes of a full
+    run. Returns the new file's signature."""
+    import pyarrow.compute as pc
+
+    # both sorted by household: each row group looks up only the patch's slice within
+    # its own household range (pseudonyms are ASCII hex: numpy's order is DuckDB's)
+    ids = np.asarray(patch.column("household_id").to_pylist(), dtype=object)
+    source = pq.ParquetFile(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=True) as out:
+            for group in range(source.num_row_groups):
+                table = source.read_row_group(group)
+                bounds = pc.min_max(table.column("household_id")).as_py()
+                low = int(np.searchsorted(ids, bounds["min"], side="left")) \
+                    if bounds["min"] is not None else 0
+                high = int(np.searchsorted(ids, bounds["max"], side="right")) \
+                    if bounds["max"] is not None else 0
+                if high > low:
+                    part = patch.slice(low, high - low)
+                    where = pc.index_in(table.column("household_id"),
+                                        value_set=part.column("household_id"))
+                    hit = pc.is_valid(where)
+                    for name in ("commune_2025", "commune_code"):
+                        new = pc.take(part.column(name), where)
+                        table = table.set_column(table.schema.get_field_index(name), name,
+                                                 pc.if_else(hit, new, table.column(name)))
+                    basis = table.schema.get_field_index("commune_2025_basis")
+                    table = table.set_column(basis, "commune_2025_basis", pc.if_else(
+                        hit, pa.scalar("household"), table.column(basis)))
+                out.write_table(table.cast(schema), row_group_size=PERIOD_ROW_GROUP_ROWS)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return signature(path)
+
+
+def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict,
+                  keep_labels: set) -> dict:
+    """Write the sorted record batches (column _order last; each query's rows sorted by
+    _order, household_id) into one file per period, row groups of PERIOD_ROW_GROUP_ROWS
+    rows whatever the batches' sizes; each file replaces its period's atomically at the
+    end. Period files whose label is not in `keep_labels` are removed. Returns
+    {label: signature} of the files written."""
+    panel_dir.mkdir(parents=True, exist_ok=True)
+    pending: dict[int, list] = {}
+    counts: dict[int, int] = {}
+    writers: dict[int, tuple] = {}
+
+    def writer(order):
+        if order not in writers:
+            label = labels_of_order[order]
+            tmp = panel_dir / f".{period_file(label)}.{os.getpid()}.tmp"
+            writers[order] = (pq.ParquetWriter(tmp, schemas[label], compression="zstd",
+                                               write_statistics=True), tmp, label)
+        return writers[order][0]
+
+    def flush(order, final=False):
+        while counts.get(order, 0) >= PERIOD_ROW_GROUP_ROWS or (final and counts.get(order)):
+            table = pa.Table.from_batches(pending[order])
+            size = min(PERIOD_ROW_GROUP_ROWS, table.num_rows)
+            part = table.slice(0, size)
+            label = labels_of_order[order]
+            writer(order).write_table(part.cast(schemas[label]),
+                                      row_group_size=PERIOD_ROW_GROUP_ROWS)
+            rest = table.slice(size)
+            pending[order], counts[order] = rest.to_batches(), rest.num_rows
+
+    written = {}
+    try:
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            orders = batch.column(batch.num_columns - 1).to_numpy(zero_copy_only=False)
+            data = pa.RecordBatch.from_arrays(batch.columns[:-1],
+                                              names=batch.schema.names[:-1])
+            cuts = np.flatnonzero(np.diff(orders)) + 1
+            for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(orders)]):
+                order = int(orders[start])
+                pending.setdefault(order, []).append(data.slice(start, end - start))
+                counts[order] = counts.get(order, 0) + int(end - start)
+                flush(order)
+        for order in sorted(pending):
+            flush(order, final=True)
+        for order, (handle, tmp, label) in writers.items():
+            handle.close()
+        for order, (handle, tmp, label) in writers.items():
+            os.replace(tmp, panel_dir / period_file(label))
+            written[label] = signature(panel_dir / period_file(label))
+    finally:
+        for handle, tmp, _ in writers.values():
+            if tmp.exists():
+                handle.close()
+                tmp.unlink()
+    for path in panel_dir.glob("period-*.parquet"):
+        if label_of_file(path.name) not in keep_labels:
+            path.unlink()
+    if keep_labels and (panel_dir / EMPTY_FILE).exists():
+        (panel_dir / EMPTY_FILE).unlink()
+    return written
+
+
+def write_kind(panel_dir: Path, register_kind: str | None) -> None:
+    """panel.parquet/_povdyn.json: the register kind (panel.recorded_register)."""
+    from .writing import _write_json
+
+    _write_json({"register_kind": register_kind or ""}, panel_dir / KIND_FILE)
+
+
+def read_kind(panel_dir: Path) -> str | None:
+    path = Path(panel_dir) / KIND_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("register_kind") or None
+
+
+@dataclass
+class PeriodResult:
+    """One period's share of the checks across rows, kept in the manifest."""
+    loaded: list = field(default_factory=list)  # [file, sheet, rows]
+    dropped: list = field(default_factory=list)  # [file, sheet, rows]
+    nulls: dict = field(default_factory=dict)  # yes/no column -> missing values
+    cells: list = field(default_factory=list)  # [province, source, what, rows]
+    unplaced: list = field(default_factory=list)  # records of names not placed
+    recorded_after: bool = False  # a row recorded in a new (2025) commune
+    quarantine: str | None = None  # cached part name of its run-level quarantine rows
+    output: list | None = None  # its file's signature
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
