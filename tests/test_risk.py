@@ -558,3 +558,30 @@ def test_validated_model_is_built_like_the_scoring_model(panel, reg, monkeypatch
     (validation_rows, _), (final_rows, _) = fits
     assert validation_rows < final_rows
     assert {k for _, k in fits} == {1}  # the final file is above the switch: one booster each
+
+
+def test_support_records_found_beside_every_panel_layout(tmp_path):
+    """support.parquet is found beside the panel whatever its layout: a panel file, a data
+    folder, and ingest's panel.parquet/ folder of period files (found when the folder
+    layout arrived: the model then silently fitted without its support features)."""
+    from types import SimpleNamespace
+
+    support = pd.DataFrame({"household_id": ["h_1", "h_2"], "program": ["credit", "housing"],
+                            "start_period": ["2023", "2024"]})
+    panel = pd.DataFrame({"household_id": ["h_1"], "period": ["2024"]})
+    processed = tmp_path / "processed"
+    (processed / "panel.parquet").mkdir(parents=True)
+    panel.to_parquet(processed / "panel.parquet" / "period-2024.parquet")
+    support.to_parquet(processed / "support.parquet")
+    single = tmp_path / "single"
+    single.mkdir()
+    panel.to_parquet(single / "panel.parquet")
+    support.to_parquet(single / "support.parquet")
+    for source in (processed / "panel.parquet", processed, single / "panel.parquet", single):
+        found = _support_table(None, None, {"panel": SimpleNamespace(source=source)})
+        assert found is not None, source
+        assert sorted(found["household_id"]) == ["h_1", "h_2"]
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    panel.to_parquet(lone / "panel.parquet")
+    assert _support_table(None, None, {"panel": SimpleNamespace(source=lone / "panel.parquet")}) is None

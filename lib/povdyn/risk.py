@@ -489,9 +489,10 @@ def _support_table(support, panel, info) -> pd.DataFrame | None:
     if support is None:
         src = getattr(info["panel"], "source", None)
         if isinstance(src, (str, Path)):
-            cand = Path(src).parent / "support.parquet" if Path(src).is_file() else Path(src) / "support.parquet"
-            if cand.exists():
-                support = cand
+            from .panel import _beside
+
+            # beside a panel file, in a data folder, or beside ingest's panel.parquet/ folder
+            support = next(iter(_beside(Path(src), "support.parquet")), None)
     if support is None:
         return None
     df = pd.read_parquet(support) if isinstance(support, (str, Path)) else support
