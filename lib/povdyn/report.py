@@ -81,7 +81,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "povdyn"
 REPORT_NOTEBOOK = "quarterly_report.ipynb"
 KEY_PACKAGES = ["povdyn", "pandas", "numpy", "duckdb", "ibis-framework", "pyarrow",
-                "statsmodels", "scipy", "matplotlib", "seaborn", "papermill", "nbconvert",
+                "statsmodels", "scipy", "matplotlib", "papermill", "nbconvert",
                 "nbclient", "ipykernel", "jupyter-client"]
 EXTERNAL_URL = re.compile(r"https?://", re.IGNORECASE)
 
@@ -784,7 +784,7 @@ def _skip_iri_grammar() -> None:
 # the report template's own imports (the cost is the same, paid before the page
 # instead of in its first cell, beside the worker's imports)
 KERNEL_WARMUP = ("import povdyn, povdyn.tables, povdyn.targets, povdyn.report, povdyn.plots.dynamics, "
-                 "povdyn.plots.effects, povdyn.plots.deprivation, seaborn.objects")
+                 "povdyn.plots.effects, povdyn.plots.deprivation")
 
 
 def _warm_worker(warm: dict | None) -> None:

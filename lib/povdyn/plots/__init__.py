@@ -1,4 +1,4 @@
-"""Figures for notebooks and report pages (matplotlib/seaborn, Agg-friendly).
+"""Figures for notebooks and report pages (matplotlib, Agg-friendly).
 
 Submodules: ``povdyn.plots.dynamics`` (trends, flows, survival after exit, provinces
 ranked, group breakdowns), ``povdyn.plots.effects`` (programme effects),
