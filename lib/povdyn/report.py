@@ -1341,8 +1341,19 @@ def handed_run_tables(path, data_dir, timeout: float = 900.0):
     if not _await_run_file(index, folder.parent, what, timeout):
         return None
     outcome = _checked_outcome(json.loads(index.read_text(encoding="utf-8")), what, data_dir)
-    return [(e["name"], e["kwargs"], e["by"], pickle.loads((folder / e["file"]).read_bytes()))
-            for e in outcome.get("tables", [])]
+    # read once per process: a report kernel renders ~17 pages of the same run, and each
+    # unpickled every table of every province (3 MB on the demo) to keep its own rows.
+    # The pages only read them (seed_page copies their rows; remembered results are
+    # returned as copies)
+    key = (str(folder.resolve()), index.stat().st_mtime_ns)
+    if key not in _HANDED_TABLES:
+        _HANDED_TABLES.clear()
+        _HANDED_TABLES[key] = [(e["name"], e["kwargs"], e["by"], pickle.loads((folder / e["file"]).read_bytes()))
+                               for e in outcome.get("tables", [])]
+    return list(_HANDED_TABLES[key])
+
+
+_HANDED_TABLES: dict = {}
 
 
 class _ParentStep(threading.Thread):
