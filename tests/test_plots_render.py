@@ -5,6 +5,7 @@ canvas is cropped so that the note is in the picture."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,23 @@ def test_forest_figure_keeps_its_verdicts_inside_its_own_canvas(shown):
         box = artist.get_window_extent(renderer)
         assert canvas.x0 - 1 <= box.x0 and box.x1 <= canvas.x1 + 1, artist
         assert canvas.y0 - 1 <= box.y0 and box.y1 <= canvas.y1 + 1, artist
+
+
+def test_a_figure_wider_than_the_page_column_is_saved_at_the_column_width(shown):
+    """The report page shows a figure at most PAGE_COLUMN_PX wide (its stylesheet): a
+    wider one is saved at that width, same proportions, not drawn larger for the
+    browser to scale it down; a narrower one keeps the asked resolution."""
+    from matplotlib.figure import Figure
+
+    from povdyn.plots import PAGE_COLUMN_PX, show
+
+    css = (Path(__file__).resolve().parents[1] / "lib/povdyn/templates/povdyn/static/povdyn.css").read_text()
+    assert "max-width: 1280px" in css and "flex: 0 0 230px" in css and "gap: 2rem" in css
+    assert PAGE_COLUMN_PX == 1280 - 2 * 24 - 230 - 32
+    for width, height, expected_width in ((10.5, 3.8, PAGE_COLUMN_PX), (7.5, 3.8, 825)):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        fig.subplots().plot([0, 1], [0, 1])
+        show(fig, dpi=110)
+        w, h = _size(shown[-1])
+        assert w == expected_width
+        assert abs(h / w - height / width) < 0.01
