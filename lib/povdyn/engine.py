@@ -20,6 +20,7 @@ import contextvars
 import os
 import shutil
 import tempfile
+import time
 
 import duckdb
 import ibis
@@ -62,6 +63,78 @@ def duckdb_limits(threads: int, memory: str, connection: str | None = None):
         _LIMITS.reset(token)
 
 
+SPILL_ROOT_ENV = "POVDYN_SPILL_ROOT"
+SPILL_PREFIX = "povdyn_duckdb_"
+
+
+def spill_folder() -> str:
+    """A folder of this process's own where DuckDB spills: in $POVDYN_SPILL_ROOT when set,
+    else in the system temp dir (never the working directory, never shared), named
+    ``povdyn_duckdb_<pid>_<random>`` and removed when the process exits.
+
+    Processes that end without running atexit -- report kernels are killed at shutdown,
+    report workers leave through os._exit -- would leave theirs behind (~40 empty folders
+    an hour in /tmp): a report run therefore sets POVDYN_SPILL_ROOT to a folder of its own
+    that it removes at the end, and each new folder in the temp dir first removes the
+    empty ones of processes that no longer exist."""
+    root = os.environ.get(SPILL_ROOT_ENV) or None
+    if root:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    else:
+        _remove_dead_spill_folders(tempfile.gettempdir())
+    spill = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}_", dir=root)
+    atexit.register(shutil.rmtree, spill, ignore_errors=True)
+    return spill
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+# DuckDB's own files in a spill folder: duckdb_temp_<pid>_<n>_owner (left after a spill)
+# and duckdb_temp_<pid>_<n>_storage_*.tmp (the spilled blocks)
+STALE_SPILL_SECONDS = 3600
+
+
+def _remove_dead_spill_folders(folder: str) -> None:
+    """Spill folders whose process is gone: an empty one at once; one holding only
+    DuckDB's temp files once nothing in it changed for an hour. A process in another pid
+    namespace sharing this temp dir may look gone while it runs: an empty folder DuckDB
+    simply makes again, and an hour-old spill there is the one risk left."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        pid, sep, _ = entry.name[len(SPILL_PREFIX):].partition("_")
+        if not (entry.name.startswith(SPILL_PREFIX) and sep and pid.isdigit()):
+            continue
+        if int(pid) == os.getpid() or _process_exists(int(pid)):
+            continue
+        try:
+            inside = list(os.scandir(entry.path))
+            if inside:
+                if not all(f.name.startswith("duckdb_temp_") and f.is_file(follow_symlinks=False)
+                           for f in inside):
+                    continue
+                newest = max([entry.stat(follow_symlinks=False).st_mtime]
+                             + [f.stat(follow_symlinks=False).st_mtime for f in inside])
+                if now - newest < STALE_SPILL_SECONDS:
+                    continue
+                for f in inside:
+                    os.unlink(f.path)
+            os.rmdir(entry.path)
+        except OSError:  # not ours, or changed meanwhile: left as it is
+            continue
+
+
 def connect(engine=None):
     """An Ibis backend: DuckDB (default, from settings().engine) or Spark."""
     name = engine_name(engine)
@@ -78,11 +151,8 @@ def connect(engine=None):
     threads, memory = key[:2]
     con = _DUCKDB.get(key)
     if con is None:
-        # spills go to a folder of this process's own in the system temp dir (never the
-        # working directory, never shared), passed as a setting, not pasted into SQL
-        spill = tempfile.mkdtemp(prefix="povdyn_duckdb_")
-        atexit.register(shutil.rmtree, spill, ignore_errors=True)
-        con = ibis.duckdb.connect(threads=threads, memory_limit=memory, temp_directory=spill)
+        # passed as a setting, not pasted into SQL
+        con = ibis.duckdb.connect(threads=threads, memory_limit=memory, temp_directory=spill_folder())
         try:
             con.raw_sql("SET enable_progress_bar = false")
         except duckdb.InvalidInputException:

@@ -1680,7 +1680,12 @@ def run_report(
         # and, while both run at once, the run-wide tables beside the early-warning fit
         sharing = workers + int(headline_beside) + int(tables_beside and fit_beside)
         threads = str(duckdb_threads_per_worker(workers, len(jobs)))
-        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir, "POVDYN_DUCKDB_THREADS": threads,
+        from .engine import SPILL_ROOT_ENV
+
+        # the kernels' and workers' DuckDB spill folders go inside the run's folder, removed
+        # below: kernels are killed at shutdown, so their own clean-up at exit never runs
+        env = {"POVDYN_ENGINE": engine, IPC_DIR_ENV: ipc_dir, SPILL_ROOT_ENV: os.path.join(ipc_dir, "spill"),
+               "POVDYN_DUCKDB_THREADS": threads,
                "POVDYN_DUCKDB_MEMORY": duckdb_memory_per_worker(sharing, sharing)}
         # the kernels' BLAS and OpenMP pools (numpy, the model fits) get the same share as
         # DuckDB unless the caller chose (make sets 1): a pool per kernel as large as the
