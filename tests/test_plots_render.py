@@ -148,3 +148,30 @@ def test_a_figure_wider_than_the_page_column_is_saved_at_the_column_width(shown)
         w, h = _size(shown[-1])
         assert w == expected_width
         assert abs(h / w - height / width) < 0.01
+
+
+def test_deprivation_contributions_title_stays_on_its_canvas():
+    """With the twelve indicators' long names, the contributions figure's axes start a
+    third of the way in: a title centred over them ran off the canvas on report pages.
+    It is the figure's title now, inside the canvas in both languages."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from povdyn import standards
+    from povdyn.plots import deprivation as charts
+
+    from povdyn.plots import dynamics
+
+    dynamics._style()  # as on a report page, whose earlier figures set the bold titles
+    indicators = [c for cols in standards.DIMENSIONS.values() for c in cols]
+    table = pd.DataFrame({"indicator": indicators,
+                          "contribution_pct": np.full(len(indicators), 100 / len(indicators))})
+    for lang in ("vi", "en"):
+        fig = charts.contributions(table, lang=lang)
+        fig.set_dpi(110)  # as show() saves it
+        agg = FigureCanvasAgg(fig)
+        agg.draw()
+        titles = [t for t in [*fig.texts, fig.axes[0].title] if t.get_text()]
+        assert [t.get_text() for t in titles] == [charts.TEXT[lang]["contrib_title"]]
+        title = titles[0]
+        box, canvas = title.get_window_extent(agg.get_renderer()), fig.bbox
+        assert canvas.x0 <= box.x0 and box.x1 <= canvas.x1 and box.y1 <= canvas.y1
