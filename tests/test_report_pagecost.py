@@ -69,3 +69,51 @@ def test_the_rows_are_checked_for_duplicates_once_whatever_the_grouping(monkeypa
     twice = povdyn.load_panel(tmp_path / "panel.parquet")  # parquet: checked by the metrics' pass
     with pytest.raises(SchemaError, match="more than one row"):
         povdyn.exit_rates(twice, by="area")
+
+
+def _assert_same_numbers(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for section in a:
+        x, y = a[section], b[section]
+        if isinstance(x, dict):
+            assert x.keys() == y.keys(), section
+            for k in x:
+                pd.testing.assert_frame_equal(x[k], y[k], obj=f"{section}[{k}]")
+        elif isinstance(x, pd.DataFrame):
+            pd.testing.assert_frame_equal(x, y, obj=section)
+        else:
+            assert x is None and y is None, section
+
+
+def test_pages_read_from_the_held_register_publish_the_numbers_read_from_its_file(demo_register, tmp_path,
+                                                                                  monkeypatch):
+    """A report kernel holds a small register's rows once and selects each page's
+    region from them (pagedata.HELD_REGISTER_MAX_ROWS) instead of reading the file for
+    every page: every number of a province page and of the national page is the same;
+    a file rewritten since is read again, not served from the rows held."""
+    from povdyn import pagedata
+
+    path = tmp_path / "panel.parquet"
+    demo_register.panel.to_parquet(path, index=False)
+    province = demo_register.panel["province_2025"].value_counts().index[1]
+    period = "2025Q4"
+
+    def numbers(region):
+        return pagedata.page_numbers(pagedata.page_data(tmp_path, region), period, n_boot=50)
+
+    monkeypatch.setattr(pagedata, "_HELD", {})
+    monkeypatch.setattr(pagedata, "HELD_REGISTER_MAX_ROWS", 0)  # read from the file for each page
+    from_file = {region: numbers(region) for region in (province, "national")}
+    assert not pagedata._HELD
+    monkeypatch.setattr(pagedata, "HELD_REGISTER_MAX_ROWS", 2_000_000)
+    held = {region: numbers(region) for region in (province, "national")}
+    assert len(pagedata._HELD) == 1
+    for region in held:
+        _assert_same_numbers(held[region], from_file[region])
+
+    # the file rewritten (every household of the province poor at the period): read again
+    frame = demo_register.panel.copy()
+    frame.loc[(frame["province_2025"] == province) & (frame["period"] == period), "status"] = "poor"
+    frame.to_parquet(path, index=False)
+    shares = pagedata.status_shares_at(pagedata.page_data(tmp_path, province), period)
+    assert shares.loc[0, "poor_rate"] == 1.0

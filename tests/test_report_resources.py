@@ -179,6 +179,27 @@ def test_report_worker_validates_notebooks_without_building_the_iri_grammar(tmp_
     assert out.stdout.strip() == "SKIPPED"
 
 
+def test_a_report_worker_renders_and_exports_a_page_without_importing_pandas(tmp_path):
+    """A report worker only drives its kernel and exports pages: it must not pay for
+    importing pandas (and povdyn.periods, which imports it) before its first page --
+    0.4-0.5 s of CPU in each worker, on the batch's two cores."""
+    import subprocess
+    import sys
+
+    template = tmp_path / "t.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("region = 'x'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print(region)")]), template)
+    job = dict(region="y", slug="y", out_dir=str(tmp_path), template=str(template), parameters={"region": "y"},
+               title="t", lang="vi", footer="", engine=None, cwd=str(tmp_path), reuse_kernel=True, group=None)
+    code = ("import sys; from povdyn import report; report._skip_iri_grammar(); "
+            f"result = report.execute_region({job!r}); report._shutdown_kernel(); "
+            "print(result['ok'], result['error'], 'pandas' in sys.modules, 'povdyn.periods' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["True", "None", "False", "False"], out.stdout + out.stderr
+    assert (tmp_path / "y.html").exists()
+
+
 def test_a_warmed_worker_renders_its_first_page_in_the_kernel_it_launched(tmp_path):
     """_warm_worker launches the worker's kernel before any job and runs the warm-up code
     in it; the first page then runs in that same kernel (the warm-up's imports and

@@ -25,20 +25,27 @@ def register_dir(tmp_path_factory, demo_register):
 
 
 @pytest.fixture(scope="module")
-def handed(register_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ipc") / "run-tables"
-    outcome = write_run_tables(register_dir, out, within=2, engine="duckdb")
-    assert "tables" in outcome, outcome
-    return handed_run_tables(out, register_dir, timeout=5)
+def run_folders(register_dir, tmp_path_factory):
+    """The run-wide tables' folders of two runs: without a period, and at PERIOD (also
+    the projection's annual transitions)."""
+    folders = {}
+    for name, period in (("plain", None), ("with-period", PERIOD)):
+        out = tmp_path_factory.mktemp(f"ipc-{name}") / "run-tables"
+        outcome = write_run_tables(register_dir, out, within=2, engine="duckdb", period=period)
+        assert "tables" in outcome, outcome
+        folders[name] = out
+    return folders
 
 
 @pytest.fixture(scope="module")
-def handed_with_period(register_dir, tmp_path_factory):
+def handed(register_dir, run_folders):
+    return handed_run_tables(run_folders["plain"], register_dir, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def handed_with_period(register_dir, run_folders):
     """The run-wide tables of a run at PERIOD: also the projection's annual transitions."""
-    out = tmp_path_factory.mktemp("ipc-period") / "run-tables"
-    outcome = write_run_tables(register_dir, out, within=2, engine="duckdb", period=PERIOD)
-    assert "tables" in outcome, outcome
-    return handed_run_tables(out, register_dir, timeout=5)
+    return handed_run_tables(run_folders["with-period"], register_dir, timeout=5)
 
 
 def _provinces(register_dir, n=3):
@@ -301,3 +308,27 @@ def test_the_national_page_reads_its_provinces_from_the_run_wide_tables_when_it_
                for name, kwargs, by, table in handed]
     wrong = pagedata.province_rates(pagedata.page_data(register_dir, "national", run_tables=swapped), PERIOD)
     assert not wrong.equals(expected)
+
+
+def test_a_process_reads_a_runs_tables_once_and_each_run_its_own(register_dir, run_folders, monkeypatch):
+    """A report kernel renders many pages of one run: the run-wide tables are unpickled
+    for its first page only; another run's folder (another report) is read afresh."""
+    import pickle
+
+    from povdyn import report
+
+    monkeypatch.setattr(report, "_HANDED_TABLES", {})
+    loads = []
+    plain_loads = pickle.loads
+    monkeypatch.setattr(pickle, "loads", lambda data: loads.append(1) or plain_loads(data))
+    first = handed_run_tables(run_folders["plain"], register_dir, timeout=5)
+    read = len(loads)
+    assert read == len(first)
+    again = handed_run_tables(run_folders["plain"], register_dir, timeout=5)
+    assert len(loads) == read  # not read again
+    assert [t[:3] for t in again] == [t[:3] for t in first]
+    other = handed_run_tables(run_folders["with-period"], register_dir, timeout=5)
+    assert len(loads) > read
+    assert [t[0] for t in other] == ["annual_transitions", *[t[0] for t in first]]
+    back = handed_run_tables(run_folders["plain"], register_dir, timeout=5)
+    assert [t[0] for t in back] == [t[0] for t in first]

@@ -68,20 +68,24 @@ from datetime import datetime, timezone
 from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from .config import settings
 from .errors import PeriodError, PovdynError
 from .labels import label
-from . import periods as _periods
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas (and povdyn.periods, which imports it) are imported where they are used: a
+# report worker imports this module to render and export pages and needs neither
+# (0.4-0.5 s of CPU in each worker, before its first page)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "povdyn"
 REPORT_NOTEBOOK = "quarterly_report.ipynb"
 KEY_PACKAGES = ["povdyn", "pandas", "numpy", "duckdb", "ibis-framework", "pyarrow",
-                "statsmodels", "scipy", "matplotlib", "seaborn", "papermill", "nbconvert",
+                "statsmodels", "scipy", "matplotlib", "papermill", "nbconvert",
                 "nbclient", "ipykernel", "jupyter-client"]
 EXTERNAL_URL = re.compile(r"https?://", re.IGNORECASE)
 
@@ -247,6 +251,8 @@ def _panel_value_counts(data_dir: Path, column: str) -> pd.Series:
     households, one string column in pandas is gigabytes beside the pages' kernels). An
     empty panel is an error saying so (a report of nothing would otherwise fail later
     with an IndexError or render empty pages)."""
+    import pandas as pd
+
     import duckdb
 
     path = panel_path(data_dir)
@@ -278,6 +284,8 @@ def parse_requested_period(period):
 def resolve_period(data_dir: Path, period="latest"):
     """The report period in canonical form; "latest" = the last period in the panel.
     A period not in the data is an error listing the available ones."""
+    from . import periods as _periods
+
     values = _panel_value_counts(data_dir, "period").index
     available = sorted({_periods.parse_period(p) for p in values}, key=lambda x: x[1])
     if not available:
@@ -789,7 +797,7 @@ def _skip_iri_grammar() -> None:
 # the report template's own imports (the cost is the same, paid before the page
 # instead of in its first cell, beside the worker's imports)
 KERNEL_WARMUP = ("import povdyn, povdyn.tables, povdyn.targets, povdyn.report, povdyn.plots.dynamics, "
-                 "povdyn.plots.effects, povdyn.plots.deprivation, seaborn.objects")
+                 "povdyn.plots.effects, povdyn.plots.deprivation")
 
 
 def _warm_worker(warm: dict | None) -> None:
@@ -982,10 +990,15 @@ def _exporter():
         from nbconvert import HTMLExporter
         from nbconvert.preprocessors import TagRemovePreprocessor
 
+        # optimistic_validation: the notebook is validated once, after the last
+        # preprocessor, instead of after each of the dozen (each a whole-notebook
+        # schema check: ~0.1 s of a worker's CPU per page, for nothing -- every output
+        # was validated as nbclient received it, and an invalid result still fails)
         exporter = HTMLExporter(
             template_name=TEMPLATE_NAME,
             extra_template_basedirs=[str(TEMPLATES_DIR)],
             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+            optimistic_validation=True,
         )
         remover = TagRemovePreprocessor(remove_cell_tags={"parameters", "injected-parameters", "remove_cell"},
                                         remove_all_outputs_tags={"remove_output"})
@@ -1341,8 +1354,19 @@ def handed_run_tables(path, data_dir, timeout: float = 900.0):
     if not _await_run_file(index, folder.parent, what, timeout):
         return None
     outcome = _checked_outcome(json.loads(index.read_text(encoding="utf-8")), what, data_dir)
-    return [(e["name"], e["kwargs"], e["by"], pickle.loads((folder / e["file"]).read_bytes()))
-            for e in outcome.get("tables", [])]
+    # read once per process: a report kernel renders ~17 pages of the same run, and each
+    # unpickled every table of every province (3 MB on the demo) to keep its own rows.
+    # The pages only read them (seed_page copies their rows; remembered results are
+    # returned as copies)
+    key = (str(folder.resolve()), index.stat().st_mtime_ns)
+    if key not in _HANDED_TABLES:
+        _HANDED_TABLES.clear()
+        _HANDED_TABLES[key] = [(e["name"], e["kwargs"], e["by"], pickle.loads((folder / e["file"]).read_bytes()))
+                               for e in outcome.get("tables", [])]
+    return list(_HANDED_TABLES[key])
+
+
+_HANDED_TABLES: dict = {}
 
 
 class _ParentStep(threading.Thread):

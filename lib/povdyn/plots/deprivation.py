@@ -90,7 +90,12 @@ def contributions(data, lang: str = "vi", ax=None, title: str | None = None):
         ax.text(v + 0.3, y, f"{v:.1f}", va="center", fontsize=8)
     ax.set_xlabel(text["contrib_x"])
     ax.set_xlim(0, max(values.max() * 1.15, 1) if len(values) else 1)
-    ax.set_title(title or text["contrib_title"], fontsize=11)
+    if own_figure:
+        # over the whole figure, not the axes: the indicators' long names push the axes
+        # right, and a title centred over them ran off the canvas on report pages
+        fig.suptitle(title or text["contrib_title"], fontsize=11, fontweight="bold")
+    else:
+        ax.set_title(title or text["contrib_title"], fontsize=11)
     seen = [d for d in dict.fromkeys(table["dimension"][::-1]) if d in DIMENSION_LABELS]
     handles = [plt.Rectangle((0, 0), 1, 1, color=DIMENSION_COLOURS[d]) for d in seen]
     ax.legend(handles, [DIMENSION_LABELS[d][lang] for d in seen], fontsize=8,
