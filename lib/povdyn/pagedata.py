@@ -141,7 +141,8 @@ def _register_panel(path: Path, register: str | None, engine: str | None):
     """(Panel of the register at `path`, whether its rows are held by the engine):
     load_panel's Panel, with its rows held (``Panel.cached``) and kept for the next page
     of this process when the register has at most HELD_REGISTER_MAX_ROWS rows and runs
-    on DuckDB. Kept per file version (path, size, modification time), register kind and
+    on DuckDB. Kept per file version (path, and each parquet file's size, modification
+    time and inode), register kind and
     connection: a rewritten file, another kind or engine is loaded afresh, and only the
     latest register is held."""
     from .engine import connect, engine_name
@@ -149,14 +150,19 @@ def _register_panel(path: Path, register: str | None, engine: str | None):
 
     if engine_name(engine) != "duckdb":
         return load_panel(path, register=register, engine=engine), False
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, register, id(connect(engine)))
+    import pyarrow.parquet as pq
+
+    from .panel import _parquet_files
+
+    # a file, or ingest's panel.parquet/ folder of period files (an incremental ingest
+    # replaces only some of them)
+    files = _parquet_files(path) if path.suffix == ".parquet" else []
+    versions = tuple((f.name, st.st_size, st.st_mtime_ns, st.st_ino) for f, st in ((f, f.stat()) for f in files))
+    key = (str(path.resolve()), versions, register, id(connect(engine)))
     if key in _HELD:
         return _HELD[key], True
     panel = load_panel(path, register=register, engine=engine)
-    import pyarrow.parquet as pq
-
-    if (path.suffix != ".parquet" or pq.ParquetFile(path).metadata.num_rows > HELD_REGISTER_MAX_ROWS
+    if (not files or sum(pq.ParquetFile(f).metadata.num_rows for f in files) > HELD_REGISTER_MAX_ROWS
             or len(panel) > HELD_REGISTER_MAX_ROWS):  # a list register's rows: absent households too
         return panel, False
     _HELD.clear()
