@@ -523,3 +523,24 @@ def test_all_communes_register_covers_every_2025_commune_of_a_province():
     pieces = {sampled.piece_name[k] for j in range(s, s + c)
               for k in range(sampled.piece_start[j], sampled.piece_start[j] + sampled.piece_count[j])}
     assert pieces < expected
+
+
+def test_fingerprint_of_a_folder_of_period_files_sees_each_file(tmp_path):
+    """The commune tables' cache key follows every period file of ingest's panel.parquet/
+    folder: a file written again in place leaves the folder's own size and mtime as they
+    were, and must still give a new key (else a page would show the old numbers)."""
+    import os
+    import time
+
+    from povdyn.communes import _fingerprint
+
+    folder = tmp_path / "panel.parquet"
+    folder.mkdir()
+    (folder / "period-2024.parquet").write_bytes(b"a" * 10)
+    (folder / "period-2025.parquet").write_bytes(b"b" * 10)
+    before = _fingerprint(folder)
+    time.sleep(0.01)
+    with open(folder / "period-2025.parquet", "r+b") as f:  # same size, same folder entries
+        f.write(b"c" * 10)
+    os.utime(folder / "period-2025.parquet", ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert _fingerprint(folder) != before

@@ -98,11 +98,15 @@ def _at(table: pd.DataFrame, period, col: str = "period") -> pd.DataFrame:
 
 
 def _fingerprint(path: Path) -> tuple:
-    """Cheap identity of the processed data: path, size and mtime of the panel and of
-    the household totals beside it (hashing a national panel for every page would cost
+    """Cheap identity of the processed data: path, size and mtime of the panel (of each
+    of its files when it is a folder) and of the household totals beside it (hashing a national panel for every page would cost
     more than the page)."""
+    from .panel import _parquet_files
+
     out = []
-    for p in (path, path.parent / "totals.parquet"):
+    # ingest's panel.parquet/ folder: each period file (an incremental run replaces some)
+    panel_files = _parquet_files(path) if path.is_dir() else [path]
+    for p in (*panel_files, path.parent / "totals.parquet"):
         try:
             st = os.stat(p)
             out.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
