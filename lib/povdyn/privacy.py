@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -119,73 +120,18 @@ def load_key(processed_dir=None, new_key: bool = False) -> bytes:
     return key.encode("utf-8")
 
 
-class Pseudonymiser:
-    """The keyed pseudonym of one household id: "h_" + the first 16 hex characters of
-    HMAC-SHA256(key, id as UTF-8) (RFC 2104; the one scheme of every path, pandas and
-    engine: `pseudonymise`, ingest's csv workers).
-
-    Fast because the work is done once per distinct id, never per row: HMAC's padded-key
-    states are hashed once per key (then copied, as RFC 2104 section 4 suggests), and
-    the pseudonyms already made are remembered (at most MEMO_IDS of them; the memo
-    starts afresh when full), since a household appears once per review period.
-    `arrow` takes a whole Arrow column and hashes its distinct cells only."""
-
-    MEMO_IDS = 1 << 18  # ~45 MB of Python strings at most: a register's 4-5 rows of one
-    # household are within this many ids of each other in an export sorted by period
-
-    def __init__(self, key: bytes | str):
-        key = _key_bytes(key)
-        if len(key) > 64:  # RFC 2104: a key longer than the block is hashed first
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(64, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-        self._memo: dict[str, str] = {}
-
-    def __call__(self, text: str) -> str:
-        """The pseudonym of one id (text, hashed as given)."""
-        made = self._memo.get(text)
-        if made is None:
-            made = self._hmac(text)
-            if len(self._memo) >= self.MEMO_IDS:
-                self._memo.clear()
-            self._memo[text] = made
-        return made
-
-    def _hmac(self, text: str) -> str:
-        inner = self._inner.copy()
-        inner.update(text.encode("utf-8"))
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return PSEUDONYM_PREFIX + outer.hexdigest()[:PSEUDONYM_HEX_CHARS]
-
-    def arrow(self, cells):
-        """Pseudonyms of an Arrow string array, cell by cell (nulls stay null); each
-        distinct cell is hashed (or found in the memo) once."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        encoded = pc.dictionary_encode(cells)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        distinct = encoded.dictionary.to_pylist()
-        made = list(map(self._memo.get, distinct))  # C speed: most ids are known
-        for i, text in enumerate(distinct):
-            if made[i] is None:
-                made[i] = self(text)
-        return pa.array(made, pa.string()).take(encoded.indices)
-
-
 def pseudonymise(ids: pd.Series, key: bytes | str | None = None) -> pd.Series:
     """Keyed pseudonyms of household ids: "h_" + the first 16 hex characters of
-    HMAC-SHA256(key, id) (Pseudonymiser). Missing ids stay missing. key=None uses
-    load_key().
+    HMAC-SHA256(key, id). Missing ids stay missing. key=None uses load_key().
 
     Ids are hashed as given (after str()); clean them first (ingest strips spaces)."""
-    pseudonym = Pseudonymiser(load_key() if key is None else key)
+    key = _key_bytes(load_key() if key is None else key)
     ids = pd.Series(ids)
     codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-    hashed = [pseudonym(str(u)) for u in uniques]
+    digest = hmac.digest
+    n = PSEUDONYM_HEX_CHARS
+    hashed = [PSEUDONYM_PREFIX + digest(key, str(u).encode("utf-8"), hashlib.sha256).hex()[:n]
+              for u in uniques]
     table = np.array(hashed + [None], dtype=object)
     return pd.Series(table[codes], index=ids.index, name=ids.name, dtype=object)
 

@@ -110,25 +110,14 @@ def _normalised_identifier(cells: pa.Array) -> pa.Array:
     """An identifier cell as compared for duplicates: NFC (in Arrow: several times
     faster than DuckDB's nfc_normalize on Vietnamese names), trimmed. Only cells that
     can change are normalised (_MAYBE_NOT_NFC): a name typed on a Vietnamese keyboard is
-    NFC already, and finding that out costs a quarter of normalising it.
-
-    That check is the cost (a regex over a large character class), so it looks only at
-    cells that are not ASCII (ASCII is NFC), and once per distinct cell: a household's
-    name and address repeat in each of its review periods."""
-    if isinstance(cells, pa.ChunkedArray):
-        cells = cells.combine_chunks()
-    if not pc.any(pc.invert(pc.string_is_ascii(cells))).as_py():
-        return pc.utf8_trim_whitespace(cells)  # ID-card and phone numbers: ASCII
-    encoded = pc.dictionary_encode(cells)
-    distinct = encoded.dictionary
-    non_ascii = pc.invert(pc.string_is_ascii(distinct))
-    candidates = distinct.filter(non_ascii)
-    maybe = pc.match_substring_regex(candidates, _maybe_not_nfc())
-    if pc.any(maybe).as_py():
-        candidates = pc.replace_with_mask(
-            candidates, maybe, pc.utf8_normalize(candidates.filter(maybe), "NFC"))
-        distinct = pc.replace_with_mask(distinct, non_ascii, candidates)
-    return pc.utf8_trim_whitespace(distinct).take(encoded.indices)
+    NFC already, and finding that out costs a quarter of normalising it."""
+    maybe = pc.and_(pc.invert(pc.string_is_ascii(cells)),
+                    pc.match_substring_regex(cells, _maybe_not_nfc()))
+    changed = pc.sum(maybe).as_py() or 0
+    if changed:
+        cells = pc.replace_with_mask(cells, maybe,
+                                     pc.utf8_normalize(cells.filter(maybe), "NFC"))
+    return pc.utf8_trim_whitespace(cells)
 
 
 @functools.cache
