@@ -256,3 +256,40 @@ def test_an_older_single_file_panel_is_replaced(demo_years, tmp_path):
     assert (out / "panel.parquet").is_dir()
     assert _hashes(out) == _hashes(_full(raw, tmp_path))
     shutil.rmtree(out)
+
+
+def test_office_lists_with_totals_add_a_year_as_a_full_run_would(tmp_path, monkeypatch):
+    """What offices keep -- poor / near-poor lists per review plus household totals --
+    added a year at a time: the new list is the only file read, the register stays
+    "lists", and every output is the bytes of a full ingest of all the files. A
+    pre-merger year leaves the earlier period files as they are; the first post-merger
+    year (2025) may patch them (households' own 2025 commune), still as a full run."""
+    from povdyn.synth import generate
+    from povdyn.synth.writers import to_lists
+
+    reg = generate(households=1500, seed=11, frequency="year")
+    lists = to_lists(reg.panel, "year")
+    totals = (reg.panel.groupby(["province", "commune", "period"]).size()
+              .rename("Tổng số hộ").reset_index()
+              .rename(columns={"province": "Tỉnh", "commune": "Xã", "period": "Năm"}))
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    _write(raw, "tong_so_ho.csv", totals)
+    years = sorted(lists["Năm"].unique())
+    for year in years[:-2]:
+        _write(raw, f"ds_{year}.csv", lists[lists["Năm"] == year])
+    first = ingest(raw, out, progress=False)
+    assert first.ok and first.balanced, str(first)
+    assert load_panel(out).register == "lists"
+    read = _spy_reads(monkeypatch)
+    for year in years[-2:]:
+        before = _stamps(out)
+        _write(raw, f"ds_{year}.csv", lists[lists["Năm"] == year])
+        read.clear()
+        again = ingest(raw, out, progress=False)
+        assert read == [f"ds_{year}.csv"] and again.ok and again.balanced
+        after = _stamps(out)
+        assert f"period-{year}.parquet" in after
+        if str(year) < "2025":
+            assert {k: v for k, v in after.items() if k in before} == before
+        assert load_panel(out).register == "lists"
+        assert _hashes(out) == _hashes(_full(raw, tmp_path))
