@@ -243,3 +243,22 @@ def test_a_page_figure_is_drawn_once_into_the_pixels_savefig_would_write(shown, 
         assert picture.mode == "RGB", kind
         assert np.array_equal(np.asarray(picture), expected[..., :3]), kind
         assert fig.get_facecolor() == reference.get_facecolor()  # the figure itself is left as it was
+
+
+def test_quarterly_axes_tick_and_label_the_fourth_quarters_only_and_still_span_every_period():
+    """The trends figure's period axes: a tick (and its grid line) at each labelled
+    fourth quarter only -- an unlabelled tick per quarter cost as much to lay out and
+    draw -- while the view still covers the first and last quarters."""
+    from povdyn.plots import dynamics
+
+    periods = [f"{y}Q{q}" for y in (2023, 2024, 2025) for q in (1, 2, 3, 4)][1:]  # 2023Q2..2025Q4
+    shares = pd.DataFrame({"period": periods, "poor": 400, "near_poor": 300,
+                           **{f"{s}_{c}": 0.1 for s in ("poor", "near_poor") for c in ("rate", "ci_low", "ci_high")}})
+    exits = pd.DataFrame({"period": periods, "at_risk": 300, "exits": 90, "rate": 0.3, "ci_low": 0.25,
+                          "ci_high": 0.35})
+    fig = dynamics.trends(shares, exits)
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["2023Q4", "2024Q4", "2025Q4"]
+        assert list(ax.get_xticks()) == [periods.index(p) for p in ("2023Q4", "2024Q4", "2025Q4")]
+        low, high = ax.get_xlim()
+        assert low <= 0 and high >= len(periods) - 1
