@@ -457,13 +457,16 @@ RUN_WIDE_GROUPINGS = ([], ["area"], ["ethnic_minority"], ["commune_2025"])
 def run_wide_requests(columns, within: int = 2, period=None) -> list[tuple[str, dict, list]]:
     """The (metric, keyword arguments, grouping) a province page asks for and
     run_wide_tables can compute for every province at once; groupings the panel lacks
-    are left out. With the report `period`, also the annual transitions of the
-    projection (``targets.annual_transitions``)."""
+    are left out. Without a grouping, also the survival section's Kaplan-Meier table
+    (``survival.survival_after_exit_by_region``). With the report `period`, also the
+    annual transitions of the projection (``targets.annual_transitions``)."""
     out = [("annual_transitions", {"period": str(period)}, [])] if period is not None else []
     for by in RUN_WIDE_GROUPINGS:
         if not set(by) <= set(columns):
             continue
         out += [("status_shares", {}, by), ("exit_rates", {}, by)]
+        if by == []:  # the survival section (Kaplan-Meier after exit)
+            out.append(("survival_after_exit", {}, by))
         if by in ([], ["commune_2025"]):
             out += [("exit_rates", {"from_status": "near_poor"}, by), ("entries", {}, by),
                     ("relapse_rates", {"within": int(within)}, by),
@@ -482,6 +485,10 @@ def _request_key(name: str, kwargs: dict, by: list) -> tuple:
         from .targets import annual_transitions_key
 
         return annual_transitions_key(kwargs["period"], kwargs["period_indices"])
+    if name == "survival_after_exit":
+        from .survival import survival_key
+
+        return survival_key(**kwargs)
     return getattr(dynamics, name).result_key(by=by, **kwargs)
 
 
@@ -542,6 +549,10 @@ def run_wide_tables(panel, within: int = 2, regions=None,
             annual = annual_snapshots(panel, kwargs["period"])
             result = annual_transitions(annual, by=grouped)
             kwargs = {**kwargs, "period_indices": list(annual.period_indices)}
+        elif name == "survival_after_exit":
+            from .survival import survival_after_exit_by_region
+
+            result = survival_after_exit_by_region(panel, col, **kwargs)
         else:
             result = getattr(dynamics, name)(panel, by=grouped, **kwargs)
         out.append((name, kwargs, by, result))
@@ -585,7 +596,8 @@ def seed_page(data: PageData, tables) -> int:
         if not len(match):  # no row of the region in this table: the page computes it
             continue
         rows = table[table[col] == match.iloc[0]].drop(columns=col).reset_index(drop=True)
-        rows.attrs = dict(table.attrs)
+        # a table computed region by region carries each region's own attrs
+        rows.attrs = dict(table.attrs["regions"][match.iloc[0]] if "regions" in table.attrs else table.attrs)
         data.panel.remember(_request_key(name, kwargs, by), rows)
         seeded += 1
     return seeded
