@@ -61,3 +61,22 @@ def test_the_analysis_file_is_the_planted_design_household_by_household():
     # controls="not_this_program": C (housing) is a control of the 2023 cohort too
     af, _ = build_analysis_file(ann, support, "credit", within=1, controls="not_this_program")
     assert list(af[af["cohort"] == 2023]["household_id"]) == ["A", "B", "C", "D", "K", "L"]
+
+
+def test_the_forest_plot_is_drawn_only_when_a_model_has_an_estimate(tmp_path, monkeypatch):
+    """A province of a small register has too few supported households for any model:
+    its programme section shows the table of verdicts and no forest plot (empty axes).
+    With estimates (tests/test_pages.py, the national page of a larger register) the
+    plot is drawn."""
+    import IPython.display
+
+    from povdyn import tables
+    from test_report import write_small_register
+
+    data_dir = write_small_register(tmp_path / "processed", households=3000, seed=5, tiny=False)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, *a, **k: shown.append(type(obj).__name__))
+    province = pd.read_parquet(data_dir / "panel.parquet", columns=["province_2025"]).value_counts().index[-1][0]
+    section = tables.programmes_section(tables.page_data(data_dir, province), data_dir, "2025Q4")
+    assert section["evaluation"].table["estimate"].isna().all() and len(section["table"])
+    assert section["figure"] is None and "Image" not in shown and "HTML" in shown
