@@ -167,3 +167,18 @@ def test_a_kernel_lists_the_held_register_s_provinces_once(demo_register, tmp_pa
     assert asked == [] and page.panel.region_name == second
     with pytest.raises(SchemaError, match=str(first)):
         pagedata.page_data(tmp_path, "Atlantis")
+
+
+def test_the_held_register_is_kept_in_province_order(demo_register, tmp_path, monkeypatch):
+    """The rows a kernel holds are stored province by province (then by period and
+    household, as ingest writes them), so that selecting one province reads only its
+    few row groups (0.13 -> 0.03 CPU-s a page on the demo)."""
+    from povdyn import pagedata
+
+    demo_register.panel.to_parquet(tmp_path / "panel.parquet", index=False)
+    monkeypatch.setattr(pagedata, "_HELD", {})
+    pagedata.page_data(tmp_path, "national")
+    (held,) = pagedata._HELD.values()
+    stored = held.execute(held.table.select("province_2025", "period_index", "household_id"))
+    assert len(stored) == len(demo_register.panel)
+    assert list(stored.itertuples(index=False)) == sorted(stored.itertuples(index=False))
