@@ -193,7 +193,9 @@ def _support_years(support) -> pd.DataFrame:
     for c in ("household_id", "program", "start_period"):
         if c not in sup.columns:
             raise SchemaError(f"support records have no column {c!r}")
-    sup["start_year"] = [_periods.year_of(v) for v in sup["start_period"]]
+    # each distinct period parsed once (a report page reads every support record)
+    years = {v: _periods.year_of(v) for v in pd.unique(sup["start_period"])}
+    sup["start_year"] = [years[v] for v in sup["start_period"]]
     if "amount_vnd" not in sup.columns:
         sup["amount_vnd"] = np.nan
     return sup
@@ -575,7 +577,8 @@ def evaluate_programs(
             raise SchemaError(f"region {region!r} matches no row of region/province_2025/province")
         ann = ann[mask]
         sup = sup[sup.household_id.isin(ann.household_id)]
-    names = program_names().set_index("code") if len(program_names()) else pd.DataFrame(columns=["name_vi", "name_en"])
+    listed = program_names()
+    names = listed.set_index("code") if len(listed) else pd.DataFrame(columns=["name_vi", "name_en"])
     codes = programs or sorted(sup.program.unique())
     base_covs = ["log_income", "household_size", "ethnic_minority", "urban", "deprivations",
                  "poor_before", "region", "cohort_cat"]
