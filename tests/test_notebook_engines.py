@@ -323,3 +323,30 @@ def test_a_province_s_evaluation_uses_its_own_support_records(register):
     pd.testing.assert_frame_equal(named, frame)
     assert frame["n_treated_records"].sum() < programs._support_years(support).groupby("program")[
         "household_id"].nunique().sum()
+
+
+def test_deprivation_cells_read_from_a_panel_what_the_whole_frame_gives(register):
+    """04's cells on a Panel -- fragile exits' relapse, the flows across the 2021 -> 2022
+    change, the trajectory groups behind the persistent deprivations -- give what they
+    give on the whole register in pandas, each pulling at most three reviews' rows
+    (the exits' later reviews: only households poor before; earlier poor rows: only
+    households poor now)."""
+    import povdyn
+    from povdyn import deprivation, standard_change
+
+    data, _ = register
+    panel = povdyn.load_panel(data / "panel.parquet")
+    whole = panel.to_pandas()
+    review_rows = whole.groupby("period").size().max()
+    with counting_pulls() as pulls:
+        fragile = deprivation.fragile_exit_outcomes(panel, "2025Q2", within=2)
+        flows = standard_change.decompose_flows(panel, "2021Q4", "2022Q1")
+        groups = deprivation.trajectory_groups(panel, "2025Q4")
+    assert pulls.largest() <= 3 * review_rows
+    pd.testing.assert_frame_equal(fragile, deprivation.fragile_exit_outcomes(whole, "2025Q2", within=2))
+    pd.testing.assert_frame_equal(flows.table, standard_change.decompose_flows(whole, "2021Q4", "2022Q1").table)
+    by_whole = deprivation.trajectory_groups(whole, "2025Q4")
+    assert fragile["exits"].sum() > 0 and set(by_whole["group"]) == {"exited", "stayed_poor", "relapsed", "new_poor"}
+    columns = ["household_id", "group", "prev_status"]
+    pd.testing.assert_frame_equal(groups[columns].sort_values("household_id", ignore_index=True),
+                                  by_whole[columns].sort_values("household_id", ignore_index=True))

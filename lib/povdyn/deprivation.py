@@ -308,14 +308,18 @@ def panel_frame(panel, region=None, rows=None) -> pd.DataFrame:
 def _summary_rows(period, lookback: int):
     """The rows ``deprivation_summary`` reads, as an Ibis predicate: every row at the
     period t (the Alkire–Foster table, the trajectory groups and their deprivations),
-    the status rows at t − lookback (the previous status of each group) and the poor
-    rows before that (whether an entry is a relapse) -- not the other periods' rows,
-    which a national register has many millions of."""
+    the rows at t − lookback (the previous status of each group) and, of the households
+    poor at t, their poor rows before that (whether an entry is a relapse: asked of no
+    one else) -- not the other periods' rows, which a national register has many
+    millions of."""
     _, t = parse_period(period)
+    past = t - lookback
 
     def where(table):
         idx = table.period_index
-        return (idx == t) | (idx == t - lookback) | ((idx < t - lookback) & (table.status == "poor"))
+        poor_now = table.filter((idx == t) & (table.status == "poor")).household_id
+        return ((idx == t) | (idx == past)
+                | ((idx < past) & (table.status == "poor") & table.household_id.isin(poor_now)))
     return where
 
 
@@ -506,8 +510,12 @@ def fragile_exit_outcomes(panel, exit_period, within: int = 2, threshold: int = 
     from .intervals import wilson_interval
 
     _, t = parse_period(exit_period)
-    # from a Panel only the review before the exit, the exit's and the `within` after it
-    df = _rows_from(panel, lambda table: table.period_index.between(t - 1, t + within))
+
+    def rows(table):  # from a Panel: the reviews before and at the exit, and the `within`
+        idx = table.period_index  # after it of the households poor before (the exits among them)
+        poor_before = table.filter((idx == t - 1) & (table.status == "poor")).household_id
+        return idx.between(t - 1, t) | (idx.between(t + 1, t + within) & table.household_id.isin(poor_before))
+    df = _rows_from(panel, rows)
     exits = fragile_exits(df, exit_period, threshold)
     later = df[(df["period_index"] > t) & (df["period_index"] <= t + within)
                & df["household_id"].isin(set(exits["household_id"]))]
