@@ -234,9 +234,7 @@ def evaluation_rows(panel, support=None):
 
     import ibis
 
-    t = panel.table.filter(panel.table.status.notnull())
-    if panel.frequency == "quarter":
-        t = t.filter(t.period_index % 4 == 3)
+    t = _annual_table(panel).drop("year")
     if support is not None:
         ever_poor = t.filter(t.status == "poor").select("household_id")
         wanted = ibis.union(ever_poor, supported_households(support), distinct=True)
@@ -314,16 +312,19 @@ def _review_years(panel, until=None) -> list[int]:
 
 
 def _evaluation_inputs(panel, support: pd.DataFrame, until, event_study: bool):
-    """(annual-review frame of the households an evaluation can use, the review years,
-    the commune-year panel or None) from a Panel: the frame is :func:`evaluation_rows`
-    pulled with the columns an analysis file reads; the years and the commune poverty
-    rates come from every row, in the engine."""
+    """(annual-review frame of the households an evaluation can use, the review years or
+    None, the commune-year panel or None) from a Panel: the frame is
+    :func:`evaluation_rows` pulled with the columns an analysis file reads. For the event
+    study, the review years and the commune poverty rates come from every row, in the
+    engine; without it the years are those of the frame (a review year in which none
+    of these households has a status would only move a cohort from "censored" to
+    "without follow-up" in the counts -- not worth a query per report page)."""
     view = evaluation_rows(panel, support)
     columns = [c for c in panel.columns if c in _EVALUATION_COLUMNS or c.startswith("dep_")]
     ann = annual_reviews(view.to_pandas(columns=columns), until=until)
-    commune_year = (commune_poverty_rates(panel, until)
-                    if event_study and "commune" in panel.columns else None)
-    return ann, _review_years(panel, until), commune_year
+    if not (event_study and "commune" in panel.columns):
+        return ann, None, None
+    return ann, _review_years(panel, until), commune_poverty_rates(panel, until)
 
 
 def _support_years(support) -> pd.DataFrame:
