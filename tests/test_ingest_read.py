@@ -88,3 +88,59 @@ def test_nasty_csv_cells_keep_the_pandas_bytes_in_small_blocks(tmp_path, monkeyp
     assert fast.balanced and reference.balanced and fast.panel_rows > 200
     assert fast.tables[0].quarantined > 50
     assert _hashes(tmp_path / "engine") == _hashes(tmp_path / "pandas")
+
+
+def test_identifiers_nfc_checked_once_per_distinct_cell_when_a_block_repeats(monkeypatch):
+    """The NFC check (a regex over a large character class, the cost) looks at each
+    distinct non-ASCII identifier cell once in a block that repeats them (a register
+    sorted by household), at each non-ASCII cell in a block of distinct ones, and at
+    none in an ASCII column. The result is every cell NFC-normalised and trimmed."""
+    import unicodedata
+
+    import pyarrow.compute as pc
+
+    from povdyn.ingest import checking
+
+    pattern = checking._maybe_not_nfc()
+    looked_at = []
+    regex = pc.match_substring_regex
+    monkeypatch.setattr(pc, "match_substring_regex", lambda cells, p, **k: (
+        looked_at.extend(cells.to_pylist()) if p == pattern else None) or regex(cells, p, **k))
+    monkeypatch.setattr(checking, "REPEAT_SAMPLE", 4)
+
+    def reference(cells):
+        return [None if c is None else unicodedata.normalize("NFC", c).strip() for c in cells]
+
+    nfd = unicodedata.normalize("NFD", "Nguyễn Thị Ánh")
+    repeating = ["Nguyễn Văn An", nfd, "Nguyễn Văn An", nfd, None, nfd + " ",
+                 " 001200000001", "Trần Bình", nfd]  # 2 distinct in the first 4
+    out = checking._normalised_identifier(pa.array(repeating, pa.string()))
+    assert sorted(looked_at) == sorted(["Nguyễn Văn An", nfd, nfd + " ", "Trần Bình"])
+    assert out.to_pylist() == reference(repeating)
+    looked_at.clear()
+    distinct = ["Nguyễn Văn An", nfd, " 0012", "Trần Bình ", None, nfd + " "]
+    out = checking._normalised_identifier(pa.array(distinct, pa.string()))
+    assert sorted(looked_at) == sorted(["Nguyễn Văn An", nfd, "Trần Bình ", nfd + " "])
+    assert out.to_pylist() == reference(distinct)
+    looked_at.clear()
+    ascii_only = checking._normalised_identifier(pa.array(["0012 ", "0913"], pa.string()))
+    assert looked_at == [] and ascii_only.to_pylist() == ["0012", "0913"]
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.sampled_from(["Nguyễn", "Nguye\u0302\u0303n", " Ánh ", "A\u0301",
+                                       "0912 ", "", "  ", "\u1100\u1161", "x"]) | st.none(),
+                      max_size=30),
+       sample=st.integers(min_value=1, max_value=8))
+def test_identifiers_are_nfc_and_trimmed_on_either_path(cells, sample):
+    """Whichever way a block is checked (per distinct cell or cell by cell), every cell
+    comes out as unicodedata's NFC of it, trimmed; nulls stay null."""
+    import unicodedata
+
+    from povdyn.ingest import checking
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checking, "REPEAT_SAMPLE", sample)
+        out = checking._normalised_identifier(pa.array(cells, pa.string()))
+    assert out.to_pylist() == [None if c is None else unicodedata.normalize("NFC", c).strip()
+                               for c in cells]
