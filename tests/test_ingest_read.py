@@ -144,3 +144,50 @@ def test_identifiers_are_nfc_and_trimmed_on_either_path(cells, sample):
         out = checking._normalised_identifier(pa.array(cells, pa.string()))
     assert out.to_pylist() == [None if c is None else unicodedata.normalize("NFC", c).strip()
                                for c in cells]
+
+
+_NUMBER_SHAPES = [r"[+-]?[0-9]+", r"[+-]?[0-9]+\.[0-9]+", r"[+-]?[0-9]{1,3}(\.[0-9]{3})+",
+                  r"[+-]?[0-9]{1,3}(,[0-9]{3})+"]  # what the Arrow fast path promises
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789.,+- đ٣", max_size=12) | st.none(), max_size=40))
+def test_number_fast_path_takes_its_shapes_with_the_slow_paths_values(cells):
+    """Plain integers and decimals, "1.523.000" and "1,500,000" groups (trimmed) are
+    read in Arrow, each shape's regex over the cells the shapes before it left; their
+    values are parse_number_text's (the per-cell path every other cell takes)."""
+    import math
+    import re
+
+    from povdyn import schema
+
+    numbers, handled = schema.arrow_number_fast_path(pa.array(cells, pa.string()))
+    for cell, value, took in zip(cells, numbers.to_pylist(), handled.to_pylist()):
+        shaped = cell is not None and any(re.fullmatch(shape, cell.strip(), re.ASCII)
+                                          for shape in _NUMBER_SHAPES)
+        assert took == shaped, cell
+        if took:
+            assert math.isclose(value, schema.parse_number_text(cell), rel_tol=1e-15), cell
+
+
+def test_number_fast_path_regexes_only_look_at_cells_still_untaken(monkeypatch):
+    """An income column of plain integers (the national demo) or dotted groups (an
+    office export) pays for one or two regexes per cell, not five."""
+    import pyarrow.compute as pc
+
+    from povdyn import schema
+
+    seen: dict[str, int] = {}
+    regex = pc.match_substring_regex
+    monkeypatch.setattr(pc, "match_substring_regex", lambda cells, p, **k: (
+        seen.__setitem__(p, seen.get(p, 0) + len(cells)), regex(cells, p, **k))[1])
+    integers = ["5824000"] * 90 + ["1.523.000"] * 8 + ["1,5 triệu", "12,000"]
+    numbers, handled = schema.arrow_number_fast_path(pa.array(integers, pa.string()))
+    assert sum(seen.values()) == 100 + 10 + 2 + 2
+    assert handled.to_pylist() == [True] * 98 + [False, True] and numbers[-1].as_py() == 12000
+    seen.clear()
+    dotted = ["1.523.000"] * 95 + ["750.5", "1.500", "2000", "x", "1,500,000"]
+    numbers, handled = schema.arrow_number_fast_path(pa.array(dotted, pa.string()))
+    assert sum(seen.values()) == 100 + 99 + 3 + 3
+    assert numbers.to_pylist()[95:97] == [750.5, 1500.0] and handled.to_pylist()[-2:] == [
+        False, True]
