@@ -191,3 +191,31 @@ def test_number_fast_path_regexes_only_look_at_cells_still_untaken(monkeypatch):
     assert sum(seen.values()) == 100 + 99 + 3 + 3
     assert numbers.to_pylist()[95:97] == [750.5, 1500.0] and handled.to_pylist()[-2:] == [
         False, True]
+
+
+def test_a_clean_register_sends_no_row_back_to_pandas(tmp_path, monkeypatch):
+    """The engine flags a row for check_batch (pandas, slow) only when a cell could be
+    rejected: on a clean register (dotted and plain incomes read by the fast path, x
+    marks, known provinces) no row goes back; one bad income sends exactly its row."""
+    def line(h, q):
+        dotted = f"{1_000_000 + 1000 * h:,}".replace(",", ".")
+        return ",".join([f"HH{h:04d}", f"2024Q{q}", "Hộ nghèo" if h % 3 else "Không nghèo",
+                         "Hà Giang", dotted if h % 2 else str(2_000_000 + h),
+                         "x" if h % 2 else "", "Thoát nghèo" if q == 4 and h % 7 == 0 else ""])
+
+    lines = ["Mã hộ,Kỳ,Phân loại hộ,Tỉnh,Thu nhập bình quân,Dân tộc thiểu số,Lý do"] + [
+        line(h, q) for q in range(1, 5) for h in range(50)]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "register.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rechecked = []
+    check = ingest_module.engine_checks.check_batch
+    monkeypatch.setattr(ingest_module.engine_checks, "check_batch", lambda frame, *a: (
+        rechecked.append(len(frame)), check(frame, *a))[1])
+    clean = ingest(raw, tmp_path / "clean", progress=False)
+    assert clean.panel_rows == 200 and clean.tables[0].quarantined == 0, clean.errors
+    assert rechecked == []
+    lines[8] = lines[8].replace("1.007.000", "khoảng 1 triệu")
+    (raw / "register.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    one_bad = ingest(raw, tmp_path / "one_bad", progress=False)
+    assert sum(rechecked) == 1 and one_bad.tables[0].quarantined == 1

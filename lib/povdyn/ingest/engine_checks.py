@@ -268,6 +268,7 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     guess: dict[str, bool] = {}  # yes/no column -> read as "x"-marked
     ident_cols = [c for c, name in position.items() if name in IDENTIFIER_COLUMNS]
     hid = next(c for c, name in keep.items() if name == "household_id")
+    status_col = next((c for c, name in keep.items() if name == "status"), None)
     numbers = [c for c, name in keep.items() if name in _NUMBERS]
     all_cols = [f"c{i}" for i in range(len(raw.header))]
     counts = {"rows": 0, "blank": 0}
@@ -296,6 +297,10 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                             empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(cells)), 0)
                             blank = pc.and_(blank, empty)
                 fast = {}
+                # "a cell check_rows would reject" over every coded column, ORed here
+                # (one column for DuckDB instead of one per column; an unknown cell
+                # counts as bad, as coalesce(bad, true) did in SQL)
+                any_bad = None
                 for c in numbers:
                     arrays[f"_n_{c}"], fast[c] = schema.arrow_number_fast_path(batch.column(c))
                     arrays[f"_f_{c}"] = fast[c]
@@ -312,10 +317,17 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                         arrays[f"_v_{c}"] = pc.fill_null(value, False) if guess[c] else value
                     else:
                         arrays[f"_v_{c}"] = parsed["v"]
-                    arrays[f"_bad_{c}"] = parsed["bad"]
+                    cell_bad = pc.fill_null(parsed["bad"], True)
+                    if how == "numbers":  # the fast path's cells are good
+                        cell_bad = pc.and_(pc.invert(fast[c]), cell_bad)
+                    any_bad = cell_bad if any_bad is None else pc.or_(any_bad, cell_bad)
+                    if c == status_col:  # also read alone (a blank status)
+                        arrays[f"_bad_{c}"] = parsed["bad"]
                     for extra in ("o", "q", "p2025"):
                         if extra in parsed:
                             arrays[f"_{extra}_{c}"] = parsed[extra]
+                arrays["_any_bad"] = (any_bad if any_bad is not None
+                                      else pa.array(np.zeros(n, dtype=bool)))
                 for i, c in enumerate(ident_cols):  # normalised as _identifier_hash does
                     arrays[f"_id{i}"] = _normalised_identifier(batch.column(c))
                 arrays["_row"] = pa.array(np.arange(start, start + n, dtype="int64")
@@ -359,9 +371,10 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     def bad(name):  # a cell the lookup does not know (never expected) is checked in Python
         return f"coalesce({v(col[name], 'bad')}, true)"
 
-    # household id: blank, or short without a digit (a placeholder such as "NA", "-"?)
+    # household id: blank, or short without a digit (a placeholder such as "NA", "-"?);
+    # a coded cell check_rows would reject (every coded column's bad(), ORed in Arrow)
     terms = ["(s._hid = '' OR (length(s._hid) <= 4 AND NOT regexp_matches(s._hid, '[0-9]')))",
-             bad("period"), bad("status"), bad("province")]
+             "s._any_bad"]
     select = ["s._pid AS household_id",
               f"{v(col['period'])} AS period", f"{v(col['period'], 'o')} AS _order",
               f"{v(col['period'], 'q')} AS _is_quarter"]
@@ -372,7 +385,6 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
         removal = f"coalesce({rr} <> $exit, false)"
         status = (f"CASE WHEN {removal} THEN NULL WHEN {exit_} AND {st} IS NULL "
                   f"THEN 'non_poor' ELSE {st} END")
-        terms.append(bad("removal_reason"))
         select.append(f"CASE WHEN {exit_} THEN NULL ELSE {rr} END AS removal_reason")
     else:
         exit_, removal, status = "false", "false", st
@@ -387,11 +399,9 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
             fast, number = _ident_sql(f"_f_{c}"), _ident_sql(f"_n_{c}")
             value = f"(CASE WHEN s.{fast} THEN s.{number} ELSE {v(c)} END)"
             select.append(f"{value} AS {_ident_sql(name)}")
-            terms.append(f"(NOT s.{fast} AND {bad(name)})")
             terms.append(f"coalesce({_NUMBERS[name].replace('v', value)}, false)")
         elif c in coded:
             select.append(f"{v(c)} AS {_ident_sql(name)}")
-            terms.append(bad(name))
     ident = _identifier_hash_sql([f"_id{i}" for i in range(len(ident_cols))])
     select += ["$file AS _file", "'' AS _sheet", "s._row AS _row", f"{ident} AS {_IDENT}"]
     raw_cols = [_ident_sql(f"_raw_{c}") for c in keep]
