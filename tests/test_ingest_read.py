@@ -61,9 +61,9 @@ def test_csv_register_hashes_each_household_id_once_per_block(tmp_path, monkeypa
         for h in range(60) for q in range(1, 5)]
     (raw / "register.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     made = []
-    hmacs = Pseudonymiser._hmacs
-    monkeypatch.setattr(Pseudonymiser, "_hmacs", lambda self, texts: (
-        made.extend(texts), hmacs(self, texts))[1])
+    hmacs = Pseudonymiser._pseudonyms
+    monkeypatch.setattr(Pseudonymiser, "_pseudonyms", lambda self, messages: (
+        made.extend(m.decode("utf-8") for m in messages), hmacs(self, messages))[1])
     monkeypatch.setattr(ingest_module.reading, "CSV_BLOCK_BYTES", 500)  # ~12 rows a block
     fast = ingest(raw, tmp_path / "engine", progress=False)
     assert fast.panel_rows == 240 and fast.tables[0].quarantined == 0, fast.errors

@@ -146,10 +146,30 @@ class Pseudonymiser:
         return self._hmacs([text])[0]
 
     def _hmacs(self, texts: list) -> list:
-        """The pseudonyms of `texts`: H(opad || H(ipad || text)), H = SHA-256 (RFC 2104)."""
+        """The pseudonyms of `texts` (str), as a list."""
+        return self._pseudonyms([t.encode("utf-8") for t in texts]).to_pylist()
+
+    def _pseudonyms(self, messages: list):
+        """The pseudonyms of `messages` (UTF-8 bytes), as an Arrow string array:
+        H(opad || H(ipad || m)), H = SHA-256 (RFC 2104), cut to PSEUDONYM_HEX_CHARS hex
+        characters. The digests are joined and hex-encoded at once and the array built
+        from that buffer: one Python string less per id than hexdigest() (~0.2 us)."""
+        import pyarrow as pa
+
         sha256, ipad, opad = hashlib.sha256, self._ipad, self._opad
-        return [PSEUDONYM_PREFIX + sha256(opad + sha256(ipad + t.encode("utf-8")).digest())
-                .hexdigest()[:PSEUDONYM_HEX_CHARS] for t in texts]
+        n, size = len(messages), (PSEUDONYM_HEX_CHARS + 1) // 2
+        joined = b"".join([sha256(opad + sha256(ipad + m).digest()).digest()[:size]
+                           for m in messages])
+        hexed = np.frombuffer(joined.hex().encode("ascii"), dtype=np.uint8)
+        prefix = np.frombuffer(PSEUDONYM_PREFIX.encode("utf-8"), dtype=np.uint8)
+        width = len(prefix) + PSEUDONYM_HEX_CHARS
+        data = np.empty((n, width), dtype=np.uint8)
+        data[:, :len(prefix)] = prefix
+        data[:, len(prefix):] = hexed.reshape(n, 2 * size)[:, :PSEUDONYM_HEX_CHARS]
+        offsets = np.arange(0, width * (n + 1), width, dtype=np.int64)
+        made = pa.Array.from_buffers(pa.large_string(), n,
+                                     [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        return made.cast(pa.string())
 
     def arrow(self, cells):
         """Pseudonyms of an Arrow string array, cell by cell (nulls stay null); each
@@ -160,8 +180,8 @@ class Pseudonymiser:
         encoded = pc.dictionary_encode(cells)
         if isinstance(encoded, pa.ChunkedArray):
             encoded = encoded.combine_chunks()
-        made = self._hmacs(encoded.dictionary.to_pylist())
-        return pa.array(made, pa.string()).take(encoded.indices)
+        distinct = encoded.dictionary.cast(pa.binary()).to_pylist()  # UTF-8 bytes
+        return self._pseudonyms(distinct).take(encoded.indices)
 
 
 def pseudonymise(ids: pd.Series, key: bytes | str | None = None) -> pd.Series:
