@@ -175,3 +175,90 @@ def test_deprivation_contributions_title_stays_on_its_canvas():
         title = titles[0]
         box, canvas = title.get_window_extent(agg.get_renderer()), fig.bbox
         assert canvas.x0 <= box.x0 and box.x1 <= canvas.x1 and box.y1 <= canvas.y1
+
+
+def _page_figures():
+    """One figure of each kind a report page shows, built from small planted tables."""
+    from povdyn import standards
+    from povdyn.plots import deprivation, dynamics, effects
+
+    dynamics._style()
+    periods = [f"{y}Q{q}" for y in (2023, 2024, 2025) for q in (1, 2, 3, 4)]
+    n = len(periods)
+    shares = pd.DataFrame({"period": periods, "poor": 400, "near_poor": 300,
+                           "poor_rate": np.linspace(0.12, 0.05, n), "poor_ci_low": np.linspace(0.10, 0.04, n),
+                           "poor_ci_high": np.linspace(0.14, 0.06, n), "near_poor_rate": np.linspace(0.09, 0.07, n),
+                           "near_poor_ci_low": np.linspace(0.08, 0.06, n),
+                           "near_poor_ci_high": np.linspace(0.10, 0.08, n)})
+    exits = pd.DataFrame({"period": periods, "at_risk": 300, "exits": 90, "rate": 0.3, "ci_low": 0.25,
+                          "ci_high": 0.35})
+    km = pd.DataFrame({"time": [1, 2, 3, 4], "at_risk": [200, 150, 100, 60], "survival": [0.95, 0.9, 0.86, 0.8],
+                       "ci_low": [0.92, 0.86, 0.8, 0.72], "ci_high": [0.98, 0.94, 0.92, 0.88]})
+    indicators = [c for cols in standards.DIMENSIONS.values() for c in cols]
+    contributions = pd.DataFrame({"indicator": indicators, "contribution_pct": np.linspace(1, 20, len(indicators))})
+    forest = pd.DataFrame({"program": ["credit", "training"], "program_vi": ["Tín dụng ưu đãi", "Đào tạo nghề"],
+                           "estimate": [0.08, -0.01], "ci_low": [0.03, -0.06], "ci_high": [0.13, 0.04],
+                           "ci_low_adj": [0.01, -0.08], "ci_high_adj": [0.15, 0.06], "naive": [0.12, 0.02],
+                           "verdict": ["effective", "no_evidence"], "verdict_vi": ["Hiệu quả", "Chưa có bằng chứng"],
+                           "n_treated": [340, 120]})
+    groups = {"area": _group_rates("area", [("rural", 0.12, (0.10, 0.14), 0.31, (0.25, 0.37), False, False),
+                                            ("urban", 0.04, (0.02, 0.07), 0.50, (0.2, 0.8), False, True)])}
+    return {"trends": lambda: dynamics.trends(shares, exits),
+            "flows": lambda: dynamics.flows(np.array([[300, 60, 40], [50, 200, 50], [5, 30, 900]])),
+            "survival": lambda: dynamics.survival(km),
+            "groups": lambda: dynamics.groups(groups),
+            "provinces": lambda: dynamics.provinces_ranked(_provinces(0)),
+            "forest": lambda: effects.forest(forest, lang="vi"),
+            "deprivation": lambda: deprivation.contributions(contributions, lang="vi")}
+
+
+def test_a_page_figure_is_drawn_once_into_the_pixels_savefig_would_write(shown, monkeypatch):
+    """show() draws a constrained-layout figure once, laying it out within that draw
+    (savefig lays it out in a first, non-rasterising draw, then draws it again), and
+    embeds the same pixels savefig writes for it, as an opaque RGB PNG."""
+    from matplotlib.figure import Figure
+
+    from povdyn.plots import figure_dpi, show
+
+    draws = []
+    real_draw = Figure.draw
+
+    def counted(self, renderer):
+        draws.append(self)
+        return real_draw(self, renderer)
+
+    for kind, make in _page_figures().items():
+        reference = make()
+        buffer = io.BytesIO()
+        reference.savefig(buffer, format="png", dpi=figure_dpi(reference), facecolor="white")
+        expected = np.asarray(Image.open(buffer).convert("RGBA"))
+        assert (expected[..., 3] == 255).all()
+        fig = make()
+        monkeypatch.setattr(Figure, "draw", counted)
+        draws.clear()
+        show(fig)
+        monkeypatch.setattr(Figure, "draw", real_draw)
+        assert len(draws) == 1, kind
+        picture = Image.open(io.BytesIO(shown[-1].data))
+        assert picture.mode == "RGB", kind
+        assert np.array_equal(np.asarray(picture), expected[..., :3]), kind
+        assert fig.get_facecolor() == reference.get_facecolor()  # the figure itself is left as it was
+
+
+def test_quarterly_axes_tick_and_label_the_fourth_quarters_only_and_still_span_every_period():
+    """The trends figure's period axes: a tick (and its grid line) at each labelled
+    fourth quarter only -- an unlabelled tick per quarter cost as much to lay out and
+    draw -- while the view still covers the first and last quarters."""
+    from povdyn.plots import dynamics
+
+    periods = [f"{y}Q{q}" for y in (2023, 2024, 2025) for q in (1, 2, 3, 4)][1:]  # 2023Q2..2025Q4
+    shares = pd.DataFrame({"period": periods, "poor": 400, "near_poor": 300,
+                           **{f"{s}_{c}": 0.1 for s in ("poor", "near_poor") for c in ("rate", "ci_low", "ci_high")}})
+    exits = pd.DataFrame({"period": periods, "at_risk": 300, "exits": 90, "rate": 0.3, "ci_low": 0.25,
+                          "ci_high": 0.35})
+    fig = dynamics.trends(shares, exits)
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["2023Q4", "2024Q4", "2025Q4"]
+        assert list(ax.get_xticks()) == [periods.index(p) for p in ("2023Q4", "2024Q4", "2025Q4")]
+        low, high = ax.get_xlim()
+        assert low <= 0 and high >= len(periods) - 1

@@ -332,3 +332,20 @@ def test_a_process_reads_a_runs_tables_once_and_each_run_its_own(register_dir, r
     assert [t[0] for t in other] == ["annual_transitions", *[t[0] for t in first]]
     back = handed_run_tables(run_folders["plain"], register_dir, timeout=5)
     assert [t[0] for t in back] == [t[0] for t in first]
+
+
+def test_a_province_page_reads_its_survival_table_from_the_run_wide_tables(register_dir, handed, monkeypatch):
+    """The survival section's Kaplan-Meier table (its interval choice and attrs too) is
+    the page's own, computed once for every province: no spell is computed on the page."""
+    from povdyn import survival
+
+    for region in _provinces(register_dir):
+        expected = survival.survival_after_exit(pagedata.page_data(register_dir, region).panel)
+        seeded = pagedata.page_data(register_dir, region, run_tables=handed)
+        monkeypatch.setattr(survival, "_runs", lambda *a, **k: pytest.fail("spells computed on the page"))
+        got = survival.survival_after_exit(seeded.panel)
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=region)
+        assert got.attrs == expected.attrs and got.attrs["spells"] > 0
+    own, wrong = _own_and_neighbours_page(register_dir, handed)  # the comparison can fail
+    assert not survival.survival_after_exit(wrong.panel).equals(survival.survival_after_exit(own.panel))

@@ -185,8 +185,9 @@ class Panel:
         col = "province_2025" if "province_2025" in self.columns else "province"
         if col not in self.columns:
             raise SchemaError(f"region {name!r}: the panel has no province column")
-        known = [v for v in self.execute(self.table.select(col).distinct())[col].tolist()
-                 if not pd.isna(v)]
+        # remembered: a report kernel selects ~17 provinces from one held register
+        known = [v for v in self.remembered(("region_names", col), lambda: self.execute(
+                 self.table.select(col).distinct()))[col].tolist() if not pd.isna(v)]
         match = [v for v in known if normalise_name(v) == normalise_name(name)]
         if not match:
             raise SchemaError(f"region {name!r} matches no {col} in the panel; known: "

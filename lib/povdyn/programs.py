@@ -332,7 +332,9 @@ def _support_years(support) -> pd.DataFrame:
     for c in ("household_id", "program", "start_period"):
         if c not in sup.columns:
             raise SchemaError(f"support records have no column {c!r}")
-    sup["start_year"] = [_periods.year_of(v) for v in sup["start_period"]]
+    # each distinct period parsed once (a report page reads every support record)
+    years = {v: _periods.year_of(v) for v in pd.unique(sup["start_period"])}
+    sup["start_year"] = [years[v] for v in sup["start_period"]]
     if "amount_vnd" not in sup.columns:
         sup["amount_vnd"] = np.nan
     return sup
@@ -506,6 +508,19 @@ def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 
     # households' first start of another programme (the same for every cohort)
     other_first = (support[support.program != program].groupby("household_id")["start_year"].min()
                    .reindex(poor.index) if controls == "unsupported" else None)
+    if controls not in ("unsupported", "not_this_program"):
+        raise EstimationError("controls must be 'not_this_program' or 'unsupported'")
+    # every household's values as arrays aligned with the pivot's rows, once for all
+    # cohorts (a report page evaluates six models on each of ~35 pages: per-cohort pandas
+    # selections were 70% of its programme section, issue 15 §4)
+    ids_all = poor.index
+    rates = poor.to_numpy()
+    year_col = {y: j for j, y in enumerate(poor.columns)}
+    later_m = first_m.reindex(ids_all).to_numpy(float)
+    other = other_first.to_numpy(float) if other_first is not None else None
+    comparable = home.reindex(ids_all).isin(m_provinces).to_numpy() if home is not None else None
+    commune_keys = prep.place["commune_key"].reindex(ids_all).to_numpy() if prep.place is not None else None
+    amounts = amount_m.reindex(ids_all).to_numpy()
     parts = []
     for s in sorted(first_m.unique()):
         t0 = s - 1
@@ -513,49 +528,47 @@ def build_analysis_file(ann, support: pd.DataFrame, program: str, within: int = 
         if t0 not in status.columns or any(f not in status.columns for f in follow):
             counts["cohorts_without_followup"] += 1
             continue
-        at_base = poor[t0] == 1
-        observed = poor[follow].notna().all(axis=1)
-        sustained = (poor[follow] == 0).all(axis=1)
+        at_base = rates[:, year_col[t0]] == 1
+        ahead = rates[:, [year_col[f] for f in follow]]
+        observed = ~np.isnan(ahead).any(axis=1)
         # first review after t0 at which the household is not poor (for the exit hazard)
-        out_of_poverty = (poor[follow] == 0).to_numpy()
+        out_of_poverty = ahead == 0
+        sustained = out_of_poverty.all(axis=1)
         first_exit = np.where(out_of_poverty.any(axis=1), out_of_poverty.argmax(axis=1) + 1, within)
         exited = out_of_poverty.any(axis=1)
-        treated_ids = first_m.index[first_m == s]
-        is_t = pd.Series(poor.index.isin(treated_ids), index=poor.index)
-        later_m = first_m.reindex(poor.index)
+        is_t = later_m == s
+        not_yet = np.isnan(later_m) | (later_m > s)
         if controls == "unsupported":
             # clean contrast "M vs no support": nobody (treated or control) had another
             # programme start at or before the start year s
-            clean = other_first.isna() | (other_first > s)
+            clean = np.isnan(other) | (other > s)
             is_t = is_t & clean
-            is_c = ~is_t & clean & (later_m.isna() | (later_m > s))
-        elif controls == "not_this_program":
-            is_c = ~is_t & (later_m.isna() | (later_m > s))
+            is_c = ~is_t & clean & not_yet
         else:
-            raise EstimationError("controls must be 'not_this_program' or 'unsupported'")
-        if home is not None:
-            is_c &= home.reindex(poor.index).isin(m_provinces)
+            is_c = ~is_t & not_yet
+        if comparable is not None:
+            is_c &= comparable
         counts["treated_not_poor_at_baseline"] += int((is_t & ~at_base).sum())
         counts["censored_treated"] += int((is_t & at_base & ~observed).sum())
         counts["censored_controls"] += int((is_c & at_base & ~observed).sum())
         keep = at_base & observed & (is_t | is_c)
-        ids = poor.index[keep]
+        ids = ids_all[keep]
         part = pd.DataFrame({
             "household_id": ids, "cohort": s, "t0": t0,
-            "treated": is_t[keep].astype(int).to_numpy(),
-            "sustained_exit": sustained[keep].astype(int).to_numpy(),
-            "exit_duration": first_exit[keep.to_numpy()],
-            "exit_event": exited[keep.to_numpy()].astype(int),
+            "treated": is_t[keep].astype(int),
+            "sustained_exit": sustained[keep].astype(int),
+            "exit_duration": first_exit[keep],
+            "exit_event": exited[keep].astype(int),
         })
         # secondary outcome of the multiple-testing family: not poor at the first review
         part["exit_next"] = ((part["exit_event"] == 1) & (part["exit_duration"] == 1)).astype(int)
-        if prep.place is not None:
+        if commune_keys is not None:
             # programmes are adopted by communes: the commune is the cluster for inference
-            part["commune"] = prep.place["commune_key"].reindex(ids).to_numpy()
-        part["amount_vnd"] = np.where(part.treated == 1, amount_m.reindex(ids).to_numpy(), np.nan)
+            part["commune"] = commune_keys[keep]
+        part["amount_vnd"] = np.where(part.treated == 1, amounts[keep], np.nan)
         # poor reviews in the two years before baseline (duration proxy)
-        prior = [y for y in (t0 - 1, t0 - 2) if y in poor.columns]
-        part["poor_before"] = poor.loc[ids, prior].fillna(0).sum(axis=1).to_numpy() if prior else 0.0
+        prior = [year_col[y] for y in (t0 - 1, t0 - 2) if y in year_col]
+        part["poor_before"] = np.nan_to_num(rates[keep][:, prior]).sum(axis=1) if prior else 0.0
         cv = covs.reindex(pd.MultiIndex.from_arrays([ids, np.full(len(ids), t0)])).reset_index(drop=True)
         parts.append(pd.concat([part.reset_index(drop=True), cv], axis=1))
     if not parts:
@@ -735,7 +748,8 @@ def evaluate_programs(
             raise SchemaError(f"region {region!r} matches no row of region/province_2025/province")
         ann = ann[mask]
         sup = sup[sup.household_id.isin(ann.household_id)]
-    names = program_names().set_index("code") if len(program_names()) else pd.DataFrame(columns=["name_vi", "name_en"])
+    listed = program_names()
+    names = listed.set_index("code") if len(listed) else pd.DataFrame(columns=["name_vi", "name_en"])
     codes = programs or sorted(sup.program.unique())
     base_covs = ["log_income", "household_size", "ethnic_minority", "urban", "deprivations",
                  "poor_before", "region", "cohort_cat"]

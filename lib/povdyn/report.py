@@ -994,7 +994,7 @@ def _exporter():
         # preprocessor, instead of after each of the dozen (each a whole-notebook
         # schema check: ~0.1 s of a worker's CPU per page, for nothing -- every output
         # was validated as nbclient received it, and an invalid result still fails)
-        exporter = HTMLExporter(
+        exporter = _page_exporter_class()(
             template_name=TEMPLATE_NAME,
             extra_template_basedirs=[str(TEMPLATES_DIR)],
             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
@@ -1005,6 +1005,41 @@ def _exporter():
         exporter.register_preprocessor(remover, enabled=True)
         _EXPORTER["html"] = exporter
     return _EXPORTER["html"]
+
+
+# what nbconvert's HTMLExporter adds to a page after rendering its template (nbconvert 7):
+# alt text on an <img> without one (it also makes cell inputs and outputs inside a
+# ".jp-Notebook" element focusable: the povdyn template has none)
+NO_ALT_TEXT = "No description has been provided for this image"
+_IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\salt=)([^>]*?)(/?)>", re.I)
+
+
+def _page_exporter_class():
+    """nbconvert's HTMLExporter without its last step's BeautifulSoup round trip: it
+    parses and re-serialises the whole rendered page (~400 kB with a province page's
+    figures) only to add alt text to images -- 60% of a page's export, ~0.09 s of a
+    worker's CPU per page (issue 15 §4). The alt text is added here on the rendered
+    text (``tests/test_report_export.py`` compares the pages element by element)."""
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    class PageExporter(HTMLExporter):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            from nbconvert.filters.highlight import Highlight2HTML
+            from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            self.register_filter("highlight_code", self.filters.get(
+                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+            resources = self._init_resources(resources)
+            self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+            page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            page = _IMG_WITHOUT_ALT.sub(lambda m: f'<img{m.group(1)} alt="{NO_ALT_TEXT}"{m.group(2)}>', page)
+            return page, resources
+
+    return PageExporter
 
 
 def export_html(nb, title: str, lang: str = "vi", footer: str = "") -> str:

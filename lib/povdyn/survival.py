@@ -470,7 +470,49 @@ def survival_after_exit(
     if kind not in KINDS:
         raise EstimationError(f"kind={kind!r}: use 'relapse' (time to poverty after exit) or 'exit' (time to exit after entering)")
     by = as_list(by)
+    settings = (kind, include_left_censored, ci, n_boot, seed)
+    if not by and frequency is None and absent_means is None and hasattr(panel, "remembered"):
+        # a report page asks once; a report run may have handed the page its province's
+        # table, computed with every other province's (survival_after_exit_by_region)
+        return panel.remembered(survival_key(*settings), lambda: _survival_table(
+            *_spells(panel, [], None, None, poor_state=(kind == "exit")), [], *settings))
     spells, freq = _spells(panel, by, frequency, absent_means, poor_state=(kind == "exit"))
+    return _survival_table(spells, freq, by, *settings)
+
+
+def survival_key(kind: str = "relapse", include_left_censored: bool = True, ci: str = "auto",
+                 n_boot: int = 200, seed: int = 0) -> tuple:
+    """The key a Panel remembers ``survival_after_exit(panel, ...)`` (no grouping) under."""
+    return ("survival_after_exit", kind, bool(include_left_censored), str(ci), int(n_boot), int(seed))
+
+
+def survival_after_exit_by_region(panel, column: str, kind: str = "relapse", include_left_censored: bool = True,
+                                  ci: str = "auto", n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """``survival_after_exit(panel.region(value), ...)`` for every value of ``column``,
+    from one pass over the whole register (issue 15 §4: a report run computes it once
+    for every province page): the spells of all households, grouped by ``column`` at
+    the spell start, and each value's Kaplan-Meier table as its own page computes it --
+    with that value's interval choice (``ci="auto"`` looks at its own households) and
+    attrs, which are kept in ``out.attrs["regions"][value]``. Equal to the pages' own
+    tables only when no household is recorded in two values of ``column`` (or in one
+    and none): ``povdyn.pagedata.run_wide_tables`` checks that first. Returns
+    [column, kind, time, at_risk, ...] (rows of values without a spell are absent)."""
+    settings = (kind, include_left_censored, ci, n_boot, seed)
+    spells, freq = _spells(panel, [column], None, None, poor_state=(kind == "exit"))
+    parts, attrs = [], {}
+    for value, own in spells.groupby(column, sort=True):
+        table = _survival_table(own.drop(columns=column).reset_index(drop=True), freq, [], *settings)
+        attrs[value] = dict(table.attrs)
+        parts.append(table.assign(**{column: value}))
+    cols = [column, "kind", "time", "at_risk", "events", "censored", "survival", "se", "ci_low", "ci_high"]
+    out = pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+    out.attrs["regions"] = attrs
+    return out
+
+
+def _survival_table(spells: pd.DataFrame, freq: str, by: list, kind: str, include_left_censored: bool, ci: str,
+                    n_boot: int, seed: int) -> pd.DataFrame:
+    """The Kaplan-Meier tables of ``survival_after_exit`` from its spells."""
     if not include_left_censored:
         spells = spells[~spells["left_censored"]]
     if ci == "auto":

@@ -271,7 +271,8 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
                        standard: str = "national") -> dict:
     """The page's "models that work" section: povdyn.programs.evaluate_programs on the
     page's panel and the support records beside it; shows the suppressed table and the
-    forest plot and returns them ({"table", "figure", "evaluation"}). No support file,
+    forest plot -- drawn only when some model has an estimate to plot (figure None
+    otherwise) -- and returns them ({"table", "figure", "evaluation"}). No support file,
     or no supported household in the region, is NotEnoughDataError."""
     from . import programs
     from .errors import NotEnoughDataError
@@ -300,8 +301,13 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
     # the referee's caveats (commune clustering, trimming, multiple testing) under the table
     shown.attrs["note"] = programs.inference_note(lang)
     show(shown)
-    figure = effects.forest(mask_small(evaluation.table, counts), lang=lang)
-    show_figure(figure)
+    plotted = mask_small(evaluation.table, counts)
+    figure = None
+    if plotted["estimate"].notna().any():
+        # without an estimate the forest plot is empty axes beside verdicts the table
+        # above already gives ("not enough data" for every model: a demo province page)
+        figure = effects.forest(plotted, lang=lang)
+        show_figure(figure)
     return {"table": shown, "figure": figure, "evaluation": evaluation}
 
 
