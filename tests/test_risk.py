@@ -5,6 +5,8 @@ error. All on the synthetic register, whose hardship process is planted
 (povdyn.synth.simulate.HARDSHIP)."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,6 +86,166 @@ def test_oracle_matches_the_register(reg, panel):
     fragile = (rel.income_pc_month > line) & (rel.income_pc_month < 1.15 * line)
     safe = rel.income_pc_month > 1.5 * line
     assert rel.p_within_1[fragile].mean() > 2 * rel.p_within_1[safe].mean()
+
+
+@pytest.fixture(scope="module")
+def chunk():
+    """One simulated chunk of the generating process (40,000 households) with its state
+    at every review, for the truth's own tests."""
+    from povdyn.synth import simulate as S
+
+    geo = S._geography(40_000, 31)
+    return S._simulate_chunk(0, 1, 40_000, 40_000, 31, geo)
+
+
+def _observed(sim):
+    from povdyn.synth import simulate as S
+
+    return np.stack([(sim["entry_q"] <= y * 4 + 3) & (sim["removal_q"] > y * 4 + 3) for y in S.YEARS], axis=1)
+
+
+def _households(sim, rows):
+    """The chunk's state of households ``rows`` only (a smaller chunk)."""
+    out = {}
+    for key in ("urban", "eth", "size", "entry_q", "removal_q", "st1", "income", "hh_number"):
+        out[key] = sim[key][rows].copy()
+    out["deps"] = sim["deps"][:, rows].copy()
+    st = sim["risk_state"]
+    hardship = copy.copy(st["hardship"])
+    hardship.fixed = st["hardship"].fixed[rows].copy()
+    out["risk_state"] = {"hardship": hardship, "adoption": st["adoption"][:, rows].copy(),
+                         **{k: st[k][rows].copy() for k in ("base", "permanent", "effect", "log_income",
+                                                              "support_start", "coastal")}}
+    return out
+
+
+def test_truth_at_the_review_does_not_know_next_years_growth(chunk):
+    """Planted: household B exits at the 2023 review in exactly the state household A
+    exits at 2024 (recorded income and deprivations, true income level, traits, no
+    support, non-poor so no support can start). The year after differs only in national
+    growth (2024: 0.056, 2025: 0.027), which no review shows: the truth at the review
+    is the same for both. The truth of earlier stops, which took the realised growth
+    path as known (``known_future``), gives A the higher risk -- it fails here."""
+    from povdyn.synth import simulate as S
+
+    sim, obs = chunk, _observed(chunk)
+    t = S.YEARS.index(2024)
+    st = sim["st1"]
+    exits = np.flatnonzero(obs[:, t - 1] & obs[:, t] & (st[:, t - 1] == 0) & (st[:, t] == 2)
+                           & (sim["risk_state"]["support_start"] == 0))
+    a = exits[np.argmin(np.abs(np.log(sim["income"][exits, t] / 1.8e6)))]  # a fragile exit
+    two = _households(sim, np.array([a, a]))
+    b, s = 1, two["risk_state"]
+    path = np.cumsum(S.CALIBRATION["growth"])
+    catch_up = S.CALIBRATION["ethnic_catch_up"]
+    # B's reviews one year earlier: poor at 2022, the same exit state at 2023
+    two["st1"][b, t - 2:t] = two["st1"][b, t - 1:t + 1]
+    for arr in (two["income"], s["log_income"], s["effect"]):
+        arr[b, t - 1] = arr[b, t]
+    two["deps"][:, b, t - 1] = two["deps"][:, b, t]
+    s["permanent"][b, t - 1] = s["permanent"][b, t] + path[t] - path[t - 1] + catch_up * two["eth"][b]
+    honest = S._risk_truth(two, "year").set_index(["_hh", "_t"]).p_within_1
+    assert honest.loc[(0, t)] > 0.02
+    assert honest.loc[(1, t - 1)] == pytest.approx(honest.loc[(0, t)], rel=1e-12)
+    known = S._risk_truth(two, "year", known_future=True).set_index(["_hh", "_t"]).p_within_1
+    assert known.loc[(0, t)] - known.loc[(1, t - 1)] > 0.003  # common draws: no Monte Carlo noise here
+
+
+def test_truth_integrates_growth_over_its_distribution(chunk, monkeypatch):
+    """For exits no support can reach next year (non-poor at the review), p_within_1 is
+    the mean over GROWTH_AHEAD of the truth with next year's growth known to be each
+    value: the expectation over the stated distribution, not the register's path (which
+    would be off by ~0.01 at 2024)."""
+    from povdyn.synth import simulate as S
+
+    sim = chunk
+    t = S.YEARS.index(2024)
+    honest = S._risk_truth(sim, "year")
+    rows = honest[(honest._t == t) & (sim["st1"][honest._hh, t] == 2)]
+    assert len(rows) > 200
+    small = _households(sim, rows._hh.to_numpy())
+    by_growth = []
+    for g in S.GROWTH_AHEAD:
+        growth = list(S.CALIBRATION["growth"])
+        growth[t + 1] = g
+        monkeypatch.setitem(S.CALIBRATION, "growth", growth)
+        known = S._risk_truth(small, "year", known_future=True)
+        by_growth.append(known[known._t == t].p_within_1.to_numpy())
+    monkeypatch.undo()
+    expected = np.mean(by_growth, axis=0)
+    got = rows.p_within_1.to_numpy()
+    # Monte Carlo: 250 futures per growth value against 1,000 with each its own
+    assert abs(got.mean() - expected.mean()) < 0.0015, (got.mean(), expected.mean())
+    assert np.abs(got - expected).mean() < 0.003
+    path_only = by_growth[S.GROWTH_AHEAD.index(S.CALIBRATION["growth"][t + 1])]
+    assert path_only.mean() - expected.mean() > 0.005  # what the old truth took as known
+
+
+@pytest.fixture(scope="module")
+def large_chunk():
+    """200,000 households of the generating process (seed 2025), for counts that need
+    more events than the 40,000-household chunk holds."""
+    from povdyn.synth import simulate as S
+
+    geo = S._geography(200_000, 2025)
+    return S._simulate_chunk(0, 1, 200_000, 200_000, 2025, geo), geo
+
+
+def test_truth_draws_support_after_the_review_as_the_office_does(large_chunk):
+    """Support that starts after the review is drawn in the truth's futures by the
+    office's own rule (_support_ahead): at the 2024 review (every commune's adoptions
+    already known) the expected number of households starting one in 2025 equals the
+    register's count among the eligible (no programme yet, poor or near-poor at 2024,
+    on the register through 2025). Whether any programme starts does not depend on the
+    order they are offered in, so the count is binomial."""
+    from povdyn.synth import simulate as S
+
+    sim, geo = large_chunk
+    t = S.YEARS.index(2024)
+    s = sim["risk_state"]
+    not_yet = (s["support_start"] == 0) | (s["support_start"] > 2024)
+    eligible = np.flatnonzero(_observed(sim)[:, t] & (sim["st1"][:, t] <= 1) & not_yet
+                              & (sim["removal_q"] > S.LAST_Q))
+    assert len(eligible) > 500
+    d = S._risk_draws(S.RISK_FUTURES)[0]
+    house = {"urban": sim["urban"][eligible][:, None], "eth": sim["eth"][eligible][:, None],
+             "size": sim["size"][eligible][:, None], "adoption": s["adoption"][:, eligible],
+             "coastal": s["coastal"][eligible]}
+    deps = sim["deps"][:, eligible, t]
+    _, started = S._support_ahead(2025, t, np.ones((len(eligible), 1), bool), s["log_income"][eligible, t][:, None],
+                                  deps.sum(axis=0)[:, None], house, d, d["adopt"])
+    p = started.mean(axis=1)
+    realised = (s["support_start"][eligible] == 2025).sum()
+    assert realised > 30
+    z = (realised - p.sum()) / np.sqrt(np.sum(p * (1 - p)))
+    assert abs(z) < 4, (realised, p.sum())
+    # a commune's later adoption is drawn with the chance _geography's draw implies,
+    # given it had not adopted by the review: pooled over programmes and years, the
+    # communes' realised adoptions agree (binomial over communes)
+    coastal = geo.provinces.coastal.to_numpy()[geo.commune_province]
+    adopted = expected = variance = 0.0
+    for code, spec in S.PROGRAMS.items():
+        year = geo.adoption[code]
+        for review, ahead in ((2022, 2023), (2023, 2024), (2022, 2024)):
+            pending = (coastal if spec.get("coastal") else True) & ((year == 0) | (year > review))
+            chance = S._adoption_chance(spec, review, ahead)
+            adopted += (pending & (year > review) & (year <= ahead)).sum()
+            expected += pending.sum() * chance
+            variance += pending.sum() * chance * (1 - chance)
+    assert abs(adopted - expected) < 4 * np.sqrt(variance), (adopted, expected)
+
+
+def test_register_relapse_rate_stays_five_to_six_percent(large_chunk):
+    """The truth changed, not the world: exits under one standard (2023, 2024) relapse at
+    the next review at 5-6% (issue 12 §1), on 200,000 households (binomial 3 sigma)."""
+    from povdyn.synth import simulate as S
+
+    counts = S._calibration_counts(*large_chunk)
+    followed = sum(counts[("relapse", y)][0] for y in (2023, 2024))
+    relapsed = sum(counts[("relapse", y)][1] for y in (2023, 2024))
+    se = np.sqrt(0.055 * 0.945 / followed)
+    assert 0.05 - 3 * se <= relapsed / followed <= 0.06 + 3 * se, (relapsed, followed)
+    assert 3 * se < 0.01
 
 
 def test_truth_risk_file_beside_the_demo_and_not_ingested(tmp_path):
