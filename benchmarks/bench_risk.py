@@ -85,8 +85,11 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
     oracle_gaps = calibration_gap(validation_metrics(test.assign(risk=test[f"p_within_{within}"])))
     # the ceiling depends on the features and cohorts, not on the scorer: once per kind and k
     key = (kind, within, use_ethnicity)
-    if key not in _CEILINGS:
+    if key not in _CEILINGS and not SKIP_CEILING:
         _CEILINGS[key] = ceiling(m, reg, kind, within, test, hidden)
+    elif SKIP_CEILING:  # --no-ceiling: its columns NaN
+        _CEILINGS[key] = {"with_history": np.nan, "without_history": np.nan, "out_of_time": np.nan,
+                          "scores": np.full(len(test), np.nan)}
     ceil = _CEILINGS[key]
     model_gap, model_lo, model_hi = group_gap_interval(test, "risk")
     oracle_gap, oracle_lo, oracle_hi = group_gap_interval(test, f"p_within_{within}")
@@ -101,7 +104,8 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
     y = test.event.to_numpy(float)
     truth_p = test[f"p_within_{within}"].to_numpy(float)
     top_ratio, top_lo, top_hi = capture_ratio_interval(y, test.risk.to_numpy(float), truth_p)
-    ceil_ratio, ceil_lo, ceil_hi = capture_ratio_interval(y, ceil["scores"], truth_p)
+    ceil_ratio, ceil_lo, ceil_hi = ((np.nan,) * 3 if SKIP_CEILING
+                                    else capture_ratio_interval(y, ceil["scores"], truth_p))
     return {
         "kind": kind, "within": within, "ethnicity": use_ethnicity, "method": m.method,
         "calibration": calibration if m.method == "gbm" else "-",
@@ -129,6 +133,7 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
 
 
 _CEILINGS: dict = {}
+SKIP_CEILING = False  # --no-ceiling
 HISTORY = ("prev_dep_employment", "prev_dep_nutrition", "prev_status=poor", "prev_status=near_poor",
            "prev2_status=poor", "prev2_status=near_poor", "income_gap_2_back")
 # what the generating process knows at the review and the register does not
@@ -153,7 +158,7 @@ def truth_checks(test: pd.DataFrame, within: int) -> dict:
             "known_oracle_mean": known.mean(),
             "known_top10_ratio": top_decile_capture(y, test.risk.to_numpy(float)) / top_decile_capture(y, known),
             "known_gap_vs_truth": gap, "oracle_mean": test[f"p_within_{within}"].mean(), "observed": y.mean(),
-            "redrawn_oracle_auc": score_metrics(y, redrawn)["auc"],
+            "redrawn_oracle_auc": score_metrics(y, redrawn)["auc"] if np.isfinite(redrawn).all() else np.nan,
             "redrawn_mean_abs_diff": float(np.abs(redrawn - test[f"p_within_{within}"].to_numpy(float)).mean())}
 
 
@@ -258,13 +263,13 @@ def oracle_knowledge(households: int, seed: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def truth_variants(households: int, seed: int) -> pd.DataFrame:
+def truth_variants(households: int, seed: int, redrawn: bool = True) -> pd.DataFrame:
     """Two other truths of the same register, per household, review and kind (the same
     chunks as ``synth.generate``, simulated again): ``known_1``/``known_2`` -- the truth
     of stops up to 15, which took next year's growth (the register's path) and support
     starting after the review as known (``known_future``); ``redrawn_1``/``redrawn_2`` --
     the truth at the review with other random numbers for its 1,000 futures (its Monte
-    Carlo error)."""
+    Carlo error; NaN unless ``redrawn``)."""
     from povdyn.synth import simulate as S
 
     geo = S._geography(households, seed)
@@ -273,10 +278,14 @@ def truth_variants(households: int, seed: int) -> pd.DataFrame:
     for c, start, n in S._chunks(households):
         sim = S._simulate_chunk(c, start + 1, n, households, seed, geo)
         known = S.risk_truth_frame(sim, "year", known_future=True)
-        redrawn = S.risk_truth_frame(sim, "year", draw_seed=S.RISK_DRAW_SEED + 1)
-        parts.append(known.rename(columns={"p_within_1": "known_1", "p_within_2": "known_2"}).merge(
-            redrawn.rename(columns={"p_within_1": "redrawn_1", "p_within_2": "redrawn_2"}),
-            on=keys, validate="one_to_one"))
+        part = known.rename(columns={"p_within_1": "known_1", "p_within_2": "known_2"})
+        if redrawn:
+            again = S.risk_truth_frame(sim, "year", draw_seed=S.RISK_DRAW_SEED + 1)
+            part = part.merge(again.rename(columns={"p_within_1": "redrawn_1", "p_within_2": "redrawn_2"}),
+                              on=keys, validate="one_to_one")
+        else:
+            part = part.assign(redrawn_1=np.nan, redrawn_2=np.nan)
+        parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
 
@@ -368,12 +377,15 @@ def main(argv=None) -> int:
                     help="also the ceiling with what the oracle knows and the register does not "
                          "(true income, commune exposure, support ahead; simulated again)")
     ap.add_argument("--no-logit", action="store_true", help="boosting only (skip the logit beside it)")
-    ap.add_argument("--truth-checks", action="store_true",
-                    help="also against the truth of stops up to 15 (growth and later support known) and "
-                         "the truth redrawn (its Monte Carlo error); simulated again")
+    ap.add_argument("--truth-checks", nargs="?", const="known,redrawn", default="",
+                    help="also against the truth of stops up to 15 (known: growth and later support known) "
+                         "and the truth redrawn (redrawn: its Monte Carlo error); simulated again")
     ap.add_argument("--kinds", default="relapse1,relapse2,entry1,entry2",
                     help="which kinds and horizons, e.g. relapse1,entry1")
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the ceiling regressions (faster)")
     args = ap.parse_args(argv)
+    global SKIP_CEILING
+    SKIP_CEILING = args.no_ceiling
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average, {os.cpu_count()} cores)")
     t = time.perf_counter()
     reg = synth.generate(households=args.households, seed=args.seed, frequency="year")
@@ -395,7 +407,7 @@ def main(argv=None) -> int:
         variants = None
         if args.truth_checks and not args.speed_only:
             t = time.perf_counter()
-            variants = truth_variants(args.households, args.seed)
+            variants = truth_variants(args.households, args.seed, redrawn="redrawn" in args.truth_checks)
             print(f"truth variants: simulated again in {time.perf_counter() - t:.1f} s", flush=True)
         combos = [(k[:-1], int(k[-1])) for k in args.kinds.split(",")]
         for kind, within in [] if args.speed_only else combos:
