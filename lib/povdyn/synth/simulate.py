@@ -584,15 +584,16 @@ def _support_ahead(year, review_t, eligible, log_y_prev, depcount_prev, house, d
         return add, started
     best = np.full(shape, P)
     accepted = []
+    # u < expit(select + rest) <=> rest > logit(u) - select: one logit for all programmes
+    rest = _support_logit(0.0, log_y_prev, house["eth"], house["size"], depcount_prev, house["urban"])
     for j, spec in enumerate(PROGRAMS.values()):
         known = house["adoption"][j] > 0
         known &= house["adoption"][j] <= YEARS[review_t]
         may_adopt = house["coastal"] if spec.get("coastal") else np.ones_like(known)
         later = (adopt_u[j] < _adoption_chance(spec, YEARS[review_t], year))[None, :]
         adopted = known[:, None] | (may_adopt[:, None] & later)
-        chance = _expit(_support_logit(spec["select"], log_y_prev, house["eth"], house["size"],
-                                       depcount_prev, house["urban"]))
-        ok = eligible & adopted & (d["accept"][j][None, :] < chance)
+        bar = np.log(d["accept"][j] / (1 - d["accept"][j])) - spec["select"]
+        ok = eligible & adopted & (rest > bar[None, :])
         accepted.append(ok)
         best = np.where(ok, np.minimum(best, d["rank"][j][None, :]), best)
     for j, spec in enumerate(PROGRAMS.values()):
