@@ -1272,7 +1272,8 @@ def _chunks(households: int):
         yield c, start, min(CHUNK, households - start)
 
 
-def generate(households: int, seed: int, frequency: str = "quarter", all_communes: bool = False) -> SynthRegister:
+def generate(households: int, seed: int, frequency: str = "quarter", all_communes: bool = False,
+             risk_truth: bool = True) -> SynthRegister:
     """Generate a synthetic register in memory (see the module docstring).
 
     ``.panel``: canonical columns (household_id, period, status, province, province_2025,
@@ -1283,13 +1284,15 @@ def generate(households: int, seed: int, frequency: str = "quarter", all_commune
     ``.truth``: planted effects, realised ATTs and the calibration table.
     For registers beyond a few million households use :func:`povdyn.synth.write_demo` with
     fmt="parquet" (streams chunk by chunk). all_communes: every 2025 commune has
-    households (``_geography``)."""
+    households (``_geography``). risk_truth=False: no ``.truth_risk`` (None; it is the
+    costly part of the truths, for runs that only time the register's use)."""
     _check_args(households, frequency)
     geo = _geography(households, seed, all_communes)
     frames, sups, tcounts, ccounts, risks = [], [], {}, {}, []
     for c, start, n in _chunks(households):
         sim = _simulate_chunk(c, start + 1, n, households, seed, geo)
-        risks.append(risk_truth_frame(sim, frequency))
+        if risk_truth:
+            risks.append(risk_truth_frame(sim, frequency))
         rows = _rows(sim, geo, frequency)
         ident = _identifiers(sim, geo, seed, c)
         frames.append(_frame(sim, rows, ident, geo, frequency))
@@ -1299,7 +1302,7 @@ def generate(households: int, seed: int, frequency: str = "quarter", all_commune
     panel = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     support = pd.concat(sups, ignore_index=True) if len(sups) > 1 else sups[0]
     truth = _truth(tcounts, households, seed, frequency, _calibration_table(ccounts))
-    truth_risk = pd.concat(risks, ignore_index=True) if len(risks) > 1 else risks[0]
+    truth_risk = (None if not risks else pd.concat(risks, ignore_index=True) if len(risks) > 1 else risks[0])
     return SynthRegister(panel=panel, support=support, truth=truth, adoption=adoption_frame(geo),
                          truth_risk=truth_risk)
 
