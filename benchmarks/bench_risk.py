@@ -236,8 +236,9 @@ def oracle_knowledge(households: int, seed: int) -> pd.DataFrame:
     ``true_gap`` -- the household's true log income level at t (no measurement noise, no
     hardship drop of year t) minus the log poverty line of t; ``commune_exposure`` -- its
     commune's planted hardship shock (HARDSHIP "sd_commune"); ``support_ahead`` -- the
-    planted income effect of support in force at t+1 (the oracle takes the office's
-    later decisions as realised). The same chunks as ``synth.generate`` (same seed) are
+    planted income effect of support in force at t+1 (the truth of stops up to 15 took
+    the office's later decisions as realised; the truth at the review integrates over
+    them). The same chunks as ``synth.generate`` (same seed) are
     simulated again; nothing of this enters the register."""
     from povdyn.risk import _line
     from povdyn.synth import simulate as S
