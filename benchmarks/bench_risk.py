@@ -28,6 +28,9 @@ probability, free of the outcomes' noise). ``--oracle-knows``: the ceiling again
 and the register does not added to its features (the true income behind the recorded
 one, the commune's hardship exposure, support in force the next year;
 ``oracle_knowledge``), one at a time and together -- where the rest of the gap lives.
+``--truth-checks``: beside the truth at the review, the truth of stops up to 15 (next
+year's growth and later support taken as known; ``known_*``: before/after) and the truth
+redrawn with other random numbers (``redrawn_oracle_auc``: its Monte Carlo error).
 
 Speed: the relapse cohort file is resampled to --fit-rows rows (1M by default) and the
 chosen scorer is fitted and scores every row (with reasons for the high band). Beside
@@ -60,7 +63,7 @@ IDENT = ["head_name", "id_card", "phone", "address"]
 
 
 def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibration="none",
-            hidden: pd.DataFrame | None = None) -> dict:
+            hidden: pd.DataFrame | None = None, variants: pd.DataFrame | None = None) -> dict:
     fit = relapse_risk if kind == "relapse" else entry_risk
     t = time.perf_counter()
     m = fit(panel, within=within, support=reg.support, method=method, use_ethnicity=use_ethnicity,
@@ -71,6 +74,9 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
         return None
     truth = reg.truth_risk[reg.truth_risk.kind == kind]
     test = m.test_scores.merge(truth, on=["household_id", "period"], validate="one_to_one")
+    if variants is not None:
+        test = test.merge(variants[variants.kind == kind].drop(columns="kind"), on=["household_id", "period"],
+                          validate="one_to_one")
     model = score_metrics(test.event, test.risk)
     oracle = score_metrics(test.event, test[f"p_within_{within}"])
     gaps = calibration_gap(validation_metrics(test)).set_index("group").calibration_gap
@@ -79,8 +85,11 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
     oracle_gaps = calibration_gap(validation_metrics(test.assign(risk=test[f"p_within_{within}"])))
     # the ceiling depends on the features and cohorts, not on the scorer: once per kind and k
     key = (kind, within, use_ethnicity)
-    if key not in _CEILINGS:
+    if key not in _CEILINGS and not SKIP_CEILING:
         _CEILINGS[key] = ceiling(m, reg, kind, within, test, hidden)
+    elif SKIP_CEILING:  # --no-ceiling: its columns NaN
+        _CEILINGS[key] = {"with_history": np.nan, "without_history": np.nan, "out_of_time": np.nan,
+                          "scores": np.full(len(test), np.nan)}
     ceil = _CEILINGS[key]
     model_gap, model_lo, model_hi = group_gap_interval(test, "risk")
     oracle_gap, oracle_lo, oracle_hi = group_gap_interval(test, f"p_within_{within}")
@@ -95,7 +104,8 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
     y = test.event.to_numpy(float)
     truth_p = test[f"p_within_{within}"].to_numpy(float)
     top_ratio, top_lo, top_hi = capture_ratio_interval(y, test.risk.to_numpy(float), truth_p)
-    ceil_ratio, ceil_lo, ceil_hi = capture_ratio_interval(y, ceil["scores"], truth_p)
+    ceil_ratio, ceil_lo, ceil_hi = ((np.nan,) * 3 if SKIP_CEILING
+                                    else capture_ratio_interval(y, ceil["scores"], truth_p))
     return {
         "kind": kind, "within": within, "ethnicity": use_ethnicity, "method": m.method,
         "calibration": calibration if m.method == "gbm" else "-",
@@ -117,11 +127,13 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
         **{f"ceiling_auc_with_{name}": ceil[f"with_{name}"] for name in HIDDEN if f"with_{name}" in ceil},
         **{f"ceiling_top10_ratio_with_{name}": ceil[f"top10_with_{name}"] / oracle["top_decile_capture"]
            for name in HIDDEN if f"with_{name}" in ceil},
+        **(truth_checks(test, within) if variants is not None else {}),
         "seconds": seconds,
     }
 
 
 _CEILINGS: dict = {}
+SKIP_CEILING = False  # --no-ceiling
 HISTORY = ("prev_dep_employment", "prev_dep_nutrition", "prev_status=poor", "prev_status=near_poor",
            "prev2_status=poor", "prev2_status=near_poor", "income_gap_2_back")
 # what the generating process knows at the review and the register does not
@@ -129,6 +141,25 @@ HISTORY = ("prev_dep_employment", "prev_dep_nutrition", "prev_status=poor", "pre
 HIDDEN = {"true income": ["true_gap"], "commune exposure": ["commune_exposure"],
           "support ahead": ["support_ahead"],
           "all three": ["true_gap", "commune_exposure", "support_ahead"]}
+
+
+def truth_checks(test: pd.DataFrame, within: int) -> dict:
+    """Against the truth of stops up to 15 (``known_*``, ``truth_variants``): its AUC, the
+    model's gap to it, top-decile ratio and group gap vs it; and the truth at the review
+    redrawn (other random numbers for its futures): its AUC (``redrawn_oracle_auc``; the
+    difference to ``oracle_auc`` is the Monte Carlo error) and the mean absolute
+    difference of the two probabilities."""
+    y = test.event.to_numpy(float)
+    known = test[f"known_{within}"].to_numpy(float)
+    redrawn = test[f"redrawn_{within}"].to_numpy(float)
+    known_auc = score_metrics(y, known)["auc"]
+    gap, _, _ = group_gap_interval(test, "risk", draws=1, against=f"known_{within}")
+    return {"known_oracle_auc": known_auc, "known_auc_gap": known_auc - score_metrics(y, test.risk)["auc"],
+            "known_oracle_mean": known.mean(),
+            "known_top10_ratio": top_decile_capture(y, test.risk.to_numpy(float)) / top_decile_capture(y, known),
+            "known_gap_vs_truth": gap, "oracle_mean": test[f"p_within_{within}"].mean(), "observed": y.mean(),
+            "redrawn_oracle_auc": score_metrics(y, redrawn)["auc"] if np.isfinite(redrawn).all() else np.nan,
+            "redrawn_mean_abs_diff": float(np.abs(redrawn - test[f"p_within_{within}"].to_numpy(float)).mean())}
 
 
 def ceiling(m, reg, kind, within, test, hidden: pd.DataFrame | None = None) -> dict:
@@ -205,8 +236,9 @@ def oracle_knowledge(households: int, seed: int) -> pd.DataFrame:
     ``true_gap`` -- the household's true log income level at t (no measurement noise, no
     hardship drop of year t) minus the log poverty line of t; ``commune_exposure`` -- its
     commune's planted hardship shock (HARDSHIP "sd_commune"); ``support_ahead`` -- the
-    planted income effect of support in force at t+1 (the oracle takes the office's
-    later decisions as realised). The same chunks as ``synth.generate`` (same seed) are
+    planted income effect of support in force at t+1 (the truth of stops up to 15 took
+    the office's later decisions as realised; the truth at the review integrates over
+    them). The same chunks as ``synth.generate`` (same seed) are
     simulated again; nothing of this enters the register."""
     from povdyn.risk import _line
     from povdyn.synth import simulate as S
@@ -229,6 +261,32 @@ def oracle_knowledge(households: int, seed: int) -> pd.DataFrame:
                                        "true_gap": level - np.log(line),
                                        "commune_exposure": shock[sim["comm"]],
                                        "support_ahead": state["effect"][:, t + 1]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def truth_variants(households: int, seed: int, redrawn: bool = True) -> pd.DataFrame:
+    """Two other truths of the same register, per household, review and kind (the same
+    chunks as ``synth.generate``, simulated again): ``known_1``/``known_2`` -- the truth
+    of stops up to 15, which took next year's growth (the register's path) and support
+    starting after the review as known (``known_future``); ``redrawn_1``/``redrawn_2`` --
+    the truth at the review with other random numbers for its 1,000 futures (its Monte
+    Carlo error; NaN unless ``redrawn``)."""
+    from povdyn.synth import simulate as S
+
+    geo = S._geography(households, seed)
+    keys = ["household_id", "period", "kind"]
+    parts = []
+    for c, start, n in S._chunks(households):
+        sim = S._simulate_chunk(c, start + 1, n, households, seed, geo)
+        known = S.risk_truth_frame(sim, "year", known_future=True)
+        part = known.rename(columns={"p_within_1": "known_1", "p_within_2": "known_2"})
+        if redrawn:
+            again = S.risk_truth_frame(sim, "year", draw_seed=S.RISK_DRAW_SEED + 1)
+            part = part.merge(again.rename(columns={"p_within_1": "redrawn_1", "p_within_2": "redrawn_2"}),
+                              on=keys, validate="one_to_one")
+        else:
+            part = part.assign(redrawn_1=np.nan, redrawn_2=np.nan)
+        parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
 
@@ -320,14 +378,23 @@ def main(argv=None) -> int:
                     help="also the ceiling with what the oracle knows and the register does not "
                          "(true income, commune exposure, support ahead; simulated again)")
     ap.add_argument("--no-logit", action="store_true", help="boosting only (skip the logit beside it)")
+    ap.add_argument("--truth-checks", nargs="?", const="known,redrawn", default="",
+                    help="also against the truth of stops up to 15 (known: growth and later support known) "
+                         "and the truth redrawn (redrawn: its Monte Carlo error); simulated again")
     ap.add_argument("--kinds", default="relapse1,relapse2,entry1,entry2",
                     help="which kinds and horizons, e.g. relapse1,entry1")
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the ceiling regressions (faster)")
+    ap.add_argument("--speed-methods", default="gbm,logit", help="scorers to time on --fit-rows rows")
     args = ap.parse_args(argv)
+    global SKIP_CEILING
+    SKIP_CEILING = args.no_ceiling
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average, {os.cpu_count()} cores)")
     t = time.perf_counter()
-    reg = synth.generate(households=args.households, seed=args.seed, frequency="year")
+    # the speed run does not need the truth (its costliest part)
+    reg = synth.generate(households=args.households, seed=args.seed, frequency="year",
+                         risk_truth=not args.speed_only)
     print(f"register: {args.households:,} households, {len(reg.panel):,} rows, "
-          f"{len(reg.truth_risk):,} oracle rows in {time.perf_counter() - t:.1f} s")
+          f"{0 if reg.truth_risk is None else len(reg.truth_risk):,} oracle rows in {time.perf_counter() - t:.1f} s")
     with tempfile.TemporaryDirectory(prefix="risk-bench-") as tmp:
         path = Path(tmp) / "panel.parquet"
         frame = reg.panel.drop(columns=IDENT)
@@ -341,6 +408,11 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             hidden = oracle_knowledge(args.households, args.seed)
             print(f"what the oracle knows: simulated again in {time.perf_counter() - t:.1f} s", flush=True)
+        variants = None
+        if args.truth_checks and not args.speed_only:
+            t = time.perf_counter()
+            variants = truth_variants(args.households, args.seed, redrawn="redrawn" in args.truth_checks)
+            print(f"truth variants: simulated again in {time.perf_counter() - t:.1f} s", flush=True)
         combos = [(k[:-1], int(k[-1])) for k in args.kinds.split(",")]
         for kind, within in [] if args.speed_only else combos:
             # within 2 validates on the first complete cohort after the 2021->2022 change
@@ -348,7 +420,8 @@ def main(argv=None) -> int:
             runs = [("gbm", c) for c in calibrations if not (c == "temporal" and within > 1)]
             runs += [] if args.no_logit else [("logit", "none")]
             for method, calibration in runs:
-                row = quality(panel, reg, kind, within, method, calibration=calibration, hidden=hidden)
+                row = quality(panel, reg, kind, within, method, calibration=calibration, hidden=hidden,
+                              variants=variants)
                 if row is None:
                     continue
                 rows.append(row)
@@ -390,7 +463,7 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(0)
         big = f.iloc[rng.integers(0, len(f), args.fit_rows)].reset_index(drop=True)
         big["household_id"] = [f"b{i}" for i in range(len(big))]
-        for method in ("gbm", "logit"):
+        for method in args.speed_methods.split(","):
             t = time.perf_counter()
             design = _Design("relapse", True).fit(big)
             X = design.matrix(big)

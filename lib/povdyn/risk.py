@@ -53,8 +53,9 @@ logistic regression with spline terms for income.
 What the planted oracle knows and a model cannot (``benchmarks/bench_risk.py
 --oracle-knows`` prints it): the true income behind the recorded one (independent
 measurement noise of each review and the drop of a hardship that year; the persistent
-income moves by a yearly permanent shock), the commune's hardship exposure, and support
-that starts after the review. The *ceiling* -- a boosting regression of the oracle's own
+income moves by a yearly permanent shock) and the commune's hardship exposure; up to
+stop 15 also support that starts after the review (now integrated over, below), which
+is what the numbers of this paragraph measured. The *ceiling* -- a boosting regression of the oracle's own
 log-odds on this module's features, cross-fitted by household, the best any model of
 the register's information can do -- and the same ceiling with each hidden quantity
 added, 600,000 households, seed 2025, relapse within 1 (2024 exits, 376 relapses): oracle
@@ -66,35 +67,43 @@ income (0.021 of 0.024). At the top of the ranking the ceiling catches 0.87 [0.7
 of the relapses the oracle's top decile catches (0.98 with the true income). This model:
 AUC 0.800, 0.85 of the oracle's top-decile catch.
 
-Out of time, where the gap lives (1,200,000 households, seed 2025, relapse within 1; the
-same booster as here, the ceiling as above, and the ceiling *out of time*: the same
-regression learned from the earlier cohorts only, ``bench_risk.py`` prints it). Test
-cohort 2024 (trained on 2022-2023; 13,367 exits, 750 relapses): oracle 0.8135, ceiling
-0.788 (-0.026: the true income and the commune exposure the register never shows),
-ceiling out of time 0.775 (-0.013: what only the test cohort's own truth teaches), this
-model 0.768 (-0.007). Test cohort 2023 (trained on 2022; 17,906 exits, 758 relapses):
-oracle 0.8065, ceiling 0.785, out of time 0.774, model 0.768. Even the ceiling out of time
-is 0.038 / 0.032 below the oracle: at this size no model of the register's features fitted
-before the test cohort's review gets within 0.03 of the oracle (the ceiling is an
-estimate, not a bound). One thing the oracle knows and no review shows is next year's
-national growth (``synth.simulate.CALIBRATION["growth"]``: 0.056 in 2024, 0.027 in 2025).
-The oracle recomputed with 2025 growing as 2024 ranks the 2024 exits at AUC 0.806 (0.813
-with 2023's 0.033; 0.811 averaged over both) and predicts a mean relapse of 0.040 against
-0.055 observed -- this model's mean is 0.042: its miss of level (ECE 0.0145) is the
-slowdown, which no earlier cohort shows. New in the 2024 cohort too: 29% of its exits
-follow a hardship in 2023 (hardships start in 2023, so no training cohort holds such
-exits); the model ranks within both groups below the oracle by like margins (AUC 0.817 /
-0.849 after a hardship, 0.741 / 0.792 without) and under-predicts both (mean risk 0.024 /
-0.034 true, 0.049 / 0.064), so that new kind of exit is not the gap's source. Without
-the history features the model ranks the same (0.767); early stopping judged on the
-held-out households' relapse rows only (6% of the file) instead of all their rows: 0.769
-against 0.768 (kept as it is). Relapse within 2 (test cohort 2023, learned from the 2022
-rows' reviews ahead; slope 0.83, ECE 0.018), hazard by hazard: the second review's
-(households not poor at the first) is calibrated -- mean 0.023 against 0.021 observed,
-slope 1.04, ECE 0.003 -- and the first review's is not: mean 0.059 against 0.042 observed
-(truth 0.041), slope 0.76, ECE 0.017. So 1 - (1 - h1)(1 - h2) compounds nothing; the miss
-is the first year ahead, 2024 (growth 0.056), learned from 2023's (0.033, and the first
-hardship year): the same slowdown-or-speedup no review foretells.
+The truth is the probability *at the review* (``synth.simulate._risk_truth``): it knows
+what the process has realised by then and integrates over what comes after -- next
+years' national growth (each year one of the calibrated path's four growths, equally
+likely) and support that starts later. Up to stop 15 it took the register's growth path
+and later support as known; the numbers below give that truth's in brackets.
+
+Out of time, where the gap lives (1,200,000 households, relapse within 1, the same
+booster as here, the ceiling as above, and the ceiling *out of time*: the same
+regression learned from the earlier cohorts only; ``bench_risk.py --truth-checks``).
+Seed 2025, test cohort 2024 (trained on 2022-2023; 13,367 exits, 750 relapses): oracle
+0.8108 [0.8135], ceiling 0.783 (-0.028: the true income and the commune exposure the
+register never shows), ceiling out of time 0.781, this model 0.768: 0.0425 below the
+oracle [0.045]. Seed 2026: oracle 0.8048 [0.8089], model 0.772, 0.033 below [0.037].
+Even the ceiling out of time is 0.030 below the oracle on seed 2025: at this size no
+model of the register's features fitted before the test cohort's review gets within
+0.03 of the truth (the ceiling is an estimate, not a bound). Level: the truth at the
+review predicts 0.045 for the 2024 exits (seed 2025), 0.056 are observed -- 2025 grew
+0.027, the slowest of the four growths -- so the truth's own ECE against the outcomes is
+0.013 (seed 2026: 0.012); this model's mean is 0.042 and its ECE 0.0145 (0.0154): a slow
+year no review foretells, not a fault a model can mend. New in the 2024 cohort too: 29%
+of its exits follow a hardship in 2023 (hardships start in 2023, so no training cohort
+holds such exits); the model ranks within both groups below the oracle by like margins
+and under-predicts both, so that new kind of exit is not the gap's source (stop 15).
+Without the history features the model ranks the same (0.767); early stopping judged on
+the held-out households' relapse rows only: 0.769 against 0.768 (kept as it is).
+
+Relapse within 2 (test cohort 2023, learned from the 2022 rows' reviews ahead): slope
+0.81, ECE 0.018 (seed 2026: 0.79, 0.014), while the truth at the review on the same
+households has slope 1.02, ECE 0.0045 (0.96, 0.006). Hazard by hazard (stop 15) the
+second review's is calibrated -- mean 0.023 against 0.021 observed, slope 1.04, ECE
+0.003 -- and the first review's is not: mean 0.059 against 0.042 observed, slope 0.76,
+ECE 0.017. So 1 - (1 - h1)(1 - h2) compounds nothing; the miss is the first year ahead,
+learned from one review year only (2022 -> 2023: growth 0.033 and the first hardship
+year). It is the only review before the test review with a year ahead on one standard,
+so a recalibration on reviews before 2023 has nothing the model did not learn from; one
+year's outcomes cannot tell that year's level from the households' risk, which the
+truth, integrating over the growth distribution, does not need to.
 
 Validation is out of time (``validation_metrics``): both models are refitted on the
 complete cohorts before the latest complete one and scored on that one. The modelling

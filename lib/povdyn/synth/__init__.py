@@ -65,10 +65,20 @@ and growth retuned so the calibration holds: at 600,000 households (seed 2025, a
 poor 4.09 / 2.90 / 1.93 / 1.43 % and near-poor 3.55 / 2.72 / 1.96 / 1.82 % in
 2022..2025, relapse at the next review 4.4% of 2023 exits and 5.8% of 2024 exits.
 ``truth_risk.parquet`` (``SynthRegister.truth_risk``) gives, for each exit and each
-near-poor household at the 2022..2024 reviews, the true probability of being poor at
-one of the next 1 / 2 annual reviews, simulated from the household's state (400 futures
-with common random numbers); its mean matches the realised rate of every cohort within
-sampling error (tests/test_risk.py).
+near-poor household at the 2022..2024 reviews, the true probability *at that review* of
+being poor at one of the next 1 / 2 annual reviews: given everything the process has
+realised by the review (traits, the persistent income level and shocks so far, the
+recorded income and deprivations, the commune's hardship exposure, support already
+started, communes' adoptions so far) and integrated over everything drawn after it
+(later income shocks, noise, deprivation changes and hardships, next years' national
+growth, support that starts later), in 1,000 futures with common random numbers
+(``simulate._risk_truth``). National growth is part of the process's randomness: each
+year's growth from 2022 on is drawn uniformly from the calibrated path's four values
+(0.100, 0.033, 0.056, 0.027; ``simulate.GROWTH_AHEAD``), and the register's path is the
+realisation it drew -- so a cohort's realised rate sits above the truth's mean in a
+slow year (2025) and below it in a fast one. With the realised growth and later support
+taken as known (``known_future=True``, the truth of stops up to 15) the mean matches the
+register's rate within sampling error (tests/test_risk.py).
 
 Reviews and snapshots. The annual review (Q4) classifies every household with
 :func:`povdyn.standards.classify` under the dated national standard (2021 under the

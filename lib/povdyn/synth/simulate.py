@@ -313,7 +313,7 @@ def _geography(households: int, seed: int, all_communes: bool = False) -> _Geo:
         adopt = rng.random(n_comm) < spec["adopt"]
         if spec.get("coastal"):
             adopt &= coastal
-        year = rng.choice([2022, 2023, 2024], n_comm)
+        year = rng.choice(list(ADOPTION_YEARS), n_comm)
         adoption[code] = np.where(adopt, year, 0)
     geo = _Geo(prov, commune_province, np.array(cn, dtype=object), np.array(cu),
                np.array(cw), np.array(start), np.array(count), adoption,
@@ -483,35 +483,128 @@ def _next_deprivations(deps_t, flip, hit):
     return nxt
 
 
-RISK_FUTURES = 1000  # simulated futures per household-review for truth_risk
+# Simulated futures per household-review for truth_risk. Monte Carlo error, measured
+# with three draw seeds (``_risk_draws``) on 300,000 households (seed 2025): the oracle's
+# AUC moves by at most 0.002 (relapse within 1, 2024 exits, 180 relapses: 0.8245-0.8257;
+# 2023 exits: 0.8127-0.8146; relapse within 2, 2023 exits: 0.8054-0.8064; entry within 1,
+# 2024: 0.8132-0.8140), one household's probability by 0.0007-0.0019 (sd).
+RISK_FUTURES = 1000
+RISK_DRAW_SEED = 20251201  # the futures' random numbers (common to every household)
+
+# What the truth at a review integrates over (issue 12 §1), beside the shocks drawn after
+# it: next years' national growth. The generating process draws each year's growth from
+# 2022 on independently and uniformly from the calibrated path's four yearly growths
+# (``CALIBRATION["growth"][1:]``: 0.100, 0.033, 0.056, 0.027 in log income); the
+# register's own path is the realisation this world drew, and no review shows the next.
+GROWTH_AHEAD = tuple(CALIBRATION["growth"][1:])
+# the years a commune may adopt a programme (``_geography``: adopts with the programme's
+# "adopt" chance, in one of these years, each equally likely)
+ADOPTION_YEARS = (2022, 2023, 2024)
 
 
-def _risk_draws(futures: int) -> list[dict]:
+def _support_logit(select, log_y_prev, eth, size, depcount_prev, urban):
+    """Log-odds that the office starts a programme (its ``select`` intercept) for an
+    eligible household in year s, from the review of s-1: log income below a fixed
+    reference line, ethnic minority, size, deprivation count, area. One definition for
+    the simulation (``_simulate_chunk``) and the truth's futures (``_support_ahead``)."""
+    income_gap = np.log(np.where(urban, 2_000_000.0, 1_500_000.0)) - log_y_prev
+    return (select + 3.0 * income_gap + 0.8 * eth + 0.15 * (size - 4)
+            + 0.15 * depcount_prev - 0.3 * urban)
+
+
+def _adoption_chance(spec: dict, review_year: int, by_year: int) -> float:
+    """P(a commune that had not adopted the programme by the review of review_year has
+    adopted it by by_year), from ``_geography``'s draw: adoption with chance
+    spec["adopt"] in one of ``ADOPTION_YEARS``, each equally likely."""
+    share = spec["adopt"] / len(ADOPTION_YEARS)
+    before = sum(y <= review_year for y in ADOPTION_YEARS)
+    ahead = sum(review_year < y <= by_year for y in ADOPTION_YEARS)
+    return ahead * share / (1 - before * share)
+
+
+def _risk_draws(futures: int, seed: int = RISK_DRAW_SEED) -> list[dict]:
     """The futures' random draws for truth_risk, one dict per step ahead: permanent
     income shock, measurement noise, the size of a hardship's income drop and the
-    deprivation uniforms. Latin-hypercube stratified (each margin takes every 1/R
-    quantile once, in an independent random order), because the same draws serve every
-    household (common random numbers): a plain sample's error would be shared by all of
-    them and bias the whole oracle. The hardship hit itself is not drawn (``_futures``
+    deprivation uniforms (``perm``, ``noise``, ``drop``, ``flip``); the year's national
+    growth (``growth``, from ``GROWTH_AHEAD``); and for support that starts after the
+    review, each programme's place in the office's order (``rank``), the uniform its
+    acceptance is drawn against (``accept``) and, in the first step's dict only (one
+    adoption per commune and future, both years), the uniform of the commune's adoption
+    (``adopt``). Latin-hypercube stratified (each margin takes every 1/R quantile once,
+    in an independent random order), because the same draws serve every household
+    (common random numbers): a plain sample's error would be shared by all of them and
+    bias the whole oracle. The hardship hit itself is not drawn (``_futures``
     integrates it exactly)."""
     from scipy.special import ndtri
 
     cal, hz = CALIBRATION, HARDSHIP
-    rng = np.random.default_rng(np.random.SeedSequence([20251201, 12]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 12]))
     R = futures
+    P = len(PROGRAMS)
 
     def strata(*shape):  # uniforms, one per 1/R stratum along the last axis, shuffled
         mid = (np.arange(R) + 0.5) / R
         return np.stack([rng.permutation(mid) for _ in range(int(np.prod(shape[:-1], dtype=int)))]
                         ).reshape(shape)
 
-    return [dict(perm=cal["sd_shock"] * ndtri(strata(R)), noise=cal["sd_noise"] * ndtri(strata(R)),
-                 flip=strata(len(DEPS), R),
-                 drop=hz["drop_min"] - hz["drop_extra"] * np.log1p(-strata(R)))
-            for _ in range(2)]
+    steps = [dict(perm=cal["sd_shock"] * ndtri(strata(R)), noise=cal["sd_noise"] * ndtri(strata(R)),
+                  flip=strata(len(DEPS), R),
+                  drop=hz["drop_min"] - hz["drop_extra"] * np.log1p(-strata(R)))
+             for _ in range(2)]
+    # drawn after the draws above, which stay those of the truth with a known future
+    for d in steps:
+        d["growth"] = np.asarray(GROWTH_AHEAD)[(strata(R) * len(GROWTH_AHEAD)).astype(int)]
+        d["rank"] = strata(P, R).argsort(axis=0).argsort(axis=0)  # a uniformly random order
+        d["accept"] = strata(P, R)
+    steps[0]["adopt"] = strata(P, R)
+    return steps
 
 
-def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.DataFrame:
+def _support_ahead(year, review_t, eligible, log_y_prev, depcount_prev, house, d, adopt_u):
+    """Support that starts in ``year`` (after the review of ``review_t``), per household
+    and future: (income effect, started). The office's rule of ``_simulate_chunk``
+    replayed with the futures' own draws: an ``eligible`` household (no programme yet,
+    poor or near-poor at the review before) is offered the programmes its commune has
+    adopted by then in a random order and takes the first it accepts (``_support_logit``).
+    A commune's adoption by the review is realised (``house["adoption"]``); a later one is
+    drawn (``_adoption_chance``, the same uniform ``adopt_u`` for both years ahead)."""
+    P = len(PROGRAMS)
+    shape = np.broadcast_shapes(eligible.shape, (1, d["rank"].shape[1]))
+    add = np.zeros(shape)
+    started = np.zeros(shape, bool)
+    rows = np.flatnonzero(eligible.any(axis=1))  # the others start nothing: skip them
+    if not len(rows):
+        return add, started
+    if len(rows) < len(eligible):
+        def pick(a):
+            return a[rows] if np.ndim(a) == 2 and len(a) == len(eligible) else a
+        sub = {k: (v[:, rows] if k == "adoption" else v[rows]) for k, v in house.items()}
+        add[rows], started[rows] = _support_ahead(year, review_t, eligible[rows], pick(log_y_prev),
+                                                  pick(depcount_prev), sub, d, adopt_u)
+        return add, started
+    best = np.full(shape, P)
+    accepted = []
+    # u < expit(select + rest) <=> rest > logit(u) - select: one logit for all programmes
+    rest = _support_logit(0.0, log_y_prev, house["eth"], house["size"], depcount_prev, house["urban"])
+    for j, spec in enumerate(PROGRAMS.values()):
+        known = house["adoption"][j] > 0
+        known &= house["adoption"][j] <= YEARS[review_t]
+        may_adopt = house["coastal"] if spec.get("coastal") else np.ones_like(known)
+        later = (adopt_u[j] < _adoption_chance(spec, YEARS[review_t], year))[None, :]
+        adopted = known[:, None] | (may_adopt[:, None] & later)
+        bar = np.log(d["accept"][j] / (1 - d["accept"][j])) - spec["select"]
+        ok = eligible & adopted & (rest > bar[None, :])
+        accepted.append(ok)
+        best = np.where(ok, np.minimum(best, d["rank"][j][None, :]), best)
+    for j, spec in enumerate(PROGRAMS.values()):
+        take = accepted[j] & (best == d["rank"][j][None, :])
+        add = np.where(take, spec["effect"][year], add)
+        started |= take
+    return add, started
+
+
+def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES, known_future: bool = False,
+                draw_seed: int = RISK_DRAW_SEED) -> pd.DataFrame:
     """The true probabilities behind truth_risk.parquet for one chunk (issue 12 §1).
 
     Rows: each household that exited poverty at the annual review of year t (poor at
@@ -519,51 +612,52 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
     each household near-poor at t that did not just exit -- kind "entry" -- for the
     reviews t from which the simulation has a hardship year ahead (2022..2024).
     ``p_within_k`` = P(poor at any of the annual reviews t+1..t+k | everything the
-    generating process knows at t), NaN when t+k is after 2025. Computed over
-    ``futures`` futures of each household from its state at t with the generating
-    process's own functions (permanent income shock, measurement noise, deprivation
-    noise, the same standard); whether a hardship strikes is integrated exactly in each
-    future (``_futures``), the other draws are stratified and common to all households
-    (``_risk_draws``), so probabilities differ only through the household's state. The
-    household's programme (decided from the lists by the office) is taken as realised.
-    Removals are independent of status, so the probability is also the one among
-    households still on the register (followed).
+    generating process has realised by the review of t), NaN when t+k is after 2025:
+    the expectation over everything drawn after it. Removals are independent of status,
+    so the probability is also the one among households still on the register (followed).
 
-    What this oracle knows that the register at t does not show (issue 12: it is the
-    planted truth, not the best an office could do; benchmarks/bench_risk.py prints
-    that best, the "ceiling", beside it): the household's true income level behind the
-    recorded one (``base`` + ``permanent``: the review records it with independent noise
-    of sd 0.03 and the year's hardship drop), the commune's hardship exposure, next
-    year's national growth, and support that starts after t (decided by the office
-    from the list at t; at 300,000 households 1% of the 2024 exits and 17-40% of the
-    near-poor got one the next year). Measured at 300,000 households, relapse within 1,
-    2024 exits (AUC expected under the oracle's own probabilities): oracle 0.824; a
-    boosting regression of the oracle's log-odds on the register's features 0.800,
-    0.801 with earlier reviews' incomes, statuses and deprivations added, 0.818 when
-    the true income level is added as well. The gap to the oracle is the true income,
-    which earlier reviews barely reveal (noise 0.03 against a permanent shock of 0.058
-    a year). At 600,000 households (seed 2025, 2024 exits; the ceiling cross-fitted by
-    household, ``bench_risk.py --oracle-knows``): oracle 0.829, ceiling 0.805; with the
-    true income 0.826, the commune exposure 0.809, the support ahead 0.807, all three
-    0.830. The oracle is kept as it is -- conditioning on less would make a model
-    look closer to the truth without ranking households any better.
+    The inputs, realised by the review of t or not:
+      - realised, taken as known: the household's traits (region, province, commune,
+        area, ethnic minority, size), its persistent level (``base``: region, province,
+        household draw), its permanent income shocks up to t, its recorded income and
+        deprivations at t, the commune's hardship exposure (drawn once, before 2021),
+        support in force at t (started in Q1-Q3 of t or before; its planted effect stays
+        the same in later years), communes' programme adoptions up to t;
+      - structural, fixed by the process and known: the ethnic catch-up trend
+        (``CALIBRATION["ethnic_catch_up"]`` a year), the poverty standard of each year
+        (2022-2025 standard, set by law in advance), the hardship and selection rules;
+      - drawn after the review, integrated over: each later year's permanent income
+        shock, measurement noise, deprivation changes, hardship (hit and drop), national
+        growth (``GROWTH_AHEAD``: the generating process's own distribution, not the
+        path this register drew), support starting after t (the office's selection,
+        programme order and the commune's later adoptions, ``_support_ahead``).
+    Pre-drawn streams that the simulation applies after t (its hardship uniforms and
+    drops, deprivation uniforms, support draws, commune adoption years) never enter.
 
-    Next year's national growth is a path here (``CALIBRATION["growth"]``), not a draw:
-    the oracle knows it exactly, and no review shows it. At 1,200,000 households (seed
-    2025, 2024 exits followed to 2025, 750 relapses) this oracle ranks at AUC 0.8135 with
-    a mean of 0.055 (observed 0.056); recomputed with 2025 growing as 2024 did (0.056
-    instead of 0.027) 0.806 and a mean of 0.040; as 2023 (0.033) 0.813; averaged over
-    the two 0.811. Knowing the slowdown is worth 0.003-0.007 of AUC and most of the level
-    a model learned on earlier years misses (risk.py, "Out of time")."""
-    cal = CALIBRATION
-    hz_state = sim["risk_state"]
-    hardship = hz_state["hardship"]
+    Computed over ``futures`` futures of each household (``_futures``): whether a
+    hardship strikes is integrated exactly in each future, the other draws are
+    stratified and common to all households (``_risk_draws``, seed ``draw_seed``), so
+    probabilities differ only through the household's state. Monte Carlo error at
+    1,000 futures: ``RISK_FUTURES``.
+
+    ``known_future=True`` is the diagnostic truth of earlier stops: the same futures
+    with the realised growth path and the realised later support taken as known -- the
+    register's own conditional frequencies (tests check it against them), not a
+    probability at the review.
+
+    What this oracle knows that the register at t does not show (it is the planted
+    truth, not the best an office could do; benchmarks/bench_risk.py prints that best,
+    the "ceiling", beside it): the household's true income level behind the recorded
+    one (``base`` + ``permanent``: the review records it with independent noise of sd
+    0.03 and the year's hardship drop) and the commune's hardship exposure. Measured
+    with the known-future truth at 600,000 households (seed 2025, 2024 exits; the
+    ceiling cross-fitted by household, ``bench_risk.py --oracle-knows``): oracle 0.829,
+    ceiling 0.805; with the true income 0.826, the commune exposure 0.809, the support
+    ahead 0.807, all three 0.830."""
     T = len(YEARS)
     st = sim["st1"]
     observed = np.stack([(sim["entry_q"] <= y * 4 + 3) & (sim["removal_q"] > y * 4 + 3) for y in YEARS], axis=1)
-    draws = _risk_draws(futures)
-    growth = np.cumsum(cal["growth"])
-    catch_up = cal["ethnic_catch_up"] * np.arange(T)
+    draws = _risk_draws(futures, draw_seed)
     out = []
     first_t = YEARS.index(HARDSHIP["first_year"]) - 1
     for t in range(first_t, T - 1):
@@ -573,7 +667,7 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
             rows = np.flatnonzero(mask)
             for lo in range(0, len(rows), 1_000):
                 i = rows[lo:lo + 1_000]
-                p1, p2 = _futures(sim, hz_state, hardship, i, t, draws, growth, catch_up)
+                p1, p2 = _futures(sim, i, t, draws, known_future)
                 out.append(pd.DataFrame({"_hh": i, "_t": t, "kind": kind, "p_within_1": p1, "p_within_2": p2}))
     if not out:
         return pd.DataFrame({"_hh": pd.Series(dtype=np.int64), "_t": pd.Series(dtype=np.int64),
@@ -582,26 +676,37 @@ def _risk_truth(sim: dict, frequency: str, futures: int = RISK_FUTURES) -> pd.Da
     return pd.concat(out, ignore_index=True)
 
 
-def _futures(sim, state, hardship, i, t, draws, growth, catch_up):
+def _futures(sim, i, t, draws, known_future=False):
     """P(poor at t+1) and P(poor at t+1 or t+2) for households ``i`` from year index t.
 
     In every future each year is followed both with and without a hardship, weighted by
     the hardship's chance in that branch (its chance at t+2 depends on the state the
     branch reached at t+1): the hit is integrated exactly instead of drawn, which
-    removes most of the Monte Carlo error at the small probabilities that matter."""
+    removes most of the Monte Carlo error at the small probabilities that matter.
+    Growth and support after t come from the futures' draws (``known_future``: from
+    the register's realised path and support instead)."""
     T = len(YEARS)
-    urban = sim["urban"][i][:, None]
-    eth = sim["eth"][i][:, None]
-    fixed = hardship.fixed[i][:, None]
+    state = sim["risk_state"]
+    path = np.cumsum(CALIBRATION["growth"])
+    catch_up = CALIBRATION["ethnic_catch_up"] * np.arange(T)
+    house = {"urban": sim["urban"][i][:, None], "eth": sim["eth"][i][:, None],
+             "size": sim["size"][i][:, None], "adoption": state["adoption"][:, i],
+             "coastal": state["coastal"][i]}
+    urban, eth = house["urban"], house["eth"]
+    fixed = state["hardship"].fixed[i][:, None]
     effect = state["effect"][i]
     base = state["base"][i][:, None]
+    support_t = effect[:, t][:, None]  # in force at the review: started by then
+    start = state["support_start"][i]
+    supported = ((start > 0) & (start <= YEARS[t]))[:, None]
 
-    def ahead(y, income, deps, perm, d):
-        """Chance of a hardship in year y from the state of review y-1, and per branch
-        (no hit, hit): (poor at y, recorded income at y, deprivations at y)."""
-        chance = _expit(_Hardship.logit(fixed, urban, income, deps, y - 1, effect[:, y - 1][:, None]))
+    def ahead(y, income, deps, perm, grown, support_before, support_y, d):
+        """Chance of a hardship in year y from the state of review y-1 (support in force
+        then: ``support_before``), and per branch (no hit, hit): (status codes at y, log
+        income, recorded income, deprivations at y)."""
+        chance = _expit(_Hardship.logit(fixed, urban, income, deps, y - 1, support_before))
         perm = perm + d["perm"][None, :]
-        level = base + perm + growth[y] + eth * catch_up[y] + effect[:, y][:, None] + d["noise"][None, :]
+        level = base + perm + grown + eth * catch_up[y] + support_y + d["noise"][None, :]
         branches = []
         calm = _next_deprivations(deps, d["flip"][:, None, :], False)
         for hit in (False, True):
@@ -613,22 +718,39 @@ def _futures(sim, state, hardship, i, t, draws, growth, catch_up):
             income_y = np.round(np.exp(log_y), -3)
             codes = _classify_codes(YEARS[y], np.broadcast_to(urban, income_y.shape), income_y,
                                     nxt.sum(axis=0), nxt)
-            branches.append((codes == 0, income_y, nxt))
+            branches.append((codes, log_y, income_y, nxt))
         return chance, perm, branches
 
+    first_draws, second_draws = draws
     income = sim["income"][i, t][:, None]
     deps = sim["deps"][:, i, t][:, :, None]
     perm = state["permanent"][i, t][:, None]
-    c1, perm1, first = ahead(t + 1, income, deps, perm, draws[0])
-    p1 = ((1 - c1) * first[0][0] + c1 * first[1][0]).mean(axis=1)
+    if known_future:
+        grown1, support1, started1 = path[t + 1], effect[:, t + 1][:, None], None
+    else:
+        grown1 = path[t] + first_draws["growth"][None, :]
+        eligible = ~supported & (sim["st1"][i, t] <= 1)[:, None]
+        add, started1 = _support_ahead(YEARS[t + 1], t, eligible, state["log_income"][i, t][:, None],
+                                       deps.sum(axis=0), house, first_draws, first_draws["adopt"])
+        support1 = support_t + add
+    c1, perm1, first = ahead(t + 1, income, deps, perm, grown1, support_t, support1, first_draws)
+    p1 = ((1 - c1) * (first[0][0] == 0) + c1 * (first[1][0] == 0)).mean(axis=1)
     if t + 2 > T - 1:
         return p1, np.full(len(i), np.nan)
     p2 = 0.0
     for h1, weight in ((0, 1 - c1), (1, c1)):
-        poor1, income1, deps1 = first[h1]
-        c2, _, second = ahead(t + 2, income1, deps1, perm1, draws[1])
-        poor2 = (1 - c2) * second[0][0] + c2 * second[1][0]
-        p2 = p2 + weight * np.where(poor1, 1.0, poor2)
+        codes1, log_y1, income1, deps1 = first[h1]
+        if known_future:
+            grown2, support2 = path[t + 2], effect[:, t + 2][:, None]
+        else:
+            grown2 = grown1 + second_draws["growth"][None, :]
+            eligible = ~(supported | started1) & (codes1 <= 1)
+            add, _ = _support_ahead(YEARS[t + 2], t, eligible, log_y1, deps1.sum(axis=0), house,
+                                    second_draws, first_draws["adopt"])
+            support2 = support1 + add
+        c2, _, second = ahead(t + 2, income1, deps1, perm1, grown2, support1, support2, second_draws)
+        poor2 = (1 - c2) * (second[0][0] == 0) + c2 * (second[1][0] == 0)
+        p2 = p2 + weight * np.where(codes1 == 0, 1.0, poor2)
     return p1, p2.mean(axis=1)
 
 
@@ -737,20 +859,17 @@ def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, ge
     start_q = np.zeros(m, np.int64)
     effect = np.zeros((m, T))
     codes = list(PROGRAMS)
-    lines = np.where(urban, 2_000_000.0, 1_500_000.0)
     for s in (2022, 2023, 2024, 2025):
         t = YEARS.index(s)
         q_start = s * 4 + rng.integers(0, 3, m)  # Q1..Q3 of s
         base_ok = ((st0[:, t - 1] <= 1) & (program < 0) & (entry_q <= (s - 1) * 4 + 3)
                    & (removal_q > q_start))
-        income_gap = np.log(lines) - log_y0[:, t - 1]
         for pi in rng.permutation(len(codes)):
             code = codes[pi]
             spec = PROGRAMS[code]
             adopted = geo.adoption[code][comm]
             ok = base_ok & (adopted > 0) & (adopted <= s) & (program < 0)
-            lin = (spec["select"] + 3.0 * income_gap + 0.8 * eth + 0.15 * (size - 4)
-                   + 0.15 * depcount[:, t - 1] - 0.3 * urban)
+            lin = _support_logit(spec["select"], log_y0[:, t - 1], eth, size, depcount[:, t - 1], urban)
             pick = ok & (rng.random(m) < _expit(lin))
             program[pick] = pi
             start_q[pick] = q_start[pick]
@@ -789,7 +908,10 @@ def _simulate_chunk(chunk: int, first_id: int, n: int, total: int, seed: int, ge
         income=np.round(np.exp(log_y1), -3), deps=deps1, st1=st1, st0=st0, early_q=early_q,
         program=program, start_q=start_q, support_idx=idx, amount=amount, end_q=end_q,
         removal_split_kids=k, rng_state=rng, hardship=hit1,
-        risk_state=dict(base=base, permanent=permanent, effect=effect, hardship=hardship),
+        risk_state=dict(base=base, permanent=permanent, effect=effect, hardship=hardship,
+                        log_income=log_y1, support_start=np.where(treated, start_q // 4, 0),
+                        adoption=np.stack([geo.adoption[code][comm] for code in PROGRAMS]),
+                        coastal=prov.coastal.to_numpy()[p_idx]),
     )
 
 
@@ -1150,7 +1272,8 @@ def _chunks(households: int):
         yield c, start, min(CHUNK, households - start)
 
 
-def generate(households: int, seed: int, frequency: str = "quarter", all_communes: bool = False) -> SynthRegister:
+def generate(households: int, seed: int, frequency: str = "quarter", all_communes: bool = False,
+             risk_truth: bool = True) -> SynthRegister:
     """Generate a synthetic register in memory (see the module docstring).
 
     ``.panel``: canonical columns (household_id, period, status, province, province_2025,
@@ -1161,13 +1284,15 @@ def generate(households: int, seed: int, frequency: str = "quarter", all_commune
     ``.truth``: planted effects, realised ATTs and the calibration table.
     For registers beyond a few million households use :func:`povdyn.synth.write_demo` with
     fmt="parquet" (streams chunk by chunk). all_communes: every 2025 commune has
-    households (``_geography``)."""
+    households (``_geography``). risk_truth=False: no ``.truth_risk`` (None; it is the
+    costly part of the truths, for runs that only time the register's use)."""
     _check_args(households, frequency)
     geo = _geography(households, seed, all_communes)
     frames, sups, tcounts, ccounts, risks = [], [], {}, {}, []
     for c, start, n in _chunks(households):
         sim = _simulate_chunk(c, start + 1, n, households, seed, geo)
-        risks.append(risk_truth_frame(sim, frequency))
+        if risk_truth:
+            risks.append(risk_truth_frame(sim, frequency))
         rows = _rows(sim, geo, frequency)
         ident = _identifiers(sim, geo, seed, c)
         frames.append(_frame(sim, rows, ident, geo, frequency))
@@ -1177,7 +1302,7 @@ def generate(households: int, seed: int, frequency: str = "quarter", all_commune
     panel = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     support = pd.concat(sups, ignore_index=True) if len(sups) > 1 else sups[0]
     truth = _truth(tcounts, households, seed, frequency, _calibration_table(ccounts))
-    truth_risk = pd.concat(risks, ignore_index=True) if len(risks) > 1 else risks[0]
+    truth_risk = (None if not risks else pd.concat(risks, ignore_index=True) if len(risks) > 1 else risks[0])
     return SynthRegister(panel=panel, support=support, truth=truth, adoption=adoption_frame(geo),
                          truth_risk=truth_risk)
 
@@ -1202,14 +1327,15 @@ def adoption_frame(geo: _Geo) -> pd.DataFrame:
     return out
 
 
-def risk_truth_frame(sim: dict, frequency: str) -> pd.DataFrame:
+def risk_truth_frame(sim: dict, frequency: str, **options) -> pd.DataFrame:
     """truth_risk rows of one chunk (issue 12 §1): ``household_id`` (the raw code as in
     the register; povdyn.privacy.pseudonymise maps it to the processed id), ``period``
     (the annual review: int year, or "YYYYQ4" for quarterly snapshots), ``kind``
     ("relapse": exited poverty at that review; "entry": near-poor there without having
     just exited), ``p_within_1``, ``p_within_2`` (true probabilities of being poor at
-    any of the next 1 / 2 annual reviews; NaN past 2025). See ``_risk_truth``."""
-    r = _risk_truth(sim, frequency)
+    any of the next 1 / 2 annual reviews; NaN past 2025). See ``_risk_truth`` (and its
+    ``options``: ``known_future``, ``draw_seed``, ``futures``)."""
+    r = _risk_truth(sim, frequency, **options)
     years = np.array(YEARS)[r["_t"].to_numpy()]
     period = years.astype(np.int64) if frequency == "year" else np.array([f"{y}Q4" for y in years], dtype=object)
     df = pd.DataFrame({
