@@ -27,12 +27,13 @@ T's labels of the other frequency (quarantined whole) and every period of the ma
 frequency from T's first on (the kind's lag), the rows read from this run's parts and
 the cached parts of files with rows there, filtered by period. The previous row of a
 household's first row in W is read from the files of the periods before W (newest
-first, only for households not found yet). The households count is the last count
-minus the households of T's old rows found in no other period plus those of T's new
-rows found in no other period (an anti-join with the other periods' files). A
-household's own 2025 commune (its first commune recorded after the mergers) can change
-only for households with post-merger rows in T: where it does, the pre-merger periods
-holding their rows are rewritten too: those in W from their rows, those before W by
+first, only for households not found yet). The households count comes from the
+households table (households.py: each household's set of periods, kept beside the
+manifest): the rewritten periods' households are read again from their new files, a
+household left in no period is dropped. A household's own 2025 commune (its first
+commune recorded after the mergers) can change only for households with post-merger
+rows in T: where it does, the pre-merger periods holding their rows (the households
+table says which) are rewritten too: those in W from their rows, those before W by
 patching their file (patch_period: the changed households' rows get the new commune,
 read and written row group by row group, no sort; when a household loses its own
 commune they are added to T and W extended instead). Periods are written with the
@@ -115,6 +116,12 @@ class Plan:
     file_periods: dict  # every current file -> {label: rows}
     file_columns: dict  # every current file -> its register columns
     columns: list  # the union over the current files
+    panel_dir: Path | None = None  # OUT/panel.parquet
+
+    @property
+    def cache_dir(self) -> Path:
+        """OUT/.ingest-cache, where the households table is kept (households.py)."""
+        return self.panel_dir.parent / ".ingest-cache"
 
     @property
     def main_work(self) -> list[str]:
@@ -177,7 +184,8 @@ def plan(con, new_counts: dict, new_columns: dict, manifest: dict, keep: set,
             touched |= set(entry.get("periods", {}))
     return Plan(previous=previous, frequency=frequency, touched=touched,
                 work=work_periods(touched, file_periods, frequency), outputs=outputs,
-                file_periods=file_periods, file_columns=file_columns, columns=columns)
+                file_periods=file_periods, file_columns=file_columns, columns=columns,
+                panel_dir=panel_dir)
 
 
 def work_periods(touched: set, file_periods: dict, frequency: str) -> list[str]:
@@ -212,54 +220,12 @@ def previous_rows(con, plan_: Plan) -> None:
                     f"(SELECT household_id FROM prior_rows WHERE _order = {order_of(label)})")
 
 
-def _not_elsewhere(con, table: str, files: list[Path]) -> int:
-    """How many ids of temp table `table` (household_id) are in none of `files`."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE elsewhere_left AS SELECT * FROM {table}")
-    for path in files:
-        if not con.execute("SELECT count(*) FROM elsewhere_left").fetchall()[0][0]:
-            return 0
-        con.read_parquet(str(path)).create_view("elsewhere_file", replace=True)
-        con.execute("DELETE FROM elsewhere_left WHERE household_id IN (SELECT household_id "
-                    "FROM elsewhere_file SEMI JOIN elsewhere_left USING (household_id))")
-    return con.execute("SELECT count(*) FROM elsewhere_left").fetchall()[0][0]
-
-
-def households(con, plan_: Plan, changed: set) -> int:
-    """The register's household count after the rows of the `changed` periods were
-    replaced: the last count, minus households that were only in the changed periods'
-    old rows, plus those only in their new rows (module docstring)."""
-    quarterly = plan_.frequency == "quarter"
-    changed = sorted(p for p in changed if is_quarter_label(p) == quarterly)
-    orders = ", ".join(str(order_of(p)) for p in changed) or "NULL"
-    con.execute("CREATE OR REPLACE TEMP TABLE hh_new AS SELECT DISTINCT household_id FROM "
-                f"firsts WHERE household_id IS NOT NULL AND _order IN ({orders})")
-    old_files = [plan_.outputs[p] for p in changed if p in plan_.outputs]
-    if old_files:
-        con.read_parquet([str(p) for p in old_files]).create_view("hh_old_files", replace=True)
-        con.execute("CREATE OR REPLACE TEMP TABLE hh_old AS SELECT DISTINCT household_id "
-                    "FROM hh_old_files WHERE household_id IS NOT NULL")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE hh_old (household_id VARCHAR)")
-    con.execute("CREATE OR REPLACE TEMP TABLE hh_gone AS SELECT * FROM hh_old "
-                "EXCEPT SELECT * FROM hh_new")
-    con.execute("CREATE OR REPLACE TEMP TABLE hh_added AS SELECT * FROM hh_new "
-                "EXCEPT SELECT * FROM hh_old")
-    # the others, the period before the changed ones first (most households are there)
-    others = sorted((p for p in plan_.outputs if p not in changed
-                     and is_quarter_label(p) == quarterly), key=order_of, reverse=True)
-    paths = [plan_.outputs[p] for p in others]
-    count = int(plan_.previous["households"])
-    count -= _not_elsewhere(con, "hh_gone", paths)
-    count += _not_elsewhere(con, "hh_added", paths)
-    for name in ("hh_new", "hh_old", "hh_gone", "hh_added", "elsewhere_left"):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
-    return count
-
-
-def own_commune_changes(con, plan_: Plan) -> list[str]:
+def own_commune_changes(con, plan_: Plan, table=None) -> list[str]:
     """The pre-merger periods not in T that hold rows of households whose own 2025
     commune (their first commune recorded after the mergers) this run changes: those
-    with post-merger rows in T, old or new, compared before and after."""
+    with post-merger rows in T, old or new, compared before and after. `table`: the
+    households table (households.py) of the files as the last run left them, which
+    says where those households have rows without reading the pre-merger files."""
     quarterly = plan_.frequency == "quarter"
     touched_post = [p for p in plan_.touched
                     if is_quarter_label(p) == quarterly and is_post_merger(p)]
@@ -322,6 +288,15 @@ def own_commune_changes(con, plan_: Plan) -> list[str]:
         "WHERE o.own IS DISTINCT FROM n.own")
     if not con.execute("SELECT count(*) FROM own_changed").fetchall()[0][0]:
         return []
+    if table is not None:
+        from .households import ids_as_numbers
+
+        ids = ids_as_numbers(con.sql("SELECT household_id FROM own_changed")
+                             .to_arrow_table().column(0))
+        if ids is not None:
+            ids.sort()
+            holding = table.periods_of(ids)
+            return [label for label in pre_outside if label in holding]
     found = []
     for label in pre_outside:
         con.read_parquet(str(plan_.outputs[label])).create_view("own_pre_file", replace=True)

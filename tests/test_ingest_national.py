@@ -1,0 +1,121 @@
+"""Issue 11 at national scale, on small registers: the households table that replaces
+the scans of every other period file in an incremental run (ingest.households), checked
+against a full ingest of the same raw folder."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from povdyn.ingest import households as households_module
+from povdyn.ingest import ingest
+from povdyn.privacy import pseudonymise
+
+
+@pytest.fixture(scope="module")
+def demo_years(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """A small annual demo register (2021-2025, 2025 communes recorded after the
+    mergers) as one raw frame per year."""
+    from povdyn.synth import write_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    write_demo(folder, households=200, seed=5, fmt="csv", frequency="year", progress=False)
+    frame = pd.read_csv(folder / "register.csv", dtype=str, keep_default_na=False)
+    return {year: rows.reset_index(drop=True) for year, rows in frame.groupby("period")}
+
+
+def _write(raw: Path, name: str, frame: pd.DataFrame) -> None:
+    raw.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(raw / name, index=False)
+
+
+def _distinct_households(out: Path) -> int:
+    frame = pd.read_parquet(out / "panel.parquet", columns=["household_id"])
+    return frame["household_id"].dropna().nunique()
+
+
+def test_pseudonyms_as_numbers_keep_their_order_and_refuse_other_ids():
+    ids = pseudonymise(pd.Series([f"HH{i:05d}" for i in range(500)]), key=b"k" * 32)
+    numbers = households_module.ids_as_numbers(pa.array(ids.tolist()))
+    assert numbers is not None and len(np.unique(numbers)) == 500
+    # the numbers are the hex digits: same order as the text, and the text comes back
+    order = np.argsort(ids.to_numpy().astype(str), kind="stable")
+    assert (np.argsort(numbers, kind="stable") == order).all()
+    assert [f"h_{n:016x}" for n in numbers[:20]] == ids.tolist()[:20]
+    # nulls are in no household; any other shape has no table
+    assert len(households_module.ids_as_numbers(pa.array([ids[0], None]))) == 1
+    for other in (["HH00001"], [ids[0].upper()], [ids[0][:-1] + "g"], [ids[0] + "0"]):
+        assert households_module.ids_as_numbers(pa.array(other)) is None
+
+
+def test_households_follow_an_added_and_a_removed_file_and_a_stale_table_is_not_used(
+        demo_years, tmp_path):
+    """A late file with 2024 rows of 30 households found nowhere else, then removed: the
+    count follows both (its households are dropped from the table with their last
+    period); a table left from an earlier run is recognised as stale and remade."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for year, rows in demo_years.items():
+        _write(raw, f"y{year}.csv", rows)
+    first = ingest(raw, out, progress=False)
+    assert first.ok and first.households == _distinct_households(out)
+    table_path = out / ".ingest-cache" / households_module.TABLE_FILE
+    assert table_path.is_file()
+
+    extra = demo_years["2024"].iloc[:30].assign(
+        household_id=[f"ONLY{i:04d}" for i in range(30)])
+    _write(raw, "z_extra.csv", extra)
+    again = ingest(raw, out, progress=False)
+    assert again.ok and again.reused_files
+    assert again.households == first.households + 30 == _distinct_households(out)
+    with_extra = tmp_path / "with_extra.npz"
+    shutil.copy(table_path, with_extra)
+
+    (raw / "z_extra.csv").unlink()
+    removed = ingest(raw, out, progress=False)
+    assert removed.households == first.households == _distinct_households(out)
+
+    # the table of the run with the extra households put back by hand, then 5 new
+    # households in 2022: the table describes another 2024 file, so it is remade
+    shutil.copy(with_extra, table_path)
+    _write(raw, "z_new.csv", demo_years["2022"].iloc[:5].assign(
+        household_id=[f"NEW{i:04d}" for i in range(5)]))
+    stale = ingest(raw, out, progress=False)
+    assert stale.households == first.households + 5 == _distinct_households(out)
+    full = ingest(raw, tmp_path / "full", progress=False)
+    assert full.households == stale.households
+
+
+def test_a_first_post_merger_year_finds_the_patched_periods_from_the_table(
+        demo_years, tmp_path, monkeypatch):
+    """The pre-merger files to patch are those the households table says hold the
+    households whose own 2025 commune changed: the same files as scanning them, and the
+    same bytes as a full ingest."""
+    from povdyn.ingest import by_period
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for year in ("2021", "2022", "2023", "2024"):
+        _write(raw, f"y{year}.csv", demo_years[year])
+    assert ingest(raw, out, progress=False).ok
+    _write(raw, "y2025.csv", demo_years["2025"])
+    found = []
+    real = by_period.own_commune_changes
+
+    def both_ways(con, plan_, table=None):
+        scanned = real(con, plan_, None)
+        assert table is not None, "no households table in an incremental run"
+        from_table = real(con, plan_, table)
+        found.append((scanned, from_table))
+        return from_table
+
+    monkeypatch.setattr(by_period, "own_commune_changes", both_ways)
+    again = ingest(raw, out, progress=False)
+    assert len(found) == 1 and found[0][0], "nothing to patch: the test shows nothing"
+    assert found[0][1] == found[0][0]
+    full = tmp_path / "full"
+    assert ingest(raw, full, progress=False).households == again.households
+    for path in sorted((full / "panel.parquet").glob("period-*.parquet")):
+        assert path.read_bytes() == (out / "panel.parquet" / path.name).read_bytes()
