@@ -89,12 +89,24 @@ def test_households_follow_an_added_and_a_removed_file_and_a_stale_table_is_not_
     assert full.households == stale.households
 
 
+@pytest.mark.parametrize("splice_works", [True, False])
 def test_a_first_post_merger_year_finds_the_patched_periods_from_the_table(
-        demo_years, tmp_path, monkeypatch):
+        demo_years, tmp_path, monkeypatch, splice_works):
     """The pre-merger files to patch are those the households table says hold the
     households whose own 2025 commune changed: the same files as scanning them, and the
-    same bytes as a full ingest."""
-    from povdyn.ingest import by_period
+    same bytes as a full ingest, whether the patch replaces only the 2025 commune
+    columns' chunks (splice.py) or, when the file cannot be spliced, rewrites it whole."""
+    from povdyn.ingest import by_period, splice
+
+    whole = []
+    real_whole = by_period._patch_whole
+    monkeypatch.setattr(by_period, "_patch_whole",
+                        lambda *a: whole.append(a[0].name) or real_whole(*a))
+    if not splice_works:
+        def refuse(*a):
+            raise splice.CannotSplice("refused by the test")
+
+        monkeypatch.setattr(splice, "splice_columns", refuse)
 
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year in ("2021", "2022", "2023", "2024"):
@@ -115,7 +127,49 @@ def test_a_first_post_merger_year_finds_the_patched_periods_from_the_table(
     again = ingest(raw, out, progress=False)
     assert len(found) == 1 and found[0][0], "nothing to patch: the test shows nothing"
     assert found[0][1] == found[0][0]
+    assert sorted(whole) == ([] if splice_works else sorted(
+        by_period.period_file(p) for p in found[0][0]))
     full = tmp_path / "full"
     assert ingest(raw, full, progress=False).households == again.households
     for path in sorted((full / "panel.parquet").glob("period-*.parquet")):
         assert path.read_bytes() == (out / "panel.parquet" / path.name).read_bytes()
+
+
+def test_spliced_columns_give_the_bytes_of_a_whole_write(tmp_path):
+    """A parquet file with two of its columns replaced (one with nulls, one dictionary
+    encoded, one plain) from a file of those columns only: the bytes pyarrow writes
+    for the whole new table, and a footer that does not encode back is refused."""
+    import pyarrow.parquet as pq
+
+    from povdyn.ingest import splice
+
+    rng = np.random.default_rng(3)
+    n = 300_000
+    table = pa.table({"household_id": [f"h_{i:016x}" for i in range(n)],
+                      "size": rng.integers(1, 9, n),
+                      "commune": [f"Xã {i % 77}" for i in range(n)],
+                      "income": rng.random(n),
+                      "basis": [None if i % 5 == 0 else "recorded" for i in range(n)]})
+    new = table.set_column(2, "commune", pa.array([f"Phường {i % 13}" for i in range(n)]))
+    new = new.set_column(4, "basis", pa.array(["household"] * n))
+    settings = dict(compression="zstd", write_statistics=True, row_group_size=1 << 17)
+    pq.write_table(table, tmp_path / "old.parquet", **settings)
+    pq.write_table(new, tmp_path / "whole.parquet", **settings)
+    pq.write_table(new.select(["commune", "basis"]), tmp_path / "columns.parquet", **settings)
+    splice.splice_columns(tmp_path / "old.parquet", tmp_path / "columns.parquet",
+                          tmp_path / "spliced.parquet", ["commune", "basis"])
+    assert (tmp_path / "spliced.parquet").read_bytes() == \
+        (tmp_path / "whole.parquet").read_bytes()
+    assert pq.read_table(tmp_path / "spliced.parquet").equals(new)
+    # a footer whose bytes would not come back (a field written in the long form)
+    raw = bytearray((tmp_path / "old.parquet").read_bytes())
+    size = int.from_bytes(raw[-8:-4], "little")
+    footer = raw[-8 - size:-8]
+    assert footer[0] == 0x15  # field 1 (version), i32, short form
+    long_form = bytearray([0x05, 0x02]) + footer[1:]  # the same field, long form
+    raw[-8 - size:] = long_form + len(long_form).to_bytes(4, "little") + b"PAR1"
+    (tmp_path / "odd.parquet").write_bytes(raw)
+    assert pq.read_table(tmp_path / "odd.parquet").equals(table)  # a valid file
+    with pytest.raises(splice.CannotSplice):
+        splice.splice_columns(tmp_path / "odd.parquet", tmp_path / "columns.parquet",
+                              tmp_path / "never.parquet", ["commune", "basis"])

@@ -320,40 +320,85 @@ def own_patch(con) -> pa.Table | None:
                    "ORDER BY household_id").to_arrow_table()
 
 
+PATCHED_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
+
+
 def patch_period(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
     """Rewrite a pre-merger period file with the rows of the households in `patch` taking
-    their new own 2025 commune (basis 'household', as the full run's window gives them):
-    the file is read and written row group by row group in its order (no sort), the
-    same row groups, schema and compression as write_periods, so the bytes of a full
-    run. Returns the new file's signature."""
+    their new own 2025 commune (basis 'household', as the full run's window gives them),
+    the bytes of a full run. Only the three 2025 commune columns are read, patched row
+    group by row group and written (pyarrow, the same settings and row groups as
+    write_periods); every other column chunk is copied as it is (splice.py). A file
+    splice.py cannot put together is read and written whole (_patch_whole). Returns the
+    new file's signature."""
+    from .splice import CannotSplice, splice_columns
+
+    source = pq.ParquetFile(path)
+    names = [n for n in PATCHED_COLUMNS if n in schema.names]
+    if len(names) != len(PATCHED_COLUMNS) or any(
+            source.metadata.row_group(g).num_rows > PERIOD_ROW_GROUP_ROWS
+            for g in range(source.num_row_groups)):
+        return _patch_whole(path, patch, schema)
+    ids = np.asarray(patch.column("household_id").to_pylist(), dtype=object)
+    columns_schema = pa.schema([schema.field(n) for n in names])
+    replacement = path.with_name(f".{path.name}.{os.getpid()}.columns.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(replacement, columns_schema, compression="zstd",
+                              write_statistics=True) as out:
+            for group in range(source.num_row_groups):
+                table = _patched(source.read_row_group(group, columns=["household_id"] + names),
+                                 patch, ids)
+                out.write_table(table.select(names).cast(columns_schema),
+                                row_group_size=PERIOD_ROW_GROUP_ROWS)
+        try:
+            splice_columns(path, replacement, tmp, names)
+        except CannotSplice:
+            return _patch_whole(path, patch, schema)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (replacement, tmp):
+            if leftover.exists():
+                leftover.unlink()
+    return signature(path)
+
+
+def _patched(table: pa.Table, patch: pa.Table, ids: np.ndarray) -> pa.Table:
+    """A row group's rows (sorted by household) with the 2025 commune of the households
+    in `patch` (sorted by household; `ids` its household ids as an array) replaced."""
     import pyarrow.compute as pc
 
     # both sorted by household: each row group looks up only the patch's slice within
     # its own household range (pseudonyms are ASCII hex: numpy's order is DuckDB's)
+    bounds = pc.min_max(table.column("household_id")).as_py()
+    low = int(np.searchsorted(ids, bounds["min"], side="left")) \
+        if bounds["min"] is not None else 0
+    high = int(np.searchsorted(ids, bounds["max"], side="right")) \
+        if bounds["max"] is not None else 0
+    if high <= low:
+        return table
+    part = patch.slice(low, high - low)
+    where = pc.index_in(table.column("household_id"), value_set=part.column("household_id"))
+    hit = pc.is_valid(where)
+    for name in ("commune_2025", "commune_code"):
+        new = pc.take(part.column(name), where)
+        table = table.set_column(table.schema.get_field_index(name), name,
+                                 pc.if_else(hit, new, table.column(name)))
+    basis = table.schema.get_field_index("commune_2025_basis")
+    return table.set_column(basis, "commune_2025_basis", pc.if_else(
+        hit, pa.scalar("household"), table.column(basis)))
+
+
+def _patch_whole(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
+    """patch_period by reading and writing every column, row group by row group in the
+    file's order (no sort)."""
     ids = np.asarray(patch.column("household_id").to_pylist(), dtype=object)
     source = pq.ParquetFile(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=True) as out:
             for group in range(source.num_row_groups):
-                table = source.read_row_group(group)
-                bounds = pc.min_max(table.column("household_id")).as_py()
-                low = int(np.searchsorted(ids, bounds["min"], side="left")) \
-                    if bounds["min"] is not None else 0
-                high = int(np.searchsorted(ids, bounds["max"], side="right")) \
-                    if bounds["max"] is not None else 0
-                if high > low:
-                    part = patch.slice(low, high - low)
-                    where = pc.index_in(table.column("household_id"),
-                                        value_set=part.column("household_id"))
-                    hit = pc.is_valid(where)
-                    for name in ("commune_2025", "commune_code"):
-                        new = pc.take(part.column(name), where)
-                        table = table.set_column(table.schema.get_field_index(name), name,
-                                                 pc.if_else(hit, new, table.column(name)))
-                    basis = table.schema.get_field_index("commune_2025_basis")
-                    table = table.set_column(basis, "commune_2025_basis", pc.if_else(
-                        hit, pa.scalar("household"), table.column(basis)))
+                table = _patched(source.read_row_group(group), patch, ids)
                 out.write_table(table.cast(schema), row_group_size=PERIOD_ROW_GROUP_ROWS)
         os.replace(tmp, path)
     finally:
