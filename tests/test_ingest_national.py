@@ -173,3 +173,27 @@ def test_spliced_columns_give_the_bytes_of_a_whole_write(tmp_path):
     with pytest.raises(splice.CannotSplice):
         splice.splice_columns(tmp_path / "odd.parquet", tmp_path / "columns.parquet",
                               tmp_path / "never.parquet", ["commune", "basis"])
+
+
+def test_the_households_table_widens_past_eight_periods_and_drops_emptied_households():
+    """Quarterly registers have more periods than a byte has bits: the masks widen and
+    every answer stays that of the sets themselves (random sets, 20 periods)."""
+    rng = np.random.default_rng(11)
+    table = households_module.HouseholdPeriods.empty()
+    truth = {}
+    for step in range(40):
+        label = f"{2020 + step % 20 // 4}Q{step % 4 + 1}"
+        ids = np.unique(rng.integers(0, 2**63, 30, dtype=np.uint64) if step % 7 else
+                        rng.choice(np.array(sorted(set().union(*truth.values())) or [1],
+                                            dtype=np.uint64), 10))
+        if step % 9 == 8:
+            ids = None  # the period's files removed
+        assert table.set_period(label, ids, [step])
+        truth[label] = set() if ids is None else set(ids.tolist())
+        everyone = set().union(*truth.values())
+        assert table.count == len(everyone)
+        probe = np.array(sorted(rng.choice(np.array(sorted(everyone), dtype=np.uint64), 3)),
+                         dtype=np.uint64)
+        assert table.periods_of(probe) == {p for p, s in truth.items()
+                                           if s & set(probe.tolist())}
+    assert table.masks.dtype == np.uint32

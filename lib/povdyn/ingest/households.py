@@ -5,7 +5,8 @@ every other period's file).
 Kept in OUT/.ingest-cache/households.npz beside the manifest: household pseudonyms as
 unsigned 64-bit numbers (an ingest pseudonym is "h_" + 16 lowercase hex digits,
 privacy.pseudonymise, so the number is the pseudonym itself and sorts as the text does),
-sorted, each with a bitmask of the period labels it appears in (bit i: ``labels[i]``),
+sorted, each with a bitmask of the period labels it appears in (bit i: ``labels[i]``;
+the smallest unsigned type with a bit for every label),
 and the signature (size, mtime, inode) of every period file it was made from.
 
 * A full run makes it from the period files it has just written (one column read per
@@ -73,11 +74,9 @@ def ids_as_numbers(array: pa.Array) -> np.ndarray | None:
     digits = _HEX_VALUE[data[:, len(PSEUDONYM_PREFIX):]]
     if (digits == 255).any():
         return None
-    digits = digits.astype(np.uint64)
-    value = np.zeros(len(array), dtype=np.uint64)
-    for column in range(PSEUDONYM_HEX_CHARS):
-        value = (value << np.uint64(4)) | digits[:, column]
-    return value
+    # two hex digits a byte, the 8 bytes read as one big-endian number
+    packed = np.ascontiguousarray((digits[:, 0::2] << 4) | digits[:, 1::2])
+    return packed.view(">u8").reshape(-1).astype(np.uint64)
 
 
 def ids_of_file(path: Path) -> np.ndarray | None:
@@ -85,7 +84,7 @@ def ids_of_file(path: Path) -> np.ndarray | None:
     row per household, sorted; sorted again in case), None if one is not a pseudonym."""
     source = pq.ParquetFile(path)
     pieces = []
-    for batch in source.iter_batches(columns=["household_id"], batch_size=1 << 20,
+    for batch in source.iter_batches(columns=["household_id"], batch_size=1 << 18,
                                      use_threads=False):
         numbers = ids_as_numbers(batch.column(0))
         if numbers is None:
@@ -106,19 +105,24 @@ class HouseholdPeriods:
 
     @classmethod
     def empty(cls) -> "HouseholdPeriods":
-        return cls(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint64), [], {})
+        return cls(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint8), [], {})
 
     @property
     def count(self) -> int:
         """Households with a row in at least one period."""
         return int(len(self.ids))
 
-    def _bit(self, label: str) -> np.uint64 | None:
+    def _bit(self, label: str):
+        """The mask bit of `label` (a new label takes the next bit; the masks widen to
+        the smallest unsigned type holding every bit), None beyond MAX_PERIODS."""
         if label not in self.labels:
             if len(self.labels) >= MAX_PERIODS:
                 return None
             self.labels.append(label)
-        return np.uint64(1) << np.uint64(self.labels.index(label))
+            bits = next(b for b in (8, 16, 32, 64) if b >= len(self.labels))
+            if self.masks.dtype.itemsize * 8 < bits:
+                self.masks = self.masks.astype(f"uint{bits}")
+        return self.masks.dtype.type(1 << self.labels.index(label))
 
     def set_period(self, label: str, ids: np.ndarray | None, signature) -> bool:
         """Make `label`'s households exactly `ids` (sorted unique uint64; None or empty:
