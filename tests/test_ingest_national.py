@@ -197,3 +197,22 @@ def test_the_households_table_widens_past_eight_periods_and_drops_emptied_househ
         assert table.periods_of(probe) == {p for p, s in truth.items()
                                            if s & set(probe.tolist())}
     assert table.masks.dtype == np.uint32
+
+
+def test_without_a_households_table_the_count_comes_from_the_period_files(
+        demo_years, tmp_path, monkeypatch):
+    """Ids that are not ingest pseudonyms (here: the table refuses every id) leave no
+    table: a full and an incremental run count distinct households over the period
+    files, the same counts as with the table."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for year in ("2021", "2022", "2023"):
+        _write(raw, f"y{year}.csv", demo_years[year])
+    with_table = ingest(raw, tmp_path / "with_table", progress=False).households
+    monkeypatch.setattr(households_module, "ids_as_numbers", lambda array: None)
+    assert ingest(raw, out, progress=False).households == with_table
+    assert not (out / ".ingest-cache" / households_module.TABLE_FILE).exists()
+    _write(raw, "y2024.csv", demo_years["2024"].assign(
+        household_id=lambda f: "X" + f["household_id"]))  # households new in 2024
+    again = ingest(raw, out, progress=False)
+    assert again.reused_files and again.households == _distinct_households(out) \
+        == with_table + demo_years["2024"]["household_id"].nunique()
