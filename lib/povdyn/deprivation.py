@@ -308,15 +308,36 @@ def panel_frame(panel, region=None, rows=None) -> pd.DataFrame:
 def _summary_rows(period, lookback: int):
     """The rows ``deprivation_summary`` reads, as an Ibis predicate: every row at the
     period t (the Alkire–Foster table, the trajectory groups and their deprivations),
-    the status rows at t − lookback (the previous status of each group) and the poor
-    rows before that (whether an entry is a relapse) -- not the other periods' rows,
-    which a national register has many millions of."""
+    the rows at t − lookback (the previous status of each group) and, of the households
+    poor at t, their poor rows before that (whether an entry is a relapse: asked of no
+    one else) -- not the other periods' rows, which a national register has many
+    millions of."""
     _, t = parse_period(period)
+    past = t - lookback
 
     def where(table):
         idx = table.period_index
-        return (idx == t) | (idx == t - lookback) | ((idx < t - lookback) & (table.status == "poor"))
+        poor_now = table.filter((idx == t) & (table.status == "poor")).household_id
+        return ((idx == t) | (idx == past)
+                | ((idx < past) & (table.status == "poor") & table.household_id.isin(poor_now)))
     return where
+
+
+def rows_at(*periods):
+    """The rows at these periods, as an Ibis predicate for ``panel_frame(rows=...)``:
+    a cell that reads one review (the Alkire–Foster table by province, a
+    reclassification at ``period``) pulls only that review's rows from the engine."""
+    indices = sorted({parse_period(p)[1] for p in periods})
+
+    def where(table):
+        return table.period_index.isin(indices)
+    return where
+
+
+def _rows_from(panel, rows) -> pd.DataFrame:
+    """``_frame`` of a Panel or path with only ``rows`` (an Ibis predicate) pulled; a
+    pandas frame as it is (its rows are already in memory)."""
+    return _frame(panel, rows=None if isinstance(panel, pd.DataFrame) else rows)
 
 
 def _province_or_none(region) -> str | None:
@@ -326,6 +347,16 @@ def _province_or_none(region) -> str | None:
     from .geo import province_2025
     mapped = province_2025([region], errors="coerce")
     return None if mapped.isna().iloc[0] else mapped.iloc[0]
+
+
+def _columns_of(panel) -> pd.DataFrame:
+    """An empty frame with the columns of a panel (Panel, path or DataFrame): what
+    ``_indicators_in`` needs when no row was selected, without pulling any."""
+    if isinstance(panel, pd.DataFrame):
+        return panel.iloc[:0]
+    from .panel import as_panel
+
+    return pd.DataFrame(columns=as_panel(panel).columns)
 
 
 def _indicators_in(df, indicators=None) -> list[str]:
@@ -354,9 +385,10 @@ def trajectory_groups(panel, period, lookback: int = 1) -> pd.DataFrame:
     * ``new_poor``: poor at t, not poor or unobserved at t − lookback, never poor before.
 
     Returns the rows at t of those households with a ``group`` column and
-    ``prev_status``. Removal rows (status NA) are never in a group.
+    ``prev_status``. Removal rows (status NA) are never in a group. From a Panel only
+    the rows this needs leave the engine (``_summary_rows``).
     """
-    df = _frame(panel)
+    df = _rows_from(panel, _summary_rows(period, lookback))
     _, t = parse_period(period)
     past = t - lookback
     now = df[df["period_index"] == t]
@@ -408,7 +440,7 @@ def persistent_deprivations(panel, period, lookback: int = 1, indicators=None,
     material names: an exit just above the line is one shock from relapse).
     """
     rows = trajectory_groups(panel, period, lookback)
-    indicators = _indicators_in(rows if not rows.empty else _frame(panel), indicators)
+    indicators = _indicators_in(rows if not rows.empty else _columns_of(panel), indicators)
     out = []
     for grp in ["exited", "relapsed", "stayed_poor", "new_poor"]:
         sub = rows[rows["group"] == grp]
@@ -452,7 +484,7 @@ def fragile_exits(panel, period, threshold: int = 3, lookback: int = 1,
     """
     rows = trajectory_groups(panel, period, lookback)
     exits = rows[rows["group"] == "exited"].copy()
-    indicators = _indicators_in(rows if not rows.empty else _frame(panel), indicators)
+    indicators = _indicators_in(rows if not rows.empty else _columns_of(panel), indicators)
     g = pd.DataFrame(_bool_matrix(exits[indicators]), index=exits.index, columns=indicators)
     exits["n_deprivations"] = g.sum(axis=1).astype(int)
     exits["fragile"] = exits["n_deprivations"] >= threshold
@@ -477,9 +509,14 @@ def fragile_exit_outcomes(panel, exit_period, within: int = 2, threshold: int = 
     """
     from .intervals import wilson_interval
 
-    df = _frame(panel)
-    exits = fragile_exits(df, exit_period, threshold)
     _, t = parse_period(exit_period)
+
+    def rows(table):  # from a Panel: the reviews before and at the exit, and the `within`
+        idx = table.period_index  # after it of the households poor before (the exits among them)
+        poor_before = table.filter((idx == t - 1) & (table.status == "poor")).household_id
+        return idx.between(t - 1, t) | (idx.between(t + 1, t + within) & table.household_id.isin(poor_before))
+    df = _rows_from(panel, rows)
+    exits = fragile_exits(df, exit_period, threshold)
     later = df[(df["period_index"] > t) & (df["period_index"] <= t + within)
                & df["household_id"].isin(set(exits["household_id"]))]
     seen = later[later["status"].notna()].groupby("household_id")["period_index"].nunique()

@@ -369,41 +369,19 @@ def flows(data, period) -> pd.DataFrame:
 
 
 def annual_review_rows(panel, support=None):
-    """The Panel view a programme evaluation reads: the rows with a status at the annual
-    reviews (Q4 of a quarterly panel; every row of an annual one) -- all that
-    ``povdyn.programs.annual_reviews`` keeps, so a quarter of the rows leave the engine.
+    """The Panel view a programme evaluation reads: ``povdyn.programs.evaluation_rows``
+    (defined there once: the annual-review rows of the households an evaluation can use)."""
+    from .programs import evaluation_rows
 
-    Given the ``support`` records (a DataFrame with ``household_id``), only the
-    households the page's evaluation can use: those poor at some annual review (every
-    household of an analysis file, treated or control, is poor at its baseline review)
-    and those with a support record (they define the treated counts and the provinces
-    where a programme operates). Every number of the page's evaluation is the same as on
-    all rows; what is left out (households never poor and never supported, ~90% of a
-    national register) enters only the commune poverty rates of the event study, which
-    the page does not run (``event_study=False``) -- an event study needs all rows."""
-    from dataclasses import replace
-
-    import ibis
-
-    t = panel.table.filter(panel.table.status.notnull())
-    if panel.frequency == "quarter":
-        t = t.filter(t.period_index % 4 == 3)
-    if support is not None:
-        ever_poor = t.filter(t.status == "poor").select("household_id")
-        wanted = ibis.union(ever_poor, supported_households(support), distinct=True)
-        t = t.semi_join(wanted, "household_id")
-    return replace(panel, table=t, _histories={}, _results={})
+    return evaluation_rows(panel, support)
 
 
 def supported_households(support):
-    """The distinct household ids of support records as a small engine table (a join
-    instead of an ``isin`` list: a national register's list would be millions long and
-    slow to compile)."""
-    import ibis
+    """The distinct household ids of support records as a small engine table
+    (``povdyn.programs.supported_households``)."""
+    from .programs import supported_households as households
 
-    ids = pd.unique(support["household_id"].dropna().astype(str))
-    return ibis.memtable(pd.DataFrame({"household_id": pd.Series(ids, dtype=object)}),
-                         schema=ibis.schema({"household_id": "string"}))
+    return households(support)
 
 
 def page_numbers(data, period, within: int = 2, support=None, n_boot: int = 200) -> dict:

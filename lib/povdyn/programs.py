@@ -188,6 +188,145 @@ def annual_reviews(panel, until=None) -> pd.DataFrame:
     return df.drop(columns="_idx").reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------- engine side
+# What an evaluation reads from a Panel (an engine-side register, povdyn.panel): the
+# columns of the analysis file and its covariates -- never the whole register.
+_EVALUATION_COLUMNS = ("household_id", "period", "status", "income_pc_month", "household_size",
+                       "ethnic_minority", "area", "region", "province", "province_2025", "commune")
+
+
+def _is_panel(obj) -> bool:
+    from .panel import Panel
+
+    return isinstance(obj, Panel)
+
+
+def _annual_table(panel, until=None):
+    """The annual-review rows of a Panel as an Ibis table with int column ``year``: rows
+    with a status, at Q4 of a quarterly panel (every row of an annual one), up to the
+    review ``until`` -- :func:`annual_reviews`, in the engine."""
+    t = panel.table.filter(panel.table.status.notnull())
+    quarterly = panel.frequency == "quarter"
+    if until is not None:
+        ufreq, uidx = _periods.parse_period(until)
+        if ufreq != panel.frequency:
+            uidx = uidx // 4 if ufreq == "quarter" else uidx * 4 + 3
+        t = t.filter(t.period_index <= uidx)
+    if quarterly:
+        t = t.filter(t.period_index % 4 == 3)
+    return t.mutate(year=(t.period_index // 4) if quarterly else t.period_index)
+
+
+def evaluation_rows(panel, support=None):
+    """The Panel view an evaluation pulls into pandas: the rows with a status at the
+    annual reviews (Q4 of a quarterly panel; every row of an annual one) -- all that
+    :func:`annual_reviews` keeps, so a quarter of a quarterly panel's rows at most.
+
+    Given the ``support`` records (a DataFrame with ``household_id``), only the
+    households an evaluation can use: those poor at some annual review (every household
+    of an analysis file, treated or control, is poor at its baseline review) and those
+    with a support record (they define the treated counts and the provinces where a
+    programme operates). Every number of the evaluation is the same as on all rows; what
+    is left out (households never poor and never supported, ~90% of a national
+    register) enters only the commune poverty rates of the event study, which
+    :func:`commune_poverty_rates` computes in the engine from every row."""
+    from dataclasses import replace
+
+    import ibis
+
+    t = _annual_table(panel).drop("year")
+    if support is not None:
+        ever_poor = t.filter(t.status == "poor").select("household_id")
+        wanted = ibis.union(ever_poor, supported_households(support), distinct=True)
+        t = t.semi_join(wanted, "household_id")
+    return replace(panel, table=t, _histories={}, _results={})
+
+
+def supported_households(support):
+    """The distinct household ids of support records as a small engine table (a join
+    instead of an ``isin`` list: a national register's list would be millions long and
+    slow to compile)."""
+    import ibis
+
+    ids = pd.unique(_to_frame(support)["household_id"].dropna().astype(str))
+    return ibis.memtable(pd.DataFrame({"household_id": pd.Series(ids, dtype=object)}),
+                         schema=ibis.schema({"household_id": "string"}))
+
+
+def _commune_keys(commune: pd.Series, province: pd.Series | None) -> pd.Series:
+    """A household's commune key, "commune, province" (commune names repeat across
+    provinces); NaN when no commune is recorded, "" for an unrecorded province."""
+    if province is None:
+        key = commune.astype(str)
+    else:
+        key = commune.astype(str) + ", " + province.astype(object).where(province.notna(), "").astype(str)
+    return key.where(commune.notna())
+
+
+def commune_poverty_rates(panel, until=None) -> pd.DataFrame:
+    """The event study's commune-year panel, computed in the engine from every
+    annual-review row of the Panel (methods.md, "Model (programme) effectiveness":
+    staggered adoption across communes, Callaway–Sant'Anna group-time effects on the
+    commune poor share). Each household counts in its first recorded commune (the first
+    annual review with a commune; its first recorded 2025 province, else province, names
+    the commune's province); per commune and review year: ``poor_rate`` = share of the
+    commune's households with a status that are poor, ``households`` = how many.
+    Returns [commune_key, year, poor_rate, households, province], sorted by commune and
+    year -- the numbers :func:`_prepare` computes from a pandas frame, without pulling
+    the register: only one row per commune and year leaves the engine."""
+    import ibis
+
+    t = _annual_table(panel, until)
+    prov_col = "province_2025" if "province_2025" in t.columns else ("province" if "province" in t.columns else None)
+
+    def first_recorded(column):
+        rows = t.filter(t[column].notnull())
+        rows = rows.mutate(_order=ibis.row_number().over(group_by="household_id", order_by="year"))
+        return rows.filter(rows._order == 0).select("household_id", **{f"first_{column}": rows[column].cast("string")})
+
+    place = first_recorded("commune")
+    if prov_col:
+        place = place.left_join(first_recorded(prov_col), "household_id").select(
+            "household_id", "first_commune", first_province=lambda p: p[f"first_{prov_col}"])
+        key = place.first_commune.concat(", ", place.first_province.fill_null(""))
+    else:
+        place = place.mutate(first_province=ibis.null("string"))
+        key = place.first_commune
+    place = place.mutate(commune_key=key)
+    rows = t.select("household_id", "year", poor=(t.status == "poor").cast("float64"))
+    rows = rows.join(place, "household_id")
+    rates = rows.group_by(["commune_key", "year"]).aggregate(
+        poor_rate=rows.poor.mean(), households=rows.count(), province=rows.first_province.max())
+    out = panel.execute(rates)
+    out["year"] = out["year"].astype("int64")
+    out["households"] = out["households"].astype("int64")
+    out["poor_rate"] = out["poor_rate"].astype("float64")
+    return (out.sort_values(["commune_key", "year"], kind="stable")
+            [["commune_key", "year", "poor_rate", "households", "province"]].reset_index(drop=True))
+
+
+def _review_years(panel, until=None) -> list[int]:
+    """The annual-review years with at least one status row, up to ``until``."""
+    t = _annual_table(panel, until)
+    return sorted(int(y) for y in panel.execute(t.select("year").distinct())["year"])
+
+
+def _evaluation_inputs(panel, support: pd.DataFrame, until, event_study: bool):
+    """(annual-review frame of the households an evaluation can use, the review years or
+    None, the commune-year panel or None) from a Panel: the frame is
+    :func:`evaluation_rows` pulled with the columns an analysis file reads. For the event
+    study, the review years and the commune poverty rates come from every row, in the
+    engine; without it the years are those of the frame (a review year in which none
+    of these households has a status would only move a cohort from "censored" to
+    "without follow-up" in the counts -- not worth a query per report page)."""
+    view = evaluation_rows(panel, support)
+    columns = [c for c in panel.columns if c in _EVALUATION_COLUMNS or c.startswith("dep_")]
+    ann = annual_reviews(view.to_pandas(columns=columns), until=until)
+    if not (event_study and "commune" in panel.columns):
+        return ann, None, None
+    return ann, _review_years(panel, until), commune_poverty_rates(panel, until)
+
+
 def _support_years(support) -> pd.DataFrame:
     sup = _to_frame(support).copy()
     for c in ("household_id", "program", "start_period"):
@@ -310,25 +449,36 @@ class _Prepared:
     province_column: str | None = None  # the province column in the commune key
 
 
-def _prepare(ann: pd.DataFrame) -> _Prepared:
+def _prepare(ann: pd.DataFrame, years=None, commune_year: pd.DataFrame | None = None) -> _Prepared:
+    """The shared inputs from an annual-review frame. ``years``: every review year of
+    the register (the frame may hold only the households an evaluation can use, which
+    need not be seen in every year); ``commune_year``: the commune poverty rates when
+    computed in the engine from every row (:func:`commune_poverty_rates`), else they are
+    computed here from the frame."""
     status = ann.pivot(index="household_id", columns="year", values="status")
+    if years is not None:
+        status = status.reindex(columns=pd.Index(list(years), name=status.columns.name))
     poor = status.eq("poor").astype(float).where(status.notna())
     prov_col = "province_2025" if "province_2025" in ann else ("province" if "province" in ann else None)
     ordered = ann.sort_values("year", kind="stable")
     home = ordered.groupby("household_id", sort=False)[prov_col].last() if prov_col else None
     covs = _baseline_covariates(ann).set_index(["household_id", "year"])
-    place = commune_year = None
-    if "commune" in ann:
+    place = None
+    if "commune" not in ann:
+        commune_year = None
+    else:
         first = ordered.groupby("household_id", sort=False)[["commune"] + ([prov_col] if prov_col else [])].first()
         # commune names repeat across provinces: the key is "commune, province"
-        key = first["commune"].astype(str) + (", " + first[prov_col].astype(str) if prov_col else "")
+        key = _commune_keys(first["commune"], first[prov_col] if prov_col else None)
         place = pd.DataFrame({"commune_key": key, "province": first[prov_col] if prov_col else ""})
-        d = pd.DataFrame({"commune_key": place["commune_key"].reindex(ann["household_id"]).to_numpy(),
-                          "year": ann["year"].to_numpy(), "poor": (ann["status"] == "poor").to_numpy(float)})
-        commune_year = (d.groupby(["commune_key", "year"]).agg(poor_rate=("poor", "mean"), households=("poor", "size"))
-                        .reset_index())
-        commune_year["province"] = commune_year["commune_key"].map(
-            place.drop_duplicates("commune_key").set_index("commune_key")["province"])
+        if commune_year is None:
+            d = pd.DataFrame({"commune_key": place["commune_key"].reindex(ann["household_id"]).to_numpy(),
+                              "year": ann["year"].to_numpy(), "poor": (ann["status"] == "poor").to_numpy(float)})
+            commune_year = (d.groupby(["commune_key", "year"]).agg(poor_rate=("poor", "mean"),
+                                                                  households=("poor", "size"))
+                            .reset_index())
+            commune_year["province"] = commune_year["commune_key"].map(
+                place.dropna(subset=["commune_key"]).drop_duplicates("commune_key").set_index("commune_key")["province"])
     return _Prepared(status, poor, home, covs, place, commune_year, prov_col)
 
 
@@ -544,18 +694,39 @@ def evaluate_programs(
 ) -> ProgramEvaluation:
     """Evaluate every support model on the register (design in the module docstring).
 
-    panel: canonical panel (DataFrame, Panel or parquet path); support: support records.
-    within: k, the number of annual reviews the exit must last. region: None/"national"
-    for all, else a value of ``region``, ``province_2025`` or ``province``. period: only
+    panel: the register as a Panel (povdyn.load_panel; a parquet path is loaded as one),
+    or a pandas DataFrame of canonical rows (small data, tests). From a Panel only the
+    annual-review rows of the households an analysis file can use leave the engine
+    (:func:`evaluation_rows`), and the event study's commune poverty rates are computed
+    in the engine from every row (:func:`commune_poverty_rates`): the numbers are those
+    of the whole register in pandas, which a national register never becomes.
+    support: support records. within: k, the number of annual reviews the exit must
+    last. region: None/"national" for all; for a Panel a province (``Panel.region``:
+    diacritics and case ignored), for a DataFrame a value of ``region``,
+    ``province_2025`` or ``province``; the region's support records only are used (also
+    for a Panel already restricted by ``Panel.region``). period: only
     reviews up to this period are used (e.g. "2025Q4"). programs: codes to evaluate
     (default: all in the support records). adoption: the commune adoption register
     (:func:`load_adoption`), the event-study cohort; without it the cohort is the
     commune's first support (flagged). n_boot, seed: Romano–Wolf bootstrap (resampling
     communes). Returns a :class:`ProgramEvaluation`.
     """
-    ann = annual_reviews(panel, until=period)
     sup = _support_years(support)
-    if region not in (None, "national", "all", "toàn quốc"):
+    if isinstance(panel, (str, Path)):
+        from .panel import as_panel
+
+        panel = as_panel(panel)
+    years = commune_year = None
+    if _is_panel(panel):
+        # engine side: only the households the analysis files can use leave the engine
+        if region not in (None, "national", "all", "toàn quốc"):
+            panel = panel.region(region)
+        ann, years, commune_year = _evaluation_inputs(panel, sup, period, event_study)
+        if panel.region_name is not None:  # the region's support records only
+            sup = sup[sup.household_id.isin(ann.household_id)]
+    else:
+        ann = annual_reviews(panel, until=period)
+    if not _is_panel(panel) and region not in (None, "national", "all", "toàn quốc"):
         mask = np.zeros(len(ann), bool)
         for col in ("region", "province_2025", "province"):
             if col in ann:
@@ -570,8 +741,9 @@ def evaluate_programs(
                  "poor_before", "region", "cohort_cat"]
 
     rows, cohort_rows, es, tw, bal, files, overlaps, family, es_cohort = [], [], {}, {}, {}, {}, {}, [], {}
-    prep = _prepare(ann)
-    same_standard_years = _years_under_latest_standard(sorted(ann["year"].unique()), standard)
+    prep = _prepare(ann, years=years, commune_year=commune_year)
+    same_standard_years = _years_under_latest_standard(
+        years if years is not None else sorted(ann["year"].unique()), standard)
     for code in codes:
         af, counts = build_analysis_file(prep, sup, code, within=within, controls=controls)
         files[code] = af

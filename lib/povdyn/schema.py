@@ -437,7 +437,6 @@ def parse_number_text(value) -> float | None | object:
 # parse_number_text once per distinct value.
 _ARROW_INT = r"^[+-]?\d+$"
 _ARROW_DECIMAL = r"^[+-]?\d+\.\d+$"
-_ARROW_GROUP_LIKE = r"^[+-]?\d{1,3}\.\d{3}$"  # "1.500": a thousands group, not a decimal
 _ARROW_GROUPED_DOT = r"^[+-]?\d{1,3}(\.\d{3})+$"
 _ARROW_GROUPED_COMMA = r"^[+-]?\d{1,3}(,\d{3})+$"
 
@@ -460,16 +459,32 @@ def arrow_number_fast_path(arr):
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    # The shapes are tried in turn, each regex only over the cells no shape before it
+    # took (the regexes are the cost): plain integers ("5824000"), then dotted groups
+    # ("1.523.000", which also holds "1.500", never a decimal), then plain decimals and
+    # comma groups. No cell has two of these shapes.
     arr = pc.utf8_trim_whitespace(arr)
-    is_int = pc.match_substring_regex(arr, _ARROW_INT)
-    is_dec = pc.and_(pc.match_substring_regex(arr, _ARROW_DECIMAL),
-                     pc.invert(pc.match_substring_regex(arr, _ARROW_GROUP_LIKE)))
-    is_dot = pc.match_substring_regex(arr, _ARROW_GROUPED_DOT)
-    is_comma = pc.match_substring_regex(arr, _ARROW_GROUPED_COMMA)
-    cleaned = pc.if_else(is_dot, pc.replace_substring(arr, ".", ""),
-                         pc.if_else(is_comma, pc.replace_substring(arr, ",", ""), arr))
-    handled = pc.or_(pc.or_(is_int, is_dec), pc.or_(is_dot, is_comma))
-    handled = pc.fill_null(handled, False)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    handled = pc.fill_null(pc.match_substring_regex(arr, _ARROW_INT), False)
+    cleaned = arr
+    rest = pc.invert(handled)
+    if pc.any(rest).as_py():
+        others = arr.filter(rest)
+        is_dot = pc.fill_null(pc.match_substring_regex(others, _ARROW_GROUPED_DOT), False)
+        cleaned_others = pc.if_else(is_dot, pc.replace_substring(others, ".", ""), others)
+        taken = is_dot
+        left = pc.invert(is_dot)
+        if pc.any(left).as_py():
+            last = others.filter(left)
+            is_dec = pc.match_substring_regex(last, _ARROW_DECIMAL)
+            is_comma = pc.match_substring_regex(last, _ARROW_GROUPED_COMMA)
+            cleaned_last = pc.if_else(is_comma, pc.replace_substring(last, ",", ""), last)
+            cleaned_others = pc.replace_with_mask(cleaned_others, left, cleaned_last)
+            taken = pc.replace_with_mask(taken, left,
+                                         pc.fill_null(pc.or_(is_dec, is_comma), False))
+        cleaned = pc.replace_with_mask(arr, rest, cleaned_others)
+        handled = pc.replace_with_mask(handled, rest, taken)
     numbers = pc.cast(pc.if_else(handled, cleaned, pa.scalar("0")), pa.float64())
     return numbers, handled
 

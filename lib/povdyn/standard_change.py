@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from . import standards
-from .deprivation import _frame
+from .deprivation import _rows_from
 from .errors import SchemaError, StandardError
 from .periods import parse_period
 
@@ -283,11 +283,12 @@ def decompose_flows(panel, t_from, t_to, standard: str = "national", stand_ins=N
       does not move it: what changed is its income or deprivations);
     * by **both** when the new standard moved it and it then moved again.
 
-    When the two periods share a standard every move is "circumstances".
+    When the two periods share a standard every move is "circumstances". From a Panel
+    only the rows of the two periods leave the engine.
     """
-    df = _frame(panel)
     _, i_from = parse_period(t_from)
     _, i_to = parse_period(t_to)
+    df = _rows_from(panel, lambda table: table.period_index.isin([i_from, i_to]))
     a = df[(df["period_index"] == i_from) & df["status"].notna()]
     b = df[(df["period_index"] == i_to) & df["status"].notna()]
     if a.empty or b.empty:

@@ -106,17 +106,43 @@ def _provinces(names: pd.Series) -> tuple[dict, dict, set]:
     return spelled, to_2025, unknown
 
 
+REPEAT_SAMPLE = 1024  # cells of a block whose distinct count decides how it is checked
+
+
 def _normalised_identifier(cells: pa.Array) -> pa.Array:
     """An identifier cell as compared for duplicates: NFC (in Arrow: several times
     faster than DuckDB's nfc_normalize on Vietnamese names), trimmed. Only cells that
     can change are normalised (_MAYBE_NOT_NFC): a name typed on a Vietnamese keyboard is
-    NFC already, and finding that out costs a quarter of normalising it."""
-    maybe = pc.and_(pc.invert(pc.string_is_ascii(cells)),
-                    pc.match_substring_regex(cells, _maybe_not_nfc()))
-    changed = pc.sum(maybe).as_py() or 0
-    if changed:
-        cells = pc.replace_with_mask(cells, maybe,
-                                     pc.utf8_normalize(cells.filter(maybe), "NFC"))
+    NFC already, and finding that out costs a quarter of normalising it.
+
+    That check is the cost (a regex over a large character class), so it looks only at
+    cells that are not ASCII (ASCII is NFC; ID-card and phone numbers skip it all), and,
+    in a block whose first REPEAT_SAMPLE cells are at most half distinct (a register
+    sorted by household repeats its name and address in each review period), once per
+    distinct cell. A block of mostly distinct cells (an export of one period) is checked
+    cell by cell: dictionary-encoding it would cost more than it saves."""
+    if isinstance(cells, pa.ChunkedArray):
+        cells = cells.combine_chunks()
+    if not pc.any(pc.invert(pc.string_is_ascii(cells))).as_py():
+        return pc.utf8_trim_whitespace(cells)
+    sample = cells.slice(0, REPEAT_SAMPLE)
+    if len(cells) > REPEAT_SAMPLE and 2 * pc.count_distinct(sample).as_py() <= len(sample):
+        encoded = pc.dictionary_encode(cells)
+        return _nfc_trimmed(encoded.dictionary).take(encoded.indices)
+    return _nfc_trimmed(cells)
+
+
+def _nfc_trimmed(cells: pa.Array) -> pa.Array:
+    """Each cell NFC-normalised (those that can change: _MAYBE_NOT_NFC, looked for in
+    the non-ASCII cells only) and trimmed."""
+    non_ascii = pc.invert(pc.string_is_ascii(cells))
+    everyone = pc.all(non_ascii).as_py()
+    candidates = cells if everyone else cells.filter(non_ascii)
+    maybe = pc.match_substring_regex(candidates, _maybe_not_nfc())
+    if pc.any(maybe).as_py():
+        candidates = pc.replace_with_mask(
+            candidates, maybe, pc.utf8_normalize(candidates.filter(maybe), "NFC"))
+        cells = candidates if everyone else pc.replace_with_mask(cells, non_ascii, candidates)
     return pc.utf8_trim_whitespace(cells)
 
 

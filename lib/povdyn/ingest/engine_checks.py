@@ -3,7 +3,6 @@ query over the csv's Arrow record batches; only flagged rows go back through che
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections import Counter
 
 import numpy as np
@@ -14,7 +13,7 @@ import pyarrow.compute as pc
 from .. import schema
 from ..errors import SchemaError
 from ..periods import parse_period
-from ..privacy import IDENTIFIER_COLUMNS, PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
+from ..privacy import IDENTIFIER_COLUMNS, Pseudonymiser
 from .checking import (BATCH_ROWS, _IDENT, _ident_sql, _identifier_hash_sql,
                        _normalised_identifier, _provinces, check_batch)
 from .reading import (FOOTER_SEARCH_ROWS, LOOKUP_UNIQUES, RawTable, _CsvStream, _LazyCsv,
@@ -28,8 +27,8 @@ from .summary import TableReport
 # communes, yes/no, household size...) are parsed in Python once per DISTINCT cell by
 # the very functions check_rows uses (_Lookup: new cells parsed as they first appear)
 # and looked up per batch in Arrow; high-cardinality
-# columns use vectorised expressions (ids trimmed in Arrow and pseudonymised with HMAC-
-# SHA256 written in SQL, numbers by schema.arrow_number_fast_path); a `_bad` flag marks
+# columns use vectorised expressions (ids trimmed in Arrow and pseudonymised once per
+# distinct id, privacy.Pseudonymiser; numbers by schema.arrow_number_fast_path); a `_bad` flag marks
 # every row check_rows could reject. Those rows only (few) go through check_batch,
 # which formats their reasons and has the last word; the rest are written to the spill
 # as they come. Same outputs as the pandas path, byte for byte (tested).
@@ -39,15 +38,6 @@ SPILL_ROW_GROUP_ROWS = 30_720  # rows per row group of a spill part: DuckDB hold
 ENGINE_FETCH_ROWS = 1 << 17  # rows per record batch handed from DuckDB back to Python
 _NUMBERS = {"income_pc_month": "v < 0", "weight": "v <= 0"}  # _NUMBER_COLUMNS: range rule
 _RECORDED_ONLY = {"province_2025"}  # recomputed from province (check_batch)
-
-
-def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
-    """HMAC's inner and outer padded keys (RFC 2104, SHA-256 block of 64 bytes), so that
-    SQL can compute privacy.pseudonymise's HMAC-SHA256 as sha256(opad || sha256(ipad || m))."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
 def _coded_lookup(name: str, cells: list, mark: bool) -> pa.Table:
@@ -278,10 +268,12 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     guess: dict[str, bool] = {}  # yes/no column -> read as "x"-marked
     ident_cols = [c for c, name in position.items() if name in IDENTIFIER_COLUMNS]
     hid = next(c for c, name in keep.items() if name == "household_id")
+    status_col = next((c for c, name in keep.items() if name == "status"), None)
     numbers = [c for c, name in keep.items() if name in _NUMBERS]
     all_cols = [f"c{i}" for i in range(len(raw.header))]
     counts = {"rows": 0, "blank": 0}
     failure: list[BaseException] = []
+    pseudonym = Pseudonymiser(key)
 
     def batches():
         start = 0
@@ -290,6 +282,10 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                 n = batch.num_rows
                 arrays = {c: batch.column(c) for c in keep}
                 arrays["_hid"] = pc.utf8_trim_whitespace(batch.column(hid))
+                # the pseudonym of every id, flagged rows' too (check_batch makes
+                # theirs again), once per distinct id of the block: SHA-256 in SQL per
+                # row cost ~1.6 s CPU per million rows
+                arrays["_pid"] = pseudonym.arrow(arrays["_hid"])
                 # a blank line: every cell empty or spaces (_blank_rows); only a row
                 # without a household id can be one, so the other cells are looked at
                 # only there
@@ -301,6 +297,10 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                             empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(cells)), 0)
                             blank = pc.and_(blank, empty)
                 fast = {}
+                # "a cell check_rows would reject" over every coded column, ORed here
+                # (one column for DuckDB instead of one per column; an unknown cell
+                # counts as bad, as coalesce(bad, true) did in SQL)
+                any_bad = None
                 for c in numbers:
                     arrays[f"_n_{c}"], fast[c] = schema.arrow_number_fast_path(batch.column(c))
                     arrays[f"_f_{c}"] = fast[c]
@@ -317,10 +317,17 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                         arrays[f"_v_{c}"] = pc.fill_null(value, False) if guess[c] else value
                     else:
                         arrays[f"_v_{c}"] = parsed["v"]
-                    arrays[f"_bad_{c}"] = parsed["bad"]
+                    cell_bad = pc.fill_null(parsed["bad"], True)
+                    if how == "numbers":  # the fast path's cells are good
+                        cell_bad = pc.and_(pc.invert(fast[c]), cell_bad)
+                    any_bad = cell_bad if any_bad is None else pc.or_(any_bad, cell_bad)
+                    if c == status_col:  # also read alone (a blank status)
+                        arrays[f"_bad_{c}"] = parsed["bad"]
                     for extra in ("o", "q", "p2025"):
                         if extra in parsed:
                             arrays[f"_{extra}_{c}"] = parsed[extra]
+                arrays["_any_bad"] = (any_bad if any_bad is not None
+                                      else pa.array(np.zeros(n, dtype=bool)))
                 for i, c in enumerate(ident_cols):  # normalised as _identifier_hash does
                     arrays[f"_id{i}"] = _normalised_identifier(batch.column(c))
                 arrays["_row"] = pa.array(np.arange(start, start + n, dtype="int64")
@@ -364,11 +371,11 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     def bad(name):  # a cell the lookup does not know (never expected) is checked in Python
         return f"coalesce({v(col[name], 'bad')}, true)"
 
-    # household id: blank, or short without a digit (a placeholder such as "NA", "-"?)
+    # household id: blank, or short without a digit (a placeholder such as "NA", "-"?);
+    # a coded cell check_rows would reject (every coded column's bad(), ORed in Arrow)
     terms = ["(s._hid = '' OR (length(s._hid) <= 4 AND NOT regexp_matches(s._hid, '[0-9]')))",
-             bad("period"), bad("status"), bad("province")]
-    select = [f"$prefix || left(sha256($opad || unhex(sha256($ipad || encode(s._hid)))), "
-              f"$hex_chars) AS household_id",
+             "s._any_bad"]
+    select = ["s._pid AS household_id",
               f"{v(col['period'])} AS period", f"{v(col['period'], 'o')} AS _order",
               f"{v(col['period'], 'q')} AS _is_quarter"]
     st = v(col["status"])
@@ -378,7 +385,6 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
         removal = f"coalesce({rr} <> $exit, false)"
         status = (f"CASE WHEN {removal} THEN NULL WHEN {exit_} AND {st} IS NULL "
                   f"THEN 'non_poor' ELSE {st} END")
-        terms.append(bad("removal_reason"))
         select.append(f"CASE WHEN {exit_} THEN NULL ELSE {rr} END AS removal_reason")
     else:
         exit_, removal, status = "false", "false", st
@@ -393,11 +399,9 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
             fast, number = _ident_sql(f"_f_{c}"), _ident_sql(f"_n_{c}")
             value = f"(CASE WHEN s.{fast} THEN s.{number} ELSE {v(c)} END)"
             select.append(f"{value} AS {_ident_sql(name)}")
-            terms.append(f"(NOT s.{fast} AND {bad(name)})")
             terms.append(f"coalesce({_NUMBERS[name].replace('v', value)}, false)")
         elif c in coded:
             select.append(f"{v(c)} AS {_ident_sql(name)}")
-            terms.append(bad(name))
     ident = _identifier_hash_sql([f"_id{i}" for i in range(len(ident_cols))])
     select += ["$file AS _file", "'' AS _sheet", "s._row AS _row", f"{ident} AS {_IDENT}"]
     raw_cols = [_ident_sql(f"_raw_{c}") for c in keep]
@@ -406,9 +410,7 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
            + f" FROM (SELECT {', '.join(select)}, ({' OR '.join(terms)}) AS _bad, "
            + ", ".join(f"s.{_ident_sql(c)} AS {r}" for c, r in zip(keep, raw_cols))
            + " FROM _src s)")
-    params = {"file": raw.source_file, "exit": schema._EXIT, "prefix": PSEUDONYM_PREFIX,
-              "hex_chars": PSEUDONYM_HEX_CHARS}
-    params["ipad"], params["opad"] = _hmac_pads(key)
+    params = {"file": raw.source_file, "exit": schema._EXIT}
     params = {k: v for k, v in params.items() if f"${k}" in sql}  # DuckDB refuses unused ones
     con.register("_src", pa.RecordBatchReader.from_batches(first.schema, every_batch()))
     path = spill.part_path("register")
