@@ -111,8 +111,11 @@ Modules: reading (raw tables), checking (one table in pandas, the reference),
 engine_checks (a csv register in DuckDB), parallel (a large csv in byte ranges on
 worker processes), register (checks across all rows, spill,
 panel.parquet and quarantine.csv), by_period (panel.parquet's period files and the
-incremental run: an added quarter rewrites only the periods it can change), kinds
-(lists or full panel), writing, cache (incremental runs), summary, run (the command).
+incremental run: an added quarter rewrites only the periods it can change), households
+(each household's periods, kept between runs: the household count and which period files
+hold a household, without scanning them), splice (a period file's 2025 commune columns
+replaced without rewriting its other columns), kinds (lists or full panel), writing,
+cache (incremental runs), summary, run (the command).
 """
 from __future__ import annotations
 

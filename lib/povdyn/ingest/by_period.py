@@ -27,12 +27,13 @@ T's labels of the other frequency (quarantined whole) and every period of the ma
 frequency from T's first on (the kind's lag), the rows read from this run's parts and
 the cached parts of files with rows there, filtered by period. The previous row of a
 household's first row in W is read from the files of the periods before W (newest
-first, only for households not found yet). The households count is the last count
-minus the households of T's old rows found in no other period plus those of T's new
-rows found in no other period (an anti-join with the other periods' files). A
-household's own 2025 commune (its first commune recorded after the mergers) can change
-only for households with post-merger rows in T: where it does, the pre-merger periods
-holding their rows are rewritten too: those in W from their rows, those before W by
+first, only for households not found yet). The households count comes from the
+households table (households.py: each household's set of periods, kept beside the
+manifest): the rewritten periods' households are read again from their new files, a
+household left in no period is dropped. A household's own 2025 commune (its first
+commune recorded after the mergers) can change only for households with post-merger
+rows in T: where it does, the pre-merger periods holding their rows (the households
+table says which) are rewritten too: those in W from their rows, those before W by
 patching their file (patch_period: the changed households' rows get the new commune,
 read and written row group by row group, no sort; when a household loses its own
 commune they are added to T and W extended instead). Periods are written with the
@@ -115,6 +116,12 @@ class Plan:
     file_periods: dict  # every current file -> {label: rows}
     file_columns: dict  # every current file -> its register columns
     columns: list  # the union over the current files
+    panel_dir: Path | None = None  # OUT/panel.parquet
+
+    @property
+    def cache_dir(self) -> Path:
+        """OUT/.ingest-cache, where the households table is kept (households.py)."""
+        return self.panel_dir.parent / ".ingest-cache"
 
     @property
     def main_work(self) -> list[str]:
@@ -177,7 +184,8 @@ def plan(con, new_counts: dict, new_columns: dict, manifest: dict, keep: set,
             touched |= set(entry.get("periods", {}))
     return Plan(previous=previous, frequency=frequency, touched=touched,
                 work=work_periods(touched, file_periods, frequency), outputs=outputs,
-                file_periods=file_periods, file_columns=file_columns, columns=columns)
+                file_periods=file_periods, file_columns=file_columns, columns=columns,
+                panel_dir=panel_dir)
 
 
 def work_periods(touched: set, file_periods: dict, frequency: str) -> list[str]:
@@ -212,54 +220,12 @@ def previous_rows(con, plan_: Plan) -> None:
                     f"(SELECT household_id FROM prior_rows WHERE _order = {order_of(label)})")
 
 
-def _not_elsewhere(con, table: str, files: list[Path]) -> int:
-    """How many ids of temp table `table` (household_id) are in none of `files`."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE elsewhere_left AS SELECT * FROM {table}")
-    for path in files:
-        if not con.execute("SELECT count(*) FROM elsewhere_left").fetchall()[0][0]:
-            return 0
-        con.read_parquet(str(path)).create_view("elsewhere_file", replace=True)
-        con.execute("DELETE FROM elsewhere_left WHERE household_id IN (SELECT household_id "
-                    "FROM elsewhere_file SEMI JOIN elsewhere_left USING (household_id))")
-    return con.execute("SELECT count(*) FROM elsewhere_left").fetchall()[0][0]
-
-
-def households(con, plan_: Plan, changed: set) -> int:
-    """The register's household count after the rows of the `changed` periods were
-    replaced: the last count, minus households that were only in the changed periods'
-    old rows, plus those only in their new rows (module docstring)."""
-    quarterly = plan_.frequency == "quarter"
-    changed = sorted(p for p in changed if is_quarter_label(p) == quarterly)
-    orders = ", ".join(str(order_of(p)) for p in changed) or "NULL"
-    con.execute("CREATE OR REPLACE TEMP TABLE hh_new AS SELECT DISTINCT household_id FROM "
-                f"firsts WHERE household_id IS NOT NULL AND _order IN ({orders})")
-    old_files = [plan_.outputs[p] for p in changed if p in plan_.outputs]
-    if old_files:
-        con.read_parquet([str(p) for p in old_files]).create_view("hh_old_files", replace=True)
-        con.execute("CREATE OR REPLACE TEMP TABLE hh_old AS SELECT DISTINCT household_id "
-                    "FROM hh_old_files WHERE household_id IS NOT NULL")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE hh_old (household_id VARCHAR)")
-    con.execute("CREATE OR REPLACE TEMP TABLE hh_gone AS SELECT * FROM hh_old "
-                "EXCEPT SELECT * FROM hh_new")
-    con.execute("CREATE OR REPLACE TEMP TABLE hh_added AS SELECT * FROM hh_new "
-                "EXCEPT SELECT * FROM hh_old")
-    # the others, the period before the changed ones first (most households are there)
-    others = sorted((p for p in plan_.outputs if p not in changed
-                     and is_quarter_label(p) == quarterly), key=order_of, reverse=True)
-    paths = [plan_.outputs[p] for p in others]
-    count = int(plan_.previous["households"])
-    count -= _not_elsewhere(con, "hh_gone", paths)
-    count += _not_elsewhere(con, "hh_added", paths)
-    for name in ("hh_new", "hh_old", "hh_gone", "hh_added", "elsewhere_left"):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
-    return count
-
-
-def own_commune_changes(con, plan_: Plan) -> list[str]:
+def own_commune_changes(con, plan_: Plan, table=None) -> list[str]:
     """The pre-merger periods not in T that hold rows of households whose own 2025
     commune (their first commune recorded after the mergers) this run changes: those
-    with post-merger rows in T, old or new, compared before and after."""
+    with post-merger rows in T, old or new, compared before and after. `table`: the
+    households table (households.py) of the files as the last run left them, which
+    says where those households have rows without reading the pre-merger files."""
     quarterly = plan_.frequency == "quarter"
     touched_post = [p for p in plan_.touched
                     if is_quarter_label(p) == quarterly and is_post_merger(p)]
@@ -322,6 +288,15 @@ def own_commune_changes(con, plan_: Plan) -> list[str]:
         "WHERE o.own IS DISTINCT FROM n.own")
     if not con.execute("SELECT count(*) FROM own_changed").fetchall()[0][0]:
         return []
+    if table is not None:
+        from .households import ids_as_numbers
+
+        ids = ids_as_numbers(con.sql("SELECT household_id FROM own_changed")
+                             .to_arrow_table().column(0))
+        if ids is not None:
+            ids.sort()
+            holding = table.periods_of(ids)
+            return [label for label in pre_outside if label in holding]
     found = []
     for label in pre_outside:
         con.read_parquet(str(plan_.outputs[label])).create_view("own_pre_file", replace=True)
@@ -345,40 +320,85 @@ def own_patch(con) -> pa.Table | None:
                    "ORDER BY household_id").to_arrow_table()
 
 
+PATCHED_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
+
+
 def patch_period(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
     """Rewrite a pre-merger period file with the rows of the households in `patch` taking
-    their new own 2025 commune (basis 'household', as the full run's window gives them):
-    the file is read and written row group by row group in its order (no sort), the
-    same row groups, schema and compression as write_periods, so the bytes of a full
-    run. Returns the new file's signature."""
+    their new own 2025 commune (basis 'household', as the full run's window gives them),
+    the bytes of a full run. Only the three 2025 commune columns are read, patched row
+    group by row group and written (pyarrow, the same settings and row groups as
+    write_periods); every other column chunk is copied as it is (splice.py). A file
+    splice.py cannot put together is read and written whole (_patch_whole). Returns the
+    new file's signature."""
+    from .splice import CannotSplice, splice_columns
+
+    source = pq.ParquetFile(path)
+    names = [n for n in PATCHED_COLUMNS if n in schema.names]
+    if len(names) != len(PATCHED_COLUMNS) or any(
+            source.metadata.row_group(g).num_rows > PERIOD_ROW_GROUP_ROWS
+            for g in range(source.num_row_groups)):
+        return _patch_whole(path, patch, schema)
+    ids = np.asarray(patch.column("household_id").to_pylist(), dtype=object)
+    columns_schema = pa.schema([schema.field(n) for n in names])
+    replacement = path.with_name(f".{path.name}.{os.getpid()}.columns.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(replacement, columns_schema, compression="zstd",
+                              write_statistics=True) as out:
+            for group in range(source.num_row_groups):
+                table = _patched(source.read_row_group(group, columns=["household_id"] + names),
+                                 patch, ids)
+                out.write_table(table.select(names).cast(columns_schema),
+                                row_group_size=PERIOD_ROW_GROUP_ROWS)
+        try:
+            splice_columns(path, replacement, tmp, names)
+        except CannotSplice:
+            return _patch_whole(path, patch, schema)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (replacement, tmp):
+            if leftover.exists():
+                leftover.unlink()
+    return signature(path)
+
+
+def _patched(table: pa.Table, patch: pa.Table, ids: np.ndarray) -> pa.Table:
+    """A row group's rows (sorted by household) with the 2025 commune of the households
+    in `patch` (sorted by household; `ids` its household ids as an array) replaced."""
     import pyarrow.compute as pc
 
     # both sorted by household: each row group looks up only the patch's slice within
     # its own household range (pseudonyms are ASCII hex: numpy's order is DuckDB's)
+    bounds = pc.min_max(table.column("household_id")).as_py()
+    low = int(np.searchsorted(ids, bounds["min"], side="left")) \
+        if bounds["min"] is not None else 0
+    high = int(np.searchsorted(ids, bounds["max"], side="right")) \
+        if bounds["max"] is not None else 0
+    if high <= low:
+        return table
+    part = patch.slice(low, high - low)
+    where = pc.index_in(table.column("household_id"), value_set=part.column("household_id"))
+    hit = pc.is_valid(where)
+    for name in ("commune_2025", "commune_code"):
+        new = pc.take(part.column(name), where)
+        table = table.set_column(table.schema.get_field_index(name), name,
+                                 pc.if_else(hit, new, table.column(name)))
+    basis = table.schema.get_field_index("commune_2025_basis")
+    return table.set_column(basis, "commune_2025_basis", pc.if_else(
+        hit, pa.scalar("household"), table.column(basis)))
+
+
+def _patch_whole(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
+    """patch_period by reading and writing every column, row group by row group in the
+    file's order (no sort)."""
     ids = np.asarray(patch.column("household_id").to_pylist(), dtype=object)
     source = pq.ParquetFile(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=True) as out:
             for group in range(source.num_row_groups):
-                table = source.read_row_group(group)
-                bounds = pc.min_max(table.column("household_id")).as_py()
-                low = int(np.searchsorted(ids, bounds["min"], side="left")) \
-                    if bounds["min"] is not None else 0
-                high = int(np.searchsorted(ids, bounds["max"], side="right")) \
-                    if bounds["max"] is not None else 0
-                if high > low:
-                    part = patch.slice(low, high - low)
-                    where = pc.index_in(table.column("household_id"),
-                                        value_set=part.column("household_id"))
-                    hit = pc.is_valid(where)
-                    for name in ("commune_2025", "commune_code"):
-                        new = pc.take(part.column(name), where)
-                        table = table.set_column(table.schema.get_field_index(name), name,
-                                                 pc.if_else(hit, new, table.column(name)))
-                    basis = table.schema.get_field_index("commune_2025_basis")
-                    table = table.set_column(basis, "commune_2025_basis", pc.if_else(
-                        hit, pa.scalar("household"), table.column(basis)))
+                table = _patched(source.read_row_group(group), patch, ids)
                 out.write_table(table.cast(schema), row_group_size=PERIOD_ROW_GROUP_ROWS)
         os.replace(tmp, path)
     finally:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from .. import schema
 from ..periods import parse_period
 from .checking import QUARANTINE_LEAD, _CARRIED, _IDENT, _PROVENANCE, _ident_sql, _raw_text
-from . import by_period
+from . import by_period, households
 from .kinds import decide_kinds
 from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _write_parquet
 
@@ -620,9 +620,12 @@ def _assemble(con, result: _RegisterResult, fresh: dict, plan_, columns, label_o
     touched_main = {p for p in (plan_.touched if plan_ is not None else current)
                     if by_period.is_quarter_label(p) == quarterly}
     rewrite = {p for p in touched_main if p in main}
+    table = None  # the households table (households.py), loaded before any file changes
     if plan_ is not None:
+        table = households.load_or_build(plan_.cache_dir, plan_.outputs)
+        _log_stage("households table")
         if "commune" in columns:
-            found = by_period.own_commune_changes(con, plan_)
+            found = by_period.own_commune_changes(con, plan_, table)
             outside = [p for p in found if p not in plan_.work]
             if outside:
                 result.patch = by_period.own_patch(con)
@@ -630,19 +633,50 @@ def _assemble(con, result: _RegisterResult, fresh: dict, plan_, columns, label_o
                     raise by_period.WorkExtended(set(found))
                 result.patched = set(outside)
             rewrite |= set(found) - result.patched
-        result.households = by_period.households(con, plan_, touched_main | rewrite)
-    else:
-        result.households = _distinct_households(con, "firsts", result.rows)
-    _log_stage("households")
+        _log_stage("own 2025 communes changed")
     result.rewrite = rewrite
     result.write = _period_writer(con, result, merged, columns, rewrite, set(main),
                                   label_of_order, any_recorded_after, quarterly,
-                                  full=plan_ is None)
+                                  full=plan_ is None, table=table, changed=touched_main)
     return result
 
 
+def _count_households(con, result: _RegisterResult, panel_dir: Path, table, changed: set,
+                      current: set, full: bool) -> None:
+    """result.households after the period files are written: from the households table
+    (made from the files in a full run; in an incremental one the loaded table with the
+    `changed` periods' households read again from their new files), saved beside the
+    manifest; without a table, count(DISTINCT household_id) over the period files."""
+    cache_dir = panel_dir.parent / ".ingest-cache"
+    outputs = {label: panel_dir / by_period.period_file(label) for label in sorted(current)}
+    if full or table is None:
+        table = households.build(outputs)
+    else:
+        for label in sorted(changed):
+            path = outputs.get(label)
+            ids = households.ids_of_file(path) if path is not None else None
+            if (path is not None and ids is None) or not table.set_period(
+                    label, ids, by_period.signature(path) if path is not None else None):
+                table = households.build(outputs)
+                break
+        if table is not None:
+            table.files = {label: by_period.signature(path) for label, path in outputs.items()}
+    if table is None:
+        households.forget(cache_dir)
+        if outputs:
+            con.read_parquet([str(p) for p in outputs.values()]).create_view(
+                "households_files", replace=True)
+            result.households = _distinct_households(con, "households_files", result.rows)
+        else:
+            result.households = 0
+    else:
+        result.households = table.count
+        table.save(cache_dir)
+    _log_stage("households")
+
+
 def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
-                   any_recorded_after, quarterly, full):
+                   any_recorded_after, quarterly, full, table=None, changed=frozenset()):
     """The write step: panel.parquet/period-<label>.parquet for the periods in
     `rewrite`, each sorted by household (by_period.write_periods); period files not in
     `keep` are removed."""
@@ -726,6 +760,7 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
                 if label in keep else None
         _log_stage(f"panel.parquet: {sorted_files} period file(s) sorted and written "
                    f"({ranges} household range{'s' if ranges != 1 else ''})")
+        _count_households(con, result, panel_dir, table, changed, keep, full)
 
     return write
 

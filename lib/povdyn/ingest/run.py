@@ -381,6 +381,8 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         else:
             errors.append("no data rows loaded: every register row was quarantined (see "
                           "quarantine.csv for the reasons)")
+    # the period files first: the household count is taken from them (households.py)
+    register.write(out_dir / "panel.parquet")
     summary = IngestSummary(
         raw_dir=raw_dir, out_dir=out_dir, tables=reports, errors=errors,
         ignored_files=ignored, panel_rows=register.rows, support_rows=len(support_out),
@@ -392,7 +394,6 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         adoption_rows=0 if adoption is None else len(adoption),
         file_hashes={rel: e["sha256"] for rel, e in entries.items()},
     )
-    register.write(out_dir / "panel.parquet")
     by_period.write_kind(out_dir / "panel.parquet", register_kind)
     unplaced = register.unplaced.assign(table="register")
     if totals is not None:

@@ -1,0 +1,218 @@
+"""The households table: for each household of the register, the set of main-frequency
+periods it has rows in (issue 11 §2: the added year at 27M households without scanning
+every other period's file).
+
+Kept in OUT/.ingest-cache/households.npz beside the manifest: household pseudonyms as
+unsigned 64-bit numbers (an ingest pseudonym is "h_" + 16 lowercase hex digits,
+privacy.pseudonymise, so the number is the pseudonym itself and sorts as the text does),
+sorted, each with a bitmask of the period labels it appears in (bit i: ``labels[i]``;
+the smallest unsigned type with a bit for every label),
+and the signature (size, mtime, inode) of every period file it was made from.
+
+* A full run makes it from the period files it has just written (one column read per
+  file) and takes the register's household count from it: the count of distinct
+  household ids over the whole register (rows without a household id are in no
+  household), as ``count(DISTINCT household_id)`` gave.
+* An incremental run loads it when its recorded files are exactly the period files the
+  run starts from (else it is remade from those files: a stale table is never used),
+  asks it which untouched period files hold given households (by_period's own 2025
+  commune), and after writing clears each rewritten period's bit, sets it again for the
+  households of the period's new file, drops households left with no period (a removed
+  file's households found nowhere else) and saves it with the new signatures.
+
+When a household id is not of the pseudonym's shape (not written by ingest) or there are
+more than 64 periods, there is no table and the callers count with SQL as before.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..privacy import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
+
+TABLE_FILE = "households.npz"
+MAX_PERIODS = 64  # bits of the mask
+
+_ID_BYTES = len(PSEUDONYM_PREFIX) + PSEUDONYM_HEX_CHARS
+_HEX_VALUE = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX_VALUE[_c] = _i
+
+
+def ids_as_numbers(array: pa.Array) -> np.ndarray | None:
+    """The non-null household ids of a string array as uint64 (their hex digits), in
+    the array's order; None when one is not an ingest pseudonym."""
+    if PSEUDONYM_HEX_CHARS != 16:
+        return None
+    if isinstance(array, pa.ChunkedArray):
+        pieces = [ids_as_numbers(chunk) for chunk in array.chunks]
+        if any(p is None for p in pieces):
+            return None
+        return np.concatenate(pieces) if pieces else np.empty(0, dtype=np.uint64)
+    if array.null_count:
+        array = array.drop_null()
+    if not len(array):
+        return np.empty(0, dtype=np.uint64)
+    if pa.types.is_large_string(array.type):
+        array = array.cast(pa.string())
+    if not pa.types.is_string(array.type):
+        return None
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32,
+                            count=len(array) + 1, offset=array.offset * 4)
+    if not (np.diff(offsets) == _ID_BYTES).all():
+        return None
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[
+        offsets[0]:offsets[-1]].reshape(len(array), _ID_BYTES)
+    if not (data[:, :len(PSEUDONYM_PREFIX)] == np.frombuffer(
+            PSEUDONYM_PREFIX.encode(), dtype=np.uint8)).all():
+        return None
+    digits = _HEX_VALUE[data[:, len(PSEUDONYM_PREFIX):]]
+    if (digits == 255).any():
+        return None
+    # two hex digits a byte, the 8 bytes read as one big-endian number
+    packed = np.ascontiguousarray((digits[:, 0::2] << 4) | digits[:, 1::2])
+    return packed.view(">u8").reshape(-1).astype(np.uint64)
+
+
+def ids_of_file(path: Path) -> np.ndarray | None:
+    """A period file's household ids as sorted unique uint64 (a period file holds one
+    row per household, sorted; sorted again in case), None if one is not a pseudonym."""
+    source = pq.ParquetFile(path)
+    pieces = []
+    for batch in source.iter_batches(columns=["household_id"], batch_size=1 << 18,
+                                     use_threads=False):
+        numbers = ids_as_numbers(batch.column(0))
+        if numbers is None:
+            return None
+        pieces.append(numbers)
+    ids = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.uint64)
+    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+        ids = np.unique(ids)
+    return ids
+
+
+class HouseholdPeriods:
+    """Sorted household numbers with their periods' bitmask (module docstring)."""
+
+    def __init__(self, ids: np.ndarray, masks: np.ndarray, labels: list[str],
+                 files: dict):
+        self.ids, self.masks, self.labels, self.files = ids, masks, list(labels), dict(files)
+
+    @classmethod
+    def empty(cls) -> "HouseholdPeriods":
+        return cls(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint8), [], {})
+
+    @property
+    def count(self) -> int:
+        """Households with a row in at least one period."""
+        return int(len(self.ids))
+
+    def _bit(self, label: str):
+        """The mask bit of `label` (a new label takes the next bit; the masks widen to
+        the smallest unsigned type holding every bit), None beyond MAX_PERIODS."""
+        if label not in self.labels:
+            if len(self.labels) >= MAX_PERIODS:
+                return None
+            self.labels.append(label)
+            bits = next(b for b in (8, 16, 32, 64) if b >= len(self.labels))
+            if self.masks.dtype.itemsize * 8 < bits:
+                self.masks = self.masks.astype(f"uint{bits}")
+        return self.masks.dtype.type(1 << self.labels.index(label))
+
+    def set_period(self, label: str, ids: np.ndarray | None, signature) -> bool:
+        """Make `label`'s households exactly `ids` (sorted unique uint64; None or empty:
+        the period is gone). False when the table cannot hold it (the caller drops it)."""
+        bit = self._bit(label)
+        if bit is None:
+            return False
+        self.masks &= ~bit
+        if ids is not None and len(ids):
+            where = np.searchsorted(self.ids, ids)
+            found = where < len(self.ids)
+            found[found] = self.ids[where[found]] == ids[found]
+            self.masks[where[found]] |= bit
+            new = ids[~found]
+            if len(new):
+                at = where[~found]
+                self.ids = np.insert(self.ids, at, new)
+                self.masks = np.insert(self.masks, at, bit)
+        keep = self.masks != 0
+        if not keep.all():
+            self.ids, self.masks = self.ids[keep], self.masks[keep]
+        if signature is None:
+            self.files.pop(label, None)
+        else:
+            self.files[label] = list(signature)
+        return True
+
+    def periods_of(self, ids: np.ndarray) -> set[str]:
+        """The period labels holding a row of any of `ids` (uint64)."""
+        where = np.searchsorted(self.ids, ids)
+        inside = where < len(self.ids)
+        where = where[inside]
+        where = where[self.ids[where] == ids[inside]]
+        mask = int(np.bitwise_or.reduce(self.masks[where])) if len(where) else 0
+        return {label for i, label in enumerate(self.labels) if mask >> i & 1}
+
+    def save(self, cache_dir: Path) -> None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        path = cache_dir / TABLE_FILE
+        tmp = cache_dir / f".{TABLE_FILE}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, ids=self.ids, masks=self.masks,
+                         about=np.array(json.dumps({"labels": self.labels,
+                                                    "files": self.files})))
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def forget(cache_dir: Path) -> None:
+    """Remove the table (a run that cannot keep it up to date)."""
+    (cache_dir / TABLE_FILE).unlink(missing_ok=True)
+
+
+def load(cache_dir: Path, outputs: dict) -> HouseholdPeriods | None:
+    """The saved table if it was made from exactly the period files `outputs` (label ->
+    path) as they are now, else None."""
+    path = cache_dir / TABLE_FILE
+    if not path.is_file():
+        return None
+    from .by_period import signature
+
+    try:
+        with np.load(path) as saved:
+            about = json.loads(str(saved["about"]))
+            current = {label: signature(p) for label, p in outputs.items()}
+            if about["files"] != current:
+                return None
+            return HouseholdPeriods(saved["ids"], saved["masks"], about["labels"],
+                                    about["files"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def build(outputs: dict) -> HouseholdPeriods | None:
+    """The table of the period files `outputs` (label -> path), read one id column at a
+    time; None when an id is not a pseudonym or there are too many periods."""
+    from .by_period import order_of, signature
+
+    if len(outputs) > MAX_PERIODS:
+        return None
+    table = HouseholdPeriods.empty()
+    for label in sorted(outputs, key=order_of):
+        ids = ids_of_file(outputs[label])
+        if ids is None or not table.set_period(label, ids, signature(outputs[label])):
+            return None
+    return table
+
+
+def load_or_build(cache_dir: Path, outputs: dict) -> HouseholdPeriods | None:
+    return load(cache_dir, outputs) or build(outputs)

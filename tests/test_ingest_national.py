@@ -1,0 +1,218 @@
+"""Issue 11 at national scale, on small registers: the households table that replaces
+the scans of every other period file in an incremental run (ingest.households), checked
+against a full ingest of the same raw folder."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from povdyn.ingest import households as households_module
+from povdyn.ingest import ingest
+from povdyn.privacy import pseudonymise
+
+
+@pytest.fixture(scope="module")
+def demo_years(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """A small annual demo register (2021-2025, 2025 communes recorded after the
+    mergers) as one raw frame per year."""
+    from povdyn.synth import write_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    write_demo(folder, households=200, seed=5, fmt="csv", frequency="year", progress=False)
+    frame = pd.read_csv(folder / "register.csv", dtype=str, keep_default_na=False)
+    return {year: rows.reset_index(drop=True) for year, rows in frame.groupby("period")}
+
+
+def _write(raw: Path, name: str, frame: pd.DataFrame) -> None:
+    raw.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(raw / name, index=False)
+
+
+def _distinct_households(out: Path) -> int:
+    frame = pd.read_parquet(out / "panel.parquet", columns=["household_id"])
+    return frame["household_id"].dropna().nunique()
+
+
+def test_pseudonyms_as_numbers_keep_their_order_and_refuse_other_ids():
+    ids = pseudonymise(pd.Series([f"HH{i:05d}" for i in range(500)]), key=b"k" * 32)
+    numbers = households_module.ids_as_numbers(pa.array(ids.tolist()))
+    assert numbers is not None and len(np.unique(numbers)) == 500
+    # the numbers are the hex digits: same order as the text, and the text comes back
+    order = np.argsort(ids.to_numpy().astype(str), kind="stable")
+    assert (np.argsort(numbers, kind="stable") == order).all()
+    assert [f"h_{n:016x}" for n in numbers[:20]] == ids.tolist()[:20]
+    # nulls are in no household; any other shape has no table
+    assert len(households_module.ids_as_numbers(pa.array([ids[0], None]))) == 1
+    for other in (["HH00001"], [ids[0].upper()], [ids[0][:-1] + "g"], [ids[0] + "0"]):
+        assert households_module.ids_as_numbers(pa.array(other)) is None
+
+
+def test_households_follow_an_added_and_a_removed_file_and_a_stale_table_is_not_used(
+        demo_years, tmp_path):
+    """A late file with 2024 rows of 30 households found nowhere else, then removed: the
+    count follows both (its households are dropped from the table with their last
+    period); a table left from an earlier run is recognised as stale and remade."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for year, rows in demo_years.items():
+        _write(raw, f"y{year}.csv", rows)
+    first = ingest(raw, out, progress=False)
+    assert first.ok and first.households == _distinct_households(out)
+    table_path = out / ".ingest-cache" / households_module.TABLE_FILE
+    assert table_path.is_file()
+
+    extra = demo_years["2024"].iloc[:30].assign(
+        household_id=[f"ONLY{i:04d}" for i in range(30)])
+    _write(raw, "z_extra.csv", extra)
+    again = ingest(raw, out, progress=False)
+    assert again.ok and again.reused_files
+    assert again.households == first.households + 30 == _distinct_households(out)
+    with_extra = tmp_path / "with_extra.npz"
+    shutil.copy(table_path, with_extra)
+
+    (raw / "z_extra.csv").unlink()
+    removed = ingest(raw, out, progress=False)
+    assert removed.households == first.households == _distinct_households(out)
+
+    # the table of the run with the extra households put back by hand, then 5 new
+    # households in 2022: the table describes another 2024 file, so it is remade
+    shutil.copy(with_extra, table_path)
+    _write(raw, "z_new.csv", demo_years["2022"].iloc[:5].assign(
+        household_id=[f"NEW{i:04d}" for i in range(5)]))
+    stale = ingest(raw, out, progress=False)
+    assert stale.households == first.households + 5 == _distinct_households(out)
+    full = ingest(raw, tmp_path / "full", progress=False)
+    assert full.households == stale.households
+
+
+@pytest.mark.parametrize("splice_works", [True, False])
+def test_a_first_post_merger_year_finds_the_patched_periods_from_the_table(
+        demo_years, tmp_path, monkeypatch, splice_works):
+    """The pre-merger files to patch are those the households table says hold the
+    households whose own 2025 commune changed: the same files as scanning them, and the
+    same bytes as a full ingest, whether the patch replaces only the 2025 commune
+    columns' chunks (splice.py) or, when the file cannot be spliced, rewrites it whole."""
+    from povdyn.ingest import by_period, splice
+
+    whole = []
+    real_whole = by_period._patch_whole
+    monkeypatch.setattr(by_period, "_patch_whole",
+                        lambda *a: whole.append(a[0].name) or real_whole(*a))
+    if not splice_works:
+        def refuse(*a):
+            raise splice.CannotSplice("refused by the test")
+
+        monkeypatch.setattr(splice, "splice_columns", refuse)
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for year in ("2021", "2022", "2023", "2024"):
+        _write(raw, f"y{year}.csv", demo_years[year])
+    assert ingest(raw, out, progress=False).ok
+    _write(raw, "y2025.csv", demo_years["2025"])
+    found = []
+    real = by_period.own_commune_changes
+
+    def both_ways(con, plan_, table=None):
+        scanned = real(con, plan_, None)
+        assert table is not None, "no households table in an incremental run"
+        from_table = real(con, plan_, table)
+        found.append((scanned, from_table))
+        return from_table
+
+    monkeypatch.setattr(by_period, "own_commune_changes", both_ways)
+    again = ingest(raw, out, progress=False)
+    assert len(found) == 1 and found[0][0], "nothing to patch: the test shows nothing"
+    assert found[0][1] == found[0][0]
+    assert sorted(whole) == ([] if splice_works else sorted(
+        by_period.period_file(p) for p in found[0][0]))
+    full = tmp_path / "full"
+    assert ingest(raw, full, progress=False).households == again.households
+    for path in sorted((full / "panel.parquet").glob("period-*.parquet")):
+        assert path.read_bytes() == (out / "panel.parquet" / path.name).read_bytes()
+
+
+def test_spliced_columns_give_the_bytes_of_a_whole_write(tmp_path):
+    """A parquet file with two of its columns replaced (one with nulls, one dictionary
+    encoded, one plain) from a file of those columns only: the bytes pyarrow writes
+    for the whole new table, and a footer that does not encode back is refused."""
+    import pyarrow.parquet as pq
+
+    from povdyn.ingest import splice
+
+    rng = np.random.default_rng(3)
+    n = 300_000
+    table = pa.table({"household_id": [f"h_{i:016x}" for i in range(n)],
+                      "size": rng.integers(1, 9, n),
+                      "commune": [f"Xã {i % 77}" for i in range(n)],
+                      "income": rng.random(n),
+                      "basis": [None if i % 5 == 0 else "recorded" for i in range(n)]})
+    new = table.set_column(2, "commune", pa.array([f"Phường {i % 13}" for i in range(n)]))
+    new = new.set_column(4, "basis", pa.array(["household"] * n))
+    settings = dict(compression="zstd", write_statistics=True, row_group_size=1 << 17)
+    pq.write_table(table, tmp_path / "old.parquet", **settings)
+    pq.write_table(new, tmp_path / "whole.parquet", **settings)
+    pq.write_table(new.select(["commune", "basis"]), tmp_path / "columns.parquet", **settings)
+    splice.splice_columns(tmp_path / "old.parquet", tmp_path / "columns.parquet",
+                          tmp_path / "spliced.parquet", ["commune", "basis"])
+    assert (tmp_path / "spliced.parquet").read_bytes() == \
+        (tmp_path / "whole.parquet").read_bytes()
+    assert pq.read_table(tmp_path / "spliced.parquet").equals(new)
+    # a footer whose bytes would not come back (a field written in the long form)
+    raw = bytearray((tmp_path / "old.parquet").read_bytes())
+    size = int.from_bytes(raw[-8:-4], "little")
+    footer = raw[-8 - size:-8]
+    assert footer[0] == 0x15  # field 1 (version), i32, short form
+    long_form = bytearray([0x05, 0x02]) + footer[1:]  # the same field, long form
+    raw[-8 - size:] = long_form + len(long_form).to_bytes(4, "little") + b"PAR1"
+    (tmp_path / "odd.parquet").write_bytes(raw)
+    assert pq.read_table(tmp_path / "odd.parquet").equals(table)  # a valid file
+    with pytest.raises(splice.CannotSplice):
+        splice.splice_columns(tmp_path / "odd.parquet", tmp_path / "columns.parquet",
+                              tmp_path / "never.parquet", ["commune", "basis"])
+
+
+def test_the_households_table_widens_past_eight_periods_and_drops_emptied_households():
+    """Quarterly registers have more periods than a byte has bits: the masks widen and
+    every answer stays that of the sets themselves (random sets, 20 periods)."""
+    rng = np.random.default_rng(11)
+    table = households_module.HouseholdPeriods.empty()
+    truth = {}
+    for step in range(40):
+        label = f"{2020 + step % 20 // 4}Q{step % 4 + 1}"
+        ids = np.unique(rng.integers(0, 2**63, 30, dtype=np.uint64) if step % 7 else
+                        rng.choice(np.array(sorted(set().union(*truth.values())) or [1],
+                                            dtype=np.uint64), 10))
+        if step % 9 == 8:
+            ids = None  # the period's files removed
+        assert table.set_period(label, ids, [step])
+        truth[label] = set() if ids is None else set(ids.tolist())
+        everyone = set().union(*truth.values())
+        assert table.count == len(everyone)
+        probe = np.array(sorted(rng.choice(np.array(sorted(everyone), dtype=np.uint64), 3)),
+                         dtype=np.uint64)
+        assert table.periods_of(probe) == {p for p, s in truth.items()
+                                           if s & set(probe.tolist())}
+    assert table.masks.dtype == np.uint32
+
+
+def test_without_a_households_table_the_count_comes_from_the_period_files(
+        demo_years, tmp_path, monkeypatch):
+    """Ids that are not ingest pseudonyms (here: the table refuses every id) leave no
+    table: a full and an incremental run count distinct households over the period
+    files, the same counts as with the table."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for year in ("2021", "2022", "2023"):
+        _write(raw, f"y{year}.csv", demo_years[year])
+    with_table = ingest(raw, tmp_path / "with_table", progress=False).households
+    monkeypatch.setattr(households_module, "ids_as_numbers", lambda array: None)
+    assert ingest(raw, out, progress=False).households == with_table
+    assert not (out / ".ingest-cache" / households_module.TABLE_FILE).exists()
+    _write(raw, "y2024.csv", demo_years["2024"].assign(
+        household_id=lambda f: "X" + f["household_id"]))  # households new in 2024
+    again = ingest(raw, out, progress=False)
+    assert again.reused_files and again.households == _distinct_households(out) \
+        == with_table + demo_years["2024"]["household_id"].nunique()
