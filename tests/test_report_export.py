@@ -58,3 +58,19 @@ def test_a_page_is_nbconvert_s_html_export_without_its_round_trip(monkeypatch):
     assert "secret" not in ours  # the removed cell's output
     toc = BeautifulSoup(ours, "html.parser").select("nav.toc li")  # the table of contents
     assert [li.get_text() for li in toc] == ["Tình hình chung", "Phương pháp"]
+
+
+def test_headings_are_written_as_text_not_character_references(monkeypatch):
+    """Found at the stop-16 merge: without the round trip the table of contents and the
+    headings came out as "T&#236;nh h&#236;nh" -- a reviewer's or a test's search of the file
+    for "Tình hình" found nothing. ASCII references (&amp;) still escape markup."""
+    from povdyn import report
+
+    monkeypatch.setattr(report, "_EXPORTER", {})
+    page = report.export_html(nbformat.from_dict(_executed_notebook()), title="Trang", lang="vi",
+                              footer="chân trang")
+    assert page.count("Tình hình") >= 2 and "Phương pháp" in page  # the heading and its toc entry
+    assert "&#236;" not in page and "&#432;" not in page
+    assert "12,5 &amp; 3" in page
+    assert report._literal_non_ascii("&#7897; &eacute; &#xE9; &amp; &lt;b&gt; &#60;") == \
+        "ộ é é &amp; &lt;b&gt; &#60;"

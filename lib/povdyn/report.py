@@ -1012,6 +1012,22 @@ def _exporter():
 # ".jp-Notebook" element focusable: the povdyn template has none)
 NO_ALT_TEXT = "No description has been provided for this image"
 _IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\salt=)([^>]*?)(/?)>", re.I)
+# a character reference (&#7897;, &#xE9;, &eacute;) as the template's filters write some
+# text, e.g. headings' anchors
+_CHARACTER_REFERENCE = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+
+
+def _literal_non_ascii(page: str) -> str:
+    """Character references of non-ASCII characters written as the characters themselves
+    (the page is UTF-8): what BeautifulSoup's re-serialisation did, so a heading reads
+    "Các chỉ tiêu chính" in the file, not "C&#225;c ch&#7881; ..." (a search in the file
+    or a text tool finds it). ASCII references (&amp; &lt; &quot;) stay: they escape markup."""
+    import html
+
+    def literal(match):
+        text = html.unescape(match.group(0))
+        return text if len(text) == 1 and ord(text) > 127 else match.group(0)
+    return _CHARACTER_REFERENCE.sub(literal, page)
 
 
 def _page_exporter_class():
@@ -1037,6 +1053,7 @@ def _page_exporter_class():
                 notebook_metadata=self._nb_metadata, parent=self, resources=resources))
             page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
             page = _IMG_WITHOUT_ALT.sub(lambda m: f'<img{m.group(1)} alt="{NO_ALT_TEXT}"{m.group(2)}>', page)
+            page = _literal_non_ascii(page)
             return page, resources
 
     return PageExporter
