@@ -14,23 +14,13 @@ import pytest
 from povdyn.ingest import households as households_module
 from povdyn.ingest import ingest
 from povdyn.privacy import pseudonymise
+from raw_years import demo_register_by_year, write_raw
 
 
 @pytest.fixture(scope="module")
 def demo_years(tmp_path_factory) -> dict[str, pd.DataFrame]:
-    """A small annual demo register (2021-2025, 2025 communes recorded after the
-    mergers) as one raw frame per year."""
-    from povdyn.synth import write_demo
+    return demo_register_by_year(tmp_path_factory.mktemp("demo"), households=200, seed=5)
 
-    folder = tmp_path_factory.mktemp("demo")
-    write_demo(folder, households=200, seed=5, fmt="csv", frequency="year", progress=False)
-    frame = pd.read_csv(folder / "register.csv", dtype=str, keep_default_na=False)
-    return {year: rows.reset_index(drop=True) for year, rows in frame.groupby("period")}
-
-
-def _write(raw: Path, name: str, frame: pd.DataFrame) -> None:
-    raw.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(raw / name, index=False)
 
 
 def _distinct_households(out: Path) -> int:
@@ -59,7 +49,7 @@ def test_households_follow_an_added_and_a_removed_file_and_a_stale_table_is_not_
     period); a table left from an earlier run is recognised as stale and remade."""
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year, rows in demo_years.items():
-        _write(raw, f"y{year}.csv", rows)
+        write_raw(raw, f"y{year}.csv", rows)
     first = ingest(raw, out, progress=False)
     assert first.ok and first.households == _distinct_households(out)
     table_path = out / ".ingest-cache" / households_module.TABLE_FILE
@@ -67,7 +57,7 @@ def test_households_follow_an_added_and_a_removed_file_and_a_stale_table_is_not_
 
     extra = demo_years["2024"].iloc[:30].assign(
         household_id=[f"ONLY{i:04d}" for i in range(30)])
-    _write(raw, "z_extra.csv", extra)
+    write_raw(raw, "z_extra.csv", extra)
     again = ingest(raw, out, progress=False)
     assert again.ok and again.reused_files
     assert again.households == first.households + 30 == _distinct_households(out)
@@ -81,7 +71,7 @@ def test_households_follow_an_added_and_a_removed_file_and_a_stale_table_is_not_
     # the table of the run with the extra households put back by hand, then 5 new
     # households in 2022: the table describes another 2024 file, so it is remade
     shutil.copy(with_extra, table_path)
-    _write(raw, "z_new.csv", demo_years["2022"].iloc[:5].assign(
+    write_raw(raw, "z_new.csv", demo_years["2022"].iloc[:5].assign(
         household_id=[f"NEW{i:04d}" for i in range(5)]))
     stale = ingest(raw, out, progress=False)
     assert stale.households == first.households + 5 == _distinct_households(out)
@@ -110,9 +100,9 @@ def test_a_first_post_merger_year_finds_the_patched_periods_from_the_table(
 
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year in ("2021", "2022", "2023", "2024"):
-        _write(raw, f"y{year}.csv", demo_years[year])
+        write_raw(raw, f"y{year}.csv", demo_years[year])
     assert ingest(raw, out, progress=False).ok
-    _write(raw, "y2025.csv", demo_years["2025"])
+    write_raw(raw, "y2025.csv", demo_years["2025"])
     found = []
     real = by_period.own_commune_changes
 
@@ -135,7 +125,7 @@ def test_a_first_post_merger_year_finds_the_patched_periods_from_the_table(
         assert path.read_bytes() == (out / "panel.parquet" / path.name).read_bytes()
 
 
-def test_spliced_columns_give_the_bytes_of_a_whole_write(tmp_path):
+def test_spliced_columns_give_the_bytes_of_a_wholewrite_raw(tmp_path):
     """A parquet file with two of its columns replaced (one with nulls, one dictionary
     encoded, one plain) from a file of those columns only: the bytes pyarrow writes
     for the whole new table, and a footer that does not encode back is refused."""
@@ -206,12 +196,12 @@ def test_without_a_households_table_the_count_comes_from_the_period_files(
     files, the same counts as with the table."""
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year in ("2021", "2022", "2023"):
-        _write(raw, f"y{year}.csv", demo_years[year])
+        write_raw(raw, f"y{year}.csv", demo_years[year])
     with_table = ingest(raw, tmp_path / "with_table", progress=False).households
     monkeypatch.setattr(households_module, "ids_as_numbers", lambda array: None)
     assert ingest(raw, out, progress=False).households == with_table
     assert not (out / ".ingest-cache" / households_module.TABLE_FILE).exists()
-    _write(raw, "y2024.csv", demo_years["2024"].assign(
+    write_raw(raw, "y2024.csv", demo_years["2024"].assign(
         household_id=lambda f: "X" + f["household_id"]))  # households new in 2024
     again = ingest(raw, out, progress=False)
     assert again.reused_files and again.households == _distinct_households(out) \

@@ -18,23 +18,13 @@ import pytest
 import povdyn.ingest as ingest_module
 from povdyn.ingest import by_period, ingest
 from povdyn.panel import load_panel
+from raw_years import demo_register_by_year, write_raw
 
 
 @pytest.fixture(scope="module")
 def demo_years(tmp_path_factory) -> dict[str, pd.DataFrame]:
-    """A small annual demo register (2021-2025, with 2025 communes recorded after the
-    mergers) as one raw frame per year."""
-    from povdyn.synth import write_demo
+    return demo_register_by_year(tmp_path_factory.mktemp("demo"), households=300, seed=7)
 
-    folder = tmp_path_factory.mktemp("demo")
-    write_demo(folder, households=300, seed=7, fmt="csv", frequency="year", progress=False)
-    frame = pd.read_csv(folder / "register.csv", dtype=str, keep_default_na=False)
-    return {year: rows.reset_index(drop=True) for year, rows in frame.groupby("period")}
-
-
-def _write(raw: Path, name: str, frame: pd.DataFrame) -> None:
-    raw.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(raw / name, index=False)
 
 
 def _hashes(out: Path) -> dict:
@@ -66,7 +56,7 @@ def _spy_reads(monkeypatch) -> list:
 def test_an_added_year_reads_and_writes_only_itself(demo_years, tmp_path, monkeypatch):
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year, rows in demo_years.items():
-        _write(raw, f"y{year}.csv", rows)
+        write_raw(raw, f"y{year}.csv", rows)
     first = ingest(raw, out, progress=False)
     assert first.ok, str(first)
     assert sorted(p.name for p in (out / "panel.parquet").iterdir()) == [
@@ -78,7 +68,7 @@ def test_an_added_year_reads_and_writes_only_itself(demo_years, tmp_path, monkey
     added.loc[added.index[added["province"] == biggest][:5], "status"] = "poor"
     new = added.iloc[:20].assign(household_id=[f"NEW{i:04d}" for i in range(20)])
     # (exported without two of the register's columns: null there, as in a full run)
-    _write(raw, "y2026.csv", pd.concat([added, new]).drop(columns=["meritorious",
+    write_raw(raw, "y2026.csv", pd.concat([added, new]).drop(columns=["meritorious",
                                                                    "removal_reason"]))
     read = _spy_reads(monkeypatch)
     again = ingest(raw, out, progress=False)
@@ -107,13 +97,13 @@ def test_copies_and_conflicts_across_old_and_new_files(demo_years, tmp_path, mon
     not, and counts and quarantine are those of a full ingest."""
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year, rows in demo_years.items():
-        _write(raw, f"y{year}.csv", rows)
+        write_raw(raw, f"y{year}.csv", rows)
     assert ingest(raw, out, progress=False).ok
     before = _stamps(out)
     copy = demo_years["2023"].iloc[[3]]
     clash = demo_years["2024"].iloc[[5]].assign(
         status=lambda f: f["status"].map(lambda s: "poor" if s != "poor" else "non_poor"))
-    _write(raw, "z_late.csv", pd.concat([copy, clash]))  # after y2023.csv: its copy drops
+    write_raw(raw, "z_late.csv", pd.concat([copy, clash]))  # after y2023.csv: its copy drops
     read = _spy_reads(monkeypatch)
     again = ingest(raw, out, progress=False)
     assert read == ["z_late.csv"]
@@ -132,12 +122,12 @@ def test_a_late_correction_then_a_removed_file(demo_years, tmp_path, monkeypatch
     leave the panel (and the households seen only there leave the count)."""
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year, rows in demo_years.items():
-        _write(raw, f"y{year}.csv", rows)
+        write_raw(raw, f"y{year}.csv", rows)
     assert ingest(raw, out, progress=False).ok
     before = _stamps(out)
     late = demo_years["2023"].iloc[:15].assign(
         household_id=[f"LATE{i:03d}" for i in range(15)])
-    _write(raw, "y2023_late.csv", late)
+    write_raw(raw, "y2023_late.csv", late)
     again = ingest(raw, out, progress=False)
     after = _stamps(out)
     # 2023's file rewritten; 2024 and 2025 are worked on for the register kind's lag
@@ -174,10 +164,10 @@ def test_a_period_inserted_before_the_last_changes_the_kind_after_it(
                                                    ("2024", y2024))})
     for year, rows in years.items():
         if year != "2023":
-            _write(raw, f"y{year}.csv", rows)
+            write_raw(raw, f"y{year}.csv", rows)
     without = ingest(raw, out, progress=False)
     before = _stamps(out)
-    _write(raw, "y2023.csv", years["2023"])
+    write_raw(raw, "y2023.csv", years["2023"])
     again = ingest(raw, out, progress=False)
     full = _full(raw, tmp_path)
     assert _hashes(out) == _hashes(full)
@@ -202,7 +192,7 @@ def test_a_first_post_merger_year_rewrites_the_years_before_it(demo_years, tmp_p
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year, rows in demo_years.items():
         if year != "2025":
-            _write(raw, f"y{year}.csv", rows)
+            write_raw(raw, f"y{year}.csv", rows)
     assert ingest(raw, out, progress=False).ok
     earlier = pd.read_parquet(out / "panel.parquet" / "period-2024.parquet")
     assert "household" not in set(earlier["commune_2025_basis"])
@@ -210,7 +200,7 @@ def test_a_first_post_merger_year_rewrites_the_years_before_it(demo_years, tmp_p
     real = by_period.patch_period
     monkeypatch.setattr(by_period, "patch_period",
                         lambda path, *rest: patched.append(path.name) or real(path, *rest))
-    _write(raw, "y2025.csv", demo_years["2025"])
+    write_raw(raw, "y2025.csv", demo_years["2025"])
     assert ingest(raw, out, progress=False).ok
     assert sorted(patched) == [f"period-{y}.parquet" for y in ("2021", "2022", "2023", "2024")]
     assert _hashes(out) == _hashes(_full(raw, tmp_path))
@@ -230,9 +220,9 @@ def test_a_failed_run_is_not_ok_and_the_next_one_starts_over(demo_years, tmp_pat
     raw, out = tmp_path / "raw", tmp_path / "out"
     for year, rows in demo_years.items():
         if year != "2025":
-            _write(raw, f"y{year}.csv", rows)
+            write_raw(raw, f"y{year}.csv", rows)
     assert ingest(raw, out, progress=False).ok
-    _write(raw, "y2025.csv", demo_years["2025"])
+    write_raw(raw, "y2025.csv", demo_years["2025"])
 
     def broken(*args, **kwargs):
         raise OSError("disk full (planted)")
@@ -249,7 +239,7 @@ def test_a_failed_run_is_not_ok_and_the_next_one_starts_over(demo_years, tmp_pat
 
 def test_an_older_single_file_panel_is_replaced(demo_years, tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "out"
-    _write(raw, "y2021.csv", demo_years["2021"])
+    write_raw(raw, "y2021.csv", demo_years["2021"])
     out.mkdir()
     demo_years["2021"].to_parquet(out / "panel.parquet")
     assert ingest(raw, out, progress=False).ok
@@ -273,17 +263,17 @@ def test_office_lists_with_totals_add_a_year_as_a_full_run_would(tmp_path, monke
               .rename("Tổng số hộ").reset_index()
               .rename(columns={"province": "Tỉnh", "commune": "Xã", "period": "Năm"}))
     raw, out = tmp_path / "raw", tmp_path / "out"
-    _write(raw, "tong_so_ho.csv", totals)
+    write_raw(raw, "tong_so_ho.csv", totals)
     years = sorted(lists["Năm"].unique())
     for year in years[:-2]:
-        _write(raw, f"ds_{year}.csv", lists[lists["Năm"] == year])
+        write_raw(raw, f"ds_{year}.csv", lists[lists["Năm"] == year])
     first = ingest(raw, out, progress=False)
     assert first.ok and first.balanced, str(first)
     assert load_panel(out).register == "lists"
     read = _spy_reads(monkeypatch)
     for year in years[-2:]:
         before = _stamps(out)
-        _write(raw, f"ds_{year}.csv", lists[lists["Năm"] == year])
+        write_raw(raw, f"ds_{year}.csv", lists[lists["Năm"] == year])
         read.clear()
         again = ingest(raw, out, progress=False)
         assert read == [f"ds_{year}.csv"] and again.ok and again.balanced
