@@ -119,3 +119,64 @@ def test_notebook_04_deprivation_cells_pull_a_few_rows_per_province(register):
     assert len(measured) >= 5  # set-up, summary, province table, persistence, fragile exits
     over = [(source.splitlines()[0], rows) for source, rows in measured if rows > CELL_BUDGET]
     assert not over, f"cells over {CELL_BUDGET} rows at once: {over}"
+
+
+# ------------------------------------------------------------------ support records
+def _support_file_reads(pulls, data: Path) -> list:
+    support = str((data / "support.parquet").resolve())
+    return [(path, rows) for path, rows in pulls.file_reads
+            if path and str(Path(path).resolve()).startswith(support)]
+
+
+def _largest_province(panel) -> str:
+    t = panel.table
+    counts = panel.execute(t.group_by("province_2025").aggregate(n=t.count()))
+    return counts.sort_values("n", ascending=False)["province_2025"].iloc[0]
+
+
+def test_a_province_s_support_records_are_selected_in_the_engine(register):
+    """programs.support_records gives a province's view exactly the records of its
+    households -- the rows pandas would keep from the whole file -- in one pull of that
+    size, without reading the file in pandas; the whole register keeps every record."""
+    from povdyn import programs
+
+    data, panel, _ = register
+    whole = pd.read_parquet(data / "support.parquet")
+    province = _largest_province(panel)
+    view = panel.region(province)
+    ids = set(view.execute(view.table.select("household_id").distinct())["household_id"])
+    expected = whole[whole["household_id"].isin(ids)]
+    assert 0 < len(expected) < len(whole) / 4
+    with counting_pulls() as pulls:
+        records = programs.support_records(data / "support.parquet", view)
+    assert not _support_file_reads(pulls, data)
+    assert pulls.largest() == len(expected)
+    key = list(programs.SUPPORT_COLUMNS)
+    pd.testing.assert_frame_equal(records.sort_values(key, ignore_index=True),
+                                  expected[key].sort_values(key, ignore_index=True), check_dtype=False)
+    assert len(programs.support_records(data / "support.parquet", panel)) == len(whole)
+
+
+@pytest.mark.parametrize("where", ["03_model_effectiveness", "report programmes section"])
+def test_a_province_page_never_reads_the_support_file_whole(register, where):
+    """Notebook 03 and the report's programme section on a province read the support
+    records through the engine (test above), not the whole file with pandas/pyarrow."""
+    import matplotlib.pyplot as plt
+
+    from povdyn import tables
+    from povdyn.errors import NotEnoughDataError
+    from test_notebook_engines import run_here
+
+    data, panel, _ = register
+    province = _largest_province(panel)
+    with counting_pulls() as pulls:
+        if where == "03_model_effectiveness":
+            run_here(NOTEBOOKS / f"{where}.ipynb", dict(data_dir=str(data), region=province, period="2025Q4",
+                                                         lang="vi", engine="duckdb"))
+        else:
+            page = tables.page_data(data, province, engine="duckdb")
+            with contextlib.suppress(NotEnoughDataError), contextlib.redirect_stdout(io.StringIO()):
+                tables.programmes_section(page, data, "2025Q4")
+            plt.close("all")
+    assert pulls.engine_rows["duckdb"]
+    assert not _support_file_reads(pulls, data), f"{where} read support.parquet itself: {pulls.file_reads}"

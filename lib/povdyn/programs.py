@@ -76,6 +76,7 @@ effect or a pre-trend); TWFE on the same panel is kept only as the biased compar
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,6 +252,40 @@ def supported_households(support):
     ids = pd.unique(_to_frame(support)["household_id"].dropna().astype(str))
     return ibis.memtable(pd.DataFrame({"household_id": pd.Series(ids, dtype=object)}),
                          schema=ibis.schema({"household_id": "string"}))
+
+
+# the columns of the support records an evaluation reads (``_support_years``)
+SUPPORT_COLUMNS = ("household_id", "program", "start_period", "amount_vnd")
+_support_views = itertools.count()
+
+
+def support_records(source, panel) -> pd.DataFrame:
+    """The support records of ``panel``'s households, selected in its engine: the
+    records file (``source``: support.parquet, or a folder of parquet files) is read by
+    the panel's engine (DuckDB or Spark) and, for a region's view (``Panel.region``),
+    joined on household_id with the region's households, so that only those records
+    leave it -- a report page or a province's notebook no longer reads every record
+    of the country (millions nationally). The whole register keeps every record. Only
+    the columns an evaluation reads (``SUPPORT_COLUMNS``) are pulled. A missing file is
+    a ``NotEnoughDataError``."""
+    from .errors import NotEnoughDataError
+    from .engine import backend_name
+
+    path = Path(source)
+    if not path.exists():
+        raise NotEnoughDataError(f"no support records: {path} does not exist")
+    name = f"povdyn_support_{next(_support_views)}"
+    if backend_name(panel.con) == "duckdb":
+        pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+        records = panel.con.read_parquet(pattern, table_name=name)
+    else:
+        records = panel.con.read_parquet(str(path), table_name=name)
+    missing = [c for c in SUPPORT_COLUMNS[:3] if c not in records.columns]
+    if missing:
+        raise SchemaError(f"support records have no column(s) {missing}")
+    if panel.region_name is not None:
+        records = records.semi_join(panel.table.select("household_id"), "household_id")
+    return panel.execute(records.select([c for c in SUPPORT_COLUMNS if c in records.columns]))
 
 
 def _commune_keys(commune: pd.Series, province: pd.Series | None) -> pd.Series:
