@@ -180,3 +180,41 @@ def test_a_province_page_never_reads_the_support_file_whole(register, where):
             plt.close("all")
     assert pulls.engine_rows["duckdb"]
     assert not _support_file_reads(pulls, data), f"{where} read support.parquet itself: {pulls.file_reads}"
+
+
+# ------------------------------------------------------------------ on Spark
+@pytest.mark.spark
+def test_on_spark_the_measures_are_spark_sums_with_duckdbs_numbers(register, spark_session):
+    """On a Spark Panel the deprivation measures and a province's support records are
+    computed by Spark (no DuckDB query, no file read in pandas), pull as few rows as on
+    DuckDB, and give DuckDB's numbers."""
+    import povdyn
+    from povdyn import deprivation, programs, standards
+
+    data, duck, _ = register
+    spark = povdyn.load_panel(data / "panel.parquet", engine="spark")
+    indicators = [c for c in standards.INDICATORS_2022 if c in duck.columns]
+    province = _largest_province(duck)
+
+    def measures(panel):
+        return {
+            "summary": deprivation.deprivation_summary(panel, "2025Q4", lang="en"),
+            "by province": deprivation.af_table_by(panel, indicators, by="province_2025", period="2025Q4"),
+            "fragile outcomes": deprivation.fragile_exit_outcomes(panel, "2025Q2", within=2),
+            "support": programs.support_records(data / "support.parquet", panel.region(province))
+            .sort_values(list(programs.SUPPORT_COLUMNS), ignore_index=True),
+        }
+
+    on_duckdb = measures(duck)
+    with counting_pulls() as pulls:
+        on_spark = measures(spark)
+    assert pulls.engine_rows["spark"] and not pulls.engine_rows["duckdb"]
+    assert not pulls.file_reads
+    assert pulls.largest() <= max(CELL_BUDGET, len(on_duckdb["support"]))
+    for key, expected in on_duckdb.items():
+        got = on_spark[key]
+        pairs = got.items() if isinstance(got, dict) else [(key, got)]
+        for name, frame in pairs:
+            want = expected[name] if isinstance(expected, dict) else expected
+            pd.testing.assert_frame_equal(frame.reset_index(drop=True), want.reset_index(drop=True),
+                                          check_dtype=False, check_exact=False, rtol=1e-9, obj=f"{key}: {name}")
