@@ -413,16 +413,16 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     params = {"file": raw.source_file, "exit": schema._EXIT}
     params = {k: v for k, v in params.items() if f"${k}" in sql}  # DuckDB refuses unused ones
     con.register("_src", pa.RecordBatchReader.from_batches(first.schema, every_batch()))
-    path = spill.part_path("register")
     try:
-        # every row to the spill part, written by DuckDB's parallel parquet writer; the
+        # every row to the spill part (one per household range in a range worker:
+        # _Spill.cut_ranges), written by DuckDB's parallel parquet writer; the
         # register stage reads only the rows not flagged (_register_view)
         try:
-            con.sql(sql, params=params).write_parquet(str(path), compression="lz4",
-                                                      row_group_size=SPILL_ROW_GROUP_ROWS)
+            paths = spill.write_register_rows(con, con.sql(sql, params=params),
+                                              compression="lz4",
+                                              row_group_size=SPILL_ROW_GROUP_ROWS)
         except Exception:
             if failure:  # the one pass could not finish: nothing of it is kept
-                path.unlink(missing_ok=True)
                 return None
             raise
         marks = {c for c in guess if guess[c]}
@@ -430,13 +430,15 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
             raw.data.marks_seen = {c: (lookups[c].non_blank, lookups[c].all_marks)
                                    for c in coded if _is_bool_column(keep[c])}
         elif one_pass and any(guess[c] != lookups[c].marks_only for c in guess):
-            path.unlink(missing_ok=True)  # the first rows told another story than the file
+            for path in paths:  # the first rows told another story than the file
+                path.unlink(missing_ok=True)
             return None
-        spill.add_part("register", path, [raw.source_file])
+        for path in paths:
+            spill.add_part("register", path, [raw.source_file])
         # only the columns the re-check reads: the part's checked values stay on disk
         needed = [_ident_sql(f"_raw_{c}") for c in keep] + [
             _ident_sql(c) for c in (_IDENT, "_file", "_sheet", "_row", "_exit")]
-        flagged = con.read_parquet(str(path)).filter("_bad").select(
+        flagged = con.read_parquet([str(p) for p in paths]).filter("_bad").select(
             ", ".join(needed)).to_arrow_reader(BATCH_ROWS)
         _engine_recheck(flagged, keep, marks, spill, key, programs)
         del flagged  # done: the connection takes new work
