@@ -29,6 +29,16 @@ Standard errors are analytical (linearisation of each ratio mean, with the
 n/(n − 1) small-sample factor): households are iid by default, or clustered by
 ``cluster=`` (e.g. commune) — sums of linearised residuals within clusters,
 G/(G − 1) factor.
+
+Where it is computed. Every measure here is a sum over households, and the engine
+computes it (architecture.md: the register never becomes one pandas frame): given a
+Panel, the sums are Ibis expressions run by its engine (DuckDB, or Spark), and only
+one row per group (an area, a province, a trajectory group) leaves it -- at national
+scale a review has tens of millions of rows. A pandas frame goes through the same
+expressions (an Ibis memtable on DuckDB): one definition of each measure.
+``trajectory_groups`` and ``fragile_exits`` return households, so they pull the
+grouped households' rows; ``panel_frame`` / ``rows_at`` pull rows for the callers that
+classify each household (povdyn.standard_change).
 """
 from __future__ import annotations
 
