@@ -194,6 +194,9 @@ def annual_reviews(panel, until=None) -> pd.DataFrame:
 # columns of the analysis file and its covariates -- never the whole register.
 _EVALUATION_COLUMNS = ("household_id", "period", "status", "income_pc_month", "household_size",
                        "ethnic_minority", "area", "region", "province", "province_2025", "commune")
+# the number of dep_* indicators a household is deprived in (a missing value: not
+# deprived), the baseline covariate "deprivations"
+_DEPRIVATION_COUNT = "_deprivation_count"
 
 
 def _is_panel(obj) -> bool:
@@ -354,8 +357,17 @@ def _evaluation_inputs(panel, support: pd.DataFrame, until, event_study: bool):
     engine; without it the years are those of the frame (a review year in which none
     of these households has a status would only move a cohort from "censored" to
     "without follow-up" in the counts -- not worth a query per report page)."""
+    from dataclasses import replace
+
     view = evaluation_rows(panel, support)
-    columns = [c for c in panel.columns if c in _EVALUATION_COLUMNS or c.startswith("dep_")]
+    columns = [c for c in panel.columns if c in _EVALUATION_COLUMNS]
+    deps = [c for c in panel.columns if c.startswith("dep_")]
+    if deps:  # the one covariate made of them, counted in the engine (12 columns -> 1)
+        from .deprivation import _deprived
+
+        count = sum(_deprived(view.table[c]).fill_null(0.0) for c in deps)
+        view = replace(view, table=view.table.mutate(**{_DEPRIVATION_COUNT: count}))
+        columns.append(_DEPRIVATION_COUNT)
     ann = annual_reviews(view.to_pandas(columns=columns), until=until)
     if not (event_study and "commune" in panel.columns):
         return ann, None, None
@@ -466,7 +478,9 @@ def _baseline_covariates(ann: pd.DataFrame) -> pd.DataFrame:
     if "area" in ann:
         out["urban"] = (ann["area"] == "urban").astype(float)
     deps = [c for c in ann.columns if c.startswith("dep_")]
-    if deps:
+    if _DEPRIVATION_COUNT in ann:  # counted in the engine (_evaluation_inputs)
+        out["deprivations"] = ann[_DEPRIVATION_COUNT].astype(float)
+    elif deps:
         out["deprivations"] = ann[deps].fillna(False).astype(float).sum(axis=1)
     if "region" in ann:
         out["region"] = ann["region"].astype(str)
