@@ -206,3 +206,81 @@ def test_without_a_households_table_the_count_comes_from_the_period_files(
     again = ingest(raw, out, progress=False)
     assert again.reused_files and again.households == _distinct_households(out) \
         == with_table + demo_years["2024"]["household_id"].nunique()
+
+
+# --- issue 11 §1: rows cut by household range in the range workers ---------------------
+def _one_register_with_copies_far_apart(demo_years, raw: Path) -> dict:
+    """Every year in one csv, and at its end (another byte range, so another worker):
+    exact copies of 7 rows from its start and a conflicting copy of 3 more (another
+    income). Returns the planted copies' ids."""
+    frame = pd.concat([demo_years[y] for y in sorted(demo_years)], ignore_index=True)
+    income = next(c for c in frame.columns if "income" in c.lower() or "thu" in c.lower())
+    exact = frame.iloc[:7]
+    clash = frame.iloc[7:10].assign(**{income: "123456"})
+    write_raw(raw, "register.csv", pd.concat([frame, exact, clash], ignore_index=True))
+    return {"exact": exact, "clash": clash}
+
+
+def _cut_in_workers(monkeypatch, cut_ranges: int) -> list:
+    """Large-file settings for a small csv (byte ranges of ~20 kB on 2 workers, rows cut
+    into `cut_ranges` household ranges); returns the list the register parts each run
+    hands to the register stage are appended to (path, household ids)."""
+    import povdyn.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module.parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(ingest_module.parallel, "RANGE_BYTES", 20_000)
+    monkeypatch.setattr(ingest_module.parallel, "MIN_RANGE_BYTES", 20_000)
+    monkeypatch.setattr(ingest_module.parallel, "_SCAN_BYTES", 1000)
+    monkeypatch.setattr(ingest_module.household_ranges, "CUT_RANGES", cut_ranges)
+    monkeypatch.setenv("POVDYN_INGEST_WORKERS", "2")
+    seen = []
+    stage = ingest_module.register._register_stage
+
+    def recording(con, spill, *args, **kwargs):
+        for part in spill.parts["register"]:
+            rows = pd.read_parquet(part, columns=["household_id", "_bad"]) if "_bad" in \
+                pq_columns(part) else pd.read_parquet(part, columns=["household_id"])
+            seen.append((Path(part), rows))
+        return stage(con, spill, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module.run, "_register_stage", recording)
+    return seen
+
+
+def pq_columns(path) -> list:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(path).names
+
+
+def test_range_workers_cut_their_rows_by_household_and_keep_the_bytes(
+        demo_years, tmp_path, monkeypatch):
+    """The range workers write one part per household range (fixed intervals of the
+    pseudonyms, named in the part): every part's ids lie in its interval, all ranges are
+    used, and the outputs are those of the one pass over the whole file, with the exact
+    copies and the conflict of a key whose rows were checked by two workers."""
+    from test_ingest import _hashes
+
+    from povdyn.ingest import household_ranges
+
+    raw = tmp_path / "raw"
+    _one_register_with_copies_far_apart(demo_years, raw)
+    one = ingest(raw, tmp_path / "one", progress=False)
+    seen = _cut_in_workers(monkeypatch, 8)
+    cut = ingest(raw, tmp_path / "cut", progress=False)
+    assert one.ok and cut.ok
+    intervals = {household_ranges.interval_of_part(p) for p, _ in seen}
+    assert intervals == set(household_ranges.intervals(8))  # every part cut, every range
+    sources = {p.parent.parent.name for p, _ in seen}
+    assert len(sources) > 3  # several byte ranges (workers' blocks)
+    for part, rows in seen:
+        lo, hi = household_ranges.interval_of_part(part)
+        ids = rows["household_id"].dropna()
+        assert len(ids) and ids.str.match(r"h_[0-9a-f]{16}$").all()
+        assert (ids >= household_ranges.bound(lo)).all() if lo else True, part
+        assert (ids < household_ranges.bound(hi)).all() if hi < household_ranges.UNITS \
+            else True, part
+    assert cut.tables[0].duplicates_dropped == one.tables[0].duplicates_dropped == 7
+    quarantine = pd.read_csv(tmp_path / "cut" / "quarantine.csv", dtype=str)
+    assert quarantine["reason"].str.contains("different values").sum() == 6  # 3 keys x 2
+    assert _hashes(tmp_path / "cut") == _hashes(tmp_path / "one")

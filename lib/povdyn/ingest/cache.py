@@ -8,6 +8,7 @@ import os
 import uuid
 from pathlib import Path
 
+from . import household_ranges
 from .writing import _write_json
 
 
@@ -119,7 +120,8 @@ class _Cache:
             kept = {name: names for name, names in
                     self.manifest.get("parts", {}).get(kind, {}).items() if keep & set(names)}
             for path in spill.parts[kind]:
-                name = f"{kind}-{uuid.uuid4().hex}.parquet"  # never an earlier part's name
+                # never an earlier part's name; its household range kept in it
+                name = f"{kind}-{uuid.uuid4().hex}{household_ranges.suffix_of_part(path)}.parquet"
                 os.replace(path, self.dir / name)
                 kept[name] = spill.part_files[path]
             parts[kind] = kept

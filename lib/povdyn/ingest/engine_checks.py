@@ -424,16 +424,16 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
         # DuckDB refuses unused parameters
         params = {k: v for k, v in params.items() if f"${k}" in sql}
         con.register("_src", pa.RecordBatchReader.from_batches(first.schema, every_batch()))
-        path = spill.part_path("register")
         try:
-            # every row to the spill part, written by DuckDB's parallel parquet writer;
-            # the register stage reads only the rows not flagged (_register_view)
+            # every row to the spill part (one per household range in a range worker:
+            # _Spill.cut_ranges), written by DuckDB's parallel parquet writer; the
+            # register stage reads only the rows not flagged (_register_view)
             try:
-                con.sql(sql, params=params).write_parquet(str(path), compression="lz4",
-                                                          row_group_size=SPILL_ROW_GROUP_ROWS)
+                paths = spill.write_register_rows(con, con.sql(sql, params=params),
+                                                  compression="lz4",
+                                                  row_group_size=SPILL_ROW_GROUP_ROWS)
             except Exception:
                 if failure:  # the one pass could not finish: nothing of it is kept
-                    path.unlink(missing_ok=True)
                     return None
                 raise
             marks = {c for c in guess if guess[c]}
@@ -441,10 +441,12 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                 raw.data.marks_seen = {c: (lookups[c].non_blank, lookups[c].all_marks)
                                        for c in coded if _is_bool_column(keep[c])}
             elif one_pass and any(guess[c] != lookups[c].marks_only for c in guess):
-                path.unlink(missing_ok=True)  # the first rows told another story
+                for path in paths:  # the first rows told another story than the file
+                    path.unlink(missing_ok=True)
                 return None
-            spill.add_part("register", path, [raw.source_file])
-            _engine_recheck(suspects.flagged(con, path), keep, marks, spill, key, programs)
+            for path in paths:
+                spill.add_part("register", path, [raw.source_file])
+            _engine_recheck(suspects.flagged(con, paths), keep, marks, spill, key, programs)
         finally:
             con.unregister("_src")
         report.rows_in = counts["rows"]
@@ -508,16 +510,18 @@ class _SuspectCells:
         self.rows += self.held_rows
         self.held, self.held_rows = [], 0
 
-    def flagged(self, con, part):
-        """The rows the query flagged in `part` with their raw cells, in row order, as
-        _engine_recheck reads them; raises if a flagged row was not kept as a suspect
-        (never expected: _suspect_rows would have a hole)."""
+    def flagged(self, con, parts: list):
+        """The rows the query flagged in `parts` (its spill parts) with their raw cells,
+        in row order, as _engine_recheck reads them; raises if a flagged row was not
+        kept as a suspect (never expected: _suspect_rows would have a hole)."""
         self._flush()
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        if not parts:  # no row written (a range of blank lines, cut by household)
+            return
         flagged = con.sql("SELECT count(*) FROM read_parquet($part) WHERE _bad",
-                          params={"part": str(part)}).fetchall()[0][0]
+                          params={"part": [str(p) for p in parts]}).fetchall()[0][0]
         if not flagged:
             return
         if not self.rows:
@@ -528,7 +532,8 @@ class _SuspectCells:
         reader = con.sql(f"SELECT {raw_cols}, {provenance} FROM read_parquet($part) p "
                          "JOIN read_parquet($suspects) r ON p._row = r._row "
                          "WHERE p._bad ORDER BY p._row",
-                         params={"part": str(part), "suspects": str(self.path)}
+                         params={"part": [str(p) for p in parts],
+                                 "suspects": str(self.path)}
                          ).to_arrow_reader(BATCH_ROWS)
         found = 0
         for batch in reader:

@@ -21,6 +21,9 @@ them), because a range is only ever a run of whole csv records:
   the first rows, given to every worker, and compared at the end with what all ranges
   saw together (engine_checks: the whole-file rule); a wrong guess sends the file back
   to the exact reading.
+* A worker writes its checked rows already cut by household range (household_ranges:
+  fixed intervals of the pseudonyms, one part per range and household range), so the
+  steps across a household's rows read one household range's parts at a time.
 * Coded cells are parsed by the same functions in every worker (a value depends on the
   cell alone), ids are pseudonymised with the same key, rows flagged by a worker go
   through check_batch there (its verdict does not depend on the batch), and every step
@@ -185,6 +188,7 @@ class _Job:
     scratch: Path
     block_bytes: int
     lookup_uniques: int
+    cut_ranges: int = 0  # the household ranges the range's rows are cut into
 
 
 def _open_range(job: _Job):
@@ -221,7 +225,7 @@ def _check_range(job: _Job) -> dict:
     engine_checks.LOOKUP_UNIQUES = job.lookup_uniques  # the parent's settings (tests)
     root = job.scratch / f"range-{job.range.index:05d}"
     root.mkdir(parents=True, exist_ok=True)
-    spill = _Spill(root)
+    spill = _Spill(root, cut_ranges=job.cut_ranges)
     lazy = _LazyCsv(lambda: _open_range(job), job.names, None)
     lazy.hold_back = job.range.last
     lazy.marks = set(job.marks)
@@ -425,7 +429,7 @@ def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPo
                      hashes: dict):
     import hashlib
 
-    from . import engine_checks, reading
+    from . import engine_checks, household_ranges, reading
 
     lazy: _LazyCsv = raw.data
     start = _data_start(lazy.path, lazy.skip_records, lazy.delimiter)
@@ -438,7 +442,8 @@ def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPo
     base = dict(path=lazy.path, source_file=raw.source_file, header=list(raw.header),
                 header_row=raw.header_row, names=list(lazy.names), delimiter=lazy.delimiter,
                 marks=marks, key=key, programs=programs, scratch=scratch,
-                block_bytes=reading.CSV_BLOCK_BYTES, lookup_uniques=engine_checks.LOOKUP_UNIQUES)
+                block_bytes=reading.CSV_BLOCK_BYTES, lookup_uniques=engine_checks.LOOKUP_UNIQUES,
+                cut_ranges=household_ranges.CUT_RANGES)
 
     digest = hashlib.sha256()
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from .. import schema
 from ..periods import parse_period
 from .checking import QUARANTINE_LEAD, _CARRIED, _IDENT, _PROVENANCE, _ident_sql, _raw_text
-from . import by_period, households
+from . import by_period, household_ranges, households
 from .kinds import decide_kinds
 from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _write_parquet
 
@@ -111,14 +111,20 @@ WRITE_BATCH_ROWS = 1 << 18  # rows per DuckDB batch read while writing panel.par
 _DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
 
 
+CUT_FLUSH_ROWS = 8192  # rows of one household range a cut write holds before writing them
+
+
 class _Spill:
     """Checked register rows and quarantine rows as parquet parts in a scratch folder:
     memory holds one batch at a time, DuckDB does the work across batches."""
 
     KINDS = ("register", "quarantine", "support", "totals", "adoption", "quarantine_run")
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cut_ranges: int = 0):
         self.root = root
+        # > 1: register parts are written one per household range (household_ranges),
+        # as the range workers do (parallel.py)
+        self.cut_ranges = cut_ranges
         self.parts = {kind: [] for kind in self.KINDS}
         self.part_files: dict[Path, list[str]] = {}  # part -> source files of its rows
         self.period_quarantine: dict[str, Path] = {}  # label -> its run-level rows' part
@@ -134,11 +140,56 @@ class _Spill:
         self.part_files[path] = sorted(files)
 
     def _write(self, kind: str, frame: pd.DataFrame) -> None:
-        path = self.root / kind / f"part-{len(self.parts[kind]):06d}.parquet"
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
-        self.parts[kind].append(path)
         file_col = "source_file" if kind.startswith("quarantine") else "_file"
-        self.part_files[path] = sorted(set(frame[file_col]))
+        if kind == "register" and self.cut_ranges > 1:
+            cuts = household_ranges.intervals(self.cut_ranges)
+            which = household_ranges.index_of(frame["household_id"].to_numpy(), cuts)
+            pieces = [(frame.loc[which == i], household_ranges.part_suffix(*cuts[i]))
+                      for i in np.unique(which)]
+        else:
+            pieces = [(frame, "")]
+        for piece, suffix in pieces:
+            path = self.root / kind / f"part-{len(self.parts[kind]):06d}{suffix}.parquet"
+            pq.write_table(pa.Table.from_pandas(piece, preserve_index=False), path)
+            self.parts[kind].append(path)
+            self.part_files[path] = sorted(set(piece[file_col]))
+
+    def write_register_rows(self, con, relation, **options) -> list[Path]:
+        """Write a DuckDB relation of checked register rows (parquet `options` as
+        write_parquet takes them): one part, or one per household range holding rows
+        when cut_ranges > 1 (DuckDB's partitioned write, in the same pass). Returns the
+        parts, not yet added (add_part); nothing is left behind when the write fails."""
+        path = self.part_path("register")
+        if self.cut_ranges <= 1:
+            try:
+                relation.write_parquet(str(path), **options)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            return [path]
+        cuts = household_ranges.intervals(self.cut_ranges)
+        folder = path.with_suffix(".cut")
+        # every range's rows wait in memory until CUT_FLUSH_ROWS: a worker's byte range
+        # (~1.6M rows) would otherwise be held whole before the first flush
+        con.execute(f"SET partitioned_write_flush_threshold = {CUT_FLUSH_ROWS}")
+        con.execute(f"SET partitioned_write_max_open_files = {len(cuts)}")
+        try:
+            relation.query("_rows", f"SELECT *, {household_ranges.index_sql('household_id', cuts)}"
+                           " AS _range FROM _rows").write_parquet(
+                str(folder), partition_by=["_range"], **options)
+            made = []
+            for i, (lo, hi) in enumerate(cuts):
+                files = sorted((folder / f"_range={i}").glob("*.parquet"))
+                for j, file in enumerate(files):
+                    target = path.with_name(f"{path.stem}-{i:03d}{'' if j == 0 else f'-{j}'}"
+                                            f"{household_ranges.part_suffix(lo, hi)}.parquet")
+                    file.rename(target)
+                    made.append(target)
+            return made
+        finally:
+            con.execute("RESET partitioned_write_flush_threshold")
+            con.execute("RESET partitioned_write_max_open_files")
+            shutil.rmtree(folder, ignore_errors=True)
 
     def add_small(self, kind: str, good: pd.DataFrame) -> None:
         """Checked rows of a programme roll or totals table (kept for the cache)."""
