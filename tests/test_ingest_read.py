@@ -50,15 +50,6 @@ def test_a_string_key_is_its_utf8_bytes():
     assert Pseudonymiser(key)("HH0001") == _reference_pseudonym(key.encode("utf-8"), "HH0001")
 
 
-def _count_hashed(monkeypatch) -> list:
-    """The ids Pseudonymiser hashes from now on (a list filled as they are)."""
-    made = []
-    digests = Pseudonymiser._digests
-    monkeypatch.setattr(Pseudonymiser, "_digests", lambda self, messages: (
-        made.extend(m.decode("utf-8") for m in messages), digests(self, messages))[1])
-    return made
-
-
 def test_csv_register_hashes_each_household_id_once_per_block(tmp_path, monkeypatch):
     """The engine path makes a household's pseudonym once per csv block, not once per
     row: a register sorted by household holds its review periods next to each other
@@ -70,7 +61,10 @@ def test_csv_register_hashes_each_household_id_once_per_block(tmp_path, monkeypa
         f"HH{h:04d},2024Q{q},Hộ nghèo,Hà Giang," + f"{1_000_000 + 1000 * h:,}".replace(",", ".")
         for h in range(60) for q in range(1, 5)]
     (raw / "register.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    made = _count_hashed(monkeypatch)
+    made = []
+    hmacs = Pseudonymiser._pseudonyms
+    monkeypatch.setattr(Pseudonymiser, "_pseudonyms", lambda self, messages: (
+        made.extend(m.decode("utf-8") for m in messages), hmacs(self, messages))[1])
     monkeypatch.setattr(ingest_module.reading, "CSV_BLOCK_BYTES", 500)  # ~12 rows a block
     fast = ingest(raw, tmp_path / "engine", progress=False)
     assert fast.panel_rows == 240 and fast.tables[0].quarantined == 0, fast.errors
@@ -278,52 +272,3 @@ def test_each_reason_to_flag_a_row_keeps_its_raw_cells_for_the_recheck(tmp_path,
         flagged.values())
     assert _hashes(tmp_path / "one_block") == _hashes(tmp_path / "pandas")
     assert _hashes(tmp_path / "small_blocks") == _hashes(tmp_path / "pandas")
-
-
-def test_ids_met_again_in_later_blocks_are_hashed_once(tmp_path, monkeypatch):
-    """A quarterly export written period after period (each household once per quarter,
-    its quarters many blocks apart): each id is hashed once in the whole file, not once
-    per block it is in, and the outputs keep the pandas path's bytes."""
-    lines = ["Mã hộ,Kỳ,Phân loại hộ,Tỉnh,Thu nhập bình quân"] + [
-        f"HH{h:04d},2024Q{q},Hộ nghèo,Hà Giang,{1_000_000 + 1000 * h}"
-        for q in range(1, 5) for h in range(60)]
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "register.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    made = _count_hashed(monkeypatch)
-    monkeypatch.setattr(ingest_module.reading, "CSV_BLOCK_BYTES", 500)  # ~12 rows a block
-    fast = ingest(raw, tmp_path / "engine", progress=False)
-    assert fast.panel_rows == 240 and fast.tables[0].quarantined == 0, fast.errors
-    assert sorted(made) == [f"HH{h:04d}" for h in range(60)]
-    monkeypatch.setattr(ingest_module.engine_checks, "ENGINE_CHECKS", False)
-    ingest(raw, tmp_path / "pandas", progress=False)
-    assert _hashes(tmp_path / "engine") == _hashes(tmp_path / "pandas")
-
-
-def test_the_pseudonym_memo_is_dropped_when_ids_do_not_come_back_and_stays_bounded(
-        monkeypatch):
-    """Blocks of ids never seen again (an export of one period): after the trial the
-    memo is dropped and each id is hashed as it comes. Blocks that repeat earlier ids
-    keep it, and it never holds more than MEMO_MAX_IDS. Every pseudonym is the
-    standard HMAC's, whichever way it was made."""
-    key = b"a key of the province, 32 bytes!"
-    monkeypatch.setattr(Pseudonymiser, "MEMO_TRIAL_IDS", 100)
-
-    def blocks(ids):
-        pseudonym, sizes = Pseudonymiser(key), []
-        for block in ids:
-            cells = pa.array(block, pa.string())
-            assert pseudonym.arrow(cells).to_pylist() == [
-                _reference_pseudonym(key, t) for t in block]
-            sizes.append(None if pseudonym._memo is None else len(pseudonym._memo))
-        return sizes
-
-    new_ids = [[f"HH{b:02d}{i:03d}" for i in range(30)] for b in range(8)]
-    sizes = blocks(new_ids)
-    assert sizes[:3] == [30, 60, 90] and sizes[3:] == [None] * 5  # dropped after 120
-    again = [[f"HH{i % 40:03d}" for i in range(b, b + 30)] for b in range(0, 240, 30)]
-    sizes = blocks(again)
-    assert None not in sizes and max(sizes) == 40
-    monkeypatch.setattr(Pseudonymiser, "MEMO_MAX_IDS", 35)
-    sizes = blocks(again * 3)  # 40 ids that come back, more than the memo may hold
-    assert None not in sizes and max(sizes) <= 35

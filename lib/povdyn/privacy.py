@@ -130,19 +130,8 @@ class Pseudonymiser:
     an id, where DuckDB's sha256 in SQL cost ~1.6 us a row). A register sorted by
     household holds each one 4-5 times in a csv block, so this hashes a fifth of the
     rows; an export of one review period holds each once, and costs about what SQL did.
-
-    Across blocks, `arrow` remembers the ids it hashed while that pays: a quarterly
-    export written period after period (each household once per period, the periods
-    MEMO_TRIAL_IDS or fewer ids apart) meets each id again in a later block. When the
-    first MEMO_TRIAL_IDS distinct ids of the blocks found fewer than MEMO_MIN_HIT_SHARE
-    of them remembered (an export of one period, a register sorted by household), the
-    memo is dropped: looking ids up and keeping them then costs more than it saves
-    (the memo of stop 15 made one-period exports slower). At most MEMO_MAX_IDS are
-    kept (then it starts afresh): memory stays bounded."""
-
-    MEMO_TRIAL_IDS = 400_000
-    MEMO_MIN_HIT_SHARE = 0.1
-    MEMO_MAX_IDS = 1_000_000
+    No memo across blocks: when most ids are new (one period per file, or per range of
+    a large file) looking them up and remembering them cost more than it saved."""
 
     def __init__(self, key: bytes | str):
         key = _key_bytes(key)
@@ -154,8 +143,6 @@ class Pseudonymiser:
         # and one compression each, not hashing the pad again (~1.3 -> ~0.9 us an id)
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-        self._memo: dict[bytes, bytes] | None = {}  # id -> digest; None: dropped
-        self._looked_up = self._hits = 0
 
     def __call__(self, text: str) -> str:
         """The pseudonym of one id (text, hashed as given)."""
@@ -166,13 +153,13 @@ class Pseudonymiser:
         return self._pseudonyms([t.encode("utf-8") for t in texts]).to_pylist()
 
     def _pseudonyms(self, messages: list):
-        """The pseudonyms of `messages` (UTF-8 bytes), as an Arrow string array."""
-        return self._as_pseudonyms(self._digests(messages))
+        """The pseudonyms of `messages` (UTF-8 bytes), as an Arrow string array:
+        H(opad || H(ipad || m)), H = SHA-256 (RFC 2104), cut to PSEUDONYM_HEX_CHARS hex
+        characters. The digests are joined and hex-encoded at once and the array built
+        from that buffer: one Python string less per id than hexdigest() (~0.2 us)."""
+        import pyarrow as pa
 
-    def _digests(self, messages: list) -> list:
-        """H(opad || H(ipad || m)) of each of `messages` (UTF-8 bytes), H = SHA-256
-        (RFC 2104), cut to the bytes PSEUDONYM_HEX_CHARS hex characters need."""
-        size = (PSEUDONYM_HEX_CHARS + 1) // 2
+        n, size = len(messages), (PSEUDONYM_HEX_CHARS + 1) // 2
         inner_state, outer_state = self._inner.copy, self._outer.copy
         digests = []
         keep = digests.append
@@ -182,36 +169,6 @@ class Pseudonymiser:
             outer = outer_state()
             outer.update(inner.digest())
             keep(outer.digest()[:size])
-        return digests
-
-    def _remembered_digests(self, messages: list) -> list:
-        """_digests, through the memo while it pays (class docstring)."""
-        memo = self._memo
-        if memo is None:
-            return self._digests(messages)
-        digests = list(map(memo.get, messages))
-        missing = [i for i, d in enumerate(digests) if d is None]
-        self._looked_up += len(messages)
-        self._hits += len(messages) - len(missing)
-        if missing:
-            made = self._digests([messages[i] for i in missing])
-            if len(memo) + len(made) > self.MEMO_MAX_IDS:
-                memo.clear()
-            for i, digest in zip(missing, made):
-                digests[i] = digest
-                memo[messages[i]] = digest
-        if (self._looked_up >= self.MEMO_TRIAL_IDS
-                and self._hits < self.MEMO_MIN_HIT_SHARE * self._looked_up):
-            self._memo = None  # ids do not come back: stop remembering them
-        return digests
-
-    def _as_pseudonyms(self, digests: list):
-        """"h_" + the hex of each digest, as an Arrow string array: the digests are
-        joined and hex-encoded at once and the array built from that buffer (one Python
-        string less per id than hexdigest(), ~0.2 us)."""
-        import pyarrow as pa
-
-        n, size = len(digests), (PSEUDONYM_HEX_CHARS + 1) // 2
         joined = b"".join(digests)
         hexed = np.frombuffer(joined.hex().encode("ascii"), dtype=np.uint8)
         prefix = np.frombuffer(PSEUDONYM_PREFIX.encode("utf-8"), dtype=np.uint8)
@@ -226,7 +183,7 @@ class Pseudonymiser:
 
     def arrow(self, cells):
         """Pseudonyms of an Arrow string array, cell by cell (nulls stay null); each
-        distinct cell is hashed once (and, while the memo pays, once across calls)."""
+        distinct cell is hashed once."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -234,7 +191,7 @@ class Pseudonymiser:
         if isinstance(encoded, pa.ChunkedArray):
             encoded = encoded.combine_chunks()
         distinct = encoded.dictionary.cast(pa.binary()).to_pylist()  # UTF-8 bytes
-        return self._as_pseudonyms(self._remembered_digests(distinct)).take(encoded.indices)
+        return self._pseudonyms(distinct).take(encoded.indices)
 
 
 def pseudonymise(ids: pd.Series, key: bytes | str | None = None) -> pd.Series:
