@@ -208,77 +208,173 @@ def changes_between(period_a, period_b, standard: str = "national") -> bool:
     return any(getattr(a, f) != getattr(b, f) for f in rule)
 
 
+def with_status(table, standard: str = "national", deprivations=None, periods=None, at=None,
+                name: str = "status"):
+    """``table`` (Ibis) with a column ``name``: each row's status under the dated standard
+    ("poor" / "near_poor" / "non_poor", NULL when it cannot be classified). The one
+    definition of classification in povdyn: ``classify`` runs a pandas frame through it
+    (an Ibis memtable on povdyn's DuckDB connection) and ``povdyn.standard_change`` runs
+    it on the register's engine (DuckDB or Spark), so only counts leave the engine
+    (methods.md, "Traps": a new standard moves the line, so a status is always the
+    status under a dated standard).
+
+    Per row: the period picks the standard (``periods``: the distinct values of the
+    ``period`` column that occur, as a list, or a dict {value in the column: period
+    label}; an int year is that year's Q4 review); ``at``: classify every row as if at
+    that period instead. The area ("urban"/"rural", any case, surrounding white space
+    ignored) picks the lines; ``income_pc_month`` (VND/person/month) is compared with
+    them (module docstring: below = income <= line, or < for a strict ``lt`` line;
+    band = above the line, <= the near-poor bound); the deprivation count is the number
+    of ``deprivations`` columns (default: the standard's own indicators) that are true
+    (a missing value counts as not deprived). poor = (below and count >=
+    min_deprivations_below_line) or (band and count >= min_deprivations_in_band);
+    near_poor = below or band, not poor; non_poor otherwise. NULL where the income is
+    missing, NaN or unreadable, the period is missing (or not in ``periods``), or the
+    area is not urban/rural. Raises StandardError for a period no standard covers, and
+    for deprivation columns the rule needs that the table lacks.
+    """
+    import functools
+    import operator
+
+    import ibis
+
+    missing = [c for c in ("area", "income_pc_month") + (() if at is not None else ("period",))
+               if c not in table.columns]
+    if missing:
+        raise StandardError(f"classify needs columns {missing} (have {list(table.columns)[:20]})")
+    if at is not None:
+        sids = [_standard_for_label(at, standard)]
+        standard_code = ibis.literal(0)
+    else:
+        if periods is None:
+            raise StandardError("with_status needs the periods present (periods=[...]) or at=...")
+        labels = periods if isinstance(periods, dict) else {p: p for p in periods}
+        values_of: dict = {}
+        for value, period_label in labels.items():
+            values_of.setdefault(_standard_for_label(period_label, standard), []).append(value)
+        sids = list(values_of)
+        standard_code = ibis.cases(*[(table.period.isin(values_of[sid]), k) for k, sid in enumerate(sids)],
+                                   else_=ibis.null("int64")) if sids else ibis.null("int64")
+    number = (table.income_pc_month.cast("float64") if table.income_pc_month.type().is_numeric()
+              else table.income_pc_month.try_cast("float64"))
+    step = table.mutate(_std=standard_code, _area=table.area.cast("string").strip().lower(),
+                        _income=ibis.ifelse(number.isnan(), ibis.null("float64"), number))
+
+    t = _table()
+    rule = {"_line": [], "_bound": [], "_strict": [], "_need_below": [], "_need_band": []}
+    counts = []
+    for k, sid in enumerate(sids):
+        rows = t[t.standard_id == sid].set_index("area")
+        cols = list(deprivations) if deprivations is not None else str(rows.indicators.iloc[0]).split(";")
+        absent = [c for c in cols if c not in table.columns]
+        if absent and (rows.min_deprivations_below_line.max() > 0 or rows.min_deprivations_in_band.min() < _NEVER):
+            raise StandardError(
+                f"standard {sid} counts deprivation columns {absent} that are not in the data; "
+                "pass deprivations=[...] naming the indicator columns you have")
+        present = [_deprived(step[c]) for c in cols if c in table.columns]
+        counts.append((step._std == k, functools.reduce(operator.add, present) if present else ibis.literal(0)))
+        for area in ("urban", "rural"):
+            here = (step._std == k) & (step._area == area)
+            rule["_line"].append((here, float(rows.at[area, "poor_income_max"])))
+            rule["_bound"].append((here, float(rows.at[area, "near_poor_income_max"])))
+            rule["_strict"].append((here, bool(rows.at[area, "lt"])))
+            rule["_need_below"].append((here, int(rows.at[area, "min_deprivations_below_line"])))
+            if int(rows.at[area, "min_deprivations_in_band"]) < _NEVER:  # else no band count qualifies
+                rule["_need_band"].append((here, int(rows.at[area, "min_deprivations_in_band"])))
+    types = {"_line": "float64", "_bound": "float64", "_strict": "boolean", "_need_below": "int64",
+             "_need_band": "int64", "_count": "int64"}
+    rule["_count"] = counts
+
+    def per_row(column):
+        pairs = rule[column]
+        return ibis.cases(*pairs, else_=ibis.null(types[column])) if pairs else ibis.null(types[column])
+
+    step = step.mutate(**{column: per_row(column) for column in rule})
+    below = ibis.ifelse(step._strict, step._income < step._line, step._income <= step._line)
+    step = step.mutate(_below=below, _band=~below & (step._income <= step._bound))
+    poor = ((step._below & (step._count >= step._need_below)).fill_null(False)
+            | (step._band & (step._count >= step._need_band)).fill_null(False))
+    near = (step._below | step._band) & ~poor
+    status = ibis.cases((step._income.isnull() | step._line.isnull(), ibis.null("string")),
+                        (poor, "poor"), (near, "near_poor"), else_="non_poor")
+    internal = ["_std", "_area", "_income", *rule, "_below", "_band"]
+    return step.mutate(**{name: status}).drop(*internal)
+
+
+def _standard_for_label(period, standard: str) -> str:
+    sid = _standard_id_for_index(_quarter_index(period), standard)
+    if sid is None:
+        standard_for(period, standard)  # raises with the message
+    return sid
+
+
+def _deprived(column):
+    """1 when the indicator value is true (bool) or non-zero (a number), 0 when false,
+    zero, NaN or missing: a missing indicator value counts as not deprived."""
+    import ibis
+
+    if column.type().is_boolean():
+        flag = column
+    elif column.type().is_floating():
+        flag = ibis.ifelse(column.isnan(), False, column != 0)
+    elif column.type().is_numeric():
+        flag = column != 0
+    else:  # text: a non-empty value is true, as Python's bool() of it
+        flag = column.cast("string").length() > 0
+    return flag.fill_null(False).cast("int64")
+
+
 def classify(df: pd.DataFrame, deprivations=None, standard: str = "national") -> pd.Series:
-    """Status ("poor" / "near_poor" / "non_poor") of each row under the dated standard.
+    """Status ("poor" / "near_poor" / "non_poor") of each row of a pandas frame under the
+    dated standard, by ``with_status`` (the one definition: the frame becomes an
+    Ibis memtable on povdyn's DuckDB connection; methods.md, "Traps").
 
     Uses `period`, `area` ("urban"/"rural") and `income_pc_month` (VND/person/month),
     and counts the deprivation columns: `deprivations` (list of boolean columns) or, by
     default, the standard's own indicators (a missing indicator value counts as not
     deprived). Rows with missing income or period, or an area other than urban/rural
-    (the lines differ by area), get NA. Vectorised: one pass per
-    distinct (standard, area) pair. Raises StandardError for a period no standard covers.
+    (the lines differ by area), get NA. Raises StandardError for a period no standard
+    covers.
     """
+    import ibis
+
+    from .engine import connect
+
     missing = [c for c in ("period", "area", "income_pc_month") if c not in df.columns]
     if missing:
         raise StandardError(f"classify needs columns {missing} (have {list(df.columns)[:20]})")
-    n = len(df)
     codes, uniques = pd.factorize(df["period"], use_na_sentinel=True)
-    t = _table()
-    # period -> row of the rural/urban standard
-    sid_of_unique = []
-    for u in uniques:
-        sid = _standard_id_for_index(_quarter_index(u), standard)
-        if sid is None:
-            standard_for(u, standard)  # raises with the message
-        sid_of_unique.append(sid)
-    sid_codes, sids = pd.factorize(np.asarray(sid_of_unique, dtype=object))
-    row_sid = np.where(codes >= 0, sid_codes[np.maximum(codes, 0)] if len(sid_codes) else -1, -1)
+    for u in uniques:  # an uncovered period is an error before any row is read
+        _standard_for_label(u, standard)
+    frame = _typed_for_engine(df, codes, deprivations)
+    if frame.empty:
+        return pd.Series([None] * 0, index=df.index, name="status", dtype=object)
+    table = ibis.memtable(frame)
+    expr = with_status(table, standard, deprivations,
+                       periods={k: u for k, u in enumerate(uniques)}).select("_row", "status")
+    out = connect("duckdb").execute(expr.order_by("_row"))
+    status = out["status"].astype(object).to_numpy()
+    return pd.Series(np.where(pd.isna(status), None, status), index=df.index, name="status", dtype=object)
 
-    area_codes, area_uniques = pd.factorize(df["area"], use_na_sentinel=True)
-    area_norm = np.array([str(a).strip().lower() for a in area_uniques] + [""], dtype=object)
-    area = area_norm[area_codes]  # sentinel -1 picks the trailing ""
-    is_urban = area == "urban"
-    bad_area = ~(is_urban | (area == "rural"))
-    income = pd.to_numeric(df["income_pc_month"], errors="coerce").to_numpy(dtype="float64")
 
-    poor_max = np.full(n, np.nan)
-    near_max = np.full(n, np.nan)
-    lt = np.zeros(n, bool)
-    need_below = np.zeros(n, np.int64)
-    need_band = np.full(n, _NEVER, np.int64)
-    depcount = np.zeros(n, np.int64)
-    for k, sid in enumerate(sids):
-        rows = t[t.standard_id == sid].set_index("area")
-        here = row_sid == k
-        for a, mask_area in (("urban", is_urban), ("rural", ~is_urban)):
-            m = here & mask_area
-            poor_max[m] = rows.loc[a, "poor_income_max"]
-            near_max[m] = rows.loc[a, "near_poor_income_max"]
-            lt[m] = rows.loc[a, "lt"]
-            need_below[m] = rows.loc[a, "min_deprivations_below_line"]
-            need_band[m] = rows.loc[a, "min_deprivations_in_band"]
-        cols = list(deprivations) if deprivations is not None else str(rows.indicators.iloc[0]).split(";")
-        absent = [c for c in cols if c not in df.columns]
-        if absent and (rows.min_deprivations_below_line.max() > 0 or rows.min_deprivations_in_band.min() < _NEVER):
-            raise StandardError(
-                f"standard {sid} counts deprivation columns {absent} that are not in the data; "
-                "pass deprivations=[...] naming the indicator columns you have"
-            )
-        cols = [c for c in cols if c in df.columns]
-        if cols and here.any():
-            counts = _count_true(df, cols)
-            depcount[here] = counts[here]
-    if bad_area.any() and (row_sid >= 0).any():
-        # urban and rural lines differ: an unknown area cannot be classified
-        income = np.where(bad_area, np.nan, income)
-    below = np.where(lt, income < poor_max, income <= poor_max)
-    band = ~below & (income <= near_max)
-    poor = (below & (depcount >= need_below)) | (band & (depcount >= need_band))
-    near = (below | band) & ~poor
-    code = np.where(poor, 0, np.where(near, 1, 2))
-    code[np.isnan(income) | (row_sid < 0)] = 3
-    labels = np.array(["poor", "near_poor", "non_poor", None], dtype=object)
-    return pd.Series(labels[code], index=df.index, name="status", dtype=object)
+def _typed_for_engine(df: pd.DataFrame, period_codes, deprivations=None) -> pd.DataFrame:
+    """The columns ``with_status`` reads, typed so Arrow can hold them: the period
+    as its factorize code (NULL when missing), area as text, income as a number (an
+    unreadable value -> NaN), indicator columns of mixed Python values as booleans.
+    ``deprivations``: the indicator columns to carry (default: every ``dep_*`` column)."""
+    frame = pd.DataFrame({"_row": np.arange(len(df), dtype=np.int64),
+                          "period": pd.array(np.where(period_codes >= 0, period_codes, 0), dtype="Int64"),
+                          "area": df["area"].astype("string").to_numpy(),
+                          "income_pc_month": pd.to_numeric(df["income_pc_month"], errors="coerce")
+                          .astype("float64").to_numpy()})
+    frame.loc[period_codes < 0, "period"] = pd.NA
+    for col in df.columns:
+        if col.startswith("dep_") if deprivations is None else col in deprivations:
+            values = df[col]
+            if values.dtype == object:
+                values = values.map(lambda v: pd.NA if pd.isna(v) else bool(v)).astype("boolean")
+            frame[col] = values.to_numpy()
+    return frame
 
 
 def _count_true(df: pd.DataFrame, cols) -> np.ndarray:
