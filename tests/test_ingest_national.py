@@ -284,3 +284,57 @@ def test_range_workers_cut_their_rows_by_household_and_keep_the_bytes(
     quarantine = pd.read_csv(tmp_path / "cut" / "quarantine.csv", dtype=str)
     assert quarantine["reason"].str.contains("different values").sum() == 6  # 3 keys x 2
     assert _hashes(tmp_path / "cut") == _hashes(tmp_path / "one")
+
+
+def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
+        demo_years, tmp_path, monkeypatch):
+    """panel.parquet sorted range by range straight from the workers' cut parts (no
+    scratch copy of the rows) gives the bytes of one sort of every row, with each
+    household's own 2025 commune (a window over its rows) and keys whose copies two
+    workers checked; a part holding rows of another range than its name says (a planted
+    wrong cut) changes the panel, so the test sees a misrouted part."""
+    from test_ingest import _hashes
+
+    import povdyn.ingest as ingest_module
+
+    raw = tmp_path / "raw"
+    _one_register_with_copies_far_apart(demo_years, raw)
+    one = ingest(raw, tmp_path / "one", progress=False)
+    _cut_in_workers(monkeypatch, 8)
+    read_cut = []
+    real_views = ingest_module.register._range_views
+    monkeypatch.setattr(ingest_module.register, "_range_views", lambda *a: (
+        read_cut.append(a[2]) or real_views(*a)))
+    monkeypatch.setattr(ingest_module.register, "_household_ranges",
+                        lambda con, rows, columns, window: 3)
+    cut = ingest(raw, tmp_path / "cut", progress=False)
+    assert one.ok and cut.ok and one.panel_rows == cut.panel_rows > 900
+    assert len(read_cut) == 4  # 3 ranges asked: 4 of the 8 cut intervals, each read alone
+    basis = pd.read_parquet(tmp_path / "one" / "panel.parquet", columns=["commune_2025_basis"])
+    assert (basis["commune_2025_basis"] == "household").sum() > 50  # the window works
+    assert _hashes(tmp_path / "cut") == _hashes(tmp_path / "one")
+
+    # planted: the first cut part of the third interval (the second range's) renamed as
+    # one of the first (the first range's)
+    stage = ingest_module.run._register_stage
+
+    def misrouted(con, spill, *args, **kwargs):
+        from povdyn.ingest import household_ranges
+
+        cuts = household_ranges.intervals(8)
+        for i, part in enumerate(spill.parts["register"]):
+            if household_ranges.interval_of_part(part) == cuts[2]:
+                wrong = part.with_name(part.name.replace(
+                    household_ranges.part_suffix(*cuts[2]),
+                    household_ranges.part_suffix(*cuts[0])))
+                part.rename(wrong)
+                spill.parts["register"][i] = wrong
+                spill.part_files[wrong] = spill.part_files.pop(part)
+                break
+        return stage(con, spill, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module.run, "_register_stage", misrouted)
+    wrong = ingest(raw, tmp_path / "wrong", progress=False)
+    differ = {k for k, v in _hashes(tmp_path / "wrong").items()
+              if _hashes(tmp_path / "one").get(k) != v}
+    assert wrong.ok and differ and all(k.startswith("panel.parquet/period-") for k in differ)

@@ -280,12 +280,14 @@ class _RegisterResult:
     rewrite: set = field(default_factory=set)  # the period files this run writes
     patched: set = field(default_factory=set)  # the period files patched (by_period)
     patch: object = None  # their households' new own 2025 commune (by_period.own_patch)
+    views: dict = field(default_factory=dict)  # view -> its SQL over the view before it
+    parts: tuple = ((), (), frozenset())  # the register's new parts, cached parts, whole ones
 
 
 COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
 
 
-def _communes_2025(con, columns: list[str]) -> tuple[dict, dict]:
+def _communes_2025(con, columns: list[str], views: dict) -> tuple[dict, dict]:
     """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
     (province, district, commune, period) names of the checked rows are mapped in
     pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
@@ -326,13 +328,14 @@ def _communes_2025(con, columns: list[str]) -> tuple[dict, dict]:
     # spilled 28 GB on the national register (133M rows x 27M households)
     old = [c for c in COMMUNE_2025_COLUMNS if c in columns]
     exclude = f" EXCLUDE ({', '.join(old)})" if old else ""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW firsts_2025 AS
+    views["firsts_2025"] = f"""
         SELECT f.*{exclude}, m.commune_2025 AS _name_commune_2025,
                m.commune_code AS _name_commune_code,
                m.commune_2025_basis AS _name_commune_2025_basis,
                coalesce(m.is_post_merger, false) AS _name_is_post_merger
-        FROM firsts f {join}""")
+        FROM {{firsts}} f {join}"""
+    con.execute("CREATE OR REPLACE TEMP VIEW firsts_2025 AS "
+                + views["firsts_2025"].format(firsts="firsts"))
     return unplaced_by_order, after_by_order
 
 
@@ -390,25 +393,43 @@ def _own_commune_2025_sql(table: str, any_recorded_after: bool = True) -> str:
 
 
 def _union_view(con, view: str, new_parts: list[Path], cached_parts: list[Path],
-                file_col: str, whole: set[Path] = frozenset()) -> bool:
+                file_col: str, whole: set[Path] = frozenset(), interval=None,
+                shape: str | None = None) -> bool:
     """Create `view` over this run's parts and, from the cache, the rows of unchanged
     files (temp table keep_files): cached parts in `whole` hold no other rows and are
-    read as they are, the others filtered row by row. False when there is nothing to
-    read."""
+    read as they are, the others filtered row by row. With an `interval` of household
+    ranges (household_ranges), only its households' rows: the parts cut inside it are
+    read whole, parts overlapping it filtered, the others not read; `shape` (a table
+    without rows) then gives every column of the whole view, with its type. False when
+    there is nothing to read."""
     new_parts = list(new_parts) + [p for p in cached_parts if p in whole]
     cached_parts = [p for p in cached_parts if p not in whole]
     pieces = []
-    if new_parts:
-        con.read_parquet([str(p) for p in new_parts],
-                         union_by_name=True).create_view(f"{view}_new", replace=True)
-        pieces.append(f"SELECT * FROM {_ident_sql(view + '_new')}")
-    if cached_parts:
-        con.read_parquet([str(p) for p in cached_parts],
-                         union_by_name=True).create_view(f"{view}_old", replace=True)
-        pieces.append(f"SELECT * FROM {_ident_sql(view + '_old')} "
-                      f"WHERE {_ident_sql(file_col)} IN (SELECT f FROM keep_files)")
+    for name, parts, where in ((f"{view}_new", new_parts, []), (f"{view}_old", cached_parts, [
+            f"{_ident_sql(file_col)} IN (SELECT f FROM keep_files)"])):
+        groups = [(name, parts, where)]
+        if interval is not None:
+            lo, hi = interval
+            inside, overlapping = [], []
+            for part in parts:
+                p_lo, p_hi = household_ranges.interval_of_part(part)
+                if lo <= p_lo and p_hi <= hi:
+                    inside.append(part)
+                elif p_lo < hi and lo < p_hi:
+                    overlapping.append(part)
+            groups = [(name, inside, where), (f"{name}_cut", overlapping, where + [
+                household_ranges.within_sql("household_id", lo, hi)])]
+        for piece, paths, conditions in groups:
+            if not paths:
+                continue
+            con.read_parquet([str(p) for p in paths],
+                             union_by_name=True).create_view(piece, replace=True)
+            pieces.append(f"SELECT * FROM {_ident_sql(piece)}"
+                          + (" WHERE " + " AND ".join(conditions) if conditions else ""))
     if not pieces:
         return False
+    if shape is not None:
+        pieces.insert(0, f"SELECT * FROM {_ident_sql(shape)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident_sql(view)} AS "
                 + " UNION ALL BY NAME ".join(pieces))
     return True
@@ -491,8 +512,12 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
             con.execute("CREATE OR REPLACE TEMP TABLE work_periods (p VARCHAR)")
             con.executemany("INSERT INTO work_periods VALUES (?)", [[p] for p in plan_.work])
             conditions.append("period IN (SELECT p FROM work_periods)")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW reg AS SELECT *{exclude} FROM reg_parts"
-                    + (" WHERE " + " AND ".join(conditions) if conditions else ""))
+        result.views["reg"] = (f"SELECT *{exclude} FROM {{reg_parts}}"
+                               + (" WHERE " + " AND ".join(conditions) if conditions else ""))
+        result.parts = (spill.parts["register"], (cached or {}).get("register", []),
+                        (cached or {}).get("whole", frozenset()))
+        con.execute("CREATE OR REPLACE TEMP VIEW reg AS "
+                    + result.views["reg"].format(reg_parts="reg_parts"))
         # rows per file and period: the frequency, and (kept in the cache) which
         # periods each file's rows touch
         counts = con.execute("SELECT _file, period, _is_quarter, count(*) FROM reg "
@@ -545,10 +570,14 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
                 "WHERE _copy = 1")
     con.execute("DROP TABLE ranked")
     _log_stage("frequency, repeated household-periods, exact copies")
+    # {within}: the rows of one household range only (_period_writer)
+    result.views["firsts"] = (
+        "SELECT * FROM {reg} ANTI JOIN repeated USING (household_id, period) "
+        f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
+        "UNION ALL BY NAME SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n = 1 "
+        "AND {within}")
     con.execute("CREATE OR REPLACE TEMP VIEW firsts AS "
-                "SELECT * FROM reg ANTI JOIN repeated USING (household_id, period) "
-                f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
-                "UNION ALL BY NAME SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n = 1")
+                + result.views["firsts"].format(reg="reg", within="true"))
     clash = con.execute("SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n > 1").df()
     if len(clash):
         labels = clash["period"].astype(str).to_numpy()
@@ -609,7 +638,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
     _log_stage("register kind counts")
     with_communes = "commune" in columns
     if with_communes:
-        unplaced, after = _communes_2025(con, columns)
+        unplaced, after = _communes_2025(con, columns, result.views)
         for order, records in unplaced.items():
             fresh[label_of_order[order]].unplaced = records
         for order, flag in after.items():
@@ -763,9 +792,17 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         rows_query = f"SELECT {select}, _order FROM {loaded}{rows_where}"
         ranges = _household_ranges(con, sort_rows, out_cols, own_window) if rewrite else 0
         folder = panel_dir.parent / f".panel-parts-{uuid.uuid4().hex}"
+        cuts = _cut_intervals(result, ranges, sort_rows) if ranges > 1 else None
         if ranges <= 1:
             con.execute(f"CREATE OR REPLACE TEMP VIEW panel_rows AS {rows_query}")
             queries = [(None, part_rows.replace("{part}", "panel_rows"))] if rewrite else []
+        elif cuts is not None:
+            # the register parts are cut by household range (the range workers'): each
+            # range reads its own parts through the same views as the whole register
+            con.execute("CREATE OR REPLACE TEMP TABLE reg_shape AS "
+                        "SELECT * FROM reg_parts LIMIT 0")
+            queries = [(interval, part_rows.replace("{part}", "panel_range_rows"))
+                       for interval in cuts]
         else:
             # more rows than one sort holds within the memory limit: the rows go to
             # scratch parts unsorted, one per range of household_id; each part then gets
@@ -780,8 +817,13 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             for part, rows_sql in queries:
                 sql = (f"SELECT {columns_sql}, _order FROM {rows_sql}{out_where} "
                        "ORDER BY _order, household_id")
-                relation = con.sql(sql) if part is None else \
-                    con.read_parquet(str(part)).query("panel_part", sql)
+                if isinstance(part, tuple):
+                    if not _range_views(con, result, part, loaded, rows_where, select):
+                        continue
+                    relation = con.sql(sql)
+                else:
+                    relation = con.sql(sql) if part is None else \
+                        con.read_parquet(str(part)).query("panel_part", sql)
                 yield from relation.to_arrow_reader(WRITE_BATCH_ROWS)
 
         labels = {o: p for o, p in label_of_order.items() if p in rewrite}
@@ -810,7 +852,8 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
                 by_period.signature(panel_dir / by_period.period_file(label)) \
                 if label in keep else None
         _log_stage(f"panel.parquet: {sorted_files} period file(s) sorted and written "
-                   f"({ranges} household range{'s' if ranges != 1 else ''})")
+                   f"({len(queries)} household range{'s' if len(queries) != 1 else ''}"
+                   f"{', read from the cut parts' if cuts is not None else ''})")
         _count_households(con, result, panel_dir, table, changed, keep, full)
 
     return write
@@ -893,6 +936,49 @@ def _household_ranges(con, rows: int, columns: list[str], window: bool) -> int:
     per_memory = SORT_WIDTH_PER_MEMORY / (2 if window else 1)
     fits = int(_memory_limit_bytes(con) * per_memory) // _sort_row_bytes(columns)
     return max(1, math.ceil(rows / max(1, fits)))
+
+
+def _cut_intervals(result: _RegisterResult, ranges: int, rows: int) -> list | None:
+    """The household intervals (household_ranges) panel.parquet is sorted in when the
+    register parts are cut by household range: at least `ranges` of them, on the
+    workers' cut where it is fine enough (a part read by one range only). None when the
+    rows not cut would be read too often (each range reads them again, filtered): more
+    than `rows` in all."""
+    import pyarrow.parquet as pq
+
+    new, cached, whole = result.parts
+    uncut = [p for p in list(new) + list(cached)
+             if household_ranges.interval_of_part(p) == (0, household_ranges.UNITS)]
+    if sum(pq.ParquetFile(p).metadata.num_rows for p in uncut) * ranges > rows:
+        return None
+    count = household_ranges.CUT_RANGES
+    while count // 2 >= ranges and count % 2 == 0:
+        count //= 2
+    return household_ranges.intervals(max(count, ranges))
+
+
+def _range_views(con, result: _RegisterResult, interval, loaded: str, rows_where: str,
+                 select: str) -> bool:
+    """View panel_range_rows: the rows panel.parquet takes (as `loaded`, firsts or
+    firsts_2025, gives them) of the households in `interval` only, through the same
+    views as the whole register over the parts holding them. False when no part does."""
+    new, cached, whole = result.parts
+    if not _union_view(con, "range_parts", new, cached, "_file", whole, interval=interval,
+                       shape="reg_shape"):
+        return False
+    within = household_ranges.within_sql("household_id", *interval)
+    con.execute("CREATE OR REPLACE TEMP VIEW range_reg AS "
+                + result.views["reg"].format(reg_parts="range_parts"))
+    con.execute("CREATE OR REPLACE TEMP VIEW range_firsts AS "
+                + result.views["firsts"].format(reg="range_reg", within=within))
+    source = "range_firsts"
+    if loaded == "firsts_2025":
+        con.execute("CREATE OR REPLACE TEMP VIEW range_firsts_2025 AS "
+                    + result.views["firsts_2025"].format(firsts="range_firsts"))
+        source = "range_firsts_2025"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW panel_range_rows AS "
+                f"SELECT {select}, _order FROM {source}{rows_where}")
+    return True
 
 
 def _case_search(column_sql: str, bounds: list, lo: int, hi: int) -> tuple[str, list]:
