@@ -288,9 +288,10 @@ def test_range_workers_cut_their_rows_by_household_and_keep_the_bytes(
 
 def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
         demo_years, tmp_path, monkeypatch):
-    """panel.parquet sorted range by range straight from the workers' cut parts (no
-    scratch copy of the rows) gives the bytes of one sort of every row, with each
-    household's own 2025 commune (a window over its rows) and keys whose copies two
+    """The steps across a household's rows done range by range straight from the
+    workers' cut parts (repeated keys and exact copies, the register kind's previous
+    review, panel.parquet's sort with each household's own 2025 commune, a window over
+    its rows) give the bytes of one pass over every row, with keys whose copies two
     workers checked; a part holding rows of another range than its name says (a planted
     wrong cut) changes the panel, so the test sees a misrouted part."""
     from test_ingest import _hashes
@@ -303,13 +304,17 @@ def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
     _cut_in_workers(monkeypatch, 8)
     read_cut = []
     real_views = ingest_module.register._range_views
-    monkeypatch.setattr(ingest_module.register, "_range_views", lambda *a: (
-        read_cut.append(a[2]) or real_views(*a)))
+    monkeypatch.setattr(ingest_module.register, "_range_views", lambda *a, **k: (
+        read_cut.append((k.get("upto", "panel"), a[2])) or real_views(*a, **k)))
     monkeypatch.setattr(ingest_module.register, "_household_ranges",
                         lambda con, rows, columns, window: 3)
+    monkeypatch.setattr(ingest_module.register, "_key_buckets", lambda con, rows: 2)
     cut = ingest(raw, tmp_path / "cut", progress=False)
     assert one.ok and cut.ok and one.panel_rows == cut.panel_rows > 900
-    assert len(read_cut) == 4  # 3 ranges asked: 4 of the 8 cut intervals, each read alone
+    # 3 ranges asked for the sort: 4 of the 8 cut intervals, each read alone; 2 for the
+    # key checks and the kind
+    assert [len([i for u, i in read_cut if u == upto]) for upto in ("reg", "firsts", "panel")
+            ] == [2, 2, 4]
     basis = pd.read_parquet(tmp_path / "one" / "panel.parquet", columns=["commune_2025_basis"])
     assert (basis["commune_2025_basis"] == "household").sum() > 50  # the window works
     assert _hashes(tmp_path / "cut") == _hashes(tmp_path / "one")

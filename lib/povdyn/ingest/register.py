@@ -457,14 +457,23 @@ def _key_buckets(con, rows: int) -> int:
     return max(1, -(-rows * KEY_BYTES_PER_ROW // budget))
 
 
-def _repeated_keys(con, rows: int, quarterly: bool) -> None:
+def _repeated_keys(con, rows: int, quarterly: bool,
+                   result: "_RegisterResult | None" = None) -> None:
     """Temp table `repeated`: the (household_id, period) keys held by more than one row
     of the main frequency. A key's copies share its hash, so each slice of the hash
-    range is grouped on its own: memory stays within the limit at any register size."""
+    range is grouped on its own: memory stays within the limit at any register size.
+    When the parts are cut by household range, the slices are household ranges, each
+    reading its own parts only (one scan in all, not one per slice)."""
     buckets = _key_buckets(con, rows)
     con.execute("CREATE OR REPLACE TEMP TABLE repeated AS SELECT household_id, period "
                 "FROM reg LIMIT 0")
-    for bucket in range(buckets):
+    cuts = _cut_intervals(result, buckets, rows) if buckets > 1 and result else None
+    for interval in cuts or ():
+        if _range_views(con, result, interval, upto="reg"):
+            con.execute("INSERT INTO repeated SELECT household_id, period FROM range_reg "
+                        f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
+                        "GROUP BY ALL HAVING count(*) > 1")
+    for bucket in range(buckets if cuts is None else 0):
         # integers written into the SQL (not parameters): DuckDB then pushes the slice
         # filter into the scan, 5x faster
         con.execute("INSERT INTO repeated SELECT household_id, period FROM reg "
@@ -518,6 +527,8 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
                         (cached or {}).get("whole", frozenset()))
         con.execute("CREATE OR REPLACE TEMP VIEW reg AS "
                     + result.views["reg"].format(reg_parts="reg_parts"))
+        # every column of the register with its type, for views over some parts only
+        con.execute("CREATE OR REPLACE TEMP TABLE reg_shape AS SELECT * FROM reg_parts LIMIT 0")
         # rows per file and period: the frequency, and (kept in the cache) which
         # periods each file's rows touch
         counts = con.execute("SELECT _file, period, _is_quarter, count(*) FROM reg "
@@ -557,7 +568,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
     # Copies of a household and period are rare: find their keys with one narrow
     # aggregate, rank and compare only their rows, and read every other row straight
     # from the spill (views, not copies of the register)
-    _repeated_keys(con, n, quarterly)
+    _repeated_keys(con, n, quarterly, result)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
         f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg "
@@ -627,13 +638,21 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
                            IN ('poor', 'near_poor'), false)) THEN 'exit_marks'
                       WHEN status = 'non_poor' THEN 'non_poor'
                       ELSE 'removals' END AS what
-          FROM ({rows_sql}) WHERE hash(household_id) % {{buckets}} = {{bucket}}
+          FROM ({{rows}}) WHERE {{where}}
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
         WHERE NOT _prior GROUP BY ALL"""
     buckets = _key_buckets(con, n)
-    for b in range(buckets):
-        for p, province, source, what, rows in con.execute(
-                kind_query.format(buckets=int(buckets), bucket=int(b))).fetchall():
+    cuts = _cut_intervals(result, buckets, n) if buckets > 1 else None
+    if cuts is None:
+        queries = (kind_query.format(rows=rows_sql, where=f"hash(household_id) % {int(buckets)} "
+                                     f"= {int(b)}") for b in range(buckets))
+    else:  # household ranges, each reading its own parts (and prior rows)
+        queries = (kind_query.format(
+            rows=rows_sql.replace("FROM firsts", "FROM range_firsts"),
+            where=household_ranges.within_sql("household_id", *interval))
+            for interval in cuts if _range_views(con, result, interval, upto="firsts"))
+    for query in queries:
+        for p, province, source, what, rows in con.execute(query).fetchall():
             fresh[p].cells.append([province, source, what, int(rows)])
     _log_stage("register kind counts")
     with_communes = "commune" in columns
@@ -799,8 +818,6 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         elif cuts is not None:
             # the register parts are cut by household range (the range workers'): each
             # range reads its own parts through the same views as the whole register
-            con.execute("CREATE OR REPLACE TEMP TABLE reg_shape AS "
-                        "SELECT * FROM reg_parts LIMIT 0")
             queries = [(interval, part_rows.replace("{part}", "panel_range_rows"))
                        for interval in cuts]
         else:
@@ -957,11 +974,13 @@ def _cut_intervals(result: _RegisterResult, ranges: int, rows: int) -> list | No
     return household_ranges.intervals(max(count, ranges))
 
 
-def _range_views(con, result: _RegisterResult, interval, loaded: str, rows_where: str,
-                 select: str) -> bool:
-    """View panel_range_rows: the rows panel.parquet takes (as `loaded`, firsts or
-    firsts_2025, gives them) of the households in `interval` only, through the same
-    views as the whole register over the parts holding them. False when no part does."""
+def _range_views(con, result: _RegisterResult, interval, loaded: str = "firsts",
+                 rows_where: str = "", select: str = "*", upto: str = "panel") -> bool:
+    """Views range_reg, range_firsts (`upto` "reg", "firsts": no further) and
+    panel_range_rows: the rows of the households in `interval` only, through the same
+    views as the whole register over the parts holding them; panel_range_rows are the
+    rows panel.parquet takes (as `loaded`, firsts or firsts_2025, gives them). False
+    when no part holds any."""
     new, cached, whole = result.parts
     if not _union_view(con, "range_parts", new, cached, "_file", whole, interval=interval,
                        shape="reg_shape"):
@@ -969,8 +988,12 @@ def _range_views(con, result: _RegisterResult, interval, loaded: str, rows_where
     within = household_ranges.within_sql("household_id", *interval)
     con.execute("CREATE OR REPLACE TEMP VIEW range_reg AS "
                 + result.views["reg"].format(reg_parts="range_parts"))
+    if upto == "reg":
+        return True
     con.execute("CREATE OR REPLACE TEMP VIEW range_firsts AS "
                 + result.views["firsts"].format(reg="range_reg", within=within))
+    if upto == "firsts":
+        return True
     source = "range_firsts"
     if loaded == "firsts_2025":
         con.execute("CREATE OR REPLACE TEMP VIEW range_firsts_2025 AS "
