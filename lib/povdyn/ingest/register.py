@@ -957,8 +957,9 @@ def _household_ranges(con, rows: int, columns: list[str], window: bool) -> int:
 
 def _cut_intervals(result: _RegisterResult, ranges: int, rows: int) -> list | None:
     """The household intervals (household_ranges) panel.parquet is sorted in when the
-    register parts are cut by household range: at least `ranges` of them, on the
-    workers' cut where it is fine enough (a part read by one range only). None when the
+    register parts are cut by household range: the smallest power of two >= `ranges`
+    (on the workers' cut, a power of two too: a part is read by one range, or its rows
+    split between two when the cut is coarser). None when the
     rows not cut would be read too often (each range reads them again, filtered): more
     than `rows` in all."""
     import pyarrow.parquet as pq
@@ -968,10 +969,10 @@ def _cut_intervals(result: _RegisterResult, ranges: int, rows: int) -> list | No
              if household_ranges.interval_of_part(p) == (0, household_ranges.UNITS)]
     if sum(pq.ParquetFile(p).metadata.num_rows for p in uncut) * ranges > rows:
         return None
-    count = household_ranges.CUT_RANGES
-    while count // 2 >= ranges and count % 2 == 0:
-        count //= 2
-    return household_ranges.intervals(max(count, ranges))
+    count = 1  # a power of two: whole ranges of a power-of-two cut, or halves of them
+    while count < ranges:
+        count *= 2
+    return household_ranges.intervals(count)
 
 
 def _range_views(con, result: _RegisterResult, interval, loaded: str = "firsts",
