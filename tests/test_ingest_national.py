@@ -315,6 +315,25 @@ def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
     # key checks and the kind
     assert [len([i for u, i in read_cut if u == upto]) for upto in ("reg", "firsts", "panel")
             ] == [2, 2, 4]
+    # a range whose sort runs out of memory is sorted again in halves: same bytes
+    import duckdb
+
+    real_reader, tries = ingest_module.register._sorted_reader, []
+
+    def short_of_memory(con, sql):
+        tries.append(sql)
+        if len(tries) == 1:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: planted")
+        return real_reader(con, sql)
+
+    monkeypatch.setattr(ingest_module.register, "_sorted_reader", short_of_memory)
+    read_cut.clear()
+    halves = ingest(raw, tmp_path / "halves", progress=False)
+    assert halves.ok and [i for u, i in read_cut if u == "panel"][:3] == [
+        (0, 16384), (0, 8192), (8192, 16384)]
+    assert _hashes(tmp_path / "halves") == _hashes(tmp_path / "one")
+    monkeypatch.setattr(ingest_module.register, "_sorted_reader", real_reader)
+
     basis = pd.read_parquet(tmp_path / "one" / "panel.parquet", columns=["commune_2025_basis"])
     assert (basis["commune_2025_basis"] == "household").sum() > 50  # the window works
     assert _hashes(tmp_path / "cut") == _hashes(tmp_path / "one")

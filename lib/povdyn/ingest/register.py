@@ -830,17 +830,42 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             _log_stage("panel rows with their names' 2025 commune (unsorted parts)")
             queries = [(part, part_rows.replace("{part}", "panel_part")) for part in parts]
 
+        splits = []  # household ranges cut in two after running out of memory
+
+        def range_batches(interval, sql):
+            """A household range's sorted rows; one whose sort runs out of memory (before
+            any of its rows came out: a sort gives none before it is done) is sorted
+            again as two halves (DuckDB does not spill the window and sort of the cut
+            parts' rows within the limit the scratch parts' rows kept)."""
+            import duckdb
+
+            if not _range_views(con, result, interval, loaded, rows_where, select):
+                return
+            try:
+                reader = _sorted_reader(con, sql)
+                first = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (duckdb.OutOfMemoryException, OSError) as exc:
+                lo, hi = interval
+                if hi - lo < 2 or "Out of Memory" not in str(exc):
+                    raise
+                splits.append(interval)
+                yield from range_batches((lo, (lo + hi) // 2), sql)
+                yield from range_batches(((lo + hi) // 2, hi), sql)
+                return
+            yield first
+            yield from reader
+
         def sorted_batches():
             for part, rows_sql in queries:
                 sql = (f"SELECT {columns_sql}, _order FROM {rows_sql}{out_where} "
                        "ORDER BY _order, household_id")
                 if isinstance(part, tuple):
-                    if not _range_views(con, result, part, loaded, rows_where, select):
-                        continue
-                    relation = con.sql(sql)
-                else:
-                    relation = con.sql(sql) if part is None else \
-                        con.read_parquet(str(part)).query("panel_part", sql)
+                    yield from range_batches(part, sql)
+                    continue
+                relation = con.sql(sql) if part is None else \
+                    con.read_parquet(str(part)).query("panel_part", sql)
                 yield from relation.to_arrow_reader(WRITE_BATCH_ROWS)
 
         labels = {o: p for o, p in label_of_order.items() if p in rewrite}
@@ -870,7 +895,8 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
                 if label in keep else None
         _log_stage(f"panel.parquet: {sorted_files} period file(s) sorted and written "
                    f"({len(queries)} household range{'s' if len(queries) != 1 else ''}"
-                   f"{', read from the cut parts' if cuts is not None else ''})")
+                   f"{', read from the cut parts' if cuts is not None else ''}"
+                   f"{f', {len(splits)} cut in two for memory' if splits else ''})")
         _count_households(con, result, panel_dir, table, changed, keep, full)
 
     return write
@@ -953,6 +979,11 @@ def _household_ranges(con, rows: int, columns: list[str], window: bool) -> int:
     per_memory = SORT_WIDTH_PER_MEMORY / (2 if window else 1)
     fits = int(_memory_limit_bytes(con) * per_memory) // _sort_row_bytes(columns)
     return max(1, math.ceil(rows / max(1, fits)))
+
+
+def _sorted_reader(con, sql: str):
+    """The batches of a sorting query (its sort runs when the first is read)."""
+    return con.sql(sql).to_arrow_reader(WRITE_BATCH_ROWS)
 
 
 def _cut_intervals(result: _RegisterResult, ranges: int, rows: int) -> list | None:
