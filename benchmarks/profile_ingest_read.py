@@ -17,6 +17,8 @@ csv register, in this process, and measures CPU seconds (process_time: every thr
 * `explain`: the same, DuckDB's EXPLAIN ANALYZE of the query (operator timings);
 * `copy=OPTIONS`: the same, the spill part written by COPY with these parquet options;
 * `compression=CODEC`: the same, the spill part written with another codec;
+* `drop_raw`: the same, the spill part without the flagged rows' raw cells (their
+  columns' cost in the write; the re-check then finds none);
 * `cut`: the parent's pass over the file (line ends counted, sha256).
 
 The variants change only this measurement, never the library. A diagnosis tool, not a
@@ -81,6 +83,21 @@ class _Connection:
     def __getattr__(self, name):
         return getattr(self._con, name)
 
+    def read_parquet(self, path):
+        if self._variant != "drop_raw":
+            return self._con.read_parquet(path)
+
+        class _NoneFlagged:  # drop_raw: the part has no raw cells to re-check
+            def filter(self, *a):
+                return self
+
+            def select(self, *a):
+                return self
+
+            def to_arrow_reader(self, *a):
+                return iter(())
+        return _NoneFlagged()
+
     def sql(self, query, params=None):
         relation = self._con.sql(query, params=params)
         if "AS household_id" in query and self._variant == "no_write":
@@ -117,6 +134,12 @@ class _Connection:
                     con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE "
                                 f"{row_group}, {extra})", params)
             return _Copied()
+        if "AS household_id" in query and self._variant == "drop_raw":
+            import re
+
+            raws = sorted(set(re.findall(r'"_raw_c\d+"', query)))
+            return self._con.sql(f"SELECT * EXCLUDE ({', '.join(raws)}) FROM ({query})",
+                                 params=params)
         if "AS household_id" in query and self._variant.startswith("compression="):
             codec = self._variant.split("=", 1)[1]
 

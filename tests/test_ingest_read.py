@@ -8,6 +8,7 @@ import hmac
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings as hyp_settings, strategies as st
@@ -219,3 +220,55 @@ def test_a_clean_register_sends_no_row_back_to_pandas(tmp_path, monkeypatch):
     (raw / "register.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     one_bad = ingest(raw, tmp_path / "one_bad", progress=False)
     assert sum(rechecked) == 1 and one_bad.tables[0].quarantined == 1
+
+
+def test_each_reason_to_flag_a_row_keeps_its_raw_cells_for_the_recheck(tmp_path, monkeypatch):
+    """The engine's query flags a row for check_batch on any of its terms, and the raw
+    cells of flagged rows come from a side file of "suspect" rows (not from DuckDB): one
+    row trips each term alone (blank status, placeholder id, negative income, zero
+    weight, an unknown status, an unknown province) among rows that look close but load (an exit or a
+    removal without status, a short id with a digit, zero income, blank numbers). Each
+    flagged row is quarantined with check_batch's reason, and every output keeps the
+    pandas path's bytes, read in one block and in blocks of a few rows."""
+    header = "Mã hộ,Kỳ,Phân loại hộ,Lý do,Tỉnh,Thu nhập bình quân,Trọng số"
+    loads = [f"HH{h:03d},2024Q1,Hộ nghèo,,Hà Giang,{1_000_000 + h},1" for h in range(30)] + [
+        "HH900,2024Q1,,Thoát nghèo,Hà Giang,2500000,1",  # an exit: non-poor, not flagged
+        "HH901,2024Q1,,Chết,Hà Giang,,1",  # a removal needs no status
+        "H1,2024Q1,Hộ nghèo,,Hà Giang,1000000,1",  # short, with a digit: an id
+        "HH902,2024Q1,Hộ cận nghèo,,Hà Giang,0,1",  # no income is not a negative one
+        "HH903,2024Q1,Hộ nghèo,,Hà Giang,,",  # blank numbers are no values
+    ]
+    flagged = {
+        "HH950,2024Q1,,,Hà Giang,1000000,1": "status",
+        "NA,2024Q1,Hộ nghèo,,Hà Giang,1000000,1": "household_id",
+        "HH951,2024Q1,Hộ nghèo,,Hà Giang,-5,1": "income_pc_month",
+        "HH952,2024Q1,Hộ nghèo,,Hà Giang,1000000,0": "weight",
+        "HH953,2024Q1,Nghèo lắm,,Hà Giang,1000000,1": "status",
+        "HH954,2024Q1,Hộ nghèo,,Atlantis,1000000,1": "province",
+    }
+    lines = [header] + loads[:15] + list(flagged) + loads[15:]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "register.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(ingest_module.engine_checks, "ENGINE_CHECKS", False)
+    reference = ingest(raw, tmp_path / "pandas", progress=False)
+    monkeypatch.setattr(ingest_module.engine_checks, "ENGINE_CHECKS", True)
+    rechecked = []
+    check = ingest_module.engine_checks.check_batch
+    monkeypatch.setattr(ingest_module.engine_checks, "check_batch", lambda frame, *a: (
+        rechecked.extend(frame["_row"]), check(frame, *a))[1])
+    one_block = ingest(raw, tmp_path / "one_block", progress=False)
+    monkeypatch.setattr(ingest_module.reading, "CSV_BLOCK_BYTES", 200)  # ~5 rows a block
+    small_blocks = ingest(raw, tmp_path / "small_blocks", progress=False)
+    for summary in (reference, one_block, small_blocks):
+        assert summary.ok and summary.panel_rows == len(loads), summary.errors
+        assert summary.tables[0].quarantined == len(flagged)
+    # the flagged rows (data rows 16-21: lines 17-22) and no other went back, each run
+    first = 1 + 15 + 1
+    assert sorted(rechecked) == sorted(list(range(first, first + len(flagged))) * 2)
+    reasons = pd.read_csv(tmp_path / "one_block" / "quarantine.csv", dtype=str,
+                          encoding="utf-8-sig").set_index("row")["reason"]
+    assert [reasons[str(first + i)].split(":")[0] for i in range(len(flagged))] == list(
+        flagged.values())
+    assert _hashes(tmp_path / "one_block") == _hashes(tmp_path / "pandas")
+    assert _hashes(tmp_path / "small_blocks") == _hashes(tmp_path / "pandas")

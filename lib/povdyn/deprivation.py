@@ -29,6 +29,16 @@ Standard errors are analytical (linearisation of each ratio mean, with the
 n/(n − 1) small-sample factor): households are iid by default, or clustered by
 ``cluster=`` (e.g. commune) — sums of linearised residuals within clusters,
 G/(G − 1) factor.
+
+Where it is computed. Every measure here is a sum over households, and the engine
+computes it (architecture.md: the register never becomes one pandas frame): given a
+Panel, the sums are Ibis expressions run by its engine (DuckDB, or Spark), and only
+one row per group (an area, a province, a trajectory group) leaves it -- at national
+scale a review has tens of millions of rows. A pandas frame goes through the same
+expressions (an Ibis memtable on DuckDB): one definition of each measure.
+``trajectory_groups`` and ``fragile_exits`` return households, so they pull the
+grouped households' rows; ``panel_frame`` / ``rows_at`` pull rows for the callers that
+classify each household (povdyn.standard_change).
 """
 from __future__ import annotations
 
@@ -136,99 +146,201 @@ def _check_inputs(df, indicators, weights, k, weight, by, cluster):
     return indicators, weights
 
 
-def _bool_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """n × J boolean matrix of deprivation columns; a missing value -> not deprived."""
-    out = np.zeros(frame.shape, bool)
-    for j, c in enumerate(frame.columns):
-        out[:, j] = frame[c].astype("boolean").fillna(False).to_numpy(dtype=bool)
+# ------------------------------------------------------------- the engine beneath
+# Every measure below is a sum over households: the engine (DuckDB, or Spark for a
+# Spark Panel) computes the sums, and only one row per group leaves it. A pandas
+# frame goes through the same expressions (as an Ibis memtable on DuckDB), so each
+# measure has one definition.
+
+@dataclass
+class _Rows:
+    """Rows chosen on an engine: an Ibis ``table`` and ``run``, which executes an
+    expression on that table's engine."""
+
+    table: object
+    run: object
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.columns)
+
+
+def _on_engine(data, rows=None) -> _Rows:
+    """The rows of a Panel, a path, an Ibis table, a pandas frame (an Ibis memtable on
+    povdyn's DuckDB connection) or ``_Rows``, with the function that runs an expression
+    on their engine. ``rows``: an Ibis predicate on the table choosing the rows used."""
+    import ibis
+
+    if isinstance(data, _Rows):
+        out = data
+    elif isinstance(data, pd.DataFrame):
+        from .engine import connect
+
+        out = _Rows(ibis.memtable(data), connect("duckdb").execute)
+    elif isinstance(data, ibis.expr.types.Table):
+        out = _Rows(data, lambda expr: expr.execute())  # the table's own backend
+    else:
+        from .panel import as_panel
+
+        panel = as_panel(data)
+        out = _Rows(panel.table, panel.execute)
+    if rows is not None:
+        out = _Rows(out.table.filter(rows(out.table)), out.run)
     return out
 
 
-def _se_mean(y, w, cluster):
-    """Linearised SE of the weighted mean Σwy/Σw (iid or clustered)."""
-    if len(y) < 2:
-        return float("nan")
-    total = w.sum()
-    mean = (w * y).sum() / total
-    z = w * (y - mean) / total
-    if cluster is None:
-        n = len(z)
-        return float(np.sqrt(n / (n - 1) * (z ** 2).sum()))
-    sums = pd.Series(z).groupby(cluster).sum().to_numpy()
-    g = len(sums)
-    return float(np.sqrt(g / (g - 1) * (sums ** 2).sum())) if g > 1 else float("nan")
+def _deprived(column):
+    """1.0 deprived, 0.0 not, NULL when not recorded -- of a boolean or 0/1 column."""
+    if column.type().is_boolean():
+        return column.cast("float64")
+    return (column != 0).cast("float64")
 
 
-def _se_ratio(num, den, w, cluster):
-    """Linearised SE of Σw·num / Σw·den."""
-    d = (w * den).sum()
-    if d <= 0 or len(num) < 2:
-        return float("nan")
-    ratio = (w * num).sum() / d
-    z = w * (num - ratio * den) / d
-    if cluster is None:
-        n = len(z)
-        return float(np.sqrt(n / (n - 1) * (z ** 2).sum()))
-    sums = pd.Series(z).groupby(cluster).sum().to_numpy()
-    g = len(sums)
-    return float(np.sqrt(g / (g - 1) * (sums ** 2).sum())) if g > 1 else float("nan")
+def _as_number(column):
+    """A weight or income column as float64 (an unreadable text value -> NULL, NaN -> NULL)."""
+    import ibis
+
+    number = column.cast("float64") if column.type().is_numeric() else column.try_cast("float64")
+    return ibis.ifelse(number.isnan(), ibis.null("float64"), number)
 
 
-def _af_block(g: np.ndarray, w: np.ndarray, wvec: np.ndarray, k: float, cluster):
-    """Figures for one group: g = n × J deprivation matrix (0/1), w = household weights."""
-    n = len(g)
+def _af_sums(table, indicators, wvec, k, by, weight, cluster):
+    """The sums the Alkire–Foster figures of each group (``by``) are computed from, as an
+    Ibis expression (one row per group; a group is every row with its keys, missing keys
+    included). Over the complete rows (every indicator, and the weight, recorded) with
+    weight w, poor = 1 if the score Σ_j w_j g_j ≥ k (1e-9 tolerance), censored = score if
+    poor: count n, n_poor, n_rows; T = Σw, P = Σw·poor, M = Σw·censored; U_j = Σw·g_j,
+    C_j = Σw·g_j·poor; and, for the standard errors, over the units (households, or
+    clusters when ``cluster`` is given) of unit sums a = Σw, b = Σw·poor, c = Σw·censored:
+    units, Saa, Sab, Sac, Sbb, Sbc, Scc (Σ of the products). The clustered unit sums are
+    in a second expression (None without ``cluster``)."""
+    import functools
+    import operator
+
+    import ibis
+
+    g = [_deprived(table[c]) for c in indicators]
+    complete = functools.reduce(operator.and_, [table[c].notnull() for c in indicators])
+    if weight:
+        w = _as_number(table[weight])
+        complete = complete & w.notnull()
+    else:
+        w = ibis.literal(1.0)
+    score = functools.reduce(operator.add, [float(wj) * gj.fill_null(0.0) for wj, gj in zip(wvec, g)])
+    used = ibis.ifelse(complete, 1.0, 0.0)
+    a = ibis.ifelse(complete, w, 0.0)
+    poor = ibis.ifelse(complete & (score >= k - _TOL), 1.0, 0.0)
+    rows = table.mutate(_a=a, _b=a * poor, _c=a * poor * score, _used=used, _poor=poor,
+                        **{f"_g{j}": a * gj.fill_null(0.0) for j, gj in enumerate(g)},
+                        **({"_cluster": table[cluster]} if cluster else {}))
+    sums = dict(n=rows._used.sum(), n_poor=rows._poor.sum(), n_rows=rows.count(),
+                T=rows._a.sum(), P=rows._b.sum(), M=rows._c.sum())
+    for j in range(len(indicators)):
+        sums[f"U{j}"] = rows[f"_g{j}"].sum()
+        sums[f"C{j}"] = (rows[f"_g{j}"] * rows._poor).sum()
+
+    def moments(units):
+        return dict(units=units.count(), Saa=(units._a * units._a).sum(), Sab=(units._a * units._b).sum(),
+                    Sac=(units._a * units._c).sum(), Sbb=(units._b * units._b).sum(),
+                    Sbc=(units._b * units._c).sum(), Scc=(units._c * units._c).sum())
+
+    if cluster is None:  # each household its own unit: one pass
+        # (an incomplete row adds 0 to every moment: a = b = c = 0; it is not a unit)
+        units_of = moments(rows)
+        units_of["units"] = rows._used.sum()
+        sums.update(units_of)
+        clustered = None
+    else:
+        # the unit sums of each cluster (clusters of complete rows; a row without a
+        # cluster is in no cluster sum, as in a pandas groupby)
+        kept = rows.filter((rows._used == 1.0) & rows._cluster.notnull())
+        unit = kept.group_by([*by, "_cluster"]).aggregate(_a=kept._a.sum(), _b=kept._b.sum(), _c=kept._c.sum())
+        clustered = unit.group_by(by).aggregate(**moments(unit)) if by else unit.aggregate(**moments(unit))
+    per_group = rows.group_by(by).aggregate(**sums) if by else rows.aggregate(**sums)
+    return per_group, clustered
+
+
+def _af_figures(s, wvec, k) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The Alkire–Foster figures of one group from its sums (``_af_sums``): H = P/T,
+    M0 = M/T, A = M0/H; the uncensored and censored headcounts U_j/T and C_j/T; the
+    linearised standard errors sqrt(G/(G − 1) Σ_units z²) with, for the mean of y
+    (H: y = poor; M0: y = censored), z = (unit Σw·y − mean × unit Σw)/T, and for
+    A = M/P, z = (unit Σw·censored − A × unit Σw·poor)/P -- Σ z² expanded in the unit
+    moments. NaN where a figure is undefined (no household; fewer than 2 units; A and
+    its error when no one is poor)."""
+    J = len(wvec)
+    n = int(s["n"])
+    nan = float("nan")
     if n == 0:
-        nan = float("nan")
-        return dict(n=0, n_poor=0, H=nan, H_se=nan, A=nan, A_se=nan, M0=nan, M0_se=nan), \
-            np.full(g.shape[1], nan), np.full(g.shape[1], nan)
-    score = g @ wvec
-    poor = score >= k - _TOL
-    censored = np.where(poor, score, 0.0)
-    total = w.sum()
-    H = float((w * poor).sum() / total)
-    M0 = float((w * censored).sum() / total)
-    A = M0 / H if H > 0 else float("nan")
-    uncensored = (w[:, None] * g).sum(axis=0) / total
-    censored_h = (w[:, None] * g * poor[:, None]).sum(axis=0) / total
-    figures = dict(
-        n=int(n), n_poor=int(poor.sum()), H=H, H_se=_se_mean(poor.astype(float), w, cluster),
-        A=A, A_se=_se_ratio(censored, poor.astype(float), w, cluster) if H > 0 else float("nan"),
-        M0=M0, M0_se=_se_mean(censored, w, cluster),
-    )
-    return figures, uncensored, censored_h
+        return (dict(n=0, n_poor=0, H=nan, H_se=nan, A=nan, A_se=nan, M0=nan, M0_se=nan),
+                np.full(J, nan), np.full(J, nan))
+    T, P, M = float(s["T"]), float(s["P"]), float(s["M"])
+    H, M0 = P / T, M / T
+    A = M0 / H if H > 0 else nan
+    units = int(s["units"]) if not pd.isna(s["units"]) else 0
+
+    def se(square_sum, scale):
+        if n < 2 or units < 2 or scale <= 0:
+            return nan
+        return float(np.sqrt(units / (units - 1) * max(square_sum, 0.0) / scale ** 2))
+
+    Saa, Sab, Sac, Sbb, Sbc, Scc = (float(s[c]) if not pd.isna(s[c]) else 0.0
+                                    for c in ("Saa", "Sab", "Sac", "Sbb", "Sbc", "Scc"))
+    H_se = se(Sbb - 2 * H * Sab + H * H * Saa, T)
+    M0_se = se(Scc - 2 * M0 * Sac + M0 * M0 * Saa, T)
+    A_se = se(Scc - 2 * A * Sbc + A * A * Sbb, P) if H > 0 else nan
+    uncensored = np.array([float(s[f"U{j}"]) for j in range(J)]) / T
+    censored = np.array([float(s[f"C{j}"]) for j in range(J)]) / T
+    figures = dict(n=n, n_poor=int(s["n_poor"]), H=H, H_se=H_se, A=A, A_se=A_se, M0=M0, M0_se=M0_se)
+    return figures, uncensored, censored
 
 
-def alkire_foster(df: pd.DataFrame, indicators, weights=None, k: float = 1 / 3, by=None,
+def _af_group_sums(data, indicators, wvec, k, by, weight, cluster) -> pd.DataFrame:
+    """``_af_sums`` run on the data's engine: one pandas row per group (sorted by the
+    keys, missing keys last) and, with ``by``, a last row of everyone (key NaN)."""
+    rows = _on_engine(data)
+    run = rows.run
+    per_group, clustered = _af_sums(rows.table, indicators, wvec, k, by, weight, cluster)
+    sums = run(per_group)
+    if clustered is not None:
+        moments = run(clustered)
+        sums = (sums.merge(moments, on=by, how="left") if by
+                else pd.concat([sums, moments], axis=1))
+    if by:
+        sums = sums.sort_values(by, na_position="last", kind="stable").reset_index(drop=True)
+    return sums
+
+
+def alkire_foster(df, indicators, weights=None, k: float = 1 / 3, by=None,
                   weight: str | None = None, cluster: str | None = None) -> AFResult:
     """Alkire–Foster headcount ratio H, intensity A and adjusted headcount M0 = H × A.
 
     Definitions in the module docstring (poor when the weighted deprivation score is
-    ≥ k). ``indicators``: boolean (or 0/1) deprivation columns. ``weights``: indicator ->
-    weight summing to 1 (default ``default_weights``: equal across dimensions, equal
-    within). ``by``: grouping column(s). ``weight``: optional household/survey weight
-    column. ``cluster``: optional column for clustered standard errors. Rows with a
-    missing indicator value are left out and counted (``n_excluded``). Returns an
-    ``AFResult`` (``r.table``, ``r.indicators``, ``r["H"]`` for overall figures).
+    ≥ k). ``df``: a Panel (or path), an Ibis table or a pandas DataFrame -- the sums are
+    computed by the engine, one row per group leaves it. ``indicators``: boolean (or 0/1)
+    deprivation columns. ``weights``: indicator -> weight summing to 1 (default
+    ``default_weights``: equal across dimensions, equal within). ``by``: grouping
+    column(s). ``weight``: optional household/survey weight column. ``cluster``:
+    optional column for clustered standard errors. Rows with a missing indicator value
+    are left out and counted (``n_excluded``). Returns an ``AFResult`` (``r.table``,
+    ``r.indicators``, ``r["H"]`` for overall figures).
     """
     by = as_list(by)
     indicators, weights = _check_inputs(df, indicators, weights, k, weight, by, cluster)
     wvec = np.array([weights[c] for c in indicators])
-    raw = df[indicators]
-    complete = raw.notna().all(axis=1).to_numpy()
-    g_all = _bool_matrix(raw).astype(float)
-    if weight:
-        hw_all = pd.to_numeric(df[weight], errors="coerce").to_numpy(dtype=float)
-        complete &= ~np.isnan(hw_all)
+    groups = _af_group_sums(df, indicators, wvec, k, by, weight, cluster)
+    if by and cluster is None:
+        # every sum adds up across groups when each household is its own unit
+        everyone = groups.drop(columns=by).sum().to_frame().T
+    elif by:
+        everyone = _af_group_sums(df, indicators, wvec, k, [], weight, cluster)
     else:
-        hw_all = np.ones(len(df))
-    cl_all = df[cluster].to_numpy() if cluster else None
+        everyone = groups
 
-    def block(mask):
-        m = mask & complete
-        figures, unc, cen = _af_block(g_all[m], hw_all[m], wvec, k,
-                                      None if cl_all is None else cl_all[m])
+    def block(s):
+        figures, unc, cen = _af_figures(s, wvec, k)
         figures["k"] = k
-        figures["n_excluded"] = int((mask & ~complete).sum())
+        figures["n_excluded"] = int(s["n_rows"]) - int(s["n"])
         contrib = 100 * wvec * cen / figures["M0"] if figures["M0"] and figures["M0"] > 0 \
             else np.full(len(wvec), np.nan)
         ind = pd.DataFrame({
@@ -238,21 +350,17 @@ def alkire_foster(df: pd.DataFrame, indicators, weights=None, k: float = 1 / 3, 
         })
         return figures, ind
 
-    everyone = np.ones(len(df), bool)
-    overall, overall_ind = block(everyone)
+    overall, overall_ind = block(everyone.iloc[0])
     overall["censored_headcount"] = dict(zip(indicators, overall_ind["censored_headcount"]))
     overall["contribution"] = dict(zip(indicators, overall_ind["contribution_pct"]))
 
-    rows, ind_rows = [], []
     if by:
-        keys = df[by].astype(object).where(df[by].notna(), None)
-        for key, idx in keys.groupby(by, dropna=False, sort=True).indices.items():
-            key = key if isinstance(key, tuple) else (key,)
-            mask = np.zeros(len(df), bool)
-            mask[idx] = True
-            figures, ind = block(mask)
-            rows.append({**dict(zip(by, key)), **figures})
-            ind_rows.append(ind.assign(**dict(zip(by, key)))[by + list(ind.columns)])
+        rows, ind_rows = [], []
+        for _, s in groups.iterrows():
+            key = {c: (None if pd.isna(s[c]) else s[c]) for c in by}
+            figures, ind = block(s)
+            rows.append({**key, **figures})
+            ind_rows.append(ind.assign(**key)[by + list(ind.columns)])
         table = pd.DataFrame(rows)
         ind_table = pd.concat(ind_rows, ignore_index=True)
     else:
@@ -305,24 +413,6 @@ def panel_frame(panel, region=None, rows=None) -> pd.DataFrame:
     return _select_region(_frame(panel, province_2025=_province_or_none(region), rows=rows), region)
 
 
-def _summary_rows(period, lookback: int):
-    """The rows ``deprivation_summary`` reads, as an Ibis predicate: every row at the
-    period t (the Alkire–Foster table, the trajectory groups and their deprivations),
-    the rows at t − lookback (the previous status of each group) and, of the households
-    poor at t, their poor rows before that (whether an entry is a relapse: asked of no
-    one else) -- not the other periods' rows, which a national register has many
-    millions of."""
-    _, t = parse_period(period)
-    past = t - lookback
-
-    def where(table):
-        idx = table.period_index
-        poor_now = table.filter((idx == t) & (table.status == "poor")).household_id
-        return ((idx == t) | (idx == past)
-                | ((idx < past) & (table.status == "poor") & table.household_id.isin(poor_now)))
-    return where
-
-
 def rows_at(*periods):
     """The rows at these periods, as an Ibis predicate for ``panel_frame(rows=...)``:
     a cell that reads one review (the Alkire–Foster table by province, a
@@ -372,6 +462,82 @@ def _indicators_in(df, indicators=None) -> list[str]:
     return found
 
 
+def _panel_rows(panel, region=None) -> _Rows:
+    """The rows of a panel (Panel, path, pandas frame or ``_Rows``) with int
+    ``period_index``, in one region (``_select_region``'s rules), on the panel's engine:
+    a region is a filter there, not a pull."""
+    if isinstance(panel, pd.DataFrame):
+        return _on_engine(_select_region(_frame(panel), region))
+    rows = _on_engine(panel)
+    missing = [c for c in ("household_id", "period", "status", "period_index") if c not in rows.columns]
+    if missing:
+        raise SchemaError(f"the panel has no column(s) {missing}")
+    if region in (None, "national", "all"):
+        return rows
+    import ibis
+
+    from .geo import normalise_name, province_2025
+
+    table, target = rows.table, _province_or_none(region)
+    if target is not None:
+        if "province_2025" in rows.columns:
+            return _Rows(table.filter(table.province_2025 == target), rows.run)
+        names = rows.run(table.select("province").distinct())["province"].dropna().tolist()
+        keep = [n for n, m in zip(names, province_2025(names, errors="coerce")) if m == target]
+    elif "region" in rows.columns:  # a socio-economic region name
+        names = rows.run(table.select("region").distinct())["region"].dropna().tolist()
+        keep = [n for n in names if normalise_name(n) == normalise_name(region)]
+    else:
+        province_2025([region])  # raises: an unknown name, listed
+        keep = []
+    column = "province" if target is not None else "region"
+    return _Rows(table.filter(table[column].isin(keep) if keep else ibis.literal(False)), rows.run)
+
+
+def _periods_present(rows: _Rows) -> list:
+    return sorted(rows.run(rows.table.select("period").distinct())["period"].dropna(), key=str)
+
+
+def _trajectory(rows: _Rows, period, lookback: int):
+    """The rows at ``period`` t with a status, of the households in a trajectory group,
+    with columns ``group`` and ``prev_status`` -- an Ibis expression (definitions in
+    ``trajectory_groups``)."""
+    import ibis
+
+    _, t = parse_period(period)
+    past = t - lookback
+    table = rows.table
+    idx = table.period_index
+    now = table.filter((idx == t) & table.status.notnull())
+    before = table.filter(idx == past).select(_before_id=table.household_id, prev_status=table.status)
+    earlier = (table.filter((idx < past) & (table.status == "poor"))
+               .select(_earlier_id=table.household_id).distinct())
+    joined = (now.left_join(before, now.household_id == before._before_id)
+              .left_join(earlier, now.household_id == earlier._earlier_id))
+    was_poor = (joined.prev_status == "poor").fill_null(False)
+    is_poor = (joined.status == "poor").fill_null(False)
+    poor_earlier = joined._earlier_id.notnull()
+    group = ibis.cases((was_poor & ~is_poor, "exited"), (was_poor & is_poor, "stayed_poor"),
+                       (~was_poor & is_poor & poor_earlier, "relapsed"),
+                       (~was_poor & is_poor & ~poor_earlier, "new_poor"), else_=ibis.null("string"))
+    out = joined.mutate(group=group)
+    return out.filter(out.group.notnull()).drop("_before_id", "_earlier_id")
+
+
+def _require_period(rows: _Rows, period) -> None:
+    _, t = parse_period(period)
+    if not rows.run(rows.table.filter(rows.table.period_index == t).count()):
+        raise SchemaError(f"period {period!r} is not in the panel")
+
+
+def _deprivation_count(table, indicators):
+    """Number of indicators a row is deprived in (a missing value: not deprived)."""
+    import functools
+    import operator
+
+    return functools.reduce(operator.add, [_deprived(table[c]).fill_null(0.0) for c in indicators])
+
+
 def trajectory_groups(panel, period, lookback: int = 1) -> pd.DataFrame:
     """Households at ``period`` t grouped by how they got there (methods.md flows).
 
@@ -384,44 +550,39 @@ def trajectory_groups(panel, period, lookback: int = 1) -> pd.DataFrame:
       some period before that (an entry that is a relapse, methods.md);
     * ``new_poor``: poor at t, not poor or unobserved at t − lookback, never poor before.
 
-    Returns the rows at t of those households with a ``group`` column and
-    ``prev_status``. Removal rows (status NA) are never in a group. From a Panel only
-    the rows this needs leave the engine (``_summary_rows``).
+    Returns the rows at t of those households (the columns this module uses) with a
+    ``group`` column and ``prev_status``, sorted by household. Removal rows (status NA)
+    are never in a group. The groups are formed in the engine: only these households'
+    rows leave it (the measures over the groups, ``persistent_deprivations``, leave it
+    as one row per group).
     """
-    df = _rows_from(panel, _summary_rows(period, lookback))
-    _, t = parse_period(period)
-    past = t - lookback
-    now = df[df["period_index"] == t]
-    if now.empty:
-        raise SchemaError(f"period {period!r} is not in the panel")
-    prev = df.loc[df["period_index"] == past].set_index("household_id")["status"]
-    ever_poor_before = set(df.loc[(df["period_index"] < past) & (df["status"] == "poor"),
-                                  "household_id"])
-    now = now[now["status"].notna()].copy()
-    now["prev_status"] = now["household_id"].map(prev).astype(object)
-    was_poor = now["prev_status"].eq("poor")
-    is_poor = now["status"].eq("poor")
-    earlier = now["household_id"].isin(ever_poor_before)
-    group = np.select(
-        [was_poor & ~is_poor, was_poor & is_poor, ~was_poor & is_poor & earlier,
-         ~was_poor & is_poor & ~earlier],
-        ["exited", "stayed_poor", "relapsed", "new_poor"], default="")
-    now["group"] = group
-    return now[now["group"] != ""].reset_index(drop=True)
+    rows = _panel_rows(panel)
+    _require_period(rows, period)
+    groups = _trajectory(rows, period, lookback)
+    keep = [c for c in groups.columns if c in _COLUMNS or c.startswith("dep_")] + ["prev_status", "group"]
+    out = rows.run(groups.select(keep).order_by("household_id"))
+    out["prev_status"] = out["prev_status"].astype(object).where(out["prev_status"].notna(), np.nan)
+    return out.reset_index(drop=True)
 
 
-def _income_near_line(rows: pd.DataFrame, period, factor: float, standard: str) -> np.ndarray | None:
-    """Per row: income at or below ``factor`` × the poverty line of its area at ``period``
-    (None when income or area is not recorded or no standard covers the period)."""
-    if not {"income_pc_month", "area"} <= set(rows.columns):
+def _income_near_line(table, period, factor: float, standard: str):
+    """Per row, as an Ibis expression: income at or below ``factor`` × the poverty line
+    of its area at ``period`` (an unrecorded income or area: False); None when income or
+    area is not a column or no standard covers the period."""
+    import ibis
+
+    if not {"income_pc_month", "area"} <= set(table.columns):
         return None
     try:
         lines = standards.standard_for(period, standard).poor_income_max
     except Exception:  # noqa: BLE001 - no standard for this period: no income row
         return None
-    line = rows["area"].map(lines).to_numpy(dtype=float)
-    income = pd.to_numeric(rows["income_pc_month"], errors="coerce").to_numpy(dtype=float)
-    return income <= factor * line
+    line = ibis.cases(*[(table.area == area, float(value)) for area, value in lines.items()],
+                      else_=ibis.null("float64"))
+    return (_as_number(table.income_pc_month) <= factor * line).fill_null(False)
+
+
+_GROUPS = ["exited", "relapsed", "stayed_poor", "new_poor"]
 
 
 def persistent_deprivations(panel, period, lookback: int = 1, indicators=None,
@@ -437,34 +598,52 @@ def persistent_deprivations(panel, period, lookback: int = 1, indicators=None,
     (share with ≥ 3 deprivations), and — when income and area are recorded —
     ``income_near_line``: share whose income is at most ``near_line`` (1.2) × the
     poverty line of ``standard`` at ``period`` (income is the other gap the source
-    material names: an exit just above the line is one shock from relapse).
+    material names: an exit just above the line is one shock from relapse). A missing
+    indicator counts as not deprived; a missing weight as 0. Sums in the engine, one
+    row per group pulled.
     """
-    rows = trajectory_groups(panel, period, lookback)
-    indicators = _indicators_in(rows if not rows.empty else _columns_of(panel), indicators)
+    import ibis
+
+    rows = _panel_rows(panel)
+    _require_period(rows, period)
+    indicators = _indicators_in(rows, indicators)
+    groups = _trajectory(rows, period, lookback)
+    w = _as_number(groups[weight]).fill_null(0.0) if weight else ibis.literal(1.0)
+    count = _deprivation_count(groups, indicators)
+    three = ibis.ifelse(count >= 3, 1.0, 0.0)
+    sums = dict(households=groups.count(), total=w.sum() if weight else groups.count(),
+                count_w=(w * count).sum(),
+                three=three.sum(), three_w=(w * three).sum())
+    for j, c in enumerate(indicators):
+        deprived = _deprived(groups[c]).fill_null(0.0)
+        sums[f"d{j}"], sums[f"s{j}"] = deprived.sum(), (w * deprived).sum()
+    near = _income_near_line(groups, period, near_line, standard)
+    if near is not None:
+        near = ibis.ifelse(near, 1.0, 0.0)
+        sums.update(near=near.sum(), near_w=(w * near).sum())
+    by_group = rows.run(groups.group_by("group").aggregate(**sums)).set_index("group")
+
+    def share(value, total):
+        return float(value / total) if total > 0 else float("nan")
+
     out = []
-    for grp in ["exited", "relapsed", "stayed_poor", "new_poor"]:
-        sub = rows[rows["group"] == grp]
-        w = (pd.to_numeric(sub[weight], errors="coerce").fillna(0).to_numpy()
-             if weight else np.ones(len(sub)))
-        g = _bool_matrix(sub[indicators])
-        total = w.sum()
+    for grp in _GROUPS:
+        s = by_group.loc[grp] if grp in by_group.index else None
+        n = int(s["households"]) if s is not None else 0
+        total = float(s["total"]) if s is not None else 0.0
+
+        def get(key):
+            return float(s[key]) if s is not None else 0.0
         for j, c in enumerate(indicators):
-            deprived = int(g[:, j].sum())
-            share = float((w * g[:, j]).sum() / total) if total > 0 else float("nan")
-            out.append(dict(group=grp, indicator=c, households=len(sub),
-                            deprived=deprived, share=share))
-        count = g.sum(axis=1)
-        out.append(dict(group=grp, indicator="n_deprivations_mean", households=len(sub),
-                        deprived=np.nan,
-                        share=float((w * count).sum() / total) if total > 0 else np.nan))
-        out.append(dict(group=grp, indicator="three_or_more", households=len(sub),
-                        deprived=int((count >= 3).sum()),
-                        share=float((w * (count >= 3)).sum() / total) if total > 0 else np.nan))
-        near = _income_near_line(sub, period, near_line, standard)
+            out.append(dict(group=grp, indicator=c, households=n, deprived=int(get(f"d{j}")),
+                            share=share(get(f"s{j}"), total)))
+        out.append(dict(group=grp, indicator="n_deprivations_mean", households=n, deprived=np.nan,
+                        share=share(get("count_w"), total)))
+        out.append(dict(group=grp, indicator="three_or_more", households=n, deprived=int(get("three")),
+                        share=share(get("three_w"), total)))
         if near is not None:
-            out.append(dict(group=grp, indicator="income_near_line", households=len(sub),
-                            deprived=int(near.sum()),
-                            share=float((w * near).sum() / total) if total > 0 else np.nan))
+            out.append(dict(group=grp, indicator="income_near_line", households=n,
+                            deprived=int(get("near")), share=share(get("near_w"), total)))
     result = pd.DataFrame(out)
     result.attrs.update(period=period, lookback=lookback)
     return result
@@ -480,12 +659,16 @@ def fragile_exits(panel, period, threshold: int = 3, lookback: int = 1,
     income shock puts it back. Returns one row per exit: household_id, period,
     prev_status, status (near_poor / non_poor), n_deprivations, fragile, deprivations
     (the indicator names, ';'-joined) and, when present, province_2025, area,
-    ethnic_minority, income_pc_month.
+    ethnic_minority, income_pc_month. Only the exits' rows leave the engine; the counts
+    alone are ``_exit_counts``.
     """
-    rows = trajectory_groups(panel, period, lookback)
-    exits = rows[rows["group"] == "exited"].copy()
-    indicators = _indicators_in(rows if not rows.empty else _columns_of(panel), indicators)
-    g = pd.DataFrame(_bool_matrix(exits[indicators]), index=exits.index, columns=indicators)
+    rows = _panel_rows(panel)
+    _require_period(rows, period)
+    indicators = _indicators_in(rows, indicators)
+    groups = _trajectory(rows, period, lookback)
+    exits = rows.run(groups.filter(groups.group == "exited").order_by("household_id"))
+    g = pd.DataFrame({c: exits[c].astype("boolean").fillna(False).to_numpy(dtype=bool) for c in indicators},
+                     index=exits.index)
     exits["n_deprivations"] = g.sum(axis=1).astype(int)
     exits["fragile"] = exits["n_deprivations"] >= threshold
     names = np.array(indicators)
@@ -498,6 +681,23 @@ def fragile_exits(panel, period, threshold: int = 3, lookback: int = 1,
     return out
 
 
+def _fragile_flag(groups, indicators, threshold: int):
+    """Whether an exit is fragile (``fragile_exits``), as an Ibis expression."""
+    return _deprivation_count(groups, indicators) >= threshold
+
+
+def _exit_counts(rows: _Rows, period, threshold: int, lookback: int, indicators) -> tuple[int, int]:
+    """(exits, fragile exits) at ``period`` (``fragile_exits``), counted in the engine."""
+    import ibis
+
+    groups = _trajectory(rows, period, lookback)
+    exits = groups.filter(groups.group == "exited")
+    fragile = ibis.ifelse(_fragile_flag(exits, indicators, threshold), 1, 0)
+    counts = rows.run(exits.aggregate(exits=exits.count(), fragile=fragile.sum()))
+    exits_n, fragile_n = counts["exits"].iloc[0], counts["fragile"].iloc[0]
+    return int(exits_n), 0 if pd.isna(fragile_n) else int(fragile_n)
+
+
 def fragile_exit_outcomes(panel, exit_period, within: int = 2, threshold: int = 3) -> pd.DataFrame:
     """Relapse within ``within`` periods of the exits at ``exit_period``, fragile vs not.
 
@@ -505,33 +705,40 @@ def fragile_exit_outcomes(panel, exit_period, within: int = 2, threshold: int = 
     ("Relapse within k"): followed = observed (not removed) in every period t+1..t+k,
     relapsed = followed and poor in any of them, rate = relapsed / followed (Wilson 95%
     interval). One row per fragile (True/False): exits, followed, relapsed, rate,
-    ci_low, ci_high. Checks the claim that exits on income alone do not last.
+    ci_low, ci_high. Checks the claim that exits on income alone do not last. Counted
+    in the engine: two rows leave it.
     """
+    import ibis
+
     from .intervals import wilson_interval
 
     _, t = parse_period(exit_period)
-
-    def rows(table):  # from a Panel: the reviews before and at the exit, and the `within`
-        idx = table.period_index  # after it of the households poor before (the exits among them)
-        poor_before = table.filter((idx == t - 1) & (table.status == "poor")).household_id
-        return idx.between(t - 1, t) | (idx.between(t + 1, t + within) & table.household_id.isin(poor_before))
-    df = _rows_from(panel, rows)
-    exits = fragile_exits(df, exit_period, threshold)
-    later = df[(df["period_index"] > t) & (df["period_index"] <= t + within)
-               & df["household_id"].isin(set(exits["household_id"]))]
-    seen = later[later["status"].notna()].groupby("household_id")["period_index"].nunique()
-    poor = later[later["status"] == "poor"].groupby("household_id").size()
-    exits["followed"] = exits["household_id"].map(seen).fillna(0).eq(within)
-    exits["relapsed"] = exits["followed"] & exits["household_id"].map(poor).fillna(0).gt(0)
-    rows = []
+    rows = _panel_rows(panel)
+    _require_period(rows, exit_period)
+    indicators = _indicators_in(rows)
+    groups = _trajectory(rows, exit_period, 1)
+    exits = groups.filter(groups.group == "exited")
+    exits = exits.select(_exit_id=exits.household_id, fragile=_fragile_flag(exits, indicators, threshold))
+    table = rows.table
+    later = table.filter(table.period_index.between(t + 1, t + within) & table.status.notnull())
+    later = later.group_by("household_id").aggregate(
+        seen=later.period_index.nunique(), poor=ibis.ifelse(later.status == "poor", 1, 0).sum())
+    joined = exits.left_join(later, exits._exit_id == later.household_id)
+    followed = (joined.seen == within).fill_null(False)
+    relapsed = followed & (joined.poor > 0).fill_null(False)
+    counts = rows.run(joined.group_by("fragile").aggregate(
+        exits=joined.count(), followed=ibis.ifelse(followed, 1, 0).sum(),
+        relapsed=ibis.ifelse(relapsed, 1, 0).sum())).set_index("fragile")
+    out_rows = []
     for flag in (True, False):
-        sub = exits[exits["fragile"] == flag]
-        followed, relapsed = int(sub["followed"].sum()), int(sub["relapsed"].sum())
-        low, high = (float(v) for v in wilson_interval(relapsed, followed))
-        rows.append(dict(fragile=flag, exits=len(sub), followed=followed, relapsed=relapsed,
-                         rate=relapsed / followed if followed else np.nan,
-                         ci_low=low, ci_high=high))
-    out = pd.DataFrame(rows)
+        got = counts.loc[flag] if flag in counts.index else None
+        exits_n, followed_n, relapsed_n = ((int(got["exits"]), int(got["followed"]), int(got["relapsed"]))
+                                           if got is not None else (0, 0, 0))
+        low, high = (float(v) for v in wilson_interval(relapsed_n, followed_n))
+        out_rows.append(dict(fragile=flag, exits=exits_n, followed=followed_n, relapsed=relapsed_n,
+                             rate=relapsed_n / followed_n if followed_n else np.nan,
+                             ci_low=low, ci_high=high))
+    out = pd.DataFrame(out_rows)
     out.attrs.update(exit_period=exit_period, within=within, threshold=threshold)
     return out
 
@@ -577,19 +784,23 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
 
     Counts are raw (suppress small cells with povdyn.privacy before publishing). AF
     uses the 12 indicators of the panel with nested equal weights and k (1/3 by
-    default: deprived in a third of the weighted indicators).
+    default: deprived in a third of the weighted indicators). Every figure is a sum the
+    engine computes (``alkire_foster``, ``persistent_deprivations``): a few rows per
+    group leave it, never a period's households.
     """
     from .labels import label
 
-    df = panel_frame(panel, region, rows=_summary_rows(period, lookback))
+    rows = _panel_rows(panel, region)
     _, t = parse_period(period)
-    now = df[(df["period_index"] == t) & df["status"].notna()]
-    if now.empty:
+    now = _Rows(rows.table.filter((rows.table.period_index == t) & rows.table.status.notnull()), rows.run)
+    if not rows.run(now.table.count()):
         raise SchemaError(f"deprivation_summary: no households at period {period!r} "
                           f"in region {region!r} (periods present: "
-                          f"{sorted(pd.unique(df['period']), key=str)[-4:]} ...)")
-    indicators = _indicators_in(df)
-    weight = "weight" if "weight" in now.columns and now["weight"].notna().any() else None
+                          f"{_periods_present(rows)[-4:]} ...)")
+    indicators = _indicators_in(rows)
+    weight = None
+    if "weight" in now.columns:
+        weight = "weight" if rows.run(_as_number(now.table.weight).notnull().sum()) else None
     by = "area" if "area" in now.columns else None
     af = alkire_foster(now, indicators, k=k, by=by, weight=weight)
     total_label = label("total", lang)
@@ -620,7 +831,7 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     overall_ind = overall_ind.sort_values("contribution_pct", ascending=False,
                                           na_position="last").reset_index(drop=True)
 
-    persistent = persistent_deprivations(df, period, lookback, indicators, weight=weight)
+    persistent = persistent_deprivations(rows, period, lookback, indicators, weight=weight)
     wide = persistent.pivot(index="indicator", columns="group", values="share")
     wide = wide.reindex([c for c in indicators + ["three_or_more", "income_near_line"]
                          if c in wide.index])
@@ -637,9 +848,7 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
     wide.index.name = label("indicator", lang)
     wide.columns.name = None
 
-    fragile = fragile_exits(df, period, threshold, lookback, indicators)
-    n_exits = len(fragile)
-    n_fragile = int(fragile["fragile"].sum())
+    n_exits, n_fragile = _exit_counts(rows, period, threshold, lookback, indicators)
     fragile_table = pd.DataFrame([{
         label("exits", lang): n_exits,
         label("fragile_exits", lang): n_fragile,
@@ -649,15 +858,21 @@ def deprivation_summary(panel, period, region=None, lang: str = "vi", k: float =
             "fragile": fragile_table}
 
 
-def af_table_by(df: pd.DataFrame, indicators, by: str = "province_2025", weights=None,
-                k: float = 1 / 3, min_cell: int | None = None) -> pd.DataFrame:
+def af_table_by(data, indicators, by: str = "province_2025", weights=None,
+                k: float = 1 / 3, min_cell: int | None = None, period=None) -> pd.DataFrame:
     """Alkire–Foster H, A and M0 (in percent) per group, sorted by M0, ready to publish:
     groups with fewer than ``min_cell`` households, or fewer than ``min_cell``
     multidimensionally poor households, show "<10" and their rates "—" (a rate times a
-    published count would give the small count back)."""
+    published count would give the small count back). ``data``: a Panel (or path) or a
+    pandas frame; given ``period``, its rows at that period with a status (the
+    households reviewed then). The sums are the engine's (``alkire_foster``)."""
     from .privacy import suppress_small_cells
 
-    table = alkire_foster(df, indicators, weights=weights, k=k, by=by).table
+    if period is not None:
+        rows = _panel_rows(data)
+        _, t = parse_period(period)
+        data = _Rows(rows.table.filter((rows.table.period_index == t) & rows.table.status.notnull()), rows.run)
+    table = alkire_foster(data, indicators, weights=weights, k=k, by=by).table
     table = table[[by, "n", "n_poor", "H", "A", "M0"]].sort_values("M0", ascending=False)
     table[["H", "A", "M0"]] = (100 * table[["H", "A", "M0"]]).round(2)
     small = ("n", "n_poor")

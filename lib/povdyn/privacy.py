@@ -138,8 +138,11 @@ class Pseudonymiser:
         if len(key) > 64:  # RFC 2104: a key longer than the block is hashed first
             key = hashlib.sha256(key).digest()
         key = key.ljust(64, b"\0")
-        self._ipad = bytes(b ^ 0x36 for b in key)
-        self._opad = bytes(b ^ 0x5C for b in key)
+        # SHA-256 with the padded key's block already absorbed (its block is 64 bytes,
+        # so both pads are one whole block): each id then costs a copy of these states
+        # and one compression each, not hashing the pad again (~1.3 -> ~0.9 us an id)
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
     def __call__(self, text: str) -> str:
         """The pseudonym of one id (text, hashed as given)."""
@@ -156,10 +159,17 @@ class Pseudonymiser:
         from that buffer: one Python string less per id than hexdigest() (~0.2 us)."""
         import pyarrow as pa
 
-        sha256, ipad, opad = hashlib.sha256, self._ipad, self._opad
         n, size = len(messages), (PSEUDONYM_HEX_CHARS + 1) // 2
-        joined = b"".join([sha256(opad + sha256(ipad + m).digest()).digest()[:size]
-                           for m in messages])
+        inner_state, outer_state = self._inner.copy, self._outer.copy
+        digests = []
+        keep = digests.append
+        for m in messages:
+            inner = inner_state()
+            inner.update(m)
+            outer = outer_state()
+            outer.update(inner.digest())
+            keep(outer.digest()[:size])
+        joined = b"".join(digests)
         hexed = np.frombuffer(joined.hex().encode("ascii"), dtype=np.uint8)
         prefix = np.frombuffer(PSEUDONYM_PREFIX.encode("utf-8"), dtype=np.uint8)
         width = len(prefix) + PSEUDONYM_HEX_CHARS

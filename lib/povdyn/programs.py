@@ -76,6 +76,7 @@ effect or a pre-trend); TWFE on the same panel is kept only as the biased compar
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,6 +194,9 @@ def annual_reviews(panel, until=None) -> pd.DataFrame:
 # columns of the analysis file and its covariates -- never the whole register.
 _EVALUATION_COLUMNS = ("household_id", "period", "status", "income_pc_month", "household_size",
                        "ethnic_minority", "area", "region", "province", "province_2025", "commune")
+# the number of dep_* indicators a household is deprived in (a missing value: not
+# deprived), the baseline covariate "deprivations"
+_DEPRIVATION_COUNT = "_deprivation_count"
 
 
 def _is_panel(obj) -> bool:
@@ -251,6 +255,40 @@ def supported_households(support):
     ids = pd.unique(_to_frame(support)["household_id"].dropna().astype(str))
     return ibis.memtable(pd.DataFrame({"household_id": pd.Series(ids, dtype=object)}),
                          schema=ibis.schema({"household_id": "string"}))
+
+
+# the columns of the support records an evaluation reads (``_support_years``)
+SUPPORT_COLUMNS = ("household_id", "program", "start_period", "amount_vnd")
+_support_views = itertools.count()
+
+
+def support_records(source, panel) -> pd.DataFrame:
+    """The support records of ``panel``'s households, selected in its engine: the
+    records file (``source``: support.parquet, or a folder of parquet files) is read by
+    the panel's engine (DuckDB or Spark) and, for a region's view (``Panel.region``),
+    joined on household_id with the region's households, so that only those records
+    leave it -- a report page or a province's notebook no longer reads every record
+    of the country (millions nationally). The whole register keeps every record. Only
+    the columns an evaluation reads (``SUPPORT_COLUMNS``) are pulled. A missing file is
+    a ``NotEnoughDataError``."""
+    from .errors import NotEnoughDataError
+    from .engine import backend_name
+
+    path = Path(source)
+    if not path.exists():
+        raise NotEnoughDataError(f"no support records: {path} does not exist")
+    name = f"povdyn_support_{next(_support_views)}"
+    if backend_name(panel.con) == "duckdb":
+        pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+        records = panel.con.read_parquet(pattern, table_name=name)
+    else:
+        records = panel.con.read_parquet(str(path), table_name=name)
+    missing = [c for c in SUPPORT_COLUMNS[:3] if c not in records.columns]
+    if missing:
+        raise SchemaError(f"support records have no column(s) {missing}")
+    if panel.region_name is not None:
+        records = records.semi_join(panel.table.select("household_id"), "household_id")
+    return panel.execute(records.select([c for c in SUPPORT_COLUMNS if c in records.columns]))
 
 
 def _commune_keys(commune: pd.Series, province: pd.Series | None) -> pd.Series:
@@ -319,8 +357,17 @@ def _evaluation_inputs(panel, support: pd.DataFrame, until, event_study: bool):
     engine; without it the years are those of the frame (a review year in which none
     of these households has a status would only move a cohort from "censored" to
     "without follow-up" in the counts -- not worth a query per report page)."""
+    from dataclasses import replace
+
     view = evaluation_rows(panel, support)
-    columns = [c for c in panel.columns if c in _EVALUATION_COLUMNS or c.startswith("dep_")]
+    columns = [c for c in panel.columns if c in _EVALUATION_COLUMNS]
+    deps = [c for c in panel.columns if c.startswith("dep_")]
+    if deps:  # the one covariate made of them, counted in the engine (12 columns -> 1)
+        from .deprivation import _deprived
+
+        count = sum(_deprived(view.table[c]).fill_null(0.0) for c in deps)
+        view = replace(view, table=view.table.mutate(**{_DEPRIVATION_COUNT: count}))
+        columns.append(_DEPRIVATION_COUNT)
     ann = annual_reviews(view.to_pandas(columns=columns), until=until)
     if not (event_study and "commune" in panel.columns):
         return ann, None, None
@@ -431,7 +478,9 @@ def _baseline_covariates(ann: pd.DataFrame) -> pd.DataFrame:
     if "area" in ann:
         out["urban"] = (ann["area"] == "urban").astype(float)
     deps = [c for c in ann.columns if c.startswith("dep_")]
-    if deps:
+    if _DEPRIVATION_COUNT in ann:  # counted in the engine (_evaluation_inputs)
+        out["deprivations"] = ann[_DEPRIVATION_COUNT].astype(float)
+    elif deps:
         out["deprivations"] = ann[deps].fillna(False).astype(float).sum(axis=1)
     if "region" in ann:
         out["region"] = ann["region"].astype(str)

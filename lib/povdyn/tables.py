@@ -280,10 +280,8 @@ def programmes_section(data, data_dir, period, within: int = 2, lang: str = "vi"
     from .plots import effects
 
     data = _data(data)
-    path = Path(data_dir) / "support.parquet"
-    if not path.exists():
-        raise NotEnoughDataError(f"no support records: {path} does not exist")
-    support = pd.read_parquet(path)
+    # the region's records only leave the engine (a missing file: NotEnoughDataError)
+    support = programs.support_records(Path(data_dir) / "support.parquet", data.panel)
     from .pagedata import supported_households
 
     listed = data.panel.execute(data.panel.table.select("household_id").semi_join(

@@ -36,6 +36,7 @@ ENGINE_CHECKS = True  # False: every table takes the pandas path (tests compare 
 SPILL_ROW_GROUP_ROWS = 30_720  # rows per row group of a spill part: DuckDB holds a row group
 # while writing it (its default 122,880 cost an ingest worker ~90 MB more)
 ENGINE_FETCH_ROWS = 1 << 17  # rows per record batch handed from DuckDB back to Python
+SUSPECT_WRITE_ROWS = 1 << 16  # suspect rows' raw cells held before they go to their file
 _NUMBERS = {"income_pc_month": "v < 0", "weight": "v <= 0"}  # _NUMBER_COLUMNS: range rule
 _RECORDED_ONLY = {"province_2025"}  # recomputed from province (check_batch)
 
@@ -275,12 +276,21 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     failure: list[BaseException] = []
     pseudonym = Pseudonymiser(key)
 
+    # The raw cells of the rows the query flags `_bad` (check_batch re-checks them) are
+    # not carried through DuckDB: a raw column per kept column, null in all but a few
+    # rows, cost ~1 s CPU per million rows to scan and write. Every row that COULD be
+    # flagged ("suspect": a superset of the query's terms, computed here in Arrow) has
+    # its raw cells kept in a file of their own; the query's flagged rows are joined to
+    # them by row number afterwards (and all must be found there).
+    suspects = _SuspectCells(spill.part_path("register").with_suffix(".suspect.parquet"),
+                             [f"_raw_{c}" for c in keep])
+
     def batches():
         start = 0
         try:
             for batch in _read_ahead(source):
                 n = batch.num_rows
-                arrays = {c: batch.column(c) for c in keep}
+                arrays = {}
                 arrays["_hid"] = pc.utf8_trim_whitespace(batch.column(hid))
                 # the pseudonym of every id, flagged rows' too (check_batch makes
                 # theirs again), once per distinct id of the block: SHA-256 in SQL per
@@ -333,11 +343,14 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                 arrays["_row"] = pa.array(np.arange(start, start + n, dtype="int64")
                                           + raw.first_row)
                 start += n
+                suspect = _suspect_rows(arrays, status_col, numbers, fast)
                 out = pa.RecordBatch.from_pydict(arrays)
                 n_blank = pc.sum(blank).as_py() or 0
                 if n_blank:
                     counts["blank"] += n_blank
                     out = out.filter(pc.invert(blank))
+                    suspect = pc.and_(suspect, pc.invert(blank))
+                suspects.add([batch.column(c) for c in keep], arrays["_row"], suspect)
                 counts["rows"] += out.num_rows
                 yield out
         except (pa.ArrowInvalid, UnicodeDecodeError, _OnePassFailed) as exc:
@@ -347,107 +360,194 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
             raise _OnePassFailed(str(exc)) from exc
 
     pieces = batches()
-    try:
-        first = next(pieces, None)
-    except _OnePassFailed:
-        return None
-    report = TableReport(source_file=raw.source_file, sheet=raw.sheet,
-                         header_row=raw.header_row, kind="register", period_source="column",
-                         ignored_columns=ignored_columns)
-    if first is None:  # a header and nothing else
-        report.footer_rows = state["footer_rows"]
-        report.blank_rows = state["footer_blank_rows"]
-        return report
-
-    def every_batch():
-        yield first
-        yield from pieces
-
-    def v(c, field="v"):
-        return f"s.{_ident_sql(f'_{field}_{c}')}"
-
-    col = {name: c for c, name in keep.items()}
-
-    def bad(name):  # a cell the lookup does not know (never expected) is checked in Python
-        return f"coalesce({v(col[name], 'bad')}, true)"
-
-    # household id: blank, or short without a digit (a placeholder such as "NA", "-"?);
-    # a coded cell check_rows would reject (every coded column's bad(), ORed in Arrow)
-    terms = ["(s._hid = '' OR (length(s._hid) <= 4 AND NOT regexp_matches(s._hid, '[0-9]')))",
-             "s._any_bad"]
-    select = ["s._pid AS household_id",
-              f"{v(col['period'])} AS period", f"{v(col['period'], 'o')} AS _order",
-              f"{v(col['period'], 'q')} AS _is_quarter"]
-    st = v(col["status"])
-    if "removal_reason" in col:  # check_rows: exits are non-poor rows, removals no status
-        rr = v(col["removal_reason"])
-        exit_ = f"coalesce({rr} = $exit, false)"
-        removal = f"coalesce({rr} <> $exit, false)"
-        status = (f"CASE WHEN {removal} THEN NULL WHEN {exit_} AND {st} IS NULL "
-                  f"THEN 'non_poor' ELSE {st} END")
-        select.append(f"CASE WHEN {exit_} THEN NULL ELSE {rr} END AS removal_reason")
-    else:
-        exit_, removal, status = "false", "false", st
-    terms.append(f"(({status}) IS NULL AND NOT {bad('status')} AND NOT {removal})")
-    select += [f"{status} AS status", f"{exit_} AS _exit",
-               f"{v(col['province'])} AS province",
-               f"{v(col['province'], 'p2025')} AS province_2025"]
-    for c, name in keep.items():
-        if name in ("household_id", "period", "status", "removal_reason", "province"):
-            continue
-        if name in _NUMBERS:
-            fast, number = _ident_sql(f"_f_{c}"), _ident_sql(f"_n_{c}")
-            value = f"(CASE WHEN s.{fast} THEN s.{number} ELSE {v(c)} END)"
-            select.append(f"{value} AS {_ident_sql(name)}")
-            terms.append(f"coalesce({_NUMBERS[name].replace('v', value)}, false)")
-        elif c in coded:
-            select.append(f"{v(c)} AS {_ident_sql(name)}")
-    ident = _identifier_hash_sql([f"_id{i}" for i in range(len(ident_cols))])
-    select += ["$file AS _file", "'' AS _sheet", "s._row AS _row", f"{ident} AS {_IDENT}"]
-    raw_cols = [_ident_sql(f"_raw_{c}") for c in keep]
-    sql = (f"SELECT * EXCLUDE ({', '.join(raw_cols)}), "
-           + ", ".join(f"CASE WHEN _bad THEN {r} END AS {r}" for r in raw_cols)
-           + f" FROM (SELECT {', '.join(select)}, ({' OR '.join(terms)}) AS _bad, "
-           + ", ".join(f"s.{_ident_sql(c)} AS {r}" for c, r in zip(keep, raw_cols))
-           + " FROM _src s)")
-    params = {"file": raw.source_file, "exit": schema._EXIT}
-    params = {k: v for k, v in params.items() if f"${k}" in sql}  # DuckDB refuses unused ones
-    con.register("_src", pa.RecordBatchReader.from_batches(first.schema, every_batch()))
-    try:
-        # every row to the spill part (one per household range in a range worker:
-        # _Spill.cut_ranges), written by DuckDB's parallel parquet writer; the
-        # register stage reads only the rows not flagged (_register_view)
+    try:  # the suspects' file goes, whatever happens
         try:
-            paths = spill.write_register_rows(con, con.sql(sql, params=params),
-                                              compression="lz4",
-                                              row_group_size=SPILL_ROW_GROUP_ROWS)
-        except Exception:
-            if failure:  # the one pass could not finish: nothing of it is kept
-                return None
-            raise
-        marks = {c for c in guess if guess[c]}
-        if one_pass and known_marks is not None:  # a byte range: the caller compares
-            raw.data.marks_seen = {c: (lookups[c].non_blank, lookups[c].all_marks)
-                                   for c in coded if _is_bool_column(keep[c])}
-        elif one_pass and any(guess[c] != lookups[c].marks_only for c in guess):
-            for path in paths:  # the first rows told another story than the file
-                path.unlink(missing_ok=True)
+            first = next(pieces, None)
+        except _OnePassFailed:
             return None
-        for path in paths:
-            spill.add_part("register", path, [raw.source_file])
-        # only the columns the re-check reads: the part's checked values stay on disk
-        needed = [_ident_sql(f"_raw_{c}") for c in keep] + [
-            _ident_sql(c) for c in (_IDENT, "_file", "_sheet", "_row", "_exit")]
-        flagged = con.read_parquet([str(p) for p in paths]).filter("_bad").select(
-            ", ".join(needed)).to_arrow_reader(BATCH_ROWS)
-        _engine_recheck(flagged, keep, marks, spill, key, programs)
-        del flagged  # done: the connection takes new work
+        report = TableReport(source_file=raw.source_file, sheet=raw.sheet,
+                             header_row=raw.header_row, kind="register", period_source="column",
+                             ignored_columns=ignored_columns)
+        if first is None:  # a header and nothing else
+            report.footer_rows = state["footer_rows"]
+            report.blank_rows = state["footer_blank_rows"]
+            return report
+
+        def every_batch():
+            yield first
+            yield from pieces
+
+        def v(c, field="v"):
+            return f"s.{_ident_sql(f'_{field}_{c}')}"
+
+        col = {name: c for c, name in keep.items()}
+
+        def bad(name):  # a cell the lookup does not know (never expected): checked in Python
+            return f"coalesce({v(col[name], 'bad')}, true)"
+
+        # household id: blank, or short without a digit (a placeholder such as "NA",
+        # "-"?); a coded cell check_rows would reject (every coded column's bad(), ORed
+        # in Arrow). _suspect_rows loosens each term: keep the two in step
+        terms = ["(s._hid = '' OR (length(s._hid) <= 4 "
+                 "AND NOT regexp_matches(s._hid, '[0-9]')))", "s._any_bad"]
+        select = ["s._pid AS household_id",
+                  f"{v(col['period'])} AS period", f"{v(col['period'], 'o')} AS _order",
+                  f"{v(col['period'], 'q')} AS _is_quarter"]
+        st = v(col["status"])
+        if "removal_reason" in col:  # check_rows: exits are non-poor, removals no status
+            rr = v(col["removal_reason"])
+            exit_ = f"coalesce({rr} = $exit, false)"
+            removal = f"coalesce({rr} <> $exit, false)"
+            status = (f"CASE WHEN {removal} THEN NULL WHEN {exit_} AND {st} IS NULL "
+                      f"THEN 'non_poor' ELSE {st} END")
+            select.append(f"CASE WHEN {exit_} THEN NULL ELSE {rr} END AS removal_reason")
+        else:
+            exit_, removal, status = "false", "false", st
+        terms.append(f"(({status}) IS NULL AND NOT {bad('status')} AND NOT {removal})")
+        select += [f"{status} AS status", f"{exit_} AS _exit",
+                   f"{v(col['province'])} AS province",
+                   f"{v(col['province'], 'p2025')} AS province_2025"]
+        for c, name in keep.items():
+            if name in ("household_id", "period", "status", "removal_reason", "province"):
+                continue
+            if name in _NUMBERS:
+                fast, number = _ident_sql(f"_f_{c}"), _ident_sql(f"_n_{c}")
+                value = f"(CASE WHEN s.{fast} THEN s.{number} ELSE {v(c)} END)"
+                select.append(f"{value} AS {_ident_sql(name)}")
+                terms.append(f"coalesce({_NUMBERS[name].replace('v', value)}, false)")
+            elif c in coded:
+                select.append(f"{v(c)} AS {_ident_sql(name)}")
+        ident = _identifier_hash_sql([f"_id{i}" for i in range(len(ident_cols))])
+        select += ["$file AS _file", "'' AS _sheet", "s._row AS _row", f"{ident} AS {_IDENT}"]
+        sql = f"SELECT {', '.join(select)}, ({' OR '.join(terms)}) AS _bad FROM _src s"
+        params = {"file": raw.source_file, "exit": schema._EXIT}
+        # DuckDB refuses unused parameters
+        params = {k: v for k, v in params.items() if f"${k}" in sql}
+        con.register("_src", pa.RecordBatchReader.from_batches(first.schema, every_batch()))
+        try:
+            # every row to the spill part (one per household range in a range worker:
+            # _Spill.cut_ranges), written by DuckDB's parallel parquet writer; the
+            # register stage reads only the rows not flagged (_register_view)
+            try:
+                paths = spill.write_register_rows(con, con.sql(sql, params=params),
+                                                  compression="lz4",
+                                                  row_group_size=SPILL_ROW_GROUP_ROWS)
+            except Exception:
+                if failure:  # the one pass could not finish: nothing of it is kept
+                    return None
+                raise
+            marks = {c for c in guess if guess[c]}
+            if one_pass and known_marks is not None:  # a byte range: the caller compares
+                raw.data.marks_seen = {c: (lookups[c].non_blank, lookups[c].all_marks)
+                                       for c in coded if _is_bool_column(keep[c])}
+            elif one_pass and any(guess[c] != lookups[c].marks_only for c in guess):
+                for path in paths:  # the first rows told another story than the file
+                    path.unlink(missing_ok=True)
+                return None
+            for path in paths:
+                spill.add_part("register", path, [raw.source_file])
+            _engine_recheck(suspects.flagged(con, paths), keep, marks, spill, key, programs)
+        finally:
+            con.unregister("_src")
+        report.rows_in = counts["rows"]
+        report.footer_rows = state["footer_rows"]
+        report.blank_rows = counts["blank"] + state["footer_blank_rows"]
+        return report
     finally:
-        con.unregister("_src")
-    report.rows_in = counts["rows"]
-    report.footer_rows = state["footer_rows"]
-    report.blank_rows = counts["blank"] + state["footer_blank_rows"]
-    return report
+        suspects.discard()
+
+
+def _suspect_rows(arrays: dict, status_col, numbers: list, fast: dict) -> pa.Array:
+    """Rows the query's `_bad` could flag: every term of it, loosened so that it is
+    cheap in Arrow and never misses (the query decides; _SuspectCells checks that every
+    flagged row was kept): a coded cell check_rows would reject; a household id of at
+    most 4 characters (blank, or a placeholder without a digit); no status (before the
+    exit and removal rules, which only ever give one back or excuse a row); a number
+    <= 0, read by the fast path or the lookup as the query does (the range rules:
+    income < 0, weight <= 0; a blank number is no value, and breaks no range rule)."""
+    suspect = pc.or_(arrays["_any_bad"], pc.less_equal(pc.utf8_length(arrays["_hid"]), 4))
+    if status_col is not None:
+        suspect = pc.or_(suspect, pc.is_null(arrays[f"_v_{status_col}"]))
+    for c in numbers:
+        value = pc.if_else(pc.fill_null(fast[c], False), arrays[f"_n_{c}"],
+                           arrays[f"_v_{c}"])
+        suspect = pc.or_(suspect, pc.fill_null(pc.less_equal(value, 0), False))
+    return pc.fill_null(suspect, True)
+
+
+class _SuspectCells:
+    """The raw cells (as `_raw_c<i>` columns) and row number of every suspect row of
+    one csv pass (_suspect_rows), written to `path` SUSPECT_WRITE_ROWS at a time
+    (memory holds a few; a file of nothing but suspects still streams)."""
+
+    def __init__(self, path, names: list[str]):
+        self.path, self.names = path, names
+        self.schema = pa.schema([pa.field(n, pa.string()) for n in names]
+                                + [pa.field("_row", pa.int64())])
+        self.held: list[pa.RecordBatch] = []
+        self.held_rows = 0
+        self.rows = 0
+        self.writer = None
+
+    def add(self, cells: list, rows: pa.Array, suspect: pa.Array) -> None:
+        if not pc.any(suspect).as_py():
+            return
+        batch = pa.RecordBatch.from_arrays(list(cells) + [rows], schema=self.schema)
+        kept = batch.filter(suspect)
+        self.held.append(kept)
+        self.held_rows += kept.num_rows
+        if self.held_rows >= SUSPECT_WRITE_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow.parquet as pq
+
+        if not self.held:
+            return
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression="lz4")
+        self.writer.write_table(pa.Table.from_batches(self.held, schema=self.schema))
+        self.rows += self.held_rows
+        self.held, self.held_rows = [], 0
+
+    def flagged(self, con, parts: list):
+        """The rows the query flagged in `parts` (its spill parts) with their raw cells,
+        in row order, as _engine_recheck reads them; raises if a flagged row was not
+        kept as a suspect (never expected: _suspect_rows would have a hole)."""
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if not parts:  # no row written (a range of blank lines, cut by household)
+            return
+        flagged = con.sql("SELECT count(*) FROM read_parquet($part) WHERE _bad",
+                          params={"part": [str(p) for p in parts]}).fetchall()[0][0]
+        if not flagged:
+            return
+        if not self.rows:
+            raise RuntimeError(f"internal: {flagged} flagged rows, none kept as suspect")
+        raw_cols = ", ".join(f"r.{_ident_sql(n)}" for n in self.names)
+        provenance = ", ".join(f"p.{_ident_sql(c)}" for c in (_IDENT, "_file", "_sheet",
+                                                             "_row", "_exit"))
+        reader = con.sql(f"SELECT {raw_cols}, {provenance} FROM read_parquet($part) p "
+                         "JOIN read_parquet($suspects) r ON p._row = r._row "
+                         "WHERE p._bad ORDER BY p._row",
+                         params={"part": [str(p) for p in parts],
+                                 "suspects": str(self.path)}
+                         ).to_arrow_reader(BATCH_ROWS)
+        found = 0
+        for batch in reader:
+            found += batch.num_rows
+            yield batch
+        if found != flagged:
+            raise RuntimeError(f"internal: {flagged} flagged rows, {found} of them kept "
+                               "as suspect")
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.path.unlink(missing_ok=True)
 
 
 def _engine_recheck(reader, keep: dict, marks, spill: "_Spill", key: bytes, programs) -> None:
