@@ -21,6 +21,9 @@ csv register, in this process, and measures CPU seconds (process_time: every thr
   columns' cost in the write; the re-check then finds none);
 * `cut`: the parent's pass over the file (line ends counted, sha256).
 
+`--cut-ranges N` has the worker cut its rows into N household ranges, as the range
+workers do (parallel.py, household_ranges.CUT_RANGES).
+
 The variants change only this measurement, never the library. A diagnosis tool, not a
 test: it prints numbers, it asserts nothing."""
 from __future__ import annotations
@@ -40,6 +43,9 @@ import pyarrow.compute as pc
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+CUT_RANGES = 0  # household ranges a worker cuts its rows into (--cut-ranges)
 
 
 def _job(path: Path, rows: int, scratch: Path):
@@ -71,7 +77,8 @@ def _job(path: Path, rows: int, scratch: Path):
         range=rng, path=path, source_file=raw.source_file, header=list(raw.header),
         header_row=raw.header_row, names=list(lazy.names), delimiter=lazy.delimiter,
         marks=parallel._first_marks(raw), key=b"k" * 32, programs=None, scratch=scratch,
-        block_bytes=reading.CSV_BLOCK_BYTES, lookup_uniques=engine_checks.LOOKUP_UNIQUES)
+        block_bytes=reading.CSV_BLOCK_BYTES, lookup_uniques=engine_checks.LOOKUP_UNIQUES,
+        **({"cut_ranges": CUT_RANGES} if CUT_RANGES else {}))
 
 
 class _Connection:
@@ -329,7 +336,12 @@ def main() -> None:
                         default=["parse", "prepare", "full", "no_hmac", "no_write", "cut"])
     parser.add_argument("--components", action="store_true",
                         help="time the per-row pieces alone instead (best of 3)")
+    parser.add_argument("--cut-ranges", type=int, default=0,
+                        help="cut the worker's rows into this many household ranges, as "
+                             "the range workers do (parallel.py; 0: one part)")
     args = parser.parse_args()
+    global CUT_RANGES
+    CUT_RANGES = args.cut_ranges
     print(f"load: {os.getloadavg()}", flush=True)
     if args.components:
         components(args.csv)

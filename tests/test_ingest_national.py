@@ -284,3 +284,107 @@ def test_range_workers_cut_their_rows_by_household_and_keep_the_bytes(
     quarantine = pd.read_csv(tmp_path / "cut" / "quarantine.csv", dtype=str)
     assert quarantine["reason"].str.contains("different values").sum() == 6  # 3 keys x 2
     assert _hashes(tmp_path / "cut") == _hashes(tmp_path / "one")
+
+
+def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
+        demo_years, tmp_path, monkeypatch):
+    """The steps across a household's rows done range by range straight from the
+    workers' cut parts (repeated keys and exact copies, the register kind's previous
+    review, panel.parquet's sort with each household's own 2025 commune, a window over
+    its rows) give the bytes of one pass over every row, with keys whose copies two
+    workers checked; a part holding rows of another range than its name says (a planted
+    wrong cut) changes the panel, so the test sees a misrouted part."""
+    from test_ingest import _hashes
+
+    import povdyn.ingest as ingest_module
+
+    raw = tmp_path / "raw"
+    _one_register_with_copies_far_apart(demo_years, raw)
+    one = ingest(raw, tmp_path / "one", progress=False)
+    _cut_in_workers(monkeypatch, 8)
+    read_cut = []
+    real_views = ingest_module.register._range_views
+    monkeypatch.setattr(ingest_module.register, "_range_views", lambda *a, **k: (
+        read_cut.append((k.get("upto", "panel"), a[2])) or real_views(*a, **k)))
+    monkeypatch.setattr(ingest_module.register, "_household_ranges",
+                        lambda con, rows, columns, window: 3)
+    monkeypatch.setattr(ingest_module.register, "_key_buckets", lambda con, rows: 2)
+    cut = ingest(raw, tmp_path / "cut", progress=False)
+    assert one.ok and cut.ok and one.panel_rows == cut.panel_rows > 900
+    # 3 ranges asked for the sort: 8 (CUT_SORT_SPARE 2, a power of two), each of the 8
+    # cut intervals read alone; 2 for the key checks and the kind
+    assert [len([i for u, i in read_cut if u == upto]) for upto in ("reg", "firsts", "panel")
+            ] == [2, 2, 8]
+    # a range whose sort runs out of memory is sorted again in halves: same bytes
+    import duckdb
+
+    real_reader, tries = ingest_module.register._sorted_reader, []
+
+    def short_of_memory(con, sql):
+        tries.append(sql)
+        if len(tries) == 1:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: planted")
+        return real_reader(con, sql)
+
+    monkeypatch.setattr(ingest_module.register, "_sorted_reader", short_of_memory)
+    read_cut.clear()
+    halves = ingest(raw, tmp_path / "halves", progress=False)
+    assert halves.ok and [i for u, i in read_cut if u == "panel"][:3] == [
+        (0, 8192), (0, 4096), (4096, 8192)]  # halves of a cut part: read filtered
+    assert _hashes(tmp_path / "halves") == _hashes(tmp_path / "one")
+    monkeypatch.setattr(ingest_module.register, "_sorted_reader", real_reader)
+
+    basis = pd.read_parquet(tmp_path / "one" / "panel.parquet", columns=["commune_2025_basis"])
+    assert (basis["commune_2025_basis"] == "household").sum() > 50  # the window works
+    assert _hashes(tmp_path / "cut") == _hashes(tmp_path / "one")
+
+    # planted: the first cut part of the third interval (the second range's) renamed as
+    # one of the first (the first range's)
+    stage = ingest_module.run._register_stage
+
+    def misrouted(con, spill, *args, **kwargs):
+        from povdyn.ingest import household_ranges
+
+        cuts = household_ranges.intervals(8)
+        for i, part in enumerate(spill.parts["register"]):
+            if household_ranges.interval_of_part(part) == cuts[2]:
+                wrong = part.with_name(part.name.replace(
+                    household_ranges.part_suffix(*cuts[2]),
+                    household_ranges.part_suffix(*cuts[0])))
+                part.rename(wrong)
+                spill.parts["register"][i] = wrong
+                spill.part_files[wrong] = spill.part_files.pop(part)
+                break
+        return stage(con, spill, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module.run, "_register_stage", misrouted)
+    wrong = ingest(raw, tmp_path / "wrong", progress=False)
+    differ = {k for k, v in _hashes(tmp_path / "wrong").items()
+              if _hashes(tmp_path / "one").get(k) != v}
+    assert wrong.ok and differ and all(k.startswith("panel.parquet/period-") for k in differ)
+
+
+def test_period_files_do_not_depend_on_how_the_sorted_stream_is_cut(tmp_path):
+    """write_periods gets the same sorted rows in batches cut anywhere (household ranges
+    of any number, DuckDB's batch sizes): the period files are the same bytes. pyarrow
+    cuts data pages at its input chunks' boundaries, so a row group written from many
+    chunks differed (the 3M demo's files under 1 GB and 256 MB)."""
+    import hashlib
+
+    from povdyn.ingest import by_period
+
+    rng = np.random.default_rng(7)
+    n = 150_000
+    ids = np.sort(np.array([f"h_{v:016x}" for v in rng.integers(0, 2**63, n)]))
+    table = pa.table({"household_id": ids, "income_pc_month": rng.normal(3e6, 1e6, n),
+                      "_order": np.full(n, 2024, dtype=np.int64)})
+    schema = pa.schema([pa.field("household_id", pa.string()),
+                        pa.field("income_pc_month", pa.float64())])
+    digests = set()
+    for cut in (n, 1000, 77_777):
+        folder = tmp_path / f"cut-{cut}"
+        by_period.write_periods(folder, table.to_batches(max_chunksize=cut),
+                                {"2024": schema}, {2024: "2024"}, {"2024"})
+        digests.add(hashlib.sha256((folder / by_period.period_file("2024")).read_bytes())
+                    .hexdigest())
+    assert len(digests) == 1

@@ -83,13 +83,18 @@ Rules (issue 3 §5):
   batches. DuckDB's own spilling is not enough at every size (one GROUP BY household_id,
   period over the national register's 133M rows ran out of 1 GB; a lone sort of 24M
   rows ran out of 256 MB), so memory is bounded by cutting the work: groupings and
-  windows by household run in slices of the hash range sized from the limit
-  (register._key_buckets). panel.parquet's period files are one sort (by period, then
-  household) of every loaded row when DuckDB
+  windows by household run in slices sized from the limit (register._key_buckets).
+  The range workers write their rows already cut by household range (household_ranges:
+  fixed intervals of the hex pseudonyms, named in each part's file), and then each slice
+  is a household range reading only its own parts; otherwise each slice is a part of the
+  hash range, scanning every row. panel.parquet's period files are one sort (by period,
+  then household) of every loaded row when DuckDB
   sorts that many within its limit (register._household_ranges, from a measured sort of
   the register's row width: 10M benchmark rows under the default 1 GB), else sorted in
-  ranges of household_id, one unsorted parquet part each first
-  (register._household_range_parts); a household's own 2025 commune is a window over
+  ranges of household_id: straight from the workers' cut parts, range by range
+  (register._range_views), or, when most rows are not cut, through one unsorted parquet
+  part per range written first (register._household_range_parts); a household's own
+  2025 commune is a window over
   its rows in that sort, not a join of every row with every household (that join
   spilled 28 GB on the national register). The sorted batches are written by pyarrow
   (zstd) while DuckDB makes the next one in a thread (register._made_ahead): the

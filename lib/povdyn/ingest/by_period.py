@@ -431,7 +431,10 @@ def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict
         while counts.get(order, 0) >= PERIOD_ROW_GROUP_ROWS or (final and counts.get(order)):
             table = pa.Table.from_batches(pending[order])
             size = min(PERIOD_ROW_GROUP_ROWS, table.num_rows)
-            part = table.slice(0, size)
+            # one chunk: pyarrow cuts data pages at its chunks' boundaries, so the bytes
+            # would depend on how the sorted stream was cut into batches (the household
+            # ranges: the 3M demo's period files differed under 1 GB and 256 MB)
+            part = table.slice(0, size).combine_chunks()
             label = labels_of_order[order]
             writer(order).write_table(part.cast(schemas[label]),
                                       row_group_size=PERIOD_ROW_GROUP_ROWS)

@@ -22,8 +22,38 @@ import numpy as np
 
 PREFIX = "h_"
 UNITS = 1 << 16  # intervals are of the first four hex digits after PREFIX
-CUT_RANGES = 64  # ranges a worker cuts its rows into; the register stage groups them
+CUT_RANGES = None  # ranges a worker cuts its rows into (None: cut_ranges_for the file)
+MAX_CUT_RANGES = 64
+CSV_BYTES_PER_MEMORY = 1.5  # csv bytes a household range holds per byte of the parent's
+# DuckDB memory limit: 42 GB of national csv under 1 GB cut in 32 ranges of ~4.2M rows,
+# the ranges its panel sort needs (register._household_ranges); a file that needs no cut
+# is not cut (each part is a file DuckDB opens: 512 small parts made a 3M-row ingest
+# 1.7x slower than 8 whole ones)
 _SUFFIX = re.compile(r"\.hr([0-9a-f]{5})-([0-9a-f]{5})$")
+
+
+def cut_ranges_for(csv_bytes: int, memory: str) -> int:
+    """How many household ranges a csv file of `csv_bytes` is cut into when the steps
+    after the read run under DuckDB's `memory` limit ("1GB"): a power of two (so that
+    coarser ranges group whole ones), 0 when one range holds it all."""
+    if CUT_RANGES is not None:
+        return CUT_RANGES
+    need = csv_bytes / (CSV_BYTES_PER_MEMORY * memory_bytes(memory))
+    count = 1
+    while count < need and count < MAX_CUT_RANGES:
+        count *= 2
+    return count if count > 1 else 0
+
+
+def memory_bytes(text: str) -> int:
+    """A DuckDB memory setting ("1GB", "256MB", "953.6 MiB") in bytes."""
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]i?B|B|bytes)?\s*", text, re.IGNORECASE)
+    if not found:
+        raise ValueError(f"not a memory size: {text!r}")
+    unit = (found.group(2) or "B").upper()
+    scale = {"B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}[unit]
+    return int(float(found.group(1)) * scale)
 
 
 def bound(unit: int) -> str:

@@ -425,6 +425,13 @@ def _worth_cutting(raw: RawTable, workers: int) -> bool:
                 or lazy.path.stat().st_size < PARALLEL_MIN_BYTES)
 
 
+def _parent_memory() -> str:
+    """The DuckDB memory limit the steps after the read run under (register.INGEST_MEMORY)."""
+    from .register import INGEST_MEMORY
+
+    return os.environ.get("POVDYN_INGEST_MEMORY") or INGEST_MEMORY
+
+
 def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPool,
                      hashes: dict):
     import hashlib
@@ -443,7 +450,8 @@ def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPo
                 header_row=raw.header_row, names=list(lazy.names), delimiter=lazy.delimiter,
                 marks=marks, key=key, programs=programs, scratch=scratch,
                 block_bytes=reading.CSV_BLOCK_BYTES, lookup_uniques=engine_checks.LOOKUP_UNIQUES,
-                cut_ranges=household_ranges.CUT_RANGES)
+                cut_ranges=household_ranges.cut_ranges_for(
+                    lazy.path.stat().st_size, _parent_memory()))
 
     digest = hashlib.sha256()
 

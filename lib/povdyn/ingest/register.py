@@ -280,12 +280,14 @@ class _RegisterResult:
     rewrite: set = field(default_factory=set)  # the period files this run writes
     patched: set = field(default_factory=set)  # the period files patched (by_period)
     patch: object = None  # their households' new own 2025 commune (by_period.own_patch)
+    views: dict = field(default_factory=dict)  # view -> its SQL over the view before it
+    parts: tuple = ((), (), frozenset())  # the register's new parts, cached parts, whole ones
 
 
 COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
 
 
-def _communes_2025(con, columns: list[str]) -> tuple[dict, dict]:
+def _communes_2025(con, columns: list[str], views: dict) -> tuple[dict, dict]:
     """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
     (province, district, commune, period) names of the checked rows are mapped in
     pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
@@ -326,13 +328,14 @@ def _communes_2025(con, columns: list[str]) -> tuple[dict, dict]:
     # spilled 28 GB on the national register (133M rows x 27M households)
     old = [c for c in COMMUNE_2025_COLUMNS if c in columns]
     exclude = f" EXCLUDE ({', '.join(old)})" if old else ""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW firsts_2025 AS
+    views["firsts_2025"] = f"""
         SELECT f.*{exclude}, m.commune_2025 AS _name_commune_2025,
                m.commune_code AS _name_commune_code,
                m.commune_2025_basis AS _name_commune_2025_basis,
                coalesce(m.is_post_merger, false) AS _name_is_post_merger
-        FROM firsts f {join}""")
+        FROM {{firsts}} f {join}"""
+    con.execute("CREATE OR REPLACE TEMP VIEW firsts_2025 AS "
+                + views["firsts_2025"].format(firsts="firsts"))
     return unplaced_by_order, after_by_order
 
 
@@ -390,25 +393,43 @@ def _own_commune_2025_sql(table: str, any_recorded_after: bool = True) -> str:
 
 
 def _union_view(con, view: str, new_parts: list[Path], cached_parts: list[Path],
-                file_col: str, whole: set[Path] = frozenset()) -> bool:
+                file_col: str, whole: set[Path] = frozenset(), interval=None,
+                shape: str | None = None) -> bool:
     """Create `view` over this run's parts and, from the cache, the rows of unchanged
     files (temp table keep_files): cached parts in `whole` hold no other rows and are
-    read as they are, the others filtered row by row. False when there is nothing to
-    read."""
+    read as they are, the others filtered row by row. With an `interval` of household
+    ranges (household_ranges), only its households' rows: the parts cut inside it are
+    read whole, parts overlapping it filtered, the others not read; `shape` (a table
+    without rows) then gives every column of the whole view, with its type. False when
+    there is nothing to read."""
     new_parts = list(new_parts) + [p for p in cached_parts if p in whole]
     cached_parts = [p for p in cached_parts if p not in whole]
     pieces = []
-    if new_parts:
-        con.read_parquet([str(p) for p in new_parts],
-                         union_by_name=True).create_view(f"{view}_new", replace=True)
-        pieces.append(f"SELECT * FROM {_ident_sql(view + '_new')}")
-    if cached_parts:
-        con.read_parquet([str(p) for p in cached_parts],
-                         union_by_name=True).create_view(f"{view}_old", replace=True)
-        pieces.append(f"SELECT * FROM {_ident_sql(view + '_old')} "
-                      f"WHERE {_ident_sql(file_col)} IN (SELECT f FROM keep_files)")
+    for name, parts, where in ((f"{view}_new", new_parts, []), (f"{view}_old", cached_parts, [
+            f"{_ident_sql(file_col)} IN (SELECT f FROM keep_files)"])):
+        groups = [(name, parts, where)]
+        if interval is not None:
+            lo, hi = interval
+            inside, overlapping = [], []
+            for part in parts:
+                p_lo, p_hi = household_ranges.interval_of_part(part)
+                if lo <= p_lo and p_hi <= hi:
+                    inside.append(part)
+                elif p_lo < hi and lo < p_hi:
+                    overlapping.append(part)
+            groups = [(name, inside, where), (f"{name}_cut", overlapping, where + [
+                household_ranges.within_sql("household_id", lo, hi)])]
+        for piece, paths, conditions in groups:
+            if not paths:
+                continue
+            con.read_parquet([str(p) for p in paths],
+                             union_by_name=True).create_view(piece, replace=True)
+            pieces.append(f"SELECT * FROM {_ident_sql(piece)}"
+                          + (" WHERE " + " AND ".join(conditions) if conditions else ""))
     if not pieces:
         return False
+    if shape is not None:
+        pieces.insert(0, f"SELECT * FROM {_ident_sql(shape)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident_sql(view)} AS "
                 + " UNION ALL BY NAME ".join(pieces))
     return True
@@ -436,14 +457,23 @@ def _key_buckets(con, rows: int) -> int:
     return max(1, -(-rows * KEY_BYTES_PER_ROW // budget))
 
 
-def _repeated_keys(con, rows: int, quarterly: bool) -> None:
+def _repeated_keys(con, rows: int, quarterly: bool,
+                   result: "_RegisterResult | None" = None) -> None:
     """Temp table `repeated`: the (household_id, period) keys held by more than one row
     of the main frequency. A key's copies share its hash, so each slice of the hash
-    range is grouped on its own: memory stays within the limit at any register size."""
+    range is grouped on its own: memory stays within the limit at any register size.
+    When the parts are cut by household range, the slices are household ranges, each
+    reading its own parts only (one scan in all, not one per slice)."""
     buckets = _key_buckets(con, rows)
     con.execute("CREATE OR REPLACE TEMP TABLE repeated AS SELECT household_id, period "
                 "FROM reg LIMIT 0")
-    for bucket in range(buckets):
+    cuts = _cut_intervals(result, buckets, rows) if buckets > 1 and result else None
+    for interval in cuts or ():
+        if _range_views(con, result, interval, upto="reg"):
+            con.execute("INSERT INTO repeated SELECT household_id, period FROM range_reg "
+                        f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
+                        "GROUP BY ALL HAVING count(*) > 1")
+    for bucket in range(buckets if cuts is None else 0):
         # integers written into the SQL (not parameters): DuckDB then pushes the slice
         # filter into the scan, 5x faster
         con.execute("INSERT INTO repeated SELECT household_id, period FROM reg "
@@ -491,8 +521,14 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
             con.execute("CREATE OR REPLACE TEMP TABLE work_periods (p VARCHAR)")
             con.executemany("INSERT INTO work_periods VALUES (?)", [[p] for p in plan_.work])
             conditions.append("period IN (SELECT p FROM work_periods)")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW reg AS SELECT *{exclude} FROM reg_parts"
-                    + (" WHERE " + " AND ".join(conditions) if conditions else ""))
+        result.views["reg"] = (f"SELECT *{exclude} FROM {{reg_parts}}"
+                               + (" WHERE " + " AND ".join(conditions) if conditions else ""))
+        result.parts = (spill.parts["register"], (cached or {}).get("register", []),
+                        (cached or {}).get("whole", frozenset()))
+        con.execute("CREATE OR REPLACE TEMP VIEW reg AS "
+                    + result.views["reg"].format(reg_parts="reg_parts"))
+        # every column of the register with its type, for views over some parts only
+        con.execute("CREATE OR REPLACE TEMP TABLE reg_shape AS SELECT * FROM reg_parts LIMIT 0")
         # rows per file and period: the frequency, and (kept in the cache) which
         # periods each file's rows touch
         counts = con.execute("SELECT _file, period, _is_quarter, count(*) FROM reg "
@@ -532,7 +568,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
     # Copies of a household and period are rare: find their keys with one narrow
     # aggregate, rank and compare only their rows, and read every other row straight
     # from the spill (views, not copies of the register)
-    _repeated_keys(con, n, quarterly)
+    _repeated_keys(con, n, quarterly, result)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
         f"{partition} ORDER BY _file, _sheet, _row) AS _copy FROM reg "
@@ -545,10 +581,14 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
                 "WHERE _copy = 1")
     con.execute("DROP TABLE ranked")
     _log_stage("frequency, repeated household-periods, exact copies")
+    # {within}: the rows of one household range only (_period_writer)
+    result.views["firsts"] = (
+        "SELECT * FROM {reg} ANTI JOIN repeated USING (household_id, period) "
+        f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
+        "UNION ALL BY NAME SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n = 1 "
+        "AND {within}")
     con.execute("CREATE OR REPLACE TEMP VIEW firsts AS "
-                "SELECT * FROM reg ANTI JOIN repeated USING (household_id, period) "
-                f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
-                "UNION ALL BY NAME SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n = 1")
+                + result.views["firsts"].format(reg="reg", within="true"))
     clash = con.execute("SELECT * EXCLUDE (_n) FROM repeated_firsts WHERE _n > 1").df()
     if len(clash):
         labels = clash["period"].astype(str).to_numpy()
@@ -598,18 +638,26 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
                            IN ('poor', 'near_poor'), false)) THEN 'exit_marks'
                       WHEN status = 'non_poor' THEN 'non_poor'
                       ELSE 'removals' END AS what
-          FROM ({rows_sql}) WHERE hash(household_id) % {{buckets}} = {{bucket}}
+          FROM ({{rows}}) WHERE {{where}}
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
         WHERE NOT _prior GROUP BY ALL"""
     buckets = _key_buckets(con, n)
-    for b in range(buckets):
-        for p, province, source, what, rows in con.execute(
-                kind_query.format(buckets=int(buckets), bucket=int(b))).fetchall():
+    cuts = _cut_intervals(result, buckets, n) if buckets > 1 else None
+    if cuts is None:
+        queries = (kind_query.format(rows=rows_sql, where=f"hash(household_id) % {int(buckets)} "
+                                     f"= {int(b)}") for b in range(buckets))
+    else:  # household ranges, each reading its own parts (and prior rows)
+        queries = (kind_query.format(
+            rows=rows_sql.replace("FROM firsts", "FROM range_firsts"),
+            where=household_ranges.within_sql("household_id", *interval))
+            for interval in cuts if _range_views(con, result, interval, upto="firsts"))
+    for query in queries:
+        for p, province, source, what, rows in con.execute(query).fetchall():
             fresh[p].cells.append([province, source, what, int(rows)])
     _log_stage("register kind counts")
     with_communes = "commune" in columns
     if with_communes:
-        unplaced, after = _communes_2025(con, columns)
+        unplaced, after = _communes_2025(con, columns, result.views)
         for order, records in unplaced.items():
             fresh[label_of_order[order]].unplaced = records
         for order, flag in after.items():
@@ -763,9 +811,18 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         rows_query = f"SELECT {select}, _order FROM {loaded}{rows_where}"
         ranges = _household_ranges(con, sort_rows, out_cols, own_window) if rewrite else 0
         folder = panel_dir.parent / f".panel-parts-{uuid.uuid4().hex}"
+        # sorted from the cut parts through the views, a range needs more of DuckDB's
+        # memory than from a scratch part (CUT_SORT_SPARE)
+        cuts = _cut_intervals(result, ranges * CUT_SORT_SPARE, sort_rows) if ranges > 1 \
+            else None
         if ranges <= 1:
             con.execute(f"CREATE OR REPLACE TEMP VIEW panel_rows AS {rows_query}")
             queries = [(None, part_rows.replace("{part}", "panel_rows"))] if rewrite else []
+        elif cuts is not None:
+            # the register parts are cut by household range (the range workers'): each
+            # range reads its own parts through the same views as the whole register
+            queries = [(interval, part_rows.replace("{part}", "panel_range_rows"))
+                       for interval in cuts]
         else:
             # more rows than one sort holds within the memory limit: the rows go to
             # scratch parts unsorted, one per range of household_id; each part then gets
@@ -776,10 +833,40 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             _log_stage("panel rows with their names' 2025 commune (unsorted parts)")
             queries = [(part, part_rows.replace("{part}", "panel_part")) for part in parts]
 
+        splits = []  # household ranges cut in two after running out of memory
+
+        def range_batches(interval, sql):
+            """A household range's sorted rows; one whose sort runs out of memory (before
+            any of its rows came out: a sort gives none before it is done) is sorted
+            again as two halves (DuckDB does not spill the window and sort of the cut
+            parts' rows within the limit the scratch parts' rows kept)."""
+            import duckdb
+
+            if not _range_views(con, result, interval, loaded, rows_where, select):
+                return
+            try:
+                reader = _sorted_reader(con, sql)
+                first = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (duckdb.OutOfMemoryException, OSError) as exc:
+                lo, hi = interval
+                if hi - lo < 2 or "Out of Memory" not in str(exc):
+                    raise
+                splits.append(interval)
+                yield from range_batches((lo, (lo + hi) // 2), sql)
+                yield from range_batches(((lo + hi) // 2, hi), sql)
+                return
+            yield first
+            yield from reader
+
         def sorted_batches():
             for part, rows_sql in queries:
                 sql = (f"SELECT {columns_sql}, _order FROM {rows_sql}{out_where} "
                        "ORDER BY _order, household_id")
+                if isinstance(part, tuple):
+                    yield from range_batches(part, sql)
+                    continue
                 relation = con.sql(sql) if part is None else \
                     con.read_parquet(str(part)).query("panel_part", sql)
                 yield from relation.to_arrow_reader(WRITE_BATCH_ROWS)
@@ -810,7 +897,9 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
                 by_period.signature(panel_dir / by_period.period_file(label)) \
                 if label in keep else None
         _log_stage(f"panel.parquet: {sorted_files} period file(s) sorted and written "
-                   f"({ranges} household range{'s' if ranges != 1 else ''})")
+                   f"({len(queries)} household range{'s' if len(queries) != 1 else ''}"
+                   f"{', read from the cut parts' if cuts is not None else ''}"
+                   f"{f', {len(splits)} cut in two for memory' if splits else ''})")
         _count_households(con, result, panel_dir, table, changed, keep, full)
 
     return write
@@ -893,6 +982,67 @@ def _household_ranges(con, rows: int, columns: list[str], window: bool) -> int:
     per_memory = SORT_WIDTH_PER_MEMORY / (2 if window else 1)
     fits = int(_memory_limit_bytes(con) * per_memory) // _sort_row_bytes(columns)
     return max(1, math.ceil(rows / max(1, fits)))
+
+
+CUT_SORT_SPARE = 2  # household ranges sorted from the cut parts per range _household_ranges
+# asks: on the 3M demo 750k rows a range ran out of 180 MB read through the views over the
+# cut parts (1M did not from a scratch part); 375k sorted (the national register: 64
+# ranges of 2.1M rows under 1 GB)
+
+
+def _sorted_reader(con, sql: str):
+    """The batches of a sorting query (its sort runs when the first is read)."""
+    return con.sql(sql).to_arrow_reader(WRITE_BATCH_ROWS)
+
+
+def _cut_intervals(result: _RegisterResult, ranges: int, rows: int) -> list | None:
+    """The household intervals (household_ranges) panel.parquet is sorted in when the
+    register parts are cut by household range: the smallest power of two >= `ranges`
+    (on the workers' cut, a power of two too: a part is read by one range, or its rows
+    split between two when the cut is coarser). None when the
+    rows not cut would be read too often (each range reads them again, filtered): more
+    than `rows` in all."""
+    import pyarrow.parquet as pq
+
+    new, cached, whole = result.parts
+    uncut = [p for p in list(new) + list(cached)
+             if household_ranges.interval_of_part(p) == (0, household_ranges.UNITS)]
+    if sum(pq.ParquetFile(p).metadata.num_rows for p in uncut) * ranges > rows:
+        return None
+    count = 1  # a power of two: whole ranges of a power-of-two cut, or halves of them
+    while count < ranges:
+        count *= 2
+    return household_ranges.intervals(count)
+
+
+def _range_views(con, result: _RegisterResult, interval, loaded: str = "firsts",
+                 rows_where: str = "", select: str = "*", upto: str = "panel") -> bool:
+    """Views range_reg, range_firsts (`upto` "reg", "firsts": no further) and
+    panel_range_rows: the rows of the households in `interval` only, through the same
+    views as the whole register over the parts holding them; panel_range_rows are the
+    rows panel.parquet takes (as `loaded`, firsts or firsts_2025, gives them). False
+    when no part holds any."""
+    new, cached, whole = result.parts
+    if not _union_view(con, "range_parts", new, cached, "_file", whole, interval=interval,
+                       shape="reg_shape"):
+        return False
+    within = household_ranges.within_sql("household_id", *interval)
+    con.execute("CREATE OR REPLACE TEMP VIEW range_reg AS "
+                + result.views["reg"].format(reg_parts="range_parts"))
+    if upto == "reg":
+        return True
+    con.execute("CREATE OR REPLACE TEMP VIEW range_firsts AS "
+                + result.views["firsts"].format(reg="range_reg", within=within))
+    if upto == "firsts":
+        return True
+    source = "range_firsts"
+    if loaded == "firsts_2025":
+        con.execute("CREATE OR REPLACE TEMP VIEW range_firsts_2025 AS "
+                    + result.views["firsts_2025"].format(firsts="range_firsts"))
+        source = "range_firsts_2025"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW panel_range_rows AS "
+                f"SELECT {select}, _order FROM {source}{rows_where}")
+    return True
 
 
 def _case_search(column_sql: str, bounds: list, lo: int, hi: int) -> tuple[str, list]:
