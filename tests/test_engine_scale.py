@@ -10,11 +10,13 @@ test checks that margin holds on this demo, so it stays able to fail).
 * The deprivation measures (Alkire–Foster H, A, M0, contributions and censored
   headcounts; the persistent deprivations of each trajectory group; fragile exits and
   their relapse) pull at most ``ROWS_PER_GROUP`` rows per row of the table they return.
-* Notebook 04, cell by cell: every cell before the standard-change section (set-up,
-  Alkire–Foster, persistence and fragile exits) pulls at most ``CELL_BUDGET`` rows at once (the province table has 34 rows). The
-  standard-change section is left out on purpose: ``standard_change.reclassify`` /
-  ``local_vs_national`` / ``decompose_flows`` classify each household under two
-  standards in pandas, and still pull the rows of the periods they compare.
+* Notebook 04, cell by cell: every cell (set-up,
+  Alkire–Foster, persistence, fragile exits and the standard-change section) pulls at
+  most ``CELL_BUDGET`` rows at once (the province table has 34 rows).
+* The standard-change measures (``standard_change.reclassify`` / ``local_vs_national`` /
+  ``decompose_flows`` on a Panel) classify each household in the engine and pull at
+  most ``ROWS_PER_GROUP`` rows per row of the status table or flow decomposition they
+  return.
 """
 from __future__ import annotations
 
@@ -109,16 +111,47 @@ def _cells_with_pulls(notebook: Path, parameters: dict) -> list[tuple[str, int]]
     return out
 
 
-def test_notebook_04_deprivation_cells_pull_a_few_rows_per_province(register):
+def test_notebook_04_cells_pull_a_few_rows_per_province(register):
+    """Every cell of 04, the standard-change section included (its status tables and
+    flow decompositions are a few rows each)."""
     data, _, _ = register
     cells = _cells_with_pulls(NOTEBOOKS / "04_deprivations.ipynb",
                               dict(data_dir=str(data), period="2025Q4", lang="vi", engine="duckdb"))
-    # the cells before the standard-change section (module docstring)
-    first_change = next(i for i, (source, _) in enumerate(cells) if "standard_change." in source)
-    measured = cells[:first_change]
-    assert len(measured) >= 5  # set-up, summary, province table, persistence, fragile exits
-    over = [(source.splitlines()[0], rows) for source, rows in measured if rows > CELL_BUDGET]
+    changes = [i for i, (source, _) in enumerate(cells) if "standard_change." in source]
+    assert len(cells[:changes[0]]) >= 5  # set-up, summary, province table, persistence, fragile exits
+    assert len(changes) >= 3  # change flags, flows across a change, reclassification (+ HCMC)
+    over = [(source.splitlines()[0], rows) for source, rows in cells if rows > CELL_BUDGET]
     assert not over, f"cells over {CELL_BUDGET} rows at once: {over}"
+
+
+# ------------------------------------------------------------------ standard changes
+def _standard_change_calls(panel):
+    """The three standard-change measures of notebook 04, on a Panel, at the demo's
+    last review and across its 2021Q4 -> 2022Q1 standard change."""
+    from povdyn import standard_change
+
+    return {
+        "reclassify": lambda: standard_change.reclassify(
+            panel, standard="national_2027_2030", rows=standard_change.reviewed_at("2025Q4")),
+        "local_vs_national": lambda: standard_change.local_vs_national(
+            panel, local="hcmc", province="Hồ Chí Minh", period="2025Q4"),
+        "decompose_flows": lambda: standard_change.decompose_flows(panel, "2021Q4", "2022Q1"),
+    }
+
+
+@pytest.mark.parametrize("measure", ["reclassify", "local_vs_national", "decompose_flows"])
+def test_standard_change_measures_pull_their_tables_only(register, measure):
+    """Each measure counts its old x new statuses (or its moves by cause) in the engine:
+    a few rows per row of the table it returns leave it, never a review's households."""
+    _, panel, review_rows = register
+    with counting_pulls() as pulls:
+        result = _standard_change_calls(panel)[measure]()
+    assert result.summary["households"] >= review_rows / 40  # the counts were computed
+    budget = ROWS_PER_GROUP * len(result.table)
+    assert review_rows >= 10 * budget
+    assert pulls.largest() <= budget, (
+        f"{measure}: pulled {pulls.largest():,} rows at once for a table of {len(result.table)}: "
+        f"{pulls.engine_rows} {pulls.file_reads}")
 
 
 # ------------------------------------------------------------------ support records

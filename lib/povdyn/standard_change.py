@@ -4,7 +4,7 @@ methods.md, "Traps": policy changes move the line (2021 → 2022, 2026 → 2027)
 caused by a new standard or a reclassification is not an exit caused by income. This
 module measures that part.
 
-* ``reclassify(df, standard=...)``: the same households (same incomes and
+* ``reclassify(data, standard=...)``: the same households (same incomes and
   deprivations) classified under another standard — e.g. the 2027–2030 lines and
   indicators, or Ho Chi Minh City's local standard — against their status under the
   base standard; a table of old × new status counts says how many move by the rule
@@ -12,9 +12,14 @@ module measures that part.
 * ``decompose_flows(panel, t_from, t_to)``: moves between two periods split into
   "moved by the new line" and "moved by their own circumstances".
 * ``standard_changed(periods)``: flags consecutive period pairs whose standard differs.
-* ``local_vs_national(df, local="hcmc")``: the city's standard beside the national one.
+* ``local_vs_national(data, local="hcmc")``: the city's standard beside the national one.
 
-All classification goes through ``povdyn.standards.classify`` (one definition).
+Engine first: every household is classified by ``povdyn.standards.with_status`` (the
+rule as an Ibis expression) on the data's engine -- the register's DuckDB or Spark for a
+Panel, povdyn's DuckDB for a pandas frame (an Ibis memtable) -- and the old × new counts
+and the moves by cause are counted there, so only those tables (a few rows) leave it.
+The per-household rows (``Reclassification.statuses``, ``FlowDecomposition.households``)
+are pulled only when a caller reads them.
 
 Stated assumptions when classifying 2022–2025 registers under the 2027–2030 standard
 (``STAND_INS``), because the registers do not record the two new indicators:
@@ -32,12 +37,12 @@ with a later standard's lines at later prices.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from . import standards
-from .deprivation import _rows_from
 from .errors import SchemaError, StandardError
 from .periods import parse_period
 
@@ -64,149 +69,277 @@ def _first_period(standard_id: str) -> str:
     return str(t.loc[t.standard_id == standard_id, "first_period"].iloc[0])
 
 
-def _with_stand_ins(df: pd.DataFrame, indicators, stand_ins) -> tuple[pd.DataFrame, list[str]]:
-    """Copy of df with missing indicator columns filled by their stand-ins, and the
-    assumptions made (sentences). A missing indicator without a stand-in is an error."""
-    missing = [c for c in indicators if c not in df.columns]
-    if not missing:
-        return df, []
+def reviewed_at(*periods):
+    """The households reviewed at these periods -- their rows there with a recorded
+    status -- as an Ibis predicate for ``reclassify(rows=...)``: a reclassification at
+    a review then classifies those rows in the engine and pulls none of them."""
+    indices = sorted({parse_period(p)[1] for p in periods})
+
+    def where(table):
+        return table.period_index.isin(indices) & table.status.notnull()
+    return where
+
+
+# ------------------------------------------------------------------- rows on an engine
+
+@dataclass
+class _Source:
+    """Rows on their engine: an Ibis ``table`` (with int ``period_index``), ``run``
+    (executes an expression there), ``labels`` ({value of the period column: period
+    label}; None when the values are the labels) and, for a pandas input, the
+    ``frame`` itself (row ``_row`` of the table is ``frame.iloc[_row]``)."""
+
+    table: object
+    run: object
+    labels: dict | None = None
+    frame: pd.DataFrame | None = None
+
+    def where(self, predicate) -> "_Source":
+        return _Source(self.table.filter(predicate), self.run, self.labels, self.frame)
+
+    def periods(self, table) -> dict:
+        """{value: label} of the periods present in ``table`` (a few rows leave the engine)."""
+        values = self.run(table.select("period").distinct())["period"].dropna().tolist()
+        return {v: (v if self.labels is None else self.labels[v]) for v in values}
+
+
+def _source(data, stand_in_columns=()) -> _Source:
+    """A Panel or path (on its own engine), or a pandas frame: the columns the measures
+    read, typed by ``standards._typed_for_engine`` (the period as a code, ``labels``
+    mapping it back), as an Ibis memtable on povdyn's DuckDB."""
+    if isinstance(data, _Source):
+        return data
+    if not isinstance(data, pd.DataFrame):
+        from .panel import as_panel
+
+        panel = as_panel(data)
+        return _Source(panel.table, panel.execute)
+    import ibis
+
+    from .engine import connect
+
+    missing = [c for c in ("period", "area", "income_pc_month") if c not in data.columns]
+    if missing:
+        raise StandardError(f"classify needs columns {missing} (have {list(data.columns)[:20]})")
+    codes, uniques = pd.factorize(data["period"], use_na_sentinel=True)
+    indicators = [c for c in data.columns if c.startswith("dep_") or c in stand_in_columns]
+    frame = standards._typed_for_engine(data, codes, indicators)
+    index_of = np.array([parse_period(u)[1] for u in uniques] + [0], dtype="int64")
+    frame["period_index"] = pd.arrays.IntegerArray(index_of[codes], codes < 0)  # code -1: missing
+    for col in ("household_id", "status", "removal_reason", "province", "province_2025"):
+        if col in data.columns:
+            values = data[col]
+            if values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype("string")
+            frame[col] = values.to_numpy()
+    return _Source(ibis.memtable(frame), connect("duckdb").execute,
+                   labels=dict(enumerate(uniques)), frame=data)
+
+
+def _with_status_under(table, labels: dict, standard: str, period=None, stand_ins=None,
+                       income_factor: float = 1.0, name: str = "status"):
+    """``table`` with column ``name``: each row's status under ``standard`` (an id or a
+    scope) at ``period`` (None: each row's own period, ``labels`` {value: label} being
+    the periods present; an id without a period: its first period), by
+    ``standards.with_status``. Indicators the standard needs but the table lacks get
+    their stand-ins (``STAND_INS``) for this classification only; ``income_factor``
+    uprates incomes for it only. Returns (table, assumptions, standard ids used)."""
+    import ibis
+
+    if period is None and standard in _standard_ids():
+        period = _first_period(standard)
+    used = sorted({standards.standard_for(p, standard).standard_id
+                   for p in ([period] if period is not None else labels.values())})
+    needed = sorted({c for sid in used for c in standards.indicators(sid)})
+    notes, added = [], {}
     stand_ins = STAND_INS if stand_ins is None else stand_ins
-    out, notes = df.copy(), []
-    for col in missing:
+    for col in [c for c in needed if c not in table.columns]:
         if col not in stand_ins:
             raise StandardError(
                 f"indicator {col!r} of the new standard is not in the data and has no "
                 f"stand-in: pass stand_ins={{{col!r}: 'a column' or None}}")
         source = stand_ins[col]
         if source is None:
-            out[col] = False
+            added[col] = ibis.literal(False)
             notes.append(f"{col} not recorded: taken as not deprived for every household")
         else:
-            if source not in df.columns:
+            if source not in table.columns:
                 raise StandardError(f"stand-in column {source!r} for {col!r} is not in the data")
-            out[col] = df[source]
+            added[col] = table[source]
             notes.append(f"{col} not recorded: stood in for by {source}")
-    return out, notes
-
-
-def _classify_under(df: pd.DataFrame, standard: str, period=None, stand_ins=None,
-                    income_factor: float = 1.0) -> tuple[pd.Series, list[str], list[str]]:
-    """Statuses of df's rows under `standard` (an id or a scope) at `period` (None: each
-    row's own period; an id without a period: its first period). Returns (statuses,
-    assumptions, standard ids used)."""
-    work = df
-    if period is None and standard in _standard_ids():
-        period = _first_period(standard)
-    if period is not None:
-        work = work.assign(period=[period] * len(work))
-    used = sorted({standards.standard_for(p, standard).standard_id for p in pd.unique(work["period"])})
-    needed = sorted({c for sid in used for c in standards.indicators(sid)})
-    work, notes = _with_stand_ins(work, needed, stand_ins)
+    work = table.mutate(**added) if added else table
     if income_factor != 1.0:
-        work = work.assign(income_pc_month=pd.to_numeric(work["income_pc_month"]) * income_factor)
+        income = work.income_pc_month
+        income = income.cast("float64") if income.type().is_numeric() else income.try_cast("float64")
+        work = work.mutate(_recorded_income=work.income_pc_month, income_pc_month=income * income_factor)
         notes.append(f"incomes multiplied by {income_factor:g} before comparing with the lines")
-    status = standards.classify(work, standard=standard)
-    return status.astype(object).where(status.notna(), None), notes, used
+    if period is not None:
+        work = standards.with_status(work, standard, at=period, name=name)
+    else:
+        work = standards.with_status(work, standard, periods=labels, name=name)
+    if income_factor != 1.0:
+        work = work.mutate(income_pc_month=work._recorded_income).drop("_recorded_income")
+    return (work.drop(*added) if added else work), notes, used
 
+
+def _as_objects(values) -> pd.Series:
+    """Statuses pulled from an engine as Python objects, None where missing."""
+    values = pd.Series(values).astype(object)
+    return values.where(values.notna(), None)
+
+
+# ------------------------------------------------------------------- reclassification
 
 def status_table(old: pd.Series, new: pd.Series, old_name: str = "old", new_name: str = "new") -> pd.DataFrame:
     """Counts of old status (rows) × new status (columns), with totals."""
-    pairs = pd.DataFrame({"old": list(old), "new": list(new)}).dropna()
-    table = (pairs.groupby(["old", "new"]).size().unstack(fill_value=0)
-             .reindex(index=STATUSES, columns=STATUSES, fill_value=0))
+    pairs = pd.DataFrame({"old": list(old), "new": list(new)})
+    counts = pairs.groupby(["old", "new"], dropna=False).size().rename("households").reset_index()
+    return _crosstab(counts, old_name, new_name)
+
+
+def _crosstab(counts: pd.DataFrame, old_name: str, new_name: str) -> pd.DataFrame:
+    """``status_table`` from counts (columns old, new, households); pairs with a
+    missing status are left out."""
+    cells = counts.groupby(["old", "new"])["households"].sum()  # NaN keys dropped
+    table = pd.DataFrame([[int(cells.get((o, n), 0)) for n in STATUSES] for o in STATUSES],
+                         index=STATUSES, columns=STATUSES)
     table["total"] = table.sum(axis=1)
     table.loc["total"] = table.sum(axis=0)
     table.index.name, table.columns.name = old_name, new_name
     return table.astype(int)
 
 
+def _summary(counts: pd.DataFrame) -> dict:
+    """The reclassification summary from old × new counts (missing statuses included);
+    a missing status differs from every status, as pandas compares them."""
+    o, n, k = counts["old"], counts["new"], counts["households"].to_numpy()
+
+    def total(mask) -> int:
+        return int(k[mask.to_numpy(dtype=bool)].sum())
+
+    return dict(
+        households=int(k.sum()), changed=total(o != n),
+        poor_old=total(o == "poor"), poor_new=total(n == "poor"),
+        near_poor_old=total(o == "near_poor"), near_poor_new=total(n == "near_poor"),
+        into_poverty=total((o != "poor") & (n == "poor")),
+        out_of_poverty=total((o == "poor") & (n != "poor")),
+    )
+
+
 @dataclass
 class Reclassification:
     """Statuses of the same rows under two standards.
 
-    ``statuses``: per row (household_id, period when present) old_status, new_status,
-    changed. ``table``: old × new counts with totals. ``summary``: households, changed,
-    poor_old, poor_new, into_poverty (not poor -> poor), out_of_poverty (poor -> not
-    poor). ``assumptions``: stand-ins and uprating used. ``standards``: ids used.
+    ``table``: old × new counts with totals. ``summary``: households, changed,
+    poor_old, poor_new, near_poor_old, near_poor_new, into_poverty (not poor -> poor),
+    out_of_poverty (poor -> not poor). ``assumptions``: stand-ins and uprating used.
+    ``standards``: ids used. ``statuses``: per row (household_id, period when present)
+    old_status, new_status, changed -- pulled from the engine when first read (on a
+    register that is one row per household: read it for a small selection only).
     """
 
-    statuses: pd.DataFrame
     table: pd.DataFrame
     summary: dict
     assumptions: list = field(default_factory=list)
     standards: dict = field(default_factory=dict)
+    per_row: object = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def statuses(self) -> pd.DataFrame:
+        return self.per_row()
 
 
-def reclassify(df: pd.DataFrame, standard: str = "national_2027_2030", period=None,
+def reclassify(data, standard: str = "national_2027_2030", period=None,
                base_standard: str = "national", old: str = "classify", stand_ins=None,
-               income_factor: float = 1.0) -> Reclassification:
-    """Classify the same households under another standard and count who changes status.
+               income_factor: float = 1.0, rows=None) -> Reclassification:
+    """Classify the same households under another standard and count who changes status
+    (methods.md, "Traps": a new standard moves households whose income did not change).
 
+    ``data``: a Panel (or path), or a pandas frame with ``period``, ``area``,
+    ``income_pc_month`` and the indicator columns. ``rows``: an Ibis predicate choosing
+    the rows, e.g. ``reviewed_at("2025Q4")`` (the table has an int ``period_index``).
     ``standard``: a standard id of povdyn.standards (e.g. "national_2027_2030",
     "hcmc_2025": applied at its first period unless ``period`` is given) or a scope
     ("national", "hcmc": the standard in force at ``period``, or at each row's own
     period when ``period`` is None). The old status is, with ``old="classify"``, the
     rows classified under ``base_standard`` at their own period (so only the rule
-    differs), or with ``old="recorded"`` the register's ``status``. Indicators the
-    new standard needs but the data lacks get the stand-ins of ``STAND_INS`` (stated in
-    ``result.assumptions``). Removal rows (``removal_reason`` set) are left out.
+    differs), or with ``old="recorded"`` the register's ``status`` (rows without one
+    are left out). Indicators the new standard needs but the data lacks get the
+    stand-ins of ``STAND_INS`` (stated in ``result.assumptions``). Removal rows
+    (``removal_reason`` set) are left out. Both classifications and the old × new
+    counts run in the engine (``standards.with_status``); only the counts leave it.
     """
     if old not in ("classify", "recorded"):
         raise ValueError(f"old={old!r}: use 'classify' or 'recorded'")
-    rows = df
-    if "removal_reason" in rows.columns:
-        rows = rows[rows["removal_reason"].isna()]
-    if old == "recorded" and "status" in rows.columns:
-        rows = rows[rows["status"].notna()]
+    src = _source(data, [c for c in (STAND_INS if stand_ins is None else stand_ins).values() if c])
+    if rows is not None:
+        src = src.where(rows(src.table))
+    table = src.table
+    if "removal_reason" in table.columns:
+        table = table.filter(table.removal_reason.isnull())
     if old == "recorded":
-        if "status" not in rows.columns:
+        if "status" not in table.columns:
             raise SchemaError("old='recorded' needs a status column")
-        old_status, old_notes, old_used = rows["status"].astype(object), [], ["recorded"]
+        table = table.filter(table.status.notnull())
+    labels = src.periods(table)
+    if old == "recorded":
+        table, old_notes, old_used = table.mutate(old_status=table.status.cast("string")), [], ["recorded"]
     else:
-        old_status, old_notes, old_used = _classify_under(rows, base_standard)
-    new_status, new_notes, new_used = _classify_under(rows, standard, period, stand_ins,
-                                                      income_factor)
-    keys = [c for c in ("household_id", "period") if c in rows.columns]
-    statuses = rows[keys].copy()
-    statuses["old_status"] = old_status.to_numpy()
-    statuses["new_status"] = new_status.to_numpy()
-    statuses["changed"] = statuses["old_status"] != statuses["new_status"]
-    statuses = statuses.reset_index(drop=True)
-    o, n = statuses["old_status"], statuses["new_status"]
-    summary = dict(
-        households=len(statuses), changed=int(statuses["changed"].sum()),
-        poor_old=int((o == "poor").sum()), poor_new=int((n == "poor").sum()),
-        near_poor_old=int((o == "near_poor").sum()), near_poor_new=int((n == "near_poor").sum()),
-        into_poverty=int(((o != "poor") & (n == "poor")).sum()),
-        out_of_poverty=int(((o == "poor") & (n != "poor")).sum()),
-    )
+        table, old_notes, old_used = _with_status_under(table, labels, base_standard, name="old_status")
+    table, new_notes, new_used = _with_status_under(table, labels, standard, period, stand_ins,
+                                                    income_factor, name="new_status")
+    pulled = src.run(table.group_by(["old_status", "new_status"]).aggregate(households=table.count()))
+    counts = pd.DataFrame({"old": _as_objects(pulled["old_status"]), "new": _as_objects(pulled["new_status"]),
+                           "households": pulled["households"].astype("int64")})
+
+    def per_row() -> pd.DataFrame:
+        if src.frame is not None:  # the caller's own rows, in their order
+            got = src.run(table.select("_row", "old_status", "new_status").order_by("_row"))
+            keys = [c for c in ("household_id", "period") if c in src.frame.columns]
+            out = src.frame.iloc[got["_row"].to_numpy()][keys].reset_index(drop=True)
+        else:
+            keys = [c for c in ("household_id", "period") if c in table.columns]
+            got = src.run(table.order_by([*keys[:1], "period_index"])
+                          .select(*keys, "old_status", "new_status"))
+            out = got[keys].reset_index(drop=True)
+        out["old_status"] = _as_objects(got["old_status"]).to_numpy()
+        out["new_status"] = _as_objects(got["new_status"]).to_numpy()
+        out["changed"] = out["old_status"] != out["new_status"]
+        return out
+
     return Reclassification(
-        statuses=statuses, table=status_table(o, n, "old_status", "new_status"),
-        summary=summary, assumptions=old_notes + new_notes,
-        standards={"old": old_used, "new": new_used},
+        table=_crosstab(counts, "old_status", "new_status"), summary=_summary(counts),
+        assumptions=old_notes + new_notes, standards={"old": old_used, "new": new_used},
+        per_row=per_row,
     )
 
 
-def local_vs_national(df: pd.DataFrame, local: str = "hcmc", province: str | None = None,
+def local_vs_national(data, local: str = "hcmc", province: str | None = None,
                       period=None) -> Reclassification:
     """The same households under the national standard (old_status) and a local one
     (new_status), e.g. Ho Chi Minh City's (2021–2025: poor < 36M VND/person/year; its
-    2025 review: poor ≤ 46M). ``province``: keep only that province's rows (any
-    spelling, old or new name -> its 2025 province); ``period``: keep only that period.
-    The local standard must cover the periods (else StandardError)."""
-    rows = df
+    2025 review: poor ≤ 46M): ``reclassify`` with ``standard=local``, each row at its
+    own period. ``data``: a Panel (or path) or a pandas frame. ``province``: keep only
+    that province's rows (any spelling, old or new name -> its 2025 province);
+    ``period``: keep only that period. The rows are chosen and classified in the
+    engine. The local standard must cover the periods (else StandardError)."""
+    src = _source(data)
     if period is not None:
-        _, idx = parse_period(period)
-        rows = rows[[parse_period(p)[1] == idx for p in rows["period"]]]
+        src = src.where(src.table.period_index == parse_period(period)[1])
     if province is not None:
         from .geo import province_2025
+
         target = province_2025([province]).iloc[0]
-        col = rows["province_2025"] if "province_2025" in rows.columns else \
-            province_2025(rows["province"], errors="coerce")
-        rows = rows[col.to_numpy() == target]
-    if rows.empty:
+        if "province_2025" in src.table.columns:
+            src = src.where(src.table.province_2025 == target)
+        else:  # the old names present (a few dozen) mapped here
+            names = src.run(src.table.select("province").distinct())["province"].dropna().tolist()
+            keep = [n for n, m in zip(names, province_2025(names, errors="coerce")) if m == target]
+            src = src.where(src.table.province.isin(keep))
+    result = reclassify(src, standard=local, period=None, base_standard="national")
+    if result.summary["households"] == 0:
         raise SchemaError(f"no rows for province={province!r}, period={period!r}")
-    return reclassify(rows, standard=local, period=None, base_standard="national")
+    return result
 
 
 # ------------------------------------------------------------------- flows across change
@@ -250,29 +383,40 @@ def standard_changed(periods, standard: str = "national") -> pd.DataFrame:
 class FlowDecomposition:
     """Moves between ``t_from`` and ``t_to`` split by cause.
 
-    ``households``: one row per household observed (not removed) at both periods:
-    status_from, status_to (recorded), rule_from (t_from data under t_from's standard),
-    counterfactual (t_from data under t_to's standard), moved, moved_by in
-    {"stayed", "new_line", "circumstances", "both"}, recorded_differs (the register's
-    status at t_from is not what its own rule gives — a review decision or data issue).
     ``table``: per (status_from, status_to) move: households, new_line, circumstances,
-    both. ``summary``: exits from poverty split the same way. ``standard_changed``:
-    whether the two periods fall under different standards.
+    both. ``summary``: households, moved, exits from poverty split the same way, moves
+    by cause, recorded_differs. ``standard_changed``: whether the two periods fall under
+    different standards. ``households``: one row per household observed at both
+    periods: status_from, status_to (recorded), rule_from (t_from data under t_from's
+    standard), counterfactual (t_from data under t_to's standard), moved, moved_by in
+    {"stayed", "new_line", "circumstances", "both"}, recorded_differs (the register's
+    status at t_from is not what its own rule gives — a review decision or data issue)
+    -- pulled from the engine when first read (on a register, one row per household).
     """
 
-    households: pd.DataFrame
     table: pd.DataFrame
     summary: dict
     standard_changed: bool
     standards: tuple
     assumptions: list = field(default_factory=list)
+    per_household: object = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def households(self) -> pd.DataFrame:
+        return self.per_household()
+
+
+def _differs(a, b):
+    """a != b as pandas compares statuses: a missing one differs from everything."""
+    return (a.isnull() | b.isnull() | (a != b)).fill_null(True)
 
 
 def decompose_flows(panel, t_from, t_to, standard: str = "national", stand_ins=None) -> FlowDecomposition:
     """Split status moves between ``t_from`` and ``t_to`` into "moved by the new line"
-    and "moved by their own circumstances" (methods.md, Traps).
+    and "moved by their own circumstances" (methods.md, Traps: an exit caused by a new
+    standard is not an exit caused by income).
 
-    For each household observed at both periods (removal rows excluded):
+    For each household with a recorded status at both periods:
     counterfactual = its t_from incomes and deprivations classified under the standard
     of ``t_to``; rule_from = the same under the standard of ``t_from``. A household
     that moved (recorded status_from != status_to) moved
@@ -283,53 +427,78 @@ def decompose_flows(panel, t_from, t_to, standard: str = "national", stand_ins=N
       does not move it: what changed is its income or deprivations);
     * by **both** when the new standard moved it and it then moved again.
 
-    When the two periods share a standard every move is "circumstances". From a Panel
-    only the rows of the two periods leave the engine.
+    When the two periods share a standard every move is "circumstances". ``panel``: a
+    Panel (or path) or a pandas frame. The classifications, the pairing of the two
+    periods and the counts by move and cause run in the engine
+    (``standards.with_status``); only the table of moves leaves it.
     """
+    import ibis
+
     _, i_from = parse_period(t_from)
     _, i_to = parse_period(t_to)
-    df = _rows_from(panel, lambda table: table.period_index.isin([i_from, i_to]))
-    a = df[(df["period_index"] == i_from) & df["status"].notna()]
-    b = df[(df["period_index"] == i_to) & df["status"].notna()]
-    if a.empty or b.empty:
+    src = _source(panel, [c for c in (STAND_INS if stand_ins is None else stand_ins).values() if c])
+    observed = src.table.filter(src.table.period_index.isin([i_from, i_to]) & src.table.status.notnull())
+    present = src.run(observed.group_by(["period", "period_index"]).aggregate(n=observed.count()))
+    if not {i_from, i_to} <= set(present["period_index"].astype(int)):
         raise SchemaError(f"no households observed at {t_from!r} or {t_to!r}")
-    a = a[a["household_id"].isin(set(b["household_id"]))].sort_values("household_id")
-    b = b.set_index("household_id").loc[a["household_id"]]
-    rule_from, _, (sid_from, *_) = _classify_under(a, standard)
-    label_to = b["period"].iloc[0]
-    counterfactual, notes, (sid_to, *_) = _classify_under(a, standard, period=label_to,
-                                                          stand_ins=stand_ins)
-    out = pd.DataFrame({
-        "household_id": a["household_id"].to_numpy(),
-        "status_from": a["status"].astype(object).to_numpy(),
-        "status_to": b["status"].astype(object).to_numpy(),
-        "rule_from": rule_from.to_numpy(),
-        "counterfactual": counterfactual.to_numpy(),
-    })
-    out["moved"] = out["status_from"] != out["status_to"]
-    rule_moved = out["counterfactual"] != out["rule_from"]
-    out["moved_by"] = np.select(
-        [~out["moved"], ~rule_moved, out["counterfactual"] == out["status_to"]],
-        ["stayed", "circumstances", "new_line"], default="both")
-    out["recorded_differs"] = out["status_from"] != out["rule_from"]
-    moves = out[out["moved"]]
-    table = (pd.crosstab([moves["status_from"], moves["status_to"]], moves["moved_by"])
-             .reindex(columns=["new_line", "circumstances", "both"], fill_value=0))
+    label_of = {int(i): (v if src.labels is None else src.labels[v])
+                for v, i in zip(present["period"], present["period_index"])}
+    value_from = [v for v, i in zip(present["period"], present["period_index"]) if int(i) == i_from]
+    a = observed.filter(observed.period_index == i_from)
+    b = observed.filter(observed.period_index == i_to)
+    label_to = label_of[i_to]
+    a, _, (sid_from, *_) = _with_status_under(a, {v: label_of[i_from] for v in value_from}, standard,
+                                              name="rule_from")
+    a, notes, (sid_to, *_) = _with_status_under(a, {}, standard, period=label_to, stand_ins=stand_ins,
+                                                name="counterfactual")
+    pairs = a.select("household_id", status_from=a.status.cast("string"), rule_from="rule_from",
+                     counterfactual="counterfactual").inner_join(
+        b.select("household_id", status_to=b.status.cast("string")), "household_id")
+    moved = pairs.status_from != pairs.status_to
+    pairs = pairs.mutate(
+        moved=moved,
+        moved_by=ibis.cases((~moved, "stayed"),
+                            (~_differs(pairs.counterfactual, pairs.rule_from), "circumstances"),
+                            (~_differs(pairs.counterfactual, pairs.status_to), "new_line"),
+                            else_="both"),
+        recorded_differs=_differs(pairs.status_from, pairs.rule_from))
+    # one query: a row per move and cause, and one for all who stayed (their statuses
+    # blanked), each with its households and recorded_differs
+    blank = ibis.null("string")
+    grouped = pairs.mutate(status_from=ibis.ifelse(pairs.moved, pairs.status_from, blank),
+                           status_to=ibis.ifelse(pairs.moved, pairs.status_to, blank))
+    counts = src.run(grouped.group_by(["status_from", "status_to", "moved_by"]).aggregate(
+        n=grouped.count(), recorded_differs=grouped.recorded_differs.cast("int64").sum()))
+    overall = counts[["n", "recorded_differs"]].astype("int64").sum()
+    counts = counts[counts["moved_by"] != "stayed"]
+    table = (counts.set_index(["status_from", "status_to", "moved_by"])["n"].astype("int64")
+             .unstack(fill_value=0).reindex(columns=["new_line", "circumstances", "both"], fill_value=0)
+             .sort_index())
     table.insert(0, "households", table.sum(axis=1))
     table.columns.name = None
     table = table.reset_index()
-    exits = moves[moves["status_from"] == "poor"]
+    exits = table[table["status_from"] == "poor"]
     summary = dict(
-        households=len(out), moved=len(moves), exits=len(exits),
-        exits_by_new_line=int((exits["moved_by"] == "new_line").sum()),
-        exits_by_circumstances=int((exits["moved_by"] == "circumstances").sum()),
-        exits_by_both=int((exits["moved_by"] == "both").sum()),
-        moved_by_new_line=int((moves["moved_by"] == "new_line").sum()),
-        moved_by_circumstances=int((moves["moved_by"] == "circumstances").sum()),
-        moved_by_both=int((moves["moved_by"] == "both").sum()),
-        recorded_differs=int(out["recorded_differs"].sum()),
+        households=int(overall["n"]), moved=int(table["households"].sum()),
+        exits=int(exits["households"].sum()),
+        exits_by_new_line=int(exits["new_line"].sum()),
+        exits_by_circumstances=int(exits["circumstances"].sum()),
+        exits_by_both=int(exits["both"].sum()),
+        moved_by_new_line=int(table["new_line"].sum()),
+        moved_by_circumstances=int(table["circumstances"].sum()),
+        moved_by_both=int(table["both"].sum()),
+        recorded_differs=int(overall["recorded_differs"]),
     )
-    return FlowDecomposition(households=out, table=table, summary=summary,
+
+    def per_household() -> pd.DataFrame:
+        columns = ["household_id", "status_from", "status_to", "rule_from", "counterfactual", "moved",
+                   "moved_by", "recorded_differs"]
+        out = src.run(pairs.select(*columns).order_by("household_id")).reset_index(drop=True)
+        for col in ("status_from", "status_to", "rule_from", "counterfactual", "moved_by"):
+            out[col] = _as_objects(out[col]).to_numpy()
+        return out.astype({"moved": bool, "recorded_differs": bool})
+
+    return FlowDecomposition(table=table, summary=summary,
                              standard_changed=_rule(t_from, standard) != _rule(label_to, standard),
-                             standards=(sid_from, sid_to),
-                             assumptions=notes)
+                             standards=(sid_from, sid_to), assumptions=notes,
+                             per_household=per_household)
