@@ -144,3 +144,63 @@ def test_standard_changed_flags():
     # 2026 keeps the 2022–2025 rule (Decree 351/2025): only 2027 is a change
     assert years["standard_changed"].tolist() == [False, False, True]
     assert years["standard_id"].tolist() == ["national_2022_2025", "national_2026", "national_2027_2030"]
+
+
+# ------------------------------------------------------------------ on a Panel (the engine)
+def _as_panel(df, province="Hà Nội"):
+    import povdyn
+
+    return povdyn.load_panel(df.assign(province=df["province"] if "province" in df else province))
+
+
+def test_reclassify_a_panel_in_the_engine_by_hand():
+    # the households of test_reclassify_2027_by_hand, reviewed at 2025Q4, plus a household
+    # removed at that review (no status): the reviewed ones are classified in the engine
+    reviewed = _households_2025().assign(status="non_poor")
+    removed = pd.DataFrame([_row("r1", "2025Q4", "rural", 100_000, _n(4))]).assign(removal_reason="death")
+    panel = _as_panel(pd.concat([reviewed, removed], ignore_index=True))
+    r = sc.reclassify(panel, standard="national_2027_2030", rows=sc.reviewed_at("2025Q4"))
+    assert r.summary == dict(households=8, changed=4, poor_old=1, poor_new=3, near_poor_old=2,
+                             near_poor_new=4, into_poverty=2, out_of_poverty=0)
+    assert r.table.loc["non_poor", "poor"] == 2 and r.table.loc["non_poor", "near_poor"] == 2
+    assert r.table.loc["total", "total"] == 8
+    got = dict(zip(r.statuses["household_id"], zip(r.statuses["old_status"], r.statuses["new_status"])))
+    assert got["h3"] == ("non_poor", "poor") and got["h8"] == ("non_poor", "near_poor") and "r1" not in got
+    assert any("dep_waste" in a for a in r.assumptions) and r.standards["new"] == ["national_2027_2030"]
+    # the recorded statuses as the old ones: all "non_poor" here
+    recorded = sc.reclassify(panel, standard="national_2027_2030", old="recorded")
+    assert recorded.table.loc["non_poor", "total"] == 8 and recorded.summary["poor_new"] == 3
+
+
+def test_local_vs_national_on_a_panel_leaves_removals_out():
+    # test_local_vs_national_hcmc's households on a Panel, with an HCMC household removed at
+    # 2025Q3 (migration) that would be poor under both standards if it were counted
+    rows = pd.DataFrame([
+        _row("a", "2025Q3", "urban", 1_900_000, _n(3), "poor"),
+        _row("b", "2025Q3", "urban", 1_900_000, [], "near_poor"),
+        _row("c", "2025Q3", "urban", 3_000_000, [], "non_poor"),
+        _row("d", "2025Q3", "urban", 3_500_000, _n(4), "non_poor"),
+        _row("e", "2025Q3", "urban", 4_000_000, [], "non_poor"),
+        _row("r", "2025Q3", "urban", 1_000_000, _n(3)),
+        _row("z", "2025Q3", "urban", 1_000_000, _n(3), "poor"),
+    ]).assign(province=["TP. Hồ Chí Minh", "Bình Dương", "hcm", "Hồ Chí Minh", "Hồ Chí Minh",
+                        "Hồ Chí Minh", "Hà Nội"],
+              removal_reason=[None] * 5 + ["migration", None])
+    want = {"a": ("poor", "poor"), "b": ("near_poor", "poor"), "c": ("non_poor", "near_poor"),
+            "d": ("non_poor", "near_poor"), "e": ("non_poor", "non_poor")}
+    for data in (_as_panel(rows), rows):
+        r = sc.local_vs_national(data, local="hcmc", province="Thành phố Hồ Chí Minh", period="2025Q3")
+        got = dict(zip(r.statuses["household_id"], zip(r.statuses["old_status"], r.statuses["new_status"])))
+        assert got == want
+        assert r.summary["households"] == 5 and r.summary["poor_old"] == 1 and r.summary["poor_new"] == 2
+
+
+def test_decompose_flows_on_a_panel_by_hand():
+    d = sc.decompose_flows(_as_panel(_panel_2021_2022()), "2021Q4", "2022Q4")
+    assert d.households.set_index("household_id")["moved_by"].to_dict() == {
+        "h1": "new_line", "h2": "new_line", "h3": "both", "h4": "circumstances", "h5": "stayed",
+        "h7": "new_line"}
+    assert d.summary == dict(households=6, moved=5, exits=2, exits_by_new_line=1, exits_by_circumstances=0,
+                             exits_by_both=1, moved_by_new_line=3, moved_by_circumstances=1, moved_by_both=1,
+                             recorded_differs=0)
+    pd.testing.assert_frame_equal(d.table, sc.decompose_flows(_panel_2021_2022(), "2021Q4", "2022Q4").table)
