@@ -37,8 +37,8 @@ one row per group (an area, a province, a trajectory group) leaves it -- at nati
 scale a review has tens of millions of rows. A pandas frame goes through the same
 expressions (an Ibis memtable on DuckDB): one definition of each measure.
 ``trajectory_groups`` and ``fragile_exits`` return households, so they pull the
-grouped households' rows; ``panel_frame`` / ``rows_at`` pull rows for the callers that
-classify each household (povdyn.standard_change).
+grouped households' rows; ``panel_frame`` / ``rows_at`` pull a review's rows for a
+caller that asks for them (povdyn.standard_change classifies in the engine instead).
 """
 from __future__ import annotations
 
@@ -415,8 +415,7 @@ def panel_frame(panel, region=None, rows=None) -> pd.DataFrame:
 
 def rows_at(*periods):
     """The rows at these periods, as an Ibis predicate for ``panel_frame(rows=...)``:
-    a cell that reads one review (the Alkire–Foster table by province, a
-    reclassification at ``period``) pulls only that review's rows from the engine."""
+    a cell that reads one review pulls only that review's rows from the engine."""
     indices = sorted({parse_period(p)[1] for p in periods})
 
     def where(table):
