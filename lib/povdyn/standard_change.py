@@ -319,7 +319,8 @@ def local_vs_national(data, local: str = "hcmc", province: str | None = None,
     """The same households under the national standard (old_status) and a local one
     (new_status), e.g. Ho Chi Minh City's (2021–2025: poor < 36M VND/person/year; its
     2025 review: poor ≤ 46M): ``reclassify`` with ``standard=local``, each row at its
-    own period. ``data``: a Panel (or path) or a pandas frame. ``province``: keep only
+    own period (methods.md, "Traps": who is poor depends on the standard, not only on
+    the household; removal rows are left out, as removals are attrition). ``data``: a Panel (or path) or a pandas frame. ``province``: keep only
     that province's rows (any spelling, old or new name -> its 2025 province);
     ``period``: keep only that period. The rows are chosen and classified in the
     engine. The local standard must cover the periods (else StandardError)."""
@@ -355,7 +356,8 @@ def _rule(period, standard: str) -> tuple:
 
 def standard_changed(periods, standard: str = "national") -> pd.DataFrame:
     """For each period (sorted, distinct), whether its standard differs from the
-    previous period's: columns period, previous_period, standard_id, standard_changed.
+    previous period's (methods.md, "Traps": flag periods where the standard changed):
+    columns period, previous_period, standard_id, standard_changed.
     Uses povdyn.standards.changes_between, and counts a change only when the rule
     itself differs (lines, deprivation rule or indicators): the 2022–2025 standard kept
     for 2026 (Decree 351/2025) is not a change. A period no standard covers gets
