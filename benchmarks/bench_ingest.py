@@ -227,10 +227,15 @@ from povdyn.ingest import ingest
 
 
 def peak_mb():
-    # VmHWM: this process's own peak (ru_maxrss would carry the parent's over exec)
+    # VmHWM: this process's own peak (ru_maxrss would carry the parent's over exec);
+    # with POVDYN_INGEST_TIMING=1 ingest resets it at each stage and keeps the largest
+    try:
+        from povdyn.ingest.register import STAGE_PEAK_MB
+    except ImportError:  # another tree's ingest (PYTHONPATH=OTHER/lib) resets nothing
+        STAGE_PEAK_MB = [0.0]
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+            return max(int(line.split()[1]) / 1024, STAGE_PEAK_MB[0])
     return float("nan")
 
 
