@@ -136,3 +136,38 @@ def test_panel_sorted_in_many_household_ranges_gives_the_bytes_of_one_sort(tmp_p
                             columns=["commune_2025_basis"])["commune_2025_basis"]
     assert (basis == "household").sum() > 1000  # the window did its work
     assert _hashes(tmp_path / "one") == _hashes(tmp_path / "many")
+
+
+def test_stage_times_name_the_stage_that_sets_the_peak_memory(tmp_path, monkeypatch, capfd):
+    """With POVDYN_INGEST_TIMING=1 every stage line gives the process's peak resident
+    memory during that stage alone (the high-water mark reset at each stage's start),
+    so the stage that sets a run's peak is named: a planted 300 MB held only while the
+    households are counted shows in that stage's line and in no later stage's."""
+    import re
+
+    import numpy as np
+
+    from povdyn.ingest import households
+
+    monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
+    monkeypatch.setenv("POVDYN_INGEST_TIMING", "1")
+    real_build = households.build
+
+    def build_holding_memory(outputs):
+        held = np.ones(300 * 2**20 // 8)  # written, so resident
+        table = real_build(outputs)
+        del held
+        return table
+
+    monkeypatch.setattr(households, "build", build_holding_memory)
+    summary = ingest(_make_raw(tmp_path), tmp_path / "out", progress=False)
+    assert summary.balanced
+    lines = re.findall(r"ingest stage: (.+): [0-9.]+ s, peak ([0-9]+) MB \(resident after: "
+                       r"([0-9]+) MB\)", capfd.readouterr().err)
+    stages = [name for name, _, _ in lines]
+    assert "households" in stages and len(stages) > 5
+    peak = {name: int(p) for name, p, _ in lines}
+    after = stages[stages.index("households") + 1:]
+    assert after and peak["households"] > 300 + max(peak[s] for s in after) - 50
+    assert peak["households"] > max(int(r) for _, _, r in lines) + 250
+    assert ingest_module.register.STAGE_PEAK_MB[0] >= peak["households"] - 1  # printed: rounded

@@ -221,10 +221,27 @@ def _one_register_with_copies_far_apart(demo_years, raw: Path) -> dict:
     return {"exact": exact, "clash": clash}
 
 
-def _cut_in_workers(monkeypatch, cut_ranges: int) -> list:
+def _register_parts(monkeypatch) -> list:
+    """The list the register parts each later run hands to the register stage are
+    appended to: (path, its rows' household ids)."""
+    import povdyn.ingest as ingest_module
+
+    seen = []
+    stage = ingest_module.run._register_stage
+
+    def recording(con, spill, *args, **kwargs):
+        for part in spill.parts["register"]:
+            seen.append((Path(part), pd.read_parquet(part, columns=["household_id"])))
+        return stage(con, spill, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module.run, "_register_stage", recording)
+    return seen
+
+
+def _cut_in_workers(monkeypatch, cut_ranges: int | None) -> list:
     """Large-file settings for a small csv (byte ranges of ~20 kB on 2 workers, rows cut
-    into `cut_ranges` household ranges); returns the list the register parts each run
-    hands to the register stage are appended to (path, household ids)."""
+    into `cut_ranges` household ranges; None: as many as cut_ranges_for gives); returns
+    _register_parts' list."""
     import povdyn.ingest as ingest_module
 
     monkeypatch.setattr(ingest_module.parallel, "PARALLEL_MIN_BYTES", 0)
@@ -233,44 +250,58 @@ def _cut_in_workers(monkeypatch, cut_ranges: int) -> list:
     monkeypatch.setattr(ingest_module.parallel, "_SCAN_BYTES", 1000)
     monkeypatch.setattr(ingest_module.household_ranges, "CUT_RANGES", cut_ranges)
     monkeypatch.setenv("POVDYN_INGEST_WORKERS", "2")
-    seen = []
-    stage = ingest_module.register._register_stage
-
-    def recording(con, spill, *args, **kwargs):
-        for part in spill.parts["register"]:
-            rows = pd.read_parquet(part, columns=["household_id", "_bad"]) if "_bad" in \
-                pq_columns(part) else pd.read_parquet(part, columns=["household_id"])
-            seen.append((Path(part), rows))
-        return stage(con, spill, *args, **kwargs)
-
-    monkeypatch.setattr(ingest_module.run, "_register_stage", recording)
-    return seen
+    return _register_parts(monkeypatch)
 
 
-def pq_columns(path) -> list:
-    import pyarrow.parquet as pq
+def test_cut_ranges_are_a_power_of_two_from_the_size_and_the_memory_limit():
+    """A csv is cut into the smallest power of two of household ranges that each hold at
+    most CSV_BYTES_PER_MEMORY bytes of it per byte of the memory limit (none when one
+    range holds it), at most MAX_CUT_RANGES; the ranges of a coarser cut are whole ranges
+    of a finer one, so a range of the sort reads whole parts or halves of them."""
+    from povdyn.ingest import household_ranges as hr
 
-    return pq.read_schema(path).names
+    per_range = hr.CSV_BYTES_PER_MEMORY * 10**9
+    assert hr.cut_ranges_for(0, "1GB") == hr.cut_ranges_for(int(per_range), "1GB") == 0
+    assert hr.cut_ranges_for(int(per_range) + 1, "1GB") == 2
+    for need, count in [(2.5, 4), (4, 4), (4.01, 8), (5.5, 8), (33, 64), (10**4, 64)]:
+        assert hr.cut_ranges_for(int(per_range * need), "1GB") == count, need
+        # the same bytes under a quarter of the memory need four times the ranges
+        assert hr.cut_ranges_for(int(per_range * need / 4), "250MB") == count, need
+    assert hr.memory_bytes("953.6 MiB") == int(953.6 * 2**20)
+    for n in (2, 4, 8, 64):
+        cuts = hr.intervals(n)
+        assert len(cuts) == n and cuts[0][0] == 0 and cuts[-1][1] == hr.UNITS
+        assert all(hi == lo for (_, hi), (lo, _) in zip(cuts, cuts[1:]))
+        assert {b for c in hr.intervals(2 * n) for b in c} >= {b for c in cuts for b in c}
 
 
 def test_range_workers_cut_their_rows_by_household_and_keep_the_bytes(
         demo_years, tmp_path, monkeypatch):
-    """The range workers write one part per household range (fixed intervals of the
-    pseudonyms, named in the part): every part's ids lie in its interval, all ranges are
-    used, and the outputs are those of the one pass over the whole file, with the exact
-    copies and the conflict of a key whose rows were checked by two workers."""
+    """The range workers cut a csv into the power of two of household ranges its size and
+    the memory limit ask for (cut_ranges_for: 5.5 ranges' worth -> 8), one part per range
+    and byte range (fixed intervals of the pseudonyms, named in the part): every part's
+    ids lie in its interval, every range holds exactly the rows of its households that
+    the one pass over the whole file checked (none lost, none twice), and the outputs are
+    the bytes of that one pass, with the exact copies and the conflict of a key whose
+    rows were checked by two workers."""
     from test_ingest import _hashes
 
     from povdyn.ingest import household_ranges
 
     raw = tmp_path / "raw"
     _one_register_with_copies_far_apart(demo_years, raw)
+    whole = _register_parts(monkeypatch)
     one = ingest(raw, tmp_path / "one", progress=False)
-    seen = _cut_in_workers(monkeypatch, 8)
+    assert [household_ranges.interval_of_part(p) for p, _ in whole] == [
+        (0, household_ranges.UNITS)]  # one part, not cut
+    size = (raw / "register.csv").stat().st_size
+    monkeypatch.setattr(household_ranges, "CSV_BYTES_PER_MEMORY", size / (5.5 * 10**9))
+    monkeypatch.delenv("POVDYN_INGEST_MEMORY", raising=False)  # the default 1GB
+    seen = _cut_in_workers(monkeypatch, None)
     cut = ingest(raw, tmp_path / "cut", progress=False)
     assert one.ok and cut.ok
-    intervals = {household_ranges.interval_of_part(p) for p, _ in seen}
-    assert intervals == set(household_ranges.intervals(8))  # every part cut, every range
+    cuts = household_ranges.intervals(8)
+    assert {household_ranges.interval_of_part(p) for p, _ in seen} == set(cuts)
     sources = {p.parent.parent.name for p, _ in seen}
     assert len(sources) > 3  # several byte ranges (workers' blocks)
     for part, rows in seen:
@@ -280,6 +311,14 @@ def test_range_workers_cut_their_rows_by_household_and_keep_the_bytes(
         assert (ids >= household_ranges.bound(lo)).all() if lo else True, part
         assert (ids < household_ranges.bound(hi)).all() if hi < household_ranges.UNITS \
             else True, part
+    # each range's rows are the one pass's rows of its households, as many times each
+    checked = whole[0][1]["household_id"]
+    which = household_ranges.index_of(checked.to_numpy(), cuts)
+    for i, interval in enumerate(cuts):
+        in_parts = pd.concat([rows for p, rows in seen
+                              if household_ranges.interval_of_part(p) == interval])
+        assert sorted(in_parts["household_id"].dropna()) == sorted(
+            checked[which == i].dropna()), interval
     assert cut.tables[0].duplicates_dropped == one.tables[0].duplicates_dropped == 7
     quarantine = pd.read_csv(tmp_path / "cut" / "quarantine.csv", dtype=str)
     assert quarantine["reason"].str.contains("different values").sum() == 6  # 3 keys x 2

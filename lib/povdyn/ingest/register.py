@@ -24,20 +24,45 @@ from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _wr
 
 
 _STAGE_CLOCK = [0.0]
+STAGE_PEAK_MB = [0.0]  # the largest stage peak _log_stage printed (VmHWM is reset by it)
 
 
 def _log_stage(label: str, start: bool = False) -> None:
     """With POVDYN_INGEST_TIMING=1, print each stage's seconds to stderr (where the time
-    of a large ingest goes; benchmarks/bench_ingest.py --national)."""
+    of a large ingest goes; benchmarks/bench_ingest.py --national), and this process's
+    peak resident memory during the stage (its workers' are their own): the high-water
+    mark is reset at each stage's start where Linux allows (/proc/self/clear_refs), so
+    the stage that sets the whole run's peak is named."""
     import os
     import sys
     import time
 
     now = time.perf_counter()
-    if os.environ.get("POVDYN_INGEST_TIMING") and not start:
-        print(f"ingest stage: {label}: {now - _STAGE_CLOCK[0]:.1f} s", file=sys.stderr,
-              flush=True)
+    if os.environ.get("POVDYN_INGEST_TIMING"):
+        if not start:
+            peak, rss = _memory_mb()
+            STAGE_PEAK_MB[0] = max(STAGE_PEAK_MB[0], peak)
+            print(f"ingest stage: {label}: {now - _STAGE_CLOCK[0]:.1f} s, peak {peak:.0f} MB "
+                  f"(resident after: {rss:.0f} MB)", file=sys.stderr, flush=True)
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")  # VmHWM := VmRSS
+        except OSError:
+            pass
     _STAGE_CLOCK[0] = now
+
+
+def _memory_mb() -> tuple[float, float]:
+    """This process's VmHWM and VmRSS in MB (nan where /proc does not give them)."""
+    found = {}
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    found[line[:5]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return found.get("VmHWM", float("nan")), found.get("VmRSS", float("nan"))
 
 
 def _as_quarantine(rows: pd.DataFrame, reason: pd.Series | str) -> pd.DataFrame:
