@@ -762,11 +762,9 @@ def test_support_records_found_beside_every_panel_layout(tmp_path):
     """support.parquet is found beside the panel whatever its layout: a panel file, a data
     folder, and ingest's panel.parquet/ folder of period files (found when the folder
     layout arrived: the model then silently fitted without its support features)."""
-    from types import SimpleNamespace
-
     support = pd.DataFrame({"household_id": ["h_1", "h_2"], "program": ["credit", "housing"],
                             "start_period": ["2023", "2024"]})
-    panel = pd.DataFrame({"household_id": ["h_1"], "period": ["2024"]})
+    panel = pd.DataFrame({"household_id": ["h_1"], "period": ["2024"], "status": ["poor"]})
     processed = tmp_path / "processed"
     (processed / "panel.parquet").mkdir(parents=True)
     panel.to_parquet(processed / "panel.parquet" / "period-2024.parquet")
@@ -776,10 +774,26 @@ def test_support_records_found_beside_every_panel_layout(tmp_path):
     panel.to_parquet(single / "panel.parquet")
     support.to_parquet(single / "support.parquet")
     for source in (processed / "panel.parquet", processed, single / "panel.parquet", single):
-        found = _support_table(None, None, {"panel": SimpleNamespace(source=source)})
+        found = _support_table(None, None, {"panel": povdyn.load_panel(source)})
         assert found is not None, source
         assert sorted(found["household_id"]) == ["h_1", "h_2"]
     lone = tmp_path / "lone"
     lone.mkdir()
     panel.to_parquet(lone / "panel.parquet")
-    assert _support_table(None, None, {"panel": SimpleNamespace(source=lone / "panel.parquet")}) is None
+    assert _support_table(None, None, {"panel": povdyn.load_panel(lone / "panel.parquet")}) is None
+
+
+def test_a_regions_support_records_are_selected_in_the_engine(reg, panel, tmp_path):
+    """A region's view of the register (``Panel.region``) gets only its own households'
+    support records from the file, selected by the engine (it read every record of the
+    country into pandas before)."""
+    path = tmp_path / "support.parquet"
+    reg.support.to_parquet(path, index=False)
+    province = reg.panel.province_2025.value_counts().index[0]
+    region = panel.region(province)
+    mine = set(reg.panel.household_id[reg.panel.province_2025 == province])
+    found = _support_table(path, None, {"panel": region})
+    expected = reg.support[reg.support.household_id.isin(mine)]
+    assert 0 < len(found) == len(expected) < len(reg.support) / 10
+    assert set(found.household_id) == set(expected.household_id)
+    assert len(_support_table(path, None, {"panel": panel})) == len(reg.support)  # the whole register: all

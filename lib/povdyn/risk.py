@@ -497,7 +497,10 @@ def _commune_context(p, province: str) -> pd.DataFrame:
 
 def _support_table(support, panel, info) -> pd.DataFrame | None:
     """Support records (household_id, program, start year) from ``support`` (DataFrame or
-    path), else support.parquet beside the panel's source file; None if none."""
+    path), else support.parquet beside the panel's source file; None if none. A file is
+    read by the panel's engine (``programs.support_records``): a region's view of the
+    register (``Panel.region``) gets only its households' records, and only the columns
+    used leave the engine -- never the whole file into pandas."""
     if support is None:
         src = getattr(info["panel"], "source", None)
         if isinstance(src, (str, Path)):
@@ -507,14 +510,20 @@ def _support_table(support, panel, info) -> pd.DataFrame | None:
             support = next(iter(_beside(Path(src), "support.parquet")), None)
     if support is None:
         return None
-    df = pd.read_parquet(support) if isinstance(support, (str, Path)) else support
+    if isinstance(support, (str, Path)):
+        from .programs import support_records
+
+        df = support_records(support, info["panel"])
+    else:
+        df = support
     if not {"household_id", "program", "start_period"} <= set(df.columns):
         raise SchemaError("support records need columns household_id, program, start_period; "
                           f"got {list(df.columns)}")
     start = df["start_period"].astype(str).str[:4].astype(int)
     out = pd.DataFrame({"household_id": df["household_id"].astype(str), "program": df["program"].astype(str),
                         "start_year": start})
-    return out.sort_values(["household_id", "start_year"], kind="stable")
+    # the engine returns records in no set order: ties of one start year by programme name
+    return out.sort_values(["household_id", "start_year", "program"], kind="stable")
 
 
 def _add_support(frame: pd.DataFrame, support: pd.DataFrame | None) -> pd.DataFrame:
