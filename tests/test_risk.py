@@ -717,6 +717,37 @@ def test_small_file_rounds_chosen_on_held_out_households_then_refitted_on_all(mo
     assert refit["rounds"] == 77 - 30 and refit["leaves"] == stop["leaves"] == 4
 
 
+def test_hazard_of_more_than_one_review_ahead_keeps_larger_leaves(monkeypatch):
+    """Every booster of a hazard of two reviews ahead -- whichever recipe its file's size
+    takes (``_stopped_boosters``) -- keeps leaves of at least 1/``MULTI_STEP_LEAF_DIVISOR``
+    of the rows it learns from, so that no leaf learns one small cohort's exits alone
+    (relapse within 2 is validated with what the 2022 review's 2,777 exits teach, at
+    1.2M households); a hazard of one review ahead keeps 1/``LEAF_DIVISOR``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from povdyn.risk import LEAF_DIVISOR, MULTI_STEP_LEAF_DIVISOR, _Hazard
+
+    seen = []
+
+    def spy(self, X, y, sample_weight=None, **kw):  # what each booster is given
+        seen.append((len(X), self.min_samples_leaf))
+        self._predictors, self.n_features_in_ = [[None]] * 77, X.shape[1]
+        return self
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", spy)
+    rng = np.random.default_rng(5)
+    for households in (8_000, 40_000):  # the small recipe (refit on all) and the large one
+        ids = np.repeat([f"H{i:06d}" for i in range(households)], 3)
+        periods = pd.DataFrame({"household_id": ids, "step": np.tile([1, 1, 2], households),
+                                "event": rng.random(len(ids)) < 0.05})
+        X = pd.DataFrame({"income_gap": rng.normal(0, 1, len(ids))})
+        for within, divisor in ((2, MULTI_STEP_LEAF_DIVISOR), (1, LEAF_DIVISOR)):
+            seen.clear()
+            _Hazard("gbm", periods, X, within)
+            assert seen and all(leaf == max(40, rows // divisor) for rows, leaf in seen), (households, within)
+    assert MULTI_STEP_LEAF_DIVISOR < LEAF_DIVISOR
+
+
 def test_validated_model_is_built_like_the_scoring_model(panel, reg, monkeypatch):
     """The out-of-time validation fit learns from fewer rows than the final fit (no test
     cohort), so with the size switches of ``_stopped_boosters`` between the two sizes
@@ -733,10 +764,10 @@ def test_validated_model_is_built_like_the_scoring_model(panel, reg, monkeypatch
     fits = []  # (rows in the file, boosters built for it)
     real = risk._stopped_boosters
 
-    def recording(X, y, households, recipe_rows=None):
+    def recording(X, y, households, recipe_rows=None, leaf_divisor=risk.LEAF_DIVISOR):
         if not fits:  # the validation fit comes first: the switch just above its file
             monkeypatch.setattr(risk, "AVERAGED_FILE_ROWS", len(y) + 1)
-        boosters = real(X, y, households, recipe_rows)
+        boosters = real(X, y, households, recipe_rows, leaf_divisor)
         fits.append((len(y), len(boosters)))
         return boosters
 
