@@ -1159,7 +1159,7 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
         val_periods = periods[periods["period"] < test_period]
     else:
         test_period, val_periods = None, None
-    comparison, per_method, notes = [], {}, []
+    comparison, per_method, notes, hazards = [], {}, [], {}
     if test_period is not None:
         val_cohorts = sorted(val_periods["period"].unique())
         try:
@@ -1187,6 +1187,7 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
             risk = hazard.predict(vdesign.matrix(test))
             scored = test.assign(risk=risk, event=test["event"].astype(float))
             per_method[m] = scored
+            hazards[m] = hazard
             comparison.append({"method": m, **score_metrics(scored["event"], scored["risk"])})
     comparison = pd.DataFrame(comparison)
     if method == "auto":
@@ -1194,8 +1195,13 @@ def _fit(kind, panel, within, train_until, method, support, use_ethnicity, engin
                   if len(comparison) else "gbm")
     else:
         chosen = method
-    fitted = _Hazard(chosen, periods, design.matrix(periods), within, kind, calibration,
-                     recipe_rows=len(periods))
+    if val_periods is periods and chosen in hazards and calibration != "temporal":
+        # a later cohort tests (``train_until``): the validation fit learned from the very
+        # rows the final fit would, with the same design -- it is the final fit
+        fitted, design = hazards[chosen], vdesign
+    else:
+        fitted = _Hazard(chosen, periods, design.matrix(periods), within, kind, calibration,
+                         recipe_rows=len(periods))
     if calibration == "temporal" and chosen == "gbm":
         fitted.recalibration = _temporal_recalibration(chosen, periods, train, kind, within,
                                                        use_ethnicity, min_events, notes, lists)
