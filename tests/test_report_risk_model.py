@@ -252,3 +252,35 @@ def test_the_calibration_slope_needs_only_statsmodels_glm_and_finds_the_planted_
     # calibration in the large: with the slope fixed at 1, the mean offset that matches the events
     _, intercept = calibration_slope_intercept(rng.random(len(p)) < 1 / (1 + np.exp(-(-0.3 + lp))), p)
     assert intercept == pytest.approx(-0.3, abs=0.05)
+
+
+def test_the_section_selects_support_records_in_the_engine(register, monkeypatch):
+    """A page that fits the section's model itself reads support.parquet through the
+    panel's engine (``programs.support_records``, only the columns used), never whole
+    into pandas; the model still has its support features."""
+    import pandas as pd
+
+    from povdyn import programs
+    from povdyn.risk import _register_model, early_warning_section
+
+    read, selected = [], []
+    real_read, real_select = pd.read_parquet, programs.support_records
+
+    def spy_read(path, *args, **kwargs):
+        read.append(Path(str(path)).name)
+        return real_read(path, *args, **kwargs)
+
+    def spy_select(source, panel):
+        out = real_select(source, panel)
+        selected.append(out)
+        return out
+
+    monkeypatch.setattr(pd, "read_parquet", spy_read)
+    monkeypatch.setattr(programs, "support_records", spy_select)
+    _register_model.cache_clear()  # a page's own fit, not one an earlier test left in this process
+    section = early_warning_section(register, region=_provinces(register)[0], within=1)
+    _register_model.cache_clear()
+    assert "support.parquet" not in read
+    assert len(selected) == 1 and list(selected[0].columns) == list(programs.SUPPORT_COLUMNS)
+    assert len(selected[0]) == len(real_read(register / "support.parquet"))  # the whole register's model
+    assert "supported" in section["model"]._design.columns

@@ -336,10 +336,22 @@ def test_hazard_learns_from_every_household_at_risk(panel):
     assert list(design.matrix(later).columns) == design.columns
 
 
-def test_no_leakage_from_later_reviews(reg, panel, tmp_path):
+def test_no_leakage_from_later_reviews(reg, panel, tmp_path, monkeypatch):
     """Scores at review R with a model trained on cohorts whose follow-up ends by R do
     not change when every later review is scrambled (statuses, incomes, deprivations
-    shuffled across households)."""
+    shuffled across households). (Also: with a complete cohort after ``train_until``
+    the validation fit learns from exactly the final fit's rows, so it is the final
+    model -- one hazard fitted per model, not two.)"""
+    import povdyn.risk as risk
+
+    built = []
+
+    class Counting(risk._Hazard):
+        def __init__(self, *args, **kwargs):
+            built.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(risk, "_Hazard", Counting)
     R = 2024
     base = reg.panel.drop(columns=IDENT)
     later = base.period > R
@@ -354,6 +366,7 @@ def test_no_leakage_from_later_reviews(reg, panel, tmp_path):
     # (the scorer is beside the point here -- the features are -- so the faster logit)
     a = relapse_risk(pa_, within=1, train_until=R - 1, support=reg.support, method="logit")
     b = relapse_risk(pb_, within=1, train_until=R - 1, support=reg.support, method="logit")
+    assert a.test_period == R and built == ["logit", "logit"]  # one fit per model
     sa, sb = a.scores(as_of=R), b.scores(as_of=R)
     assert len(sa) > 300
     pd.testing.assert_frame_equal(sa, sb)
@@ -370,7 +383,7 @@ def test_no_leakage_from_later_reviews(reg, panel, tmp_path):
     assert features["income_gap_2_back"].notna().mean() > 0.9
     pd.testing.assert_frame_equal(features, a._design.matrix(fb))
     # and the test cohort of an honest out-of-time validation is after train_until
-    assert a.test_period is None or a.test_period > R - 1
+    assert a.test_period > R - 1
 
 
 def test_calibration_within_groups(reg, relapse_model):
@@ -717,6 +730,37 @@ def test_small_file_rounds_chosen_on_held_out_households_then_refitted_on_all(mo
     assert refit["rounds"] == 77 - 30 and refit["leaves"] == stop["leaves"] == 4
 
 
+def test_hazard_of_more_than_one_review_ahead_keeps_larger_leaves(monkeypatch):
+    """Every booster of a hazard of two reviews ahead -- whichever recipe its file's size
+    takes (``_stopped_boosters``) -- keeps leaves of at least 1/``MULTI_STEP_LEAF_DIVISOR``
+    of the rows it learns from, so that no leaf learns one small cohort's exits alone
+    (relapse within 2 is validated with what the 2022 review's 2,777 exits teach, at
+    1.2M households); a hazard of one review ahead keeps 1/``LEAF_DIVISOR``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from povdyn.risk import LEAF_DIVISOR, MULTI_STEP_LEAF_DIVISOR, _Hazard
+
+    seen = []
+
+    def spy(self, X, y, sample_weight=None, **kw):  # what each booster is given
+        seen.append((len(X), self.min_samples_leaf))
+        self._predictors, self.n_features_in_ = [[None]] * 77, X.shape[1]
+        return self
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", spy)
+    rng = np.random.default_rng(5)
+    for households in (8_000, 40_000):  # the small recipe (refit on all) and the large one
+        ids = np.repeat([f"H{i:06d}" for i in range(households)], 3)
+        periods = pd.DataFrame({"household_id": ids, "step": np.tile([1, 1, 2], households),
+                                "event": rng.random(len(ids)) < 0.05})
+        X = pd.DataFrame({"income_gap": rng.normal(0, 1, len(ids))})
+        for within, divisor in ((2, MULTI_STEP_LEAF_DIVISOR), (1, LEAF_DIVISOR)):
+            seen.clear()
+            _Hazard("gbm", periods, X, within)
+            assert seen and all(leaf == max(40, rows // divisor) for rows, leaf in seen), (households, within)
+    assert MULTI_STEP_LEAF_DIVISOR < LEAF_DIVISOR
+
+
 def test_validated_model_is_built_like_the_scoring_model(panel, reg, monkeypatch):
     """The out-of-time validation fit learns from fewer rows than the final fit (no test
     cohort), so with the size switches of ``_stopped_boosters`` between the two sizes
@@ -733,10 +777,10 @@ def test_validated_model_is_built_like_the_scoring_model(panel, reg, monkeypatch
     fits = []  # (rows in the file, boosters built for it)
     real = risk._stopped_boosters
 
-    def recording(X, y, households, recipe_rows=None):
+    def recording(X, y, households, recipe_rows=None, leaf_divisor=risk.LEAF_DIVISOR):
         if not fits:  # the validation fit comes first: the switch just above its file
             monkeypatch.setattr(risk, "AVERAGED_FILE_ROWS", len(y) + 1)
-        boosters = real(X, y, households, recipe_rows)
+        boosters = real(X, y, households, recipe_rows, leaf_divisor)
         fits.append((len(y), len(boosters)))
         return boosters
 
@@ -762,11 +806,9 @@ def test_support_records_found_beside_every_panel_layout(tmp_path):
     """support.parquet is found beside the panel whatever its layout: a panel file, a data
     folder, and ingest's panel.parquet/ folder of period files (found when the folder
     layout arrived: the model then silently fitted without its support features)."""
-    from types import SimpleNamespace
-
     support = pd.DataFrame({"household_id": ["h_1", "h_2"], "program": ["credit", "housing"],
                             "start_period": ["2023", "2024"]})
-    panel = pd.DataFrame({"household_id": ["h_1"], "period": ["2024"]})
+    panel = pd.DataFrame({"household_id": ["h_1"], "period": ["2024"], "status": ["poor"]})
     processed = tmp_path / "processed"
     (processed / "panel.parquet").mkdir(parents=True)
     panel.to_parquet(processed / "panel.parquet" / "period-2024.parquet")
@@ -776,10 +818,26 @@ def test_support_records_found_beside_every_panel_layout(tmp_path):
     panel.to_parquet(single / "panel.parquet")
     support.to_parquet(single / "support.parquet")
     for source in (processed / "panel.parquet", processed, single / "panel.parquet", single):
-        found = _support_table(None, None, {"panel": SimpleNamespace(source=source)})
+        found = _support_table(None, None, {"panel": povdyn.load_panel(source)})
         assert found is not None, source
         assert sorted(found["household_id"]) == ["h_1", "h_2"]
     lone = tmp_path / "lone"
     lone.mkdir()
     panel.to_parquet(lone / "panel.parquet")
-    assert _support_table(None, None, {"panel": SimpleNamespace(source=lone / "panel.parquet")}) is None
+    assert _support_table(None, None, {"panel": povdyn.load_panel(lone / "panel.parquet")}) is None
+
+
+def test_a_regions_support_records_are_selected_in_the_engine(reg, panel, tmp_path):
+    """A region's view of the register (``Panel.region``) gets only its own households'
+    support records from the file, selected by the engine (it read every record of the
+    country into pandas before)."""
+    path = tmp_path / "support.parquet"
+    reg.support.to_parquet(path, index=False)
+    province = reg.panel.province_2025.value_counts().index[0]
+    region = panel.region(province)
+    mine = set(reg.panel.household_id[reg.panel.province_2025 == province])
+    found = _support_table(path, None, {"panel": region})
+    expected = reg.support[reg.support.household_id.isin(mine)]
+    assert 0 < len(found) == len(expected) < len(reg.support) / 10
+    assert set(found.household_id) == set(expected.household_id)
+    assert len(_support_table(path, None, {"panel": panel})) == len(reg.support)  # the whole register: all
