@@ -130,6 +130,15 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
 
 
 INGEST_MEMORY = "1GB"  # DuckDB's share (POVDYN_INGEST_MEMORY); it spills to disk beyond this
+# Beyond it (issue 11 §1, measured 2 Dec on the 3M national-shape demo, 15.06M rows, 8
+# household ranges from the cut parts; not yet fixed): after panel.parquet's write 1.1-1.6 GB
+# stays resident while pyarrow's pool holds 0 bytes (its peak over the run 78-150 MB) and
+# DuckDB's buffers (duckdb_memory()) 6 MB: the rest is freed memory the allocators keep,
+# mostly glibc malloc's (DuckDB's threads' arenas): malloc_trim(0) gave back 515 MB,
+# pyarrow's release_unused() 52 MB, and some 0.5 GB above the stage's start stayed even
+# then. The stage's peak (1.84-1.86 GB) is set inside one range's sort: trimming before
+# every range left it unchanged, so freeing between ranges lowers what stays after, not
+# the peak.
 WRITE_BATCH_ROWS = 1 << 18  # rows per DuckDB batch read while writing panel.parquet's
 # period files (whose row groups are by_period.PERIOD_ROW_GROUP_ROWS) and quarantine.csv:
 # with 1M the Arrow batches in flight took some 300 MB beside DuckDB's own memory
