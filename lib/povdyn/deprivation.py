@@ -37,8 +37,8 @@ one row per group (an area, a province, a trajectory group) leaves it -- at nati
 scale a review has tens of millions of rows. A pandas frame goes through the same
 expressions (an Ibis memtable on DuckDB): one definition of each measure.
 ``trajectory_groups`` and ``fragile_exits`` return households, so they pull the
-grouped households' rows; ``panel_frame`` / ``rows_at`` pull a review's rows for a
-caller that asks for them (povdyn.standard_change classifies in the engine instead).
+grouped households' rows; ``panel_frame`` pulls a region's rows for a caller that asks
+for them (povdyn.standard_change classifies in the engine instead).
 """
 from __future__ import annotations
 
@@ -409,24 +409,9 @@ def panel_frame(panel, region=None, rows=None) -> pd.DataFrame:
     """The columns this module uses, as a pandas DataFrame with ``period_index``, for
     one region (None / "national": everyone; a province in any spelling -> its 2025
     province; or a socio-economic region name). ``panel``: a Panel, DataFrame or path;
-    ``rows``: for a Panel, an Ibis predicate choosing the rows that leave the engine."""
+    ``rows``: for a Panel, an Ibis predicate choosing the rows that leave the engine
+    (e.g. ``standard_change.reviewed_at(period)``)."""
     return _select_region(_frame(panel, province_2025=_province_or_none(region), rows=rows), region)
-
-
-def rows_at(*periods):
-    """The rows at these periods, as an Ibis predicate for ``panel_frame(rows=...)``:
-    a cell that reads one review pulls only that review's rows from the engine."""
-    indices = sorted({parse_period(p)[1] for p in periods})
-
-    def where(table):
-        return table.period_index.isin(indices)
-    return where
-
-
-def _rows_from(panel, rows) -> pd.DataFrame:
-    """``_frame`` of a Panel or path with only ``rows`` (an Ibis predicate) pulled; a
-    pandas frame as it is (its rows are already in memory)."""
-    return _frame(panel, rows=None if isinstance(panel, pd.DataFrame) else rows)
 
 
 def _province_or_none(region) -> str | None:
