@@ -91,6 +91,7 @@ def quality(panel, reg, kind, within, method="auto", use_ethnicity=True, calibra
         _CEILINGS[key] = {"with_history": np.nan, "without_history": np.nan, "out_of_time": np.nan,
                           "scores": np.full(len(test), np.nan)}
     ceil = _CEILINGS[key]
+    print(group_table(test, f"p_within_{within}").round(4).to_string(index=False), flush=True)
     model_gap, model_lo, model_hi = group_gap_interval(test, "risk")
     oracle_gap, oracle_lo, oracle_hi = group_gap_interval(test, f"p_within_{within}")
     # the same gap against the planted truth: judgeable where the outcome-based one is
@@ -288,6 +289,24 @@ def truth_variants(households: int, seed: int, redrawn: bool = True) -> pd.DataF
             part = part.assign(redrawn_1=np.nan, redrawn_2=np.nan)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def group_table(test: pd.DataFrame, truth: str) -> pd.DataFrame:
+    """Where a group gap lives: per group of the test cohort (ethnic minority, area,
+    region) its households, events, observed rate, mean score and mean TRUE probability,
+    and the score's error against each (``err_observed`` is what ``calibration_gap``
+    spreads; ``err_truth`` the same without the outcomes' noise)."""
+    rows = []
+    for col in ("ethnic_minority", "area", "region"):
+        if col not in test.columns:
+            continue
+        for value, g in test.groupby(col, sort=True):
+            rows.append({"group": col, "value": str(value), "n": len(g), "events": int(g.event.sum()),
+                         "observed": g.event.mean(), "risk": g.risk.mean(), "truth": g[truth].mean()})
+    out = pd.DataFrame(rows)
+    out["err_observed"] = out.risk - out.observed
+    out["err_truth"] = out.risk - out.truth
+    return out
 
 
 def slope_interval(y, p, draws: int = 200, seed: int = 0) -> tuple[float, float]:

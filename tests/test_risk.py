@@ -39,6 +39,12 @@ def panel(reg, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def relapse_rows(panel):
+    """The relapse cohort file (within 1) of the module's register, built once."""
+    return cohort_frame(panel, "relapse", 1)[0]
+
+
+@pytest.fixture(scope="module")
 def relapse_model(reg, panel):
     return relapse_risk(panel, within=1, support=reg.support, method="auto")
 
@@ -48,7 +54,7 @@ def _with_truth(scored: pd.DataFrame, reg, kind: str) -> pd.DataFrame:
     return scored.merge(truth, on=["household_id", "period"], how="inner", validate="one_to_one")
 
 
-def test_oracle_matches_the_register(reg, panel):
+def test_oracle_matches_the_register(reg, relapse_rows):
     """The truth's probabilities follow the register's own frequencies: per kind and
     cohort the mean p_within_k is the realised share poor within k among followed rows
     up to sampling (binomial 4-sigma band) and the realised growth's departure from the
@@ -76,7 +82,7 @@ def test_oracle_matches_the_register(reg, panel):
             checked += 1
     assert checked == 10
     # the planted drivers: fragile exits (income just above the line) relapse more
-    rel = _with_truth(cohort_frame(panel, "relapse", 1)[0], reg, "relapse")
+    rel = _with_truth(relapse_rows, reg, "relapse")
     line = np.where(rel.area == "urban", 2_000_000, 1_500_000)
     fragile = (rel.income_pc_month > line) & (rel.income_pc_month < 1.15 * line)
     safe = rel.income_pc_month > 1.5 * line
@@ -309,7 +315,7 @@ def test_gbm_and_logit_side_by_side_and_auto_choice(relapse_model):
     assert m.method == best
 
 
-def test_hazard_learns_from_every_household_at_risk(panel):
+def test_hazard_learns_from_every_household_at_risk(panel, relapse_rows):
     """The hazard file holds fresh exits, near-poor households and non-poor households
     within the income margin of the line (and no poor row, and no richer one), each
     with its history: statuses one and two reviews back and the income two back."""
@@ -325,8 +331,7 @@ def test_hazard_learns_from_every_household_at_risk(panel):
     assert (margin.status == "non_poor").all() and ratio.between(1, np.exp(AT_RISK_MARGIN)).all()
     assert ratio.max() > 0.95 * np.exp(AT_RISK_MARGIN)  # the margin is used up to its edge
     # the exits are exactly those of the relapse cohort file
-    rel, _ = cohort_frame(panel, "relapse", 1)
-    assert len(rel) == (f.row_kind == "relapse").sum()
+    assert len(relapse_rows) == (f.row_kind == "relapse").sum()
     later = f[f.period >= 2023]
     assert later.prev2_status.notna().mean() > 0.9 and later.prev2_income.notna().mean() > 0.9
     # trained on the 2022 rows alone (as relapse within 2 is validated), the income two
@@ -352,6 +357,16 @@ def test_no_leakage_from_later_reviews(reg, panel, tmp_path, monkeypatch):
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(risk, "_Hazard", Counting)
+    # the at-risk file each fit builds (every household at risk, not only the exits),
+    # kept to compare its features below without building it a second time
+    files = []
+
+    def recording(*args, **kwargs):
+        out = cohort_frame(*args, **kwargs)
+        files.append(out)
+        return out
+
+    monkeypatch.setattr(risk, "cohort_frame", recording)
     R = 2024
     base = reg.panel.drop(columns=IDENT)
     later = base.period > R
@@ -372,12 +387,14 @@ def test_no_leakage_from_later_reviews(reg, panel, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(sa, sb)
     # every feature of every household at risk at R -- the history ones (statuses one and
     # two reviews back, income two back, hardship marks at R-1) included -- is unchanged
-    def at_risk_rows(p):
-        f, info = cohort_frame(p, "at_risk", 1)
+    def at_risk_rows(p, built):
+        f, info = built
+        assert info["panel"].source == p.source and set(f.row_kind) == {"relapse", "entry", "margin"}
         f = _add_support(f, _support_table(reg.support, p, info))
         return f[f.period == R].reset_index(drop=True)
 
-    fa, fb = at_risk_rows(pa_), at_risk_rows(pb_)
+    assert len(files) == 2
+    fa, fb = at_risk_rows(pa_, files[0]), at_risk_rows(pb_, files[1])
     features = a._design.matrix(fa)
     assert {"prev2_status=poor", "income_gap_2_back", "prev_dep_employment"} <= set(features.columns)
     assert features["income_gap_2_back"].notna().mean() > 0.9
@@ -533,22 +550,6 @@ def test_cells_neutralised_against_formula_injection(tmp_path):
     assert "'=cmd|' /C calc'!A0" in cells and "'-2+3" in cells
     assert not any(isinstance(v, str) and v.startswith(("=", "+", "-", "@")) for v in cells)
     assert all(c.data_type != "f" for ws in wb.worksheets for row in ws.iter_rows() for c in row)
-
-
-@pytest.mark.spark
-def test_spark_builds_the_same_cohort_as_duckdb(spark_session, tmp_path):
-    """relapse_risk on a Spark panel: the same cohort rows with the same features (and so
-    the same scores) as on DuckDB -- the engine-side modelling file is one definition."""
-    reg = synth.generate(households=3_000, seed=5, frequency="year")
-    path = tmp_path / "panel.parquet"
-    reg.panel.drop(columns=IDENT).to_parquet(path, index=False)
-    fits = {engine: relapse_risk(povdyn.load_panel(path, engine=engine), within=1, support=reg.support,
-                                 method="logit", min_events=3)
-            for engine in ("duckdb", "spark")}
-    duck, spark = fits["duckdb"]._frame, fits["spark"]._frame
-    assert len(duck) > 50 and duck["exited"].all()
-    pd.testing.assert_frame_equal(duck, spark, check_dtype=False)
-    pd.testing.assert_frame_equal(fits["duckdb"].scores(as_of=2025), fits["spark"].scores(as_of=2025))
 
 
 @pytest.fixture(scope="module")
