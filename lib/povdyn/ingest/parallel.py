@@ -379,7 +379,12 @@ def serve_worker() -> None:
     while True:
         size = source.read(8)
         if len(size) < 8:
-            return
+            # nothing left open (each job closed its DuckDB and files, every answer is
+            # flushed): skip the interpreter's teardown of pandas, pyarrow and DuckDB,
+            # which the parent waits for before the steps across all rows (0.5 s)
+            answers.close()
+            sys.stderr.flush()
+            os._exit(0)
         job = pickle.loads(source.read(int.from_bytes(size, "little")))
         try:
             answer = ("ok", _check_range(job))
