@@ -705,6 +705,7 @@ def _name_readings(commune) -> list[dict]:
     return readings
 
 
+@lru_cache(maxsize=1 << 16)  # ingest maps the same names once per period (pure: the index is fixed)
 def _resolve_old(province, district, commune) -> tuple[list, str]:
     """(old unit keys, "district" | "province") of a pre-reform name."""
     old_index, _, _ = _commune_index()
@@ -725,6 +726,7 @@ def _resolve_old(province, district, commune) -> tuple[list, str]:
     return [], "province"
 
 
+@lru_cache(maxsize=1 << 16)
 def _resolve_new(province_new, commune) -> list:
     _, new_index, _ = _commune_index()
     for parts in _name_readings(commune):
