@@ -44,7 +44,9 @@ from pathlib import Path
 from .reading import FOOTER_SEARCH_ROWS, RawTable, _LazyCsv
 from .summary import TableReport
 
-PARALLEL_MIN_BYTES = 96 << 20  # smaller csv files: one pass in the parent (spawning costs ~2 s)
+PARALLEL_MIN_BYTES = 96 << 20  # smaller csv files: one pass in the parent. Measured again
+# with the cheaper worker start (s19, lock held, load ~10): 47 MB one pass 2.8-3.3 s vs
+# ranges 3.5 s; 95 MB 4.7-5.2 s vs 4.6-5.6 s: even about here, so the threshold stays
 RANGE_BYTES = 512 << 20  # the largest range; a file gets at least 4 ranges per worker (so
 MIN_RANGE_BYTES = 32 << 20  # that a slow one evens out), none smaller than this
 WORKER_MEMORY = "256MB"  # DuckDB's share in each worker (POVDYN_INGEST_WORKER_MEMORY); a
