@@ -52,7 +52,6 @@ from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from .errors import PeriodError, SchemaError
 from .periods import frequency_and_index, label, parse_period
@@ -962,53 +961,73 @@ def _status_only_missing_on_removals(df: pd.DataFrame) -> pd.Series:
     return df["status"].notna()
 
 
-PANEL_SCHEMA = pa.DataFrameSchema(
-    columns={
-        "household_id": pa.Column(object, pa.Check(
-            lambda s: pd.api.types.infer_dtype(s, skipna=False) == "string",
-            error="household ids are strings"), nullable=False),
-        "period": pa.Column(None, pa.Check(_periods_ok, error="one frequency of periods"),
-                            nullable=False),
-        "status": pa.Column(object, pa.Check.isin(STATUSES), nullable=True),
-        "province": pa.Column(object, nullable=False),
-        "province_2025": pa.Column(object, nullable=True, required=False),
-        "region": pa.Column(object, nullable=True, required=False),
-        "district": pa.Column(object, nullable=True, required=False),
-        "commune": pa.Column(object, nullable=True, required=False),
-        "commune_2025": pa.Column(object, nullable=True, required=False),
-        "commune_code": pa.Column(object, nullable=True, required=False),
-        "commune_2025_basis": pa.Column(object, nullable=True, required=False),
-        "area": pa.Column(object, pa.Check.isin(AREAS), nullable=True, required=False),
-        "ethnic_minority": pa.Column(None, pa.Check(_is_bool_column), nullable=True, required=False),
-        "meritorious": pa.Column(None, pa.Check(_is_bool_column), nullable=True, required=False),
-        "household_size": pa.Column("Int64", pa.Check.in_range(1, 100), nullable=True, required=False),
-        "income_pc_month": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
-        "weight": pa.Column(float, pa.Check.gt(0), nullable=True, required=False),
-        "removal_reason": pa.Column(object, pa.Check.isin(REMOVAL_REASONS), nullable=True,
-                                    required=False),
-        r"^dep_\w+$": pa.Column(None, pa.Check(_is_bool_column), nullable=True, regex=True,
-                                required=False),
-    },
-    checks=[pa.Check(_status_only_missing_on_removals,
-                     error="status may be NA only on a removal row")],
-    unique=["household_id", "period"],
-    strict=False,
-    coerce=False,
-    name="household-period panel",
-)
+@lru_cache(maxsize=None)
+def _pandera_schemas() -> dict:
+    """PANEL_SCHEMA and SUPPORT_SCHEMA, built on first use: importing pandera (which
+    imports pyspark and typeguard when they are installed) costs ~0.4 CPU-s, paid by
+    every ingest worker process although none of them validates a frame."""
+    import pandera.pandas as pa
 
-SUPPORT_SCHEMA = pa.DataFrameSchema(
-    columns={
-        "household_id": pa.Column(object, nullable=False),
-        "program": pa.Column(object, nullable=False),
-        "start_period": pa.Column(None, nullable=False),
-        "end_period": pa.Column(None, nullable=True, required=False),
-        "amount_vnd": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
-    },
-    strict=False,
-    coerce=False,
-    name="support records",
-)
+    panel = pa.DataFrameSchema(
+        columns={
+            "household_id": pa.Column(object, pa.Check(
+                lambda s: pd.api.types.infer_dtype(s, skipna=False) == "string",
+                error="household ids are strings"), nullable=False),
+            "period": pa.Column(None, pa.Check(_periods_ok, error="one frequency of periods"),
+                                nullable=False),
+            "status": pa.Column(object, pa.Check.isin(STATUSES), nullable=True),
+            "province": pa.Column(object, nullable=False),
+            "province_2025": pa.Column(object, nullable=True, required=False),
+            "region": pa.Column(object, nullable=True, required=False),
+            "district": pa.Column(object, nullable=True, required=False),
+            "commune": pa.Column(object, nullable=True, required=False),
+            "commune_2025": pa.Column(object, nullable=True, required=False),
+            "commune_code": pa.Column(object, nullable=True, required=False),
+            "commune_2025_basis": pa.Column(object, nullable=True, required=False),
+            "area": pa.Column(object, pa.Check.isin(AREAS), nullable=True, required=False),
+            "ethnic_minority": pa.Column(None, pa.Check(_is_bool_column), nullable=True, required=False),
+            "meritorious": pa.Column(None, pa.Check(_is_bool_column), nullable=True, required=False),
+            "household_size": pa.Column("Int64", pa.Check.in_range(1, 100), nullable=True, required=False),
+            "income_pc_month": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
+            "weight": pa.Column(float, pa.Check.gt(0), nullable=True, required=False),
+            "removal_reason": pa.Column(object, pa.Check.isin(REMOVAL_REASONS), nullable=True,
+                                        required=False),
+            r"^dep_\w+$": pa.Column(None, pa.Check(_is_bool_column), nullable=True, regex=True,
+                                    required=False),
+        },
+        checks=[pa.Check(_status_only_missing_on_removals,
+                         error="status may be NA only on a removal row")],
+        unique=["household_id", "period"],
+        strict=False,
+        coerce=False,
+        name="household-period panel",
+    )
+
+    support = pa.DataFrameSchema(
+        columns={
+            "household_id": pa.Column(object, nullable=False),
+            "program": pa.Column(object, nullable=False),
+            "start_period": pa.Column(None, nullable=False),
+            "end_period": pa.Column(None, nullable=True, required=False),
+            "amount_vnd": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
+        },
+        strict=False,
+        coerce=False,
+        name="support records",
+    )
+    return {"PANEL_SCHEMA": panel, "SUPPORT_SCHEMA": support}
+
+
+def __getattr__(name: str):
+    if name in ("PANEL_SCHEMA", "SUPPORT_SCHEMA"):
+        return _pandera_schemas()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _pandera_errors() -> tuple:
+    import pandera.errors
+
+    return pandera.errors.SchemaError, pandera.errors.SchemaErrors
 
 
 # ---------------------------------------------------------------------------------
@@ -1085,8 +1104,8 @@ def validate_panel(df: pd.DataFrame, source=None) -> pd.DataFrame:
         good[col] = df[col].to_numpy()
     good = good[column_order(good.columns)].reset_index(drop=True)
     try:
-        PANEL_SCHEMA.validate(good)
-    except (pa.errors.SchemaError, pa.errors.SchemaErrors) as exc:  # a bug guard
+        _pandera_schemas()["PANEL_SCHEMA"].validate(good)
+    except _pandera_errors() as exc:  # a bug guard
         raise SchemaError(f"{_where(source)}{exc}") from None
     return good
 
@@ -1108,7 +1127,7 @@ def validate_support(df: pd.DataFrame, source=None,
         _raise_rejected(rejected, df, source, "support")
     good = good[column_order(good.columns, "support")].reset_index(drop=True)
     try:
-        SUPPORT_SCHEMA.validate(good)
-    except (pa.errors.SchemaError, pa.errors.SchemaErrors) as exc:
+        _pandera_schemas()["SUPPORT_SCHEMA"].validate(good)
+    except _pandera_errors() as exc:
         raise SchemaError(f"{_where(source)}{exc}") from None
     return good

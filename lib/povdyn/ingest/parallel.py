@@ -44,7 +44,9 @@ from pathlib import Path
 from .reading import FOOTER_SEARCH_ROWS, RawTable, _LazyCsv
 from .summary import TableReport
 
-PARALLEL_MIN_BYTES = 96 << 20  # smaller csv files: one pass in the parent (spawning costs ~2 s)
+PARALLEL_MIN_BYTES = 96 << 20  # smaller csv files: one pass in the parent. Measured again
+# with the cheaper worker start (s19, lock held, load ~10): 47 MB one pass 2.8-3.3 s vs
+# ranges 3.5 s; 95 MB 4.7-5.2 s vs 4.6-5.6 s: even about here, so the threshold stays
 RANGE_BYTES = 512 << 20  # the largest range; a file gets at least 4 ranges per worker (so
 MIN_RANGE_BYTES = 32 << 20  # that a slow one evens out), none smaller than this
 WORKER_MEMORY = "256MB"  # DuckDB's share in each worker (POVDYN_INGEST_WORKER_MEMORY); a
@@ -379,7 +381,12 @@ def serve_worker() -> None:
     while True:
         size = source.read(8)
         if len(size) < 8:
-            return
+            # nothing left open (each job closed its DuckDB and files, every answer is
+            # flushed): skip the interpreter's teardown of pandas, pyarrow and DuckDB,
+            # which the parent waits for before the steps across all rows (0.5 s)
+            answers.close()
+            sys.stderr.flush()
+            os._exit(0)
         job = pickle.loads(source.read(int.from_bytes(size, "little")))
         try:
             answer = ("ok", _check_range(job))
@@ -464,7 +471,8 @@ def _check_in_ranges(raw: RawTable, spill, key: bytes, programs, pool: _WorkerPo
         hashes[lazy.path] = digest.hexdigest()  # every byte was read
 
     # the parent waits while the workers check: it builds the 2025 commune index that
-    # the register stage needs next (pure Python, several seconds) meanwhile
+    # the register stage needs next (pure Python: ~0.5 CPU-s with its tables in s19, was
+    # ~1.1) meanwhile
     import threading
 
     from ..geo import _commune_index
