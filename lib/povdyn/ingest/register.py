@@ -23,7 +23,7 @@ from .kinds import decide_kinds
 from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _write_parquet
 
 
-_STAGE_CLOCK = [0.0]
+_STAGE_CLOCK = [0.0, 0.0]  # wall clock and this process's CPU time at the stage's start
 STAGE_PEAK_MB = [0.0]  # the largest stage peak _log_stage printed (VmHWM is reset by it)
 
 
@@ -32,24 +32,26 @@ def _log_stage(label: str, start: bool = False) -> None:
     of a large ingest goes; benchmarks/bench_ingest.py --national), and this process's
     peak resident memory during the stage (its workers' are their own): the high-water
     mark is reset at each stage's start where Linux allows (/proc/self/clear_refs), so
-    the stage that sets the whole run's peak is named."""
+    the stage that sets the whole run's peak is named; last, the CPU seconds of this
+    process's threads (DuckDB's, pyarrow's) during the stage."""
     import os
     import sys
     import time
 
-    now = time.perf_counter()
+    now, cpu = time.perf_counter(), time.process_time()
     if os.environ.get("POVDYN_INGEST_TIMING"):
         if not start:
             peak, rss = _memory_mb()
             STAGE_PEAK_MB[0] = max(STAGE_PEAK_MB[0], peak)
             print(f"ingest stage: {label}: {now - _STAGE_CLOCK[0]:.1f} s, peak {peak:.0f} MB "
-                  f"(resident after: {rss:.0f} MB)", file=sys.stderr, flush=True)
+                  f"(resident after: {rss:.0f} MB), {cpu - _STAGE_CLOCK[1]:.1f} CPU-s",
+                  file=sys.stderr, flush=True)
         try:
             with open("/proc/self/clear_refs", "w") as handle:
                 handle.write("5")  # VmHWM := VmRSS
         except OSError:
             pass
-    _STAGE_CLOCK[0] = now
+    _STAGE_CLOCK[:] = [now, cpu]
 
 
 def _memory_mb() -> tuple[float, float]:
