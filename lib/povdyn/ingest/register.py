@@ -965,7 +965,7 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             lo, hi = interval
             _fit_memory(con, SORT_BESIDE_DUCKDB, ceiling=sort_limit)
             share = sort_rows * (hi - lo) // household_ranges.UNITS
-            if hi - lo >= 2 and _household_ranges(con, share, out_cols, own_window) > 1:
+            if hi - lo >= 2 and share > _sort_fits(con, out_cols, own_window):
                 halved.append(interval)
                 yield from range_batches((lo, (lo + hi) // 2), sql)
                 yield from range_batches(((lo + hi) // 2, hi), sql)
@@ -1110,9 +1110,14 @@ def _household_ranges(con, rows: int, columns: list[str], window: bool) -> int:
     when DuckDB sorts them within its memory limit (SORT_WIDTH_PER_MEMORY; half as many
     rows with the `window` giving each household its own 2025 commune), else ranges of
     about equal rows, each sorted alone."""
+    return max(1, math.ceil(rows / _sort_fits(con, columns, window)))
+
+
+def _sort_fits(con, columns: list[str], window: bool) -> int:
+    """Rows of panel.parquet DuckDB sorts alone within its current memory limit
+    (_household_ranges)."""
     per_memory = SORT_WIDTH_PER_MEMORY / (2 if window else 1)
-    fits = int(_memory_limit_bytes(con) * per_memory) // _sort_row_bytes(columns)
-    return max(1, math.ceil(rows / max(1, fits)))
+    return max(1, int(_memory_limit_bytes(con) * per_memory) // _sort_row_bytes(columns))
 
 
 CUT_SORT_SPARE = 2  # household ranges sorted from the cut parts per range _household_ranges
