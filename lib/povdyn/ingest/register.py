@@ -921,8 +921,7 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         schemas = {p: _panel_schema(out_cols, merged[p].nulls, quarterly) for p in rewrite}
         columns_sql = ", ".join(_ident_sql(c) for c in out_cols)
         rows_query = f"SELECT {select}, _order FROM {loaded}{rows_where}"
-        # the ranges are sized for the limit what the process holds leaves (_fit_memory);
-        # each range's sort is fitted again, never above it
+        # the ranges are counted for the limit what the process holds leaves (_fit_memory)
         sort_limit = _fit_memory(con, SORT_BESIDE_DUCKDB)
         ranges = _household_ranges(con, sort_rows, out_cols, own_window) if rewrite else 0
         folder = panel_dir.parent / f".panel-parts-{uuid.uuid4().hex}"
@@ -949,27 +948,19 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             queries = [(part, part_rows.replace("{part}", "panel_part")) for part in parts]
 
         splits = []  # household ranges cut in two after running out of memory
-        halved = []  # and before their sort, for the memory left (range_batches)
 
         def range_batches(interval, sql):
-            """A household range's sorted rows. The range is cut in two before its sort
-            when the limit left for it (_fit_memory: what the process holds may have grown
-            since the ranges were counted) sorts fewer rows than its share of the panel's
-            (without CUT_SORT_SPARE: halves read their parts twice, and halving at the
-            spare took 27% more CPU on the 3M demo); one whose sort still runs out of memory (before any of its rows came out: a
-            sort gives none before it is done) is sorted again as two halves (DuckDB does
-            not spill the window and sort of the cut parts' rows within the limit the
-            scratch parts' rows kept)."""
+            """A household range's sorted rows; one whose sort runs out of memory (before
+            any of its rows came out: a sort gives none before it is done) is sorted
+            again as two halves (DuckDB does not spill the window and sort of the cut
+            parts' rows within the limit the scratch parts' rows kept). The limit stays
+            the one the ranges were counted for: fitted again per range (lowered when what
+            the process held had grown), a range of the 27M register ran out of 156 MiB
+            after its first rows had come out, which nothing can sort again."""
             import duckdb
 
             lo, hi = interval
-            _fit_memory(con, SORT_BESIDE_DUCKDB, ceiling=sort_limit)
-            share = sort_rows * (hi - lo) // household_ranges.UNITS
-            if hi - lo >= 2 and share > _sort_fits(con, out_cols, own_window):
-                halved.append(interval)
-                yield from range_batches((lo, (lo + hi) // 2), sql)
-                yield from range_batches(((lo + hi) // 2, hi), sql)
-                return
+            _release_freed_memory()  # the last range's, before this one's sort
             if not _range_views(con, result, interval, loaded, rows_where, select):
                 return
             try:
@@ -1028,7 +1019,6 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         _log_stage(f"panel.parquet: {sorted_files} period file(s) sorted and written "
                    f"({len(queries)} household range{'s' if len(queries) != 1 else ''}"
                    f"{', read from the cut parts' if cuts is not None else ''}"
-                   f"{f', {len(halved)} halved for the memory left' if halved else ''}"
                    f"{f', {len(splits)} cut in two for memory' if splits else ''}; DuckDB's "
                    f"limit {sort_limit >> 20} MiB)")
         _count_households(con, result, panel_dir, table, changed, keep, full)
