@@ -7,7 +7,8 @@ incomes, x marks, direct identifiers, 0.1% broken rows, a few exact duplicates),
 times, each in a fresh process, `povdyn.ingest.ingest` and a plain
 `pandas.read_csv(dtype=str)` of the same file (read in 1M-row chunks so that the
 baseline fits in memory at 10M rows), and prints ingest time, pandas time, their ratio
-(target <= 1.5) and both peak memories (ingest's must be flat between sizes, <= 2 GB;
+(target <= 1.5) and both peak memories (ingest's must be flat between sizes, <= 2 GB:
+`flatness`;
 for ingest the whole process tree, its worker processes included, sampled every 0.2 s;
 the ingest process's own VmHWM is kept as parent_peak_rss_mb). CPU seconds include the
 workers'.
@@ -346,7 +347,8 @@ def national(tmp: Path, households: int, raw: Path | None = None) -> dict:
     full = time_ingest(raw, out, 1)
     print(f"national ingest: {full['rows_in']:,} rows in {full['seconds']} s "
           f"({full['rows_per_second']:,} rows/s), peak {full['peak_rss_mb']} MB "
-          f"(targets: < 900 s, < 4096 MB); load {os.getloadavg()[0]:.1f}", flush=True)
+          f"(targets: < 900 s, < 4096 MB; §1 at any size: < {PEAK_CAP_MB:,.0f} MB); "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
     # one more review arrives: a quarter of the households, the next year
     added_path = raw / "register_2026.csv"
     added = write_register_csv(added_path, households // 4, seed=3, quarters=1, period="2026")
@@ -356,12 +358,38 @@ def national(tmp: Path, households: int, raw: Path | None = None) -> dict:
         if given:
             added_path.unlink(missing_ok=True)
     print(f"national + one more file ({added:,} rows): incremental re-ingest "
-          f"{incremental['seconds']} s (target < 180 s), peak {incremental['peak_rss_mb']} MB",
+          f"{incremental['seconds']} s (target < 180 s), peak {incremental['peak_rss_mb']} MB "
+          f"(§1: < {PEAK_CAP_MB:,.0f} MB)",
           flush=True)
     return {"households": households, "csv_gb": round(size_gb, 1),
             "demo_seconds": demo_seconds, "ingest": full,
             "incremental_file_rows": added, "incremental": incremental,
             "load": os.getloadavg()}
+
+
+PEAK_CAP_MB = 2e9 / 2**20  # issue 11 §1: at most 2 GB at any size (MB here are MiB)
+FLAT_RATIO = 1.10  # flat: no size's peak more than 10% above the smallest size's
+
+
+def flatness(sized: list[tuple[int, dict]]) -> dict:
+    """Print each size's ingest peak (the process tree's, sampled, and the ingest
+    process's own) and each larger size's ratio to the smallest; memory is flat when
+    every peak is within PEAK_CAP_MB and none is more than FLAT_RATIO times the
+    smallest size's (issue 11 §1: peak memory does not grow with the register)."""
+    sized = sorted(sized)
+    base_rows, base = sized[0]
+    ratios = {rows: run["peak_rss_mb"] / base["peak_rss_mb"] for rows, run in sized}
+    flat = all(run["peak_rss_mb"] <= PEAK_CAP_MB for _, run in sized) and \
+        all(r <= FLAT_RATIO for r in ratios.values())
+    for rows, run in sized:
+        print(f"ingest peak memory at {rows:,} rows: {run['peak_rss_mb']:,} MB (ingest "
+              f"process alone {run['parent_peak_rss_mb']:,} MB)"
+              + (f", {ratios[rows]:.2f}x the peak at {base_rows:,}" if rows != base_rows else ""))
+    print(f"peak memory flat: {'yes' if flat else 'NO'} (every peak <= {PEAK_CAP_MB:,.0f} MB "
+          f"and <= {FLAT_RATIO:.2f}x the smallest size's)")
+    return {"by_rows": {rows: run["peak_rss_mb"] for rows, run in sized},
+            "ratio_to_smallest": {rows: round(r, 3) for rows, r in ratios.items()},
+            "cap_mb": round(PEAK_CAP_MB), "flat": flat}
 
 
 def main() -> None:
@@ -443,10 +471,9 @@ def main() -> None:
             if not kept:
                 shutil.rmtree(raw, ignore_errors=True)
             shutil.rmtree(tmp / f"out_{size}", ignore_errors=True)
-        peaks = [v["ingest"]["peak_rss_mb"] for k, v in results.items() if k.startswith("csv_")]
-        if len(peaks) > 1:
-            print(f"ingest peak memory across sizes: {peaks} MB (flat means the largest is "
-                  f"{max(peaks) / min(peaks):.2f}x the smallest)")
+        sized = [(int(k[4:]), v["ingest"]) for k, v in results.items() if k.startswith("csv_")]
+        if sized:
+            results["peak_memory"] = flatness(sized)
         if args.xlsx_rows:
             xraw = tmp / "xlsx"
             xraw.mkdir()
@@ -466,6 +493,8 @@ def main() -> None:
                   f"whole ingest {results['xlsx']['ingest']['seconds']} s")
         if args.national:
             results["national"] = national(tmp, args.national_households, args.national_raw)
+            full = results["national"]["ingest"]
+            results["peak_memory"] = flatness(sized + [(full["rows_in"], full)])
             shutil.rmtree(tmp / "national_raw", ignore_errors=True)
             shutil.rmtree(tmp / "national_out", ignore_errors=True)
     finally:

@@ -37,6 +37,9 @@ from ..privacy import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 
 TABLE_FILE = "households.npz"
 MAX_PERIODS = 64  # bits of the mask
+SEARCH_CHUNK = 1 << 20  # ids looked up at a time (set_period)
+ID_BATCH_ROWS = 1 << 18  # ids read from a period file at a time (ids_as_numbers holds
+# some 48 bytes per id of a batch while it turns the text into numbers)
 
 _ID_BYTES = len(PSEUDONYM_PREFIX) + PSEUDONYM_HEX_CHARS
 _HEX_VALUE = np.full(256, 255, dtype=np.uint8)
@@ -83,17 +86,30 @@ def ids_of_file(path: Path) -> np.ndarray | None:
     """A period file's household ids as sorted unique uint64 (a period file holds one
     row per household, sorted; sorted again in case), None if one is not a pseudonym."""
     source = pq.ParquetFile(path)
-    pieces = []
-    for batch in source.iter_batches(columns=["household_id"], batch_size=1 << 18,
+    # filled in place, not pieces joined at the end: the 27M register's largest period
+    # holds 216 MB of ids, and pieces plus their join held it twice
+    ids = np.empty(source.metadata.num_rows, dtype=np.uint64)
+    filled = 0
+    for batch in source.iter_batches(columns=["household_id"], batch_size=ID_BATCH_ROWS,
                                      use_threads=False):
         numbers = ids_as_numbers(batch.column(0))
         if numbers is None:
             return None
-        pieces.append(numbers)
-    ids = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.uint64)
-    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+        ids[filled:filled + len(numbers)] = numbers
+        filled += len(numbers)
+    ids = ids[:filled]  # null ids are in no household
+    if len(ids) > 1 and not _increasing(ids):
         ids = np.unique(ids)
     return ids
+
+
+def _increasing(ids: np.ndarray) -> bool:
+    """Whether sorted ids are strictly increasing, checked a chunk at a time (a
+    comparison of the whole array would hold a second array as long)."""
+    ends = (min(start + SEARCH_CHUNK, len(ids) - 1) for start in range(0, len(ids) - 1,
+                                                                    SEARCH_CHUNK))
+    return all(bool((ids[end - min(SEARCH_CHUNK, end) + 1:end + 1]
+                     > ids[end - min(SEARCH_CHUNK, end):end]).all()) for end in ends)
 
 
 class HouseholdPeriods:
@@ -131,15 +147,24 @@ class HouseholdPeriods:
         if bit is None:
             return False
         self.masks &= ~bit
-        if ids is not None and len(ids):
-            where = np.searchsorted(self.ids, ids)
-            found = where < len(self.ids)
-            found[found] = self.ids[where[found]] == ids[found]
-            self.masks[where[found]] |= bit
-            new = ids[~found]
-            if len(new):
-                at = where[~found]
-                self.ids = np.insert(self.ids, at, new)
+        if ids is not None and len(ids) and not len(self.ids):
+            self.ids, self.masks = ids, np.full(len(ids), bit, dtype=self.masks.dtype)
+        elif ids is not None and len(ids):
+            # looked up a chunk at a time: positions of every id at once took 8 bytes an
+            # id beside the table (the households stage's 4 GB peak at 27M households)
+            new, at = [], []
+            for start in range(0, len(ids), SEARCH_CHUNK):
+                chunk = ids[start:start + SEARCH_CHUNK]
+                where = np.searchsorted(self.ids, chunk)
+                found = where < len(self.ids)
+                found[found] = self.ids[where[found]] == chunk[found]
+                self.masks[where[found]] |= bit
+                if not found.all():
+                    new.append(chunk[~found])
+                    at.append(where[~found])
+            if new:
+                at = np.concatenate(at)
+                self.ids = np.insert(self.ids, at, np.concatenate(new))
                 self.masks = np.insert(self.masks, at, bit)
         keep = self.masks != 0
         if not keep.all():

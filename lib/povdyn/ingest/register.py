@@ -23,7 +23,7 @@ from .kinds import decide_kinds
 from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _write_parquet
 
 
-_STAGE_CLOCK = [0.0]
+_STAGE_CLOCK = [0.0, 0.0]  # wall clock and this process's CPU time at the stage's start
 STAGE_PEAK_MB = [0.0]  # the largest stage peak _log_stage printed (VmHWM is reset by it)
 
 
@@ -32,24 +32,26 @@ def _log_stage(label: str, start: bool = False) -> None:
     of a large ingest goes; benchmarks/bench_ingest.py --national), and this process's
     peak resident memory during the stage (its workers' are their own): the high-water
     mark is reset at each stage's start where Linux allows (/proc/self/clear_refs), so
-    the stage that sets the whole run's peak is named."""
+    the stage that sets the whole run's peak is named; last, the CPU seconds of this
+    process's threads (DuckDB's, pyarrow's) during the stage."""
     import os
     import sys
     import time
 
-    now = time.perf_counter()
+    now, cpu = time.perf_counter(), time.process_time()
     if os.environ.get("POVDYN_INGEST_TIMING"):
         if not start:
             peak, rss = _memory_mb()
             STAGE_PEAK_MB[0] = max(STAGE_PEAK_MB[0], peak)
             print(f"ingest stage: {label}: {now - _STAGE_CLOCK[0]:.1f} s, peak {peak:.0f} MB "
-                  f"(resident after: {rss:.0f} MB)", file=sys.stderr, flush=True)
+                  f"(resident after: {rss:.0f} MB), {cpu - _STAGE_CLOCK[1]:.1f} CPU-s",
+                  file=sys.stderr, flush=True)
         try:
             with open("/proc/self/clear_refs", "w") as handle:
                 handle.write("5")  # VmHWM := VmRSS
         except OSError:
             pass
-    _STAGE_CLOCK[0] = now
+    _STAGE_CLOCK[:] = [now, cpu]
 
 
 def _memory_mb() -> tuple[float, float]:
@@ -139,10 +141,82 @@ INGEST_MEMORY = "1GB"  # DuckDB's share (POVDYN_INGEST_MEMORY); it spills to dis
 # then. The stage's peak (1.84-1.86 GB) is set inside one range's sort: trimming before
 # every range left it unchanged, so freeing between ranges lowers what stays after, not
 # the peak.
-WRITE_BATCH_ROWS = 1 << 18  # rows per DuckDB batch read while writing panel.parquet's
+PEAK_MEMORY = "1800MiB"  # (POVDYN_INGEST_PEAK) what this process may hold in the steps
+# after the read (issue 11 §1: at most 2 GB at any size, default settings): DuckDB's limit
+# for each step is INGEST_MEMORY, or less when what the process already holds outside
+# DuckDB, plus that step's own memory beside DuckDB's buffers, leaves less (_fit_memory).
+# What the process holds grows with the register (Python's and glibc's heaps: 1.0-1.7 GB
+# resident before the panel's sort on the 27M register of 2 Dec, 0.4 GB on 3M rows), so a
+# fixed DuckDB limit under a fixed cap does not hold at every size.
+MIN_INGEST_MEMORY = "128MiB"  # DuckDB's limit is never fitted below this (it then spills
+# more, and a range's sort that runs out is sorted again as two halves)
+
+
+def _bytes_of(text: str) -> int:
+    """Bytes of a DuckDB memory setting as a user writes it ("1GB", "256 MiB", "1.5GB")."""
+    import re
+
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]i?B|bytes|B)?\s*", text, re.IGNORECASE)
+    if not found:
+        raise ValueError(f"not a memory size: {text!r}")
+    unit = (found.group(2) or "B").upper().replace("IB", "iB")
+    scale = {"B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
+    return int(float(found.group(1)) * scale)
+
+
+def _release_freed_memory() -> None:
+    """Give memory freed by earlier steps back to the OS: pyarrow's pool's unused pages,
+    then glibc's (malloc_trim; DuckDB's threads allocate from glibc's arenas, which keep
+    what they free: after panel.parquet's write on the 3M demo, 515 MB). No-op where the
+    C library has no malloc_trim."""
+    import ctypes
+
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
+
+
+def _fit_memory(con, beside: int, ceiling: int | None = None) -> int:
+    """Set DuckDB's memory limit for the next step so that this process stays under
+    PEAK_MEMORY: what it holds now outside DuckDB's buffers (resident memory, after
+    freed memory is given back, less DuckDB's own), plus `beside` bytes the step holds
+    outside DuckDB's buffers, plus the limit. Never above `ceiling` (default: the
+    configured limit, POVDYN_INGEST_MEMORY or INGEST_MEMORY) nor below MIN_INGEST_MEMORY.
+    Returns the limit in bytes."""
+    import os
+
+    configured = _bytes_of(os.environ.get("POVDYN_INGEST_MEMORY") or INGEST_MEMORY)
+    ceiling = configured if ceiling is None else min(ceiling, configured)
+    _release_freed_memory()
+    _, resident_mb = _memory_mb()
+    limit = ceiling
+    if resident_mb == resident_mb:  # not nan: /proc gives it
+        in_duckdb = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) "
+                                "FROM duckdb_memory()").fetchall()[0][0]
+        outside = max(0, int(resident_mb * 2**20) - int(in_duckdb))
+        peak = _bytes_of(os.environ.get("POVDYN_INGEST_PEAK") or PEAK_MEMORY)
+        limit = max(_bytes_of(MIN_INGEST_MEMORY), min(ceiling, peak - outside - beside))
+    con.execute(f"SET memory_limit = '{limit // 1024}KiB'")
+    return limit
+
+
+WRITE_BATCH_ROWS = 1 << 14  # rows per DuckDB batch read while writing panel.parquet's
 # period files (whose row groups are by_period.PERIOD_ROW_GROUP_ROWS) and quarantine.csv:
-# with 1M the Arrow batches in flight took some 300 MB beside DuckDB's own memory
+# with 1M the Arrow batches in flight took some 300 MB beside DuckDB's own memory; on the
+# 600k-household demo (one sort of 3M rows under 1 GB) the sort's peak beside DuckDB's
+# buffers was 460 MB with 256k-row batches, 390 MB with 64k, 270 MB with 16k
 _DERIVED = ["_order", "_is_quarter"]  # period index and frequency, for sorting and checks
+
+
+STEP_BESIDE_DUCKDB = 200 << 20  # the same for the steps that group or count (repeated
+# keys, register kind, 2025 communes) and quarantine.csv's sort
+SORT_BESIDE_DUCKDB = 320 << 20  # bytes panel.parquet's write holds outside DuckDB's
+# buffers while a range sorts: the Arrow batches in flight (one made ahead, one written,
+# the period files' pending row groups) and DuckDB's memory outside its buffer manager
+# (270 MB measured with WRITE_BATCH_ROWS's 16k rows, and a margin)
 
 
 CUT_FLUSH_ROWS = 8192  # rows of one household range a cut write holds before writing them
@@ -602,6 +676,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
     # Copies of a household and period are rare: find their keys with one narrow
     # aggregate, rank and compare only their rows, and read every other row straight
     # from the spill (views, not copies of the register)
+    _fit_memory(con, STEP_BESIDE_DUCKDB)
     _repeated_keys(con, n, quarterly, result)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER (PARTITION BY "
@@ -675,6 +750,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
           FROM ({{rows}}) WHERE {{where}}
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
         WHERE NOT _prior GROUP BY ALL"""
+    _fit_memory(con, STEP_BESIDE_DUCKDB)
     buckets = _key_buckets(con, n)
     cuts = _cut_intervals(result, buckets, n) if buckets > 1 else None
     if cuts is None:
@@ -691,6 +767,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
     _log_stage("register kind counts")
     with_communes = "commune" in columns
     if with_communes:
+        _fit_memory(con, STEP_BESIDE_DUCKDB)
         unplaced, after = _communes_2025(con, columns, result.views)
         for order, records in unplaced.items():
             fresh[label_of_order[order]].unplaced = records
@@ -781,6 +858,7 @@ def _count_households(con, result: _RegisterResult, panel_dir: Path, table, chan
     `changed` periods' households read again from their new files), saved beside the
     manifest; without a table, count(DISTINCT household_id) over the period files."""
     cache_dir = panel_dir.parent / ".ingest-cache"
+    _release_freed_memory()  # the sort's, before the table is made beside what stays
     outputs = {label: panel_dir / by_period.period_file(label) for label in sorted(current)}
     if full or table is None:
         table = households.build(outputs)
@@ -843,6 +921,8 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         schemas = {p: _panel_schema(out_cols, merged[p].nulls, quarterly) for p in rewrite}
         columns_sql = ", ".join(_ident_sql(c) for c in out_cols)
         rows_query = f"SELECT {select}, _order FROM {loaded}{rows_where}"
+        # the ranges are counted for the limit what the process holds leaves (_fit_memory)
+        sort_limit = _fit_memory(con, SORT_BESIDE_DUCKDB)
         ranges = _household_ranges(con, sort_rows, out_cols, own_window) if rewrite else 0
         folder = panel_dir.parent / f".panel-parts-{uuid.uuid4().hex}"
         # sorted from the cut parts through the views, a range needs more of DuckDB's
@@ -873,9 +953,14 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             """A household range's sorted rows; one whose sort runs out of memory (before
             any of its rows came out: a sort gives none before it is done) is sorted
             again as two halves (DuckDB does not spill the window and sort of the cut
-            parts' rows within the limit the scratch parts' rows kept)."""
+            parts' rows within the limit the scratch parts' rows kept). The limit stays
+            the one the ranges were counted for: fitted again per range (lowered when what
+            the process held had grown), a range of the 27M register ran out of 156 MiB
+            after its first rows had come out, which nothing can sort again."""
             import duckdb
 
+            lo, hi = interval
+            _release_freed_memory()  # the last range's, before this one's sort
             if not _range_views(con, result, interval, loaded, rows_where, select):
                 return
             try:
@@ -884,7 +969,6 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             except StopIteration:
                 return
             except (duckdb.OutOfMemoryException, OSError) as exc:
-                lo, hi = interval
                 if hi - lo < 2 or "Out of Memory" not in str(exc):
                     raise
                 splits.append(interval)
@@ -916,6 +1000,8 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             # (pyarrow reads, compresses and writes without the GIL)
             from concurrent.futures import ThreadPoolExecutor
 
+            _release_freed_memory()  # the sort's: at 27M, 1.5 GB was resident before this
+
             with ThreadPoolExecutor(max_workers=2) as pool:
                 done = {label: pool.submit(
                     by_period.patch_period, panel_dir / by_period.period_file(label),
@@ -933,7 +1019,8 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         _log_stage(f"panel.parquet: {sorted_files} period file(s) sorted and written "
                    f"({len(queries)} household range{'s' if len(queries) != 1 else ''}"
                    f"{', read from the cut parts' if cuts is not None else ''}"
-                   f"{f', {len(splits)} cut in two for memory' if splits else ''})")
+                   f"{f', {len(splits)} cut in two for memory' if splits else ''}; DuckDB's "
+                   f"limit {sort_limit >> 20} MiB)")
         _count_households(con, result, panel_dir, table, changed, keep, full)
 
     return write
@@ -1013,9 +1100,14 @@ def _household_ranges(con, rows: int, columns: list[str], window: bool) -> int:
     when DuckDB sorts them within its memory limit (SORT_WIDTH_PER_MEMORY; half as many
     rows with the `window` giving each household its own 2025 commune), else ranges of
     about equal rows, each sorted alone."""
+    return max(1, math.ceil(rows / _sort_fits(con, columns, window)))
+
+
+def _sort_fits(con, columns: list[str], window: bool) -> int:
+    """Rows of panel.parquet DuckDB sorts alone within its current memory limit
+    (_household_ranges)."""
     per_memory = SORT_WIDTH_PER_MEMORY / (2 if window else 1)
-    fits = int(_memory_limit_bytes(con) * per_memory) // _sort_row_bytes(columns)
-    return max(1, math.ceil(rows / max(1, fits)))
+    return max(1, int(_memory_limit_bytes(con) * per_memory) // _sort_row_bytes(columns))
 
 
 CUT_SORT_SPARE = 2  # household ranges sorted from the cut parts per range _household_ranges
@@ -1166,6 +1258,7 @@ def _write_quarantine_csv(con, spill: _Spill, path: Path, cached: dict | None = 
                        (cached or {}).get("whole", frozenset())):
         _write_csv(_empty(QUARANTINE_LEAD), path)
         return Counter()
+    _fit_memory(con, STEP_BESIDE_DUCKDB)
     cols = _view_columns(con, "q")
     value_cols = schema.column_order([c for c in cols if c not in QUARANTINE_LEAD])
     select = ", ".join(
