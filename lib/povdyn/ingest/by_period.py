@@ -407,17 +407,78 @@ def _patch_whole(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
     return signature(path)
 
 
+WRITE_THREADS = 2  # period files compressed at once (write_periods): zstd runs without the
+# GIL, so a second file's row groups are compressed while the first's are; each writes
+# whole row groups in order, so the bytes are those of one writer at a time
+
+
+class _FileWrites:
+    """Row groups written to their period files by WRITE_THREADS threads at most at once:
+    one thread per file (its row groups stay in order), the caller blocked while
+    WRITE_THREADS row groups are being written (memory: that many row groups beside the
+    caller's pending rows). The first error of a write is raised in the caller."""
+
+    def __init__(self, threads: int):
+        import threading
+
+        self._slots = threading.BoundedSemaphore(threads)
+        self._queues: dict = {}
+        self._threads: list = []
+        self._errors: list[BaseException] = []
+
+    def _serve(self, jobs) -> None:
+        while (job := jobs.get()) is not None:
+            handle, table, rows = job
+            try:
+                if not self._errors:
+                    handle.write_table(table, row_group_size=rows)
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller (check)
+                self._errors.append(exc)
+            finally:
+                self._slots.release()
+
+    def check(self) -> None:
+        if self._errors:
+            raise self._errors[0]
+
+    def write(self, key, handle, table: pa.Table, rows: int) -> None:
+        import queue
+        import threading
+
+        self.check()
+        if key not in self._queues:
+            self._queues[key] = jobs = queue.SimpleQueue()
+            thread = threading.Thread(target=self._serve, args=(jobs,), daemon=True,
+                                      name="povdyn-period-write")
+            thread.start()
+            self._threads.append(thread)
+        self._slots.acquire()
+        self._queues[key].put((handle, table, rows))
+
+    def close(self, raise_error: bool = True) -> None:
+        """Wait for every write; raise the first error (unless `raise_error` is False)."""
+        for jobs in self._queues.values():
+            jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._queues, self._threads = {}, []
+        if raise_error:
+            self.check()
+
+
 def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict,
                   keep_labels: set) -> dict:
     """Write the sorted record batches (column _order last; each query's rows sorted by
     _order, household_id) into one file per period, row groups of PERIOD_ROW_GROUP_ROWS
     rows whatever the batches' sizes; each file replaces its period's atomically at the
     end. Period files whose label is not in `keep_labels` are removed. Returns
-    {label: signature} of the files written."""
+    {label: signature} of the files written. Row groups of different files are
+    compressed in WRITE_THREADS threads (_FileWrites) while the batches are cut."""
     panel_dir.mkdir(parents=True, exist_ok=True)
     pending: dict[int, list] = {}
     counts: dict[int, int] = {}
     writers: dict[int, tuple] = {}
+    writes = _FileWrites(WRITE_THREADS)
 
     def writer(order):
         if order not in writers:
@@ -436,27 +497,32 @@ def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict
             # ranges: the 3M demo's period files differed under 1 GB and 256 MB)
             part = table.slice(0, size).combine_chunks()
             label = labels_of_order[order]
-            writer(order).write_table(part.cast(schemas[label]),
-                                      row_group_size=PERIOD_ROW_GROUP_ROWS)
+            writes.write(order, writer(order), part.cast(schemas[label]),
+                         PERIOD_ROW_GROUP_ROWS)
             rest = table.slice(size)
             pending[order], counts[order] = rest.to_batches(), rest.num_rows
 
     written = {}
     try:
-        for batch in batches:
-            if not batch.num_rows:
-                continue
-            orders = batch.column(batch.num_columns - 1).to_numpy(zero_copy_only=False)
-            data = pa.RecordBatch.from_arrays(batch.columns[:-1],
-                                              names=batch.schema.names[:-1])
-            cuts = np.flatnonzero(np.diff(orders)) + 1
-            for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(orders)]):
-                order = int(orders[start])
-                pending.setdefault(order, []).append(data.slice(start, end - start))
-                counts[order] = counts.get(order, 0) + int(end - start)
-                flush(order)
-        for order in sorted(pending):
-            flush(order, final=True)
+        try:
+            for batch in batches:
+                if not batch.num_rows:
+                    continue
+                orders = batch.column(batch.num_columns - 1).to_numpy(zero_copy_only=False)
+                data = pa.RecordBatch.from_arrays(batch.columns[:-1],
+                                                  names=batch.schema.names[:-1])
+                cuts = np.flatnonzero(np.diff(orders)) + 1
+                for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(orders)]):
+                    order = int(orders[start])
+                    pending.setdefault(order, []).append(data.slice(start, end - start))
+                    counts[order] = counts.get(order, 0) + int(end - start)
+                    flush(order)
+            for order in sorted(pending):
+                flush(order, final=True)
+        except BaseException:
+            writes.close(raise_error=False)  # no thread left writing into a file removed below
+            raise
+        writes.close()
         for order, (handle, tmp, label) in writers.items():
             handle.close()
         for order, (handle, tmp, label) in writers.items():
