@@ -467,18 +467,23 @@ class _FileWrites:
 
 
 def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict,
-                  keep_labels: set) -> dict:
+                  keep_labels: set, one_sort: bool = False) -> dict:
     """Write the sorted record batches (column _order last; each query's rows sorted by
     _order, household_id) into one file per period, row groups of PERIOD_ROW_GROUP_ROWS
     rows whatever the batches' sizes; each file replaces its period's atomically at the
     end. Period files whose label is not in `keep_labels` are removed. Returns
     {label: signature} of the files written. Row groups of different files are
-    compressed in WRITE_THREADS threads (_FileWrites) while the batches are cut."""
+    compressed in WRITE_THREADS threads (_FileWrites) while the batches are cut.
+    `one_sort`: the batches are one query's (not household ranges one after another),
+    so a period's rows are all in once the next period's begin: its last row group is
+    written then, beside the next period's, not with every other period's at the end
+    (the same row groups; a period seen again after that is an error)."""
     panel_dir.mkdir(parents=True, exist_ok=True)
     pending: dict[int, list] = {}
     counts: dict[int, int] = {}
     writers: dict[int, tuple] = {}
     writes = _FileWrites(WRITE_THREADS)
+    finished: set[int] = set()  # one_sort: periods whose last row group is written
 
     def writer(order):
         if order not in writers:
@@ -514,6 +519,16 @@ def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict
                 cuts = np.flatnonzero(np.diff(orders)) + 1
                 for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(orders)]):
                     order = int(orders[start])
+                    if one_sort and order not in pending:  # the periods before are whole
+                        if any(o > order for o in pending):
+                            raise ValueError("write_periods(one_sort=True): the batches are "
+                                             "not sorted by period")
+                        for done in sorted(set(pending) - finished):
+                            flush(done, final=True)
+                            finished.add(done)
+                    elif order in finished:
+                        raise ValueError("write_periods(one_sort=True): the batches are not "
+                                         "sorted by period")
                     pending.setdefault(order, []).append(data.slice(start, end - start))
                     counts[order] = counts.get(order, 0) + int(end - start)
                     flush(order)

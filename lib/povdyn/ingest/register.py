@@ -1029,8 +1029,11 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
 
         labels = {o: p for o, p in label_of_order.items() if p in rewrite}
         try:
+            # one sort of every row (not household ranges): a period's last row group
+            # is written as soon as the next period's rows come
             written = by_period.write_periods(panel_dir, _made_ahead(sorted_batches()),
-                                              schemas, labels, keep)
+                                              schemas, labels, keep,
+                                              one_sort=ranges <= 1)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         sorted_files = len(written)
