@@ -70,22 +70,27 @@ class _Watch:
         monkeypatch.setattr(pq.ParquetWriter, "write_table", write_table)
 
 
+def _write(folder, stream, schemas, labels, **one_sort):
+    """write_periods of the stream (one_sort given only when asked: the old code has none)."""
+    by_period.write_periods(folder, stream.to_batches(max_chunksize=700), schemas, labels,
+                            set(labels.values()), **one_sort)
+
+
 def test_period_files_are_compressed_two_at_a_time_each_in_order(tmp_path, monkeypatch):
-    """Row groups of different period files are written by WRITE_THREADS threads at once
-    (zstd releases the GIL), never more; each file's row groups in their order, so the
-    files are the bytes one writer at a time gives (WRITE_THREADS = 1)."""
+    """When panel.parquet is one sort, row groups of different period files are written
+    by WRITE_THREADS threads at once (zstd releases the GIL), never more; each file's
+    row groups in their order, so the files are the bytes one writer at a time gives
+    (WRITE_THREADS = 1)."""
     monkeypatch.setattr(by_period, "PERIOD_ROW_GROUP_ROWS", ROW_GROUP)
     stream, schemas, labels = _sorted_stream()
-    keep = set(labels.values())
+    one_sort = {"one_sort": True} if "one_sort" in by_period.write_periods.__code__.co_varnames \
+        else {}  # (the old code, without it, is measured as it is)
 
-    # raising=False: the old code, without the constant, is measured as it is
     monkeypatch.setattr(by_period, "WRITE_THREADS", 1, raising=False)
-    by_period.write_periods(tmp_path / "one", stream.to_batches(max_chunksize=700), schemas,
-                            labels, keep)
+    _write(tmp_path / "one", stream, schemas, labels, **one_sort)
     monkeypatch.setattr(by_period, "WRITE_THREADS", 2, raising=False)
     watch = _Watch(monkeypatch)
-    by_period.write_periods(tmp_path / "two", stream.to_batches(max_chunksize=700), schemas,
-                            labels, keep)
+    _write(tmp_path / "two", stream, schemas, labels, **one_sort)
 
     assert _digests(tmp_path / "two") == _digests(tmp_path / "one")
     assert len(_digests(tmp_path / "two")) == 4
@@ -104,6 +109,19 @@ def test_period_files_are_compressed_two_at_a_time_each_in_order(tmp_path, monke
         assert ids == sorted(ids)
 
 
+def test_household_ranges_keep_one_write_at_a_time_in_the_caller(tmp_path, monkeypatch):
+    """Without one sort (household ranges: the memory-bound case, whose memory beside
+    DuckDB's buffers SORT_BESIDE_DUCKDB was measured with one writer), row groups are
+    written one at a time, in the caller's thread."""
+    monkeypatch.setattr(by_period, "PERIOD_ROW_GROUP_ROWS", ROW_GROUP)
+    monkeypatch.setattr(by_period, "WRITE_THREADS", 2)
+    stream, schemas, labels = _sorted_stream()
+    watch = _Watch(monkeypatch)
+    _write(tmp_path / "ranges", stream, schemas, labels, one_sort=False)
+    assert watch.most == 1
+    assert {thread for _, thread, _ in watch.writes} == {threading.get_ident()}
+
+
 def test_a_failed_period_write_is_raised_and_leaves_no_file(tmp_path, monkeypatch):
     """A write that fails in a writing thread is raised in the caller, and no period
     file nor temp file is left behind."""
@@ -119,9 +137,8 @@ def test_a_failed_period_write_is_raised_and_leaves_no_file(tmp_path, monkeypatc
         return original(writer, table, row_group_size=row_group_size)
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
-    with pytest.raises(OSError, match="planted"):
-        by_period.write_periods(tmp_path / "out", stream.to_batches(max_chunksize=700),
-                                schemas, labels, set(labels.values()))
+    with pytest.raises(OSError, match="planted"):  # in a writing thread
+        _write(tmp_path / "out", stream, schemas, labels, one_sort=True)
     assert list((tmp_path / "out").iterdir()) == []
 
 

@@ -407,21 +407,29 @@ def _patch_whole(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
     return signature(path)
 
 
-WRITE_THREADS = 2  # period files compressed at once (write_periods): zstd runs without the
-# GIL, so a second file's row groups are compressed while the first's are; each writes
-# whole row groups in order, so the bytes are those of one writer at a time
+WRITE_THREADS = 2  # period files compressed at once (write_periods) when panel.parquet is
+# one sort: zstd runs without the GIL, so a second file's row groups are compressed while
+# the first's are; each file's row groups in order, so the bytes are those of one writer
+# at a time. Measured (bench_ingest, lock held, 2 runs each): 1M panel stage 1.1-1.2 ->
+# 0.9 s; 10M 13.1-14.5 -> 11.3-13.9 s, its peak 1,469-1,478 -> 1,576-1,580 MB: the
+# second writer holds ~100 MB more beside DuckDB's buffers than SORT_BESIDE_DUCKDB
+# counts, which one sort (not bound by the limit) leaves room for. Household ranges (a
+# register too large for one sort, the memory-bound case: 27M) keep one write at a time
+# in the caller, as SORT_BESIDE_DUCKDB was measured
 
 
 class _FileWrites:
-    """Row groups written to their period files by WRITE_THREADS threads at most at once:
-    one thread per file (its row groups stay in order), the caller blocked while
-    WRITE_THREADS row groups are being written (memory: that many row groups beside the
-    caller's pending rows). The first error of a write is raised in the caller."""
+    """Row groups written to their period files, `threads` at most at once: one thread
+    per file (its row groups stay in order), the caller blocked while `threads` row
+    groups are being written (memory: that many row groups beside the caller's pending
+    rows); with one, each is written in the caller's thread. The first error of a write
+    is raised in the caller."""
 
     def __init__(self, threads: int):
         import threading
 
-        self._slots = threading.BoundedSemaphore(threads)
+        self._inline = threads <= 1  # one at a time: written in the caller's thread
+        self._slots = threading.BoundedSemaphore(max(1, threads))
         self._queues: dict = {}
         self._threads: list = []
         self._errors: list[BaseException] = []
@@ -446,6 +454,9 @@ class _FileWrites:
         import threading
 
         self.check()
+        if self._inline:
+            handle.write_table(table, row_group_size=rows)
+            return
         if key not in self._queues:
             self._queues[key] = jobs = queue.SimpleQueue()
             thread = threading.Thread(target=self._serve, args=(jobs,), daemon=True,
@@ -472,8 +483,9 @@ def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict
     _order, household_id) into one file per period, row groups of PERIOD_ROW_GROUP_ROWS
     rows whatever the batches' sizes; each file replaces its period's atomically at the
     end. Period files whose label is not in `keep_labels` are removed. Returns
-    {label: signature} of the files written. Row groups of different files are
-    compressed in WRITE_THREADS threads (_FileWrites) while the batches are cut.
+    {label: signature} of the files written. With `one_sort`, row groups of different
+    files are compressed in WRITE_THREADS threads (_FileWrites) while the batches are
+    cut; otherwise one at a time, in the caller's thread.
     `one_sort`: the batches are one query's (not household ranges one after another),
     so a period's rows are all in once the next period's begin: its last row group is
     written then, beside the next period's, not with every other period's at the end
@@ -482,7 +494,7 @@ def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict
     pending: dict[int, list] = {}
     counts: dict[int, int] = {}
     writers: dict[int, tuple] = {}
-    writes = _FileWrites(WRITE_THREADS)
+    writes = _FileWrites(WRITE_THREADS if one_sort else 1)
     finished: set[int] = set()  # one_sort: periods whose last row group is written
 
     def writer(order):
