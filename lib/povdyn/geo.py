@@ -571,14 +571,14 @@ def _commune_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     old = old.merge(new[["commune_code", "commune_2025"]], on="commune_code", how="left")
     old = old.rename(columns={"district": "old_district", "wardCode": "old_commune_code"})
     old["split"] = old["pieces"] > 1
-    district_parts = old["old_district"].map(_unit_parts)
-    commune_parts = old["old_commune"].map(_unit_parts)
+    district_parts = _parts_of(old["old_district"])
+    commune_parts = _parts_of(old["old_commune"])
     old["district_key"] = [k for _, k, _ in district_parts]
     old["district_accented"] = [a for _, _, a in district_parts]
     old["commune_kind"] = [k for k, _, _ in commune_parts]
     old["commune_key"] = [k for _, k, _ in commune_parts]
     old["commune_accented"] = [a for _, _, a in commune_parts]
-    new_parts = new["commune_2025"].map(_unit_parts)
+    new_parts = _parts_of(new["commune_2025"])
     new["commune_kind"] = [k for k, _, _ in new_parts]
     new["commune_key"] = [k for _, k, _ in new_parts]
     new["commune_accented"] = [a for _, _, a in new_parts]
@@ -590,6 +590,14 @@ def _commune_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
                 "commune_kind", "commune_key", "commune_accented"]
     return (old[old_cols].reset_index(drop=True),
             new[new_cols].rename(columns={"wardType": "kind"}).reset_index(drop=True))
+
+
+def _parts_of(names: pd.Series) -> list:
+    """_unit_parts of each name, worked out once per distinct name (the 10,040 old units
+    name ~700 districts: part of every ingest's start-up)."""
+    codes, uniques = pd.factorize(names)
+    parts = [_unit_parts(u) for u in uniques] + [_unit_parts(None)]  # code -1: missing
+    return [parts[c] for c in codes]
 
 
 def commune_crosswalk_2025() -> pd.DataFrame:
@@ -633,19 +641,23 @@ def _commune_index():
     """Lookup dicts over the package's units, one per match tier."""
     old, new = _commune_tables()
     units = old.drop_duplicates("old_key")
+    # keys built as _tier_key builds them, with the tiers' parts picked by position
+    # (93k keys: a generator per key was most of the index's start-up cost)
     old_index: dict = {tier: {} for tier in _OLD_DISTRICT_TIERS + _OLD_PROVINCE_TIERS}
+    old_picks = [(index, [("da", "df", "k", "a", "f").index(t) for t in tier])
+                 for tier, index in old_index.items()]
     for row in zip(units["old_province"], units["district_accented"], units["district_key"],
                    units["commune_kind"], units["commune_accented"], units["commune_key"],
                    units["old_key"]):
-        parts = dict(zip(("da", "df", "k", "a", "f"), row[1:6]))
-        for tier, index in old_index.items():
-            index.setdefault(_tier_key(row[0], tier, parts), []).append(row[6])
+        for index, picks in old_picks:
+            index.setdefault((row[0],) + tuple([row[1 + i] for i in picks]), []).append(row[6])
     new_index: dict = {tier: {} for tier in _NEW_TIERS}
+    new_picks = [(index, [("k", "a", "f").index(t) for t in tier])
+                 for tier, index in new_index.items()]
     for row in zip(new["province_2025"], new["commune_kind"], new["commune_accented"],
                    new["commune_key"], new["commune_code"]):
-        parts = dict(zip(("k", "a", "f"), row[1:4]))
-        for tier, index in new_index.items():
-            index.setdefault(_tier_key(row[0], tier, parts), []).append(row[4])
+        for index, picks in new_picks:
+            index.setdefault((row[0],) + tuple([row[1 + i] for i in picks]), []).append(row[4])
     # each old unit's pieces in table order, as groupby("old_key", sort=False) gave them
     # (one pass over the columns: a frame per group cost ~0.5 CPU-s in every ingest)
     pieces: dict = {}

@@ -99,7 +99,9 @@ Rules (issue 3 §5):
   spilled 28 GB on the national register). The sorted batches are written by pyarrow
   (zstd) while DuckDB makes the next one in a thread (register._made_ahead): the
   same bytes, the two cores overlapped; by_period.write_periods cuts the stream into
-  the period files. An incremental run checks across rows only the periods its new,
+  the period files, and when the panel is one sort compresses two files' row groups at
+  once and writes a period's last row group as soon as the next period's rows come.
+  The 2025 names are mapped (Python) while DuckDB counts the register kind. An incremental run checks across rows only the periods its new,
   changed or removed files touch and rewrites only those files (by_period). No SQL is built
   from paths or user text: files and values are passed through DuckDB's API and
   parameters, and only povdyn's own canonical column names reach SQL (_ident_sql).

@@ -407,17 +407,95 @@ def _patch_whole(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
     return signature(path)
 
 
+WRITE_THREADS = 2  # period files compressed at once (write_periods) when panel.parquet is
+# one sort: zstd runs without the GIL, so a second file's row groups are compressed while
+# the first's are; each file's row groups in order, so the bytes are those of one writer
+# at a time. Measured (bench_ingest, lock held, 2 runs each): 1M panel stage 1.1-1.2 ->
+# 0.9 s; 10M 13.1-14.5 -> 11.3-13.9 s, its peak 1,469-1,478 -> 1,576-1,580 MB: the
+# second writer holds ~100 MB more beside DuckDB's buffers than SORT_BESIDE_DUCKDB
+# counts, which one sort (not bound by the limit) leaves room for. Household ranges (a
+# register too large for one sort, the memory-bound case: 27M) keep one write at a time
+# in the caller, as SORT_BESIDE_DUCKDB was measured
+
+
+class _FileWrites:
+    """Row groups written to their period files, `threads` at most at once: one thread
+    per file (its row groups stay in order), the caller blocked while `threads` row
+    groups are being written (memory: that many row groups beside the caller's pending
+    rows); with one, each is written in the caller's thread. The first error of a write
+    is raised in the caller."""
+
+    def __init__(self, threads: int):
+        import threading
+
+        self._inline = threads <= 1  # one at a time: written in the caller's thread
+        self._slots = threading.BoundedSemaphore(max(1, threads))
+        self._queues: dict = {}
+        self._threads: list = []
+        self._errors: list[BaseException] = []
+
+    def _serve(self, jobs) -> None:
+        while (job := jobs.get()) is not None:
+            handle, table, rows = job
+            try:
+                if not self._errors:
+                    handle.write_table(table, row_group_size=rows)
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller (check)
+                self._errors.append(exc)
+            finally:
+                self._slots.release()
+
+    def check(self) -> None:
+        if self._errors:
+            raise self._errors[0]
+
+    def write(self, key, handle, table: pa.Table, rows: int) -> None:
+        import queue
+        import threading
+
+        self.check()
+        if self._inline:
+            handle.write_table(table, row_group_size=rows)
+            return
+        if key not in self._queues:
+            self._queues[key] = jobs = queue.SimpleQueue()
+            thread = threading.Thread(target=self._serve, args=(jobs,), daemon=True,
+                                      name="povdyn-period-write")
+            thread.start()
+            self._threads.append(thread)
+        self._slots.acquire()
+        self._queues[key].put((handle, table, rows))
+
+    def close(self, raise_error: bool = True) -> None:
+        """Wait for every write; raise the first error (unless `raise_error` is False)."""
+        for jobs in self._queues.values():
+            jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._queues, self._threads = {}, []
+        if raise_error:
+            self.check()
+
+
 def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict,
-                  keep_labels: set) -> dict:
+                  keep_labels: set, one_sort: bool = False) -> dict:
     """Write the sorted record batches (column _order last; each query's rows sorted by
     _order, household_id) into one file per period, row groups of PERIOD_ROW_GROUP_ROWS
     rows whatever the batches' sizes; each file replaces its period's atomically at the
     end. Period files whose label is not in `keep_labels` are removed. Returns
-    {label: signature} of the files written."""
+    {label: signature} of the files written. With `one_sort`, row groups of different
+    files are compressed in WRITE_THREADS threads (_FileWrites) while the batches are
+    cut; otherwise one at a time, in the caller's thread.
+    `one_sort`: the batches are one query's (not household ranges one after another),
+    so a period's rows are all in once the next period's begin: its last row group is
+    written then, beside the next period's, not with every other period's at the end
+    (the same row groups; a period seen again after that is an error)."""
     panel_dir.mkdir(parents=True, exist_ok=True)
     pending: dict[int, list] = {}
     counts: dict[int, int] = {}
     writers: dict[int, tuple] = {}
+    writes = _FileWrites(WRITE_THREADS if one_sort else 1)
+    finished: set[int] = set()  # one_sort: periods whose last row group is written
 
     def writer(order):
         if order not in writers:
@@ -436,27 +514,42 @@ def write_periods(panel_dir: Path, batches, schemas: dict, labels_of_order: dict
             # ranges: the 3M demo's period files differed under 1 GB and 256 MB)
             part = table.slice(0, size).combine_chunks()
             label = labels_of_order[order]
-            writer(order).write_table(part.cast(schemas[label]),
-                                      row_group_size=PERIOD_ROW_GROUP_ROWS)
+            writes.write(order, writer(order), part.cast(schemas[label]),
+                         PERIOD_ROW_GROUP_ROWS)
             rest = table.slice(size)
             pending[order], counts[order] = rest.to_batches(), rest.num_rows
 
     written = {}
     try:
-        for batch in batches:
-            if not batch.num_rows:
-                continue
-            orders = batch.column(batch.num_columns - 1).to_numpy(zero_copy_only=False)
-            data = pa.RecordBatch.from_arrays(batch.columns[:-1],
-                                              names=batch.schema.names[:-1])
-            cuts = np.flatnonzero(np.diff(orders)) + 1
-            for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(orders)]):
-                order = int(orders[start])
-                pending.setdefault(order, []).append(data.slice(start, end - start))
-                counts[order] = counts.get(order, 0) + int(end - start)
-                flush(order)
-        for order in sorted(pending):
-            flush(order, final=True)
+        try:
+            for batch in batches:
+                if not batch.num_rows:
+                    continue
+                orders = batch.column(batch.num_columns - 1).to_numpy(zero_copy_only=False)
+                data = pa.RecordBatch.from_arrays(batch.columns[:-1],
+                                                  names=batch.schema.names[:-1])
+                cuts = np.flatnonzero(np.diff(orders)) + 1
+                for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(orders)]):
+                    order = int(orders[start])
+                    if one_sort and order not in pending:  # the periods before are whole
+                        if any(o > order for o in pending):
+                            raise ValueError("write_periods(one_sort=True): the batches are "
+                                             "not sorted by period")
+                        for done in sorted(set(pending) - finished):
+                            flush(done, final=True)
+                            finished.add(done)
+                    elif order in finished:
+                        raise ValueError("write_periods(one_sort=True): the batches are not "
+                                         "sorted by period")
+                    pending.setdefault(order, []).append(data.slice(start, end - start))
+                    counts[order] = counts.get(order, 0) + int(end - start)
+                    flush(order)
+            for order in sorted(pending):
+                flush(order, final=True)
+        except BaseException:
+            writes.close(raise_error=False)  # no thread left writing into a file removed below
+            raise
+        writes.close()
         for order, (handle, tmp, label) in writers.items():
             handle.close()
         for order, (handle, tmp, label) in writers.items():

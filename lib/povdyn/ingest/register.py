@@ -395,7 +395,8 @@ class _RegisterResult:
 COMMUNE_2025_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
 
 
-def _communes_2025(con, columns: list[str], views: dict) -> tuple[dict, dict]:
+def _communes_2025(con, columns: list[str], views: dict,
+                   meanwhile=lambda: None) -> tuple[dict, dict]:
     """The one place where ingest adds the 2025 commune (issue 13 §1): the distinct
     (province, district, commune, period) names of the checked rows are mapped in
     pandas through the official crosswalk (povdyn.geo.commune_names_2025) and joined
@@ -403,23 +404,34 @@ def _communes_2025(con, columns: list[str], views: dict) -> tuple[dict, dict]:
     the commune it was first recorded in after it, inside each household-range part
     (_own_commune_2025_sql; geo.panel_commune_2025 is the same rule in pandas).
     Returns the names that could not be placed (rows kept with "? name") and whether
-    any row is recorded in a new commune (else no household has one of its own)."""
-    from ..geo import commune_names_2025
+    any row is recorded in a new commune (else no household has one of its own).
+
+    The names are mapped in a thread while `meanwhile()` (the register kind's queries)
+    runs in this one: the mapping is Python holding the GIL, DuckDB's query threads run
+    without it, so the two overlap on two cores (the 1M benchmark: ~0.4 CPU-s of
+    mapping beside ~0.7 CPU-s of the kind's window)."""
+    import threading
 
     district = "district" if "district" in columns else "CAST(NULL AS VARCHAR) AS district"
     names = con.execute(f"SELECT DISTINCT province, {district}, commune, _order, period "
                         "FROM firsts ORDER BY ALL").df()
-    names["district"] = names["district"].astype(object).where(names["district"].notna(), None)
-    # mapped period by period: what a period's names could not place is kept with that
-    # period (by_period: an incremental run maps only the periods it works on)
-    pieces, unplaced_by_order, after_by_order = [], {}, {}
-    for order, group in names.groupby("_order", sort=True):
-        piece = commune_names_2025(group)
-        pieces.append(piece)
-        unplaced_by_order[int(order)] = _unplaced_records(piece.attrs.get("unmatched", []))
-        after_by_order[int(order)] = bool((piece["is_post_merger"].eq(True) & (
-            piece["commune_2025_basis"] == "recorded")).any())
-    mapped = pd.concat(pieces, ignore_index=True) if pieces else commune_names_2025(names)
+    mapping: dict = {}
+
+    def map_names():
+        try:
+            mapping["result"] = _map_names_2025(names)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+            mapping["error"] = exc
+
+    thread = threading.Thread(target=map_names, name="povdyn-communes-2025", daemon=True)
+    thread.start()
+    try:
+        meanwhile()
+    finally:
+        thread.join()
+    if "error" in mapping:
+        raise mapping["error"]
+    mapped, unplaced_by_order, after_by_order = mapping["result"]
     con.register("_names_2025_frame", mapped[[
         "province", "district", "commune", "_order", "commune_2025", "commune_code",
         "commune_2025_basis", "is_post_merger"]])
@@ -445,6 +457,26 @@ def _communes_2025(con, columns: list[str], views: dict) -> tuple[dict, dict]:
     con.execute("CREATE OR REPLACE TEMP VIEW firsts_2025 AS "
                 + views["firsts_2025"].format(firsts="firsts"))
     return unplaced_by_order, after_by_order
+
+
+def _map_names_2025(names: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict]:
+    """_communes_2025's mapping of the distinct names (pandas, no DuckDB): (the mapped
+    names, unplaced names by period index, whether a period has a row recorded in a new
+    commune)."""
+    from ..geo import commune_names_2025
+
+    names["district"] = names["district"].astype(object).where(names["district"].notna(), None)
+    # mapped period by period: what a period's names could not place is kept with that
+    # period (by_period: an incremental run maps only the periods it works on)
+    pieces, unplaced_by_order, after_by_order = [], {}, {}
+    for order, group in names.groupby("_order", sort=True):
+        piece = commune_names_2025(group)
+        pieces.append(piece)
+        unplaced_by_order[int(order)] = _unplaced_records(piece.attrs.get("unmatched", []))
+        after_by_order[int(order)] = bool((piece["is_post_merger"].eq(True) & (
+            piece["commune_2025_basis"] == "recorded")).any())
+    mapped = pd.concat(pieces, ignore_index=True) if pieces else commune_names_2025(names)
+    return mapped, unplaced_by_order, after_by_order
 
 
 UNPLACED_COLUMNS = ["province", "district", "commune", "reason", "candidates"]
@@ -750,30 +782,36 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
           FROM ({{rows}}) WHERE {{where}}
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
         WHERE NOT _prior GROUP BY ALL"""
-    _fit_memory(con, STEP_BESIDE_DUCKDB)
-    buckets = _key_buckets(con, n)
-    cuts = _cut_intervals(result, buckets, n) if buckets > 1 else None
-    if cuts is None:
-        queries = (kind_query.format(rows=rows_sql, where=f"hash(household_id) % {int(buckets)} "
-                                     f"= {int(b)}") for b in range(buckets))
-    else:  # household ranges, each reading its own parts (and prior rows)
-        queries = (kind_query.format(
-            rows=rows_sql.replace("FROM firsts", "FROM range_firsts"),
-            where=household_ranges.within_sql("household_id", *interval))
-            for interval in cuts if _range_views(con, result, interval, upto="firsts"))
-    for query in queries:
-        for p, province, source, what, rows in con.execute(query).fetchall():
-            fresh[p].cells.append([province, source, what, int(rows)])
-    _log_stage("register kind counts")
+
+    def count_kinds():
+        _fit_memory(con, STEP_BESIDE_DUCKDB)
+        buckets = _key_buckets(con, n)
+        cuts = _cut_intervals(result, buckets, n) if buckets > 1 else None
+        if cuts is None:
+            queries = (kind_query.format(rows=rows_sql, where=f"hash(household_id) % "
+                                         f"{int(buckets)} = {int(b)}") for b in range(buckets))
+        else:  # household ranges, each reading its own parts (and prior rows)
+            queries = (kind_query.format(
+                rows=rows_sql.replace("FROM firsts", "FROM range_firsts"),
+                where=household_ranges.within_sql("household_id", *interval))
+                for interval in cuts if _range_views(con, result, interval, upto="firsts"))
+        for query in queries:
+            for p, province, source, what, rows in con.execute(query).fetchall():
+                fresh[p].cells.append([province, source, what, int(rows)])
+        _log_stage("register kind counts")
+
     with_communes = "commune" in columns
     if with_communes:
-        _fit_memory(con, STEP_BESIDE_DUCKDB)
-        unplaced, after = _communes_2025(con, columns, result.views)
+        _fit_memory(con, STEP_BESIDE_DUCKDB)  # the distinct names' query
+        # the kind is counted while the names are mapped (_communes_2025)
+        unplaced, after = _communes_2025(con, columns, result.views, meanwhile=count_kinds)
         for order, records in unplaced.items():
             fresh[label_of_order[order]].unplaced = records
         for order, flag in after.items():
             fresh[label_of_order[order]].recorded_after = flag
         columns = [c for c in columns if c not in COMMUNE_2025_COLUMNS] + COMMUNE_2025_COLUMNS
+    else:
+        count_kinds()
     _log_stage("2025 communes")
     return _assemble(con, result, fresh, plan_, columns, label_of_order)
 
@@ -991,8 +1029,11 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
 
         labels = {o: p for o, p in label_of_order.items() if p in rewrite}
         try:
+            # one sort of every row (not household ranges): a period's last row group
+            # is written as soon as the next period's rows come
             written = by_period.write_periods(panel_dir, _made_ahead(sorted_batches()),
-                                              schemas, labels, keep)
+                                              schemas, labels, keep,
+                                              one_sort=ranges <= 1)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         sorted_files = len(written)
