@@ -85,7 +85,7 @@ def ids_as_numbers(array: pa.Array) -> np.ndarray | None:
 def ids_of_file(path: Path) -> np.ndarray | None:
     """A period file's household ids as sorted unique uint64 (a period file holds one
     row per household, sorted; sorted again in case), None if one is not a pseudonym."""
-    source = pq.ParquetFile(path)
+    source = pq.ParquetFile(path, pre_buffer=False)
     # filled in place, not pieces joined at the end: the 27M register's largest period
     # holds 216 MB of ids, and pieces plus their join held it twice
     ids = np.empty(source.metadata.num_rows, dtype=np.uint64)
@@ -225,14 +225,102 @@ def load(cache_dir: Path, outputs: dict) -> HouseholdPeriods | None:
 
 
 def build(outputs: dict) -> HouseholdPeriods | None:
-    """The table of the period files `outputs` (label -> path), read one id column at a
-    time; None when an id is not a pseudonym or there are too many periods."""
+    """The table of the period files `outputs` (label -> path); None when an id is not a
+    pseudonym or there are too many periods. The files (each sorted by household) are
+    merged as sorted streams, ID_BATCH_ROWS ids of each at a time, into the table's
+    arrays grown in place: memory holds the table and a batch per file. Inserting one
+    period after another held a period's ids and a second copy of the table beside it
+    (some 650 MB at 27M households); a file not sorted after all is built that way."""
     from .by_period import order_of, signature
 
     if len(outputs) > MAX_PERIODS:
         return None
+    labels = sorted(outputs, key=order_of)
+    try:
+        ids, masks = _merge_sorted_files([outputs[label] for label in labels])
+    except _NotPseudonym:
+        return None
+    except _NotSorted:
+        return _build_period_by_period(outputs, labels)
+    return HouseholdPeriods(ids, masks, labels,
+                            {label: list(signature(outputs[label])) for label in labels})
+
+
+class _NotSorted(Exception):
+    """A period file whose household ids do not increase row by row."""
+
+
+class _NotPseudonym(Exception):
+    """A household id that ingest did not write (no table then)."""
+
+
+def _sorted_id_batches(path: Path):
+    """A period file's non-null household ids as uint64 batches, in increasing order
+    across batches (_NotSorted otherwise; _NotPseudonym when one is not a pseudonym)."""
+    last = None
+    # pre_buffer=False: pyarrow's default reads the whole column of every row group
+    # ahead (a 4M-household period file's 50 MB of ids; at 27M some 400 MB a file, and
+    # the merge reads every file at once); off, a row group's at a time
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
+            columns=["household_id"], batch_size=ID_BATCH_ROWS, use_threads=False):
+        numbers = ids_as_numbers(batch.column(0))
+        if numbers is None:
+            raise _NotPseudonym(path)
+        if not len(numbers):
+            continue
+        if (last is not None and numbers[0] <= last) or not _increasing(numbers):
+            raise _NotSorted(path)
+        last = numbers[-1]
+        yield numbers
+
+
+def _merge_sorted_files(paths: list[Path]):
+    """(ids, masks): the distinct ids of the files, sorted, each with bit i set when
+    paths[i] holds it. A round takes from
+    every file's batch the ids up to the smallest of the batches' last ids (nothing
+    later can come before them), so each round finishes at least one batch."""
+    bits = next(b for b in (8, 16, 32, 64) if b >= max(len(paths), 1))
+    mask_type = np.dtype(f"uint{bits}")
+    streams = [_sorted_id_batches(path) for path in paths]
+    pending = [next(stream, None) for stream in streams]
+    # the union is at least the largest file's households; grown in place beyond it
+    capacity = max([pq.ParquetFile(p).metadata.num_rows for p in paths] + [1])
+    ids, masks, filled = np.empty(capacity, np.uint64), np.empty(capacity, mask_type), 0
+    while True:
+        live = [i for i, batch in enumerate(pending) if batch is not None]
+        if not live:
+            break
+        bound = min(pending[i][-1] for i in live)
+        taken_ids, taken_masks = [], []
+        for i in live:
+            batch = pending[i]
+            upto = int(np.searchsorted(batch, bound, side="right"))
+            taken_ids.append(batch[:upto])
+            taken_masks.append(np.full(upto, 1 << i, dtype=mask_type))
+            pending[i] = batch[upto:] if upto < len(batch) else next(streams[i], None)
+        round_ids = np.concatenate(taken_ids)
+        order = np.argsort(round_ids, kind="stable")
+        round_ids, round_masks = round_ids[order], np.concatenate(taken_masks)[order]
+        starts = np.flatnonzero(np.r_[True, round_ids[1:] != round_ids[:-1]])
+        if filled + len(starts) > capacity:
+            # realloc: a large block grows where it is (mremap), not beside a copy
+            capacity = max(filled + len(starts), capacity + capacity // 4)
+            ids.resize(capacity, refcheck=False)
+            masks.resize(capacity, refcheck=False)
+        ids[filled:filled + len(starts)] = round_ids[starts]
+        masks[filled:filled + len(starts)] = np.bitwise_or.reduceat(round_masks, starts)
+        filled += len(starts)
+    ids.resize(filled, refcheck=False)
+    masks.resize(filled, refcheck=False)
+    return ids, masks
+
+
+def _build_period_by_period(outputs: dict, labels: list[str]) -> HouseholdPeriods | None:
+    """The table made by inserting one period's ids after another (files not sorted)."""
+    from .by_period import signature
+
     table = HouseholdPeriods.empty()
-    for label in sorted(outputs, key=order_of):
+    for label in labels:
         ids = ids_of_file(outputs[label])
         if ids is None or not table.set_period(label, ids, signature(outputs[label])):
             return None
