@@ -385,8 +385,14 @@ def flatness(sized: list[tuple[int, dict]]) -> dict:
         print(f"ingest peak memory at {rows:,} rows: {run['peak_rss_mb']:,} MB (ingest "
               f"process alone {run['parent_peak_rss_mb']:,} MB)"
               + (f", {ratios[rows]:.2f}x the peak at {base_rows:,}" if rows != base_rows else ""))
-    print(f"peak memory flat: {'yes' if flat else 'NO'} (every peak <= {PEAK_CAP_MB:,.0f} MB "
-          f"and <= {FLAT_RATIO:.2f}x the smallest size's)")
+    if len(sized) < 2:  # one size has nothing to be flat against (the national run
+        # alone printed "flat: yes" on 3 Dec)
+        flat = None
+        print(f"peak memory flat: not judged, one size (its peak "
+              f"{'<=' if base['peak_rss_mb'] <= PEAK_CAP_MB else '>'} {PEAK_CAP_MB:,.0f} MB)")
+    else:
+        print(f"peak memory flat: {'yes' if flat else 'NO'} (every peak <= "
+              f"{PEAK_CAP_MB:,.0f} MB and <= {FLAT_RATIO:.2f}x the smallest size's)")
     return {"by_rows": {rows: run["peak_rss_mb"] for rows, run in sized},
             "ratio_to_smallest": {rows: round(r, 3) for rows, r in ratios.items()},
             "cap_mb": round(PEAK_CAP_MB), "flat": flat}

@@ -49,3 +49,21 @@ def test_a_range_worker_ends_without_the_interpreters_teardown():
     assert done.returncode == 0
     assert b"teardown ran" not in done.stderr
     assert done.stdout == b""  # no stray bytes where the parent reads answers
+
+
+def test_ingest_help_names_the_memory_settings_with_their_defaults(capsys):
+    """`povdyn ingest --help` lists the environment settings a national run needs (the
+    memory cap, DuckDB's limit, workers, spill folder, stage timing) with the defaults
+    the code uses, so that the help cannot drift from them."""
+    import pytest
+
+    from povdyn import cli
+    from povdyn.ingest import register
+
+    with pytest.raises(SystemExit):
+        cli.main(["ingest", "--help"])
+    text = capsys.readouterr().out
+    assert f"POVDYN_INGEST_PEAK={register.PEAK_MEMORY}" in text
+    assert f"POVDYN_INGEST_MEMORY={register.INGEST_MEMORY}" in text
+    for name in ("POVDYN_INGEST_WORKERS", "POVDYN_SPILL_ROOT", "POVDYN_INGEST_TIMING"):
+        assert name in text

@@ -98,6 +98,24 @@ def _relink(args) -> int:
     return 0
 
 
+INGEST_ENVIRONMENT = """\
+environment (memory and speed):
+  POVDYN_INGEST_PEAK=1800MiB   what the steps after the read may hold in all; DuckDB's
+                               limit for each step is fitted under it. On a national
+                               register a larger value (2400MiB) sorts in fewer, larger
+                               household ranges: faster, more memory (README, Speed)
+  POVDYN_INGEST_MEMORY=1GB     DuckDB's limit at most; it spills to disk beyond it
+  POVDYN_INGEST_WORKERS=N      processes reading one large csv (default: the cores)
+  POVDYN_SPILL_ROOT=DIR        where DuckDB spills (default: the system temp folder)
+  POVDYN_INGEST_TIMING=1       print each stage's time and peak memory
+"""
+
+
+class _DefaultsAndRawEpilog(argparse.ArgumentDefaultsHelpFormatter,
+                            argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option; the epilog's table kept as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     cfg = settings()
     parser = argparse.ArgumentParser(
@@ -144,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate raw registers, quarantine bad rows, pseudonymise, write parquet",
         description="Read every csv/xlsx in RAW_DIR, map Vietnamese headers, validate, "
         "write OUT/panel.parquet, OUT/support.parquet and OUT/quarantine.csv.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsAndRawEpilog,
+        epilog=INGEST_ENVIRONMENT,
     )
     ing.add_argument("raw_dir", nargs="?", default=str(cfg.raw_dir), help="folder of raw exports")
     ing.add_argument("--out", default=str(cfg.processed_dir), help="output folder")
