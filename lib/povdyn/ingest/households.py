@@ -276,9 +276,9 @@ def _sorted_id_batches(path: Path):
 
 def _merge_sorted_files(paths: list[Path]):
     """(ids, masks): the distinct ids of the files, sorted, each with bit i set when
-    paths[i] holds it. A round takes from
-    every file's batch the ids up to the smallest of the batches' last ids (nothing
-    later can come before them), so each round finishes at least one batch."""
+    paths[i] holds it. A round takes from every file's batch the ids up to the smallest
+    of the batches' last ids (nothing later can come before them), so each round
+    finishes at least one batch."""
     bits = next(b for b in (8, 16, 32, 64) if b >= max(len(paths), 1))
     mask_type = np.dtype(f"uint{bits}")
     streams = [_sorted_id_batches(path) for path in paths]

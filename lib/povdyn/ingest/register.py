@@ -147,7 +147,10 @@ PEAK_MEMORY = "1800MiB"  # (POVDYN_INGEST_PEAK) what this process may hold in th
 # DuckDB, plus that step's own memory beside DuckDB's buffers, leaves less (_fit_memory).
 # What the process holds grows with the register (Python's and glibc's heaps: 1.0-1.7 GB
 # resident before the panel's sort on the 27M register of 2 Dec, 0.4 GB on 3M rows), so a
-# fixed DuckDB limit under a fixed cap does not hold at every size.
+# fixed DuckDB limit under a fixed cap does not hold at every size. Measured 3 Dec on the
+# 27M register (bench_ingest --national, lock held, load 1.4-2.3): 1800MiB, 1,097 s and
+# 1,711 MB peak (the sort in 128 ranges under 412 MiB: 493 s); 2400MiB, 997 s and 2,245
+# MB (64 ranges under 953 MiB: 405 s). Neither meets 15 min; only this one meets 2 GB.
 MIN_INGEST_MEMORY = "128MiB"  # DuckDB's limit is never fitted below this (it then spills
 # more, and a range's sort that runs out is sorted again as two halves)
 
