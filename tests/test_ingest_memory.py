@@ -169,5 +169,9 @@ def test_stage_times_name_the_stage_that_sets_the_peak_memory(tmp_path, monkeypa
     peak = {name: int(p) for name, p, _ in lines}
     after = stages[stages.index("households") + 1:]
     assert after and peak["households"] > 300 + max(peak[s] for s in after) - 50
-    assert peak["households"] > max(int(r) for _, _, r in lines) + 250
+    # the planted 300 MB above where the stage started (what the stage before left:
+    # the stage gives DuckDB's freed memory back first, so that level, not the run's
+    # highest, is its floor)
+    before = int(lines[stages.index("households") - 1][2])
+    assert peak["households"] > before + 250, lines
     assert ingest_module.register.STAGE_PEAK_MB[0] >= peak["households"] - 1  # printed: rounded

@@ -24,9 +24,13 @@ PREFIX = "h_"
 UNITS = 1 << 16  # intervals are of the first four hex digits after PREFIX
 CUT_RANGES = None  # ranges a worker cuts its rows into (None: cut_ranges_for the file)
 MAX_CUT_RANGES = 64
-CSV_BYTES_PER_MEMORY = 1.5  # csv bytes a household range holds per byte of the parent's
-# DuckDB memory limit: 42 GB of national csv under 1 GB cut in 32 ranges of ~4.2M rows,
-# the ranges its panel sort needs (register._household_ranges); a file that needs no cut
+CSV_BYTES_PER_MEMORY = 0.75  # csv bytes a household range holds per byte of the parent's
+# DuckDB memory limit: as many ranges as the panel's sort reads from the cut parts under
+# 1 GB (register._household_ranges with CUT_SORT_SPARE: the 3M national demo's 4.7 GB in
+# 8, the 27M one's 42 GB in 64), so that each sort range reads only its own parts. A
+# coarser cut makes each sort range read its parts' rows again and filter them: on the 3M
+# demo sorted in 32 ranges, parts cut in 4 took 54.8 s (91 CPU-s), cut in 32 40.0 s (65),
+# the steps over all parts no slower with the 8x as many parts. A file that needs no cut
 # is not cut (each part is a file DuckDB opens: 512 small parts made a 3M-row ingest
 # 1.7x slower than 8 whole ones)
 _SUFFIX = re.compile(r"\.hr([0-9a-f]{5})-([0-9a-f]{5})$")

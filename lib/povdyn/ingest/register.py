@@ -168,13 +168,18 @@ def _bytes_of(text: str) -> int:
     return int(float(found.group(1)) * scale)
 
 
-def _release_freed_memory() -> None:
-    """Give memory freed by earlier steps back to the OS: pyarrow's pool's unused pages,
-    then glibc's (malloc_trim; DuckDB's threads allocate from glibc's arenas, which keep
-    what they free: after panel.parquet's write on the 3M demo, 515 MB). No-op where the
-    C library has no malloc_trim."""
+def _release_freed_memory(con=None, limit: int | None = None) -> None:
+    """Give memory freed by earlier steps back to the OS: DuckDB's (its allocator keeps
+    what its queries free until its memory limit is set: on the 3M national demo 237 MB
+    before the panel's sort that malloc_trim did not return; `con`'s limit is set again,
+    to `limit` bytes or, rounded as DuckDB reports it, its value), pyarrow's pool's unused pages, then glibc's (malloc_trim; after
+    panel.parquet's write on the 3M demo, 515 MB). malloc_trim is a no-op where the C
+    library has none."""
     import ctypes
 
+    if con is not None:
+        limit = _memory_limit_bytes(con) if limit is None else limit
+        con.execute(f"SET memory_limit = '{limit // 1024}KiB'")
     pa.default_memory_pool().release_unused()
     try:
         ctypes.CDLL(None).malloc_trim(0)
@@ -193,7 +198,7 @@ def _fit_memory(con, beside: int, ceiling: int | None = None) -> int:
 
     configured = _bytes_of(os.environ.get("POVDYN_INGEST_MEMORY") or INGEST_MEMORY)
     ceiling = configured if ceiling is None else min(ceiling, configured)
-    _release_freed_memory()
+    _release_freed_memory(con, ceiling)
     _, resident_mb = _memory_mb()
     limit = ceiling
     if resident_mb == resident_mb:  # not nan: /proc gives it
@@ -899,7 +904,7 @@ def _count_households(con, result: _RegisterResult, panel_dir: Path, table, chan
     `changed` periods' households read again from their new files), saved beside the
     manifest; without a table, count(DISTINCT household_id) over the period files."""
     cache_dir = panel_dir.parent / ".ingest-cache"
-    _release_freed_memory()  # the sort's, before the table is made beside what stays
+    _release_freed_memory(con)  # the sort's, before the table is made beside what stays
     outputs = {label: panel_dir / by_period.period_file(label) for label in sorted(current)}
     if full or table is None:
         table = households.build(outputs)
@@ -1001,7 +1006,10 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             import duckdb
 
             lo, hi = interval
-            _release_freed_memory()  # the last range's, before this one's sort
+            # glibc's, not DuckDB's: what DuckDB's allocator keeps from the last range
+            # this one's sort reuses (given back before each, the 3M demo's 8 ranges
+            # took 72-75 CPU-s, not 60-62)
+            _release_freed_memory()
             if not _range_views(con, result, interval, loaded, rows_where, select):
                 return
             try:
@@ -1044,7 +1052,7 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
             # (pyarrow reads, compresses and writes without the GIL)
             from concurrent.futures import ThreadPoolExecutor
 
-            _release_freed_memory()  # the sort's: at 27M, 1.5 GB was resident before this
+            _release_freed_memory(con, sort_limit)  # the sort's: at 27M, 1.5 GB was resident
 
             with ThreadPoolExecutor(max_workers=2) as pool:
                 done = {label: pool.submit(
