@@ -160,3 +160,43 @@ def test_memory_duckdb_only_caches_is_not_counted_as_held(tmp_path, monkeypatch)
     limit = register._fit_memory(con, beside=0)
     assert limit > room - (80 << 20), (limit >> 20, cached_mb)
     con.close()
+
+
+def test_support_rows_are_not_held_as_python_objects_through_the_panel_sort(tmp_path,
+                                                                            monkeypatch):
+    """support.parquet's rows are kept as Arrow, not pandas, while the register's steps
+    run: at 27M households support.csv holds 1.76M rows, and as pandas objects they kept
+    ~440 MB resident through the panel's sort, which cut DuckDB's limit (the 3M demo
+    with that support.csv: 852 MB held before the sort, 478 MB with them as Arrow). Here
+    200k support rows: the Python objects alive when the sort starts (tracemalloc; Arrow's
+    buffers are not Python's) stay far below what those rows take as pandas (~60 MB), and
+    support.parquet holds every row."""
+    import pandas as pd
+
+    from povdyn.ingest import by_period
+    from povdyn.synth import write_demo
+
+    monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
+    raw = tmp_path / "raw"
+    write_demo(raw, households=300, seed=5, progress=False)
+    seed_rows = pd.read_csv(raw / "support.csv", dtype=str)
+    n = 200_000
+    support = seed_rows.iloc[np.arange(n) % len(seed_rows)].reset_index(drop=True)
+    support["household_id"] = [f"HX{i:08d}" for i in range(n)]
+    support.to_csv(raw / "support.csv", index=False)
+    at_sort = []
+    real_write = by_period.write_periods
+
+    def write_periods(*args, **kwargs):
+        at_sort.append(tracemalloc.get_traced_memory()[0])
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(by_period, "write_periods", write_periods)
+    tracemalloc.start()
+    try:
+        summary = ingest(raw, tmp_path / "out", progress=False)
+    finally:
+        tracemalloc.stop()
+    assert summary.balanced and summary.support_rows == n
+    assert pq.ParquetFile(tmp_path / "out" / "support.parquet").metadata.num_rows == n
+    assert at_sort and at_sort[0] < 25 * 2**20, at_sort[0] >> 20

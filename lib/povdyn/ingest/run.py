@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from .. import schema
 from ..errors import PovdynError
@@ -199,7 +200,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
                       "the register exports there")
 
     reports: list[TableReport] = []
-    goods = {"support": [], "totals": [], "adoption": []}  # small tables stay in memory
+    goods = {"support": [], "totals": [], "adoption": []}  # checked rows of the other tables
     cache = _Cache(out_dir, _cache_fingerprint(key, programs))
     entries: dict[str, dict] = {}  # this run's files: sha256, table reports, errors
     spans: list[tuple[str, int, int]] = []  # file, its first report and first error
@@ -283,6 +284,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
             if pending_rows[batch_key] >= BATCH_ROWS:
                 flush(batch_key)
         del tables
+        raw = prepared = None  # the last piece's rows: not held through the later steps
     for batch_key in sorted(pending, key=str):
         flush(batch_key)
     ranges.close()  # the workers' memory is free before the steps across all rows
@@ -309,6 +311,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         for part in cached[kind]:
             frame = pd.read_parquet(part)
             goods[kind].append(frame[frame["_file"].isin(keep)])
+    support_out, support_loaded, support_dropped = _support_table(goods.pop("support"))
     file_columns = _file_columns(spill, cache, keep)
     register, plan = _register_with_plan(con, spill, cache, keep, cached, file_columns,
                                          out_dir / "panel.parquet")
@@ -321,10 +324,6 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
             period_parts[label] = cache.dir / entry.quarantine
     cached["quarantine"] = cached["quarantine"] + sorted(period_parts.values())
     cached["whole"] = set(cached["whole"]) | set(period_parts.values())
-    support = pd.concat(goods["support"], ignore_index=True) if goods["support"] else \
-        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
-    support, _, support_dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
-                                              identifiers=False)
     totals = pd.concat(goods["totals"], ignore_index=True) if goods["totals"] else None
     totals_dropped = None
     if totals is not None:
@@ -348,16 +347,9 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     register_kind, kind_by_province, kind_counts, kind_errors = register.kind
     errors += kind_errors
 
-    # per-table accounting from provenance
-    def count(*frames: pd.DataFrame) -> Counter:
-        counter: Counter = Counter()
-        for frame in frames:
-            if frame is not None and len(frame):
-                counter.update(zip(frame["_file"], frame["_sheet"]))
-        return counter
-
-    loaded = register.loaded + count(support, totals, adoption)
-    dropped = register.dropped + count(support_dropped, totals_dropped, adoption_dropped)
+    loaded = register.loaded + support_loaded + _count_by_file(totals, adoption)
+    dropped = register.dropped + support_dropped + _count_by_file(totals_dropped,
+                                                                   adoption_dropped)
     quarantined = _write_quarantine_csv(con, spill, out_dir / "quarantine.csv", cached)
     for report in reports:
         if report.kind is None:
@@ -367,7 +359,6 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         report.duplicates_dropped = dropped[k]
         report.quarantined = quarantined[k]
 
-    support_out = _finish_support(support)
     register_tables = [t for t in reports if t.kind == "register"]
     if files and not register.rows:
         if not register_tables:
@@ -385,7 +376,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     register.write(out_dir / "panel.parquet")
     summary = IngestSummary(
         raw_dir=raw_dir, out_dir=out_dir, tables=reports, errors=errors,
-        ignored_files=ignored, panel_rows=register.rows, support_rows=len(support_out),
+        ignored_files=ignored, panel_rows=register.rows, support_rows=support_out.num_rows,
         households=register.households, periods=register.periods,
         frequency=frequency if register.rows else None,
         register_kind=register_kind, register_kind_by_province=kind_by_province,
@@ -429,3 +420,30 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     summary.reused_files = reused
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _count_by_file(*frames: pd.DataFrame | None) -> Counter:
+    """Rows per (file, sheet) of the frames (per-table accounting from provenance)."""
+    counter: Counter = Counter()
+    for frame in frames:
+        if frame is not None and len(frame):
+            counter.update(zip(frame["_file"], frame["_sheet"]))
+    return counter
+
+
+def _support_table(frames: list[pd.DataFrame]):
+    """support.parquet's table from the checked support rows (exact copies dropped,
+    _finish_support), with the rows loaded and dropped per (file, sheet). Made before
+    the register's steps and held as Arrow, not pandas: at 27M households support.csv
+    holds 1.76M rows, and as pandas objects they kept ~440 MB resident through the
+    panel's sort (the 3M demo with that support.csv: 852 MB held before its sort
+    instead of 410, so DuckDB's limit was cut to 633 MiB and the sort took 16 ranges)."""
+    support = pd.concat(frames, ignore_index=True) if frames else \
+        pd.DataFrame(columns=schema.REQUIRED_SUPPORT_COLUMNS + _CARRIED)
+    frames.clear()
+    support, _, dropped = _duplicates(support, schema.SUPPORT_COLUMNS, False,
+                                      identifiers=False)
+    loaded, dropped = _count_by_file(support), _count_by_file(dropped)
+    table = pa.Table.from_pandas(_finish_support(support), preserve_index=False)
+    return table, loaded, dropped
+

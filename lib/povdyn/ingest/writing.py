@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import schema
@@ -36,8 +37,8 @@ def _prepare_panel_dir(panel_dir: Path) -> None:
     panel_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _write_parquet(df: pd.DataFrame, path: Path, metadata: dict | None = None) -> None:
-    table = pa.Table.from_pandas(df, preserve_index=False)
+def _write_parquet(df: pd.DataFrame | pa.Table, path: Path, metadata: dict | None = None) -> None:
+    table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
     if metadata:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}),
@@ -169,6 +170,11 @@ def _finish_support(support: pd.DataFrame) -> pd.DataFrame:
         return frame
     support = schema.canonical_dtypes(support.drop(columns=_CARRIED))
     order = [c for c in schema.SUPPORT_COLUMNS if c in support.columns]
-    sort_key = support[order].astype(str)
-    support = support.iloc[np.lexsort([sort_key[c].to_numpy() for c in reversed(order)])]
+    # by the columns' text, stable: Arrow's sort of the UTF-8 bytes is the order of the
+    # code points Python compares (np.lexsort over the object arrays took 29 s for the
+    # 27M demo's 1.76M support rows)
+    sort_key = pa.table({c: pa.array(support[c].astype(str).to_numpy(dtype=object),
+                                     pa.string()) for c in order})
+    support = support.iloc[pc.sort_indices(
+        sort_key, sort_keys=[(c, "ascending") for c in order]).to_numpy()]
     return support[schema.column_order(support.columns, "support")].reset_index(drop=True)
