@@ -132,25 +132,22 @@ def _duplicates(frame: pd.DataFrame, key: list[str], conflicts: bool,
 
 
 INGEST_MEMORY = "1GB"  # DuckDB's share (POVDYN_INGEST_MEMORY); it spills to disk beyond this
-# Beyond it (issue 11 §1, measured 2 Dec on the 3M national-shape demo, 15.06M rows, 8
-# household ranges from the cut parts; not yet fixed): after panel.parquet's write 1.1-1.6 GB
-# stays resident while pyarrow's pool holds 0 bytes (its peak over the run 78-150 MB) and
-# DuckDB's buffers (duckdb_memory()) 6 MB: the rest is freed memory the allocators keep,
-# mostly glibc malloc's (DuckDB's threads' arenas): malloc_trim(0) gave back 515 MB,
-# pyarrow's release_unused() 52 MB, and some 0.5 GB above the stage's start stayed even
-# then. The stage's peak (1.84-1.86 GB) is set inside one range's sort: trimming before
-# every range left it unchanged, so freeing between ranges lowers what stays after, not
-# the peak.
+# Beyond it (issue 11 §1): freed memory the allocators keep. DuckDB's own allocator keeps
+# what its queries free until its memory limit is set again, which malloc_trim does not
+# return (_release_freed_memory sets it: 237 MB before the 3M demo's sort); glibc's
+# arenas keep theirs until malloc_trim (515 MB after the 3M demo's panel write).
 PEAK_MEMORY = "1800MiB"  # (POVDYN_INGEST_PEAK) what this process may hold in the steps
 # after the read (issue 11 §1: at most 2 GB at any size, default settings): DuckDB's limit
 # for each step is INGEST_MEMORY, or less when what the process already holds outside
 # DuckDB, plus that step's own memory beside DuckDB's buffers, leaves less (_fit_memory).
-# What the process holds grows with the register (Python's and glibc's heaps: 1.0-1.7 GB
-# resident before the panel's sort on the 27M register of 2 Dec, 0.4 GB on 3M rows), so a
-# fixed DuckDB limit under a fixed cap does not hold at every size. Measured 3 Dec on the
-# 27M register (bench_ingest --national, lock held, load 1.4-2.3): 1800MiB, 1,097 s and
-# 1,711 MB peak (the sort in 128 ranges under 412 MiB: 493 s); 2400MiB, 997 s and 2,245
-# MB (64 ranges under 953 MiB: 405 s). Neither meets 15 min; only this one meets 2 GB.
+# What the process held before the panel's sort grew with the register (0.4 GB on the
+# 3M demo, 1.0-1.7 GB on the 27M one of 2-3 Dec, when DuckDB's limit was fitted to 412
+# MiB: 128 ranges). Two causes were found and fixed on 3 Dec: memory DuckDB's allocator
+# only caches was counted as held, and the 1.76M support rows were held as pandas
+# objects (~440 MB). Measured then on the 27M register (bench_ingest --national, lock
+# held): 1,019 s (the sort in 64 ranges under 953 MiB: 360 s, 594 CPU-s), peak 1,733 MB;
+# the added year 102 s, peak 1,756 MB. 15 min is not met: the read (420-436 s) and the
+# sort (~600 CPU-s on 2 cores) are CPU-bound.
 MIN_INGEST_MEMORY = "128MiB"  # DuckDB's limit is never fitted below this (it then spills
 # more, and a range's sort that runs out is sorted again as two halves)
 
