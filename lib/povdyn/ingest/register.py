@@ -169,9 +169,9 @@ def _release_freed_memory(con=None, limit: int | None = None) -> None:
     """Give memory freed by earlier steps back to the OS: DuckDB's (its allocator keeps
     what its queries free until its memory limit is set: on the 3M national demo 237 MB
     before the panel's sort that malloc_trim did not return; `con`'s limit is set again,
-    to `limit` bytes or, rounded as DuckDB reports it, its value), pyarrow's pool's unused pages, then glibc's (malloc_trim; after
-    panel.parquet's write on the 3M demo, 515 MB). malloc_trim is a no-op where the C
-    library has none."""
+    to `limit` bytes or, rounded as DuckDB reports it, its value), pyarrow's pool's
+    unused pages, then glibc's (malloc_trim; after panel.parquet's write on the 3M demo,
+    515 MB). malloc_trim is a no-op where the C library has none."""
     import ctypes
 
     if con is not None:

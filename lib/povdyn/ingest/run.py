@@ -446,4 +446,3 @@ def _support_table(frames: list[pd.DataFrame]):
     loaded, dropped = _count_by_file(support), _count_by_file(dropped)
     table = pa.Table.from_pandas(_finish_support(support), preserve_index=False)
     return table, loaded, dropped
-
