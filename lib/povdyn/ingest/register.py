@@ -152,19 +152,6 @@ MIN_INGEST_MEMORY = "128MiB"  # DuckDB's limit is never fitted below this (it th
 # more, and a range's sort that runs out is sorted again as two halves)
 
 
-def _bytes_of(text: str) -> int:
-    """Bytes of a DuckDB memory setting as a user writes it ("1GB", "256 MiB", "1.5GB")."""
-    import re
-
-    found = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]i?B|bytes|B)?\s*", text, re.IGNORECASE)
-    if not found:
-        raise ValueError(f"not a memory size: {text!r}")
-    unit = (found.group(2) or "B").upper().replace("IB", "iB")
-    scale = {"B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-             "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
-    return int(float(found.group(1)) * scale)
-
-
 def _release_freed_memory(con=None, limit: int | None = None) -> None:
     """Give memory freed by earlier steps back to the OS: DuckDB's (its allocator keeps
     what its queries free until its memory limit is set: on the 3M national demo 237 MB
@@ -193,7 +180,8 @@ def _fit_memory(con, beside: int, ceiling: int | None = None) -> int:
     Returns the limit in bytes."""
     import os
 
-    configured = _bytes_of(os.environ.get("POVDYN_INGEST_MEMORY") or INGEST_MEMORY)
+    size = household_ranges.memory_bytes
+    configured = size(os.environ.get("POVDYN_INGEST_MEMORY") or INGEST_MEMORY)
     ceiling = configured if ceiling is None else min(ceiling, configured)
     _release_freed_memory(con, ceiling)
     _, resident_mb = _memory_mb()
@@ -202,8 +190,8 @@ def _fit_memory(con, beside: int, ceiling: int | None = None) -> int:
         in_duckdb = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) "
                                 "FROM duckdb_memory()").fetchall()[0][0]
         outside = max(0, int(resident_mb * 2**20) - int(in_duckdb))
-        peak = _bytes_of(os.environ.get("POVDYN_INGEST_PEAK") or PEAK_MEMORY)
-        limit = max(_bytes_of(MIN_INGEST_MEMORY), min(ceiling, peak - outside - beside))
+        peak = size(os.environ.get("POVDYN_INGEST_PEAK") or PEAK_MEMORY)
+        limit = max(size(MIN_INGEST_MEMORY), min(ceiling, peak - outside - beside))
     con.execute(f"SET memory_limit = '{limit // 1024}KiB'")
     return limit
 
@@ -587,11 +575,8 @@ KEY_BYTES_PER_ROW = 48  # DuckDB memory per row when grouping by (household_id, 
 
 def _memory_limit_bytes(con) -> int:
     """DuckDB's memory limit in bytes, as it reports it ("953.6 MiB")."""
-    text = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    number, unit = text.split()
-    scale = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}[unit]
-    return int(float(number) * scale)
+    return household_ranges.memory_bytes(
+        con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
 
 
 def _key_buckets(con, rows: int) -> int:
