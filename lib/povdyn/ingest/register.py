@@ -405,9 +405,8 @@ def _communes_2025(con, columns: list[str], views: dict,
     mapping beside ~0.7 CPU-s of the kind's window)."""
     import threading
 
-    district = "district" if "district" in columns else "CAST(NULL AS VARCHAR) AS district"
-    names = con.execute(f"SELECT DISTINCT province, {district}, commune, _order, period "
-                        "FROM firsts ORDER BY ALL").df()
+    names = con.execute("SELECT DISTINCT province, district, commune, _order, period "
+                        "FROM firsts_groups ORDER BY ALL").df()
     mapping: dict = {}
 
     def map_names():
@@ -450,6 +449,23 @@ def _communes_2025(con, columns: list[str], views: dict,
     con.execute("CREATE OR REPLACE TEMP VIEW firsts_2025 AS "
                 + views["firsts_2025"].format(firsts="firsts"))
     return unplaced_by_order, after_by_order
+
+
+def _firsts_groups(con, columns: list[str], yes_no: list[str]) -> None:
+    """Temp table firsts_groups: the loaded rows (view firsts) counted by file, sheet,
+    period and, with a commune column, the (province, district, commune) names, with the
+    missing values of each yes/no column (_null_0, _null_1, ... in `yes_no`'s order)
+    and the rows (_rows). One pass gives the rows loaded per table and period, the
+    periods' indexes and the names _communes_2025 maps: the national register's 135M
+    rows were read three times for them."""
+    names = ""
+    if "commune" in columns:
+        district = "district" if "district" in columns else "CAST(NULL AS VARCHAR) AS district"
+        names = f", province, {district}, commune"
+    nulls = "".join(f", count(*) - count({_ident_sql(c)}) AS _null_{i}"
+                    for i, c in enumerate(yes_no))
+    con.execute("CREATE OR REPLACE TEMP TABLE firsts_groups AS SELECT _file, _sheet, period, "
+                f"_order{names}{nulls}, count(*) AS _rows FROM firsts GROUP BY ALL")
 
 
 def _map_names_2025(names: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict]:
@@ -733,19 +749,21 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
             quarantine.setdefault(label, []).append(piece)
     result.period_quarantine = {label: pd.concat(frames) for label, frames in
                                 quarantine.items()}
-    # the rows loaded per table and period, and the yes/no columns' missing values (each
-    # period file's schema: bool, or nullable boolean) in the same pass
+    # the rows loaded per table and period, the yes/no columns' missing values (each
+    # period file's schema: bool, or nullable boolean), the periods' indexes and the
+    # commune names (_communes_2025) from one pass over the loaded rows: firsts_groups
     yes_no = [c for c in columns if _is_yes_no(c)]
+    _firsts_groups(con, columns, yes_no)
     per_table = con.execute(
         "SELECT _file, _sheet, period"
-        + "".join(f", count(*) - count({_ident_sql(c)})" for c in yes_no)
-        + ", count(*) FROM firsts GROUP BY ALL ORDER BY ALL").fetchall()
+        + "".join(f", sum(_null_{i})" for i in range(len(yes_no)))
+        + ", sum(_rows) FROM firsts_groups GROUP BY ALL ORDER BY ALL").fetchall()
     for f, s, p, *missing, rows in per_table:
         entry = fresh[p]
         entry.loaded.append([f, s, int(rows)])
         for c, m in zip(yes_no, missing):
             entry.nulls[c] = entry.nulls.get(c, 0) + int(m)
-    loaded_orders = con.execute("SELECT DISTINCT _order, period FROM firsts").fetchall()
+    loaded_orders = con.execute("SELECT DISTINCT _order, period FROM firsts_groups").fetchall()
     label_of_order = {int(o): p for o, p in loaded_orders}
     _log_stage("conflicts, rows loaded per file and period")
     # the previous review's status is a window over each household's rows: computed in
@@ -758,11 +776,13 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
         by_period.previous_rows(con, plan_)
         rows_sql += (" UNION ALL SELECT household_id, _order, NULL, NULL, NULL, NULL, status, "
                      "false, true FROM prior_rows")
+    # the source's label is made per group, not per row
     kind_query = f"""
-        SELECT period, province, source, what, count(*) AS n FROM (
-          SELECT period, _prior, province_2025 AS province,
-                 _file || CASE WHEN _sheet <> '' THEN ' [sheet ' || _sheet || ']' ELSE '' END
-                   AS source,
+        SELECT period, province,
+               _file || CASE WHEN _sheet <> '' THEN ' [sheet ' || _sheet || ']' ELSE '' END
+                 AS source, what, sum(n) AS n FROM (
+        SELECT period, province, _file, _sheet, what, count(*) AS n FROM (
+          SELECT period, _prior, province_2025 AS province, _file, _sheet,
                  CASE WHEN status = 'poor' THEN 'poor'
                       WHEN status = 'near_poor' THEN 'near_poor'
                       WHEN status = 'non_poor' AND (_exit OR coalesce(lag(status) OVER w
@@ -771,7 +791,7 @@ def _register_stage(con, spill: _Spill, cached: dict | None = None,
                       ELSE 'removals' END AS what
           FROM ({{rows}}) WHERE {{where}}
           WINDOW w AS (PARTITION BY household_id ORDER BY _order))
-        WHERE NOT _prior GROUP BY ALL"""
+        WHERE NOT _prior GROUP BY ALL) GROUP BY ALL"""
 
     def count_kinds():
         _fit_memory(con, STEP_BESIDE_DUCKDB)
