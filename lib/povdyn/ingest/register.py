@@ -644,19 +644,26 @@ def _repeated_keys(con, rows: int, quarterly: bool,
     buckets = _key_buckets(con, rows)
     con.execute("CREATE OR REPLACE TEMP TABLE repeated AS SELECT household_id, period "
                 "FROM reg LIMIT 0")
+    frequency = f"{'' if quarterly else 'NOT '}_is_quarter"
+
+    def repeated_sql(view: str, where: str) -> str:
+        # the keys' 64-bit hashes are grouped first (a fixed-width key: 3.8-4.2 CPU-s on
+        # the 3M demo's 14.8M rows, not 6.6-6.8 for the two texts), then only the rows
+        # of a hash seen twice are grouped by their keys: exact whatever the hashes
+        key = "hash(household_id, period)"
+        return (f"INSERT INTO repeated SELECT household_id, period FROM {view} WHERE {where} "
+                f"AND {key} IN (SELECT {key} FROM {view} WHERE {where} GROUP BY ALL "
+                "HAVING count(*) > 1) GROUP BY ALL HAVING count(*) > 1")
+
     cuts = _cut_intervals(result, buckets, rows) if buckets > 1 and result else None
     for interval in cuts or ():
         if _range_views(con, result, interval, upto="reg"):
-            con.execute("INSERT INTO repeated SELECT household_id, period FROM range_reg "
-                        f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
-                        "GROUP BY ALL HAVING count(*) > 1")
+            con.execute(repeated_sql("range_reg", frequency))
     for bucket in range(buckets if cuts is None else 0):
         # integers written into the SQL (not parameters): DuckDB then pushes the slice
         # filter into the scan, 5x faster
-        con.execute("INSERT INTO repeated SELECT household_id, period FROM reg "
-                    f"WHERE {'' if quarterly else 'NOT '}_is_quarter "
-                    f"AND hash(household_id, period) % {int(buckets)} = {int(bucket)} "
-                    "GROUP BY ALL HAVING count(*) > 1")
+        con.execute(repeated_sql("reg", f"{frequency} AND hash(household_id, period) % "
+                                        f"{int(buckets)} = {int(bucket)}"))
 
 
 def _distinct_households(con, view: str, rows: int) -> int:
