@@ -329,7 +329,7 @@ def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
         demo_years, tmp_path, monkeypatch):
     """The steps across a household's rows done range by range straight from the
     workers' cut parts (repeated keys and exact copies, the register kind's previous
-    review, panel.parquet's sort with each household's own 2025 commune, a window over
+    review, panel.parquet's sort with each household's own 2025 commune, taken over
     its rows) give the bytes of one pass over every row, with keys whose copies two
     workers checked; a part holding rows of another range than its name says (a planted
     wrong cut) changes the panel, so the test sees a misrouted part."""
@@ -374,7 +374,7 @@ def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
     monkeypatch.setattr(ingest_module.register, "_sorted_reader", real_reader)
 
     basis = pd.read_parquet(tmp_path / "one" / "panel.parquet", columns=["commune_2025_basis"])
-    assert (basis["commune_2025_basis"] == "household").sum() > 50  # the window works
+    assert (basis["commune_2025_basis"] == "household").sum() > 50  # the own commune is taken
     assert _hashes(tmp_path / "cut") == _hashes(tmp_path / "one")
 
     # planted: the first cut part of the third interval (the second range's) renamed as

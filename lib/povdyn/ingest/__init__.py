@@ -94,9 +94,9 @@ Rules (issue 3 §5):
   ranges of household_id: straight from the workers' cut parts, range by range
   (register._range_views), or, when most rows are not cut, through one unsorted parquet
   part per range written first (register._household_range_parts); a household's own
-  2025 commune is a window over
-  its rows in that sort, not a join of every row with every household (that join
-  spilled 28 GB on the national register). The sorted batches are written by pyarrow
+  2025 commune is grouped from its post-merger rows within that range and joined to
+  its rows (not a window over every column, twice the CPU; not a join of every row
+  with every household of the register, which spilled 28 GB at national scale). The sorted batches are written by pyarrow
   (zstd) while DuckDB makes the next one in a thread (register._made_ahead): the
   same bytes, the two cores overlapped; by_period.write_periods cuts the stream into
   the period files, and when the panel is one sort compresses two files' row groups at

@@ -325,7 +325,7 @@ PATCHED_COLUMNS = ["commune_2025", "commune_code", "commune_2025_basis"]
 
 def patch_period(path: Path, patch: pa.Table, schema: pa.Schema) -> list[int]:
     """Rewrite a pre-merger period file with the rows of the households in `patch` taking
-    their new own 2025 commune (basis 'household', as the full run's window gives them),
+    their new own 2025 commune (basis 'household', as a full run's sort gives them),
     the bytes of a full run. Only the three 2025 commune columns are read, patched row
     group by row group and written (pyarrow, the same settings and row groups as
     write_periods); every other column chunk is copied as it is (splice.py). A file
