@@ -197,6 +197,7 @@ def test_parts_of_one_schema_are_read_without_union_by_name_and_mixed_parts_stil
     # another column order and one more column: only union_by_name reads it right
     c = part("c", pa.table({"period": ["2025"], "household_id": ["h4"], "area": ["urban"]}))
     assert _one_schema([a, b]) and not _one_schema([a, b, c])
+    assert not _one_schema([a, tmp_path / "*.parquet"])  # a glob: union by name
     con = _duckdb(tmp_path)
     assert _union_view(con, "same", [a, b], [], "_file")
     assert con.execute("SELECT * FROM same ORDER BY ALL").fetchall() == [

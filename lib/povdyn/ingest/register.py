@@ -601,7 +601,10 @@ def _one_schema(paths) -> bool:
     part's schema is read once (its footer), kept by path, size and mtime."""
     first = None
     for path in paths:
-        stat = Path(path).stat()
+        try:
+            stat = Path(path).stat()
+        except OSError:  # not one file (a glob): DuckDB unions whatever it finds
+            return False
         key = _part_schema(str(path), stat.st_size, stat.st_mtime_ns)
         if first is None:
             first = key
