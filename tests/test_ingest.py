@@ -1532,6 +1532,16 @@ def test_byte_ranges_on_worker_processes_give_the_pandas_path_bytes(tmp_path, mo
                  + lines[500:])}
     for name, text in files.items():
         (raw / name).write_text(text, encoding="utf-8")
+    # a byte that is not UTF-8 in a later range: pyarrow no longer checks each cell
+    # there (_ByteRange checks the bytes), and the file must still go to the exact way
+    # (in the note column, which no check reads: only the byte check can see it)
+    def marked_note(i, cells):
+        if i == 250:  # a range before the last (whose held-back rows Python reads)
+            cells[17] = "BAD-BYTE"
+
+    (raw / "e_bad_byte_late.csv").write_bytes(
+        _ranged_register("E", marked_note).encode("utf-8").replace(b"BAD-BYTE", b"gh\xffi"))
+    files["e_bad_byte_late.csv"] = None
     monkeypatch.setattr(ingest_module.parallel, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(ingest_module.parallel, "RANGE_BYTES", 12_000)  # ~5 ranges a file
     monkeypatch.setattr(ingest_module.parallel, "_SCAN_BYTES", 1000)
@@ -1549,7 +1559,8 @@ def test_byte_ranges_on_worker_processes_give_the_pandas_path_bytes(tmp_path, mo
     assert sorted(checked) == sorted(files)
     assert checked["a_ranges.csv"].rows_in > 600 and checked["a_ranges.csv"].footer_rows == 2
     assert {f for f, report in checked.items() if report is None} == set(exact_reads) == {
-        "b_quoted_line_end.csv", "c_mark_contradicted.csv", "d_malformed_late.csv"}
+        "b_quoted_line_end.csv", "c_mark_contradicted.csv", "d_malformed_late.csv",
+        "e_bad_byte_late.csv"}
     monkeypatch.setattr(ingest_module.engine_checks, "ENGINE_CHECKS", False)
     reference = ingest(raw, tmp_path / "pandas", progress=False)
     assert ranged.balanced and reference.balanced and ranged.panel_rows > 1000
@@ -1582,6 +1593,40 @@ def test_byte_ranges_cut_at_line_ends_and_keep_the_footer_whole(tmp_path, monkey
     assert sum(r.lines for r in ranges) == data[start:].count(b"\n")
     assert ranges[-1].last and not any(r.last for r in ranges[:-1])
     assert ranges[-1].lines > ingest_module.reading.FOOTER_SEARCH_ROWS and len(ranges) > 5
+
+
+@pytest.mark.parametrize("read_size", [1, 2, 5, 64, 1 << 20])
+def test_a_byte_range_checks_utf8_across_its_reads(tmp_path, read_size):
+    """_ByteRange checks the bytes it hands to pyarrow (which then skips its check of
+    each cell): a character cut between two reads is whole UTF-8, a bad byte anywhere,
+    or a character cut off at the end of the range, is refused."""
+    from povdyn.ingest.parallel import _ByteRange
+
+    text = "".join(f"H{i},Hà Nội,Lò Thị Mai {i} ✓\n" for i in range(40)).encode("utf-8")
+
+    def read_all(data: bytes, start: int = 0, end: int | None = None) -> bytes:
+        path = tmp_path / "r.csv"
+        path.write_bytes(data)
+        reader = _ByteRange(path, start, len(data) if end is None else end)
+        chunks = []
+        while chunk := reader.read(read_size):
+            chunks.append(chunk)
+        reader.close()
+        return b"".join(chunks)
+
+    assert read_all(text) == text
+    start, end = text.index(b"\n") + 1, text.index(b"\n", 500) + 1
+    assert read_all(text, start, end) == text[start:end]
+    no_end = text.rstrip(b"\n")
+    assert read_all(no_end) == no_end
+    bad = text[:300] + b"\xff" + text[300:]
+    with pytest.raises(UnicodeDecodeError):
+        read_all(bad)
+    cut_off = text.index("ộ".encode("utf-8")) + 1  # inside the character
+    with pytest.raises(UnicodeDecodeError):
+        read_all(text, 0, cut_off)
+    with pytest.raises(UnicodeDecodeError):
+        read_all(text[:cut_off])
 
 
 def test_footer_text_under_an_x_marked_column_does_not_unmark_it(tmp_path, monkeypatch):
