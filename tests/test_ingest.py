@@ -88,7 +88,8 @@ def _make_raw(root: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _free_text_programmes(monkeypatch):
-    """Programme names are free text here (the shipped programmes.csv is tested apart)."""
+    """Programme names are free text here (the shipped programs.csv is tested apart:
+    test_support_programmes_spelled_as_offices_write_them_load_as_codes)."""
     monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
 
 
@@ -1687,3 +1688,37 @@ def test_panel_batches_made_ahead_keep_order_errors_and_stop_early():
     assert next(endless) == 0
     endless.close()  # the writer stopped: the thread must end
     assert threading.active_count() == before
+
+
+def test_support_programmes_spelled_as_offices_write_them_load_as_codes(tmp_path, monkeypatch):
+    """Found when timing the ingest workers: since ingest became a package, the shipped
+    programme table (lib/povdyn/data/programs.csv) was looked for beside the ingest
+    modules, never found, and every programme text was accepted as it was written. A
+    support list naming its programmes in Vietnamese then loaded "Đào tạo nghề" instead
+    of vocational_training (the effectiveness notebook groups by code), and a
+    programme nobody runs was not quarantined. The real table here (this module's other
+    tests take programme names as free text)."""
+    from povdyn.ingest.checking import _load_programs
+
+    monkeypatch.setattr(ingest_module.run, "_load_programs", _load_programs)
+    programs = _load_programs()
+    assert programs is not None and "vocational_training" in programs.values()
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _good_csv(raw / "lists.csv")
+    (raw / "ho_tro.csv").write_text(
+        "Mã hộ,Chương trình,Kỳ bắt đầu\n"
+        "H1,Đào tạo nghề,2023\n"
+        "H2,Hỗ trợ nhà ở,2023\n"
+        "H3,credit,2024\n"
+        "H4,Oyster farming model,2024\n"
+        "H5,Phép thuật,2024\n", encoding="utf-8")
+    out = tmp_path / "out"
+    summary = ingest(raw, out, progress=False)
+    assert summary.ok and summary.balanced, str(summary)
+    support = pd.read_parquet(out / "support.parquet")
+    assert sorted(support["program"]) == ["credit", "housing", "oyster_farming",
+                                          "vocational_training"]
+    q = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
+    q = q[q["source_file"] == "ho_tro.csv"]
+    assert q["row"].tolist() == ["6"] and "unknown programme" in q["reason"].item()

@@ -272,3 +272,17 @@ def test_each_reason_to_flag_a_row_keeps_its_raw_cells_for_the_recheck(tmp_path,
         flagged.values())
     assert _hashes(tmp_path / "one_block") == _hashes(tmp_path / "pandas")
     assert _hashes(tmp_path / "small_blocks") == _hashes(tmp_path / "pandas")
+
+
+def test_the_shipped_nfc_class_is_the_one_this_python_computes():
+    """_maybe_not_nfc reads lib/povdyn/data/maybe_not_nfc-<Unicode version>.txt (ingest
+    workers skip ~0.4 CPU-s each). It must exist for this Python's Unicode tables, or
+    every worker pays the computation again, and equal what the tables give."""
+    import unicodedata
+
+    from povdyn.ingest import checking
+
+    shipped = checking._DATA / f"maybe_not_nfc-{unicodedata.unidata_version}.txt"
+    assert shipped.exists(), f"regenerate {shipped.name} from _maybe_not_nfc_computed()"
+    assert shipped.read_text(encoding="ascii").strip() == checking._maybe_not_nfc_computed()
+    assert checking._maybe_not_nfc() == checking._maybe_not_nfc_computed()

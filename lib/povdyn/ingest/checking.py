@@ -73,10 +73,13 @@ def _blank_rows(data: pd.DataFrame) -> np.ndarray:
     return blank
 
 
+_DATA = Path(__file__).resolve().parents[1] / "data"  # lib/povdyn/data (the package's)
+
+
 def _load_programs() -> dict[str, str] | None:
     """Folded programme code / Vietnamese name / English name -> code, from
     lib/povdyn/data/programs.csv when it exists (None: accept any programme text)."""
-    path = Path(__file__).parent / "data" / "programs.csv"
+    path = _DATA / "programs.csv"
     if not path.exists():
         return None
     table = pd.read_csv(path, dtype=str)
@@ -148,6 +151,19 @@ def _nfc_trimmed(cells: pa.Array) -> pa.Array:
 
 @functools.cache
 def _maybe_not_nfc() -> str:
+    """An RE2 character class of every character whose presence can make a text differ
+    from its NFC form (_maybe_not_nfc_computed). Read from lib/povdyn/data when the
+    package ships it for this Python's Unicode tables: computing it costs ~0.4 CPU-s,
+    which every ingest worker paid on its first range (on the 1M bench, 5% of the
+    run). A test checks that the file equals the computation."""
+    path = _DATA / f"maybe_not_nfc-{unicodedata.unidata_version}.txt"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        return _maybe_not_nfc_computed()
+
+
+def _maybe_not_nfc_computed() -> str:
     """An RE2 character class of every character whose presence can make a text differ
     from its NFC form: combining marks, characters NFC replaces, characters that compose
     with the one before them (the second of a canonical pair, Hangul vowels and final
