@@ -54,10 +54,6 @@ MIN_RANGE_BYTES = 32 << 20  # that a slow one evens out), none smaller than this
 WORKER_MEMORY = "256MB"  # DuckDB's share in each worker (POVDYN_INGEST_WORKER_MEMORY); a
 # worker streams its rows to parquet, and held the same ~520 MB at 128 MB as at 512 MB
 _SCAN_BYTES = 1 << 24  # the parent reads the file in blocks of this size to cut it
-JOBS_WAITING = 1  # ranges cut and not yet taken by a worker. The parent's read of a range
-# must still be in the page cache when a worker reads it: with 2 waiting per worker it ran
-# ~3 GB ahead (512 MB ranges) and, on the 27M national csv, 79 GB came from the disk for
-# a 42 GB file (the file's pages, read once, sit on the kernel's short inactive list)
 
 
 def ingest_workers() -> int:
@@ -379,12 +375,12 @@ class _WorkerPool:
 
     def run(self, jobs) -> dict[int, dict]:
         """{range index: result} for every job of the iterable `jobs` (consumed as the
-        workers take them, at most JOBS_WAITING waiting); stops taking new ones after
+        workers take them, at most two waiting per worker); stops taking new ones after
         a range failed. A worker's exception is raised here."""
         import queue
         import threading
 
-        waiting: queue.Queue = queue.Queue(maxsize=JOBS_WAITING)
+        waiting: queue.Queue = queue.Queue(maxsize=2 * len(self.processes))
         results: dict[int, dict] = {}
         errors: list[BaseException] = []
         stop = threading.Event()
