@@ -1722,3 +1722,14 @@ def test_support_programmes_spelled_as_offices_write_them_load_as_codes(tmp_path
     q = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
     q = q[q["source_file"] == "ho_tro.csv"]
     assert q["row"].tolist() == ["6"] and "unknown programme" in q["reason"].item()
+
+
+def test_a_missing_programme_table_is_an_error_not_any_programme_text(tmp_path, monkeypatch):
+    """The silent "accept any programme text" when programs.csv was not found is what hid
+    the wrong path above: a missing shipped table now stops with a clear error."""
+    from povdyn.errors import PovdynError
+    from povdyn.ingest import checking
+
+    monkeypatch.setattr(checking, "_DATA", tmp_path)
+    with pytest.raises(PovdynError, match="programme table .* is missing"):
+        checking._load_programs()

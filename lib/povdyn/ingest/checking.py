@@ -76,12 +76,14 @@ def _blank_rows(data: pd.DataFrame) -> np.ndarray:
 _DATA = Path(__file__).resolve().parents[1] / "data"  # lib/povdyn/data (the package's)
 
 
-def _load_programs() -> dict[str, str] | None:
-    """Folded programme code / Vietnamese name / English name -> code, from
-    lib/povdyn/data/programs.csv when it exists (None: accept any programme text)."""
+def _load_programs() -> dict[str, str]:
+    """Folded programme code / Vietnamese name / English name -> code, from the shipped
+    lib/povdyn/data/programs.csv. A missing table is an error, not "any programme text":
+    that silent fallback let a wrong path load programme names as written for two days."""
     path = _DATA / "programs.csv"
     if not path.exists():
-        return None
+        raise PovdynError(f"the programme table {path} is missing: reinstall povdyn "
+                          "(it ships in lib/povdyn/data)")
     table = pd.read_csv(path, dtype=str)
     lookup = {}
     for _, row in table.iterrows():

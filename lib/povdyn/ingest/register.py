@@ -987,20 +987,19 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         _ident_sql(c) if c != "period" or quarterly else "CAST(period AS BIGINT) AS period"
         for c in stored + (NAME_2025_COLUMNS if with_communes else []))
     rewrite_orders = sorted(by_period.order_of(p) for p in rewrite)
-    # a household's own 2025 commune is taken over its rows (_own_commune_2025_sql; the
-    # name own_window is from when that was a window): needed only when a
+    # a household's own 2025 commune (_own_commune_2025_sql) is needed only when a
     # pre-merger period is written (post-merger rows keep their names' mapping), over
     # every row of the work periods (they hold every post-merger period then)
-    own_window = with_communes and any_recorded_after and any(
+    own_commune = with_communes and any_recorded_after and any(
         not by_period.is_post_merger(p) for p in rewrite)
     loaded, part_rows = "firsts", "{part}"
     if with_communes:
         loaded = "firsts_2025"
-        part_rows = f"({_own_commune_2025_sql('{part}', own_window)})"
+        part_rows = f"({_own_commune_2025_sql('{part}', own_commune)})"
     in_rewrite = f"_order IN ({', '.join(map(str, rewrite_orders)) or 'NULL'})"
-    rows_where = "" if full or own_window else f" WHERE {in_rewrite}"
-    out_where = f" WHERE {in_rewrite}" if own_window and not full else ""
-    sort_rows = sum(n for p in rewrite for _, _, n in merged[p].loaded) if not own_window \
+    rows_where = "" if full or own_commune else f" WHERE {in_rewrite}"
+    out_where = f" WHERE {in_rewrite}" if own_commune and not full else ""
+    sort_rows = sum(n for p in rewrite for _, _, n in merged[p].loaded) if not own_commune \
         else result.rows if full else con.execute(
             f"SELECT count(*) FROM {loaded}").fetchall()[0][0]
 
@@ -1013,7 +1012,7 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         rows_query = f"SELECT {select}, _order FROM {loaded}{rows_where}"
         # the ranges are counted for the limit what the process holds leaves (_fit_memory)
         sort_limit = _fit_memory(con, SORT_BESIDE_DUCKDB)
-        ranges = _household_ranges(con, sort_rows, out_cols, own_window) if rewrite else 0
+        ranges = _household_ranges(con, sort_rows, out_cols, own_commune) if rewrite else 0
         folder = panel_dir.parent / f".panel-parts-{uuid.uuid4().hex}"
         # sorted from the cut parts through the views, a range needs more of DuckDB's
         # memory than from a scratch part (CUT_SORT_SPARE)
