@@ -1630,6 +1630,44 @@ def test_a_byte_range_checks_utf8_across_its_reads(tmp_path, read_size):
         read_all(text[:cut_off])
 
 
+
+def test_a_byte_range_drops_what_it_has_read_from_the_page_cache(tmp_path, monkeypatch):
+    """Each byte of a range is read once, so the worker tells the kernel to drop the
+    pages it has read (else pages read twice, by the parent's cut and the worker, stay
+    as the most used and push out the ranges cut for the workers, which on the 27M csv
+    then read half their bytes from the disk again). Every byte of the range, and none
+    outside it, is advised away; an OS that refuses the advice changes nothing."""
+    import os
+
+    from povdyn.ingest import parallel
+
+    data = b"".join(b"H%05d,Ha Noi,2024\n" % i for i in range(4000))
+    path = tmp_path / "r.csv"
+    path.write_bytes(data)
+    start, end = data.index(b"\n", 1000) + 1, data.index(b"\n", 50_000) + 1
+    advised = []
+    monkeypatch.setattr(os, "posix_fadvise",
+                        lambda fd, offset, length, advice: advised.append((offset, length, advice)),
+                        raising=False)
+    monkeypatch.setattr(os, "POSIX_FADV_DONTNEED", 4, raising=False)
+    monkeypatch.setattr(parallel, "DROP_READ_BYTES", 10_000)
+    reader = parallel._ByteRange(path, start, end)
+    got = b"".join(iter(lambda: reader.read(4096), b""))
+    reader.close()
+    assert got == data[start:end]
+    assert len(advised) > 1 and {a for _, _, a in advised} == {4}
+    covered = [(o, o + n) for o, n, _ in advised]
+    assert covered[0][0] == start and covered[-1][1] == end
+    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))  # no gap, no overlap
+
+    def refuse(*_args):
+        raise OSError("not supported")
+
+    monkeypatch.setattr(os, "posix_fadvise", refuse)
+    reader = parallel._ByteRange(path, start, end)
+    assert b"".join(iter(lambda: reader.read(4096), b"")) == data[start:end]
+    reader.close()
+
 def test_footer_text_under_an_x_marked_column_does_not_unmark_it(tmp_path, monkeypatch):
     """Found when comparing the byte ranges with the pandas path: a signer's name in the
     footer, under an "x"-marked column, made the streamed csv's pandas path decide that
