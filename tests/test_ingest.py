@@ -1692,14 +1692,17 @@ def test_footer_text_under_an_x_marked_column_does_not_unmark_it(tmp_path, monke
         True: 20, False: 20}
 
 
-def test_panel_batches_made_ahead_keep_order_errors_and_stop_early():
-    """panel.parquet's sorted batches are made in a thread while the previous one is
-    written (register._made_ahead): the order must be the producer's, an error in the
-    thread must reach the writer (not end the file short), and a writer that fails
-    midway must stop the thread rather than hang on it."""
+@pytest.mark.parametrize("depth", [1, 2])
+def test_items_made_ahead_keep_order_errors_and_stop_early(depth):
+    """csv blocks (engine_checks), panel.parquet's sorted batches (register) and the
+    households' id batches are made in a thread while the caller works on the previous
+    one (ahead.made_ahead): the order must be the producer's, an error in the thread
+    must reach the caller after the items before it (not end a file short, and with its
+    own type: the one pass tells a bad byte from other failures by it), and a caller
+    that stops midway must stop the thread rather than hang on it."""
     import threading
 
-    from povdyn.ingest.register import _made_ahead
+    from povdyn.ingest.ahead import made_ahead
 
     made_in = []
 
@@ -1708,23 +1711,24 @@ def test_panel_batches_made_ahead_keep_order_errors_and_stop_early():
             made_in.append(threading.current_thread().name)
             yield i
 
-    assert list(_made_ahead(numbers(50))) == list(range(50))
+    assert list(made_ahead(numbers(50), depth=depth, name="panel-batches")) == list(range(50))
     assert set(made_in) == {"panel-batches"}  # made in the thread, not the caller's
 
     def broken():
         yield 1
-        raise ValueError("sort failed")
+        yield 2
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad byte")
 
     got = []
-    with pytest.raises(ValueError, match="sort failed"):
-        for item in _made_ahead(broken()):
+    with pytest.raises(UnicodeDecodeError, match="bad byte"):
+        for item in made_ahead(broken(), depth=depth):
             got.append(item)
-    assert got == [1]
+    assert got == [1, 2]
 
     before = threading.active_count()
-    endless = _made_ahead(iter(int, 1))  # 0, 0, 0, ... forever
+    endless = made_ahead(iter(int, 1), depth=depth)  # 0, 0, 0, ... forever
     assert next(endless) == 0
-    endless.close()  # the writer stopped: the thread must end
+    endless.close()  # the caller stopped: the thread must end
     assert threading.active_count() == before
 
 

@@ -98,7 +98,7 @@ Rules (issue 3 §5):
   its rows (not a window over every column, twice the CPU; not a join of every row
   with every household of the register, which spilled 28 GB at national scale). The
   sorted batches are written by pyarrow (zstd) while DuckDB makes the next one in a
-  thread (register._made_ahead): the same bytes, the two cores overlapped; by_period.write_periods cuts the stream into
+  thread (ahead.made_ahead): the same bytes, the two cores overlapped; by_period.write_periods cuts the stream into
   the period files, and when the panel is one sort compresses two files' row groups at
   once and writes a period's last row group as soon as the next period's rows come.
   The 2025 names are mapped (Python) while DuckDB counts the register kind. An incremental run checks across rows only the periods its new,

@@ -19,6 +19,7 @@ from .checking import (BATCH_ROWS, _IDENT, _ident_sql, _identifier_hash_sql,
 from .reading import (FOOTER_SEARCH_ROWS, LOOKUP_UNIQUES, RawTable, _CsvStream, _LazyCsv,
                       _column_names, _engine_register_header, _is_bool_column,
                       _lookup_columns, cut_footer)
+from .ahead import made_ahead
 from .summary import TableReport
 
 
@@ -196,46 +197,6 @@ def _held_back(raw: RawTable, state: dict):
     yield from tail.slice(0, max(0, stream.limit - passed)).to_batches()
 
 
-def _read_ahead(batches, depth: int = 2):
-    """The batches of `batches`, parsed by a thread of their own up to `depth` ahead:
-    pyarrow parses a block without Python's lock, so the csv is parsed while the batch
-    before it is checked (an error in the reader is raised here, in order)."""
-    import queue
-    import threading
-
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            slots.put(exc)
-
-    thread = threading.Thread(target=produce, daemon=True, name="povdyn-csv-read-ahead")
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-
-
 def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
                            programs) -> TableReport | None:
     """Check a csv register in DuckDB (see the section comment); returns its report
@@ -288,7 +249,7 @@ def _engine_check_register(raw: RawTable, con, spill: "_Spill", key: bytes,
     def batches():
         start = 0
         try:
-            for batch in _read_ahead(source):
+            for batch in made_ahead(source, depth=2, name="povdyn-csv-read-ahead"):
                 n = batch.num_rows
                 arrays = {}
                 arrays["_hid"] = pc.utf8_trim_whitespace(batch.column(hid))

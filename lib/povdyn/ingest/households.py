@@ -279,14 +279,15 @@ def _merge_sorted_files(paths: list[Path]):
     paths[i] holds it. A round takes from every file's batch the ids up to the smallest
     of the batches' last ids (nothing later can come before them), so each round
     finishes at least one batch."""
-    from .engine_checks import _read_ahead
+    from .ahead import made_ahead
 
     bits = next(b for b in (8, 16, 32, 64) if b >= max(len(paths), 1))
     mask_type = np.dtype(f"uint{bits}")
     # each file's ids are read, decompressed and turned into numbers by a thread of its
     # own (pyarrow and numpy's array work run without Python's lock) while this one
     # merges: memory holds two batches more per file
-    streams = [_read_ahead(_sorted_id_batches(path)) for path in paths]
+    streams = [made_ahead(_sorted_id_batches(path), depth=2, name="povdyn-id-batches")
+               for path in paths]
     pending = [next(stream, None) for stream in streams]
     # the union is at least the largest file's households; grown in place beyond it
     capacity = max([pq.ParquetFile(p).metadata.num_rows for p in paths] + [1])

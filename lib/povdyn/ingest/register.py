@@ -20,6 +20,7 @@ from .. import schema
 from ..periods import parse_period
 from .checking import QUARANTINE_LEAD, _CARRIED, _IDENT, _PROVENANCE, _ident_sql, _raw_text
 from . import by_period, household_ranges, households
+from .ahead import made_ahead
 from .kinds import decide_kinds
 from .writing import _atomic_write_bytes, _empty, _finish_panel, _write_csv, _write_parquet
 
@@ -1085,7 +1086,7 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         try:
             # one sort of every row (not household ranges): a period's last row group
             # is written as soon as the next period's rows come
-            written = by_period.write_periods(panel_dir, _made_ahead(sorted_batches()),
+            written = by_period.write_periods(panel_dir, made_ahead(sorted_batches(), name="povdyn-panel-batches"),
                                               schemas, labels, keep,
                                               one_sort=ranges <= 1)
         finally:
@@ -1119,50 +1120,6 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         _count_households(con, result, panel_dir, table, changed, keep, full)
 
     return write
-
-
-def _made_ahead(items):
-    """The items of an iterator in order, each next one made in a thread while the caller
-    works on the current one: panel.parquet's sorted batches come out of DuckDB while
-    pyarrow compresses and writes the one before (both release the GIL). At most one
-    item waits (memory: one write batch more). An error in the thread is raised here;
-    a caller that stops early stops the thread."""
-    import queue
-    import threading
-
-    finished = object()
-    waiting: queue.Queue = queue.Queue(maxsize=1)
-    failure: list[BaseException] = []
-    stop = threading.Event()
-
-    def hand_over(item) -> bool:
-        while not stop.is_set():
-            try:
-                waiting.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce():
-        try:
-            for item in items:
-                if not hand_over(item):
-                    return
-        except BaseException as exc:  # raised again in the caller's thread
-            failure.append(exc)
-        hand_over(finished)
-
-    worker = threading.Thread(target=produce, name="panel-batches", daemon=True)
-    worker.start()
-    try:
-        while (item := waiting.get()) is not finished:
-            yield item
-        if failure:
-            raise failure[0]
-    finally:
-        stop.set()
-        worker.join()
 
 
 def _is_yes_no(column: str) -> bool:
