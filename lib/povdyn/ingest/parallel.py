@@ -208,7 +208,9 @@ class _ByteRange(io.RawIOBase):
         of a range is read once): their pages leave the page cache at once. Pages
         read twice (the parent's cut, then here) are otherwise kept as the most used
         ones, and on the 27M csv they crowded out the ranges the parent had just cut
-        for the workers, which then read about half their bytes from the disk again."""
+        for the workers, which then read about half their bytes from the disk again,
+        and the spill parts, which the steps after the read then read from the disk
+        (875 s -> 748 s on the same day)."""
         if self._offset > self._dropped and hasattr(os, "posix_fadvise"):
             try:
                 os.posix_fadvise(self._handle.fileno(), self._dropped,

@@ -1086,8 +1086,8 @@ def _period_writer(con, result, merged, columns, rewrite, keep, label_of_order,
         try:
             # one sort of every row (not household ranges): a period's last row group
             # is written as soon as the next period's rows come
-            written = by_period.write_periods(panel_dir, made_ahead(sorted_batches(), name="povdyn-panel-batches"),
-                                              schemas, labels, keep,
+            batches = made_ahead(sorted_batches(), name="povdyn-panel-batches")
+            written = by_period.write_periods(panel_dir, batches, schemas, labels, keep,
                                               one_sort=ranges <= 1)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
