@@ -1769,9 +1769,10 @@ def test_support_programmes_spelled_as_offices_write_them_load_as_codes(tmp_path
 def test_a_missing_programme_table_is_an_error_not_any_programme_text(tmp_path, monkeypatch):
     """The silent "accept any programme text" when programs.csv was not found is what hid
     the wrong path above: a missing shipped table now stops with a clear error."""
+    from povdyn import schema
     from povdyn.errors import PovdynError
     from povdyn.ingest import checking
 
-    monkeypatch.setattr(checking, "_DATA", tmp_path)
+    monkeypatch.setattr(schema, "PROGRAMS_CSV", tmp_path / "programs.csv")
     with pytest.raises(PovdynError, match="programme table .* is missing"):
         checking._load_programs()

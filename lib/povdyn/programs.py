@@ -146,11 +146,10 @@ class ProgramEvaluation:
 
 # --------------------------------------------------------------------------- inputs
 def program_names() -> pd.DataFrame:
-    """code, name_vi, name_en from lib/povdyn/data/programs.csv (empty if absent)."""
-    path = Path(__file__).parent / "data" / "programs.csv"
-    if not path.exists():
-        return pd.DataFrame(columns=["code", "name_vi", "name_en"])
-    return pd.read_csv(path, dtype=str)
+    """code, name_vi, name_en of the shipped programme table (schema.program_table)."""
+    from .schema import program_table
+
+    return program_table()
 
 
 def _to_frame(obj) -> pd.DataFrame:

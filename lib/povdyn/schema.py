@@ -48,12 +48,13 @@ import re
 import unicodedata
 from datetime import date, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
-from .errors import PeriodError, SchemaError
+from .errors import PeriodError, PovdynError, SchemaError
 from .periods import frequency_and_index, label, parse_period
 
 # ---------------------------------------------------------------------------------
@@ -151,6 +152,19 @@ _ALIASES: dict[str, list[str]] = {
 
 
 from .text import fold_key as fold  # noqa: E402 - the one name-folding helper (povdyn.text)
+
+PROGRAMS_CSV = Path(__file__).parent / "data" / "programs.csv"  # the support programmes
+
+
+def program_table() -> pd.DataFrame:
+    """The support programmes povdyn knows (code, name_vi, name_en), from the shipped
+    lib/povdyn/data/programs.csv: the one reader of it, for ingest's programme codes
+    and the reports' names. A missing table is an error, not "any programme text":
+    that silent fallback, with a wrong path, loaded programme names as written."""
+    if not PROGRAMS_CSV.exists():
+        raise PovdynError(f"the programme table {PROGRAMS_CSV} is missing: reinstall povdyn "
+                          "(it ships in lib/povdyn/data)")
+    return pd.read_csv(PROGRAMS_CSV, dtype=str)
 
 
 def _build_alias_table() -> dict[str, str]:

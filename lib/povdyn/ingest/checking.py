@@ -73,18 +73,13 @@ def _blank_rows(data: pd.DataFrame) -> np.ndarray:
     return blank
 
 
-_DATA = Path(__file__).resolve().parents[1] / "data"  # lib/povdyn/data (the package's)
+_DATA = Path(__file__).resolve().parents[1] / "data"  # lib/povdyn/data: the NFC class file
 
 
 def _load_programs() -> dict[str, str]:
     """Folded programme code / Vietnamese name / English name -> code, from the shipped
-    lib/povdyn/data/programs.csv. A missing table is an error, not "any programme text":
-    that silent fallback let a wrong path load programme names as written for two days."""
-    path = _DATA / "programs.csv"
-    if not path.exists():
-        raise PovdynError(f"the programme table {path} is missing: reinstall povdyn "
-                          "(it ships in lib/povdyn/data)")
-    table = pd.read_csv(path, dtype=str)
+    programme table (schema.program_table: an error when it is missing)."""
+    table = schema.program_table()
     lookup = {}
     for _, row in table.iterrows():
         for col in ("code", "name_vi", "name_en"):
