@@ -1668,6 +1668,66 @@ def test_a_byte_range_drops_what_it_has_read_from_the_page_cache(tmp_path, monke
     assert b"".join(iter(lambda: reader.read(4096), b"")) == data[start:end]
     reader.close()
 
+def test_a_byte_range_paces_pyarrows_reading_to_the_batches_taken(tmp_path, monkeypatch):
+    """pyarrow's csv reader queues up to 32 blocks ahead in a thread of its own: in an
+    ingest worker ~240 MB while it checks one block. A paced range lets it read only
+    READ_AHEAD_BLOCKS blocks beyond the batches taken. Every row is read once; a batch
+    that needs more blocks than the lead allows still comes (one block more each
+    STALL_SECONDS: here a line across two blocks, with a lead of one), and a reader
+    left early does not hang."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from povdyn.ingest import parallel
+
+    block = 1 << 16
+    rows = [b"H%06d,Ha Noi,%s\n" % (i, b"x" * (200 if i != 2000 else block * 3 // 4))
+            for i in range(6000)]
+    data = b"".join(rows)
+    path = tmp_path / "r.csv"
+    path.write_bytes(data)
+    monkeypatch.setattr(parallel, "STALL_SECONDS", 0.02)
+
+    def open_paced(paced=True):
+        byte_range = parallel._ByteRange(path, 0, len(data), paced=paced)
+        reader = pacsv.open_csv(
+            byte_range, read_options=pacsv.ReadOptions(column_names=["id", "p", "t"],
+                                                       block_size=block),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in ["id", "p", "t"]}))
+        return byte_range, byte_range.batches(reader)
+
+    def ahead_while_taking(paced):
+        byte_range, batches = open_paced(paced)
+        ahead, ids = [], []
+        for batch in batches:
+            time.sleep(0.002)  # the worker's checks: pyarrow's thread may run ahead
+            ahead.append(byte_range._reads - byte_range._taken)
+            ids += batch.column(0).to_pylist()
+        byte_range.close()
+        return ahead, ids
+
+    import time
+
+    ahead, ids = ahead_while_taking(paced=True)
+    assert ids == [f"H{i:06d}" for i in range(6000)]
+    assert max(ahead) <= parallel.READ_AHEAD_BLOCKS
+    unpaced, unpaced_ids = ahead_while_taking(paced=False)
+    assert unpaced_ids == ids and max(unpaced) > parallel.READ_AHEAD_BLOCKS + 1
+    monkeypatch.setattr(parallel, "READ_AHEAD_BLOCKS", 1)  # the long line needs two
+    started = time.monotonic()
+    assert ahead_while_taking(paced=True)[1] == ids
+    assert time.monotonic() - started < 60 * parallel.STALL_SECONDS
+
+    byte_range, batches = open_paced()
+    next(batches)
+    batches.close()  # the caller stops early: pyarrow's thread must not wait for it
+    started = time.monotonic()
+    byte_range.read(block)
+    assert time.monotonic() - started < 0.01
+    byte_range.close()
+
+
 def test_footer_text_under_an_x_marked_column_does_not_unmark_it(tmp_path, monkeypatch):
     """Found when comparing the byte ranges with the pandas path: a signer's name in the
     footer, under an "x"-marked column, made the streamed csv's pandas path decide that

@@ -38,6 +38,8 @@ import csv
 import io
 import os
 import shutil
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +58,10 @@ WORKER_MEMORY = "256MB"  # DuckDB's share in each worker (POVDYN_INGEST_WORKER_M
 _SCAN_BYTES = 1 << 24  # the parent reads the file in blocks of this size to cut it
 DROP_READ_BYTES = 1 << 25  # a worker drops the pages of its range from the page cache
 # after each this many bytes it has read (_ByteRange._drop_read)
+READ_AHEAD_BLOCKS = 3  # csv blocks a worker's pyarrow reader may read beyond the batches
+# taken from it (_ByteRange.batches); its own background reader queues up to 32
+STALL_SECONDS = 0.2  # a block more is read when the reader has waited this long for a
+# batch that has not come (a line longer than READ_AHEAD_BLOCKS blocks)
 
 
 def ingest_workers() -> int:
@@ -181,7 +187,7 @@ class _ByteRange(io.RawIOBase):
     A byte that is not UTF-8 raises UnicodeDecodeError, as pyarrow's own check raised
     ArrowInvalid: the one pass stops and the file is read again the exact way."""
 
-    def __init__(self, path: Path, start: int, end: int):
+    def __init__(self, path: Path, start: int, end: int, paced: bool = False):
         super().__init__()
         self._handle = open(path, "rb", buffering=0)
         self._handle.seek(start)
@@ -189,11 +195,16 @@ class _ByteRange(io.RawIOBase):
         self._offset = start  # the file offset of the next byte read
         self._waiting = b""  # bytes after the last line end read: checked with the next block
         self._dropped = start  # the page cache holds none of [start, _dropped) any more
+        # pacing (`paced`: from the start, for pyarrow's first reads, until the batches
+        # end): blocks read, batches taken, a batch waited for (open_csv waits for one)
+        self._pace = threading.Condition()
+        self._paced, self._reads, self._taken, self._wanted = paced, 0, 0, True
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
+        self._wait_for_pace()
         size = self._left if size is None or size < 0 else min(size, self._left)
         data = self._handle.read(size) if size > 0 else b""
         self._left -= len(data)
@@ -202,6 +213,46 @@ class _ByteRange(io.RawIOBase):
         if self._offset - self._dropped >= DROP_READ_BYTES or self._left <= 0:
             self._drop_read()
         return data
+
+    def batches(self, reader):
+        """The record batches of `reader` (pyarrow's csv reader over this range, made
+        `paced`), with its reading paced to them: pyarrow's background thread reads the
+        next blocks (read) only while fewer than READ_AHEAD_BLOCKS are read and not yet
+        taken as batches. Unpaced, it queues up to 32 blocks while the worker checks one: about
+        240 MB more in each worker (128 MB of csv blocks and what they are parsed to).
+        A batch that needs more blocks than that (a very long line) gets one more
+        block each STALL_SECONDS it is waited for, so the reading never stops."""
+        try:
+            while True:
+                with self._pace:
+                    self._wanted = True
+                    self._pace.notify_all()
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                with self._pace:
+                    self._wanted = False
+                    self._taken += 1
+                    self._pace.notify_all()
+                yield batch
+        finally:  # whatever pyarrow still reads, it reads unpaced
+            with self._pace:
+                self._paced = False
+                self._pace.notify_all()
+
+    def _wait_for_pace(self) -> None:
+        with self._pace:
+            stalled = None
+            while self._paced and self._reads - self._taken >= READ_AHEAD_BLOCKS:
+                if not self._wanted:
+                    stalled = None
+                elif stalled is None:
+                    stalled = time.monotonic()
+                elif time.monotonic() - stalled >= STALL_SECONDS:
+                    break
+                self._pace.wait(STALL_SECONDS / 4)
+            self._reads += 1
 
     def _drop_read(self) -> None:
         """Tell the kernel that the bytes read so far are not needed again (each byte
@@ -283,15 +334,16 @@ def _open_range(job: _Job):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    return pacsv.open_csv(
-        _ByteRange(job.path, job.range.start, job.range.end),
+    byte_range = _ByteRange(job.path, job.range.start, job.range.end, paced=True)
+    return byte_range.batches(pacsv.open_csv(
+        byte_range,
         read_options=pacsv.ReadOptions(column_names=job.names, block_size=job.block_bytes,
                                        encoding="utf8"),
         parse_options=pacsv.ParseOptions(delimiter=job.delimiter, ignore_empty_lines=False,
                                           invalid_row_handler=lambda _row: "error"),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in job.names}, strings_can_be_null=False,
-            quoted_strings_can_be_null=False, check_utf8=False))  # _ByteRange checks
+            quoted_strings_can_be_null=False, check_utf8=False)))  # _ByteRange checks
 
 
 def _ends_unterminated(path: Path, rng: _Range) -> bool:
