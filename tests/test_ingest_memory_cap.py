@@ -95,7 +95,7 @@ def test_the_sort_runs_under_the_limit_what_the_process_holds_leaves(tmp_path, m
 
     monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
     monkeypatch.delenv("POVDYN_INGEST_MEMORY", raising=False)
-    monkeypatch.delenv("POVDYN_INGEST_PEAK", raising=False)
+    monkeypatch.setenv("POVDYN_INGEST_PEAK", "1800MiB")  # the fit, not the default's value
     write_demo(tmp_path / "raw", households=300, seed=5, progress=False)
     sorts = []
     real_ranges = register._household_ranges

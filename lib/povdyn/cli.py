@@ -100,10 +100,11 @@ def _relink(args) -> int:
 
 INGEST_ENVIRONMENT = """\
 environment (memory and speed):
-  POVDYN_INGEST_PEAK=1800MiB   what the steps after the read may hold in all; DuckDB's
+  POVDYN_INGEST_PEAK=1350MiB   what the steps after the read may hold in all; DuckDB's
                                limit for each step is fitted under it (never above
                                POVDYN_INGEST_MEMORY). The 27M national register's
-                               sort gets the whole 1GB under it (README, Speed)
+                               sort gets 521 MiB under it (324 s); 1800MiB gives
+                               it the whole 1GB (280-317 s) (README, Speed)
   POVDYN_INGEST_MEMORY=1GB     DuckDB's limit at most; it spills to disk beyond it
   POVDYN_INGEST_WORKERS=N      processes reading one large csv (default: the cores)
   POVDYN_SPILL_ROOT=DIR        where DuckDB spills (default: the system temp folder)

@@ -138,18 +138,19 @@ INGEST_MEMORY = "1GB"  # DuckDB's share (POVDYN_INGEST_MEMORY); it spills to dis
 # what its queries free until its memory limit is set again, which malloc_trim does not
 # return (_release_freed_memory sets it: 237 MB before the 3M demo's sort); glibc's
 # arenas keep theirs until malloc_trim (515 MB after the 3M demo's panel write).
-PEAK_MEMORY = "1800MiB"  # (POVDYN_INGEST_PEAK) what this process may hold in the steps
-# after the read (issue 11 §1: at most 2 GB at any size, default settings): DuckDB's limit
-# for each step is INGEST_MEMORY, or less when what the process already holds outside
-# DuckDB, plus that step's own memory beside DuckDB's buffers, leaves less (_fit_memory).
-# What the process held before the panel's sort grew with the register (0.4 GB on the
-# 3M demo, 1.0-1.7 GB on the 27M one of 2-3 Dec, when DuckDB's limit was fitted to 412
-# MiB: 128 ranges). Two causes were found and fixed on 3 Dec: memory DuckDB's allocator
-# only caches was counted as held, and the 1.76M support rows were held as pandas
-# objects (~440 MB). Measured then on the 27M register (bench_ingest --national, lock
-# held): 1,019 s (the sort in 64 ranges under 953 MiB: 360 s, 594 CPU-s), peak 1,733 MB;
-# the added year 102 s, peak 1,756 MB. 15 min is not met: the read (420-436 s) and the
-# sort (~600 CPU-s on 2 cores) are CPU-bound.
+PEAK_MEMORY = "1350MiB"  # (POVDYN_INGEST_PEAK) what this process may hold in the steps
+# after the read (issue 11 §1: at most 2 GB at any size, default settings, and flat
+# between sizes): DuckDB's limit for each step is INGEST_MEMORY, or less when what the
+# process already holds outside DuckDB, plus that step's own memory beside DuckDB's
+# buffers, leaves less (_fit_memory). Chosen so that the panel's sort is no higher than
+# the read (two workers and the parent: 1.1-1.25 GB at 1M and 10M rows). Measured on 3 Dec
+# (tree peaks): 10M rows 1,312-1,337 MB with the sort in one range under 763-768 MiB,
+# as fast as under 953 MiB at 1800MiB (13.1-14.0 s), when that run peaked at 1,559 MB;
+# at 1250MiB the 10M sort took 4 ranges and 17.8 s. The 27M register's sort ran in 128
+# ranges under 521 MiB: 324.3 s, against 279.5-317.0 s in 64 ranges under 953 MiB.
+# Earlier: what the process held before the sort grew with the register until two causes
+# were fixed (memory DuckDB's allocator only caches was counted as held; support rows
+# held as pandas objects).
 MIN_INGEST_MEMORY = "128MiB"  # DuckDB's limit is never fitted below this (it then spills
 # more, and a range's sort that runs out is sorted again as two halves)
 
@@ -215,6 +216,9 @@ SORT_BESIDE_DUCKDB = 320 << 20  # bytes panel.parquet's write holds outside Duck
 
 
 CUT_FLUSH_ROWS = 8192  # rows of one household range a cut write holds before writing them
+CUT_HELD_ROWS = 1 << 18  # ... and of all its ranges together: the 27M csv's 64 ranges hold
+# 4,096 rows each (one 512 MB byte range's worker job: +315-363 MB at 8,192 rows, +172 MB
+# at 4,096, the same CPU; its spill parts 5% larger, in 3.7 row groups instead of 2)
 
 
 class _Spill:
@@ -272,9 +276,11 @@ class _Spill:
             return [path]
         cuts = household_ranges.intervals(self.cut_ranges)
         folder = path.with_suffix(".cut")
-        # every range's rows wait in memory until CUT_FLUSH_ROWS: a worker's byte range
-        # (~1.6M rows) would otherwise be held whole before the first flush
-        con.execute(f"SET partitioned_write_flush_threshold = {CUT_FLUSH_ROWS}")
+        # every range's rows wait in memory until they are a row group (CUT_FLUSH_ROWS,
+        # fewer when many ranges would hold more than CUT_HELD_ROWS): a worker's byte
+        # range (~1.6M rows) would otherwise be held whole before the first flush
+        flush_rows = max(1024, min(CUT_FLUSH_ROWS, CUT_HELD_ROWS // len(cuts)))
+        con.execute(f"SET partitioned_write_flush_threshold = {flush_rows}")
         con.execute(f"SET partitioned_write_max_open_files = {len(cuts)}")
         try:
             relation.query("_rows", f"SELECT *, {household_ranges.index_sql('household_id', cuts)}"
