@@ -55,6 +55,7 @@ RANGE_BYTES = 512 << 20  # the largest range; a file gets at least 4 ranges per 
 MIN_RANGE_BYTES = 32 << 20  # that a slow one evens out), none smaller than this
 WORKER_MEMORY = "256MB"  # DuckDB's share in each worker (POVDYN_INGEST_WORKER_MEMORY); a
 # worker streams its rows to parquet, and held the same ~520 MB at 128 MB as at 512 MB
+# (before its csv reading was paced, _ByteRange.batches: ~400 MB now on the 10M bench)
 _SCAN_BYTES = 1 << 24  # the parent reads the file in blocks of this size to cut it
 DROP_READ_BYTES = 1 << 25  # a worker drops the pages of its range from the page cache
 # after each this many bytes it has read (_ByteRange._drop_read)
