@@ -61,8 +61,8 @@ DROP_READ_BYTES = 1 << 25  # a worker drops the pages of its range from the page
 # after each this many bytes it has read (_ByteRange._drop_read)
 READ_AHEAD_BLOCKS = 3  # csv blocks a worker's pyarrow reader may read beyond the batches
 # taken from it (_ByteRange.batches); its own background reader queues up to 32
-STALL_SECONDS = 0.2  # a block more is read when the reader has waited this long for a
-# batch that has not come (a line longer than READ_AHEAD_BLOCKS blocks)
+STALL_SECONDS = 0.2  # a block more is read when a batch has been waited for this long
+# and not come (never seen: a safety net, _ByteRange.batches)
 
 
 def ingest_workers() -> int:
@@ -219,10 +219,12 @@ class _ByteRange(io.RawIOBase):
         """The record batches of `reader` (pyarrow's csv reader over this range, made
         `paced`), with its reading paced to them: pyarrow's background thread reads the
         next blocks (read) only while fewer than READ_AHEAD_BLOCKS are read and not yet
-        taken as batches. Unpaced, it queues up to 32 blocks while the worker checks one: about
-        240 MB more in each worker (128 MB of csv blocks and what they are parsed to).
-        A batch that needs more blocks than that (a very long line) gets one more
-        block each STALL_SECONDS it is waited for, so the reading never stops."""
+        taken as batches. Unpaced, it queues up to 32 blocks while the worker checks
+        one: ~240 MB more in each worker (128 MB of csv blocks and what they are parsed
+        to; one 240 MB range's job: +242 MB unpaced, +113-131 MB paced, the same CPU).
+        pyarrow makes a batch from at most two blocks (a longer line is an error), so
+        a batch always comes; should one wait for more, it gets one more block each
+        STALL_SECONDS it is waited for, so the reading never stops."""
         try:
             while True:
                 with self._pace:
