@@ -76,9 +76,12 @@ Rules (issue 3 §5):
   while the file is read (each DuckDB within WORKER_MEMORY), the steps across all rows
   after them: the two never hold memory at once. A worker drops the csv pages it has
   read from the page cache (each byte is read once), so that a csv larger than memory
-  does not push out the ranges not yet read nor the spill parts the later steps read.
-  Other tables (workbooks, parquet, programme rolls, totals, csv files with malformed
-  lines or other encodings) are checked in pandas in pieces of CHUNK_ROWS rows. Checked rows wait in parquet parts in a scratch folder beside the outputs. The
+  does not push out the ranges not yet read nor the spill parts the later steps read,
+  and lets pyarrow read only a few csv blocks ahead of its checks (pyarrow's own
+  read-ahead of 32 blocks held ~240 MB more per worker). Other tables (workbooks,
+  parquet, programme rolls, totals, csv files with malformed lines or other encodings)
+  are checked in pandas in pieces of CHUNK_ROWS rows. Checked rows wait in parquet parts
+  in a scratch folder beside the outputs. The
   steps across all rows (period frequency, exact duplicates, conflicts, register kind,
   sorting, writing panel.parquet and quarantine.csv) run in DuckDB with a memory limit
   (INGEST_MEMORY, POVDYN_INGEST_MEMORY; spilling to disk) and stream out in record
