@@ -67,3 +67,141 @@ def test_ingest_help_names_the_memory_settings_with_their_defaults(capsys):
     assert f"POVDYN_INGEST_MEMORY={register.INGEST_MEMORY}" in text
     for name in ("POVDYN_INGEST_WORKERS", "POVDYN_SPILL_ROOT", "POVDYN_INGEST_TIMING"):
         assert name in text
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _gone(pid: int, seconds: float = 10) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":  # ended, not yet waited for by its parent
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_range_workers_are_forked_from_one_started_process():
+    """One worker process is started; it imports pandas, pyarrow and DuckDB and forks the
+    others (each given its own pair of pipes on the command line), so the imports are
+    paid once (~0.55 CPU-s a worker). Closing the pool ends them all."""
+    import pytest
+
+    from povdyn.ingest.parallel import _WorkerPool
+
+    if not Path("/proc/self/task").exists():
+        pytest.skip("reads /proc (Linux)")
+    pool = _WorkerPool(3)
+    try:
+        (started,) = pool.processes
+        assert len(pool.workers) == 3
+        import time
+
+        end = time.monotonic() + 60
+        while len(forked := _children(started.pid)) < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        assert len(forked) == 2
+        # a forked worker runs the started one's command (its pipes' numbers on it): no
+        # interpreter of its own was started
+        assert all(_cmdline(pid) == _cmdline(started.pid) for pid in forked)
+        assert _cmdline(started.pid)[1:3] == ["-m", "povdyn.ingest._range_worker"]
+        assert len(_cmdline(started.pid)) == 5  # two pipe pairs
+    finally:
+        pool.close()
+    assert started.returncode == 0
+    assert all(_gone(pid) for pid in forked)
+
+
+def test_a_forked_worker_that_dies_is_an_error_not_a_hang():
+    """The parent reads a forked worker's answers from a pipe, not from a process it
+    waits for: when that worker is gone, asking it is an error at once."""
+    import signal
+
+    import pytest
+
+    from povdyn.ingest.parallel import _WorkerPool
+
+    if not Path("/proc/self/task").exists():
+        pytest.skip("reads /proc (Linux)")
+    pool = _WorkerPool(2)
+    try:
+        (started,) = pool.processes
+        import time
+
+        end = time.monotonic() + 60
+        while not (forked := _children(started.pid)) and time.monotonic() < end:
+            time.sleep(0.05)
+        (pid,) = forked
+        os.kill(pid, signal.SIGKILL)
+        raised = []
+
+        def ask():
+            try:
+                _WorkerPool._ask(pool.workers[1], {"any": "job"})
+            except BaseException as exc:  # noqa: BLE001 - looked at below
+                raised.append(exc)
+
+        import threading
+
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        asking.join(timeout=30)  # a pipe end left open elsewhere would wait for ever
+        assert not asking.is_alive(), "asking a dead worker hangs"
+        assert len(raised) == 1 and isinstance(raised[0], RuntimeError)
+        assert "an ingest worker stopped" in str(raised[0])
+    finally:
+        pool.close()
+    assert started.returncode == 0  # the started one waited for the killed one
+
+
+def test_a_worker_process_with_a_foreign_thread_starts_the_others_afresh():
+    """Forking a process with a thread some library started could leave that library's
+    locks held in the child: then the started worker starts the others as processes of
+    their own (no pipe pair on their command line) instead of forking them."""
+    import pytest
+    import time
+
+    if not Path("/proc/self/task").exists():
+        pytest.skip("reads /proc (Linux)")
+    jobs_read, jobs_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    code = ("import threading, time; threading.Thread(target=time.sleep, args=(600,), "
+            "daemon=True).start(); from povdyn.ingest.parallel import serve_workers; "
+            f"serve_workers([({jobs_read}, {answers_write})])")
+    started = subprocess.Popen([sys.executable, "-c", code], env=_env(), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, pass_fds=[jobs_read, answers_write])
+    os.close(jobs_read)
+    os.close(answers_write)
+    try:
+        end = time.monotonic() + 60
+        while not (others := _children(started.pid)) and time.monotonic() < end:
+            time.sleep(0.05)
+        (other,) = others
+        assert _cmdline(other)[1:] == ["-m", "povdyn.ingest._range_worker"]
+    finally:
+        os.close(jobs_write)
+        started.stdin.close()
+        assert started.wait(timeout=60) == 0
+        assert os.read(answers_read, 1) == b""  # no stray bytes; the other one ended too
+        os.close(answers_read)
+        started.stdout.close()

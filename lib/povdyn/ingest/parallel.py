@@ -29,8 +29,9 @@ them), because a range is only ever a run of whole csv records:
   through check_batch there (its verdict does not depend on the batch), and every step
   after this one sorts by file, sheet and row or by household and period.
 
-Workers are plain subprocesses (_WorkerPool), one DuckDB connection each with one thread and WORKER_MEMORY, spilling into the run's scratch
-folder. Files smaller than PARALLEL_MIN_BYTES, or a machine with one core, keep the
+Workers are plain processes (_WorkerPool: one started, the others forked from it once it
+has imported what a job needs), one DuckDB connection each with one thread and
+WORKER_MEMORY, spilling into the run's scratch folder. Files smaller than PARALLEL_MIN_BYTES, or a machine with one core, keep the
 one pass in the parent."""
 from __future__ import annotations
 
@@ -414,12 +415,29 @@ def _first_marks(raw: RawTable) -> frozenset:
     return frozenset(marks)
 
 
+class _Worker:
+    """One worker as the parent sees it: the pipe its jobs go into (`stdin`), the one its
+    answers come from (`stdout`), and its process when the parent started it itself."""
+
+    def __init__(self, stdin, stdout, process=None):
+        self.stdin, self.stdout, self.process = stdin, stdout, process
+
+    def exit_code(self):
+        return self.process.wait() if self.process is not None else None
+
+
 class _WorkerPool:
-    """`n` worker processes (`python -m povdyn.ingest._range_worker`), each fed one
-    pickled _Job at a time through its stdin and answering on its stdout, by one thread
-    of the parent each. Plain subprocesses rather than multiprocessing: spawn would
-    import the caller's main script again in every worker (breaking a script without an
-    `if __name__ == "__main__"` guard), and fork would copy the parent's DuckDB threads."""
+    """`n` worker processes, each fed one pickled _Job at a time through a pipe and
+    answering on another, by one thread of the parent each. Plain processes rather than
+    multiprocessing: spawn would import the caller's main script again in every worker
+    (breaking a script without an `if __name__ == "__main__"` guard), and forking the
+    parent would copy its DuckDB threads.
+
+    One process is started (`python -m povdyn.ingest._range_worker`); once it has
+    imported what a job needs, and before it has any thread, it forks the others
+    (serve_workers): pandas, pyarrow and DuckDB are imported once, not once per worker
+    (~0.55 CPU-s each, which the parent's own start competes with on a small machine).
+    Where there is no fork (not POSIX), each worker is started on its own."""
 
     def __init__(self, n: int):
         import subprocess
@@ -429,22 +447,61 @@ class _WorkerPool:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([package_root] + [
             p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        # a worker does no linear algebra: without OpenBLAS's thread (numpy's import
+        # starts one) the started process has no thread but jemalloc's when it forks
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        command = [sys.executable, "-m", "povdyn.ingest._range_worker"]
         self.size = n
-        self.processes = [subprocess.Popen([sys.executable, "-m", "povdyn.ingest._range_worker"],
-                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                           env=env) for _ in range(n)]
+        if os.name != "posix":
+            self.workers = []
+            for _ in range(n):
+                process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, env=env)
+                self.workers.append(_Worker(process.stdin, process.stdout, process))
+            return
+        # the other workers' pipes: (jobs: read end, answers: write end) go to the
+        # started process, which hands each pair to a worker it forks
+        pairs, ours = [], []
+        for _ in range(n - 1):
+            jobs_read, jobs_write = os.pipe()
+            answers_read, answers_write = os.pipe()
+            pairs.append((jobs_read, answers_write))
+            ours.append((jobs_write, answers_read))
+        try:
+            first = subprocess.Popen(command + [f"{r},{w}" for r, w in pairs],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                                     pass_fds=[fd for pair in pairs for fd in pair])
+        except BaseException:
+            for fd in (fd for pair in ours for fd in pair):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (fd for pair in pairs for fd in pair):
+                os.close(fd)
+        self.workers = [_Worker(first.stdin, first.stdout, first)] + [
+            _Worker(os.fdopen(w, "wb"), os.fdopen(r, "rb")) for w, r in ours]
+
+    @property
+    def processes(self) -> list:
+        """The processes the parent started itself (one on POSIX)."""
+        return [w.process for w in self.workers if w.process is not None]
 
     @staticmethod
-    def _ask(process, job: "_Job"):
+    def _ask(worker: _Worker, job: "_Job"):
         import pickle
 
         payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-        process.stdin.write(len(payload).to_bytes(8, "little") + payload)
-        process.stdin.flush()
-        size = process.stdout.read(8)
+        try:
+            worker.stdin.write(len(payload).to_bytes(8, "little") + payload)
+            worker.stdin.flush()
+        except BrokenPipeError:
+            pass  # the worker is gone: said below, where its answer is missing
+        size = worker.stdout.read(8)
         if len(size) < 8:
-            raise RuntimeError(f"an ingest worker stopped (exit code {process.wait()})")
-        status, value = pickle.loads(process.stdout.read(int.from_bytes(size, "little")))
+            code = worker.exit_code()
+            raise RuntimeError("an ingest worker stopped"
+                               + (f" (exit code {code})" if code is not None else ""))
+        status, value = pickle.loads(worker.stdout.read(int.from_bytes(size, "little")))
         if status != "ok":
             raise RuntimeError(f"an ingest worker failed on a csv range:\n{value}")
         return value
@@ -456,12 +513,12 @@ class _WorkerPool:
         import queue
         import threading
 
-        waiting: queue.Queue = queue.Queue(maxsize=2 * len(self.processes))
+        waiting: queue.Queue = queue.Queue(maxsize=2 * len(self.workers))
         results: dict[int, dict] = {}
         errors: list[BaseException] = []
         stop = threading.Event()
 
-        def serve(process):
+        def serve(worker):
             while True:
                 job = waiting.get()
                 if job is None:
@@ -469,7 +526,7 @@ class _WorkerPool:
                 if stop.is_set():
                     continue
                 try:
-                    results[job.range.index] = result = self._ask(process, job)
+                    results[job.range.index] = result = self._ask(worker, job)
                 except BaseException as exc:  # noqa: BLE001 - raised in the parent below
                     errors.append(exc)
                     stop.set()
@@ -477,8 +534,8 @@ class _WorkerPool:
                 if "failed" in result:
                     stop.set()
 
-        threads = [threading.Thread(target=serve, args=(p,), daemon=True,
-                                    name="povdyn-ingest-range") for p in self.processes]
+        threads = [threading.Thread(target=serve, args=(w,), daemon=True,
+                                    name="povdyn-ingest-range") for w in self.workers]
         for thread in threads:
             thread.start()
         try:
@@ -496,9 +553,11 @@ class _WorkerPool:
         return results
 
     def close(self) -> None:
-        for process in self.processes:
+        """Close every worker's jobs pipe (each then ends) and wait for the started
+        process, which waits for the workers it forked."""
+        for worker in self.workers:
             try:
-                process.stdin.close()
+                worker.stdin.close()
             except OSError:
                 pass
         for process in self.processes:
@@ -507,17 +566,85 @@ class _WorkerPool:
             except Exception:  # noqa: BLE001 - a worker that hangs is stopped
                 process.kill()
                 process.wait()
+        for worker in self.workers:
+            worker.stdout.close()
 
 
-def serve_worker() -> None:
-    """A worker's loop (python -m povdyn.ingest._range_worker): a job in, its result out,
-    until stdin closes. Stray prints of libraries go to stderr, not into the answers."""
+def serve_workers(pairs: list[tuple[int, int]]) -> None:
+    """The started worker process (python -m povdyn.ingest._range_worker R,W ...): fork
+    one worker per pipe pair (jobs read end R, answers write end W), serve its own
+    stdin and stdout, and when they end wait for the forked ones. Forking needs a
+    process without threads (a thread another library started would be missing in the
+    child, its locks possibly held); with one, the workers are started afresh instead."""
+    import subprocess
+    import sys
+
+    from . import engine_checks, register  # noqa: F401 - imported once, before the fork
+    import duckdb  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.csv  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    children, started = [], []
+    can_fork = hasattr(os, "fork") and not _foreign_threads()
+    for jobs, answers in pairs:
+        if can_fork:
+            pid = os.fork()
+            if pid == 0:  # the forked worker: only its own pipes stay open
+                try:
+                    for other in pairs:
+                        for fd in other:
+                            if fd not in (jobs, answers):
+                                os.close(fd)
+                    null = os.open(os.devnull, os.O_RDONLY)
+                    os.dup2(null, 0)  # the first worker's jobs are not this one's
+                    os.close(null)
+                    serve_worker(os.fdopen(jobs, "rb"), os.fdopen(answers, "wb"))
+                finally:
+                    os._exit(1)  # never back into this loop (serve_worker ends the process)
+            children.append(pid)
+        else:
+            started.append(subprocess.Popen([sys.executable, "-m", "povdyn.ingest._range_worker"],
+                                            stdin=jobs, stdout=answers))
+    for fd in (fd for pair in pairs for fd in pair):
+        os.close(fd)
+
+    def wait_for_the_others():
+        for pid in children:
+            os.waitpid(pid, 0)
+        for process in started:
+            process.wait()
+
+    serve_worker(after=wait_for_the_others)
+
+
+FORK_SAFE_THREADS = {"jemalloc_bg_thd"}  # threads whose library takes care of a fork
+# (jemalloc's purging thread, which pyarrow's import starts: pthread_atfork handlers)
+
+
+def _foreign_threads() -> list[str]:
+    """The names of this process's threads other than the main one and those in
+    FORK_SAFE_THREADS (Linux: /proc); ["unknown"] where they cannot be listed."""
+    try:
+        tasks = sorted(os.listdir("/proc/self/task"), key=int)
+        names = [Path(f"/proc/self/task/{t}/comm").read_text().strip()
+                 for t in tasks if int(t) != os.getpid()]
+    except (OSError, ValueError):
+        return ["unknown"]
+    return [n for n in names if n not in FORK_SAFE_THREADS]
+
+
+def serve_worker(source=None, answers=None, after=None) -> None:
+    """A worker's loop: a job in from `source` (default stdin), its result out to
+    `answers` (default stdout), until `source` ends; then `after()`, and the process
+    ends. Stray prints of libraries go to stderr, not into the answers."""
     import pickle
     import sys
     import traceback
 
-    source = sys.stdin.buffer
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    source = source if source is not None else sys.stdin.buffer
+    if answers is None:
+        answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     while True:
         size = source.read(8)
@@ -526,6 +653,8 @@ def serve_worker() -> None:
             # flushed): skip the interpreter's teardown of pandas, pyarrow and DuckDB,
             # which the parent waits for before the steps across all rows (0.5 s)
             answers.close()
+            if after is not None:
+                after()
             sys.stderr.flush()
             os._exit(0)
         job = pickle.loads(source.read(int.from_bytes(size, "little")))
