@@ -434,10 +434,10 @@ class _WorkerPool:
     parent would copy its DuckDB threads.
 
     One process is started (`python -m povdyn.ingest._range_worker`); once it has
-    imported what a job needs, and before it has any thread, it forks the others
-    (serve_workers): pandas, pyarrow and DuckDB are imported once, not once per worker
-    (~0.55 CPU-s each, which the parent's own start competes with on a small machine).
-    Where there is no fork (not POSIX), each worker is started on its own."""
+    imported what a job needs, and before any thread but jemalloc's runs in it, it forks
+    the others (serve_workers): pandas, pyarrow and DuckDB are imported once, not once
+    per worker (~0.55 CPU-s each, which the parent's own start competes with on a small
+    machine). Where there is no fork (not POSIX), each worker is started on its own."""
 
     def __init__(self, n: int):
         import subprocess
@@ -575,7 +575,8 @@ def serve_workers(pairs: list[tuple[int, int]]) -> None:
     one worker per pipe pair (jobs read end R, answers write end W), serve its own
     stdin and stdout, and when they end wait for the forked ones. Forking needs a
     process without threads (a thread another library started would be missing in the
-    child, its locks possibly held); with one, the workers are started afresh instead."""
+    child, its locks possibly held) but those in FORK_SAFE_THREADS; with one, the
+    workers are started afresh instead."""
     import subprocess
     import sys
 
