@@ -197,6 +197,10 @@ def test_a_worker_process_with_a_foreign_thread_starts_the_others_afresh():
         while not (others := _children(started.pid)) and time.monotonic() < end:
             time.sleep(0.05)
         (other,) = others
+        # between its fork and its exec a started process still shows the command of
+        # the one that starts it: wait for the exec (a forked worker never makes one)
+        while _cmdline(other)[1:2] == ["-c"] and time.monotonic() < end:
+            time.sleep(0.05)
         assert _cmdline(other)[1:] == ["-m", "povdyn.ingest._range_worker"]
     finally:
         os.close(jobs_write)
