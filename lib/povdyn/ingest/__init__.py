@@ -62,54 +62,56 @@ Rules (issue 3 §5):
   blocks. A csv register is read once and checked in DuckDB as it streams
   (engine_checks): coded cells (period, status, province, commune, yes/no, household
   size...) are parsed once per distinct value by check_rows' own parsers as they first
-  appear, ids pseudonymised with HMAC-SHA256 written in SQL, numbers read by Arrow; the
-  last rows are held back until the end, where the signature footer is cut from them;
-  rows any check could reject are flagged and only they go through check_batch, which
-  words the reasons. That one pass guesses UTF-8 from the file's head and which yes/no
-  columns are "x"-marked from the first rows: when a later byte, a malformed line, a
-  column with too many distinct cells or the rest of the file says otherwise, the file
-  is read again the exact way (a scan pass first: rows, footer, distinct cells; the
-  encoding decided on the whole file). A csv register of PARALLEL_MIN_BYTES or more is
-  cut at line ends into byte ranges that worker processes check with that same pass,
-  one per core (parallel.py: POVDYN_INGEST_WORKERS); a file the ranges cannot read
-  exactly (a quoted line end...) is read again the exact way. The workers run only
-  while the file is read (each DuckDB within WORKER_MEMORY), the steps across all rows
-  after them: the two never hold memory at once. A worker drops the csv pages it has
-  read from the page cache (each byte is read once), so that a csv larger than memory
-  does not push out the ranges not yet read nor the spill parts the later steps read,
-  and lets pyarrow read only a few csv blocks ahead of its checks (pyarrow's own
-  read-ahead of 32 blocks held ~240 MB more per worker). Other tables (workbooks,
-  parquet, programme rolls, totals, csv files with malformed lines or other encodings)
-  are checked in pandas in pieces of CHUNK_ROWS rows. Checked rows wait in parquet parts
-  in a scratch folder beside the outputs. The
-  steps across all rows (period frequency, exact duplicates, conflicts, register kind,
-  sorting, writing panel.parquet and quarantine.csv) run in DuckDB with a memory limit
-  (INGEST_MEMORY, POVDYN_INGEST_MEMORY; spilling to disk) and stream out in record
-  batches. DuckDB's own spilling is not enough at every size (one GROUP BY household_id,
-  period over the national register's 133M rows ran out of 1 GB; a lone sort of 24M
-  rows ran out of 256 MB), so memory is bounded by cutting the work: groupings and
-  windows by household run in slices sized from the limit (register._key_buckets).
-  The range workers write their rows already cut by household range (household_ranges:
-  fixed intervals of the hex pseudonyms, named in each part's file), and then each slice
-  is a household range reading only its own parts; otherwise each slice is a part of the
-  hash range, scanning every row. panel.parquet's period files are one sort (by period,
-  then household) of every loaded row when DuckDB
-  sorts that many within its limit (register._household_ranges, from a measured sort of
-  the register's row width: 10M benchmark rows under the default 1 GB), else sorted in
-  ranges of household_id: straight from the workers' cut parts, range by range
-  (register._range_views), or, when most rows are not cut, through one unsorted parquet
-  part per range written first (register._household_range_parts); a household's own
-  2025 commune is grouped from its post-merger rows within that range and joined to
-  its rows (not a window over every column, twice the CPU; not a join of every row
-  with every household of the register, which spilled 28 GB at national scale). The
-  sorted batches are written by pyarrow (zstd) while DuckDB makes the next one in a
-  thread (ahead.made_ahead): the same bytes, the two cores overlapped; by_period.write_periods cuts the stream into
-  the period files, and when the panel is one sort compresses two files' row groups at
-  once and writes a period's last row group as soon as the next period's rows come.
-  The 2025 names are mapped (Python) while DuckDB counts the register kind. An incremental run checks across rows only the periods its new,
-  changed or removed files touch and rewrites only those files (by_period). No SQL is built
-  from paths or user text: files and values are passed through DuckDB's API and
-  parameters, and only povdyn's own canonical column names reach SQL (_ident_sql).
+  appear, ids pseudonymised with HMAC-SHA256 written in SQL, numbers read by Arrow;
+  the last rows are held back until the end, where the signature footer is cut from
+  them; rows any check could reject are flagged and only they go through check_batch,
+  which words the reasons. That one pass guesses UTF-8 from the file's head and which
+  yes/no columns are "x"-marked from the first rows: when a later byte, a malformed
+  line, a column with too many distinct cells or the rest of the file says otherwise,
+  the file is read again the exact way (a scan pass first: rows, footer, distinct
+  cells; the encoding decided on the whole file). A csv register of PARALLEL_MIN_BYTES
+  or more is cut at line ends into byte ranges that worker processes check with that
+  same pass, one per core (parallel.py: POVDYN_INGEST_WORKERS; one process is started
+  and forks the others once it has imported pandas, pyarrow and DuckDB); a file the
+  ranges cannot read exactly (a quoted line end...) is read again the exact way. The
+  workers run only while the file is read (each DuckDB within WORKER_MEMORY), the
+  steps across all rows after them: the two never hold memory at once. A worker drops
+  the csv pages it has read from the page cache (each byte is read once), so that a
+  csv larger than memory does not push out the ranges not yet read nor the spill parts
+  the later steps read, and lets pyarrow read only a few csv blocks ahead of its
+  checks (pyarrow's own read-ahead of 32 blocks held ~240 MB more per worker). Other
+  tables (workbooks, parquet, programme rolls, totals, csv files with malformed lines
+  or other encodings) are checked in pandas in pieces of CHUNK_ROWS rows. Checked rows
+  wait in parquet parts in a scratch folder beside the outputs. The steps across all
+  rows (period frequency, exact duplicates, conflicts, register kind, sorting, writing
+  panel.parquet and quarantine.csv) run in DuckDB with a memory limit (INGEST_MEMORY,
+  POVDYN_INGEST_MEMORY; spilling to disk) and stream out in record batches. DuckDB's
+  own spilling is not enough at every size (one GROUP BY household_id, period over the
+  national register's 133M rows ran out of 1 GB; a lone sort of 24M rows ran out of
+  256 MB), so memory is bounded by cutting the work: groupings and windows by
+  household run in slices sized from the limit (register._key_buckets). The range
+  workers write their rows already cut by household range (household_ranges: fixed
+  intervals of the hex pseudonyms, named in each part's file), and then each slice is
+  a household range reading only its own parts; otherwise each slice is a part of the
+  hash range, scanning every row. panel.parquet's period files are one sort (by
+  period, then household) of every loaded row when DuckDB sorts that many within its
+  limit (register._household_ranges, from a measured sort of the register's row width:
+  10M benchmark rows under the default 1 GB), else sorted in ranges of household_id:
+  straight from the workers' cut parts, range by range (register._range_views), or,
+  when most rows are not cut, through one unsorted parquet part per range written
+  first (register._household_range_parts); a household's own 2025 commune is grouped
+  from its post-merger rows within that range and joined to its rows (not a window
+  over every column, twice the CPU; not a join of every row with every household of
+  the register, which spilled 28 GB at national scale). The sorted batches are written
+  by pyarrow (zstd) while DuckDB makes the next one in a thread (ahead.made_ahead):
+  the same bytes, the two cores overlapped; by_period.write_periods cuts the stream
+  into the period files, and when the panel is one sort compresses two files' row
+  groups at once and writes a period's last row group as soon as the next period's
+  rows come. The 2025 names are mapped (Python) while DuckDB counts the register kind.
+  An incremental run checks across rows only the periods its new, changed or removed
+  files touch and rewrites only those files (by_period). No SQL is built from paths or
+  user text: files and values are passed through DuckDB's API and parameters, and only
+  povdyn's own canonical column names reach SQL (_ident_sql).
 * Key: privacy.load_key. A missing key file while OUT holds earlier data is an error
   (a new key would unlink every household from earlier quarters); `--new-key` starts
   afresh on purpose. An empty or short key is an error.

@@ -31,8 +31,8 @@ them), because a range is only ever a run of whole csv records:
 
 Workers are plain processes (_WorkerPool: one started, the others forked from it once it
 has imported what a job needs), one DuckDB connection each with one thread and
-WORKER_MEMORY, spilling into the run's scratch folder. Files smaller than PARALLEL_MIN_BYTES, or a machine with one core, keep the
-one pass in the parent."""
+WORKER_MEMORY, spilling into the run's scratch folder. Files smaller than
+PARALLEL_MIN_BYTES, or a machine with one core, keep the one pass in the parent."""
 from __future__ import annotations
 
 import csv
@@ -64,6 +64,7 @@ READ_AHEAD_BLOCKS = 3  # csv blocks a worker's pyarrow reader may read beyond th
 # taken from it (_ByteRange.batches); its own background reader queues up to 32
 STALL_SECONDS = 0.2  # a block more is read when a batch has been waited for this long
 # and not come (never seen: a safety net, _ByteRange.batches)
+WORKER_COMMAND = ["-m", "povdyn.ingest._range_worker"]  # after the interpreter
 
 
 def ingest_workers() -> int:
@@ -450,7 +451,7 @@ class _WorkerPool:
         # a worker does no linear algebra: without OpenBLAS's thread (numpy's import
         # starts one) the started process has no thread but jemalloc's when it forks
         env["OPENBLAS_NUM_THREADS"] = "1"
-        command = [sys.executable, "-m", "povdyn.ingest._range_worker"]
+        command = [sys.executable] + WORKER_COMMAND
         self.size = n
         if os.name != "posix":
             self.workers = []
@@ -605,7 +606,7 @@ def serve_workers(pairs: list[tuple[int, int]]) -> None:
                     os._exit(1)  # never back into this loop (serve_worker ends the process)
             children.append(pid)
         else:
-            started.append(subprocess.Popen([sys.executable, "-m", "povdyn.ingest._range_worker"],
+            started.append(subprocess.Popen([sys.executable] + WORKER_COMMAND,
                                             stdin=jobs, stdout=answers))
     for fd in (fd for pair in pairs for fd in pair):
         os.close(fd)
