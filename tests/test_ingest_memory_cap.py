@@ -200,3 +200,51 @@ def test_support_rows_are_not_held_as_python_objects_through_the_panel_sort(tmp_
     assert summary.balanced and summary.support_rows == n
     assert pq.ParquetFile(tmp_path / "out" / "support.parquet").metadata.num_rows == n
     assert at_sort and at_sort[0] < 25 * 2**20, at_sort[0] >> 20
+
+
+def test_support_totals_and_adoption_are_written_and_let_go_before_the_panel_sort(
+        tmp_path, monkeypatch):
+    """support.parquet, totals.parquet and adoption.parquet are written before the
+    panel's sort and not held through it: the sort's DuckDB limit is what the process
+    does not hold (register._fit_memory), and on the 27M register the support rows as
+    Arrow (68 MB allocated by Arrow's pool) and the adoption frames (two copies as
+    pandas objects) kept ~150 MB of it. Here 200k support rows: when the sort starts
+    support.parquet and adoption.parquet are written, in full (the demo has no totals),
+    Arrow's pool holds far less than those rows, and no adoption row is alive."""
+    import gc
+
+    import pandas as pd
+
+    from povdyn.ingest import by_period
+    from povdyn.synth import write_demo
+
+    monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_demo(raw, households=300, seed=5, progress=False)
+    seed_rows = pd.read_csv(raw / "support.csv", dtype=str)
+    n = 200_000
+    support = seed_rows.iloc[np.arange(n) % len(seed_rows)].reset_index(drop=True)
+    support["household_id"] = [f"HX{i:08d}" for i in range(n)]
+    support.to_csv(raw / "support.csv", index=False)
+    adoption_rows = len(pd.read_csv(raw / "adoption.csv", dtype=str))
+    at_sort = {}
+    real_write = by_period.write_periods
+
+    def write_periods(*args, **kwargs):
+        gc.collect()
+        at_sort["arrow_mb"] = pa.total_allocated_bytes() / 2**20
+        at_sort["adoption_frames"] = sum(
+            isinstance(o, pd.DataFrame) and "adoption_year" in o.columns and len(o) > 0
+            for o in gc.get_objects())
+        at_sort["rows"] = {name: pq.ParquetFile(out / name).metadata.num_rows
+                           for name in ("support.parquet", "adoption.parquet")
+                           if (out / name).exists()}
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(by_period, "write_periods", write_periods)
+    held = pa.table({c: support[c] for c in support.columns}).nbytes / 2**20
+    summary = ingest(raw, out, progress=False)
+    assert summary.balanced and summary.support_rows == n
+    assert at_sort["rows"] == {"support.parquet": n, "adoption.parquet": adoption_rows}
+    assert at_sort["adoption_frames"] == 0
+    assert at_sort["arrow_mb"] < held / 4, (at_sort["arrow_mb"], held)

@@ -372,38 +372,33 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
         else:
             errors.append("no data rows loaded: every register row was quarantined (see "
                           "quarantine.csv for the reasons)")
+    # support, totals and adoption are written and let go before the panel's sort, whose
+    # DuckDB limit is what the process does not hold (register._fit_memory): held through
+    # it, the 27M register's (support 1.76M rows as Arrow, adoption's frames as pandas)
+    # kept ~150 MB of it (measured on 3 Dec)
+    side_rows = {"support_rows": support_out.num_rows,
+                 "totals_rows": 0 if totals is None else len(totals),
+                 "adoption_rows": 0 if adoption is None else len(adoption)}
+    unplaced = _write_side_tables(out_dir, register.unplaced, support_out, totals, adoption)
+    del support_out, totals, adoption, totals_dropped, adoption_dropped
+    goods.clear()
+    _log_stage("support, totals, adoption written")
     # the period files first: the household count is taken from them (households.py)
     register.write(out_dir / "panel.parquet")
     summary = IngestSummary(
         raw_dir=raw_dir, out_dir=out_dir, tables=reports, errors=errors,
-        ignored_files=ignored, panel_rows=register.rows, support_rows=support_out.num_rows,
+        ignored_files=ignored, panel_rows=register.rows,
         households=register.households, periods=register.periods,
         frequency=frequency if register.rows else None,
         register_kind=register_kind, register_kind_by_province=kind_by_province,
-        register_kind_counts=kind_counts,
-        totals_rows=0 if totals is None else len(totals),
-        adoption_rows=0 if adoption is None else len(adoption),
+        register_kind_counts=kind_counts, **side_rows,
         file_hashes={rel: e["sha256"] for rel, e in entries.items()},
     )
     by_period.write_kind(out_dir / "panel.parquet", register_kind)
-    unplaced = register.unplaced.assign(table="register")
-    if totals is not None:
-        totals_out = _finish_totals(totals)
-        unplaced = pd.concat([unplaced, pd.DataFrame(totals_out.attrs.pop("unplaced"), columns=list(
-            register.unplaced.columns)).assign(table="household totals")], ignore_index=True)
-        _write_parquet(totals_out, out_dir / "totals.parquet")
-    elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
-        (out_dir / "totals.parquet").unlink()
-    if adoption is not None:
-        _write_parquet(_finish_adoption(adoption), out_dir / "adoption.parquet")
-    elif (out_dir / "adoption.parquet").exists():  # an earlier run's register, not this data's
-        (out_dir / "adoption.parquet").unlink()
-    _write_parquet(support_out, out_dir / "support.parquet")
     if len(unplaced):  # names the 2025 map could not place (rows kept, "? name")
         _write_csv(unplaced, out_dir / "communes_unplaced.csv")
     elif (out_dir / "communes_unplaced.csv").exists():  # an earlier run's listing
         (out_dir / "communes_unplaced.csv").unlink()
-    _log_stage("support, totals, adoption written")
     _write_json(summary.as_dict(), out_dir / "ingest_summary.json")
     cache.save({rel: {"sha256": e["sha256"], "stat": e["stat"],
                       "reports": [t.as_dict() if isinstance(t, TableReport) else t
@@ -420,6 +415,29 @@ def _ingest_with(raw_dir: Path, out_dir: Path, progress: bool, key: bytes, spill
     summary.reused_files = reused
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _write_side_tables(out_dir: Path, register_unplaced: pd.DataFrame, support: pa.Table,
+                       totals: pd.DataFrame | None, adoption: pd.DataFrame | None
+                       ) -> pd.DataFrame:
+    """support.parquet, totals.parquet and adoption.parquet (an earlier run's totals or
+    adoption removed when this data has none); returns the 2025 names not placed, the
+    register's and the totals' (communes_unplaced.csv)."""
+    unplaced = register_unplaced.assign(table="register")
+    if totals is not None:
+        totals_out = _finish_totals(totals)
+        unplaced = pd.concat([unplaced, pd.DataFrame(
+            totals_out.attrs.pop("unplaced"), columns=list(register_unplaced.columns)
+        ).assign(table="household totals")], ignore_index=True)
+        _write_parquet(totals_out, out_dir / "totals.parquet")
+    elif (out_dir / "totals.parquet").exists():  # an earlier run's totals, not this data's
+        (out_dir / "totals.parquet").unlink()
+    if adoption is not None:
+        _write_parquet(_finish_adoption(adoption), out_dir / "adoption.parquet")
+    elif (out_dir / "adoption.parquet").exists():  # an earlier run's register, not this data's
+        (out_dir / "adoption.parquet").unlink()
+    _write_parquet(support, out_dir / "support.parquet")
+    return unplaced
 
 
 def _count_by_file(*frames: pd.DataFrame | None) -> Counter:
