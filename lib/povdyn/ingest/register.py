@@ -147,7 +147,9 @@ PEAK_MEMORY = "1350MiB"  # (POVDYN_INGEST_PEAK) what this process may hold in th
 # (tree peaks): 10M rows 1,312-1,337 MB with the sort in one range under 763-768 MiB,
 # as fast as under 953 MiB at 1800MiB (13.1-14.0 s), when that run peaked at 1,559 MB;
 # at 1250MiB the 10M sort took 4 ranges and 17.8 s. The 27M register's sort ran in 128
-# ranges under 521 MiB: 324.3 s, against 279.5-317.0 s in 64 ranges under 953 MiB.
+# ranges under 521 MiB: 324.3 s, against 279.5-317.0 s in 64 ranges under 953 MiB; with
+# support, totals and adoption written before it (run.py, stop 33), 128 under 615 MiB:
+# 321.1 s against 368.5 s under 506 MiB in the same night.
 # Earlier: what the process held before the sort grew with the register until two causes
 # were fixed (memory DuckDB's allocator only caches was counted as held; support rows
 # held as pandas objects).
@@ -1171,7 +1173,8 @@ def _sort_fits(con, columns: list[str], window: bool) -> int:
 CUT_SORT_SPARE = 2  # household ranges sorted from the cut parts per range _household_ranges
 # asks: on the 3M demo 750k rows a range ran out of 180 MB read through the views over the
 # cut parts (1M did not from a scratch part); 375k sorted (the national register: 64
-# ranges of 2.1M rows under 1 GB)
+# ranges of 2.1M rows under 1 GB). At 27M under 615-620 MiB (stop 33) 64 ranges, one per cut
+# (2.1M rows each, none ran out), were no faster than 128: 332.8 s against 321.1 s
 
 
 def _sorted_reader(con, sql: str):
