@@ -208,9 +208,10 @@ def test_support_totals_and_adoption_are_written_and_let_go_before_the_panel_sor
     panel's sort and not held through it: the sort's DuckDB limit is what the process
     does not hold (register._fit_memory), and on the 27M register the support rows as
     Arrow (68 MB allocated by Arrow's pool) and the adoption frames (two copies as
-    pandas objects) kept ~150 MB of it. Here 200k support rows: when the sort starts
-    support.parquet and adoption.parquet are written, in full (the demo has no totals),
-    Arrow's pool holds far less than those rows, and no adoption row is alive."""
+    pandas objects) kept ~100 MB of it (the limit 506 MiB, 615 once let go). Here 200k
+    support rows: when the sort starts support.parquet and adoption.parquet are written,
+    in full (the demo has no totals), Arrow's pool holds far less than those rows, and
+    no adoption row is alive."""
     import gc
 
     import pandas as pd
