@@ -231,12 +231,19 @@ def test_support_totals_and_adoption_are_written_and_let_go_before_the_panel_sor
     at_sort = {}
     real_write = by_period.write_periods
 
+    def adoption_frames():
+        return [o for o in gc.get_objects() if isinstance(o, pd.DataFrame)
+                and "adoption_year" in o.columns and len(o) > 0]
+
+    # frames other tests left in this process (a cache, under xdist) are not this run's:
+    # held here so that their ids stay theirs
+    earlier = adoption_frames()
+
     def write_periods(*args, **kwargs):
         gc.collect()
-        at_sort["arrow_mb"] = pa.total_allocated_bytes() / 2**20
+        at_sort["arrow_mb"] = (pa.total_allocated_bytes() - arrow_before) / 2**20
         at_sort["adoption_frames"] = sum(
-            isinstance(o, pd.DataFrame) and "adoption_year" in o.columns and len(o) > 0
-            for o in gc.get_objects())
+            not any(o is e for e in earlier) for o in adoption_frames())
         at_sort["rows"] = {name: pq.ParquetFile(out / name).metadata.num_rows
                            for name in ("support.parquet", "adoption.parquet")
                            if (out / name).exists()}
@@ -244,6 +251,8 @@ def test_support_totals_and_adoption_are_written_and_let_go_before_the_panel_sor
 
     monkeypatch.setattr(by_period, "write_periods", write_periods)
     held = pa.table({c: support[c] for c in support.columns}).nbytes / 2**20
+    gc.collect()
+    arrow_before = pa.total_allocated_bytes()  # other tests' tables (a cache, under xdist)
     summary = ingest(raw, out, progress=False)
     assert summary.balanced and summary.support_rows == n
     assert at_sort["rows"] == {"support.parquet": n, "adoption.parquet": adoption_rows}
