@@ -162,6 +162,21 @@ def test_memory_duckdb_only_caches_is_not_counted_as_held(tmp_path, monkeypatch)
     con.close()
 
 
+def _demo_with_support_rows(raw: Path, n: int):
+    """A 300-household demo whose support.csv holds `n` rows (its own rows repeated, each
+    with a household of its own); returns them."""
+    import pandas as pd
+
+    from povdyn.synth import write_demo
+
+    write_demo(raw, households=300, seed=5, progress=False)
+    seed_rows = pd.read_csv(raw / "support.csv", dtype=str)
+    support = seed_rows.iloc[np.arange(n) % len(seed_rows)].reset_index(drop=True)
+    support["household_id"] = [f"HX{i:08d}" for i in range(n)]
+    support.to_csv(raw / "support.csv", index=False)
+    return support
+
+
 def test_support_rows_are_not_held_as_python_objects_through_the_panel_sort(tmp_path,
                                                                             monkeypatch):
     """support.parquet's rows are kept as Arrow, not pandas, while the register's steps
@@ -171,19 +186,12 @@ def test_support_rows_are_not_held_as_python_objects_through_the_panel_sort(tmp_
     200k support rows: the Python objects alive when the sort starts (tracemalloc; Arrow's
     buffers are not Python's) stay far below what those rows take as pandas (~60 MB), and
     support.parquet holds every row."""
-    import pandas as pd
-
     from povdyn.ingest import by_period
-    from povdyn.synth import write_demo
 
     monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
     raw = tmp_path / "raw"
-    write_demo(raw, households=300, seed=5, progress=False)
-    seed_rows = pd.read_csv(raw / "support.csv", dtype=str)
     n = 200_000
-    support = seed_rows.iloc[np.arange(n) % len(seed_rows)].reset_index(drop=True)
-    support["household_id"] = [f"HX{i:08d}" for i in range(n)]
-    support.to_csv(raw / "support.csv", index=False)
+    _demo_with_support_rows(raw, n)
     at_sort = []
     real_write = by_period.write_periods
 
@@ -217,16 +225,11 @@ def test_support_totals_and_adoption_are_written_and_let_go_before_the_panel_sor
     import pandas as pd
 
     from povdyn.ingest import by_period
-    from povdyn.synth import write_demo
 
     monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)
     raw, out = tmp_path / "raw", tmp_path / "out"
-    write_demo(raw, households=300, seed=5, progress=False)
-    seed_rows = pd.read_csv(raw / "support.csv", dtype=str)
     n = 200_000
-    support = seed_rows.iloc[np.arange(n) % len(seed_rows)].reset_index(drop=True)
-    support["household_id"] = [f"HX{i:08d}" for i in range(n)]
-    support.to_csv(raw / "support.csv", index=False)
+    support = _demo_with_support_rows(raw, n)
     adoption_rows = len(pd.read_csv(raw / "adoption.csv", dtype=str))
     at_sort = {}
     real_write = by_period.write_periods
