@@ -167,7 +167,8 @@ def _arrow_bytes() -> int:
     """Bytes allocated by every Arrow pool this pyarrow has (ingest switches the default
     pool while it runs: run._ingest)."""
     pools = [pa.system_memory_pool()]
-    for make in (getattr(pa, "jemalloc_memory_pool", None), getattr(pa, "mimalloc_memory_pool", None)):
+    for make in (getattr(pa, "jemalloc_memory_pool", None),
+                 getattr(pa, "mimalloc_memory_pool", None)):
         try:
             pools.append(make())
         except (TypeError, NotImplementedError, pa.ArrowException):
@@ -279,9 +280,10 @@ def test_support_totals_and_adoption_are_written_and_let_go_before_the_panel_sor
 def test_arrow_buffers_come_from_the_c_library_while_ingest_runs(tmp_path, monkeypatch):
     """While ingest runs, its process's Arrow buffers come from the C library's allocator
     (the system pool), whose freed memory malloc_trim returns before each step's DuckDB
-    limit is fitted: pyarrow's jemalloc kept 39-53 MB of freed pages resident through the
-    panel's sort (10M and 27M rows), memory the sort's limit then lacked. The pool while
-    the panel is written, and the caller's pool afterwards, also after a failed run."""
+    limit is fitted: pyarrow's default pool (mimalloc) kept 39-53 MB of freed pages
+    resident through the panel's sort (10M and 27M rows), memory the sort's limit lacked.
+    Checked: the pool while the panel is written, and the caller's pool afterwards, also
+    after a failed run."""
     from povdyn.ingest import by_period
     from povdyn.synth import write_demo
 
@@ -316,8 +318,8 @@ def test_the_range_workers_are_gone_before_the_last_batches_are_checked(tmp_path
     """The range workers' processes are closed before the batches still pending at the
     end of the read (here support.csv's rows) are checked: on the 27M register its 1.76M
     support rows took the ingest process to 1,083 MB while both workers were still alive
-    beside it. Here the register is cut into byte ranges
-    (two workers) and no worker pool is open while a support batch is checked."""
+    beside it. Here the register is cut into byte ranges (two workers) and no worker pool
+    is open while a support batch is checked."""
     from povdyn.ingest import parallel
 
     monkeypatch.setattr(ingest_module.run, "_load_programs", lambda: None)

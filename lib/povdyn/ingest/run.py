@@ -69,8 +69,9 @@ def _ingest(raw_dir: Path, out_dir: Path, progress: bool, new_key: bool) -> Inge
     scratch = Path(tempfile.mkdtemp(prefix=".ingest-", dir=out_dir))
     # this process's Arrow buffers from the C library's allocator, whose freed memory
     # malloc_trim gives back before each step's DuckDB limit is fitted
-    # (register._release_freed_memory); pyarrow's default (mimalloc) kept 39-53 MB of freed pages
-    # resident through the panel's sort. The range workers (other processes) keep
+    # (register._release_freed_memory): pyarrow's default pool (mimalloc) kept 31-53 MB
+    # of freed pages resident through the panel's sort at 1M-27M rows (the 27M sort's
+    # limit 614 -> 637 MiB, 320.0 -> 310.0 s). The range workers (other processes) keep
     # pyarrow's default.
     arrow_pool = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
