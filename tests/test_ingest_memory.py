@@ -77,7 +77,7 @@ def test_outputs_do_not_depend_on_how_many_key_slices(tmp_path, monkeypatch):
                         lambda con, rows: asked.append(rows) or 7)
     # and panel.parquet sorted in ranges of household_id of about 2 rows each
     monkeypatch.setattr(ingest_module.register, "_household_ranges",
-                        lambda con, rows, columns, window: max(1, rows // 2))
+                        lambda con, rows, columns, window, coded=frozenset(): max(1, rows // 2))
     summary = ingest(raw, tmp_path / "sliced", progress=False)
     assert summary.balanced and asked
     assert _hashes(tmp_path / "one") == _hashes(tmp_path / "sliced")
@@ -128,7 +128,7 @@ def test_panel_sorted_in_many_household_ranges_gives_the_bytes_of_one_sort(tmp_p
 
     monkeypatch.setattr(ingest_module.register, "_household_range_parts", parts)
     monkeypatch.setattr(ingest_module.register, "_household_ranges",
-                        lambda con, rows, columns, window: 40)
+                        lambda con, rows, columns, window, coded=frozenset(): 40)
     many = ingest(tmp_path / "raw", tmp_path / "many", progress=False)
     assert one.ok and many.ok and one.panel_rows == many.panel_rows > 4000
     assert cuts and cuts[0] > 30  # the scratch parts were really used

@@ -101,15 +101,15 @@ def test_the_sort_runs_under_the_limit_what_the_process_holds_leaves(tmp_path, m
     sorts = []
     real_ranges = register._household_ranges
 
-    def ranges(con, rows, columns, window):
-        made = real_ranges(con, rows, columns, window)
+    def ranges(con, rows, columns, window, coded=frozenset()):
+        made = real_ranges(con, rows, columns, window, coded)
         sorts.append((register._memory_limit_bytes(con), made))
         return made
 
     monkeypatch.setattr(register, "_household_ranges", ranges)
     # rows sorted per byte of the limit scaled down, so that this small panel takes a
     # few ranges under 1 GB, as the national register does
-    monkeypatch.setattr(register, "SORT_WIDTH_PER_MEMORY", 5e-4)
+    monkeypatch.setattr(register, "SORT_WIDTH_PER_MEMORY", 1.25e-4)
     # what the process holds is reported, not read: a test worker that ran other tests
     # first held 1.1 GB, and the "free" run's limit was fitted to 379 MB (a flake)
     real_memory = register._memory_mb

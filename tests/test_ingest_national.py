@@ -346,7 +346,7 @@ def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
     monkeypatch.setattr(ingest_module.register, "_range_views", lambda *a, **k: (
         read_cut.append((k.get("upto", "panel"), a[2])) or real_views(*a, **k)))
     monkeypatch.setattr(ingest_module.register, "_household_ranges",
-                        lambda con, rows, columns, window: 3)
+                        lambda con, rows, columns, window, coded=frozenset(): 3)
     monkeypatch.setattr(ingest_module.register, "_key_buckets", lambda con, rows: 2)
     cut = ingest(raw, tmp_path / "cut", progress=False)
     assert one.ok and cut.ok and one.panel_rows == cut.panel_rows > 900
