@@ -108,7 +108,8 @@ def test_the_sort_runs_under_the_limit_what_the_process_holds_leaves(tmp_path, m
 
     monkeypatch.setattr(register, "_household_ranges", ranges)
     # rows sorted per byte of the limit scaled down, so that this small panel takes a
-    # few ranges under 1 GB, as the national register does
+    # few ranges under 1 GB, as the national register does (its text sorted as ENUM
+    # codes: a row a quarter as wide, so a quarter of the value before)
     monkeypatch.setattr(register, "SORT_WIDTH_PER_MEMORY", 1.25e-4)
     # what the process holds is reported, not read: a test worker that ran other tests
     # first held 1.1 GB, and the "free" run's limit was fitted to 379 MB (a flake)

@@ -403,6 +403,59 @@ def test_panel_sorted_from_the_cut_parts_range_by_range_keeps_the_bytes(
     assert wrong.ok and differ and all(k.startswith("panel.parquet/period-") for k in differ)
 
 
+def test_the_sort_carries_text_as_enum_codes_and_writes_the_same_bytes(
+        demo_years, tmp_path, monkeypatch):
+    """panel.parquet's sort casts its text columns to ENUMs of their values and back to
+    text (_sort_enums, _sort_sql): the bytes are those of the sort of the text itself,
+    with one sort of every row and with household ranges read from the cut parts. A value
+    missing from its ENUM (planted) fails that sort before any row came out, and its rows
+    are sorted again as text: the same bytes again."""
+    from povdyn.ingest import register
+    from test_ingest import _hashes
+
+    raw = tmp_path / "raw"
+    _one_register_with_copies_far_apart(demo_years, raw)
+    sqls, real_reader, real_enums = [], register._sorted_reader, register._sort_enums
+    monkeypatch.setattr(register, "_sorted_reader",
+                        lambda con, sql: sqls.append(sql) or real_reader(con, sql))
+    coded_columns = []
+    monkeypatch.setattr(register, "_sort_enums", lambda *a, **k: coded_columns.append(
+        real_enums(*a, **k)) or coded_columns[-1])
+    coded = ingest(raw, tmp_path / "coded", progress=False)
+    assert coded.ok and len(sqls) == 1 and "sort_enum_" in sqls[0]
+    assert {"status", "province", "commune", "commune_2025", "commune_code",
+            "commune_2025_basis"} <= set(coded_columns[0])
+    assert "household_id" not in coded_columns[0]  # a sort key: sorted as text
+
+    monkeypatch.setattr(register, "_sort_enums", lambda *a, **k: {})
+    sqls.clear()
+    text = ingest(raw, tmp_path / "text", progress=False)
+    assert text.ok and len(sqls) == 1 and "sort_enum_" not in sqls[0]
+    assert _hashes(tmp_path / "coded") == _hashes(tmp_path / "text")
+
+    _cut_in_workers(monkeypatch, 8)
+    monkeypatch.setattr(register, "_household_ranges",
+                        lambda con, rows, columns, window, coded=frozenset(): 3)
+    monkeypatch.setattr(register, "_sort_enums", real_enums)
+    sqls.clear()
+    ranged = ingest(raw, tmp_path / "ranged", progress=False)
+    assert ranged.ok and len(sqls) == 8 and all("sort_enum_" in s for s in sqls)
+    assert _hashes(tmp_path / "ranged") == _hashes(tmp_path / "text")
+
+    def short(con, *args, **kwargs):  # planted: the status ENUM lacks 'near_poor'
+        enums = real_enums(con, *args, **kwargs)
+        con.execute(f"DROP TYPE {enums['status']}")
+        con.execute(f"CREATE TYPE {enums['status']} AS ENUM ('poor')")
+        return enums
+
+    monkeypatch.setattr(register, "_sort_enums", short)
+    sqls.clear()
+    fallen = ingest(raw, tmp_path / "fallen", progress=False)
+    assert fallen.ok and len(sqls) == 16  # each range: the coded sort, then the text one
+    assert ["sort_enum_" in s for s in sqls] == [True, False] * 8
+    assert _hashes(tmp_path / "fallen") == _hashes(tmp_path / "text")
+
+
 def test_period_files_do_not_depend_on_how_the_sorted_stream_is_cut(tmp_path):
     """write_periods gets the same sorted rows in batches cut anywhere (household ranges
     of any number, DuckDB's batch sizes): the period files are the same bytes. pyarrow

@@ -100,11 +100,12 @@ def _relink(args) -> int:
 
 INGEST_ENVIRONMENT = """\
 environment (memory and speed):
-  POVDYN_INGEST_PEAK=1350MiB   what the steps after the read may hold in all; DuckDB's
+  POVDYN_INGEST_PEAK=1000MiB   what the steps after the read may hold in all; DuckDB's
                                limit for each step is fitted under it (never above
-                               POVDYN_INGEST_MEMORY). The 27M national register's
-                               sort gets 521 MiB under it (324 s); 1800MiB gives
-                               it the whole 1GB (280-317 s) (README, Speed)
+                               POVDYN_INGEST_MEMORY). The panel's sort carries its
+                               text as ENUM codes: the 10M register sorts in one
+                               range (13 s), the 27M national register in 64 ranges
+                               under 230 MiB (304 s) (README, Speed)
   POVDYN_INGEST_MEMORY=1GB     DuckDB's limit at most; it spills to disk beyond it
   POVDYN_INGEST_WORKERS=N      processes reading one large csv (default: the cores)
   POVDYN_SPILL_ROOT=DIR        where DuckDB spills (default: the system temp folder)

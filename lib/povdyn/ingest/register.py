@@ -142,14 +142,14 @@ PEAK_MEMORY = "1000MiB"  # (POVDYN_INGEST_PEAK) what this process may hold in th
 # after the read (issue 11 §1: at most 2 GB at any size, default settings, and flat
 # between sizes): DuckDB's limit for each step is INGEST_MEMORY, or less when what the
 # process already holds outside DuckDB, plus that step's own memory beside DuckDB's
-# buffers, leaves less (_fit_memory). Chosen so that the panel's sort is no higher than
-# the read (two workers and the parent: 1.1-1.25 GB at 1M and 10M rows). Measured on 3 Dec
-# (tree peaks): 10M rows 1,312-1,337 MB with the sort in one range under 763-768 MiB,
-# as fast as under 953 MiB at 1800MiB (13.1-14.0 s), when that run peaked at 1,559 MB;
-# at 1250MiB the 10M sort took 4 ranges and 17.8 s. The 27M register's sort ran in 128
-# ranges under 521 MiB: 324.3 s, against 279.5-317.0 s in 64 ranges under 953 MiB; with
-# support, totals and adoption written before it (run.py, stop 33), 128 under 615 MiB:
-# 321.1 s against 368.5 s under 506 MiB in the same night.
+# buffers, leaves less (_fit_memory). Chosen so that the panel's sort, its text carried
+# as ENUM codes (_sort_enums), is no higher than the read. Measured on 4 Dec (stop 35),
+# the 10M benchmark register's sort: 12.3-13.5 s in one range under 396-544 MiB at
+# 950-1100MiB (process peaks 895-1,059 MB), 12.9 s under 206 MiB at 760MiB; as text
+# under 791 MiB at 1350MiB (the value before) 17.1 s. The bench at 1000MiB: 10M tree
+# peak 1,003 MB against 928 MB at 1M (1.08x: flat). The 27M register's sort: 64 ranges
+# under 230 MiB, 303.9 s, process peak 997 MB, against 310.0 s in 128 ranges under
+# 637 MiB as text at 1350MiB the day before.
 # Earlier: what the process held before the sort grew with the register until two causes
 # were fixed (memory DuckDB's allocator only caches was counted as held; support rows
 # held as pandas objects).
@@ -1152,6 +1152,9 @@ SORT_WIDTH_PER_MEMORY = 6  # bytes of rows (_sort_row_bytes) DuckDB sorts alone,
 # In the whole ingest (the sort over the loaded rows and their names' 2025 commune): 10M
 # benchmark rows (4.8) and, with an added quarter, 12.5M (6.0) under 1 GB, parent peak
 # 1.58 GB; 2M under 256 MB (3.7, test_ingest_memory's benchmark test).
+# Rows whose text is sorted as ENUM codes (_sort_enums) count 2 bytes a coded cell: the
+# 10M register's rows are 97 bytes so (477 as text), and sorted in one range under
+# 206 MiB (4.5) at PEAK_MEMORY 760MiB.
 
 
 def _sort_row_bytes(columns: list[str], coded: set = frozenset()) -> int:
@@ -1245,8 +1248,8 @@ def _first_sorted_batch(reader_of, sqls: list[str]):
     import duckdb
 
     for i, sql in enumerate(sqls):
-        reader = reader_of(sql)
         try:
+            reader = reader_of(sql)
             return reader, reader.read_next_batch()
         except duckdb.ConversionException:
             if i == len(sqls) - 1:
