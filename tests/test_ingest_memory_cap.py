@@ -107,9 +107,10 @@ def test_the_sort_runs_under_the_limit_what_the_process_holds_leaves(tmp_path, m
         return made
 
     monkeypatch.setattr(register, "_household_ranges", ranges)
-    # rows sorted per byte of the limit scaled down, so that this small panel takes a
-    # few ranges under 1 GB, as the national register does (its text sorted as ENUM
-    # codes: a row a quarter as wide, so a quarter of the value before)
+    # rows sorted per byte of the limit scaled down, so that this small panel takes
+    # ranges under 1 GB, as the national register does, and enough of them that their
+    # number follows the limit: with the text sorted as ENUM codes (rows about a fifth
+    # as wide) the value before, 5e-4, gave 3 and 7 ranges, short of 3 x 3 by rounding
     monkeypatch.setattr(register, "SORT_WIDTH_PER_MEMORY", 1.25e-4)
     # what the process holds is reported, not read: a test worker that ran other tests
     # first held 1.1 GB, and the "free" run's limit was fitted to 379 MB (a flake)
